@@ -1,0 +1,96 @@
+import { type ArrayOf, type DType, numelOf } from './dtype.js';
+import {
+  bf16BitsToF32,
+  f16BitsToF32,
+  f32ToBf16Bits,
+  f32ToF16Bits,
+  f32ToF8E4M3Bits,
+  f32ToF8E5M2Bits,
+  f8E4M3BitsToF32,
+  f8E5M2BitsToF32,
+} from './float-codecs.js';
+
+/** Widens any numeric array to float32 (exactly for every float dtype we read). */
+export function toFloat32<D extends DType>(dtype: D, data: ArrayOf<D>): Float32Array {
+  const n = data.length;
+  if (dtype === 'F32') return data as Float32Array;
+  const out = new Float32Array(n);
+  switch (dtype) {
+    case 'F16': {
+      const a = data as Uint16Array;
+      for (let i = 0; i < n; i++) out[i] = f16BitsToF32(a[i]!);
+      return out;
+    }
+    case 'BF16': {
+      const a = data as Uint16Array;
+      const o = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) o[i] = a[i]! << 16;
+      return out;
+    }
+    case 'F8_E4M3': {
+      const a = data as Uint8Array;
+      for (let i = 0; i < n; i++) out[i] = f8E4M3BitsToF32(a[i]!);
+      return out;
+    }
+    case 'F8_E5M2': {
+      const a = data as Uint8Array;
+      for (let i = 0; i < n; i++) out[i] = f8E5M2BitsToF32(a[i]!);
+      return out;
+    }
+    case 'I64':
+    case 'U64': {
+      const a = data as BigInt64Array;
+      for (let i = 0; i < n; i++) out[i] = Number(a[i]!);
+      return out;
+    }
+    default: {
+      const a = data as unknown as ArrayLike<number>;
+      for (let i = 0; i < n; i++) out[i] = a[i]!;
+      return out;
+    }
+  }
+}
+
+/** Narrows float32 values to a float dtype, rounding as a PyTorch cast does. */
+export function fromFloat32<D extends DType>(dtype: D, src: Float32Array): ArrayOf<D> {
+  const n = src.length;
+  switch (dtype) {
+    case 'F32':
+      return src as ArrayOf<D>;
+    case 'F64':
+      return Float64Array.from(src) as ArrayOf<D>;
+    case 'F16': {
+      const o = new Uint16Array(n);
+      for (let i = 0; i < n; i++) o[i] = f32ToF16Bits(src[i]!);
+      return o as ArrayOf<D>;
+    }
+    case 'BF16': {
+      const o = new Uint16Array(n);
+      for (let i = 0; i < n; i++) o[i] = f32ToBf16Bits(src[i]!);
+      return o as ArrayOf<D>;
+    }
+    case 'F8_E4M3': {
+      const o = new Uint8Array(n);
+      for (let i = 0; i < n; i++) o[i] = f32ToF8E4M3Bits(src[i]!);
+      return o as ArrayOf<D>;
+    }
+    case 'F8_E5M2': {
+      const o = new Uint8Array(n);
+      for (let i = 0; i < n; i++) o[i] = f32ToF8E5M2Bits(src[i]!);
+      return o as ArrayOf<D>;
+    }
+    default:
+      throw new TypeError(`fromFloat32: ${dtype} is not a float dtype`);
+  }
+}
+
+/** Decodes a bf16 array in place into a fresh float32 array (fast path used by loaders). */
+export function bf16ToFloat32(a: Uint16Array): Float32Array {
+  return toFloat32('BF16', a);
+}
+
+export function assertShape(shape: readonly number[], n: number, what: string): void {
+  if (numelOf(shape) !== n) throw new RangeError(`${what}: shape [${shape.join(', ')}] does not hold ${n} elements`);
+}
+
+export { bf16BitsToF32 };

@@ -1,0 +1,123 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AutoRoundError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+import { SafetensorsFile, type TensorInfo } from './reader.js';
+
+/**
+ * A Hugging Face checkpoint folder: a single model.safetensors or shards listed by
+ * model.safetensors.index.json. Shards are opened on first use; tensors are read lazily.
+ */
+export class Checkpoint {
+  readonly dir: string;
+  readonly shardFiles: readonly string[];
+  private readonly where = new Map<string, string>();
+  private readonly open = new Map<string, SafetensorsFile>();
+
+  private constructor(dir: string, shardFiles: string[]) {
+    this.dir = dir;
+    this.shardFiles = shardFiles;
+  }
+
+  static open(dir: string): Checkpoint {
+    const index = join(dir, 'model.safetensors.index.json');
+    const single = join(dir, 'model.safetensors');
+    if (existsSync(index)) {
+      let parsed: { weight_map?: Record<string, string> };
+      try {
+        parsed = JSON.parse(readFileSync(index, 'utf8')) as typeof parsed;
+      } catch (e) {
+        throw new AutoRoundError('E_BAD_INDEX', `${index}: not valid JSON (${(e as Error).message})`, { subject: index });
+      }
+      const wm = parsed.weight_map;
+      if (!wm || typeof wm !== 'object') throw new AutoRoundError('E_BAD_INDEX', `${index}: no "weight_map" object`, { subject: index });
+      const files = [...new Set(Object.values(wm))];
+      for (const f of files) {
+        if (!existsSync(join(dir, f))) throw new AutoRoundError('E_NOT_FOUND', `${index} names shard ${f}, which is missing from ${dir}`, { subject: f });
+      }
+      const ck = new Checkpoint(dir, files);
+      for (const [name, file] of Object.entries(wm)) ck.where.set(name, file);
+      // the index is a promise about each shard's contents: check it as shards open
+      return ck;
+    }
+    if (existsSync(single)) {
+      const ck = new Checkpoint(dir, ['model.safetensors']);
+      const f = ck.file('model.safetensors');
+      for (const name of f.names) ck.where.set(name, 'model.safetensors');
+      return ck;
+    }
+    throw new AutoRoundError('E_NO_WEIGHTS', `${dir}: no model.safetensors or model.safetensors.index.json (only safetensors checkpoints are supported)`, { subject: dir });
+  }
+
+  get names(): string[] {
+    return [...this.where.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.where.has(name);
+  }
+
+  private file(shard: string): SafetensorsFile {
+    let f = this.open.get(shard);
+    if (!f) {
+      f = SafetensorsFile.open(join(this.dir, shard));
+      this.open.set(shard, f);
+    }
+    return f;
+  }
+
+  private locate(name: string): SafetensorsFile {
+    const shard = this.where.get(name);
+    if (!shard) throw new AutoRoundError('E_NO_TENSOR', `${this.dir}: the checkpoint has no tensor "${name}"`, { subject: name });
+    const f = this.file(shard);
+    if (!f.has(name)) {
+      throw new AutoRoundError('E_BAD_INDEX', `${join(this.dir, shard)}: the index places "${name}" here but the shard lacks it`, { subject: name });
+    }
+    return f;
+  }
+
+  shardOf(name: string): string {
+    const s = this.where.get(name);
+    if (!s) throw new AutoRoundError('E_NO_TENSOR', `${this.dir}: the checkpoint has no tensor "${name}"`, { subject: name });
+    return s;
+  }
+
+  info(name: string): TensorInfo {
+    return this.locate(name).info(name);
+  }
+
+  read(name: string): Tensor {
+    return this.locate(name).read(name);
+  }
+
+  readFloat32(name: string): Tensor<'F32'> {
+    return this.locate(name).readFloat32(name);
+  }
+
+  readBytes(name: string): Uint8Array {
+    return this.locate(name).readBytes(name);
+  }
+
+  /** Names grouped by shard in file order, for streaming one shard at a time. */
+  namesByShard(): Map<string, string[]> {
+    const m = new Map<string, string[]>();
+    for (const s of this.shardFiles) m.set(s, []);
+    for (const [n, s] of this.where) m.get(s)!.push(n);
+    for (const [s, names] of m) {
+      const f = this.file(s);
+      names.sort((a, b) => f.info(a).begin - f.info(b).begin);
+    }
+    return m;
+  }
+
+  /** Closes one shard's file handle (streaming readers free shards as they go). */
+  release(shard: string): void {
+    this.open.get(shard)?.close();
+    this.open.delete(shard);
+  }
+
+  close(): void {
+    for (const f of this.open.values()) f.close();
+    this.open.clear();
+  }
+}

@@ -1,0 +1,155 @@
+import { closeSync, openSync, renameSync, writeSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { type DType, DTYPE_BYTES, bytesOf, numelOf } from '../dtype.js';
+import { AutoRoundError } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+
+export interface ShardedWriterOptions {
+  /** Largest shard in bytes (tensor data); a single larger tensor gets a shard of its own. */
+  maxShardBytes?: number;
+  /** File name stem: "model" gives model.safetensors or model-00001-of-0000N.safetensors. */
+  prefix?: string;
+  /** Written as the `__metadata__` of every shard. transformers wants format "pt". */
+  metadata?: Record<string, string>;
+}
+
+interface Pending {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+  bytes: Uint8Array;
+}
+
+/** Parses "5GB", "500MB", "10KiB" or a number of bytes. */
+export function parseByteSize(s: string | number): number {
+  if (typeof s === 'number') return s;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?)B?\s*$/i.exec(s);
+  if (!m) throw new AutoRoundError('E_BAD_FLAG', `cannot read "${s}" as a size (expected e.g. 5GB, 500MB, 1048576)`, { subject: s });
+  const unit = m[2]!.toUpperCase();
+  const base = m[3] ? 1024 : 1000;
+  const pow = unit === '' ? 0 : 'KMGT'.indexOf(unit) + 1;
+  return Math.floor(Number(m[1]) * base ** pow);
+}
+
+/** Encodes one safetensors file image from tensors (header then data). */
+export function encodeSafetensorsHeader(tensors: readonly Pending[], metadata?: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let off = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.bytes.byteLength] };
+    off += t.bytes.byteLength;
+  }
+  let json = JSON.stringify(header);
+  // pad with spaces so the data starts 8-byte aligned, as the reference writer does
+  const pad = (8 - ((Buffer.byteLength(json) + 8) % 8)) % 8;
+  json += ' '.repeat(pad);
+  const hb = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + hb.length);
+  out.writeBigUInt64LE(BigInt(hb.length), 0);
+  hb.copy(out, 8);
+  return out;
+}
+
+/**
+ * Writes tensors as they come, cutting shards at `maxShardBytes`. Only the current shard is
+ * held in memory. Shard files get their final HF names (model-0000k-of-0000N) at `close()`,
+ * when N is known, together with model.safetensors.index.json.
+ */
+export class ShardedSafetensorsWriter {
+  readonly dir: string;
+  private readonly maxShardBytes: number;
+  private readonly prefix: string;
+  private readonly metadata: Record<string, string>;
+  private pending: Pending[] = [];
+  private pendingBytes = 0;
+  private readonly shards: { tmp: string; names: string[] }[] = [];
+  private readonly seen = new Set<string>();
+  private totalSize = 0;
+  private closed = false;
+
+  constructor(dir: string, options: ShardedWriterOptions = {}) {
+    this.dir = dir;
+    this.maxShardBytes = options.maxShardBytes ?? 5_000_000_000;
+    this.prefix = options.prefix ?? 'model';
+    this.metadata = options.metadata ?? { format: 'pt' };
+  }
+
+  add(name: string, dtype: DType, shape: readonly number[], data: ArrayBufferView): void {
+    if (this.closed) throw new Error('ShardedSafetensorsWriter: add after close');
+    if (this.seen.has(name)) throw new AutoRoundError('E_DUPLICATE', `tensor "${name}" written twice`, { subject: name });
+    const bytes = bytesOf(data);
+    const want = numelOf(shape) * DTYPE_BYTES[dtype];
+    if (bytes.byteLength !== want) {
+      throw new AutoRoundError('E_SHAPE', `tensor "${name}": ${dtype}[${shape.join(', ')}] needs ${want} bytes, got ${bytes.byteLength}`, { subject: name });
+    }
+    this.seen.add(name);
+    if (this.pending.length > 0 && this.pendingBytes + bytes.byteLength > this.maxShardBytes) this.flush();
+    this.pending.push({ name, dtype, shape: [...shape], bytes });
+    this.pendingBytes += bytes.byteLength;
+    this.totalSize += bytes.byteLength;
+  }
+
+  addTensor(name: string, t: Tensor): void {
+    this.add(name, t.dtype, t.shape, t.data);
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const tmp = join(this.dir, `.${this.prefix}-shard-${this.shards.length + 1}.safetensors.partial`);
+    const fd = openSync(tmp, 'w');
+    try {
+      writeAll(fd, encodeSafetensorsHeader(this.pending, this.metadata));
+      for (const p of this.pending) writeAll(fd, p.bytes);
+    } finally {
+      closeSync(fd);
+    }
+    this.shards.push({ tmp, names: this.pending.map((p) => p.name) });
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  /** Flushes the last shard, gives shards their final names, writes the index if sharded. Returns file names. */
+  close(): string[] {
+    if (this.closed) throw new Error('ShardedSafetensorsWriter: closed twice');
+    this.flush();
+    this.closed = true;
+    const n = this.shards.length;
+    if (n === 0) return [];
+    const files: string[] = [];
+    const weightMap: Record<string, string> = {};
+    this.shards.forEach((s, k) => {
+      const file = n === 1 ? `${this.prefix}.safetensors` : `${this.prefix}-${pad5(k + 1)}-of-${pad5(n)}.safetensors`;
+      renameSync(s.tmp, join(this.dir, file));
+      files.push(file);
+      for (const name of s.names) weightMap[name] = file;
+    });
+    if (n > 1) {
+      const sorted = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
+      writeFileSync(
+        join(this.dir, `${this.prefix}.safetensors.index.json`),
+        JSON.stringify({ metadata: { total_size: this.totalSize }, weight_map: sorted }, null, 2) + '\n',
+      );
+      files.push(`${this.prefix}.safetensors.index.json`);
+    }
+    return files;
+  }
+
+  /** Removes whatever was written so far (used when a run fails). */
+  abort(): void {
+    this.closed = true;
+    for (const s of this.shards) rmSync(s.tmp, { force: true });
+    this.pending = [];
+  }
+}
+
+function pad5(k: number): string {
+  return String(k).padStart(5, '0');
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.byteLength) {
+    off += writeSync(fd, b, off, Math.min(1 << 30, b.byteLength - off));
+  }
+}

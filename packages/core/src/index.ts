@@ -1,0 +1,11 @@
+export * from './scheme.js';
+export * from './model-spec.js';
+export * from './quantized.js';
+export type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
+export * from './log.js';
+export * from './progress.js';
+export * from './staging.js';
+export * from './plugin.js';
+export * from './registry.js';
+export * from './layer-selection.js';
+export { AutoRoundError, isAutoRoundError } from '@autoround/core-tensor';

@@ -1,0 +1,85 @@
+import { AutoRoundError } from '@autoround/core-tensor';
+import type { Logger } from './log.js';
+import { fullName, type ModelSpec } from './model-spec.js';
+import { completeScheme, isIntWeightOnly, presetScheme, type QuantScheme, validateScheme } from './scheme.js';
+
+export type LayerConfigValue = string | Partial<QuantScheme>;
+
+export interface LayerSelectionOptions {
+  /** `--layer_config`: layer name or regex → preset name or scheme fields. */
+  layerConfig?: Record<string, LayerConfigValue>;
+  /** `--ignore_layers` / `--fp_layers`: comma-separated names or patterns kept in full precision. */
+  ignoreLayers?: string;
+  quantLmHead?: boolean;
+  log?: Logger;
+}
+
+export interface LayerInfo {
+  readonly name: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+}
+
+/** Every quantizable linear of the model (block linears, plus lm_head). */
+export function quantizableLayers(spec: ModelSpec): LayerInfo[] {
+  const out: LayerInfo[] = [];
+  for (const b of spec.blocks) for (const l of b.linears) out.push({ name: fullName(b, l), inFeatures: l.inFeatures, outFeatures: l.outFeatures });
+  return out;
+}
+
+function matches(name: string, pattern: string): boolean {
+  if (name === pattern || name.includes(pattern)) return true;
+  try {
+    return new RegExp(pattern).test(name);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Decides each layer's scheme by the original's rules: user layer_config and ignore_layers first,
+ * then shape rules (int weight-only needs both dims multiples of 32; MX/NV need in % group_size == 0).
+ * null means the layer stays in full precision.
+ */
+export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, options: LayerSelectionOptions = {}): Map<string, QuantScheme | null> {
+  const layers = quantizableLayers(spec);
+  const lmHeadInfo: LayerInfo = { name: spec.lmHead, inFeatures: spec.hiddenSize, outFeatures: spec.vocabSize };
+  const quantLmHead = !!options.quantLmHead && !spec.tiedEmbeddings;
+  if (options.quantLmHead && spec.tiedEmbeddings) options.log?.warn('--quant_lm_head is ignored: the model ties lm_head to the embeddings');
+  if (quantLmHead) layers.push(lmHeadInfo);
+
+  const result = new Map<string, QuantScheme | null>();
+  for (const l of layers) result.set(l.name, scheme.bits >= 16 ? null : scheme);
+
+  const ignores = (options.ignoreLayers ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => (/\d$/.test(s) ? s + '.' : s));
+  for (const l of layers) {
+    if (ignores.some((p) => matches(l.name + '.', p) || matches(l.name, p))) result.set(l.name, null);
+  }
+
+  for (const [pattern, value] of Object.entries(options.layerConfig ?? {})) {
+    const hits = layers.filter((l) => matches(l.name, pattern));
+    if (hits.length === 0) {
+      throw new AutoRoundError('E_BAD_FLAG', `--layer_config: "${pattern}" matches no quantizable layer (e.g. ${layers[0]?.name ?? 'none'})`, { subject: '--layer_config' });
+    }
+    const s = typeof value === 'string' ? presetScheme(value) : completeScheme({ ...scheme, ...value, act_group_size: value.act_group_size ?? value.group_size ?? scheme.act_group_size });
+    validateScheme(s, `--layer_config ${pattern}`);
+    for (const l of hits) result.set(l.name, s.bits >= 16 ? null : s);
+  }
+
+  for (const l of layers) {
+    const s = result.get(l.name);
+    if (!s) continue;
+    if (isIntWeightOnly(s) && (l.inFeatures % 32 !== 0 || l.outFeatures % 32 !== 0)) {
+      options.log?.warn(`${l.name} [${l.outFeatures}x${l.inFeatures}] is kept in full precision: int weight-only packing needs both dimensions to be multiples of 32`);
+      result.set(l.name, null);
+    } else if ((s.data_type.startsWith('mx') || s.data_type.startsWith('nv')) && l.inFeatures % s.group_size !== 0) {
+      options.log?.warn(`${l.name} is kept in full precision: in_features ${l.inFeatures} is not a multiple of group_size ${s.group_size}`);
+      result.set(l.name, null);
+    }
+  }
+  return result;
+}

@@ -1,0 +1,134 @@
+import type { Checkpoint, Tensor } from '@autoround/core-tensor';
+import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
+import type { Logger } from './log.js';
+import type { HFConfig, ModelSpec } from './model-spec.js';
+import type { QuantizedWeight } from './quantized.js';
+import type { QuantScheme } from './scheme.js';
+
+/** Where a model's float32 weights come from: a checkpoint, or a checkpoint with some weights replaced. */
+export interface WeightSource {
+  has(name: string): boolean;
+  readFloat32(name: string): Tensor<'F32'>;
+}
+
+/** A loaded causal LM that can run a float32 forward pass. */
+export interface CausalLM {
+  readonly spec: ModelSpec;
+  /** Logits [ids.length, vocab] for one sequence (position 0 first). */
+  forward(ids: Int32Array): Float32Array;
+}
+
+export interface ArchitecturePlugin {
+  readonly name: string;
+  /** The `architectures[0]` values of config.json this plugin understands. */
+  readonly hfArchitectures: readonly string[];
+  describe(config: HFConfig, source: string): ModelSpec;
+  load(spec: ModelSpec, weights: WeightSource, backend: KernelBackend): CausalLM;
+}
+
+/** Options every algorithm sees; algorithms read the fields they use. */
+export interface QuantizeOptions {
+  iters: number;
+  disableOptRtn: boolean;
+  nsamples: number;
+  seqlen: number;
+  batchSize: number;
+  seed: number;
+  lr?: number;
+  minmaxLr?: number;
+  [key: string]: unknown;
+}
+
+/** What the host hands an algorithm: the model, the per-layer schemes, and a sink for results. */
+export interface QuantizeSession {
+  readonly spec: ModelSpec;
+  readonly checkpoint: Checkpoint;
+  /** Full layer name → scheme, or null where the layer stays in full precision. */
+  readonly layerSchemes: ReadonlyMap<string, QuantScheme | null>;
+  readonly options: QuantizeOptions;
+  readonly backend: KernelBackend;
+  readonly log: Logger;
+  /** Tokenized calibration samples, when the host has a dataset (algorithms that need one call this). */
+  calibration?(): Promise<Int32Array[]>;
+  /** Loads the runtime model (for algorithms that run forward passes). */
+  loadModel?(weights?: WeightSource): CausalLM;
+  /** Hands a finished layer to every exporter. Call once per quantized layer. */
+  emit(layerName: string, q: QuantizedWeight): void;
+  /** Reports progress over the model's blocks. */
+  blockDone?(blockIndex: number, note?: string): void;
+}
+
+export interface AlgorithmPlugin {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly description: string;
+  /** Whether, with these options, the algorithm needs calibration data and a forward pass. */
+  needsCalibration(options: QuantizeOptions): boolean;
+  run(session: QuantizeSession): Promise<void>;
+}
+
+/** Everything an exporter knows when it opens. */
+export interface ExportContext {
+  /** The format as the user wrote it ("auto_round", "auto_round:auto_awq", "gguf:q4_k_m"). */
+  readonly format: string;
+  /** Where to write: a private staging folder the host renames when every exporter finished. */
+  readonly dir: string;
+  readonly sourceDir: string;
+  readonly spec: ModelSpec;
+  readonly config: HFConfig;
+  readonly checkpoint: Checkpoint;
+  /** The global scheme (the --scheme plus overrides). */
+  readonly scheme: QuantScheme;
+  readonly layerSchemes: ReadonlyMap<string, QuantScheme | null>;
+  /** Tuning metadata recorded in quantization_config (iters, lr, nsamples…). */
+  readonly quantArgs: Readonly<Record<string, unknown>>;
+  readonly maxShardBytes: number;
+  readonly log: Logger;
+}
+
+export interface ExportSession {
+  /** A quantized linear layer (full name without ".weight"). */
+  writeQuantized(layerName: string, q: QuantizedWeight): void;
+  /** A tensor kept as it is in the source (embeddings, norms, FP layers, biases). */
+  writeTensor(name: string, t: Tensor): void;
+  /** Writes config, index and side files into the staging folder. */
+  finish(): Promise<void> | void;
+}
+
+export interface ExporterPlugin {
+  readonly name: string;
+  readonly aliases?: readonly string[];
+  readonly description: string;
+  /** Why this exporter cannot write `scheme` (null when it can). Checked before any work starts. */
+  check(scheme: QuantScheme, format: string): string | null;
+  open(ctx: ExportContext): ExportSession;
+}
+
+export interface DatasetRequest {
+  /** The source as written (path or hub id). */
+  readonly name: string;
+  readonly split?: string;
+  readonly options: Readonly<Record<string, string | boolean>>;
+}
+
+export interface DatasetSourcePlugin {
+  readonly name: string;
+  /** Can this source read `name`? (e.g. an existing local file, a hub id). */
+  matches(name: string): boolean;
+  /** Raw texts, in source order. */
+  load(req: DatasetRequest, ctx: { log: Logger; seed: number }): Promise<string[]>;
+}
+
+/** A plugin is a plain object naming what it provides. */
+export interface AutoRoundPlugin {
+  readonly name: string;
+  readonly algorithms?: readonly AlgorithmPlugin[];
+  readonly exporters?: readonly ExporterPlugin[];
+  readonly architectures?: readonly ArchitecturePlugin[];
+  readonly datasets?: readonly DatasetSourcePlugin[];
+  readonly kernels?: readonly KernelBackendFactory[];
+}
+
+export function definePlugin(p: AutoRoundPlugin): AutoRoundPlugin {
+  return p;
+}

@@ -1,0 +1,162 @@
+import { AutoRoundError } from '@autoround/core-tensor';
+
+export type ScaleDType = 'fp16' | 'bf16' | 'fp32';
+
+/** A quantization scheme, with the original's field names so configs round-trip unchanged. */
+export interface QuantScheme {
+  bits: number;
+  /** >0 groups along the input dim; -1 one group per output row; 0 one group per tensor. */
+  group_size: number;
+  sym: boolean;
+  data_type: string;
+  act_bits: number;
+  act_group_size: number;
+  act_sym: boolean;
+  act_data_type: string;
+  act_dynamic: boolean;
+  super_bits?: number;
+  super_group_size?: number;
+  scale_dtype?: ScaleDType;
+}
+
+type Preset = Partial<QuantScheme> & Pick<QuantScheme, 'bits' | 'group_size' | 'data_type'>;
+
+function wo(bits: number, group_size: number, data_type = 'int'): Preset {
+  return { bits, group_size, sym: true, data_type, act_bits: 16 };
+}
+
+/** The preset table of auto_round/schemes.py (spec §7). */
+export const PRESET_SCHEMES: Readonly<Record<string, Preset>> = {
+  W4A16: wo(4, 128),
+  W4A16_MIXED: wo(4, 128),
+  W2A16: wo(2, 128),
+  W3A16: wo(3, 128),
+  W5A16: wo(5, 128),
+  W6A16: wo(6, 128),
+  W8A16: wo(8, 128),
+  W2A16G64: wo(2, 64),
+  W2A16G32: wo(2, 32),
+  MXFP4: { bits: 4, group_size: 32, sym: true, data_type: 'mx_fp', act_bits: 4, act_data_type: 'mx_fp', act_group_size: 32, act_dynamic: true },
+  MXFP4_RCEIL: { bits: 4, group_size: 32, sym: true, data_type: 'mx_fp', act_bits: 4, act_data_type: 'mx_fp_rceil', act_group_size: 32, act_dynamic: true },
+  MXFP6: { bits: 6, group_size: 32, sym: true, data_type: 'mx_fp', act_bits: 6, act_data_type: 'mx_fp', act_group_size: 32, act_dynamic: true },
+  MXFP8: { bits: 8, group_size: 32, sym: true, data_type: 'mx_fp', act_bits: 8, act_data_type: 'mx_fp', act_group_size: 32, act_dynamic: true },
+  MXFP8_RCEIL: { bits: 8, group_size: 32, sym: true, data_type: 'mx_fp', act_bits: 8, act_data_type: 'mx_fp_rceil', act_group_size: 32, act_dynamic: true },
+  MXINT4: { bits: 4, group_size: 32, sym: true, data_type: 'mx_int', act_bits: 4, act_data_type: 'mx_int', act_group_size: 32, act_dynamic: true },
+  NVFP4: { bits: 4, group_size: 16, sym: true, data_type: 'nv_fp', act_bits: 4, act_data_type: 'nv_fp4_with_static_gs', act_group_size: 16, act_dynamic: true },
+  NVFP4_E5M3: { bits: 4, group_size: 16, sym: true, data_type: 'nvfp4_v2', act_bits: 4, act_data_type: 'nvfp4_v2', act_group_size: 16, act_dynamic: true },
+  FPW8A16: { bits: 8, group_size: 0, sym: true, data_type: 'fp', act_bits: 16, act_data_type: 'fp' },
+  FP8_STATIC: { bits: 8, group_size: -1, sym: true, data_type: 'fp', act_bits: 8, act_data_type: 'fp', act_group_size: 0, act_dynamic: false },
+  INT8: { bits: 8, group_size: -1, sym: true, data_type: 'int', act_bits: 8, act_data_type: 'int', act_group_size: -1, act_dynamic: true },
+  INT8_W8A8: { bits: 8, group_size: -1, sym: true, data_type: 'int', act_bits: 8, act_data_type: 'int', act_group_size: -1, act_dynamic: true },
+  INT4: { bits: 4, group_size: -1, sym: true, data_type: 'int', act_bits: 4, act_data_type: 'int', act_group_size: -1, act_dynamic: true },
+  BF16: { bits: 16, group_size: 128, sym: true, data_type: 'fp', act_bits: 16, act_data_type: 'fp' },
+  'GGUF:Q4_0': { bits: 4, group_size: 32, sym: true, data_type: 'int', act_bits: 16 },
+  'GGUF:Q4_1': { bits: 4, group_size: 32, sym: false, data_type: 'int_asym_float_zp', act_bits: 16 },
+  'GGUF:Q5_0': { bits: 5, group_size: 32, sym: true, data_type: 'int', act_bits: 16 },
+  'GGUF:Q5_1': { bits: 5, group_size: 32, sym: false, data_type: 'int_asym_float_zp', act_bits: 16 },
+  'GGUF:Q8_0': { bits: 8, group_size: 32, sym: true, data_type: 'int', act_bits: 16 },
+  'GGUF:Q2_K_S': { bits: 2, group_size: 16, sym: false, data_type: 'int_asym_dq', super_bits: 4, super_group_size: 16, act_bits: 16 },
+  'GGUF:Q3_K_S': { bits: 3, group_size: 16, sym: true, data_type: 'int_sym_dq', super_bits: 6, super_group_size: 16, act_bits: 16 },
+  'GGUF:Q3_K_M': { bits: 3, group_size: 16, sym: true, data_type: 'int_sym_dq', super_bits: 6, super_group_size: 16, act_bits: 16 },
+  'GGUF:Q3_K_L': { bits: 3, group_size: 16, sym: true, data_type: 'int_sym_dq', super_bits: 6, super_group_size: 16, act_bits: 16 },
+  'GGUF:Q4_K_S': { bits: 4, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
+  'GGUF:Q4_K_M': { bits: 4, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
+  'GGUF:Q5_K_S': { bits: 5, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
+  'GGUF:Q5_K_M': { bits: 5, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
+  'GGUF:Q6_K': { bits: 6, group_size: 16, sym: true, data_type: 'int_sym_dq', super_bits: 8, super_group_size: 16, act_bits: 16 },
+};
+
+export const SCHEME_DEFAULTS = { sym: true, act_bits: 16, act_data_type: 'float', act_dynamic: true } as const;
+
+/** Fills the act_* defaults the original derives from the weight fields. */
+export function completeScheme(p: Preset): QuantScheme {
+  const sym = p.sym ?? SCHEME_DEFAULTS.sym;
+  const s: QuantScheme = {
+    bits: p.bits,
+    group_size: p.group_size,
+    sym,
+    data_type: p.data_type,
+    act_bits: p.act_bits ?? SCHEME_DEFAULTS.act_bits,
+    act_group_size: p.act_group_size ?? p.group_size,
+    act_sym: p.act_sym ?? sym,
+    act_data_type: p.act_data_type ?? SCHEME_DEFAULTS.act_data_type,
+    act_dynamic: p.act_dynamic ?? SCHEME_DEFAULTS.act_dynamic,
+  };
+  if (p.super_bits !== undefined) s.super_bits = p.super_bits;
+  if (p.super_group_size !== undefined) s.super_group_size = p.super_group_size;
+  if (p.scale_dtype !== undefined) s.scale_dtype = p.scale_dtype;
+  return s;
+}
+
+export function presetNames(): string[] {
+  return Object.keys(PRESET_SCHEMES);
+}
+
+/** Looks a preset up case-insensitively ("w4a16", "gguf:q4_k_m"). */
+export function presetScheme(name: string): QuantScheme {
+  const key = Object.keys(PRESET_SCHEMES).find((k) => k.toUpperCase() === name.trim().toUpperCase());
+  if (!key) {
+    throw new AutoRoundError('E_UNKNOWN_SCHEME', `unknown scheme "${name}" (--scheme); known: ${presetNames().join(', ')}`, { subject: '--scheme' });
+  }
+  return completeScheme(PRESET_SCHEMES[key]!);
+}
+
+export type SchemeOverrides = Partial<QuantScheme>;
+
+/** Applies user overrides (--bits, --group_size, --asym …) to a preset, as the original does; GGUF presets ignore them. */
+export function resolveScheme(name: string, overrides: SchemeOverrides = {}): QuantScheme {
+  const base = presetScheme(name);
+  if (name.toUpperCase().startsWith('GGUF:')) return base;
+  const s: QuantScheme = { ...base };
+  for (const [k, v] of Object.entries(overrides) as [keyof QuantScheme, unknown][]) {
+    if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (overrides.group_size !== undefined && overrides.act_group_size === undefined) s.act_group_size = s.group_size;
+  if (overrides.sym !== undefined && overrides.act_sym === undefined) s.act_sym = s.sym;
+  validateScheme(s, '--scheme');
+  return s;
+}
+
+/** Is this a plain integer weight-only scheme (the W*A16 family)? */
+export function isIntWeightOnly(s: QuantScheme): boolean {
+  return s.data_type === 'int' && s.act_bits >= 16 && s.bits < 16;
+}
+
+export function isQuantized(s: QuantScheme | null | undefined): s is QuantScheme {
+  return !!s && s.bits < 16;
+}
+
+export function validateScheme(s: QuantScheme, subject: string): void {
+  const ok = Number.isInteger(s.bits) && s.bits >= 1 && s.bits <= 16;
+  if (!ok) throw new AutoRoundError('E_BAD_FLAG', `${subject}: bits must be an integer in 1..16, got ${s.bits}`, { subject });
+  if (!Number.isInteger(s.group_size) || s.group_size < -1) {
+    throw new AutoRoundError('E_BAD_FLAG', `${subject}: group_size must be -1, 0 or a positive integer, got ${s.group_size}`, { subject });
+  }
+}
+
+/** The scale dtype in force for a scheme: fp16 by default, fp32 for GGUF types. */
+export function scaleDtypeOf(s: QuantScheme): ScaleDType {
+  if (s.scale_dtype) return s.scale_dtype;
+  if (s.data_type.endsWith('_dq') || s.data_type === 'int_asym_float_zp') return 'fp32';
+  return 'fp16';
+}
+
+export function schemeEquals(a: QuantScheme, b: QuantScheme): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof QuantScheme>;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** The fields of `s` that differ from `base` (for extra_config). */
+export function schemeDiff(s: QuantScheme, base: QuantScheme): Partial<QuantScheme> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(s) as (keyof QuantScheme)[]) if (s[k] !== base[k]) out[k] = s[k];
+  return out as Partial<QuantScheme>;
+}
+
+/** Effective group size for a layer: -1 or in < gs means per row, 0 per tensor. */
+export function effectiveGroupSize(groupSize: number, inFeatures: number, outFeatures: number): number {
+  if (groupSize === 0) return inFeatures * outFeatures;
+  if (groupSize === -1 || inFeatures < groupSize) return inFeatures;
+  return groupSize;
+}
