@@ -32,6 +32,7 @@ const pkg = {
     build: 'tsup',
     typecheck: 'tsc -p tsconfig.json',
   },
+  autoround: { plugin: true },
   dependencies: Object.fromEntries(deps.map((d) => [`@autoround/${d}`, '*'])),
 };
 writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
