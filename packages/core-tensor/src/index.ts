@@ -7,3 +7,4 @@ export * from './safetensors/reader.js';
 export * from './safetensors/writer.js';
 export * from './safetensors/checkpoint.js';
 export * from './kernels.js';
+export * from './autograd/index.js';

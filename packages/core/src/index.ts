@@ -9,3 +9,4 @@ export * from './plugin.js';
 export * from './registry.js';
 export * from './layer-selection.js';
 export { AutoRoundError, isAutoRoundError } from '@autoround/core-tensor';
+export * from './export-helpers.js';

@@ -43,7 +43,7 @@ function matches(name: string, pattern: string): boolean {
  */
 export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, options: LayerSelectionOptions = {}): Map<string, QuantScheme | null> {
   const layers = quantizableLayers(spec);
-  const lmHeadInfo: LayerInfo = { name: spec.lmHead, inFeatures: spec.hiddenSize, outFeatures: spec.vocabSize };
+  const lmHeadInfo: LayerInfo = { name: spec.lmHead.replace(/\.weight$/, ''), inFeatures: spec.hiddenSize, outFeatures: spec.vocabSize };
   const quantLmHead = !!options.quantLmHead && !spec.tiedEmbeddings;
   if (options.quantLmHead && spec.tiedEmbeddings) options.log?.warn('--quant_lm_head is ignored: the model ties lm_head to the embeddings');
   if (quantLmHead) layers.push(lmHeadInfo);
@@ -70,16 +70,23 @@ export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, option
     for (const l of hits) result.set(l.name, s.bits >= 16 ? null : s);
   }
 
+  const keptFp = new Map<string, string[]>();
+  const keep = (l: LayerInfo, why: string) => {
+    result.set(l.name, null);
+    keptFp.set(why, [...(keptFp.get(why) ?? []), `${l.name} [${l.outFeatures}x${l.inFeatures}]`]);
+  };
   for (const l of layers) {
     const s = result.get(l.name);
     if (!s) continue;
     if (isIntWeightOnly(s) && (l.inFeatures % 32 !== 0 || l.outFeatures % 32 !== 0)) {
-      options.log?.warn(`${l.name} [${l.outFeatures}x${l.inFeatures}] is kept in full precision: int weight-only packing needs both dimensions to be multiples of 32`);
-      result.set(l.name, null);
+      keep(l, 'int weight-only packing needs both dimensions to be multiples of 32');
     } else if ((s.data_type.startsWith('mx') || s.data_type.startsWith('nv')) && l.inFeatures % s.group_size !== 0) {
-      options.log?.warn(`${l.name} is kept in full precision: in_features ${l.inFeatures} is not a multiple of group_size ${s.group_size}`);
-      result.set(l.name, null);
+      keep(l, `in_features must be a multiple of group_size ${s.group_size}`);
     }
+  }
+  for (const [why, names] of keptFp) {
+    const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
+    options.log?.warn(`${names.length} layer${names.length > 1 ? 's' : ''} kept in full precision (${why}): ${shown}`);
   }
   return result;
 }

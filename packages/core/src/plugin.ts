@@ -102,6 +102,10 @@ export interface ExporterPlugin {
   /** Why this exporter cannot write `scheme` (null when it can). Checked before any work starts. */
   check(scheme: QuantScheme, format: string): string | null;
   open(ctx: ExportContext): ExportSession;
+  /** Does this folder's config.json say it was written in this exporter's format? */
+  detect?(config: HFConfig): boolean;
+  /** Reads a folder this exporter wrote back into dequantized float32 weights (for eval and tests). */
+  read?(dir: string, config: HFConfig): WeightSource;
 }
 
 export interface DatasetRequest {

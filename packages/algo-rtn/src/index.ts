@@ -1,0 +1,52 @@
+import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizedWeight } from '@autoround/core';
+import { quantizeInt } from './int-qdq.js';
+
+export * from './rounding.js';
+export * from './int-qdq.js';
+
+/** Quantizes one weight with plain round-to-nearest under `scheme`. */
+export function rtnQuantize(weight: Float32Array, out: number, inF: number, scheme: QuantScheme): QuantizedWeight {
+  if (scheme.data_type === 'int') return quantizeInt(weight, out, inF, scheme);
+  throw new AutoRoundError('E_UNSUPPORTED', `RTN for data_type "${scheme.data_type}" is not implemented yet (supported: int)`, { subject: '--scheme' });
+}
+
+/**
+ * Plain RTN: each quantized linear is read, quantized and handed on, one tensor at a time,
+ * without building the model (the original's "model-free" mode).
+ */
+export const rtnAlgorithm: AlgorithmPlugin = {
+  name: 'rtn',
+  description: 'round-to-nearest (iters 0); streams the checkpoint tensor by tensor',
+  needsCalibration: () => false,
+  async run(session) {
+    for (const block of session.spec.blocks) {
+      for (const l of block.linears) {
+        const name = fullName(block, l);
+        const scheme = session.layerSchemes.get(name);
+        if (!scheme) continue;
+        const w = session.checkpoint.readFloat32(`${name}.weight`);
+        if (w.shape[0] !== l.outFeatures || w.shape[1] !== l.inFeatures) {
+          throw new AutoRoundError('E_SHAPE', `${name}.weight has shape [${w.shape.join(', ')}], expected [${l.outFeatures}, ${l.inFeatures}]`, { subject: `${name}.weight` });
+        }
+        assertFinite(w.data, `${name}.weight`);
+        session.emit(name, rtnQuantize(w.data, l.outFeatures, l.inFeatures, scheme));
+      }
+      session.blockDone?.(block.index);
+    }
+    const head = session.layerSchemes.get(session.spec.lmHead.replace(/\.weight$/, ''));
+    if (head) {
+      const name = session.spec.lmHead.replace(/\.weight$/, '');
+      const w = session.checkpoint.readFloat32(session.spec.lmHead);
+      session.emit(name, rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head));
+    }
+  },
+};
+
+export function assertFinite(a: Float32Array, name: string): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]!)) throw new AutoRoundError('E_NONFINITE', `${name} holds a non-finite value (${a[i]}) at element ${i}`, { subject: name });
+  }
+}
+
+export const rtnPlugin = definePlugin({ name: '@autoround/algo-rtn', algorithms: [rtnAlgorithm] });
+export default rtnPlugin;

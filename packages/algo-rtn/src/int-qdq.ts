@@ -1,0 +1,106 @@
+import { AutoRoundError, type QuantScheme, type QuantizedWeight, effectiveGroupSize, scaleDtypeOf } from '@autoround/core';
+import { castScale, roundHalfEven, scaleThreshold } from './rounding.js';
+
+const f = Math.fround;
+
+/** Tunable parameters of SignRound; plain RTN uses none (V = 0, alpha = beta = 1). */
+export interface QdqParams {
+  /** rounding offsets, [out * nGroups * gs] laid out like the padded grouped weight */
+  v?: Float32Array;
+  /** min_scale (alpha) and max_scale (beta), one per group */
+  minScale?: Float32Array;
+  maxScale?: Float32Array;
+}
+
+/**
+ * Quantize–dequantize of an integer weight-only scheme, bit for bit as the original's
+ * quant_tensor_asym / quant_tensor_sym (full range) compute in float32 (spec §2).
+ * W is [out, in] row-major; groups run along `in` (the last partial group is zero-padded).
+ */
+export function quantizeInt(weight: Float32Array, out: number, inF: number, scheme: QuantScheme, params: QdqParams = {}): QuantizedWeight {
+  if (scheme.data_type !== 'int') throw new AutoRoundError('E_UNSUPPORTED', `quantizeInt: data_type "${scheme.data_type}" is not an int scheme`);
+  if (weight.length !== out * inF) throw new RangeError(`quantizeInt: weight has ${weight.length} elements, expected ${out}x${inF}`);
+  const bits = scheme.bits;
+  const gs = effectiveGroupSize(scheme.group_size, inF, out);
+  const perTensor = scheme.group_size === 0;
+  const sdt = scaleDtypeOf(scheme);
+  const thresh = scaleThreshold(sdt);
+  // per-tensor: one group spanning everything; otherwise groups along each row
+  const groupsPerRow = perTensor ? 1 : Math.ceil(inF / gs);
+  const nScales = perTensor ? 1 : out * groupsPerRow;
+  const scales = new Float32Array(nScales);
+  const zeros = new Int32Array(nScales);
+  const codes = new Uint8Array(out * inF);
+  const qdq = new Float32Array(out * inF);
+  const { v, minScale, maxScale } = params;
+  const padded = perTensor ? out * inF : gs;
+
+  for (let g = 0; g < nScales; g++) {
+    // element range of group g, in weight coordinates
+    const row = perTensor ? 0 : Math.floor(g / groupsPerRow);
+    const col0 = perTensor ? 0 : (g % groupsPerRow) * gs;
+    const len = perTensor ? out * inF : Math.min(gs, inF - col0);
+    const base = perTensor ? 0 : row * inF + col0;
+    let mn = 0;
+    let mx = 0;
+    for (let i = 0; i < len; i++) {
+      const w = weight[base + i]!;
+      if (w < mn) mn = w;
+      if (w > mx) mx = w;
+    }
+    if (minScale) mn = f(mn * minScale[g]!);
+    if (maxScale) mx = f(mx * maxScale[g]!);
+    const vOff = g * padded;
+    if (!scheme.sym) {
+      const maxq = 2 ** bits - 1;
+      let s = castScale(f(f(mx - mn) / maxq), sdt);
+      if (s < thresh) s = thresh;
+      const zp = roundHalfEven(f(-mn / s));
+      scales[g] = s;
+      zeros[g] = zp;
+      for (let i = 0; i < len; i++) {
+        let x = f(weight[base + i]! / s);
+        if (v) x = f(x + v[vOff + i]!);
+        let q = roundHalfEven(x) + zp;
+        if (q < 0) q = 0;
+        else if (q > maxq) q = maxq;
+        codes[base + i] = q;
+        qdq[base + i] = f(s * (q - zp));
+      }
+    } else {
+      const maxq = 2 ** (bits - 1);
+      const a = -mn;
+      const b = mx;
+      const maxV = b < a ? a : -b;
+      let s = castScale(f(maxV / maxq), sdt);
+      if (s < 0) {
+        if (s > -thresh) s = -thresh;
+      } else if (s < thresh) s = thresh;
+      scales[g] = s;
+      zeros[g] = maxq;
+      for (let i = 0; i < len; i++) {
+        let x = f(weight[base + i]! / s);
+        if (v) x = f(x + v[vOff + i]!);
+        let q = roundHalfEven(x);
+        if (q < -maxq) q = -maxq;
+        else if (q > maxq - 1) q = maxq - 1;
+        codes[base + i] = q + maxq;
+        qdq[base + i] = f(s * q);
+      }
+    }
+  }
+  if (perTensor) {
+    // exporters expect per-row groups; a per-tensor scale is the same scale on every row
+    return {
+      scheme,
+      shape: [out, inF],
+      groupSize: inF,
+      qdq,
+      codes,
+      scales: new Float32Array(out).fill(scales[0]!),
+      zeros: new Int32Array(out).fill(zeros[0]!),
+      extra: { perTensor: true },
+    };
+  }
+  return { scheme, shape: [out, inF], groupSize: gs, qdq, codes, scales, zeros };
+}

@@ -1,0 +1,176 @@
+import {
+  type AlgorithmPlugin,
+  AutoRoundError,
+  createLogger,
+  isIntWeightOnly,
+  type KernelBackend,
+  type Logger,
+  type QuantScheme,
+  type QuantizeOptions,
+  type Registry,
+  resolveLayerSchemes,
+  resolveScheme,
+  type SchemeOverrides,
+} from '@autoround/core';
+import { parseByteSize } from '@autoround/core-tensor';
+import { type AutoRoundOptions, DEFAULTS } from './options.js';
+import { resolveModelDir } from './model-source.js';
+import { type LoadedModel, type PipelineResult, checkFormats, openModel, runPipeline } from './pipeline.js';
+import { createRegistry } from './registry.js';
+
+export interface SaveOptions {
+  /** One format or several (comma-separated or a list): auto_round, fake, auto_gptq, gguf:q4_k_m … */
+  format?: string | string[];
+  /** Keep QDQ weights in memory afterwards (for evaluate()). */
+  keepQdq?: boolean;
+}
+
+function parseFormats(f: string | string[] | undefined): string[] {
+  const list = (Array.isArray(f) ? f : (f ?? 'auto_round').split(',')).map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw new AutoRoundError('E_BAD_FLAG', '--format is empty', { subject: '--format' });
+  return [...new Set(list)];
+}
+
+/**
+ * The toolkit's front door, shaped like the original:
+ * `await new AutoRound('path/or/org-name', { scheme: 'W4A16' }).quantizeAndSave('out', { format: 'auto_round' })`.
+ */
+export class AutoRound {
+  readonly model: string;
+  readonly options: AutoRoundOptions;
+  readonly log: Logger;
+  private registryP: Promise<Registry> | undefined;
+  private loaded: LoadedModel | undefined;
+  private backendInst: KernelBackend | undefined;
+
+  constructor(model: string, options: AutoRoundOptions = {}) {
+    this.model = model;
+    this.options = options;
+    this.log = options.log ?? createLogger(process.env.AUTOROUND_LOG_LEVEL === 'debug' ? 'debug' : 'info');
+  }
+
+  registry(): Promise<Registry> {
+    this.registryP ??= this.options.registry
+      ? Promise.resolve(this.options.registry)
+      : createRegistry({ plugins: this.options.plugins ?? [], discover: this.options.discoverPlugins ?? true, log: this.log });
+    return this.registryP;
+  }
+
+  async backend(): Promise<KernelBackend> {
+    if (!this.backendInst) {
+      const r = await this.registry();
+      this.backendInst = r.kernelBackend({ ...(this.options.backend ? { forced: this.options.backend } : {}), ...(this.options.threads ? { threads: this.options.threads } : {}) });
+      this.log.info(`kernel backend: ${this.backendInst.name} (${this.backendInst.threads} thread${this.backendInst.threads === 1 ? '' : 's'})`);
+    }
+    return this.backendInst;
+  }
+
+  /** The global scheme after overrides. */
+  scheme(): QuantScheme {
+    const o = this.options;
+    const ov: SchemeOverrides = {};
+    if (o.bits !== undefined) ov.bits = o.bits;
+    if (o.groupSize !== undefined) ov.group_size = o.groupSize;
+    if (o.sym !== undefined) ov.sym = o.sym;
+    if (o.dataType !== undefined) ov.data_type = o.dataType;
+    if (o.scaleDtype !== undefined) ov.scale_dtype = o.scaleDtype;
+    return resolveScheme(o.scheme ?? DEFAULTS.scheme, ov);
+  }
+
+  async load(): Promise<LoadedModel> {
+    if (!this.loaded) {
+      const dir = await resolveModelDir(this.model, this.log);
+      this.loaded = openModel(await this.registry(), dir);
+    }
+    return this.loaded;
+  }
+
+  private quantizeOptions(): QuantizeOptions {
+    const o = this.options;
+    return {
+      ...o,
+      iters: o.iters ?? DEFAULTS.iters,
+      disableOptRtn: o.disableOptRtn ?? false,
+      nsamples: o.nsamples ?? DEFAULTS.nsamples,
+      seqlen: o.seqlen ?? DEFAULTS.seqlen,
+      batchSize: o.batchSize ?? DEFAULTS.batchSize,
+      seed: o.seed ?? DEFAULTS.seed,
+      ...(o.lr !== undefined ? { lr: o.lr } : {}),
+      ...(o.minmaxLr !== undefined ? { minmaxLr: o.minmaxLr } : {}),
+    } as QuantizeOptions;
+  }
+
+  /** Picks the algorithm as the original does: iters 0 → RTN (optimized unless disabled), else SignRound. */
+  private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions): Promise<AlgorithmPlugin> {
+    const r = await this.registry();
+    if (qo.iters === 0) {
+      const wantsOpt = !qo.disableOptRtn && isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8;
+      if (wantsOpt) {
+        const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
+        if (opt) return opt;
+        this.log.warn('optimized RTN (the default for --iters 0 with symmetric int schemes) needs @autoround/algo-signround, which is not installed: running plain RTN (pass --disable_opt_rtn to silence this)');
+      }
+      return r.algorithm('rtn');
+    }
+    const name = this.options.algorithm ?? 'auto_round';
+    try {
+      return r.algorithm(name);
+    } catch (e) {
+      if (name === 'auto_round') {
+        throw new AutoRoundError('E_UNKNOWN_ALGORITHM', `--iters ${qo.iters} selects SignRound tuning, which needs the @autoround/algo-signround plugin (not installed); use --iters 0 for RTN`, { subject: '--iters', cause: e });
+      }
+      throw e;
+    }
+  }
+
+  /** Quantizes and writes every requested format; the output appears only when complete. */
+  async quantizeAndSave(outputDir: string, save: SaveOptions = {}): Promise<PipelineResult> {
+    const formats = parseFormats(save.format);
+    const registry = await this.registry();
+    const scheme = this.scheme();
+    for (const f of formats) registry.exporter(f); // unknown formats fail before the model is read
+    const model = await this.load();
+    const layerSchemes = resolveLayerSchemes(model.spec, scheme, {
+      ...(this.options.layerConfig ? { layerConfig: this.options.layerConfig } : {}),
+      ...(this.options.ignoreLayers ? { ignoreLayers: this.options.ignoreLayers } : {}),
+      quantLmHead: this.options.quantLmHead ?? false,
+      log: this.log,
+    });
+    checkFormats(registry, formats, layerSchemes, scheme);
+    const qo = this.quantizeOptions();
+    const algorithm = await this.pickAlgorithm(scheme, qo);
+    this.log.info(`quantizing ${model.spec.architecture} from ${model.dir} with ${algorithm.name}, scheme ${describeScheme(scheme)}, format ${formats.join(', ')}`);
+    const quantArgs: Record<string, unknown> = {
+      iters: qo.iters,
+      lr: qo.lr ?? (qo.iters > 0 ? 1 / qo.iters : undefined),
+      minmax_lr: qo.minmaxLr ?? qo.lr ?? (qo.iters > 0 ? 1 / qo.iters : undefined),
+      nsamples: algorithm.needsCalibration(qo) ? qo.nsamples : undefined,
+      seqlen: algorithm.needsCalibration(qo) ? qo.seqlen : undefined,
+      batch_size: algorithm.needsCalibration(qo) ? qo.batchSize : undefined,
+      dataset: algorithm.needsCalibration(qo) ? (this.options.dataset ?? DEFAULTS.dataset) : undefined,
+      enable_minmax_tuning: qo.iters > 0 ? (this.options.enableMinmaxTuning ?? true) : undefined,
+      enable_quanted_input: qo.iters > 0 ? (this.options.enableQuantedInput ?? true) : undefined,
+    };
+    return runPipeline({
+      registry,
+      model,
+      scheme,
+      layerSchemes,
+      algorithm,
+      options: qo,
+      quantArgs,
+      backend: await this.backend(),
+      log: this.log,
+      formats,
+      outputDir,
+      maxShardBytes: parseByteSize(this.options.maxShardSize ?? DEFAULTS.maxShardSize),
+      overwrite: this.options.overwrite ?? false,
+      keepQdq: save.keepQdq ?? false,
+    });
+  }
+}
+
+export function describeScheme(s: QuantScheme): string {
+  const g = s.group_size === -1 ? 'per-channel' : s.group_size === 0 ? 'per-tensor' : `g${s.group_size}`;
+  return `${s.data_type}${s.bits} ${s.sym ? 'sym' : 'asym'} ${g}${s.act_bits < 16 ? ` act${s.act_bits}` : ''}`;
+}

@@ -1,0 +1,169 @@
+import { join } from 'node:path';
+import { Checkpoint } from '@autoround/core-tensor';
+import {
+  AutoRoundError,
+  type AlgorithmPlugin,
+  type ExportContext,
+  type ExportSession,
+  type HFConfig,
+  type KernelBackend,
+  type Logger,
+  type ModelSpec,
+  Progress,
+  type QuantScheme,
+  type QuantizeOptions,
+  type QuantizedWeight,
+  type Registry,
+  type WeightSource,
+  formatBase,
+  writeAtomically,
+} from '@autoround/core';
+import { readConfig, architectureOf } from '@autoround/models';
+
+export interface LoadedModel {
+  dir: string;
+  config: HFConfig;
+  spec: ModelSpec;
+  checkpoint: Checkpoint;
+}
+
+/** Reads config.json, finds the architecture plugin, opens the checkpoint and checks every tensor the spec names. */
+export function openModel(registry: Registry, dir: string): LoadedModel {
+  const config = readConfig(dir);
+  const file = join(dir, 'config.json');
+  const arch = registry.architecture(architectureOf(config, file), file);
+  const spec = arch.describe(config, file);
+  const checkpoint = Checkpoint.open(dir);
+  const need = [spec.embedding, spec.finalNorm, ...spec.blocks.flatMap((b) => b.tensors)];
+  if (!spec.tiedEmbeddings) need.push(spec.lmHead);
+  for (const n of need) {
+    if (!checkpoint.has(n)) {
+      checkpoint.close();
+      throw new AutoRoundError('E_NO_TENSOR', `${dir}: the checkpoint lacks tensor "${n}", which ${spec.architecture} needs`, { subject: n });
+    }
+  }
+  return { dir, config, spec, checkpoint };
+}
+
+/** Where each format goes: the output folder itself for one format, a subfolder per format for several. */
+export function formatDirs(formats: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const f of formats) m.set(f, formats.length === 1 ? '' : f.replace(/:/g, '-'));
+  return m;
+}
+
+export interface PipelineRun {
+  registry: Registry;
+  model: LoadedModel;
+  scheme: QuantScheme;
+  layerSchemes: Map<string, QuantScheme | null>;
+  algorithm: AlgorithmPlugin;
+  options: QuantizeOptions;
+  quantArgs: Record<string, unknown>;
+  backend: KernelBackend;
+  log: Logger;
+  formats: string[];
+  outputDir: string;
+  maxShardBytes: number;
+  overwrite: boolean;
+  /** Also keep every layer's QDQ weight in memory (for evaluation right after). */
+  keepQdq: boolean;
+  calibration?: () => Promise<Int32Array[]>;
+}
+
+export interface PipelineResult {
+  outputs: { format: string; dir: string }[];
+  quantizedLayers: number;
+  fullPrecisionLayers: number;
+  seconds: number;
+  qdq: Map<string, QuantizedWeight>;
+}
+
+/** Checks every format against every scheme in use before any work starts. */
+export function checkFormats(registry: Registry, formats: string[], layerSchemes: ReadonlyMap<string, QuantScheme | null>, scheme: QuantScheme): void {
+  for (const f of formats) {
+    const e = registry.exporter(f);
+    const schemes = new Set<QuantScheme>([scheme, ...[...layerSchemes.values()].filter((s): s is QuantScheme => !!s)]);
+    for (const s of schemes) {
+      const why = e.check(s, f);
+      if (why) throw new AutoRoundError('E_FORMAT', `--format ${f}: ${why}`, { subject: '--format' });
+    }
+  }
+}
+
+/**
+ * load → per-block quantize → export. Exporters write into a staging folder that is renamed
+ * into place only when every format finished.
+ */
+export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
+  const t0 = Date.now();
+  const { model, registry, log } = run;
+  const dirs = formatDirs(run.formats);
+  const quantizedLayers = [...run.layerSchemes.values()].filter(Boolean).length;
+  const qdq = new Map<string, QuantizedWeight>();
+  await writeAtomically(
+    run.outputDir,
+    async (tmp) => {
+      const sessions: ExportSession[] = [];
+      for (const f of run.formats) {
+        const dir = join(tmp, dirs.get(f)!);
+        if (dir !== tmp) (await import('node:fs')).mkdirSync(dir, { recursive: true });
+        const ctx: ExportContext = {
+          format: f,
+          dir,
+          sourceDir: model.dir,
+          spec: model.spec,
+          config: model.config,
+          checkpoint: model.checkpoint,
+          scheme: run.scheme,
+          layerSchemes: run.layerSchemes,
+          quantArgs: run.quantArgs,
+          maxShardBytes: run.maxShardBytes,
+          log,
+        };
+        sessions.push(registry.exporter(f).open(ctx));
+      }
+      // tensors kept as they are stream through first, one at a time
+      const packed = new Set([...run.layerSchemes].filter(([, s]) => s).map(([n]) => `${n}.weight`));
+      for (const [shard, names] of model.checkpoint.namesByShard()) {
+        for (const name of names) {
+          if (packed.has(name)) continue;
+          const t = model.checkpoint.read(name);
+          for (const s of sessions) s.writeTensor(name, t);
+        }
+        model.checkpoint.release(shard);
+      }
+      const progress = new Progress('quantizing blocks', model.spec.blocks.length);
+      let emitted = 0;
+      await run.algorithm.run({
+        spec: model.spec,
+        checkpoint: model.checkpoint,
+        layerSchemes: run.layerSchemes,
+        options: run.options,
+        backend: run.backend,
+        log,
+        ...(run.calibration ? { calibration: run.calibration } : {}),
+        loadModel: (weights?: WeightSource) => registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights ?? model.checkpoint, run.backend),
+        emit(layer, q) {
+          if (!run.layerSchemes.get(layer)) throw new Error(`algorithm emitted layer ${layer}, which is not to be quantized`);
+          for (const s of sessions) s.writeQuantized(layer, q);
+          if (run.keepQdq) qdq.set(layer, q);
+          emitted++;
+        },
+        blockDone: (_i, note) => progress.tick(1, note),
+      });
+      if (emitted !== quantizedLayers) throw new Error(`algorithm ${run.algorithm.name} emitted ${emitted} of ${quantizedLayers} layers`);
+      for (const s of sessions) await s.finish();
+    },
+    { overwrite: run.overwrite },
+  );
+  return {
+    outputs: run.formats.map((f) => ({ format: f, dir: join(run.outputDir, dirs.get(f)!) })),
+    quantizedLayers,
+    fullPrecisionLayers: run.layerSchemes.size - quantizedLayers,
+    seconds: (Date.now() - t0) / 1000,
+    qdq,
+  };
+}
+
+export { formatBase };

@@ -1,0 +1,178 @@
+import { AutoRoundError } from '@autoround/core';
+
+export type FlagKind = 'string' | 'int' | 'float' | 'bool';
+
+export interface FlagSpec {
+  kind: FlagKind;
+  /** The canonical name (first alias). */
+  name: string;
+  help: string;
+  /** Set by a flag that only switches (e.g. --asym sets sym=false). */
+  sets?: { key: string; value: boolean };
+  /** Accepted for compatibility and ignored, with the reason shown by --help. */
+  ignored?: string;
+  /** Exists in the original but is not implemented here: using it is an error. */
+  unsupported?: string;
+}
+
+const F = (kind: FlagKind, name: string, help: string, extra: Partial<FlagSpec> = {}): [string, FlagSpec] => [name, { kind, name, help, ...extra }];
+
+/** The original's flags (spec §11); aliases map to the canonical name. */
+export const FLAGS = new Map<string, FlagSpec>([
+  F('string', 'model', 'model folder or hub id (org/name)'),
+  F('string', 'scheme', 'preset scheme: W4A16 (default), W2A16, W3A16, W8A16, W2A16G32, GGUF:Q4_K_M …'),
+  F('int', 'bits', 'weight bits (overrides the scheme)'),
+  F('string', 'group_size', 'group size: 32, 64, 128, -1 (per channel), 0 (per tensor)'),
+  F('bool', 'sym', 'symmetric quantization', { sets: { key: 'sym', value: true } }),
+  F('bool', 'asym', 'asymmetric quantization', { sets: { key: 'sym', value: false } }),
+  F('string', 'data_type', 'weight data type (int)'),
+  F('string', 'scale_dtype', 'scale dtype: fp16 (default), bf16, fp32'),
+  F('int', 'iters', 'tuning iterations; 0 selects RTN (default 200)'),
+  F('float', 'lr', 'learning rate (default 1/iters)'),
+  F('float', 'minmax_lr', 'min/max scale learning rate (default: lr)'),
+  F('int', 'nsamples', 'calibration samples (default 128)'),
+  F('int', 'seqlen', 'calibration sequence length (default 2048)'),
+  F('int', 'batch_size', 'calibration batch size (default 8)'),
+  F('int', 'gradient_accumulate_steps', 'gradient accumulation steps (default 1)'),
+  F('int', 'seed', 'random seed (default 42)'),
+  F('string', 'dataset', 'calibration data: a local file or hub dataset (default NeelNanda/pile-10k)'),
+  F('string', 'format', 'output format(s), comma-separated: auto_round (default), fake, …'),
+  F('string', 'output_dir', 'output folder (default ./tmp_autoround)'),
+  F('string', 'layer_config', 'per-layer schemes as JSON: {"layers.0.mlp.down_proj": {"bits": 8}}'),
+  F('string', 'ignore_layers', 'comma-separated layers kept in full precision'),
+  F('bool', 'quant_lm_head', 'quantize lm_head too', { sets: { key: 'quant_lm_head', value: true } }),
+  F('bool', 'disable_opt_rtn', 'with --iters 0: plain RTN', { sets: { key: 'disable_opt_rtn', value: true } }),
+  F('bool', 'enable_opt_rtn', 'with --iters 0: optimized RTN (default)', { sets: { key: 'disable_opt_rtn', value: false } }),
+  F('bool', 'enable_minmax_tuning', 'tune min/max scales (default on)', { sets: { key: 'enable_minmax_tuning', value: true } }),
+  F('bool', 'disable_minmax_tuning', 'do not tune min/max scales', { sets: { key: 'enable_minmax_tuning', value: false } }),
+  F('bool', 'enable_quanted_input', 'feed quantized outputs of earlier blocks (default on)', { sets: { key: 'enable_quanted_input', value: true } }),
+  F('bool', 'disable_quanted_input', 'feed full-precision block inputs', { sets: { key: 'enable_quanted_input', value: false } }),
+  F('bool', 'not_use_best_mse', 'keep the last iteration instead of the best', { sets: { key: 'not_use_best_mse', value: true } }),
+  F('string', 'algorithm', 'algorithm: auto_round (default) or rtn'),
+  F('string', 'device', 'cpu / auto (default); CUDA needs @autoround/kernels-cuda'),
+  F('string', 'backend', 'kernel backend: native, wasm, js (default: fastest available; env AUTOROUND_BACKEND)'),
+  F('int', 'threads', 'compute threads (default: all cores)'),
+  F('string', 'max_shard_size', 'largest output shard (default 5GB)'),
+  F('bool', 'overwrite', 'replace a non-empty output folder', { sets: { key: 'overwrite', value: true } }),
+  F('string', 'eval_ppl', 'after quantizing (or with `eval`), print perplexity on this text file'),
+  F('int', 'eval_seqlen', 'perplexity window length, BOS included (default min(2048, max_position_embeddings))'),
+  F('int', 'eval_max_tokens', 'score at most this many tokens of the text'),
+  F('bool', 'list', 'list installed plugins and exit', { sets: { key: 'list', value: true } }),
+  F('bool', 'help', 'show this help', { sets: { key: 'help', value: true } }),
+  F('bool', 'low_gpu_mem_usage', 'accepted for compatibility (no GPU memory to save on CPU)', { sets: { key: 'low_gpu_mem_usage', value: true }, ignored: 'CPU only' }),
+  F('bool', 'low_cpu_mem_usage', 'accepted (always on: weights are streamed)', { sets: { key: 'low_cpu_mem_usage', value: true }, ignored: 'always on' }),
+  F('bool', 'enable_torch_compile', 'accepted (no torch here)', { sets: { key: 'x', value: true }, ignored: 'no torch' }),
+  F('bool', 'disable_torch_compile', 'accepted (no torch here)', { sets: { key: 'x', value: true }, ignored: 'no torch' }),
+  F('bool', 'disable_amp', 'accepted (computation is float32)', { sets: { key: 'x', value: true }, ignored: 'float32 always' }),
+  F('bool', 'disable_trust_remote_code', 'accepted (no remote code is ever run)', { sets: { key: 'x', value: true }, ignored: 'never runs remote code' }),
+  F('int', 'act_bits', 'activation bits', { unsupported: 'activation quantization is not implemented yet' }),
+  F('string', 'act_data_type', 'activation data type', { unsupported: 'activation quantization is not implemented yet' }),
+  F('int', 'act_group_size', 'activation group size', { unsupported: 'activation quantization is not implemented yet' }),
+  F('bool', 'act_asym', 'asymmetric activations', { unsupported: 'activation quantization is not implemented yet' }),
+  F('int', 'super_bits', 'double-quant bits', { unsupported: 'set by the GGUF schemes' }),
+  F('int', 'super_group_size', 'double-quant group size', { unsupported: 'set by the GGUF schemes' }),
+  F('float', 'avg_bits', 'AutoScheme average bits', { unsupported: 'AutoScheme is not implemented yet' }),
+  F('string', 'options', 'AutoScheme options', { unsupported: 'AutoScheme is not implemented yet' }),
+  F('bool', 'enable_alg_ext', 'SignRoundV2 extensions', { unsupported: 'not implemented yet' }),
+  F('bool', 'enable_norm_bias_tuning', 'tune norms and biases', { unsupported: 'not implemented yet' }),
+  F('bool', 'enable_adam', 'AdamRound', { unsupported: 'not implemented yet' }),
+  F('int', 'nblocks', 'blocks tuned together', { unsupported: 'only 1 is implemented' }),
+  F('float', 'momentum', 'sign-SGD momentum', { unsupported: 'not implemented yet' }),
+  F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
+]);
+
+const ALIASES: Record<string, string> = {
+  model_name: 'model',
+  model_name_or_path: 'model',
+  formats: 'format',
+  bs: 'batch_size',
+  train_bs: 'batch_size',
+  seq_len: 'seqlen',
+  nsample: 'nsamples',
+  iter: 'iters',
+  alg: 'algorithm',
+  fp_layers: 'ignore_layers',
+  device_map: 'device',
+  devices: 'device',
+  dtype: 'data_type',
+  act_dtype: 'act_data_type',
+  target_bits: 'avg_bits',
+  task: 'tasks',
+};
+
+export type ParsedValue = string | number | boolean;
+
+export interface ParsedArgs {
+  command: string;
+  positionals: string[];
+  values: Map<string, ParsedValue>;
+}
+
+const COMMANDS = new Set(['quantize', 'eval', 'list', 'demo', 'help', 'gguf-info']);
+
+function convert(spec: FlagSpec, raw: string): ParsedValue {
+  if (spec.kind === 'int') {
+    if (!/^-?\d+$/.test(raw)) throw new AutoRoundError('E_BAD_FLAG', `--${spec.name} expects an integer, got "${raw}"`, { subject: `--${spec.name}` });
+    return Number(raw);
+  }
+  if (spec.kind === 'float') {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new AutoRoundError('E_BAD_FLAG', `--${spec.name} expects a number, got "${raw}"`, { subject: `--${spec.name}` });
+    return n;
+  }
+  return raw;
+}
+
+/** Parses argv: `--flag value`, `--flag=value`, switches, aliases; unknown and unsupported flags are errors. */
+export function parseArgs(argv: string[]): ParsedArgs {
+  const values = new Map<string, ParsedValue>();
+  const positionals: string[] = [];
+  let command = 'quantize';
+  let i = 0;
+  if (argv[0] && COMMANDS.has(argv[0])) {
+    command = argv[0];
+    i = 1;
+  }
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      positionals.push(a);
+      continue;
+    }
+    let key = a.slice(2);
+    let inline: string | undefined;
+    const eq = key.indexOf('=');
+    if (eq >= 0) {
+      inline = key.slice(eq + 1);
+      key = key.slice(0, eq);
+    }
+    key = key.replace(/-/g, '_');
+    key = ALIASES[key] ?? key;
+    const spec = FLAGS.get(key);
+    if (!spec) throw new AutoRoundError('E_BAD_FLAG', `unknown flag --${key} (see auto-round --help)`, { subject: `--${key}` });
+    if (spec.unsupported) throw new AutoRoundError('E_BAD_FLAG', `--${key} is not supported: ${spec.unsupported}`, { subject: `--${key}` });
+    if (spec.kind === 'bool') {
+      if (inline !== undefined && !/^(true|false|1|0)$/i.test(inline)) throw new AutoRoundError('E_BAD_FLAG', `--${key} is a switch; got "=${inline}"`, { subject: `--${key}` });
+      const on = inline === undefined || /^(true|1)$/i.test(inline);
+      if (spec.sets) values.set(spec.sets.key, on ? spec.sets.value : !spec.sets.value);
+      continue;
+    }
+    const raw = inline ?? argv[++i];
+    if (raw === undefined) throw new AutoRoundError('E_BAD_FLAG', `--${key} needs a value`, { subject: `--${key}` });
+    values.set(key, convert(spec, raw));
+  }
+  return { command, positionals, values };
+}
+
+export function helpText(bin: string): string {
+  const rows = [...FLAGS.values()].map((f) => `  --${f.name.padEnd(26)} ${f.help}${f.unsupported ? ` [not supported: ${f.unsupported}]` : ''}`);
+  return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
+       ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N]
+       ${bin} list [alg|format|arch|dataset|backend]    (or --list)
+       ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
+       ${bin} gguf-info FILE.gguf                       (needs @autoround/export-gguf)
+
+flags:
+${rows.join('\n')}
+`;
+}

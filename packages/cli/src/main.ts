@@ -1,0 +1,264 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import {
+  AutoRound,
+  type AutoRoundOptions,
+  AutoRoundError,
+  createLogger,
+  createRegistry,
+  DEMO_TEXT,
+  describeScheme,
+  findPlugins,
+  folderPerplexity,
+  isAutoRoundError,
+  type LayerConfigValue,
+  openModel,
+  PerplexityBench,
+  RECIPES,
+  readText,
+  type Registry,
+  writeDemoModel,
+} from '@autoround/autoround';
+import { helpText, type ParsedArgs, parseArgs } from './args.js';
+
+export interface CliIO {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const stdio: CliIO = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
+
+function str(a: ParsedArgs, k: string): string | undefined {
+  const v = a.values.get(k);
+  return v === undefined ? undefined : String(v);
+}
+function num(a: ParsedArgs, k: string): number | undefined {
+  const v = a.values.get(k);
+  return typeof v === 'number' ? v : undefined;
+}
+function bool(a: ParsedArgs, k: string): boolean | undefined {
+  const v = a.values.get(k);
+  return typeof v === 'boolean' ? v : undefined;
+}
+
+function parseLayerConfig(text: string): Record<string, LayerConfigValue> {
+  for (const candidate of [text, text.replace(/'/g, '"').replace(/\bTrue\b/g, 'true').replace(/\bFalse\b/g, 'false')]) {
+    try {
+      const v = JSON.parse(candidate) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, LayerConfigValue>;
+    } catch {
+      /* try the next spelling */
+    }
+  }
+  throw new AutoRoundError('E_BAD_FLAG', `--layer_config must be a JSON object such as {"model.layers.0.mlp.down_proj": {"bits": 8}}, got ${text}`, { subject: '--layer_config' });
+}
+
+function parseGroupSize(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new AutoRoundError('E_BAD_FLAG', `--group_size expects an integer (32, 64, 128, -1, 0), got "${v}"`, { subject: '--group_size' });
+  return Number(v);
+}
+
+function checkDevice(v: string | undefined): void {
+  if (v === undefined || v === 'cpu' || v === 'auto') return;
+  throw new AutoRoundError('E_BAD_FLAG', `--device ${v}: only cpu (or auto) is available; no CUDA kernel backend is installed`, { subject: '--device' });
+}
+
+/** Maps CLI flags (snake_case, the original's names) to API options, recipe values filling the gaps. */
+export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions {
+  checkDevice(str(a, 'device'));
+  const r = RECIPES[recipe] ?? {};
+  const o: AutoRoundOptions = { ...r };
+  const set = <K extends keyof AutoRoundOptions>(k: K, v: AutoRoundOptions[K] | undefined) => {
+    if (v !== undefined) o[k] = v;
+  };
+  set('scheme', str(a, 'scheme'));
+  set('bits', num(a, 'bits'));
+  set('groupSize', parseGroupSize(str(a, 'group_size')));
+  set('sym', bool(a, 'sym'));
+  set('dataType', str(a, 'data_type'));
+  const sd = str(a, 'scale_dtype');
+  if (sd !== undefined) {
+    const m: Record<string, 'fp16' | 'bf16' | 'fp32'> = { fp16: 'fp16', float16: 'fp16', bf16: 'bf16', bfloat16: 'bf16', fp32: 'fp32', float32: 'fp32' };
+    if (!m[sd]) throw new AutoRoundError('E_BAD_FLAG', `--scale_dtype must be fp16, bf16 or fp32, got "${sd}"`, { subject: '--scale_dtype' });
+    o.scaleDtype = m[sd];
+  }
+  set('iters', num(a, 'iters'));
+  set('lr', num(a, 'lr'));
+  set('minmaxLr', num(a, 'minmax_lr'));
+  set('nsamples', num(a, 'nsamples'));
+  set('seqlen', num(a, 'seqlen'));
+  set('batchSize', num(a, 'batch_size'));
+  set('gradientAccumulateSteps', num(a, 'gradient_accumulate_steps'));
+  set('seed', num(a, 'seed'));
+  set('dataset', str(a, 'dataset'));
+  set('disableOptRtn', bool(a, 'disable_opt_rtn'));
+  set('algorithm', str(a, 'algorithm'));
+  set('enableMinmaxTuning', bool(a, 'enable_minmax_tuning'));
+  set('enableQuantedInput', bool(a, 'enable_quanted_input'));
+  set('notUseBestMse', bool(a, 'not_use_best_mse'));
+  set('ignoreLayers', str(a, 'ignore_layers'));
+  set('quantLmHead', bool(a, 'quant_lm_head'));
+  set('maxShardSize', str(a, 'max_shard_size'));
+  set('overwrite', bool(a, 'overwrite'));
+  set('backend', str(a, 'backend'));
+  set('threads', num(a, 'threads'));
+  const lc = str(a, 'layer_config');
+  if (lc !== undefined) o.layerConfig = parseLayerConfig(lc);
+  if (o.algorithm === 'rtn' && o.iters === undefined) o.iters = 0;
+  for (const [k, v] of [['iters', o.iters], ['nsamples', o.nsamples], ['seqlen', o.seqlen], ['batch_size', o.batchSize]] as const) {
+    if (v !== undefined && (v < 0 || (k !== 'iters' && v === 0))) throw new AutoRoundError('E_BAD_FLAG', `--${k} must be ${k === 'iters' ? '≥ 0' : '> 0'}, got ${v}`, { subject: `--${k}` });
+  }
+  return o;
+}
+
+function modelArg(a: ParsedArgs): string {
+  const m = str(a, 'model') ?? a.positionals[0];
+  if (!m) throw new AutoRoundError('E_BAD_FLAG', '--model is required (a model folder or a hub id)', { subject: '--model' });
+  return m;
+}
+
+function evalSeqlen(a: ParsedArgs, maxPositions: number): number {
+  return num(a, 'eval_seqlen') ?? Math.min(2048, maxPositions);
+}
+
+function printPpl(io: CliIO, label: string, r: { perplexity: number; tokens: number }): void {
+  io.out(`  ${label.padEnd(34)} ${r.perplexity.toFixed(4)}`);
+}
+
+async function list(io: CliIO, registry: Registry, what?: string): Promise<void> {
+  const show = (k: string) => !what || what === k;
+  if (show('plugin')) {
+    io.out('installed plugin packages:');
+    for (const f of findPlugins()) io.out(`  ${f.name}  (${f.dir})`);
+  }
+  if (show('alg')) {
+    io.out('algorithms:');
+    for (const x of registry.algorithms) io.out(`  ${x.name.padEnd(14)} ${x.description}`);
+  }
+  if (show('format')) {
+    io.out('formats:');
+    for (const x of registry.exporters) io.out(`  ${x.name.padEnd(14)} ${x.description}`);
+  }
+  if (show('arch')) {
+    io.out('architectures:');
+    for (const x of registry.architectures) io.out(`  ${x.name.padEnd(14)} ${x.hfArchitectures.join(', ')}`);
+  }
+  if (show('dataset')) {
+    io.out('dataset sources:');
+    for (const x of registry.datasets) io.out(`  ${x.name}`);
+  }
+  if (show('backend')) {
+    io.out('kernel backends:');
+    for (const x of registry.kernelBackends) io.out(`  ${x.name.padEnd(14)} priority ${x.priority}${x.available() ? '' : ' (unavailable here)'}`);
+  }
+}
+
+async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void> {
+  const log = createLogger('info', io.err);
+  const options = optionsFromArgs(a, recipe);
+  const ar = new AutoRound(modelArg(a), { ...options, log });
+  const out = str(a, 'output_dir') ?? './tmp_autoround';
+  const evalFile = str(a, 'eval_ppl');
+  const text = evalFile ? readText(evalFile) : undefined;
+  const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile });
+  for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
+  io.out(`${res.quantizedLayers} layers quantized, ${res.fullPrecisionLayers} kept in full precision, ${res.seconds.toFixed(1)} s`);
+  if (evalFile && text !== undefined) {
+    const model = await ar.load();
+    const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
+    const bench = new PerplexityBench(await ar.registry(), model, await ar.backend(), text, { seqlen, ...(num(a, 'eval_max_tokens') ? { maxTokens: num(a, 'eval_max_tokens')! } : {}) });
+    io.out(`perplexity on ${basename(evalFile)} (${bench.ids.length} tokens, windows of ${seqlen}):`);
+    const fp = bench.run(model.checkpoint);
+    printPpl(io, 'original', fp);
+    const q = bench.runQuantized(res.qdq);
+    printPpl(io, `quantized (${describeScheme(ar.scheme())})`, q);
+    io.out(JSON.stringify({ eval: 'perplexity', text: basename(evalFile), tokens: q.tokens, seqlen, original: fp.perplexity, quantized: q.perplexity }));
+  }
+}
+
+async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
+  const log = createLogger('info', io.err);
+  const file = str(a, 'eval_ppl') ?? a.positionals[1];
+  if (!file) throw new AutoRoundError('E_BAD_FLAG', 'eval needs --eval_ppl TEXT_FILE', { subject: '--eval_ppl' });
+  const ar = new AutoRound(modelArg(a), { log, ...(str(a, 'backend') ? { backend: str(a, 'backend')! } : {}) });
+  const registry = await ar.registry();
+  const model = await ar.load();
+  const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
+  const maxTokens = num(a, 'eval_max_tokens');
+  const r = folderPerplexity(registry, model.dir, await ar.backend(), readText(file), { seqlen, ...(maxTokens ? { maxTokens } : {}) });
+  io.out(`perplexity of ${model.dir} on ${basename(file)} (${r.tokens} tokens scored, windows of ${seqlen}): ${r.perplexity.toFixed(4)}`);
+  io.out(JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: r.tokens, seqlen, perplexity: r.perplexity }));
+}
+
+async function demo(io: CliIO, a: ParsedArgs): Promise<void> {
+  const log = createLogger('info', io.err);
+  const work = mkdtempSync(join(tmpdir(), 'autoround-demo-'));
+  const modelDir = join(work, 'demo-llama');
+  const out = str(a, 'output_dir') ?? join(work, 'quantized');
+  try {
+    io.out('demo: writing a small LLaMA-shaped model (2 blocks, hidden 128) with SEEDED RANDOM WEIGHTS — its text is noise,');
+    io.out(`      but every step below is the real pipeline. Model: ${modelDir}`);
+    writeDemoModel(modelDir);
+    const textFile = join(work, 'demo.txt');
+    (await import('node:fs')).writeFileSync(textFile, DEMO_TEXT);
+    const ar = new AutoRound(modelDir, { scheme: 'W4A16', groupSize: 32, iters: 0, disableOptRtn: true, log, overwrite: bool(a, 'overwrite') ?? false });
+    const res = await ar.quantizeAndSave(out, { format: ['auto_round', 'fake'], keepQdq: true });
+    for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
+    const registry = await ar.registry();
+    const backend = await ar.backend();
+    io.out('perplexity on the demo text (random weights, so both are high; what matters is that they are close):');
+    const fp = folderPerplexity(registry, modelDir, backend, DEMO_TEXT, { seqlen: 512 });
+    printPpl(io, 'original (fp32)', fp);
+    const packed = folderPerplexity(registry, res.outputs[0]!.dir, backend, DEMO_TEXT, { seqlen: 512 });
+    printPpl(io, 'auto_round W4A16 g32, read back', packed);
+    io.out(`done. For a real model: auto-round --model Qwen/Qwen3-0.6B --scheme W4A16 --iters 0 --format auto_round --output_dir ./qwen3-w4`);
+  } finally {
+    if (!str(a, 'output_dir')) rmSync(work, { recursive: true, force: true });
+    else rmSync(modelDir, { recursive: true, force: true });
+  }
+}
+
+async function ggufInfo(io: CliIO, a: ParsedArgs): Promise<void> {
+  const file = a.positionals[0];
+  if (!file) throw new AutoRoundError('E_BAD_FLAG', 'gguf-info needs a .gguf file', { subject: 'gguf-info' });
+  const spec = '@autoround/export-gguf';
+  let mod: { formatGgufInfo(path: string): string };
+  try {
+    mod = (await import(spec)) as typeof mod;
+  } catch {
+    throw new AutoRoundError('E_NOT_INSTALLED', 'gguf-info needs @autoround/export-gguf, which is not installed');
+  }
+  io.out(mod.formatGgufInfo(file));
+}
+
+/** Runs the CLI; returns the exit code. `recipe` is the entry point's name (auto-round, auto-round-best …). */
+export async function main(argv: string[], recipe = 'auto-round', io: CliIO = stdio): Promise<number> {
+  try {
+    const a = parseArgs(argv);
+    if (a.command === 'help' || a.values.get('help') === true) {
+      io.out(helpText(recipe));
+      return 0;
+    }
+    if (a.command === 'list' || a.values.get('list') === true) {
+      const log = createLogger('warn', io.err);
+      await list(io, await createRegistry({ log }), a.positionals[0]);
+      return 0;
+    }
+    if (a.command === 'eval') await evaluate(io, a);
+    else if (a.command === 'demo') await demo(io, a);
+    else if (a.command === 'gguf-info') await ggufInfo(io, a);
+    else await quantize(io, a, recipe);
+    return 0;
+  } catch (e) {
+    if (isAutoRoundError(e)) {
+      io.err(`error: ${e.message}`);
+      return 1;
+    }
+    io.err(`error: ${(e as Error).stack ?? String(e)}`);
+    return 2;
+  }
+}
+
+export { openModel };

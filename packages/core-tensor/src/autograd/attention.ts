@@ -1,0 +1,237 @@
+import type { KernelBackend } from '../kernels.js';
+import type { Scratch } from './arena.js';
+
+/**
+ * Grouped-query scaled-dot-product attention over the token-major layout the projections
+ * produce: q [batch·seqLen, numHeads·headDim], k/v [batch·seqLen, numKvHeads·headDim].
+ * Query head h reads key/value head ⌊h / (numHeads/numKvHeads)⌋ (HF repeat_kv).
+ */
+export interface AttentionOptions {
+  batch: number;
+  seqLen: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** Causal masking (default true). */
+  causal?: boolean;
+  /** Optional additive mask [batch, seqLen, seqLen] (HF's 4-D mask with the head dim of 1), added after scaling. */
+  mask?: Float32Array;
+  /** Score scaling (default 1/√headDim). */
+  scale?: number;
+  /** Query rows per tile (default 128): bounds scratch memory to blockRows·seqLen and skips the causal upper triangle. */
+  blockRows?: number;
+}
+
+export interface ResolvedAttention {
+  B: number;
+  T: number;
+  H: number;
+  KV: number;
+  D: number;
+  causal: boolean;
+  mask: Float32Array | undefined;
+  scale: number;
+  bq: number;
+}
+
+export function resolveAttention(o: AttentionOptions): ResolvedAttention {
+  return {
+    B: o.batch,
+    T: o.seqLen,
+    H: o.numHeads,
+    KV: o.numKvHeads,
+    D: o.headDim,
+    causal: o.causal ?? true,
+    mask: o.mask,
+    scale: o.scale ?? 1 / Math.sqrt(o.headDim),
+    bq: Math.max(1, Math.min(o.blockRows ?? 128, o.seqLen)),
+  };
+}
+
+/** Copies a [T, D] column block (starting at col, row stride `stride`) of rows row0.. into dst. */
+function pack(src: Float32Array, dst: Float32Array, row0: number, T: number, stride: number, col: number, D: number): void {
+  for (let t = 0; t < T; t++) {
+    const s = (row0 + t) * stride + col;
+    const d = t * D;
+    for (let i = 0; i < D; i++) dst[d + i] = src[s + i]!;
+  }
+}
+
+function unpackAdd(src: Float32Array, dst: Float32Array, row0: number, T: number, stride: number, col: number, D: number): void {
+  for (let t = 0; t < T; t++) {
+    const s = t * D;
+    const d = (row0 + t) * stride + col;
+    for (let i = 0; i < D; i++) dst[d + i] += src[s + i]!;
+  }
+}
+
+/**
+ * Forward: writes out [B·T, H·D] and the per-row log-sum-exp lse [B, H, T] that the backward
+ * uses to rebuild the probabilities tile by tile (nothing of size T² is kept).
+ */
+export function attentionForward(
+  be: KernelBackend,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  lse: Float32Array,
+  o: ResolvedAttention,
+  scratch: Scratch,
+): void {
+  const { B, T, H, KV, D, causal, mask, scale, bq } = o;
+  const nrep = H / KV;
+  const qs = H * D;
+  const ks = KV * D;
+  const Qp = scratch.get('att.q', T * D);
+  const Kp = scratch.get('att.k', T * D);
+  const Vp = scratch.get('att.v', T * D);
+  const S = scratch.get('att.s', bq * T);
+  const Ob = scratch.get('att.ob', bq * D);
+  for (let b = 0; b < B; b++) {
+    for (let kh = 0; kh < KV; kh++) {
+      pack(k, Kp, b * T, T, ks, kh * D, D);
+      pack(v, Vp, b * T, T, ks, kh * D, D);
+      for (let r = 0; r < nrep; r++) {
+        const h = kh * nrep + r;
+        pack(q, Qp, b * T, T, qs, h * D, D);
+        for (let i0 = 0; i0 < T; i0 += bq) {
+          const m = Math.min(bq, T - i0);
+          const end = causal ? i0 + m : T;
+          const Sv = S.subarray(0, m * end);
+          be.gemm(false, true, m, end, D, Qp.subarray(i0 * D, (i0 + m) * D), Kp.subarray(0, end * D), Sv, scale, 0);
+          for (let ti = 0; ti < m; ti++) {
+            const t = i0 + ti;
+            const ro = ti * end;
+            const lim = causal ? t + 1 : end;
+            if (mask) {
+              const mo = (b * T + t) * T;
+              for (let s = 0; s < lim; s++) Sv[ro + s] += mask[mo + s]!;
+            }
+            let mx = -Infinity;
+            for (let s = 0; s < lim; s++) if (Sv[ro + s]! > mx) mx = Sv[ro + s]!;
+            if (mx === -Infinity) {
+              for (let s = 0; s < end; s++) Sv[ro + s] = 0;
+              lse[(b * H + h) * T + t] = -Infinity;
+              continue;
+            }
+            let sum = 0;
+            for (let s = 0; s < lim; s++) {
+              const e = Math.exp(Sv[ro + s]! - mx);
+              Sv[ro + s] = e;
+              sum += e;
+            }
+            const inv = 1 / sum;
+            for (let s = 0; s < lim; s++) Sv[ro + s] *= inv;
+            for (let s = lim; s < end; s++) Sv[ro + s] = 0;
+            lse[(b * H + h) * T + t] = mx + Math.log(sum);
+          }
+          const Obv = Ob.subarray(0, m * D);
+          be.gemm(false, false, m, D, end, Sv, Vp.subarray(0, end * D), Obv, 1, 0);
+          for (let ti = 0; ti < m; ti++) {
+            const d = (b * T + i0 + ti) * qs + h * D;
+            const s = ti * D;
+            for (let i = 0; i < D; i++) out[d + i] = Obv[s + i]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Backward (flash-attention style): recomputes each probability tile from q, k and lse, then
+ * dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − rowsum(dO∘O)), dQ = scale·dS·K, dK += scale·dSᵀ·Q.
+ * Gradients are accumulated into gq/gk/gv (any may be null when not needed).
+ */
+export function attentionBackward(
+  be: KernelBackend,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  gOut: Float32Array,
+  lse: Float32Array,
+  gq: Float32Array | null,
+  gk: Float32Array | null,
+  gv: Float32Array | null,
+  o: ResolvedAttention,
+  scratch: Scratch,
+): void {
+  const { B, T, H, KV, D, causal, mask, scale, bq } = o;
+  const nrep = H / KV;
+  const qs = H * D;
+  const ks = KV * D;
+  const Qp = scratch.get('att.q', T * D);
+  const Kp = scratch.get('att.k', T * D);
+  const Vp = scratch.get('att.v', T * D);
+  const P = scratch.get('att.s', bq * T);
+  const dP = scratch.get('att.dp', bq * T);
+  const dOp = scratch.get('att.do', T * D);
+  const dQb = scratch.get('att.dq', bq * D);
+  const dKp = scratch.get('att.dk', T * D);
+  const dVp = scratch.get('att.dv', T * D);
+  const Dv = scratch.get('att.delta', T);
+  const needS = gq !== null || gk !== null;
+  for (let b = 0; b < B; b++) {
+    for (let kh = 0; kh < KV; kh++) {
+      pack(k, Kp, b * T, T, ks, kh * D, D);
+      pack(v, Vp, b * T, T, ks, kh * D, D);
+      dKp.fill(0);
+      dVp.fill(0);
+      for (let r = 0; r < nrep; r++) {
+        const h = kh * nrep + r;
+        pack(q, Qp, b * T, T, qs, h * D, D);
+        pack(gOut, dOp, b * T, T, qs, h * D, D);
+        for (let t = 0; t < T; t++) {
+          const ro = (b * T + t) * qs + h * D;
+          let s = 0;
+          for (let i = 0; i < D; i++) s += gOut[ro + i]! * out[ro + i]!;
+          Dv[t] = s;
+        }
+        for (let i0 = 0; i0 < T; i0 += bq) {
+          const m = Math.min(bq, T - i0);
+          const end = causal ? i0 + m : T;
+          const Pv = P.subarray(0, m * end);
+          const Qb = Qp.subarray(i0 * D, (i0 + m) * D);
+          const dOb = dOp.subarray(i0 * D, (i0 + m) * D);
+          be.gemm(false, true, m, end, D, Qb, Kp.subarray(0, end * D), Pv, scale, 0);
+          for (let ti = 0; ti < m; ti++) {
+            const t = i0 + ti;
+            const ro = ti * end;
+            const lim = causal ? t + 1 : end;
+            const l = lse[(b * H + h) * T + t]!;
+            if (l === -Infinity) {
+              for (let s = 0; s < end; s++) Pv[ro + s] = 0;
+              continue;
+            }
+            if (mask) {
+              const mo = (b * T + t) * T;
+              for (let s = 0; s < lim; s++) Pv[ro + s] = Math.exp(Pv[ro + s]! + mask[mo + s]! - l);
+            } else {
+              for (let s = 0; s < lim; s++) Pv[ro + s] = Math.exp(Pv[ro + s]! - l);
+            }
+            for (let s = lim; s < end; s++) Pv[ro + s] = 0;
+          }
+          if (gv) be.gemm(true, false, end, D, m, Pv, dOb, dVp.subarray(0, end * D), 1, 1);
+          if (!needS) continue;
+          const dPv = dP.subarray(0, m * end);
+          be.gemm(false, true, m, end, D, dOb, Vp.subarray(0, end * D), dPv, 1, 0);
+          for (let ti = 0; ti < m; ti++) {
+            const ro = ti * end;
+            const dl = Dv[i0 + ti]!;
+            for (let s = 0; s < end; s++) dPv[ro + s] = Pv[ro + s]! * (dPv[ro + s]! - dl);
+          }
+          if (gq) {
+            const dQv = dQb.subarray(0, m * D);
+            be.gemm(false, false, m, D, end, dPv, Kp.subarray(0, end * D), dQv, scale, 0);
+            unpackAdd(dQv, gq, b * T + i0, m, qs, h * D, D);
+          }
+          if (gk) be.gemm(true, false, end, D, m, dPv, Qb, dKp.subarray(0, end * D), scale, 1);
+        }
+      }
+      if (gk) unpackAdd(dKp, gk, b * T, T, ks, kh * D, D);
+      if (gv) unpackAdd(dVp, gv, b * T, T, ks, kh * D, D);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import type { Graph, Var } from './graph.js';
+import type { QdqParams } from './qdq.js';
+
+/** A linear layer of a block: frozen weight [out, in] (+ bias), optionally quantized with tunable state. */
+export interface BlockLinear {
+  weight: Float32Array;
+  outFeatures: number;
+  inFeatures: number;
+  bias?: Float32Array;
+  /** When present the layer runs on QDQ(weight; quant) and gradients reach quant's params. */
+  quant?: QdqParams;
+}
+
+/** Weights of a LLaMA / Qwen2 / Qwen3 decoder block (HF module names in comments). */
+export interface DecoderBlockWeights {
+  inputNorm: Float32Array; // input_layernorm.weight
+  postNorm: Float32Array; // post_attention_layernorm.weight
+  q: BlockLinear; // self_attn.q_proj
+  k: BlockLinear; // self_attn.k_proj
+  v: BlockLinear; // self_attn.v_proj
+  o: BlockLinear; // self_attn.o_proj
+  gate: BlockLinear; // mlp.gate_proj
+  up: BlockLinear; // mlp.up_proj
+  down: BlockLinear; // mlp.down_proj
+  qNorm?: Float32Array; // self_attn.q_norm.weight (Qwen3)
+  kNorm?: Float32Array; // self_attn.k_norm.weight (Qwen3)
+}
+
+export interface DecoderBlockConfig {
+  hidden: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediate: number;
+  eps: number;
+  /** Rotated dims per head (default headDim). */
+  rotaryDim?: number;
+}
+
+export interface BlockInputs {
+  batch: number;
+  seqLen: number;
+  /** cos/sin tables [positions, headDim] (rotate_half layout). */
+  cos: Float32Array;
+  sin: Float32Array;
+  /** Table row per token (length batch·seqLen); default: the token's index within its sequence. */
+  positions?: Int32Array | readonly number[];
+  /** Optional additive attention mask [batch, seqLen, seqLen] on top of the causal one. */
+  attentionMask?: Float32Array;
+  /** Attention query tile rows (see AttentionOptions.blockRows). */
+  attentionBlockRows?: number;
+}
+
+/** x·Wᵀ + b where W is the frozen weight or its QDQ when the layer is quantized. */
+export function blockLinear(g: Graph, x: Var, l: BlockLinear): Var {
+  const w = l.quant ? g.qdq(l.weight, l.quant) : g.input(l.weight, [l.outFeatures, l.inFeatures]);
+  const b = l.bias ? g.input(l.bias, [l.outFeatures]) : null;
+  return g.linear(x, w, b);
+}
+
+/**
+ * One decoder block, x [batch·seqLen, hidden] → [batch·seqLen, hidden]:
+ * h = x + o_proj(attn(rope(q_norm(q)), rope(k_norm(k)), v)) over input_layernorm(x);
+ * out = h + down(silu(gate(n)) · up(n)) with n = post_attention_layernorm(h).
+ */
+export function decoderBlock(g: Graph, x: Var, w: DecoderBlockWeights, cfg: DecoderBlockConfig, inp: BlockInputs): Var {
+  const { numHeads: H, numKvHeads: KV, headDim: D, eps } = cfg;
+  const { batch: B, seqLen: T } = inp;
+  const h1 = g.rmsNorm(x, g.input(w.inputNorm, [cfg.hidden]), eps);
+  let q = blockLinear(g, h1, w.q);
+  let k = blockLinear(g, h1, w.k);
+  const v = blockLinear(g, h1, w.v);
+  if (w.qNorm) q = g.rmsNorm(q, g.input(w.qNorm, [D]), eps);
+  if (w.kNorm) k = g.rmsNorm(k, g.input(w.kNorm, [D]), eps);
+  const ropeOpts = { headDim: D, rotaryDim: cfg.rotaryDim, positions: inp.positions, seqLen: T };
+  q = g.rope(q, inp.cos, inp.sin, { ...ropeOpts, numHeads: H });
+  k = g.rope(k, inp.cos, inp.sin, { ...ropeOpts, numHeads: KV });
+  const a = g.attention(q, k, v, {
+    batch: B,
+    seqLen: T,
+    numHeads: H,
+    numKvHeads: KV,
+    headDim: D,
+    mask: inp.attentionMask,
+    blockRows: inp.attentionBlockRows,
+  });
+  const h = g.add(x, blockLinear(g, a, w.o));
+  const n = g.rmsNorm(h, g.input(w.postNorm, [cfg.hidden]), eps);
+  const act = g.swiglu(blockLinear(g, n, w.gate), blockLinear(g, n, w.up));
+  return g.add(h, blockLinear(g, act, w.down));
+}

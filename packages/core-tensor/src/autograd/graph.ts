@@ -1,0 +1,532 @@
+import type { KernelBackend } from '../kernels.js';
+import { AutoRoundError } from '../errors.js';
+import { numelOf } from '../dtype.js';
+import { Arena, Scratch } from './arena.js';
+import { type AttentionOptions, attentionBackward, attentionForward, resolveAttention } from './attention.js';
+import { Param } from './param.js';
+import { type QdqParams, type QdqSaved, qdqBackward, qdqForward } from './qdq.js';
+
+/**
+ * A value on the tape: float32 data with an explicit shape. `grad` is filled by
+ * `Graph.backward` (null until a gradient reaches it). Reshaped views share data and grad.
+ */
+export class Var {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+  readonly requiresGrad: boolean;
+  /** @internal the var owning the gradient buffer (itself unless this is a reshape view) */
+  readonly root: Var;
+  /** @internal */
+  _grad: Float32Array | null = null;
+
+  constructor(shape: readonly number[], data: Float32Array, requiresGrad: boolean, root?: Var) {
+    this.shape = shape;
+    this.data = data;
+    this.requiresGrad = requiresGrad;
+    this.root = root ?? this;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  /** The gradient of the last backward pass (null when none reached this value). */
+  get grad(): Float32Array | null {
+    return this.root._grad;
+  }
+
+  /** The last dimension. */
+  get lastDim(): number {
+    return this.shape.length === 0 ? 1 : this.shape[this.shape.length - 1]!;
+  }
+}
+
+export interface RopeOptions {
+  numHeads: number;
+  headDim: number;
+  /** Leading dims rotated with rotate_half (default headDim); the rest pass through. */
+  rotaryDim?: number;
+  /** Row of cos/sin for each token row of x (length rows); default: row % seqLen. */
+  positions?: Int32Array | readonly number[];
+  /** Tokens per sequence, used when positions are not given (default: every row is its own position). */
+  seqLen?: number;
+}
+
+export interface MseOptions {
+  /** Per-token weights (length rows = numel / lastDim), broadcast over the last dim: mse(pred·m, target·m). */
+  mask?: Float32Array;
+  /** 'mean' (default) divides by numel (masked elements included), 'sum' does not. */
+  reduction?: 'mean' | 'sum';
+}
+
+function shapeError(op: string, msg: string): AutoRoundError {
+  return new AutoRoundError('E_SHAPE', `${op}: ${msg}`, { subject: op });
+}
+
+/**
+ * Reverse-mode autograd over float32 arrays: each op computes its forward at once, records a
+ * hand-written backward on the tape and allocates its buffers from an arena that `reset()`
+ * recycles, so rebuilding the same block every iteration allocates nothing after the first.
+ *
+ * ```ts
+ * const g = new Graph(backend);
+ * for (let it = 0; it < iters; it++) {
+ *   g.reset();                                   // recycle buffers of the previous iteration
+ *   const x = g.input(hidden, [B * T, H]);
+ *   const y = decoderBlock(g, x, weights, cfg, rope, { batch: B, seqLen: T });
+ *   const loss = g.mse(y, target, { mask });
+ *   g.backward(g.scale(loss, 1000));             // grads land in each Param.grad
+ * }
+ * ```
+ * Values returned by a graph stay valid only until the next `reset()`.
+ */
+export class Graph {
+  readonly backend: KernelBackend;
+  private readonly dataArena = new Arena();
+  private readonly gradArena = new Arena();
+  private readonly scratch = new Scratch();
+  private readonly tapeOut: Var[] = [];
+  private readonly tapeFn: (() => void)[] = [];
+  private readonly paramVars = new Map<Param, Var>();
+
+  constructor(backend: KernelBackend) {
+    this.backend = backend;
+  }
+
+  /** Forgets the tape and recycles every buffer handed out since the last reset. */
+  reset(): void {
+    this.dataArena.reset();
+    this.gradArena.reset();
+    this.tapeOut.length = 0;
+    this.tapeFn.length = 0;
+    this.paramVars.clear();
+  }
+
+  /** Number of recorded backward steps (for diagnostics). */
+  get tapeLength(): number {
+    return this.tapeOut.length;
+  }
+
+  /** Floats held by the arenas (for diagnostics). */
+  get heldFloats(): number {
+    return this.dataArena.heldFloats + this.gradArena.heldFloats;
+  }
+
+  // ---------------------------------------------------------------- leaves
+
+  /** A constant (no gradient); the array is used as is, not copied. */
+  input(data: Float32Array, shape: readonly number[]): Var {
+    if (numelOf(shape) !== data.length) throw shapeError('input', `shape [${shape.join(', ')}] needs ${numelOf(shape)} values, got ${data.length}`);
+    return new Var(Object.freeze([...shape]), data, false);
+  }
+
+  /** A leaf whose gradient is wanted for this pass only (read it from `.grad` after backward). */
+  leaf(data: Float32Array, shape: readonly number[]): Var {
+    if (numelOf(shape) !== data.length) throw shapeError('leaf', `shape [${shape.join(', ')}] needs ${numelOf(shape)} values, got ${data.length}`);
+    return new Var(Object.freeze([...shape]), data, true);
+  }
+
+  /** A tunable parameter: its gradient accumulates into `p.grad`. */
+  param(p: Param): Var {
+    let v = this.paramVars.get(p);
+    if (v) return v;
+    v = new Var(p.shape, p.data, p.requiresGrad);
+    if (p.requiresGrad) v._grad = p.grad;
+    this.paramVars.set(p, v);
+    return v;
+  }
+
+  /** Same data, new shape (no copy); gradients flow to the source. */
+  reshape(x: Var, shape: readonly number[]): Var {
+    if (numelOf(shape) !== x.size) throw shapeError('reshape', `[${x.shape.join(', ')}] cannot become [${shape.join(', ')}]`);
+    return new Var(Object.freeze([...shape]), x.data, x.requiresGrad, x.root);
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private out(shape: readonly number[], requiresGrad: boolean): Var {
+    return new Var(Object.freeze([...shape]), this.dataArena.take(numelOf(shape)), requiresGrad);
+  }
+
+  private record(y: Var, fn: () => void): void {
+    if (!y.requiresGrad) return;
+    this.tapeOut.push(y);
+    this.tapeFn.push(fn);
+  }
+
+  /** The gradient buffer of v, zero-filled on first use. */
+  private gradZeroed(v: Var): Float32Array {
+    const r = v.root;
+    if (r._grad === null) r._grad = this.gradArena.zeros(r.size);
+    return r._grad;
+  }
+
+  /** The gradient buffer of v plus the gemm beta: 0 on first use (buffer uninitialised), else 1. */
+  private gradForGemm(v: Var): [Float32Array, number] {
+    const r = v.root;
+    if (r._grad === null) {
+      r._grad = this.gradArena.take(r.size);
+      return [r._grad, 0];
+    }
+    return [r._grad, 1];
+  }
+
+  /** v.grad += src (a copy on first use). */
+  private accumulate(v: Var, src: Float32Array): void {
+    const r = v.root;
+    if (r._grad === null) {
+      r._grad = this.gradArena.take(r.size);
+      r._grad.set(src);
+      return;
+    }
+    const g = r._grad;
+    for (let i = 0; i < g.length; i++) g[i] += src[i]!;
+  }
+
+  private sameShape(op: string, a: Var, b: Var): void {
+    if (a.size !== b.size) throw shapeError(op, `operands have ${a.size} and ${b.size} elements ([${a.shape.join(', ')}] vs [${b.shape.join(', ')}])`);
+  }
+
+  // ---------------------------------------------------------------- ops
+
+  /** y[..., out] = x[..., in] · Wᵀ + b, with W [out, in] and b [out]. */
+  linear(x: Var, w: Var, b?: Var | null): Var {
+    if (w.shape.length !== 2) throw shapeError('linear', `weight must be 2-D [out, in], got [${w.shape.join(', ')}]`);
+    const [outF, inF] = w.shape as [number, number];
+    if (x.lastDim !== inF) throw shapeError('linear', `input last dim ${x.lastDim} does not match weight in_features ${inF}`);
+    if (b && b.size !== outF) throw shapeError('linear', `bias has ${b.size} values, expected ${outF}`);
+    const N = x.size / inF;
+    const y = this.out([...x.shape.slice(0, -1), outF], x.requiresGrad || w.requiresGrad || (b?.requiresGrad ?? false));
+    const be = this.backend;
+    be.gemm(false, true, N, outF, inF, x.data, w.data, y.data, 1, 0);
+    if (b) {
+      const bd = b.data;
+      const yd = y.data;
+      for (let n = 0; n < N; n++) {
+        const o = n * outF;
+        for (let j = 0; j < outF; j++) yd[o + j] += bd[j]!;
+      }
+    }
+    this.record(y, () => {
+      const gy = y._grad!;
+      if (x.requiresGrad) {
+        const [gx, beta] = this.gradForGemm(x);
+        be.gemm(false, false, N, inF, outF, gy, w.data, gx, 1, beta);
+      }
+      if (w.requiresGrad) {
+        const [gw, beta] = this.gradForGemm(w);
+        be.gemm(true, false, outF, inF, N, gy, x.data, gw, 1, beta);
+      }
+      if (b && b.requiresGrad) {
+        const gb = this.gradZeroed(b);
+        for (let n = 0; n < N; n++) {
+          const o = n * outF;
+          for (let j = 0; j < outF; j++) gb[j] += gy[o + j]!;
+        }
+      }
+    });
+    return y;
+  }
+
+  add(a: Var, b: Var): Var {
+    this.sameShape('add', a, b);
+    const y = this.out(a.shape, a.requiresGrad || b.requiresGrad);
+    const ad = a.data;
+    const bd = b.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! + bd[i]!;
+    this.record(y, () => {
+      if (a.requiresGrad) this.accumulate(a, y._grad!);
+      if (b.requiresGrad) this.accumulate(b, y._grad!);
+    });
+    return y;
+  }
+
+  mul(a: Var, b: Var): Var {
+    this.sameShape('mul', a, b);
+    const y = this.out(a.shape, a.requiresGrad || b.requiresGrad);
+    const ad = a.data;
+    const bd = b.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! * bd[i]!;
+    this.record(y, () => {
+      const gy = y._grad!;
+      if (a.requiresGrad) {
+        const ga = this.gradZeroed(a);
+        for (let i = 0; i < gy.length; i++) ga[i] += gy[i]! * bd[i]!;
+      }
+      if (b.requiresGrad) {
+        const gb = this.gradZeroed(b);
+        for (let i = 0; i < gy.length; i++) gb[i] += gy[i]! * ad[i]!;
+      }
+    });
+    return y;
+  }
+
+  /** y = s · x for a constant s (e.g. the ×1000 on the loss). */
+  scale(x: Var, s: number): Var {
+    const y = this.out(x.shape, x.requiresGrad);
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = s * xd[i]!;
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = this.gradZeroed(x);
+      for (let i = 0; i < gy.length; i++) gx[i] += s * gy[i]!;
+    });
+    return y;
+  }
+
+  /** HF LlamaRMSNorm over the last w.size elements: w · (x · rsqrt(mean(x²) + eps)), float32. */
+  rmsNorm(x: Var, w: Var, eps: number): Var {
+    const d = w.size;
+    if (x.size % d !== 0) throw shapeError('rmsNorm', `input of ${x.size} values is not a whole number of rows of ${d}`);
+    const rows = x.size / d;
+    const y = this.out(x.shape, x.requiresGrad || w.requiresGrad);
+    const rstd = this.dataArena.take(rows);
+    const xd = x.data;
+    const wd = w.data;
+    const yd = y.data;
+    const fr = Math.fround;
+    for (let r = 0; r < rows; r++) {
+      const o = r * d;
+      let ss = 0;
+      for (let i = 0; i < d; i++) ss += xd[o + i]! * xd[o + i]!;
+      const rs = fr(1 / Math.sqrt(fr(fr(ss / d) + eps)));
+      rstd[r] = rs;
+      for (let i = 0; i < d; i++) yd[o + i] = wd[i]! * fr(xd[o + i]! * rs);
+    }
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = x.requiresGrad ? this.gradZeroed(x) : null;
+      const gw = w.requiresGrad ? this.gradZeroed(w) : null;
+      for (let r = 0; r < rows; r++) {
+        const o = r * d;
+        const rs = rstd[r]!;
+        if (gx) {
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += gy[o + i]! * wd[i]! * xd[o + i]!;
+          const c = (rs * rs * rs * dot) / d;
+          for (let i = 0; i < d; i++) gx[o + i] += rs * gy[o + i]! * wd[i]! - xd[o + i]! * c;
+        }
+        if (gw) for (let i = 0; i < d; i++) gw[i] += gy[o + i]! * xd[o + i]! * rs;
+      }
+    });
+    return y;
+  }
+
+  /**
+   * Rotary embedding with HF's rotate_half: x·cos + rotate_half(x)·sin per head, on
+   * x [rows, numHeads·headDim]; cos/sin are tables [positions, headDim] (row stride headDim).
+   */
+  rope(x: Var, cos: Float32Array, sin: Float32Array, o: RopeOptions): Var {
+    const { numHeads: H, headDim: D } = o;
+    const rot = o.rotaryDim ?? D;
+    if (x.lastDim !== H * D) throw shapeError('rope', `last dim ${x.lastDim} is not numHeads·headDim = ${H * D}`);
+    if (rot % 2 !== 0 || rot > D) throw shapeError('rope', `rotaryDim ${rot} must be even and at most headDim ${D}`);
+    if (cos.length !== sin.length || cos.length % D !== 0) throw shapeError('rope', `cos/sin tables must both be [positions, ${D}]`);
+    const rows = x.size / (H * D);
+    const P = cos.length / D;
+    const pos = new Int32Array(rows);
+    for (let n = 0; n < rows; n++) {
+      const p = o.positions ? o.positions[n]! : o.seqLen ? n % o.seqLen : n;
+      if (p < 0 || p >= P) throw shapeError('rope', `position ${p} of row ${n} is outside the ${P}-row cos/sin tables`);
+      pos[n] = p;
+    }
+    if (o.positions && o.positions.length !== rows) throw shapeError('rope', `positions has ${o.positions.length} entries, expected ${rows}`);
+    const half = rot / 2;
+    const y = this.out(x.shape, x.requiresGrad);
+    const xd = x.data;
+    const yd = y.data;
+    for (let n = 0; n < rows; n++) {
+      const cb = pos[n]! * D;
+      for (let h = 0; h < H; h++) {
+        const b = (n * H + h) * D;
+        for (let i = 0; i < half; i++) {
+          const x1 = xd[b + i]!;
+          const x2 = xd[b + half + i]!;
+          yd[b + i] = x1 * cos[cb + i]! - x2 * sin[cb + i]!;
+          yd[b + half + i] = x2 * cos[cb + half + i]! + x1 * sin[cb + half + i]!;
+        }
+        for (let i = rot; i < D; i++) yd[b + i] = xd[b + i]!;
+      }
+    }
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = this.gradZeroed(x);
+      for (let n = 0; n < rows; n++) {
+        const cb = pos[n]! * D;
+        for (let h = 0; h < H; h++) {
+          const b = (n * H + h) * D;
+          for (let i = 0; i < half; i++) {
+            const g1 = gy[b + i]!;
+            const g2 = gy[b + half + i]!;
+            gx[b + i] += g1 * cos[cb + i]! + g2 * sin[cb + half + i]!;
+            gx[b + half + i] += g2 * cos[cb + half + i]! - g1 * sin[cb + i]!;
+          }
+          for (let i = rot; i < D; i++) gx[b + i] += gy[b + i]!;
+        }
+      }
+    });
+    return y;
+  }
+
+  /**
+   * Grouped-query softmax attention (causal by default) with scaling 1/√headDim on
+   * q [B·T, H·D], k/v [B·T, KV·D] → [B·T, H·D]. Keeps only a log-sum-exp per row for the
+   * backward, which rebuilds the probabilities tile by tile.
+   */
+  attention(q: Var, k: Var, v: Var, opts: AttentionOptions): Var {
+    const o = resolveAttention(opts);
+    const { B, T, H, KV, D } = o;
+    if (H % KV !== 0) throw shapeError('attention', `numHeads ${H} is not a multiple of numKvHeads ${KV}`);
+    if (q.size !== B * T * H * D) throw shapeError('attention', `q has ${q.size} values, expected batch·seqLen·numHeads·headDim = ${B * T * H * D}`);
+    if (k.size !== B * T * KV * D || v.size !== B * T * KV * D) throw shapeError('attention', `k/v need batch·seqLen·numKvHeads·headDim = ${B * T * KV * D} values`);
+    if (o.mask && o.mask.length !== B * T * T) throw shapeError('attention', `mask has ${o.mask.length} values, expected [batch, seqLen, seqLen] = ${B * T * T}`);
+    const y = this.out([B * T, H * D], q.requiresGrad || k.requiresGrad || v.requiresGrad);
+    const lse = this.dataArena.take(B * H * T);
+    attentionForward(this.backend, q.data, k.data, v.data, y.data, lse, o, this.scratch);
+    this.record(y, () => {
+      attentionBackward(
+        this.backend,
+        q.data,
+        k.data,
+        v.data,
+        y.data,
+        y._grad!,
+        lse,
+        q.requiresGrad ? this.gradZeroed(q) : null,
+        k.requiresGrad ? this.gradZeroed(k) : null,
+        v.requiresGrad ? this.gradZeroed(v) : null,
+        o,
+        this.scratch,
+      );
+    });
+    return y;
+  }
+
+  /** x · sigmoid(x). */
+  silu(x: Var): Var {
+    const y = this.out(x.shape, x.requiresGrad);
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = xd[i]! / (1 + Math.exp(-xd[i]!));
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = this.gradZeroed(x);
+      for (let i = 0; i < gy.length; i++) {
+        const a = xd[i]!;
+        const s = 1 / (1 + Math.exp(-a));
+        gx[i] += gy[i]! * s * (1 + a * (1 - s));
+      }
+    });
+    return y;
+  }
+
+  /** Fused SwiGLU gate: silu(gate) · up (the input of down_proj). */
+  swiglu(gate: Var, up: Var): Var {
+    this.sameShape('swiglu', gate, up);
+    const y = this.out(gate.shape, gate.requiresGrad || up.requiresGrad);
+    const gd = gate.data;
+    const ud = up.data;
+    const yd = y.data;
+    const fr = Math.fround;
+    for (let i = 0; i < yd.length; i++) yd[i] = fr(gd[i]! / (1 + Math.exp(-gd[i]!))) * ud[i]!;
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gg = gate.requiresGrad ? this.gradZeroed(gate) : null;
+      const gu = up.requiresGrad ? this.gradZeroed(up) : null;
+      for (let i = 0; i < gy.length; i++) {
+        const a = gd[i]!;
+        const s = 1 / (1 + Math.exp(-a));
+        if (gg) gg[i] += gy[i]! * ud[i]! * s * (1 + a * (1 - s));
+        if (gu) gu[i] += gy[i]! * a * s;
+      }
+    });
+    return y;
+  }
+
+  /** Mean (or sum) squared error against a constant target, optionally with a per-token mask. Returns a scalar. */
+  mse(pred: Var, target: Float32Array, opts: MseOptions = {}): Var {
+    if (target.length !== pred.size) throw shapeError('mse', `target has ${target.length} values, prediction ${pred.size}`);
+    const d = pred.lastDim;
+    const rows = pred.size / d;
+    const mask = opts.mask;
+    if (mask && mask.length !== rows) throw shapeError('mse', `mask has ${mask.length} values, expected one per token (${rows})`);
+    const denom = (opts.reduction ?? 'mean') === 'mean' ? pred.size : 1;
+    const y = this.out([], pred.requiresGrad);
+    const pd = pred.data;
+    const fr = Math.fround;
+    let acc = 0;
+    for (let r = 0; r < rows; r++) {
+      const o = r * d;
+      if (mask) {
+        const m = mask[r]!;
+        for (let i = 0; i < d; i++) {
+          const e = fr(pd[o + i]! * m) - fr(target[o + i]! * m);
+          acc += e * e;
+        }
+      } else {
+        for (let i = 0; i < d; i++) {
+          const e = pd[o + i]! - target[o + i]!;
+          acc += e * e;
+        }
+      }
+    }
+    y.data[0] = acc / denom;
+    this.record(y, () => {
+      const gp = this.gradZeroed(pred);
+      const c = (2 * y._grad![0]!) / denom;
+      for (let r = 0; r < rows; r++) {
+        const o = r * d;
+        if (mask) {
+          const m = mask[r]!;
+          if (m === 0) continue;
+          const cm = c * m;
+          for (let i = 0; i < d; i++) gp[o + i] += cm * (fr(pd[o + i]! * m) - fr(target[o + i]! * m));
+        } else {
+          for (let i = 0; i < d; i++) gp[o + i] += c * (pd[o + i]! - target[o + i]!);
+        }
+      }
+    });
+    return y;
+  }
+
+  /**
+   * The quantize–dequantize of a frozen weight [out, in] with the tunable state `p`
+   * (spec §2, straight-through rounding). Gradients accumulate into p.v/p.alpha/p.beta.
+   */
+  qdq(weight: Float32Array, p: QdqParams): Var {
+    const { outFeatures: outF, inFeatures: inF, numScales } = p.layout;
+    if (weight.length !== outF * inF) throw shapeError('qdq', `weight has ${weight.length} values, expected ${outF}×${inF}`);
+    const y = this.out([outF, inF], p.trainable);
+    const saved: QdqSaved = {
+      scaleCast: this.dataArena.take(numScales),
+      scale: this.dataArena.take(numScales),
+      zp: this.dataArena.take(numScales),
+    };
+    qdqForward(weight, p, y.data, saved);
+    this.record(y, () => qdqBackward(weight, p, saved, y._grad!));
+    return y;
+  }
+
+  // ---------------------------------------------------------------- backward
+
+  /**
+   * Runs the tape backwards from `root`, seeded with `seed` (default 1 for a scalar; an array
+   * of root.size values for a vector-Jacobian product). Param gradients accumulate.
+   */
+  backward(root: Var, seed: number | Float32Array = 1): void {
+    if (!root.requiresGrad) throw new AutoRoundError('E_NO_GRAD', 'backward: the value does not depend on anything that requires grad', { subject: 'backward' });
+    if (typeof seed === 'number') {
+      if (root.size !== 1) throw shapeError('backward', `a scalar seed needs a scalar root, got [${root.shape.join(', ')}]; pass a seed array`);
+      this.gradZeroed(root)[0] += seed;
+    } else {
+      if (seed.length !== root.size) throw shapeError('backward', `seed has ${seed.length} values, root ${root.size}`);
+      this.accumulate(root, seed);
+    }
+    for (let i = this.tapeOut.length - 1; i >= 0; i--) {
+      if (this.tapeOut[i]!._grad !== null) this.tapeFn[i]!();
+    }
+  }
+}

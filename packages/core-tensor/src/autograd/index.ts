@@ -1,0 +1,23 @@
+export { Graph, Var, type RopeOptions, type MseOptions } from './graph.js';
+export { Param } from './param.js';
+export { type AttentionOptions } from './attention.js';
+export {
+  QdqParams,
+  type QdqConfig,
+  type QdqLayout,
+  type QdqSaved,
+  type ScaleDType,
+  qdqLayout,
+  groupMinMax,
+  qdqForward,
+  qdqBackward,
+  quantizeDequantize,
+} from './qdq.js';
+export {
+  decoderBlock,
+  blockLinear,
+  type BlockLinear,
+  type DecoderBlockWeights,
+  type DecoderBlockConfig,
+  type BlockInputs,
+} from './block.js';

@@ -1,0 +1,321 @@
+import { AutoRoundError } from '../errors.js';
+import { roundToBf16, roundToF16 } from '../float-codecs.js';
+import { Param } from './param.js';
+
+/**
+ * Weight quantize–dequantize of AutoRound (spec §2) with the straight-through rounding of
+ * round_ste, for `int_asym` and the full-range `int_sym`. Gradients reach V (the rounding
+ * offset), alpha (min_scale) and beta (max_scale) exactly along PyTorch's autograd path,
+ * including the clamp masks (inclusive bounds), torch.maximum's tie split and — by default —
+ * the rounding of the scale gradient to the scale dtype that eager PyTorch applies because
+ * the scale is an fp16 tensor.
+ */
+export type ScaleDType = 'F16' | 'BF16' | 'F32';
+
+export interface QdqConfig {
+  bits: number;
+  /** >0 groups along the input dim (last group zero-padded), -1 per output row, 0 per tensor. */
+  groupSize: number;
+  sym: boolean;
+  /** Dtype the scale is cast to before use (default F16). */
+  scaleDtype?: ScaleDType;
+  /** Lower bound of |scale| (default 1e-5, or 1e-8 when scaleDtype is F32). */
+  qScaleThresh?: number;
+  /** Create tunable alpha/beta (enable_minmax_tuning, default true). */
+  minmaxTuning?: boolean;
+  /**
+   * Round the gradient flowing into the scale to scaleDtype at each autograd edge, as eager
+   * PyTorch does for an fp16 scale (default true). False gives the exact-math STE gradient.
+   */
+  roundScaleGrad?: boolean;
+}
+
+/** How a weight [out, in] maps onto the grouped view [numScales, groupSize]. */
+export interface QdqLayout {
+  outFeatures: number;
+  inFeatures: number;
+  /** The weight as the rows × cols matrix that is grouped (per-tensor: 1 × out·in). */
+  rows: number;
+  cols: number;
+  /** Effective group size (padded columns included). */
+  groupSize: number;
+  groupsPerRow: number;
+  /** Number of scales = rows of V. */
+  numScales: number;
+}
+
+export function qdqLayout(outFeatures: number, inFeatures: number, groupSize: number): QdqLayout {
+  if (!Number.isInteger(groupSize) || groupSize < -1) {
+    throw new AutoRoundError('E_GROUP_SIZE', `group_size ${groupSize}: expected -1, 0 or a positive integer`, { subject: 'group_size' });
+  }
+  let rows = outFeatures;
+  let cols = inFeatures;
+  let gs: number;
+  if (groupSize === 0) {
+    rows = 1;
+    cols = outFeatures * inFeatures;
+    gs = cols;
+  } else if (groupSize === -1 || inFeatures < groupSize) gs = inFeatures;
+  else gs = groupSize;
+  const groupsPerRow = Math.ceil(cols / gs);
+  return { outFeatures, inFeatures, rows, cols, groupSize: gs, groupsPerRow, numScales: rows * groupsPerRow };
+}
+
+/** weight_min = min(0, min(group)), weight_max = max(0, max(group)) per group (padding is zeros). */
+export function groupMinMax(weight: Float32Array, layout: QdqLayout): { wmin: Float32Array; wmax: Float32Array } {
+  const { rows, cols, groupSize: gs, groupsPerRow: gpr, numScales } = layout;
+  if (weight.length !== rows * cols) {
+    throw new AutoRoundError('E_SHAPE', `weight has ${weight.length} values, expected ${layout.outFeatures}×${layout.inFeatures}`, { subject: 'weight' });
+  }
+  const wmin = new Float32Array(numScales);
+  const wmax = new Float32Array(numScales);
+  for (let r = 0; r < numScales; r++) {
+    const base = Math.floor(r / gpr) * cols;
+    const c0 = (r % gpr) * gs;
+    const c1 = Math.min(cols, c0 + gs);
+    let lo = 0;
+    let hi = 0;
+    for (let c = c0; c < c1; c++) {
+      const w = weight[base + c]!;
+      if (w < lo) lo = w;
+      if (w > hi) hi = w;
+    }
+    wmin[r] = lo;
+    wmax[r] = hi;
+  }
+  return { wmin, wmax };
+}
+
+function castFn(dt: ScaleDType): (x: number) => number {
+  return dt === 'F16' ? roundToF16 : dt === 'BF16' ? roundToBf16 : Math.fround;
+}
+
+/** torch.round: round half to even. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The tuned state of one quantized linear (AutoRound's WrapperLinear): V, alpha, beta and the fixed group extremes. */
+export class QdqParams {
+  readonly layout: QdqLayout;
+  readonly bits: number;
+  readonly sym: boolean;
+  readonly scaleDtype: ScaleDType;
+  readonly qScaleThresh: number;
+  readonly roundScaleGrad: boolean;
+  /** Rounding offset V [numScales, groupSize], init 0. */
+  readonly v: Param;
+  /** min_scale [numScales], init 1 (null without minmax tuning). */
+  readonly alpha: Param | null;
+  /** max_scale [numScales], init 1 (null without minmax tuning). */
+  readonly beta: Param | null;
+  readonly wmin: Float32Array;
+  readonly wmax: Float32Array;
+
+  constructor(weight: Float32Array, outFeatures: number, inFeatures: number, config: QdqConfig) {
+    if (!Number.isInteger(config.bits) || config.bits < 1 || config.bits > 16) {
+      throw new AutoRoundError('E_BITS', `bits ${config.bits}: expected an integer in [1, 16]`, { subject: 'bits' });
+    }
+    if (config.sym && config.bits < 2) throw new AutoRoundError('E_BITS', 'symmetric int quantization needs bits >= 2', { subject: 'bits' });
+    this.layout = qdqLayout(outFeatures, inFeatures, config.groupSize);
+    this.bits = config.bits;
+    this.sym = config.sym;
+    this.scaleDtype = config.scaleDtype ?? 'F16';
+    this.qScaleThresh = config.qScaleThresh ?? (this.scaleDtype === 'F32' ? 1e-8 : 1e-5);
+    this.roundScaleGrad = config.roundScaleGrad ?? true;
+    const { numScales, groupSize } = this.layout;
+    this.v = new Param([numScales, groupSize], 0);
+    const mm = config.minmaxTuning ?? true;
+    this.alpha = mm ? new Param([numScales], 1) : null;
+    this.beta = mm ? new Param([numScales], 1) : null;
+    const { wmin, wmax } = groupMinMax(weight, this.layout);
+    this.wmin = wmin;
+    this.wmax = wmax;
+  }
+
+  params(): Param[] {
+    const p = [this.v];
+    if (this.alpha) p.push(this.alpha);
+    if (this.beta) p.push(this.beta);
+    return p;
+  }
+
+  zeroGrad(): void {
+    for (const p of this.params()) p.zeroGrad();
+  }
+
+  /** Clamps alpha and beta into [lo, hi] (AutoRound does [0, 1] before every use). */
+  clampMinMax(lo = 0, hi = 1): void {
+    for (const p of [this.alpha, this.beta]) {
+      if (!p) continue;
+      const d = p.data;
+      for (let i = 0; i < d.length; i++) d[i] = d[i]! < lo ? lo : d[i]! > hi ? hi : d[i]!;
+    }
+  }
+
+  get trainable(): boolean {
+    return this.params().some((p) => p.requiresGrad);
+  }
+}
+
+/** Per-group values the forward computes and the backward reuses. */
+export interface QdqSaved {
+  /** The scale after the cast, before the threshold clamp. */
+  scaleCast: Float32Array;
+  /** The scale used (after the clamp). */
+  scale: Float32Array;
+  /** The zero point (asym: round(-wmin/scale); sym: 2^(bits-1)). */
+  zp: Float32Array;
+}
+
+/**
+ * W_qdq = QDQ(W; V, alpha, beta) into `out` [out, in]; scale/zp per group into `saved`
+ * (these are also what export packs).
+ */
+export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array, saved: QdqSaved): void {
+  const { rows, cols, groupSize: gs, groupsPerRow: gpr, numScales } = p.layout;
+  const cast = castFn(p.scaleDtype);
+  const thr = cast(p.qScaleThresh);
+  const V = p.v.data;
+  const A = p.alpha?.data;
+  const Bt = p.beta?.data;
+  const fr = Math.fround;
+  if (weight.length !== rows * cols || out.length !== rows * cols) {
+    throw new AutoRoundError('E_SHAPE', `qdq: weight/out need ${rows * cols} values`, { subject: 'weight' });
+  }
+  const qmax = p.sym ? 2 ** p.bits - 1 : 2 ** p.bits - 1;
+  for (let r = 0; r < numScales; r++) {
+    let s16: number;
+    let s: number;
+    let zp: number;
+    if (p.sym) {
+      const maxq = 2 ** (p.bits - 1);
+      const a = -fr(p.wmin[r]! * (A ? A[r]! : 1));
+      const b = fr(p.wmax[r]! * (Bt ? Bt[r]! : 1));
+      const M = b > a ? b : a;
+      const maxV = b < a ? M : -M;
+      s16 = cast(fr(maxV / maxq));
+      s = s16 < 0 ? (s16 <= -thr ? s16 : -thr) : s16 >= thr ? s16 : thr;
+      zp = maxq;
+    } else {
+      const maxq = qmax;
+      const wmin = A ? fr(p.wmin[r]! * A[r]!) : p.wmin[r]!;
+      const wmax = Bt ? fr(p.wmax[r]! * Bt[r]!) : p.wmax[r]!;
+      s16 = cast(fr(fr(wmax - wmin) / maxq));
+      s = s16 >= thr ? s16 : thr;
+      zp = roundHalfEven(fr(-wmin / s));
+    }
+    saved.scaleCast[r] = s16;
+    saved.scale[r] = s;
+    saved.zp[r] = zp;
+    const base = Math.floor(r / gpr) * cols;
+    const c0 = (r % gpr) * gs;
+    const n = Math.min(cols - c0, gs);
+    const vo = r * gs;
+    for (let c = 0; c < n; c++) {
+      const wi = base + c0 + c;
+      const iw = roundHalfEven(fr(fr(weight[wi]! / s) + V[vo + c]!));
+      let q = iw + zp;
+      q = q < 0 ? 0 : q > qmax ? qmax : q;
+      out[wi] = fr(s * (q - zp));
+    }
+  }
+}
+
+/**
+ * Backward of qdqForward: gW = dL/dW_qdq [out, in]; adds into p.v.grad, p.alpha.grad and
+ * p.beta.grad (those whose Param requires grad).
+ */
+export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved, gW: Float32Array): void {
+  const { cols, groupSize: gs, groupsPerRow: gpr, numScales } = p.layout;
+  const cast = castFn(p.scaleDtype);
+  const rg = p.roundScaleGrad ? cast : Math.fround;
+  const thr = cast(p.qScaleThresh);
+  const fr = Math.fround;
+  const V = p.v.data;
+  const dV = p.v.requiresGrad ? p.v.grad : null;
+  const A = p.alpha?.data;
+  const Bt = p.beta?.data;
+  const dA = p.alpha && p.alpha.requiresGrad ? p.alpha.grad : null;
+  const dB = p.beta && p.beta.requiresGrad ? p.beta.grad : null;
+  const needScale = dA !== null || dB !== null;
+  const qmax = 2 ** p.bits - 1;
+  for (let r = 0; r < numScales; r++) {
+    const s = saved.scale[r]!;
+    const s16 = saved.scaleCast[r]!;
+    const zp = saved.zp[r]!;
+    const base = Math.floor(r / gpr) * cols;
+    const c0 = (r % gpr) * gs;
+    const n = Math.min(cols - c0, gs);
+    const vo = r * gs;
+    let accOut = 0; // Σ g·(q − zp): d/dscale of scale·(q − zp)
+    let accDiv = 0; // Σ −dint·(W/scale)/scale: d/dscale of W/scale
+    let sumIn = 0; // Σ dq inside the clamp (to zp through int_w + zp)
+    let sumAll = 0; // Σ dq (to zp through q − zp, negated)
+    for (let c = 0; c < n; c++) {
+      const wi = base + c0 + c;
+      const g = gW[wi]!;
+      const ws = fr(weight[wi]! / s);
+      const iw = roundHalfEven(fr(ws + V[vo + c]!));
+      const qq = iw + zp;
+      const inside = qq >= 0 && qq <= qmax;
+      const q = qq < 0 ? 0 : qq > qmax ? qmax : qq;
+      const dq = fr(g * s);
+      if (inside) {
+        if (dV) dV[vo + c] += dq;
+        if (needScale) {
+          sumIn += dq;
+          accDiv -= dq * fr(ws / s);
+        }
+      }
+      if (needScale) {
+        accOut += g * (q - zp);
+        sumAll += dq;
+      }
+    }
+    if (!needScale) continue;
+    const gUnsq = rg(rg(accOut) + rg(accDiv));
+    if (p.sym) {
+      const maxq = 2 ** (p.bits - 1);
+      const pass = s16 < 0 ? s16 <= -thr : s16 >= thr;
+      const gS = pass ? gUnsq : 0;
+      const gMaxV = fr(gS / maxq);
+      const a = -fr(p.wmin[r]! * (A ? A[r]! : 1));
+      const b = fr(p.wmax[r]! * (Bt ? Bt[r]! : 1));
+      const gM = b < a ? gMaxV : -gMaxV;
+      let ga: number;
+      let gb: number;
+      if (a === b) ga = gb = fr(gM / 2);
+      else if (b > a) (gb = gM), (ga = 0);
+      else (ga = gM), (gb = 0);
+      if (dA) dA[r] += fr(-ga * p.wmin[r]!);
+      if (dB) dB[r] += fr(gb * p.wmax[r]!);
+    } else {
+      const maxq = qmax;
+      const wmin = A ? fr(p.wmin[r]! * A[r]!) : p.wmin[r]!;
+      const dz = fr(fr(sumIn) - fr(sumAll));
+      const y = fr(-wmin / s);
+      const gWminZp = -fr(dz / s);
+      const eZp = rg(-dz * fr(y / s));
+      const gClamp = rg(gUnsq + eZp);
+      const gS = s16 >= thr ? gClamp : 0;
+      const gWmax = fr(gS / maxq);
+      const gWmin = fr(-gWmax + gWminZp);
+      if (dA) dA[r] += fr(gWmin * p.wmin[r]!);
+      if (dB) dB[r] += fr(gWmax * p.wmax[r]!);
+    }
+  }
+}
+
+/**
+ * One-shot QDQ outside a graph (e.g. to unwrap a layer with its best parameters):
+ * returns W_qdq plus the per-group scale and zero point.
+ */
+export function quantizeDequantize(weight: Float32Array, p: QdqParams): { weight: Float32Array; scale: Float32Array; zp: Float32Array } {
+  const n = p.layout.numScales;
+  const saved: QdqSaved = { scaleCast: new Float32Array(n), scale: new Float32Array(n), zp: new Float32Array(n) };
+  const out = new Float32Array(weight.length);
+  qdqForward(weight, p, out, saved);
+  return { weight: out, scale: saved.scale, zp: saved.zp };
+}

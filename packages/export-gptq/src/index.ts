@@ -1,0 +1,3 @@
+export * from './pack.js';
+export * from './session.js';
+export * from './read.js';

@@ -1,0 +1,303 @@
+import {
+  AutoRoundError,
+  type ArchitecturePlugin,
+  type BlockSpec,
+  type CausalLM,
+  type HFConfig,
+  type KernelBackend,
+  type LinearSpec,
+  type ModelSpec,
+  type WeightSource,
+} from '@autoround/core';
+import { intField, numField } from './config.js';
+import { applyRope, ropeInvFreq, ropeTables } from './rope.js';
+
+type Family = 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+
+const FAMILIES: Record<string, Family> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
+};
+
+/** The hyper-parameters a LLaMA-family forward needs, read once from config.json. */
+export interface LlamaDims {
+  family: Family;
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+  eps: number;
+  maxPositions: number;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  qkNorm: boolean;
+  tied: boolean;
+}
+
+export function llamaDims(config: HFConfig, file: string): LlamaDims {
+  const arch = config.architectures?.[0] ?? '';
+  const family = FAMILIES[arch];
+  if (!family) throw new AutoRoundError('E_UNKNOWN_ARCH', `${file}: architecture "${arch}" is not a LLaMA-family model`, { subject: file });
+  const hidden = intField(config, 'hidden_size', file);
+  const heads = intField(config, 'num_attention_heads', file);
+  const act = config.hidden_act ?? 'silu';
+  if (act !== 'silu') throw new AutoRoundError('E_UNSUPPORTED', `${file}: hidden_act "${String(act)}" is not supported (only silu)`, { subject: file });
+  const attnBias = config.attention_bias === true;
+  const headDim = intField(config, 'head_dim', file, Math.floor(hidden / heads));
+  return {
+    family,
+    hidden,
+    intermediate: intField(config, 'intermediate_size', file),
+    layers: intField(config, 'num_hidden_layers', file),
+    heads,
+    kvHeads: intField(config, 'num_key_value_heads', file, heads),
+    headDim,
+    vocab: intField(config, 'vocab_size', file),
+    eps: numField(config, 'rms_norm_eps', 1e-6),
+    maxPositions: intField(config, 'max_position_embeddings', file, 2048),
+    qkvBias: family === 'qwen2' ? true : attnBias,
+    oBias: family === 'qwen2' ? false : attnBias,
+    mlpBias: config.mlp_bias === true,
+    qkNorm: family === 'qwen3',
+    tied: config.tie_word_embeddings === true,
+  };
+}
+
+export function describeLlama(config: HFConfig, file: string): ModelSpec {
+  const d = llamaDims(config, file);
+  const q = d.heads * d.headDim;
+  const kv = d.kvHeads * d.headDim;
+  const linears: LinearSpec[] = [
+    { name: 'self_attn.q_proj', inFeatures: d.hidden, outFeatures: q, bias: d.qkvBias },
+    { name: 'self_attn.k_proj', inFeatures: d.hidden, outFeatures: kv, bias: d.qkvBias },
+    { name: 'self_attn.v_proj', inFeatures: d.hidden, outFeatures: kv, bias: d.qkvBias },
+    { name: 'self_attn.o_proj', inFeatures: q, outFeatures: d.hidden, bias: d.oBias },
+    { name: 'mlp.gate_proj', inFeatures: d.hidden, outFeatures: d.intermediate, bias: d.mlpBias },
+    { name: 'mlp.up_proj', inFeatures: d.hidden, outFeatures: d.intermediate, bias: d.mlpBias },
+    { name: 'mlp.down_proj', inFeatures: d.intermediate, outFeatures: d.hidden, bias: d.mlpBias },
+  ];
+  const blocks: BlockSpec[] = [];
+  for (let i = 0; i < d.layers; i++) {
+    const prefix = `model.layers.${i}`;
+    const tensors = [`${prefix}.input_layernorm.weight`, `${prefix}.post_attention_layernorm.weight`];
+    if (d.qkNorm) tensors.push(`${prefix}.self_attn.q_norm.weight`, `${prefix}.self_attn.k_norm.weight`);
+    for (const l of linears) {
+      tensors.push(`${prefix}.${l.name}.weight`);
+      if (l.bias) tensors.push(`${prefix}.${l.name}.bias`);
+    }
+    blocks.push({ index: i, prefix, linears, tensors });
+  }
+  return {
+    architecture: config.architectures![0]!,
+    modelType: String(config.model_type ?? d.family),
+    config,
+    hiddenSize: d.hidden,
+    vocabSize: d.vocab,
+    blockListName: 'model.layers',
+    blocks,
+    embedding: 'model.embed_tokens.weight',
+    finalNorm: 'model.norm.weight',
+    lmHead: 'lm_head.weight',
+    tiedEmbeddings: d.tied,
+  };
+}
+
+/** One decoder block's float32 weights, [out, in] row-major. */
+export interface LlamaBlockWeights {
+  inputNorm: Float32Array;
+  postNorm: Float32Array;
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+  /** keyed by linear name ("self_attn.q_proj"): weight and optional bias */
+  linears: Map<string, { weight: Float32Array; bias?: Float32Array }>;
+}
+
+export function loadBlockWeights(spec: ModelSpec, dims: LlamaDims, block: number, weights: WeightSource): LlamaBlockWeights {
+  const b = spec.blocks[block]!;
+  const p = b.prefix;
+  const read = (n: string) => weights.readFloat32(n).data;
+  const linears = new Map<string, { weight: Float32Array; bias?: Float32Array }>();
+  for (const l of b.linears) {
+    const w = weights.readFloat32(`${p}.${l.name}.weight`);
+    if (w.shape[0] !== l.outFeatures || w.shape[1] !== l.inFeatures) {
+      throw new AutoRoundError('E_SHAPE', `${p}.${l.name}.weight has shape [${w.shape.join(', ')}], expected [${l.outFeatures}, ${l.inFeatures}] from config.json`, { subject: `${p}.${l.name}.weight` });
+    }
+    linears.set(l.name, l.bias ? { weight: w.data, bias: read(`${p}.${l.name}.bias`) } : { weight: w.data });
+  }
+  const out: LlamaBlockWeights = { inputNorm: read(`${p}.input_layernorm.weight`), postNorm: read(`${p}.post_attention_layernorm.weight`), linears };
+  if (dims.qkNorm) {
+    out.qNorm = read(`${p}.self_attn.q_norm.weight`);
+    out.kNorm = read(`${p}.self_attn.k_norm.weight`);
+  }
+  return out;
+}
+
+/** y[T, out] = x[T, in] · Wᵀ + b */
+function linear(be: KernelBackend, x: Float32Array, T: number, w: { weight: Float32Array; bias?: Float32Array }, inF: number, outF: number): Float32Array {
+  const y = new Float32Array(T * outF);
+  be.gemm(false, true, T, outF, inF, x, w.weight, y);
+  if (w.bias) for (let t = 0; t < T; t++) for (let o = 0; o < outF; o++) y[t * outF + o] += w.bias[o]!;
+  return y;
+}
+
+/** HF LlamaRMSNorm over rows of length n. */
+export function rmsNorm(x: Float32Array, rows: number, n: number, w: Float32Array, eps: number, out: Float32Array = new Float32Array(rows * n)): Float32Array {
+  for (let r = 0; r < rows; r++) {
+    const o = r * n;
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += x[o + i]! * x[o + i]!;
+    const inv = 1 / Math.sqrt(Math.fround(ss / n) + eps);
+    for (let i = 0; i < n; i++) out[o + i] = w[i]! * Math.fround(x[o + i]! * inv);
+  }
+  return out;
+}
+
+/** Precomputed positional tables for a model. */
+export interface RopeCache {
+  cos: Float32Array;
+  sin: Float32Array;
+  rotDim: number;
+  positions: number;
+}
+
+export function makeRope(config: HFConfig, dims: LlamaDims, file: string, positions = dims.maxPositions): RopeCache {
+  const inv = ropeInvFreq(config, dims.headDim, file);
+  const { cos, sin } = ropeTables(inv, positions, dims.headDim);
+  return { cos, sin, rotDim: inv.length * 2, positions };
+}
+
+/** One decoder block, float32: x [T, hidden] → [T, hidden] (a new array). */
+export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBlockWeights, rope: RopeCache, x: Float32Array, T: number): Float32Array {
+  const { hidden: H, heads, kvHeads, headDim: hd, intermediate: I, eps } = dims;
+  if (T > rope.positions) throw new AutoRoundError('E_SEQLEN', `sequence of ${T} tokens exceeds max_position_embeddings ${rope.positions}`);
+  const lin = (name: string) => w.linears.get(name)!;
+  const h1 = rmsNorm(x, T, H, w.inputNorm, eps);
+  const q = linear(be, h1, T, lin('self_attn.q_proj'), H, heads * hd);
+  const k = linear(be, h1, T, lin('self_attn.k_proj'), H, kvHeads * hd);
+  const v = linear(be, h1, T, lin('self_attn.v_proj'), H, kvHeads * hd);
+  if (w.qNorm) rmsNorm(q, T * heads, hd, w.qNorm, eps, q);
+  if (w.kNorm) rmsNorm(k, T * kvHeads, hd, w.kNorm, eps, k);
+  applyRope(q, T, heads, hd, rope.cos, rope.sin, rope.rotDim);
+  applyRope(k, T, kvHeads, hd, rope.cos, rope.sin, rope.rotDim);
+  const attn = causalAttention(q, k, v, T, heads, kvHeads, hd);
+  const o = linear(be, attn, T, lin('self_attn.o_proj'), heads * hd, H);
+  const r1 = new Float32Array(T * H);
+  for (let i = 0; i < r1.length; i++) r1[i] = x[i]! + o[i]!;
+  const h2 = rmsNorm(r1, T, H, w.postNorm, eps);
+  const g = linear(be, h2, T, lin('mlp.gate_proj'), H, I);
+  const u = linear(be, h2, T, lin('mlp.up_proj'), H, I);
+  for (let i = 0; i < g.length; i++) {
+    const a = g[i]!;
+    g[i] = (a / (1 + Math.exp(-a))) * u[i]!;
+  }
+  const dn = linear(be, g, T, lin('mlp.down_proj'), I, H);
+  for (let i = 0; i < r1.length; i++) r1[i] += dn[i]!;
+  return r1;
+}
+
+/** softmax(q·kᵀ/√d + causal mask)·v with grouped-query heads; q [T, nh, d], k/v [T, nkv, d]. */
+export function causalAttention(q: Float32Array, k: Float32Array, v: Float32Array, T: number, nh: number, nkv: number, d: number): Float32Array {
+  const out = new Float32Array(T * nh * d);
+  const scale = 1 / Math.sqrt(d);
+  const group = nh / nkv;
+  const scores = new Float64Array(T);
+  for (let h = 0; h < nh; h++) {
+    const kh = Math.floor(h / group);
+    for (let t = 0; t < T; t++) {
+      const qo = (t * nh + h) * d;
+      let max = -Infinity;
+      for (let s = 0; s <= t; s++) {
+        const ko = (s * nkv + kh) * d;
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += q[qo + i]! * k[ko + i]!;
+        const sc = dot * scale;
+        scores[s] = sc;
+        if (sc > max) max = sc;
+      }
+      let sum = 0;
+      for (let s = 0; s <= t; s++) {
+        const e = Math.exp(scores[s]! - max);
+        scores[s] = e;
+        sum += e;
+      }
+      const oo = (t * nh + h) * d;
+      for (let s = 0; s <= t; s++) {
+        const p = scores[s]! / sum;
+        const vo = (s * nkv + kh) * d;
+        for (let i = 0; i < d; i++) out[oo + i] += p * v[vo + i]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory. */
+export class LlamaModel implements CausalLM {
+  readonly spec: ModelSpec;
+  readonly dims: LlamaDims;
+  readonly rope: RopeCache;
+  readonly embed: Float32Array;
+  readonly blocks: LlamaBlockWeights[];
+  readonly finalNorm: Float32Array;
+  readonly lmHead: Float32Array;
+  private readonly be: KernelBackend;
+
+  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend) {
+    const file = 'config.json';
+    this.spec = spec;
+    this.be = backend;
+    this.dims = llamaDims(spec.config, file);
+    this.rope = makeRope(spec.config, this.dims, file);
+    this.embed = weights.readFloat32(spec.embedding).data;
+    this.blocks = spec.blocks.map((b) => loadBlockWeights(spec, this.dims, b.index, weights));
+    this.finalNorm = weights.readFloat32(spec.finalNorm).data;
+    this.lmHead = spec.tiedEmbeddings || !weights.has(spec.lmHead) ? this.embed : weights.readFloat32(spec.lmHead).data;
+  }
+
+  get backend(): KernelBackend {
+    return this.be;
+  }
+
+  /** Hidden states [T, hidden] for token ids. */
+  embedTokens(ids: Int32Array): Float32Array {
+    const H = this.dims.hidden;
+    const x = new Float32Array(ids.length * H);
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t]!;
+      if (id < 0 || id >= this.dims.vocab) throw new AutoRoundError('E_TOKEN', `token id ${id} is outside the vocabulary (0..${this.dims.vocab - 1})`);
+      x.set(this.embed.subarray(id * H, (id + 1) * H), t * H);
+    }
+    return x;
+  }
+
+  blockForward(i: number, x: Float32Array, T: number): Float32Array {
+    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T);
+  }
+
+  /** Final norm and lm_head: logits [T, vocab]. */
+  head(x: Float32Array, T: number): Float32Array {
+    const h = rmsNorm(x, T, this.dims.hidden, this.finalNorm, this.dims.eps);
+    const logits = new Float32Array(T * this.dims.vocab);
+    this.be.gemm(false, true, T, this.dims.vocab, this.dims.hidden, h, this.lmHead, logits);
+    return logits;
+  }
+
+  forward(ids: Int32Array): Float32Array {
+    let x = this.embedTokens(ids);
+    for (let i = 0; i < this.blocks.length; i++) x = this.blockForward(i, x, ids.length);
+    return this.head(x, ids.length);
+  }
+}
+
+export const llamaArchitecture: ArchitecturePlugin = {
+  name: 'llama',
+  hfArchitectures: Object.keys(FAMILIES),
+  describe: describeLlama,
+  load: (spec, weights, backend) => new LlamaModel(spec, weights, backend),
+};

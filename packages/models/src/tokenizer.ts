@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
+import { AutoRoundError } from '@autoround/core';
+
+/** The tokenizer surface the toolkit uses (calibration, evaluation, generation). */
+export interface TextTokenizer {
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  decode(ids: readonly number[]): string;
+  readonly bosTokenId: number | undefined;
+  readonly eosTokenId: number | undefined;
+  readonly vocabSize: number;
+}
+
+function readJson(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new AutoRoundError('E_BAD_TOKENIZER', `${file} is not valid JSON (${(e as Error).message})`, { subject: file });
+  }
+}
+
+/** Loads tokenizer.json (+ tokenizer_config.json) from a model folder with @huggingface/tokenizers. */
+export function loadTokenizer(dir: string): TextTokenizer {
+  const tj = join(dir, 'tokenizer.json');
+  if (!existsSync(tj)) throw new AutoRoundError('E_NO_TOKENIZER', `${tj} is missing: a tokenizer.json is needed to tokenize text`, { subject: tj });
+  const tokJson = readJson(tj);
+  const cfgFile = join(dir, 'tokenizer_config.json');
+  const cfg = existsSync(cfgFile) ? readJson(cfgFile) : {};
+  let tok: HFTokenizer;
+  try {
+    tok = new HFTokenizer(tokJson as never, cfg as never);
+  } catch (e) {
+    throw new AutoRoundError('E_BAD_TOKENIZER', `${tj}: cannot build the tokenizer (${(e as Error).message})`, { subject: tj });
+  }
+  const model = tokJson.model as { vocab?: Record<string, number> | unknown[] } | undefined;
+  const added = (tokJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
+  const vocab = model?.vocab;
+  const vocabSize = Math.max(Array.isArray(vocab) ? vocab.length : vocab ? Object.keys(vocab).length : 0, ...added.map((a) => a.id + 1));
+  const idOf = (key: string): number | undefined => {
+    const v = cfg[key];
+    const content = typeof v === 'string' ? v : v && typeof v === 'object' ? (v as { content?: string }).content : undefined;
+    if (!content) return undefined;
+    const a = added.find((t) => t.content === content);
+    if (a) return a.id;
+    if (vocab && !Array.isArray(vocab)) return (vocab as Record<string, number>)[content];
+    return undefined;
+  };
+  return {
+    encode: (text, options) => tok.encode(text, { add_special_tokens: options?.addSpecialTokens ?? true }).ids.map(Number),
+    decode: (ids) => tok.decode([...ids]),
+    bosTokenId: idOf('bos_token'),
+    eosTokenId: idOf('eos_token'),
+    vocabSize,
+  };
+}

@@ -1,0 +1,18 @@
+import type { Checkpoint, Tensor } from '@autoround/core-tensor';
+import type { WeightSource } from '@autoround/core';
+
+/** A checkpoint seen through replacements: quantized (QDQ) weights shadow the originals. */
+export class OverlayWeights implements WeightSource {
+  constructor(
+    private readonly base: WeightSource | Checkpoint,
+    private readonly overrides: ReadonlyMap<string, Tensor<'F32'>>,
+  ) {}
+
+  has(name: string): boolean {
+    return this.overrides.has(name) || this.base.has(name);
+  }
+
+  readFloat32(name: string): Tensor<'F32'> {
+    return this.overrides.get(name) ?? this.base.readFloat32(name);
+  }
+}

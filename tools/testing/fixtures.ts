@@ -1,0 +1,18 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root and the shared fixtures beside it (tests only; the product never reads them). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHARED = resolve(REPO_ROOT, '../shared');
+export const STORIES = join(SHARED, 'models/stories260K');
+export const LLAMA256 = join(SHARED, 'models/llama-256');
+export const TINYSTORIES = join(SHARED, 'datasets/tinystories/TinyStories-validation-sample.txt');
+export const HAS_SHARED = existsSync(join(STORIES, 'config.json'));
+
+/** A fresh temporary folder, removed by the returned cleanup. */
+export function tempDir(prefix = 'autoround-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
