@@ -121,6 +121,6 @@ export function writeDemoModel(dir: string, options: DemoModelOptions = {}): voi
     w.add(`${p}.mlp.down_proj.weight`, 'F32', [hidden, inter], randn(hidden * inter, 0.05));
   }
   w.add('model.norm.weight', 'F32', [hidden], ones(hidden));
-  w.add('lm_head.weight', 'F32', [vocab, hidden], randn(vocab * hidden, 0.3));
+  w.add('lm_head.weight', 'F32', [vocab, hidden], randn(vocab * hidden, 0.05));
   w.close();
 }

@@ -36,8 +36,10 @@ export function openModel(registry: Registry, dir: string): LoadedModel {
   const checkpoint = Checkpoint.open(dir);
   const need = [spec.embedding, spec.finalNorm, ...spec.blocks.flatMap((b) => b.tensors)];
   if (!spec.tiedEmbeddings) need.push(spec.lmHead);
+  // a quantized folder stores linear weights packed under other names (qweight, weight_packed …)
+  const packedPrefixes = config.quantization_config ? new Set(checkpoint.names.map((n) => n.slice(0, n.lastIndexOf('.')))) : new Set<string>();
   for (const n of need) {
-    if (!checkpoint.has(n)) {
+    if (!checkpoint.has(n) && !(n.endsWith('.weight') && packedPrefixes.has(n.slice(0, -7)))) {
       checkpoint.close();
       throw new AutoRoundError('E_NO_TENSOR', `${dir}: the checkpoint lacks tensor "${n}", which ${spec.architecture} needs`, { subject: n });
     }

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Checkpoint, SafetensorsFile } from '@autoround/core-tensor';
+import { jsBackend } from '@autoround/kernels-cpu';
+import { HAS_SHARED, LLAMA256, STORIES } from '../../../tools/testing/fixtures.js';
+import { describeLlama, LlamaModel, loadTokenizer, readConfig, ropeInvFreq } from '../src/index.js';
+
+const be = jsBackend.create({});
+
+describe.skipIf(!HAS_SHARED)('stories260K forward', () => {
+  const spec = describeLlama(readConfig(STORIES), STORIES);
+  const model = new LlamaModel(spec, Checkpoint.open(STORIES), be);
+
+  it('describes the architecture declaratively', () => {
+    expect(spec.blocks.length).toBe(5);
+    expect(spec.tiedEmbeddings).toBe(true);
+    expect(spec.blocks[0]!.linears.map((l) => `${l.name}:${l.outFeatures}x${l.inFeatures}`)).toEqual([
+      'self_attn.q_proj:64x64',
+      'self_attn.k_proj:32x64',
+      'self_attn.v_proj:32x64',
+      'self_attn.o_proj:64x64',
+      'mlp.gate_proj:172x64',
+      'mlp.up_proj:172x64',
+      'mlp.down_proj:64x172',
+    ]);
+  });
+
+  it('matches the reference logits (computed from the original llama2.c weights) to 1e-4', () => {
+    const ref = SafetensorsFile.open(join(STORIES, 'reference/reference_logits.safetensors'));
+    const ids = Int32Array.from(ref.read('input_ids').data as Int32Array);
+    const want = ref.readFloat32('logits').data;
+    const got = model.forward(ids);
+    let max = 0;
+    for (let i = 0; i < want.length; i++) max = Math.max(max, Math.abs(want[i]! - got[i]!));
+    expect(max).toBeLessThan(1e-4);
+  });
+
+  it('tokenizes the reference prompt to the reference ids', () => {
+    const gen = JSON.parse(readFileSync(join(STORIES, 'reference/reference_generation.json'), 'utf8')) as Record<string, unknown>;
+    const tok = loadTokenizer(STORIES);
+    const prompt = gen.prompt as string;
+    const ids = (gen.prompt_ids ?? gen.input_ids) as number[] | undefined;
+    if (ids) expect(tok.encode(prompt)).toEqual(ids);
+    expect(tok.bosTokenId).toBe(1);
+    expect(tok.eosTokenId).toBe(2);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)('llama-256 forward', () => {
+  it('runs untied GQA with head_dim 32 and produces finite logits of the right size', () => {
+    const spec = describeLlama(readConfig(LLAMA256), LLAMA256);
+    expect(spec.tiedEmbeddings).toBe(false);
+    const m = new LlamaModel(spec, Checkpoint.open(LLAMA256), be);
+    const tok = loadTokenizer(LLAMA256);
+    const ids = Int32Array.from(tok.encode('Once upon a time'));
+    const logits = m.forward(ids);
+    expect(logits.length).toBe(ids.length * 512);
+    expect(logits.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('rope', () => {
+  it('applies llama3 scaling to low frequencies only', () => {
+    const base = ropeInvFreq({ rope_theta: 500000 }, 128, 'c');
+    const scaled = ropeInvFreq({ rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }, 128, 'c');
+    expect(scaled[0]).toBe(base[0]); // highest frequency untouched
+    expect(scaled[63]).toBeCloseTo(base[63]! / 8, 12); // lowest frequency divided by factor
+    expect(() => ropeInvFreq({ rope_scaling: { rope_type: 'yarn' } }, 64, 'cfg.json')).toThrow(/cfg.json.*yarn/);
+  });
+});
