@@ -145,6 +145,10 @@ describe('sharded writer and checkpoint', () => {
     const ck = Checkpoint.open(dir);
     for (const [n, a] of Object.entries(tensors)) expect([...ck.readFloat32(n).data]).toEqual([...a]);
     expect(ck.names.length).toBe(7);
+    const streamed = [...ck.stream()].map(({ name, tensor }) => [name, [...tensor.toFloat32().data]] as const);
+    expect(streamed.length).toBe(7);
+    expect(streamed.map(([n]) => n).sort()).toEqual(Object.keys(tensors).sort());
+    for (const { name, tensor } of ck.stream()) expect([...tensor.toFloat32().data]).toEqual([...tensors[name]!]);
     ck.close();
   });
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoRoundError } from '../errors.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import { SafetensorsFile, type TensorInfo } from './reader.js';
 
 /**
@@ -94,8 +94,28 @@ export class Checkpoint {
     return this.locate(name).readFloat32(name);
   }
 
-  readBytes(name: string): Uint8Array {
-    return this.locate(name).readBytes(name);
+  readBytes(name: string, into?: Uint8Array): Uint8Array {
+    return this.locate(name).readBytes(name, into);
+  }
+
+  /**
+   * Every tensor, shard by shard in file order, read into one reused buffer: each yielded
+   * tensor is valid only until the next step (copy what you keep). Memory stays at the largest
+   * tensor; shards are closed as soon as they are done.
+   */
+  *stream(): Generator<{ name: string; shard: string; tensor: Tensor }> {
+    let arena = new Uint8Array(0);
+    for (const [shard, names] of this.namesByShard()) {
+      const f = this.file(shard);
+      for (const name of names) {
+        const info = f.info(name);
+        const n = info.end - info.begin;
+        if (arena.byteLength < n) arena = new Uint8Array(new ArrayBuffer(Math.max(n, Math.floor(arena.byteLength * 1.5))));
+        const bytes = f.readBytes(name, arena);
+        yield { name, shard, tensor: Tensor.fromBytes(info.dtype, info.shape, bytes) };
+      }
+      this.release(shard);
+    }
   }
 
   /** Names grouped by shard in file order, for streaming one shard at a time. */

@@ -72,10 +72,14 @@ export class SafetensorsFile {
     return i;
   }
 
-  /** Raw bytes of one tensor, in a fresh, aligned buffer. */
-  readBytes(name: string): Uint8Array {
+  /**
+   * Raw bytes of one tensor, in a fresh aligned buffer, or in `into` (its first bytes) when
+   * given: streaming readers reuse one buffer, since first-touching fresh memory costs more
+   * than the read itself.
+   */
+  readBytes(name: string, into?: Uint8Array): Uint8Array {
     const i = this.info(name);
-    return this.readRange(i.begin, i.end - i.begin);
+    return this.readRange(i.begin, i.end - i.begin, into);
   }
 
   read(name: string): Tensor {
@@ -88,9 +92,10 @@ export class SafetensorsFile {
     return this.read(name).toFloat32();
   }
 
-  readRange(position: number, length: number): Uint8Array {
+  readRange(position: number, length: number, into?: Uint8Array): Uint8Array {
     if (this.closed) throw new Error(`${this.path}: file is closed`);
-    const out = new Uint8Array(new ArrayBuffer(length));
+    if (into && into.byteLength < length) throw new RangeError(`readRange: buffer of ${into.byteLength} bytes cannot hold ${length}`);
+    const out = into ? into.subarray(0, length) : new Uint8Array(new ArrayBuffer(length));
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, out, done, Math.min(READ_CHUNK, length - done), position + done);
