@@ -1,0 +1,18 @@
+import { exportGguf, formatGgufInfo } from './src/index.ts';
+import { createLogger } from '@autoround/core';
+import { getLlama, LlamaCompletion } from 'node-llama-cpp';
+const model = process.argv[2] ?? 'stories260K'; const ft = process.argv[3] ?? 'F32';
+const out = `/tmp/${model}-${ft}.gguf`;
+const r = await exportGguf({ modelDir: `/work/shared/models/${model}`, outFile: out, fileType: ft, log: createLogger('info') });
+console.log(r.seconds.toFixed(2), 's', r.bytes);
+if (process.argv[4]) console.log(formatGgufInfo(out).slice(0, 6000));
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'warn' });
+const m = await llama.loadModel({ modelPath: out });
+const ctx = await m.createContext({ contextSize: 256 });
+const seq = ctx.getSequence();
+const prompt = 'Once upon a time, there was a little girl named Lily.';
+const toks = m.tokenize(prompt, false);
+console.log('tokens', JSON.stringify(toks));
+const comp = new LlamaCompletion({ contextSequence: seq });
+const text = await comp.generateCompletion(prompt, { maxTokens: 64, temperature: 0 });
+console.log(JSON.stringify(text));

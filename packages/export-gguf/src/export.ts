@@ -1,0 +1,303 @@
+// Planning (names, types, metadata) and writing a GGUF file from Hugging Face float weights.
+
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { AutoRoundError, Checkpoint } from '@autoround/core-tensor';
+import type { HFConfig, Logger } from '@autoround/core';
+import { silentLogger } from '@autoround/core';
+import { GGMLType, ggmlTypeName, rowBytes } from './ggml-types.js';
+import { fileTypeByName, fileTypeNames, TensorTypeSelector, type FileType } from './ftype.js';
+import { GgufMetadata } from './gguf/metadata.js';
+import { GgufWriter } from './gguf/writer.js';
+import { GGML_QNT_VERSION, llama3RopeFactors, modelDims, writeArchMetadata } from './hparams.js';
+import { quantizeRows } from './quants/index.js';
+import { compareGgufOrder, ggufArchOf, ggufTensorName, permuteHeadsFor, reversePermuteRows, type GgufArch } from './tensor-map.js';
+import { writeTokenizerMetadata } from './tokenizer.js';
+
+/** Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name. */
+export type Imatrix = ReadonlyMap<string, Float32Array>;
+
+export interface PlannedTensor {
+  /** GGUF name. */
+  readonly name: string;
+  /** Source tensor in the checkpoint, or null for tensors the exporter generates. */
+  readonly hfName: string | null;
+  /** Source shape (outermost first) and GGUF dims (innermost first). */
+  readonly shape: readonly number[];
+  readonly ne: readonly number[];
+  readonly type: GGMLType;
+  /** Head count for the LLaMA Q/K reverse permutation, or null. */
+  readonly permuteHeads: number | null;
+  readonly fallback?: string;
+  /** Data of generated tensors (rope_freqs.weight). */
+  readonly data?: Float32Array;
+}
+
+export interface GgufPlan {
+  readonly arch: GgufArch;
+  readonly fileType: FileType;
+  readonly modelName: string;
+  readonly metadata: GgufMetadata;
+  /** In file order (llama-quantize's order). */
+  readonly tensors: readonly PlannedTensor[];
+}
+
+export interface PlanOptions {
+  readonly config: HFConfig;
+  /** The folder with tokenizer.json / tokenizer_config.json. */
+  readonly modelDir: string;
+  /** Every source tensor: HF name and shape. */
+  readonly sourceTensors: readonly { name: string; shape: readonly number[] }[];
+  readonly fileType: FileType | string;
+  readonly hasImatrix?: boolean;
+  readonly modelName?: string;
+  readonly log?: Logger;
+}
+
+/** Resolves a file type name, or throws an error listing the known ones. */
+export function resolveFileType(ft: FileType | string, subject = '--format'): FileType {
+  if (typeof ft !== 'string') return ft;
+  const t = fileTypeByName(ft);
+  if (!t) throw new AutoRoundError('E_BAD_FORMAT', `unknown GGUF file type "${ft}" (known: ${fileTypeNames().join(', ')})`, { subject });
+  return t;
+}
+
+/** The model's name for general.name and the output file name. */
+export function modelNameOf(config: HFConfig, modelDir: string): string {
+  const n = typeof config._name_or_path === 'string' && config._name_or_path ? basename(config._name_or_path) : basename(resolve(modelDir));
+  return n.replace(/[^A-Za-z0-9._-]+/g, '-') || 'model';
+}
+
+/** Decides every tensor's GGUF name, dims and type, and the file's metadata. */
+export function planGguf(o: PlanOptions): GgufPlan {
+  const log = o.log ?? silentLogger;
+  const fileType = resolveFileType(o.fileType);
+  const config = o.config;
+  const arch = ggufArchOf(config, join(o.modelDir, 'config.json'));
+  const dims = modelDims(config, join(o.modelDir, 'config.json'));
+
+  interface Pending {
+    name: string;
+    hfName: string | null;
+    shape: readonly number[];
+    permuteHeads: number | null;
+    data?: Float32Array;
+  }
+  const pending: Pending[] = [];
+  const seen = new Map<string, string>();
+  for (const t of o.sourceTensors) {
+    const name = ggufTensorName(t.name);
+    if (name === null) continue;
+    const prev = seen.get(name);
+    if (prev) throw new AutoRoundError('E_GGUF_TENSOR', `tensors "${prev}" and "${t.name}" both map to GGUF "${name}"`, { subject: t.name });
+    seen.set(name, t.name);
+    pending.push({ name, hfName: t.name, shape: t.shape, permuteHeads: permuteHeadsFor(t.name, arch, config) });
+  }
+  const ropeFreqs = arch === 'llama' ? llama3RopeFactors(config) : null;
+  if (ropeFreqs) pending.push({ name: 'rope_freqs.weight', hfName: null, shape: [ropeFreqs.length], permuteHeads: null, data: ropeFreqs });
+  const embd = pending.find((p) => p.name === 'token_embd.weight');
+  if (!embd) throw new AutoRoundError('E_GGUF_TENSOR', `${o.modelDir}: the checkpoint has no model.embed_tokens.weight`, { subject: o.modelDir });
+  pending.sort((a, b) => compareGgufOrder(a.name, b.name));
+
+  const hasOutput = pending.some((p) => p.name === 'output.weight');
+  const selector = new TensorTypeSelector(fileType, { arch, nLayer: dims.nLayer, nHead: dims.nHead, nHeadKv: dims.nHeadKv, hasOutput, hasImatrix: o.hasImatrix ?? false });
+  const tensors: PlannedTensor[] = pending.map((p) => {
+    const ne = [...p.shape].reverse();
+    const choice = selector.choose(p.name, ne);
+    if (choice.fallback) log.warn(`${p.name}: ${choice.fallback}`);
+    return { name: p.name, hfName: p.hfName, shape: p.shape, ne, type: choice.type, permuteHeads: p.permuteHeads, fallback: choice.fallback, data: p.data };
+  });
+  if (fileType.name === 'Q2_K_S' && !o.hasImatrix) {
+    log.warn('Q2_K_S without an importance matrix: llama-quantize refuses this; the reference Q2_K quantizer is used');
+  }
+
+  const modelName = o.modelName ?? modelNameOf(config, o.modelDir);
+  const md = new GgufMetadata();
+  md.str('general.architecture', arch);
+  md.str('general.name', modelName);
+  md.u32('general.file_type', fileType.ftype);
+  md.u32('general.quantization_version', GGML_QNT_VERSION);
+  md.str('general.quantized_by', 'AutoRound (TypeScript)');
+  const nVocab = embd.shape[0]!;
+  writeArchMetadata(md, arch, config, nVocab, join(o.modelDir, 'config.json'));
+  writeTokenizerMetadata(md, o.modelDir, arch, config, nVocab);
+  return { arch, fileType, modelName, metadata: md, tensors };
+}
+
+/** Rows quantized per piece written, so a big tensor's quantized copy never sits in memory whole. */
+const TARGET_PIECE_ELEMENTS = 1 << 22;
+
+/**
+ * Receives source tensors in any order and writes each one's GGUF data at its place in the file.
+ * Memory: the tensor being converted.
+ */
+export class GgufTensorSink {
+  readonly writer: GgufWriter;
+  private readonly byHf = new Map<string, PlannedTensor>();
+  private readonly done = new Set<string>();
+
+  constructor(
+    readonly plan: GgufPlan,
+    readonly path: string,
+    private readonly imatrix: Imatrix | undefined,
+    private readonly log: Logger = silentLogger,
+  ) {
+    this.writer = new GgufWriter(path, plan.metadata, plan.tensors);
+    for (const t of plan.tensors) if (t.hfName) this.byHf.set(t.hfName, t);
+  }
+
+  /** Whether `hfName` is a tensor this file still needs. */
+  wants(hfName: string): boolean {
+    const t = this.byHf.get(hfName);
+    return t !== undefined && !this.done.has(t.name);
+  }
+
+  /** Source tensors not delivered yet. */
+  missing(): PlannedTensor[] {
+    return this.plan.tensors.filter((t) => !this.done.has(t.name));
+  }
+
+  /** Converts and writes one source tensor (float32, HF layout). */
+  put(hfName: string, data: Float32Array, shape: readonly number[]): void {
+    const t = this.byHf.get(hfName);
+    if (!t) throw new AutoRoundError('E_GGUF_TENSOR', `${this.path}: tensor "${hfName}" is not part of this GGUF file`, { subject: hfName });
+    if (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i])) {
+      throw new AutoRoundError('E_SHAPE', `tensor "${hfName}": got shape [${shape.join(', ')}], the checkpoint says [${t.shape.join(', ')}]`, { subject: hfName });
+    }
+    this.putPlanned(t, data);
+  }
+
+  private putPlanned(t: PlannedTensor, data: Float32Array): void {
+    if (this.done.has(t.name)) throw new AutoRoundError('E_DUPLICATE', `${this.path}: tensor "${t.name}" written twice`, { subject: t.name });
+    let x = data;
+    const ne0 = t.ne[0]!;
+    if (t.permuteHeads !== null) x = reversePermuteRows(x, t.shape[0]!, t.shape.length > 1 ? t.shape[1]! : 1, t.permuteHeads, t.hfName ?? t.name);
+    const qw = this.importance(t);
+    const rows = x.length / ne0;
+    const piece = Math.max(1, Math.floor(TARGET_PIECE_ELEMENTS / ne0));
+    if (rows <= piece) this.writer.writeTensor(t.name, quantizeRows(t.type, x, ne0, qw));
+    else for (let r = 0; r < rows; r += piece) this.writer.writeTensorPart(t.name, quantizeRows(t.type, x.subarray(r * ne0, Math.min(rows, r + piece) * ne0), ne0, qw));
+    this.done.add(t.name);
+    this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rowBytes(t.type, ne0) * rows} bytes`);
+  }
+
+  private importance(t: PlannedTensor): Float32Array | null {
+    if (!this.imatrix || t.type === GGMLType.F32 || t.type === GGMLType.F16 || t.type === GGMLType.BF16) return null;
+    const keys = [t.name, t.hfName, t.hfName?.replace(/\.weight$/, '')].filter((k): k is string => !!k);
+    for (const k of keys) {
+      const v = this.imatrix.get(k);
+      if (!v) continue;
+      if (v.length !== t.ne[0]) {
+        throw new AutoRoundError('E_IMATRIX', `importance vector for "${k}" has ${v.length} entries, the tensor has ${t.ne[0]} columns`, { subject: k });
+      }
+      return v;
+    }
+    return null;
+  }
+
+  /** Writes the generated tensors (rope_freqs) and the ones `read` supplies, then closes the file. */
+  finish(read: (hfName: string) => { data: Float32Array; shape: readonly number[] }): void {
+    try {
+      for (const t of this.missing()) {
+        if (t.data) this.putPlanned(t, t.data);
+        else {
+          const s = read(t.hfName!);
+          this.put(t.hfName!, s.data, s.shape);
+        }
+      }
+      this.writer.close();
+    } catch (e) {
+      this.writer.abort();
+      throw e;
+    }
+  }
+
+  abort(): void {
+    this.writer.abort();
+  }
+}
+
+export interface ExportGgufOptions {
+  /** A Hugging Face model folder (config.json, safetensors, tokenizer.json). */
+  readonly modelDir: string;
+  readonly outFile: string;
+  /** "Q4_K_M", "q8_0", "F16", … */
+  readonly fileType: string;
+  readonly imatrix?: Imatrix;
+  readonly modelName?: string;
+  readonly log?: Logger;
+}
+
+export interface ExportGgufResult {
+  readonly outFile: string;
+  readonly fileType: string;
+  readonly bytes: number;
+  readonly tensors: readonly { name: string; type: string; ne: readonly number[]; fallback?: string }[];
+  readonly seconds: number;
+}
+
+export function readConfig(modelDir: string): HFConfig {
+  const p = join(modelDir, 'config.json');
+  if (!existsSync(p)) throw new AutoRoundError('E_NOT_FOUND', `${modelDir}: no config.json`, { subject: p });
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as HFConfig;
+  } catch (e) {
+    throw new AutoRoundError('E_BAD_CONFIG', `${p}: not valid JSON (${(e as Error).message})`, { subject: p });
+  }
+}
+
+/**
+ * Converts a Hugging Face checkpoint to one GGUF file without the host: reads the tensors one at a
+ * time, quantizes them with llama.cpp's reference quantizers, writes `outFile` (via a .partial
+ * file renamed at the end).
+ */
+export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult> {
+  const t0 = performance.now();
+  const log = o.log ?? silentLogger;
+  const config = readConfig(o.modelDir);
+  const ck = Checkpoint.open(o.modelDir);
+  try {
+    const plan = planGguf({
+      config,
+      modelDir: o.modelDir,
+      sourceTensors: ck.names.map((n) => ({ name: n, shape: ck.info(n).shape })),
+      fileType: o.fileType,
+      hasImatrix: !!o.imatrix,
+      modelName: o.modelName,
+      log,
+    });
+    const partial = `${o.outFile}.partial`;
+    const sink = new GgufTensorSink(plan, partial, o.imatrix, log);
+    // stream in file order, releasing each shard once its last tensor is read
+    const lastUse = new Map<string, string>();
+    for (const t of plan.tensors) if (t.hfName) lastUse.set(ck.shardOf(t.hfName), t.hfName);
+    try {
+      for (const t of plan.tensors) {
+        if (!t.hfName) continue;
+        const tensor = ck.readFloat32(t.hfName);
+        sink.put(t.hfName, tensor.data, tensor.shape);
+        const shard = ck.shardOf(t.hfName);
+        if (lastUse.get(shard) === t.hfName) ck.release(shard);
+      }
+      sink.finish((n) => {
+        const r = ck.readFloat32(n);
+        return { data: r.data, shape: r.shape };
+      });
+    } catch (e) {
+      sink.abort();
+      throw e;
+    }
+    rmSync(o.outFile, { force: true });
+    renameSync(partial, o.outFile);
+    log.info(`wrote ${o.outFile} (${plan.fileType.name}, ${plan.tensors.length} tensors, ${(sink.writer.fileSize / 1e6).toFixed(1)} MB)`);
+    return {
+      outFile: o.outFile,
+      fileType: plan.fileType.name,
+      bytes: sink.writer.fileSize,
+      tensors: plan.tensors.map((t) => ({ name: t.name, type: ggmlTypeName(t.type), ne: t.ne, fallback: t.fallback })),
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    ck.close();
+  }
+}

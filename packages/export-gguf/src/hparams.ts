@@ -1,0 +1,107 @@
+// Architecture hyper-parameters (gguf.md §2.2) with the exact key types llama.cpp checks.
+
+import { AutoRoundError } from '@autoround/core-tensor';
+import type { HFConfig } from '@autoround/core';
+import type { GgufMetadata } from './gguf/metadata.js';
+import type { GgufArch } from './tensor-map.js';
+
+/** GGML_QNT_VERSION, written as general.quantization_version. */
+export const GGML_QNT_VERSION = 2;
+
+function need(config: HFConfig, key: string, source: string): number {
+  const v = config[key];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AutoRoundError('E_BAD_CONFIG', `${source}: "${key}" is missing or not a number (needed for GGUF)`, { subject: key });
+  return v;
+}
+
+export interface ModelDims {
+  readonly nLayer: number;
+  readonly nEmbd: number;
+  readonly nHead: number;
+  readonly nHeadKv: number;
+  readonly headDim: number;
+  readonly nFf: number;
+}
+
+export function modelDims(config: HFConfig, source = 'config.json'): ModelDims {
+  const nEmbd = need(config, 'hidden_size', source);
+  const nHead = need(config, 'num_attention_heads', source);
+  const nHeadKv = typeof config.num_key_value_heads === 'number' ? config.num_key_value_heads : nHead;
+  const headDim = typeof config.head_dim === 'number' ? config.head_dim : Math.floor(nEmbd / nHead);
+  return { nLayer: need(config, 'num_hidden_layers', source), nEmbd, nHead, nHeadKv, headDim, nFf: need(config, 'intermediate_size', source) };
+}
+
+interface RopeScaling {
+  type?: string;
+  rope_type?: string;
+  factor?: number;
+  original_max_position_embeddings?: number;
+  low_freq_factor?: number;
+  high_freq_factor?: number;
+}
+
+function ropeScaling(config: HFConfig): RopeScaling | null {
+  const r = config.rope_scaling;
+  return r && typeof r === 'object' ? (r as RopeScaling) : null;
+}
+
+/** Writes `<arch>.*` hyper-parameters. */
+export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFConfig, nVocab: number, source = 'config.json'): void {
+  const d = modelDims(config, source);
+  const p = arch;
+  md.u32(`${p}.vocab_size`, nVocab);
+  md.u32(`${p}.context_length`, need(config, 'max_position_embeddings', source));
+  md.u32(`${p}.embedding_length`, d.nEmbd);
+  md.u32(`${p}.block_count`, d.nLayer);
+  md.u32(`${p}.feed_forward_length`, d.nFf);
+  md.u32(`${p}.attention.head_count`, d.nHead);
+  md.u32(`${p}.attention.head_count_kv`, d.nHeadKv);
+  md.f32(`${p}.attention.layer_norm_rms_epsilon`, typeof config.rms_norm_eps === 'number' ? config.rms_norm_eps : 1e-6);
+  md.f32(`${p}.rope.freq_base`, typeof config.rope_theta === 'number' ? config.rope_theta : 10000);
+  if (arch === 'llama') md.u32(`${p}.rope.dimension_count`, d.headDim);
+  if (arch === 'qwen3' || d.headDim !== Math.floor(d.nEmbd / d.nHead) || typeof config.head_dim === 'number') {
+    md.u32(`${p}.attention.key_length`, d.headDim);
+    md.u32(`${p}.attention.value_length`, d.headDim);
+  }
+  const rs = ropeScaling(config);
+  const kind = (rs?.rope_type ?? rs?.type ?? '').toLowerCase();
+  if (rs && kind !== 'llama3' && kind !== 'default' && kind !== '') {
+    if (kind === 'linear' || kind === 'yarn') {
+      md.str(`${p}.rope.scaling.type`, kind);
+      md.f32(`${p}.rope.scaling.factor`, Number(rs.factor ?? 1));
+      if (kind === 'yarn' && rs.original_max_position_embeddings) md.u32(`${p}.rope.scaling.original_context_length`, rs.original_max_position_embeddings);
+    } else {
+      throw new AutoRoundError('E_BAD_CONFIG', `${source}: rope_scaling type "${kind}" is not supported by the GGUF exporter (linear, yarn, llama3 are)`, { subject: 'rope_scaling' });
+    }
+  }
+}
+
+/**
+ * Llama-3.1-style rope scaling ("rope_type": "llama3") becomes an F32 tensor rope_freqs.weight of
+ * head_dim/2 correction factors, computed as the converter does. Null when not applicable.
+ */
+export function llama3RopeFactors(config: HFConfig): Float32Array | null {
+  const rs = ropeScaling(config);
+  if (!rs || (rs.rope_type ?? rs.type ?? '').toLowerCase() !== 'llama3') return null;
+  const d = modelDims(config);
+  const base = typeof config.rope_theta === 'number' ? config.rope_theta : 10000;
+  const factor = rs.factor ?? 8;
+  const lowFreqFactor = rs.low_freq_factor ?? 1;
+  const highFreqFactor = rs.high_freq_factor ?? 4;
+  const oldContext = rs.original_max_position_embeddings ?? 8192;
+  const lowWavelen = oldContext / lowFreqFactor;
+  const highWavelen = oldContext / highFreqFactor;
+  const out = new Float32Array(d.headDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    // torch: 1 / base ** (arange(0, dim, 2, float32) / dim), in float32
+    const freq = Math.fround(1 / Math.fround(base ** Math.fround((2 * i) / d.headDim)));
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < highWavelen) out[i] = 1;
+    else if (wavelen > lowWavelen) out[i] = factor;
+    else {
+      const smooth = (oldContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}

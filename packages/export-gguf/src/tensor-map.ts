@@ -1,0 +1,124 @@
+// Hugging Face → GGUF tensor names and the LLaMA Q/K reverse permutation (gguf.md §3).
+
+import { AutoRoundError } from '@autoround/core-tensor';
+import type { HFConfig } from '@autoround/core';
+
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3';
+
+const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
+  LlamaForCausalLM: 'llama',
+  LLaMAForCausalLM: 'llama',
+  MistralForCausalLM: 'llama',
+  Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
+};
+const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3' };
+
+/** The GGUF architecture of a HF config (general.architecture). */
+export function ggufArchOf(config: HFConfig, source = 'config.json'): GgufArch {
+  const hf = config.architectures?.[0];
+  const a = (hf && HF_ARCHS[hf]) || (config.model_type && MODEL_TYPES[config.model_type]);
+  if (!a) {
+    throw new AutoRoundError(
+      'E_UNSUPPORTED_ARCH',
+      `${source}: architecture ${JSON.stringify(hf ?? config.model_type)} cannot be exported to GGUF (supported: ${Object.keys(HF_ARCHS).join(', ')})`,
+      { subject: source },
+    );
+  }
+  return a;
+}
+
+/** Tensors of one decoder layer: HF suffix → GGUF suffix. */
+const LAYER_TENSORS: Readonly<Record<string, string>> = {
+  'input_layernorm.weight': 'attn_norm.weight',
+  'self_attn.q_proj.weight': 'attn_q.weight',
+  'self_attn.k_proj.weight': 'attn_k.weight',
+  'self_attn.v_proj.weight': 'attn_v.weight',
+  'self_attn.q_proj.bias': 'attn_q.bias',
+  'self_attn.k_proj.bias': 'attn_k.bias',
+  'self_attn.v_proj.bias': 'attn_v.bias',
+  'self_attn.o_proj.weight': 'attn_output.weight',
+  'self_attn.o_proj.bias': 'attn_output.bias',
+  'self_attn.q_norm.weight': 'attn_q_norm.weight',
+  'self_attn.k_norm.weight': 'attn_k_norm.weight',
+  'post_attention_layernorm.weight': 'ffn_norm.weight',
+  'mlp.gate_proj.weight': 'ffn_gate.weight',
+  'mlp.up_proj.weight': 'ffn_up.weight',
+  'mlp.down_proj.weight': 'ffn_down.weight',
+};
+const GLOBAL_TENSORS: Readonly<Record<string, string>> = {
+  'model.embed_tokens.weight': 'token_embd.weight',
+  'model.norm.weight': 'output_norm.weight',
+  'lm_head.weight': 'output.weight',
+};
+const LAYER_RE = /^model\.layers\.(\d+)\.(.+)$/;
+
+/** The GGUF name of a HF tensor; null for tensors the converter drops (rotary inv_freq). */
+export function ggufTensorName(hfName: string): string | null {
+  if (hfName.endsWith('rotary_emb.inv_freq')) return null;
+  const g = GLOBAL_TENSORS[hfName];
+  if (g) return g;
+  const m = LAYER_RE.exec(hfName);
+  if (m) {
+    const suffix = LAYER_TENSORS[m[2]!];
+    if (suffix) return `blk.${Number(m[1])}.${suffix}`;
+  }
+  throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Qwen2/Qwen3 tensor)`, { subject: hfName });
+}
+
+/** The layer index of a GGUF name ("blk.N.…"), −1 for tensors outside layers. */
+export function ggufLayerOf(name: string): number {
+  const m = /^blk\.(\d+)\./.exec(name);
+  return m ? Number(m[1]) : -1;
+}
+
+/**
+ * llama-quantize's tensor order: by layer (tensors outside layers first), then by name as a byte
+ * string. Its per-tensor counters (attn_v, ffn_down) assume this order.
+ */
+export function compareGgufOrder(a: string, b: string): number {
+  const la = ggufLayerOf(a);
+  const lb = ggufLayerOf(b);
+  if (la !== lb) return la - lb;
+  const ba = Buffer.from(a, 'utf8');
+  const bb = Buffer.from(b, 'utf8');
+  return Buffer.compare(ba, bb);
+}
+
+/**
+ * For `llama`, HF q_proj/k_proj rows are stored for rotate_half; llama.cpp's NORM rope wants the
+ * interleaved order. Returns the head count to permute with (q: num_attention_heads,
+ * k: num_key_value_heads), or null where no permutation applies.
+ */
+export function permuteHeadsFor(hfName: string, arch: GgufArch, config: HFConfig): number | null {
+  if (arch !== 'llama') return null;
+  const nHead = Number(config.num_attention_heads);
+  const nKv = Number(config.num_key_value_heads ?? nHead);
+  if (/self_attn\.q_proj\.(weight|bias)$/.test(hfName)) return nHead;
+  if (/self_attn\.k_proj\.(weight|bias)$/.test(hfName)) return nKv;
+  return null;
+}
+
+/**
+ * The reverse permutation of gguf.md §3.2: rows viewed as [nHead, 2, headDim/2] become
+ * [nHead, headDim/2, 2]. New row h·hd + 2i ← old row h·hd + i; new row h·hd + 2i + 1 ←
+ * old row h·hd + hd/2 + i. `cols` = 1 for a bias.
+ */
+export function reversePermuteRows(data: Float32Array, rows: number, cols: number, nHead: number, name = 'tensor'): Float32Array {
+  if (rows % nHead !== 0 || (rows / nHead) % 2 !== 0) {
+    throw new AutoRoundError('E_GGUF_TENSOR', `${name}: ${rows} rows cannot be split into ${nHead} heads of even size for the Q/K permutation`, { subject: name });
+  }
+  const hd = rows / nHead;
+  const half = hd / 2;
+  const out = new Float32Array(data.length);
+  for (let h = 0; h < nHead; h++) {
+    for (let i = 0; i < half; i++) {
+      const src0 = (h * hd + i) * cols;
+      const src1 = (h * hd + half + i) * cols;
+      const dst0 = (h * hd + 2 * i) * cols;
+      out.set(data.subarray(src0, src0 + cols), dst0);
+      out.set(data.subarray(src1, src1 + cols), dst0 + cols);
+    }
+  }
+  return out;
+}
