@@ -1,0 +1,187 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { AutoRoundError } from '@autoround/core-tensor';
+import type { ChatMessage } from './tokenizer.js';
+
+/** One calibration record: a text, or a conversation (rendered with the chat template, or joined). */
+export type Sample = string | ChatMessage[];
+
+export const LOCAL_EXTENSIONS = ['.txt', '.json', '.jsonl', '.parquet'] as const;
+
+export function localKind(path: string): 'txt' | 'json' | 'jsonl' | 'parquet' | undefined {
+  const e = extname(path).toLowerCase();
+  if (e === '.txt' || e === '.text') return 'txt';
+  if (e === '.json') return 'json';
+  if (e === '.jsonl' || e === '.ndjson') return 'jsonl';
+  if (e === '.parquet') return 'parquet';
+  return undefined;
+}
+
+/**
+ * The text of one record, as the original's local loader takes it: a string; a dict with one key (its
+ * value); a dict with `text`; a dict with `input_ids` (must be a string). With `textField`, that field.
+ * A `messages` list of {role, content} is kept as a conversation.
+ */
+export function recordText(rec: unknown, where: () => string, textField?: string): Sample {
+  let v: unknown = rec;
+  if (textField !== undefined) {
+    if (!rec || typeof rec !== 'object' || Array.isArray(rec) || !(textField in rec)) {
+      throw new AutoRoundError('E_DATASET_RECORD', `${where()}: no field "${textField}" (text_field=${textField})`, { subject: where() });
+    }
+    v = (rec as Record<string, unknown>)[textField];
+  } else if (rec && typeof rec === 'object' && !Array.isArray(rec)) {
+    const o = rec as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 1) v = o[keys[0]!];
+    else if ('text' in o) v = o.text;
+    else if ('input_ids' in o) v = o.input_ids;
+    else if ('messages' in o) v = o.messages;
+  }
+  if (isConversation(v)) return v;
+  if (typeof v !== 'string') {
+    const got = v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v;
+    throw new AutoRoundError(
+      'E_DATASET_RECORD',
+      `${where()}: expected a string, or an object with "text" (or one key, or text_field=…), got ${got}` +
+        (v && typeof v === 'object' && !Array.isArray(v) ? ` with keys ${Object.keys(v).join(', ')}` : ''),
+      { subject: where() },
+    );
+  }
+  return rstrip(v);
+}
+
+export function isConversation(v: unknown): v is ChatMessage[] {
+  return Array.isArray(v) && v.length > 0 && v.every((m) => m && typeof m === 'object' && typeof (m as ChatMessage).role === 'string' && typeof (m as ChatMessage).content === 'string');
+}
+
+/** Python's str.rstrip(): trailing whitespace off. */
+export function rstrip(s: string): string {
+  let end = s.length;
+  while (end > 0 && isPyWhitespace(s.charCodeAt(end - 1))) end--;
+  return end === s.length ? s : s.slice(0, end);
+}
+
+/** str.isspace() for one UTF-16 unit (the BMP whitespace Python strips). */
+function isPyWhitespace(c: number): boolean {
+  return (
+    (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c === 0x85 || c === 0xa0 || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+  );
+}
+
+/**
+ * A plain-text file: documents separated by blank lines (a line with only whitespace), each right-
+ * stripped, empty ones dropped. With `lines`, every non-empty line is a document (the old AutoRound
+ * behaviour for .txt).
+ */
+export function readTextFile(path: string, byLine = false): string[] {
+  const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  const docs = byLine ? text.split('\n') : text.split(/\n(?:[ \t\f\v]*\n)+/);
+  return docs.map((d) => rstrip(byLine ? d : d.replace(/^\n+/, ''))).filter((d) => d.trim().length > 0);
+}
+
+export function readJsonFile(path: string, textField?: string): Sample[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
+  } catch (e) {
+    throw new AutoRoundError('E_DATASET_FILE', `${path} is not valid JSON: ${(e as Error).message}`, { subject: path, cause: e });
+  }
+  let records: unknown[];
+  if (Array.isArray(data)) records = data;
+  else if (data && typeof data === 'object') records = Object.values(data);
+  else throw new AutoRoundError('E_DATASET_FILE', `${path}: expected a JSON list (or an object whose values are the records), got ${typeof data}`, { subject: path });
+  return records.map((r, i) => recordText(r, () => `${path} record ${i}`, textField));
+}
+
+export function readJsonLinesFile(path: string, textField?: string): Sample[] {
+  const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  const out: Sample[] = [];
+  let lineNo = 0;
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    lineNo++;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.trim() === '') continue;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch (e) {
+      throw new AutoRoundError('E_DATASET_FILE', `${path} line ${lineNo} is not valid JSON: ${(e as Error).message}`, { subject: path, cause: e });
+    }
+    const n = lineNo;
+    out.push(recordText(rec, () => `${path} line ${n}`, textField));
+  }
+  return out;
+}
+
+/** Rows of Parquet files (hyparquet, pure JS; gzip/zstd/brotli/lz4 through hyparquet-compressors). */
+export async function readParquetRows(path: string, columns?: string[]): Promise<Record<string, unknown>[]> {
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = await import('hyparquet');
+  const { compressors } = await import('hyparquet-compressors');
+  let file;
+  let metadata;
+  try {
+    file = await asyncBufferFromFile(path);
+    metadata = await parquetMetadataAsync(file);
+  } catch (e) {
+    throw new AutoRoundError('E_DATASET_FILE', `${path} is not a readable Parquet file: ${(e as Error).message}`, { subject: path, cause: e });
+  }
+  const names = parquetSchema(metadata).children.map((c) => c.element.name);
+  if (columns) {
+    const missing = columns.filter((c) => !names.includes(c));
+    if (missing.length) {
+      throw new AutoRoundError('E_DATASET_RECORD', `${path} has no column ${missing.map((m) => `"${m}"`).join(', ')} (columns: ${names.join(', ')})`, { subject: path });
+    }
+  }
+  return (await parquetReadObjects({ file, metadata, columns, compressors, utf8: true })) as Record<string, unknown>[];
+}
+
+/** Column names of a Parquet file, with whether each is a plain string column. */
+export async function parquetColumns(path: string): Promise<{ name: string; isString: boolean }[]> {
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } = await import('hyparquet');
+  const file = await asyncBufferFromFile(path);
+  const md = await parquetMetadataAsync(file);
+  return parquetSchema(md).children.map((c) => ({
+    name: c.element.name,
+    isString: c.children.length === 0 && c.element.type === 'BYTE_ARRAY' && (c.element.converted_type === 'UTF8' || c.element.logical_type?.type === 'STRING'),
+  }));
+}
+
+/** Texts of a local Parquet file: `text_field`, else "text", else its only string column. */
+export async function readParquetFile(path: string, textField?: string): Promise<Sample[]> {
+  const col = textField ?? (await pickTextColumn(path));
+  const rows = await readParquetRows(path, [col]);
+  return rows.map((r, i) => recordText(r[col], () => `${path} row ${i} column "${col}"`));
+}
+
+async function pickTextColumn(path: string): Promise<string> {
+  const cols = await parquetColumns(path);
+  if (cols.some((c) => c.name === 'text')) return 'text';
+  const strings = cols.filter((c) => c.isString);
+  if (strings.length === 1) return strings[0]!.name;
+  throw new AutoRoundError(
+    'E_DATASET_RECORD',
+    `${path} has no "text" column and ${strings.length ? 'several' : 'no'} string columns (${cols.map((c) => c.name).join(', ')}): name one with :text_field=NAME`,
+    { subject: path },
+  );
+}
+
+/** Reads any supported local file into samples, in file order. */
+export async function readLocalFile(path: string, opts: { textField?: string; lines?: boolean } = {}): Promise<Sample[]> {
+  switch (localKind(path)) {
+    case 'txt':
+      return readTextFile(path, opts.lines);
+    case 'json':
+      return readJsonFile(path, opts.textField);
+    case 'jsonl':
+      return readJsonLinesFile(path, opts.textField);
+    case 'parquet':
+      return readParquetFile(path, opts.textField);
+    default:
+      throw new AutoRoundError('E_DATASET_FILE', `${path}: unsupported calibration file type (use ${LOCAL_EXTENSIONS.join(', ')})`, { subject: path });
+  }
+}
