@@ -50,3 +50,4 @@ export function assertFinite(a: Float32Array, name: string): void {
 
 export const rtnPlugin = definePlugin({ name: '@autoround/algo-rtn', algorithms: [rtnAlgorithm] });
 export default rtnPlugin;
+export * from './opt-rtn.js';

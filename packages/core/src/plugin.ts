@@ -18,6 +18,28 @@ export interface CausalLM {
   forward(ids: Int32Array): Float32Array;
 }
 
+/** Called with the input of each linear layer during a block forward (for importance matrices). */
+export type LinearInputHook = (linear: string, x: Float32Array, rows: number, inFeatures: number) => void;
+
+export interface BlockForwardOptions {
+  /** Replacement weights for this call, keyed by linear name within the block ("mlp.down_proj"). */
+  weights?: ReadonlyMap<string, Float32Array>;
+  onLinearInput?: LinearInputHook;
+}
+
+/** A causal LM that can also be run block by block, as block-wise quantization does. */
+export interface BlockwiseCausalLM extends CausalLM {
+  readonly numBlocks: number;
+  /** Hidden states [T, hidden] for a sequence of token ids. */
+  embedTokens(ids: Int32Array): Float32Array;
+  /** One decoder block on x [T, hidden]; returns a new [T, hidden] array. */
+  blockForward(index: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array;
+}
+
+export function isBlockwise(m: CausalLM): m is BlockwiseCausalLM {
+  return typeof (m as Partial<BlockwiseCausalLM>).blockForward === 'function' && typeof (m as Partial<BlockwiseCausalLM>).embedTokens === 'function';
+}
+
 export interface ArchitecturePlugin {
   readonly name: string;
   /** The `architectures[0]` values of config.json this plugin understands. */

@@ -1,8 +1,9 @@
 import {
   AutoRoundError,
   type ArchitecturePlugin,
+  type BlockForwardOptions,
   type BlockSpec,
-  type CausalLM,
+  type BlockwiseCausalLM,
   type HFConfig,
   type KernelBackend,
   type LinearSpec,
@@ -139,7 +140,7 @@ export function loadBlockWeights(spec: ModelSpec, dims: LlamaDims, block: number
 }
 
 /** y[T, out] = x[T, in] · Wᵀ + b */
-function linear(be: KernelBackend, x: Float32Array, T: number, w: { weight: Float32Array; bias?: Float32Array }, inF: number, outF: number): Float32Array {
+export function linearRaw(be: KernelBackend, x: Float32Array, T: number, w: { weight: Float32Array; bias?: Float32Array }, inF: number, outF: number): Float32Array {
   const y = new Float32Array(T * outF);
   be.gemm(false, true, T, outF, inF, x, w.weight, y);
   if (w.bias) for (let t = 0; t < T; t++) for (let o = 0; o < outF; o++) y[t * outF + o] += w.bias[o]!;
@@ -173,30 +174,40 @@ export function makeRope(config: HFConfig, dims: LlamaDims, file: string, positi
 }
 
 /** One decoder block, float32: x [T, hidden] → [T, hidden] (a new array). */
-export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBlockWeights, rope: RopeCache, x: Float32Array, T: number): Float32Array {
+export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBlockWeights, rope: RopeCache, x: Float32Array, T: number, options: BlockForwardOptions = {}): Float32Array {
   const { hidden: H, heads, kvHeads, headDim: hd, intermediate: I, eps } = dims;
   if (T > rope.positions) throw new AutoRoundError('E_SEQLEN', `sequence of ${T} tokens exceeds max_position_embeddings ${rope.positions}`);
-  const lin = (name: string) => w.linears.get(name)!;
+  const over = options.weights;
+  const hook = options.onLinearInput;
+  const lin = (name: string) => {
+    const base = w.linears.get(name)!;
+    const rep = over?.get(name);
+    return rep ? (base.bias ? { weight: rep, bias: base.bias } : { weight: rep }) : base;
+  };
+  const linear = (x: Float32Array, T: number, name: string, inF: number, outF: number) => {
+    hook?.(name, x, T, inF);
+    return linearRaw(be, x, T, lin(name), inF, outF);
+  };
   const h1 = rmsNorm(x, T, H, w.inputNorm, eps);
-  const q = linear(be, h1, T, lin('self_attn.q_proj'), H, heads * hd);
-  const k = linear(be, h1, T, lin('self_attn.k_proj'), H, kvHeads * hd);
-  const v = linear(be, h1, T, lin('self_attn.v_proj'), H, kvHeads * hd);
+  const q = linear(h1, T, 'self_attn.q_proj', H, heads * hd);
+  const k = linear(h1, T, 'self_attn.k_proj', H, kvHeads * hd);
+  const v = linear(h1, T, 'self_attn.v_proj', H, kvHeads * hd);
   if (w.qNorm) rmsNorm(q, T * heads, hd, w.qNorm, eps, q);
   if (w.kNorm) rmsNorm(k, T * kvHeads, hd, w.kNorm, eps, k);
   applyRope(q, T, heads, hd, rope.cos, rope.sin, rope.rotDim);
   applyRope(k, T, kvHeads, hd, rope.cos, rope.sin, rope.rotDim);
   const attn = causalAttention(q, k, v, T, heads, kvHeads, hd);
-  const o = linear(be, attn, T, lin('self_attn.o_proj'), heads * hd, H);
+  const o = linear(attn, T, 'self_attn.o_proj', heads * hd, H);
   const r1 = new Float32Array(T * H);
   for (let i = 0; i < r1.length; i++) r1[i] = x[i]! + o[i]!;
   const h2 = rmsNorm(r1, T, H, w.postNorm, eps);
-  const g = linear(be, h2, T, lin('mlp.gate_proj'), H, I);
-  const u = linear(be, h2, T, lin('mlp.up_proj'), H, I);
+  const g = linear(h2, T, 'mlp.gate_proj', H, I);
+  const u = linear(h2, T, 'mlp.up_proj', H, I);
   for (let i = 0; i < g.length; i++) {
     const a = g[i]!;
     g[i] = (a / (1 + Math.exp(-a))) * u[i]!;
   }
-  const dn = linear(be, g, T, lin('mlp.down_proj'), I, H);
+  const dn = linear(g, T, 'mlp.down_proj', I, H);
   for (let i = 0; i < r1.length; i++) r1[i] += dn[i]!;
   return r1;
 }
@@ -238,7 +249,7 @@ export function causalAttention(q: Float32Array, k: Float32Array, v: Float32Arra
 }
 
 /** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory. */
-export class LlamaModel implements CausalLM {
+export class LlamaModel implements BlockwiseCausalLM {
   readonly spec: ModelSpec;
   readonly dims: LlamaDims;
   readonly rope: RopeCache;
@@ -276,8 +287,12 @@ export class LlamaModel implements CausalLM {
     return x;
   }
 
-  blockForward(i: number, x: Float32Array, T: number): Float32Array {
-    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T);
+  get numBlocks(): number {
+    return this.blocks.length;
+  }
+
+  blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
+    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, options);
   }
 
   /** Final norm and lm_head: logits [T, vocab]. */
@@ -301,3 +316,86 @@ export const llamaArchitecture: ArchitecturePlugin = {
   describe: describeLlama,
   load: (spec, weights, backend) => new LlamaModel(spec, weights, backend),
 };
+
+/**
+ * Token-by-token decoding with a key/value cache: each step costs one token's worth of work,
+ * so sampling long texts (e.g. data-free calibration) stays linear in their length.
+ */
+export class LlamaDecoder {
+  private pos = 0;
+  private readonly kCache: Float32Array[];
+  private readonly vCache: Float32Array[];
+
+  constructor(
+    private readonly model: LlamaModel,
+    readonly maxLen = model.dims.maxPositions,
+  ) {
+    const kvw = model.dims.kvHeads * model.dims.headDim;
+    this.kCache = model.blocks.map(() => new Float32Array(maxLen * kvw));
+    this.vCache = model.blocks.map(() => new Float32Array(maxLen * kvw));
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Feeds one token; returns the logits for the next one. */
+  step(token: number): Float32Array {
+    if (this.pos >= this.maxLen) throw new AutoRoundError('E_SEQLEN', `decoding past ${this.maxLen} positions`);
+    const m = this.model;
+    const d = m.dims;
+    const { hidden: H, heads, kvHeads, headDim: hd, intermediate: I, eps } = d;
+    const be = m.backend;
+    let x = m.embedTokens(Int32Array.of(token));
+    const t = this.pos;
+    const kvw = kvHeads * hd;
+    for (let b = 0; b < m.blocks.length; b++) {
+      const w = m.blocks[b]!;
+      const lin = (n: string) => w.linears.get(n)!;
+      const h1 = rmsNorm(x, 1, H, w.inputNorm, eps);
+      const q = linearRaw(be, h1, 1, lin('self_attn.q_proj'), H, heads * hd);
+      const k = linearRaw(be, h1, 1, lin('self_attn.k_proj'), H, kvw);
+      const v = linearRaw(be, h1, 1, lin('self_attn.v_proj'), H, kvw);
+      if (w.qNorm) rmsNorm(q, heads, hd, w.qNorm, eps, q);
+      if (w.kNorm) rmsNorm(k, kvHeads, hd, w.kNorm, eps, k);
+      applyRope(q, 1, heads, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t);
+      applyRope(k, 1, kvHeads, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t);
+      const kc = this.kCache[b]!;
+      const vc = this.vCache[b]!;
+      kc.set(k, t * kvw);
+      vc.set(v, t * kvw);
+      const attn = new Float32Array(heads * hd);
+      const scores = new Float64Array(t + 1);
+      const group = heads / kvHeads;
+      const scale = 1 / Math.sqrt(hd);
+      for (let h = 0; h < heads; h++) {
+        const kh = Math.floor(h / group);
+        let max = -Infinity;
+        for (let s = 0; s <= t; s++) {
+          let dot = 0;
+          for (let i = 0; i < hd; i++) dot += q[h * hd + i]! * kc[s * kvw + kh * hd + i]!;
+          scores[s] = dot * scale;
+          if (scores[s]! > max) max = scores[s]!;
+        }
+        let sum = 0;
+        for (let s = 0; s <= t; s++) sum += scores[s] = Math.exp(scores[s]! - max);
+        for (let s = 0; s <= t; s++) {
+          const p = scores[s]! / sum;
+          for (let i = 0; i < hd; i++) attn[h * hd + i] += p * vc[s * kvw + kh * hd + i]!;
+        }
+      }
+      const o = linearRaw(be, attn, 1, lin('self_attn.o_proj'), heads * hd, H);
+      const r1 = new Float32Array(H);
+      for (let i = 0; i < H; i++) r1[i] = x[i]! + o[i]!;
+      const h2 = rmsNorm(r1, 1, H, w.postNorm, eps);
+      const g = linearRaw(be, h2, 1, lin('mlp.gate_proj'), H, I);
+      const u = linearRaw(be, h2, 1, lin('mlp.up_proj'), H, I);
+      for (let i = 0; i < I; i++) g[i] = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!;
+      const dn = linearRaw(be, g, 1, lin('mlp.down_proj'), I, H);
+      for (let i = 0; i < H; i++) r1[i] += dn[i]!;
+      x = r1;
+    }
+    this.pos++;
+    return m.head(x, 1);
+  }
+}

@@ -69,3 +69,30 @@ describe('rope', () => {
     expect(() => ropeInvFreq({ rope_scaling: { rope_type: 'yarn' } }, 64, 'cfg.json')).toThrow(/cfg.json.*yarn/);
   });
 });
+
+describe.skipIf(!HAS_SHARED)('KV-cache decoding', () => {
+  it('gives the same logits as the full forward at every position, and the reference greedy story', async () => {
+    const { LlamaDecoder } = await import('../src/index.js');
+    const spec = describeLlama(readConfig(STORIES), STORIES);
+    const model = new LlamaModel(spec, Checkpoint.open(STORIES), be);
+    const gen = JSON.parse(readFileSync(join(STORIES, 'reference/reference_generation.json'), 'utf8')) as { input_ids: number[]; greedy_ids: number[] };
+    const full = model.forward(Int32Array.from(gen.input_ids));
+    const dec = new LlamaDecoder(model);
+    let last = new Float32Array(0);
+    gen.input_ids.forEach((id, t) => {
+      last = dec.step(id);
+      for (let i = 0; i < 512; i++) expect(Math.abs(last[i]! - full[t * 512 + i]!)).toBeLessThan(1e-4);
+    });
+    // greedy_ids is the prompt followed by its 64-token greedy continuation
+    expect(gen.greedy_ids.slice(0, gen.input_ids.length)).toEqual(gen.input_ids);
+    const want = gen.greedy_ids.slice(gen.input_ids.length);
+    const out: number[] = [];
+    for (let s = 0; s < want.length; s++) {
+      let best = 0;
+      for (let i = 1; i < 512; i++) if (last[i]! > last[best]!) best = i;
+      out.push(best);
+      last = dec.step(best);
+    }
+    expect(out).toEqual(want);
+  });
+});
