@@ -1,0 +1,177 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CODECS, GGMLType, dequantizeRows, ggmlTypeByName, quantizeRows, rowBytes } from '../src/index.js';
+import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '../../..');
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(n: number, seed: number, sigma = 1 / 16): Float32Array {
+  const r = rng(seed);
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = sigma * Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());
+  return x;
+}
+
+/** Rows with the awkward cases: zeros, constants, outliers, one-sided, tiny values. */
+function awkward(ne0: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const rows = [
+    new Float32Array(ne0),
+    new Float32Array(ne0).fill(0.25),
+    new Float32Array(ne0).fill(-3),
+    gaussian(ne0, seed + 1).map((v, i) => (i % 37 === 0 ? v * 50 : v)),
+    gaussian(ne0, seed + 2).map(Math.abs),
+    gaussian(ne0, seed + 3).map((v) => -Math.abs(v)),
+    gaussian(ne0, seed + 4, 1e-20),
+    gaussian(ne0, seed + 5).map((v, i) => (Math.floor(i / 16) % 3 === 0 ? 0 : v)),
+    gaussian(ne0, seed + 6).map((v) => Math.round(v * 64) / 64),
+    new Float32Array(ne0).map(() => (r() < 0.5 ? -1 : 1) * 0.01),
+  ];
+  const out = new Float32Array(rows.length * ne0);
+  rows.forEach((row, i) => out.set(row, i * ne0));
+  return out;
+}
+
+const QUANT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
+
+describe('a second, independent dequantizer (written from the spec) agrees', () => {
+  for (const name of SPEC_TYPES) {
+    it(`${name}: on random block bytes and on quantized data`, () => {
+      const type = ggmlTypeByName(name)!;
+      const ne0 = 512;
+      const nbytes = rowBytes(type, ne0) * 4;
+      const r = rng(7);
+      const bytes = new Uint8Array(nbytes).map(() => Math.floor(r() * 256));
+      // keep the f16 scale fields finite: clear exponent bits 0x7c00 patterns by forcing bit 14 off
+      const c = CODECS[type]!;
+      const dOffsets: Record<string, number[]> = { Q8_0: [0], Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
+      for (let b = 0; b < nbytes; b += c.typeSize) for (const o of dOffsets[name]!) bytes[b + o + 1] = bytes[b + o + 1]! & 0x3f;
+      expect(independentDequantize(name, bytes, ne0 * 4)).toEqual(dequantizeRows(type, bytes, ne0 * 4));
+      const q = quantizeRows(type, gaussian(ne0 * 4, 11), ne0);
+      expect(independentDequantize(name, q, ne0 * 4)).toEqual(dequantizeRows(type, q, ne0 * 4));
+    });
+  }
+});
+
+describe('round trip error bounds (N(0, 1/256) weights, 64k values)', () => {
+  // relative RMS error bound per type: about what each bit width allows
+  // (measured: Q8_0 0.0054, Q6_K 0.018, Q5_K 0.036, Q5_1 0.038, Q5_0 0.043, Q4_K 0.071, Q4_1 0.078, Q4_0 0.086, Q3_K 0.151)
+  const bounds: Record<string, number> = { F32: 0, F16: 5e-4, BF16: 4e-3, Q8_0: 0.006, Q6_K: 0.02, Q5_K: 0.04, Q5_1: 0.042, Q5_0: 0.048, Q4_K: 0.08, Q4_1: 0.087, Q4_0: 0.095, Q3_K: 0.17, Q2_K: 0.3 };
+  const x = gaussian(65536, 3);
+  const rms = Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
+  for (const [name, bound] of Object.entries(bounds)) {
+    it(`${name}: relative RMS error ≤ ${bound}, an imatrix lowers the weighted error`, () => {
+      const type = ggmlTypeByName(name)!;
+      const y = dequantizeRows(type, quantizeRows(type, x, 1024), x.length);
+      let e2 = 0;
+      for (let i = 0; i < x.length; i++) e2 += (y[i]! - x[i]!) ** 2;
+      const rel = Math.sqrt(e2 / x.length) / rms;
+      expect(rel).toBeLessThanOrEqual(bound);
+      if (name === 'F32') expect(y).toEqual(x);
+      const c = CODECS[type]!;
+      if (c.usesImatrix) {
+        // columns 0..63 of every row matter 1000× more: their error must drop
+        const im = new Float32Array(1024).map((_, i) => (i % 256 < 64 ? 1000 : 1));
+        const yi = dequantizeRows(type, quantizeRows(type, x, 1024, im), x.length);
+        const werr = (z: Float32Array) => {
+          let s = 0;
+          for (let i = 0; i < x.length; i++) s += im[i % 1024]! * (z[i]! - x[i]!) ** 2;
+          return s;
+        };
+        expect(werr(yi)).toBeLessThan(werr(y));
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Byte-for-byte against llama.cpp's own ggml (libggml-base.so from node-llama-cpp's prebuilt
+// binaries), called through Python ctypes. Skipped where python3/numpy or the library is absent.
+
+function findGgmlBase(): string | null {
+  const base = join(repoRoot, 'node_modules/@node-llama-cpp');
+  for (const pkg of ['linux-x64', 'linux-arm64', 'mac-arm64-metal', 'mac-x64']) {
+    const dir = join(base, pkg, 'bins');
+    if (!existsSync(dir)) continue;
+    for (const sub of [`${pkg}`, pkg.replace(/-metal$/, '')]) {
+      for (const lib of ['libggml-base.so', 'libggml-base.dylib']) {
+        const p = join(dir, sub, lib);
+        if (existsSync(p)) return p;
+      }
+    }
+  }
+  return null;
+}
+
+function pythonHasNumpy(): boolean {
+  try {
+    execFileSync('python3', ['-c', 'import numpy, ctypes'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ggmlBase = findGgmlBase();
+const oracle = ggmlBase && process.arch === 'x64' && pythonHasNumpy() ? ggmlBase : null;
+const tmp = mkdtempSync(join(tmpdir(), 'gguf-oracle-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function ggmlQuantize(type: number, x: Float32Array, ne0: number, imatrix?: Float32Array): Uint8Array {
+  const src = join(tmp, 'x.f32');
+  const out = join(tmp, 'out.bin');
+  writeFileSync(src, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+  const args = [join(here, 'oracle/ggml_oracle.py'), oracle!, String(type), String(ne0), src, out];
+  if (imatrix) {
+    writeFileSync(join(tmp, 'im.f32'), new Uint8Array(imatrix.buffer, imatrix.byteOffset, imatrix.byteLength));
+    args.push(join(tmp, 'im.f32'));
+  }
+  execFileSync('python3', args);
+  return new Uint8Array(readFileSync(out));
+}
+
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) return -2;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+describe.skipIf(!oracle)('byte for byte equal to llama.cpp ggml_quantize_chunk (libggml-base via python ctypes)', () => {
+  for (const name of [...QUANT_TYPES, 'F16', 'BF16']) {
+    it(`${name}: reference path and imatrix path`, () => {
+      const type = ggmlTypeByName(name)!;
+      for (const [ne0, seed] of [
+        [256, 1],
+        [1024, 3],
+      ] as const) {
+        const x = new Float32Array([...gaussian(ne0 * 24, seed), ...awkward(ne0, seed + 100)]);
+        expect(firstDiff(quantizeRows(type, x, ne0), ggmlQuantize(type, x, ne0)), `${name} ne0 ${ne0}`).toBe(-1);
+        const r = rng(seed + 50);
+        const im = new Float32Array(ne0).map(() => r() * r() * 4);
+        im[3] = 0;
+        expect(firstDiff(quantizeRows(type, x, ne0, im), ggmlQuantize(type, x, ne0, im)), `${name} ne0 ${ne0} imatrix`).toBe(-1);
+      }
+    });
+  }
+});
+
+it('reports whether the llama.cpp byte-for-byte check ran', () => {
+  if (!oracle) console.warn('skipped the byte-for-byte check against libggml-base: needs python3 with numpy and node-llama-cpp prebuilt binaries (x64)');
+  expect(GGMLType.Q4_K).toBe(12);
+});
