@@ -3,7 +3,7 @@ import { AutoRoundError } from '@autoround/core-tensor';
 import type { HubOptions } from '@autoround/hub';
 import { combine, prepareDataset } from './build.js';
 import { parseDatasetSpec } from './grammar.js';
-import { hubSource, localSource, selfSource, selfUnavailable, unsupportedSource, type SelfGenerate } from './sources.js';
+import { hubSource, localSource, selfSource, selfUnavailable, type SelfGenerate } from './sources.js';
 import type { CalibTokenizer } from './tokenizer.js';
 
 export * from './grammar.js';
@@ -33,7 +33,7 @@ export interface CalibrationOptions {
 
 /** Built-in sources, in the order they are tried. */
 export function builtinSources(o: { hub?: HubOptions; generate?: SelfGenerate } = {}): DatasetSourcePlugin[] {
-  return [o.generate ? selfSource(o.generate) : selfUnavailable, localSource, unsupportedSource, hubSource(o.hub)];
+  return [o.generate ? selfSource(o.generate) : selfUnavailable, localSource, hubSource(o.hub)];
 }
 
 /**
@@ -78,4 +78,4 @@ export async function loadCalibration(dataset: string | undefined, tokenizer: Ca
 }
 
 /** The plugin: dataset sources for `self`, local files and the hub. */
-export default definePlugin({ name: '@autoround/calib-datasets', datasets: [selfUnavailable, localSource, unsupportedSource, hubSource()] });
+export default definePlugin({ name: '@autoround/calib-datasets', datasets: [selfUnavailable, localSource, hubSource()] });

@@ -81,9 +81,12 @@ export function hubSource(hub: HubOptions = {}): CalibSource {
   const src: CalibSource = {
     name: 'hub',
     matches(name: string): boolean {
-      return !!lookupKnown(name) || (name.includes('/') && isRepoId(name));
+      return name in UNSUPPORTED_DATASETS || !!lookupKnown(name) || (name.includes('/') && isRepoId(name));
     },
     async loadSamples(req, ctx) {
+      if (req.name in UNSUPPORTED_DATASETS) {
+        throw new AutoRoundError('E_DATASET_UNSUPPORTED', `calibration dataset ${req.name}: ${UNSUPPORTED_DATASETS[req.name]}`, { subject: req.name });
+      }
       const known = lookupKnown(req.name);
       const repo = known?.repo ?? req.name;
       const asked = req.split ? req.split.split('+').filter(Boolean) : undefined;
@@ -136,15 +139,6 @@ async function readHubFile(path: string, known: KnownDataset | undefined, field:
   if (kind === 'json') return readJsonFile(path, field ?? (known?.columns.length === 1 ? known.columns[0] : undefined));
   throw new AutoRoundError('E_DATASET_FILE', `${path}: unsupported hub data file type`, { subject: path });
 }
-
-/** The original's names that cannot be read here: a clear error rather than a hub lookup. */
-export const unsupportedSource: CalibSource = {
-  name: 'unsupported',
-  matches: (name) => name in UNSUPPORTED_DATASETS,
-  async load(req) {
-    throw new AutoRoundError('E_DATASET_UNSUPPORTED', `calibration dataset ${req.name}: ${UNSUPPORTED_DATASETS[req.name]}`, { subject: req.name });
-  },
-};
 
 /** Generates `nTokens` token ids from the model, deterministically for a seed. */
 export type SelfGenerate = (nTokens: number, seed: number) => Promise<number[]>;

@@ -102,7 +102,7 @@ describe('self (data-free) source', () => {
 describe('plugin', () => {
   it('is a definePlugin object with one dataset source per kind', () => {
     expect(plugin.name).toBe('@autoround/calib-datasets');
-    expect(plugin.datasets!.map((d) => d.name)).toEqual(['self', 'local', 'unsupported', 'hub']);
+    expect(plugin.datasets!.map((d) => d.name)).toEqual(['self', 'local', 'hub']);
     const hub = plugin.datasets!.find((d) => d.name === 'hub')!;
     expect(hub.matches('NeelNanda/pile-10k')).toBe(true);
     expect(hub.matches('pile-10k')).toBe(true);
