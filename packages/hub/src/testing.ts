@@ -49,8 +49,8 @@ interface StoredRepo {
 export interface Fault {
   /** Substring of the request path (e.g. the file name) the fault applies to. */
   match: string;
-  /** "cut": send headers and `cutAt` bytes (default half), then destroy the socket. Or an HTTP status. */
-  kind: 'cut' | number;
+  /** "cut": send headers and `cutAt` bytes (default half), then destroy the socket; "garble": flip one byte of the body; or an HTTP status. */
+  kind: 'cut' | 'garble' | number;
   cutAt?: number;
   /** How many requests it hits (default 1). */
   times?: number;
@@ -267,7 +267,11 @@ export class FakeHub {
       status = 206;
       headers = { ...headers, 'content-range': `bytes ${start}-${end}/${bytes.length}` };
     }
-    const body = bytes.subarray(start, end + 1);
+    let body = bytes.subarray(start, end + 1);
+    if (fault?.kind === 'garble' && body.length > 0) {
+      body = Buffer.from(body);
+      body[body.length >> 1] ^= 0xff;
+    }
     res.writeHead(status, { ...headers, 'content-length': String(body.length), 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
     if (req.method === 'HEAD') return void res.end();
     if (fault?.kind === 'cut') {

@@ -173,6 +173,34 @@ describe('@autoround/hub against a local fake hub', () => {
     expect(hub.requests.filter((r) => r.method === 'GET' && r.url.startsWith('/cdn/')).length).toBe(3);
   });
 
+  it('rejects bytes that do not match the sha256 / git sha1: one more try, then E_HUB_CHECKSUM', async () => {
+    const sha = sha256Hex(WEIGHTS);
+    hub.faults.push({ match: `/cdn/${sha}`, kind: 'garble', times: 1 });
+    const p = await hfHubDownload({ ...opts, repoId: 'tiny-org/tiny-model', filename: 'model.safetensors' });
+    expect(sameBytes(readFileSync(p), WEIGHTS)).toBe(true);
+    expect(log.lines.some((l) => /is damaged \(sha256 [0-9a-f]{64} instead of/.test(l))).toBe(true);
+    hub.faults.push({ match: 'resolve/main/config.json', kind: 'garble', times: 2, methods: ['GET'] });
+    const err = await hfHubDownload({ ...opts, repoId: 'tiny-org/tiny-model', filename: 'config.json' }).catch((e) => e);
+    expect(err.code).toBe('E_HUB_CHECKSUM');
+    expect(err.message).toMatch(/config\.json does not match the hub's checksum \(git sha1 .* instead of .*\), twice/);
+  });
+
+  it('draws a progress line only when asked (a terminal)', async () => {
+    const { ByteProgress } = await import('../src/progress.js');
+    const out: string[] = [];
+    const stream = { isTTY: true, write: (s: string) => out.push(s) } as unknown as NodeJS.WriteStream;
+    expect(ByteProgress.shouldShow(undefined, false, { isTTY: false } as NodeJS.WriteStream)).toBe(false);
+    expect(ByteProgress.shouldShow(undefined, true, stream)).toBe(false);
+    const p = new ByteProgress('downloading x', 2048, true, stream);
+    p.add(1024);
+    p.add(1024);
+    p.finish();
+    expect(out.at(-1)).toMatch(/^\r\x1b\[Kdownloading x 100% 2\.0 kB\/2\.0 kB .*\/s\n$/);
+    const quiet: string[] = [];
+    new ByteProgress('q', 10, false, { write: (s: string) => quiet.push(s) } as unknown as NodeJS.WriteStream).finish();
+    expect(quiet).toEqual([]);
+  });
+
   it('does not re-download or re-hash an intact cached file', async () => {
     await snapshotDownload({ ...opts, repoId: 'tiny-org/tiny-model' });
     const n = hub.requests.filter((r) => r.method === 'GET').length;
