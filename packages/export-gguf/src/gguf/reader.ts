@@ -102,7 +102,7 @@ class Cursor {
   }
   str(what: string): string {
     const n = this.u64(`${what} length`);
-    if (n > BigInt(this.size - this.pos)) throw bad(this.path, `${what}: string length ${n} runs past the end of the ${this.size}-byte file`);
+    if (n > BigInt(this.size - this.pos)) throw bad(this.path, `${what}: string length ${n} runs past the end of the ${this.size}-byte file (truncated?)`);
     const len = Number(n);
     this.ensure(len, what);
     try {
@@ -217,8 +217,8 @@ function parse(path: string, fd: number, size: number): GgufFile {
   const nTensors = c.i64('tensor count');
   const nKv = c.i64('metadata count');
   // every KV record needs ≥ 8+1+4+1 bytes and every tensor info ≥ 8+1+4+8+4+8
-  if (nTensors < 0n || nTensors * 33n > BigInt(size)) throw bad(path, `tensor count ${nTensors} is impossible for a ${size}-byte file`);
-  if (nKv < 0n || nKv * 14n > BigInt(size)) throw bad(path, `metadata count ${nKv} is impossible for a ${size}-byte file`);
+  if (nTensors < 0n || nTensors * 33n > BigInt(size)) throw bad(path, `tensor count ${nTensors} is impossible for a ${size}-byte file (truncated or corrupt?)`);
+  if (nKv < 0n || nKv * 14n > BigInt(size)) throw bad(path, `metadata count ${nKv} is impossible for a ${size}-byte file (truncated or corrupt?)`);
 
   const metadata = new Map<string, GgufEntry>();
   for (let i = 0; i < Number(nKv); i++) {
