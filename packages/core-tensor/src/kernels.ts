@@ -18,6 +18,23 @@ export interface KernelBackend {
     alpha?: number,
     beta?: number,
   ): void;
+  /**
+   * Optional: the same product computed off the JavaScript thread (a native worker), resolving
+   * when c holds the result. a, b and c must not be touched until then. Backends without it
+   * compute on the calling thread through gemm.
+   */
+  gemmAsync?(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    alpha?: number,
+    beta?: number,
+  ): Promise<void>;
 }
 
 export interface KernelBackendFactory {
