@@ -3,23 +3,28 @@
  * same shapes every iteration asks for the same sizes in the same order, so after the first
  * iteration no large array is allocated any more.
  */
-export class Arena {
-  private readonly bufs: Float32Array[] = [];
+export class Arena<T extends Float32Array | Int16Array = Float32Array> {
+  private readonly bufs: T[] = [];
   private next = 0;
+  private readonly make: (n: number) => T;
 
-  /** A buffer of exactly `n` floats; its contents are whatever the slot last held. */
-  take(n: number): Float32Array {
+  constructor(make?: (n: number) => T) {
+    this.make = make ?? ((n: number) => new Float32Array(n) as T);
+  }
+
+  /** A buffer of exactly `n` elements; its contents are whatever the slot last held. */
+  take(n: number): T {
     const i = this.next++;
     let b = this.bufs[i];
     if (b === undefined || b.length < n) {
-      b = new Float32Array(n);
+      b = this.make(n);
       this.bufs[i] = b;
     }
-    return b.length === n ? b : b.subarray(0, n);
+    return b.length === n ? b : (b.subarray(0, n) as T);
   }
 
-  /** A zero-filled buffer of `n` floats. */
-  zeros(n: number): Float32Array {
+  /** A zero-filled buffer of `n` elements. */
+  zeros(n: number): T {
     const b = this.take(n);
     b.fill(0);
     return b;
@@ -29,10 +34,10 @@ export class Arena {
     this.next = 0;
   }
 
-  /** Floats held across all slots (for diagnostics). */
-  get heldFloats(): number {
+  /** Bytes held across all slots (for diagnostics). */
+  get heldBytes(): number {
     let s = 0;
-    for (const b of this.bufs) s += b.length;
+    for (const b of this.bufs) s += b.byteLength;
     return s;
   }
 }

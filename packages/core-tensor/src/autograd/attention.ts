@@ -1,5 +1,10 @@
 import type { KernelBackend } from '../kernels.js';
 import type { Scratch } from './arena.js';
+import { fastExp } from './fast-math.js';
+
+// Module-local binding: transpilers that turn ESM imports into getters (tsx, vite-node)
+// would otherwise put a property lookup in every hot-loop call.
+const exp = fastExp;
 
 /**
  * Grouped-query scaled-dot-product attention over the token-major layout the projections
@@ -117,7 +122,7 @@ export function attentionForward(
             }
             let sum = 0;
             for (let s = 0; s < lim; s++) {
-              const e = Math.exp(Sv[ro + s]! - mx);
+              const e = exp(Sv[ro + s]! - mx);
               Sv[ro + s] = e;
               sum += e;
             }
@@ -207,9 +212,9 @@ export function attentionBackward(
             }
             if (mask) {
               const mo = (b * T + t) * T;
-              for (let s = 0; s < lim; s++) Pv[ro + s] = Math.exp(Pv[ro + s]! + mask[mo + s]! - l);
+              for (let s = 0; s < lim; s++) Pv[ro + s] = exp(Pv[ro + s]! + mask[mo + s]! - l);
             } else {
-              for (let s = 0; s < lim; s++) Pv[ro + s] = Math.exp(Pv[ro + s]! - l);
+              for (let s = 0; s < lim; s++) Pv[ro + s] = exp(Pv[ro + s]! - l);
             }
             for (let s = lim; s < end; s++) Pv[ro + s] = 0;
           }

@@ -89,3 +89,54 @@ export function decoderBlock(g: Graph, x: Var, w: DecoderBlockWeights, cfg: Deco
   const act = g.swiglu(blockLinear(g, n, w.gate), blockLinear(g, n, w.up));
   return g.add(h, blockLinear(g, act, w.down));
 }
+
+export interface BlockStepOptions {
+  /** Per-token loss mask (length batch·seqLen), broadcast over hidden. */
+  mask?: Float32Array;
+  /** Multiplies the loss before backward (AutoRound: 1000). */
+  lossScale?: number;
+  /** 'mean' (gradient_accumulate_steps == 1) or 'sum'. */
+  reduction?: 'mean' | 'sum';
+}
+
+/**
+ * One micro-batch of SignRound tuning: resets the graph, runs the block on x
+ * [batch·seqLen, hidden], takes the (masked) MSE against target, and back-propagates
+ * loss·lossScale. Gradients *accumulate* into every quantized layer's V/alpha/beta (zero them
+ * before the first micro-batch of an iteration). Returns the unscaled loss.
+ */
+export function decoderBlockStep(
+  g: Graph,
+  x: Float32Array,
+  target: Float32Array,
+  w: DecoderBlockWeights,
+  cfg: DecoderBlockConfig,
+  inp: BlockInputs,
+  opts: BlockStepOptions = {},
+): number {
+  g.reset();
+  const y = decoderBlock(g, g.input(x, [inp.batch * inp.seqLen, cfg.hidden]), w, cfg, inp);
+  const loss = g.mse(y, target, { mask: opts.mask, reduction: opts.reduction });
+  const value = loss.data[0]!;
+  if (loss.requiresGrad) g.backward(g.scale(loss, opts.lossScale ?? 1000));
+  return value;
+}
+
+/**
+ * The block output for x without recording gradients (e.g. the next block's quantized
+ * input), copied out of the graph's arena into `out` (or a new array).
+ */
+export function decoderBlockOutput(
+  g: Graph,
+  x: Float32Array,
+  w: DecoderBlockWeights,
+  cfg: DecoderBlockConfig,
+  inp: BlockInputs,
+  out?: Float32Array,
+): Float32Array {
+  g.reset();
+  const y = g.withoutGrad(() => decoderBlock(g, g.input(x, [inp.batch * inp.seqLen, cfg.hidden]), w, cfg, inp));
+  const dst = out ?? new Float32Array(y.size);
+  dst.set(y.data);
+  return dst;
+}

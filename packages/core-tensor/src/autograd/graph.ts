@@ -3,6 +3,11 @@ import { AutoRoundError } from '../errors.js';
 import { numelOf } from '../dtype.js';
 import { Arena, Scratch } from './arena.js';
 import { type AttentionOptions, attentionBackward, attentionForward, resolveAttention } from './attention.js';
+import { fastExp } from './fast-math.js';
+
+// Module-local binding: transpilers that turn ESM imports into getters (tsx, vite-node)
+// would otherwise put a property lookup in every hot-loop call.
+const exp = fastExp;
 import { Param } from './param.js';
 import { type QdqParams, type QdqSaved, qdqBackward, qdqForward } from './qdq.js';
 
@@ -84,10 +89,12 @@ export class Graph {
   readonly backend: KernelBackend;
   private readonly dataArena = new Arena();
   private readonly gradArena = new Arena();
+  private readonly codeArena = new Arena<Int16Array>((n) => new Int16Array(n));
   private readonly scratch = new Scratch();
   private readonly tapeOut: Var[] = [];
   private readonly tapeFn: (() => void)[] = [];
   private readonly paramVars = new Map<Param, Var>();
+  private gradEnabled = true;
 
   constructor(backend: KernelBackend) {
     this.backend = backend;
@@ -97,9 +104,21 @@ export class Graph {
   reset(): void {
     this.dataArena.reset();
     this.gradArena.reset();
+    this.codeArena.reset();
     this.tapeOut.length = 0;
     this.tapeFn.length = 0;
     this.paramVars.clear();
+  }
+
+  /** Runs fn with gradient recording off (like torch.no_grad): every value it creates is a constant. */
+  withoutGrad<T>(fn: () => T): T {
+    const was = this.gradEnabled;
+    this.gradEnabled = false;
+    try {
+      return fn();
+    } finally {
+      this.gradEnabled = was;
+    }
   }
 
   /** Number of recorded backward steps (for diagnostics). */
@@ -107,9 +126,9 @@ export class Graph {
     return this.tapeOut.length;
   }
 
-  /** Floats held by the arenas (for diagnostics). */
-  get heldFloats(): number {
-    return this.dataArena.heldFloats + this.gradArena.heldFloats;
+  /** Bytes held by the arenas (for diagnostics); stays flat once an iteration has run with the final shapes. */
+  get heldBytes(): number {
+    return this.dataArena.heldBytes + this.gradArena.heldBytes + this.codeArena.heldBytes;
   }
 
   // ---------------------------------------------------------------- leaves
@@ -123,15 +142,16 @@ export class Graph {
   /** A leaf whose gradient is wanted for this pass only (read it from `.grad` after backward). */
   leaf(data: Float32Array, shape: readonly number[]): Var {
     if (numelOf(shape) !== data.length) throw shapeError('leaf', `shape [${shape.join(', ')}] needs ${numelOf(shape)} values, got ${data.length}`);
-    return new Var(Object.freeze([...shape]), data, true);
+    return new Var(Object.freeze([...shape]), data, this.gradEnabled);
   }
 
   /** A tunable parameter: its gradient accumulates into `p.grad`. */
   param(p: Param): Var {
+    if (!this.gradEnabled || !p.requiresGrad) return new Var(p.shape, p.data, false);
     let v = this.paramVars.get(p);
     if (v) return v;
-    v = new Var(p.shape, p.data, p.requiresGrad);
-    if (p.requiresGrad) v._grad = p.grad;
+    v = new Var(p.shape, p.data, true);
+    v._grad = p.grad;
     this.paramVars.set(p, v);
     return v;
   }
@@ -145,7 +165,7 @@ export class Graph {
   // ---------------------------------------------------------------- plumbing
 
   private out(shape: readonly number[], requiresGrad: boolean): Var {
-    return new Var(Object.freeze([...shape]), this.dataArena.take(numelOf(shape)), requiresGrad);
+    return new Var(Object.freeze([...shape]), this.dataArena.take(numelOf(shape)), requiresGrad && this.gradEnabled);
   }
 
   private record(y: Var, fn: () => void): void {
@@ -410,13 +430,13 @@ export class Graph {
     const y = this.out(x.shape, x.requiresGrad);
     const xd = x.data;
     const yd = y.data;
-    for (let i = 0; i < yd.length; i++) yd[i] = xd[i]! / (1 + Math.exp(-xd[i]!));
+    for (let i = 0; i < yd.length; i++) yd[i] = xd[i]! / (1 + exp(-xd[i]!));
     this.record(y, () => {
       const gy = y._grad!;
       const gx = this.gradZeroed(x);
       for (let i = 0; i < gy.length; i++) {
         const a = xd[i]!;
-        const s = 1 / (1 + Math.exp(-a));
+        const s = 1 / (1 + exp(-a));
         gx[i] += gy[i]! * s * (1 + a * (1 - s));
       }
     });
@@ -431,14 +451,14 @@ export class Graph {
     const ud = up.data;
     const yd = y.data;
     const fr = Math.fround;
-    for (let i = 0; i < yd.length; i++) yd[i] = fr(gd[i]! / (1 + Math.exp(-gd[i]!))) * ud[i]!;
+    for (let i = 0; i < yd.length; i++) yd[i] = fr(gd[i]! / (1 + exp(-gd[i]!))) * ud[i]!;
     this.record(y, () => {
       const gy = y._grad!;
       const gg = gate.requiresGrad ? this.gradZeroed(gate) : null;
       const gu = up.requiresGrad ? this.gradZeroed(up) : null;
       for (let i = 0; i < gy.length; i++) {
         const a = gd[i]!;
-        const s = 1 / (1 + Math.exp(-a));
+        const s = 1 / (1 + exp(-a));
         if (gg) gg[i] += gy[i]! * ud[i]! * s * (1 + a * (1 - s));
         if (gu) gu[i] += gy[i]! * a * s;
       }
@@ -504,6 +524,7 @@ export class Graph {
       scaleCast: this.dataArena.take(numScales),
       scale: this.dataArena.take(numScales),
       zp: this.dataArena.take(numScales),
+      code: this.codeArena.take(outF * inF),
     };
     qdqForward(weight, p, y.data, saved);
     this.record(y, () => qdqBackward(weight, p, saved, y._grad!));

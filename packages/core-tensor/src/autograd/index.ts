@@ -15,7 +15,10 @@ export {
 } from './qdq.js';
 export {
   decoderBlock,
+  decoderBlockStep,
+  decoderBlockOutput,
   blockLinear,
+  type BlockStepOptions,
   type BlockLinear,
   type DecoderBlockWeights,
   type DecoderBlockConfig,

@@ -2,6 +2,9 @@ import { AutoRoundError } from '../errors.js';
 import { roundToBf16, roundToF16 } from '../float-codecs.js';
 import { Param } from './param.js';
 
+/** 1.5·2^52: adding and subtracting it rounds a double to an integer, half to even (|x| < 2^51). */
+const RNE_MAGIC = 6755399441055744;
+
 /**
  * Weight quantize–dequantize of AutoRound (spec §2) with the straight-through rounding of
  * round_ste, for `int_asym` and the full-range `int_sym`. Gradients reach V (the rounding
@@ -90,10 +93,12 @@ function castFn(dt: ScaleDType): (x: number) => number {
   return dt === 'F16' ? roundToF16 : dt === 'BF16' ? roundToBf16 : Math.fround;
 }
 
-/** torch.round: round half to even. */
+
+/** torch.round: round half to even, sign of zero kept (beyond 2^51 x is already an integer). */
 export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  if (!(Math.abs(x) < 2251799813685248)) return x;
+  const r = x + RNE_MAGIC - RNE_MAGIC;
+  return r === 0 ? x * 0 : r;
 }
 
 /** The tuned state of one quantized linear (AutoRound's WrapperLinear): V, alpha, beta and the fixed group extremes. */
@@ -114,8 +119,8 @@ export class QdqParams {
   readonly wmax: Float32Array;
 
   constructor(weight: Float32Array, outFeatures: number, inFeatures: number, config: QdqConfig) {
-    if (!Number.isInteger(config.bits) || config.bits < 1 || config.bits > 16) {
-      throw new AutoRoundError('E_BITS', `bits ${config.bits}: expected an integer in [1, 16]`, { subject: 'bits' });
+    if (!Number.isInteger(config.bits) || config.bits < 1 || config.bits > 14) {
+      throw new AutoRoundError('E_BITS', `bits ${config.bits}: expected an integer in [1, 14] (16-bit layers are not quantized)`, { subject: 'bits' });
     }
     if (config.sym && config.bits < 2) throw new AutoRoundError('E_BITS', 'symmetric int quantization needs bits >= 2', { subject: 'bits' });
     this.layout = qdqLayout(outFeatures, inFeatures, config.groupSize);
@@ -167,6 +172,11 @@ export interface QdqSaved {
   scale: Float32Array;
   /** The zero point (asym: round(-wmin/scale); sym: 2^(bits-1)). */
   zp: Float32Array;
+  /**
+   * Per weight element: round(W/scale + V) + zp clamped to [-1, qmax + 1] — the integer code
+   * when inside [0, qmax], a marker of the clamped side otherwise (so the backward needs no division).
+   */
+  code: Int16Array;
 }
 
 /**
@@ -181,10 +191,10 @@ export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array
   const A = p.alpha?.data;
   const Bt = p.beta?.data;
   const fr = Math.fround;
-  if (weight.length !== rows * cols || out.length !== rows * cols) {
+  if (weight.length !== rows * cols || out.length !== rows * cols || saved.code.length !== rows * cols) {
     throw new AutoRoundError('E_SHAPE', `qdq: weight/out need ${rows * cols} values`, { subject: 'weight' });
   }
-  const qmax = p.sym ? 2 ** p.bits - 1 : 2 ** p.bits - 1;
+  const qmax = 2 ** p.bits - 1; // codes run over [0, 2^bits − 1] for both (sym subtracts zp = 2^(bits−1))
   for (let r = 0; r < numScales; r++) {
     let s16: number;
     let s: number;
@@ -209,18 +219,85 @@ export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array
     saved.scaleCast[r] = s16;
     saved.scale[r] = s;
     saved.zp[r] = zp;
-    const base = Math.floor(r / gpr) * cols;
     const c0 = (r % gpr) * gs;
-    const n = Math.min(cols - c0, gs);
-    const vo = r * gs;
-    for (let c = 0; c < n; c++) {
-      const wi = base + c0 + c;
-      const iw = roundHalfEven(fr(fr(weight[wi]! / s) + V[vo + c]!));
-      let q = iw + zp;
-      q = q < 0 ? 0 : q > qmax ? qmax : q;
-      out[wi] = fr(s * (q - zp));
-    }
+    groupForward(weight, V, out, saved.code, Math.floor(r / gpr) * cols + c0, r * gs, Math.min(cols - c0, gs), s, zp, qmax);
   }
+}
+
+/** The element loop of one group (kept small and monomorphic for the JIT). */
+function groupForward(
+  weight: Float32Array,
+  V: Float32Array,
+  out: Float32Array,
+  code: Int16Array,
+  w0: number,
+  v0: number,
+  n: number,
+  s: number,
+  zp: number,
+  qmax: number,
+): void {
+  const fr = Math.fround;
+  const hi = qmax + 1;
+  for (let c = 0; c < n; c++) {
+    const wi = w0 + c;
+    // torch: round_ste(W / scale + V) in float32, round half to even; then + zp
+    let r = fr(fr(weight[wi]! / s) + V[v0 + c]!) + RNE_MAGIC - RNE_MAGIC + zp;
+    if (r < -1) r = -1;
+    else if (r > hi) r = hi;
+    const v = r | 0;
+    code[wi] = v;
+    out[wi] = s * ((v < 0 ? 0 : v > qmax ? qmax : v) - zp);
+  }
+}
+
+/**
+ * Backward element loop of one group: adds dV and returns, through acc, the group sums
+ * [Σ g·(q−zp), Σ_inside dq·W, Σ_inside dq, Σ dq] with dq = g·scale.
+ */
+function groupBackward(
+  weight: Float32Array,
+  gW: Float32Array,
+  code: Int16Array,
+  dV: Float32Array | null,
+  w0: number,
+  v0: number,
+  n: number,
+  s: number,
+  zp: number,
+  qmax: number,
+  acc: Float64Array,
+): void {
+  if (acc[4] === 0) {
+    // V only
+    if (!dV) return;
+    for (let c = 0; c < n; c++) {
+      const v = code[w0 + c]!;
+      if (v >= 0 && v <= qmax) dV[v0 + c] += gW[w0 + c]! * s;
+    }
+    return;
+  }
+  let out = 0;
+  let divW = 0;
+  let sumIn = 0;
+  let sumAll = 0;
+  for (let c = 0; c < n; c++) {
+    const wi = w0 + c;
+    const g = gW[wi]!;
+    const v = code[wi]!;
+    const dq = g * s;
+    sumAll += dq;
+    if (v >= 0 && v <= qmax) {
+      out += g * (v - zp);
+      sumIn += dq;
+      divW += dq * weight[wi]!;
+      if (dV) dV[v0 + c] += dq;
+    } else out += g * ((v < 0 ? 0 : qmax) - zp);
+  }
+  acc[0] = out;
+  acc[1] = divW;
+  acc[2] = sumIn;
+  acc[3] = sumAll;
 }
 
 /**
@@ -233,7 +310,6 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
   const rg = p.roundScaleGrad ? cast : Math.fround;
   const thr = cast(p.qScaleThresh);
   const fr = Math.fround;
-  const V = p.v.data;
   const dV = p.v.requiresGrad ? p.v.grad : null;
   const A = p.alpha?.data;
   const Bt = p.beta?.data;
@@ -241,40 +317,19 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
   const dB = p.beta && p.beta.requiresGrad ? p.beta.grad : null;
   const needScale = dA !== null || dB !== null;
   const qmax = 2 ** p.bits - 1;
+  const acc = new Float64Array(5);
+  acc[4] = needScale ? 1 : 0;
   for (let r = 0; r < numScales; r++) {
     const s = saved.scale[r]!;
     const s16 = saved.scaleCast[r]!;
     const zp = saved.zp[r]!;
-    const base = Math.floor(r / gpr) * cols;
     const c0 = (r % gpr) * gs;
-    const n = Math.min(cols - c0, gs);
-    const vo = r * gs;
-    let accOut = 0; // Σ g·(q − zp): d/dscale of scale·(q − zp)
-    let accDiv = 0; // Σ −dint·(W/scale)/scale: d/dscale of W/scale
-    let sumIn = 0; // Σ dq inside the clamp (to zp through int_w + zp)
-    let sumAll = 0; // Σ dq (to zp through q − zp, negated)
-    for (let c = 0; c < n; c++) {
-      const wi = base + c0 + c;
-      const g = gW[wi]!;
-      const ws = fr(weight[wi]! / s);
-      const iw = roundHalfEven(fr(ws + V[vo + c]!));
-      const qq = iw + zp;
-      const inside = qq >= 0 && qq <= qmax;
-      const q = qq < 0 ? 0 : qq > qmax ? qmax : qq;
-      const dq = fr(g * s);
-      if (inside) {
-        if (dV) dV[vo + c] += dq;
-        if (needScale) {
-          sumIn += dq;
-          accDiv -= dq * fr(ws / s);
-        }
-      }
-      if (needScale) {
-        accOut += g * (q - zp);
-        sumAll += dq;
-      }
-    }
+    groupBackward(weight, gW, saved.code, dV, Math.floor(r / gpr) * cols + c0, r * gs, Math.min(cols - c0, gs), s, zp, qmax, acc);
     if (!needScale) continue;
+    const accOut = acc[0]!; // d/dscale of scale·(q − zp)
+    const accDiv = -acc[1]! / (s * s); // d/dscale of W/scale: Σ −dq·W/scale² over the inside
+    const sumIn = acc[2]!; // to zp through int_w + zp (inside the clamp)
+    const sumAll = acc[3]!; // to zp through q − zp (negated)
     const gUnsq = rg(rg(accOut) + rg(accDiv));
     if (p.sym) {
       const maxq = 2 ** (p.bits - 1);
@@ -314,7 +369,7 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
  */
 export function quantizeDequantize(weight: Float32Array, p: QdqParams): { weight: Float32Array; scale: Float32Array; zp: Float32Array } {
   const n = p.layout.numScales;
-  const saved: QdqSaved = { scaleCast: new Float32Array(n), scale: new Float32Array(n), zp: new Float32Array(n) };
+  const saved: QdqSaved = { scaleCast: new Float32Array(n), scale: new Float32Array(n), zp: new Float32Array(n), code: new Int16Array(weight.length) };
   const out = new Float32Array(weight.length);
   qdqForward(weight, p, out, saved);
   return { weight: out, scale: saved.scale, zp: saved.zp };
