@@ -13,6 +13,8 @@ import {
   type SchemeOverrides,
 } from '@autoround/core';
 import { parseByteSize } from '@autoround/core-tensor';
+import { LlamaDecoder, LlamaModel, loadTokenizer } from '@autoround/models';
+import { mulberry32 } from './demo.js';
 import { type AutoRoundOptions, DEFAULTS } from './options.js';
 import { resolveModelDir } from './model-source.js';
 import { type LoadedModel, type PipelineResult, checkFormats, openModel, runPipeline } from './pipeline.js';
@@ -140,6 +142,14 @@ export class AutoRound {
     const qo = this.quantizeOptions();
     const algorithm = await this.pickAlgorithm(scheme, qo);
     this.log.info(`quantizing ${model.spec.architecture} from ${model.dir} with ${algorithm.name}, scheme ${describeScheme(scheme)}, format ${formats.join(', ')}`);
+    let calibration: (() => Promise<Int32Array[]>) | undefined;
+    if (algorithm.needsCalibration(qo)) {
+      const maxPos = Number(model.config.max_position_embeddings ?? Number.POSITIVE_INFINITY);
+      if (qo.seqlen > maxPos) {
+        throw new AutoRoundError('E_BAD_FLAG', `--seqlen ${qo.seqlen} is longer than the model allows (max_position_embeddings ${maxPos} in ${model.dir}/config.json)`, { subject: '--seqlen' });
+      }
+      calibration = () => this.calibrationSamples(model, qo);
+    }
     const quantArgs: Record<string, unknown> = {
       iters: qo.iters,
       lr: qo.lr ?? (qo.iters > 0 ? 1 / qo.iters : undefined),
@@ -166,8 +176,68 @@ export class AutoRound {
       maxShardBytes: parseByteSize(this.options.maxShardSize ?? DEFAULTS.maxShardSize),
       overwrite: this.options.overwrite ?? false,
       keepQdq: save.keepQdq ?? false,
+      ...(calibration ? { calibration } : {}),
     });
   }
+
+  /** Tokenized calibration samples from --dataset (through @autoround/calib-datasets when installed). */
+  async calibrationSamples(model: LoadedModel, qo: QuantizeOptions): Promise<Int32Array[]> {
+    const dataset = this.options.dataset ?? DEFAULTS.dataset;
+    let cd: CalibDatasetsModule;
+    try {
+      const spec = '@autoround/calib-datasets';
+      cd = (await import(spec)) as CalibDatasetsModule;
+    } catch (e) {
+      throw new AutoRoundError('E_NOT_INSTALLED', `calibration (--dataset ${dataset}) needs @autoround/calib-datasets, which is not installed`, { subject: '--dataset', cause: e });
+    }
+    const tokenizer = loadTokenizer(model.dir);
+    const t0 = Date.now();
+    let lm: LlamaModel | undefined;
+    const generate = async (nTokens: number, seed: number): Promise<number[]> => {
+      lm ??= await this.decodableModel(model);
+      return sampleTokens(lm, tokenizer.bosTokenId, nTokens, seed);
+    };
+    const samples = await cd.loadCalibration(dataset, tokenizer, { nsamples: qo.nsamples, seqlen: qo.seqlen, seed: qo.seed, log: this.log, generate });
+    if (samples.length < qo.nsamples) this.log.warn(`--dataset ${dataset} gave ${samples.length} samples of ${qo.seqlen} tokens, fewer than --nsamples ${qo.nsamples}; using what there is`);
+    this.log.info(`calibration: ${samples.length} samples of ${qo.seqlen} tokens from ${dataset} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    return samples;
+  }
+
+  private async decodableModel(model: LoadedModel): Promise<LlamaModel> {
+    const r = await this.registry();
+    const lm = r.architecture(model.spec.architecture, model.dir).load(model.spec, model.checkpoint, await this.backend());
+    if (!(lm instanceof LlamaModel)) throw new AutoRoundError('E_UNSUPPORTED', `--dataset self needs token-by-token decoding, which ${model.spec.architecture} does not offer`);
+    return lm;
+  }
+}
+
+/** Data-free calibration (`--dataset self`): tokens sampled from the model itself at temperature 1, seeded. */
+export function sampleTokens(lm: LlamaModel, bos: number | undefined, nTokens: number, seed: number): number[] {
+  const dec = new LlamaDecoder(lm, nTokens + 1);
+  const rand = mulberry32(seed);
+  const ids: number[] = [bos ?? 1];
+  let logits = dec.step(ids[0]!);
+  const p = new Float64Array(logits.length);
+  while (ids.length < nTokens) {
+    let max = -Infinity;
+    for (const v of logits) if (v > max) max = v;
+    let sum = 0;
+    for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i]! - max);
+    let u = rand() * sum;
+    let next = 0;
+    while (next < p.length - 1 && (u -= p[next]!) > 0) next++;
+    ids.push(next);
+    logits = dec.step(next);
+  }
+  return ids;
+}
+
+interface CalibDatasetsModule {
+  loadCalibration(
+    dataset: string,
+    tokenizer: { encode(text: string, o?: { addSpecialTokens?: boolean }): number[]; bosTokenId?: number | undefined; eosTokenId?: number | undefined },
+    options: { nsamples: number; seqlen: number; seed: number; log: Logger; generate: (n: number, seed: number) => Promise<number[]> },
+  ): Promise<Int32Array[]>;
 }
 
 export function describeScheme(s: QuantScheme): string {

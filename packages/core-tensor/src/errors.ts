@@ -14,6 +14,7 @@ export class AutoRoundError extends Error {
   }
 }
 
+/** By shape, not instanceof: a plugin may bring its own copy of this package. */
 export function isAutoRoundError(e: unknown): e is AutoRoundError {
-  return e instanceof AutoRoundError;
+  return e instanceof Error && e.name === 'AutoRoundError' && typeof (e as { code?: unknown }).code === 'string';
 }
