@@ -406,6 +406,8 @@ describe('Graph mechanics', () => {
     expect(Array.from(once)).toEqual([2 * 1 * 0.25, 2 * 2 * 1, 2 * 3 * 4]);
     run();
     expect(Array.from(p.grad)).toEqual(Array.from(once).map((v) => 2 * v));
+    const y = g.mul(g.param(p), g.param(p));
+    expect(() => g.backward(g.mse(y, new Float32Array(3)))).toThrow(/already run/);
     p.zeroGrad();
     expect(Array.from(p.grad)).toEqual([0, 0, 0]);
   });

@@ -95,6 +95,7 @@ export class Graph {
   private readonly tapeFn: (() => void)[] = [];
   private readonly paramVars = new Map<Param, Var>();
   private gradEnabled = true;
+  private backwardDone = false;
 
   constructor(backend: KernelBackend) {
     this.backend = backend;
@@ -108,6 +109,7 @@ export class Graph {
     this.tapeOut.length = 0;
     this.tapeFn.length = 0;
     this.paramVars.clear();
+    this.backwardDone = false;
   }
 
   /** Runs fn with gradient recording off (like torch.no_grad): every value it creates is a constant. */
@@ -535,9 +537,11 @@ export class Graph {
 
   /**
    * Runs the tape backwards from `root`, seeded with `seed` (default 1 for a scalar; an array
-   * of root.size values for a vector-Jacobian product). Param gradients accumulate.
+   * of root.size values for a vector-Jacobian product). Param gradients accumulate. Runs once
+   * per tape: call reset() and rebuild before the next one.
    */
   backward(root: Var, seed: number | Float32Array = 1): void {
+    if (this.backwardDone) throw new AutoRoundError('E_BACKWARD_TWICE', 'backward: this tape was already run; call reset() and rebuild the graph first', { subject: 'backward' });
     if (!root.requiresGrad) throw new AutoRoundError('E_NO_GRAD', 'backward: the value does not depend on anything that requires grad', { subject: 'backward' });
     if (typeof seed === 'number') {
       if (root.size !== 1) throw shapeError('backward', `a scalar seed needs a scalar root, got [${root.shape.join(', ')}]; pass a seed array`);
@@ -546,6 +550,7 @@ export class Graph {
       if (seed.length !== root.size) throw shapeError('backward', `seed has ${seed.length} values, root ${root.size}`);
       this.accumulate(root, seed);
     }
+    this.backwardDone = true;
     for (let i = this.tapeOut.length - 1; i >= 0; i--) {
       if (this.tapeOut[i]!._grad !== null) this.tapeFn[i]!();
     }
