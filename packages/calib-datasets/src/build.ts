@@ -3,7 +3,7 @@ import { AutoRoundError } from '@autoround/core-tensor';
 import type { DatasetItem } from './grammar.js';
 import type { Sample } from './local.js';
 import { npPermutation } from './np-random.js';
-import { PyRandom } from './py-random.js';
+import { PyRandom } from '@autoround/core';
 import { passesFilter, type CalibSource, type SourceSamples } from './sources.js';
 import { TruncatingEncoder, type CalibTokenizer, type ChatMessage } from './tokenizer.js';
 

@@ -11,7 +11,7 @@ export * from './tokenizer.js';
 export * from './local.js';
 export * from './registry.js';
 export * from './sources.js';
-export { PyRandom } from './py-random.js';
+export { PyRandom } from '@autoround/core';
 export { npPermutation, NpPCG64, seedSequenceState } from './np-random.js';
 export { combine, concatChunks, prepareDataset, shuffleSamples, renderSample, type PreparedDataset, type BuildOptions } from './build.js';
 

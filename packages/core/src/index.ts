@@ -10,3 +10,4 @@ export * from './registry.js';
 export * from './layer-selection.js';
 export { AutoRoundError, isAutoRoundError } from '@autoround/core-tensor';
 export * from './export-helpers.js';
+export * from './py-random.js';
