@@ -1,20 +1,134 @@
 import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
-import { definePlugin } from '@autoround/core';
+import { createLogger, definePlugin } from '@autoround/core';
+import type { Logger } from '@autoround/core';
+import { checkGemmArgs } from './check.js';
 import { jsGemm } from './js-gemm.js';
+import { native, nativeLoadError } from './native.js';
+import { wasm, wasmLoadError } from './wasm.js';
 
-export { jsGemm };
+export { jsGemm, checkGemmArgs };
+export { native, nativeLoadError, loadNativeAddon, nativeAddonCandidates } from './native.js';
+export type { NativeAddon, NativeIsa } from './native.js';
+export { wasm, wasmLoadError, loadWasmGemm, WasmGemm, wasmFile } from './wasm.js';
 
-/** The portable TypeScript backend: always available, slowest. */
+/** A backend of this package: KernelBackend plus what it runs on. */
+export interface CpuKernelBackend extends KernelBackend {
+  /** 'avx512' / 'avx2' / 'generic' micro-kernel (native), 'simd128' (wasm), 'typescript' (js). */
+  readonly isa: string;
+}
+
+type GemmArgs = Parameters<KernelBackend['gemm']>;
+
+let log: Logger = createLogger('info');
+const announced = new Set<string>();
+
+/** Where the "kernel backend: …" line goes (default: stderr at info level); null silences it. */
+export function setKernelLogger(logger: Logger | null): void {
+  log = logger ?? { debug() {}, info() {}, warn() {}, error() {} };
+  announced.clear();
+}
+
+/** "native (avx512 micro-kernel, 2 threads)": what a backend runs on, for logs and benchmarks. */
+export function describeBackend(b: KernelBackend): string {
+  const isa = (b as Partial<CpuKernelBackend>).isa;
+  const threads = `${b.threads} thread${b.threads === 1 ? '' : 's'}`;
+  return `${b.name} (${isa ? `${isa}, ` : ''}${threads})`;
+}
+
+/** Logs the one line naming the backend in use (once per distinct backend per process). */
+function announce<B extends KernelBackend>(b: B): B {
+  const line = describeBackend(b);
+  if (!announced.has(line)) {
+    announced.add(line);
+    const how = process.env.AUTOROUND_BACKEND === b.name ? ', forced by AUTOROUND_BACKEND' : '';
+    log.info(`kernel backend: ${line}${how}`);
+  }
+  return b;
+}
+
+/** The portable TypeScript backend: always available, slowest; the reference the others are tested against. */
 export const jsBackend: KernelBackendFactory = {
   name: 'js',
   priority: 0,
   available: () => true,
-  create: (): KernelBackend => ({ name: 'js', threads: 1, gemm: jsGemm }),
+  create: (): CpuKernelBackend =>
+    announce({
+      name: 'js',
+      threads: 1,
+      isa: 'typescript',
+      gemm(...args: GemmArgs) {
+        checkGemmArgs('js', args[2], args[3], args[4], args[5], args[6], args[7]);
+        jsGemm(...args);
+      },
+    }),
 };
+
+/** WebAssembly SIMD build of the native GEMM (wasm/gemm.wasm): single-threaded, no compiler needed. */
+export const wasmBackend: KernelBackendFactory = {
+  name: 'wasm',
+  priority: 50,
+  available: () => wasm !== null,
+  create: (): CpuKernelBackend => {
+    if (!wasm) throw new Error(`wasm backend unavailable: ${wasmLoadError}`);
+    const w = wasm;
+    return announce({
+      name: 'wasm',
+      threads: 1,
+      isa: 'simd128',
+      gemm(ta, tb, m, n, k, a, b, c, alpha = 1, beta = 0) {
+        checkGemmArgs('wasm', m, n, k, a, b, c);
+        w.gemm(ta, tb, m, n, k, a, b, c, alpha, beta);
+      },
+    });
+  },
+};
+
+/**
+ * The N-API addon (native/, built by node-gyp at install): packed, cache-blocked GEMM with AVX-512 or
+ * AVX2+FMA micro-kernels picked at run time, on a persistent thread pool (threads default to the cores).
+ */
+export const nativeBackend: KernelBackendFactory = {
+  name: 'native',
+  priority: 100,
+  available: () => native !== null,
+  create: ({ threads } = {}): CpuKernelBackend => {
+    if (!native) throw new Error(`native backend unavailable: ${nativeLoadError}`);
+    const addon = native;
+    const t = Math.max(1, Math.floor(threads ?? addon.hardwareThreads()));
+    return announce({
+      name: 'native',
+      threads: t,
+      isa: addon.isa(),
+      gemm(ta, tb, m, n, k, a, b, c, alpha = 1, beta = 0) {
+        checkGemmArgs('native', m, n, k, a, b, c);
+        addon.gemm(ta, tb, m, n, k, a, b, c, alpha, beta, t);
+      },
+      gemmAsync(ta, tb, m, n, k, a, b, c, alpha = 1, beta = 0) {
+        checkGemmArgs('native', m, n, k, a, b, c);
+        return addon.gemmAsync(ta, tb, m, n, k, a, b, c, alpha, beta, t);
+      },
+    });
+  },
+};
+
+/** backend.gemmAsync where the backend has one, else backend.gemm on this thread. */
+export async function gemmAsync(backend: KernelBackend, ...args: GemmArgs): Promise<void> {
+  if (backend.gemmAsync) return backend.gemmAsync(...args);
+  backend.gemm(...args);
+}
+
+/** Why each backend of this package can or cannot run here. */
+export function backendStatus(): { name: string; priority: number; available: boolean; reason?: string }[] {
+  return [
+    { name: 'native', priority: 100, available: native !== null, ...(native ? {} : { reason: nativeLoadError }) },
+    { name: 'wasm', priority: 50, available: wasm !== null, ...(wasm ? {} : { reason: wasmLoadError }) },
+    { name: 'js', priority: 0, available: true },
+  ];
+}
 
 export const kernelsCpuPlugin = definePlugin({
   name: '@autoround/kernels-cpu',
-  kernels: [jsBackend],
+  kernels: [nativeBackend, wasmBackend, jsBackend],
 });
 
 export default kernelsCpuPlugin;

@@ -1,0 +1,14 @@
+{
+  "targets": [
+    {
+      "target_name": "autoround_kernels",
+      "sources": ["native/addon.cc", "native/gemm_native.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags": ["-O3", "-fno-math-errno"],
+      "cflags_cc": ["-O3", "-fno-math-errno"],
+      "xcode_settings": { "OTHER_CFLAGS": ["-O3"] },
+      "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/std:c++17", "/O2"] } }
+    }
+  ]
+}

@@ -1,0 +1,165 @@
+// N-API binding (node-addon-api, C++ exceptions off): gemm, gemmAsync, ISA control, FMA ceiling.
+#include <napi.h>
+
+#include <cstring>
+#include <string>
+
+#include "gemm_native.h"
+
+namespace {
+
+struct Call {
+  gemm::Args args;
+  int threads;
+};
+
+bool is_f32(const Napi::Value& v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+}
+
+// Reads (transA, transB, m, n, k, a, b, c, alpha, beta, threads) and checks every size; on a bad
+// argument it throws a JS error and returns false.
+bool parse(const Napi::CallbackInfo& info, Call& call) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 8) {
+    Napi::TypeError::New(env, "gemm(transA, transB, m, n, k, a, b, c, alpha?, beta?, threads?)")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  const double m = info[2].ToNumber().DoubleValue();
+  const double n = info[3].ToNumber().DoubleValue();
+  const double k = info[4].ToNumber().DoubleValue();
+  if (!(m >= 0 && n >= 0 && k >= 0) || m != (double)(long)m || n != (double)(long)n || k != (double)(long)k) {
+    Napi::RangeError::New(env, "gemm: m, n and k must be non-negative integers").ThrowAsJavaScriptException();
+    return false;
+  }
+  for (int i = 5; i < 8; i++) {
+    if (!is_f32(info[i])) {
+      Napi::TypeError::New(env, std::string("gemm: ") + "abc"[i - 5] + " must be a Float32Array")
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+  }
+  Napi::Float32Array a = info[5].As<Napi::Float32Array>();
+  Napi::Float32Array b = info[6].As<Napi::Float32Array>();
+  Napi::Float32Array c = info[7].As<Napi::Float32Array>();
+  const double need[3] = {m * k, k * n, m * n};
+  const size_t have[3] = {a.ElementLength(), b.ElementLength(), c.ElementLength()};
+  for (int i = 0; i < 3; i++) {
+    if ((double)have[i] < need[i]) {
+      Napi::RangeError::New(env, std::string("gemm: ") + "abc"[i] + " has " + std::to_string(have[i]) +
+                                     " elements, needs " + std::to_string((long)need[i]))
+          .ThrowAsJavaScriptException();
+      return false;
+    }
+  }
+  gemm::Args& g = call.args;
+  g.ta = info[0].ToBoolean().Value();
+  g.tb = info[1].ToBoolean().Value();
+  g.m = (gemm::idx)m;
+  g.n = (gemm::idx)n;
+  g.k = (gemm::idx)k;
+  g.a = a.Data();
+  g.b = b.Data();
+  g.c = c.Data();
+  g.lda = g.ta ? g.m : g.k;
+  g.ldb = g.tb ? g.k : g.n;
+  g.ldc = g.n;
+  g.alpha = info.Length() > 8 && !info[8].IsUndefined() ? (float)info[8].ToNumber().DoubleValue() : 1.0f;
+  g.beta = info.Length() > 9 && !info[9].IsUndefined() ? (float)info[9].ToNumber().DoubleValue() : 0.0f;
+  call.threads = info.Length() > 10 && !info[10].IsUndefined() ? info[10].ToNumber().Int32Value()
+                                                               : gemm::hardware_threads();
+  if (call.threads < 1) call.threads = 1;
+  return true;
+}
+
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Call call;
+  if (!parse(info, call)) return info.Env().Undefined();
+  gemm::gemm(call.args, call.threads);
+  return info.Env().Undefined();
+}
+
+// Runs the GEMM on a libuv worker thread (which then drives the pool), keeping a, b and c alive.
+class GemmWorker : public Napi::AsyncWorker {
+ public:
+  GemmWorker(Napi::Env env, const Call& call, const Napi::CallbackInfo& info)
+      : Napi::AsyncWorker(env, "autoround:gemm"), call_(call), deferred_(Napi::Promise::Deferred::New(env)) {
+    a_ = Napi::Persistent(info[5].As<Napi::Object>());
+    b_ = Napi::Persistent(info[6].As<Napi::Object>());
+    c_ = Napi::Persistent(info[7].As<Napi::Object>());
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { gemm::gemm(call_.args, call_.threads); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Call call_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference a_, b_, c_;
+};
+
+Napi::Value GemmAsync(const Napi::CallbackInfo& info) {
+  Call call;
+  if (!parse(info, call)) return info.Env().Undefined();
+  auto* w = new GemmWorker(info.Env(), call, info);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+bool isa_from(const std::string& s, gemm::Isa& out) {
+  if (s == "avx512") out = gemm::Isa::Avx512;
+  else if (s == "avx2") out = gemm::Isa::Avx2;
+  else if (s == "generic") out = gemm::Isa::Generic;
+  else return false;
+  return true;
+}
+
+Napi::Value Isa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), gemm::isa_name(gemm::current_isa()));
+}
+
+Napi::Value DetectIsa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), gemm::isa_name(gemm::detect_isa()));
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  gemm::Isa isa;
+  if (info.Length() < 1 || !info[0].IsString() || !isa_from(info[0].As<Napi::String>().Utf8Value(), isa)) {
+    Napi::TypeError::New(info.Env(), "setIsa: expected 'avx512', 'avx2' or 'generic'").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return Napi::Boolean::New(info.Env(), gemm::set_isa(isa));
+}
+
+Napi::Value HardwareThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), gemm::hardware_threads());
+}
+
+Napi::Value FmaCeiling(const Napi::CallbackInfo& info) {
+  gemm::Isa isa = gemm::detect_isa();
+  if (info.Length() > 0 && info[0].IsString() && !isa_from(info[0].As<Napi::String>().Utf8Value(), isa)) {
+    Napi::TypeError::New(info.Env(), "fmaCeiling: expected 'avx512' or 'avx2'").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const int threads = info.Length() > 1 ? info[1].ToNumber().Int32Value() : gemm::hardware_threads();
+  const double seconds = info.Length() > 2 ? info[2].ToNumber().DoubleValue() : 0.5;
+  return Napi::Number::New(info.Env(), gemm::fma_ceiling(isa, threads, seconds));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("gemmAsync", Napi::Function::New(env, GemmAsync, "gemmAsync"));
+  exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
+  exports.Set("detectIsa", Napi::Function::New(env, DetectIsa, "detectIsa"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
+  exports.Set("fmaCeiling", Napi::Function::New(env, FmaCeiling, "fmaCeiling"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(autoround_kernels, Init)

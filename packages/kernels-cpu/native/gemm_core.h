@@ -1,0 +1,214 @@
+// Packed, register-blocked, cache-blocked float32 GEMM driver (Goto/BLIS loop nest), header-only.
+//
+//   C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C      (row-major)
+//
+// A is stored [m,k] (lda) or, when ta, [k,m]; B is stored [k,n] (ldb) or, when tb, [n,k].
+// The driver is parameterised by a micro-kernel (MR rows x NR columns of C held in registers),
+// so the same source serves the AVX-512, AVX2+FMA, scalar and WebAssembly SIMD builds. It uses
+// no C or C++ library at all (the wasm32 build is freestanding).
+//
+// Loop nest (ic → pc → jc → ir → jr), the row-major mirror of BLIS's: the broadcast operand's
+// micro-panel is the one that stays in L1, the vector operand streams from L2.
+//   for ic in M by MC:           A block  op(A)[ic:ic+MC, pc:pc+KC], alpha folded in → Ap (L3)
+//     for pc in K by KC:
+//       for jc in N by NC:       B panel  op(B)[pc:pc+KC, jc:jc+NC] → Bp (L2)
+//         for ir in MC by MR:    A micro-panel MR x KC stays in L1 across the jr loop
+//           for jr in NC by NR:  micro-kernel: MR x NR accumulators, KC rank-1 updates
+// With MC >= M (the default) A is packed exactly once and B once per MC rows.
+// Packing pads partial micro-panels with zeros; partial C tiles go through a small stack tile.
+#pragma once
+
+#ifndef GEMM_INLINE
+#define GEMM_INLINE inline __attribute__((always_inline))
+#endif
+
+namespace gemm {
+
+typedef long idx;
+
+struct Args {
+  bool ta, tb;
+  idx m, n, k;
+  const float* a;
+  idx lda;
+  const float* b;
+  idx ldb;
+  float* c;
+  idx ldc;
+  float alpha, beta;
+};
+
+struct Blocking {
+  idx kc, mc, nc;
+};
+
+// Micro-kernel contract: Ap is a packed MR x kc micro-panel (for each p, MR consecutive values),
+// Bp a packed kc x NR micro-panel (for each p, NR consecutive values). The kernel computes
+// acc = Ap·Bp and stores C[i,j] = acc + beta*C[i,j], or C[i,j] = acc when beta == 0
+// (so NaN/Inf already in C never leak through a zero beta).
+typedef void (*MicroKernel)(idx kc, const float* Ap, const float* Bp, float* C, idx ldc, float beta);
+
+// op(A) block [mc x kc] at (i0, p0) → MR-row micro-panels, scaled by alpha, zero padded.
+template <int MR>
+static void pack_a(const Args& g, idx i0, idx p0, idx mc, idx kc, float* Ap) {
+  const float alpha = g.alpha;
+  for (idx ir = 0; ir < mc; ir += MR) {
+    const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
+    float* dst = Ap + ir * kc;
+    if (g.ta) {
+      // stored [k, m]: for each p the MR values are contiguous
+      const float* src = g.a + p0 * g.lda + (i0 + ir);
+      if (mr == MR) {
+        for (idx p = 0; p < kc; p++) {
+          const float* s = src + p * g.lda;
+          float* d = dst + p * MR;
+          for (int r = 0; r < MR; r++) d[r] = alpha * s[r];
+        }
+      } else {
+        for (idx p = 0; p < kc; p++) {
+          const float* s = src + p * g.lda;
+          float* d = dst + p * MR;
+          int r = 0;
+          for (; r < mr; r++) d[r] = alpha * s[r];
+          for (; r < MR; r++) d[r] = 0.0f;
+        }
+      }
+    } else {
+      // stored [m, k]: row r is contiguous along p; write with stride MR
+      const float* src = g.a + (i0 + ir) * g.lda + p0;
+      int r = 0;
+      for (; r < mr; r++) {
+        const float* s = src + r * g.lda;
+        for (idx p = 0; p < kc; p++) dst[p * MR + r] = alpha * s[p];
+      }
+      for (; r < MR; r++)
+        for (idx p = 0; p < kc; p++) dst[p * MR + r] = 0.0f;
+    }
+  }
+}
+
+// op(B) panel [kc x nc] at (p0, j0) → NR-column micro-panels, zero padded.
+template <int NR>
+static void pack_b(const Args& g, idx p0, idx j0, idx kc, idx nc, float* Bp) {
+  for (idx jr = 0; jr < nc; jr += NR) {
+    const idx nr = (nc - jr < NR) ? (nc - jr) : NR;
+    float* dst = Bp + jr * kc;
+    if (!g.tb) {
+      // stored [k, n]: for each p the NR values are contiguous
+      const float* src = g.b + p0 * g.ldb + (j0 + jr);
+      if (nr == NR) {
+        for (idx p = 0; p < kc; p++) {
+          const float* s = src + p * g.ldb;
+          float* d = dst + p * NR;
+          for (int j = 0; j < NR; j++) d[j] = s[j];
+        }
+      } else {
+        for (idx p = 0; p < kc; p++) {
+          const float* s = src + p * g.ldb;
+          float* d = dst + p * NR;
+          int j = 0;
+          for (; j < nr; j++) d[j] = s[j];
+          for (; j < NR; j++) d[j] = 0.0f;
+        }
+      }
+    } else {
+      // stored [n, k]: column j of op(B) is contiguous along p. Transpose in 8-row strips so
+      // the reads stay sequential and the writes stay inside the L1-resident micro-panel.
+      const float* src = g.b + (j0 + jr) * g.ldb + p0;
+      int j = 0;
+      for (; j + 4 <= nr; j += 4) {
+        const float* s0 = src + (j + 0) * g.ldb;
+        const float* s1 = src + (j + 1) * g.ldb;
+        const float* s2 = src + (j + 2) * g.ldb;
+        const float* s3 = src + (j + 3) * g.ldb;
+        for (idx p = 0; p < kc; p++) {
+          float* d = dst + p * NR + j;
+          d[0] = s0[p];
+          d[1] = s1[p];
+          d[2] = s2[p];
+          d[3] = s3[p];
+        }
+      }
+      for (; j < nr; j++) {
+        const float* s = src + j * g.ldb;
+        for (idx p = 0; p < kc; p++) dst[p * NR + j] = s[p];
+      }
+      for (; j < NR; j++)
+        for (idx p = 0; p < kc; p++) dst[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+// C[m,n] = beta*C (used when k == 0 or alpha == 0)
+static void scale_c(const Args& g) {
+  for (idx i = 0; i < g.m; i++) {
+    float* c = g.c + i * g.ldc;
+    if (g.beta == 0.0f)
+      for (idx j = 0; j < g.n; j++) c[j] = 0.0f;
+    else if (g.beta != 1.0f)
+      for (idx j = 0; j < g.n; j++) c[j] *= g.beta;
+  }
+}
+
+// The sub-problem C[i0:i0+m, j0:j0+n] of g, single threaded, with caller-provided pack buffers
+// (pack_a_floats / pack_b_floats, 64-byte aligned).
+template <int MR, int NR>
+static void gemm_tile(const Args& g, idx i0, idx j0, idx m, idx n, const Blocking& bl, MicroKernel kern,
+                              float* Ap, float* Bp) {
+  if (m <= 0 || n <= 0) return;
+  if (g.k == 0 || g.alpha == 0.0f) {
+    Args s = g;
+    s.m = m;
+    s.n = n;
+    s.c = g.c + i0 * g.ldc + j0;
+    scale_c(s);
+    return;
+  }
+  alignas(64) float tile[MR * NR];
+  for (idx ic = 0; ic < m; ic += bl.mc) {
+    const idx mc = (m - ic < bl.mc) ? (m - ic) : bl.mc;
+    for (idx pc = 0; pc < g.k; pc += bl.kc) {
+      const idx kc = (g.k - pc < bl.kc) ? (g.k - pc) : bl.kc;
+      const float beta = (pc == 0) ? g.beta : 1.0f;
+      pack_a<MR>(g, i0 + ic, pc, mc, kc, Ap);
+      for (idx jc = 0; jc < n; jc += bl.nc) {
+        const idx nc = (n - jc < bl.nc) ? (n - jc) : bl.nc;
+        pack_b<NR>(g, pc, j0 + jc, kc, nc, Bp);
+        for (idx ir = 0; ir < mc; ir += MR) {
+          const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
+          const float* ap = Ap + ir * kc;
+          for (idx jr = 0; jr < nc; jr += NR) {
+            const idx nr = (nc - jr < NR) ? (nc - jr) : NR;
+            const float* bp = Bp + jr * kc;
+            float* c = g.c + (i0 + ic + ir) * g.ldc + (j0 + jc + jr);
+            if (mr == MR && nr == NR) {
+              kern(kc, ap, bp, c, g.ldc, beta);
+            } else {
+              kern(kc, ap, bp, tile, NR, 0.0f);
+              for (idx i = 0; i < mr; i++) {
+                float* ci = c + i * g.ldc;
+                const float* ti = tile + i * NR;
+                if (beta == 0.0f)
+                  for (idx j = 0; j < nr; j++) ci[j] = ti[j];
+                else
+                  for (idx j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Pack buffer sizes (floats) for an m x n x k tile under a blocking, rounded up to whole micro-panels.
+static inline idx pack_a_floats(const Blocking& bl, int MR, idx m, idx k) {
+  const idx mc = m < bl.mc ? m : bl.mc, kc = k < bl.kc ? k : bl.kc;
+  return ((mc + MR - 1) / MR) * MR * kc;
+}
+static inline idx pack_b_floats(const Blocking& bl, int NR, idx n, idx k) {
+  const idx nc = n < bl.nc ? n : bl.nc, kc = k < bl.kc ? k : bl.kc;
+  return ((nc + NR - 1) / NR) * NR * kc;
+}
+
+}  // namespace gemm

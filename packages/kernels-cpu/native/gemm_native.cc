@@ -1,0 +1,299 @@
+#include "gemm_native.h"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kernel_generic.h"
+#include "kernels_x86.h"
+
+namespace gemm {
+
+// ---------------------------------------------------------------------------------------------------
+// Thread pool: persistent workers; the caller runs share 0. Workers spin briefly after each job (so
+// back-to-back GEMMs don't pay a futex wake-up), then sleep on a condition variable.
+// ---------------------------------------------------------------------------------------------------
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+class ThreadPool {
+ public:
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+      gen_.fetch_add(1);
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+  void run(int n, const std::function<void(int)>& fn) {
+    std::lock_guard<std::mutex> serial(dispatch_);
+    if (n <= 1) {
+      fn(0);
+      return;
+    }
+    while ((int)workers_.size() < n - 1) {
+      const int w = (int)workers_.size() + 1;
+      const unsigned long seen = gen_.load();  // read here, before this job bumps gen_
+      workers_.emplace_back([this, w, seen] { loop(w, seen); });
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = &fn;
+      active_ = n;
+      pending_.store(n - 1);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    fn(0);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+    for (int s = 0; pending_.load(std::memory_order_acquire) != 0; s++) {
+      cpu_relax();
+      if ((s & 63) == 63 && std::chrono::steady_clock::now() > until) {
+        std::unique_lock<std::mutex> lk(mu_);
+        done_cv_.wait(lk, [this] { return pending_.load() == 0; });
+        break;
+      }
+    }
+    job_ = nullptr;
+  }
+
+ private:
+  void loop(int w, unsigned long seen) {
+    for (;;) {
+      unsigned long g = gen_.load(std::memory_order_acquire);
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+      for (int s = 0; g == seen; s++) {
+        cpu_relax();
+        g = gen_.load(std::memory_order_acquire);
+        if ((s & 63) == 63 && std::chrono::steady_clock::now() > until) break;
+      }
+      int active;
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || gen_.load() != seen; });
+        if (stop_) return;
+        seen = gen_.load();
+        active = active_;
+        job = job_;
+      }
+      if (w < active) {
+        (*job)(w);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+          std::lock_guard<std::mutex> lk(mu_);
+          done_cv_.notify_one();
+        }
+      }
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex dispatch_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::atomic<unsigned long> gen_{0};
+  std::atomic<int> pending_{0};
+  const std::function<void(int)>* job_ = nullptr;
+  int active_ = 0;
+  bool stop_ = false;
+};
+
+ThreadPool& pool() {
+  static ThreadPool* p = new ThreadPool();  // never destroyed: workers may outlive static teardown
+  return *p;
+}
+
+// Per-thread pack buffers, 64-byte aligned, grown on demand.
+struct PackBuffers {
+  float* a = nullptr;
+  float* b = nullptr;
+  idx a_cap = 0, b_cap = 0;
+  ~PackBuffers() {
+    std::free(a);
+    std::free(b);
+  }
+  static float* grow(float* p, idx& cap, idx want) {
+    if (want <= cap) return p;
+    std::free(p);
+    const size_t bytes = ((size_t)want * sizeof(float) + 63) & ~(size_t)63;
+    cap = want;
+    return (float*)std::aligned_alloc(64, bytes);
+  }
+};
+thread_local PackBuffers tls_buffers;
+
+struct Impl {
+  Isa isa;
+  int mr, nr;
+  Blocking bl;
+  void (*tile)(const Args&, idx, idx, idx, idx, const Blocking&, MicroKernel, float*, float*);
+  MicroKernel kern;
+};
+
+template <int MR, int NR>
+Impl make_impl(Isa isa, MicroKernel kern, Blocking bl) {
+  return Impl{isa, MR, NR, bl, &gemm_tile<MR, NR>, kern};
+}
+
+// Blocking (kc, mc, nc), measured on a 2-core Sapphire Rapids (48 KiB L1d, 2 MiB L2 per core):
+// the MR x KC A micro-panel (14 x 384 x 4 B = 21 KiB) stays in L1, the KC x NC B panel
+// (384 x 512 x 4 B = 768 KiB) in L2, and MC covers the whole tile so A is packed once.
+Impl impl_for_isa(Isa isa) {
+  switch (isa) {
+#ifdef GEMM_X86
+    case Isa::Avx512:
+      return make_impl<AVX512_MR, AVX512_NR>(isa, kernel_avx512, Blocking{384, 4096, 512});
+    case Isa::Avx2:
+      return make_impl<AVX2_MR, AVX2_NR>(isa, kernel_avx2, Blocking{384, 4096, 512});
+#endif
+    default:
+      return make_impl<GENERIC_MR, GENERIC_NR>(Isa::Generic, kernel_generic, Blocking{256, 4096, 512});
+  }
+}
+
+Blocking g_override{0, 0, 0};
+
+Impl impl_for(Isa isa) {
+  Impl im = impl_for_isa(isa);
+  if (g_override.kc > 0) im.bl = g_override;
+  return im;
+}
+
+std::atomic<int> g_isa{-1};
+
+}  // namespace
+
+Isa detect_isa() {
+#ifdef GEMM_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+#endif
+  return Isa::Generic;
+}
+
+bool set_isa(Isa isa) {
+  if ((int)isa > (int)detect_isa()) return false;
+  g_isa.store((int)isa);
+  return true;
+}
+
+Isa current_isa() {
+  int v = g_isa.load();
+  if (v < 0) {
+    v = (int)detect_isa();
+    g_isa.store(v);
+  }
+  return (Isa)v;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    default: return "generic";
+  }
+}
+
+void set_blocking(idx kc, idx mc, idx nc) { g_override = Blocking{kc, mc, nc}; }
+
+int hardware_threads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n ? (int)n : 1;
+}
+
+void gemm(const Args& g, int threads) {
+  if (g.m <= 0 || g.n <= 0) return;
+  const Impl im = impl_for(current_isa());
+  // Below ~2 MFLOP a second thread costs more to wake than it saves.
+  const double flops = 2.0 * (double)g.m * (double)g.n * (double)g.k;
+  int t = threads < 1 ? 1 : threads;
+  if (flops < 2.0e6) t = 1;
+  // Split C into tm x tn tiles (tm*tn == t), minimising the tile perimeter (= packing traffic),
+  // with tile edges on micro-tile boundaries.
+  const idx mt = (g.m + im.mr - 1) / im.mr, nt = (g.n + im.nr - 1) / im.nr;
+  if (t > mt * nt) t = (int)(mt * nt);
+  int tm = 1, tn = t;
+  double best = 1e300;
+  for (int d = 1; d <= t; d++) {
+    if (t % d) continue;
+    const int e = t / d;
+    if (d > mt || e > nt) continue;
+    const double cost = (double)g.m / d * g.k + (double)g.n / e * g.k;
+    if (cost < best) best = cost, tm = d, tn = e;
+  }
+  t = tm * tn;
+  const idx mstep = ((mt + tm - 1) / tm) * im.mr, nstep = ((nt + tn - 1) / tn) * im.nr;
+  auto work = [&](int w) {
+    const int bi = w / tn, bj = w % tn;
+    const idx i0 = bi * mstep, j0 = bj * nstep;
+    if (i0 >= g.m || j0 >= g.n) return;
+    const idx m = (g.m - i0 < mstep) ? g.m - i0 : mstep;
+    const idx n = (g.n - j0 < nstep) ? g.n - j0 : nstep;
+    PackBuffers& pb = tls_buffers;
+    pb.a = PackBuffers::grow(pb.a, pb.a_cap, pack_a_floats(im.bl, im.mr, m, g.k));
+    pb.b = PackBuffers::grow(pb.b, pb.b_cap, pack_b_floats(im.bl, im.nr, n, g.k));
+    im.tile(g, i0, j0, m, n, im.bl, im.kern, pb.a, pb.b);
+  };
+  pool().run(t, work);
+}
+
+double fma_ceiling(Isa isa, int threads, double seconds) {
+  if (threads < 1) threads = 1;
+#ifdef GEMM_X86
+  if ((int)isa > (int)detect_isa()) return 0.0;
+  void (*loop)(long) = isa == Isa::Avx512 ? fma_loop_avx512 : isa == Isa::Avx2 ? fma_loop_avx2 : nullptr;
+  const long per_iter = isa == Isa::Avx512 ? FMA_LOOP_AVX512_FLOP_PER_ITER : FMA_LOOP_AVX2_FLOP_PER_ITER;
+  if (!loop) return 0.0;
+  // calibrate: iterations for ~seconds on one thread
+  long iters = 1 << 16;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    loop(iters);
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (dt > 0.05 || iters > (1L << 40)) {
+      iters = (long)((double)iters * seconds / dt) + 1;
+      break;
+    }
+    iters *= 4;
+  }
+  std::atomic<int> ready{0};
+  std::vector<std::thread> ts;
+  std::vector<double> secs(threads, 0.0);
+  // Fresh threads (not the GEMM pool) so the measurement is independent of pool state.
+  for (int w = 0; w < threads; w++) {
+    ts.emplace_back([&, w] {
+      ready.fetch_add(1);
+      while (ready.load() < threads) cpu_relax();
+      const auto t0 = std::chrono::steady_clock::now();
+      loop(iters);
+      secs[w] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    });
+  }
+  for (auto& t : ts) t.join();
+  double slowest = 0.0;
+  for (double s : secs) slowest = s > slowest ? s : slowest;
+  return (double)per_iter * (double)iters * threads / slowest / 1e9;
+#else
+  (void)isa;
+  (void)seconds;
+  return 0.0;
+#endif
+}
+
+}  // namespace gemm

@@ -1,0 +1,29 @@
+// Native GEMM entry points: ISA dispatch, thread pool, parallel partitioning, FMA ceiling.
+#pragma once
+#include "gemm_core.h"
+
+namespace gemm {
+
+enum class Isa { Generic = 0, Avx2 = 1, Avx512 = 2 };
+
+// Best ISA this CPU supports (cpuid via __builtin_cpu_supports).
+Isa detect_isa();
+// ISA used by subsequent calls; defaults to detect_isa(). Returns false when `isa` can't run here.
+bool set_isa(Isa isa);
+Isa current_isa();
+const char* isa_name(Isa isa);
+
+// Overrides the cache blocking of every ISA (kc <= 0 restores the tuned defaults). For tuning.
+void set_blocking(idx kc, idx mc, idx nc);
+
+// Number of hardware threads (std::thread::hardware_concurrency, at least 1).
+int hardware_threads();
+
+// C = alpha·op(A)·op(B) + beta·C on up to `threads` threads of the persistent pool (the calling
+// thread is one of them). Safe to call from several threads at once: calls are serialised.
+void gemm(const Args& g, int threads);
+
+// GFLOP/s of `threads` threads each running the FMA loop of `isa` for about `seconds`.
+double fma_ceiling(Isa isa, int threads, double seconds);
+
+}  // namespace gemm

@@ -1,0 +1,204 @@
+// x86-64 micro-kernels, each compiled for its own instruction set through target attributes, so
+// the addon itself is built for baseline x86-64 and still loads on CPUs without AVX2/AVX-512;
+// the dispatcher (gemm_native.cc) picks one with __builtin_cpu_supports at run time.
+#pragma once
+#include "gemm_core.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define GEMM_X86 1
+#include <immintrin.h>
+
+namespace gemm {
+
+// ---- AVX-512F: MR x 32 (two zmm per row), 2*MR accumulators --------------------------------------
+constexpr int AVX512_MR = 14;
+constexpr int AVX512_NR = 32;
+
+__attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(idx kc, const float* A,
+                                                                              const float* B, float* C,
+                                                                              idx ldc, float beta) {
+  constexpr int MR = AVX512_MR;
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; r++) {
+    c0[r] = _mm512_setzero_ps();
+    c1[r] = _mm512_setzero_ps();
+  }
+  for (idx p = 0; p < kc; p++) {
+    const __m512 b0 = _mm512_load_ps(B);
+    const __m512 b1 = _mm512_load_ps(B + 16);
+    _mm_prefetch((const char*)(B + 8 * 32), _MM_HINT_T0);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      const __m512 a = _mm512_set1_ps(A[r]);
+      c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+    }
+    A += MR;
+    B += 32;
+  }
+  if (beta == 0.0f) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      _mm512_storeu_ps(C + r * ldc, c0[r]);
+      _mm512_storeu_ps(C + r * ldc + 16, c1[r]);
+    }
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      _mm512_storeu_ps(C + r * ldc, _mm512_fmadd_ps(vb, _mm512_loadu_ps(C + r * ldc), c0[r]));
+      _mm512_storeu_ps(C + r * ldc + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(C + r * ldc + 16), c1[r]));
+    }
+  }
+}
+
+// ---- AVX2 + FMA: 6 x 16 (two ymm per row), 12 accumulators ---------------------------------------
+constexpr int AVX2_MR = 6;
+constexpr int AVX2_NR = 16;
+
+__attribute__((target("avx2,fma"))) static void kernel_avx2(idx kc, const float* A, const float* B, float* C,
+                                                            idx ldc, float beta) {
+  constexpr int MR = AVX2_MR;
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; r++) {
+    c0[r] = _mm256_setzero_ps();
+    c1[r] = _mm256_setzero_ps();
+  }
+  for (idx p = 0; p < kc; p++) {
+    const __m256 b0 = _mm256_load_ps(B);
+    const __m256 b1 = _mm256_load_ps(B + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+      const __m256 a = _mm256_broadcast_ss(A + r);
+      c0[r] = _mm256_fmadd_ps(a, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(a, b1, c1[r]);
+    }
+    A += MR;
+    B += 16;
+  }
+  if (beta == 0.0f) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+      _mm256_storeu_ps(C + r * ldc, c0[r]);
+      _mm256_storeu_ps(C + r * ldc + 8, c1[r]);
+    }
+  } else {
+    const __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+      _mm256_storeu_ps(C + r * ldc, _mm256_fmadd_ps(vb, _mm256_loadu_ps(C + r * ldc), c0[r]));
+      _mm256_storeu_ps(C + r * ldc + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(C + r * ldc + 8), c1[r]));
+    }
+  }
+}
+
+// ---- FMA ceiling loops: independent accumulator chains, no memory traffic ------------------------
+// Written in assembly so the compiler can neither spill the accumulators nor fold iterations.
+// acc += 1.0 * 1e-3 never overflows or goes denormal. 24 zmm chains cover the 4-cycle FMA latency
+// on two FMA ports (8 needed) with margin; 12 ymm chains likewise for AVX2.
+__attribute__((target("avx512f"), noinline)) static void fma_loop_avx512(long iters) {
+  static const float one = 1.0f, small = 1e-3f;
+  if (iters <= 0) return;
+  __asm__ volatile(
+      "vbroadcastss %[one], %%zmm30\n\t"
+      "vbroadcastss %[small], %%zmm31\n\t"
+      "vmovaps %%zmm31, %%zmm0\n\t"
+      "vmovaps %%zmm31, %%zmm1\n\t"
+      "vmovaps %%zmm31, %%zmm2\n\t"
+      "vmovaps %%zmm31, %%zmm3\n\t"
+      "vmovaps %%zmm31, %%zmm4\n\t"
+      "vmovaps %%zmm31, %%zmm5\n\t"
+      "vmovaps %%zmm31, %%zmm6\n\t"
+      "vmovaps %%zmm31, %%zmm7\n\t"
+      "vmovaps %%zmm31, %%zmm8\n\t"
+      "vmovaps %%zmm31, %%zmm9\n\t"
+      "vmovaps %%zmm31, %%zmm10\n\t"
+      "vmovaps %%zmm31, %%zmm11\n\t"
+      "vmovaps %%zmm31, %%zmm12\n\t"
+      "vmovaps %%zmm31, %%zmm13\n\t"
+      "vmovaps %%zmm31, %%zmm14\n\t"
+      "vmovaps %%zmm31, %%zmm15\n\t"
+      "vmovaps %%zmm31, %%zmm16\n\t"
+      "vmovaps %%zmm31, %%zmm17\n\t"
+      "vmovaps %%zmm31, %%zmm18\n\t"
+      "vmovaps %%zmm31, %%zmm19\n\t"
+      "vmovaps %%zmm31, %%zmm20\n\t"
+      "vmovaps %%zmm31, %%zmm21\n\t"
+      "vmovaps %%zmm31, %%zmm22\n\t"
+      "vmovaps %%zmm31, %%zmm23\n\t"
+      "1:\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm0\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm1\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm2\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm3\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm4\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm5\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm6\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm7\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm8\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm9\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm10\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm11\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm12\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm13\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm14\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm15\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm16\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm17\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm18\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm19\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm20\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm21\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm22\n\t"
+      "vfmadd231ps %%zmm30, %%zmm31, %%zmm23\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      : [n] "+r"(iters)
+      : [one] "m"(one), [small] "m"(small)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc");
+}
+constexpr long FMA_LOOP_AVX512_FLOP_PER_ITER = 2L * 24 * 16;
+
+__attribute__((target("avx2,fma"), noinline)) static void fma_loop_avx2(long iters) {
+  static const float one = 1.0f, small = 1e-3f;
+  if (iters <= 0) return;
+  __asm__ volatile(
+      "vbroadcastss %[one], %%ymm14\n\t"
+      "vbroadcastss %[small], %%ymm15\n\t"
+      "vmovaps %%ymm15, %%ymm0\n\t"
+      "vmovaps %%ymm15, %%ymm1\n\t"
+      "vmovaps %%ymm15, %%ymm2\n\t"
+      "vmovaps %%ymm15, %%ymm3\n\t"
+      "vmovaps %%ymm15, %%ymm4\n\t"
+      "vmovaps %%ymm15, %%ymm5\n\t"
+      "vmovaps %%ymm15, %%ymm6\n\t"
+      "vmovaps %%ymm15, %%ymm7\n\t"
+      "vmovaps %%ymm15, %%ymm8\n\t"
+      "vmovaps %%ymm15, %%ymm9\n\t"
+      "vmovaps %%ymm15, %%ymm10\n\t"
+      "vmovaps %%ymm15, %%ymm11\n\t"
+      "1:\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm0\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm1\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm2\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm3\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm4\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm5\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm6\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm7\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm8\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm9\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm10\n\t"
+      "vfmadd231ps %%ymm14, %%ymm15, %%ymm11\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      : [n] "+r"(iters)
+      : [one] "m"(one), [small] "m"(small)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+}
+constexpr long FMA_LOOP_AVX2_FLOP_PER_ITER = 2L * 12 * 8;
+
+}  // namespace gemm
+#endif

@@ -1,0 +1,51 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The N-API addon built from native/ by node-gyp at install (build/Release/autoround_kernels.node). */
+export interface NativeAddon {
+  gemm(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array, alpha: number, beta: number, threads: number): void;
+  gemmAsync(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array, alpha: number, beta: number, threads: number): Promise<void>;
+  /** The micro-kernel in use: 'avx512', 'avx2' or 'generic'. */
+  isa(): NativeIsa;
+  /** The best micro-kernel this CPU can run. */
+  detectIsa(): NativeIsa;
+  /** Selects the micro-kernel for later calls (process-wide); false when the CPU lacks it. */
+  setIsa(isa: NativeIsa): boolean;
+  hardwareThreads(): number;
+  /** GFLOP/s of `threads` threads running independent FMAs of `isa` for about `seconds` each. */
+  fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): number;
+}
+
+export type NativeIsa = 'avx512' | 'avx2' | 'generic';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Where the addon is looked for: AUTOROUND_NATIVE_ADDON, then the package's build/ folder (from src/ and dist/ alike). */
+export function nativeAddonCandidates(): string[] {
+  const fromEnv = process.env.AUTOROUND_NATIVE_ADDON;
+  return [
+    ...(fromEnv ? [fromEnv] : []),
+    join(here, '..', 'build', 'Release', 'autoround_kernels.node'),
+    join(here, '..', 'build', 'Debug', 'autoround_kernels.node'),
+  ];
+}
+
+/** Loads the addon from `file` (or the first candidate that exists); the reason it could not, otherwise. */
+export function loadNativeAddon(file?: string): { addon: NativeAddon } | { error: string } {
+  const files = file ? [file] : nativeAddonCandidates();
+  const found = files.find((f) => existsSync(f));
+  if (!found) return { error: `native addon not built (looked for ${files.join(', ')}; run \`npm run build:native -w @autoround/kernels-cpu\`)` };
+  try {
+    const addon = createRequire(import.meta.url)(found) as NativeAddon;
+    if (typeof addon.gemm !== 'function') return { error: `${found} is not the autoround kernels addon` };
+    return { addon };
+  } catch (e) {
+    return { error: `${found} failed to load: ${(e as Error).message}` };
+  }
+}
+
+const loaded = loadNativeAddon();
+/** The addon of this process, or null (see nativeLoadError). */
+export const native: NativeAddon | null = 'addon' in loaded ? loaded.addon : null;
+export const nativeLoadError: string | undefined = 'error' in loaded ? loaded.error : undefined;

@@ -1,0 +1,132 @@
+// npm run bench -- gemm [--backends native,wasm,js] [--shapes all|square|blocks] [--trans NN,NT,TN,TT] [--threads N]
+// GEMM throughput of each kernel backend against the machine's FMA ceiling measured in this run
+// (AVX-512 FMAs on every core, as `npm run bench -- ceiling`). Shapes: 1024^3 and the Qwen3-0.6B
+// projections for a 4096-token block, y = x·W^T with x [4096, in] and W [out, in]:
+//   q_proj 1024→2048, k_proj/v_proj 1024→1024, o_proj 2048→1024, gate/up_proj 1024→3072, down_proj 3072→1024.
+// Each result is one JSON line; ratio = fraction = gflops / ceiling_gflops.
+import { loadavg } from 'node:os';
+import type { KernelBackend } from '@autoround/core-tensor';
+import { jsBackend, native, nativeBackend, nativeLoadError, setKernelLogger, wasmBackend, describeBackend } from '@autoround/kernels-cpu';
+
+const opt = (name: string, dflt: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const backends = opt('backends', 'native,wasm,js').split(',');
+const shapeSet = opt('shapes', 'all');
+const transList = opt('trans', 'NN,NT,TN,TT').split(',');
+const JS_LIMIT_S = 20;
+
+if (!native) {
+  console.error(`gemm: the native addon is needed for the FMA ceiling (${nativeLoadError})`);
+  process.exit(1);
+}
+const addon = native;
+const threads = Number(opt('threads', String(addon.hardwareThreads())));
+const isa = addon.detectIsa() === 'avx512' ? 'avx512' : 'avx2';
+const ceilingOnce = (trials: number) => {
+  let best = 0;
+  for (let i = 0; i < trials; i++) best = Math.max(best, addon.fmaCeiling(isa, addon.hardwareThreads(), 0.25));
+  return best;
+};
+console.log(`gemm: load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}; measuring the ${isa} FMA ceiling on ${addon.hardwareThreads()} threads…`);
+let ceiling = ceilingOnce(5);
+console.log(`gemm: ceiling ${ceiling.toFixed(1)} GFLOP/s`);
+
+interface Shape {
+  label: string;
+  m: number;
+  n: number;
+  k: number;
+}
+const shapes: Shape[] = [];
+if (shapeSet !== 'blocks') shapes.push({ label: 'square', m: 1024, n: 1024, k: 1024 });
+if (shapeSet !== 'square') {
+  shapes.push(
+    { label: 'q_proj', m: 4096, n: 2048, k: 1024 },
+    { label: 'k_proj,v_proj', m: 4096, n: 1024, k: 1024 },
+    { label: 'o_proj', m: 4096, n: 1024, k: 2048 },
+    { label: 'gate_proj,up_proj', m: 4096, n: 3072, k: 1024 },
+    { label: 'down_proj', m: 4096, n: 1024, k: 3072 },
+  );
+}
+
+setKernelLogger(null);
+const made: KernelBackend[] = [];
+for (const name of backends) {
+  if (name === 'native' && nativeBackend.available()) made.push(nativeBackend.create({ threads }));
+  else if (name === 'wasm' && wasmBackend.available()) made.push(wasmBackend.create({}));
+  else if (name === 'js') made.push(jsBackend.create({}));
+  else console.log(`gemm: backend ${name} is not available here, skipped`);
+}
+
+const fill = (n: number) => {
+  const a = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    a[i] = (s / 4294967296) * 2 - 1;
+  }
+  return a;
+};
+
+const out: object[] = [];
+const rateOf = new Map<string, number>(); // measured GFLOP/s per backend, to predict the js times
+for (const s of shapes) {
+  const a = fill(s.m * s.k);
+  const b = fill(s.k * s.n);
+  const c = new Float32Array(s.m * s.n);
+  const flop = 2 * s.m * s.n * s.k;
+  const shape = `${s.m}x${s.n}x${s.k}`;
+  for (const be of made) {
+    for (const tr of transList) {
+      const ta = tr[0] === 'T';
+      const tb = tr[1] === 'T';
+      const known = rateOf.get(`${be.name}${tr}`) ?? rateOf.get(be.name);
+      const predicted = known ? flop / (known * 1e9) : 0;
+      if (be.name === 'js' && predicted > JS_LIMIT_S) {
+        console.log(`  ${shape} ${tr} js: skipped, would take ~${predicted.toFixed(0)} s at the ${known!.toFixed(2)} GFLOP/s measured on 1024^3 (limit ${JS_LIMIT_S} s)`);
+        continue;
+      }
+      // one untimed call when it is cheap (first-touch, pack buffers, JIT), then best of up to 5 within ~1.5 s
+      if (predicted < 2) be.gemm(ta, tb, s.m, s.n, s.k, a, b, c);
+      let best = Infinity;
+      let spent = 0;
+      for (let r = 0; r < 5 && (r === 0 || spent < 1.5); r++) {
+        const t0 = performance.now();
+        be.gemm(ta, tb, s.m, s.n, s.k, a, b, c);
+        const dt = (performance.now() - t0) / 1000;
+        spent += dt;
+        best = Math.min(best, dt);
+      }
+      const gflops = flop / best / 1e9;
+      rateOf.set(`${be.name}${tr}`, rateOf.get(`${be.name}${tr}`) ?? gflops);
+      rateOf.set(be.name, rateOf.get(be.name) ?? gflops);
+      const row = {
+        bench: 'gemm',
+        shape,
+        layer: s.label,
+        trans: tr,
+        backend: be.name,
+        threads: be.threads,
+        gflops: +gflops.toFixed(2),
+        ceiling_gflops: +ceiling.toFixed(2),
+        fraction: +(gflops / ceiling).toFixed(4),
+        ratio: +(gflops / ceiling).toFixed(4),
+      };
+      console.log(`  ${shape} ${tr} ${describeBackend(be)}: ${gflops.toFixed(1)} GFLOP/s = ${(100 * row.fraction).toFixed(1)}% of ceiling`);
+      out.push(row);
+    }
+  }
+}
+// The ceiling again at the end: the machine may be shared, so keep the higher (more conservative) figure.
+const again = ceilingOnce(3);
+if (again > ceiling) {
+  console.log(`gemm: ceiling re-measured higher at the end (${again.toFixed(1)} GFLOP/s); fractions use it`);
+  ceiling = again;
+  for (const r of out as { gflops: number; ceiling_gflops: number; fraction: number; ratio: number }[]) {
+    r.ceiling_gflops = +ceiling.toFixed(2);
+    r.fraction = r.ratio = +(r.gflops / ceiling).toFixed(4);
+  }
+}
+for (const r of out) console.log(JSON.stringify(r));
