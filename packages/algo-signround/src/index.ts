@@ -1,8 +1,10 @@
 import { definePlugin } from '@autoround/core';
 import { optRtnAlgorithm } from './opt-rtn.js';
+import { signRoundAlgorithm } from './signround.js';
 
 export * from './blockwise.js';
 export * from './opt-rtn.js';
+export * from './signround.js';
 
-export const signRoundPlugin = definePlugin({ name: '@autoround/algo-signround', algorithms: [optRtnAlgorithm] });
+export const signRoundPlugin = definePlugin({ name: '@autoround/algo-signround', algorithms: [signRoundAlgorithm, optRtnAlgorithm] });
 export default signRoundPlugin;

@@ -1,0 +1,73 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { QdqParams, quantizeDequantize } from '@autoround/core-tensor';
+import { completeScheme, PyRandom } from '@autoround/core';
+import { quantizeInt } from '@autoround/algo-rtn';
+import { AutoRound, memoryLogger, writeDemoModel } from '@autoround/autoround';
+import signround, { IndexSampler, layerLr } from '../src/index.js';
+import { tempDir } from '../../../tools/testing/fixtures.js';
+
+const work = tempDir();
+afterAll(() => work.cleanup());
+
+describe('SignRound pieces', () => {
+  it('packs exactly what the tuned QDQ computes (quantizeInt with V/alpha/beta = autograd forward)', () => {
+    let s = 3;
+    const r = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+    for (const [bits, sym, gs] of [[2, false, 32], [4, true, 32], [3, true, -1], [8, false, 64]] as const) {
+      const out = 8;
+      const inF = 96;
+      const w = Float32Array.from({ length: out * inF }, () => Math.fround((r() - 0.5) * 0.1));
+      const p = new QdqParams(w, out, inF, { bits, groupSize: gs, sym });
+      p.v.data.forEach((_, i) => (p.v.data[i] = Math.fround((r() - 0.5) * 0.8)));
+      p.alpha!.data.forEach((_, i) => (p.alpha!.data[i] = Math.fround(0.6 + 0.4 * r())));
+      p.beta!.data.forEach((_, i) => (p.beta!.data[i] = Math.fround(0.6 + 0.4 * r())));
+      const a = quantizeDequantize(w, p).weight;
+      const q = quantizeInt(w, out, inF, completeScheme({ bits, group_size: gs, sym, data_type: 'int' }), { v: p.v.data, minScale: p.alpha!.data, maxScale: p.beta!.data });
+      for (let i = 0; i < a.length; i++) expect(a[i] === q.qdq[i]).toBe(true);
+    }
+  });
+
+  it('samples indices like the original IndexSampler (reshuffle when the tail is short)', () => {
+    const s = new IndexSampler(10, 4, new PyRandom(42));
+    const a = s.next();
+    const b = s.next();
+    const c = s.next(); // only 2 left: reshuffle
+    expect(new Set([...a, ...b]).size).toBe(8);
+    expect(c.length).toBe(4);
+    expect(new PyRandom(42).shuffle([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]).slice(0, 4)).toEqual(a);
+  });
+
+  it('uses lr = 1/iters, 2/iters for ≤3-bit layers from 1000 iterations on', () => {
+    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1 };
+    expect(layerLr(o, 2)).toBe(1 / 200);
+    expect(layerLr({ ...o, iters: 1000 }, 2)).toBe(2 / 1000);
+    expect(layerLr({ ...o, iters: 1000 }, 4)).toBe(1 / 1000);
+    expect(layerLr({ ...o, lr: 5e-3 }, 2)).toBe(5e-3);
+  });
+});
+
+describe('SignRound end to end', () => {
+  it('lowers every block loss and is deterministic for a seed', async () => {
+    const model = join(work.dir, 'm');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const { writeFileSync } = await import('node:fs');
+    const calib = join(work.dir, 'calib.txt');
+    writeFileSync(calib, 'The quick brown fox jumps over the lazy dog. '.repeat(400));
+    const run = async (out: string) => {
+      const log = memoryLogger();
+      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround] });
+      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
+      return { res, log };
+    };
+    const a = await run('a');
+    const losses = a.log.lines.filter((l) => l.includes('loss iter 0'));
+    expect(losses.length).toBe(2);
+    for (const l of losses) {
+      const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
+      expect(Number(m[3])).toBeLessThanOrEqual(Number(m[1]));
+    }
+    const b = await run('b');
+    for (const [name, q] of a.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(b.res.qdq.get(name)!.qdq.buffer))).toBe(0);
+  });
+});
