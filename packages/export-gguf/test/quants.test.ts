@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CODECS, GGMLType, dequantizeRows, ggmlTypeByName, quantizeRows, rowBytes } from '../src/index.js';
 import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
 
@@ -133,17 +133,30 @@ const oracle = ggmlBase && process.arch === 'x64' && pythonHasNumpy() ? ggmlBase
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-oracle-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function ggmlQuantize(type: number, x: Float32Array, ne0: number, imatrix?: Float32Array): Uint8Array {
-  const src = join(tmp, 'x.f32');
-  const out = join(tmp, 'out.bin');
-  writeFileSync(src, new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
-  const args = [join(here, 'oracle/ggml_oracle.py'), oracle!, String(type), String(ne0), src, out];
-  if (imatrix) {
-    writeFileSync(join(tmp, 'im.f32'), new Uint8Array(imatrix.buffer, imatrix.byteOffset, imatrix.byteLength));
-    args.push(join(tmp, 'im.f32'));
-  }
-  execFileSync('python3', args);
-  return new Uint8Array(readFileSync(out));
+interface OracleJob {
+  type: number;
+  ne0: number;
+  x: Float32Array;
+  imatrix?: Float32Array;
+  out: string;
+}
+
+/** Runs every job in one python process (numpy's import is the slow part). */
+function runOracle(jobs: OracleJob[]): Map<OracleJob, Uint8Array> {
+  const lines = jobs.map((j, k) => {
+    const src = join(tmp, `x${k}.f32`);
+    writeFileSync(src, new Uint8Array(j.x.buffer, j.x.byteOffset, j.x.byteLength));
+    let line = `${j.type} ${j.ne0} ${src} ${j.out}`;
+    if (j.imatrix) {
+      const im = join(tmp, `im${k}.f32`);
+      writeFileSync(im, new Uint8Array(j.imatrix.buffer, j.imatrix.byteOffset, j.imatrix.byteLength));
+      line += ` ${im}`;
+    }
+    return line;
+  });
+  writeFileSync(join(tmp, 'jobs.txt'), lines.join('\n') + '\n');
+  execFileSync('python3', [join(here, 'oracle/ggml_oracle.py'), oracle!, join(tmp, 'jobs.txt')]);
+  return new Map(jobs.map((j) => [j, new Uint8Array(readFileSync(j.out))]));
 }
 
 function firstDiff(a: Uint8Array, b: Uint8Array): number {
@@ -153,19 +166,32 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 describe.skipIf(!oracle)('byte for byte equal to llama.cpp ggml_quantize_chunk (libggml-base via python ctypes)', () => {
-  for (const name of [...QUANT_TYPES, 'F16', 'BF16']) {
+  const names = [...QUANT_TYPES, 'F16', 'BF16'];
+  const jobs: OracleJob[] = [];
+  let results = new Map<OracleJob, Uint8Array>();
+  for (const name of names) {
+    const type = ggmlTypeByName(name)!;
+    for (const [ne0, seed] of [
+      [256, 1],
+      [1024, 3],
+    ] as const) {
+      const x = new Float32Array([...gaussian(ne0 * 24, seed), ...awkward(ne0, seed + 100)]);
+      const r = rng(seed + 50);
+      const im = new Float32Array(ne0).map(() => r() * r() * 4);
+      im[3] = 0;
+      jobs.push({ type, ne0, x, out: join(tmp, `${name}-${ne0}.bin`) });
+      jobs.push({ type, ne0, x, imatrix: im, out: join(tmp, `${name}-${ne0}-im.bin`) });
+    }
+  }
+  beforeAll(() => {
+    results = runOracle(jobs);
+  });
+  for (const name of names) {
     it(`${name}: reference path and imatrix path`, () => {
       const type = ggmlTypeByName(name)!;
-      for (const [ne0, seed] of [
-        [256, 1],
-        [1024, 3],
-      ] as const) {
-        const x = new Float32Array([...gaussian(ne0 * 24, seed), ...awkward(ne0, seed + 100)]);
-        expect(firstDiff(quantizeRows(type, x, ne0), ggmlQuantize(type, x, ne0)), `${name} ne0 ${ne0}`).toBe(-1);
-        const r = rng(seed + 50);
-        const im = new Float32Array(ne0).map(() => r() * r() * 4);
-        im[3] = 0;
-        expect(firstDiff(quantizeRows(type, x, ne0, im), ggmlQuantize(type, x, ne0, im)), `${name} ne0 ${ne0} imatrix`).toBe(-1);
+      for (const j of jobs.filter((j) => j.type === type)) {
+        const ours = quantizeRows(type, j.x, j.ne0, j.imatrix ?? null);
+        expect(firstDiff(ours, results.get(j)!), `${name} ne0 ${j.ne0}${j.imatrix ? ' imatrix' : ''}`).toBe(-1);
       }
     });
   }
