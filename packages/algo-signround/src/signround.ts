@@ -170,16 +170,22 @@ export function tuneBlock(
   const H = model.dims.hidden;
   const bs = Math.min(o.batchSize, n);
   const gas = o.gradientAccumulateSteps;
-  const globalBatch = Math.min(n, bs * gas);
   const tuned = new Map(layers.map((l) => [l.local, l.params]));
   const { w, cfg } = autogradBlock(model, index, tuned);
   const g = new Graph(backend);
-  const x = new Float32Array(bs * T * H);
-  const target = new Float32Array(bs * T * H);
-  // the last position of every sample is always masked out of the loss
-  const mask = new Float32Array(bs * T).fill(1);
-  for (let b = 0; b < bs; b++) mask[b * T + T - 1] = 0;
-  const inp: BlockInputs = { batch: bs, seqLen: T, cos: model.rope.cos, sin: model.rope.sin };
+  // buffers per micro-batch size (the last micro-batch of a global batch may be shorter)
+  const buffers = new Map<number, { x: Float32Array; target: Float32Array; mask: Float32Array; inp: BlockInputs }>();
+  const buffersFor = (b: number) => {
+    let e = buffers.get(b);
+    if (!e) {
+      // the last position of every sample is always masked out of the loss
+      const mask = new Float32Array(b * T).fill(1);
+      for (let k = 0; k < b; k++) mask[k * T + T - 1] = 0;
+      e = { x: new Float32Array(b * T * H), target: new Float32Array(b * T * H), mask, inp: { batch: b, seqLen: T, cos: model.rope.cos, sin: model.rope.sin } };
+      buffers.set(b, e);
+    }
+    return e;
+  };
   const params = layers.flatMap((l) => l.params.params().map((p) => ({ p, layer: l, isV: p === l.params.v })));
   let bestLoss = Number.POSITIVE_INFINITY;
   let bestIter = 0;
@@ -192,11 +198,11 @@ export function tuneBlock(
     let total = 0;
     for (let m = 0; m < idx.length; m += bs) {
       const mb = idx.slice(m, m + bs);
-      if (mb.length !== bs) throw new Error('micro-batch shorter than batch_size'); // globalBatch is a multiple of bs
+      const { x, target, mask, inp } = buffersFor(mb.length);
       concatRows(qIn, mb, T * H, x);
       concatRows(refOut, mb, T * H, target);
       let loss = decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale: 1000, reduction: gas === 1 ? 'mean' : 'sum' });
-      if (gas > 1) loss /= bs * T * H;
+      if (gas > 1) loss /= mb.length * T * H;
       total += loss;
     }
     if (!Number.isFinite(total)) throw new AutoRoundError('E_NONFINITE', `block ${index}: the tuning loss became ${total} at iteration ${it}`, { subject: `model block ${index}` });
@@ -222,7 +228,6 @@ export function tuneBlock(
     for (const l of layers) l.params.clampMinMax(0, 1);
   }
   for (const l of layers) l.params.params().forEach((p, k) => p.data.set(l.best[k]!));
-  void globalBatch;
   void log;
   return { firstLoss, bestLoss, bestIter, seconds: (Date.now() - t0) / 1000 };
 }
@@ -253,15 +258,12 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
     const rng = new PyRandom(o.seed);
     const bs = Math.min(o.batchSize, samples.length);
     const globalBatch = Math.min(samples.length, bs * o.gradientAccumulateSteps);
-    if (globalBatch % bs !== 0) throw new AutoRoundError('E_BAD_FLAG', `--nsamples ${samples.length} is not a multiple of --batch_size ${bs}`, { subject: '--nsamples' });
     const sampler = new IndexSampler(samples.length, globalBatch, rng);
     let fpIn = samples.map((ids) => model.embedTokens(ids));
     let qIn = fpIn;
     const t0 = Date.now();
     const nBlocks = session.spec.blocks.length;
     for (const block of session.spec.blocks) {
-      const refOut = fpIn.map((x) => model.blockForward(block.index, x, T));
-      for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
       const layers: TunedLayer[] = [];
       const plain = new Map<string, Float32Array>();
       for (const l of block.linears) {
@@ -286,6 +288,8 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
         const lr = layerLr(o, scheme.bits);
         layers.push({ name, local: l.name, scheme, weight, params, lr, minmaxLr: o.minmaxLr ?? lr, best: [] });
       }
+      const refOut = fpIn.map((x) => model.blockForward(block.index, x, T));
+      for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
       const overrides = new Map<string, Float32Array>(plain);
       if (layers.length > 0) {
         if (plain.size > 0) throw new AutoRoundError('E_UNSUPPORTED', `block ${block.index} mixes tuned and untuned quantized layers, which is not supported yet`);
