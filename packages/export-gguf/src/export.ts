@@ -10,7 +10,7 @@ import { fileTypeByName, fileTypeNames, TensorTypeSelector, type FileType } from
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
 import { GGML_QNT_VERSION, llama3RopeFactors, modelDims, writeArchMetadata } from './hparams.js';
-import { quantizeRows } from './quants/index.js';
+import { QuantPool } from './pool.js';
 import { compareGgufOrder, ggufArchOf, ggufTensorName, permuteHeadsFor, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
@@ -135,15 +135,19 @@ export class GgufTensorSink {
   readonly writer: GgufWriter;
   private readonly byHf = new Map<string, PlannedTensor>();
   private readonly done = new Set<string>();
+  private readonly pool: QuantPool;
 
   constructor(
     readonly plan: GgufPlan,
     readonly path: string,
     private readonly imatrix: Imatrix | undefined,
     private readonly log: Logger = silentLogger,
+    /** Threads for quantization (the calling one included); default AUTOROUND_THREADS or all cores. */
+    threads?: number,
   ) {
     this.writer = new GgufWriter(path, plan.metadata, plan.tensors);
     for (const t of plan.tensors) if (t.hfName) this.byHf.set(t.hfName, t);
+    this.pool = new QuantPool(threads);
   }
 
   /** Whether `hfName` is a tensor this file still needs. */
@@ -175,8 +179,8 @@ export class GgufTensorSink {
     const qw = this.importance(t);
     const rows = x.length / ne0;
     const piece = Math.max(1, Math.floor(TARGET_PIECE_ELEMENTS / ne0));
-    if (rows <= piece) this.writer.writeTensor(t.name, quantizeRows(t.type, x, ne0, qw));
-    else for (let r = 0; r < rows; r += piece) this.writer.writeTensorPart(t.name, quantizeRows(t.type, x.subarray(r * ne0, Math.min(rows, r + piece) * ne0), ne0, qw));
+    if (rows <= piece) this.writer.writeTensor(t.name, this.pool.quantizeRows(t.type, x, ne0, qw));
+    else for (let r = 0; r < rows; r += piece) this.writer.writeTensorPart(t.name, this.pool.quantizeRows(t.type, x.subarray(r * ne0, Math.min(rows, r + piece) * ne0), ne0, qw));
     this.done.add(t.name);
     this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rowBytes(t.type, ne0) * rows} bytes`);
   }
@@ -209,10 +213,13 @@ export class GgufTensorSink {
     } catch (e) {
       this.writer.abort();
       throw e;
+    } finally {
+      this.pool.close();
     }
   }
 
   abort(): void {
+    this.pool.close();
     this.writer.abort();
   }
 }
@@ -226,6 +233,8 @@ export interface ExportGgufOptions {
   readonly imatrix?: Imatrix;
   readonly modelName?: string;
   readonly log?: Logger;
+  /** Quantization threads, the calling one included (default AUTOROUND_THREADS or all cores). */
+  readonly threads?: number;
 }
 
 export interface ExportGgufResult {
@@ -267,7 +276,7 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
       log,
     });
     const partial = `${o.outFile}.partial`;
-    const sink = new GgufTensorSink(plan, partial, o.imatrix, log);
+    const sink = new GgufTensorSink(plan, partial, o.imatrix, log, o.threads);
     // stream in file order, releasing each shard once its last tensor is read
     const lastUse = new Map<string, string>();
     for (const t of plan.tensors) if (t.hfName) lastUse.set(ck.shardOf(t.hfName), t.hfName);

@@ -201,3 +201,24 @@ it('reports whether the llama.cpp byte-for-byte check ran', () => {
   if (!oracle) console.warn('skipped the byte-for-byte check against libggml-base: needs python3 with numpy and node-llama-cpp prebuilt binaries (x64)');
   expect(GGMLType.Q4_K).toBe(12);
 });
+
+describe('QuantPool', () => {
+  it('gives the same bytes as quantizeRows, with or without worker threads', async () => {
+    const { QuantPool } = await import('../src/pool.js');
+    const x = gaussian(1024 * 300, 9);
+    const im = new Float32Array(1024).map((_, i) => 1 + (i % 5));
+    for (const threads of [1, 2]) {
+      const pool = new QuantPool(threads);
+      try {
+        await new Promise((r) => setTimeout(r, threads > 1 ? 1500 : 0)); // give the worker time to start
+        for (const name of ['Q4_K', 'Q6_K', 'Q5_0']) {
+          const type = ggmlTypeByName(name)!;
+          expect(pool.quantizeRows(type, x, 1024)).toEqual(quantizeRows(type, x, 1024));
+          expect(pool.quantizeRows(type, x, 1024, im)).toEqual(quantizeRows(type, x, 1024, im));
+        }
+      } finally {
+        pool.close();
+      }
+    }
+  });
+});

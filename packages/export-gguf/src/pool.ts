@@ -1,0 +1,105 @@
+// Quantizes a tensor's rows on several threads, synchronously: the rows are split into chunks that
+// the calling thread and worker threads take from a shared counter (Atomics), and the caller
+// blocks (Atomics.wait) until every chunk is done. Workers that cannot start (e.g. a test runner
+// that cannot load them) simply take no chunks: the caller then does all the work itself.
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { AutoRoundError } from '@autoround/core-tensor';
+import { rowBytes } from './ggml-types.js';
+import { codecOf, quantizeRows } from './quants/index.js';
+
+export interface PoolJob {
+  readonly type: number;
+  readonly ne0: number;
+  readonly nrows: number;
+  readonly rowsPerChunk: number;
+  readonly nChunks: number;
+  readonly rowBytes: number;
+  readonly input: SharedArrayBuffer;
+  readonly output: SharedArrayBuffer;
+  readonly control: SharedArrayBuffer;
+  readonly imatrix: Float32Array | null;
+}
+
+const CTL_NEXT = 0;
+const CTL_DONE = 1;
+/** Elements per chunk: small enough to balance, large enough to amortise the hand-off. */
+const CHUNK_ELEMENTS = 1 << 16;
+/** Below this, a tensor is quantized on the calling thread alone. */
+const MIN_PARALLEL_ELEMENTS = 1 << 18;
+/** A chunk taken by a worker must finish within this long (ms) or the export fails. */
+const STALL_MS = 600_000;
+
+/** Threads to use by default: AUTOROUND_THREADS, else every available core. */
+export function defaultThreads(): number {
+  const env = Number(process.env.AUTOROUND_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
+}
+
+export class QuantPool {
+  private readonly workers: Worker[] = [];
+  private failed = 0;
+
+  /** threads counts the calling thread: threads = 1 starts no worker. */
+  constructor(readonly threads: number = defaultThreads()) {
+    if (threads <= 1) return;
+    const source = import.meta.url.endsWith('.ts');
+    const url = new URL(source ? './quant-worker-source.mjs' : './quant-worker.js', import.meta.url);
+    for (let i = 1; i < threads; i++) {
+      try {
+        const w = new Worker(url);
+        w.on('error', () => this.failed++);
+        w.unref();
+        this.workers.push(w);
+      } catch {
+        this.failed++;
+      }
+    }
+  }
+
+  /** quantizeRows, spread over the pool. */
+  quantizeRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null): Uint8Array {
+    const c = codecOf(type);
+    if (this.workers.length === 0 || data.length < MIN_PARALLEL_ELEMENTS || ne0 % c.blockSize !== 0) return quantizeRows(type, data, ne0, imatrix);
+    const nrows = data.length / ne0;
+    const rb = rowBytes(type, ne0);
+    const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / ne0));
+    const nChunks = Math.ceil(nrows / rowsPerChunk);
+    const input = new SharedArrayBuffer(data.byteLength);
+    new Float32Array(input).set(data);
+    const output = new SharedArrayBuffer(nrows * rb);
+    const control = new SharedArrayBuffer(8);
+    const job: PoolJob = { type, ne0, nrows, rowsPerChunk, nChunks, rowBytes: rb, input, output, control, imatrix: imatrix ?? null };
+    for (const w of this.workers) w.postMessage(job);
+    const ctl = new Int32Array(control);
+    const x = new Float32Array(input);
+    const out = new Uint8Array(output);
+    for (;;) {
+      const k = Atomics.add(ctl, CTL_NEXT, 1);
+      if (k >= nChunks) break;
+      const r0 = k * rowsPerChunk;
+      const r1 = Math.min(nrows, r0 + rowsPerChunk);
+      out.set(quantizeRows(type, x.subarray(r0 * ne0, r1 * ne0), ne0, imatrix), r0 * rb);
+      Atomics.add(ctl, CTL_DONE, 1);
+    }
+    let last = Atomics.load(ctl, CTL_DONE);
+    let since = Date.now();
+    while (last < nChunks) {
+      Atomics.wait(ctl, CTL_DONE, last, 1000);
+      const now = Atomics.load(ctl, CTL_DONE);
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      } else if (Date.now() - since > STALL_MS) {
+        throw new AutoRoundError('E_WORKER', `quantization worker stalled: ${nChunks - now} of ${nChunks} chunks unfinished`);
+      }
+    }
+    return new Uint8Array(output);
+  }
+
+  close(): void {
+    for (const w of this.workers) void w.terminate();
+    this.workers.length = 0;
+  }
+}

@@ -1,0 +1,22 @@
+// Worker side of QuantPool: grabs chunks of rows from a shared counter and quantizes them.
+import { parentPort } from 'node:worker_threads';
+import { quantizeRows } from './quants/index.js';
+import type { PoolJob } from './pool.js';
+
+const CTL_NEXT = 0;
+const CTL_DONE = 1;
+
+parentPort?.on('message', (job: PoolJob) => {
+  const ctl = new Int32Array(job.control);
+  const x = new Float32Array(job.input);
+  const out = new Uint8Array(job.output);
+  for (;;) {
+    const c = Atomics.add(ctl, CTL_NEXT, 1);
+    if (c >= job.nChunks) break;
+    const r0 = c * job.rowsPerChunk;
+    const r1 = Math.min(job.nrows, r0 + job.rowsPerChunk);
+    out.set(quantizeRows(job.type, x.subarray(r0 * job.ne0, r1 * job.ne0), job.ne0, job.imatrix), r0 * job.rowBytes);
+    Atomics.add(ctl, CTL_DONE, 1);
+    Atomics.notify(ctl, CTL_DONE);
+  }
+});
