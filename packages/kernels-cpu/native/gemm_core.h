@@ -11,10 +11,11 @@
 // micro-panel is the one that stays in L1, the vector operand streams from L2.
 //   for ic in M by MC:           A block  op(A)[ic:ic+MC, pc:pc+KC], alpha folded in → Ap (L3)
 //     for pc in K by KC:
-//       for jc in N by NC:       B panel  op(B)[pc:pc+KC, jc:jc+NC] → Bp (L2)
+//       for jc in N by NC:       B panel  op(B)[pc:pc+KC, jc:jc+NC] → Bp (L2), shared by a team
 //         for ir in MC by MR:    A micro-panel MR x KC stays in L1 across the jr loop
 //           for jr in NC by NR:  micro-kernel: MR x NR accumulators, KC rank-1 updates
-// With MC >= M (the default) A is packed exactly once and B once per MC rows.
+// With MC >= M (the default) A is packed exactly once and B once per MC rows. Threads split the
+// rows and pack each B panel together (gemm_team).
 // Packing pads partial micro-panels with zeros; partial C tiles go through a small stack tile.
 #pragma once
 
@@ -50,7 +51,7 @@ typedef void (*MicroKernel)(idx kc, const float* Ap, const float* Bp, float* C, 
 
 // op(A) block [mc x kc] at (i0, p0) → MR-row micro-panels, scaled by alpha, zero padded.
 template <int MR>
-static void pack_a(const Args& g, idx i0, idx p0, idx mc, idx kc, float* Ap) {
+static void pack_a_generic(const Args& g, idx i0, idx p0, idx mc, idx kc, float* Ap) {
   const float alpha = g.alpha;
   for (idx ir = 0; ir < mc; ir += MR) {
     const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
@@ -89,7 +90,7 @@ static void pack_a(const Args& g, idx i0, idx p0, idx mc, idx kc, float* Ap) {
 
 // op(B) panel [kc x nc] at (p0, j0) → NR-column micro-panels, zero padded.
 template <int NR>
-static void pack_b(const Args& g, idx p0, idx j0, idx kc, idx nc, float* Bp) {
+static void pack_b_generic(const Args& g, idx p0, idx j0, idx kc, idx nc, float* Bp) {
   for (idx jr = 0; jr < nc; jr += NR) {
     const idx nr = (nc - jr < NR) ? (nc - jr) : NR;
     float* dst = Bp + jr * kc;
@@ -112,8 +113,8 @@ static void pack_b(const Args& g, idx p0, idx j0, idx kc, idx nc, float* Bp) {
         }
       }
     } else {
-      // stored [n, k]: column j of op(B) is contiguous along p. Transpose in 8-row strips so
-      // the reads stay sequential and the writes stay inside the L1-resident micro-panel.
+      // stored [n, k]: column j of op(B) is contiguous along p; four columns at a time keep the
+      // reads sequential and the writes inside one micro-panel.
       const float* src = g.b + (j0 + jr) * g.ldb + p0;
       int j = 0;
       for (; j + 4 <= nr; j += 4) {
@@ -150,30 +151,63 @@ static void scale_c(const Args& g) {
   }
 }
 
-// The sub-problem C[i0:i0+m, j0:j0+n] of g, single threaded, with caller-provided pack buffers
-// (pack_a_floats / pack_b_floats, 64-byte aligned).
-template <int MR, int NR>
-static void gemm_tile(const Args& g, idx i0, idx j0, idx m, idx n, const Blocking& bl, MicroKernel kern,
-                              float* Ap, float* Bp) {
-  if (m <= 0 || n <= 0) return;
+typedef void (*PackA)(const Args& g, idx i0, idx p0, idx mc, idx kc, float* Ap);
+typedef void (*PackB)(const Args& g, idx p0, idx j0, idx kc, idx nc, float* Bp);
+
+// What one instruction set brings: the micro-kernel, its tile, and packing routines that produce
+// the layout the kernel reads (the templates above, or faster ISA-specific ones).
+struct Ops {
+  int mr, nr;
+  MicroKernel kern;
+  PackA pack_a;
+  PackB pack_b;
+};
+
+// Threads that share packed B panels: member `id` of `size`; barrier() returns once every member
+// has called it. A team of one needs no barrier.
+struct Team {
+  int id, size;
+  void (*barrier)(void* ctx);
+  void* ctx;
+  void sync() const {
+    if (size > 1) barrier(ctx);
+  }
+};
+
+// C[i0:i0+m, j0:j0+n] of g, for one member of a team. Every member passes the same j0, n and Bp
+// (the shared B panel, pack_b_floats), its own rows i0..i0+m and its own Ap (pack_a_floats for
+// m_max rows), and m_max = the largest m of any member, so all run the same loop trip counts and
+// meet at the same barriers. Members pack the B micro-panels round-robin, wait for each other,
+// multiply their own rows, and wait again before the panel is overwritten.
+static void gemm_team(const Args& g, const Ops& ops, const Blocking& bl, idx i0, idx m, idx m_max, idx j0, idx n,
+                      float* Ap, float* Bp, const Team& team) {
+  const int MR = ops.mr, NR = ops.nr;
+  if (n <= 0 || m_max <= 0) return;
   if (g.k == 0 || g.alpha == 0.0f) {
-    Args s = g;
-    s.m = m;
-    s.n = n;
-    s.c = g.c + i0 * g.ldc + j0;
-    scale_c(s);
+    if (m > 0) {
+      Args s = g;
+      s.m = m;
+      s.n = n;
+      s.c = g.c + i0 * g.ldc + j0;
+      scale_c(s);
+    }
     return;
   }
-  alignas(64) float tile[MR * NR];
-  for (idx ic = 0; ic < m; ic += bl.mc) {
-    const idx mc = (m - ic < bl.mc) ? (m - ic) : bl.mc;
+  alignas(64) float tile[16 * 64];  // MR * NR <= 1024
+  for (idx ic = 0; ic < m_max; ic += bl.mc) {
+    const idx mc = (m - ic < bl.mc) ? (m - ic > 0 ? m - ic : 0) : bl.mc;
     for (idx pc = 0; pc < g.k; pc += bl.kc) {
       const idx kc = (g.k - pc < bl.kc) ? (g.k - pc) : bl.kc;
       const float beta = (pc == 0) ? g.beta : 1.0f;
-      pack_a<MR>(g, i0 + ic, pc, mc, kc, Ap);
+      if (mc > 0) ops.pack_a(g, i0 + ic, pc, mc, kc, Ap);
       for (idx jc = 0; jc < n; jc += bl.nc) {
         const idx nc = (n - jc < bl.nc) ? (n - jc) : bl.nc;
-        pack_b<NR>(g, pc, j0 + jc, kc, nc, Bp);
+        const idx panels = (nc + NR - 1) / NR;
+        for (idx q = team.id; q < panels; q += team.size) {
+          const idx jr = q * NR;
+          ops.pack_b(g, pc, j0 + jc + jr, kc, (nc - jr < NR) ? nc - jr : NR, Bp + jr * kc);
+        }
+        team.sync();
         for (idx ir = 0; ir < mc; ir += MR) {
           const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
           const float* ap = Ap + ir * kc;
@@ -182,9 +216,9 @@ static void gemm_tile(const Args& g, idx i0, idx j0, idx m, idx n, const Blockin
             const float* bp = Bp + jr * kc;
             float* c = g.c + (i0 + ic + ir) * g.ldc + (j0 + jc + jr);
             if (mr == MR && nr == NR) {
-              kern(kc, ap, bp, c, g.ldc, beta);
+              ops.kern(kc, ap, bp, c, g.ldc, beta);
             } else {
-              kern(kc, ap, bp, tile, NR, 0.0f);
+              ops.kern(kc, ap, bp, tile, NR, 0.0f);
               for (idx i = 0; i < mr; i++) {
                 float* ci = c + i * g.ldc;
                 const float* ti = tile + i * NR;
@@ -196,9 +230,17 @@ static void gemm_tile(const Args& g, idx i0, idx j0, idx m, idx n, const Blockin
             }
           }
         }
+        team.sync();
       }
     }
   }
+}
+
+// Single-threaded C[i0:i0+m, j0:j0+n] of g.
+static inline void gemm_tile(const Args& g, const Ops& ops, const Blocking& bl, idx i0, idx m, idx j0, idx n,
+                             float* Ap, float* Bp) {
+  const Team solo{0, 1, nullptr, nullptr};
+  gemm_team(g, ops, bl, i0, m, m, j0, n, Ap, Bp, solo);
 }
 
 // Pack buffer sizes (floats) for an m x n x k tile under a blocking, rounded up to whole micro-panels.

@@ -138,31 +138,25 @@ struct PackBuffers {
 thread_local PackBuffers tls_buffers;
 
 struct Impl {
-  Isa isa;
-  int mr, nr;
+  Ops ops;
   Blocking bl;
-  void (*tile)(const Args&, idx, idx, idx, idx, const Blocking&, MicroKernel, float*, float*);
-  MicroKernel kern;
 };
-
-template <int MR, int NR>
-Impl make_impl(Isa isa, MicroKernel kern, Blocking bl) {
-  return Impl{isa, MR, NR, bl, &gemm_tile<MR, NR>, kern};
-}
 
 // Blocking (kc, mc, nc), measured on a 2-core Sapphire Rapids (48 KiB L1d, 2 MiB L2 per core):
 // the MR x KC A micro-panel (14 x 384 x 4 B = 21 KiB) stays in L1, the KC x NC B panel
-// (384 x 512 x 4 B = 768 KiB) in L2, and MC covers the whole tile so A is packed once.
+// (384 x 512 x 4 B = 768 KiB) in L2, and MC covers a whole share of rows so A is packed once.
 Impl impl_for_isa(Isa isa) {
   switch (isa) {
 #ifdef GEMM_X86
     case Isa::Avx512:
-      return make_impl<AVX512_MR, AVX512_NR>(isa, kernel_avx512, Blocking{384, 4096, 512});
+      return Impl{Ops{AVX512_MR, AVX512_NR, kernel_avx512, pack_a_avx512, pack_b_avx512}, Blocking{384, 4096, 512}};
     case Isa::Avx2:
-      return make_impl<AVX2_MR, AVX2_NR>(isa, kernel_avx2, Blocking{384, 4096, 512});
+      return Impl{Ops{AVX2_MR, AVX2_NR, kernel_avx2, pack_a_generic<AVX2_MR>, pack_b_generic<AVX2_NR>},
+                  Blocking{384, 4096, 512}};
 #endif
     default:
-      return make_impl<GENERIC_MR, GENERIC_NR>(Isa::Generic, kernel_generic, Blocking{256, 4096, 512});
+      return Impl{Ops{GENERIC_MR, GENERIC_NR, kernel_generic, pack_a_generic<GENERIC_MR>, pack_b_generic<GENERIC_NR>},
+                  Blocking{256, 4096, 512}};
   }
 }
 
@@ -173,6 +167,30 @@ Impl impl_for(Isa isa) {
   if (g_override.kc > 0) im.bl = g_override;
   return im;
 }
+
+// Sense-reversing spin barrier for one GEMM's team; yields the core after a while so that an
+// oversubscribed machine still makes progress.
+struct SpinBarrier {
+  std::atomic<int> count{0};
+  std::atomic<int> phase{0};
+  int n = 1;
+  static void wait(void* self) {
+    SpinBarrier& b = *static_cast<SpinBarrier*>(self);
+    const int ph = b.phase.load(std::memory_order_acquire);
+    if (b.count.fetch_add(1, std::memory_order_acq_rel) == b.n - 1) {
+      b.count.store(0, std::memory_order_relaxed);
+      b.phase.store(ph + 1, std::memory_order_release);
+      return;
+    }
+    for (int s = 0; b.phase.load(std::memory_order_acquire) == ph; s++) {
+      cpu_relax();
+      if (s > 2000) std::this_thread::yield();
+    }
+  }
+};
+
+// Shared B pack buffer of the current team (the pool runs one GEMM at a time).
+PackBuffers shared_b;
 
 std::atomic<int> g_isa{-1};
 
@@ -220,35 +238,53 @@ int hardware_threads() {
 void gemm(const Args& g, int threads) {
   if (g.m <= 0 || g.n <= 0) return;
   const Impl im = impl_for(current_isa());
+  const int MR = im.ops.mr, NR = im.ops.nr;
   // Below ~2 MFLOP a second thread costs more to wake than it saves.
   const double flops = 2.0 * (double)g.m * (double)g.n * (double)g.k;
   int t = threads < 1 ? 1 : threads;
   if (flops < 2.0e6) t = 1;
-  // Split C into tm x tn tiles (tm*tn == t), minimising the tile perimeter (= packing traffic),
-  // with tile edges on micro-tile boundaries.
-  const idx mt = (g.m + im.mr - 1) / im.mr, nt = (g.n + im.nr - 1) / im.nr;
-  if (t > mt * nt) t = (int)(mt * nt);
-  int tm = 1, tn = t;
-  double best = 1e300;
-  for (int d = 1; d <= t; d++) {
-    if (t % d) continue;
-    const int e = t / d;
-    if (d > mt || e > nt) continue;
-    const double cost = (double)g.m / d * g.k + (double)g.n / e * g.k;
-    if (cost < best) best = cost, tm = d, tn = e;
+  const idx mt = (g.m + MR - 1) / MR, nt = (g.n + NR - 1) / NR;
+
+  if (t == 1) {
+    PackBuffers& pb = tls_buffers;
+    pb.a = PackBuffers::grow(pb.a, pb.a_cap, pack_a_floats(im.bl, MR, g.m, g.k));
+    pb.b = PackBuffers::grow(pb.b, pb.b_cap, pack_b_floats(im.bl, NR, g.n, g.k));
+    gemm_tile(g, im.ops, im.bl, 0, g.m, 0, g.n, pb.a, pb.b);
+    return;
   }
-  t = tm * tn;
-  const idx mstep = ((mt + tm - 1) / tm) * im.mr, nstep = ((nt + tn - 1) / tn) * im.nr;
+
+  if (mt >= 2 * (idx)t) {
+    // Enough row panels: the team splits the rows evenly (in whole micro-panels) and packs each
+    // B panel together, so neither A nor B is packed twice.
+    const idx per = (mt + t - 1) / t;  // micro-panels per member
+    t = (int)((mt + per - 1) / per);
+    const idx m_max = per * MR;
+    float* bp = shared_b.a = PackBuffers::grow(shared_b.a, shared_b.a_cap, pack_b_floats(im.bl, NR, g.n, g.k));
+    SpinBarrier bar;
+    bar.n = t;
+    auto work = [&](int w) {
+      const idx i0 = (idx)w * m_max;
+      const idx m = (g.m - i0 < m_max) ? g.m - i0 : m_max;
+      PackBuffers& pb = tls_buffers;
+      pb.a = PackBuffers::grow(pb.a, pb.a_cap, pack_a_floats(im.bl, MR, m_max, g.k));
+      const Team team{w, t, &SpinBarrier::wait, &bar};
+      gemm_team(g, im.ops, im.bl, i0, m, m_max, 0, g.n, pb.a, bp, team);
+    };
+    pool().run(t, work);
+    return;
+  }
+
+  // Few rows (m < 2·t·MR): independent column blocks, each member packing its own A and B.
+  if (t > nt) t = (int)nt;
+  const idx nstep = ((nt + t - 1) / t) * NR;
+  t = (int)((g.n + nstep - 1) / nstep);
   auto work = [&](int w) {
-    const int bi = w / tn, bj = w % tn;
-    const idx i0 = bi * mstep, j0 = bj * nstep;
-    if (i0 >= g.m || j0 >= g.n) return;
-    const idx m = (g.m - i0 < mstep) ? g.m - i0 : mstep;
+    const idx j0 = (idx)w * nstep;
     const idx n = (g.n - j0 < nstep) ? g.n - j0 : nstep;
     PackBuffers& pb = tls_buffers;
-    pb.a = PackBuffers::grow(pb.a, pb.a_cap, pack_a_floats(im.bl, im.mr, m, g.k));
-    pb.b = PackBuffers::grow(pb.b, pb.b_cap, pack_b_floats(im.bl, im.nr, n, g.k));
-    im.tile(g, i0, j0, m, n, im.bl, im.kern, pb.a, pb.b);
+    pb.a = PackBuffers::grow(pb.a, pb.a_cap, pack_a_floats(im.bl, MR, g.m, g.k));
+    pb.b = PackBuffers::grow(pb.b, pb.b_cap, pack_b_floats(im.bl, NR, n, g.k));
+    gemm_tile(g, im.ops, im.bl, 0, g.m, j0, n, pb.a, pb.b);
   };
   pool().run(t, work);
 }

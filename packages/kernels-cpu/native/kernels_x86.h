@@ -53,6 +53,94 @@ __attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(i
   }
 }
 
+// ---- AVX-512 packing: 16x16 in-register transposes for the strided cases ----------------------
+__attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; i++) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
+
+__attribute__((target("avx512f"))) static void pack_a_avx512(const Args& g, idx i0, idx p0, idx mc, idx kc, float* Ap) {
+  constexpr int MR = AVX512_MR;
+  constexpr __mmask16 mask = (__mmask16)((1u << MR) - 1);
+  const __m512 va = _mm512_set1_ps(g.alpha);
+  for (idx ir = 0; ir < mc; ir += MR) {
+    float* dst = Ap + ir * kc;
+    if (mc - ir < MR) {
+      pack_a_generic<MR>(g, i0 + ir, p0, mc - ir, kc, dst);
+      continue;
+    }
+    if (g.ta) {
+      const float* src = g.a + p0 * g.lda + (i0 + ir);
+      for (idx p = 0; p < kc; p++)
+        _mm512_mask_storeu_ps(dst + p * MR, mask, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(mask, src + p * g.lda)));
+    } else {
+      const float* src = g.a + (i0 + ir) * g.lda + p0;
+      idx p = 0;
+      for (; p + 16 <= kc; p += 16) {
+        __m512 r[16];
+        for (int i = 0; i < MR; i++) r[i] = _mm512_loadu_ps(src + i * g.lda + p);
+        for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_ps();
+        transpose16(r);
+        for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, mask, _mm512_mul_ps(va, r[q]));
+      }
+      for (; p < kc; p++)
+        for (int i = 0; i < MR; i++) dst[p * MR + i] = g.alpha * src[i * g.lda + p];
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) static void pack_b_avx512(const Args& g, idx p0, idx j0, idx kc, idx nc, float* Bp) {
+  constexpr int NR = AVX512_NR;
+  for (idx jr = 0; jr < nc; jr += NR) {
+    float* dst = Bp + jr * kc;
+    if (nc - jr < NR) {
+      pack_b_generic<NR>(g, p0, j0 + jr, kc, nc - jr, dst);
+      continue;
+    }
+    if (!g.tb) {
+      const float* src = g.b + p0 * g.ldb + (j0 + jr);
+      for (idx p = 0; p < kc; p++) {
+        _mm512_store_ps(dst + p * NR, _mm512_loadu_ps(src + p * g.ldb));
+        _mm512_store_ps(dst + p * NR + 16, _mm512_loadu_ps(src + p * g.ldb + 16));
+      }
+    } else {
+      const float* src = g.b + (j0 + jr) * g.ldb + p0;
+      idx p = 0;
+      for (; p + 16 <= kc; p += 16) {
+        for (int h = 0; h < 2; h++) {
+          __m512 r[16];
+          for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (16 * h + i) * g.ldb + p);
+          transpose16(r);
+          for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (p + q) * NR + 16 * h, r[q]);
+        }
+      }
+      for (; p < kc; p++)
+        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * g.ldb + p];
+    }
+  }
+}
+
 // ---- AVX2 + FMA: 6 x 16 (two ymm per row), 12 accumulators ---------------------------------------
 constexpr int AVX2_MR = 6;
 constexpr int AVX2_NR = 16;

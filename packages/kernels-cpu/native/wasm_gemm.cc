@@ -8,7 +8,7 @@
 #include "gemm_core.h"
 
 #ifndef WASM_MR
-#define WASM_MR 6
+#define WASM_MR 4
 #endif
 #ifndef WASM_NR
 #define WASM_NR 8
@@ -19,7 +19,13 @@ namespace {
 constexpr int MR = WASM_MR;
 constexpr int NR = WASM_NR;  // multiple of 4
 constexpr int NV = NR / 4;
-constexpr gemm::Blocking BL{256, 1024, 256};
+#ifndef WASM_KC
+#define WASM_KC 256
+#endif
+#ifndef WASM_NC
+#define WASM_NC 256
+#endif
+constexpr gemm::Blocking BL{WASM_KC, 1024, WASM_NC};
 
 alignas(64) float pack_a[((BL.mc + MR - 1) / MR) * MR * BL.kc];
 alignas(64) float pack_b[((BL.nc + NR - 1) / NR) * NR * BL.kc];
@@ -89,6 +95,7 @@ __attribute__((export_name("gemm"))) void gemm_f32(int ta, int tb, int m, int n,
   g.ldc = n;
   g.alpha = alpha;
   g.beta = beta;
-  gemm::gemm_tile<MR, NR>(g, 0, 0, m, n, BL, kernel_wasm, pack_a, pack_b);
+  const gemm::Ops ops{MR, NR, kernel_wasm, gemm::pack_a_generic<MR>, gemm::pack_b_generic<NR>};
+  gemm::gemm_tile(g, ops, BL, 0, m, 0, n, pack_a, pack_b);
 }
 }
