@@ -25,7 +25,7 @@ export interface PoolJob {
 const CTL_NEXT = 0;
 const CTL_DONE = 1;
 /** Elements per chunk: small enough to balance, large enough to amortise the hand-off. */
-const CHUNK_ELEMENTS = 1 << 16;
+const CHUNK_ELEMENTS = 1 << 14;
 /** Below this, a tensor is quantized on the calling thread alone. */
 const MIN_PARALLEL_ELEMENTS = 1 << 18;
 /** A chunk taken by a worker must finish within this long (ms) or the export fails. */
@@ -39,16 +39,24 @@ export function defaultThreads(): number {
 
 export class QuantPool {
   private readonly workers: Worker[] = [];
+  /** Set to 1 by each worker once it has loaded and warmed up its code (jobs go to ready workers only). */
+  private readonly ready: Int32Array;
   private failed = 0;
 
-  /** threads counts the calling thread: threads = 1 starts no worker. */
+  private started = false;
+
+  /** threads counts the calling thread: threads = 1 starts no worker. Workers start with the first large tensor. */
   constructor(readonly threads: number = defaultThreads()) {
-    if (threads <= 1) return;
+    this.ready = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, threads)));
+  }
+
+  private start(): void {
+    this.started = true;
     const source = import.meta.url.endsWith('.ts');
     const url = new URL(source ? './quant-worker-source.mjs' : './quant-worker.js', import.meta.url);
-    for (let i = 1; i < threads; i++) {
+    for (let i = 1; i < this.threads; i++) {
       try {
-        const w = new Worker(url);
+        const w = new Worker(url, { workerData: { ready: this.ready.buffer, index: i - 1 } });
         w.on('error', () => this.failed++);
         w.unref();
         this.workers.push(w);
@@ -61,7 +69,8 @@ export class QuantPool {
   /** quantizeRows, spread over the pool. */
   quantizeRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null): Uint8Array {
     const c = codecOf(type);
-    if (this.workers.length === 0 || data.length < MIN_PARALLEL_ELEMENTS || ne0 % c.blockSize !== 0) return quantizeRows(type, data, ne0, imatrix);
+    if (this.threads <= 1 || data.length < MIN_PARALLEL_ELEMENTS || ne0 % c.blockSize !== 0) return quantizeRows(type, data, ne0, imatrix);
+    if (!this.started) this.start();
     const nrows = data.length / ne0;
     const rb = rowBytes(type, ne0);
     const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / ne0));
@@ -71,7 +80,9 @@ export class QuantPool {
     const output = new SharedArrayBuffer(nrows * rb);
     const control = new SharedArrayBuffer(8);
     const job: PoolJob = { type, ne0, nrows, rowsPerChunk, nChunks, rowBytes: rb, input, output, control, imatrix: imatrix ?? null };
-    for (const w of this.workers) w.postMessage(job);
+    this.workers.forEach((w, i) => {
+      if (Atomics.load(this.ready, i) === 1) w.postMessage(job);
+    });
     const ctl = new Int32Array(control);
     const x = new Float32Array(input);
     const out = new Uint8Array(output);
@@ -96,6 +107,13 @@ export class QuantPool {
       }
     }
     return new Uint8Array(output);
+  }
+
+  /** Workers that have started and warmed up. */
+  get readyWorkers(): number {
+    let n = 0;
+    for (let i = 0; i < this.workers.length; i++) n += Atomics.load(this.ready, i);
+    return n;
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 // Worker side of QuantPool: grabs chunks of rows from a shared counter and quantizes them.
-import { parentPort } from 'node:worker_threads';
-import { quantizeRows } from './quants/index.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { CODECS, quantizeRows } from './quants/index.js';
 import type { PoolJob } from './pool.js';
 
 const CTL_NEXT = 0;
@@ -20,3 +20,18 @@ parentPort?.on('message', (job: PoolJob) => {
     Atomics.notify(ctl, CTL_DONE);
   }
 });
+
+// Warm the quantizers up before taking real work: a cold (interpreted) worker holding a chunk
+// would keep the calling thread waiting. Then tell the pool this worker is ready.
+{
+  const x = new Float32Array(256 * 32).map((_, i) => Math.sin(i * 0.37) * 0.1);
+  const im = new Float32Array(256).fill(1);
+  for (let rep = 0; rep < 3; rep++) {
+    for (const c of Object.values(CODECS)) {
+      quantizeRows(c!.type, x, 256);
+      if (c!.usesImatrix) quantizeRows(c!.type, x, 256, im);
+    }
+  }
+  const w = workerData as { ready?: SharedArrayBuffer; index?: number } | undefined;
+  if (w?.ready) Atomics.store(new Int32Array(w.ready), w.index ?? 0, 1);
+}

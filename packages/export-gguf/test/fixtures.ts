@@ -167,3 +167,8 @@ export function writeSynthModel(dir: string, m: SynthModel, seed = 1): Map<strin
   w.close();
   return tensors;
 }
+
+/** Byte equality of two typed arrays (vitest's deep equality is slow on large ones). */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}

@@ -17,7 +17,7 @@ import {
   reversePermuteRows,
   writeArchMetadata,
 } from '../src/index.js';
-import { writeSynthModel, type SynthModel } from './fixtures.js';
+import { sameBytes, writeSynthModel, type SynthModel } from './fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = resolve(here, '../../..', '../shared');
@@ -65,12 +65,12 @@ describe('the LLaMA Q/K reverse permutation (gguf.md §3.2)', () => {
     o += nLayers! * dim! * dim!;
     const wk = f.subarray(o, o + nLayers! * kvDim * dim!);
     for (let l = 0; l < nLayers!; l++) {
-      expect(readGgufTensorF32(g, `blk.${l}.attn_q.weight`)).toEqual(wq.subarray(l * dim! * dim!, (l + 1) * dim! * dim!));
-      expect(readGgufTensorF32(g, `blk.${l}.attn_k.weight`)).toEqual(wk.subarray(l * kvDim * dim!, (l + 1) * kvDim * dim!));
+      expect(sameBytes(readGgufTensorF32(g, `blk.${l}.attn_q.weight`), wq.subarray(l * dim! * dim!, (l + 1) * dim! * dim!))).toBe(true);
+      expect(sameBytes(readGgufTensorF32(g, `blk.${l}.attn_k.weight`), wk.subarray(l * kvDim * dim!, (l + 1) * kvDim * dim!))).toBe(true);
     }
     // v is not permuted: equals the HF tensor
     const ck = Checkpoint.open(stories);
-    expect(readGgufTensorF32(g, 'blk.0.attn_v.weight')).toEqual(ck.readFloat32('model.layers.0.self_attn.v_proj.weight').data);
+    expect(sameBytes(readGgufTensorF32(g, 'blk.0.attn_v.weight'), ck.readFloat32('model.layers.0.self_attn.v_proj.weight').data)).toBe(true);
     ck.close();
   });
 });
@@ -187,8 +187,8 @@ describe('byte-level BPE models (synthetic Qwen2, Qwen3, Llama-3)', () => {
       await exportGguf({ modelDir: dir, outFile: f32, fileType: 'F32' });
       const gq = readGgufTensorF32(readGguf(f32), 'blk.0.attn_q.weight');
       const hf = src.get('model.layers.0.self_attn.q_proj.weight')!;
-      if (m.kind === 'llama3') expect(gq).toEqual(reversePermuteRows(hf, m.heads * m.headDim, m.hidden, m.heads));
-      else expect(gq).toEqual(hf);
+      if (m.kind === 'llama3') expect(sameBytes(gq, reversePermuteRows(hf, m.heads * m.headDim, m.hidden, m.heads))).toBe(true);
+      else expect(sameBytes(gq, hf)).toBe(true);
       expect(res.tensors.length).toBe(g.tensors.length);
 
       if (nlc) {
