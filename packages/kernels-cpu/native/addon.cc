@@ -146,7 +146,11 @@ Napi::Value FmaCeiling(const Napi::CallbackInfo& info) {
   }
   const int threads = info.Length() > 1 ? info[1].ToNumber().Int32Value() : gemm::hardware_threads();
   const double seconds = info.Length() > 2 ? info[2].ToNumber().DoubleValue() : 0.5;
-  return Napi::Number::New(info.Env(), gemm::fma_ceiling(isa, threads, seconds));
+  const gemm::Ceiling c = gemm::fma_ceiling(isa, threads, seconds);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("gflops", Napi::Number::New(info.Env(), c.gflops));
+  out.Set("cpuGflops", Napi::Number::New(info.Env(), c.cpu_gflops));
+  return out;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -289,20 +290,32 @@ void gemm(const Args& g, int threads) {
   pool().run(t, work);
 }
 
-double fma_ceiling(Isa isa, int threads, double seconds) {
+namespace {
+double thread_cpu_seconds() {
+#if defined(__linux__) || defined(__APPLE__)
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#else
+  return 0.0;
+#endif
+}
+}  // namespace
+
+Ceiling fma_ceiling(Isa isa, int threads, double seconds) {
   if (threads < 1) threads = 1;
 #ifdef GEMM_X86
-  if ((int)isa > (int)detect_isa()) return 0.0;
+  if ((int)isa > (int)detect_isa()) return Ceiling{0.0, 0.0};
   void (*loop)(long) = isa == Isa::Avx512 ? fma_loop_avx512 : isa == Isa::Avx2 ? fma_loop_avx2 : nullptr;
   const long per_iter = isa == Isa::Avx512 ? FMA_LOOP_AVX512_FLOP_PER_ITER : FMA_LOOP_AVX2_FLOP_PER_ITER;
-  if (!loop) return 0.0;
+  if (!loop) return Ceiling{0.0, 0.0};
   // calibrate: iterations for ~seconds on one thread
-  long iters = 1 << 16;
+  long iters = 1 << 14;
   for (;;) {
     const auto t0 = std::chrono::steady_clock::now();
     loop(iters);
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (dt > 0.05 || iters > (1L << 40)) {
+    if (dt > 0.02 || iters > (1L << 40)) {
       iters = (long)((double)iters * seconds / dt) + 1;
       break;
     }
@@ -310,25 +323,31 @@ double fma_ceiling(Isa isa, int threads, double seconds) {
   }
   std::atomic<int> ready{0};
   std::vector<std::thread> ts;
-  std::vector<double> secs(threads, 0.0);
+  std::vector<double> secs(threads, 0.0), cpu(threads, 0.0);
   // Fresh threads (not the GEMM pool) so the measurement is independent of pool state.
   for (int w = 0; w < threads; w++) {
     ts.emplace_back([&, w] {
       ready.fetch_add(1);
       while (ready.load() < threads) cpu_relax();
+      const double c0 = thread_cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
       loop(iters);
       secs[w] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      cpu[w] = thread_cpu_seconds() - c0;
     });
   }
   for (auto& t : ts) t.join();
-  double slowest = 0.0;
-  for (double s : secs) slowest = s > slowest ? s : slowest;
-  return (double)per_iter * (double)iters * threads / slowest / 1e9;
+  double slowest = 0.0, cpu_total = 0.0;
+  for (int w = 0; w < threads; w++) {
+    slowest = secs[w] > slowest ? secs[w] : slowest;
+    cpu_total += cpu[w];
+  }
+  const double flop = (double)per_iter * (double)iters * threads;
+  return Ceiling{flop / slowest / 1e9, cpu_total > 0 ? flop / cpu_total / 1e9 : 0.0};
 #else
   (void)isa;
   (void)seconds;
-  return 0.0;
+  return Ceiling{0.0, 0.0};
 #endif
 }
 

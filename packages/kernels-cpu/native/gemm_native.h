@@ -23,7 +23,11 @@ int hardware_threads();
 // thread is one of them). Safe to call from several threads at once: calls are serialised.
 void gemm(const Args& g, int threads);
 
-// GFLOP/s of `threads` threads each running the FMA loop of `isa` for about `seconds`.
-double fma_ceiling(Isa isa, int threads, double seconds);
+struct Ceiling {
+  double gflops;      // all threads together, per wall-clock second (slowest thread's time)
+  double cpu_gflops;  // per CPU-second the threads actually ran (one core's rate when uncontended)
+};
+// `threads` threads each running the FMA loop of `isa` for about `seconds`.
+Ceiling fma_ceiling(Isa isa, int threads, double seconds);
 
 }  // namespace gemm

@@ -14,8 +14,11 @@ export interface NativeAddon {
   /** Selects the micro-kernel for later calls (process-wide); false when the CPU lacks it. */
   setIsa(isa: NativeIsa): boolean;
   hardwareThreads(): number;
-  /** GFLOP/s of `threads` threads running independent FMAs of `isa` for about `seconds` each. */
-  fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): number;
+  /**
+   * `threads` threads running independent FMAs of `isa` for about `seconds`: GFLOP/s of them all per
+   * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
+   */
+  fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
 }
 
 export type NativeIsa = 'avx512' | 'avx2' | 'generic';
