@@ -1,10 +1,7 @@
 import { AutoRoundError, type ExporterPlugin, isIntWeightOnly, type QuantScheme } from '@autoround/core';
 import { Checkpoint } from '@autoround/core-tensor';
-import { GptqLayoutSession, GptqLayoutWeights } from '@autoround/export-gptq';
-import { autoRoundQuantConfig } from './quant-config.js';
-
-/** Packings of the auto_round format this package writes; the others arrive with their exporters. */
-const PACKINGS = ['auto_round:auto_gptq', 'auto_round', 'auto_round:gptqmodel'] as const;
+import { GptqLayoutSession, GptqLayoutWeights, warnFusedMismatches } from '@autoround/export-gptq';
+import { autoRoundQuantConfig, GPTQ_LAYOUT_PACKINGS as PACKINGS, PACKING_PROVIDERS, autoRoundPackings, registeredPacking } from './quant-config.js';
 
 /** The packing the original picks when the user names only "auto_round": gptq-style for sym, plain for asym. */
 export function defaultPacking(s: QuantScheme): string {
@@ -19,13 +16,17 @@ function packingOf(format: string, s: QuantScheme): string {
 export const autoRoundExporter: ExporterPlugin = {
   name: 'auto_round',
   aliases: ['autoround', 'auto-round'],
-  description: 'AutoRound format (quant_method "auto-round"), GPTQ-style packing; loads in transformers, vLLM and SGLang',
+  description: 'AutoRound format (quant_method "auto-round"); packings auto_gptq (default sym), plain (default asym), gptqmodel, auto_awq, llm_compressor; loads in transformers, vLLM and SGLang',
   check(scheme, format) {
     const packing = packingOf(format, scheme);
-    if (!(PACKINGS as readonly string[]).includes(packing)) {
-      return `packing "${format}" is not supported by this exporter (supported: auto_round, ${PACKINGS.join(', ')})`;
+    const extra = registeredPacking(packing);
+    if (!(PACKINGS as readonly string[]).includes(packing) && !extra) {
+      const provider = PACKING_PROVIDERS[packing];
+      if (provider) return `packing "${packing}" needs ${provider}, which is not installed`;
+      return `packing "${format}" is not supported by this exporter (supported: auto_round, ${autoRoundPackings().join(', ')})`;
     }
     if (!isIntWeightOnly(scheme)) return `the auto_round exporter writes integer weight-only schemes; "${scheme.data_type}" with act_bits ${scheme.act_bits} is not supported yet`;
+    if (extra) return extra.check(scheme);
     if (![2, 3, 4, 8].includes(scheme.bits)) return `auto_round packing supports bits 2, 3, 4 and 8, not ${scheme.bits}`;
     if (packing === 'auto_round:auto_gptq' && !scheme.sym) return 'auto_round:auto_gptq packing is for symmetric schemes; use auto_round for asym';
     return null;
@@ -34,18 +35,25 @@ export const autoRoundExporter: ExporterPlugin = {
     const packing = packingOf(ctx.format, ctx.scheme);
     const err = autoRoundExporter.check(ctx.scheme, ctx.format);
     if (err) throw new AutoRoundError('E_FORMAT', `--format ${ctx.format}: ${err}`, { subject: '--format' });
+    warnFusedMismatches(ctx, packing);
+    const extra = registeredPacking(packing);
+    if (extra) return extra.open(ctx, () => autoRoundQuantConfig(ctx, packing));
     return new GptqLayoutSession(
       ctx,
       { zeroMinusOne: packing === 'auto_round:auto_gptq', gIdx: packing === 'auto_round:gptqmodel' },
       () => autoRoundQuantConfig(ctx, packing),
+      { label: packing },
     );
   },
   detect: (config) => {
     const qc = config.quantization_config as { quant_method?: string; packing_format?: string } | undefined;
-    return qc?.quant_method === 'auto-round' && (PACKINGS as readonly string[]).includes(qc.packing_format ?? '');
+    const p = qc?.packing_format ?? '';
+    return qc?.quant_method === 'auto-round' && ((PACKINGS as readonly string[]).includes(p) || !!registeredPacking(p));
   },
   read(dir, config) {
     const qc = config.quantization_config as { bits: number; group_size: number; packing_format: string; extra_config?: Record<string, { bits?: number; group_size?: number }> };
+    const extra = registeredPacking(qc.packing_format);
+    if (extra) return extra.read(dir, config);
     const paramsOf = (layer: string) => ({ bits: qc.extra_config?.[layer]?.bits ?? qc.bits, groupSize: qc.extra_config?.[layer]?.group_size ?? qc.group_size });
     return new GptqLayoutWeights(Checkpoint.open(dir), paramsOf, qc.packing_format === 'auto_round:auto_gptq');
   },

@@ -28,12 +28,16 @@ export interface GptqTensors {
   /** [in] (only when asked for) */
   gIdx?: Int32Array;
   nGroups: number;
+  /** Zero points the layout cannot hold (GPTQ v1 stores zero − 1, so a zero of 0 wraps to 2^b − 1). */
+  wrappedZeros: number;
 }
 
 export interface GptqPackOptions {
   /** GPTQ v1 stores zero − 1 (auto_gptq, auto_round:auto_gptq); v2 / auto_round asym store zero as is. */
   zeroMinusOne: boolean;
   gIdx?: boolean;
+  /** fp16 bits of a scale (default: round to nearest); sessions use it to count inexact scales. */
+  scaleBits?: (v: number) => number;
 }
 
 /** The GPTQ tensor layout of one quantized linear (formats.md §1a, §2). */
@@ -59,15 +63,20 @@ export function packGptq(q: QuantizedWeight, opts: GptqPackOptions): GptqTensors
   const qzeros = new Uint32Array(G * zcols);
   const scales = new Uint16Array(G * out);
   const zrow = new Int32Array(out);
+  const toF16 = opts.scaleBits ?? f32ToF16Bits;
+  const maxZ = (1 << b) - 1;
+  let wrappedZeros = 0;
   for (let g = 0; g < G; g++) {
     for (let o = 0; o < out; o++) {
       const z = q.zeros[o * G + g]!;
-      zrow[o] = opts.zeroMinusOne ? z - 1 : z;
-      scales[g * out + o] = f32ToF16Bits(q.scales[o * G + g]!);
+      const stored = opts.zeroMinusOne ? z - 1 : z;
+      if (stored < 0 || stored > maxZ) wrappedZeros++;
+      zrow[o] = stored;
+      scales[g * out + o] = toF16(q.scales[o * G + g]!);
     }
     packBits(zrow, b, qzeros, g * zcols);
   }
-  const res: GptqTensors = { qweight: new Int32Array(qweight.buffer), qzeros: new Int32Array(qzeros.buffer), scales, nGroups: G };
+  const res: GptqTensors = { qweight: new Int32Array(qweight.buffer), qzeros: new Int32Array(qzeros.buffer), scales, nGroups: G, wrappedZeros };
   if (opts.gIdx) {
     res.gIdx = new Int32Array(inF);
     for (let i = 0; i < inF; i++) res.gIdx[i] = Math.floor(i / gs);
