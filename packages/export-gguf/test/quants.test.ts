@@ -224,3 +224,22 @@ describe('QuantPool', () => {
     }
   });
 });
+
+describe('the WebAssembly kernel', () => {
+  it('gives the same bytes as the TypeScript search (Q2_K, Q4_K, Q5_K reference paths)', async () => {
+    const { setWasmKernel } = await import('../src/index.js');
+    const x = new Float32Array([...gaussian(256 * 64, 21), ...awkward(256, 22), ...gaussian(256 * 4, 23, 1e-30)]);
+    try {
+      for (const name of ['Q2_K', 'Q4_K', 'Q5_K']) {
+        const type = ggmlTypeByName(name)!;
+        setWasmKernel(false);
+        const js = Buffer.from(quantizeRows(type, x, 256));
+        setWasmKernel(true);
+        const wasm = Buffer.from(quantizeRows(type, x, 256));
+        expect(wasm.equals(js), name).toBe(true);
+      }
+    } finally {
+      setWasmKernel(true);
+    }
+  });
+});

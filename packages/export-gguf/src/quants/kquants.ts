@@ -6,7 +6,7 @@ import {
   f,
   getF16,
   GROUP_MAX_EPS,
-  makeQkx2Quants,
+  makeQkx2QuantsFast,
   makeQkx3Quants,
   makeQ3Quants,
   makeQpQuants,
@@ -140,7 +140,7 @@ function q2kRef(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
   let maxMin = 0;
   for (let j = 0; j < N_SUB16; j++) {
     for (let l = 0; l < SUB16; l++) weights[l] = Math.abs(x[xo + SUB16 * j + l]!);
-    scales[j] = makeQkx2Quants(SUB16, 3, x, xo + SUB16 * j, weights, 0, Lu, SUB16 * j, Laux, Q2K_SEARCH.rmin, Q2K_SEARCH.rdelta, Q2K_SEARCH.nstep, true);
+    scales[j] = makeQkx2QuantsFast(SUB16, 3, x, xo + SUB16 * j, weights, 0, Lu, SUB16 * j, Laux, Q2K_SEARCH.rmin, Q2K_SEARCH.rdelta, Q2K_SEARCH.nstep, true);
     mins[j] = searchResult.min;
     if (scales[j]! > maxScale) maxScale = scales[j]!;
     if (mins[j]! > maxMin) maxMin = mins[j]!;
@@ -343,7 +343,7 @@ function k45RefSearch(x: Float32Array, xo: number, nmax: number, search: { rmin:
     for (let l = 0; l < SUB32; l++) sumX2 = f(sumX2 + f(x[b + l]! * x[b + l]!));
     const avX = f(Math.sqrt(f(sumX2 / SUB32)));
     for (let l = 0; l < SUB32; l++) weights[l] = f(avX + Math.abs(x[b + l]!));
-    scales[j] = makeQkx2Quants(SUB32, nmax, x, b, weights, 0, Lu, SUB32 * j, Laux, search.rmin, search.rdelta, search.nstep, false);
+    scales[j] = makeQkx2QuantsFast(SUB32, nmax, x, b, weights, 0, Lu, SUB32 * j, Laux, search.rmin, search.rdelta, search.nstep, false);
     mins[j] = searchResult.min;
     if (scales[j]! > maxScale) maxScale = scales[j]!;
     if (mins[j]! > maxMin) maxMin = mins[j]!;

@@ -7,6 +7,7 @@
 // multiply-add is fused — the x86-64 baseline build of ggml-base that llama-quantize runs.
 
 import { f16BitsToF32, f32ToF16Bits } from '@autoround/core-tensor';
+import { KERNELS_WASM_BASE64 } from './kernels.wasm.js';
 
 export const f = Math.fround;
 
@@ -485,4 +486,78 @@ export function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8A
     if (!nChanged) break;
   }
   return suml2 > 0 ? f(sumlx / suml2) : 0;
+}
+
+// ------------------------------------------------------------------ WebAssembly kernel
+
+
+interface Kernel {
+  qkx2(n: number, nmax: number, rmin: number, rdelta: number, nstep: number, mad: number): number;
+  f32: Float32Array;
+  u8: Uint8Array;
+}
+
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+let kernel: Kernel | null | undefined;
+let kernelEnabled = process.env.AUTOROUND_GGUF_WASM !== '0';
+
+/** Turns the WebAssembly kernel off (or back on); the TypeScript functions then do all the work. */
+export function setWasmKernel(enabled: boolean): void {
+  kernelEnabled = enabled;
+}
+
+function loadKernel(): Kernel | null {
+  try {
+    // (the WebAssembly global of Node; the project's TypeScript lib has no DOM/WebAssembly types)
+    const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+    const inst = new WA.Instance(new WA.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64')), {});
+    const mem = inst.exports.mem as { buffer: ArrayBuffer };
+    return { qkx2: inst.exports.qkx2 as Kernel['qkx2'], f32: new Float32Array(mem.buffer), u8: new Uint8Array(mem.buffer) };
+  } catch {
+    return null;
+  }
+}
+
+/** Byte offsets of kernels.wat's memory layout, in elements. */
+const K_X = 0;
+const K_W = 32;
+const K_L = 256;
+const K_MIN = 176;
+
+/**
+ * makeQkx2Quants on the WebAssembly kernel (native binary32, same operations in the same order),
+ * falling back to the TypeScript function where WebAssembly is unavailable or turned off.
+ */
+export function makeQkx2QuantsFast(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  weights: Float32Array,
+  wo: number,
+  L: Uint8Array,
+  lo: number,
+  Laux: Uint8Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad: boolean,
+): number {
+  if (kernelEnabled && kernel === undefined) kernel = loadKernel();
+  const k = kernelEnabled ? kernel : null;
+  if (!k || n > 32) return makeQkx2Quants(n, nmax, x, xo, weights, wo, L, lo, Laux, rmin, rdelta, nstep, useMad);
+  const f32 = k.f32;
+  for (let i = 0; i < n; i++) {
+    f32[K_X + i] = x[xo + i]!;
+    f32[K_W + i] = weights[wo + i]!;
+  }
+  const scale = k.qkx2(n, nmax, rmin, rdelta, nstep, useMad ? 1 : 0);
+  const u8 = k.u8;
+  for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
+  searchResult.min = f32[K_MIN]!;
+  return scale;
 }

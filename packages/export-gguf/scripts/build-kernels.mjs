@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// Assembles src/quants/kernels.wat into src/quants/kernels.wasm.ts (base64), with wabt from npm.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import wabtInit from 'wabt';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), '../src/quants');
+const wabt = await wabtInit();
+const mod = wabt.parseWat('kernels.wat', readFileSync(join(dir, 'kernels.wat'), 'utf8'), { bulk_memory: true, sat_float_to_int: true });
+mod.validate();
+const { buffer } = mod.toBinary({});
+const b64 = Buffer.from(buffer).toString('base64');
+writeFileSync(
+  join(dir, 'kernels.wasm.ts'),
+  `// Generated from kernels.wat by scripts/build-kernels.mjs — do not edit.\nexport const KERNELS_WASM_BASE64 =\n  '${b64}';\n`,
+);
+console.log(`kernels.wasm: ${buffer.length} bytes`);
