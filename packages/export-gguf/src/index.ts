@@ -13,5 +13,6 @@ export * from './hparams.js';
 export * from './tokenizer.js';
 export * from './export.js';
 export { ggufExporter, fileTypeOfFormat } from './plugin.js';
+export { QuantPool, defaultThreads } from './pool.js';
 
 export default definePlugin({ name: '@autoround/export-gguf', exporters: [ggufExporter] });
