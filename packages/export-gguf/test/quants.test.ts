@@ -226,17 +226,20 @@ describe('QuantPool', () => {
 });
 
 describe('the WebAssembly kernel', () => {
-  it('gives the same bytes as the TypeScript search (Q2_K, Q4_K, Q5_K reference paths)', async () => {
+  it('gives the same bytes as the TypeScript searches (every type using make_qkx2_quants or make_qx_quants, both paths)', async () => {
     const { setWasmKernel } = await import('../src/index.js');
     const x = new Float32Array([...gaussian(256 * 64, 21), ...awkward(256, 22), ...gaussian(256 * 4, 23, 1e-30)]);
     try {
-      for (const name of ['Q2_K', 'Q4_K', 'Q5_K']) {
+      const im = new Float32Array(256).map((_, i) => ((i * 7919) % 13) / 3);
+      for (const name of ['Q2_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q4_0', 'Q5_0']) {
         const type = ggmlTypeByName(name)!;
-        setWasmKernel(false);
-        const js = Buffer.from(quantizeRows(type, x, 256));
-        setWasmKernel(true);
-        const wasm = Buffer.from(quantizeRows(type, x, 256));
-        expect(wasm.equals(js), name).toBe(true);
+        for (const qw of [null, im]) {
+          setWasmKernel(false);
+          const js = Buffer.from(quantizeRows(type, x, 256, qw));
+          setWasmKernel(true);
+          const wasm = Buffer.from(quantizeRows(type, x, 256, qw));
+          expect(wasm.equals(js), `${name}${qw ? ' imatrix' : ''}`).toBe(true);
+        }
       }
     } finally {
       setWasmKernel(true);

@@ -10,7 +10,7 @@ import {
   makeQkx3Quants,
   makeQ3Quants,
   makeQpQuants,
-  makeQxQuants,
+  makeQxQuantsFast,
   nearestInt,
   putF16,
   searchResult,
@@ -297,9 +297,9 @@ function q3kImpl(x: Float32Array, xo: number, qw: Float32Array, out: Uint8Array,
     let sumw = 0;
     for (let l = 0; l < SUB16; l++) sumw = f(sumw + weights[l]!);
     sw[j] = sumw;
-    scales[j] = makeQxQuants(SUB16, 4, x, b, Li, SUB16 * j, 1, weights, 0);
+    scales[j] = makeQxQuantsFast(SUB16, 4, x, b, Li, SUB16 * j, 1, weights, 0);
   }
-  const dBlock = makeQxQuants(N_SUB16, 32, scales, 0, LsI, 0, 1, sw, 0);
+  const dBlock = makeQxQuantsFast(N_SUB16, 32, scales, 0, LsI, 0, 1, sw, 0);
   for (let j = 0; j < N_SUB16; j++) packQ3kScale(out, o + Q3K.scales, j, LsI[j]!);
   putF16(out, o + Q3K.d, dBlock);
 }
@@ -521,7 +521,7 @@ export function quantizeQ6_K(x: Float32Array, imatrix?: Float32Array | null): Ui
     let maxScale = 0;
     let maxAbsScale = 0;
     for (let ib = 0; ib < N_SUB16; ib++) {
-      const scale = makeQxQuants(SUB16, 32, x, xo + SUB16 * ib, Li, SUB16 * ib, 1, imatrix ?? null, xo + SUB16 * ib);
+      const scale = makeQxQuantsFast(SUB16, 32, x, xo + SUB16 * ib, Li, SUB16 * ib, 1, imatrix ?? null, xo + SUB16 * ib);
       scales[ib] = scale;
       const absScale = Math.abs(scale);
       if (absScale > maxAbsScale) {

@@ -3,7 +3,7 @@
 // dequantize*(bytes, n) returns n floats. Reference paths without an importance matrix, the
 // quantize_row_*_impl paths with one (Q8_0 ignores it).
 
-import { f, getF16, makeQkx3Quants, makeQxQuants, putF16, searchResult, F_0_05, F_0_9 } from './search.js';
+import { f, getF16, makeQkx3Quants, makeQxQuantsFast, putF16, searchResult, F_0_05, F_0_9 } from './search.js';
 
 export const QK4_0 = 32;
 export const QK4_1 = 32;
@@ -97,7 +97,7 @@ export function quantizeQ4_0(x: Float32Array, imatrix?: Float32Array | null): Ui
       const xo = i * QK4_0;
       const o = i * BLOCK_Q4_0_BYTES;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQxQuants(QK4_0, 8, x, xo, L32, 0, 1, weight32, 0);
+      const d = makeQxQuantsFast(QK4_0, 8, x, xo, L32, 0, 1, weight32, 0);
       putF16(out, o, d);
       for (let j = 0; j < HALF; j++) out[o + 2 + j] = L32[j]! | (L32[j + HALF]! << 4);
     }
@@ -238,7 +238,7 @@ export function quantizeQ5_0(x: Float32Array, imatrix?: Float32Array | null): Ui
       const xo = i * QK5_0;
       const o = i * BLOCK_Q5_0_BYTES;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQxQuants(QK5_0, 16, x, xo, L32, 0, 1, weight32, 0);
+      const d = makeQxQuantsFast(QK5_0, 16, x, xo, L32, 0, 1, weight32, 0);
       putF16(out, o, d);
       packQ5(L32, out, o + 2, o + 6);
     }

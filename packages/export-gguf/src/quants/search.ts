@@ -493,6 +493,7 @@ export function makeQpQuants(n: number, nmax: number, x: Float32Array, L: Uint8A
 
 interface Kernel {
   qkx2(n: number, nmax: number, rmin: number, rdelta: number, nstep: number, mad: number): number;
+  qx(n: number, nmax: number): number;
   f32: Float32Array;
   u8: Uint8Array;
 }
@@ -516,7 +517,7 @@ function loadKernel(): Kernel | null {
     const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
     const inst = new WA.Instance(new WA.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64')), {});
     const mem = inst.exports.mem as { buffer: ArrayBuffer };
-    return { qkx2: inst.exports.qkx2 as Kernel['qkx2'], f32: new Float32Array(mem.buffer), u8: new Uint8Array(mem.buffer) };
+    return { qkx2: inst.exports.qkx2 as Kernel['qkx2'], qx: inst.exports.qx as Kernel['qx'], f32: new Float32Array(mem.buffer), u8: new Uint8Array(mem.buffer) };
   } catch {
     return null;
   }
@@ -559,5 +560,35 @@ export function makeQkx2QuantsFast(
   const u8 = k.u8;
   for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
   searchResult.min = f32[K_MIN]!;
+  return scale;
+}
+
+/**
+ * makeQxQuants with rmse_type 1 (weights qw, else x²) on the WebAssembly kernel; other cases,
+ * or no WebAssembly, go to the TypeScript function.
+ */
+export function makeQxQuantsFast(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  L: Int8Array | Uint8Array,
+  lo: number,
+  rmseType: number,
+  qw: Float32Array | null,
+  qwo: number,
+): number {
+  if (kernelEnabled && kernel === undefined) kernel = loadKernel();
+  const k = kernelEnabled ? kernel : null;
+  if (!k || rmseType !== 1 || n > 32 || nmax > 64) return makeQxQuants(n, nmax, x, xo, L, lo, rmseType, qw, qwo);
+  const f32 = k.f32;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    f32[K_X + i] = xi;
+    f32[K_W + i] = qw ? qw[qwo + i]! : f(xi * xi);
+  }
+  const scale = k.qx(n, nmax);
+  const u8 = k.u8;
+  for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
   return scale;
 }
