@@ -16,14 +16,6 @@
 (module
   (memory (export "mem") 1)
 
-  (func $nearest (param $v f32) (result i32)
-    (i32.trunc_sat_f32_s (f32.nearest (local.get $v))))
-
-  (func $clamp (param $l i32) (param $hi i32) (result i32)
-    (select (i32.const 0)
-      (select (local.get $hi) (local.get $l) (i32.gt_s (local.get $l) (local.get $hi)))
-      (i32.lt_s (local.get $l) (i32.const 0))))
-
   ;; XM[i] = x[i] − min
   (func $xm (param $n i32) (param $min f32)
     (local $i i32)
@@ -76,9 +68,10 @@
     (block $done (loop $next
       (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
       (local.set $p (i32.shl (local.get $i) (i32.const 2)))
-      (local.set $l (call $clamp
-        (call $nearest (f32.mul (local.get $iscale) (f32.load offset=320 (local.get $p))))
-        (local.get $nmax)))
+      ;; l = clamp(nearest_int(iscale·(x − min)), 0, nmax), written out (V8 does not inline wasm calls)
+      (local.set $l (i32.trunc_sat_f32_s (f32.nearest (f32.mul (local.get $iscale) (f32.load offset=320 (local.get $p))))))
+      (local.set $l (select (local.get $nmax) (local.get $l) (i32.gt_s (local.get $l) (local.get $nmax))))
+      (local.set $l (select (i32.const 0) (local.get $l) (i32.lt_s (local.get $l) (i32.const 0))))
       (i32.store8 offset=256 (local.get $i) (local.get $l))
       (local.set $diff (f32.sub
         (f32.add (f32.mul (local.get $scale) (f32.convert_i32_s (local.get $l))) (local.get $min))
@@ -104,9 +97,9 @@
       (block $done (loop $next
         (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
         (local.set $p (i32.shl (local.get $i) (i32.const 2)))
-        (local.set $l (call $clamp
-          (call $nearest (f32.mul (local.get $iscale) (f32.load offset=320 (local.get $p))))
-          (local.get $nmax)))
+        (local.set $l (i32.trunc_sat_f32_s (f32.nearest (f32.mul (local.get $iscale) (f32.load offset=320 (local.get $p))))))
+        (local.set $l (select (local.get $nmax) (local.get $l) (i32.gt_s (local.get $l) (local.get $nmax))))
+        (local.set $l (select (i32.const 0) (local.get $l) (i32.lt_s (local.get $l) (i32.const 0))))
         (i32.store8 offset=288 (local.get $i) (local.get $l))
         (local.set $wl (f32.mul (f32.load offset=128 (local.get $p)) (f32.convert_i32_s (local.get $l))))
         (local.set $suml (f32.add (local.get $suml) (local.get $wl)))
@@ -161,8 +154,8 @@
     (block $done (loop $next
       (br_if $done (i32.ge_s (local.get $i) (local.get $n)))
       (local.set $p (i32.shl (local.get $i) (i32.const 2)))
-      (local.set $l (call $nearest (f32.mul (local.get $iscale) (f32.load (local.get $p)))))
-      (local.set $l (select (i32.sub (i32.const 1) (i32.add (local.get $nmax) (i32.const 1))) (local.get $l)
+      (local.set $l (i32.trunc_sat_f32_s (f32.nearest (f32.mul (local.get $iscale) (f32.load (local.get $p))))))
+      (local.set $l (select (i32.sub (i32.const 0) (local.get $nmax)) (local.get $l)
         (i32.lt_s (local.get $l) (i32.sub (i32.const 0) (local.get $nmax)))))
       (local.set $l (select (i32.sub (local.get $nmax) (i32.const 1)) (local.get $l)
         (i32.gt_s (local.get $l) (i32.sub (local.get $nmax) (i32.const 1)))))
