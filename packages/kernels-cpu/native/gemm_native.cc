@@ -190,8 +190,10 @@ struct SpinBarrier {
   }
 };
 
-// Shared B pack buffer of the current team (the pool runs one GEMM at a time).
+// Shared B pack buffer of the team; team_mu guards it from the moment it is sized until the team is
+// done (the JS thread and libuv workers running gemmAsync may call gemm() at the same time).
 PackBuffers shared_b;
+std::mutex team_mu;
 
 std::atomic<int> g_isa{-1};
 
@@ -260,6 +262,7 @@ void gemm(const Args& g, int threads) {
     const idx per = (mt + t - 1) / t;  // micro-panels per member
     t = (int)((mt + per - 1) / per);
     const idx m_max = per * MR;
+    std::lock_guard<std::mutex> hold(team_mu);
     float* bp = shared_b.a = PackBuffers::grow(shared_b.a, shared_b.a_cap, pack_b_floats(im.bl, NR, g.n, g.k));
     SpinBarrier bar;
     bar.n = t;

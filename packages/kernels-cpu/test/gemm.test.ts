@@ -256,6 +256,30 @@ describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
     expect(ticks).toBeGreaterThanOrEqual(0);
   });
 
+  it('concurrent gemmAsync calls of different sizes match single-threaded results', async () => {
+    const r = rng(13);
+    const shapes: [number, number, number][] = [
+      [300, 200, 700],
+      [700, 900, 300],
+      [100, 1500, 500],
+    ];
+    const inputs = shapes.map(([m, n, k]) => ({ a: randomArray(m * k, r), b: randomArray(k * n, r) }));
+    const one = nativeBackend.create({ threads: 1 });
+    const refs = shapes.map(([m, n, k], i) => {
+      const c = new Float32Array(m * n);
+      one.gemm(true, false, m, n, k, inputs[i]!.a, inputs[i]!.b, c);
+      return c;
+    });
+    const two = nativeBackend.create({ threads: 2 });
+    const outs = [0, 1, 2, 0, 1, 2].map((i) => ({ i, c: new Float32Array(shapes[i]![0] * shapes[i]![1]) }));
+    const pending = outs.map(({ i, c }) => two.gemmAsync!(true, false, ...shapes[i]!, inputs[i]!.a, inputs[i]!.b, c));
+    const sync = new Float32Array(shapes[1]![0] * shapes[1]![1]);
+    two.gemm(true, false, ...shapes[1]!, inputs[1]!.a, inputs[1]!.b, sync);
+    await Promise.all(pending);
+    for (const { i, c } of outs) expect(firstDifference(c, refs[i]!)).toBe(-1);
+    expect(firstDifference(sync, refs[1]!)).toBe(-1);
+  });
+
   it('rejects bad arguments at the addon boundary too', () => {
     expect(() => native!.gemm(false, false, 2, 2, 2, new Float32Array(3), new Float32Array(4), new Float32Array(4), 1, 0, 1)).toThrow(/a has 3 elements/);
     expect(() => native!.gemm(false, false, 2, 2, 2, new Float64Array(4) as unknown as Float32Array, new Float32Array(4), new Float32Array(4), 1, 0, 1)).toThrow(/Float32Array/);
