@@ -1,9 +1,17 @@
 #!/usr/bin/env node
 // Assembles src/quants/kernels.wat into src/quants/kernels.wasm.ts (base64), with wabt from npm.
+// wabt is needed only when the .wat changes: `npm install --no-save wabt@1.0.39` first.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import wabtInit from 'wabt';
+
+let wabtInit;
+try {
+  ({ default: wabtInit } = await import('wabt'));
+} catch {
+  console.error('build-kernels: wabt is not installed; run `npm install --no-save wabt@1.0.39` first');
+  process.exit(1);
+}
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '../src/quants');
 const wabt = await wabtInit();
