@@ -212,3 +212,24 @@ describe('byte-level BPE models (synthetic Qwen2, Qwen3, Llama-3)', () => {
     });
   }
 });
+
+describe('vocabulary variants', () => {
+  it('a Unigram tokenizer.json keeps its piece scores; Metaspace decides add_space_prefix', async () => {
+    const { buildVocab } = await import('../src/index.js');
+    const tj = {
+      model: { type: 'Unigram', unk_id: 0, vocab: [['<unk>', 0], ['<s>', 0], ['</s>', 0], ['<0x41>', 0], ['\u2581the', -2.5], ['e', -4]] },
+      added_tokens: [
+        { id: 1, content: '<s>', special: true },
+        { id: 2, content: '</s>', special: true },
+      ],
+      pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'first' },
+    };
+    const v = buildVocab(tj as never, 'llama', {}, 8, 'tokenizer.json');
+    expect(v.model).toBe('llama');
+    expect(v.tokens).toEqual(['<unk>', '<s>', '</s>', '<0x41>', '\u2581the', 'e', '[PAD6]', '[PAD7]']);
+    expect([...v.tokenTypes]).toEqual([2, 3, 3, 6, 1, 1, 5, 5]);
+    expect([...v.scores!]).toEqual([0, 0, 0, 0, -2.5, -4, 0, 0]);
+    expect(() => buildVocab(tj as never, 'llama', {}, 4, 'tokenizer.json')).toThrow(/6 tokens but the model's embedding has only 4 rows/);
+    expect(() => buildVocab({ model: { type: 'WordPiece' } } as never, 'llama', {}, 4, 'x/tokenizer.json')).toThrow(/x\/tokenizer\.json: tokenizer model type "WordPiece"/);
+  });
+});
