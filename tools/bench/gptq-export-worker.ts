@@ -109,5 +109,13 @@ if (mode === 'plain') {
 const sec = Number(process.hrtime.bigint() - t0) / 1e9;
 const shards = mode === 'plain' ? [] : readdirSync(out).filter((f) => f.endsWith('.safetensors')).map((f) => statSync(join(out, f)).size);
 process.stdout.write(
-  JSON.stringify({ mode, sec, sourceBytes, outBytes: shards.reduce((a, b) => a + b, 0), largestOutShard: Math.max(0, ...shards), maxRssBytes: process.resourceUsage().maxRSS * 1024 }) + '\n',
+  JSON.stringify({
+    mode,
+    sec,
+    cpuSec: (process.resourceUsage().userCPUTime + process.resourceUsage().systemCPUTime) / 1e6,
+    sourceBytes,
+    outBytes: shards.reduce((a, b) => a + b, 0),
+    largestOutShard: Math.max(0, ...shards),
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  }) + '\n',
 );

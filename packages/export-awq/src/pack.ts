@@ -41,11 +41,22 @@ export function packAwq(q: QuantizedWeight, scaleBits: (v: number) => number = f
   const cols = out / 8;
   const qweight = new Int32Array(inF * cols);
   const codes = q.codes;
-  for (let o = 0; o < out; o++) {
-    const c = o >> 3;
-    const sh = AWQ_ORDER[o & 7]! * 4;
-    const row = o * inF;
-    for (let i = 0; i < inF; i++) qweight[i * cols + c] = qweight[i * cols + c]! | ((codes[row + i]! & 15) << sh);
+  // word (i, c) gathers input i of outputs 8c … 8c+7; stores run sequentially
+  const sh = AWQ_ORDER.map((k) => k * 4);
+  for (let i = 0; i < inF; i++) {
+    const dst = i * cols;
+    for (let c = 0; c < cols; c++) {
+      const b = c * 8 * inF + i;
+      qweight[dst + c] =
+        ((codes[b]! & 15) << sh[0]!) |
+        ((codes[b + inF]! & 15) << sh[1]!) |
+        ((codes[b + 2 * inF]! & 15) << sh[2]!) |
+        ((codes[b + 3 * inF]! & 15) << sh[3]!) |
+        ((codes[b + 4 * inF]! & 15) << sh[4]!) |
+        ((codes[b + 5 * inF]! & 15) << sh[5]!) |
+        ((codes[b + 6 * inF]! & 15) << sh[6]!) |
+        ((codes[b + 7 * inF]! & 15) << sh[7]!);
+    }
   }
   const qzeros = new Int32Array(G * cols);
   const scales = new Uint16Array(G * out);

@@ -53,11 +53,29 @@ export function packGptq(q: QuantizedWeight, opts: GptqPackOptions): GptqTensors
   const G = Math.ceil(inF / gs);
   const rows = (inF * b) / 32;
   const qweight = new Uint32Array(rows * out);
-  const col = new Uint8Array(inF);
-  for (let o = 0; o < out; o++) {
-    for (let i = 0; i < inF; i++) col[i] = q.codes[o * inF + i]!;
-    // column o of qweight: words rows apart
-    packBits(col, b, qweight, o, out);
+  const codes = q.codes;
+  if (32 % b === 0) {
+    // 2/4/8 bits: word (r, o) holds inputs r·pf … r·pf+pf−1 of output o; written row by row so
+    // the stores are sequential (packBits per column would store `out` words apart)
+    const pf = 32 / b;
+    const mask = (1 << b) - 1;
+    const words = new Int32Array(qweight.buffer);
+    for (let r = 0; r < rows; r++) {
+      const dst = r * out;
+      for (let o = 0; o < out; o++) {
+        const src = o * inF + r * pf;
+        let w = 0;
+        for (let j = 0; j < pf; j++) w |= (codes[src + j]! & mask) << (j * b);
+        words[dst + o] = w;
+      }
+    }
+  } else {
+    const col = new Uint8Array(inF);
+    for (let o = 0; o < out; o++) {
+      for (let i = 0; i < inF; i++) col[i] = codes[o * inF + i]!;
+      // column o of qweight: words rows apart (3-bit: a value may straddle two words)
+      packBits(col, b, qweight, o, out);
+    }
   }
   const zcols = (out * b) / 32;
   const qzeros = new Uint32Array(G * zcols);

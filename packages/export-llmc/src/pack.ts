@@ -12,9 +12,11 @@ export function packFactor(bits: number): number {
 export function packRowToInt32(values: ArrayLike<number>, bits: number, out: Int32Array, outOffset = 0, count = values.length): void {
   const pf = packFactor(bits);
   const mask = (1 << bits) - 1;
-  for (let k = 0; k < count; k++) {
-    const w = outOffset + Math.floor(k / pf);
-    out[w] = out[w]! | ((values[k]! & mask) << ((k % pf) * bits));
+  for (let k0 = 0, w = outOffset; k0 < count; k0 += pf, w++) {
+    const end = Math.min(count, k0 + pf);
+    let word = out[w]!;
+    for (let k = k0, sh = 0; k < end; k++, sh += bits) word |= (values[k]! & mask) << sh;
+    out[w] = word;
   }
 }
 
