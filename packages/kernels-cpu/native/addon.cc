@@ -153,6 +153,12 @@ Napi::Value FmaCeiling(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// For tests and tuning: the B size (floats) above which a team packs B panel by panel.
+Napi::Value SetMaxPackedB(const Napi::CallbackInfo& info) {
+  const double v = info.Length() > 0 ? info[0].ToNumber().DoubleValue() : -1;
+  return Napi::Number::New(info.Env(), (double)gemm::set_max_packed_b((gemm::idx)v));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("gemmAsync", Napi::Function::New(env, GemmAsync, "gemmAsync"));
@@ -161,6 +167,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
   exports.Set("fmaCeiling", Napi::Function::New(env, FmaCeiling, "fmaCeiling"));
+  exports.Set("setMaxPackedB", Napi::Function::New(env, SetMaxPackedB, "setMaxPackedB"));
   return exports;
 }
 

@@ -174,6 +174,36 @@ struct Team {
   }
 };
 
+// C[i0:i0+mc, j0:j0+nc] (+)= packed A block (mc x kc) · packed B panel (kc x nc): the ir/jr loops
+// around the micro-kernel. Partial tiles go through a stack tile.
+static void compute_block(const Args& g, const Ops& ops, idx i0, idx mc, idx j0, idx nc, idx kc, float beta,
+                          const float* Ap, const float* Bp) {
+  const int MR = ops.mr, NR = ops.nr;
+  alignas(64) float tile[16 * 64];  // MR * NR <= 1024
+  for (idx ir = 0; ir < mc; ir += MR) {
+    const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
+    const float* ap = Ap + ir * kc;
+    for (idx jr = 0; jr < nc; jr += NR) {
+      const idx nr = (nc - jr < NR) ? (nc - jr) : NR;
+      const float* bp = Bp + jr * kc;
+      float* c = g.c + (i0 + ir) * g.ldc + (j0 + jr);
+      if (mr == MR && nr == NR) {
+        ops.kern(kc, ap, bp, c, g.ldc, beta);
+      } else {
+        ops.kern(kc, ap, bp, tile, NR, 0.0f);
+        for (idx i = 0; i < mr; i++) {
+          float* ci = c + i * g.ldc;
+          const float* ti = tile + i * NR;
+          if (beta == 0.0f)
+            for (idx j = 0; j < nr; j++) ci[j] = ti[j];
+          else
+            for (idx j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
+        }
+      }
+    }
+  }
+}
+
 // C[i0:i0+m, j0:j0+n] of g, for one member of a team. Every member passes the same j0, n and Bp
 // (the shared B panel, pack_b_floats), its own rows i0..i0+m and its own Ap (pack_a_floats for
 // m_max rows), and m_max = the largest m of any member, so all run the same loop trip counts and
@@ -181,7 +211,7 @@ struct Team {
 // multiply their own rows, and wait again before the panel is overwritten.
 static void gemm_team(const Args& g, const Ops& ops, const Blocking& bl, idx i0, idx m, idx m_max, idx j0, idx n,
                       float* Ap, float* Bp, const Team& team) {
-  const int MR = ops.mr, NR = ops.nr;
+  const int NR = ops.nr;
   if (n <= 0 || m_max <= 0) return;
   if (g.k == 0 || g.alpha == 0.0f) {
     if (m > 0) {
@@ -193,7 +223,6 @@ static void gemm_team(const Args& g, const Ops& ops, const Blocking& bl, idx i0,
     }
     return;
   }
-  alignas(64) float tile[16 * 64];  // MR * NR <= 1024
   for (idx ic = 0; ic < m_max; ic += bl.mc) {
     const idx mc = (m - ic < bl.mc) ? (m - ic > 0 ? m - ic : 0) : bl.mc;
     for (idx pc = 0; pc < g.k; pc += bl.kc) {
@@ -208,30 +237,44 @@ static void gemm_team(const Args& g, const Ops& ops, const Blocking& bl, idx i0,
           ops.pack_b(g, pc, j0 + jc + jr, kc, (nc - jr < NR) ? nc - jr : NR, Bp + jr * kc);
         }
         team.sync();
-        for (idx ir = 0; ir < mc; ir += MR) {
-          const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
-          const float* ap = Ap + ir * kc;
-          for (idx jr = 0; jr < nc; jr += NR) {
-            const idx nr = (nc - jr < NR) ? (nc - jr) : NR;
-            const float* bp = Bp + jr * kc;
-            float* c = g.c + (i0 + ic + ir) * g.ldc + (j0 + jc + jr);
-            if (mr == MR && nr == NR) {
-              ops.kern(kc, ap, bp, c, g.ldc, beta);
-            } else {
-              ops.kern(kc, ap, bp, tile, NR, 0.0f);
-              for (idx i = 0; i < mr; i++) {
-                float* ci = c + i * g.ldc;
-                const float* ti = tile + i * NR;
-                if (beta == 0.0f)
-                  for (idx j = 0; j < nr; j++) ci[j] = ti[j];
-                else
-                  for (idx j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
-              }
-            }
-          }
-        }
+        compute_block(g, ops, i0 + ic, mc, j0 + jc, nc, kc, beta, Ap, Bp);
         team.sync();
       }
+    }
+  }
+}
+
+// All of op(B) packed at once, panel after panel in (pc, jc) order: the panel at (pc, jc) starts at
+// Bp + pc * npad + jc * kc (npad = n rounded up to NR). Member `id` of `size` packs every size-th
+// micro-panel, so a team shares the work.
+static inline idx round_up(idx x, idx r) { return (x + r - 1) / r * r; }
+static inline idx pack_b_all_floats(const Args& g, int NR) { return g.k * round_up(g.n, NR); }
+static void pack_b_all(const Args& g, const Ops& ops, const Blocking& bl, float* Bp, int id, int size) {
+  const int NR = ops.nr;
+  const idx npad = round_up(g.n, NR);
+  idx q = 0;
+  for (idx pc = 0; pc < g.k; pc += bl.kc) {
+    const idx kc = (g.k - pc < bl.kc) ? (g.k - pc) : bl.kc;
+    for (idx jc = 0; jc < g.n; jc += bl.nc) {
+      const idx nc = (g.n - jc < bl.nc) ? (g.n - jc) : bl.nc;
+      for (idx jr = 0; jr < nc; jr += NR, q++)
+        if (q % size == id) ops.pack_b(g, pc, jc + jr, kc, (nc - jr < NR) ? nc - jr : NR, Bp + pc * npad + (jc + jr) * kc);
+    }
+  }
+}
+
+// Rows i0..i0+m (m <= bl.mc) of C against a B packed by pack_b_all: no synchronisation needed, so
+// threads can take row chunks from a shared counter.
+static void gemm_rows_packed_b(const Args& g, const Ops& ops, const Blocking& bl, idx i0, idx m, const float* Bp,
+                               float* Ap) {
+  const idx npad = round_up(g.n, ops.nr);
+  for (idx pc = 0; pc < g.k; pc += bl.kc) {
+    const idx kc = (g.k - pc < bl.kc) ? (g.k - pc) : bl.kc;
+    const float beta = (pc == 0) ? g.beta : 1.0f;
+    ops.pack_a(g, i0, pc, m, kc, Ap);
+    for (idx jc = 0; jc < g.n; jc += bl.nc) {
+      const idx nc = (g.n - jc < bl.nc) ? (g.n - jc) : bl.nc;
+      compute_block(g, ops, i0, m, jc, nc, kc, beta, Ap, Bp + pc * npad + jc * kc);
     }
   }
 }

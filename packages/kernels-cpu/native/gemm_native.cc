@@ -194,6 +194,8 @@ struct SpinBarrier {
 // done (the JS thread and libuv workers running gemmAsync may call gemm() at the same time).
 PackBuffers shared_b;
 std::mutex team_mu;
+// Largest B (floats, padded) packed whole for a team: 32 Mi floats = 128 MiB by default.
+std::atomic<idx> g_max_packed_b{(idx)1 << 25};
 
 std::atomic<int> g_isa{-1};
 
@@ -233,6 +235,12 @@ const char* isa_name(Isa isa) {
 
 void set_blocking(idx kc, idx mc, idx nc) { g_override = Blocking{kc, mc, nc}; }
 
+idx set_max_packed_b(idx floats) {
+  const idx old = g_max_packed_b.load();
+  if (floats >= 0) g_max_packed_b.store(floats);
+  return old;
+}
+
 int hardware_threads() {
   const unsigned n = std::thread::hardware_concurrency();
   return n ? (int)n : 1;
@@ -248,6 +256,11 @@ void gemm(const Args& g, int threads) {
   if (flops < 2.0e6) t = 1;
   const idx mt = (g.m + MR - 1) / MR, nt = (g.n + NR - 1) / NR;
 
+  if (g.k == 0 || g.alpha == 0.0f) {  // C = beta·C
+    scale_c(g);
+    return;
+  }
+
   if (t == 1) {
     PackBuffers& pb = tls_buffers;
     pb.a = PackBuffers::grow(pb.a, pb.a_cap, pack_a_floats(im.bl, MR, g.m, g.k));
@@ -256,9 +269,38 @@ void gemm(const Args& g, int threads) {
     return;
   }
 
+  if (mt >= 2 * (idx)t && pack_b_all_floats(g, NR) <= g_max_packed_b.load()) {
+    // Enough row panels: the team packs all of B together (one barrier), then each member takes
+    // chunks of rows from a shared counter, packs their A and multiplies, with no further
+    // synchronisation. Nothing is packed twice, and a member that loses its core to another
+    // process holds up only the chunk it is on.
+    std::lock_guard<std::mutex> hold(team_mu);
+    float* bp = shared_b.a = PackBuffers::grow(shared_b.a, shared_b.a_cap, pack_b_all_floats(g, NR));
+    // chunks of up to 16 micro-panels (224 rows for AVX-512), at least ~4 per member
+    idx chunk = mt / (4 * (idx)t);
+    chunk = (chunk < 1 ? 1 : chunk > 16 ? 16 : chunk) * MR;
+    if (chunk > im.bl.mc) chunk = im.bl.mc / MR * MR;
+    SpinBarrier bar;
+    bar.n = t;
+    std::atomic<idx> next{0};
+    auto work = [&](int w) {
+      pack_b_all(g, im.ops, im.bl, bp, w, t);
+      SpinBarrier::wait(&bar);
+      PackBuffers& pb = tls_buffers;
+      pb.a = PackBuffers::grow(pb.a, pb.a_cap, pack_a_floats(im.bl, MR, chunk, g.k));
+      for (;;) {
+        const idx i0 = next.fetch_add(1, std::memory_order_relaxed) * chunk;
+        if (i0 >= g.m) break;
+        gemm_rows_packed_b(g, im.ops, im.bl, i0, (g.m - i0 < chunk) ? g.m - i0 : chunk, bp, pb.a);
+      }
+    };
+    pool().run(t, work);
+    return;
+  }
+
   if (mt >= 2 * (idx)t) {
-    // Enough row panels: the team splits the rows evenly (in whole micro-panels) and packs each
-    // B panel together, so neither A nor B is packed twice.
+    // B too large to pack whole: the team splits the rows evenly (in whole micro-panels) and packs
+    // each B panel together, meeting at a barrier before and after each panel.
     const idx per = (mt + t - 1) / t;  // micro-panels per member
     t = (int)((mt + per - 1) / per);
     const idx m_max = per * MR;

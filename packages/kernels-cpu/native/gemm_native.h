@@ -16,6 +16,10 @@ const char* isa_name(Isa isa);
 // Overrides the cache blocking of every ISA (kc <= 0 restores the tuned defaults). For tuning.
 void set_blocking(idx kc, idx mc, idx nc);
 
+// Largest padded B (floats) that a team packs whole before splitting rows among members; above it
+// the team packs B panel by panel with barriers. Returns the previous limit (floats < 0: just read).
+idx set_max_packed_b(idx floats);
+
 // Number of hardware threads (std::thread::hardware_concurrency, at least 1).
 int hardware_threads();
 

@@ -15,6 +15,11 @@ export interface NativeAddon {
   setIsa(isa: NativeIsa): boolean;
   hardwareThreads(): number;
   /**
+   * For tests and tuning: the size of B (floats) above which threads pack B panel by panel, meeting at
+   * barriers, instead of packing it whole once (default 32 Mi). Returns the previous value; -1 only reads.
+   */
+  setMaxPackedB(floats: number): number;
+  /**
    * `threads` threads running independent FMAs of `isa` for about `seconds`: GFLOP/s of them all per
    * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
    */

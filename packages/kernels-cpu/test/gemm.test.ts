@@ -221,7 +221,10 @@ describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
     const [m, n, k] = [301, 257, 411];
     const a = randomArray(m * k, r);
     const b = randomArray(k * n, r);
-    for (const [ta, tb] of COMBOS) {
+    const limit = native!.setMaxPackedB(-1);
+    // B packed whole (the default here), then B packed panel by panel between barriers
+    for (const [ta, tb, maxPackedB] of [...COMBOS.map(([x, y]) => [x, y, limit] as const), [false, true, 0] as const, [true, false, 0] as const]) {
+      native!.setMaxPackedB(maxPackedB);
       const results = [1, 2, 3, 4, 7].map((threads) => {
         const c = new Float32Array(m * n);
         const be = nativeBackend.create({ threads });
@@ -229,6 +232,7 @@ describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
         be.gemm(ta, tb, m, n, k, a, b, c);
         return c;
       });
+      native!.setMaxPackedB(limit);
       expectClose(results[0]!, reference(ta, tb, m, n, k, a, b, results[0]!, 1, 0), k, `threads=1 ${tag(ta, tb)}`);
       for (const c of results.slice(1)) expect(firstDifference(c, results[0]!)).toBe(-1);
     }
