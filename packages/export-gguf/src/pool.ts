@@ -44,6 +44,9 @@ export class QuantPool {
   private failed = 0;
 
   private started = false;
+  /** Shared buffers reused across calls (every chunk is done when quantizeRows returns). */
+  private inBuf: SharedArrayBuffer | null = null;
+  private outBuf: SharedArrayBuffer | null = null;
 
   /** threads counts the calling thread: threads = 1 starts no worker. Workers start with the first large tensor. */
   constructor(readonly threads: number = defaultThreads()) {
@@ -75,9 +78,11 @@ export class QuantPool {
     const rb = rowBytes(type, ne0);
     const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / ne0));
     const nChunks = Math.ceil(nrows / rowsPerChunk);
-    const input = new SharedArrayBuffer(data.byteLength);
-    new Float32Array(input).set(data);
-    const output = new SharedArrayBuffer(nrows * rb);
+    if (!this.inBuf || this.inBuf.byteLength < data.byteLength) this.inBuf = new SharedArrayBuffer(data.byteLength);
+    if (!this.outBuf || this.outBuf.byteLength < nrows * rb) this.outBuf = new SharedArrayBuffer(nrows * rb);
+    const input = this.inBuf;
+    const output = this.outBuf;
+    new Float32Array(input, 0, data.length).set(data);
     const control = new SharedArrayBuffer(8);
     const job: PoolJob = { type, ne0, nrows, rowsPerChunk, nChunks, rowBytes: rb, input, output, control, imatrix: imatrix ?? null };
     this.workers.forEach((w, i) => {
@@ -106,7 +111,7 @@ export class QuantPool {
         throw new AutoRoundError('E_WORKER', `quantization worker stalled: ${nChunks - now} of ${nChunks} chunks unfinished`);
       }
     }
-    return new Uint8Array(output);
+    return new Uint8Array(output, 0, nrows * rb).slice();
   }
 
   /** Workers that have started and warmed up. */
@@ -119,5 +124,7 @@ export class QuantPool {
   close(): void {
     for (const w of this.workers) void w.terminate();
     this.workers.length = 0;
+    this.inBuf = null;
+    this.outBuf = null;
   }
 }

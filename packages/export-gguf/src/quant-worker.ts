@@ -8,8 +8,8 @@ const CTL_DONE = 1;
 
 parentPort?.on('message', (job: PoolJob) => {
   const ctl = new Int32Array(job.control);
-  const x = new Float32Array(job.input);
-  const out = new Uint8Array(job.output);
+  const x = new Float32Array(job.input, 0, job.nrows * job.ne0);
+  const out = new Uint8Array(job.output, 0, job.nrows * job.rowBytes);
   for (;;) {
     const c = Atomics.add(ctl, CTL_NEXT, 1);
     if (c >= job.nChunks) break;
