@@ -226,12 +226,12 @@ describe('QuantPool', () => {
 });
 
 describe('the WebAssembly kernel', () => {
-  it('gives the same bytes as the TypeScript searches (every type using make_qkx2_quants or make_qx_quants, both paths)', async () => {
+  it('gives the same bytes as the TypeScript searches (make_qkx2/qkx3/qx_quants users, both paths)', async () => {
     const { setWasmKernel } = await import('../src/index.js');
     const x = new Float32Array([...gaussian(256 * 64, 21), ...awkward(256, 22), ...gaussian(256 * 4, 23, 1e-30)]);
     try {
       const im = new Float32Array(256).map((_, i) => ((i * 7919) % 13) / 3);
-      for (const name of ['Q2_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q4_0', 'Q5_0']) {
+      for (const name of ['Q2_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q4_0', 'Q5_0', 'Q4_1', 'Q5_1']) {
         const type = ggmlTypeByName(name)!;
         for (const qw of [null, im]) {
           setWasmKernel(false);

@@ -7,7 +7,7 @@ import {
   getF16,
   GROUP_MAX_EPS,
   makeQkx2QuantsFast,
-  makeQkx3Quants,
+  makeQkx3QuantsFast,
   makeQ3Quants,
   makeQpQuants,
   makeQxQuantsFast,
@@ -171,7 +171,7 @@ function q2kImpl(x: Float32Array, xo: number, qw: Float32Array, out: Uint8Array,
     const b = xo + SUB16 * j;
     for (let l = 0; l < SUB16; l++) weights[l] = f(qw[b + l]! * f(Math.sqrt(f(sigma2 + f(x[b + l]! * x[b + l]!)))));
     for (let l = 0; l < SUB16; l++) sw[j] = f(sw[j]! + weights[l]!);
-    scales[j] = makeQkx3Quants(SUB16, 3, x, b, weights, 0, Lu, SUB16 * j, Laux, IMATRIX_SEARCH.rmin, IMATRIX_SEARCH.rdelta, IMATRIX_SEARCH.nstep, false);
+    scales[j] = makeQkx3QuantsFast(SUB16, 3, x, b, weights, 0, Lu, SUB16 * j, Laux, IMATRIX_SEARCH.rmin, IMATRIX_SEARCH.rdelta, IMATRIX_SEARCH.nstep, false);
     mins[j] = searchResult.min;
   }
   const dm = makeQpQuants(N_SUB16, Q2K_SCALE_MAX, scales, Ls, sw);
@@ -373,7 +373,7 @@ function k45Impl(x: Float32Array, xo: number, qw: Float32Array, nmax: number, ou
     let sumw = 0;
     for (let l = 0; l < SUB32; l++) sumw = f(sumw + weights[l]!);
     sw[j] = sumw;
-    scales[j] = makeQkx3Quants(SUB32, nmax, x, b, weights, 0, Lu, SUB32 * j, Laux, IMATRIX_SEARCH.rmin, IMATRIX_SEARCH.rdelta, IMATRIX_SEARCH.nstep, false);
+    scales[j] = makeQkx3QuantsFast(SUB32, nmax, x, b, weights, 0, Lu, SUB32 * j, Laux, IMATRIX_SEARCH.rmin, IMATRIX_SEARCH.rdelta, IMATRIX_SEARCH.nstep, false);
     mins[j] = searchResult.min;
   }
   const dBlock = makeQpQuants(N_SUB32, K6_SCALE_MAX, scales, Ls, sw);

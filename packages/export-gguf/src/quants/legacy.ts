@@ -3,7 +3,7 @@
 // dequantize*(bytes, n) returns n floats. Reference paths without an importance matrix, the
 // quantize_row_*_impl paths with one (Q8_0 ignores it).
 
-import { f, getF16, makeQkx3Quants, makeQxQuantsFast, putF16, searchResult, F_0_05, F_0_9 } from './search.js';
+import { f, getF16, makeQkx3QuantsFast, makeQxQuantsFast, putF16, searchResult, F_0_05, F_0_9 } from './search.js';
 
 export const QK4_0 = 32;
 export const QK4_1 = 32;
@@ -156,7 +156,7 @@ export function quantizeQ4_1(x: Float32Array, imatrix?: Float32Array | null): Ui
       const xo = i * QK4_1;
       const o = i * BLOCK_Q4_1_BYTES;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQkx3Quants(QK4_1, 15, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
+      const d = makeQkx3QuantsFast(QK4_1, 15, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
       putF16(out, o, d);
       putF16(out, o + 2, -searchResult.min);
       for (let j = 0; j < HALF; j++) out[o + 4 + j] = Lu32[j]! | (Lu32[j + HALF]! << 4);
@@ -295,7 +295,7 @@ export function quantizeQ5_1(x: Float32Array, imatrix?: Float32Array | null): Ui
       const xo = i * QK5_1;
       const o = i * BLOCK_Q5_1_BYTES;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQkx3Quants(QK5_1, 31, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
+      const d = makeQkx3QuantsFast(QK5_1, 31, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
       putF16(out, o, d);
       putF16(out, o + 2, -searchResult.min);
       packQ5(Lu32, out, o + 4, o + 8);

@@ -592,3 +592,40 @@ export function makeQxQuantsFast(
   for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
   return scale;
 }
+
+/**
+ * makeQkx3Quants on the same kernel: with the weights materialised (x² when none are given), the
+ * kernel's candidate levels clamp(nearest(v), 0, nmax) equal make_qkx3_quants' guarded
+ * v > 0 ? nearest(min(v, nmax)) : 0 for every v, infinities and NaN included (saturating
+ * conversion), and max ≤ min happens only when max = min.
+ */
+export function makeQkx3QuantsFast(
+  n: number,
+  nmax: number,
+  x: Float32Array,
+  xo: number,
+  weights: Float32Array | null,
+  wo: number,
+  L: Uint8Array,
+  lo: number,
+  Laux: Uint8Array,
+  rmin: number,
+  rdelta: number,
+  nstep: number,
+  useMad: boolean,
+): number {
+  if (kernelEnabled && kernel === undefined) kernel = loadKernel();
+  const k = kernelEnabled ? kernel : null;
+  if (!k || n > 32) return makeQkx3Quants(n, nmax, x, xo, weights, wo, L, lo, Laux, rmin, rdelta, nstep, useMad);
+  const f32 = k.f32;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    f32[K_X + i] = xi;
+    f32[K_W + i] = weights ? weights[wo + i]! : f(xi * xi);
+  }
+  const scale = k.qkx2(n, nmax, rmin, rdelta, nstep, useMad ? 1 : 0);
+  const u8 = k.u8;
+  for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
+  searchResult.min = f32[K_MIN]!;
+  return scale;
+}
