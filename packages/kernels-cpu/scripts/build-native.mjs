@@ -27,13 +27,14 @@ const [cmd, pre] = gypJs ? [process.execPath, [gypJs]] : ['node-gyp', []];
 
 // Offline machines: build against the headers installed beside this node (e.g. /usr/include/node)
 // instead of letting node-gyp download them, unless a nodedir is configured already.
-const args = [...pre, 'rebuild'];
-if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) {
-  args.push(`--nodedir=${prefix}`);
-}
+const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
 
+// `configure` + `build` rather than `rebuild`: no clean first, so an addon that is already built stays
+// loadable while this runs (other processes may be using it) and unchanged sources are not recompiled.
 const started = Date.now();
-const r = spawnSync(cmd, args, { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' && cmd === 'node-gyp' });
+const run = (args) => spawnSync(cmd, [...pre, ...args], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' && cmd === 'node-gyp' });
+let r = run(['configure', ...nodedir]);
+if (r.status === 0) r = run(['build', ...nodedir]);
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 if (r.status === 0 && existsSync(join(pkg, 'build', 'Release', 'autoround_kernels.node'))) {
   say(`native backend built in ${secs}s (build/Release/autoround_kernels.node)`);
