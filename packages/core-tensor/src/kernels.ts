@@ -35,6 +35,42 @@ export interface KernelBackend {
     alpha?: number,
     beta?: number,
   ): Promise<void>;
+  /**
+   * Optional fused grouped-query softmax attention over the token-major layout: q [B·T, H·D],
+   * k/v [B·T, KV·D]; writes out [B·T, H·D] and the per-row log-sum-exp lse [B, H, T] (−∞ for a
+   * row that the mask removes entirely, whose output is 0). Query head h reads kv head ⌊h·KV/H⌋.
+   * Without it the autograd runs its TypeScript tiles over gemm.
+   */
+  attentionForward?(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, shape: AttentionShape): void;
+  /**
+   * Optional backward of attentionForward from q, k, v, out, gOut and lse: accumulates (+=) into
+   * gq/gk/gv, any of which may be null.
+   */
+  attentionBackward?(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    gOut: Float32Array,
+    lse: Float32Array,
+    gq: Float32Array | null,
+    gk: Float32Array | null,
+    gv: Float32Array | null,
+    shape: AttentionShape,
+  ): void;
+}
+
+/** Shape of a fused attention call (see KernelBackend.attentionForward). */
+export interface AttentionShape {
+  batch: number;
+  seqLen: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  causal: boolean;
+  scale: number;
+  /** Additive mask [batch, seqLen, seqLen] added after scaling, or undefined. */
+  mask?: Float32Array;
 }
 
 export interface KernelBackendFactory {

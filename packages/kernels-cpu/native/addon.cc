@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "attention.h"
 #include "gemm_native.h"
 
 namespace {
@@ -159,6 +160,68 @@ Napi::Value SetMaxPackedB(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)gemm::set_max_packed_b((gemm::idx)v));
 }
 
+// attention(q, k, v, out, lse, gOut|null, gq|null, gk|null, gv|null, mask|null, [B, T, H, KV, D], causal,
+// scale, threads, backward): gOut null runs the forward (writes out and lse), else the backward.
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 15) {
+    Napi::TypeError::New(env, "attention: expected 15 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const bool bwd = info[14].ToBoolean().Value();
+  if (!info[10].IsArray()) {
+    Napi::TypeError::New(env, "attention: dims must be [B, T, H, KV, D]").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array dims = info[10].As<Napi::Array>();
+  double dv[5];
+  for (uint32_t i = 0; i < 5; i++) {
+    dv[i] = dims.Get(i).ToNumber().DoubleValue();
+    if (!(dv[i] >= 1 && dv[i] == (double)(long)dv[i]) || dv[i] > 2147483647.0) {
+      Napi::RangeError::New(env, "attention: B, T, H, KV, D must be positive integers").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  attn::AttnArgs a{};
+  a.B = (int)dv[0]; a.T = (int)dv[1]; a.H = (int)dv[2]; a.KV = (int)dv[3]; a.D = (int)dv[4];
+  if (a.H % a.KV != 0) {
+    Napi::RangeError::New(env, "attention: numHeads must be a multiple of numKvHeads").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const double rows = (double)a.B * a.T;
+  const double need[10] = {rows * a.H * a.D, rows * a.KV * a.D, rows * a.KV * a.D, rows * a.H * a.D,
+                           (double)a.B * a.H * a.T, rows * a.H * a.D, rows * a.H * a.D, rows * a.KV * a.D,
+                           rows * a.KV * a.D, rows * a.T};
+  float* ptr[10] = {};
+  static const char* names[10] = {"q", "k", "v", "out", "lse", "gOut", "gq", "gk", "gv", "mask"};
+  for (int i = 0; i < 10; i++) {
+    const bool optional = i >= 5 && !(bwd && i == 5);
+    if (optional && (info[i].IsNull() || info[i].IsUndefined())) continue;
+    if (i >= 5 && i <= 8 && !bwd) continue;
+    if (!is_f32(info[i])) {
+      Napi::TypeError::New(env, std::string("attention: ") + names[i] + " must be a Float32Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Float32Array t = info[i].As<Napi::Float32Array>();
+    if ((double)t.ElementLength() < need[i]) {
+      Napi::RangeError::New(env, std::string("attention: ") + names[i] + " has " + std::to_string(t.ElementLength()) +
+                                     " elements, needs " + std::to_string((long)need[i]))
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    ptr[i] = t.Data();
+  }
+  a.q = ptr[0]; a.k = ptr[1]; a.v = ptr[2]; a.out = ptr[3]; a.lse = ptr[4];
+  a.gout = ptr[5]; a.gq = ptr[6]; a.gk = ptr[7]; a.gv = ptr[8]; a.mask = ptr[9];
+  a.causal = info[11].ToBoolean().Value();
+  a.scale = (float)info[12].ToNumber().DoubleValue();
+  int threads = info[13].IsUndefined() ? gemm::hardware_threads() : info[13].ToNumber().Int32Value();
+  if (threads < 1) threads = 1;
+  if (bwd) attn::backward(a, threads);
+  else attn::forward(a, threads);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("gemmAsync", Napi::Function::New(env, GemmAsync, "gemmAsync"));
@@ -168,6 +231,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
   exports.Set("fmaCeiling", Napi::Function::New(env, FmaCeiling, "fmaCeiling"));
   exports.Set("setMaxPackedB", Napi::Function::New(env, SetMaxPackedB, "setMaxPackedB"));
+  exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   return exports;
 }
 

@@ -1,5 +1,6 @@
 #include "gemm_native.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -118,6 +119,24 @@ ThreadPool& pool() {
   static ThreadPool* p = new ThreadPool();  // never destroyed: workers may outlive static teardown
   return *p;
 }
+
+}  // namespace
+
+void parallel_for(int threads, long tasks, const std::function<void(long)>& fn) {
+  if (tasks <= 0) return;
+  const int t = (int)std::max<long>(1, std::min<long>(threads, tasks));
+  if (t == 1) {
+    for (long i = 0; i < tasks; i++) fn(i);
+    return;
+  }
+  std::atomic<long> next{0};
+  std::function<void(int)> work = [&](int) {
+    for (long i; (i = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) fn(i);
+  };
+  pool().run(t, work);
+}
+
+namespace {
 
 // Per-thread pack buffers, 64-byte aligned, grown on demand.
 struct PackBuffers {

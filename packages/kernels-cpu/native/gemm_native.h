@@ -1,5 +1,7 @@
 // Native GEMM entry points: ISA dispatch, thread pool, parallel partitioning, FMA ceiling.
 #pragma once
+#include <functional>
+
 #include "gemm_core.h"
 
 namespace gemm {
@@ -26,6 +28,10 @@ int hardware_threads();
 // C = alpha·op(A)·op(B) + beta·C on up to `threads` threads of the persistent pool (the calling
 // thread is one of them). Safe to call from several threads at once: calls are serialised.
 void gemm(const Args& g, int threads);
+
+// Runs fn(task) for task in [0, tasks) on up to `threads` threads of the GEMM pool (dynamic
+// scheduling; each task runs on exactly one thread, so per-task results do not depend on the split).
+void parallel_for(int threads, long tasks, const std::function<void(long)>& fn);
 
 struct Ceiling {
   double gflops;      // all threads together, per wall-clock second (slowest thread's time)

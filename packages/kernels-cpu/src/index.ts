@@ -1,9 +1,10 @@
-import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
+import type { AttentionShape, KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 import { createLogger, definePlugin } from '@autoround/core';
 import type { Logger } from '@autoround/core';
 import { checkGemmArgs } from './check.js';
 import { jsGemm } from './js-gemm.js';
 import { native, nativeLoadError } from './native.js';
+import type { NativeAddon } from './native.js';
 import { wasm, wasmLoadError } from './wasm.js';
 
 export { jsGemm, checkGemmArgs };
@@ -83,6 +84,21 @@ export const wasmBackend: KernelBackendFactory = {
   },
 };
 
+function nativeAttention(
+  att: NonNullable<NativeAddon['attention']>,
+  t: number,
+): Pick<KernelBackend, 'attentionForward' | 'attentionBackward'> {
+  const dims = (s: AttentionShape): number[] => [s.batch, s.seqLen, s.numHeads, s.numKvHeads, s.headDim];
+  return {
+    attentionForward(q, k, v, out, lse, s) {
+      att(q, k, v, out, lse, null, null, null, null, s.mask ?? null, dims(s), s.causal, s.scale, t, false);
+    },
+    attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, s) {
+      att(q, k, v, out, lse, gOut, gq, gk, gv, s.mask ?? null, dims(s), s.causal, s.scale, t, true);
+    },
+  };
+}
+
 /**
  * The N-API addon (native/, built by node-gyp at install): packed, cache-blocked GEMM with AVX-512 or
  * AVX2+FMA micro-kernels picked at run time, on a persistent thread pool (threads default to the cores).
@@ -107,6 +123,9 @@ export const nativeBackend: KernelBackendFactory = {
         checkGemmArgs('native', m, n, k, a, b, c);
         return addon.gemmAsync(ta, tb, m, n, k, a, b, c, alpha, beta, t);
       },
+      // Fused attention where the addon has it (an addon built from older sources lacks it: the
+      // autograd then runs its TypeScript tiles over gemm; AUTOROUND_NATIVE_FUSED=0 forces that, for A/B runs).
+      ...(addon.attention && process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeAttention(addon.attention.bind(addon), t) : {}),
     });
   },
 };

@@ -23,6 +23,16 @@ export interface NativeAddon {
    * `threads` threads running independent FMAs of `isa` for about `seconds`: GFLOP/s of them all per
    * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
    */
+  /**
+   * Fused grouped-query attention (see KernelBackend.attentionForward/attentionBackward): gOut null runs
+   * the forward (writes out and lse), otherwise the backward (accumulates into gq/gk/gv, any may be null).
+   * dims = [batch, seqLen, numHeads, numKvHeads, headDim]. Parallel over (batch, head) / (batch, kv head).
+   */
+  attention?(
+    q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
+    gOut: Float32Array | null, gq: Float32Array | null, gk: Float32Array | null, gv: Float32Array | null,
+    mask: Float32Array | null, dims: number[], causal: boolean, scale: number, threads: number, backward: boolean,
+  ): void;
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
 }
 

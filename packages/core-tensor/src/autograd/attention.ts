@@ -1,4 +1,4 @@
-import type { KernelBackend } from '../kernels.js';
+import type { AttentionShape, KernelBackend } from '../kernels.js';
 import type { Scratch } from './arena.js';
 import { fastExp } from './fast-math.js';
 
@@ -53,6 +53,10 @@ export function resolveAttention(o: AttentionOptions): ResolvedAttention {
   };
 }
 
+function shapeOf(o: ResolvedAttention): AttentionShape {
+  return { batch: o.B, seqLen: o.T, numHeads: o.H, numKvHeads: o.KV, headDim: o.D, causal: o.causal, scale: o.scale, mask: o.mask };
+}
+
 /** Copies a [T, D] column block (starting at col, row stride `stride`) of rows row0.. into dst. */
 function pack(src: Float32Array, dst: Float32Array, row0: number, T: number, stride: number, col: number, D: number): void {
   for (let t = 0; t < T; t++) {
@@ -84,6 +88,10 @@ export function attentionForward(
   o: ResolvedAttention,
   scratch: Scratch,
 ): void {
+  if (be.attentionForward) {
+    be.attentionForward(q, k, v, out, lse, shapeOf(o));
+    return;
+  }
   const { B, T, H, KV, D, causal, mask, scale, bq } = o;
   const nrep = H / KV;
   const qs = H * D;
@@ -163,6 +171,10 @@ export function attentionBackward(
   o: ResolvedAttention,
   scratch: Scratch,
 ): void {
+  if (be.attentionBackward) {
+    be.attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, shapeOf(o));
+    return;
+  }
   const { B, T, H, KV, D, causal, mask, scale, bq } = o;
   const nrep = H / KV;
   const qs = H * D;

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { attentionBackward, attentionForward, resolveAttention } from '../src/autograd/attention.js';
+import { Scratch } from '../src/autograd/arena.js';
+import type { KernelBackend } from '../src/index.js';
+import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
+import { native } from '../../kernels-cpu/src/native.js';
+import { nativeBackend } from '../../kernels-cpu/src/index.js';
+
+// The native backend's fused kernels against the TypeScript fallback (same autograd entry points,
+// a backend without the optional methods), on small random shapes.
+
+const js: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
+const hasNative = native !== null && typeof native.attention === 'function';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function rand(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
+  return a;
+}
+function expectClose(a: Float32Array, b: Float32Array, tol: number, what: string): void {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    const d = Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!));
+    if (!(d <= worst)) worst = d;
+  }
+  expect(worst, what).toBeLessThan(tol);
+}
+
+describe.skipIf(!hasNative)('native fused attention vs TypeScript', () => {
+  const cases = [
+    { B: 2, T: 7, H: 4, KV: 2, D: 8, causal: true },
+    { B: 1, T: 33, H: 8, KV: 4, D: 8, causal: true },
+    { B: 2, T: 19, H: 2, KV: 2, D: 12, causal: false },
+    { B: 1, T: 40, H: 4, KV: 1, D: 32, causal: true, mask: true },
+    { B: 2, T: 17, H: 2, KV: 1, D: 5, causal: false, mask: true },
+    { B: 1, T: 1, H: 2, KV: 1, D: 3, causal: true },
+  ];
+  for (const c of cases) {
+    it(`B${c.B} T${c.T} H${c.H} KV${c.KV} D${c.D} ${c.causal ? 'causal' : 'full'}${c.mask ? ' masked' : ''}`, () => {
+      const r = rng(c.T * 131 + c.D);
+      const { B, T, H, KV, D } = c;
+      const q = rand(B * T * H * D, r, -2, 2);
+      const k = rand(B * T * KV * D, r, -2, 2);
+      const v = rand(B * T * KV * D, r);
+      const gOut = rand(B * T * H * D, r);
+      let mask: Float32Array | undefined;
+      if (c.mask) {
+        mask = new Float32Array(B * T * T);
+        for (let i = 0; i < mask.length; i++) mask[i] = r() < 0.2 ? -Infinity : r() - 0.5;
+        // one row masked out entirely: output 0, lse −∞, no gradient
+        for (let s = 0; s < T; s++) mask[(0 * T + Math.min(2, T - 1)) * T + s] = -Infinity;
+      }
+      const o = resolveAttention({ batch: B, seqLen: T, numHeads: H, numKvHeads: KV, headDim: D, causal: c.causal, mask, blockRows: 5 });
+      const run = (be: KernelBackend) => {
+        const out = new Float32Array(B * T * H * D);
+        const lse = new Float32Array(B * H * T);
+        attentionForward(be, q, k, v, out, lse, o, new Scratch());
+        const gq = rand(q.length, rng(7)); // accumulation onto existing values
+        const gk = rand(k.length, rng(8));
+        const gv = rand(v.length, rng(9));
+        attentionBackward(be, q, k, v, out, gOut, lse, gq, gk, gv, o, new Scratch());
+        return { out, lse, gq, gk, gv };
+      };
+      const a = run(nativeBackend.create({ threads: 2 }));
+      const b = run(js);
+      expectClose(a.out, b.out, 2e-5, 'out');
+      expectClose(a.lse, b.lse, 2e-5, 'lse');
+      expectClose(a.gq, b.gq, 5e-5, 'gq');
+      expectClose(a.gk, b.gk, 5e-5, 'gk');
+      expectClose(a.gv, b.gv, 5e-5, 'gv');
+      // null gradients and thread count do not change the rest (bit-identical)
+      const be1 = nativeBackend.create({ threads: 1 });
+      const out1 = new Float32Array(a.out.length);
+      const lse1 = new Float32Array(a.lse.length);
+      attentionForward(be1, q, k, v, out1, lse1, o, new Scratch());
+      expect(out1).toEqual(a.out);
+      const gk1 = rand(k.length, rng(8));
+      attentionBackward(be1, q, k, v, out1, gOut, lse1, null, gk1, null, o, new Scratch());
+      expect(gk1).toEqual(a.gk);
+    });
+  }
+});

@@ -1,0 +1,21 @@
+// Fused grouped-query softmax attention over the token-major layout (see attention_impl.h).
+#pragma once
+
+namespace attn {
+
+struct AttnArgs {
+  int B, T, H, KV, D;
+  bool causal;
+  const float* mask;  // [B, T, T] additive, or null
+  float scale;
+  const float *q, *k, *v;  // q [B·T, H·D], k/v [B·T, KV·D]
+  float* out;              // forward: written; backward: read
+  float* lse;              // [B, H, T]
+  const float* gout;       // backward only
+  float *gq, *gk, *gv;     // backward: accumulated into, any may be null
+};
+
+void forward(const AttnArgs& a, int threads);
+void backward(const AttnArgs& a, int threads);
+
+}  // namespace attn

@@ -1,0 +1,258 @@
+// Fused causal GQA softmax attention (forward with per-row log-sum-exp; flash-style backward),
+// included once per instruction set by attention.cc inside namespace ATTN_NS with a target pragma.
+// Work unit: forward one (batch, head); backward one (batch, kv head) so that each task owns its
+// dK/dV and results do not depend on the number of threads.
+namespace ATTN_NS {
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+constexpr int W = 16;  // columns per vector
+constexpr int R = 8;   // query rows per register tile
+
+static inline v16 ld(const float* p) { return *(const v16u*)p; }
+static inline void st(float* p, v16 v) { *(v16u*)p = v; }
+
+// e^x, ~1 ulp in float over the range that matters (exponent clamped to ±126), branch free.
+static inline float fexp(float x) {
+  float t = x * 1.44269504088896341f;
+  t = t < -126.f ? -126.f : (t > 126.f ? 126.f : t);
+  const float k = (t + 12582912.f) - 12582912.f;
+  const float y = (t - k) * 0.693147180559945309f;
+  const float p =
+      1.f + y * (1.f + y * (0.5f + y * (0.166666666666666667f + y * (0.0416666666666666667f +
+                                    y * (0.00833333333333333333f + y * (0.00138888888888888889f + y * 0.000198412698412698413f))))));
+  int bits = ((int)k + 127) << 23;
+  float s;
+  __builtin_memcpy(&s, &bits, 4);
+  return p * s;
+}
+
+// S[r][j] = Σ_d A[r][d]·BT[d][j] for r < R, j < ncols (multiple of W); A is R×D, BT is D×Tp.
+static inline void rows_times_bt(const float* A, int D, const float* BT, int Tp, int ncols, float* S) {
+  for (int j0 = 0; j0 < ncols; j0 += W) {
+    v16 acc[R];
+    for (int r = 0; r < R; r++) acc[r] = (v16){};
+    for (int d = 0; d < D; d++) {
+      const v16 b = ld(BT + (size_t)d * Tp + j0);
+      for (int r = 0; r < R; r++) acc[r] += A[r * D + d] * b;
+    }
+    for (int r = 0; r < R; r++) st(S + (size_t)r * Tp + j0, acc[r]);
+  }
+}
+
+// O[r][:] = Σ_{j<nj} P[r][j]·Bp[j][:] for r < R; Bp is nj×Dp (Dp multiple of W), O is R×Dp.
+static inline void rows_times_b(const float* P, int Tp, const float* Bp, int Dp, int nj, float* O) {
+  for (int d0 = 0; d0 < Dp; d0 += W) {
+    v16 acc[R];
+    for (int r = 0; r < R; r++) acc[r] = (v16){};
+    for (int j = 0; j < nj; j++) {
+      const v16 b = ld(Bp + (size_t)j * Dp + d0);
+      for (int r = 0; r < R; r++) acc[r] += P[(size_t)r * Tp + j] * b;
+    }
+    for (int r = 0; r < R; r++) st(O + (size_t)r * Dp + d0, acc[r]);
+  }
+}
+
+// G[j][:] += Σ_r P[r][j]·X[r][:] for j < nj; X is R×Dp, G is nj×Dp.
+static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int nj, float* G) {
+  for (int j = 0; j < nj; j++) {
+    float* g = G + (size_t)j * Dp;
+    for (int d0 = 0; d0 < Dp; d0 += W) {
+      v16 a = ld(g + d0);
+      for (int r = 0; r < R; r++) a += P[(size_t)r * Tp + j] * ld(X + r * Dp + d0);
+      st(g + d0, a);
+    }
+  }
+}
+
+struct Buf {
+  std::vector<float> kt, vp, kp, vt, q, qp, dop, dopd, s, p, dp, o, dk, dv;
+};
+static Buf& buf() {
+  static thread_local Buf b;
+  return b;
+}
+static inline float* sized(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// KT[d][j] = X[row0 + j][col + d] (zero padded to Tp columns); XP[j][d] likewise, rows padded to Dp.
+static void pack_t(const float* X, size_t row0, int T, int Tp, int stride, int col, int D, float* KT) {
+  std::fill(KT, KT + (size_t)D * Tp, 0.f);
+  for (int j = 0; j < T; j++) {
+    const float* x = X + (row0 + j) * stride + col;
+    for (int d = 0; d < D; d++) KT[(size_t)d * Tp + j] = x[d];
+  }
+}
+static void pack_p(const float* X, size_t row0, int T, int Tp, int stride, int col, int D, int Dp, float* XP) {
+  std::fill(XP, XP + (size_t)Tp * Dp, 0.f);
+  for (int j = 0; j < T; j++) std::memcpy(XP + (size_t)j * Dp, X + (row0 + j) * stride + col, sizeof(float) * D);
+}
+
+static inline int round_up(int x, int r) { return (x + r - 1) / r * r; }
+
+static void forward_task(const AttnArgs& a, long task) {
+  const int T = a.T, H = a.H, KV = a.KV, D = a.D;
+  const int b = (int)(task / H), h = (int)(task % H), kh = h / (H / KV);
+  const int qs = H * D, ks = KV * D;
+  const int Tp = round_up(T, W), Dp = round_up(D, W);
+  Buf& B = buf();
+  float* KT = sized(B.kt, (size_t)D * Tp);
+  float* Vp = sized(B.vp, (size_t)Tp * Dp);
+  float* Q = sized(B.q, (size_t)R * D);
+  float* S = sized(B.s, (size_t)R * Tp);
+  float* O = sized(B.o, (size_t)R * Dp);
+  const size_t row0 = (size_t)b * T;
+  pack_t(a.k, row0, T, Tp, ks, kh * D, D, KT);
+  pack_p(a.v, row0, T, Tp, ks, kh * D, D, Dp, Vp);
+  for (int i0 = 0; i0 < T; i0 += R) {
+    const int nr = std::min(R, T - i0);
+    for (int r = 0; r < R; r++) {
+      if (r < nr) std::memcpy(Q + r * D, a.q + (row0 + i0 + r) * qs + h * D, sizeof(float) * D);
+      else std::fill(Q + r * D, Q + (r + 1) * D, 0.f);
+    }
+    const int lmax = a.causal ? i0 + nr : T;
+    const int nc = round_up(lmax, W);
+    rows_times_bt(Q, D, KT, Tp, nc, S);
+    for (int r = 0; r < R; r++) {
+      float* s = S + (size_t)r * Tp;
+      const int t = i0 + r;
+      if (r >= nr) {
+        std::fill(s, s + nc, 0.f);
+        continue;
+      }
+      const int lim = a.causal ? t + 1 : T;
+      const float* m = a.mask ? a.mask + (row0 + t) * T : nullptr;
+      float mx = -INFINITY;
+      if (m) {
+        for (int j = 0; j < lim; j++) s[j] = s[j] * a.scale + m[j];
+      } else {
+        for (int j = 0; j < lim; j++) s[j] = s[j] * a.scale;
+      }
+      for (int j = 0; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
+      float* l = a.lse + ((size_t)b * H + h) * T + t;
+      if (mx == -INFINITY) {
+        std::fill(s, s + nc, 0.f);
+        *l = -INFINITY;
+        continue;
+      }
+      float sum = 0.f;
+      for (int j = 0; j < lim; j++) {
+        const float e = fexp(s[j] - mx);
+        s[j] = e;
+        sum += e;
+      }
+      const float inv = 1.f / sum;
+      for (int j = 0; j < lim; j++) s[j] *= inv;
+      for (int j = lim; j < nc; j++) s[j] = 0.f;
+      *l = mx + std::log(sum);
+    }
+    rows_times_b(S, Tp, Vp, Dp, lmax, O);
+    for (int r = 0; r < nr; r++) std::memcpy(a.out + (row0 + i0 + r) * qs + h * D, O + (size_t)r * Dp, sizeof(float) * D);
+  }
+}
+
+static void backward_task(const AttnArgs& a, long task) {
+  const int T = a.T, H = a.H, KV = a.KV, D = a.D, nrep = H / KV;
+  const int b = (int)(task / KV), kh = (int)(task % KV);
+  const int qs = H * D, ks = KV * D;
+  const int Tp = round_up(T, W), Dp = round_up(D, W);
+  const bool needS = a.gq || a.gk;
+  Buf& B = buf();
+  float* KT = sized(B.kt, (size_t)D * Tp);
+  float* Kp = sized(B.kp, (size_t)Tp * Dp);
+  float* VT = sized(B.vt, (size_t)D * Tp);
+  float* Q = sized(B.q, (size_t)R * D);
+  float* Qp = sized(B.qp, (size_t)R * Dp);
+  float* dO = sized(B.dop, (size_t)R * D);
+  float* dOp = sized(B.dopd, (size_t)R * Dp);
+  float* P = sized(B.p, (size_t)R * Tp);
+  float* dP = sized(B.dp, (size_t)R * Tp);
+  float* dQ = sized(B.o, (size_t)R * Dp);
+  float* dK = sized(B.dk, (size_t)Tp * Dp);
+  float* dV = sized(B.dv, (size_t)Tp * Dp);
+  const size_t row0 = (size_t)b * T;
+  pack_t(a.k, row0, T, Tp, ks, kh * D, D, KT);
+  pack_p(a.k, row0, T, Tp, ks, kh * D, D, Dp, Kp);
+  pack_t(a.v, row0, T, Tp, ks, kh * D, D, VT);
+  std::fill(dK, dK + (size_t)Tp * Dp, 0.f);
+  std::fill(dV, dV + (size_t)Tp * Dp, 0.f);
+  std::fill(Qp, Qp + (size_t)R * Dp, 0.f);
+  std::fill(dOp, dOp + (size_t)R * Dp, 0.f);
+  float Dv[R];
+  for (int rep = 0; rep < nrep; rep++) {
+    const int h = kh * nrep + rep;
+    for (int i0 = 0; i0 < T; i0 += R) {
+      const int nr = std::min(R, T - i0);
+      for (int r = 0; r < R; r++) {
+        if (r < nr) {
+          const size_t o = (row0 + i0 + r) * qs + h * D;
+          std::memcpy(Q + r * D, a.q + o, sizeof(float) * D);
+          std::memcpy(Qp + r * Dp, a.q + o, sizeof(float) * D);
+          std::memcpy(dO + r * D, a.gout + o, sizeof(float) * D);
+          std::memcpy(dOp + r * Dp, a.gout + o, sizeof(float) * D);
+          float s = 0.f;
+          for (int d = 0; d < D; d++) s += a.gout[o + d] * a.out[o + d];
+          Dv[r] = s;
+        } else {
+          std::fill(Q + r * D, Q + (r + 1) * D, 0.f);
+          std::fill(Qp + r * Dp, Qp + (r + 1) * Dp, 0.f);
+          std::fill(dO + r * D, dO + (r + 1) * D, 0.f);
+          std::fill(dOp + r * Dp, dOp + (r + 1) * Dp, 0.f);
+          Dv[r] = 0.f;
+        }
+      }
+      const int lmax = a.causal ? i0 + nr : T;
+      const int nc = round_up(lmax, W);
+      rows_times_bt(Q, D, KT, Tp, nc, P);
+      for (int r = 0; r < R; r++) {
+        float* p = P + (size_t)r * Tp;
+        const int t = i0 + r;
+        const float l = r < nr ? a.lse[((size_t)b * H + h) * T + t] : -INFINITY;
+        if (l == -INFINITY) {
+          std::fill(p, p + nc, 0.f);
+          continue;
+        }
+        const int lim = a.causal ? t + 1 : T;
+        if (a.mask) {
+          const float* m = a.mask + (row0 + t) * T;
+          for (int j = 0; j < lim; j++) p[j] = fexp(p[j] * a.scale + m[j] - l);
+        } else {
+          for (int j = 0; j < lim; j++) p[j] = fexp(p[j] * a.scale - l);
+        }
+        for (int j = lim; j < nc; j++) p[j] = 0.f;
+      }
+      if (a.gv) acc_pt_x(P, Tp, dOp, Dp, lmax, dV);
+      if (!needS) continue;
+      rows_times_bt(dO, D, VT, Tp, nc, dP);
+      for (int r = 0; r < R; r++) {
+        float* dp = dP + (size_t)r * Tp;
+        const float* p = P + (size_t)r * Tp;
+        const float dl = Dv[r];
+        for (int j = 0; j < nc; j++) dp[j] = p[j] * (dp[j] - dl);
+      }
+      if (a.gq) {
+        rows_times_b(dP, Tp, Kp, Dp, lmax, dQ);
+        for (int r = 0; r < nr; r++) {
+          float* g = a.gq + (row0 + i0 + r) * qs + h * D;
+          const float* x = dQ + (size_t)r * Dp;
+          for (int d = 0; d < D; d++) g[d] += a.scale * x[d];
+        }
+      }
+      if (a.gk) acc_pt_x(dP, Tp, Qp, Dp, lmax, dK);
+    }
+  }
+  for (int j = 0; j < T; j++) {
+    if (a.gk) {
+      float* g = a.gk + (row0 + j) * ks + kh * D;
+      for (int d = 0; d < D; d++) g[d] += a.scale * dK[(size_t)j * Dp + d];
+    }
+    if (a.gv) {
+      float* g = a.gv + (row0 + j) * ks + kh * D;
+      for (int d = 0; d < D; d++) g[d] += dV[(size_t)j * Dp + d];
+    }
+  }
+}
+
+}  // namespace ATTN_NS
