@@ -58,6 +58,27 @@ export interface KernelBackend {
     gv: Float32Array | null,
     shape: AttentionShape,
   ): void;
+  /**
+   * Optional element loop of the weight QDQ, all groups at once (group r covers columns
+   * (r mod groupsPerRow)·groupSize… of row ⌊r / groupsPerRow⌋, V row r): code = clamp(rint(f32(f32(W/scale) + V)) + zp,
+   * −1, qmax+1), out = scale·(clamp(code, 0, qmax) − zp). Must match the TypeScript loop bit for bit.
+   */
+  qdqForward?(layout: QdqElementLayout, weight: Float32Array, v: Float32Array, scale: Float32Array, zp: Float32Array, out: Float32Array, code: Int16Array): void;
+  /**
+   * Optional backward element loop: dV += gW·scale inside the clamp (dV may be null); with acc,
+   * per group acc[4r…4r+3] = [Σ g·(q−zp), Σ_inside dq·W, Σ_inside dq, Σ dq] (dq = g·scale), summed in
+   * double in element order like the TypeScript loop.
+   */
+  qdqBackward?(
+    layout: QdqElementLayout,
+    weight: Float32Array,
+    gW: Float32Array,
+    code: Int16Array,
+    scale: Float32Array,
+    zp: Float32Array,
+    dV: Float32Array | null,
+    acc: Float64Array | null,
+  ): void;
 }
 
 /** Shape of a fused attention call (see KernelBackend.attentionForward). */
@@ -71,6 +92,17 @@ export interface AttentionShape {
   scale: number;
   /** Additive mask [batch, seqLen, seqLen] added after scaling, or undefined. */
   mask?: Float32Array;
+}
+
+/** Grouped view of a weight for the QDQ element loops (see KernelBackend.qdqForward). */
+export interface QdqElementLayout {
+  rows: number;
+  cols: number;
+  groupSize: number;
+  groupsPerRow: number;
+  numScales: number;
+  /** 2^bits − 1. */
+  qmax: number;
 }
 
 export interface KernelBackendFactory {

@@ -6,6 +6,7 @@
 
 #include "attention.h"
 #include "gemm_native.h"
+#include "qdq.h"
 
 namespace {
 
@@ -222,6 +223,58 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+bool typed_len(const Napi::Value& v, napi_typedarray_type t, double need, void** data) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != t) return false;
+  Napi::TypedArray a = v.As<Napi::TypedArray>();
+  if ((double)a.ElementLength() < need) return false;
+  *data = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  return true;
+}
+
+// qdq(backward, weight, V, scale, zp, code, outOrGw, dV|null, acc|null, [rows, cols, gs, gpr, numScales, qmax], threads)
+Napi::Value Qdq(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 11 || !info[9].IsArray()) {
+    Napi::TypeError::New(env, "qdq: expected 11 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const bool bwd = info[0].ToBoolean().Value();
+  Napi::Array dims = info[9].As<Napi::Array>();
+  double d[6];
+  for (uint32_t i = 0; i < 6; i++) {
+    d[i] = dims.Get(i).ToNumber().DoubleValue();
+    if (!(d[i] >= 0 && d[i] == (double)(long)d[i]) || d[i] > 1e15) {
+      Napi::RangeError::New(env, "qdq: dims must be non-negative integers").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  qdq::Layout l{(long)d[0], (long)d[1], (long)d[2], (long)d[3], (long)d[4], (int)d[5]};
+  if (l.gs < 1 || l.gpr < 1 || l.num_scales != (l.rows * ((l.cols + l.gs - 1) / l.gs)) || l.gpr * l.gs < l.cols || l.qmax > 32766) {
+    Napi::RangeError::New(env, "qdq: inconsistent layout").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const double n = (double)l.rows * l.cols, ns = (double)l.num_scales, nv = ns * l.gs;
+  void *w, *v = nullptr, *sc, *zp, *code, *og, *dv = nullptr, *acc = nullptr;
+  bool ok = typed_len(info[1], napi_float32_array, n, &w) && typed_len(info[3], napi_float32_array, ns, &sc) &&
+            typed_len(info[4], napi_float32_array, ns, &zp) && typed_len(info[5], napi_int16_array, n, &code) &&
+            typed_len(info[6], napi_float32_array, n, &og);
+  if (ok && !bwd) ok = typed_len(info[2], napi_float32_array, nv, &v);
+  if (ok && bwd && !info[7].IsNull() && !info[7].IsUndefined()) ok = typed_len(info[7], napi_float32_array, nv, &dv);
+  if (ok && bwd && !info[8].IsNull() && !info[8].IsUndefined()) ok = typed_len(info[8], napi_float64_array, 4 * ns, &acc);
+  if (!ok) {
+    Napi::TypeError::New(env, "qdq: an array has the wrong type or too few elements").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int threads = info[10].ToNumber().Int32Value();
+  if (threads < 1) threads = 1;
+  if (bwd)
+    qdq::backward(l, (const float*)w, (const float*)og, (const int16_t*)code, (const float*)sc, (const float*)zp, (float*)dv,
+                  (double*)acc, threads);
+  else
+    qdq::forward(l, (const float*)w, (const float*)v, (const float*)sc, (const float*)zp, (float*)og, (int16_t*)code, threads);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("gemmAsync", Napi::Function::New(env, GemmAsync, "gemmAsync"));
@@ -231,6 +284,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
   exports.Set("fmaCeiling", Napi::Function::New(env, FmaCeiling, "fmaCeiling"));
   exports.Set("setMaxPackedB", Napi::Function::New(env, SetMaxPackedB, "setMaxPackedB"));
+  exports.Set("qdq", Napi::Function::New(env, Qdq, "qdq"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   return exports;
 }

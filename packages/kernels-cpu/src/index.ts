@@ -1,4 +1,4 @@
-import type { AttentionShape, KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
+import type { AttentionShape, KernelBackend, KernelBackendFactory, QdqElementLayout } from '@autoround/core-tensor';
 import { createLogger, definePlugin } from '@autoround/core';
 import type { Logger } from '@autoround/core';
 import { checkGemmArgs } from './check.js';
@@ -99,6 +99,18 @@ function nativeAttention(
   };
 }
 
+function nativeQdq(q: NonNullable<NativeAddon['qdq']>, t: number): Pick<KernelBackend, 'qdqForward' | 'qdqBackward'> {
+  const dims = (l: QdqElementLayout): number[] => [l.rows, l.cols, l.groupSize, l.groupsPerRow, l.numScales, l.qmax];
+  return {
+    qdqForward(l, weight, v, scale, zp, out, code) {
+      q(false, weight, v, scale, zp, code, out, null, null, dims(l), t);
+    },
+    qdqBackward(l, weight, gW, code, scale, zp, dV, acc) {
+      q(true, weight, null, scale, zp, code, gW, dV, acc, dims(l), t);
+    },
+  };
+}
+
 /**
  * The N-API addon (native/, built by node-gyp at install): packed, cache-blocked GEMM with AVX-512 or
  * AVX2+FMA micro-kernels picked at run time, on a persistent thread pool (threads default to the cores).
@@ -126,6 +138,7 @@ export const nativeBackend: KernelBackendFactory = {
       // Fused attention where the addon has it (an addon built from older sources lacks it: the
       // autograd then runs its TypeScript tiles over gemm; AUTOROUND_NATIVE_FUSED=0 forces that, for A/B runs).
       ...(addon.attention && process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeAttention(addon.attention.bind(addon), t) : {}),
+      ...(addon.qdq && process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeQdq(addon.qdq.bind(addon), t) : {}),
     });
   },
 };

@@ -33,6 +33,15 @@ export interface NativeAddon {
     gOut: Float32Array | null, gq: Float32Array | null, gk: Float32Array | null, gv: Float32Array | null,
     mask: Float32Array | null, dims: number[], causal: boolean, scale: number, threads: number, backward: boolean,
   ): void;
+  /**
+   * QDQ element loops over all groups (see KernelBackend.qdqForward/qdqBackward): forward writes out and
+   * code from weight, V, scale, zp; backward (outOrGw = gW) adds into dV and fills acc (4 doubles per group).
+   * dims = [rows, cols, groupSize, groupsPerRow, numScales, qmax].
+   */
+  qdq?(
+    backward: boolean, weight: Float32Array, v: Float32Array | null, scale: Float32Array, zp: Float32Array, code: Int16Array,
+    outOrGw: Float32Array, dV: Float32Array | null, acc: Float64Array | null, dims: number[], threads: number,
+  ): void;
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
 }
 

@@ -528,8 +528,8 @@ export class Graph {
       zp: this.dataArena.take(numScales),
       code: this.codeArena.take(outF * inF),
     };
-    qdqForward(weight, p, y.data, saved);
-    this.record(y, () => qdqBackward(weight, p, saved, y._grad!));
+    qdqForward(weight, p, y.data, saved, this.backend);
+    this.record(y, () => qdqBackward(weight, p, saved, y._grad!, this.backend));
     return y;
   }
 

@@ -1,6 +1,7 @@
 import { AutoRoundError } from '../errors.js';
 import { roundToBf16, roundToF16 } from '../float-codecs.js';
 import { Param } from './param.js';
+import type { KernelBackend, QdqElementLayout } from '../kernels.js';
 
 /** 1.5·2^52: adding and subtracting it rounds a double to an integer, half to even (|x| < 2^51). */
 const RNE_MAGIC = 6755399441055744;
@@ -183,7 +184,17 @@ export interface QdqSaved {
  * W_qdq = QDQ(W; V, alpha, beta) into `out` [out, in]; scale/zp per group into `saved`
  * (these are also what export packs).
  */
-export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array, saved: QdqSaved): void {
+function elementLayout(p: QdqParams): QdqElementLayout {
+  const { rows, cols, groupSize, groupsPerRow, numScales } = p.layout;
+  return { rows, cols, groupSize, groupsPerRow, numScales, qmax: 2 ** p.bits - 1 };
+}
+
+/**
+ * W_qdq = QDQ(W; V, alpha, beta) into `out` [out, in]; scale/zp per group into `saved`.
+ * With a backend that has qdqForward the element loops run there (all groups in one call).
+ */
+export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array, saved: QdqSaved, be?: KernelBackend): void {
+  const fused = be?.qdqForward ? be : undefined;
   const { rows, cols, groupSize: gs, groupsPerRow: gpr, numScales } = p.layout;
   const cast = castFn(p.scaleDtype);
   const thr = cast(p.qScaleThresh);
@@ -219,9 +230,11 @@ export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array
     saved.scaleCast[r] = s16;
     saved.scale[r] = s;
     saved.zp[r] = zp;
+    if (fused) continue;
     const c0 = (r % gpr) * gs;
     groupForward(weight, V, out, saved.code, Math.floor(r / gpr) * cols + c0, r * gs, Math.min(cols - c0, gs), s, zp, qmax);
   }
+  if (fused) fused.qdqForward!(elementLayout(p), weight, V, saved.scale, saved.zp, out, saved.code);
 }
 
 /** The element loop of one group (kept small and monomorphic for the JIT). */
@@ -304,7 +317,7 @@ function groupBackward(
  * Backward of qdqForward: gW = dL/dW_qdq [out, in]; adds into p.v.grad, p.alpha.grad and
  * p.beta.grad (those whose Param requires grad).
  */
-export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved, gW: Float32Array): void {
+export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved, gW: Float32Array, be?: KernelBackend): void {
   const { cols, groupSize: gs, groupsPerRow: gpr, numScales } = p.layout;
   const cast = castFn(p.scaleDtype);
   const rg = p.roundScaleGrad ? cast : Math.fround;
@@ -319,17 +332,31 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
   const qmax = 2 ** p.bits - 1;
   const acc = new Float64Array(5);
   acc[4] = needScale ? 1 : 0;
+  let accAll: Float64Array | null = null;
+  if (be?.qdqBackward) {
+    if (!needScale && !dV) return;
+    accAll = needScale ? new Float64Array(4 * numScales) : null;
+    be.qdqBackward(elementLayout(p), weight, gW, saved.code, saved.scale, saved.zp, dV, accAll);
+    if (!needScale) return;
+  }
   for (let r = 0; r < numScales; r++) {
     const s = saved.scale[r]!;
     const s16 = saved.scaleCast[r]!;
     const zp = saved.zp[r]!;
-    const c0 = (r % gpr) * gs;
-    groupBackward(weight, gW, saved.code, dV, Math.floor(r / gpr) * cols + c0, r * gs, Math.min(cols - c0, gs), s, zp, qmax, acc);
-    if (!needScale) continue;
-    const accOut = acc[0]!; // d/dscale of scale·(q − zp)
-    const accDiv = -acc[1]! / (s * s); // d/dscale of W/scale: Σ −dq·W/scale² over the inside
-    const sumIn = acc[2]!; // to zp through int_w + zp (inside the clamp)
-    const sumAll = acc[3]!; // to zp through q − zp (negated)
+    let a0: number, a1: number, a2: number, a3: number;
+    if (accAll) {
+      const o = 4 * r;
+      (a0 = accAll[o]!), (a1 = accAll[o + 1]!), (a2 = accAll[o + 2]!), (a3 = accAll[o + 3]!);
+    } else {
+      const c0 = (r % gpr) * gs;
+      groupBackward(weight, gW, saved.code, dV, Math.floor(r / gpr) * cols + c0, r * gs, Math.min(cols - c0, gs), s, zp, qmax, acc);
+      if (!needScale) continue;
+      (a0 = acc[0]!), (a1 = acc[1]!), (a2 = acc[2]!), (a3 = acc[3]!);
+    }
+    const accOut = a0; // d/dscale of scale·(q − zp)
+    const accDiv = -a1 / (s * s); // d/dscale of W/scale: Σ −dq·W/scale² over the inside
+    const sumIn = a2; // to zp through int_w + zp (inside the clamp)
+    const sumAll = a3; // to zp through q − zp (negated)
     const gUnsq = rg(rg(accOut) + rg(accDiv));
     if (p.sym) {
       const maxq = 2 ** (p.bits - 1);

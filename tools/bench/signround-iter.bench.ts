@@ -1,0 +1,152 @@
+// npm run bench -- signround-iter [--batch B] [--seqlen T] [--iters N] [--bits 4] [--group 128] [--baseline 0|1]
+// One SignRound iteration on a decoder block shaped like Qwen3-0.6B (hidden 1024, intermediate 3072,
+// 16 query / 8 KV heads of dim 128, q/k norms) with random weights, batch 8 × seqlen 512 by default:
+// QDQ of all seven weights (V/alpha/beta), forward, MSE, backward (STE to V/alpha/beta), the sign step.
+// Work = 3 × the forward's matrix-product FLOPs (seven linears + QKᵀ and PV, causal mask not
+// discounted), reported against the machine's FMA ceiling measured in this run by the addon's
+// fmaCeiling (the loop `npm run bench -- ceiling` and the gemm bench call). With --baseline 1 (default)
+// one iteration also runs with the fused attention kernels hidden (the TypeScript tiles over gemm).
+import { loadavg } from 'node:os';
+import { Graph, QdqParams, decoderBlockStep, type DecoderBlockWeights, type KernelBackend } from '@autoround/core-tensor';
+import { describeBackend, native, nativeBackend, nativeLoadError, setKernelLogger } from '@autoround/kernels-cpu';
+
+const opt = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const B = opt('batch', 8);
+const T = opt('seqlen', 512);
+const iters = opt('iters', 2);
+const bits = opt('bits', 4);
+const group = opt('group', 128);
+const doBaseline = opt('baseline', 1) !== 0;
+const hidden = 1024, inter = 3072, H = 16, KV = 8, D = 128;
+
+if (!native) {
+  console.error(`signround-iter: the native addon is needed (${nativeLoadError})`);
+  process.exit(1);
+}
+const addon = native;
+void setKernelLogger;
+const isa = addon.detectIsa() === 'avx512' ? 'avx512' : 'avx2';
+let ceiling = 0;
+let ceilingCpu = 0;
+const measureCeiling = (trials: number) => {
+  for (let i = 0; i < trials; i++) {
+    const c = addon.fmaCeiling(isa, addon.hardwareThreads(), 0.25);
+    ceiling = Math.max(ceiling, c.gflops);
+    ceilingCpu = Math.max(ceilingCpu, c.cpuGflops);
+  }
+};
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+console.log(`signround-iter: load average ${load()}; measuring the ${isa} FMA ceiling on ${addon.hardwareThreads()} threads…`);
+measureCeiling(5);
+console.log(`signround-iter: ceiling ${ceiling.toFixed(1)} GFLOP/s (${ceilingCpu.toFixed(1)} per core-second)`);
+
+let seed = 12345;
+const rnd = () => {
+  seed = (seed * 1103515245 + 12345) >>> 0;
+  return seed / 4294967296 - 0.5;
+};
+const randArr = (n: number, s: number) => {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rnd() * s;
+  return a;
+};
+const linear = (out: number, inp: number) => {
+  const weight = randArr(out * inp, 2 / Math.sqrt(inp));
+  return { weight, outFeatures: out, inFeatures: inp, quant: new QdqParams(weight, out, inp, { bits, groupSize: group, sym: false }) };
+};
+const ones = (n: number) => new Float32Array(n).fill(1);
+const w: DecoderBlockWeights = {
+  inputNorm: ones(hidden),
+  postNorm: ones(hidden),
+  q: linear(H * D, hidden),
+  k: linear(KV * D, hidden),
+  v: linear(KV * D, hidden),
+  o: linear(hidden, H * D),
+  gate: linear(inter, hidden),
+  up: linear(inter, hidden),
+  down: linear(hidden, inter),
+  qNorm: ones(D),
+  kNorm: ones(D),
+};
+const cfg = { hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediate: inter, eps: 1e-6 };
+const cos = new Float32Array(T * D);
+const sin = new Float32Array(T * D);
+for (let p = 0; p < T; p++) {
+  for (let i = 0; i < D / 2; i++) {
+    const a = p * Math.pow(1e6, (-2 * i) / D);
+    cos[p * D + i] = cos[p * D + i + D / 2] = Math.cos(a);
+    sin[p * D + i] = sin[p * D + i + D / 2] = Math.sin(a);
+  }
+}
+const x = randArr(B * T * hidden, 2);
+const target = randArr(B * T * hidden, 2);
+const layers = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
+const params = layers.flatMap((l) => l.quant.params());
+
+function iteration(g: Graph, it: number): number {
+  for (const p of params) p.zeroGrad();
+  const loss = decoderBlockStep(g, x, target, w, cfg, { batch: B, seqLen: T, cos, sin }, { lossScale: 1000 });
+  const lr = 5e-3 * (1 - it / 200);
+  for (const p of params) {
+    const d = p.data;
+    const gr = p.grad;
+    for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i]! - lr * (gr[i]! > 0 ? 1 : gr[i]! < 0 ? -1 : 0));
+  }
+  for (const l of layers) l.quant.clampMinMax(0, 1);
+  return loss;
+}
+
+const N = B * T;
+const linFlops = 2 * N * layers.reduce((s, l) => s + l.outFeatures * l.inFeatures, 0);
+const attFlops = 2 * 2 * B * H * T * T * D;
+const work = 3 * (linFlops + attFlops);
+
+function time(be: KernelBackend, n: number, label: string): { s: number; cpu: number; loss: number } {
+  const g = new Graph(be);
+  iteration(g, 0); // warm-up (arena, scratch)
+  let best = Infinity, bestCpu = Infinity, loss = 0;
+  for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    loss = iteration(g, i + 1);
+    const s = (performance.now() - t0) / 1000;
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, s);
+    bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
+    console.log(`  ${label} iteration ${i + 1}: ${s.toFixed(3)} s, ${(work / s / 1e9).toFixed(1)} GFLOP/s (loss ${loss.toExponential(3)}; load ${load()})`);
+  }
+  return { s: best, cpu: bestCpu, loss };
+}
+
+const be = nativeBackend.create({});
+console.log(`signround-iter: block hidden ${hidden}, intermediate ${inter}, ${H}/${KV} heads of ${D}, batch ${B} × seqlen ${T}, W${bits}G${group} asym on ${describeBackend(be)}; ${(work / 1e9).toFixed(1)} GFLOP per iteration`);
+const fused = time(be, iters, 'fused');
+let base: { s: number } | null = null;
+if (doBaseline) {
+  const plain: KernelBackend = { name: be.name, threads: be.threads, gemm: be.gemm.bind(be) };
+  base = time(plain, 1, 'TS attention');
+}
+measureCeiling(3);
+const gflops = work / fused.s / 1e9;
+const fraction = gflops / ceiling;
+console.log(`signround-iter: ${gflops.toFixed(1)} GFLOP/s = ${(100 * fraction).toFixed(1)}% of the ${ceiling.toFixed(1)} GFLOP/s ceiling${base ? `; ${(base.s / fused.s).toFixed(2)}× the TypeScript-attention iteration (${base.s.toFixed(2)} s)` : ''}`);
+console.log(
+  JSON.stringify({
+    bench: 'signround-iter',
+    shape: { batch: B, seqlen: T, hidden, intermediate: inter, heads: H, kv_heads: KV, head_dim: D, bits, group },
+    backend: describeBackend(be),
+    seconds: +fused.s.toFixed(4),
+    gflop_per_iter: +(work / 1e9).toFixed(2),
+    gflops: +gflops.toFixed(2),
+    ceiling_gflops: +ceiling.toFixed(2),
+    fraction: +fraction.toFixed(4),
+    cpu_fraction: +(work / fused.cpu / 1e9 / ceilingCpu).toFixed(4),
+    ts_attention_seconds: base ? +base.s.toFixed(4) : null,
+    speedup_vs_ts_attention: base ? +(base.s / fused.s).toFixed(3) : null,
+    load_average: +loadavg()[0]!.toFixed(2),
+    ratio: +fraction.toFixed(4),
+  }),
+);
