@@ -5,7 +5,6 @@ export * from './pack.js';
 export * from './session.js';
 export * from './read.js';
 export * from './compat.js';
-export * from './shard-writer.js';
 export * from './gptq.js';
 
 /** The auto_gptq exporter as a plugin; the GPTQ layout itself is also used by @autoround/export-autoround. */

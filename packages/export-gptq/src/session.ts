@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type DType, Tensor, f16BitsToF32, f32ToF16Bits } from '@autoround/core-tensor';
+import { type DType, ShardedSafetensorsWriter, Tensor, f16BitsToF32, f32ToF16Bits } from '@autoround/core-tensor';
 import {
   AutoRoundError,
   copySideFiles,
@@ -11,7 +11,7 @@ import {
   writeModelConfig,
 } from '@autoround/core';
 import { type GptqPackOptions, packGptq } from './pack.js';
-import { StreamingShardWriter } from './shard-writer.js';
+
 
 /** One tensor a packed layer writes: `<layer>.<suffix>`. */
 export interface PackedTensor {
@@ -37,7 +37,7 @@ export interface PackedSessionOptions {
  * the end. Subclasses only say how one layer is packed.
  */
 export abstract class PackedLayoutSession implements ExportSession {
-  protected readonly writer: StreamingShardWriter;
+  protected readonly writer: ShardedSafetensorsWriter;
   protected readonly quantized = new Set<string>();
   protected readonly label: string;
   private readonly configFiles: readonly string[];
@@ -53,7 +53,7 @@ export abstract class PackedLayoutSession implements ExportSession {
     this.label = options.label ?? ctx.format;
     this.configFiles = options.configFiles ?? ['quantization_config.json'];
     this.biasF16 = options.biasF16 ?? true;
-    this.writer = new StreamingShardWriter(ctx.dir, { maxShardBytes: ctx.maxShardBytes });
+    this.writer = new ShardedSafetensorsWriter(ctx.dir, { maxShardBytes: ctx.maxShardBytes });
     for (const [name, s] of ctx.layerSchemes) if (s) this.quantized.add(name);
   }
 

@@ -1,4 +1,4 @@
-import { closeSync, openSync, renameSync, writeSync, writeFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, writeSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DType, DTYPE_BYTES, bytesOf, numelOf } from '../dtype.js';
 import { AutoRoundError } from '../errors.js';
@@ -13,11 +13,12 @@ export interface ShardedWriterOptions {
   metadata?: Record<string, string>;
 }
 
-interface Pending {
+/** What a header needs to know of one tensor. */
+export interface HeaderEntry {
   name: string;
   dtype: DType;
   shape: readonly number[];
-  bytes: Uint8Array;
+  byteLength: number;
 }
 
 /** Parses "5GB", "500MB", "10KiB" or a number of bytes. */
@@ -32,13 +33,13 @@ export function parseByteSize(s: string | number): number {
 }
 
 /** Encodes one safetensors file image from tensors (header then data). */
-export function encodeSafetensorsHeader(tensors: readonly Pending[], metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensorsHeader(tensors: readonly HeaderEntry[], metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;
   for (const t of tensors) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.bytes.byteLength] };
-    off += t.bytes.byteLength;
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.byteLength] };
+    off += t.byteLength;
   }
   let json = JSON.stringify(header);
   // pad with spaces so the data starts 8-byte aligned, as the reference writer does
@@ -52,19 +53,24 @@ export function encodeSafetensorsHeader(tensors: readonly Pending[], metadata?: 
 }
 
 /**
- * Writes tensors as they come, cutting shards at `maxShardBytes`. Only the current shard is
- * held in memory. Shard files get their final HF names (model-0000k-of-0000N) at `close()`,
- * when N is known, together with model.safetensors.index.json.
+ * Writes tensors as they come, cutting shards at `maxShardBytes`, and holds no tensor data in
+ * memory: each tensor's bytes go to the shard's data file as they arrive; when the shard is
+ * complete its header is written and the data copied behind it (from the page cache). Memory
+ * stays at one 16 MiB copy buffer whatever the shard size, at the cost of writing each shard
+ * twice, so an export holds one layer at a time, not one output shard. Shards get their final
+ * HF names (model-0000k-of-0000N) at `close()`, when N is known, with model.safetensors.index.json.
  */
 export class ShardedSafetensorsWriter {
   readonly dir: string;
   private readonly maxShardBytes: number;
   private readonly prefix: string;
   private readonly metadata: Record<string, string>;
-  private pending: Pending[] = [];
-  private pendingBytes = 0;
   private readonly shards: { tmp: string; names: string[] }[] = [];
   private readonly seen = new Set<string>();
+  private entries: Entry[] = [];
+  private dataFd: number | undefined;
+  private dataPath = '';
+  private dataBytes = 0;
   private totalSize = 0;
   private closed = false;
 
@@ -84,9 +90,14 @@ export class ShardedSafetensorsWriter {
       throw new AutoRoundError('E_SHAPE', `tensor "${name}": ${dtype}[${shape.join(', ')}] needs ${want} bytes, got ${bytes.byteLength}`, { subject: name });
     }
     this.seen.add(name);
-    if (this.pending.length > 0 && this.pendingBytes + bytes.byteLength > this.maxShardBytes) this.flush();
-    this.pending.push({ name, dtype, shape: [...shape], bytes });
-    this.pendingBytes += bytes.byteLength;
+    if (this.entries.length > 0 && this.dataBytes + bytes.byteLength > this.maxShardBytes) this.flush();
+    if (this.dataFd === undefined) {
+      this.dataPath = join(this.dir, `.${this.prefix}-shard-${this.shards.length + 1}.data.partial`);
+      this.dataFd = openSync(this.dataPath, 'w');
+    }
+    writeAll(this.dataFd, bytes);
+    this.entries.push({ name, dtype, shape: [...shape], begin: this.dataBytes, end: this.dataBytes + bytes.byteLength });
+    this.dataBytes += bytes.byteLength;
     this.totalSize += bytes.byteLength;
   }
 
@@ -94,22 +105,37 @@ export class ShardedSafetensorsWriter {
     this.add(name, t.dtype, t.shape, t.data);
   }
 
+  /** Header + data of the current shard into its (still hidden) shard file. */
   private flush(): void {
-    if (this.pending.length === 0) return;
+    if (this.dataFd === undefined) return;
+    closeSync(this.dataFd);
+    this.dataFd = undefined;
     const tmp = join(this.dir, `.${this.prefix}-shard-${this.shards.length + 1}.safetensors.partial`);
-    const fd = openSync(tmp, 'w');
+    const out = openSync(tmp, 'w');
     try {
-      writeAll(fd, encodeSafetensorsHeader(this.pending, this.metadata));
-      for (const p of this.pending) writeAll(fd, p.bytes);
+      writeAll(out, encodeSafetensorsHeader(this.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin })), this.metadata));
+      const src = openSync(this.dataPath, 'r');
+      try {
+        const buf = new Uint8Array(Math.min(COPY_CHUNK, Math.max(1, this.dataBytes)));
+        for (let pos = 0; pos < this.dataBytes; ) {
+          const n = readSync(src, buf, 0, Math.min(buf.byteLength, this.dataBytes - pos), pos);
+          if (n <= 0) throw new Error(`${this.dataPath} ends at byte ${pos} of ${this.dataBytes}`);
+          writeAll(out, buf.subarray(0, n));
+          pos += n;
+        }
+      } finally {
+        closeSync(src);
+      }
     } finally {
-      closeSync(fd);
+      closeSync(out);
     }
-    this.shards.push({ tmp, names: this.pending.map((p) => p.name) });
-    this.pending = [];
-    this.pendingBytes = 0;
+    rmSync(this.dataPath, { force: true });
+    this.shards.push({ tmp, names: this.entries.map((e) => e.name) });
+    this.entries = [];
+    this.dataBytes = 0;
   }
 
-  /** Flushes the last shard, gives shards their final names, writes the index if sharded. Returns file names. */
+  /** Finishes the last shard, gives shards their final names, writes the index if sharded. Returns file names. */
   close(): string[] {
     if (this.closed) throw new Error('ShardedSafetensorsWriter: closed twice');
     this.flush();
@@ -126,10 +152,7 @@ export class ShardedSafetensorsWriter {
     });
     if (n > 1) {
       const sorted = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
-      writeFileSync(
-        join(this.dir, `${this.prefix}.safetensors.index.json`),
-        JSON.stringify({ metadata: { total_size: this.totalSize }, weight_map: sorted }, null, 2) + '\n',
-      );
+      writeFileSync(join(this.dir, `${this.prefix}.safetensors.index.json`), JSON.stringify({ metadata: { total_size: this.totalSize }, weight_map: sorted }, null, 2) + '\n');
       files.push(`${this.prefix}.safetensors.index.json`);
     }
     return files;
@@ -138,18 +161,28 @@ export class ShardedSafetensorsWriter {
   /** Removes whatever was written so far (used when a run fails). */
   abort(): void {
     this.closed = true;
+    if (this.dataFd !== undefined) closeSync(this.dataFd);
+    this.dataFd = undefined;
+    rmSync(this.dataPath, { force: true });
     for (const s of this.shards) rmSync(s.tmp, { force: true });
-    this.pending = [];
   }
 }
+
+
+interface Entry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+const COPY_CHUNK = 16 << 20;
 
 function pad5(k: number): string {
   return String(k).padStart(5, '0');
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
-  let off = 0;
-  while (off < b.byteLength) {
-    off += writeSync(fd, b, off, Math.min(1 << 30, b.byteLength - off));
-  }
+  for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, Math.min(1 << 30, b.byteLength - off));
 }

@@ -2,17 +2,17 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
-import { StreamingShardWriter } from '@autoround/export-gptq';
+import { ShardedSafetensorsWriter } from '../src/index.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
 
-describe('StreamingShardWriter', () => {
-  it('cuts shards like ShardedSafetensorsWriter: HF names, an index, 8-byte aligned data, __metadata__ format pt', () => {
+describe('ShardedSafetensorsWriter', () => {
+  it('cuts shards: HF names, an index, 8-byte aligned data, __metadata__ format pt', () => {
     const dir = join(work.dir, 'sharded');
     mkdirSync(dir);
-    const w = new StreamingShardWriter(dir, { maxShardBytes: 100 });
+    const w = new ShardedSafetensorsWriter(dir, { maxShardBytes: 100 });
     const a = Float32Array.from({ length: 20 }, (_, i) => i); // 80 B
     const b = Int32Array.from({ length: 10 }, (_, i) => -i); // 40 B: does not fit beside a
     const c = new Uint16Array(300).fill(7); // 600 B: larger than a shard, alone
@@ -37,7 +37,7 @@ describe('StreamingShardWriter', () => {
   it('writes a single model.safetensors when everything fits, and refuses duplicates and wrong sizes', () => {
     const dir = join(work.dir, 'single');
     mkdirSync(dir);
-    const w = new StreamingShardWriter(dir);
+    const w = new ShardedSafetensorsWriter(dir);
     w.add('x', 'U8', [3], Uint8Array.of(1, 2, 3));
     expect(() => w.add('x', 'U8', [3], Uint8Array.of(1, 2, 3))).toThrow(/written twice/);
     expect(() => w.add('y', 'F32', [2], new Float32Array(3))).toThrow(/needs 8 bytes, got 12/);
