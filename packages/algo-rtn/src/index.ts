@@ -1,13 +1,32 @@
-import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizedWeight } from '@autoround/core';
+import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
+import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, ggufRunLayerTypes, isGgufDataType, layerGgufType } from '@autoround/export-gguf';
 import { quantizeInt } from './int-qdq.js';
 
 export * from './rounding.js';
 export * from './int-qdq.js';
 
-/** Quantizes one weight with plain round-to-nearest under `scheme`. */
-export function rtnQuantize(weight: Float32Array, out: number, inF: number, scheme: QuantScheme): QuantizedWeight {
+/** How a layer of a GGUF run is quantized: its block type, and the importance vector if any. */
+export interface GgufTarget {
+  readonly type: GGMLType;
+  readonly imatrix?: Float32Array | null;
+  /** Worker threads for big layers (results are identical without). */
+  readonly pool?: QuantPool;
+}
+
+/**
+ * Quantizes one weight with plain round-to-nearest under `scheme`. GGUF schemes (and any layer
+ * given a `gguf` target) run llama.cpp's quantizer for the block type and emit its dequantized
+ * weight as `qdq`, with the block bytes in `extra.gguf`.
+ */
+export function rtnQuantize(weight: Float32Array, out: number, inF: number, scheme: QuantScheme, gguf?: GgufTarget): QuantizedWeight {
+  if (gguf) return ggufQuantizedWeight(scheme, weight, out, inF, gguf.type, gguf.imatrix ?? null, gguf.pool);
+  if (isGgufDataType(scheme.data_type)) {
+    const type = ggmlTypeOfScheme(scheme);
+    if (type === null) throw new AutoRoundError('E_UNSUPPORTED', `no GGUF type has data_type "${scheme.data_type}" with ${scheme.bits} bits`, { subject: '--scheme' });
+    return ggufQuantizedWeight(scheme, weight, out, inF, type);
+  }
   if (scheme.data_type === 'int') return quantizeInt(weight, out, inF, scheme);
-  throw new AutoRoundError('E_UNSUPPORTED', `RTN for data_type "${scheme.data_type}" is not implemented yet (supported: int)`, { subject: '--scheme' });
+  throw new AutoRoundError('E_UNSUPPORTED', `RTN for data_type "${scheme.data_type}" is not implemented yet (supported: int and the GGUF types)`, { subject: '--scheme' });
 }
 
 /**
@@ -19,28 +38,43 @@ export const rtnAlgorithm: AlgorithmPlugin = {
   description: 'round-to-nearest (iters 0); streams the checkpoint tensor by tensor',
   needsCalibration: () => false,
   async run(session) {
-    for (const block of session.spec.blocks) {
-      for (const l of block.linears) {
-        const name = fullName(block, l);
-        const scheme = session.layerSchemes.get(name);
-        if (!scheme) continue;
-        const w = session.checkpoint.readFloat32(`${name}.weight`);
-        if (w.shape[0] !== l.outFeatures || w.shape[1] !== l.inFeatures) {
-          throw new AutoRoundError('E_SHAPE', `${name}.weight has shape [${w.shape.join(', ')}], expected [${l.outFeatures}, ${l.inFeatures}]`, { subject: `${name}.weight` });
-        }
-        assertFinite(w.data, `${name}.weight`);
-        session.emit(name, rtnQuantize(w.data, l.outFeatures, l.inFeatures, scheme));
-      }
-      session.blockDone?.(block.index);
-    }
-    const head = session.layerSchemes.get(session.spec.lmHead.replace(/\.weight$/, ''));
-    if (head) {
-      const name = session.spec.lmHead.replace(/\.weight$/, '');
-      const w = session.checkpoint.readFloat32(session.spec.lmHead);
-      session.emit(name, rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head));
+    // a --format gguf:* run: every layer gets the block type that file stores for it
+    const ggufTypes = ggufRunLayerTypes(session, false);
+    const pool = ggufTypes ? new QuantPool() : undefined;
+    const target = (name: string, scheme: QuantScheme): GgufTarget | undefined => {
+      const type = layerGgufType(ggufTypes, name, scheme);
+      return type === null ? undefined : { type, ...(pool ? { pool } : {}) };
+    };
+    try {
+      await runRtn(session, target);
+    } finally {
+      pool?.close();
     }
   },
 };
+
+async function runRtn(session: QuantizeSession, target: (name: string, scheme: QuantScheme) => GgufTarget | undefined): Promise<void> {
+  for (const block of session.spec.blocks) {
+    for (const l of block.linears) {
+      const name = fullName(block, l);
+      const scheme = session.layerSchemes.get(name);
+      if (!scheme) continue;
+      const w = session.checkpoint.readFloat32(`${name}.weight`);
+      if (w.shape[0] !== l.outFeatures || w.shape[1] !== l.inFeatures) {
+        throw new AutoRoundError('E_SHAPE', `${name}.weight has shape [${w.shape.join(', ')}], expected [${l.outFeatures}, ${l.inFeatures}]`, { subject: `${name}.weight` });
+      }
+      assertFinite(w.data, `${name}.weight`);
+      session.emit(name, rtnQuantize(w.data, l.outFeatures, l.inFeatures, scheme, target(name, scheme)));
+    }
+    session.blockDone?.(block.index);
+  }
+  const head = session.layerSchemes.get(session.spec.lmHead.replace(/\.weight$/, ''));
+  if (head) {
+    const name = session.spec.lmHead.replace(/\.weight$/, '');
+    const w = session.checkpoint.readFloat32(session.spec.lmHead);
+    session.emit(name, rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head, target(name, head)));
+  }
+}
 
 export function assertFinite(a: Float32Array, name: string): void {
   for (let i = 0; i < a.length; i++) {

@@ -1,6 +1,7 @@
-import { type AlgorithmPlugin, fullName, isIntWeightOnly, type QuantScheme, type QuantizedWeight } from '@autoround/core';
+import { type AlgorithmPlugin, fullName, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
 import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import { blockwiseModel, calibrationSamples, checkFinite } from './blockwise.js';
+import { type ActivationSums, GgufLayers, accumulate, newActivationSums } from './gguf.js';
 
 /** Does the original use the importance-weighted search for this scheme? (spec §4: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
@@ -11,57 +12,72 @@ export function usesOptRtn(s: QuantScheme): boolean {
  * Optimized RTN (the original's default for --iters 0): block by block, the importance matrix
  * (Σ x² per input channel over the calibration tokens) of every linear is collected on the
  * block's inputs, each weight is quantized with the imatrix-weighted scale search, and the
- * quantized block's outputs become the next block's inputs.
+ * quantized block's outputs become the next block's inputs. GGUF layers (a --format gguf:* run,
+ * or GGUF preset schemes) are quantized by llama.cpp's quantizer for their block type through its
+ * importance-matrix path, and the vector goes to the exporter with the layer.
  */
 export const optRtnAlgorithm: AlgorithmPlugin = {
   name: 'opt-rtn',
-  description: 'optimized RTN (iters 0): importance-matrix weighted scale search for symmetric int',
+  description: 'optimized RTN (iters 0): importance-matrix weighted scale search for symmetric int and the GGUF types',
   needsCalibration: () => true,
   async run(session) {
-    const samples = await calibrationSamples(session);
-    const model = blockwiseModel(session);
-    let inputs = samples.map((ids) => model.embedTokens(ids));
-    for (const block of session.spec.blocks) {
-      const sums = new Map<string, Float64Array>();
-      for (const l of block.linears) if (session.layerSchemes.get(fullName(block, l))) sums.set(l.name, new Float64Array(l.inFeatures));
-      for (let s = 0; s < inputs.length; s++) {
-        const x = inputs[s]!;
-        model.blockForward(block.index, x, samples[s]!.length, {
-          onLinearInput(name, a, rows, inF) {
-            const acc = sums.get(name);
-            if (!acc) return;
-            for (let r = 0; r < rows; r++) for (let i = 0; i < inF; i++) acc[i] += a[r * inF + i]! * a[r * inF + i]!;
-          },
-        });
-      }
-      const overrides = new Map<string, Float32Array>();
-      for (const l of block.linears) {
-        const name = fullName(block, l);
-        const scheme = session.layerSchemes.get(name);
-        if (!scheme) continue;
-        const w = session.checkpoint.readFloat32(`${name}.weight`).data;
-        checkFinite(w, `${name}.weight`);
-        let q: QuantizedWeight;
-        if (usesOptRtn(scheme)) {
-          // divided by the number of sequences seen, as the original's imatrix_cnt
-          const im = Float32Array.from(sums.get(l.name)!, (v) => v / inputs.length);
-          checkFinite(im, `${name} calibration activations`);
-          q = quantizeIntOptRtn(w, l.outFeatures, l.inFeatures, scheme, im);
-        } else {
-          q = rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
-        }
-        session.emit(name, q);
-        overrides.set(l.name, q.qdq);
-      }
-      inputs = inputs.map((x, s) => model.blockForward(block.index, x, samples[s]!.length, { weights: overrides }));
-      for (const x of inputs) checkFinite(x, `output of block ${block.index}`);
-      session.blockDone?.(block.index);
-    }
-    const headName = session.spec.lmHead.replace(/\.weight$/, '');
-    const head = session.layerSchemes.get(headName);
-    if (head) {
-      const w = session.checkpoint.readFloat32(session.spec.lmHead);
-      session.emit(headName, rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head));
+    const gguf = new GgufLayers(session, true);
+    try {
+      await runOptRtn(session, gguf);
+    } finally {
+      gguf.close();
     }
   },
 };
+
+async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
+  const samples = await calibrationSamples(session);
+  const model = blockwiseModel(session);
+  let inputs = samples.map((ids) => model.embedTokens(ids));
+  for (const block of session.spec.blocks) {
+    const sums = new Map<string, ActivationSums>();
+    for (const l of block.linears) if (session.layerSchemes.get(fullName(block, l))) sums.set(l.name, newActivationSums(l.inFeatures));
+    for (let s = 0; s < inputs.length; s++) {
+      const x = inputs[s]!;
+      model.blockForward(block.index, x, samples[s]!.length, {
+        onLinearInput(name, a, rows, inF) {
+          const acc = sums.get(name);
+          if (acc) accumulate(acc, a, rows, inF);
+        },
+      });
+    }
+    const overrides = new Map<string, Float32Array>();
+    for (const l of block.linears) {
+      const name = fullName(block, l);
+      const scheme = session.layerSchemes.get(name);
+      if (!scheme) continue;
+      const w = session.checkpoint.readFloat32(`${name}.weight`).data;
+      checkFinite(w, `${name}.weight`);
+      let q: QuantizedWeight;
+      const type = gguf.typeOf(name, scheme);
+      if (type !== null) {
+        q = gguf.quantize(name, scheme, type, w, l.outFeatures, l.inFeatures, sums.get(l.name));
+      } else if (usesOptRtn(scheme)) {
+        // divided by the number of sequences seen, as the original's imatrix_cnt
+        const im = Float32Array.from(sums.get(l.name)!.sumSq, (v) => v / inputs.length);
+        checkFinite(im, `${name} calibration activations`);
+        q = quantizeIntOptRtn(w, l.outFeatures, l.inFeatures, scheme, im);
+      } else {
+        q = rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
+      }
+      session.emit(name, q);
+      overrides.set(l.name, q.qdq);
+    }
+    inputs = inputs.map((x, s) => model.blockForward(block.index, x, samples[s]!.length, { weights: overrides }));
+    for (const x of inputs) checkFinite(x, `output of block ${block.index}`);
+    session.blockDone?.(block.index);
+  }
+  const headName = session.spec.lmHead.replace(/\.weight$/, '');
+  const head = session.layerSchemes.get(headName);
+  if (head) {
+    const w = session.checkpoint.readFloat32(session.spec.lmHead);
+    // no importance matrix outside the blocks (lm_head), as the original
+    const type = gguf.typeOf(headName, head);
+    session.emit(headName, type !== null ? gguf.quantize(headName, head, type, w.data, w.shape[0]!, w.shape[1]!) : rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head));
+  }
+}

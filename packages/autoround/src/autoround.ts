@@ -8,6 +8,7 @@ import {
   type QuantScheme,
   type QuantizeOptions,
   type Registry,
+  presetNames,
   resolveLayerSchemes,
   resolveScheme,
   type SchemeOverrides,
@@ -44,6 +45,7 @@ export class AutoRound {
   private registryP: Promise<Registry> | undefined;
   private loaded: LoadedModel | undefined;
   private backendInst: KernelBackend | undefined;
+  private warnedScheme = false;
 
   constructor(model: string, options: AutoRoundOptions = {}) {
     this.model = model;
@@ -67,9 +69,24 @@ export class AutoRound {
     return this.backendInst;
   }
 
-  /** The global scheme after overrides. */
-  scheme(): QuantScheme {
+  /** The formats of the last quantizeAndSave call (a gguf:* format picks the scheme). */
+  private formats: string[] = [];
+
+  /**
+   * The global scheme after overrides. Without --scheme, a `gguf:<type>` format selects the
+   * matching GGUF preset (gguf:q4_k_m → GGUF:Q4_K_M, gguf:f16 → 16 bits), as the original does.
+   */
+  scheme(formats: readonly string[] = this.formats): QuantScheme {
     const o = this.options;
+    const gguf = ggufFileTypeOf(formats);
+    if (gguf !== undefined) {
+      const preset = ggufPresetOf(gguf);
+      if (o.scheme === undefined && preset) return resolveScheme(preset);
+      if (o.scheme !== undefined && !o.scheme.toUpperCase().startsWith('GGUF:') && !this.warnedScheme) {
+        this.warnedScheme = true;
+        this.log.warn(`--scheme ${o.scheme} with --format gguf:${gguf}: the GGUF file type decides how each layer is quantized`);
+      }
+    }
     const ov: SchemeOverrides = {};
     if (o.bits !== undefined) ov.bits = o.bits;
     if (o.groupSize !== undefined) ov.group_size = o.groupSize;
@@ -89,8 +106,10 @@ export class AutoRound {
 
   private quantizeOptions(): QuantizeOptions {
     const o = this.options;
+    const gguf = ggufFileTypeOf(this.formats);
     return {
       ...o,
+      ...(gguf !== undefined ? { ggufFileType: gguf } : {}),
       iters: o.iters ?? DEFAULTS.iters,
       disableOptRtn: o.disableOptRtn ?? false,
       nsamples: o.nsamples ?? DEFAULTS.nsamples,
@@ -106,11 +125,12 @@ export class AutoRound {
   private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions): Promise<AlgorithmPlugin> {
     const r = await this.registry();
     if (qo.iters === 0) {
-      const wantsOpt = !qo.disableOptRtn && isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8;
+      // spec §4: the importance-weighted search for symmetric int below 8 bits and the GGUF k-quants
+      const wantsOpt = !qo.disableOptRtn && ((isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) || scheme.data_type.endsWith('_dq'));
       if (wantsOpt) {
         const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
         if (opt) return opt;
-        this.log.warn('optimized RTN (the default for --iters 0 with symmetric int schemes) needs @autoround/algo-signround, which is not installed: running plain RTN (pass --disable_opt_rtn to silence this)');
+        this.log.warn('optimized RTN (the default for --iters 0 with symmetric int and GGUF k-quant schemes) needs @autoround/algo-signround, which is not installed: running plain RTN (pass --disable_opt_rtn to silence this)');
       }
       return r.algorithm('rtn');
     }
@@ -128,16 +148,23 @@ export class AutoRound {
   /** Quantizes and writes every requested format; the output appears only when complete. */
   async quantizeAndSave(outputDir: string, save: SaveOptions = {}): Promise<PipelineResult> {
     const formats = parseFormats(save.format);
+    this.formats = formats;
     const registry = await this.registry();
-    const scheme = this.scheme();
+    const scheme = this.scheme(formats);
     for (const f of formats) registry.exporter(f); // unknown formats fail before the model is read
     const model = await this.load();
-    const layerSchemes = resolveLayerSchemes(model.spec, scheme, {
+    // In a GGUF run the file's types and row fallbacks decide every layer: the rule that keeps
+    // int weight-only layers whose dimensions are not multiples of 32 in full precision (a packing
+    // constraint, spec §8 "non-GGUF") does not apply to GGUF:Q4_0/Q5_0/Q8_0, whose data_type is int.
+    const ggufInt = ggufFileTypeOf(formats) !== undefined && scheme.data_type === 'int';
+    const selScheme = ggufInt ? { ...scheme, data_type: GGUF_INT } : scheme;
+    const layerSchemes = resolveLayerSchemes(model.spec, selScheme, {
       ...(this.options.layerConfig ? { layerConfig: this.options.layerConfig } : {}),
       ...(this.options.ignoreLayers ? { ignoreLayers: this.options.ignoreLayers } : {}),
       quantLmHead: this.options.quantLmHead ?? false,
       log: this.log,
     });
+    if (ggufInt) for (const [k, v] of layerSchemes) if (v?.data_type === GGUF_INT) layerSchemes.set(k, v === selScheme ? scheme : { ...v, data_type: 'int' });
     checkFormats(registry, formats, layerSchemes, scheme);
     const qo = this.quantizeOptions();
     const algorithm = await this.pickAlgorithm(scheme, qo);
@@ -238,6 +265,30 @@ interface CalibDatasetsModule {
     tokenizer: { encode(text: string, o?: { addSpecialTokens?: boolean }): number[]; bosTokenId?: number | undefined; eosTokenId?: number | undefined },
     options: { nsamples: number; seqlen: number; seed: number; log: Logger; generate: (n: number, seed: number) => Promise<number[]> },
   ): Promise<Int32Array[]>;
+}
+
+/** A stand-in data type for GGUF's int presets while layers are selected (see quantizeAndSave). */
+const GGUF_INT = 'int (gguf)';
+
+/** The GGUF file type of the first `gguf:<type>` format ("q4_k_m"), or undefined. */
+export function ggufFileTypeOf(formats: readonly string[]): string | undefined {
+  for (const f of formats) {
+    const m = /^gguf:(.+)$/i.exec(f.trim());
+    if (m) return m[1]!.trim().toLowerCase();
+  }
+  return undefined;
+}
+
+/** File types whose preset carries another name (the S/M/L suffix only changes the export mix). */
+const GGUF_PRESET_ALIASES: Readonly<Record<string, string>> = { Q2_K: 'GGUF:Q2_K_S', Q3_K: 'GGUF:Q3_K_M', Q4_K: 'GGUF:Q4_K_M', Q5_K: 'GGUF:Q5_K_M' };
+const GGUF_FLOAT_TYPES = new Set(['F32', 'F16', 'BF16', 'FP32', 'FP16', 'FLOAT16', 'BFLOAT16']);
+
+/** The preset a GGUF file type selects: GGUF:<TYPE>, BF16 (16 bits, nothing quantized) for float files; undefined if none. */
+export function ggufPresetOf(fileType: string): string | undefined {
+  const up = fileType.toUpperCase();
+  if (GGUF_FLOAT_TYPES.has(up)) return 'BF16';
+  const name = GGUF_PRESET_ALIASES[up] ?? `GGUF:${up}`;
+  return presetNames().some((n) => n.toUpperCase() === name) ? name : undefined;
 }
 
 export function describeScheme(s: QuantScheme): string {

@@ -58,6 +58,12 @@ export interface QuantizeOptions {
   seed: number;
   lr?: number;
   minmaxLr?: number;
+  /**
+   * Set by the host when the output is a GGUF file (`--format gguf:q4_k_m` → "q4_k_m"): the file
+   * type decides each layer's block type (llama.cpp's mix: Q6_K attn_v on some layers …), and
+   * algorithms that quantize GGUF schemes use the type that file stores for each layer.
+   */
+  ggufFileType?: string;
   [key: string]: unknown;
 }
 
@@ -106,10 +112,21 @@ export interface ExportContext {
   readonly quantArgs: Readonly<Record<string, unknown>>;
   readonly maxShardBytes: number;
   readonly log: Logger;
+  /**
+   * Importance vectors known before quantization starts (one non-negative weight per input
+   * column, keyed by tensor name), for formats whose quantizers use them (GGUF). Algorithms that
+   * compute one per layer attach it to the layer instead, as `QuantizedWeight.extra.imatrix`.
+   */
+  readonly imatrix?: ReadonlyMap<string, Float32Array>;
 }
 
 export interface ExportSession {
-  /** A quantized linear layer (full name without ".weight"). */
+  /**
+   * A quantized linear layer (full name without ".weight"). Conventions for `q.extra`:
+   * `imatrix` (Float32Array, one weight per input column) is the importance vector the layer was
+   * quantized with; `gguf` ({ type, typeName, data }) holds the layer's GGUF block bytes, rows in
+   * the Hugging Face order, when it was quantized to a GGUF type (see @autoround/export-gguf).
+   */
   writeQuantized(layerName: string, q: QuantizedWeight): void;
   /** A tensor kept as it is in the source (embeddings, norms, FP layers, biases). */
   writeTensor(name: string, t: Tensor): void;

@@ -11,7 +11,7 @@ import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
 import { GGML_QNT_VERSION, llama3RopeFactors, modelDims, writeArchMetadata } from './hparams.js';
 import { QuantPool } from './pool.js';
-import { compareGgufOrder, ggufArchOf, ggufTensorName, permuteHeadsFor, reversePermuteRows, type GgufArch } from './tensor-map.js';
+import { compareGgufOrder, ggufArchOf, ggufTensorName, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
 /** Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name. */
@@ -68,13 +68,28 @@ export function modelNameOf(config: HFConfig, modelDir: string): string {
   return n.replace(/[^A-Za-z0-9._-]+/g, '-') || 'model';
 }
 
-/** Decides every tensor's GGUF name, dims and type, and the file's metadata. */
-export function planGguf(o: PlanOptions): GgufPlan {
+export interface TensorPlanOptions {
+  readonly config: HFConfig;
+  /** Every source tensor: HF name and shape. */
+  readonly sourceTensors: readonly { name: string; shape: readonly number[] }[];
+  readonly fileType: FileType | string;
+  readonly hasImatrix?: boolean;
+  /** The config.json path, for error messages. */
+  readonly source?: string;
+  readonly log?: Logger;
+}
+
+/**
+ * Every tensor's GGUF name, dims and type (llama-quantize's mix and fallbacks), in file order.
+ * planGguf and the algorithms that quantize layers to GGUF types both use this, so they agree.
+ */
+export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: PlannedTensor[] } {
   const log = o.log ?? silentLogger;
   const fileType = resolveFileType(o.fileType);
   const config = o.config;
-  const arch = ggufArchOf(config, join(o.modelDir, 'config.json'));
-  const dims = modelDims(config, join(o.modelDir, 'config.json'));
+  const source = o.source ?? 'config.json';
+  const arch = ggufArchOf(config, source);
+  const dims = modelDims(config, source);
 
   interface Pending {
     name: string;
@@ -95,8 +110,6 @@ export function planGguf(o: PlanOptions): GgufPlan {
   }
   const ropeFreqs = arch === 'llama' ? llama3RopeFactors(config) : null;
   if (ropeFreqs) pending.push({ name: 'rope_freqs.weight', hfName: null, shape: [ropeFreqs.length], permuteHeads: null, data: ropeFreqs });
-  const embd = pending.find((p) => p.name === 'token_embd.weight');
-  if (!embd) throw new AutoRoundError('E_GGUF_TENSOR', `${o.modelDir}: the checkpoint has no model.embed_tokens.weight`, { subject: o.modelDir });
   pending.sort((a, b) => compareGgufOrder(a.name, b.name));
 
   const hasOutput = pending.some((p) => p.name === 'output.weight');
@@ -107,6 +120,17 @@ export function planGguf(o: PlanOptions): GgufPlan {
     if (choice.fallback) log.warn(`${p.name}: ${choice.fallback}`);
     return { name: p.name, hfName: p.hfName, shape: p.shape, ne, type: choice.type, permuteHeads: p.permuteHeads, fallback: choice.fallback, data: p.data };
   });
+  return { arch, tensors };
+}
+
+/** Decides every tensor's GGUF name, dims and type, and the file's metadata. */
+export function planGguf(o: PlanOptions): GgufPlan {
+  const log = o.log ?? silentLogger;
+  const fileType = resolveFileType(o.fileType);
+  const config = o.config;
+  const { arch, tensors } = planTensors({ config, sourceTensors: o.sourceTensors, fileType, hasImatrix: o.hasImatrix ?? false, source: join(o.modelDir, 'config.json'), log });
+  const embd = tensors.find((p) => p.name === 'token_embd.weight');
+  if (!embd) throw new AutoRoundError('E_GGUF_TENSOR', `${o.modelDir}: the checkpoint has no model.embed_tokens.weight`, { subject: o.modelDir });
   if (fileType.name === 'Q2_K_S' && !o.hasImatrix) {
     log.warn('Q2_K_S without an importance matrix: llama-quantize refuses this; the reference Q2_K quantizer is used');
   }
@@ -122,6 +146,17 @@ export function planGguf(o: PlanOptions): GgufPlan {
   writeArchMetadata(md, arch, config, nVocab, join(o.modelDir, 'config.json'));
   writeTokenizerMetadata(md, o.modelDir, arch, config, nVocab);
   return { arch, fileType, modelName, metadata: md, tensors };
+}
+
+function isQuantizedType(t: number): boolean {
+  return t !== GGMLType.F32 && t !== GGMLType.F16 && t !== GGMLType.BF16;
+}
+
+function checkedImportance(t: PlannedTensor, v: Float32Array, key: string = t.hfName ?? t.name): Float32Array {
+  if (v.length !== t.ne[0]) {
+    throw new AutoRoundError('E_IMATRIX', `importance vector for "${key}" has ${v.length} entries, the tensor has ${t.ne[0]} columns`, { subject: key });
+  }
+  return v;
 }
 
 /** Rows quantized per piece written, so a big tensor's quantized copy never sits in memory whole. */
@@ -161,22 +196,56 @@ export class GgufTensorSink {
     return this.plan.tensors.filter((t) => !this.done.has(t.name));
   }
 
-  /** Converts and writes one source tensor (float32, HF layout). */
-  put(hfName: string, data: Float32Array, shape: readonly number[]): void {
+  /** The planned tensor of a HF name, or undefined when the file does not hold it. */
+  planned(hfName: string): PlannedTensor | undefined {
+    return this.byHf.get(hfName);
+  }
+
+  private plannedOrThrow(hfName: string, shape: readonly number[]): PlannedTensor {
     const t = this.byHf.get(hfName);
     if (!t) throw new AutoRoundError('E_GGUF_TENSOR', `${this.path}: tensor "${hfName}" is not part of this GGUF file`, { subject: hfName });
     if (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i])) {
       throw new AutoRoundError('E_SHAPE', `tensor "${hfName}": got shape [${shape.join(', ')}], the checkpoint says [${t.shape.join(', ')}]`, { subject: hfName });
     }
-    this.putPlanned(t, data);
+    return t;
   }
 
-  private putPlanned(t: PlannedTensor, data: Float32Array): void {
+  /**
+   * Converts and writes one source tensor (float32, HF layout). `imatrix` (one weight per input
+   * column) overrides the sink's importance map for this tensor.
+   */
+  put(hfName: string, data: Float32Array, shape: readonly number[], imatrix?: Float32Array | null): void {
+    this.putPlanned(this.plannedOrThrow(hfName, shape), data, imatrix);
+  }
+
+  /**
+   * Writes a tensor an algorithm already quantized to the planned type: `bytes` are its rows in
+   * the Hugging Face order (the Q/K permutation is applied here, to whole rows).
+   */
+  putQuantized(hfName: string, type: number, bytes: Uint8Array, shape: readonly number[]): void {
+    const t = this.plannedOrThrow(hfName, shape);
+    if (this.done.has(t.name)) throw new AutoRoundError('E_DUPLICATE', `${this.path}: tensor "${t.name}" written twice`, { subject: t.name });
+    if (type !== t.type) {
+      throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" was quantized to ${ggmlTypeName(type)}, the file stores it as ${ggmlTypeName(t.type)}`, { subject: hfName });
+    }
+    const ne0 = t.ne[0]!;
+    const rows = t.shape.length > 1 ? t.shape[0]! : 1;
+    const rb = rowBytes(t.type, ne0);
+    if (bytes.length !== rb * rows) {
+      throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}": ${bytes.length} bytes of ${ggmlTypeName(type)}, expected ${rb * rows}`, { subject: hfName });
+    }
+    const data = t.permuteHeads !== null ? reversePermuteRowBytes(bytes, rows, rb, t.permuteHeads, hfName) : bytes;
+    this.writer.writeTensor(t.name, data);
+    this.done.add(t.name);
+    this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${data.length} bytes (from the algorithm)`);
+  }
+
+  private putPlanned(t: PlannedTensor, data: Float32Array, imatrix?: Float32Array | null): void {
     if (this.done.has(t.name)) throw new AutoRoundError('E_DUPLICATE', `${this.path}: tensor "${t.name}" written twice`, { subject: t.name });
     let x = data;
     const ne0 = t.ne[0]!;
     if (t.permuteHeads !== null) x = reversePermuteRows(x, t.shape[0]!, t.shape.length > 1 ? t.shape[1]! : 1, t.permuteHeads, t.hfName ?? t.name);
-    const qw = this.importance(t);
+    const qw = imatrix !== undefined && imatrix !== null && isQuantizedType(t.type) ? checkedImportance(t, imatrix) : this.importance(t);
     const rows = x.length / ne0;
     const piece = Math.max(1, Math.floor(TARGET_PIECE_ELEMENTS / ne0));
     if (rows <= piece) this.writer.writeTensor(t.name, this.pool.quantizeRows(t.type, x, ne0, qw));
@@ -186,15 +255,11 @@ export class GgufTensorSink {
   }
 
   private importance(t: PlannedTensor): Float32Array | null {
-    if (!this.imatrix || t.type === GGMLType.F32 || t.type === GGMLType.F16 || t.type === GGMLType.BF16) return null;
+    if (!this.imatrix || !isQuantizedType(t.type)) return null;
     const keys = [t.name, t.hfName, t.hfName?.replace(/\.weight$/, '')].filter((k): k is string => !!k);
     for (const k of keys) {
       const v = this.imatrix.get(k);
-      if (!v) continue;
-      if (v.length !== t.ne[0]) {
-        throw new AutoRoundError('E_IMATRIX', `importance vector for "${k}" has ${v.length} entries, the tensor has ${t.ne[0]} columns`, { subject: k });
-      }
-      return v;
+      if (v) return checkedImportance(t, v, k);
     }
     return null;
   }

@@ -1,11 +1,15 @@
 // The 'gguf' exporter: --format gguf:q4_k_m (and every other file type of FILE_TYPES).
 
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { AutoRoundError } from '@autoround/core-tensor';
-import type { ExportContext, ExporterPlugin, ExportSession, QuantizedWeight, QuantScheme } from '@autoround/core';
+import { copySideFiles, writeJson, writeModelConfig } from '@autoround/core';
+import type { ExportContext, ExporterPlugin, ExportSession, HFConfig, QuantizedWeight, QuantScheme, WeightSource } from '@autoround/core';
 import type { Tensor } from '@autoround/core-tensor';
+import { ggmlTypeName } from './ggml-types.js';
 import { fileTypeByName, fileTypeNames, type FileType } from './ftype.js';
-import { GgufTensorSink, planGguf, type Imatrix } from './export.js';
+import { GgufTensorSink, planGguf } from './export.js';
+import { ggufExtraOf, imatrixOf } from './qdq.js';
+import { GGUF_QUANT_METHOD, ggufFileOf, readGgufWeights } from './read.js';
 
 /** The file type named by a format string ("gguf:q4_k_m" → Q4_K_M); null when none is given. */
 export function fileTypeOfFormat(format: string): FileType | null {
@@ -27,36 +31,61 @@ function checkFormat(format: string): string | null {
   }
 }
 
-/** An ExportContext may carry an importance matrix (GGUF or HF tensor name → per-column weights). */
-type GgufExportContext = ExportContext & { readonly imatrix?: Imatrix };
+/** Whether the host's algorithm calibrates, i.e. delivers importance vectors with its layers. */
+function calibrates(ctx: ExportContext): boolean {
+  return ctx.quantArgs.nsamples !== undefined && ctx.quantArgs.nsamples !== null;
+}
 
 class GgufSession implements ExportSession {
   private readonly sink: GgufTensorSink;
-  private readonly quantizedLayers = new Set<string>();
+  private readonly file: string;
+  private readonly fileType: FileType;
+  private fromAlgorithm = 0;
+  private requantized = 0;
+  private withImatrix = 0;
 
-  constructor(private readonly ctx: GgufExportContext) {
+  constructor(private readonly ctx: ExportContext) {
     const fileType = fileTypeOfFormat(ctx.format)!;
+    this.fileType = fileType;
     const ck = ctx.checkpoint;
     const plan = planGguf({
       config: ctx.config,
       modelDir: ctx.sourceDir,
       sourceTensors: ck.names.map((n) => ({ name: n, shape: ck.info(n).shape })),
       fileType,
-      hasImatrix: !!ctx.imatrix,
+      hasImatrix: !!ctx.imatrix || calibrates(ctx),
       log: ctx.log,
     });
-    const file = join(ctx.dir, `${plan.modelName}-${fileType.name}.gguf`);
-    this.sink = new GgufTensorSink(plan, file, ctx.imatrix, ctx.log);
-    ctx.log.info(`gguf: writing ${file} (${fileType.name}, ${plan.tensors.length} tensors)`);
+    this.file = join(ctx.dir, `${plan.modelName}-${fileType.name}.gguf`);
+    this.sink = new GgufTensorSink(plan, this.file, ctx.imatrix, ctx.log);
+    ctx.log.info(`gguf: writing ${this.file} (${fileType.name}, ${plan.tensors.length} tensors)`);
   }
 
   /**
-   * GGUF quantizes from the float weights itself (llama.cpp's reference searches), so an
-   * algorithm's result only marks the layer: its float weight comes through writeTensor or, at
-   * finish(), from the checkpoint.
+   * An algorithm's result: when it quantized the layer to the type this file stores (its
+   * `extra.gguf` block bytes), those bytes are written as they are; otherwise the layer is
+   * quantized here from its float weight, with the importance vector the algorithm attached
+   * (`extra.imatrix`), if any.
    */
-  writeQuantized(layerName: string, _q: QuantizedWeight): void {
-    this.quantizedLayers.add(layerName);
+  writeQuantized(layerName: string, q: QuantizedWeight): void {
+    const hf = `${layerName}.weight`;
+    const t = this.sink.planned(hf);
+    if (!t || !this.sink.wants(hf)) {
+      this.ctx.log.debug(`gguf: ${layerName} is not written to GGUF`);
+      return;
+    }
+    const g = ggufExtraOf(q, layerName);
+    const im = imatrixOf(q);
+    if (im) this.withImatrix++;
+    if (g && g.type === t.type) {
+      this.sink.putQuantized(hf, g.type, g.data, q.shape);
+      this.fromAlgorithm++;
+      return;
+    }
+    if (g) this.ctx.log.warn(`gguf: ${layerName} was quantized to ${g.typeName}, the ${this.fileType.name} file stores ${ggmlTypeName(t.type)}: quantizing it again from the float weight`);
+    const w = this.ctx.checkpoint.readFloat32(hf);
+    this.sink.put(hf, w.data, w.shape, im);
+    this.requantized++;
   }
 
   writeTensor(name: string, t: Tensor): void {
@@ -74,16 +103,44 @@ class GgufSession implements ExportSession {
       const r = ck.readFloat32(n);
       return { data: r.data, shape: r.shape };
     });
+    if (this.fromAlgorithm + this.requantized > 0) {
+      this.ctx.log.info(`gguf: ${this.fromAlgorithm} layers written as the algorithm quantized them, ${this.requantized} quantized from float weights; ${this.withImatrix} with an importance matrix`);
+    }
+    this.writeSideFiles();
+  }
+
+  /**
+   * config.json (with a quantization_config naming the file, which is how `detect` recognises the
+   * folder), the tokenizer files, and a model.safetensors.index.json mapping every tensor to the
+   * .gguf file, so that hosts that open a folder as a checkpoint find every weight's name; the
+   * weights themselves are read through `read`.
+   */
+  private writeSideFiles(): void {
+    const dir = this.ctx.dir;
+    const name = basename(this.file);
+    const qc: Record<string, unknown> = { quant_method: GGUF_QUANT_METHOD, gguf_file: name, file_type: this.fileType.name };
+    for (const [k, v] of Object.entries(this.ctx.quantArgs)) if (v !== undefined && v !== null && v !== '') qc[k] = v;
+    writeModelConfig(dir, this.ctx.config, qc);
+    copySideFiles(this.ctx.sourceDir, dir);
+    const weightMap: Record<string, string> = {};
+    for (const t of this.sink.plan.tensors) if (t.hfName) weightMap[t.hfName] = name;
+    writeJson(join(dir, 'model.safetensors.index.json'), { metadata: { format: 'gguf', note: `the weights are the tensors of ${name} (GGUF, read it with llama.cpp or @autoround/export-gguf)` }, weight_map: weightMap });
   }
 }
 
 export const ggufExporter: ExporterPlugin = {
   name: 'gguf',
-  description: 'GGUF for llama.cpp (gguf:q4_k_m, q2_k_s … q6_k, q4_0 … q8_0, bf16, f16, f32), llama.cpp reference quantizers and tensor mixes',
+  description: 'GGUF for llama.cpp (gguf:q4_k_m, q2_k_s … q6_k, q4_0 … q8_0, bf16, f16, f32), llama.cpp quantizers (with an importance matrix after calibration) and tensor mixes',
   check(_scheme: QuantScheme, format: string): string | null {
     return checkFormat(format);
   },
   open(ctx: ExportContext): ExportSession {
-    return new GgufSession(ctx as GgufExportContext);
+    return new GgufSession(ctx);
+  },
+  detect(config: HFConfig): boolean {
+    return (config.quantization_config as { quant_method?: unknown } | undefined)?.quant_method === GGUF_QUANT_METHOD;
+  },
+  read(dir: string, config: HFConfig): WeightSource {
+    return readGgufWeights(ggufFileOf(dir, config), config);
   },
 };

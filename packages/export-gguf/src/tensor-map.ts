@@ -66,6 +66,24 @@ export function ggufTensorName(hfName: string): string | null {
   throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Qwen2/Qwen3 tensor)`, { subject: hfName });
 }
 
+const HF_OF_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LAYER_TENSORS).map(([hf, g]) => [g, hf]));
+const HF_OF_GLOBAL: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(GLOBAL_TENSORS).map(([hf, g]) => [g, hf]));
+
+/**
+ * The Hugging Face name of a GGUF tensor (the inverse of ggufTensorName); null for tensors that
+ * have none (rope_freqs.weight, which the converter generates) or that this mapping does not know.
+ */
+export function hfTensorName(ggufName: string): string | null {
+  const g = HF_OF_GLOBAL[ggufName];
+  if (g) return g;
+  const m = /^blk\.(\d+)\.(.+)$/.exec(ggufName);
+  if (m) {
+    const suffix = HF_OF_LAYER[m[2]!];
+    if (suffix) return `model.layers.${Number(m[1])}.${suffix}`;
+  }
+  return null;
+}
+
 /** The layer index of a GGUF name ("blk.N.…"), −1 for tensors outside layers. */
 export function ggufLayerOf(name: string): number {
   const m = /^blk\.(\d+)\./.exec(name);
@@ -118,6 +136,51 @@ export function reversePermuteRows(data: Float32Array, rows: number, cols: numbe
       const dst0 = (h * hd + 2 * i) * cols;
       out.set(data.subarray(src0, src0 + cols), dst0);
       out.set(data.subarray(src1, src1 + cols), dst0 + cols);
+    }
+  }
+  return out;
+}
+
+function checkHeads(rows: number, nHead: number, name: string): number {
+  if (rows % nHead !== 0 || (rows / nHead) % 2 !== 0) {
+    throw new AutoRoundError('E_GGUF_TENSOR', `${name}: ${rows} rows cannot be split into ${nHead} heads of even size for the Q/K permutation`, { subject: name });
+  }
+  return rows / nHead;
+}
+
+/**
+ * The reverse permutation applied to whole rows of raw bytes (`rowBytes` each): quantized rows are
+ * independent, so a row-permuted tensor quantizes to the row-permuted bytes.
+ */
+export function reversePermuteRowBytes(data: Uint8Array, rows: number, rowBytes: number, nHead: number, name = 'tensor'): Uint8Array {
+  const hd = checkHeads(rows, nHead, name);
+  const half = hd / 2;
+  const out = new Uint8Array(data.length);
+  for (let h = 0; h < nHead; h++) {
+    for (let i = 0; i < half; i++) {
+      const src0 = (h * hd + i) * rowBytes;
+      const src1 = (h * hd + half + i) * rowBytes;
+      const dst0 = (h * hd + 2 * i) * rowBytes;
+      out.set(data.subarray(src0, src0 + rowBytes), dst0);
+      out.set(data.subarray(src1, src1 + rowBytes), dst0 + rowBytes);
+    }
+  }
+  return out;
+}
+
+/**
+ * The inverse of reversePermuteRows: GGUF's interleaved Q/K rows back to the Hugging Face order
+ * (old row h·hd + i ← GGUF row h·hd + 2i, old row h·hd + hd/2 + i ← GGUF row h·hd + 2i + 1).
+ */
+export function permuteRows(data: Float32Array, rows: number, cols: number, nHead: number, name = 'tensor'): Float32Array {
+  const hd = checkHeads(rows, nHead, name);
+  const half = hd / 2;
+  const out = new Float32Array(data.length);
+  for (let h = 0; h < nHead; h++) {
+    for (let i = 0; i < half; i++) {
+      const src0 = (h * hd + 2 * i) * cols;
+      out.set(data.subarray(src0, src0 + cols), (h * hd + i) * cols);
+      out.set(data.subarray(src0 + cols, src0 + 2 * cols), (h * hd + half + i) * cols);
     }
   }
   return out;

@@ -60,7 +60,7 @@ describe('the gguf exporter plugin', () => {
     for (const n of names) session.writeTensor(n, ctx.checkpoint.read(n));
     session.writeQuantized('model.layers.0.mlp.up_proj', { qdq: new Float32Array(512 * 256), shape: [512, 256] } as never);
     await session.finish();
-    expect(readdirSync(out)).toEqual(['qwen3-Q4_K_M.gguf']);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors.index.json', 'qwen3-Q4_K_M.gguf', 'tokenizer.json', 'tokenizer_config.json']);
     const ref = join(tmp, 'ref.gguf');
     await exportGguf({ modelDir: dir, outFile: ref, fileType: 'Q4_K_M', modelName: 'qwen3' });
     expect(readFileSync(join(out, 'qwen3-Q4_K_M.gguf')).equals(readFileSync(ref))).toBe(true);
@@ -94,7 +94,10 @@ describe('the gguf exporter plugin', () => {
     const s = ggufExporter.open(ctx);
     await s.finish();
     ctx.checkpoint.close();
-    expect(readdirSync(out)).toEqual(['stories260K-Q4_K_M.gguf']);
+    expect(readdirSync(out).filter((f) => f.endsWith('.gguf'))).toEqual(['stories260K-Q4_K_M.gguf']);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { quantization_config: Record<string, unknown> };
+    expect(config.quantization_config).toEqual({ quant_method: 'gguf', gguf_file: 'stories260K-Q4_K_M.gguf', file_type: 'Q4_K_M' });
+    expect(ggufExporter.detect!(config)).toBe(true);
     expect(ctx.log.lines.some((l) => /blk\.2\.ffn_down\.weight: 172 columns .*Q6_K -> F16/.test(l))).toBe(true);
     const g = readGguf(join(out, 'stories260K-Q4_K_M.gguf'));
     const types = Object.fromEntries(g.tensors.map((t) => [t.name, ggmlTypeName(t.type)]));

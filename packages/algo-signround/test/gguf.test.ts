@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AutoRound, PerplexityBench, folderPerplexity, memoryLogger, presetScheme } from '@autoround/autoround';
+import gguf, { exportGguf, fileTypeNames, ggufFileOf, readConfig, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
+import signround from '../src/index.js';
+import { HAS_SHARED, LLAMA256, SHARED, tempDir } from '../../../tools/testing/fixtures.js';
+
+const work = tempDir();
+afterAll(() => work.cleanup());
+
+const C4 = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
+const WIKI = join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw');
+
+describe('the scheme a --format gguf:<type> selects', () => {
+  it('is the matching GGUF preset for every file type (16 bits for the float files); an explicit --scheme stays', () => {
+    const want: Record<string, string> = { q2_k: 'GGUF:Q2_K_S', q3_k: 'GGUF:Q3_K_M', q4_k: 'GGUF:Q4_K_M', q5_k: 'GGUF:Q5_K_M', f32: 'BF16', f16: 'BF16', bf16: 'BF16' };
+    for (const t of [...fileTypeNames(), 'q2_k', 'q3_k', 'q4_k', 'q5_k']) {
+      const s = new AutoRound('unused', { log: memoryLogger() }).scheme([`gguf:${t}`]);
+      expect(s, t).toEqual(presetScheme(want[t] ?? `GGUF:${t}`));
+    }
+    expect(new AutoRound('unused', { log: memoryLogger() }).scheme(['fake']).data_type).toBe('int');
+    const log = memoryLogger();
+    expect(new AutoRound('unused', { scheme: 'W4A16', log }).scheme(['gguf:q4_k_m']).group_size).toBe(128);
+    expect(log.lines.some((l) => /--scheme W4A16 with --format gguf:q4_k_m: the GGUF file type decides/.test(l))).toBe(true);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)('GGUF through the whole pipeline (llama-256)', () => {
+  const evalText = HAS_SHARED ? readFileSync(WIKI, 'utf8').slice(0, 12_000) : '';
+  let bench: PerplexityBench | undefined;
+  const run = async (format: string, o: { iters: number; disableOptRtn?: boolean }, name: string) => {
+    const log = memoryLogger();
+    const ar = new AutoRound(LLAMA256, { ...o, dataset: C4, nsamples: 8, seqlen: 128, log, discoverPlugins: false, plugins: [signround, gguf] });
+    const out = join(work.dir, name);
+    const res = await ar.quantizeAndSave(out, { format, keepQdq: true });
+    bench ??= new PerplexityBench(await ar.registry(), await ar.load(), await ar.backend(), evalText, { seqlen: 128, maxTokens: 2500 });
+    return { ar, log, res, out, file: ggufFileOf(out, readConfig(out)) };
+  };
+
+  it('--format gguf:q4_k_m alone selects GGUF:Q4_K_M; plain RTN writes exportGguf bytes and keeps the file QDQ in memory', async () => {
+    const { ar, log, res, file } = await run('gguf:q4_k_m', { iters: 0, disableOptRtn: true }, 'rtn');
+    expect(ar.scheme().data_type).toBe('int_asym_dq');
+    expect(log.lines.some((l) => /with rtn, scheme int_asym_dq4 asym g32, format gguf:q4_k_m/.test(l))).toBe(true);
+    const ref = join(work.dir, 'ref.gguf');
+    await exportGguf({ modelDir: LLAMA256, outFile: ref, fileType: 'Q4_K_M' });
+    expect(readFileSync(file).equals(readFileSync(ref))).toBe(true);
+    // the in-memory QDQ is what the file holds (Q/K rows back in HF order), per-layer types follow the mix
+    const back = readGgufWeights(file);
+    for (const layer of ['model.layers.0.self_attn.q_proj', 'model.layers.3.self_attn.v_proj', 'model.layers.1.mlp.down_proj']) {
+      expect(res.qdq.get(layer)!.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
+    }
+    expect((res.qdq.get('model.layers.3.self_attn.v_proj')!.extra!.gguf as GgufExtra).typeName).toBe('Q6_K');
+    expect((res.qdq.get('model.layers.1.self_attn.v_proj')!.extra!.gguf as GgufExtra).typeName).toBe('Q4_K');
+  });
+
+  it('optimized RTN (the --iters 0 default) quantizes with the importance matrix, and the Q2_K_S file is not worse than plain RTN', async () => {
+    const plain = await run('gguf:q2_k_s', { iters: 0, disableOptRtn: true }, 'q2-rtn');
+    const opt = await run('gguf:q2_k_s', { iters: 0 }, 'q2-im');
+    expect(opt.log.lines.some((l) => /with opt-rtn/.test(l))).toBe(true);
+    expect(opt.log.lines.some((l) => /28 layers written as the algorithm quantized them, 0 quantized from float weights; 28 with an importance matrix/.test(l))).toBe(true);
+    expect([...opt.res.qdq.values()].every((q) => q.extra?.imatrix instanceof Float32Array)).toBe(true);
+    expect(readFileSync(opt.file).equals(readFileSync(plain.file))).toBe(false);
+    const pRtn = bench!.run(readGgufWeights(plain.file)).perplexity;
+    const pIm = bench!.run(readGgufWeights(opt.file)).perplexity;
+    expect(pIm).toBeLessThanOrEqual(pRtn);
+    // the folder reads back through the exporter (detect + read), as `auto-round eval --model <folder>` does
+    const viaFolder = folderPerplexity(await opt.ar.registry(), opt.out, await opt.ar.backend(), evalText, { seqlen: 128, maxTokens: 2500 });
+    expect(viaFolder.perplexity).toBeCloseTo(pIm, 10);
+  });
+});

@@ -1,0 +1,203 @@
+// GGUF block types as quantize-dequantize, for algorithms: a layer that a GGUF file stores as
+// Q4_K is emitted as a QuantizedWeight whose `qdq` is exactly what llama.cpp computes with, and
+// whose `extra.gguf` carries the block bytes the gguf exporter writes as they are.
+
+import { AutoRoundError } from '@autoround/core-tensor';
+import type { HFConfig, ModelSpec, QuantScheme, QuantizedWeight } from '@autoround/core';
+import { GGMLType, blockSizeOf, ggmlTypeName, rowBytes } from './ggml-types.js';
+import { fallback, type FileType } from './ftype.js';
+import { planTensors } from './export.js';
+import { codecOf, dequantizeRows, quantizeRows } from './quants/index.js';
+import type { QuantPool } from './pool.js';
+
+/** The data types of the GGUF presets (spec §7): k-quants with quantized sub-scales, and Q4_1/Q5_1. */
+export function isGgufDataType(dataType: string): boolean {
+  return dataType.endsWith('_dq') || dataType === 'int_asym_float_zp';
+}
+
+/**
+ * The block type a GGUF preset scheme stands for, before any file type's mix: int_asym_dq
+ * 2/4/5 bits → Q2_K/Q4_K/Q5_K, int_sym_dq 3/6 → Q3_K/Q6_K, int_asym_float_zp 4/5 → Q4_1/Q5_1,
+ * and, only when `ggufContext` (a plain `int` scheme is a GGUF one only in a GGUF run), symmetric
+ * int with groups of 32 at 4/5/8 bits → Q4_0/Q5_0/Q8_0. null for anything else.
+ */
+export function ggmlTypeOfScheme(s: QuantScheme, ggufContext = false): GGMLType | null {
+  if (s.bits >= 16) return null;
+  switch (s.data_type) {
+    case 'int_asym_dq':
+      return s.bits === 2 ? GGMLType.Q2_K : s.bits === 4 ? GGMLType.Q4_K : s.bits === 5 ? GGMLType.Q5_K : null;
+    case 'int_sym_dq':
+      return s.bits === 3 ? GGMLType.Q3_K : s.bits === 6 ? GGMLType.Q6_K : null;
+    case 'int_asym_float_zp':
+      return s.bits === 4 ? GGMLType.Q4_1 : s.bits === 5 ? GGMLType.Q5_1 : null;
+    case 'int':
+      if (!ggufContext || !s.sym || s.group_size !== 32) return null;
+      return s.bits === 4 ? GGMLType.Q4_0 : s.bits === 5 ? GGMLType.Q5_0 : s.bits === 8 ? GGMLType.Q8_0 : null;
+    default:
+      return null;
+  }
+}
+
+export interface GgufLayerTypeOptions {
+  /** The model's config.json. */
+  readonly config: HFConfig;
+  /** Every checkpoint tensor: HF name and shape (decides output.weight, tied embeddings, rows). */
+  readonly sourceTensors: readonly { name: string; shape: readonly number[] }[];
+  /** The file type of the --format gguf:* output ("Q4_K_M"). */
+  readonly fileType: FileType | string;
+  /** Whether the run delivers importance vectors (changes Q4_0/Q5_0 files' ffn_down mix). */
+  readonly hasImatrix: boolean;
+}
+
+/**
+ * The GGUF type of every weight a file of `fileType` stores, keyed by the HF layer name without
+ * ".weight" ("model.layers.0.self_attn.v_proj"): the same choice (mix and row fallbacks) the gguf
+ * exporter makes, so an algorithm's QDQ is what the file holds.
+ */
+export function ggufLayerTypes(o: GgufLayerTypeOptions): Map<string, GGMLType> {
+  const { tensors } = planTensors({ config: o.config, sourceTensors: o.sourceTensors, fileType: o.fileType, hasImatrix: o.hasImatrix });
+  const out = new Map<string, GGMLType>();
+  for (const t of tensors) if (t.hfName?.endsWith('.weight') && t.shape.length === 2) out.set(t.hfName.slice(0, -'.weight'.length), t.type);
+  return out;
+}
+
+/** ggufLayerTypes from a model spec and its checkpoint. */
+export function ggufLayerTypesOf(spec: ModelSpec, checkpoint: { names: readonly string[]; info(name: string): { shape: readonly number[] } }, fileType: FileType | string, hasImatrix: boolean): Map<string, GGMLType> {
+  return ggufLayerTypes({ config: spec.config, sourceTensors: checkpoint.names.map((n) => ({ name: n, shape: checkpoint.info(n).shape })), fileType, hasImatrix });
+}
+
+/**
+ * The per-layer GGUF types of a quantization run: when the host set `options.ggufFileType` (a
+ * `--format gguf:*` output), the types that file stores; otherwise null.
+ */
+export function ggufRunLayerTypes(
+  run: { spec: ModelSpec; checkpoint: { names: readonly string[]; info(name: string): { shape: readonly number[] } }; options: { ggufFileType?: unknown } },
+  hasImatrix: boolean,
+): Map<string, GGMLType> | null {
+  const ft = run.options.ggufFileType;
+  if (typeof ft !== 'string' || !ft) return null;
+  return ggufLayerTypesOf(run.spec, run.checkpoint, ft, hasImatrix);
+}
+
+/**
+ * The GGUF type a layer is quantized to: the run's file type decides when there is one (every
+ * quantized layer of a GGUF run), else the layer's GGUF preset scheme; null for non-GGUF layers.
+ */
+export function layerGgufType(runTypes: ReadonlyMap<string, GGMLType> | null, layer: string, scheme: QuantScheme): GGMLType | null {
+  const t = runTypes?.get(layer);
+  if (t !== undefined) return t;
+  return ggmlTypeOfScheme(scheme, false);
+}
+
+/** Elements that share one scale in `type` (the sub-block), for QuantizedWeight.groupSize. */
+export function ggufScaleGroup(type: GGMLType, inFeatures: number): number {
+  switch (type) {
+    case GGMLType.Q2_K:
+    case GGMLType.Q3_K:
+    case GGMLType.Q6_K:
+      return 16;
+    case GGMLType.Q4_K:
+    case GGMLType.Q5_K:
+    case GGMLType.Q4_0:
+    case GGMLType.Q4_1:
+    case GGMLType.Q5_0:
+    case GGMLType.Q5_1:
+    case GGMLType.Q8_0:
+      return 32;
+    default:
+      return inFeatures;
+  }
+}
+
+export interface GgufQuantized {
+  /** The type actually used (the requested one, or its row-size fallback). */
+  readonly type: GGMLType;
+  /** Block bytes, one row per output feature, in the Hugging Face row order. */
+  readonly data: Uint8Array;
+  /** The dequantized weight [out, in]. */
+  readonly qdq: Float32Array;
+}
+
+/**
+ * Quantizes a weight [out, in] (HF layout) to a GGUF block type with llama.cpp's quantizer (the
+ * imatrix path when `imatrix`, one weight per input column, is given) and dequantizes it back.
+ * A type whose block does not divide `in` falls back as llama-quantize does (Q4_K → Q5_0 …).
+ */
+export function ggufQuantize(weight: Float32Array, out: number, inF: number, type: GGMLType, imatrix?: Float32Array | null, pool?: QuantPool): GgufQuantized {
+  if (weight.length !== out * inF) throw new RangeError(`weight has ${weight.length} values, expected ${out} x ${inF}`);
+  if (imatrix && imatrix.length !== inF) throw new RangeError(`importance vector has ${imatrix.length} entries, the layer has ${inF} inputs`);
+  const t = inF % blockSizeOf(type) === 0 ? type : fallback(type, inF).type;
+  codecOf(t); // throws for types without a quantizer
+  const data = pool ? pool.quantizeRows(t, weight, inF, imatrix ?? null) : quantizeRows(t, weight, inF, imatrix ?? null);
+  return { type: t, data, qdq: dequantizeRows(t, data, out * inF) };
+}
+
+/** Only the dequantized weight of ggufQuantize. */
+export function ggufQdq(weight: Float32Array, out: number, inF: number, type: GGMLType, imatrix?: Float32Array | null): Float32Array {
+  return ggufQuantize(weight, out, inF, type, imatrix).qdq;
+}
+
+/**
+ * What `QuantizedWeight.extra.gguf` holds when an algorithm quantized a layer to a GGUF type:
+ * the gguf exporter writes `data` as it is when `type` is the type its file stores for the layer.
+ * `QuantizedWeight.extra.imatrix` (Float32Array, one weight per input column) is the importance
+ * vector the layer was quantized with; the exporter uses it whenever it quantizes the layer itself.
+ */
+export interface GgufExtra {
+  readonly type: GGMLType;
+  readonly typeName: string;
+  readonly data: Uint8Array;
+}
+
+/** A layer quantized to a GGUF type, as algorithms emit it. */
+export function ggufQuantizedWeight(scheme: QuantScheme, weight: Float32Array, out: number, inF: number, type: GGMLType, imatrix?: Float32Array | null, pool?: QuantPool): QuantizedWeight {
+  const r = ggufQuantize(weight, out, inF, type, imatrix, pool);
+  const gguf: GgufExtra = { type: r.type, typeName: ggmlTypeName(r.type), data: r.data };
+  return { scheme, shape: [out, inF], groupSize: ggufScaleGroup(r.type, inF), qdq: r.qdq, extra: { gguf, ...(imatrix ? { imatrix } : {}) } };
+}
+
+/** The GGUF block data an algorithm attached to a layer, checked; null when there is none. */
+export function ggufExtraOf(q: QuantizedWeight, layer = 'layer'): GgufExtra | null {
+  const g = q.extra?.gguf as GgufExtra | undefined;
+  if (!g) return null;
+  if (!(g.data instanceof Uint8Array) || typeof g.type !== 'number') throw new AutoRoundError('E_GGUF_TENSOR', `${layer}: extra.gguf must hold { type, data: Uint8Array }`, { subject: layer });
+  const expect = rowBytes(g.type, q.shape[1]) * q.shape[0];
+  if (g.data.length !== expect) throw new AutoRoundError('E_GGUF_TENSOR', `${layer}: extra.gguf holds ${g.data.length} bytes of ${ggmlTypeName(g.type)}, expected ${expect}`, { subject: layer });
+  return g;
+}
+
+/** The importance vector an algorithm attached to a layer, or null. */
+export function imatrixOf(q: QuantizedWeight): Float32Array | null {
+  const v = q.extra?.imatrix;
+  return v instanceof Float32Array ? v : null;
+}
+
+/**
+ * An importance vector from calibration sums, as llama.cpp's imatrix holds it: Σx² per input
+ * column divided by the number of tokens (its in_sum2 / counts). Columns whose activations were
+ * all zero get the mean of the others (a zero weight would let llama.cpp's searches ignore the
+ * column, and a whole zero sub-block makes make_qx_quants return a zero scale); a layer whose
+ * activations were all zero gets no vector (null: the reference quantizer runs).
+ */
+export function importanceFromSums(sumSq: ArrayLike<number>, tokens: number, layer = 'layer'): Float32Array | null {
+  if (!(tokens > 0)) return null;
+  const n = sumSq.length;
+  const v = new Float32Array(n);
+  let sum = 0;
+  let positive = 0;
+  for (let i = 0; i < n; i++) {
+    const x = sumSq[i]! / tokens;
+    if (!Number.isFinite(x) || x < 0) throw new AutoRoundError('E_NONFINITE', `${layer}: calibration activations give a non-finite importance (${x}) for input ${i}`, { subject: layer });
+    v[i] = x;
+    if (v[i]! > 0) {
+      sum += v[i]!;
+      positive++;
+    }
+  }
+  if (positive === 0) return null;
+  if (positive < n) {
+    const mean = Math.fround(sum / positive);
+    for (let i = 0; i < n; i++) if (!(v[i]! > 0)) v[i] = mean;
+  }
+  return v;
+}

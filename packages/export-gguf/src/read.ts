@@ -1,0 +1,90 @@
+// Reading a GGUF file back as Hugging Face float32 weights (for evaluation): every tensor is
+// dequantized, LLaMA's Q/K rows are put back in the HF order, and the shape is reversed.
+
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { AutoRoundError, Tensor } from '@autoround/core-tensor';
+import type { HFConfig, WeightSource } from '@autoround/core';
+import { readGguf, readGgufTensorF32, ggufValue, type GgufFile, type GgufTensorInfo } from './gguf/reader.js';
+import { hfTensorName, permuteHeadsFor, permuteRows, type GgufArch } from './tensor-map.js';
+
+/** The quant_method the gguf exporter writes into the config.json beside its file. */
+export const GGUF_QUANT_METHOD = 'gguf';
+
+/** A GGUF file as a WeightSource with Hugging Face tensor names. */
+export class GgufWeights implements WeightSource {
+  readonly file: GgufFile;
+  readonly arch: GgufArch;
+  private readonly byHf = new Map<string, GgufTensorInfo>();
+
+  /** `config` supplies the head counts for the Q/K permutation when the file's metadata lacks them. */
+  constructor(
+    readonly path: string,
+    private readonly config: HFConfig = {},
+  ) {
+    this.file = readGguf(path);
+    const arch = ggufValue(this.file, 'general.architecture');
+    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3') {
+      throw new AutoRoundError('E_UNSUPPORTED_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3)`, { subject: path });
+    }
+    this.arch = arch;
+    for (const t of this.file.tensors) {
+      const hf = hfTensorName(t.name);
+      if (hf) this.byHf.set(hf, t);
+    }
+  }
+
+  /** Hugging Face names of the tensors the file holds. */
+  get names(): string[] {
+    return [...this.byHf.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.byHf.has(name);
+  }
+
+  /** The head counts of the file (metadata first, then config.json). */
+  private headConfig(): HFConfig {
+    const a = this.arch;
+    const heads = ggufValue(this.file, `${a}.attention.head_count`);
+    const kv = ggufValue(this.file, `${a}.attention.head_count_kv`);
+    return {
+      ...this.config,
+      ...(typeof heads === 'number' ? { num_attention_heads: heads } : {}),
+      ...(typeof kv === 'number' ? { num_key_value_heads: kv } : typeof heads === 'number' ? { num_key_value_heads: heads } : {}),
+    };
+  }
+
+  readFloat32(name: string): Tensor<'F32'> {
+    const t = this.byHf.get(name);
+    if (!t) throw new AutoRoundError('E_NO_TENSOR', `${this.path}: no tensor for "${name}"`, { subject: name });
+    let data = readGgufTensorF32(this.file, t.name);
+    const shape = [...t.ne].reverse();
+    const heads = permuteHeadsFor(name, this.arch, this.headConfig());
+    if (heads !== null) data = permuteRows(data, shape[0]!, shape.length > 1 ? shape[1]! : 1, heads, `${this.path}: ${t.name}`);
+    return Tensor.f32(shape, data);
+  }
+}
+
+/** Reads a GGUF file as Hugging Face float32 weights. */
+export function readGgufWeights(path: string, config?: HFConfig): GgufWeights {
+  return new GgufWeights(path, config);
+}
+
+/**
+ * The GGUF file of a folder the gguf exporter wrote: the one config.json's quantization_config
+ * names, else the only .gguf file in it.
+ */
+export function ggufFileOf(dir: string, config?: HFConfig): string {
+  const qc = config?.quantization_config as { gguf_file?: unknown } | undefined;
+  if (typeof qc?.gguf_file === 'string') {
+    const p = join(dir, qc.gguf_file);
+    if (!existsSync(p)) throw new AutoRoundError('E_NOT_FOUND', `${dir}/config.json names GGUF file ${qc.gguf_file}, which is missing`, { subject: p });
+    return p;
+  }
+  const found = readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.gguf'));
+  if (found.length !== 1) {
+    throw new AutoRoundError('E_NOT_FOUND', `${dir}: expected one .gguf file, found ${found.length === 0 ? 'none' : found.join(', ')}`, { subject: dir });
+  }
+  return join(dir, found[0]!);
+}

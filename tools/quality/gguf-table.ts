@@ -1,0 +1,126 @@
+// The GGUF quality table of issue #5: perplexity of GGUF files written by the whole pipeline
+// (`--format gguf:<type>`), read back from the file itself (every tensor dequantized, embeddings
+// and output included), for several file types, with plain RTN (--disable_opt_rtn), with the
+// importance matrix collected on calibration text (optimized RTN, the original's --iters 0
+// default) and, where available, tuned (--iters > 0).
+//   npm run gguf-table -- --preset stories|llama256 [--types F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S]
+//                         [--methods rtn,imatrix,tuned] [--nsamples 128] [--seqlen 256] [--iters 200]
+//                         [--max_tokens N] [--verbose]
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
+import signround from '@autoround/algo-signround';
+import gguf, { ggufFileOf, readConfig, readGgufWeights } from '@autoround/export-gguf';
+
+const SHARED = resolve(import.meta.dirname, '../../../shared');
+const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
+
+interface Preset {
+  model: string;
+  calib: (dir: string) => string;
+  evalText: () => string;
+  maxTokens?: number;
+}
+
+const TINYSTORIES = join(SHARED, 'datasets/tinystories/TinyStories-validation-sample.txt');
+const PRESETS: Record<string, Preset> = {
+  stories: {
+    model: join(SHARED, 'models/stories260K'),
+    calib: (dir) => {
+      const f = join(dir, 'calib.txt');
+      writeFileSync(f, readFileSync(TINYSTORIES, 'utf8').slice(0, 600_000));
+      return `${f}:concat`;
+    },
+    evalText: () => readFileSync(TINYSTORIES, 'utf8').slice(600_000),
+  },
+  llama256: {
+    model: join(SHARED, 'models/llama-256'),
+    calib: () => join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl'),
+    // 100,000 scored tokens need ~225k characters; tokenizing the whole file would only cost time
+    evalText: () => readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8').slice(0, 400_000),
+    maxTokens: 100_000,
+  },
+};
+
+/** Types whose quantizers ignore an importance matrix (and for which --iters 0 runs plain RTN). */
+const NO_IMATRIX = new Set(['F32', 'F16', 'BF16', 'Q8_0']);
+
+const presetName = arg('preset', 'stories')!;
+const preset = PRESETS[presetName];
+if (!preset) throw new Error(`unknown preset ${presetName}; known: ${Object.keys(PRESETS).join(', ')}`);
+const types = (arg('types') ?? 'F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S').split(',').map((t) => t.trim().toUpperCase());
+const methods = (arg('methods') ?? 'rtn,imatrix').split(',');
+const iters = Number(arg('iters', '200'));
+const nsamples = Number(arg('nsamples', '128'));
+const seqlen = Number(arg('seqlen', '256'));
+const maxTokens = arg('max_tokens') ? Number(arg('max_tokens')) : preset.maxTokens;
+const verbose = process.argv.includes('--verbose');
+const work = mkdtempSync(join(tmpdir(), 'gguf-table-'));
+
+interface Row {
+  type: string;
+  method: string;
+  ppl: number;
+  tokens: number;
+  mb?: number;
+  seconds: number;
+  note?: string;
+}
+const rows: Row[] = [];
+try {
+  const dataset = preset.calib(work);
+  let bench: PerplexityBench | undefined;
+  const byType = new Map<string, Record<string, number>>();
+  for (const type of types) {
+    for (const method of methods) {
+      if (method === 'imatrix' && NO_IMATRIX.has(type)) {
+        const rtn = rows.find((r) => r.type === type && r.method === 'rtn');
+        if (rtn) {
+          rows.push({ ...rtn, method, seconds: 0, note: 'the type ignores an importance matrix: same file as rtn' });
+          console.error(`${type} ${method}: same as rtn`);
+          continue;
+        }
+      }
+      const t0 = Date.now();
+      const ar = new AutoRound(preset.model, {
+        dataset,
+        nsamples,
+        seqlen,
+        seed: 42,
+        batchSize: 8,
+        iters: method === 'tuned' ? iters : 0,
+        disableOptRtn: method === 'rtn',
+        log: verbose ? createLogger('info') : silentLogger,
+        discoverPlugins: false,
+        plugins: [signround, gguf],
+      });
+      const out = join(work, `${type}-${method}`);
+      await ar.quantizeAndSave(out, { format: `gguf:${type.toLowerCase()}` });
+      const seconds = (Date.now() - t0) / 1000;
+      if (!bench) {
+        bench = new PerplexityBench(await ar.registry(), await ar.load(), await ar.backend(), preset.evalText(), { seqlen, ...(maxTokens ? { maxTokens } : {}) });
+        const fp = bench.run((await ar.load()).checkpoint);
+        rows.push({ type: 'fp32', method: '-', ppl: fp.perplexity, tokens: fp.tokens, seconds: 0 });
+        console.error(`fp32 ${fp.perplexity.toFixed(4)} (${fp.tokens} tokens)`);
+      }
+      const file = ggufFileOf(out, readConfig(out));
+      const r = bench.run(readGgufWeights(file));
+      const row: Row = { type, method, ppl: r.perplexity, tokens: r.tokens, mb: statSync(file).size / 1e6, seconds };
+      rows.push(row);
+      byType.set(type, { ...byType.get(type), [method]: r.perplexity });
+      console.error(`${type} ${method} ${r.perplexity.toFixed(4)} (${row.mb!.toFixed(2)} MB, quantized in ${seconds.toFixed(1)} s)`);
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  const fp = rows[0]!;
+  console.log(`\n${preset.model}: perplexity of the GGUF file read back, ${fp.tokens} tokens scored in windows of BOS + ${seqlen - 1}; calibration ${nsamples} x ${seqlen}${methods.includes('tuned') ? `, iters ${iters}` : ''}`);
+  console.log('| file type | method | perplexity | vs fp32 | vs rtn | file MB | quantize s |\n|---|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const rtn = byType.get(r.type)?.rtn;
+    console.log(`| ${r.type} | ${r.method}${r.note ? ' (=rtn)' : ''} | ${r.ppl.toFixed(4)} | ${r.type === 'fp32' ? '' : (r.ppl / fp.ppl).toFixed(4)} | ${rtn && r.method !== 'rtn' ? (r.ppl / rtn).toFixed(4) : ''} | ${r.mb?.toFixed(2) ?? ''} | ${r.seconds ? r.seconds.toFixed(1) : ''} |`);
+  }
+  for (const r of rows) console.log(JSON.stringify({ table: 'gguf', preset: presetName, ...r }));
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
