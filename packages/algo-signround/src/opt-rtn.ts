@@ -1,7 +1,7 @@
 import { type AlgorithmPlugin, fullName, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
 import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import { blockwiseModel, calibrationSamples, checkFinite } from './blockwise.js';
-import { type ActivationSums, GgufLayers, accumulate, newActivationSums } from './gguf.js';
+import { type ActivationSums, GgufLayers, accumulate, newActivationSums, runGgufSignRound } from './gguf.js';
 
 /** Does the original use the importance-weighted search for this scheme? (spec §4: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
@@ -23,7 +23,9 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   async run(session) {
     const gguf = new GgufLayers(session, true);
     try {
-      await runOptRtn(session, gguf);
+      // the host routes a GGUF run with --iters > 0 here: SignRound on the GGUF layers (gguf.ts)
+      if (session.options.iters > 0) await runGgufSignRound(session, gguf);
+      else await runOptRtn(session, gguf);
     } finally {
       gguf.close();
     }

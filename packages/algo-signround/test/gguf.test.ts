@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, PerplexityBench, folderPerplexity, memoryLogger, presetScheme } from '@autoround/autoround';
 import gguf, { exportGguf, fileTypeNames, ggufFileOf, readConfig, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
+import { Graph } from '@autoround/core-tensor';
+import { LlamaModel } from '@autoround/models';
 import signround from '../src/index.js';
+import { blockGraph } from '../src/gguf.js';
 import { HAS_SHARED, LLAMA256, SHARED, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
@@ -67,5 +70,47 @@ describe.skipIf(!HAS_SHARED)('GGUF through the whole pipeline (llama-256)', () =
     // the folder reads back through the exporter (detect + read), as `auto-round eval --model <folder>` does
     const viaFolder = folderPerplexity(await opt.ar.registry(), opt.out, await opt.ar.backend(), evalText, { seqlen: 128, maxTokens: 2500 });
     expect(viaFolder.perplexity).toBeCloseTo(pIm, 10);
+  });
+
+  it('--iters > 0 tunes the rounding offsets of the GGUF layers under frozen GGUF scales; the file holds the tuned QDQ', async () => {
+    const log = memoryLogger();
+    const ar = new AutoRound(LLAMA256, { iters: 10, dataset: C4, nsamples: 4, seqlen: 64, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf] });
+    const out = join(work.dir, 'tuned');
+    const res = await ar.quantizeAndSave(out, { format: 'gguf:q3_k_m', keepQdq: true });
+    expect(log.lines.some((l) => /with auto_round \(GGUF: V tuned, GGUF scales frozen\)/.test(l))).toBe(true);
+    expect(log.lines.filter((l) => /block \d\/4: loss iter 0: /.test(l))).toHaveLength(4);
+    const config = readConfig(out);
+    expect((config.quantization_config as Record<string, unknown>).enable_minmax_tuning).toBe(false);
+    const back = readGgufWeights(ggufFileOf(out, config));
+    for (const layer of ['model.layers.0.self_attn.k_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.3.mlp.down_proj']) {
+      const q = res.qdq.get(layer)!;
+      expect(q.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
+      expect(q.extra?.imatrix).toBeInstanceOf(Float32Array);
+    }
+    expect((res.qdq.get('model.layers.0.self_attn.v_proj')!.extra!.gguf as GgufExtra).typeName).toBe('Q5_K');
+    // block 0 sees the same inputs in optimized RTN: the tuned levels moved away from the iteration-0 search
+    const opt = new AutoRound(LLAMA256, { iters: 0, dataset: C4, nsamples: 4, seqlen: 64, log: memoryLogger(), discoverPlugins: false, plugins: [signround, gguf] });
+    const r0 = await opt.quantizeAndSave(join(work.dir, 'tuned-iter0'), { format: 'gguf:q3_k_m', keepQdq: true });
+    const layers0 = [...res.qdq.keys()].filter((k) => k.startsWith('model.layers.0.'));
+    expect(layers0.filter((k) => res.qdq.get(k)!.qdq.some((v, i) => v !== r0.qdq.get(k)!.qdq[i])).length).toBeGreaterThan(0);
+    // the tuning graph is the model's block: same output as the inference forward
+    const model = (await ar.registry()).architecture('LlamaForCausalLM', LLAMA256).load((await ar.load()).spec, (await ar.load()).checkpoint, await ar.backend());
+    if (!(model instanceof LlamaModel)) throw new Error('not a LlamaModel');
+    const blockShapes = new Map((await ar.load()).spec.blocks[1]!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
+    const ids = Int32Array.from({ length: 16 }, (_, i) => 1 + ((i * 37) % 500));
+    const x = model.embedTokens(ids);
+    const g = new Graph(await ar.backend());
+    const y = blockGraph(g, g.input(x, [16, model.dims.hidden]), model, 1, (gr, local) => {
+      const l = (blockShapes.get(local))!;
+      return gr.leaf(model.blocks[1]!.linears.get(local)!.weight, l);
+    }, 1, 16);
+    const ref = model.blockForward(1, x, 16);
+    let err = 0;
+    let norm = 0;
+    for (let i = 0; i < ref.length; i++) {
+      err += (y.data[i]! - ref[i]!) ** 2;
+      norm += ref[i]! ** 2;
+    }
+    expect(Math.sqrt(err / norm)).toBeLessThan(1e-5);
   });
 });

@@ -135,6 +135,14 @@ export class AutoRound {
       return r.algorithm('rtn');
     }
     const name = this.options.algorithm ?? 'auto_round';
+    if (isGgufTuning(scheme, qo) && SIGNROUND_NAMES.has(name)) {
+      if (scheme.bits >= 16) return r.algorithm('rtn'); // a float GGUF file: nothing to tune
+      // spec §5: GGUF types are tuned on V only, with the GGUF scale/min search of iteration 0
+      // frozen; @autoround/algo-signround runs that path through its opt-rtn entry when iters > 0
+      const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
+      if (!opt) throw new AutoRoundError('E_UNKNOWN_ALGORITHM', `--iters ${qo.iters} selects SignRound tuning, which needs the @autoround/algo-signround plugin (not installed); use --iters 0 for RTN`, { subject: '--iters' });
+      return { ...opt, name: 'auto_round (GGUF: V tuned, GGUF scales frozen)' };
+    }
     try {
       return r.algorithm(name);
     } catch (e) {
@@ -185,7 +193,7 @@ export class AutoRound {
       seqlen: algorithm.needsCalibration(qo) ? qo.seqlen : undefined,
       batch_size: algorithm.needsCalibration(qo) ? qo.batchSize : undefined,
       dataset: algorithm.needsCalibration(qo) ? (this.options.dataset ?? DEFAULTS.dataset) : undefined,
-      enable_minmax_tuning: qo.iters > 0 ? (this.options.enableMinmaxTuning ?? true) : undefined,
+      enable_minmax_tuning: qo.iters > 0 ? !isGgufTuning(scheme, qo) && (this.options.enableMinmaxTuning ?? true) : undefined,
       enable_quanted_input: qo.iters > 0 ? (this.options.enableQuantedInput ?? true) : undefined,
     };
     return runPipeline({
@@ -265,6 +273,13 @@ interface CalibDatasetsModule {
     tokenizer: { encode(text: string, o?: { addSpecialTokens?: boolean }): number[]; bosTokenId?: number | undefined; eosTokenId?: number | undefined },
     options: { nsamples: number; seqlen: number; seed: number; log: Logger; generate: (n: number, seed: number) => Promise<number[]> },
   ): Promise<Int32Array[]>;
+}
+
+const SIGNROUND_NAMES = new Set(['auto_round', 'autoround', 'sign_round', 'signround']);
+
+/** Whether tuning this run means tuning GGUF types: a --format gguf:* output, or a GGUF scheme. */
+function isGgufTuning(scheme: QuantScheme, qo: QuantizeOptions): boolean {
+  return qo.iters > 0 && (typeof qo.ggufFileType === 'string' || scheme.data_type.endsWith('_dq') || scheme.data_type === 'int_asym_float_zp');
 }
 
 /** A stand-in data type for GGUF's int presets while layers are selected (see quantizeAndSave). */

@@ -30,6 +30,7 @@ import {
 export * from './float.js';
 export * from './legacy.js';
 export * from './kquants.js';
+export * from './frozen.js';
 export { setWasmKernel, makeQkx3QuantsFast, makeQxQuantsFast, makeQkx2QuantsFast, makeQkx2Quants, makeQkx3Quants, makeQpQuants, makeQxQuants, makeQ3Quants, nearestInt, searchResult, GROUP_MAX_EPS } from './search.js';
 
 /** Quantizes one row (or several whole rows, for the types whose blocks are independent). */
