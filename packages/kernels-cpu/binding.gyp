@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "autoround_kernels",
-      "sources": ["native/addon.cc", "native/gemm_native.cc", "native/attention.cc", "native/qdq.cc"],
+      "sources": ["native/addon.cc", "native/gemm_native.cc", "native/attention.cc", "native/qdq.cc", "native/elementwise.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags": ["-O3", "-fno-math-errno"],

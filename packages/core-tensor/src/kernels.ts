@@ -79,6 +79,31 @@ export interface KernelBackend {
     dV: Float32Array | null,
     acc: Float64Array | null,
   ): void;
+  /**
+   * Optional fused SwiGLU gate, out = f32(f32(g·σ(g))·u) with core-tensor's fastExp; must match
+   * Graph.swiglu's TypeScript loop bit for bit (as must every element kernel below).
+   */
+  swigluForward?(gate: Float32Array, up: Float32Array, out: Float32Array): void;
+  /** Optional SwiGLU backward: accumulates into gGate / gUp (either may be null). */
+  swigluBackward?(gate: Float32Array, up: Float32Array, gOut: Float32Array, gGate: Float32Array | null, gUp: Float32Array | null): void;
+  /** Optional RMSNorm over rows of w.length: writes out and the per-row rstd (see Graph.rmsNorm). */
+  rmsNormForward?(x: Float32Array, w: Float32Array, out: Float32Array, rstd: Float32Array, eps: number): void;
+  /** Optional RMSNorm backward: accumulates into gx / gw (either may be null). */
+  rmsNormBackward?(x: Float32Array, w: Float32Array, rstd: Float32Array, gOut: Float32Array, gx: Float32Array | null, gw: Float32Array | null): void;
+  /**
+   * Optional rotate_half RoPE on [rows, heads·headDim] with cos/sin tables [positions, headDim] and
+   * one table row per token row: forward writes out; backward accumulates the gradient into gx.
+   */
+  ropeForward?(x: Float32Array, out: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, shape: RopeShape): void;
+  ropeBackward?(gOut: Float32Array, gx: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, shape: RopeShape): void;
+}
+
+/** Heads of a fused RoPE call (see KernelBackend.ropeForward). */
+export interface RopeShape {
+  numHeads: number;
+  headDim: number;
+  /** Leading dims of each head that rotate (even, ≤ headDim); the rest pass through. */
+  rotaryDim: number;
 }
 
 /** Shape of a fused attention call (see KernelBackend.attentionForward). */

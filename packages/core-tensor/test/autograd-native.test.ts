@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { attentionBackward, attentionForward, resolveAttention } from '../src/autograd/attention.js';
 import { Scratch } from '../src/autograd/arena.js';
 import { QdqParams, type QdqSaved, qdqBackward, qdqForward } from '../src/autograd/qdq.js';
+import { Graph } from '../src/autograd/graph.js';
 import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { native } from '../../kernels-cpu/src/native.js';
@@ -138,4 +139,52 @@ describe.skipIf(!(native !== null && typeof native.qdq === 'function'))('native 
       }
     });
   }
+});
+
+describe.skipIf(!(native !== null && typeof native.swiglu === 'function'))('native SwiGLU / RMSNorm / RoPE vs TypeScript (bit-identical)', () => {
+  // Each op through Graph on both backends, forward and backward, with gradients accumulating onto
+  // earlier values (the op is used twice) — the native loops must give the TypeScript's bits.
+  const run = (be: KernelBackend, rows: number, H: number, D: number, rot: number, seed: number) => {
+    const r = rng(seed);
+    const hidden = H * D;
+    const g = new Graph(be);
+    const x = g.leaf(rand(rows * hidden, r, -3, 3), [rows, hidden]);
+    const w = g.leaf(rand(hidden, r, 0.5, 1.5), [hidden]);
+    const gate = g.leaf(rand(rows * hidden, r, -12, 12), [rows, hidden]);
+    const up = g.leaf(rand(rows * hidden, r), [rows, hidden]);
+    // tables of 2·rows positions, rows read back to front
+    const P = rows * 2;
+    const cos = rand(P * D, r);
+    const sin = rand(P * D, r);
+    const positions = Array.from({ length: rows }, (_, i) => P - 1 - 2 * i);
+    const n1 = g.rmsNorm(x, w, 1e-5);
+    const n2 = g.rmsNorm(n1, w, 1e-6);
+    const s1 = g.swiglu(gate, n2);
+    const s2 = g.swiglu(s1, up);
+    const p1 = g.rope(s2, cos, sin, { numHeads: H, headDim: D, rotaryDim: rot, positions });
+    const p2 = g.rope(g.add(p1, x), cos, sin, { numHeads: H, headDim: D, rotaryDim: rot, positions });
+    g.backward(p2, rand(p2.size, rng(seed + 1)));
+    return [n2.data, s2.data, p2.data, x.grad!, w.grad!, gate.grad!, up.grad!].map((a) => a.slice());
+  };
+  const cases = [
+    { rows: 7, H: 2, D: 8, rot: 8 },
+    { rows: 300, H: 4, D: 32, rot: 32 },
+    { rows: 5, H: 3, D: 10, rot: 6 }, // partial rotary
+    { rows: 600, H: 2, D: 64, rot: 64 }, // several tasks per op
+  ];
+  for (const c of cases) {
+    it(`rows ${c.rows} heads ${c.H}×${c.D} rotary ${c.rot}`, () => {
+      const nb = nativeBackend.create({ threads: 2 });
+      expect(nb.swigluForward && nb.rmsNormForward && nb.ropeForward).toBeTruthy();
+      const a = run(nb, c.rows, c.H, c.D, c.rot, c.rows + c.D);
+      const b = run(js, c.rows, c.H, c.D, c.rot, c.rows + c.D);
+      const names = ['rmsNorm', 'swiglu', 'rope', 'grad x', 'grad w', 'grad gate', 'grad up'];
+      a.forEach((v, i) => expect(v, names[i]).toEqual(b[i]));
+    });
+  }
+  it('rejects positions outside the tables', () => {
+    const nb = nativeBackend.create({ threads: 1 });
+    const x = new Float32Array(8);
+    expect(() => nb.ropeForward!(x, new Float32Array(8), new Float32Array(8), new Float32Array(8), Int32Array.of(1), { numHeads: 1, headDim: 8, rotaryDim: 8 })).toThrow(/outside the cos\/sin tables/);
+  });
 });

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "attention.h"
+#include "elementwise.h"
 #include "gemm_native.h"
 #include "qdq.h"
 
@@ -275,6 +276,99 @@ Napi::Value Qdq(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+
+// An optional Float32Array argument: null/undefined → nullptr; otherwise it must hold `need` floats.
+bool opt_f32(const Napi::Value& v, double need, float** out) {
+  if (v.IsNull() || v.IsUndefined()) {
+    *out = nullptr;
+    return true;
+  }
+  void* p;
+  if (!typed_len(v, napi_float32_array, need, &p)) return false;
+  *out = (float*)p;
+  return true;
+}
+
+bool count_arg(const Napi::Value& v, double* out) {
+  const double x = v.ToNumber().DoubleValue();
+  if (!(x >= 0 && x == (double)(long)x) || x > 1e15) return false;
+  *out = x;
+  return true;
+}
+
+int threads_arg(const Napi::Value& v) {
+  const int t = v.ToNumber().Int32Value();
+  return t < 1 ? 1 : t;
+}
+
+Napi::Value Fail(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// swiglu(backward, gate, up, outOrGy, gGate|null, gUp|null, threads)
+Napi::Value Swiglu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 7 || !info[1].IsTypedArray()) return Fail(env, "swiglu: expected 7 arguments");
+  const bool bwd = info[0].ToBoolean().Value();
+  const double n = info[1].As<Napi::TypedArray>().ElementLength();
+  float *g, *u, *o, *gg = nullptr, *gu = nullptr;
+  bool ok = opt_f32(info[1], n, &g) && g && opt_f32(info[2], n, &u) && u && opt_f32(info[3], n, &o) && o;
+  if (ok && bwd) ok = opt_f32(info[4], n, &gg) && opt_f32(info[5], n, &gu);
+  if (!ok) return Fail(env, "swiglu: an array has the wrong type or too few elements");
+  const int t = threads_arg(info[6]);
+  if (bwd) elementwise::swiglu_backward(g, u, o, gg, gu, (long)n, t);
+  else elementwise::swiglu_forward(g, u, o, (long)n, t);
+  return env.Undefined();
+}
+
+// rmsNorm(backward, x, w, outOrGy, rstd, gx|null, gw|null, rows, eps, threads)
+Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 10 || !info[2].IsTypedArray()) return Fail(env, "rmsNorm: expected 10 arguments");
+  const bool bwd = info[0].ToBoolean().Value();
+  const double d = info[2].As<Napi::TypedArray>().ElementLength();
+  double rows;
+  if (!count_arg(info[7], &rows) || d < 1) return Fail(env, "rmsNorm: rows must be a non-negative integer and w non-empty");
+  const double n = rows * d;
+  float *x, *w, *o, *rstd, *gx = nullptr, *gw = nullptr;
+  bool ok = opt_f32(info[1], n, &x) && x && opt_f32(info[2], d, &w) && w && opt_f32(info[3], n, &o) && o &&
+            opt_f32(info[4], rows, &rstd) && rstd;
+  if (ok && bwd) ok = opt_f32(info[5], n, &gx) && opt_f32(info[6], d, &gw);
+  if (!ok) return Fail(env, "rmsNorm: an array has the wrong type or too few elements");
+  const int t = threads_arg(info[9]);
+  if (bwd) elementwise::rmsnorm_backward(x, w, rstd, o, gx, gw, (long)rows, (long)d, t);
+  else elementwise::rmsnorm_forward(x, w, o, rstd, (long)rows, (long)d, info[8].ToNumber().DoubleValue(), t);
+  return env.Undefined();
+}
+
+// rope(backward, src, dst, cos, sin, pos (Int32Array, one per row), [heads, headDim, rotaryDim], threads)
+Napi::Value Rope(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 8 || !info[6].IsArray() || !info[5].IsTypedArray() || !info[3].IsTypedArray())
+    return Fail(env, "rope: expected 8 arguments");
+  Napi::Array dims = info[6].As<Napi::Array>();
+  double dm[3];
+  for (uint32_t i = 0; i < 3; i++)
+    if (!count_arg(dims.Get(i), &dm[i])) return Fail(env, "rope: dims must be non-negative integers");
+  const long heads = (long)dm[0], hd = (long)dm[1], rot = (long)dm[2];
+  if (hd < 1 || rot % 2 != 0 || rot > hd) return Fail(env, "rope: inconsistent dims");
+  const double rows = info[5].As<Napi::TypedArray>().ElementLength();
+  const double n = rows * heads * hd;
+  const double table = info[3].As<Napi::TypedArray>().ElementLength();
+  void* pos;
+  float *src, *dst, *cs, *sn;
+  bool ok = typed_len(info[5], napi_int32_array, rows, &pos) && opt_f32(info[1], n, &src) && src &&
+            opt_f32(info[2], n, &dst) && dst && opt_f32(info[3], table, &cs) && cs && opt_f32(info[4], table, &sn) && sn;
+  if (!ok) return Fail(env, "rope: an array has the wrong type or too few elements");
+  const long positions = (long)table / hd;
+  const int32_t* p = (const int32_t*)pos;
+  for (long r = 0; r < (long)rows; r++)
+    if (p[r] < 0 || p[r] >= positions) return Fail(env, "rope: a position is outside the cos/sin tables");
+  elementwise::rope(info[0].ToBoolean().Value(), src, dst, cs, sn, p, (long)rows, heads, hd, rot, threads_arg(info[7]));
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("gemmAsync", Napi::Function::New(env, GemmAsync, "gemmAsync"));
@@ -286,6 +380,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setMaxPackedB", Napi::Function::New(env, SetMaxPackedB, "setMaxPackedB"));
   exports.Set("qdq", Napi::Function::New(env, Qdq, "qdq"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
+  exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
+  exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
+  exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   return exports;
 }
 

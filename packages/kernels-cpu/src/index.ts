@@ -1,4 +1,4 @@
-import type { AttentionShape, KernelBackend, KernelBackendFactory, QdqElementLayout } from '@autoround/core-tensor';
+import type { AttentionShape, KernelBackend, KernelBackendFactory, QdqElementLayout, RopeShape } from '@autoround/core-tensor';
 import { createLogger, definePlugin } from '@autoround/core';
 import type { Logger } from '@autoround/core';
 import { checkGemmArgs } from './check.js';
@@ -99,6 +99,25 @@ function nativeAttention(
   };
 }
 
+function nativeElementwise(addon: NativeAddon, t: number): Partial<KernelBackend> {
+  const { swiglu, rmsNorm, rope } = addon;
+  const out: Partial<KernelBackend> = {};
+  if (swiglu) {
+    out.swigluForward = (g, u, o) => swiglu.call(addon, false, g, u, o, null, null, t);
+    out.swigluBackward = (g, u, gy, gg, gu) => swiglu.call(addon, true, g, u, gy, gg, gu, t);
+  }
+  if (rmsNorm) {
+    out.rmsNormForward = (x, w, o, rstd, eps) => rmsNorm.call(addon, false, x, w, o, rstd, null, null, x.length / w.length, eps, t);
+    out.rmsNormBackward = (x, w, rstd, gy, gx, gw) => rmsNorm.call(addon, true, x, w, gy, rstd, gx, gw, x.length / w.length, 0, t);
+  }
+  if (rope) {
+    const dims = (s: RopeShape) => [s.numHeads, s.headDim, s.rotaryDim];
+    out.ropeForward = (x, o, cos, sin, pos, s) => rope.call(addon, false, x, o, cos, sin, pos, dims(s), t);
+    out.ropeBackward = (gy, gx, cos, sin, pos, s) => rope.call(addon, true, gy, gx, cos, sin, pos, dims(s), t);
+  }
+  return out;
+}
+
 function nativeQdq(q: NonNullable<NativeAddon['qdq']>, t: number): Pick<KernelBackend, 'qdqForward' | 'qdqBackward'> {
   const dims = (l: QdqElementLayout): number[] => [l.rows, l.cols, l.groupSize, l.groupsPerRow, l.numScales, l.qmax];
   return {
@@ -139,6 +158,7 @@ export const nativeBackend: KernelBackendFactory = {
       // autograd then runs its TypeScript tiles over gemm; AUTOROUND_NATIVE_FUSED=0 forces that, for A/B runs).
       ...(addon.attention && process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeAttention(addon.attention.bind(addon), t) : {}),
       ...(addon.qdq && process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeQdq(addon.qdq.bind(addon), t) : {}),
+      ...(process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeElementwise(addon, t) : {}),
     });
   },
 };

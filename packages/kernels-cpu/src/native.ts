@@ -42,6 +42,15 @@ export interface NativeAddon {
     backward: boolean, weight: Float32Array, v: Float32Array | null, scale: Float32Array, zp: Float32Array, code: Int16Array,
     outOrGw: Float32Array, dV: Float32Array | null, acc: Float64Array | null, dims: number[], threads: number,
   ): void;
+  /** SwiGLU element loop (KernelBackend.swigluForward/Backward): forward writes outOrGy; backward reads it as gOut. */
+  swiglu?(backward: boolean, gate: Float32Array, up: Float32Array, outOrGy: Float32Array, gGate: Float32Array | null, gUp: Float32Array | null, threads: number): void;
+  /** RMSNorm rows (KernelBackend.rmsNormForward/Backward); eps is read by the forward only. */
+  rmsNorm?(
+    backward: boolean, x: Float32Array, w: Float32Array, outOrGy: Float32Array, rstd: Float32Array,
+    gx: Float32Array | null, gw: Float32Array | null, rows: number, eps: number, threads: number,
+  ): void;
+  /** rotate_half RoPE (KernelBackend.ropeForward/Backward); dims = [heads, headDim, rotaryDim]. */
+  rope?(backward: boolean, src: Float32Array, dst: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, dims: number[], threads: number): void;
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
 }
 

@@ -196,7 +196,7 @@ export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBl
   if (w.kNorm) rmsNorm(k, T * kvHeads, hd, w.kNorm, eps, k);
   applyRope(q, T, heads, hd, rope.cos, rope.sin, rope.rotDim);
   applyRope(k, T, kvHeads, hd, rope.cos, rope.sin, rope.rotDim);
-  const attn = causalAttention(q, k, v, T, heads, kvHeads, hd);
+  const attn = blockAttention(be, q, k, v, T, heads, kvHeads, hd);
   const o = linear(attn, T, 'self_attn.o_proj', heads * hd, H);
   const r1 = new Float32Array(T * H);
   for (let i = 0; i < r1.length; i++) r1[i] = x[i]! + o[i]!;
@@ -210,6 +210,18 @@ export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBl
   const dn = linear(g, T, 'mlp.down_proj', I, H);
   for (let i = 0; i < r1.length; i++) r1[i] += dn[i]!;
   return r1;
+}
+
+/**
+ * Causal attention through the backend's fused kernel where it has one: the calibration passes run
+ * this for every sample of every block, and the scalar loop below was most of a small model's run.
+ */
+function blockAttention(be: KernelBackend, q: Float32Array, k: Float32Array, v: Float32Array, T: number, nh: number, nkv: number, d: number): Float32Array {
+  if (!be.attentionForward) return causalAttention(q, k, v, T, nh, nkv, d);
+  const out = new Float32Array(T * nh * d);
+  const lse = new Float32Array(nh * T);
+  be.attentionForward(q, k, v, out, lse, { batch: 1, seqLen: T, numHeads: nh, numKvHeads: nkv, headDim: d, causal: true, scale: 1 / Math.sqrt(d) });
+  return out;
 }
 
 /** softmax(q·kᵀ/√d + causal mask)·v with grouped-query heads; q [T, nh, d], k/v [T, nkv, d]. */

@@ -310,6 +310,12 @@ export class Graph {
     const wd = w.data;
     const yd = y.data;
     const fr = Math.fround;
+    const be = this.backend;
+    if (be.rmsNormForward && be.rmsNormBackward) {
+      be.rmsNormForward(xd, wd, yd, rstd, eps);
+      this.record(y, () => be.rmsNormBackward!(xd, wd, rstd, y._grad!, x.requiresGrad ? this.gradZeroed(x) : null, w.requiresGrad ? this.gradZeroed(w) : null));
+      return y;
+    }
     for (let r = 0; r < rows; r++) {
       const o = r * d;
       let ss = 0;
@@ -360,6 +366,13 @@ export class Graph {
     const y = this.out(x.shape, x.requiresGrad);
     const xd = x.data;
     const yd = y.data;
+    const be = this.backend;
+    if (be.ropeForward && be.ropeBackward) {
+      const shape = { numHeads: H, headDim: D, rotaryDim: rot };
+      be.ropeForward(xd, yd, cos, sin, pos, shape);
+      this.record(y, () => be.ropeBackward!(y._grad!, this.gradZeroed(x), cos, sin, pos, shape));
+      return y;
+    }
     for (let n = 0; n < rows; n++) {
       const cb = pos[n]! * D;
       for (let h = 0; h < H; h++) {
@@ -453,6 +466,14 @@ export class Graph {
     const ud = up.data;
     const yd = y.data;
     const fr = Math.fround;
+    const be = this.backend;
+    if (be.swigluForward && be.swigluBackward) {
+      be.swigluForward(gd, ud, yd);
+      this.record(y, () =>
+        be.swigluBackward!(gd, ud, y._grad!, gate.requiresGrad ? this.gradZeroed(gate) : null, up.requiresGrad ? this.gradZeroed(up) : null),
+      );
+      return y;
+    }
     for (let i = 0; i < yd.length; i++) yd[i] = fr(gd[i]! / (1 + exp(-gd[i]!))) * ud[i]!;
     this.record(y, () => {
       const gy = y._grad!;
