@@ -188,28 +188,45 @@ export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBl
     hook?.(name, x, T, inF);
     return linearRaw(be, x, T, lin(name), inF, outF);
   };
-  const h1 = rmsNorm(x, T, H, w.inputNorm, eps);
-  const q = linear(h1, T, 'self_attn.q_proj', H, heads * hd);
-  const k = linear(h1, T, 'self_attn.k_proj', H, kvHeads * hd);
+  const h1 = blockNorm(be, x, T, H, w.inputNorm, eps);
+  let q = linear(h1, T, 'self_attn.q_proj', H, heads * hd);
+  let k = linear(h1, T, 'self_attn.k_proj', H, kvHeads * hd);
   const v = linear(h1, T, 'self_attn.v_proj', H, kvHeads * hd);
-  if (w.qNorm) rmsNorm(q, T * heads, hd, w.qNorm, eps, q);
-  if (w.kNorm) rmsNorm(k, T * kvHeads, hd, w.kNorm, eps, k);
+  if (w.qNorm) q = blockNorm(be, q, T * heads, hd, w.qNorm, eps);
+  if (w.kNorm) k = blockNorm(be, k, T * kvHeads, hd, w.kNorm, eps);
   applyRope(q, T, heads, hd, rope.cos, rope.sin, rope.rotDim);
   applyRope(k, T, kvHeads, hd, rope.cos, rope.sin, rope.rotDim);
   const attn = blockAttention(be, q, k, v, T, heads, kvHeads, hd);
   const o = linear(attn, T, 'self_attn.o_proj', heads * hd, H);
   const r1 = new Float32Array(T * H);
   for (let i = 0; i < r1.length; i++) r1[i] = x[i]! + o[i]!;
-  const h2 = rmsNorm(r1, T, H, w.postNorm, eps);
+  const h2 = blockNorm(be, r1, T, H, w.postNorm, eps);
   const g = linear(h2, T, 'mlp.gate_proj', H, I);
   const u = linear(h2, T, 'mlp.up_proj', H, I);
-  for (let i = 0; i < g.length; i++) {
-    const a = g[i]!;
-    g[i] = (a / (1 + Math.exp(-a))) * u[i]!;
+  let act = g;
+  if (be.swigluForward) {
+    act = new Float32Array(g.length);
+    be.swigluForward(g, u, act);
+  } else {
+    for (let i = 0; i < g.length; i++) {
+      const a = g[i]!;
+      g[i] = (a / (1 + Math.exp(-a))) * u[i]!;
+    }
   }
-  const dn = linear(g, T, 'mlp.down_proj', I, H);
+  const dn = linear(act, T, 'mlp.down_proj', I, H);
   for (let i = 0; i < r1.length; i++) r1[i] += dn[i]!;
   return r1;
+}
+
+/**
+ * RMSNorm through the backend's element kernel where it has one (the float32 roundings of the
+ * autograd's RMSNorm, as PyTorch computes it), else the scalar loop; always a new array.
+ */
+function blockNorm(be: KernelBackend, x: Float32Array, rows: number, n: number, w: Float32Array, eps: number): Float32Array {
+  if (!be.rmsNormForward) return rmsNorm(x, rows, n, w, eps);
+  const out = new Float32Array(rows * n);
+  be.rmsNormForward(x, w, out, new Float32Array(rows), eps);
+  return out;
 }
 
 /**
