@@ -4,11 +4,13 @@ import {
   createLogger,
   isIntWeightOnly,
   type KernelBackend,
+  type LayerConfigValue,
   type Logger,
   type QuantScheme,
   type QuantizeOptions,
   type Registry,
   presetNames,
+  presetScheme,
   resolveLayerSchemes,
   resolveScheme,
   type SchemeOverrides,
@@ -64,7 +66,8 @@ export class AutoRound {
     if (!this.backendInst) {
       const r = await this.registry();
       this.backendInst = r.kernelBackend({ ...(this.options.backend ? { forced: this.options.backend } : {}), ...(this.options.threads ? { threads: this.options.threads } : {}) });
-      this.log.info(`kernel backend: ${this.backendInst.name} (${this.backendInst.threads} thread${this.backendInst.threads === 1 ? '' : 's'})`);
+      // debug: the CPU backends announce themselves (with their ISA) once per process
+      this.log.debug(`kernel backend: ${this.backendInst.name} (${this.backendInst.threads} thread${this.backendInst.threads === 1 ? '' : 's'})`);
     }
     return this.backendInst;
   }
@@ -163,16 +166,27 @@ export class AutoRound {
     const model = await this.load();
     // In a GGUF run the file's types and row fallbacks decide every layer: the rule that keeps
     // int weight-only layers whose dimensions are not multiples of 32 in full precision (a packing
-    // constraint, spec §8 "non-GGUF") does not apply to GGUF:Q4_0/Q5_0/Q8_0, whose data_type is int.
-    const ggufInt = ggufFileTypeOf(formats) !== undefined && scheme.data_type === 'int';
+    // constraint, spec §8 "non-GGUF") does not apply to GGUF:Q4_0/Q5_0/Q8_0, whose data_type is int,
+    // whether they are the run's scheme or a --layer_config entry's.
+    const ggufRun = ggufFileTypeOf(formats) !== undefined;
+    const ggufInt = ggufRun && scheme.data_type === 'int';
     const selScheme = ggufInt ? { ...scheme, data_type: GGUF_INT } : scheme;
+    const layerConfig = ggufRun && this.options.layerConfig ? ggufIntLayerConfig(this.options.layerConfig) : this.options.layerConfig;
+    // GGUF files always hold the output matrix, typed by the file's mix; lm_head joins the layer
+    // selection so that --fp_layers / --layer_config can name it, and leaves it again if they do not
+    const headName = model.spec.lmHead.replace(/\.weight$/, '');
+    const ggufHead = ggufRun && this.options.quantLmHead === undefined && !model.spec.tiedEmbeddings;
     const layerSchemes = resolveLayerSchemes(model.spec, selScheme, {
-      ...(this.options.layerConfig ? { layerConfig: this.options.layerConfig } : {}),
+      ...(layerConfig ? { layerConfig } : {}),
       ...(this.options.ignoreLayers ? { ignoreLayers: this.options.ignoreLayers } : {}),
-      quantLmHead: this.options.quantLmHead ?? false,
+      quantLmHead: ggufHead || (this.options.quantLmHead ?? false),
       log: this.log,
     });
-    if (ggufInt) for (const [k, v] of layerSchemes) if (v?.data_type === GGUF_INT) layerSchemes.set(k, v === selScheme ? scheme : { ...v, data_type: 'int' });
+    if (ggufHead) {
+      const h = layerSchemes.get(headName);
+      if (h === selScheme || (h === null && scheme.bits >= 16)) layerSchemes.delete(headName);
+    }
+    if (ggufRun) for (const [k, v] of layerSchemes) if (v?.data_type === GGUF_INT) layerSchemes.set(k, v === selScheme ? scheme : { ...v, data_type: 'int' });
     checkFormats(registry, formats, layerSchemes, scheme);
     const qo = this.quantizeOptions();
     const algorithm = await this.pickAlgorithm(scheme, qo);
@@ -284,6 +298,17 @@ function isGgufTuning(scheme: QuantScheme, qo: QuantizeOptions): boolean {
 
 /** A stand-in data type for GGUF's int presets while layers are selected (see quantizeAndSave). */
 const GGUF_INT = 'int (gguf)';
+
+/** A --layer_config with its int entries (GGUF:Q8_0 …, {data_type: "int"}) on the GGUF stand-in. */
+function ggufIntLayerConfig(lc: Record<string, LayerConfigValue>): Record<string, LayerConfigValue> {
+  const out: Record<string, LayerConfigValue> = {};
+  for (const [k, v] of Object.entries(lc)) {
+    // a preset stands alone (nothing of the run's scheme, e.g. super_bits, may leak into it)
+    const s = typeof v === 'string' ? { super_bits: undefined, super_group_size: undefined, scale_dtype: undefined, ...presetScheme(v) } : v;
+    out[k] = s.data_type === 'int' ? { ...s, data_type: GGUF_INT } : v;
+  }
+  return out;
+}
 
 /** The GGUF file type of the first `gguf:<type>` format ("q4_k_m"), or undefined. */
 export function ggufFileTypeOf(formats: readonly string[]): string | undefined {
