@@ -213,8 +213,11 @@ struct SpinBarrier {
 // done (the JS thread and libuv workers running gemmAsync may call gemm() at the same time).
 PackBuffers shared_b;
 std::mutex team_mu;
-// Largest B (floats, padded) packed whole for a team: 32 Mi floats = 128 MiB by default.
-std::atomic<idx> g_max_packed_b{(idx)1 << 25};
+// Largest B (floats, padded) packed whole for a team: 1 Mi floats = 4 MiB (twice a core's L2) by default.
+// Every row chunk streams all of a whole-packed B, so past the caches the panel-by-panel scheme wins
+// (alternating both in one process under load 5: TN 1024x1024x4096 +16%, NT 4096x3072x1024 +7%, and
+// within noise for B of 4 MiB and less, where whole packing stays).
+std::atomic<idx> g_max_packed_b{(idx)1 << 20};
 
 std::atomic<int> g_isa{-1};
 
