@@ -242,9 +242,22 @@ export class AutoRound {
     const tokenizer = loadTokenizer(model.dir);
     const t0 = Date.now();
     let lm: LlamaModel | undefined;
+    // The source asks for seeds seed, seed+1, … in turn: decode them SELF_BATCH at a time (same ids as
+    // one by one; each sequence has its own random stream).
+    const drawn = new Map<string, number[]>();
     const generate = async (nTokens: number, seed: number): Promise<number[]> => {
       lm ??= await this.decodableModel(model);
-      return sampleTokens(lm, tokenizer.bosTokenId, nTokens, seed);
+      const key = `${nTokens}:${seed}`;
+      if (!drawn.has(key)) {
+        const d = lm.dims;
+        const cacheBytes = (nTokens + 1) * d.kvHeads * d.headDim * lm.blocks.length * 2 * 4;
+        const batch = Math.max(1, Math.min(SELF_BATCH, Math.floor(SELF_CACHE_BYTES / cacheBytes)));
+        const seeds = Array.from({ length: batch }, (_, i) => seed + i);
+        sampleTokenBatch(lm, tokenizer.bosTokenId, nTokens, seeds).forEach((ids, i) => drawn.set(`${nTokens}:${seeds[i]}`, ids));
+      }
+      const ids = drawn.get(key)!;
+      drawn.delete(key);
+      return ids;
     };
     const samples = await cd.loadCalibration(dataset, tokenizer, { nsamples: qo.nsamples, seqlen: qo.seqlen, seed: qo.seed, log: this.log, generate });
     if (samples.length < qo.nsamples) this.log.warn(`--dataset ${dataset} gave ${samples.length} samples of ${qo.seqlen} tokens, fewer than --nsamples ${qo.nsamples}; using what there is`);
@@ -261,6 +274,43 @@ export class AutoRound {
 }
 
 /** Data-free calibration (`--dataset self`): tokens sampled from the model itself at temperature 1, seeded. */
+/** Sequences `--dataset self` decodes together, at most, and the key/value cache they may use. */
+const SELF_BATCH = 32;
+const SELF_CACHE_BYTES = 512 * 1024 * 1024;
+
+/**
+ * sampleTokens for several seeds at once, through a batched decoder: sequence i is what
+ * sampleTokens(lm, bos, nTokens, seeds[i]) returns (its own random stream, temperature 1).
+ */
+export function sampleTokenBatch(lm: LlamaModel, bos: number | undefined, nTokens: number, seeds: readonly number[]): number[][] {
+  const B = seeds.length;
+  const dec = new LlamaDecoder(lm, nTokens + 1, B);
+  const rands = seeds.map((s) => mulberry32(s));
+  const out: number[][] = seeds.map(() => [bos ?? 1]);
+  const V = lm.dims.vocab;
+  let logits = dec.stepBatch(Int32Array.from(out, (ids) => ids[0]!));
+  const p = new Float64Array(V);
+  const next = new Int32Array(B);
+  while (out[0]!.length < nTokens) {
+    for (let r = 0; r < B; r++) next[r] = drawToken(logits.subarray(r * V, (r + 1) * V), p, rands[r]!);
+    for (let r = 0; r < B; r++) out[r]!.push(next[r]!);
+    logits = dec.stepBatch(next);
+  }
+  return out;
+}
+
+/** One token from softmax(logits) (temperature 1) with the random stream `rand`. */
+function drawToken(logits: Float32Array, p: Float64Array, rand: () => number): number {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i]! - max);
+  let u = rand() * sum;
+  let next = 0;
+  while (next < p.length - 1 && (u -= p[next]!) > 0) next++;
+  return next;
+}
+
 export function sampleTokens(lm: LlamaModel, bos: number | undefined, nTokens: number, seed: number): number[] {
   const dec = new LlamaDecoder(lm, nTokens + 1);
   const rand = mulberry32(seed);
@@ -268,13 +318,7 @@ export function sampleTokens(lm: LlamaModel, bos: number | undefined, nTokens: n
   let logits = dec.step(ids[0]!);
   const p = new Float64Array(logits.length);
   while (ids.length < nTokens) {
-    let max = -Infinity;
-    for (const v of logits) if (v > max) max = v;
-    let sum = 0;
-    for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i]! - max);
-    let u = rand() * sum;
-    let next = 0;
-    while (next < p.length - 1 && (u -= p[next]!) > 0) next++;
+    const next = drawToken(logits, p, rand);
     ids.push(next);
     logits = dec.step(next);
   }

@@ -347,6 +347,33 @@ export const llamaArchitecture: ArchitecturePlugin = {
 };
 
 /**
+ * One new token's attention over the cached keys/values of positions 0…t (q [heads·hd], caches
+ * [positions, kvw]); adds into out [heads·hd]. A small function of its own so that V8 optimizes it.
+ */
+function decodeAttention(q: Float32Array, kc: Float32Array, vc: Float32Array, out: Float32Array, t: number, heads: number, group: number, hd: number, kvw: number, scale: number, scores: Float64Array): void {
+  for (let h = 0; h < heads; h++) {
+    const qo = h * hd;
+    const ko = Math.floor(h / group) * hd;
+    let max = -Infinity;
+    for (let s = 0; s <= t; s++) {
+      const kb = s * kvw + ko;
+      let dot = 0;
+      for (let i = 0; i < hd; i++) dot += q[qo + i]! * kc[kb + i]!;
+      const sc = dot * scale;
+      scores[s] = sc;
+      if (sc > max) max = sc;
+    }
+    let sum = 0;
+    for (let s = 0; s <= t; s++) sum += scores[s] = Math.exp(scores[s]! - max);
+    for (let s = 0; s <= t; s++) {
+      const p = scores[s]! / sum;
+      const vb = s * kvw + ko;
+      for (let i = 0; i < hd; i++) out[qo + i] += p * vc[vb + i]!;
+    }
+  }
+}
+
+/**
  * Token-by-token decoding with a key/value cache: each step costs one token's worth of work,
  * so sampling long texts (e.g. data-free calibration) stays linear in their length.
  */
@@ -355,76 +382,80 @@ export class LlamaDecoder {
   private readonly kCache: Float32Array[];
   private readonly vCache: Float32Array[];
 
+  /**
+   * `batch` sequences decoded in lockstep (one token each per step, all at the same position): the
+   * linears of a step become one product over the batch instead of `batch` vector products.
+   */
   constructor(
     private readonly model: LlamaModel,
     readonly maxLen = model.dims.maxPositions,
+    readonly batch = 1,
   ) {
+    if (!Number.isInteger(batch) || batch < 1) throw new AutoRoundError('E_ARG', `decoder batch must be a positive integer, got ${batch}`);
     const kvw = model.dims.kvHeads * model.dims.headDim;
-    this.kCache = model.blocks.map(() => new Float32Array(maxLen * kvw));
-    this.vCache = model.blocks.map(() => new Float32Array(maxLen * kvw));
+    this.kCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
+    this.vCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
   }
 
   get position(): number {
     return this.pos;
   }
 
-  /** Feeds one token; returns the logits for the next one. */
+  /** Feeds one token (a decoder of batch 1); returns the logits for the next one. */
   step(token: number): Float32Array {
+    return this.stepBatch(Int32Array.of(token));
+  }
+
+  /** Feeds one token per sequence; returns the logits for the next ones, [batch, vocab]. */
+  stepBatch(tokens: Int32Array): Float32Array {
+    const B = this.batch;
+    if (tokens.length !== B) throw new AutoRoundError('E_ARG', `stepBatch: ${tokens.length} tokens for a decoder of batch ${B}`);
     if (this.pos >= this.maxLen) throw new AutoRoundError('E_SEQLEN', `decoding past ${this.maxLen} positions`);
     const m = this.model;
     const d = m.dims;
-    const { hidden: H, heads, kvHeads, headDim: hd, intermediate: I, eps } = d;
+    const { hidden: H, heads, kvHeads, headDim: hd, intermediate: I, eps, maxPositions } = d;
     const be = m.backend;
-    let x = m.embedTokens(Int32Array.of(token));
+    let x = m.embedTokens(tokens);
     const t = this.pos;
+    if (t >= maxPositions) throw new AutoRoundError('E_SEQLEN', `decoding past max_position_embeddings ${maxPositions}`);
     const kvw = kvHeads * hd;
+    const group = heads / kvHeads;
+    const scale = 1 / Math.sqrt(hd);
+    const scores = new Float64Array(t + 1);
     for (let b = 0; b < m.blocks.length; b++) {
       const w = m.blocks[b]!;
       const lin = (n: string) => w.linears.get(n)!;
-      const h1 = rmsNorm(x, 1, H, w.inputNorm, eps);
-      const q = linearRaw(be, h1, 1, lin('self_attn.q_proj'), H, heads * hd);
-      const k = linearRaw(be, h1, 1, lin('self_attn.k_proj'), H, kvw);
-      const v = linearRaw(be, h1, 1, lin('self_attn.v_proj'), H, kvw);
-      if (w.qNorm) rmsNorm(q, heads, hd, w.qNorm, eps, q);
-      if (w.kNorm) rmsNorm(k, kvHeads, hd, w.kNorm, eps, k);
-      applyRope(q, 1, heads, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t);
-      applyRope(k, 1, kvHeads, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t);
-      const kc = this.kCache[b]!;
-      const vc = this.vCache[b]!;
-      kc.set(k, t * kvw);
-      vc.set(v, t * kvw);
-      const attn = new Float32Array(heads * hd);
-      const scores = new Float64Array(t + 1);
-      const group = heads / kvHeads;
-      const scale = 1 / Math.sqrt(hd);
-      for (let h = 0; h < heads; h++) {
-        const kh = Math.floor(h / group);
-        let max = -Infinity;
-        for (let s = 0; s <= t; s++) {
-          let dot = 0;
-          for (let i = 0; i < hd; i++) dot += q[h * hd + i]! * kc[s * kvw + kh * hd + i]!;
-          scores[s] = dot * scale;
-          if (scores[s]! > max) max = scores[s]!;
-        }
-        let sum = 0;
-        for (let s = 0; s <= t; s++) sum += scores[s] = Math.exp(scores[s]! - max);
-        for (let s = 0; s <= t; s++) {
-          const p = scores[s]! / sum;
-          for (let i = 0; i < hd; i++) attn[h * hd + i] += p * vc[s * kvw + kh * hd + i]!;
-        }
+      const h1 = rmsNorm(x, B, H, w.inputNorm, eps);
+      const q = linearRaw(be, h1, B, lin('self_attn.q_proj'), H, heads * hd);
+      const k = linearRaw(be, h1, B, lin('self_attn.k_proj'), H, kvw);
+      const v = linearRaw(be, h1, B, lin('self_attn.v_proj'), H, kvw);
+      if (w.qNorm) rmsNorm(q, B * heads, hd, w.qNorm, eps, q);
+      if (w.kNorm) rmsNorm(k, B * kvHeads, hd, w.kNorm, eps, k);
+      const attn = new Float32Array(B * heads * hd);
+      for (let r = 0; r < B; r++) {
+        const qr = q.subarray(r * heads * hd, (r + 1) * heads * hd);
+        const kr = k.subarray(r * kvw, (r + 1) * kvw);
+        applyRope(qr, 1, heads, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t);
+        applyRope(kr, 1, kvHeads, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t);
+        const base = r * this.maxLen * kvw;
+        const kc = this.kCache[b]!.subarray(base, base + this.maxLen * kvw);
+        const vc = this.vCache[b]!.subarray(base, base + this.maxLen * kvw);
+        kc.set(kr, t * kvw);
+        vc.set(v.subarray(r * kvw, (r + 1) * kvw), t * kvw);
+        decodeAttention(qr, kc, vc, attn.subarray(r * heads * hd, (r + 1) * heads * hd), t, heads, group, hd, kvw, scale, scores);
       }
-      const o = linearRaw(be, attn, 1, lin('self_attn.o_proj'), heads * hd, H);
-      const r1 = new Float32Array(H);
-      for (let i = 0; i < H; i++) r1[i] = x[i]! + o[i]!;
-      const h2 = rmsNorm(r1, 1, H, w.postNorm, eps);
-      const g = linearRaw(be, h2, 1, lin('mlp.gate_proj'), H, I);
-      const u = linearRaw(be, h2, 1, lin('mlp.up_proj'), H, I);
-      for (let i = 0; i < I; i++) g[i] = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!;
-      const dn = linearRaw(be, g, 1, lin('mlp.down_proj'), I, H);
-      for (let i = 0; i < H; i++) r1[i] += dn[i]!;
+      const o = linearRaw(be, attn, B, lin('self_attn.o_proj'), heads * hd, H);
+      const r1 = new Float32Array(B * H);
+      for (let i = 0; i < r1.length; i++) r1[i] = x[i]! + o[i]!;
+      const h2 = rmsNorm(r1, B, H, w.postNorm, eps);
+      const g = linearRaw(be, h2, B, lin('mlp.gate_proj'), H, I);
+      const u = linearRaw(be, h2, B, lin('mlp.up_proj'), H, I);
+      for (let i = 0; i < g.length; i++) g[i] = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!;
+      const dn = linearRaw(be, g, B, lin('mlp.down_proj'), I, H);
+      for (let i = 0; i < r1.length; i++) r1[i] += dn[i]!;
       x = r1;
     }
     this.pos++;
-    return m.head(x, 1);
+    return m.head(x, B);
   }
 }
