@@ -244,36 +244,10 @@ function blockAttention(be: KernelBackend, q: Float32Array, k: Float32Array, v: 
 /** softmax(q·kᵀ/√d + causal mask)·v with grouped-query heads; q [T, nh, d], k/v [T, nkv, d]. */
 export function causalAttention(q: Float32Array, k: Float32Array, v: Float32Array, T: number, nh: number, nkv: number, d: number): Float32Array {
   const out = new Float32Array(T * nh * d);
-  const scale = 1 / Math.sqrt(d);
-  const group = nh / nkv;
   const scores = new Float64Array(T);
-  for (let h = 0; h < nh; h++) {
-    const kh = Math.floor(h / group);
-    for (let t = 0; t < T; t++) {
-      const qo = (t * nh + h) * d;
-      let max = -Infinity;
-      for (let s = 0; s <= t; s++) {
-        const ko = (s * nkv + kh) * d;
-        let dot = 0;
-        for (let i = 0; i < d; i++) dot += q[qo + i]! * k[ko + i]!;
-        const sc = dot * scale;
-        scores[s] = sc;
-        if (sc > max) max = sc;
-      }
-      let sum = 0;
-      for (let s = 0; s <= t; s++) {
-        const e = Math.exp(scores[s]! - max);
-        scores[s] = e;
-        sum += e;
-      }
-      const oo = (t * nh + h) * d;
-      for (let s = 0; s <= t; s++) {
-        const p = scores[s]! / sum;
-        const vo = (s * nkv + kh) * d;
-        for (let i = 0; i < d; i++) out[oo + i] += p * v[vo + i]!;
-      }
-    }
-  }
+  const row = nh * d;
+  // token t attends to positions 0…t exactly as a decoding step at position t does
+  for (let t = 0; t < T; t++) decodeAttention(q.subarray(t * row, (t + 1) * row), k, v, out.subarray(t * row, (t + 1) * row), t, nh, nh / nkv, d, nkv * d, 1 / Math.sqrt(d), scores);
   return out;
 }
 
