@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { loadCalibration, type CalibTokenizer } from '@autoround/calib-datasets';
 import { loadTokenizer } from '@autoround/models';
+import { xorshiftRandom as rng } from '../testing/fixtures.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MB = 10;
@@ -26,15 +27,6 @@ const WORDS = (
   'learned shared kind brave careful quickly slowly under over near far away home school book story'
 ).split(' ');
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 function makeJsonl(path: string, bytes: number): number {
   const r = rng(1234);

@@ -16,3 +16,14 @@ export function tempDir(prefix = 'autoround-test-'): { dir: string; cleanup: () 
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** A seeded xorshift32 stream of numbers in [0, 1), for generated test and benchmark inputs. */
+export function xorshiftRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { HAS_SHARED, LLAMA256, SHARED, STORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, STORIES, tempDir, xorshiftRandom as rng } from '../../../tools/testing/fixtures.js';
 import { createFastEncoder, fastEncoderUnsupported, loadTokenizer } from '../src/index.js';
 
 // The word-memoizing encoder (src/fast-bpe.ts) must give @huggingface/tokenizers' ids token for token.
@@ -36,15 +36,6 @@ function both(json: Json, config: Json) {
   };
 }
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
 
 /** The whole text in pieces of 2k–12k characters cut anywhere (mid-word, mid-space-run, mid-line). */
 function chunks(text: string, seed: number): string[] {
