@@ -141,6 +141,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
         spec: model.spec,
         checkpoint: model.checkpoint,
         layerSchemes: run.layerSchemes,
+        scheme: run.scheme,
         options: run.options,
         backend: run.backend,
         log,

@@ -73,6 +73,8 @@ export interface QuantizeSession {
   readonly checkpoint: Checkpoint;
   /** Full layer name → scheme, or null where the layer stays in full precision. */
   readonly layerSchemes: ReadonlyMap<string, QuantScheme | null>;
+  /** The global scheme (layers without a --layer_config entry have it); hosts may leave it out. */
+  readonly scheme?: QuantScheme;
   readonly options: QuantizeOptions;
   readonly backend: KernelBackend;
   readonly log: Logger;

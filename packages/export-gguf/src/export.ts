@@ -6,7 +6,7 @@ import { AutoRoundError, Checkpoint } from '@autoround/core-tensor';
 import type { HFConfig, Logger } from '@autoround/core';
 import { silentLogger } from '@autoround/core';
 import { GGMLType, ggmlTypeName, rowBytes } from './ggml-types.js';
-import { fileTypeByName, fileTypeNames, TensorTypeSelector, type FileType } from './ftype.js';
+import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelector, type FileType } from './ftype.js';
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
 import { GGML_QNT_VERSION, llama3RopeFactors, modelDims, writeArchMetadata } from './hparams.js';
@@ -29,6 +29,8 @@ export interface PlannedTensor {
   /** Head count for the LLaMA Q/K reverse permutation, or null. */
   readonly permuteHeads: number | null;
   readonly fallback?: string;
+  /** Set when the type comes from `overrides` (the layer selection) rather than the mix. */
+  readonly overridden?: true;
   /** Data of generated tensors (rope_freqs.weight). */
   readonly data?: Float32Array;
 }
@@ -50,6 +52,8 @@ export interface PlanOptions {
   readonly sourceTensors: readonly { name: string; shape: readonly number[] }[];
   readonly fileType: FileType | string;
   readonly hasImatrix?: boolean;
+  /** Types that replace the mix's choice, by HF tensor name (see ggufLayerOverrides). */
+  readonly overrides?: ReadonlyMap<string, GGMLType>;
   readonly modelName?: string;
   readonly log?: Logger;
 }
@@ -74,6 +78,12 @@ export interface TensorPlanOptions {
   readonly sourceTensors: readonly { name: string; shape: readonly number[] }[];
   readonly fileType: FileType | string;
   readonly hasImatrix?: boolean;
+  /**
+   * Types that replace the mix's choice, by HF tensor name (see ggufLayerOverrides); quantized ones
+   * still take the row-size fallback. The mix's attn_v / ffn_down counters advance over overridden
+   * tensors too, as in llama-quantize with --tensor-type, so the other layers keep their types.
+   */
+  readonly overrides?: ReadonlyMap<string, GGMLType>;
   /** The config.json path, for error messages. */
   readonly source?: string;
   readonly log?: Logger;
@@ -116,9 +126,21 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
   const selector = new TensorTypeSelector(fileType, { arch, nLayer: dims.nLayer, nHead: dims.nHead, nHeadKv: dims.nHeadKv, hasOutput, hasImatrix: o.hasImatrix ?? false });
   const tensors: PlannedTensor[] = pending.map((p) => {
     const ne = [...p.shape].reverse();
-    const choice = selector.choose(p.name, ne);
+    let choice = selector.choose(p.name, ne);
+    const forced = p.hfName !== null && isQuantizable(p.name, ne) ? o.overrides?.get(p.hfName) : undefined;
+    if (forced !== undefined) choice = isQuantizedType(forced) ? fallback(forced, ne[0]!) : { type: forced };
     if (choice.fallback) log.warn(`${p.name}: ${choice.fallback}`);
-    return { name: p.name, hfName: p.hfName, shape: p.shape, ne, type: choice.type, permuteHeads: p.permuteHeads, fallback: choice.fallback, data: p.data };
+    return {
+      name: p.name,
+      hfName: p.hfName,
+      shape: p.shape,
+      ne,
+      type: choice.type,
+      permuteHeads: p.permuteHeads,
+      fallback: choice.fallback,
+      ...(forced !== undefined ? { overridden: true as const } : {}),
+      data: p.data,
+    };
   });
   return { arch, tensors };
 }
@@ -128,7 +150,15 @@ export function planGguf(o: PlanOptions): GgufPlan {
   const log = o.log ?? silentLogger;
   const fileType = resolveFileType(o.fileType);
   const config = o.config;
-  const { arch, tensors } = planTensors({ config, sourceTensors: o.sourceTensors, fileType, hasImatrix: o.hasImatrix ?? false, source: join(o.modelDir, 'config.json'), log });
+  const { arch, tensors } = planTensors({
+    config,
+    sourceTensors: o.sourceTensors,
+    fileType,
+    hasImatrix: o.hasImatrix ?? false,
+    ...(o.overrides ? { overrides: o.overrides } : {}),
+    source: join(o.modelDir, 'config.json'),
+    log,
+  });
   const embd = tensors.find((p) => p.name === 'token_embd.weight');
   if (!embd) throw new AutoRoundError('E_GGUF_TENSOR', `${o.modelDir}: the checkpoint has no model.embed_tokens.weight`, { subject: o.modelDir });
   if (fileType.name === 'Q2_K_S' && !o.hasImatrix) {

@@ -8,7 +8,7 @@ import type { Tensor } from '@autoround/core-tensor';
 import { ggmlTypeName } from './ggml-types.js';
 import { fileTypeByName, fileTypeNames, type FileType } from './ftype.js';
 import { GgufTensorSink, planGguf } from './export.js';
-import { ggufExtraOf, imatrixOf } from './qdq.js';
+import { ggufExtraOf, ggufSelectionOverrides, imatrixOf } from './qdq.js';
 import { GGUF_QUANT_METHOD, ggufFileOf, readGgufWeights } from './read.js';
 
 /** The file type named by a format string ("gguf:q4_k_m" → Q4_K_M); null when none is given. */
@@ -48,14 +48,23 @@ class GgufSession implements ExportSession {
     const fileType = fileTypeOfFormat(ctx.format)!;
     this.fileType = fileType;
     const ck = ctx.checkpoint;
+    // layers the selection keeps in full precision or gives their own scheme (--fp_layers,
+    // --layer_config) are not left to the file type's mix; algorithms plan the same types
+    const overrides = ggufSelectionOverrides({ checkpoint: ck, layerSchemes: ctx.layerSchemes, scheme: ctx.scheme }, fileType);
     const plan = planGguf({
       config: ctx.config,
       modelDir: ctx.sourceDir,
       sourceTensors: ck.names.map((n) => ({ name: n, shape: ck.info(n).shape })),
       fileType,
       hasImatrix: !!ctx.imatrix || calibrates(ctx),
+      overrides,
       log: ctx.log,
     });
+    const forced = plan.tensors.filter((t) => t.overridden);
+    if (forced.length > 0) {
+      const shown = forced.slice(0, 8).map((t) => `${t.name} ${ggmlTypeName(t.type)}`);
+      ctx.log.info(`gguf: ${forced.length} tensor${forced.length > 1 ? 's' : ''} typed by the layer selection (--fp_layers / --layer_config): ${shown.join(', ')}${forced.length > 8 ? ` and ${forced.length - 8} more` : ''}`);
+    }
     this.file = join(ctx.dir, `${plan.modelName}-${fileType.name}.gguf`);
     this.sink = new GgufTensorSink(plan, this.file, ctx.imatrix, ctx.log);
     ctx.log.info(`gguf: writing ${this.file} (${fileType.name}, ${plan.tensors.length} tensors)`);

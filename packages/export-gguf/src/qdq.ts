@@ -6,7 +6,8 @@ import { AutoRoundError } from '@autoround/core-tensor';
 import type { HFConfig, ModelSpec, QuantScheme, QuantizedWeight } from '@autoround/core';
 import { GGMLType, blockSizeOf, ggmlTypeName, rowBytes } from './ggml-types.js';
 import { fallback, type FileType } from './ftype.js';
-import { planTensors } from './export.js';
+import { planTensors, resolveFileType } from './export.js';
+import { ggufLayerOverrides } from './overrides.js';
 import { codecOf, dequantizeRows, quantizeRows } from './quants/index.js';
 import type { QuantPool } from './pool.js';
 
@@ -47,6 +48,8 @@ export interface GgufLayerTypeOptions {
   readonly fileType: FileType | string;
   /** Whether the run delivers importance vectors (changes Q4_0/Q5_0 files' ffn_down mix). */
   readonly hasImatrix: boolean;
+  /** Types the layer selection decides, by HF tensor name (ggufLayerOverrides). */
+  readonly overrides?: ReadonlyMap<string, GGMLType>;
 }
 
 /**
@@ -55,28 +58,59 @@ export interface GgufLayerTypeOptions {
  * exporter makes, so an algorithm's QDQ is what the file holds.
  */
 export function ggufLayerTypes(o: GgufLayerTypeOptions): Map<string, GGMLType> {
-  const { tensors } = planTensors({ config: o.config, sourceTensors: o.sourceTensors, fileType: o.fileType, hasImatrix: o.hasImatrix });
+  const { tensors } = planTensors({ config: o.config, sourceTensors: o.sourceTensors, fileType: o.fileType, hasImatrix: o.hasImatrix, ...(o.overrides ? { overrides: o.overrides } : {}) });
   const out = new Map<string, GGMLType>();
   for (const t of tensors) if (t.hfName?.endsWith('.weight') && t.shape.length === 2) out.set(t.hfName.slice(0, -'.weight'.length), t.type);
   return out;
 }
 
+/** What planning needs of a checkpoint: its tensor names, shapes and (optionally) dtypes. */
+export interface CheckpointShapes {
+  readonly names: readonly string[];
+  info(name: string): { readonly shape: readonly number[]; readonly dtype?: string };
+}
+
 /** ggufLayerTypes from a model spec and its checkpoint. */
-export function ggufLayerTypesOf(spec: ModelSpec, checkpoint: { names: readonly string[]; info(name: string): { shape: readonly number[] } }, fileType: FileType | string, hasImatrix: boolean): Map<string, GGMLType> {
-  return ggufLayerTypes({ config: spec.config, sourceTensors: checkpoint.names.map((n) => ({ name: n, shape: checkpoint.info(n).shape })), fileType, hasImatrix });
+export function ggufLayerTypesOf(spec: ModelSpec, checkpoint: CheckpointShapes, fileType: FileType | string, hasImatrix: boolean, overrides?: ReadonlyMap<string, GGMLType>): Map<string, GGMLType> {
+  return ggufLayerTypes({ config: spec.config, sourceTensors: checkpoint.names.map((n) => ({ name: n, shape: checkpoint.info(n).shape })), fileType, hasImatrix, ...(overrides ? { overrides } : {}) });
+}
+
+/**
+ * The types the layer selection of a run decides (ggufLayerOverrides) for a file of `fileType`:
+ * full-precision layers as F16/BF16, layers with their own scheme as the type it names.
+ */
+export function ggufSelectionOverrides(
+  run: { checkpoint: CheckpointShapes; layerSchemes?: ReadonlyMap<string, QuantScheme | null>; scheme?: QuantScheme | undefined },
+  fileType: FileType | string,
+): Map<string, GGMLType> {
+  if (!run.layerSchemes) return new Map();
+  const has = new Set(run.checkpoint.names);
+  return ggufLayerOverrides({
+    layerSchemes: run.layerSchemes,
+    scheme: run.scheme,
+    fileType: resolveFileType(fileType),
+    dtypeOf: (n) => (has.has(n) ? run.checkpoint.info(n).dtype : undefined),
+  });
 }
 
 /**
  * The per-layer GGUF types of a quantization run: when the host set `options.ggufFileType` (a
- * `--format gguf:*` output), the types that file stores; otherwise null.
+ * `--format gguf:*` output), the types that file stores, the layer selection's overrides included
+ * (the gguf exporter plans the same); otherwise null.
  */
 export function ggufRunLayerTypes(
-  run: { spec: ModelSpec; checkpoint: { names: readonly string[]; info(name: string): { shape: readonly number[] } }; options: { ggufFileType?: unknown } },
+  run: {
+    spec: ModelSpec;
+    checkpoint: CheckpointShapes;
+    options: { ggufFileType?: unknown };
+    layerSchemes?: ReadonlyMap<string, QuantScheme | null>;
+    scheme?: QuantScheme | undefined;
+  },
   hasImatrix: boolean,
 ): Map<string, GGMLType> | null {
   const ft = run.options.ggufFileType;
   if (typeof ft !== 'string' || !ft) return null;
-  return ggufLayerTypesOf(run.spec, run.checkpoint, ft, hasImatrix);
+  return ggufLayerTypesOf(run.spec, run.checkpoint, ft, hasImatrix, ggufSelectionOverrides(run, ft));
 }
 
 /**
@@ -152,8 +186,16 @@ export interface GgufExtra {
 /** A layer quantized to a GGUF type, as algorithms emit it. */
 export function ggufQuantizedWeight(scheme: QuantScheme, weight: Float32Array, out: number, inF: number, type: GGMLType, imatrix?: Float32Array | null, pool?: QuantPool): QuantizedWeight {
   const r = ggufQuantize(weight, out, inF, type, imatrix, pool);
-  const gguf: GgufExtra = { type: r.type, typeName: ggmlTypeName(r.type), data: r.data };
-  return { scheme, shape: [out, inF], groupSize: ggufScaleGroup(r.type, inF), qdq: r.qdq, extra: { gguf, ...(imatrix ? { imatrix } : {}) } };
+  return ggufWeight(scheme, out, inF, r.type, r.data, r.qdq, imatrix);
+}
+
+/**
+ * The QuantizedWeight of a layer [out, inF] whose GGUF blocks of `type` (`data`, rows in the HF
+ * order) dequantize to `qdq`; `imatrix` is the importance vector it was quantized with, if any.
+ */
+export function ggufWeight(scheme: QuantScheme, out: number, inF: number, type: GGMLType, data: Uint8Array, qdq: Float32Array, imatrix?: Float32Array | null): QuantizedWeight {
+  const gguf: GgufExtra = { type, typeName: ggmlTypeName(type), data };
+  return { scheme, shape: [out, inF], groupSize: ggufScaleGroup(type, inF), qdq, extra: { gguf, ...(imatrix ? { imatrix } : {}) } };
 }
 
 /** The GGUF block data an algorithm attached to a layer, checked; null when there is none. */
