@@ -27,3 +27,17 @@ export function xorshiftRandom(seed: number): () => number {
     return (x >>> 0) / 4294967296;
   };
 }
+
+export type NodeLlamaCpp = typeof import('node-llama-cpp');
+
+/**
+ * node-llama-cpp (prebuilt llama.cpp, a dev dependency of @autoround/export-gguf) when it loads on
+ * this machine, else null and the reason: tests that run our GGUF files in llama.cpp skip without it.
+ */
+export async function loadNodeLlamaCpp(): Promise<{ nlc: NodeLlamaCpp | null; why: string }> {
+  try {
+    return { nlc: await import('node-llama-cpp'), why: '' };
+  } catch (e) {
+    return { nlc: null, why: (e as Error).message };
+  }
+}

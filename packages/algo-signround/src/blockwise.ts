@@ -1,4 +1,5 @@
-import { AutoRoundError, type BlockwiseCausalLM, type QuantizeSession, isBlockwise } from '@autoround/core';
+import { AutoRoundError, type BlockSpec, type BlockwiseCausalLM, type LinearSpec, type QuantScheme, type QuantizeSession, type QuantizedWeight, fullName, isBlockwise } from '@autoround/core';
+import { rtnQuantize } from '@autoround/algo-rtn';
 
 /** The runtime model as a block-by-block runner, or a clear error for architectures that are not. */
 export function blockwiseModel(session: QuantizeSession): BlockwiseCausalLM {
@@ -20,5 +21,41 @@ export async function calibrationSamples(session: QuantizeSession): Promise<Int3
 export function checkFinite(a: Float32Array, what: string): void {
   for (let i = 0; i < a.length; i++) {
     if (!Number.isFinite(a[i]!)) throw new AutoRoundError('E_NONFINITE', `${what} holds a non-finite value (${a[i]}) at element ${i}`, { subject: what });
+  }
+}
+
+/** How a layer outside the blocks is quantized: name, scheme, weight [out, in]. */
+export type LayerQuantizer = (name: string, scheme: QuantScheme, weight: Float32Array, out: number, inF: number) => QuantizedWeight;
+
+/**
+ * lm_head, when the layer selection quantizes it: outside the blocks there are no calibration
+ * inputs here, so it is quantized from its weight alone (RTN unless `quantize` says otherwise).
+ */
+export function emitLmHead(session: QuantizeSession, quantize: LayerQuantizer = (_n, s, w, out, inF) => rtnQuantize(w, out, inF, s)): void {
+  const name = session.spec.lmHead.replace(/\.weight$/, '');
+  const scheme = session.layerSchemes.get(name);
+  if (!scheme) return;
+  const w = session.checkpoint.readFloat32(session.spec.lmHead);
+  session.emit(name, quantize(name, scheme, w.data, w.shape[0]!, w.shape[1]!));
+}
+
+/** A linear of a block that the layer selection quantizes, with its float weight [out, in]. */
+export interface QuantizedLinear {
+  readonly l: LinearSpec;
+  /** Full layer name ("model.layers.0.mlp.up_proj"). */
+  readonly name: string;
+  readonly scheme: QuantScheme;
+  readonly weight: Float32Array;
+}
+
+/** The block's linears that have a scheme, in the spec's order, each weight read and checked finite. */
+export function* quantizedLinears(session: QuantizeSession, block: BlockSpec): Generator<QuantizedLinear> {
+  for (const l of block.linears) {
+    const name = fullName(block, l);
+    const scheme = session.layerSchemes.get(name);
+    if (!scheme) continue;
+    const weight = session.checkpoint.readFloat32(`${name}.weight`).data;
+    checkFinite(weight, `${name}.weight`);
+    yield { l, name, scheme, weight };
   }
 }

@@ -3,28 +3,26 @@
 // with the importance matrix collected on the block inputs.
 
 import { Graph, type Var } from '@autoround/core-tensor';
-import { AutoRoundError, PyRandom, fmt, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
+import { AutoRoundError, fullName, type BlockForwardOptions, type BlockSpec, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
 import {
   GGMLType,
   QuantPool,
   type FrozenBlocks,
-  type GgufExtra,
   freezeBlocks,
   frozenQdq,
-  ggmlTypeName,
   ggufQuantize,
   ggufQuantizedWeight,
   ggufRunLayerTypes,
-  ggufScaleGroup,
+  ggufWeight,
   hasFrozenLayout,
   importanceFromSums,
   layerGgufType,
   packLevels,
 } from '@autoround/export-gguf';
 import { rtnQuantize } from '@autoround/algo-rtn';
-import { LlamaModel, type LlamaBlockWeights } from '@autoround/models';
-import { blockwiseModel, calibrationSamples, checkFinite } from './blockwise.js';
-import { IndexSampler, layerLr, signRoundOptions, type SignRoundOptions } from './signround.js';
+import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
+import { checkFinite, emitLmHead, quantizedLinears } from './blockwise.js';
+import { type BlockProblem, type BlockTuneResult, layerLr, logTunedBlock, prepareTuning, runTuningLoop, signStep } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
 export interface ActivationSums {
@@ -44,6 +42,24 @@ export function accumulate(acc: ActivationSums, x: Float32Array, rows: number, i
     for (let i = 0; i < inF; i++) s[i] += x[o + i]! * x[o + i]!;
   }
   acc.tokens += rows;
+}
+
+/**
+ * Activation sums for every quantized linear of a block, and the forward hook that fills them
+ * (Σx² of each linear's inputs, the importance matrix of optimized RTN and GGUF tuning).
+ */
+export function blockActivationSums(session: QuantizeSession, block: BlockSpec): { sums: Map<string, ActivationSums>; hook: BlockForwardOptions } {
+  const sums = new Map<string, ActivationSums>();
+  for (const l of block.linears) if (session.layerSchemes.get(fullName(block, l))) sums.set(l.name, newActivationSums(l.inFeatures));
+  return {
+    sums,
+    hook: {
+      onLinearInput(name, a, rows, inF) {
+        const acc = sums.get(name);
+        if (acc) accumulate(acc, a, rows, inF);
+      },
+    },
+  };
 }
 
 /**
@@ -73,6 +89,12 @@ export class GgufLayers {
     const im = sums ? importanceFromSums(sums.sumSq, sums.tokens, layer) : null;
     this.pool ??= new QuantPool();
     return ggufQuantizedWeight(scheme, weight, out, inF, type, im, this.pool);
+  }
+
+  /** A layer outside the blocks (lm_head): its GGUF type without an importance matrix, else RTN. */
+  quantizeOrRtn(layer: string, scheme: QuantScheme, weight: Float32Array, out: number, inF: number): QuantizedWeight {
+    const type = this.typeOf(layer, scheme);
+    return type !== null ? this.quantize(layer, scheme, type, weight, out, inF) : rtnQuantize(weight, out, inF, scheme);
   }
 
   /** The pool, for callers that quantize themselves. */
@@ -153,11 +175,6 @@ export function blockGraph(g: Graph, x: Var, model: LlamaModel, index: number, w
   return g.add(h, lin(act, 'mlp.down_proj'));
 }
 
-function concatRows(parts: Float32Array[], idx: number[], rowLen: number, out: Float32Array): Float32Array {
-  idx.forEach((s, k) => out.set(parts[s]!.subarray(0, rowLen), k * rowLen));
-  return out;
-}
-
 /**
  * SignRound on one block's GGUF layers (spec §5 for the `*_dq` types): the scales and mins stay
  * those of the iteration-0 search (llama.cpp's, with the importance matrix), only V moves, by
@@ -166,21 +183,13 @@ function concatRows(parts: Float32Array[], idx: number[], rowLen: number, out: F
  */
 function tuneGgufBlock(
   session: QuantizeSession,
-  model: LlamaModel,
-  index: number,
+  problem: BlockProblem,
   layers: GgufTunedLayer[],
   fixed: ReadonlyMap<string, Float32Array>,
   shapes: ReadonlyMap<string, [number, number]>,
-  qIn: Float32Array[],
-  refOut: Float32Array[],
-  T: number,
-  o: SignRoundOptions,
-  sampler: IndexSampler,
-): { firstLoss: number; bestLoss: number; bestIter: number; seconds: number } {
-  const t0 = Date.now();
+): BlockTuneResult {
+  const { model, index, T } = problem;
   const H = model.dims.hidden;
-  const bs = Math.min(o.batchSize, qIn.length);
-  const gas = o.gradientAccumulateSteps;
   const g = new Graph(session.backend);
   const byLocal = new Map(layers.map((l) => [l.local, l]));
   const bw = model.blocks[index]!;
@@ -197,41 +206,20 @@ function tuneGgufBlock(
     if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
     return gr.input(w, shape);
   };
-  const buffers = new Map<number, { x: Float32Array; target: Float32Array; mask: Float32Array }>();
-  const buffersFor = (b: number) => {
-    let e = buffers.get(b);
-    if (!e) {
-      // the last position of every sample is always masked out of the loss
-      const mask = new Float32Array(b * T).fill(1);
-      for (let k = 0; k < b; k++) mask[k * T + T - 1] = 0;
-      e = { x: new Float32Array(b * T * H), target: new Float32Array(b * T * H), mask };
-      buffers.set(b, e);
-    }
-    return e;
-  };
-  let bestLoss = Number.POSITIVE_INFINITY;
-  let bestIter = 0;
-  let firstLoss = Number.NaN;
-  for (let it = 0; it < o.iters; it++) {
-    for (const l of layers) {
-      frozenQdq(l.frozen, l.weight, l.v, l.qdq, undefined, l.inside);
-      l.grad.fill(0);
-    }
-    const idx = sampler.next();
-    let total = 0;
-    for (let m = 0; m < idx.length; m += bs) {
-      const mb = idx.slice(m, m + bs);
-      const { x, target, mask } = buffersFor(mb.length);
-      concatRows(qIn, mb, T * H, x);
-      concatRows(refOut, mb, T * H, target);
+  return runTuningLoop(problem, {
+    begin() {
+      for (const l of layers) {
+        frozenQdq(l.frozen, l.weight, l.v, l.qdq, undefined, l.inside);
+        l.grad.fill(0);
+      }
+    },
+    microBatch(x, target, mask, batch, reduction) {
       g.reset();
       leaves.clear();
-      const y = blockGraph(g, g.input(x, [mb.length * T, H]), model, index, weightOf, mb.length, T);
-      const loss = g.mse(y, target, { mask, reduction: gas === 1 ? 'mean' : 'sum' });
-      let value = loss.data[0]!;
+      const y = blockGraph(g, g.input(x, [batch * T, H]), model, index, weightOf, batch, T);
+      const loss = g.mse(y, target, { mask, reduction });
+      const value = loss.data[0]!;
       g.backward(g.scale(loss, 1000));
-      if (gas > 1) value /= mb.length * T * H;
-      total += value;
       // straight-through: ∂y/∂V = s where the rounded value fell inside [lo, hi]
       for (const l of layers) {
         const gw = leaves.get(l.local)!.grad;
@@ -239,27 +227,49 @@ function tuneGgufBlock(
         const { scale, group } = l.frozen;
         for (let e = 0; e < gw.length; e++) if (l.inside[e]) l.grad[e] = Math.fround(l.grad[e]! + Math.fround(gw[e]! * scale[(e / group) | 0]!));
       }
-    }
-    if (!Number.isFinite(total)) throw new AutoRoundError('E_NONFINITE', `block ${index}: the tuning loss became ${total} at iteration ${it}`, { subject: `model block ${index}` });
-    if (it === 0) firstLoss = total;
-    if (o.notUseBestMse ? it === o.iters - 1 : total < bestLoss) {
-      bestLoss = total;
-      bestIter = it;
+      return value;
+    },
+    snapshot() {
       for (const l of layers) l.best = l.v.slice();
+    },
+    step(decay) {
+      for (const l of layers) signStep(l.v, l.grad, l.lr * decay);
+    },
+  });
+}
+
+/**
+ * The best-iteration rule compares losses measured on different mini-batches, so an easy batch
+ * can win; and the last step's V is never measured. Of the iteration-0 levels (V = 0: llama.cpp's
+ * own search with the importance matrix), the best iteration's V and the last V, the one with the
+ * lowest loss on the whole calibration set is kept (the block's outputs on all samples, the last
+ * position masked as in tuning): the tuned file is never worse than the iteration-0 search on the
+ * calibration data. Costs three block forwards per sample.
+ */
+function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: ReadonlyMap<string, Float32Array>): void {
+  const { model, index, qIn, refOut, T } = problem;
+  const H = model.dims.hidden;
+  const loss = (vOf: (l: GgufTunedLayer) => Float32Array | null): number => {
+    const weights = new Map(fixed);
+    for (const l of layers) weights.set(l.local, frozenQdq(l.frozen, l.weight, vOf(l)));
+    let sum = 0;
+    for (let s = 0; s < qIn.length; s++) {
+      const y = model.blockForward(index, qIn[s]!, T, { weights });
+      const ref = refOut[s]!;
+      for (let e = 0; e < (T - 1) * H; e++) sum += (y[e]! - ref[e]!) ** 2;
     }
-    if (o.dynamicMaxGap > 0 && it - bestIter >= o.dynamicMaxGap) break;
-    const decay = 1 - it / o.iters;
-    for (const l of layers) {
-      const lr = l.lr * decay;
-      const v = l.v;
-      const gr = l.grad;
-      for (let e = 0; e < v.length; e++) {
-        const s = gr[e]! > 0 ? 1 : gr[e]! < 0 ? -1 : 0;
-        if (s !== 0) v[e] = Math.fround(v[e]! - lr * s);
-      }
-    }
-  }
-  return { firstLoss, bestLoss, bestIter, seconds: (Date.now() - t0) / 1000 };
+    return sum / (qIn.length * T * H);
+  };
+  const candidates: [string, (l: GgufTunedLayer) => Float32Array | null][] = [
+    ['iteration 0', () => null],
+    ['best iteration', (l) => l.best],
+    ['last step', (l) => l.v],
+  ];
+  const losses = candidates.map(([, vOf]) => loss(vOf));
+  const k = losses.indexOf(Math.min(...losses));
+  session.log.info(`block ${index + 1}: loss on all calibration samples: ${candidates.map(([n], i) => `${n} ${losses[i]!.toPrecision(6)}`).join(', ')}; keeping the ${candidates[k]![0]}`);
+  const vOf = candidates[k]![1];
+  for (const l of layers) l.best = vOf(l) ?? new Float32Array(l.frozen.n);
 }
 
 /**
@@ -271,44 +281,21 @@ function tuneGgufBlock(
  * frozen block headers, so the file holds exactly the tuned QDQ.
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
-  const o = signRoundOptions(session.options);
-  if (o.iters <= 0) throw new AutoRoundError('E_BAD_FLAG', 'SignRound needs --iters > 0', { subject: '--iters' });
-  const samples = await calibrationSamples(session);
-  const model = blockwiseModel(session);
-  if (!(model instanceof LlamaModel)) throw new AutoRoundError('E_UNSUPPORTED', `SignRound tuning supports the LLaMA family; ${session.spec.architecture} is not`);
-  const T = samples[0]!.length;
-  if (samples.some((s) => s.length !== T)) throw new AutoRoundError('E_NO_DATASET', 'calibration samples must all have the same length');
-  const log = session.log;
-  const bs = Math.min(o.batchSize, samples.length);
-  const sampler = new IndexSampler(samples.length, Math.min(samples.length, bs * o.gradientAccumulateSteps), new PyRandom(o.seed));
-  let fpIn = samples.map((ids) => model.embedTokens(ids));
+  const { o, model, T, sampler, inputs } = await prepareTuning(session);
+  let fpIn = inputs;
   let qIn = fpIn;
   const t0 = Date.now();
-  const nBlocks = session.spec.blocks.length;
   for (const block of session.spec.blocks) {
-    const sums = new Map<string, ActivationSums>();
-    for (const l of block.linears) if (session.layerSchemes.get(fullName(block, l))) sums.set(l.name, newActivationSums(l.inFeatures));
     // the full-precision outputs, and the importance matrix on the full-precision inputs (spec §5)
-    const refOut = fpIn.map((x) =>
-      model.blockForward(block.index, x, T, {
-        onLinearInput(name, a, rows, inF) {
-          const acc = sums.get(name);
-          if (acc) accumulate(acc, a, rows, inF);
-        },
-      }),
-    );
+    const { sums, hook } = blockActivationSums(session, block);
+    const refOut = fpIn.map((x) => model.blockForward(block.index, x, T, hook));
     for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
     const tuned: GgufTunedLayer[] = [];
     const fixed = new Map<string, Float32Array>();
-    for (const l of block.linears) {
-      const name = fullName(block, l);
-      const scheme = session.layerSchemes.get(name);
-      if (!scheme) continue;
-      const w = session.checkpoint.readFloat32(`${name}.weight`).data;
-      checkFinite(w, `${name}.weight`);
+    for (const { l, name, scheme, weight: w } of quantizedLinears(session, block)) {
       const type = gguf.typeOf(name, scheme);
       if (type === null) {
-        log.warn(`${name}: ${scheme.data_type} is not a GGUF type; quantized with RTN, not tuned`);
+        session.log.warn(`${name}: ${scheme.data_type} is not a GGUF type; quantized with RTN, not tuned`);
         const q = rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
         session.emit(name, q);
         fixed.set(l.name, q.qdq);
@@ -319,8 +306,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
       const r0 = ggufQuantize(w, l.outFeatures, l.inFeatures, type, im, gguf.poolForTuning());
       if (!hasFrozenLayout(r0.type)) {
         // a float fallback (F16): nothing to tune
-        const gx: GgufExtra = { type: r0.type, typeName: ggmlTypeName(r0.type), data: r0.data };
-        session.emit(name, { scheme, shape: [l.outFeatures, l.inFeatures], groupSize: l.inFeatures, qdq: r0.qdq, extra: { gguf: gx, ...(im ? { imatrix: im } : {}) } });
+        session.emit(name, ggufWeight(scheme, l.outFeatures, l.inFeatures, r0.type, r0.data, r0.qdq, im));
         fixed.set(l.name, r0.qdq);
         continue;
       }
@@ -345,20 +331,16 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     const overrides = new Map<string, Float32Array>(fixed);
     if (tuned.length > 0) {
       const shapes = new Map(block.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures] as [number, number]]));
-      const r = tuneGgufBlock(session, model, block.index, tuned, fixed, shapes, qIn, refOut, T, o, sampler);
+      const problem: BlockProblem = { model, index: block.index, qIn, refOut, T, o, sampler };
+      const r = tuneGgufBlock(session, problem, tuned, fixed, shapes);
+      settleOnCalibration(session, problem, tuned, fixed);
       for (const l of tuned) {
         const levels = new Int16Array(l.frozen.n);
         const qdq = frozenQdq(l.frozen, l.weight, l.best, undefined, levels);
-        const gx: GgufExtra = { type: l.frozen.type, typeName: ggmlTypeName(l.frozen.type), data: packLevels(l.frozen, levels) };
-        const q: QuantizedWeight = { scheme: l.scheme, shape: [l.out, l.inF], groupSize: ggufScaleGroup(l.frozen.type, l.inF), qdq, extra: { gguf: gx, ...(l.imatrix ? { imatrix: l.imatrix } : {}) } };
-        session.emit(l.name, q);
+        session.emit(l.name, ggufWeight(l.scheme, l.out, l.inF, l.frozen.type, packLevels(l.frozen, levels), qdq, l.imatrix));
         overrides.set(l.local, qdq);
       }
-      const elapsed = (Date.now() - t0) / 1000;
-      const eta = (elapsed / (block.index + 1)) * (nBlocks - block.index - 1);
-      const rate = `${(o.iters / r.seconds).toFixed(1)} it/s`;
-      log.info(`block ${block.index + 1}/${nBlocks}: loss iter 0: ${r.firstLoss.toPrecision(6)} -> iter ${r.bestIter}: ${r.bestLoss.toPrecision(6)}, ${rate}, ${r.seconds.toFixed(1)} s, ETA ${fmt(eta)}`);
-      session.blockDone?.(block.index, rate);
+      logTunedBlock(session, block.index, t0, o.iters, r);
     } else {
       session.blockDone?.(block.index);
     }
@@ -366,11 +348,5 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     for (const x of qIn) checkFinite(x, `output of quantized block ${block.index}`);
     fpIn = refOut;
   }
-  const headName = session.spec.lmHead.replace(/\.weight$/, '');
-  const head = session.layerSchemes.get(headName);
-  if (head) {
-    const w = session.checkpoint.readFloat32(session.spec.lmHead);
-    const type = gguf.typeOf(headName, head);
-    session.emit(headName, type !== null ? gguf.quantize(headName, head, type, w.data, w.shape[0]!, w.shape[1]!) : rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head));
-  }
+  emitLmHead(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));
 }

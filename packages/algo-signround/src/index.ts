@@ -5,6 +5,7 @@ import { signRoundAlgorithm } from './signround.js';
 export * from './blockwise.js';
 export * from './opt-rtn.js';
 export * from './signround.js';
+export * from './loop.js';
 
 export const signRoundPlugin = definePlugin({ name: '@autoround/algo-signround', algorithms: [signRoundAlgorithm, optRtnAlgorithm] });
 export default signRoundPlugin;

@@ -1,7 +1,7 @@
-import { type AlgorithmPlugin, fullName, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
+import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
 import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
-import { blockwiseModel, calibrationSamples, checkFinite } from './blockwise.js';
-import { type ActivationSums, GgufLayers, accumulate, newActivationSums, runGgufSignRound } from './gguf.js';
+import { blockwiseModel, calibrationSamples, checkFinite, emitLmHead, quantizedLinears } from './blockwise.js';
+import { GgufLayers, blockActivationSums, runGgufSignRound } from './gguf.js';
 
 /** Does the original use the importance-weighted search for this scheme? (spec §4: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
@@ -37,24 +37,10 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
   const model = blockwiseModel(session);
   let inputs = samples.map((ids) => model.embedTokens(ids));
   for (const block of session.spec.blocks) {
-    const sums = new Map<string, ActivationSums>();
-    for (const l of block.linears) if (session.layerSchemes.get(fullName(block, l))) sums.set(l.name, newActivationSums(l.inFeatures));
-    for (let s = 0; s < inputs.length; s++) {
-      const x = inputs[s]!;
-      model.blockForward(block.index, x, samples[s]!.length, {
-        onLinearInput(name, a, rows, inF) {
-          const acc = sums.get(name);
-          if (acc) accumulate(acc, a, rows, inF);
-        },
-      });
-    }
+    const { sums, hook } = blockActivationSums(session, block);
+    for (let s = 0; s < inputs.length; s++) model.blockForward(block.index, inputs[s]!, samples[s]!.length, hook);
     const overrides = new Map<string, Float32Array>();
-    for (const l of block.linears) {
-      const name = fullName(block, l);
-      const scheme = session.layerSchemes.get(name);
-      if (!scheme) continue;
-      const w = session.checkpoint.readFloat32(`${name}.weight`).data;
-      checkFinite(w, `${name}.weight`);
+    for (const { l, name, scheme, weight: w } of quantizedLinears(session, block)) {
       let q: QuantizedWeight;
       const type = gguf.typeOf(name, scheme);
       if (type !== null) {
@@ -74,12 +60,6 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
     for (const x of inputs) checkFinite(x, `output of block ${block.index}`);
     session.blockDone?.(block.index);
   }
-  const headName = session.spec.lmHead.replace(/\.weight$/, '');
-  const head = session.layerSchemes.get(headName);
-  if (head) {
-    const w = session.checkpoint.readFloat32(session.spec.lmHead);
-    // no importance matrix outside the blocks (lm_head), as the original
-    const type = gguf.typeOf(headName, head);
-    session.emit(headName, type !== null ? gguf.quantize(headName, head, type, w.data, w.shape[0]!, w.shape[1]!) : rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head));
-  }
+  // no importance matrix outside the blocks (lm_head), as the original
+  emitLmHead(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));
 }

@@ -4,15 +4,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, PerplexityBench, folderPerplexity, memoryLogger, presetScheme } from '@autoround/autoround';
 import gguf, { exportGguf, fileTypeNames, ggufFileOf, readConfig, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
 import { Graph } from '@autoround/core-tensor';
+import type { WeightSource } from '@autoround/core';
 import { LlamaModel } from '@autoround/models';
 import signround from '../src/index.js';
 import { blockGraph } from '../src/gguf.js';
-import { HAS_SHARED, LLAMA256, SHARED, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, loadNodeLlamaCpp, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
 
 const C4 = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
+
+// node-llama-cpp (a dev dependency of @autoround/export-gguf, hoisted) runs the tuned files when present
+const { nlc } = await loadNodeLlamaCpp();
 const WIKI = join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw');
 
 describe('the scheme a --format gguf:<type> selects', () => {
@@ -71,6 +75,65 @@ describe.skipIf(!HAS_SHARED)('GGUF through the whole pipeline (llama-256)', () =
     const viaFolder = folderPerplexity(await opt.ar.registry(), opt.out, await opt.ar.backend(), evalText, { seqlen: 128, maxTokens: 2500 });
     expect(viaFolder.perplexity).toBeCloseTo(pIm, 10);
   });
+
+  // 8 x 64 calibration tokens (C4), 20 iterations; held out: wiki.test windows never seen in calibration
+  const heldOut = HAS_SHARED ? readFileSync(WIKI, 'utf8').slice(20_000, 40_000) : '';
+  let heldOutBench: PerplexityBench | undefined;
+  let fpHidden: Float32Array[] | undefined;
+  for (const [format, blockType] of [
+    ['gguf:q4_k_s', 'Q4_K'],
+    ['gguf:q2_k_s', 'Q2_K'],
+  ] as const) {
+    it(`tuned ${format} is not worse than plain RTN on held-out text (last block output MSE, perplexity); the file is the tuned QDQ and llama.cpp runs it`, async () => {
+      const ppl: Record<string, number> = {};
+      const mse: Record<string, number> = {};
+      for (const [method, o] of [
+        ['rtn', { iters: 0, disableOptRtn: true }],
+        ['tuned', { iters: 20 }],
+      ] as const) {
+        const ar = new AutoRound(LLAMA256, { ...o, dataset: C4, nsamples: 8, seqlen: 64, batchSize: 4, log: memoryLogger(), discoverPlugins: false, plugins: [signround, gguf] });
+        const out = join(work.dir, `${format.slice(5)}-${method}`);
+        const res = await ar.quantizeAndSave(out, { format, keepQdq: true });
+        const lm = await ar.load();
+        const b = (heldOutBench ??= new PerplexityBench(await ar.registry(), lm, await ar.backend(), heldOut, { seqlen: 128, maxTokens: 3000 }));
+        // the hidden states after the last block on 8 held-out windows of 64 tokens
+        const hidden = async (w: WeightSource) => {
+          const m = (await ar.registry()).architecture(lm.spec.architecture, lm.dir).load(lm.spec, w, await ar.backend()) as LlamaModel;
+          return Array.from({ length: 8 }, (_, k) => {
+            const ids = b.ids.subarray(64 * k, 64 * (k + 1));
+            let x = m.embedTokens(ids);
+            for (let i = 0; i < m.numBlocks; i++) x = m.blockForward(i, x, ids.length);
+            return x;
+          });
+        };
+        fpHidden ??= await hidden(lm.checkpoint);
+        const file = ggufFileOf(out, readConfig(out));
+        const back = readGgufWeights(file);
+        ppl[method] = b.run(back).perplexity;
+        let se = 0;
+        let n = 0;
+        (await hidden(back)).forEach((x, k) => x.forEach((v, i) => ((se += (v - fpHidden![k]![i]!) ** 2), n++)));
+        mse[method] = se / n;
+        if (method !== 'tuned') continue;
+        for (const [layer, q] of res.qdq) expect(q.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
+        expect((res.qdq.get('model.layers.1.mlp.up_proj')!.extra!.gguf as GgufExtra).typeName).toBe(blockType);
+        if (nlc) {
+          const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
+          const model = await llama.loadModel({ modelPath: file });
+          const ctx = await model.createContext({ contextSize: 64, threads: 1 });
+          const got: number[] = [];
+          for await (const tok of ctx.getSequence().evaluate([1, ...model.tokenize('The city council')] as never[], { temperature: 0 })) if (got.push(Number(tok)) >= 8) break;
+          expect(got).toHaveLength(8);
+          await ctx.dispose();
+          await model.dispose();
+        }
+      }
+      const what = `${format}: perplexity ${JSON.stringify(ppl)}, last block output MSE ${JSON.stringify(mse)}`;
+      console.log(what);
+      expect(mse.tuned, what).toBeLessThan(mse.rtn!);
+      expect(ppl.tuned, what).toBeLessThanOrEqual(ppl.rtn!);
+    }, 300_000);
+  }
 
   it('--iters > 0 tunes the rounding offsets of the GGUF layers under frozen GGUF scales; the file holds the tuned QDQ', async () => {
     const log = memoryLogger();

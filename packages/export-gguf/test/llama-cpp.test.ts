@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportGguf } from '../src/index.js';
+import { loadNodeLlamaCpp, type NodeLlamaCpp } from '../../../tools/testing/fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = resolve(here, '../../..', '../shared');
@@ -13,14 +14,7 @@ const llama256 = join(shared, 'models/llama-256');
 const haveShared = existsSync(join(stories, 'model.safetensors')) && existsSync(join(llama256, 'model.safetensors'));
 const slow = process.env.AUTOROUND_SLOW_TESTS === '1';
 
-type NodeLlamaCpp = typeof import('node-llama-cpp');
-let nlc: NodeLlamaCpp | null = null;
-let why = '';
-try {
-  nlc = await import('node-llama-cpp');
-} catch (e) {
-  why = (e as Error).message;
-}
+const { nlc, why } = await loadNodeLlamaCpp();
 
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-llamacpp-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

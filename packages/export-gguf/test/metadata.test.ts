@@ -18,6 +18,7 @@ import {
   writeArchMetadata,
 } from '../src/index.js';
 import { sameBytes, writeSynthModel, type SynthModel } from './fixtures.js';
+import { loadNodeLlamaCpp } from '../../../tools/testing/fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const shared = resolve(here, '../../..', '../shared');
@@ -26,13 +27,7 @@ const haveStories = existsSync(join(stories, 'model.safetensors'));
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-meta-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-type NodeLlamaCpp = typeof import('node-llama-cpp');
-let nlc: NodeLlamaCpp | null = null;
-try {
-  nlc = await import('node-llama-cpp');
-} catch {
-  nlc = null;
-}
+const { nlc } = await loadNodeLlamaCpp();
 
 describe('the LLaMA Q/K reverse permutation (gguf.md §3.2)', () => {
   it('moves row h·hd + i to h·hd + 2i and h·hd + hd/2 + i to h·hd + 2i + 1', () => {

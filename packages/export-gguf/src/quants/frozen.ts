@@ -76,6 +76,48 @@ function nibbles(qs: number, qh: number | null, offset: number): Pick<Layout, 'r
   };
 }
 
+/**
+ * Q4_K/Q5_K quants: 4 chunks of 64 elements, element l of a chunk in the low nibble of byte l and
+ * element 32 + l in the high one; Q5_K keeps the fifth bits in 32 bytes at qh (bit 2c and 2c + 1
+ * of byte l for chunk c).
+ */
+function kNibbles(qs: number, qh: number | null): Pick<Layout, 'read' | 'write'> {
+  return {
+    read(b, o, L, e0) {
+      for (let c = 0; c < 4; c++) {
+        for (let l = 0; l < 32; l++) {
+          const q = b[o + qs + 32 * c + l]!;
+          const h = qh === null ? 0 : b[o + qh + l]!;
+          L[e0 + 64 * c + l] = (q & 0xf) | (((h >> (2 * c)) & 1) << 4);
+          L[e0 + 64 * c + 32 + l] = (q >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
+        }
+      }
+    },
+    write(L, e0, b, o) {
+      if (qh !== null) b.fill(0, o + qh, o + qh + 32);
+      for (let c = 0; c < 4; c++) {
+        for (let l = 0; l < 32; l++) {
+          const c0 = L[e0 + 64 * c + l]!;
+          const c1 = L[e0 + 64 * c + 32 + l]!;
+          b[o + qs + 32 * c + l] = (c0 & 0xf) | ((c1 & 0xf) << 4);
+          if (qh !== null) b[o + qh + l] |= (((c0 >> 4) & 1) << (2 * c)) | (((c1 >> 4) & 1) << (2 * c + 1));
+        }
+      }
+    },
+  };
+}
+
+/** Group parameters of the symmetric 16-group k-quants (Q3_K, Q6_K): s = d·scale_j, m = 0. */
+function symK16(dAt: number, scaleOf: (b: Uint8Array, o: number, j: number) => number): Layout['params'] {
+  return (b, o, s, m, g0) => {
+    const d = getF16(b, o + dAt);
+    for (let j = 0; j < 16; j++) {
+      s[g0 + j] = f(d * scaleOf(b, o, j));
+      m[g0 + j] = 0;
+    }
+  };
+}
+
 /** The 16 signed 6-bit scales of a Q3_K block. */
 function q3kScale(b: Uint8Array, so: number, j: number): number {
   const low = j < 8 ? b[so + j]! & 0xf : b[so + j - 8]! >> 4;
@@ -127,13 +169,7 @@ const LAYOUTS: Partial<Record<GGMLType, Layout>> = {
     group: 16,
     lo: -4,
     hi: 3,
-    params(b, o, s, m, g0) {
-      const d = getF16(b, o + 108);
-      for (let j = 0; j < 16; j++) {
-        s[g0 + j] = f(d * q3kScale(b, o + 96, j));
-        m[g0 + j] = 0;
-      }
-    },
+    params: symK16(108, (b, o, j) => q3kScale(b, o + 96, j)),
     read(b, o, L, e0) {
       for (let i = 0; i < 256; i++) {
         const low = (b[o + 32 + 32 * (i >> 7) + (i & 31)]! >> (2 * ((i & 127) >> 5))) & 3;
@@ -150,62 +186,13 @@ const LAYOUTS: Partial<Record<GGMLType, Layout>> = {
       }
     },
   },
-  [GGMLType.Q4_K]: {
-    group: 32,
-    lo: 0,
-    hi: 15,
-    params: k45Params,
-    read(b, o, L, e0) {
-      for (let c = 0; c < 4; c++) {
-        for (let l = 0; l < 32; l++) {
-          const q = b[o + 16 + 32 * c + l]!;
-          L[e0 + 64 * c + l] = q & 0xf;
-          L[e0 + 64 * c + 32 + l] = q >> 4;
-        }
-      }
-    },
-    write(L, e0, b, o) {
-      for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) b[o + 16 + 32 * c + l] = (L[e0 + 64 * c + l]! & 0xf) | ((L[e0 + 64 * c + 32 + l]! & 0xf) << 4);
-    },
-  },
-  [GGMLType.Q5_K]: {
-    group: 32,
-    lo: 0,
-    hi: 31,
-    params: k45Params,
-    read(b, o, L, e0) {
-      for (let c = 0; c < 4; c++) {
-        for (let l = 0; l < 32; l++) {
-          const q = b[o + 48 + 32 * c + l]!;
-          const h = b[o + 16 + l]!;
-          L[e0 + 64 * c + l] = (q & 0xf) | (((h >> (2 * c)) & 1) << 4);
-          L[e0 + 64 * c + 32 + l] = (q >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
-        }
-      }
-    },
-    write(L, e0, b, o) {
-      b.fill(0, o + 16, o + 48);
-      for (let c = 0; c < 4; c++) {
-        for (let l = 0; l < 32; l++) {
-          const c0 = L[e0 + 64 * c + l]!;
-          const c1 = L[e0 + 64 * c + 32 + l]!;
-          b[o + 48 + 32 * c + l] = (c0 & 0xf) | ((c1 & 0xf) << 4);
-          b[o + 16 + l] |= (((c0 >> 4) & 1) << (2 * c)) | (((c1 >> 4) & 1) << (2 * c + 1));
-        }
-      }
-    },
-  },
+  [GGMLType.Q4_K]: { group: 32, lo: 0, hi: 15, params: k45Params, ...kNibbles(16, null) },
+  [GGMLType.Q5_K]: { group: 32, lo: 0, hi: 31, params: k45Params, ...kNibbles(48, 16) },
   [GGMLType.Q6_K]: {
     group: 16,
     lo: -32,
     hi: 31,
-    params(b, o, s, m, g0) {
-      const d = getF16(b, o + 208);
-      for (let j = 0; j < 16; j++) {
-        s[g0 + j] = f(d * ((b[o + 192 + j]! << 24) >> 24));
-        m[g0 + j] = 0;
-      }
-    },
+    params: symK16(208, (b, o, j) => (b[o + 192 + j]! << 24) >> 24),
     read(b, o, L, e0) {
       for (let n = 0; n < 2; n++) {
         for (let l = 0; l < 32; l++) {

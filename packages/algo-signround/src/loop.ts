@@ -1,0 +1,214 @@
+// The parts of SignRound's block loop (spec §3) that do not depend on what is tuned: the
+// calibration set-up, the micro-batch buffers, the iteration loop with its best-iteration rule,
+// early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
+// int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
+
+import { AutoRoundError, PyRandom, fmt, type QuantizeSession } from '@autoround/core';
+import { LlamaModel } from '@autoround/models';
+import { blockwiseModel, calibrationSamples } from './blockwise.js';
+
+/** The tuning options of the original (spec §3), with its defaults. */
+export interface SignRoundOptions {
+  iters: number;
+  /** Default 1/iters (2/iters for ≤3-bit layers when iters ≥ 1000). */
+  lr?: number;
+  /** Default: lr. */
+  minmaxLr?: number;
+  batchSize: number;
+  gradientAccumulateSteps: number;
+  seed: number;
+  enableMinmaxTuning: boolean;
+  enableQuantedInput: boolean;
+  notUseBestMse: boolean;
+  /** Stop a block early when the best loss has not improved for this many iterations (≤ 0: never). */
+  dynamicMaxGap: number;
+}
+
+export function signRoundOptions(o: QuantizeSession['options']): SignRoundOptions {
+  const num = (k: string, d: number) => (typeof o[k] === 'number' ? (o[k] as number) : d);
+  const bool = (k: string, d: boolean) => (typeof o[k] === 'boolean' ? (o[k] as boolean) : d);
+  return {
+    iters: o.iters,
+    ...(o.lr !== undefined ? { lr: o.lr } : {}),
+    ...(o.minmaxLr !== undefined ? { minmaxLr: o.minmaxLr } : {}),
+    batchSize: o.batchSize,
+    gradientAccumulateSteps: num('gradientAccumulateSteps', 1),
+    seed: o.seed,
+    enableMinmaxTuning: bool('enableMinmaxTuning', true),
+    enableQuantedInput: bool('enableQuantedInput', true),
+    notUseBestMse: bool('notUseBestMse', false),
+    dynamicMaxGap: num('dynamicMaxGap', -1),
+  };
+}
+
+/** The learning rate of a layer with `bits` bits (spec §3). */
+export function layerLr(o: SignRoundOptions, bits: number): number {
+  if (o.lr !== undefined) return o.lr;
+  return o.iters >= 1000 && bits <= 3 ? 2 / o.iters : 1 / o.iters;
+}
+
+/**
+ * The original's IndexSampler: a shuffled permutation of the sample indices consumed in chunks
+ * of `batch`; when fewer than `batch` remain it reshuffles and starts over (the tail is dropped).
+ */
+export class IndexSampler {
+  private order: number[] = [];
+  private pos = 0;
+  constructor(
+    private readonly n: number,
+    private readonly batch: number,
+    private readonly rng: PyRandom,
+  ) {}
+
+  next(): number[] {
+    if (this.pos + this.batch > this.order.length) {
+      this.order = this.rng.shuffle(Array.from({ length: this.n }, (_, i) => i));
+      this.pos = 0;
+    }
+    const out = this.order.slice(this.pos, this.pos + this.batch);
+    this.pos += this.batch;
+    return out;
+  }
+}
+
+
+export interface BlockTuneResult {
+  firstLoss: number;
+  bestLoss: number;
+  bestIter: number;
+  seconds: number;
+}
+
+/** Rows `idx` of `parts` (each at least rowLen long) one after another into `out`. */
+export function concatRows(parts: readonly Float32Array[], idx: readonly number[], rowLen: number, out: Float32Array): Float32Array {
+  idx.forEach((s, k) => out.set(parts[s]!.subarray(0, rowLen), k * rowLen));
+  return out;
+}
+
+/** What the block loop of a SignRound run starts from. */
+export interface TuningRun {
+  readonly o: SignRoundOptions;
+  readonly model: LlamaModel;
+  /** Tokens per sample (all samples have this length). */
+  readonly T: number;
+  readonly sampler: IndexSampler;
+  /** The embeddings of every calibration sample: block 0's full-precision (and quantized) inputs. */
+  readonly inputs: Float32Array[];
+}
+
+/** Options, calibration samples, the LLaMA-family model and the sampler of a SignRound run (spec §3). */
+export async function prepareTuning(session: QuantizeSession): Promise<TuningRun> {
+  const o = signRoundOptions(session.options);
+  if (o.iters <= 0) throw new AutoRoundError('E_BAD_FLAG', 'SignRound needs --iters > 0', { subject: '--iters' });
+  const samples = await calibrationSamples(session);
+  const model = blockwiseModel(session);
+  if (!(model instanceof LlamaModel)) throw new AutoRoundError('E_UNSUPPORTED', `SignRound tuning supports the LLaMA family; ${session.spec.architecture} is not`);
+  const T = samples[0]!.length;
+  if (samples.some((s) => s.length !== T)) throw new AutoRoundError('E_NO_DATASET', 'calibration samples must all have the same length');
+  const bs = Math.min(o.batchSize, samples.length);
+  const sampler = new IndexSampler(samples.length, Math.min(samples.length, bs * o.gradientAccumulateSteps), new PyRandom(o.seed));
+  return { o, model, T, sampler, inputs: samples.map((ids) => model.embedTokens(ids)) };
+}
+
+/** One block's tuning problem: which block, its quantized-stream inputs and full-precision targets. */
+export interface BlockProblem {
+  readonly model: LlamaModel;
+  readonly index: number;
+  /** The block's inputs per sample (quantized outputs of the previous block, or its FP inputs). */
+  readonly qIn: readonly Float32Array[];
+  /** The full-precision block's outputs per sample. */
+  readonly refOut: readonly Float32Array[];
+  /** Tokens per sample. */
+  readonly T: number;
+  readonly o: SignRoundOptions;
+  readonly sampler: IndexSampler;
+}
+
+/** What the loop asks of the tuned parameters. */
+export interface TuningStep {
+  /** Before an iteration's micro-batches (e.g. the QDQ weights of the current parameters). */
+  begin?(): void;
+  /**
+   * Forward and backward of one micro-batch of `batch` samples (x, target [batch·T, hidden], mask
+   * [batch·T]), gradients accumulating; returns the loss with `reduction`.
+   */
+  microBatch(x: Float32Array, target: Float32Array, mask: Float32Array, batch: number, reduction: 'mean' | 'sum'): number;
+  /** Records the current parameters as the best so far. */
+  snapshot(): void;
+  /** The sign step with the learning rates times `decay`, gradients cleared. */
+  step(decay: number): void;
+}
+
+/**
+ * SignRound's iterations for one block (spec §3): each draws a global batch from the sampler,
+ * sums the micro-batch losses of the quantized block on `qIn` against `refOut` (the last position
+ * of every sample masked out), keeps the parameters of the iteration with the lowest loss (measured
+ * before its step; the last iteration with notUseBestMse), stops early after dynamicMaxGap
+ * iterations without a new best, and steps with lr·(1 − t/iters).
+ */
+export function runTuningLoop(problem: BlockProblem, p: TuningStep): BlockTuneResult {
+  const { index, qIn, refOut, T, o, sampler } = problem;
+  const H = problem.model.dims.hidden;
+  const t0 = Date.now();
+  const bs = Math.min(o.batchSize, qIn.length);
+  const gas = o.gradientAccumulateSteps;
+  const buffers = new Map<number, { x: Float32Array; target: Float32Array; mask: Float32Array }>();
+  const buffersFor = (b: number) => {
+    let e = buffers.get(b);
+    if (!e) {
+      const mask = new Float32Array(b * T).fill(1);
+      for (let k = 0; k < b; k++) mask[k * T + T - 1] = 0;
+      e = { x: new Float32Array(b * T * H), target: new Float32Array(b * T * H), mask };
+      buffers.set(b, e);
+    }
+    return e;
+  };
+  let bestLoss = Number.POSITIVE_INFINITY;
+  let bestIter = 0;
+  let firstLoss = Number.NaN;
+  for (let it = 0; it < o.iters; it++) {
+    p.begin?.();
+    const idx = sampler.next();
+    let total = 0;
+    // micro-batches of batch_size (the last one of a global batch may be shorter)
+    for (let m = 0; m < idx.length; m += bs) {
+      const mb = idx.slice(m, m + bs);
+      const { x, target, mask } = buffersFor(mb.length);
+      concatRows(qIn, mb, T * H, x);
+      concatRows(refOut, mb, T * H, target);
+      let loss = p.microBatch(x, target, mask, mb.length, gas === 1 ? 'mean' : 'sum');
+      if (gas > 1) loss /= mb.length * T * H;
+      total += loss;
+    }
+    if (!Number.isFinite(total)) throw new AutoRoundError('E_NONFINITE', `block ${index}: the tuning loss became ${total} at iteration ${it}`, { subject: `model block ${index}` });
+    if (it === 0) firstLoss = total;
+    if (o.notUseBestMse ? it === o.iters - 1 : total < bestLoss) {
+      bestLoss = total;
+      bestIter = it;
+      p.snapshot();
+    }
+    if (o.dynamicMaxGap > 0 && it - bestIter >= o.dynamicMaxGap) break;
+    // LinearLR(1 → 0 over iters)
+    p.step(1 - it / o.iters);
+  }
+  return { firstLoss, bestLoss, bestIter, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** data ← data − lr·sign(grad), sign(0) = 0, in binary32. */
+export function signStep(data: Float32Array, grad: ArrayLike<number>, lr: number): void {
+  for (let i = 0; i < data.length; i++) {
+    const g = grad[i]!;
+    if (g > 0) data[i] = Math.fround(data[i]! - lr);
+    else if (g < 0) data[i] = Math.fround(data[i]! + lr);
+  }
+}
+
+/** The original's per-block line ("loss iter 0: x -> iter k: y", rate, ETA) and the progress tick. */
+export function logTunedBlock(session: QuantizeSession, index: number, t0: number, iters: number, r: BlockTuneResult): void {
+  const nBlocks = session.spec.blocks.length;
+  const elapsed = (Date.now() - t0) / 1000;
+  const eta = (elapsed / (index + 1)) * (nBlocks - index - 1);
+  const rate = `${(iters / r.seconds).toFixed(1)} it/s`;
+  session.log.info(`block ${index + 1}/${nBlocks}: loss iter 0: ${r.firstLoss.toPrecision(6)} -> iter ${r.bestIter}: ${r.bestLoss.toPrecision(6)}, ${rate}, ${r.seconds.toFixed(1)} s, ETA ${fmt(eta)}`);
+  session.blockDone?.(index, rate);
+}
