@@ -2,14 +2,18 @@
 // (`--format gguf:<type>`), read back from the file itself (every tensor dequantized, embeddings
 // and output included), for several file types, with plain RTN (--disable_opt_rtn), with the
 // importance matrix collected on calibration text (optimized RTN, the original's --iters 0
-// default) and, where available, tuned (--iters > 0).
+// default) and tuned (--iters > 0). Beside perplexity, the KL divergence of each file's next-token
+// distributions from the fp32 model's on the same tokens, and how often both rank the same token
+// first (llama-perplexity --kl-divergence): near fp32, perplexity differences drop below its noise.
 //   npm run gguf-table -- --preset stories|llama256 [--types F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S]
-//                         [--methods rtn,imatrix,tuned] [--nsamples 128] [--seqlen 256] [--iters 200]
+//                         [--methods rtn,imatrix,tuned (default: all three)] [--nsamples 128] [--seqlen 256] [--iters 200]
 //                         [--max_tokens N] [--verbose]
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
+import type { WeightSource } from '@autoround/core';
+import { KlDivergence } from '@autoround/eval';
 import signround from '@autoround/algo-signround';
 import gguf, { ggufFileOf, readConfig, readGgufWeights } from '@autoround/export-gguf';
 
@@ -50,7 +54,7 @@ const presetName = arg('preset', 'stories')!;
 const preset = PRESETS[presetName];
 if (!preset) throw new Error(`unknown preset ${presetName}; known: ${Object.keys(PRESETS).join(', ')}`);
 const types = (arg('types') ?? 'F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S').split(',').map((t) => t.trim().toUpperCase());
-const methods = (arg('methods') ?? 'rtn,imatrix').split(',');
+const methods = (arg('methods') ?? 'rtn,imatrix,tuned').split(',');
 const iters = Number(arg('iters', '200'));
 const nsamples = Number(arg('nsamples', '128'));
 const seqlen = Number(arg('seqlen', '256'));
@@ -63,6 +67,8 @@ interface Row {
   method: string;
   ppl: number;
   tokens: number;
+  kld?: number;
+  sameTop?: number;
   mb?: number;
   seconds: number;
   note?: string;
@@ -71,6 +77,7 @@ const rows: Row[] = [];
 try {
   const dataset = preset.calib(work);
   let bench: PerplexityBench | undefined;
+  let kl: KlDivergence | undefined;
   const byType = new Map<string, Record<string, number>>();
   for (const type of types) {
     for (const method of methods) {
@@ -98,27 +105,35 @@ try {
       const out = join(work, `${type}-${method}`);
       await ar.quantizeAndSave(out, { format: `gguf:${type.toLowerCase()}` });
       const seconds = (Date.now() - t0) / 1000;
+      const lm = await ar.load();
+      const modelOf = async (w: WeightSource) => (await ar.registry()).architecture(lm.spec.architecture, lm.dir).load(lm.spec, w, await ar.backend());
       if (!bench) {
-        bench = new PerplexityBench(await ar.registry(), await ar.load(), await ar.backend(), preset.evalText(), { seqlen, ...(maxTokens ? { maxTokens } : {}) });
-        const fp = bench.run((await ar.load()).checkpoint);
+        bench = new PerplexityBench(await ar.registry(), lm, await ar.backend(), preset.evalText(), { seqlen, ...(maxTokens ? { maxTokens } : {}) });
+        const fp = bench.run(lm.checkpoint);
+        const bos = bench.tokenizer.bosTokenId;
+        kl = new KlDivergence(await modelOf(lm.checkpoint), bench.ids, { seqlen, ...(bos !== undefined ? { bosTokenId: bos } : {}), ...(maxTokens ? { maxTokens } : {}) });
         rows.push({ type: 'fp32', method: '-', ppl: fp.perplexity, tokens: fp.tokens, seconds: 0 });
         console.error(`fp32 ${fp.perplexity.toFixed(4)} (${fp.tokens} tokens)`);
       }
       const file = ggufFileOf(out, readConfig(out));
-      const r = bench.run(readGgufWeights(file));
-      const row: Row = { type, method, ppl: r.perplexity, tokens: r.tokens, mb: statSync(file).size / 1e6, seconds };
+      const weights = readGgufWeights(file);
+      const r = bench.run(weights);
+      const k = kl!.compare(await modelOf(weights));
+      const row: Row = { type, method, ppl: r.perplexity, tokens: r.tokens, kld: k.kld, sameTop: k.sameTop, mb: statSync(file).size / 1e6, seconds };
       rows.push(row);
       byType.set(type, { ...byType.get(type), [method]: r.perplexity });
-      console.error(`${type} ${method} ${r.perplexity.toFixed(4)} (${row.mb!.toFixed(2)} MB, quantized in ${seconds.toFixed(1)} s)`);
+      console.error(`${type} ${method} ${r.perplexity.toFixed(4)} KLD ${k.kld.toFixed(6)} same top ${(100 * k.sameTop).toFixed(2)}% (${row.mb!.toFixed(2)} MB, quantized in ${seconds.toFixed(1)} s)`);
       rmSync(out, { recursive: true, force: true });
     }
   }
   const fp = rows[0]!;
   console.log(`\n${preset.model}: perplexity of the GGUF file read back, ${fp.tokens} tokens scored in windows of BOS + ${seqlen - 1}; calibration ${nsamples} x ${seqlen}${methods.includes('tuned') ? `, iters ${iters}` : ''}`);
-  console.log('| file type | method | perplexity | vs fp32 | vs rtn | file MB | quantize s |\n|---|---|---:|---:|---:|---:|---:|');
+  console.log('| file type | method | perplexity | vs fp32 | vs rtn | KLD vs fp32 | same top % | file MB | quantize s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const rtn = byType.get(r.type)?.rtn;
-    console.log(`| ${r.type} | ${r.method}${r.note ? ' (=rtn)' : ''} | ${r.ppl.toFixed(4)} | ${r.type === 'fp32' ? '' : (r.ppl / fp.ppl).toFixed(4)} | ${rtn && r.method !== 'rtn' ? (r.ppl / rtn).toFixed(4) : ''} | ${r.mb?.toFixed(2) ?? ''} | ${r.seconds ? r.seconds.toFixed(1) : ''} |`);
+    const kld = r.kld !== undefined ? r.kld.toFixed(6) : '';
+    const top = r.sameTop !== undefined ? (100 * r.sameTop).toFixed(2) : '';
+    console.log(`| ${r.type} | ${r.method}${r.note ? ' (=rtn)' : ''} | ${r.ppl.toFixed(4)} | ${r.type === 'fp32' ? '' : (r.ppl / fp.ppl).toFixed(4)} | ${rtn && r.method !== 'rtn' ? (r.ppl / rtn).toFixed(4) : ''} | ${kld} | ${top} | ${r.mb?.toFixed(2) ?? ''} | ${r.seconds ? r.seconds.toFixed(1) : ''} |`);
   }
   for (const r of rows) console.log(JSON.stringify({ table: 'gguf', preset: presetName, ...r }));
 } finally {

@@ -1,1 +1,2 @@
 export * from './perplexity.js';
+export * from './kld.js';

@@ -20,42 +20,56 @@ export interface PerplexityResult {
 }
 
 /**
- * Perplexity over non-overlapping windows: the token stream is cut into pieces of
- * seqlen − 1 tokens (seqlen without BOS), each fed as [BOS] + piece, and every token of
- * the piece is scored from its prefix within the window.
+ * The perplexity windows of a token stream: pieces of seqlen − 1 tokens (seqlen without BOS), each
+ * as [BOS] + piece; every token of the piece is scored from its prefix within the window.
  */
-export function perplexity(model: CausalLM, ids: Int32Array, options: PerplexityOptions): PerplexityResult {
+export function evalWindows(ids: Int32Array, options: PerplexityOptions): Int32Array[] {
   const { seqlen, bosTokenId } = options;
   if (!Number.isInteger(seqlen) || seqlen < 2) throw new AutoRoundError('E_BAD_FLAG', `perplexity: seqlen must be an integer ≥ 2, got ${seqlen}`, { subject: '--eval_seqlen' });
   const withBos = bosTokenId !== undefined;
   const piece = withBos ? seqlen - 1 : seqlen;
   const stream = options.maxTokens !== undefined ? ids.subarray(0, Math.min(ids.length, options.maxTokens + (withBos ? 0 : 1))) : ids;
-  const V = model.spec.vocabSize;
-  let nllSum = 0;
-  let scored = 0;
-  let windows = 0;
-  const total = withBos ? stream.length : Math.max(0, stream.length - Math.ceil(stream.length / piece));
+  const out: Int32Array[] = [];
   for (let start = 0; start < stream.length; start += piece) {
     const chunk = stream.subarray(start, Math.min(stream.length, start + piece));
     const input = withBos ? Int32Array.from([bosTokenId, ...chunk]) : chunk;
     if (input.length < 2) break;
+    out.push(input);
+  }
+  return out;
+}
+
+/**
+ * Perplexity over non-overlapping windows: the token stream is cut into pieces of
+ * seqlen − 1 tokens (seqlen without BOS), each fed as [BOS] + piece, and every token of
+ * the piece is scored from its prefix within the window.
+ */
+export function perplexity(model: CausalLM, ids: Int32Array, options: PerplexityOptions): PerplexityResult {
+  const windows = evalWindows(ids, options);
+  const V = model.spec.vocabSize;
+  const total = windows.reduce((n, w) => n + w.length - 1, 0);
+  let nllSum = 0;
+  let scored = 0;
+  for (const input of windows) {
     const logits = model.forward(input);
     for (let t = 0; t + 1 < input.length; t++) {
-      const row = logits.subarray(t * V, (t + 1) * V);
-      let max = -Infinity;
-      for (let i = 0; i < V; i++) if (row[i]! > max) max = row[i]!;
-      let sum = 0;
-      for (let i = 0; i < V; i++) sum += Math.exp(row[i]! - max);
-      const target = input[t + 1]!;
-      nllSum += Math.log(sum) + max - row[target]!;
+      nllSum += logSumExp(logits, t * V, V) - logits[t * V + input[t + 1]!]!;
       scored++;
     }
-    windows++;
     options.onProgress?.(scored, total);
   }
   if (scored === 0) throw new AutoRoundError('E_EVAL', 'perplexity: the text is too short to score a single token');
   const nll = nllSum / scored;
-  return { perplexity: Math.exp(nll), nll, tokens: scored, windows };
+  return { perplexity: Math.exp(nll), nll, tokens: scored, windows: windows.length };
+}
+
+/** log Σ exp(a[o … o + n)), computed from the row's maximum. */
+export function logSumExp(a: Float32Array, o: number, n: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (a[o + i]! > max) max = a[o + i]!;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(a[o + i]! - max);
+  return Math.log(sum) + max;
 }
 
 /** Greedy continuation, for smoke tests and demos (recomputes the whole prefix each step). */

@@ -1,0 +1,71 @@
+import { AutoRoundError, type CausalLM } from '@autoround/core';
+import { evalWindows, logSumExp, type PerplexityOptions } from './perplexity.js';
+
+export interface KlDivergenceResult {
+  /** Mean KL(P_ref ‖ P_model) of the next-token distributions per scored token, in nats. */
+  kld: number;
+  /** Fraction of scored tokens where both models rank the same next token first. */
+  sameTop: number;
+  tokens: number;
+}
+
+/**
+ * How far a model's next-token distributions are from a reference model's (usually full
+ * precision) over the perplexity windows, as llama-perplexity's --kl-divergence reports it. The
+ * reference's log-probabilities are computed once (windows × vocabulary floats) and compared with
+ * any number of models. Near full precision, perplexity moves by less than its own noise (a 4-bit
+ * model can score below the original) while the KL divergence still orders models by their
+ * distance from the reference.
+ */
+export class KlDivergence {
+  private readonly windows: Int32Array[];
+  private readonly logp: Float32Array[];
+  private readonly top: Int32Array[];
+  private readonly vocab: number;
+
+  constructor(reference: CausalLM, ids: Int32Array, options: PerplexityOptions) {
+    this.vocab = reference.spec.vocabSize;
+    this.windows = evalWindows(ids, options);
+    if (this.windows.length === 0) throw new AutoRoundError('E_EVAL', 'KL divergence: the text is too short to score a single token');
+    this.logp = this.windows.map((w) => logSoftmaxRows(reference.forward(w), w.length - 1, this.vocab));
+    this.top = this.logp.map((lp, k) => Int32Array.from({ length: this.windows[k]!.length - 1 }, (_, t) => argmax(lp, t * this.vocab, this.vocab)));
+  }
+
+  compare(model: CausalLM): KlDivergenceResult {
+    const V = this.vocab;
+    if (model.spec.vocabSize !== V) throw new AutoRoundError('E_EVAL', `KL divergence: the model has ${model.spec.vocabSize} tokens, the reference ${V}`);
+    let kl = 0;
+    let same = 0;
+    let n = 0;
+    this.windows.forEach((w, k) => {
+      const rows = w.length - 1;
+      const p = this.logp[k]!;
+      const q = logSoftmaxRows(model.forward(w), rows, V);
+      for (let t = 0; t < rows; t++) {
+        const o = t * V;
+        let d = 0;
+        for (let i = 0; i < V; i++) d += Math.exp(p[o + i]!) * (p[o + i]! - q[o + i]!);
+        kl += d;
+        if (argmax(q, o, V) === this.top[k]![t]) same++;
+        n++;
+      }
+    });
+    return { kld: kl / n, sameTop: same / n, tokens: n };
+  }
+}
+
+function logSoftmaxRows(logits: Float32Array, rows: number, V: number): Float32Array {
+  const out = new Float32Array(rows * V);
+  for (let t = 0; t < rows; t++) {
+    const o = t * V;
+    const lse = logSumExp(logits, o, V);
+    for (let i = 0; i < V; i++) out[o + i] = logits[o + i]! - lse;
+  }
+  return out;
+}
+
+function argmax(a: Float32Array, o: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (a[o + i]! > a[o + best]!) best = i;
+  return best;
+}
