@@ -273,7 +273,6 @@ export class AutoRound {
   }
 }
 
-/** Data-free calibration (`--dataset self`): tokens sampled from the model itself at temperature 1, seeded. */
 /** Sequences `--dataset self` decodes together, at most, and the key/value cache they may use. */
 const SELF_BATCH = 32;
 const SELF_CACHE_BYTES = 512 * 1024 * 1024;
@@ -311,18 +310,9 @@ function drawToken(logits: Float32Array, p: Float64Array, rand: () => number): n
   return next;
 }
 
+/** Data-free calibration (`--dataset self`): tokens sampled from the model itself at temperature 1, seeded. */
 export function sampleTokens(lm: LlamaModel, bos: number | undefined, nTokens: number, seed: number): number[] {
-  const dec = new LlamaDecoder(lm, nTokens + 1);
-  const rand = mulberry32(seed);
-  const ids: number[] = [bos ?? 1];
-  let logits = dec.step(ids[0]!);
-  const p = new Float64Array(logits.length);
-  while (ids.length < nTokens) {
-    const next = drawToken(logits, p, rand);
-    ids.push(next);
-    logits = dec.step(next);
-  }
-  return ids;
+  return sampleTokenBatch(lm, bos, nTokens, [seed])[0]!;
 }
 
 interface CalibDatasetsModule {

@@ -142,6 +142,7 @@ export const nativeBackend: KernelBackendFactory = {
     if (!native) throw new Error(`native backend unavailable: ${nativeLoadError}`);
     const addon = native;
     const t = Math.max(1, Math.floor(threads ?? addon.hardwareThreads()));
+    const fused = process.env.AUTOROUND_NATIVE_FUSED !== '0';
     return announce({
       name: 'native',
       threads: t,
@@ -156,9 +157,9 @@ export const nativeBackend: KernelBackendFactory = {
       },
       // Fused attention where the addon has it (an addon built from older sources lacks it: the
       // autograd then runs its TypeScript tiles over gemm; AUTOROUND_NATIVE_FUSED=0 forces that, for A/B runs).
-      ...(addon.attention && process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeAttention(addon.attention.bind(addon), t) : {}),
-      ...(addon.qdq && process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeQdq(addon.qdq.bind(addon), t) : {}),
-      ...(process.env.AUTOROUND_NATIVE_FUSED !== '0' ? nativeElementwise(addon, t) : {}),
+      ...(addon.attention && fused ? nativeAttention(addon.attention.bind(addon), t) : {}),
+      ...(addon.qdq && fused ? nativeQdq(addon.qdq.bind(addon), t) : {}),
+      ...(fused ? nativeElementwise(addon, t) : {}),
     });
   },
 };

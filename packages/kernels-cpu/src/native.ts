@@ -20,10 +20,6 @@ export interface NativeAddon {
    */
   setMaxPackedB(floats: number): number;
   /**
-   * `threads` threads running independent FMAs of `isa` for about `seconds`: GFLOP/s of them all per
-   * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
-   */
-  /**
    * Fused grouped-query attention (see KernelBackend.attentionForward/attentionBackward): gOut null runs
    * the forward (writes out and lse), otherwise the backward (accumulates into gq/gk/gv, any may be null).
    * dims = [batch, seqLen, numHeads, numKvHeads, headDim]. Parallel over (batch, head) / (batch, kv head).
@@ -51,6 +47,10 @@ export interface NativeAddon {
   ): void;
   /** rotate_half RoPE (KernelBackend.ropeForward/Backward); dims = [heads, headDim, rotaryDim]. */
   rope?(backward: boolean, src: Float32Array, dst: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, dims: number[], threads: number): void;
+  /**
+   * `threads` threads running independent FMAs of `isa` for about `seconds`: GFLOP/s of them all per
+   * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
+   */
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
 }
 
