@@ -213,11 +213,13 @@ struct SpinBarrier {
 // done (the JS thread and libuv workers running gemmAsync may call gemm() at the same time).
 PackBuffers shared_b;
 std::mutex team_mu;
-// Largest B (floats, padded) packed whole for a team: 1 Mi floats = 4 MiB (twice a core's L2) by default.
-// Every row chunk streams all of a whole-packed B, so past the caches the panel-by-panel scheme wins
-// (alternating both in one process under load 5: TN 1024x1024x4096 +16%, NT 4096x3072x1024 +7%, and
-// within noise for B of 4 MiB and less, where whole packing stays).
-std::atomic<idx> g_max_packed_b{(idx)1 << 20};
+// Largest B (floats, padded) packed whole for a team: 3 Mi floats = 12 MiB. Every row chunk then
+// streams all of B from L3, against the panel-by-panel scheme's barriers and A blocks larger than L2.
+// Alternating both in one process at load 1-1.6 (median of 6 paired runs, 2 threads): whole packing
+// wins on the Qwen3 block shapes with 4096 rows (4096x3072x1024 NN +14%, TT +22%, NT +17%;
+// 4096x2048x1024 NN +19%; 4096x1024x3072 NN +26%), is even at 1024x3072x1024 and 2048x3072x1024, and
+// loses once B is 16 MiB (1024x1024x4096 TN -7%, 3072x1024x4096 TN -5%), where panels stay.
+std::atomic<idx> g_max_packed_b{(idx)3 << 20};
 
 std::atomic<int> g_isa{-1};
 
