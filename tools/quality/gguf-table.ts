@@ -7,7 +7,7 @@
 // first (llama-perplexity --kl-divergence): near fp32, perplexity differences drop below its noise.
 //   npm run gguf-table -- --preset stories|llama256 [--types F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S]
 //                         [--methods rtn,imatrix,tuned (default: all three)] [--nsamples 128] [--seqlen 256] [--iters 200]
-//                         [--max_tokens N] [--verbose]
+//                         [--max_tokens N] [--seed 42 (calibration sampling)] [--verbose]
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -94,7 +94,7 @@ try {
         dataset,
         nsamples,
         seqlen,
-        seed: 42,
+        seed: Number(arg('seed', '42')),
         batchSize: 8,
         iters: method === 'tuned' ? iters : 0,
         disableOptRtn: method === 'rtn',
