@@ -85,7 +85,7 @@ for (let p = 0; p < T; p++) {
 const x = randArr(B * T * hidden, 2);
 const target = randArr(B * T * hidden, 2);
 const layers = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
-const params = layers.flatMap((l) => l.quant.params());
+const params = layers.flatMap((l) => l.quant!.params());
 
 function iteration(g: Graph, it: number): number {
   for (const p of params) p.zeroGrad();
@@ -96,7 +96,7 @@ function iteration(g: Graph, it: number): number {
     const gr = p.grad;
     for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i]! - lr * (gr[i]! > 0 ? 1 : gr[i]! < 0 ? -1 : 0));
   }
-  for (const l of layers) l.quant.clampMinMax(0, 1);
+  for (const l of layers) l.quant!.clampMinMax(0, 1);
   return loss;
 }
 
