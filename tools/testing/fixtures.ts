@@ -28,6 +28,47 @@ export function xorshiftRandom(seed: number): () => number {
   };
 }
 
+/** A seeded mulberry32 stream of numbers in [0, 1), for generated test inputs. */
+export function mulberry32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n float32 values drawn uniformly from [lo, hi) with the stream r. */
+export function uniformArray(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
+  return a;
+}
+
+/** Round half to even (torch.round / numpy.round), in float64. */
+export const roundHalfEven = (x: number): number => {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/** The gradient of fn at x0 by central differences with step eps, in float64 (fn sees one array, perturbed in place). */
+export function centralDifferences(fn: (x: Float64Array) => number, x0: ArrayLike<number>, eps: number): Float64Array {
+  const x = Float64Array.from(x0);
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    x[i] = v + eps;
+    const p = fn(x);
+    x[i] = v - eps;
+    const m = fn(x);
+    x[i] = v;
+    g[i] = (p - m) / (2 * eps);
+  }
+  return g;
+}
+
 export type NodeLlamaCpp = typeof import('node-llama-cpp');
 
 /**

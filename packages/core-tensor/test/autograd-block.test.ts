@@ -13,6 +13,7 @@ import {
 } from '../src/index.js';
 import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
+import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // A whole LLaMA / Qwen3 decoder block built from the graph ops:
 //  - its float32 output against a plain float64 forward written here (HF modeling order);
@@ -22,26 +23,6 @@ import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 
 const backend: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
 const f = Math.fround;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function rand(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
-const rne = (x: number) => {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-};
 
 const cfg: DecoderBlockConfig = { hidden: 16, numHeads: 4, numKvHeads: 2, headDim: 4, intermediate: 24, eps: 1e-6 };
 const B = 2;
@@ -316,21 +297,6 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel
   }
   expect(scale, `${what}: reference is all zero`).toBeGreaterThan(0);
   expect(worst / scale, `${what}: max error ${worst} vs scale ${scale}`).toBeLessThan(rel);
-}
-
-function fd(fn: (x: Float64Array) => number, x0: Float32Array, eps: number): Float64Array {
-  const x = Float64Array.from(x0);
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    x[i] = v + eps;
-    const p = fn(x);
-    x[i] = v - eps;
-    const mm = fn(x);
-    x[i] = v;
-    g[i] = (p - mm) / (2 * eps);
-  }
-  return g;
 }
 
 function inputs(seed: number, m: Model) {

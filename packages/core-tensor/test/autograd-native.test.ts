@@ -7,6 +7,7 @@ import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { native } from '../../kernels-cpu/src/native.js';
 import { nativeBackend } from '../../kernels-cpu/src/index.js';
+import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // The native backend's fused kernels against the TypeScript fallback (same autograd entry points,
 // a backend without the optional methods), on small random shapes.
@@ -14,21 +15,6 @@ import { nativeBackend } from '../../kernels-cpu/src/index.js';
 const js: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
 const hasNative = native !== null && typeof native.attention === 'function';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function rand(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
 function expectClose(a: Float32Array, b: Float32Array, tol: number, what: string): void {
   expect(a.length).toBe(b.length);
   let worst = 0;

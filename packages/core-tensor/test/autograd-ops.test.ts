@@ -2,29 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { Graph, Param, type Var } from '../src/index.js';
 import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
+import { centralDifferences, mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // Each op: the float32 graph's forward against an independent float64 reference, and its
 // backward (vector-Jacobian product with a random seed r) against central differences of
 // L(x) = Σ r·f(x) evaluated in float64.
 
 const backend: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function rand(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
 
 type Ref = (inputs: Float64Array[]) => Float64Array;
 
@@ -36,19 +20,11 @@ function dot(a: Float64Array, b: ArrayLike<number>): number {
 
 /** Central differences of Σ r·ref(inputs) with respect to inputs[which]. */
 function fdGrad(ref: Ref, inputs: Float32Array[], which: number, r: Float32Array, eps = 1e-5): Float64Array {
-  const xs = inputs.map((a) => Float64Array.from(a));
-  const x = xs[which]!;
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const x0 = x[i]!;
-    x[i] = x0 + eps;
-    const fp = dot(ref(xs), r);
-    x[i] = x0 - eps;
-    const fm = dot(ref(xs), r);
-    x[i] = x0;
-    g[i] = (fp - fm) / (2 * eps);
-  }
-  return g;
+  const xs: Float64Array[] = inputs.map((a) => Float64Array.from(a));
+  return centralDifferences((x) => {
+    xs[which] = x;
+    return dot(ref(xs), r);
+  }, inputs[which]!, eps);
 }
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, QdqParams, type QdqConfig, quantizeDequantize, roundToBf16, roundToF16 } from '../src/index.js';
 import type { KernelBackend, ScaleDType } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
+import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // QDQ of spec §2 (int_asym and full-range int_sym) with round_ste:
 //  - the forward against a literal transcription of auto_round's quant_tensor_asym/sym
@@ -14,25 +15,6 @@ import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 const backend: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
 const f = Math.fround;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function rand(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
-  return a;
-}
-const rne = (x: number) => {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-};
 const castOf = (dt: ScaleDType) => (dt === 'F16' ? roundToF16 : dt === 'BF16' ? roundToBf16 : f);
 
 interface Case {
@@ -201,21 +183,6 @@ function lossOf(G: Float32Array, y: Float64Array): number {
   let s = 0;
   for (let i = 0; i < y.length; i++) s += G[i]! * y[i]!;
   return s;
-}
-
-function fd(fn: (x: Float64Array) => number, x0: Float32Array, eps: number): Float64Array {
-  const x = Float64Array.from(x0);
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    x[i] = v + eps;
-    const p = fn(x);
-    x[i] = v - eps;
-    const m = fn(x);
-    x[i] = v;
-    g[i] = (p - m) / (2 * eps);
-  }
-  return g;
 }
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
