@@ -1,40 +1,34 @@
 /**
+ * The arguments of a GEMM, C = alpha · op(A) · op(B) + beta · C with op(A) [m,k] and op(B) [k,n];
+ * A is stored [m,k] (or [k,m] when transA), B is [k,n] (or [n,k] when transB). alpha defaults to 1, beta to 0.
+ */
+export type GemmArgs = [
+  transA: boolean,
+  transB: boolean,
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  alpha?: number,
+  beta?: number,
+];
+
+/**
  * The compute seam: everything hot goes through a backend. Matrices are row-major float32.
- * gemm computes C = alpha · op(A) · op(B) + beta · C with op(A) [m,k] and op(B) [k,n];
- * A is stored [m,k] (or [k,m] when transA), B is [k,n] (or [n,k] when transB).
+ * gemm computes C = alpha · op(A) · op(B) + beta · C (see GemmArgs).
  */
 export interface KernelBackend {
   readonly name: string;
   readonly threads: number;
-  gemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    alpha?: number,
-    beta?: number,
-  ): void;
+  gemm(...args: GemmArgs): void;
   /**
    * Optional: the same product computed off the JavaScript thread (a native worker), resolving
    * when c holds the result. a, b and c must not be touched until then. Backends without it
    * compute on the calling thread through gemm.
    */
-  gemmAsync?(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    alpha?: number,
-    beta?: number,
-  ): Promise<void>;
+  gemmAsync?(...args: GemmArgs): Promise<void>;
   /**
    * Optional fused grouped-query softmax attention over the token-major layout: q [B·T, H·D],
    * k/v [B·T, KV·D]; writes out [B·T, H·D] and the per-row log-sum-exp lse [B, H, T] (−∞ for a

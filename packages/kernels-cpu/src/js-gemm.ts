@@ -1,20 +1,11 @@
+import type { KernelBackend } from '@autoround/core-tensor';
+
 /**
  * Plain TypeScript GEMM: C = alpha · op(A) · op(B) + beta · C, row-major float32.
  * Loop orders keep the innermost loop on contiguous memory; this is the reference every
  * other backend is tested against, not the fast path.
  */
-export function jsGemm(
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-  alpha = 1,
-  beta = 0,
-): void {
+export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, n, k, a, b, c, alpha = 1, beta = 0): void {
   // Big products: bring op(A) to [m,k] and op(B) to [n,k] (O(mk + kn) copies) so the fast row-dot-row
   // loop below does the O(mnk) work whatever the transposes: 2-4x faster than the strided loops.
   if ((transA || !transB) && m * n * k >= 1 << 15) {
@@ -94,7 +85,7 @@ export function jsGemm(
       c[i * n + j] += alpha * s;
     }
   }
-}
+};
 
 /** x stored [rows, cols] → [cols, rows]. */
 function transpose(x: Float32Array, rows: number, cols: number): Float32Array {
