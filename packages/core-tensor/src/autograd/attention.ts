@@ -75,6 +75,23 @@ function unpackAdd(src: Float32Array, dst: Float32Array, row0: number, T: number
 }
 
 /**
+ * What the forward and the backward share: query heads per kv head, the row strides of q and k/v,
+ * one head's packed q/k/v [T, D] and the score tile [bq, T] (scratch buffers of the same names).
+ */
+function headTiles(o: ResolvedAttention, scratch: Scratch) {
+  const { T, H, KV, D, bq } = o;
+  return {
+    nrep: H / KV,
+    qs: H * D,
+    ks: KV * D,
+    Qp: scratch.get('att.q', T * D),
+    Kp: scratch.get('att.k', T * D),
+    Vp: scratch.get('att.v', T * D),
+    S: scratch.get('att.s', bq * T),
+  };
+}
+
+/**
  * Forward: writes out [B·T, H·D] and the per-row log-sum-exp lse [B, H, T] that the backward
  * uses to rebuild the probabilities tile by tile (nothing of size T² is kept).
  */
@@ -93,13 +110,7 @@ export function attentionForward(
     return;
   }
   const { B, T, H, KV, D, causal, mask, scale, bq } = o;
-  const nrep = H / KV;
-  const qs = H * D;
-  const ks = KV * D;
-  const Qp = scratch.get('att.q', T * D);
-  const Kp = scratch.get('att.k', T * D);
-  const Vp = scratch.get('att.v', T * D);
-  const S = scratch.get('att.s', bq * T);
+  const { nrep, qs, ks, Qp, Kp, Vp, S } = headTiles(o, scratch);
   const Ob = scratch.get('att.ob', bq * D);
   for (let b = 0; b < B; b++) {
     for (let kh = 0; kh < KV; kh++) {
@@ -176,13 +187,7 @@ export function attentionBackward(
     return;
   }
   const { B, T, H, KV, D, causal, mask, scale, bq } = o;
-  const nrep = H / KV;
-  const qs = H * D;
-  const ks = KV * D;
-  const Qp = scratch.get('att.q', T * D);
-  const Kp = scratch.get('att.k', T * D);
-  const Vp = scratch.get('att.v', T * D);
-  const P = scratch.get('att.s', bq * T);
+  const { nrep, qs, ks, Qp, Kp, Vp, S: P } = headTiles(o, scratch);
   const dP = scratch.get('att.dp', bq * T);
   const dOp = scratch.get('att.do', T * D);
   const dQb = scratch.get('att.dq', bq * D);
