@@ -68,11 +68,14 @@ async function runRtn(session: QuantizeSession, target: (name: string, scheme: Q
     }
     session.blockDone?.(block.index);
   }
-  const head = session.layerSchemes.get(session.spec.lmHead.replace(/\.weight$/, ''));
-  if (head) {
-    const name = session.spec.lmHead.replace(/\.weight$/, '');
-    const w = session.checkpoint.readFloat32(session.spec.lmHead);
-    session.emit(name, rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, head, target(name, head)));
+  // outside the blocks: the token embedding (a GGUF run whose selection names it) and lm_head
+  for (const tensor of [session.spec.embedding, session.spec.lmHead]) {
+    const name = tensor.replace(/\.weight$/, '');
+    const scheme = session.layerSchemes.get(name);
+    if (!scheme) continue;
+    const w = session.checkpoint.readFloat32(tensor);
+    assertFinite(w.data, tensor);
+    session.emit(name, rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, scheme, target(name, scheme)));
   }
 }
 

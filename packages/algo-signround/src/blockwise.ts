@@ -32,10 +32,25 @@ export type LayerQuantizer = (name: string, scheme: QuantScheme, weight: Float32
  * inputs here, so it is quantized from its weight alone (RTN unless `quantize` says otherwise).
  */
 export function emitLmHead(session: QuantizeSession, quantize: LayerQuantizer = (_n, s, w, out, inF) => rtnQuantize(w, out, inF, s)): void {
-  const name = session.spec.lmHead.replace(/\.weight$/, '');
+  emitFromWeight(session, session.spec.lmHead, quantize);
+}
+
+/**
+ * The layers outside the blocks that the selection quantizes, from their weights alone (no
+ * calibration inputs, no importance matrix, as the original): the token embedding (in a GGUF run
+ * whose --fp_layers / --layer_config name it; never tuned) and lm_head.
+ */
+export function emitOutsideBlocks(session: QuantizeSession, quantize: LayerQuantizer = (_n, s, w, out, inF) => rtnQuantize(w, out, inF, s)): void {
+  emitFromWeight(session, session.spec.embedding, quantize);
+  emitLmHead(session, quantize);
+}
+
+function emitFromWeight(session: QuantizeSession, tensor: string, quantize: LayerQuantizer): void {
+  const name = tensor.replace(/\.weight$/, '');
   const scheme = session.layerSchemes.get(name);
   if (!scheme) return;
-  const w = session.checkpoint.readFloat32(session.spec.lmHead);
+  const w = session.checkpoint.readFloat32(tensor);
+  checkFinite(w.data, tensor);
   session.emit(name, quantize(name, scheme, w.data, w.shape[0]!, w.shape[1]!));
 }
 

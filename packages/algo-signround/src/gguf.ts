@@ -21,7 +21,7 @@ import {
 } from '@autoround/export-gguf';
 import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
-import { checkFinite, emitLmHead, quantizedLinears } from './blockwise.js';
+import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { type BlockProblem, type BlockTuneResult, layerLr, logTunedBlock, prepareTuning, runTuningLoop, signStep } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
@@ -91,7 +91,7 @@ export class GgufLayers {
     return ggufQuantizedWeight(scheme, weight, out, inF, type, im, this.pool);
   }
 
-  /** A layer outside the blocks (lm_head): its GGUF type without an importance matrix, else RTN. */
+  /** A layer outside the blocks (embedding, lm_head): its GGUF type without an importance matrix, else RTN. */
   quantizeOrRtn(layer: string, scheme: QuantScheme, weight: Float32Array, out: number, inF: number): QuantizedWeight {
     const type = this.typeOf(layer, scheme);
     return type !== null ? this.quantize(layer, scheme, type, weight, out, inF) : rtnQuantize(weight, out, inF, scheme);
@@ -348,5 +348,5 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     for (const x of qIn) checkFinite(x, `output of quantized block ${block.index}`);
     fpIn = refOut;
   }
-  emitLmHead(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));
+  emitOutsideBlocks(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));
 }

@@ -1,6 +1,6 @@
 import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
 import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
-import { blockwiseModel, calibrationSamples, checkFinite, emitLmHead, quantizedLinears } from './blockwise.js';
+import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { GgufLayers, blockActivationSums, runGgufSignRound } from './gguf.js';
 
 /** Does the original use the importance-weighted search for this scheme? (spec §4: int sym, bits < 8) */
@@ -60,6 +60,6 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
     for (const x of inputs) checkFinite(x, `output of block ${block.index}`);
     session.blockDone?.(block.index);
   }
-  // no importance matrix outside the blocks (lm_head), as the original
-  emitLmHead(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));
+  // no importance matrix outside the blocks (embedding, lm_head), as the original
+  emitOutsideBlocks(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));
 }

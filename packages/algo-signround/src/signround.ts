@@ -12,7 +12,7 @@ import {
 import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme, scaleDtypeOf } from '@autoround/core';
 import { quantizeInt, rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
-import { checkFinite, emitLmHead, quantizedLinears } from './blockwise.js';
+import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { type BlockProblem, type BlockTuneResult, layerLr, logTunedBlock, prepareTuning, runTuningLoop, signStep } from './loop.js';
 
 interface TunedLayer {
@@ -163,6 +163,6 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
       }
       fpIn = refOut;
     }
-    emitLmHead(session);
+    emitOutsideBlocks(session);
   },
 };

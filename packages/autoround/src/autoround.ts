@@ -174,17 +174,22 @@ export class AutoRound {
     const layerConfig = ggufRun && this.options.layerConfig ? ggufIntLayerConfig(this.options.layerConfig) : this.options.layerConfig;
     // GGUF files always hold the output matrix, typed by the file's mix; lm_head joins the layer
     // selection so that --fp_layers / --layer_config can name it, and leaves it again if they do not
+    // The token embedding does the same when every format is GGUF (token_embd.weight; other
+    // formats keep it in full precision); with tied embeddings it is the output matrix too.
     const headName = model.spec.lmHead.replace(/\.weight$/, '');
+    const embedName = model.spec.embedding.replace(/\.weight$/, '');
     const ggufHead = ggufRun && this.options.quantLmHead === undefined && !model.spec.tiedEmbeddings;
+    const ggufEmbedding = ggufRun && formats.every((f) => ggufFileTypeOf([f]) !== undefined);
     const layerSchemes = resolveLayerSchemes(model.spec, selScheme, {
       ...(layerConfig ? { layerConfig } : {}),
       ...(this.options.ignoreLayers ? { ignoreLayers: this.options.ignoreLayers } : {}),
       quantLmHead: ggufHead || (this.options.quantLmHead ?? false),
+      quantEmbedding: ggufEmbedding,
       log: this.log,
     });
-    if (ggufHead) {
-      const h = layerSchemes.get(headName);
-      if (h === selScheme || (h === null && scheme.bits >= 16)) layerSchemes.delete(headName);
+    for (const [joined, name] of [[ggufHead, headName], [ggufEmbedding, embedName]] as const) {
+      const h = layerSchemes.get(name);
+      if (joined && (h === selScheme || (h === null && scheme.bits >= 16))) layerSchemes.delete(name);
     }
     if (ggufRun) for (const [k, v] of layerSchemes) if (v?.data_type === GGUF_INT) layerSchemes.set(k, v === selScheme ? scheme : { ...v, data_type: 'int' });
     checkFormats(registry, formats, layerSchemes, scheme);

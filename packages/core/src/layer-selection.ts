@@ -11,6 +11,14 @@ export interface LayerSelectionOptions {
   /** `--ignore_layers` / `--fp_layers`: comma-separated names or patterns kept in full precision. */
   ignoreLayers?: string;
   quantLmHead?: boolean;
+  /**
+   * The token embedding (`spec.embedding`, "model.embed_tokens") joins the layers, so that
+   * `--fp_layers` / `--layer_config` can name it ("embed_tokens", "model.embed_tokens"): GGUF output
+   * stores it quantized (token_embd.weight). Without it the embedding is no layer of the selection;
+   * naming it warns (`--fp_layers`, or a 16-bit `--layer_config` entry: it stays in full precision
+   * anyway) or fails (a quantized `--layer_config` entry), saying that only GGUF output quantizes it.
+   */
+  quantEmbedding?: boolean;
   log?: Logger;
 }
 
@@ -47,6 +55,14 @@ export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, option
   const quantLmHead = !!options.quantLmHead && !spec.tiedEmbeddings;
   if (options.quantLmHead && spec.tiedEmbeddings) options.log?.warn('--quant_lm_head is ignored: the model ties lm_head to the embeddings');
   if (quantLmHead) layers.push(lmHeadInfo);
+  const embedding: LayerInfo = { name: spec.embedding.replace(/\.weight$/, ''), inFeatures: spec.hiddenSize, outFeatures: spec.vocabSize };
+  if (options.quantEmbedding) layers.push(embedding);
+  // a pattern that names the embedding, outside `layers`, and no layer
+  const namesOnly = (l: LayerInfo, p: string, m: (name: string, p: string) => boolean) => m(l.name, p) && !layers.some((x) => m(x.name, p));
+  const outsideGguf = `the token embedding (${embedding.name}) stays in full precision: only GGUF output (every --format gguf:*) quantizes it`;
+  const tied = `the model ties lm_head to the embeddings (tie_word_embeddings)${options.quantEmbedding ? `; embed_tokens names ${spec.embedding}` : ''}`;
+  const schemeOf = (value: LayerConfigValue): QuantScheme =>
+    typeof value === 'string' ? presetScheme(value) : completeScheme({ ...scheme, ...value, act_group_size: value.act_group_size ?? value.group_size ?? scheme.act_group_size });
 
   const result = new Map<string, QuantScheme | null>();
   for (const l of layers) result.set(l.name, scheme.bits >= 16 ? null : scheme);
@@ -56,16 +72,28 @@ export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, option
     .map((s) => s.trim())
     .filter(Boolean)
     .map((s) => (/\d$/.test(s) ? s + '.' : s));
+  const ignoreMatches = (name: string, p: string) => matches(name + '.', p) || matches(name, p);
   for (const l of layers) {
-    if (ignores.some((p) => matches(l.name + '.', p) || matches(l.name, p))) result.set(l.name, null);
+    if (ignores.some((p) => ignoreMatches(l.name, p))) result.set(l.name, null);
+  }
+  for (const p of ignores) {
+    if (!options.quantEmbedding && namesOnly(embedding, p, ignoreMatches)) options.log?.warn(`--fp_layers / --ignore_layers ${p}: ${outsideGguf}`);
   }
 
   for (const [pattern, value] of Object.entries(options.layerConfig ?? {})) {
     const hits = layers.filter((l) => matches(l.name, pattern));
     if (hits.length === 0) {
-      throw new AutoRoundError('E_BAD_FLAG', `--layer_config: "${pattern}" matches no quantizable layer (e.g. ${layers[0]?.name ?? 'none'})`, { subject: '--layer_config' });
+      if (!options.quantEmbedding && matches(embedding.name, pattern)) {
+        if (schemeOf(value).bits >= 16) {
+          options.log?.warn(`--layer_config ${pattern}: ${outsideGguf}`);
+          continue;
+        }
+        throw new AutoRoundError('E_BAD_FLAG', `--layer_config: "${pattern}" names the token embedding (${embedding.name}), which only GGUF output (every --format gguf:*) quantizes; this run keeps it in full precision`, { subject: '--layer_config' });
+      }
+      const why = spec.tiedEmbeddings && matches(lmHeadInfo.name, pattern) ? `: ${tied}` : ` (e.g. ${layers[0]?.name ?? 'none'})`;
+      throw new AutoRoundError('E_BAD_FLAG', `--layer_config: "${pattern}" matches no quantizable layer${why}`, { subject: '--layer_config' });
     }
-    const s = typeof value === 'string' ? presetScheme(value) : completeScheme({ ...scheme, ...value, act_group_size: value.act_group_size ?? value.group_size ?? scheme.act_group_size });
+    const s = schemeOf(value);
     validateScheme(s, `--layer_config ${pattern}`);
     for (const l of hits) result.set(l.name, s.bits >= 16 ? null : s);
   }

@@ -99,4 +99,28 @@ describe('per-layer types from the layer selection', () => {
     const norm = planTensors({ ...m, fileType: 'Q4_K_M', overrides: new Map([['model.norm.weight', GGMLType.Q8_0]]) }).tensors.find((x) => x.name === 'output_norm.weight')!;
     expect(ggmlTypeName(norm.type)).toBe('F32');
   });
+  it('the token embedding: an override types token_embd.weight (F16/BF16 for full precision); tied, it replaces the output rule', () => {
+    const m = llama(4);
+    const g = presetScheme('GGUF:Q4_K_M');
+    const typeOf = (plan: ReturnType<typeof planTensors>, n: string) => ggmlTypeName(plan.tensors.find((x) => x.name === n)!.type);
+    const base = planTensors({ ...m, fileType: 'Q4_K_M' });
+    expect([typeOf(base, 'token_embd.weight'), typeOf(base, 'output.weight')]).toEqual(['Q4_K', 'Q6_K']);
+    for (const [s, dtype, want] of [
+      [null, 'F32', 'F16'],
+      [null, 'BF16', 'BF16'],
+      [presetScheme('GGUF:Q8_0'), 'F32', 'Q8_0'],
+      [{ ...g, bits: 6 }, 'F32', 'Q6_K'],
+    ] as const) {
+      const overrides = ggufLayerOverrides({ layerSchemes: new Map([['model.embed_tokens', s]]), scheme: g, fileType: ft('Q4_K_M'), dtypeOf: () => dtype });
+      expect([...overrides.keys()]).toEqual(['model.embed_tokens.weight']);
+      const plan = planTensors({ ...m, fileType: 'Q4_K_M', overrides });
+      const changed = plan.tensors.filter((t, i) => t.type !== base.tensors[i]!.type).map((t) => `${t.name} ${ggmlTypeName(t.type)}`);
+      expect(changed).toEqual([`token_embd.weight ${want}`]);
+    }
+    // tied (no lm_head.weight): token_embd is the output matrix, typed by the output rule unless the selection names it
+    const tied = { config: { ...m.config, tie_word_embeddings: true }, sourceTensors: m.sourceTensors.filter((t) => t.name !== 'lm_head.weight') };
+    expect(typeOf(planTensors({ ...tied, fileType: 'Q4_K_M' }), 'token_embd.weight')).toBe('Q6_K');
+    expect(typeOf(planTensors({ ...tied, fileType: 'Q4_K_M', overrides: new Map([['model.embed_tokens.weight', GGMLType.Q4_0]]) }), 'token_embd.weight')).toBe('Q4_0');
+    expect(typeOf(planTensors({ ...tied, fileType: 'Q4_K_M', overrides: new Map([['model.embed_tokens.weight', GGMLType.F16]]) }), 'token_embd.weight')).toBe('F16');
+  });
 });
