@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Tensor } from '@autoround/core-tensor';
 import { AutoRoundError, type CausalLM, type KernelBackend, type QuantizedWeight, type Registry, type WeightSource } from '@autoround/core';
-import { perplexity, type PerplexityResult } from '@autoround/eval';
+import { klDivergence, perplexity, type KlDivergenceRun, type PerplexityOptions, type PerplexityResult } from '@autoround/eval';
 import { OverlayWeights, loadTokenizer, type TextTokenizer } from '@autoround/models';
 import { type LoadedModel, openModel } from './pipeline.js';
 
@@ -45,20 +45,71 @@ export class PerplexityBench {
     return this.registry.architecture(this.model.spec.architecture, this.model.dir).load(this.model.spec, weights, this.backend);
   }
 
-  run(weights: WeightSource = weightsOf(this.registry, this.model)): PerplexityResult {
-    return perplexity(this.load(weights), this.ids, {
+  private evalOptions(): PerplexityOptions {
+    return {
       seqlen: this.options.seqlen,
       ...(this.tokenizer.bosTokenId !== undefined ? { bosTokenId: this.tokenizer.bosTokenId } : {}),
       ...(this.options.maxTokens !== undefined ? { maxTokens: this.options.maxTokens } : {}),
-    });
+    };
+  }
+
+  run(weights: WeightSource = weightsOf(this.registry, this.model)): PerplexityResult {
+    return perplexity(this.load(weights), this.ids, this.evalOptions());
+  }
+
+  /** The model's weights with its quantized layers replaced by their QDQ weights. */
+  private quantized(qdq: ReadonlyMap<string, QuantizedWeight>): WeightSource {
+    const over = new Map<string, Tensor<'F32'>>();
+    for (const [name, q] of qdq) over.set(`${name}.weight`, Tensor.f32([...q.shape], q.qdq));
+    return new OverlayWeights(this.model.checkpoint, over);
   }
 
   /** Perplexity with quantized layers replaced by their QDQ weights. */
   runQuantized(qdq: ReadonlyMap<string, QuantizedWeight>): PerplexityResult {
-    const over = new Map<string, Tensor<'F32'>>();
-    for (const [name, q] of qdq) over.set(`${name}.weight`, Tensor.f32([...q.shape], q.qdq));
-    return this.run(new OverlayWeights(this.model.checkpoint, over));
+    return this.run(this.quantized(qdq));
   }
+
+  /**
+   * The QDQ model's KL divergence from the model's own weights (llama-perplexity --kl-divergence)
+   * and both perplexities (the numbers run and runQuantized give), in one pass over the windows.
+   */
+  compareQuantized(qdq: ReadonlyMap<string, QuantizedWeight>): KlDivergenceRun {
+    return klDivergence(this.load(this.model.checkpoint), this.load(this.quantized(qdq)), this.ids, this.evalOptions());
+  }
+}
+
+/** A model folder's causal LM, its weights read through its format's reader when quantized. */
+function causalLmOf(registry: Registry, model: LoadedModel, backend: KernelBackend): CausalLM {
+  return registry.architecture(model.spec.architecture, model.dir).load(model.spec, weightsOf(registry, model), backend);
+}
+
+/**
+ * Perplexity of a model folder and its KL divergence from a reference folder (`--eval_kld_base`,
+ * usually the full-precision model) on a text, as llama-perplexity --kl-divergence reports them:
+ * mean KL(P_base ‖ P_model) over the scored tokens and how often both rank the same token first.
+ * Either folder may be in any format the registry reads (GGUF folders included); both must share
+ * the vocabulary and tokenizer, which is checked (vocabulary sizes, then the text's token ids).
+ */
+export function folderKlDivergence(registry: Registry, model: LoadedModel, base: LoadedModel, backend: KernelBackend, text: string, options: EvalTextOptions): KlDivergenceRun {
+  const same = `KL divergence compares next-token distributions over one vocabulary: the reference needs the model's tokenizer`;
+  if (model.spec.vocabSize !== base.spec.vocabSize) {
+    throw new AutoRoundError('E_EVAL', `--eval_kld_base: ${base.dir} has a vocabulary of ${base.spec.vocabSize} tokens, ${model.dir} one of ${model.spec.vocabSize}; ${same}`, { subject: '--eval_kld_base' });
+  }
+  const tokenizer = loadTokenizer(model.dir);
+  const baseTokenizer = loadTokenizer(base.dir);
+  const ids = Int32Array.from(tokenizer.encode(text, { addSpecialTokens: false }));
+  const baseIds = baseTokenizer.encode(text, { addSpecialTokens: false });
+  let diff = ids.length === baseIds.length ? -1 : Math.min(ids.length, baseIds.length);
+  for (let i = 0; i < Math.min(ids.length, baseIds.length) && diff < 0; i++) if (ids[i] !== baseIds[i]) diff = i;
+  if (diff >= 0 || tokenizer.bosTokenId !== baseTokenizer.bosTokenId) {
+    const where = diff >= 0 ? `token ${diff} of the text is ${baseIds[diff] ?? 'missing'} for ${base.dir}, ${ids[diff] ?? 'missing'} for ${model.dir}` : `BOS is ${baseTokenizer.bosTokenId} for ${base.dir}, ${tokenizer.bosTokenId} for ${model.dir}`;
+    throw new AutoRoundError('E_EVAL', `--eval_kld_base: ${base.dir} and ${model.dir} tokenize differently (${where}); ${same}`, { subject: '--eval_kld_base' });
+  }
+  return klDivergence(causalLmOf(registry, base, backend), causalLmOf(registry, model, backend), ids, {
+    seqlen: options.seqlen,
+    ...(tokenizer.bosTokenId !== undefined ? { bosTokenId: tokenizer.bosTokenId } : {}),
+    ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
+  });
 }
 
 /** Perplexity of a model folder (float or quantized in any installed format) on a text. */

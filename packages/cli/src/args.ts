@@ -38,8 +38,8 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('string', 'dataset', 'calibration data: a local file or hub dataset (default NeelNanda/pile-10k)'),
   F('string', 'format', 'output format(s), comma-separated: auto_round (default), fake, …'),
   F('string', 'output_dir', 'output folder (default ./tmp_autoround)'),
-  F('string', 'layer_config', 'per-layer schemes as JSON: {"layers.0.mlp.down_proj": {"bits": 8}}'),
-  F('string', 'ignore_layers', 'comma-separated layers kept in full precision'),
+  F('string', 'layer_config', 'per-layer schemes as JSON: {"layers.0.mlp.down_proj": {"bits": 8}} (GGUF output: "GGUF:Q8_0" …, lm_head and embed_tokens too)'),
+  F('string', 'ignore_layers', 'comma-separated layers kept in full precision (GGUF output: lm_head and embed_tokens too)'),
   F('bool', 'quant_lm_head', 'quantize lm_head too', { sets: { key: 'quant_lm_head', value: true } }),
   F('bool', 'disable_opt_rtn', 'with --iters 0: plain RTN', { sets: { key: 'disable_opt_rtn', value: true } }),
   F('bool', 'enable_opt_rtn', 'with --iters 0: optimized RTN (default)', { sets: { key: 'disable_opt_rtn', value: false } }),
@@ -57,6 +57,8 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('string', 'eval_ppl', 'after quantizing (or with `eval`), print perplexity on this text file'),
   F('int', 'eval_seqlen', 'perplexity window length, BOS included (default min(2048, max_position_embeddings))'),
   F('int', 'eval_max_tokens', 'score at most this many tokens of the text'),
+  F('string', 'eval_kld_base', 'with `eval --eval_ppl`: also the KL divergence from this reference model (folder or hub id, same tokenizer) and the same-top-token rate, as llama-perplexity --kl-divergence'),
+  F('bool', 'eval_kld', 'with --eval_ppl after quantizing: also the KL divergence of the quantized model from the input model', { sets: { key: 'eval_kld', value: true } }),
   F('bool', 'list', 'list installed plugins and exit', { sets: { key: 'list', value: true } }),
   F('bool', 'help', 'show this help', { sets: { key: 'help', value: true } }),
   F('bool', 'low_gpu_mem_usage', 'accepted for compatibility (no GPU memory to save on CPU)', { sets: { key: 'low_gpu_mem_usage', value: true }, ignored: 'CPU only' }),
@@ -167,7 +169,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
 export function helpText(bin: string): string {
   const rows = [...FLAGS.values()].map((f) => `  --${f.name.padEnd(26)} ${f.help}${f.unsupported ? ` [not supported: ${f.unsupported}]` : ''}`);
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
-       ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N]
+       ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
        ${bin} list [alg|format|arch|dataset|backend]    (or --list)
        ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
        ${bin} gguf-info FILE.gguf                       (needs @autoround/export-gguf)

@@ -10,6 +10,7 @@ import {
   DEMO_TEXT,
   describeScheme,
   findPlugins,
+  folderKlDivergence,
   folderPerplexity,
   isAutoRoundError,
   type LayerConfigValue,
@@ -158,9 +159,14 @@ async function list(io: CliIO, registry: Registry, what?: string): Promise<void>
 async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void> {
   const log = createLogger('info', io.err);
   const options = optionsFromArgs(a, recipe);
+  const evalFile = str(a, 'eval_ppl');
+  const kld = bool(a, 'eval_kld') === true;
+  if (str(a, 'eval_kld_base') !== undefined) {
+    throw new AutoRoundError('E_BAD_FLAG', '--eval_kld_base is for `eval` (a model folder against a reference folder); after quantizing, --eval_kld compares with the input model', { subject: '--eval_kld_base' });
+  }
+  if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
   const ar = new AutoRound(modelArg(a), { ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
-  const evalFile = str(a, 'eval_ppl');
   const text = evalFile ? readText(evalFile) : undefined;
   const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile });
   for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
@@ -170,25 +176,60 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
     const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
     const bench = new PerplexityBench(await ar.registry(), model, await ar.backend(), text, { seqlen, ...(num(a, 'eval_max_tokens') ? { maxTokens: num(a, 'eval_max_tokens')! } : {}) });
     io.out(`perplexity on ${basename(evalFile)} (${bench.ids.length} tokens, windows of ${seqlen}):`);
+    const label = `quantized (${describeScheme(ar.scheme())})`;
+    if (kld) {
+      // one pass: both perplexities (the numbers of the two runs below) and the KL divergence
+      const k = bench.compareQuantized(res.qdq);
+      printPpl(io, 'original', { perplexity: k.referencePerplexity, tokens: k.tokens });
+      printPpl(io, label, k);
+      printKld(io, 'original', k);
+      io.out(JSON.stringify({ eval: 'perplexity', text: basename(evalFile), tokens: k.tokens, seqlen, original: k.referencePerplexity, quantized: k.perplexity, kld: k.kld, same_top: k.sameTop }));
+      return;
+    }
     const fp = bench.run(model.checkpoint);
     printPpl(io, 'original', fp);
     const q = bench.runQuantized(res.qdq);
-    printPpl(io, `quantized (${describeScheme(ar.scheme())})`, q);
+    printPpl(io, label, q);
     io.out(JSON.stringify({ eval: 'perplexity', text: basename(evalFile), tokens: q.tokens, seqlen, original: fp.perplexity, quantized: q.perplexity }));
   }
+}
+
+function printKld(io: CliIO, base: string, k: { kld: number; sameTop: number }): void {
+  io.out(`  ${`KL divergence from ${base}`.padEnd(34)} ${k.kld.toFixed(6)} (same top token ${(100 * k.sameTop).toFixed(2)}%)`);
 }
 
 async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
   const log = createLogger('info', io.err);
   const file = str(a, 'eval_ppl') ?? a.positionals[1];
   if (!file) throw new AutoRoundError('E_BAD_FLAG', 'eval needs --eval_ppl TEXT_FILE', { subject: '--eval_ppl' });
-  const ar = new AutoRound(modelArg(a), { log, ...(str(a, 'backend') ? { backend: str(a, 'backend')! } : {}) });
+  const baseArg = str(a, 'eval_kld_base');
+  if (bool(a, 'eval_kld') === true && baseArg === undefined) {
+    throw new AutoRoundError('E_BAD_FLAG', '--eval_kld compares a run with its input model; with eval, name the reference model: --eval_kld_base DIR', { subject: '--eval_kld' });
+  }
+  const backendName = str(a, 'backend');
+  const ar = new AutoRound(modelArg(a), { log, ...(backendName ? { backend: backendName } : {}) });
   const registry = await ar.registry();
   const model = await ar.load();
   const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
   const maxTokens = num(a, 'eval_max_tokens');
-  const r = folderPerplexity(registry, model.dir, await ar.backend(), readText(file), { seqlen, ...(maxTokens ? { maxTokens } : {}) });
-  io.out(`perplexity of ${model.dir} on ${basename(file)} (${r.tokens} tokens scored, windows of ${seqlen}): ${r.perplexity.toFixed(4)}`);
+  const text = readText(file);
+  const head = (tokens: number) => `perplexity of ${model.dir} on ${basename(file)} (${tokens} tokens scored, windows of ${seqlen})`;
+  if (baseArg !== undefined) {
+    const base = await new AutoRound(baseArg, { log, registry }).load();
+    try {
+      const k = folderKlDivergence(registry, model, base, await ar.backend(), text, { seqlen, ...(maxTokens ? { maxTokens } : {}) });
+      io.out(`${head(k.tokens)}: ${k.perplexity.toFixed(4)}`);
+      io.out(`KL divergence from ${base.dir} (perplexity ${k.referencePerplexity.toFixed(4)}): mean ${k.kld.toFixed(6)}, same top token ${(100 * k.sameTop).toFixed(2)}%`);
+      io.out(
+        JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: k.tokens, seqlen, perplexity: k.perplexity, kld: k.kld, same_top: k.sameTop, base: base.dir, base_perplexity: k.referencePerplexity }),
+      );
+    } finally {
+      base.checkpoint.close();
+    }
+    return;
+  }
+  const r = folderPerplexity(registry, model.dir, await ar.backend(), text, { seqlen, ...(maxTokens ? { maxTokens } : {}) });
+  io.out(`${head(r.tokens)}: ${r.perplexity.toFixed(4)}`);
   io.out(JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: r.tokens, seqlen, perplexity: r.perplexity }));
 }
 

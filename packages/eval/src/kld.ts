@@ -39,19 +39,72 @@ export class KlDivergence {
     let n = 0;
     this.windows.forEach((w, k) => {
       const rows = w.length - 1;
-      const p = this.logp[k]!;
-      const q = logSoftmaxRows(model.forward(w), rows, V);
-      for (let t = 0; t < rows; t++) {
-        const o = t * V;
-        let d = 0;
-        for (let i = 0; i < V; i++) d += Math.exp(p[o + i]!) * (p[o + i]! - q[o + i]!);
-        kl += d;
-        if (argmax(q, o, V) === this.top[k]![t]) same++;
-        n++;
-      }
+      const r = compareRows(this.logp[k]!, logSoftmaxRows(model.forward(w), rows, V), rows, V, this.top[k]!);
+      kl += r.kl;
+      same += r.same;
+      n += rows;
     });
     return { kld: kl / n, sameTop: same / n, tokens: n };
   }
+}
+
+export interface KlDivergenceRun extends KlDivergenceResult {
+  /** The model's perplexity over the same windows (what `perplexity` returns). */
+  perplexity: number;
+  /** The reference's perplexity over the same windows. */
+  referencePerplexity: number;
+  windows: number;
+}
+
+/**
+ * KlDivergence in one pass, one window at a time, with both models' perplexities on the way (the
+ * numbers `perplexity` and KlDivergence give): memory is two windows of logits, where KlDivergence
+ * keeps the reference's log-probabilities of every window (windows × vocabulary floats, too many for
+ * a long text and a large vocabulary) to compare several models with.
+ */
+export function klDivergence(reference: CausalLM, model: CausalLM, ids: Int32Array, options: PerplexityOptions): KlDivergenceRun {
+  const V = reference.spec.vocabSize;
+  if (model.spec.vocabSize !== V) throw new AutoRoundError('E_EVAL', `KL divergence: the model has ${model.spec.vocabSize} tokens, the reference ${V}`);
+  const windows = evalWindows(ids, options);
+  if (windows.length === 0) throw new AutoRoundError('E_EVAL', 'KL divergence: the text is too short to score a single token');
+  const total = windows.reduce((n, w) => n + w.length - 1, 0);
+  let kl = 0;
+  let same = 0;
+  let nll = 0;
+  let refNll = 0;
+  let n = 0;
+  for (const w of windows) {
+    const rows = w.length - 1;
+    const refLogits = reference.forward(w);
+    const logits = model.forward(w);
+    for (let t = 0; t < rows; t++) {
+      nll += logSumExp(logits, t * V, V) - logits[t * V + w[t + 1]!]!;
+      refNll += logSumExp(refLogits, t * V, V) - refLogits[t * V + w[t + 1]!]!;
+    }
+    const r = compareRows(logSoftmaxRows(refLogits, rows, V), logSoftmaxRows(logits, rows, V), rows, V);
+    kl += r.kl;
+    same += r.same;
+    n += rows;
+    options.onProgress?.(n, total);
+  }
+  return { kld: kl / n, sameTop: same / n, tokens: n, perplexity: Math.exp(nll / n), referencePerplexity: Math.exp(refNll / n), windows: windows.length };
+}
+
+/**
+ * Σ over `rows` positions of KL(p ‖ q) (log-probabilities, rows of V), and how many rows rank the
+ * same token first (`top`: the reference's first tokens when already known).
+ */
+function compareRows(p: Float32Array, q: Float32Array, rows: number, V: number, top?: Int32Array): { kl: number; same: number } {
+  let kl = 0;
+  let same = 0;
+  for (let t = 0; t < rows; t++) {
+    const o = t * V;
+    let d = 0;
+    for (let i = 0; i < V; i++) d += Math.exp(p[o + i]!) * (p[o + i]! - q[o + i]!);
+    kl += d;
+    if (argmax(q, o, V) === (top ? top[t]! : argmax(p, o, V))) same++;
+  }
+  return { kl, same };
 }
 
 function logSoftmaxRows(logits: Float32Array, rows: number, V: number): Float32Array {

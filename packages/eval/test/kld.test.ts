@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CausalLM } from '@autoround/core';
-import { KlDivergence, evalWindows, perplexity } from '../src/index.js';
+import { KlDivergence, evalWindows, klDivergence, perplexity } from '../src/index.js';
 
 /** A causal LM over 3 tokens whose logits at each position depend only on the current token. */
 function lm(table: number[][]): CausalLM {
@@ -55,5 +55,21 @@ describe('KL divergence from a reference model', () => {
     expect(r.tokens).toBe(9);
     expect(r.kld).toBeCloseTo((ones * d) / 9, 6);
     expect(r.sameTop).toBeCloseTo((9 - ones) / 9, 12);
+  });
+  it('klDivergence: the same numbers in one pass, with both perplexities as perplexity() gives them', () => {
+    const other = lm([
+      [2, 0, 0],
+      [0, 1, 2],
+      [1, 0, 3],
+    ]);
+    const r = klDivergence(ref, other, ids, o);
+    const k = new KlDivergence(ref, ids, o).compare(other);
+    expect(r.tokens).toBe(k.tokens);
+    expect(r.kld).toBeCloseTo(k.kld, 12);
+    expect(r.sameTop).toBe(k.sameTop);
+    expect(r.perplexity).toBe(perplexity(other, ids, o).perplexity);
+    expect(r.referencePerplexity).toBe(perplexity(ref, ids, o).perplexity);
+    expect(klDivergence(ref, ref, ids, o)).toMatchObject({ kld: 0, sameTop: 1, tokens: 9 });
+    expect(() => klDivergence(ref, { ...other, spec: { vocabSize: 4 } } as unknown as CausalLM, ids, o)).toThrow(/the model has 4 tokens, the reference 3/);
   });
 });
