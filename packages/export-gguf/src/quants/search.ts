@@ -529,69 +529,63 @@ const K_W = 32;
 const K_L = 256;
 const K_MIN = 176;
 
-/**
- * makeQkx2Quants on the WebAssembly kernel (native binary32, same operations in the same order),
- * falling back to the TypeScript function where WebAssembly is unavailable or turned off.
- */
-export function makeQkx2QuantsFast(
-  n: number,
-  nmax: number,
-  x: Float32Array,
-  xo: number,
-  weights: Float32Array,
-  wo: number,
-  L: Uint8Array,
-  lo: number,
-  Laux: Uint8Array,
-  rmin: number,
-  rdelta: number,
-  nstep: number,
-  useMad: boolean,
-): number {
-  if (kernelEnabled && kernel === undefined) kernel = loadKernel();
-  const k = kernelEnabled ? kernel : null;
-  if (!k || n > 32) return makeQkx2Quants(n, nmax, x, xo, weights, wo, L, lo, Laux, rmin, rdelta, nstep, useMad);
+/** The kernel, loaded on first use; null where WebAssembly is turned off or does not load. */
+function wasmKernel(): Kernel | null {
+  if (!kernelEnabled) return null;
+  if (kernel === undefined) kernel = loadKernel();
+  return kernel;
+}
+
+/** Puts x[xo … xo+n) (n ≤ 32) and its weights, x² where null, into the kernel's memory. */
+function putInputs(k: Kernel, n: number, x: Float32Array, xo: number, weights: Float32Array | null, wo: number): void {
   const f32 = k.f32;
   for (let i = 0; i < n; i++) {
-    f32[K_X + i] = x[xo + i]!;
-    f32[K_W + i] = weights[wo + i]!;
+    const xi = x[xo + i]!;
+    f32[K_X + i] = xi;
+    f32[K_W + i] = weights ? weights[wo + i]! : f(xi * xi);
   }
-  const scale = k.qkx2(n, nmax, rmin, rdelta, nstep, useMad ? 1 : 0);
+}
+
+/** Copies the kernel's n levels into L[lo …). */
+function readLevels(k: Kernel, n: number, L: Int8Array | Uint8Array, lo: number): void {
   const u8 = k.u8;
   for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
-  searchResult.min = f32[K_MIN]!;
-  return scale;
 }
+
+/** make_qkx2_quants / make_qkx3_quants (weights null, qkx3 only: x²). */
+type QkxSearch<W extends Float32Array | null> = (n: number, nmax: number, x: Float32Array, xo: number, weights: W, wo: number, L: Uint8Array, lo: number, Laux: Uint8Array, rmin: number, rdelta: number, nstep: number, useMad: boolean) => number;
+
+/**
+ * search on the WebAssembly kernel's qkx2 (native binary32, same operations in the same order)
+ * for n ≤ 32, falling back to the TypeScript function where WebAssembly is unavailable or turned off.
+ */
+function onQkx2Kernel<W extends Float32Array | null>(search: QkxSearch<W>): QkxSearch<W> {
+  return (n, nmax, x, xo, weights, wo, L, lo, Laux, rmin, rdelta, nstep, useMad) => {
+    const k = wasmKernel();
+    if (!k || n > 32) return search(n, nmax, x, xo, weights, wo, L, lo, Laux, rmin, rdelta, nstep, useMad);
+    putInputs(k, n, x, xo, weights, wo);
+    const scale = k.qkx2(n, nmax, rmin, rdelta, nstep, useMad ? 1 : 0);
+    readLevels(k, n, L, lo);
+    searchResult.min = k.f32[K_MIN]!;
+    return scale;
+  };
+}
+
+/** makeQkx2Quants on the WebAssembly kernel (see onQkx2Kernel). */
+export const makeQkx2QuantsFast = onQkx2Kernel(makeQkx2Quants);
 
 /**
  * makeQxQuants with rmse_type 1 (weights qw, else x²) on the WebAssembly kernel; other cases,
  * or no WebAssembly, go to the TypeScript function.
  */
-export function makeQxQuantsFast(
-  n: number,
-  nmax: number,
-  x: Float32Array,
-  xo: number,
-  L: Int8Array | Uint8Array,
-  lo: number,
-  rmseType: number,
-  qw: Float32Array | null,
-  qwo: number,
-): number {
-  if (kernelEnabled && kernel === undefined) kernel = loadKernel();
-  const k = kernelEnabled ? kernel : null;
+export const makeQxQuantsFast: typeof makeQxQuants = (n, nmax, x, xo, L, lo, rmseType, qw, qwo) => {
+  const k = wasmKernel();
   if (!k || rmseType !== 1 || n > 32 || nmax > 64) return makeQxQuants(n, nmax, x, xo, L, lo, rmseType, qw, qwo);
-  const f32 = k.f32;
-  for (let i = 0; i < n; i++) {
-    const xi = x[xo + i]!;
-    f32[K_X + i] = xi;
-    f32[K_W + i] = qw ? qw[qwo + i]! : f(xi * xi);
-  }
+  putInputs(k, n, x, xo, qw, qwo);
   const scale = k.qx(n, nmax);
-  const u8 = k.u8;
-  for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
+  readLevels(k, n, L, lo);
   return scale;
-}
+};
 
 /**
  * makeQkx3Quants on the same kernel: with the weights materialised (x² when none are given), the
@@ -599,33 +593,4 @@ export function makeQxQuantsFast(
  * v > 0 ? nearest(min(v, nmax)) : 0 for every v, infinities and NaN included (saturating
  * conversion), and max ≤ min happens only when max = min.
  */
-export function makeQkx3QuantsFast(
-  n: number,
-  nmax: number,
-  x: Float32Array,
-  xo: number,
-  weights: Float32Array | null,
-  wo: number,
-  L: Uint8Array,
-  lo: number,
-  Laux: Uint8Array,
-  rmin: number,
-  rdelta: number,
-  nstep: number,
-  useMad: boolean,
-): number {
-  if (kernelEnabled && kernel === undefined) kernel = loadKernel();
-  const k = kernelEnabled ? kernel : null;
-  if (!k || n > 32) return makeQkx3Quants(n, nmax, x, xo, weights, wo, L, lo, Laux, rmin, rdelta, nstep, useMad);
-  const f32 = k.f32;
-  for (let i = 0; i < n; i++) {
-    const xi = x[xo + i]!;
-    f32[K_X + i] = xi;
-    f32[K_W + i] = weights ? weights[wo + i]! : f(xi * xi);
-  }
-  const scale = k.qkx2(n, nmax, rmin, rdelta, nstep, useMad ? 1 : 0);
-  const u8 = k.u8;
-  for (let i = 0; i < n; i++) L[lo + i] = u8[K_L + i]!;
-  searchResult.min = f32[K_MIN]!;
-  return scale;
-}
+export const makeQkx3QuantsFast = onQkx2Kernel(makeQkx3Quants);
