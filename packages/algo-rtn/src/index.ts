@@ -1,4 +1,4 @@
-import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
+import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
 import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, ggufRunLayerTypes, isGgufDataType, layerGgufType } from '@autoround/export-gguf';
 import { quantizeInt } from './int-qdq.js';
 
@@ -55,6 +55,7 @@ export const rtnAlgorithm: AlgorithmPlugin = {
 
 async function runRtn(session: QuantizeSession, target: (name: string, scheme: QuantScheme) => GgufTarget | undefined): Promise<void> {
   for (const block of session.spec.blocks) {
+    await yieldToEventLoop();
     for (const l of block.linears) {
       const name = fullName(block, l);
       const scheme = session.layerSchemes.get(name);

@@ -3,7 +3,7 @@
 // with the importance matrix collected on the block inputs.
 
 import { Graph, type Var } from '@autoround/core-tensor';
-import { AutoRoundError, fullName, type BlockForwardOptions, type BlockSpec, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
+import { AutoRoundError, fullName, type BlockForwardOptions, type BlockSpec, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
 import {
   GGMLType,
   QuantPool,
@@ -181,13 +181,13 @@ export function blockGraph(g: Graph, x: Var, model: LlamaModel, index: number, w
  * sign-SGD with the linearly decaying rate; the best iteration's V is kept. `fixed` holds the QDQ
  * weights of the block's quantized layers that are not tuned (float types).
  */
-function tuneGgufBlock(
+async function tuneGgufBlock(
   session: QuantizeSession,
   problem: BlockProblem,
   layers: GgufTunedLayer[],
   fixed: ReadonlyMap<string, Float32Array>,
   shapes: ReadonlyMap<string, [number, number]>,
-): BlockTuneResult {
+): Promise<BlockTuneResult> {
   const { model, index, T } = problem;
   const H = model.dims.hidden;
   const g = new Graph(session.backend);
@@ -286,6 +286,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
   let qIn = fpIn;
   const t0 = Date.now();
   for (const block of session.spec.blocks) {
+    await yieldToEventLoop();
     // the full-precision outputs, and the importance matrix on the full-precision inputs (spec §5)
     const { sums, hook } = blockActivationSums(session, block);
     const refOut = fpIn.map((x) => model.blockForward(block.index, x, T, hook));
@@ -332,7 +333,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     if (tuned.length > 0) {
       const shapes = new Map(block.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures] as [number, number]]));
       const problem: BlockProblem = { model, index: block.index, qIn, refOut, T, o, sampler };
-      const r = tuneGgufBlock(session, problem, tuned, fixed, shapes);
+      const r = await tuneGgufBlock(session, problem, tuned, fixed, shapes);
       settleOnCalibration(session, problem, tuned, fixed);
       for (const l of tuned) {
         const levels = new Int16Array(l.frozen.n);

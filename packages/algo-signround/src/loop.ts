@@ -3,7 +3,7 @@
 // early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
 // int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
 
-import { AutoRoundError, PyRandom, fmt, type QuantizeSession } from '@autoround/core';
+import { AutoRoundError, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
 import { LlamaModel } from '@autoround/models';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
 
@@ -146,7 +146,7 @@ export interface TuningStep {
  * before its step; the last iteration with notUseBestMse), stops early after dynamicMaxGap
  * iterations without a new best, and steps with lr·(1 − t/iters).
  */
-export function runTuningLoop(problem: BlockProblem, p: TuningStep): BlockTuneResult {
+export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promise<BlockTuneResult> {
   const { index, qIn, refOut, T, o, sampler } = problem;
   const H = problem.model.dims.hidden;
   const t0 = Date.now();
@@ -166,7 +166,9 @@ export function runTuningLoop(problem: BlockProblem, p: TuningStep): BlockTuneRe
   let bestLoss = Number.POSITIVE_INFINITY;
   let bestIter = 0;
   let firstLoss = Number.NaN;
+  const breathe = periodicYield();
   for (let it = 0; it < o.iters; it++) {
+    await breathe();
     p.begin?.();
     const idx = sampler.next();
     let total = 0;

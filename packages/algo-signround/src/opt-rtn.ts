@@ -1,4 +1,4 @@
-import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
+import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
 import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { GgufLayers, blockActivationSums, runGgufSignRound } from './gguf.js';
@@ -37,6 +37,7 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
   const model = blockwiseModel(session);
   let inputs = samples.map((ids) => model.embedTokens(ids));
   for (const block of session.spec.blocks) {
+    await yieldToEventLoop();
     const { sums, hook } = blockActivationSums(session, block);
     for (let s = 0; s < inputs.length; s++) model.blockForward(block.index, inputs[s]!, samples[s]!.length, hook);
     const overrides = new Map<string, Float32Array>();

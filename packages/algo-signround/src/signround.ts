@@ -9,7 +9,7 @@ import {
   decoderBlockOutput,
   decoderBlockStep,
 } from '@autoround/core-tensor';
-import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme, scaleDtypeOf } from '@autoround/core';
+import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme, scaleDtypeOf, yieldToEventLoop } from '@autoround/core';
 import { quantizeInt, rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
@@ -67,13 +67,13 @@ function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<stri
  * Tunes one block's quantized layers with signed gradient descent (spec §3) and returns the
  * chosen parameters' summary; the layers' QdqParams end holding the best iteration's values.
  */
-export function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[]): BlockTuneResult {
+export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[]): Promise<BlockTuneResult> {
   const { model, index, T } = problem;
   const { w, cfg } = autogradBlock(model, index, new Map(layers.map((l) => [l.local, l.params])));
   const g = new Graph(backend);
   const inputs = new Map<number, BlockInputs>();
   const params = layers.flatMap((l) => l.params.params().map((p) => ({ p, lr: p === l.params.v ? l.lr : l.minmaxLr })));
-  const r = runTuningLoop(problem, {
+  const r = await runTuningLoop(problem, {
     microBatch(x, target, mask, batch, reduction) {
       let inp = inputs.get(batch);
       if (!inp) inputs.set(batch, (inp = { batch, seqLen: T, cos: model.rope.cos, sin: model.rope.sin }));
@@ -114,6 +114,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
     let qIn = fpIn;
     const t0 = Date.now();
     for (const block of session.spec.blocks) {
+      await yieldToEventLoop();
       const layers: TunedLayer[] = [];
       const plain = new Map<string, Float32Array>();
       for (const { l, name, scheme, weight } of quantizedLinears(session, block)) {
@@ -138,7 +139,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
       const overrides = new Map<string, Float32Array>(plain);
       if (layers.length > 0) {
         if (plain.size > 0) throw new AutoRoundError('E_UNSUPPORTED', `block ${block.index} mixes tuned and untuned quantized layers, which is not supported yet`);
-        const r = tuneBlock(session.backend, { model, index: block.index, qIn, refOut, T, o, sampler }, layers);
+        const r = await tuneBlock(session.backend, { model, index: block.index, qIn, refOut, T, o, sampler }, layers);
         for (const l of layers) {
           const q = quantizeInt(l.weight, l.params.layout.outFeatures, l.params.layout.inFeatures, l.scheme, {
             v: l.params.v.data,

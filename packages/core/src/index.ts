@@ -11,3 +11,4 @@ export * from './layer-selection.js';
 export { AutoRoundError, isAutoRoundError } from '@autoround/core-tensor';
 export * from './export-helpers.js';
 export * from './py-random.js';
+export * from './yield.js';

@@ -28,8 +28,9 @@ export async function writeAtomically<T>(finalDir: string, fill: (tmpDir: string
     throw new AutoRoundError('E_OUTPUT', `cannot write in ${parent}: ${(e as Error).message}`, { subject: parent, cause: e });
   }
   const cleanup = () => rmSync(tmp, { recursive: true, force: true });
-  const onSignal = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     cleanup();
+    process.stderr.write(`\n${signal}: stopped; nothing was written to ${target}\n`);
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
