@@ -9,6 +9,12 @@ import type { QuantScheme } from './scheme.js';
 export interface WeightSource {
   has(name: string): boolean;
   readFloat32(name: string): Tensor<'F32'>;
+  /**
+   * When true, a present lm_head.weight is the output matrix even if the config ties the
+   * embeddings: llama.cpp uses a GGUF file's output.weight whenever the file has one (a Hugging
+   * Face model with tied embeddings uses embed_tokens, whatever else the checkpoint holds).
+   */
+  readonly separateOutput?: boolean;
 }
 
 /** A loaded causal LM that can run a float32 forward pass. */

@@ -15,6 +15,8 @@ export const GGUF_QUANT_METHOD = 'gguf';
 export class GgufWeights implements WeightSource {
   readonly file: GgufFile;
   readonly arch: GgufArch;
+  /** llama.cpp's rule: output.weight, when the file has one, is the output matrix (tied or not). */
+  readonly separateOutput = true;
   private readonly byHf = new Map<string, GgufTensorInfo>();
 
   /** `config` supplies the head counts for the Q/K permutation when the file's metadata lacks them. */

@@ -42,3 +42,25 @@ describe.skipIf(!HAS_SHARED)('KL divergence of a GGUF folder from its fp32 base 
     model.checkpoint.close();
   });
 });
+
+describe.skipIf(!HAS_SHARED)('the output matrix of a GGUF file read back (llama.cpp: output.weight whenever the file has one)', () => {
+  it('stories260K (config ties the embeddings, the checkpoint also holds lm_head.weight): logits come from output.weight, not token_embd', async () => {
+    const ar = new AutoRound(STORIES, { iters: 0, disableOptRtn: true, log: silentLogger, discoverPlugins: false, plugins: [gguf] });
+    const out = join(work.dir, 'q4_0-output');
+    await ar.quantizeAndSave(out, { format: 'gguf:q4_0' });
+    const registry = await ar.registry();
+    const base = await ar.load();
+    expect(base.spec.tiedEmbeddings).toBe(true);
+    const weights = readGgufWeights(ggufFileOf(out, readConfig(out)));
+    // the Q4_0 file stores token_embd as Q4_0 and output as Q8_0 (its row of 64 does not fit Q6_K)
+    const types = new Map(weights.file.tensors.map((t) => [t.name, t.type]));
+    expect(types.get('token_embd.weight')).not.toBe(types.get('output.weight'));
+    const lm = registry.architecture(base.spec.architecture, base.dir).load(base.spec, weights, await ar.backend()) as unknown as { lmHead: Float32Array; embed: Float32Array };
+    const output = weights.readFloat32('lm_head.weight').data;
+    expect(lm.lmHead).toEqual(output);
+    expect(lm.embed).not.toEqual(output);
+    // the Hugging Face checkpoint itself stays tied: embed_tokens is the output matrix
+    const fp = registry.architecture(base.spec.architecture, base.dir).load(base.spec, base.checkpoint, await ar.backend()) as unknown as { lmHead: Float32Array; embed: Float32Array };
+    expect(fp.lmHead).toBe(fp.embed);
+  });
+});

@@ -271,7 +271,8 @@ export class LlamaModel implements BlockwiseCausalLM {
     this.embed = weights.readFloat32(spec.embedding).data;
     this.blocks = spec.blocks.map((b) => loadBlockWeights(spec, this.dims, b.index, weights));
     this.finalNorm = weights.readFloat32(spec.finalNorm).data;
-    this.lmHead = spec.tiedEmbeddings || !weights.has(spec.lmHead) ? this.embed : weights.readFloat32(spec.lmHead).data;
+    const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
+    this.lmHead = separate ? weights.readFloat32(spec.lmHead).data : this.embed;
   }
 
   get backend(): KernelBackend {

@@ -12,6 +12,10 @@ export class OverlayWeights implements WeightSource {
     return this.overrides.has(name) || this.base.has(name);
   }
 
+  get separateOutput(): boolean | undefined {
+    return 'separateOutput' in this.base ? this.base.separateOutput : undefined;
+  }
+
   readFloat32(name: string): Tensor<'F32'> {
     return this.overrides.get(name) ?? this.base.readFloat32(name);
   }
