@@ -2,18 +2,13 @@ import { copyFileSync, cpSync, rmSync, existsSync, mkdirSync, readdirSync, readF
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeDemoModel } from '@autoround/autoround';
-import { main } from '../src/index.js';
+import { runCli } from './run-cli.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, 'auto-round', { out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const run = runCli;
 
 const demo = join(work.dir, 'demo');
 writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 1, heads: 2, kvHeads: 1 });

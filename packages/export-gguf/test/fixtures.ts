@@ -2,17 +2,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShardedSafetensorsWriter } from '@autoround/core-tensor';
+import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 export function randn(n: number, r: () => number, sigma = 0.02): Float32Array {
   const x = new Float32Array(n);

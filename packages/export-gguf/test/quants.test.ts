@@ -6,20 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CODECS, GGMLType, dequantizeRows, ggmlTypeByName, quantizeRows, rowBytes } from '../src/index.js';
 import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
+import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(n: number, seed: number, sigma = 1 / 16): Float32Array {
   const r = rng(seed);

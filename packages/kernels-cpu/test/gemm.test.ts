@@ -6,21 +6,12 @@ import { isAutoRoundError } from '@autoround/core-tensor';
 import { memoryLogger } from '@autoround/core';
 import plugin, { backendStatus, describeBackend, gemmAsync, jsBackend, native, nativeBackend, setKernelLogger, wasmBackend } from '../src/index.js';
 import type { NativeIsa } from '../src/index.js';
+import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
 
 const logger = memoryLogger();
 beforeAll(() => setKernelLogger(logger));
 afterAll(() => setKernelLogger(null));
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randomArray = (n: number, r: () => number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
 
 /** float64 reference and, per element, Σ|a||b| (for the error bound); memoised across backends. */
