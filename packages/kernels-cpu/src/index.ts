@@ -1,4 +1,4 @@
-import type { AttentionShape, KernelBackend, KernelBackendFactory, QdqElementLayout, RopeShape } from '@autoround/core-tensor';
+import type { AttentionShape, GemmArgs, KernelBackend, KernelBackendFactory, QdqElementLayout, RopeShape } from '@autoround/core-tensor';
 import { createLogger, definePlugin } from '@autoround/core';
 import type { Logger } from '@autoround/core';
 import { checkGemmArgs } from './check.js';
@@ -17,8 +17,6 @@ export interface CpuKernelBackend extends KernelBackend {
   /** 'avx512' / 'avx2' / 'generic' micro-kernel (native), 'simd128' (wasm), 'typescript' (js). */
   readonly isa: string;
 }
-
-type GemmArgs = Parameters<KernelBackend['gemm']>;
 
 let log: Logger = createLogger('info');
 const announced = new Set<string>();
