@@ -183,6 +183,24 @@ describe.skipIf(!HAS_SHARED)('GGUF output: --fp_layers / --layer_config name the
     }
   });
 
+  it('stories260K: its lm_head.weight (written as output.weight) can be named although config.json ties the embeddings', async () => {
+    const base = types((await run(STORIES, 'h-base', 'gguf:q4_k_m', {})).file);
+    const src = Checkpoint.open(STORIES);
+    const head = src.readFloat32('lm_head.weight');
+    src.close();
+    for (const [name, selection, want] of [
+      ['h-q4', { layerConfig: { lm_head: 'GGUF:Q4_0' } }, 'Q4_0'],
+      ['h-fp', { ignoreLayers: 'lm_head' }, 'F16'],
+    ] as const) {
+      const r = await run(STORIES, name, 'gguf:q4_k_m', selection);
+      const b = types(r.file);
+      for (const [n, t] of b) expect(`${name} ${n} ${t}`).toBe(`${name} ${n} ${n === 'output.weight' ? want : base.get(n)}`);
+      const back = readGgufWeights(r.file).readFloat32('lm_head.weight').data;
+      if (want === 'F16') expect(worstRelative(back, head.data), name).toBeLessThan(1e-3);
+      else expect(back, name).toEqual(ggufQdq(head.data, head.shape[0]!, head.shape[1]!, GGMLType.Q4_0));
+    }
+  });
+
   it('tied for real (stories260K without lm_head.weight, embeddings in BF16): token_embd is the output matrix; naming embed_tokens replaces the output rule, row fallback included', async () => {
     // the stories260K checkpoint without lm_head.weight, its embeddings stored in BF16
     const dir = join(work.dir, 'stories-tied');

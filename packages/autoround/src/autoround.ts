@@ -178,13 +178,16 @@ export class AutoRound {
     // formats keep it in full precision); with tied embeddings it is the output matrix too.
     const headName = model.spec.lmHead.replace(/\.weight$/, '');
     const embedName = model.spec.embedding.replace(/\.weight$/, '');
-    const ggufHead = ggufRun && this.options.quantLmHead === undefined && !model.spec.tiedEmbeddings;
+    // a tied config whose checkpoint still ships lm_head.weight: the file gets an output.weight of its own
+    const separateLmHead = ggufRun && model.spec.tiedEmbeddings && model.checkpoint.has(model.spec.lmHead);
+    const ggufHead = ggufRun && this.options.quantLmHead === undefined && (!model.spec.tiedEmbeddings || separateLmHead);
     const ggufEmbedding = ggufRun && formats.every((f) => ggufFileTypeOf([f]) !== undefined);
     const layerSchemes = resolveLayerSchemes(model.spec, selScheme, {
       ...(layerConfig ? { layerConfig } : {}),
       ...(this.options.ignoreLayers ? { ignoreLayers: this.options.ignoreLayers } : {}),
       quantLmHead: ggufHead || (this.options.quantLmHead ?? false),
       quantEmbedding: ggufEmbedding,
+      ...(separateLmHead ? { separateLmHead } : {}),
       log: this.log,
     });
     for (const [joined, name] of [[ggufHead, headName], [ggufEmbedding, embedName]] as const) {

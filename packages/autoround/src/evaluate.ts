@@ -61,7 +61,8 @@ export class PerplexityBench {
   private quantized(qdq: ReadonlyMap<string, QuantizedWeight>): WeightSource {
     const over = new Map<string, Tensor<'F32'>>();
     for (const [name, q] of qdq) over.set(`${name}.weight`, Tensor.f32([...q.shape], q.qdq));
-    return new OverlayWeights(this.model.checkpoint, over);
+    // a quantized lm_head is the output matrix even under a tied config (only GGUF runs quantize it there)
+    return new OverlayWeights(this.model.checkpoint, over, over.has(this.model.spec.lmHead));
   }
 
   /** Perplexity with quantized layers replaced by their QDQ weights. */

@@ -19,6 +19,12 @@ export interface LayerSelectionOptions {
    * anyway) or fails (a quantized `--layer_config` entry), saying that only GGUF output quantizes it.
    */
   quantEmbedding?: boolean;
+  /**
+   * lm_head.weight is a tensor of its own although config.json ties the embeddings (a checkpoint
+   * that ships both, as stories260K does) and the output keeps it apart (GGUF's output.weight, which
+   * llama.cpp uses whenever a file has one): lm_head can then join the layers like an untied one.
+   */
+  separateLmHead?: boolean;
   log?: Logger;
 }
 
@@ -52,8 +58,9 @@ function matches(name: string, pattern: string): boolean {
 export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, options: LayerSelectionOptions = {}): Map<string, QuantScheme | null> {
   const layers = quantizableLayers(spec);
   const lmHeadInfo: LayerInfo = { name: spec.lmHead.replace(/\.weight$/, ''), inFeatures: spec.hiddenSize, outFeatures: spec.vocabSize };
-  const quantLmHead = !!options.quantLmHead && !spec.tiedEmbeddings;
-  if (options.quantLmHead && spec.tiedEmbeddings) options.log?.warn('--quant_lm_head is ignored: the model ties lm_head to the embeddings');
+  const tiedHead = spec.tiedEmbeddings && !options.separateLmHead;
+  const quantLmHead = !!options.quantLmHead && !tiedHead;
+  if (options.quantLmHead && tiedHead) options.log?.warn('--quant_lm_head is ignored: the model ties lm_head to the embeddings');
   if (quantLmHead) layers.push(lmHeadInfo);
   const embedding: LayerInfo = { name: spec.embedding.replace(/\.weight$/, ''), inFeatures: spec.hiddenSize, outFeatures: spec.vocabSize };
   if (options.quantEmbedding) layers.push(embedding);
@@ -90,7 +97,7 @@ export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, option
         }
         throw new AutoRoundError('E_BAD_FLAG', `--layer_config: "${pattern}" names the token embedding (${embedding.name}), which only GGUF output (every --format gguf:*) quantizes; this run keeps it in full precision`, { subject: '--layer_config' });
       }
-      const why = spec.tiedEmbeddings && matches(lmHeadInfo.name, pattern) ? `: ${tied}` : ` (e.g. ${layers[0]?.name ?? 'none'})`;
+      const why = tiedHead && matches(lmHeadInfo.name, pattern) ? `: ${tied}` : ` (e.g. ${layers[0]?.name ?? 'none'})`;
       throw new AutoRoundError('E_BAD_FLAG', `--layer_config: "${pattern}" matches no quantizable layer${why}`, { subject: '--layer_config' });
     }
     const s = schemeOf(value);

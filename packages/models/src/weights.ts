@@ -3,9 +3,14 @@ import type { WeightSource } from '@autoround/core';
 
 /** A checkpoint seen through replacements: quantized (QDQ) weights shadow the originals. */
 export class OverlayWeights implements WeightSource {
+  /**
+   * `separateOutput`: the overrides hold an output matrix quantized on its own (a GGUF run that
+   * names lm_head of a tied config whose checkpoint ships lm_head.weight), so the model must use it.
+   */
   constructor(
     private readonly base: WeightSource | Checkpoint,
     private readonly overrides: ReadonlyMap<string, Tensor<'F32'>>,
+    private readonly ownOutput = false,
   ) {}
 
   has(name: string): boolean {
@@ -13,6 +18,7 @@ export class OverlayWeights implements WeightSource {
   }
 
   get separateOutput(): boolean | undefined {
+    if (this.ownOutput) return true;
     return 'separateOutput' in this.base ? this.base.separateOutput : undefined;
   }
 
