@@ -69,14 +69,26 @@ async function runRtn(session: QuantizeSession, target: (name: string, scheme: Q
     }
     session.blockDone?.(block.index);
   }
-  // outside the blocks: the token embedding (a GGUF run whose selection names it) and lm_head
+  emitOutsideBlocks(session, (name, scheme, w, out, inF) => rtnQuantize(w, out, inF, scheme, target(name, scheme)));
+}
+
+/** How a layer outside the blocks is quantized: name, scheme, weight [out, in]. */
+export type LayerQuantizer = (name: string, scheme: QuantScheme, weight: Float32Array, out: number, inF: number) => QuantizedWeight;
+
+/**
+ * The layers outside the blocks that the selection quantizes, from their weights alone (no
+ * calibration inputs, no importance matrix, as the original): the token embedding (in a GGUF run
+ * whose --fp_layers / --layer_config name it; never tuned) and lm_head. RTN unless `quantize`
+ * says otherwise.
+ */
+export function emitOutsideBlocks(session: QuantizeSession, quantize: LayerQuantizer = (_n, s, w, out, inF) => rtnQuantize(w, out, inF, s)): void {
   for (const tensor of [session.spec.embedding, session.spec.lmHead]) {
     const name = tensor.replace(/\.weight$/, '');
     const scheme = session.layerSchemes.get(name);
     if (!scheme) continue;
     const w = session.checkpoint.readFloat32(tensor);
     assertFinite(w.data, tensor);
-    session.emit(name, rtnQuantize(w.data, w.shape[0]!, w.shape[1]!, scheme, target(name, scheme)));
+    session.emit(name, quantize(name, scheme, w.data, w.shape[0]!, w.shape[1]!));
   }
 }
 

@@ -1,5 +1,5 @@
-import { AutoRoundError, type BlockSpec, type BlockwiseCausalLM, type LinearSpec, type QuantScheme, type QuantizeSession, type QuantizedWeight, fullName, isBlockwise } from '@autoround/core';
-import { rtnQuantize } from '@autoround/algo-rtn';
+import { AutoRoundError, type BlockSpec, type BlockwiseCausalLM, type LinearSpec, type QuantScheme, type QuantizeSession, fullName, isBlockwise } from '@autoround/core';
+import { assertFinite as checkFinite, emitOutsideBlocks } from '@autoround/algo-rtn';
 
 /** The runtime model as a block-by-block runner, or a clear error for architectures that are not. */
 export function blockwiseModel(session: QuantizeSession): BlockwiseCausalLM {
@@ -17,42 +17,9 @@ export async function calibrationSamples(session: QuantizeSession): Promise<Int3
   return samples;
 }
 
-/** Stops with the layer's name when a value is NaN or infinite. */
-export function checkFinite(a: Float32Array, what: string): void {
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]!)) throw new AutoRoundError('E_NONFINITE', `${what} holds a non-finite value (${a[i]}) at element ${i}`, { subject: what });
-  }
-}
-
-/** How a layer outside the blocks is quantized: name, scheme, weight [out, in]. */
-export type LayerQuantizer = (name: string, scheme: QuantScheme, weight: Float32Array, out: number, inF: number) => QuantizedWeight;
-
-/**
- * lm_head, when the layer selection quantizes it: outside the blocks there are no calibration
- * inputs here, so it is quantized from its weight alone (RTN unless `quantize` says otherwise).
- */
-export function emitLmHead(session: QuantizeSession, quantize: LayerQuantizer = (_n, s, w, out, inF) => rtnQuantize(w, out, inF, s)): void {
-  emitFromWeight(session, session.spec.lmHead, quantize);
-}
-
-/**
- * The layers outside the blocks that the selection quantizes, from their weights alone (no
- * calibration inputs, no importance matrix, as the original): the token embedding (in a GGUF run
- * whose --fp_layers / --layer_config name it; never tuned) and lm_head.
- */
-export function emitOutsideBlocks(session: QuantizeSession, quantize: LayerQuantizer = (_n, s, w, out, inF) => rtnQuantize(w, out, inF, s)): void {
-  emitFromWeight(session, session.spec.embedding, quantize);
-  emitLmHead(session, quantize);
-}
-
-function emitFromWeight(session: QuantizeSession, tensor: string, quantize: LayerQuantizer): void {
-  const name = tensor.replace(/\.weight$/, '');
-  const scheme = session.layerSchemes.get(name);
-  if (!scheme) return;
-  const w = session.checkpoint.readFloat32(tensor);
-  checkFinite(w.data, tensor);
-  session.emit(name, quantize(name, scheme, w.data, w.shape[0]!, w.shape[1]!));
-}
+// NaN/inf checks and the layers outside the blocks are algo-rtn's (one check, one emission for every algorithm)
+export { checkFinite, emitOutsideBlocks };
+export type { LayerQuantizer } from '@autoround/algo-rtn';
 
 /** A linear of a block that the layer selection quantizes, with its float weight [out, in]. */
 export interface QuantizedLinear {
