@@ -42,15 +42,11 @@ export class PerplexityBench {
   }
 
   private load(weights: WeightSource): CausalLM {
-    return this.registry.architecture(this.model.spec.architecture, this.model.dir).load(this.model.spec, weights, this.backend);
+    return causalLm(this.registry, this.model, weights, this.backend);
   }
 
   private evalOptions(): PerplexityOptions {
-    return {
-      seqlen: this.options.seqlen,
-      ...(this.tokenizer.bosTokenId !== undefined ? { bosTokenId: this.tokenizer.bosTokenId } : {}),
-      ...(this.options.maxTokens !== undefined ? { maxTokens: this.options.maxTokens } : {}),
-    };
+    return windowOptions(this.options, this.tokenizer);
   }
 
   run(weights: WeightSource = weightsOf(this.registry, this.model)): PerplexityResult {
@@ -79,9 +75,18 @@ export class PerplexityBench {
   }
 }
 
-/** A model folder's causal LM, its weights read through its format's reader when quantized. */
-function causalLmOf(registry: Registry, model: LoadedModel, backend: KernelBackend): CausalLM {
-  return registry.architecture(model.spec.architecture, model.dir).load(model.spec, weightsOf(registry, model), backend);
+/** A model folder's architecture loaded on `weights` (its own: weightsOf; or an overlay of them). */
+function causalLm(registry: Registry, model: LoadedModel, weights: WeightSource, backend: KernelBackend): CausalLM {
+  return registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights, backend);
+}
+
+/** The perplexity windows of a text: seqlen, the tokenizer's BOS when it has one, the token limit. */
+function windowOptions(options: EvalTextOptions, tokenizer: TextTokenizer): PerplexityOptions {
+  return {
+    seqlen: options.seqlen,
+    ...(tokenizer.bosTokenId !== undefined ? { bosTokenId: tokenizer.bosTokenId } : {}),
+    ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
+  };
 }
 
 /**
@@ -106,11 +111,8 @@ export function folderKlDivergence(registry: Registry, model: LoadedModel, base:
     const where = diff >= 0 ? `token ${diff} of the text is ${baseIds[diff] ?? 'missing'} for ${base.dir}, ${ids[diff] ?? 'missing'} for ${model.dir}` : `BOS is ${baseTokenizer.bosTokenId} for ${base.dir}, ${tokenizer.bosTokenId} for ${model.dir}`;
     throw new AutoRoundError('E_EVAL', `--eval_kld_base: ${base.dir} and ${model.dir} tokenize differently (${where}); ${same}`, { subject: '--eval_kld_base' });
   }
-  return klDivergence(causalLmOf(registry, base, backend), causalLmOf(registry, model, backend), ids, {
-    seqlen: options.seqlen,
-    ...(tokenizer.bosTokenId !== undefined ? { bosTokenId: tokenizer.bosTokenId } : {}),
-    ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
-  });
+  const lm = (m: LoadedModel) => causalLm(registry, m, weightsOf(registry, m), backend);
+  return klDivergence(lm(base), lm(model), ids, windowOptions(options, tokenizer));
 }
 
 /** Perplexity of a model folder (float or quantized in any installed format) on a text. */
