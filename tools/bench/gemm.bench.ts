@@ -3,8 +3,10 @@
 // (AVX-512 FMAs on every core, as `npm run bench -- ceiling`). Shapes: 1024^3 and the Qwen3-0.6B
 // projections for a 4096-token block, y = x·W^T with x [4096, in] and W [out, in]:
 //   q_proj 1024→2048, k_proj/v_proj 1024→1024, o_proj 2048→1024, gate/up_proj 1024→3072, down_proj 3072→1024.
-// Each result is one JSON line; ratio = fraction = gflops / ceiling_gflops.
+// Each result is one JSON line; fraction = best gflops / ceiling_gflops, ratio = paired_fraction (the median
+// window against the ceiling of that moment, tools/bench/paired-ceiling.ts).
 import { loadavg } from 'node:os';
+import { pairedFraction } from './paired-ceiling.js';
 import type { KernelBackend } from '@autoround/core-tensor';
 import { jsBackend, native, nativeBackend, nativeLoadError, setKernelLogger, wasmBackend, describeBackend } from '@autoround/kernels-cpu';
 
@@ -38,6 +40,7 @@ const measureCeiling = (trials: number) => {
     ceilingCpu = Math.max(ceilingCpu, c.cpuGflops);
   }
 };
+const ceilingTrial = (seconds: number) => addon.fmaCeiling(isa, addon.hardwareThreads(), seconds).gflops;
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 console.log(`gemm: load average ${load()}; measuring the ${isa} FMA ceiling on ${addon.hardwareThreads()} threads…`);
 measureCeiling(5);
@@ -102,28 +105,33 @@ for (const s of shapes) {
         console.log(`  ${shape} ${tr} js: skipped, ~${predicted.toFixed(0)} s more would pass the ${JS_BUDGET_S} s budget for js (${jsSpent.toFixed(0)} s spent)`);
         continue;
       }
-      // One untimed call when it is cheap (first touch, pack buffers, JIT). Then the best of repeated
-      // calls over at least ~1.5 s (at least 5 calls, 3 for js): the shared host flips between fast
-      // and slow phases every few hundred milliseconds, so a 1024^3 call (~8 ms) timed five times
-      // saw one phase only. The ceiling is a best of five 0.25 s trials; the median is printed too.
+      // One untimed call when it is cheap (first touch, pack buffers, JIT). Then windows of calls
+      // (0.1 s each, at least one call) alternating with 0.05 s ceiling trials, until ~1.5 s went into
+      // the calls (at least 5 calls; 1-5 for js). gflops is the best call against the run's ceiling (a
+      // best of trials at the start and the end); paired_fraction the median window against the
+      // trials just around it (tools/bench/paired-ceiling.ts), which the host's phases do not move.
       if (be.name !== 'js' && predicted < 1) be.gemm(ta, tb, s.m, s.n, s.k, a, b, c);
-      const minRuns = be.name === 'js' ? 1 : 5;
-      const maxRuns = be.name === 'js' ? 5 : 400;
-      const times: number[] = [];
-      let best = Infinity;
-      let bestCpu = Infinity;
-      let spent = 0;
-      for (let r = 0; r < maxRuns && (r < minRuns || spent < 1.5); r++) {
-        const u0 = process.cpuUsage();
-        const t0 = performance.now();
-        be.gemm(ta, tb, s.m, s.n, s.k, a, b, c);
-        const dt = (performance.now() - t0) / 1000;
-        const u = process.cpuUsage(u0);
-        spent += dt;
-        times.push(dt);
-        best = Math.min(best, dt);
-        bestCpu = Math.min(bestCpu, (u.user + u.system) / 1e6);
-      }
+      const isJs = be.name === 'js';
+      const cpuSecs: number[] = [];
+      const paired = pairedFraction({
+        call: () => {
+          const u0 = process.cpuUsage();
+          be.gemm(ta, tb, s.m, s.n, s.k, a, b, c);
+          const u = process.cpuUsage(u0);
+          cpuSecs.push((u.user + u.system) / 1e6);
+          return flop;
+        },
+        ceiling: ceilingTrial,
+        windowSeconds: 0.1,
+        workSeconds: isJs ? 0 : 1.5,
+        minWindows: isJs ? 1 : 5,
+        maxCalls: isJs ? 5 : 400,
+        ceilingSeconds: 0.05,
+      });
+      const times = paired.times;
+      const spent = times.reduce((x, y) => x + y, 0);
+      const best = Math.min(...times);
+      const bestCpu = Math.min(...cpuSecs);
       times.sort((x, y) => x - y);
       const median = times[times.length >> 1]!;
       if (be.name === 'js') jsSpent += spent;
@@ -143,7 +151,11 @@ for (const s of shapes) {
         runs: times.length,
         ceiling_gflops: +ceiling.toFixed(2),
         fraction: +(gflops / ceiling).toFixed(4),
-        ratio: +(gflops / ceiling).toFixed(4),
+        paired_fraction: +paired.median.toFixed(4),
+        paired_range: [+Math.min(...paired.ratios).toFixed(4), +Math.max(...paired.ratios).toFixed(4)],
+        paired_windows: paired.ratios.length,
+        // for comparisons across commits: the phase-matched figure
+        ratio: +paired.median.toFixed(4),
         // per CPU-second the process used (spin-waits included), against one core's FMA rate: what the
         // kernel achieves while it runs, whatever else the machine is doing
         cpu_gflops: +cpuGflops.toFixed(2),
@@ -151,7 +163,7 @@ for (const s of shapes) {
         cpu_fraction: +(cpuGflops / ceilingCpu).toFixed(4),
         load_average: +loadavg()[0]!.toFixed(2),
       };
-      console.log(`  ${shape} ${tr} ${describeBackend(be)}: ${gflops.toFixed(1)} GFLOP/s = ${(100 * row.fraction).toFixed(1)}% of ceiling (median of ${row.runs} runs ${(100 * row.median_gflops / ceiling).toFixed(1)}%; per core-second: ${(100 * row.cpu_fraction).toFixed(1)}%)`);
+      console.log(`  ${shape} ${tr} ${describeBackend(be)}: ${gflops.toFixed(1)} GFLOP/s = ${(100 * row.fraction).toFixed(1)}% of ceiling (median of ${row.runs} runs ${(100 * row.median_gflops / ceiling).toFixed(1)}%; per core-second: ${(100 * row.cpu_fraction).toFixed(1)}%; against the ceiling of the moment: ${(100 * row.paired_fraction).toFixed(1)}%, windows ${(100 * row.paired_range[0]!).toFixed(0)}-${(100 * row.paired_range[1]!).toFixed(0)}%)`);
       out.push(row);
     }
   }
@@ -161,9 +173,9 @@ const before = [ceiling, ceilingCpu];
 measureCeiling(3);
 if (ceiling > before[0]! || ceilingCpu > before[1]!) {
   console.log(`gemm: ceiling re-measured higher at the end (${ceiling.toFixed(1)} GFLOP/s, ${ceilingCpu.toFixed(1)} per core-second); fractions use it`);
-  for (const r of out as { gflops: number; ceiling_gflops: number; fraction: number; ratio: number; cpu_gflops: number; ceiling_cpu_gflops: number; cpu_fraction: number }[]) {
+  for (const r of out as { gflops: number; ceiling_gflops: number; fraction: number; cpu_gflops: number; ceiling_cpu_gflops: number; cpu_fraction: number }[]) {
     r.ceiling_gflops = +ceiling.toFixed(2);
-    r.fraction = r.ratio = +(r.gflops / ceiling).toFixed(4);
+    r.fraction = +(r.gflops / ceiling).toFixed(4);
     r.ceiling_cpu_gflops = +ceilingCpu.toFixed(2);
     r.cpu_fraction = +(r.cpu_gflops / ceilingCpu).toFixed(4);
   }

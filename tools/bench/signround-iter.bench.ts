@@ -8,6 +8,7 @@
 // one iteration also runs with the fused attention, QDQ and element (SwiGLU, RMSNorm, RoPE) kernels hidden
 // (the TypeScript loops; GEMMs stay native).
 import { loadavg } from 'node:os';
+import { pairedFraction } from './paired-ceiling.js';
 import { Graph, QdqParams, decoderBlockStep, type DecoderBlockWeights, type KernelBackend } from '@autoround/core-tensor';
 import { describeBackend, native, nativeBackend, nativeLoadError, setKernelLogger } from '@autoround/kernels-cpu';
 
@@ -105,21 +106,33 @@ const linFlops = 2 * N * layers.reduce((s, l) => s + l.outFeatures * l.inFeature
 const attFlops = 2 * 2 * B * H * T * T * D;
 const work = 3 * (linFlops + attFlops);
 
-function time(be: KernelBackend, n: number, label: string): { s: number; cpu: number; loss: number } {
+// Each iteration runs between two 0.1 s ceiling trials; its rate over their mean is the iteration's
+// share of the ceiling of that moment (tools/bench/paired-ceiling.ts), and the median over iterations
+// is paired_fraction.
+function time(be: KernelBackend, n: number, label: string): { s: number; cpu: number; loss: number; paired: number } {
   const g = new Graph(be);
   iteration(g, 0); // warm-up (arena, scratch)
-  let best = Infinity, bestCpu = Infinity, loss = 0;
-  for (let i = 0; i < n; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    loss = iteration(g, i + 1);
-    const s = (performance.now() - t0) / 1000;
-    const c = process.cpuUsage(c0);
-    best = Math.min(best, s);
-    bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
-    console.log(`  ${label} iteration ${i + 1}: ${s.toFixed(3)} s, ${(work / s / 1e9).toFixed(1)} GFLOP/s (loss ${loss.toExponential(3)}; load ${load()})`);
-  }
-  return { s: best, cpu: bestCpu, loss };
+  let best = Infinity, bestCpu = Infinity, loss = 0, i = 0;
+  const paired = pairedFraction({
+    call: () => {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      loss = iteration(g, ++i);
+      const s = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      best = Math.min(best, s);
+      bestCpu = Math.min(bestCpu, (c.user + c.system) / 1e6);
+      console.log(`  ${label} iteration ${i}: ${s.toFixed(3)} s, ${(work / s / 1e9).toFixed(1)} GFLOP/s (loss ${loss.toExponential(3)}; load ${load()})`);
+      return work;
+    },
+    ceiling: (seconds) => addon.fmaCeiling(isa, addon.hardwareThreads(), seconds).gflops,
+    windowSeconds: 0,
+    workSeconds: 0,
+    minWindows: n,
+    maxCalls: n,
+    ceilingSeconds: 0.1,
+  });
+  return { s: best, cpu: bestCpu, loss, paired: paired.median };
 }
 
 const be = nativeBackend.create({});
@@ -133,7 +146,7 @@ if (doBaseline) {
 measureCeiling(3);
 const gflops = work / fused.s / 1e9;
 const fraction = gflops / ceiling;
-console.log(`signround-iter: ${gflops.toFixed(1)} GFLOP/s = ${(100 * fraction).toFixed(1)}% of the ${ceiling.toFixed(1)} GFLOP/s ceiling${base ? `; ${(base.s / fused.s).toFixed(2)}× the iteration with TypeScript attention, QDQ and element loops (${base.s.toFixed(2)} s)` : ''}`);
+console.log(`signround-iter: ${gflops.toFixed(1)} GFLOP/s = ${(100 * fraction).toFixed(1)}% of the ${ceiling.toFixed(1)} GFLOP/s ceiling (${(100 * fused.paired).toFixed(1)}% of the ceiling of the moment, median over iterations)${base ? `; ${(base.s / fused.s).toFixed(2)}× the iteration with TypeScript attention, QDQ and element loops (${base.s.toFixed(2)} s)` : ''}`);
 console.log(
   JSON.stringify({
     bench: 'signround-iter',
@@ -144,10 +157,11 @@ console.log(
     gflops: +gflops.toFixed(2),
     ceiling_gflops: +ceiling.toFixed(2),
     fraction: +fraction.toFixed(4),
+    paired_fraction: +fused.paired.toFixed(4),
     cpu_fraction: +(work / fused.cpu / 1e9 / ceilingCpu).toFixed(4),
     ts_fused_ops_seconds: base ? +base.s.toFixed(4) : null,
     speedup_vs_ts_fused_ops: base ? +(base.s / fused.s).toFixed(3) : null,
     load_average: +loadavg()[0]!.toFixed(2),
-    ratio: +fraction.toFixed(4),
+    ratio: +fused.paired.toFixed(4),
   }),
 );
