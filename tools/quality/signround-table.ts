@@ -1,7 +1,8 @@
 // The quality table of issue #3: fp32, plain RTN, optimized RTN and SignRound perplexities for
 // several schemes, next to the original AutoRound's figures measured on the same jobs.
 //   npm run signround-table -- --preset stories|llama256 [--schemes W2G32asym,W4G32sym] [--iters 200]
-//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround] [--backend native]
+//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2] [--backend native]
+// signround-v2 is SignRound with --enable_alg_ext (SignRoundV2, symmetric schemes only).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -64,11 +65,12 @@ try {
     if (!m) throw new Error(`scheme ${s}: expected e.g. W4G128sym`);
     const [bits, gs, sym] = [Number(m[1]), Number(m[2]), m[3] === 'sym'];
     for (const method of methods) {
-      if (method === 'opt' && !sym) continue; // the original has no optimized RTN for asym
+      if ((method === 'opt' || method === 'signround-v2') && !sym) continue; // the original has no optimized RTN (nor SignRoundV2 init) for asym
       const t0 = Date.now();
       const ar = new AutoRound(preset.model, {
         bits, groupSize: gs, sym, dataset, nsamples, seqlen, seed: 42, batchSize: 8,
-        iters: method === 'signround' ? iters : 0,
+        iters: method.startsWith('signround') ? iters : 0,
+        enableAlgExt: method === 'signround-v2',
         disableOptRtn: method === 'rtn',
         log: verbose ? createLogger('info') : silentLogger,
         discoverPlugins: false,

@@ -10,6 +10,11 @@ export interface QdqParams {
   /** min_scale (alpha) and max_scale (beta), one per group */
   minScale?: Float32Array;
   maxScale?: Float32Array;
+  /**
+   * SignRoundV2 (sym only): the base scale per group (the importance-weighted search's), which
+   * maxScale multiplies: scale = cast(initScale · maxScale) instead of the scale from min/max.
+   */
+  initScale?: Float32Array;
 }
 
 /**
@@ -32,7 +37,10 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
   const zeros = new Int32Array(nScales);
   const codes = new Uint8Array(out * inF);
   const qdq = new Float32Array(out * inF);
-  const { v, minScale, maxScale } = params;
+  const { v, minScale, maxScale, initScale } = params;
+  if (initScale && (!scheme.sym || initScale.length !== nScales)) {
+    throw new AutoRoundError('E_UNSUPPORTED', `quantizeInt: initScale needs a symmetric scheme and one value per group (${nScales}), got ${initScale.length}`);
+  }
   const padded = perTensor ? out * inF : gs;
 
   for (let g = 0; g < nScales; g++) {
@@ -72,7 +80,7 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
       const a = -mn;
       const b = mx;
       const maxV = b < a ? a : -b;
-      let s = castScale(f(maxV / maxq), sdt);
+      let s = initScale ? castScale(f(initScale[g]! * (maxScale ? maxScale[g]! : 1)), sdt) : castScale(f(maxV / maxq), sdt);
       if (s < 0) {
         if (s > -thresh) s = -thresh;
       } else if (s < thresh) s = thresh;

@@ -22,7 +22,7 @@ import {
 import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { type BlockProblem, type BlockTuneResult, layerLr, logTunedBlock, prepareTuning, runTuningLoop, signStep } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, SignSgd, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
 export interface ActivationSums {
@@ -206,6 +206,7 @@ async function tuneGgufBlock(
     if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
     return gr.input(w, shape);
   };
+  const opt = new SignSgd(problem.o.momentum);
   return runTuningLoop(problem, {
     begin() {
       for (const l of layers) {
@@ -233,7 +234,7 @@ async function tuneGgufBlock(
       for (const l of layers) l.best = l.v.slice();
     },
     step(decay) {
-      for (const l of layers) signStep(l.v, l.grad, l.lr * decay);
+      for (const l of layers) opt.step(l.v, l.grad, l.lr * decay);
     },
   });
 }
@@ -282,6 +283,9 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
   const { o, model, T, sampler, inputs } = await prepareTuning(session);
+  if (o.enableAlgExt) {
+    throw new AutoRoundError('E_UNSUPPORTED', '--enable_alg_ext with GGUF types (the original\'s double-quant *_dq path) is not implemented; it applies to symmetric int schemes (W2A16, W3A16, W4A16 …)', { subject: '--enable_alg_ext' });
+  }
   let fpIn = inputs;
   let qIn = fpIn;
   const t0 = Date.now();

@@ -22,6 +22,14 @@ export interface SignRoundOptions {
   notUseBestMse: boolean;
   /** Stop a block early when the best loss has not improved for this many iterations (≤ 0: never). */
   dynamicMaxGap: number;
+  /** Momentum μ of the sign step (0: plain sign-SGD): buf = μ·buf + grad, step on sign(buf). */
+  momentum: number;
+  /**
+   * SignRoundV2 (enable_alg_ext) for symmetric int layers: the scale starts from the importance-
+   * weighted search and max_scale ∈ [0, 2] multiplies it; below 4 bits the loss leaves out the
+   * 0.1% largest errors (spec §5).
+   */
+  enableAlgExt: boolean;
 }
 
 export function signRoundOptions(o: QuantizeSession['options']): SignRoundOptions {
@@ -38,6 +46,8 @@ export function signRoundOptions(o: QuantizeSession['options']): SignRoundOption
     enableQuantedInput: bool('enableQuantedInput', true),
     notUseBestMse: bool('notUseBestMse', false),
     dynamicMaxGap: num('dynamicMaxGap', -1),
+    momentum: num('momentum', 0),
+    enableAlgExt: bool('enableAlgExt', false),
   };
 }
 
@@ -194,6 +204,25 @@ export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promi
     p.step(1 - it / o.iters);
   }
   return { firstLoss, bestLoss, bestIter, seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * The original's SignSGD for one block: data ← data − lr·sign(d), with d = grad, or with momentum
+ * μ ≠ 0 d = buf where buf = μ·buf + grad (buf = grad at the first step), as torch.optim.SGD keeps it.
+ */
+export class SignSgd {
+  private readonly bufs = new Map<Float32Array, Float32Array>();
+  constructor(private readonly momentum: number) {
+    if (!(momentum >= 0 && momentum < 1)) throw new AutoRoundError('E_BAD_FLAG', `--momentum must be in [0, 1), got ${momentum}`, { subject: '--momentum' });
+  }
+
+  step(data: Float32Array, grad: ArrayLike<number>, lr: number): void {
+    if (this.momentum === 0) return signStep(data, grad, lr);
+    let buf = this.bufs.get(data);
+    if (!buf) this.bufs.set(data, (buf = Float32Array.from(grad)));
+    else for (let i = 0; i < buf.length; i++) buf[i] = Math.fround(Math.fround(this.momentum * buf[i]!) + grad[i]!);
+    signStep(data, buf, lr);
+  }
 }
 
 /** data ← data − lr·sign(grad), sign(0) = 0, in binary32. */

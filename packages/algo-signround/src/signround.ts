@@ -10,10 +10,11 @@ import {
   decoderBlockStep,
 } from '@autoround/core-tensor';
 import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme, scaleDtypeOf, yieldToEventLoop } from '@autoround/core';
-import { quantizeInt, rtnQuantize } from '@autoround/algo-rtn';
+import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { type BlockProblem, type BlockTuneResult, layerLr, logTunedBlock, prepareTuning, runTuningLoop, signStep } from './loop.js';
+import { blockActivationSums } from './gguf.js';
+import { type BlockProblem, type BlockTuneResult, SignSgd, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
 
 interface TunedLayer {
   name: string;
@@ -73,21 +74,27 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   const g = new Graph(backend);
   const inputs = new Map<number, BlockInputs>();
   const params = layers.flatMap((l) => l.params.params().map((p) => ({ p, lr: p === l.params.v ? l.lr : l.minmaxLr })));
+  const opt = new SignSgd(problem.o.momentum);
+  // SignRoundV2 below 4 bits: the loss leaves out the 0.1% largest errors of each micro-batch (spec §5)
+  const outlierSuppressed = layers.some((l) => l.params.initScale !== null && l.params.bits < 4);
+  const H = model.dims.hidden;
   const r = await runTuningLoop(problem, {
     microBatch(x, target, mask, batch, reduction) {
       let inp = inputs.get(batch);
       if (!inp) inputs.set(batch, (inp = { batch, seqLen: T, cos: model.rope.cos, sin: model.rope.sin }));
-      return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale: 1000, reduction });
+      const dropTop = outlierSuppressed ? Math.max(1, Math.floor((batch * T * H) / 1000)) : 0;
+      return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale: 1000, reduction, dropTop });
     },
     snapshot() {
       for (const l of layers) l.best = l.params.params().map((p) => p.data.slice());
     },
     step(decay) {
       for (const { p, lr } of params) {
-        signStep(p.data, p.grad, lr * decay);
+        opt.step(p.data, p.grad, lr * decay);
         p.zeroGrad();
       }
-      for (const l of layers) l.params.clampMinMax(0, 1);
+      // max_scale may double an importance-searched scale (SignRoundV2), else [0, 1] as the original
+      for (const l of layers) l.params.clampMinMax(0, l.params.initScale ? 2 : 1);
     },
   });
   for (const l of layers) l.params.params().forEach((p, k) => p.data.set(l.best[k]!));
@@ -96,6 +103,11 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
 
 function isTunable(s: QuantScheme): boolean {
   return isIntWeightOnly(s);
+}
+
+/** SignRoundV2's scale init applies to symmetric int with groups (spec §5); other layers tune as usual. */
+function usesAlgExt(s: QuantScheme): boolean {
+  return isIntWeightOnly(s) && s.sym && s.group_size !== 0;
 }
 
 /**
@@ -110,6 +122,9 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   needsCalibration: () => true,
   async run(session) {
     const { o, model, T, sampler, inputs } = await prepareTuning(session);
+    if (o.enableAlgExt && ![...session.layerSchemes.values()].some((s) => s && usesAlgExt(s))) {
+      session.log.warn('--enable_alg_ext changes symmetric int layers only (spec §5); this run has none, so it tunes as without it');
+    }
     let fpIn = inputs;
     let qIn = fpIn;
     const t0 = Date.now();
@@ -117,12 +132,25 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
       await yieldToEventLoop();
       const layers: TunedLayer[] = [];
       const plain = new Map<string, Float32Array>();
-      for (const { l, name, scheme, weight } of quantizedLinears(session, block)) {
+      // weights first (each checked finite, so a bad tensor is named before any forward pass), then the
+      // full-precision outputs and, with SignRoundV2, the importance matrix of every linear on the full-precision inputs
+      const linears = [...quantizedLinears(session, block)];
+      const activations = o.enableAlgExt ? blockActivationSums(session, block) : null;
+      const refOut = fpIn.map((x) => model.blockForward(block.index, x, T, activations?.hook));
+      for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
+      for (const { l, name, scheme, weight } of linears) {
         if (!isTunable(scheme)) {
           const q = rtnQuantize(weight, l.outFeatures, l.inFeatures, scheme);
           session.emit(name, q);
           plain.set(l.name, q.qdq);
           continue;
+        }
+        let initScale: Float32Array | undefined;
+        if (activations && usesAlgExt(scheme)) {
+          // divided by the number of sequences seen, as the original's imatrix_cnt
+          const im = Float32Array.from(activations.sums.get(l.name)!.sumSq, (v) => v / fpIn.length);
+          checkFinite(im, `${name} calibration activations`);
+          initScale = quantizeIntOptRtn(weight, l.outFeatures, l.inFeatures, scheme, im).scales;
         }
         const params = new QdqParams(weight, l.outFeatures, l.inFeatures, {
           bits: scheme.bits,
@@ -130,12 +158,11 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
           sym: scheme.sym,
           scaleDtype: SCALE_DTYPE[scaleDtypeOf(scheme)],
           minmaxTuning: o.enableMinmaxTuning,
+          ...(initScale ? { initScale } : {}),
         });
         const lr = layerLr(o, scheme.bits);
         layers.push({ name, local: l.name, scheme, weight, params, lr, minmaxLr: o.minmaxLr ?? lr, best: [] });
       }
-      const refOut = fpIn.map((x) => model.blockForward(block.index, x, T));
-      for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
       const overrides = new Map<string, Float32Array>(plain);
       if (layers.length > 0) {
         if (plain.size > 0) throw new AutoRoundError('E_UNSUPPORTED', `block ${block.index} mixes tuned and untuned quantized layers, which is not supported yet`);
@@ -145,6 +172,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
             v: l.params.v.data,
             ...(l.params.alpha ? { minScale: l.params.alpha.data } : {}),
             ...(l.params.beta ? { maxScale: l.params.beta.data } : {}),
+            ...(l.params.initScale ? { initScale: l.params.initScale } : {}),
           });
           session.emit(l.name, q);
           overrides.set(l.local, q.qdq);

@@ -5,6 +5,7 @@ import { completeScheme, PyRandom } from '@autoround/core';
 import { quantizeInt } from '@autoround/algo-rtn';
 import { AutoRound, memoryLogger, writeDemoModel } from '@autoround/autoround';
 import signround, { IndexSampler, layerLr } from '../src/index.js';
+import { SignSgd } from '../src/loop.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
@@ -39,11 +40,31 @@ describe('SignRound pieces', () => {
   });
 
   it('uses lr = 1/iters, 2/iters for ≤3-bit layers from 1000 iterations on', () => {
-    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1 };
+    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false };
     expect(layerLr(o, 2)).toBe(1 / 200);
     expect(layerLr({ ...o, iters: 1000 }, 2)).toBe(2 / 1000);
     expect(layerLr({ ...o, iters: 1000 }, 4)).toBe(1 / 1000);
     expect(layerLr({ ...o, lr: 5e-3 }, 2)).toBe(5e-3);
+  });
+});
+
+describe('sign-SGD with momentum', () => {
+  it('steps on the sign of buf = μ·buf + grad (buf = grad at the first step); μ = 0 is the plain sign step', () => {
+    const grads = [[1, -1], [-0.5, -1], [-0.5, 2]];
+    const run = (mu: number) => {
+      const opt = new SignSgd(mu);
+      const x = Float32Array.from([0, 0]);
+      const path: number[][] = [];
+      for (const g of grads) {
+        opt.step(x, g, 0.25);
+        path.push(Array.from(x));
+      }
+      return path;
+    };
+    expect(run(0)).toEqual([[-0.25, 0.25], [0, 0.5], [0.25, 0.25]]);
+    // μ = 0.9: buf0 = [1, −1]; buf1 = [0.4, −1.9]; buf2 = [−0.14, 0.29]
+    expect(run(0.9)).toEqual([[-0.25, 0.25], [-0.5, 0.5], [-0.25, 0.25]]);
+    expect(() => new SignSgd(1)).toThrow(/--momentum/);
   });
 });
 
@@ -69,5 +90,35 @@ describe('SignRound end to end', () => {
     }
     const b = await run('b');
     for (const [name, q] of a.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(b.res.qdq.get(name)!.qdq.buffer))).toBe(0);
+  });
+
+  it('SignRoundV2 (enableAlgExt) starts W2 sym from the importance-weighted scales: a lower first loss in every block, lower at best, deterministic', async () => {
+    const model = join(work.dir, 'm2');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const { writeFileSync } = await import('node:fs');
+    const calib = join(work.dir, 'calib2.txt');
+    // blank lines: a text file is split into documents there, and each document gives at most one sample
+    writeFileSync(calib, 'Once upon a time a small cat sat by the warm fire and told stories. A dog came in from the rain.\n\n'.repeat(300));
+    const run = async (out: string, extra: { enableAlgExt?: boolean; momentum?: number }) => {
+      const log = memoryLogger();
+      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: true, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], ...extra });
+      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
+      const losses = log.lines.filter((l) => l.includes('loss iter 0')).map((l) => {
+        const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
+        return { first: Number(m[1]), best: Number(m[3]) };
+      });
+      return { res, losses };
+    };
+    const plain = await run('plain', {});
+    const ext = await run('ext', { enableAlgExt: true });
+    expect(ext.losses).toHaveLength(2);
+    ext.losses.forEach((l, b) => {
+      expect(l.first, `block ${b}`).toBeLessThan(plain.losses[b]!.first);
+      expect(l.best).toBeLessThanOrEqual(l.first);
+    });
+    const again = await run('ext2', { enableAlgExt: true });
+    for (const [name, q] of ext.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(again.res.qdq.get(name)!.qdq.buffer))).toBe(0);
+    const mom = await run('mom', { enableAlgExt: true, momentum: 0.9 });
+    expect([...mom.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(ext.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
   });
 });

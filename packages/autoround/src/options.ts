@@ -25,6 +25,10 @@ export interface AutoRoundOptions {
   enableMinmaxTuning?: boolean;
   enableQuantedInput?: boolean;
   notUseBestMse?: boolean;
+  /** SignRoundV2 for symmetric int layers (spec §5): importance-searched initial scales, max_scale in [0, 2], outlier-suppressed loss below 4 bits. */
+  enableAlgExt?: boolean;
+  /** Momentum of the sign step, in [0, 1) (default 0). */
+  momentum?: number;
   layerConfig?: Record<string, LayerConfigValue>;
   ignoreLayers?: string;
   quantLmHead?: boolean;

@@ -75,11 +75,11 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('int', 'super_group_size', 'double-quant group size', { unsupported: 'set by the GGUF schemes' }),
   F('float', 'avg_bits', 'AutoScheme average bits', { unsupported: 'AutoScheme is not implemented yet' }),
   F('string', 'options', 'AutoScheme options', { unsupported: 'AutoScheme is not implemented yet' }),
-  F('bool', 'enable_alg_ext', 'SignRoundV2 extensions', { unsupported: 'not implemented yet' }),
+  F('bool', 'enable_alg_ext', 'SignRoundV2 for symmetric int layers: scales start from the importance-weighted search, max_scale in [0, 2], below 4 bits the 0.1% largest errors left out of the loss', { sets: { key: 'enable_alg_ext', value: true } }),
   F('bool', 'enable_norm_bias_tuning', 'tune norms and biases', { unsupported: 'not implemented yet' }),
   F('bool', 'enable_adam', 'AdamRound', { unsupported: 'not implemented yet' }),
   F('int', 'nblocks', 'blocks tuned together', { unsupported: 'only 1 is implemented' }),
-  F('float', 'momentum', 'sign-SGD momentum', { unsupported: 'not implemented yet' }),
+  F('float', 'momentum', 'momentum of the sign step (default 0)'),
   F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
 ]);
 

@@ -99,6 +99,8 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('enableMinmaxTuning', bool(a, 'enable_minmax_tuning'));
   set('enableQuantedInput', bool(a, 'enable_quanted_input'));
   set('notUseBestMse', bool(a, 'not_use_best_mse'));
+  set('enableAlgExt', bool(a, 'enable_alg_ext'));
+  set('momentum', num(a, 'momentum'));
   set('ignoreLayers', str(a, 'ignore_layers'));
   set('quantLmHead', bool(a, 'quant_lm_head'));
   set('maxShardSize', str(a, 'max_shard_size'));
@@ -107,6 +109,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('threads', num(a, 'threads'));
   const lc = str(a, 'layer_config');
   if (lc !== undefined) o.layerConfig = parseLayerConfig(lc);
+  if (o.momentum !== undefined && !(o.momentum >= 0 && o.momentum < 1)) throw new AutoRoundError('E_BAD_FLAG', `--momentum must be in [0, 1), got ${o.momentum}`, { subject: '--momentum' });
   if (o.algorithm === 'rtn' && o.iters === undefined) o.iters = 0;
   for (const [k, v] of [['iters', o.iters], ['nsamples', o.nsamples], ['seqlen', o.seqlen], ['batch_size', o.batchSize]] as const) {
     if (v !== undefined && (v < 0 || (k !== 'iters' && v === 0))) throw new AutoRoundError('E_BAD_FLAG', `--${k} must be ${k === 'iters' ? '≥ 0' : '> 0'}, got ${v}`, { subject: `--${k}` });

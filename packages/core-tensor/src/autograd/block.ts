@@ -97,6 +97,8 @@ export interface BlockStepOptions {
   lossScale?: number;
   /** 'mean' (gradient_accumulate_steps == 1) or 'sum'. */
   reduction?: 'mean' | 'sum';
+  /** Elements with the largest |error| left out of the loss (SignRoundV2's outlier suppression; MseOptions.dropTop). */
+  dropTop?: number;
 }
 
 /**
@@ -116,7 +118,7 @@ export function decoderBlockStep(
 ): number {
   g.reset();
   const y = decoderBlock(g, g.input(x, [inp.batch * inp.seqLen, cfg.hidden]), w, cfg, inp);
-  const loss = g.mse(y, target, { mask: opts.mask, reduction: opts.reduction });
+  const loss = g.mse(y, target, { mask: opts.mask, reduction: opts.reduction, dropTop: opts.dropTop });
   const value = loss.data[0]!;
   if (loss.requiresGrad) g.backward(g.scale(loss, opts.lossScale ?? 1000));
   return value;

@@ -62,6 +62,12 @@ export interface MseOptions {
   mask?: Float32Array;
   /** 'mean' (default) divides by numel (masked elements included), 'sum' does not. */
   reduction?: 'mean' | 'sum';
+  /**
+   * Leaves out the `dropTop` elements with the largest |pred − target| (after the mask; ties go to
+   * the lower index) from the loss and its gradient; 'mean' then divides by numel − dropTop.
+   * SignRoundV2's outlier-suppressed loss uses max(1, floor(numel / 1000)).
+   */
+  dropTop?: number;
 }
 
 function shapeError(op: string, msg: string): AutoRoundError {
@@ -496,10 +502,14 @@ export class Graph {
     const rows = pred.size / d;
     const mask = opts.mask;
     if (mask && mask.length !== rows) throw shapeError('mse', `mask has ${mask.length} values, expected one per token (${rows})`);
-    const denom = (opts.reduction ?? 'mean') === 'mean' ? pred.size : 1;
+    const drop = Math.max(0, Math.floor(opts.dropTop ?? 0));
+    if (drop >= pred.size && drop > 0) throw shapeError('mse', `dropTop ${drop} leaves nothing of ${pred.size} values`);
+    const denom = (opts.reduction ?? 'mean') === 'mean' ? pred.size - drop : 1;
     const y = this.out([], pred.requiresGrad);
     const pd = pred.data;
     const fr = Math.fround;
+    // the elementwise differences (after the mask), kept when outliers are dropped
+    const diff = drop > 0 ? this.scratch.get('mse.diff', pred.size) : null;
     let acc = 0;
     for (let r = 0; r < rows; r++) {
       const o = r * d;
@@ -507,19 +517,37 @@ export class Graph {
         const m = mask[r]!;
         for (let i = 0; i < d; i++) {
           const e = fr(pd[o + i]! * m) - fr(target[o + i]! * m);
+          if (diff) diff[o + i] = e;
           acc += e * e;
         }
       } else {
         for (let i = 0; i < d; i++) {
           const e = pd[o + i]! - target[o + i]!;
+          if (diff) diff[o + i] = e;
           acc += e * e;
         }
       }
+    }
+    let dropped: Uint8Array | null = null;
+    if (diff) {
+      dropped = largestAbs(diff, drop, this.scratch.get('mse.abs', pred.size));
+      acc = 0;
+      for (let i = 0; i < diff.length; i++) if (!dropped[i]) acc += diff[i]! * diff[i]!;
     }
     y.data[0] = acc / denom;
     this.record(y, () => {
       const gp = this.gradZeroed(pred);
       const c = (2 * y._grad![0]!) / denom;
+      if (diff && dropped) {
+        // the differences were taken after the mask, so the mask's factor m multiplies once more
+        for (let r = 0; r < rows; r++) {
+          const o = r * d;
+          const cm = mask ? c * mask[r]! : c;
+          if (cm === 0) continue;
+          for (let i = 0; i < d; i++) if (!dropped[o + i]) gp[o + i] += cm * diff[o + i]!;
+        }
+        return;
+      }
       for (let r = 0; r < rows; r++) {
         const o = r * d;
         if (mask) {
@@ -576,4 +604,53 @@ export class Graph {
       if (this.tapeOut[i]!._grad !== null) this.tapeFn[i]!();
     }
   }
+}
+
+/**
+ * Marks the k elements of x with the largest |x| (ties: lower index first) in a new mask; `work`
+ * (length ≥ x.length) is overwritten. Quickselect on |x| finds the k-th largest value in O(n).
+ */
+export function largestAbs(x: Float32Array, k: number, work: Float32Array): Uint8Array {
+  const n = x.length;
+  const out = new Uint8Array(n);
+  if (k <= 0) return out;
+  if (k >= n) return out.fill(1);
+  const a = work.subarray(0, n);
+  for (let i = 0; i < n; i++) a[i] = Math.abs(x[i]!);
+  // the (n − k)-th smallest = the k-th largest
+  const t = selectKth(a, n - k);
+  let above = 0;
+  for (let i = 0; i < n; i++) if (Math.abs(x[i]!) > t) (out[i] = 1), above++;
+  for (let i = 0, left = k - above; i < n && left > 0; i++) if (Math.abs(x[i]!) === t) (out[i] = 1), left--;
+  return out;
+}
+
+/** The value of rank `k` (0-based, ascending) of a, which is reordered (Hoare quickselect, median of three). */
+function selectKth(a: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    let p = a[mid]!;
+    const x = a[lo]!, z = a[hi]!;
+    if ((x <= p && p <= z) || (z <= p && p <= x)) { /* p */ } else if ((p <= x && x <= z) || (z <= x && x <= p)) p = x;
+    else p = z;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < p) i++;
+      while (a[j]! > p) j--;
+      if (i <= j) {
+        const tmp = a[i]!;
+        a[i] = a[j]!;
+        a[j] = tmp;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[lo]!;
 }

@@ -32,6 +32,12 @@ export interface QdqConfig {
    * PyTorch does for an fp16 scale (default true). False gives the exact-math STE gradient.
    */
   roundScaleGrad?: boolean;
+  /**
+   * SignRoundV2 (enable_alg_ext), sym only: a fixed scale per group (e.g. from the importance-
+   * weighted search) that the tuned max_scale multiplies, scale = cast(initScale · beta), instead
+   * of the scale from the group's min/max. There is no alpha; beta is clamped to [0, 2] by the caller.
+   */
+  initScale?: Float32Array;
 }
 
 /** How a weight [out, in] maps onto the grouped view [numScales, groupSize]. */
@@ -118,6 +124,8 @@ export class QdqParams {
   readonly beta: Param | null;
   readonly wmin: Float32Array;
   readonly wmax: Float32Array;
+  /** Per-group base scale of the SignRoundV2 mode (QdqConfig.initScale), or null. */
+  readonly initScale: Float32Array | null;
 
   constructor(weight: Float32Array, outFeatures: number, inFeatures: number, config: QdqConfig) {
     if (!Number.isInteger(config.bits) || config.bits < 1 || config.bits > 14) {
@@ -133,7 +141,12 @@ export class QdqParams {
     const { numScales, groupSize } = this.layout;
     this.v = new Param([numScales, groupSize], 0);
     const mm = config.minmaxTuning ?? true;
-    this.alpha = mm ? new Param([numScales], 1) : null;
+    this.initScale = config.initScale ?? null;
+    if (this.initScale) {
+      if (!config.sym) throw new AutoRoundError('E_UNSUPPORTED', 'initScale (SignRoundV2) applies to symmetric int quantization only', { subject: 'initScale' });
+      if (this.initScale.length !== numScales) throw new AutoRoundError('E_SHAPE', `initScale has ${this.initScale.length} values, expected one per group (${numScales})`, { subject: 'initScale' });
+    }
+    this.alpha = mm && !this.initScale ? new Param([numScales], 1) : null;
     this.beta = mm ? new Param([numScales], 1) : null;
     const { wmin, wmax } = groupMinMax(weight, this.layout);
     this.wmin = wmin;
@@ -210,7 +223,11 @@ export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array
     let s16: number;
     let s: number;
     let zp: number;
-    if (p.sym) {
+    if (p.initScale) {
+      s16 = cast(fr(p.initScale[r]! * (Bt ? Bt[r]! : 1)));
+      s = s16 < 0 ? (s16 <= -thr ? s16 : -thr) : s16 >= thr ? s16 : thr;
+      zp = 2 ** (p.bits - 1);
+    } else if (p.sym) {
       const maxq = 2 ** (p.bits - 1);
       const a = -fr(p.wmin[r]! * (A ? A[r]! : 1));
       const b = fr(p.wmax[r]! * (Bt ? Bt[r]! : 1));
@@ -358,7 +375,11 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
     const sumIn = a2; // to zp through int_w + zp (inside the clamp)
     const sumAll = a3; // to zp through q − zp (negated)
     const gUnsq = rg(rg(accOut) + rg(accDiv));
-    if (p.sym) {
+    if (p.initScale) {
+      // scale = cast(initScale · beta): through the threshold clamp, then times initScale
+      const pass = s16 < 0 ? s16 <= -thr : s16 >= thr;
+      if (dB && pass) dB[r] += fr(gUnsq * p.initScale[r]!);
+    } else if (p.sym) {
       const maxq = 2 ** (p.bits - 1);
       const pass = s16 < 0 ? s16 <= -thr : s16 >= thr;
       const gS = pass ? gUnsq : 0;
