@@ -530,7 +530,7 @@ export class Graph {
     }
     let dropped: Uint8Array | null = null;
     if (diff) {
-      dropped = largestAbs(diff, drop, this.scratch.get('mse.abs', pred.size));
+      dropped = largestAbs(diff, drop, this.scratch.get('mse.top', drop));
       acc = 0;
       for (let i = 0; i < diff.length; i++) if (!dropped[i]) acc += diff[i]! * diff[i]!;
     }
@@ -607,50 +607,47 @@ export class Graph {
 }
 
 /**
- * Marks the k elements of x with the largest |x| (ties: lower index first) in a new mask; `work`
- * (length ≥ x.length) is overwritten. Quickselect on |x| finds the k-th largest value in O(n).
+ * Marks the k elements of x with the largest |x| (ties: lower index first) in a new mask. A min-heap
+ * of the k best so far (ordered by |x|, then by higher index as the lesser) sees each element once;
+ * with k ≈ n/1000 almost every element fails the first comparison. `work` (length ≥ k) holds the
+ * heap's values.
  */
 export function largestAbs(x: Float32Array, k: number, work: Float32Array): Uint8Array {
   const n = x.length;
   const out = new Uint8Array(n);
   if (k <= 0) return out;
   if (k >= n) return out.fill(1);
-  const a = work.subarray(0, n);
-  for (let i = 0; i < n; i++) a[i] = Math.abs(x[i]!);
-  // the (n − k)-th smallest = the k-th largest
-  const t = selectKth(a, n - k);
-  let above = 0;
-  for (let i = 0; i < n; i++) if (Math.abs(x[i]!) > t) (out[i] = 1), above++;
-  for (let i = 0, left = k - above; i < n && left > 0; i++) if (Math.abs(x[i]!) === t) (out[i] = 1), left--;
-  return out;
-}
-
-/** The value of rank `k` (0-based, ascending) of a, which is reordered (Hoare quickselect, median of three). */
-function selectKth(a: Float32Array, k: number): number {
-  let lo = 0;
-  let hi = a.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    let p = a[mid]!;
-    const x = a[lo]!, z = a[hi]!;
-    if ((x <= p && p <= z) || (z <= p && p <= x)) { /* p */ } else if ((p <= x && x <= z) || (z <= x && x <= p)) p = x;
-    else p = z;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < p) i++;
-      while (a[j]! > p) j--;
-      if (i <= j) {
-        const tmp = a[i]!;
-        a[i] = a[j]!;
-        a[j] = tmp;
-        i++;
-        j--;
-      }
+  const val = work.subarray(0, k);
+  const idx = new Int32Array(k);
+  // a is "less" than b when its value is smaller, or equal with a higher index
+  const less = (va: number, ia: number, vb: number, ib: number) => va < vb || (va === vb && ia > ib);
+  const siftDown = (pos: number) => {
+    const v = val[pos]!;
+    const i = idx[pos]!;
+    for (;;) {
+      const l = 2 * pos + 1;
+      if (l >= k) break;
+      const r = l + 1;
+      const c = r < k && less(val[r]!, idx[r]!, val[l]!, idx[l]!) ? r : l;
+      if (!less(val[c]!, idx[c]!, v, i)) break;
+      val[pos] = val[c]!;
+      idx[pos] = idx[c]!;
+      pos = c;
     }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return a[k]!;
+    val[pos] = v;
+    idx[pos] = i;
+  };
+  for (let i = 0; i < k; i++) (val[i] = Math.abs(x[i]!)), (idx[i] = i);
+  for (let p = (k >> 1) - 1; p >= 0; p--) siftDown(p);
+  for (let i = k; i < n; i++) {
+    const a = Math.abs(x[i]!);
+    // a later element with an equal |x| loses the tie, so only a strictly larger one enters
+    if (a > val[0]!) {
+      val[0] = a;
+      idx[0] = i;
+      siftDown(0);
+    }
   }
-  return a[lo]!;
+  for (let j = 0; j < k; j++) out[idx[j]!] = 1;
+  return out;
 }
