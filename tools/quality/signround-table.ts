@@ -2,6 +2,7 @@
 // several schemes, next to the original AutoRound's figures measured on the same jobs.
 //   npm run signround-table -- --preset stories|llama256 [--schemes W2G32asym,W4G32sym] [--iters 200]
 //                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2] [--backend native]
+//                              [--nblocks 1]
 // signround-v2 is SignRound with --enable_alg_ext (SignRoundV2, symmetric schemes only).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,6 +72,7 @@ try {
         bits, groupSize: gs, sym, dataset, nsamples, seqlen, seed: 42, batchSize: 8,
         iters: method.startsWith('signround') ? iters : 0,
         enableAlgExt: method === 'signround-v2',
+        nblocks: Number(arg('nblocks', '1')),
         disableOptRtn: method === 'rtn',
         log: verbose ? createLogger('info') : silentLogger,
         discoverPlugins: false,

@@ -30,6 +30,8 @@ export interface SignRoundOptions {
    * 0.1% largest errors (spec §5).
    */
   enableAlgExt: boolean;
+  /** Consecutive blocks tuned together as one (the loss on the last one's output); default 1. */
+  nblocks: number;
 }
 
 export function signRoundOptions(o: QuantizeSession['options']): SignRoundOptions {
@@ -48,6 +50,7 @@ export function signRoundOptions(o: QuantizeSession['options']): SignRoundOption
     dynamicMaxGap: num('dynamicMaxGap', -1),
     momentum: num('momentum', 0),
     enableAlgExt: bool('enableAlgExt', false),
+    nblocks: num('nblocks', 1),
   };
 }
 
@@ -110,6 +113,7 @@ export interface TuningRun {
 export async function prepareTuning(session: QuantizeSession): Promise<TuningRun> {
   const o = signRoundOptions(session.options);
   if (o.iters <= 0) throw new AutoRoundError('E_BAD_FLAG', 'SignRound needs --iters > 0', { subject: '--iters' });
+  if (!Number.isInteger(o.nblocks) || o.nblocks < 1) throw new AutoRoundError('E_BAD_FLAG', `--nblocks must be an integer ≥ 1, got ${o.nblocks}`, { subject: '--nblocks' });
   const samples = await calibrationSamples(session);
   const model = blockwiseModel(session);
   if (!(model instanceof LlamaModel)) throw new AutoRoundError('E_UNSUPPORTED', `SignRound tuning supports the LLaMA family; ${session.spec.architecture} is not`);
@@ -123,7 +127,10 @@ export async function prepareTuning(session: QuantizeSession): Promise<TuningRun
 /** One block's tuning problem: which block, its quantized-stream inputs and full-precision targets. */
 export interface BlockProblem {
   readonly model: LlamaModel;
+  /** The (first) block tuned. */
   readonly index: number;
+  /** With nblocks > 1: the consecutive blocks tuned as one (default [index]). */
+  readonly blocks?: readonly number[];
   /** The block's inputs per sample (quantized outputs of the previous block, or its FP inputs). */
   readonly qIn: readonly Float32Array[];
   /** The full-precision block's outputs per sample. */
@@ -235,11 +242,12 @@ export function signStep(data: Float32Array, grad: ArrayLike<number>, lr: number
 }
 
 /** The original's per-block line ("loss iter 0: x -> iter k: y", rate, ETA) and the progress tick. */
-export function logTunedBlock(session: QuantizeSession, index: number, t0: number, iters: number, r: BlockTuneResult): void {
+export function logTunedBlock(session: QuantizeSession, index: number, t0: number, iters: number, r: BlockTuneResult, firstOfGroup?: number): void {
   const nBlocks = session.spec.blocks.length;
   const elapsed = (Date.now() - t0) / 1000;
   const eta = (elapsed / (index + 1)) * (nBlocks - index - 1);
   const rate = `${(iters / r.seconds).toFixed(1)} it/s`;
-  session.log.info(`block ${index + 1}/${nBlocks}: loss iter 0: ${r.firstLoss.toPrecision(6)} -> iter ${r.bestIter}: ${r.bestLoss.toPrecision(6)}, ${rate}, ${r.seconds.toFixed(1)} s, ETA ${fmt(eta)}`);
+  const which = firstOfGroup !== undefined && firstOfGroup !== index ? `blocks ${firstOfGroup + 1}-${index + 1}` : `block ${index + 1}`;
+  session.log.info(`${which}/${nBlocks}: loss iter 0: ${r.firstLoss.toPrecision(6)} -> iter ${r.bestIter}: ${r.bestLoss.toPrecision(6)}, ${rate}, ${r.seconds.toFixed(1)} s, ETA ${fmt(eta)}`);
   session.blockDone?.(index, rate);
 }

@@ -18,6 +18,8 @@ import { type BlockProblem, type BlockTuneResult, SignSgd, layerLr, logTunedBloc
 
 interface TunedLayer {
   name: string;
+  /** The model block the layer is in. */
+  block: number;
   local: string;
   scheme: QuantScheme;
   weight: Float32Array;
@@ -70,7 +72,10 @@ function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<stri
  */
 export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[]): Promise<BlockTuneResult> {
   const { model, index, T } = problem;
-  const { w, cfg } = autogradBlock(model, index, new Map(layers.map((l) => [l.local, l.params])));
+  // one block, or with nblocks > 1 consecutive blocks tuned as one (the output of each the next one's input)
+  const stack = (problem.blocks ?? [index]).map((b) => autogradBlock(model, b, new Map(layers.filter((l) => l.block === b).map((l) => [l.local, l.params]))));
+  const w = stack.map((b) => b.w);
+  const cfg = stack[0]!.cfg;
   const g = new Graph(backend);
   const inputs = new Map<number, BlockInputs>();
   const params = layers.flatMap((l) => l.params.params().map((p) => ({ p, lr: p === l.params.v ? l.lr : l.minmaxLr })));
@@ -128,45 +133,54 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
     let fpIn = inputs;
     let qIn = fpIn;
     const t0 = Date.now();
-    for (const block of session.spec.blocks) {
+    const blocks = session.spec.blocks;
+    for (let first = 0; first < blocks.length; first += o.nblocks) {
       await yieldToEventLoop();
+      const group = blocks.slice(first, first + o.nblocks);
+      const index = group[0]!.index;
+      const last = group[group.length - 1]!.index;
+      const what = group.length > 1 ? `blocks ${index}-${last}` : `block ${index}`;
       const layers: TunedLayer[] = [];
-      const plain = new Map<string, Float32Array>();
-      // weights first (each checked finite, so a bad tensor is named before any forward pass), then the
-      // full-precision outputs and, with SignRoundV2, the importance matrix of every linear on the full-precision inputs
-      const linears = [...quantizedLinears(session, block)];
-      const activations = o.enableAlgExt ? blockActivationSums(session, block) : null;
-      const refOut = fpIn.map((x) => model.blockForward(block.index, x, T, activations?.hook));
-      for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
-      for (const { l, name, scheme, weight } of linears) {
-        if (!isTunable(scheme)) {
-          const q = rtnQuantize(weight, l.outFeatures, l.inFeatures, scheme);
-          session.emit(name, q);
-          plain.set(l.name, q.qdq);
-          continue;
+      const plain = new Map<number, Map<string, Float32Array>>(group.map((b) => [b.index, new Map()]));
+      // per block: weights first (each checked finite, so a bad tensor is named before any forward pass), then its
+      // full-precision outputs and, with SignRoundV2, the importance matrix of every linear on its full-precision inputs
+      let refOut = fpIn;
+      for (const block of group) {
+        const linears = [...quantizedLinears(session, block)];
+        const activations = o.enableAlgExt ? blockActivationSums(session, block) : null;
+        const nIn = refOut.length;
+        refOut = refOut.map((x) => model.blockForward(block.index, x, T, activations?.hook));
+        for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
+        for (const { l, name, scheme, weight } of linears) {
+          if (!isTunable(scheme)) {
+            const q = rtnQuantize(weight, l.outFeatures, l.inFeatures, scheme);
+            session.emit(name, q);
+            plain.get(block.index)!.set(l.name, q.qdq);
+            continue;
+          }
+          let initScale: Float32Array | undefined;
+          if (activations && usesAlgExt(scheme)) {
+            // divided by the number of sequences seen, as the original's imatrix_cnt
+            const im = Float32Array.from(activations.sums.get(l.name)!.sumSq, (v) => v / nIn);
+            checkFinite(im, `${name} calibration activations`);
+            initScale = quantizeIntOptRtn(weight, l.outFeatures, l.inFeatures, scheme, im).scales;
+          }
+          const params = new QdqParams(weight, l.outFeatures, l.inFeatures, {
+            bits: scheme.bits,
+            groupSize: scheme.group_size,
+            sym: scheme.sym,
+            scaleDtype: SCALE_DTYPE[scaleDtypeOf(scheme)],
+            minmaxTuning: o.enableMinmaxTuning,
+            ...(initScale ? { initScale } : {}),
+          });
+          const lr = layerLr(o, scheme.bits);
+          layers.push({ name, block: block.index, local: l.name, scheme, weight, params, lr, minmaxLr: o.minmaxLr ?? lr, best: [] });
         }
-        let initScale: Float32Array | undefined;
-        if (activations && usesAlgExt(scheme)) {
-          // divided by the number of sequences seen, as the original's imatrix_cnt
-          const im = Float32Array.from(activations.sums.get(l.name)!.sumSq, (v) => v / fpIn.length);
-          checkFinite(im, `${name} calibration activations`);
-          initScale = quantizeIntOptRtn(weight, l.outFeatures, l.inFeatures, scheme, im).scales;
-        }
-        const params = new QdqParams(weight, l.outFeatures, l.inFeatures, {
-          bits: scheme.bits,
-          groupSize: scheme.group_size,
-          sym: scheme.sym,
-          scaleDtype: SCALE_DTYPE[scaleDtypeOf(scheme)],
-          minmaxTuning: o.enableMinmaxTuning,
-          ...(initScale ? { initScale } : {}),
-        });
-        const lr = layerLr(o, scheme.bits);
-        layers.push({ name, local: l.name, scheme, weight, params, lr, minmaxLr: o.minmaxLr ?? lr, best: [] });
       }
-      const overrides = new Map<string, Float32Array>(plain);
+      const overrides = plain;
       if (layers.length > 0) {
-        if (plain.size > 0) throw new AutoRoundError('E_UNSUPPORTED', `block ${block.index} mixes tuned and untuned quantized layers, which is not supported yet`);
-        const r = await tuneBlock(session.backend, { model, index: block.index, qIn, refOut, T, o, sampler }, layers);
+        if ([...plain.values()].some((m) => m.size > 0)) throw new AutoRoundError('E_UNSUPPORTED', `${what} mixes tuned and untuned quantized layers, which is not supported yet`);
+        const r = await tuneBlock(session.backend, { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler }, layers);
         for (const l of layers) {
           const q = quantizeInt(l.weight, l.params.layout.outFeatures, l.params.layout.inFeatures, l.scheme, {
             v: l.params.v.data,
@@ -175,18 +189,19 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
             ...(l.params.initScale ? { initScale: l.params.initScale } : {}),
           });
           session.emit(l.name, q);
-          overrides.set(l.local, q.qdq);
+          overrides.get(l.block)!.set(l.local, q.qdq);
         }
-        logTunedBlock(session, block.index, t0, o.iters, r);
+        for (const b of group.slice(0, -1)) session.blockDone?.(b.index);
+        logTunedBlock(session, last, t0, o.iters, r, group.length > 1 ? index : undefined);
       } else {
-        session.blockDone?.(block.index);
+        for (const b of group) session.blockDone?.(b.index);
       }
-      // the next block's inputs: quantized outputs of this block (enable_quanted_input) and the FP reference
+      // the next group's inputs: quantized outputs of this group (enable_quanted_input) and the FP reference
       if (o.enableQuantedInput) {
         const g = new Graph(session.backend);
-        const { w, cfg } = autogradBlock(model, block.index, new Map(), overrides);
+        const stack = group.map((b) => autogradBlock(model, b.index, new Map(), overrides.get(b.index)));
         const inp: BlockInputs = { batch: 1, seqLen: T, cos: model.rope.cos, sin: model.rope.sin };
-        qIn = qIn.map((x) => decoderBlockOutput(g, x, w, cfg, inp));
+        qIn = qIn.map((x) => decoderBlockOutput(g, x, stack.map((b) => b.w), stack[0]!.cfg, inp));
       } else {
         qIn = refOut;
       }

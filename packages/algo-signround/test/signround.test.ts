@@ -40,7 +40,7 @@ describe('SignRound pieces', () => {
   });
 
   it('uses lr = 1/iters, 2/iters for ≤3-bit layers from 1000 iterations on', () => {
-    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false };
+    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1 };
     expect(layerLr(o, 2)).toBe(1 / 200);
     expect(layerLr({ ...o, iters: 1000 }, 2)).toBe(2 / 1000);
     expect(layerLr({ ...o, iters: 1000 }, 4)).toBe(1 / 1000);
@@ -120,5 +120,29 @@ describe('SignRound end to end', () => {
     for (const [name, q] of ext.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(again.res.qdq.get(name)!.qdq.buffer))).toBe(0);
     const mom = await run('mom', { enableAlgExt: true, momentum: 0.9 });
     expect([...mom.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(ext.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
+  });
+
+  it('nblocks 2 tunes both blocks of the demo model as one: one log line for blocks 1-2, a lower loss, every layer emitted, deterministic', async () => {
+    const model = join(work.dir, 'm3');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const { writeFileSync } = await import('node:fs');
+    const calib = join(work.dir, 'calib3.txt');
+    writeFileSync(calib, 'The little boat sailed across the quiet lake at dawn, and the birds sang.\n\n'.repeat(300));
+    const run = async (out: string, nblocks: number) => {
+      const log = memoryLogger();
+      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], nblocks });
+      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
+      return { res, lines: log.lines.filter((l) => l.includes('loss iter 0')) };
+    };
+    const one = await run('nb1', 1);
+    const two = await run('nb2', 2);
+    expect(one.lines.map((l) => l.split(':')[0])).toEqual(['block 1/2', 'block 2/2']);
+    expect(two.lines.map((l) => l.split(':')[0])).toEqual(['blocks 1-2/2']);
+    const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(two.lines[0]!)!;
+    expect(Number(m[3])).toBeLessThan(Number(m[1]));
+    expect([...two.res.qdq.keys()].sort()).toEqual([...one.res.qdq.keys()].sort());
+    expect([...two.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(one.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
+    const again = await run('nb2b', 2);
+    for (const [name, q] of two.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(again.res.qdq.get(name)!.qdq.buffer))).toBe(0);
   });
 });

@@ -29,6 +29,8 @@ export interface AutoRoundOptions {
   enableAlgExt?: boolean;
   /** Momentum of the sign step, in [0, 1) (default 0). */
   momentum?: number;
+  /** Consecutive blocks tuned together as one, the loss on the last one's output (default 1). */
+  nblocks?: number;
   layerConfig?: Record<string, LayerConfigValue>;
   ignoreLayers?: string;
   quantLmHead?: boolean;

@@ -101,6 +101,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('notUseBestMse', bool(a, 'not_use_best_mse'));
   set('enableAlgExt', bool(a, 'enable_alg_ext'));
   set('momentum', num(a, 'momentum'));
+  set('nblocks', num(a, 'nblocks'));
   set('ignoreLayers', str(a, 'ignore_layers'));
   set('quantLmHead', bool(a, 'quant_lm_head'));
   set('maxShardSize', str(a, 'max_shard_size'));
@@ -110,6 +111,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   const lc = str(a, 'layer_config');
   if (lc !== undefined) o.layerConfig = parseLayerConfig(lc);
   if (o.momentum !== undefined && !(o.momentum >= 0 && o.momentum < 1)) throw new AutoRoundError('E_BAD_FLAG', `--momentum must be in [0, 1), got ${o.momentum}`, { subject: '--momentum' });
+  if (o.nblocks !== undefined && !(Number.isInteger(o.nblocks) && o.nblocks >= 1)) throw new AutoRoundError('E_BAD_FLAG', `--nblocks must be an integer ≥ 1, got ${o.nblocks}`, { subject: '--nblocks' });
   if (o.algorithm === 'rtn' && o.iters === undefined) o.iters = 0;
   for (const [k, v] of [['iters', o.iters], ['nsamples', o.nsamples], ['seqlen', o.seqlen], ['batch_size', o.batchSize]] as const) {
     if (v !== undefined && (v < 0 || (k !== 'iters' && v === 0))) throw new AutoRoundError('E_BAD_FLAG', `--${k} must be ${k === 'iters' ? '≥ 0' : '> 0'}, got ${v}`, { subject: `--${k}` });

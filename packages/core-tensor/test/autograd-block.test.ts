@@ -395,6 +395,33 @@ describe('decoder block built from autograd ops', () => {
     });
   }
 
+  it('two consecutive blocks tuned as one (nblocks 2): gradients of the first block\'s QDQ through the second vs finite differences', () => {
+    const m1 = makeModel(21, false);
+    const m2 = makeModel(22, false);
+    const { x, mask } = inputs(23, m1);
+    const x64 = Float64Array.from(x);
+    const r = rng(24);
+    const target = Float32Array.from(refBlock(m2, refBlock(m1, x64, m1.w), m2.w), (z) => z + 0.05 * (r() - 0.5));
+    const c: QdqConfig = { bits: 3, groupSize: 8, sym: false, roundScaleGrad: false };
+    const p = quantParams(m1, 'up', c, 25);
+    const g = new Graph(backend);
+    const loss = decoderBlockStep(g, x, target, [blockWeights(m1, { up: p }), blockWeights(m2, {})], cfg, { batch: B, seqLen: T, cos: m1.cos, sin: m1.sin }, { mask, lossScale: 1000 });
+    const fz = freeze(m1.w.up, dims.up[0], dims.up[1], c, p);
+    const st = { V: Float64Array.from(p.v.data), A: Float64Array.from(p.alpha!.data), B: Float64Array.from(p.beta!.data) };
+    const evalLoss = () => refLoss(refBlock(m2, refBlock(m1, x64, { ...m1.w, up: surrogateW(fz, c, m1.w.up.length, st.V, st.A, st.B) }), m2.w), target, mask);
+    expect(Math.abs(evalLoss() / 1000 - loss) / loss).toBeLessThan(1e-5);
+    const by = (which: 'V' | 'A' | 'B') => (v: Float64Array) => {
+      const keep = st[which];
+      st[which] = v;
+      const l = evalLoss();
+      st[which] = keep;
+      return l;
+    };
+    expectClose(p.v.grad, fd(by('V'), p.v.data, 1e-6), 1e-4, 'dV');
+    expectClose(p.alpha!.grad, fd(by('A'), p.alpha!.data, 1e-6), 1e-4, 'dalpha');
+    expectClose(p.beta!.grad, fd(by('B'), p.beta!.data, 1e-6), 1e-4, 'dbeta');
+  });
+
   it('iterations reuse their buffers and reproduce the same loss and gradients', () => {
     const m = makeModel(7, true);
     const { x, target, mask } = inputs(8, m);

@@ -101,23 +101,29 @@ export interface BlockStepOptions {
   dropTop?: number;
 }
 
+/** Consecutive blocks (SignRound's nblocks > 1 tunes several as one), the output of each the next one's input. */
+function decoderStack(g: Graph, x: Var, w: DecoderBlockWeights | readonly DecoderBlockWeights[], cfg: DecoderBlockConfig, inp: BlockInputs): Var {
+  for (const b of Array.isArray(w) ? w : [w]) x = decoderBlock(g, x, b, cfg, inp);
+  return x;
+}
+
 /**
- * One micro-batch of SignRound tuning: resets the graph, runs the block on x
- * [batch·seqLen, hidden], takes the (masked) MSE against target, and back-propagates
- * loss·lossScale. Gradients *accumulate* into every quantized layer's V/alpha/beta (zero them
- * before the first micro-batch of an iteration). Returns the unscaled loss.
+ * One micro-batch of SignRound tuning: resets the graph, runs the block (or consecutive blocks,
+ * given as an array) on x [batch·seqLen, hidden], takes the (masked) MSE against target, and
+ * back-propagates loss·lossScale. Gradients *accumulate* into every quantized layer's V/alpha/beta
+ * (zero them before the first micro-batch of an iteration). Returns the unscaled loss.
  */
 export function decoderBlockStep(
   g: Graph,
   x: Float32Array,
   target: Float32Array,
-  w: DecoderBlockWeights,
+  w: DecoderBlockWeights | readonly DecoderBlockWeights[],
   cfg: DecoderBlockConfig,
   inp: BlockInputs,
   opts: BlockStepOptions = {},
 ): number {
   g.reset();
-  const y = decoderBlock(g, g.input(x, [inp.batch * inp.seqLen, cfg.hidden]), w, cfg, inp);
+  const y = decoderStack(g, g.input(x, [inp.batch * inp.seqLen, cfg.hidden]), w, cfg, inp);
   const loss = g.mse(y, target, { mask: opts.mask, reduction: opts.reduction, dropTop: opts.dropTop });
   const value = loss.data[0]!;
   if (loss.requiresGrad) g.backward(g.scale(loss, opts.lossScale ?? 1000));
@@ -125,19 +131,19 @@ export function decoderBlockStep(
 }
 
 /**
- * The block output for x without recording gradients (e.g. the next block's quantized
- * input), copied out of the graph's arena into `out` (or a new array).
+ * The block's (or consecutive blocks') output for x without recording gradients (e.g. the next
+ * block's quantized input), copied out of the graph's arena into `out` (or a new array).
  */
 export function decoderBlockOutput(
   g: Graph,
   x: Float32Array,
-  w: DecoderBlockWeights,
+  w: DecoderBlockWeights | readonly DecoderBlockWeights[],
   cfg: DecoderBlockConfig,
   inp: BlockInputs,
   out?: Float32Array,
 ): Float32Array {
   g.reset();
-  const y = g.withoutGrad(() => decoderBlock(g, g.input(x, [inp.batch * inp.seqLen, cfg.hidden]), w, cfg, inp));
+  const y = g.withoutGrad(() => decoderStack(g, g.input(x, [inp.batch * inp.seqLen, cfg.hidden]), w, cfg, inp));
   const dst = out ?? new Float32Array(y.size);
   dst.set(y.data);
   return dst;
