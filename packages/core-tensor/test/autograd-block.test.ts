@@ -407,7 +407,7 @@ describe('decoder block built from autograd ops', () => {
     const g = new Graph(backend);
     const loss = decoderBlockStep(g, x, target, [blockWeights(m1, { up: p }), blockWeights(m2, {})], cfg, { batch: B, seqLen: T, cos: m1.cos, sin: m1.sin }, { mask, lossScale: 1000 });
     const fz = freeze(m1.w.up, dims.up[0], dims.up[1], c, p);
-    const st = { V: Float64Array.from(p.v.data), A: Float64Array.from(p.alpha!.data), B: Float64Array.from(p.beta!.data) };
+    const st: Record<'V' | 'A' | 'B', Float64Array> = { V: Float64Array.from(p.v.data), A: Float64Array.from(p.alpha!.data), B: Float64Array.from(p.beta!.data) };
     const evalLoss = () => refLoss(refBlock(m2, refBlock(m1, x64, { ...m1.w, up: surrogateW(fz, c, m1.w.up.length, st.V, st.A, st.B) }), m2.w), target, mask);
     expect(Math.abs(evalLoss() / 1000 - loss) / loss).toBeLessThan(1e-5);
     const by = (which: 'V' | 'A' | 'B') => (v: Float64Array) => {
