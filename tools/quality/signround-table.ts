@@ -1,9 +1,9 @@
 // The quality table of issue #3: fp32, plain RTN, optimized RTN and SignRound perplexities for
 // several schemes, next to the original AutoRound's figures measured on the same jobs.
 //   npm run signround-table -- --preset stories|llama256 [--schemes W2G32asym,W4G32sym] [--iters 200]
-//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2] [--backend native]
+//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2,adam] [--backend native]
 //                              [--nblocks 1]
-// signround-v2 is SignRound with --enable_alg_ext (SignRoundV2, symmetric schemes only).
+// signround-v2 is SignRound with --enable_alg_ext (SignRoundV2, symmetric schemes only); adam is --enable_adam (AdamRound).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -70,7 +70,8 @@ try {
       const t0 = Date.now();
       const ar = new AutoRound(preset.model, {
         bits, groupSize: gs, sym, dataset, nsamples, seqlen, seed: 42, batchSize: 8,
-        iters: method.startsWith('signround') ? iters : 0,
+        iters: method.startsWith('signround') || method === 'adam' ? iters : 0,
+        enableAdam: method === 'adam',
         enableAlgExt: method === 'signround-v2',
         nblocks: Number(arg('nblocks', '1')),
         disableOptRtn: method === 'rtn',

@@ -283,6 +283,7 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
   const { o, model, T, sampler, inputs } = await prepareTuning(session);
+  if (o.enableAdam) throw new AutoRoundError('E_UNSUPPORTED', '--enable_adam with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_adam' });
   if (o.nblocks > 1) throw new AutoRoundError('E_UNSUPPORTED', '--nblocks > 1 with GGUF types is not implemented; it applies to int schemes', { subject: '--nblocks' });
   if (o.enableAlgExt) {
     throw new AutoRoundError('E_UNSUPPORTED', '--enable_alg_ext with GGUF types (the original\'s double-quant *_dq path) is not implemented; it applies to symmetric int schemes (W2A16, W3A16, W4A16 …)', { subject: '--enable_alg_ext' });

@@ -32,6 +32,12 @@ export interface SignRoundOptions {
   enableAlgExt: boolean;
   /** Consecutive blocks tuned together as one (the loss on the last one's output); default 1. */
   nblocks: number;
+  /**
+   * AdamRound (enable_adam): AdamW (torch's defaults: betas 0.9/0.999, eps 1e-8, weight decay 0.01)
+   * instead of the sign step, lr 0.005 unless given, the loss not scaled by 1000 (the original's
+   * AutoAdamRound / AutoOPTRound).
+   */
+  enableAdam: boolean;
 }
 
 export function signRoundOptions(o: QuantizeSession['options']): SignRoundOptions {
@@ -51,12 +57,17 @@ export function signRoundOptions(o: QuantizeSession['options']): SignRoundOption
     momentum: num('momentum', 0),
     enableAlgExt: bool('enableAlgExt', false),
     nblocks: num('nblocks', 1),
+    enableAdam: bool('enableAdam', false),
   };
 }
 
-/** The learning rate of a layer with `bits` bits (spec §3). */
+/** AutoAdamRound's default learning rate. */
+export const ADAM_DEFAULT_LR = 0.005;
+
+/** The learning rate of a layer with `bits` bits (spec §3; AdamRound: 0.005). */
 export function layerLr(o: SignRoundOptions, bits: number): number {
   if (o.lr !== undefined) return o.lr;
+  if (o.enableAdam) return ADAM_DEFAULT_LR;
   return o.iters >= 1000 && bits <= 3 ? 2 / o.iters : 1 / o.iters;
 }
 
@@ -217,7 +228,7 @@ export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promi
  * The original's SignSGD for one block: data ← data − lr·sign(d), with d = grad, or with momentum
  * μ ≠ 0 d = buf where buf = μ·buf + grad (buf = grad at the first step), as torch.optim.SGD keeps it.
  */
-export class SignSgd {
+export class SignSgd implements BlockOptimizer {
   private readonly bufs = new Map<Float32Array, Float32Array>();
   constructor(private readonly momentum: number) {
     if (!(momentum >= 0 && momentum < 1)) throw new AutoRoundError('E_BAD_FLAG', `--momentum must be in [0, 1), got ${momentum}`, { subject: '--momentum' });
@@ -229,6 +240,52 @@ export class SignSgd {
     if (!buf) this.bufs.set(data, (buf = Float32Array.from(grad)));
     else for (let i = 0; i < buf.length; i++) buf[i] = Math.fround(Math.fround(this.momentum * buf[i]!) + grad[i]!);
     signStep(data, buf, lr);
+  }
+}
+
+/** What a block's tuning steps with: sign-SGD (SignRound) or AdamW (AdamRound); state per parameter array. */
+export interface BlockOptimizer {
+  step(data: Float32Array, grad: ArrayLike<number>, lr: number): void;
+}
+
+export function blockOptimizer(o: SignRoundOptions): BlockOptimizer {
+  return o.enableAdam ? new AdamW() : new SignSgd(o.momentum);
+}
+
+/**
+ * torch.optim.AdamW with its defaults (betas 0.9 / 0.999, eps 1e-8, weight decay 0.01), one step:
+ * p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
+ * p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps), in binary32.
+ */
+export class AdamW {
+  private readonly state = new Map<Float32Array, { m: Float32Array; v: Float32Array; t: number }>();
+  constructor(
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly eps = 1e-8,
+    private readonly weightDecay = 0.01,
+  ) {}
+
+  step(data: Float32Array, grad: ArrayLike<number>, lr: number): void {
+    let st = this.state.get(data);
+    if (!st) this.state.set(data, (st = { m: new Float32Array(data.length), v: new Float32Array(data.length), t: 0 }));
+    st.t++;
+    const fr = Math.fround;
+    const { m, v } = st;
+    const b1 = this.beta1;
+    const b2 = this.beta2;
+    const bc1 = 1 - b1 ** st.t;
+    const sqrtBc2 = Math.sqrt(1 - b2 ** st.t);
+    const stepSize = lr / bc1;
+    const decay = fr(1 - lr * this.weightDecay);
+    for (let i = 0; i < data.length; i++) {
+      const g = grad[i]!;
+      const p = fr(data[i]! * decay);
+      m[i] = fr(fr(b1 * m[i]!) + fr((1 - b1) * g));
+      v[i] = fr(fr(b2 * v[i]!) + fr(fr((1 - b2) * g) * g));
+      const denom = fr(fr(Math.sqrt(v[i]!) / sqrtBc2) + this.eps);
+      data[i] = fr(p - fr(stepSize * fr(m[i]! / denom)));
+    }
   }
 }
 

@@ -14,7 +14,7 @@ import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { blockActivationSums } from './gguf.js';
-import { type BlockProblem, type BlockTuneResult, SignSgd, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
 
 interface TunedLayer {
   name: string;
@@ -79,7 +79,9 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   const g = new Graph(backend);
   const inputs = new Map<number, BlockInputs>();
   const params = layers.flatMap((l) => l.params.params().map((p) => ({ p, lr: p === l.params.v ? l.lr : l.minmaxLr })));
-  const opt = new SignSgd(problem.o.momentum);
+  const opt = blockOptimizer(problem.o);
+  // SignRound scales the loss by 1000 before backward; AdamRound (the original's AutoOPTRound) does not
+  const lossScale = problem.o.enableAdam ? 1 : 1000;
   // SignRoundV2 below 4 bits: the loss leaves out the 0.1% largest errors of each micro-batch (spec §5)
   const outlierSuppressed = layers.some((l) => l.params.initScale !== null && l.params.bits < 4);
   const H = model.dims.hidden;
@@ -88,7 +90,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
       let inp = inputs.get(batch);
       if (!inp) inputs.set(batch, (inp = { batch, seqLen: T, cos: model.rope.cos, sin: model.rope.sin }));
       const dropTop = outlierSuppressed ? Math.max(1, Math.floor((batch * T * H) / 1000)) : 0;
-      return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale: 1000, reduction, dropTop });
+      return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale, reduction, dropTop });
     },
     snapshot() {
       for (const l of layers) l.best = l.params.params().map((p) => p.data.slice());

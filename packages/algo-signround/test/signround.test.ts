@@ -5,7 +5,7 @@ import { completeScheme, PyRandom } from '@autoround/core';
 import { quantizeInt } from '@autoround/algo-rtn';
 import { AutoRound, memoryLogger, writeDemoModel } from '@autoround/autoround';
 import signround, { IndexSampler, layerLr } from '../src/index.js';
-import { SignSgd } from '../src/loop.js';
+import { AdamW, SignSgd } from '../src/loop.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
@@ -40,11 +40,13 @@ describe('SignRound pieces', () => {
   });
 
   it('uses lr = 1/iters, 2/iters for ≤3-bit layers from 1000 iterations on', () => {
-    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1 };
+    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1, enableAdam: false };
     expect(layerLr(o, 2)).toBe(1 / 200);
     expect(layerLr({ ...o, iters: 1000 }, 2)).toBe(2 / 1000);
     expect(layerLr({ ...o, iters: 1000 }, 4)).toBe(1 / 1000);
     expect(layerLr({ ...o, lr: 5e-3 }, 2)).toBe(5e-3);
+    expect(layerLr({ ...o, enableAdam: true }, 2)).toBe(0.005);
+    expect(layerLr({ ...o, enableAdam: true, lr: 1e-3 }, 2)).toBe(1e-3);
   });
 });
 
@@ -65,6 +67,37 @@ describe('sign-SGD with momentum', () => {
     // μ = 0.9: buf0 = [1, −1]; buf1 = [0.4, −1.9]; buf2 = [−0.14, 0.29]
     expect(run(0.9)).toEqual([[-0.25, 0.25], [-0.5, 0.5], [-0.25, 0.25]]);
     expect(() => new SignSgd(1)).toThrow(/--momentum/);
+  });
+});
+
+describe('AdamW (AdamRound)', () => {
+  it('two steps equal torch.optim.AdamW with its defaults, computed by hand in float64', () => {
+    const opt = new AdamW();
+    const x = Float32Array.from([1, -0.5, 0]);
+    const g1 = [0.2, -3, 0];
+    const g2 = [-0.1, -1, 1e-3];
+    const lr = 0.01;
+    // by hand: decoupled weight decay, moments, bias corrections
+    const ref = Array.from(x, Number);
+    const m = [0, 0, 0];
+    const v = [0, 0, 0];
+    [g1, g2].forEach((g, k) => {
+      const t = k + 1;
+      for (let i = 0; i < 3; i++) {
+        ref[i] = ref[i]! * (1 - lr * 0.01);
+        m[i] = 0.9 * m[i]! + 0.1 * g[i]!;
+        v[i] = 0.999 * v[i]! + 0.001 * g[i]! * g[i]!;
+        ref[i] = ref[i]! - (lr / (1 - 0.9 ** t)) * (m[i]! / (Math.sqrt(v[i]!) / Math.sqrt(1 - 0.999 ** t) + 1e-8));
+      }
+    });
+    opt.step(x, g1, lr);
+    opt.step(x, g2, lr);
+    for (let i = 0; i < 3; i++) expect(x[i]).toBeCloseTo(ref[i]!, 6);
+    // the first step moves every nonzero-gradient weight by ≈ lr against its gradient's sign (Adam's unit step)
+    const y = Float32Array.from([0, 0]);
+    new AdamW(0.9, 0.999, 1e-8, 0).step(y, [5, -1e-3], lr);
+    expect(y[0]).toBeCloseTo(-lr, 6);
+    expect(y[1]).toBeCloseTo(lr, 4);
   });
 });
 
@@ -144,5 +177,27 @@ describe('SignRound end to end', () => {
     expect([...two.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(one.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
     const again = await run('nb2b', 2);
     for (const [name, q] of two.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(again.res.qdq.get(name)!.qdq.buffer))).toBe(0);
+  });
+
+  it('enableAdam (AdamRound) tunes with AdamW: a lower loss in every block, output unlike sign-SGD\'s', async () => {
+    const model = join(work.dir, 'm4');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const { writeFileSync } = await import('node:fs');
+    const calib = join(work.dir, 'calib4.txt');
+    writeFileSync(calib, 'A red kite rose over the hill while the children ran after it, laughing.\n\n'.repeat(300));
+    const run = async (out: string, enableAdam: boolean) => {
+      const log = memoryLogger();
+      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], enableAdam });
+      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
+      return { res, lines: log.lines.filter((l) => l.includes('loss iter 0')) };
+    };
+    const adam = await run('adam', true);
+    const sign = await run('sign', false);
+    expect(adam.lines).toHaveLength(2);
+    for (const l of adam.lines) {
+      const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
+      expect(Number(m[3])).toBeLessThan(Number(m[1]));
+    }
+    expect([...adam.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(sign.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
   });
 });

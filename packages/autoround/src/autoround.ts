@@ -207,10 +207,12 @@ export class AutoRound {
       }
       calibration = () => this.calibrationSamples(model, qo);
     }
+    // AdamRound's default is 0.005 (the original's AutoAdamRound), SignRound's 1/iters
+    const defaultLr = this.options.enableAdam ? 0.005 : 1 / qo.iters;
     const quantArgs: Record<string, unknown> = {
       iters: qo.iters,
-      lr: qo.lr ?? (qo.iters > 0 ? 1 / qo.iters : undefined),
-      minmax_lr: qo.minmaxLr ?? qo.lr ?? (qo.iters > 0 ? 1 / qo.iters : undefined),
+      lr: qo.lr ?? (qo.iters > 0 ? defaultLr : undefined),
+      minmax_lr: qo.minmaxLr ?? qo.lr ?? (qo.iters > 0 ? defaultLr : undefined),
       nsamples: algorithm.needsCalibration(qo) ? qo.nsamples : undefined,
       seqlen: algorithm.needsCalibration(qo) ? qo.seqlen : undefined,
       batch_size: algorithm.needsCalibration(qo) ? qo.batchSize : undefined,

@@ -31,6 +31,8 @@ export interface AutoRoundOptions {
   momentum?: number;
   /** Consecutive blocks tuned together as one, the loss on the last one's output (default 1). */
   nblocks?: number;
+  /** AdamRound: AdamW (torch defaults) instead of the sign step, lr 0.005 unless given. */
+  enableAdam?: boolean;
   layerConfig?: Record<string, LayerConfigValue>;
   ignoreLayers?: string;
   quantLmHead?: boolean;

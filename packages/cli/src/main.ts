@@ -102,6 +102,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('enableAlgExt', bool(a, 'enable_alg_ext'));
   set('momentum', num(a, 'momentum'));
   set('nblocks', num(a, 'nblocks'));
+  set('enableAdam', bool(a, 'enable_adam'));
   set('ignoreLayers', str(a, 'ignore_layers'));
   set('quantLmHead', bool(a, 'quant_lm_head'));
   set('maxShardSize', str(a, 'max_shard_size'));
