@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { QdqParams, quantizeDequantize } from '@autoround/core-tensor';
 import { completeScheme, PyRandom } from '@autoround/core';
 import { quantizeInt } from '@autoround/algo-rtn';
-import { AutoRound, memoryLogger, writeDemoModel } from '@autoround/autoround';
+import { writeFileSync } from 'node:fs';
+import { AutoRound, type AutoRoundOptions, memoryLogger, writeDemoModel } from '@autoround/autoround';
 import signround, { IndexSampler, layerLr } from '../src/index.js';
 import { AdamW, SignSgd } from '../src/loop.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
@@ -101,103 +102,67 @@ describe('AdamW (AdamRound)', () => {
   });
 });
 
+/** A 2-block demo model, calibrated on `text` (documents separated by blank lines, one sample each at most). */
+function demoJob(name: string, text: string) {
+  const model = join(work.dir, name);
+  writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+  const calib = join(work.dir, `${name}.txt`);
+  writeFileSync(calib, `${text}\n\n`.repeat(300));
+  /** A W2G32 run of 12 iterations; its per-block log lines parsed. */
+  return async (out: string, extra: Partial<AutoRoundOptions> = {}) => {
+    const log = memoryLogger();
+    const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], ...extra });
+    const res = await ar.quantizeAndSave(join(work.dir, `${name}-${out}`), { format: 'fake', keepQdq: true });
+    const blocks = log.lines.filter((l) => l.includes('loss iter 0')).map((l) => {
+      const m = /^(.*?): loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
+      return { label: m[1]!, first: Number(m[2]), best: Number(m[4]) };
+    });
+    return { qdq: res.qdq, blocks };
+  };
+}
+
+type Qdq = Awaited<ReturnType<ReturnType<typeof demoJob>>>['qdq'];
+const sameWeights = (a: Qdq, b: Qdq) => [...a].every(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(b.get(name)!.qdq.buffer)) === 0);
+
 describe('SignRound end to end', () => {
   it('lowers every block loss and is deterministic for a seed', async () => {
-    const model = join(work.dir, 'm');
-    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const { writeFileSync } = await import('node:fs');
-    const calib = join(work.dir, 'calib.txt');
-    writeFileSync(calib, 'The quick brown fox jumps over the lazy dog. '.repeat(400));
-    const run = async (out: string) => {
-      const log = memoryLogger();
-      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround] });
-      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
-      return { res, log };
-    };
+    const run = demoJob('m1', 'The quick brown fox jumps over the lazy dog, and the dog sleeps on in the sun.');
     const a = await run('a');
-    const losses = a.log.lines.filter((l) => l.includes('loss iter 0'));
-    expect(losses.length).toBe(2);
-    for (const l of losses) {
-      const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
-      expect(Number(m[3])).toBeLessThanOrEqual(Number(m[1]));
-    }
-    const b = await run('b');
-    for (const [name, q] of a.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(b.res.qdq.get(name)!.qdq.buffer))).toBe(0);
+    expect(a.blocks.length).toBe(2);
+    for (const b of a.blocks) expect(b.best).toBeLessThanOrEqual(b.first);
+    expect(sameWeights(a.qdq, (await run('b')).qdq)).toBe(true);
   });
 
   it('SignRoundV2 (enableAlgExt) starts W2 sym from the importance-weighted scales: a lower first loss in every block, lower at best, deterministic', async () => {
-    const model = join(work.dir, 'm2');
-    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const { writeFileSync } = await import('node:fs');
-    const calib = join(work.dir, 'calib2.txt');
-    // blank lines: a text file is split into documents there, and each document gives at most one sample
-    writeFileSync(calib, 'Once upon a time a small cat sat by the warm fire and told stories. A dog came in from the rain.\n\n'.repeat(300));
-    const run = async (out: string, extra: { enableAlgExt?: boolean; momentum?: number }) => {
-      const log = memoryLogger();
-      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: true, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], ...extra });
-      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
-      const losses = log.lines.filter((l) => l.includes('loss iter 0')).map((l) => {
-        const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
-        return { first: Number(m[1]), best: Number(m[3]) };
-      });
-      return { res, losses };
-    };
-    const plain = await run('plain', {});
-    const ext = await run('ext', { enableAlgExt: true });
-    expect(ext.losses).toHaveLength(2);
-    ext.losses.forEach((l, b) => {
-      expect(l.first, `block ${b}`).toBeLessThan(plain.losses[b]!.first);
+    const run = demoJob('m2', 'Once upon a time a small cat sat by the warm fire and told stories. A dog came in from the rain.');
+    const plain = await run('plain', { sym: true });
+    const ext = await run('ext', { sym: true, enableAlgExt: true });
+    expect(ext.blocks).toHaveLength(2);
+    ext.blocks.forEach((l, b) => {
+      expect(l.first, `block ${b}`).toBeLessThan(plain.blocks[b]!.first);
       expect(l.best).toBeLessThanOrEqual(l.first);
     });
-    const again = await run('ext2', { enableAlgExt: true });
-    for (const [name, q] of ext.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(again.res.qdq.get(name)!.qdq.buffer))).toBe(0);
-    const mom = await run('mom', { enableAlgExt: true, momentum: 0.9 });
-    expect([...mom.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(ext.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
+    expect(sameWeights(ext.qdq, (await run('ext2', { sym: true, enableAlgExt: true })).qdq)).toBe(true);
+    expect(sameWeights(ext.qdq, (await run('mom', { sym: true, enableAlgExt: true, momentum: 0.9 })).qdq)).toBe(false);
   });
 
   it('nblocks 2 tunes both blocks of the demo model as one: one log line for blocks 1-2, a lower loss, every layer emitted, deterministic', async () => {
-    const model = join(work.dir, 'm3');
-    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const { writeFileSync } = await import('node:fs');
-    const calib = join(work.dir, 'calib3.txt');
-    writeFileSync(calib, 'The little boat sailed across the quiet lake at dawn, and the birds sang.\n\n'.repeat(300));
-    const run = async (out: string, nblocks: number) => {
-      const log = memoryLogger();
-      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], nblocks });
-      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
-      return { res, lines: log.lines.filter((l) => l.includes('loss iter 0')) };
-    };
-    const one = await run('nb1', 1);
-    const two = await run('nb2', 2);
-    expect(one.lines.map((l) => l.split(':')[0])).toEqual(['block 1/2', 'block 2/2']);
-    expect(two.lines.map((l) => l.split(':')[0])).toEqual(['blocks 1-2/2']);
-    const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(two.lines[0]!)!;
-    expect(Number(m[3])).toBeLessThan(Number(m[1]));
-    expect([...two.res.qdq.keys()].sort()).toEqual([...one.res.qdq.keys()].sort());
-    expect([...two.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(one.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
-    const again = await run('nb2b', 2);
-    for (const [name, q] of two.res.qdq) expect(Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(again.res.qdq.get(name)!.qdq.buffer))).toBe(0);
+    const run = demoJob('m3', 'The little boat sailed across the quiet lake at dawn, and the birds sang.');
+    const one = await run('nb1', { nblocks: 1 });
+    const two = await run('nb2', { nblocks: 2 });
+    expect(one.blocks.map((b) => b.label)).toEqual(['block 1/2', 'block 2/2']);
+    expect(two.blocks.map((b) => b.label)).toEqual(['blocks 1-2/2']);
+    expect(two.blocks[0]!.best).toBeLessThan(two.blocks[0]!.first);
+    expect([...two.qdq.keys()].sort()).toEqual([...one.qdq.keys()].sort());
+    expect(sameWeights(two.qdq, one.qdq)).toBe(false);
+    expect(sameWeights(two.qdq, (await run('nb2b', { nblocks: 2 })).qdq)).toBe(true);
   });
 
-  it('enableAdam (AdamRound) tunes with AdamW: a lower loss in every block, output unlike sign-SGD\'s', async () => {
-    const model = join(work.dir, 'm4');
-    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const { writeFileSync } = await import('node:fs');
-    const calib = join(work.dir, 'calib4.txt');
-    writeFileSync(calib, 'A red kite rose over the hill while the children ran after it, laughing.\n\n'.repeat(300));
-    const run = async (out: string, enableAdam: boolean) => {
-      const log = memoryLogger();
-      const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], enableAdam });
-      const res = await ar.quantizeAndSave(join(work.dir, out), { format: 'fake', keepQdq: true });
-      return { res, lines: log.lines.filter((l) => l.includes('loss iter 0')) };
-    };
-    const adam = await run('adam', true);
-    const sign = await run('sign', false);
-    expect(adam.lines).toHaveLength(2);
-    for (const l of adam.lines) {
-      const m = /loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
-      expect(Number(m[3])).toBeLessThan(Number(m[1]));
-    }
-    expect([...adam.res.qdq].some(([name, q]) => Buffer.compare(Buffer.from(q.qdq.buffer), Buffer.from(sign.res.qdq.get(name)!.qdq.buffer)) !== 0)).toBe(true);
+  it("enableAdam (AdamRound) tunes with AdamW: a lower loss in every block, output unlike sign-SGD's", async () => {
+    const run = demoJob('m4', 'A red kite rose over the hill while the children ran after it, laughing.');
+    const adam = await run('adam', { enableAdam: true });
+    expect(adam.blocks).toHaveLength(2);
+    for (const b of adam.blocks) expect(b.best).toBeLessThan(b.first);
+    expect(sameWeights(adam.qdq, (await run('sign')).qdq)).toBe(false);
   });
 });

@@ -299,6 +299,20 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel
   expect(worst / scale, `${what}: max error ${worst} vs scale ${scale}`).toBeLessThan(rel);
 }
 
+/** dV, dalpha, dbeta of p against central differences of evalLoss over the surrogate's state (V, A, B, swapped in one at a time). */
+function expectQdqGradsLikeFd(p: QdqParams, state: Record<'V' | 'A' | 'B', Float64Array>, evalLoss: () => number, what: string): void {
+  const by = (which: 'V' | 'A' | 'B') => (v: Float64Array) => {
+    const keep = state[which];
+    state[which] = v;
+    const l = evalLoss();
+    state[which] = keep;
+    return l;
+  };
+  expectClose(p.alpha!.grad, fd(by('A'), p.alpha!.data, 1e-6), 1e-4, `${what} dalpha`);
+  expectClose(p.beta!.grad, fd(by('B'), p.beta!.data, 1e-6), 1e-4, `${what} dbeta`);
+  expectClose(p.v.grad, fd(by('V'), p.v.data, 1e-6), 1e-4, `${what} dV`);
+}
+
 function inputs(seed: number, m: Model) {
   const r = rng(seed);
   const x = rand(B * T * cfg.hidden, r);
@@ -380,17 +394,7 @@ describe('decoder block built from autograd ops', () => {
 
       for (const k of Object.keys(gc.layers) as Lin[]) {
         const p = quant[k]!;
-        const s = state[k];
-        const by = (which: 'V' | 'A' | 'B') => (v: Float64Array) => {
-          const keep = s[which];
-          s[which] = v;
-          const l = evalLoss();
-          s[which] = keep;
-          return l;
-        };
-        expectClose(p.alpha!.grad, fd(by('A'), p.alpha!.data, 1e-6), 1e-4, `${k} dalpha`);
-        expectClose(p.beta!.grad, fd(by('B'), p.beta!.data, 1e-6), 1e-4, `${k} dbeta`);
-        expectClose(p.v.grad, fd(by('V'), p.v.data, 1e-6), 1e-4, `${k} dV`);
+        expectQdqGradsLikeFd(p, state[k], evalLoss, k);
       }
     });
   }
@@ -410,16 +414,7 @@ describe('decoder block built from autograd ops', () => {
     const st: Record<'V' | 'A' | 'B', Float64Array> = { V: Float64Array.from(p.v.data), A: Float64Array.from(p.alpha!.data), B: Float64Array.from(p.beta!.data) };
     const evalLoss = () => refLoss(refBlock(m2, refBlock(m1, x64, { ...m1.w, up: surrogateW(fz, c, m1.w.up.length, st.V, st.A, st.B) }), m2.w), target, mask);
     expect(Math.abs(evalLoss() / 1000 - loss) / loss).toBeLessThan(1e-5);
-    const by = (which: 'V' | 'A' | 'B') => (v: Float64Array) => {
-      const keep = st[which];
-      st[which] = v;
-      const l = evalLoss();
-      st[which] = keep;
-      return l;
-    };
-    expectClose(p.v.grad, fd(by('V'), p.v.data, 1e-6), 1e-4, 'dV');
-    expectClose(p.alpha!.grad, fd(by('A'), p.alpha!.data, 1e-6), 1e-4, 'dalpha');
-    expectClose(p.beta!.grad, fd(by('B'), p.beta!.data, 1e-6), 1e-4, 'dbeta');
+    expectQdqGradsLikeFd(p, st, evalLoss, 'up');
   });
 
   it('iterations reuse their buffers and reproduce the same loss and gradients', () => {
