@@ -100,6 +100,8 @@ export interface BlockTuneResult {
   firstLoss: number;
   bestLoss: number;
   bestIter: number;
+  /** Iterations run: iters, or fewer when dynamicMaxGap stopped the block early. */
+  itersRun: number;
   seconds: number;
 }
 
@@ -195,8 +197,10 @@ export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promi
   let bestIter = 0;
   let firstLoss = Number.NaN;
   const breathe = periodicYield();
+  let itersRun = 0;
   for (let it = 0; it < o.iters; it++) {
     await breathe();
+    itersRun = it + 1;
     p.begin?.();
     const idx = sampler.next();
     let total = 0;
@@ -221,7 +225,7 @@ export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promi
     // LinearLR(1 → 0 over iters)
     p.step(1 - it / o.iters);
   }
-  return { firstLoss, bestLoss, bestIter, seconds: (Date.now() - t0) / 1000 };
+  return { firstLoss, bestLoss, bestIter, itersRun, seconds: (Date.now() - t0) / 1000 };
 }
 
 /**
@@ -303,8 +307,9 @@ export function logTunedBlock(session: QuantizeSession, index: number, t0: numbe
   const nBlocks = session.spec.blocks.length;
   const elapsed = (Date.now() - t0) / 1000;
   const eta = (elapsed / (index + 1)) * (nBlocks - index - 1);
-  const rate = `${(iters / r.seconds).toFixed(1)} it/s`;
+  const rate = `${(r.itersRun / r.seconds).toFixed(1)} it/s`;
+  const early = r.itersRun < iters ? `, stopped early after ${r.itersRun} of ${iters} iterations` : '';
   const which = firstOfGroup !== undefined && firstOfGroup !== index ? `blocks ${firstOfGroup + 1}-${index + 1}` : `block ${index + 1}`;
-  session.log.info(`${which}/${nBlocks}: loss iter 0: ${r.firstLoss.toPrecision(6)} -> iter ${r.bestIter}: ${r.bestLoss.toPrecision(6)}, ${rate}, ${r.seconds.toFixed(1)} s, ETA ${fmt(eta)}`);
+  session.log.info(`${which}/${nBlocks}: loss iter 0: ${r.firstLoss.toPrecision(6)} -> iter ${r.bestIter}: ${r.bestLoss.toPrecision(6)}, ${rate}, ${r.seconds.toFixed(1)} s${early}, ETA ${fmt(eta)}`);
   session.blockDone?.(index, rate);
 }

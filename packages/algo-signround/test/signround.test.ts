@@ -117,7 +117,7 @@ function demoJob(name: string, text: string) {
       const m = /^(.*?): loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
       return { label: m[1]!, first: Number(m[2]), best: Number(m[4]) };
     });
-    return { qdq: res.qdq, blocks };
+    return { qdq: res.qdq, blocks, raw: log.lines };
   };
 }
 
@@ -164,5 +164,14 @@ describe('SignRound end to end', () => {
     expect(adam.blocks).toHaveLength(2);
     for (const b of adam.blocks) expect(b.best).toBeLessThan(b.first);
     expect(sameWeights(adam.qdq, (await run('sign')).qdq)).toBe(false);
+  });
+
+  it('dynamicMaxGap stops a block once its best loss is that many iterations old, and says so', async () => {
+    const run = demoJob('m5', 'Grandma baked bread on Sunday and the whole street smelled of it until night.');
+    const r = await run('gap', { iters: 60, dynamicMaxGap: 1 });
+    expect(r.blocks).toHaveLength(2);
+    const stops = r.raw.map((l) => /stopped early after (\d+) of 60 iterations/.exec(l)).filter((m) => m !== null);
+    expect(stops.length).toBeGreaterThan(0);
+    for (const m of stops) expect(Number(m[1])).toBeLessThan(60);
   });
 });

@@ -25,6 +25,8 @@ export interface AutoRoundOptions {
   enableMinmaxTuning?: boolean;
   enableQuantedInput?: boolean;
   notUseBestMse?: boolean;
+  /** Stop tuning a block when its best loss has not improved for this many iterations (≤ 0, the default −1: never). */
+  dynamicMaxGap?: number;
   /** SignRoundV2 for symmetric int layers (spec §5): importance-searched initial scales, max_scale in [0, 2], outlier-suppressed loss below 4 bits. */
   enableAlgExt?: boolean;
   /** Momentum of the sign step, in [0, 1) (default 0). */
