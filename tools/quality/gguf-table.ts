@@ -6,7 +6,8 @@
 // distributions from the fp32 model's on the same tokens, and how often both rank the same token
 // first (llama-perplexity --kl-divergence): near fp32, perplexity differences drop below its noise.
 //   npm run gguf-table -- --preset stories|llama256 [--types F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S]
-//                         [--methods rtn,imatrix,tuned (default: all three)] [--nsamples 128] [--seqlen 256] [--iters 200]
+//                         [--methods rtn,imatrix,tuned (default: all three; also tuned-v2 = tuned with --enable_alg_ext)]
+//                         [--nsamples 128] [--seqlen 256] [--iters 200]
 //                         [--max_tokens N] [--seed 42 (calibration sampling)] [--verbose]
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -96,7 +97,8 @@ try {
         seqlen,
         seed: Number(arg('seed', '42')),
         batchSize: 8,
-        iters: method === 'tuned' ? iters : 0,
+        iters: method.startsWith('tuned') ? iters : 0,
+        enableAlgExt: method === 'tuned-v2',
         disableOptRtn: method === 'rtn',
         log: verbose ? createLogger('info') : silentLogger,
         discoverPlugins: false,
@@ -127,7 +129,7 @@ try {
     }
   }
   const fp = rows[0]!;
-  console.log(`\n${preset.model}: perplexity of the GGUF file read back, ${fp.tokens} tokens scored in windows of BOS + ${seqlen - 1}; calibration ${nsamples} x ${seqlen}${methods.includes('tuned') ? `, iters ${iters}` : ''}`);
+  console.log(`\n${preset.model}: perplexity of the GGUF file read back, ${fp.tokens} tokens scored in windows of BOS + ${seqlen - 1}; calibration ${nsamples} x ${seqlen}${methods.some((m) => m.startsWith('tuned')) ? `, iters ${iters}` : ''}`);
   console.log('| file type | method | perplexity | vs fp32 | vs rtn | KLD vs fp32 | same top % | file MB | quantize s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const rtn = byType.get(r.type)?.rtn;

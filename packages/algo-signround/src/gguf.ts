@@ -135,6 +135,8 @@ interface GgufTunedLayer {
   readonly inF: number;
   readonly frozen: FrozenBlocks;
   readonly imatrix: Float32Array | null;
+  /** Bits of the layer's block type (Q2_K: 2 …). */
+  readonly bits: number;
   readonly lr: number;
   readonly v: Float32Array;
   readonly grad: Float32Array;
@@ -207,6 +209,9 @@ async function tuneGgufBlock(
     return gr.input(w, shape);
   };
   const opt = new SignSgd(problem.o.momentum);
+  // this loop already is the original's alg_ext path for the double-quant types (scales and mins of the
+  // iteration-0 search frozen, only V tuned); enable_alg_ext adds its outlier-suppressed loss below 4 bits
+  const outlierSuppressed = problem.o.enableAlgExt && layers.some((l) => l.bits < 4);
   return runTuningLoop(problem, {
     begin() {
       for (const l of layers) {
@@ -218,7 +223,7 @@ async function tuneGgufBlock(
       g.reset();
       leaves.clear();
       const y = blockGraph(g, g.input(x, [batch * T, H]), model, index, weightOf, batch, T);
-      const loss = g.mse(y, target, { mask, reduction });
+      const loss = g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? Math.max(1, Math.floor((batch * T * H) / 1000)) : 0 });
       const value = loss.data[0]!;
       g.backward(g.scale(loss, 1000));
       // straight-through: ∂y/∂V = s where the rounded value fell inside [lo, hi]
@@ -285,9 +290,6 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
   const { o, model, T, sampler, inputs } = await prepareTuning(session);
   if (o.enableAdam) throw new AutoRoundError('E_UNSUPPORTED', '--enable_adam with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_adam' });
   if (o.nblocks > 1) throw new AutoRoundError('E_UNSUPPORTED', '--nblocks > 1 with GGUF types is not implemented; it applies to int schemes', { subject: '--nblocks' });
-  if (o.enableAlgExt) {
-    throw new AutoRoundError('E_UNSUPPORTED', '--enable_alg_ext with GGUF types (the original\'s double-quant *_dq path) is not implemented; it applies to symmetric int schemes (W2A16, W3A16, W4A16 …)', { subject: '--enable_alg_ext' });
-  }
   let fpIn = inputs;
   let qIn = fpIn;
   const t0 = Date.now();
@@ -327,6 +329,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
         inF: l.inFeatures,
         frozen: freezeBlocks(r0.type, r0.data, n),
         imatrix: im,
+        bits: TYPE_BITS[r0.type] ?? scheme.bits,
         lr: layerLr(o, TYPE_BITS[r0.type] ?? scheme.bits),
         v: new Float32Array(n),
         grad: new Float32Array(n),

@@ -135,6 +135,23 @@ describe.skipIf(!HAS_SHARED)('GGUF through the whole pipeline (llama-256)', () =
     }, 300_000);
   }
 
+  it('--enable_alg_ext on a Q2_K file: the same frozen-scale tuning with the outlier-suppressed loss (below 4 bits), so other levels', async () => {
+    const run = async (enableAlgExt: boolean) => {
+      const log = memoryLogger();
+      const ar = new AutoRound(LLAMA256, { iters: 8, dataset: C4, nsamples: 4, seqlen: 64, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], enableAlgExt });
+      const res = await ar.quantizeAndSave(join(work.dir, `alg-ext-${enableAlgExt}`), { format: 'gguf:q2_k_s', keepQdq: true });
+      return { res, lines: log.lines.filter((l) => /block \d\/4: loss iter 0: /.test(l)) };
+    };
+    const ext = await run(true);
+    const plain = await run(false);
+    expect(ext.lines).toHaveLength(4);
+    // the first loss (iteration 0, before any step) leaves out the largest errors, so it is lower than the plain MSE
+    const first = (l: string) => Number(/loss iter 0: ([\d.e-]+)/.exec(l)![1]);
+    expect(first(ext.lines[0]!)).toBeLessThan(first(plain.lines[0]!));
+    const moved = [...ext.res.qdq].filter(([k, q]) => q.qdq.some((v, i) => v !== plain.res.qdq.get(k)!.qdq[i]));
+    expect(moved.length).toBeGreaterThan(0);
+  });
+
   it('--iters > 0 tunes the rounding offsets of the GGUF layers under frozen GGUF scales; the file holds the tuned QDQ', async () => {
     const log = memoryLogger();
     const ar = new AutoRound(LLAMA256, { iters: 10, dataset: C4, nsamples: 4, seqlen: 64, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf] });
