@@ -90,14 +90,17 @@ describe.skipIf(!(native !== null && typeof native.qdq === 'function'))('native 
     { out: 4, inF: 16, bits: 2, groupSize: 0, sym: true },
     { out: 64, inF: 256, bits: 8, groupSize: 32, sym: true }, // several tasks
     { out: 64, inF: 512, bits: 2, groupSize: 32, sym: false, minmax: false },
+    { out: 8, inF: 100, bits: 2, groupSize: 32, sym: true, init: true }, // SignRoundV2: scale = initScale · beta
   ];
   for (const c of cases) {
-    it(`${c.out}x${c.inF} W${c.bits} g${c.groupSize} ${c.sym ? 'sym' : 'asym'}${c.minmax === false ? ' no-minmax' : ''}`, () => {
+    it(`${c.out}x${c.inF} W${c.bits} g${c.groupSize} ${c.sym ? 'sym' : 'asym'}${c.minmax === false ? ' no-minmax' : ''}${c.init ? ' initScale' : ''}`, () => {
       const r = rng(c.out * 7 + c.inF);
       const W = rand(c.out * c.inF, r);
       const gW = rand(c.out * c.inF, r);
       const run = (be: KernelBackend | undefined, vOnly: boolean) => {
-        const p = new QdqParams(W, c.out, c.inF, { bits: c.bits, groupSize: c.groupSize, sym: c.sym, minmaxTuning: c.minmax });
+        const groups = c.out * Math.ceil(c.inF / c.groupSize);
+        const initScale = c.init ? Float32Array.from({ length: groups }, (_, g) => (g % 2 ? -1 : 1) * (0.2 + 0.05 * (g % 7))) : undefined;
+        const p = new QdqParams(W, c.out, c.inF, { bits: c.bits, groupSize: c.groupSize, sym: c.sym, minmaxTuning: c.minmax, ...(initScale ? { initScale } : {}) });
         const r2 = rng(3);
         for (let i = 0; i < p.v.data.length; i++) p.v.data[i] = r2() - 0.5;
         if (p.alpha) for (let i = 0; i < p.alpha.data.length; i++) p.alpha.data[i] = 0.6 + 0.4 * r2();
