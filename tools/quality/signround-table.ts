@@ -1,9 +1,10 @@
 // The quality table of issue #3: fp32, plain RTN, optimized RTN and SignRound perplexities for
 // several schemes, next to the original AutoRound's figures measured on the same jobs.
 //   npm run signround-table -- --preset stories|llama256 [--schemes W2G32asym,W4G32sym] [--iters 200]
-//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2,adam] [--backend native]
+//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2,adam,signround-nb] [--backend native]
 //                              [--nblocks 1]
-// signround-v2 is SignRound with --enable_alg_ext (SignRoundV2, symmetric schemes only); adam is --enable_adam (AdamRound).
+// signround-v2 is SignRound with --enable_alg_ext (SignRoundV2, symmetric schemes only); adam is --enable_adam (AdamRound);
+// signround-nb is SignRound with --enable_norm_bias_tuning.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -71,6 +72,7 @@ try {
       const ar = new AutoRound(preset.model, {
         bits, groupSize: gs, sym, dataset, nsamples, seqlen, seed: 42, batchSize: 8,
         iters: method.startsWith('signround') || method === 'adam' ? iters : 0,
+        enableNormBiasTuning: method === 'signround-nb',
         enableAdam: method === 'adam',
         enableAlgExt: method === 'signround-v2',
         nblocks: Number(arg('nblocks', '1')),
@@ -87,7 +89,7 @@ try {
         rows.push({ scheme: 'fp32', method: '-', ppl: bench.run((await ar.load()).checkpoint).perplexity, seconds: 0, ...(preset.original.fp32 ? { original: preset.original.fp32.rtn } : {}) });
         console.error(`fp32 ${rows[0]!.ppl.toFixed(3)}`);
       }
-      const ppl = bench.runQuantized(res.qdq).perplexity;
+      const ppl = bench.runQuantized(res.qdq, res.tensors).perplexity;
       const orig = (preset.original[s] as Record<string, number> | undefined)?.[method];
       rows.push({ scheme: s, method, ppl, seconds, ...(orig !== undefined ? { original: orig } : {}) });
       console.error(`${s} ${method} ${ppl.toFixed(3)} (${seconds.toFixed(1)} s)${orig !== undefined ? ` original ${orig}` : ''}`);

@@ -6,6 +6,7 @@ export * from './blockwise.js';
 export * from './opt-rtn.js';
 export * from './signround.js';
 export * from './loop.js';
+export * from './norm-bias.js';
 
 export const signRoundPlugin = definePlugin({ name: '@autoround/algo-signround', algorithms: [signRoundAlgorithm, optRtnAlgorithm] });
 export default signRoundPlugin;

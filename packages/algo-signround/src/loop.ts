@@ -38,6 +38,8 @@ export interface SignRoundOptions {
    * AutoAdamRound / AutoOPTRound).
    */
   enableAdam: boolean;
+  /** Norm weights and linear biases tuned with an additive offset (enable_norm_bias_tuning; norm-bias.ts). */
+  enableNormBiasTuning: boolean;
 }
 
 export function signRoundOptions(o: QuantizeSession['options']): SignRoundOptions {
@@ -58,6 +60,7 @@ export function signRoundOptions(o: QuantizeSession['options']): SignRoundOption
     enableAlgExt: bool('enableAlgExt', false),
     nblocks: num('nblocks', 1),
     enableAdam: bool('enableAdam', false),
+    enableNormBiasTuning: bool('enableNormBiasTuning', false),
   };
 }
 

@@ -14,6 +14,7 @@ import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { blockActivationSums } from './gguf.js';
+import { type BlockNormBias, blockNormBias, emitNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
 
 interface TunedLayer {
@@ -39,13 +40,16 @@ function toBlockLinear(w: { weight: Float32Array; bias?: Float32Array }, out: nu
 }
 
 /** Builds the autograd block for one LLaMA-family block, quantized layers wrapped with their tunable state. */
-function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<string, QdqParams>, fixed?: ReadonlyMap<string, Float32Array>): { w: DecoderBlockWeights; cfg: DecoderBlockConfig } {
+function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<string, QdqParams>, fixed?: ReadonlyMap<string, Float32Array>, nb?: BlockNormBias | null): { w: DecoderBlockWeights; cfg: DecoderBlockConfig } {
   const d = model.dims;
   const bw: LlamaBlockWeights = model.blocks[index]!;
   const get = (name: string, out: number, inF: number) => {
     const base = bw.linears.get(name)!;
     const rep = fixed?.get(name);
-    return toBlockLinear(rep ? { ...base, weight: rep } : base, out, inF, tuned.get(name));
+    const l = toBlockLinear(rep ? { ...base, weight: rep } : base, out, inF, tuned.get(name));
+    const tb = nb?.biases.get(name);
+    if (tb) l.tunedBias = tb;
+    return l;
   };
   const q = d.heads * d.headDim;
   const kv = d.kvHeads * d.headDim;
@@ -62,6 +66,7 @@ function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<stri
   };
   if (bw.qNorm) w.qNorm = bw.qNorm;
   if (bw.kNorm) w.kNorm = bw.kNorm;
+  if (nb) w.tunedNorms = nb.norms;
   const cfg: DecoderBlockConfig = { hidden: d.hidden, numHeads: d.heads, numKvHeads: d.kvHeads, headDim: d.headDim, intermediate: d.intermediate, eps: d.eps, rotaryDim: model.rope.rotDim };
   return { w, cfg };
 }
@@ -70,15 +75,18 @@ function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<stri
  * Tunes one block's quantized layers with signed gradient descent (spec §3) and returns the
  * chosen parameters' summary; the layers' QdqParams end holding the best iteration's values.
  */
-export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[]): Promise<BlockTuneResult> {
+export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[], normBias: ReadonlyMap<number, BlockNormBias> = new Map()): Promise<BlockTuneResult> {
   const { model, index, T } = problem;
   // one block, or with nblocks > 1 consecutive blocks tuned as one (the output of each the next one's input)
-  const stack = (problem.blocks ?? [index]).map((b) => autogradBlock(model, b, new Map(layers.filter((l) => l.block === b).map((l) => [l.local, l.params]))));
+  const stack = (problem.blocks ?? [index]).map((b) => autogradBlock(model, b, new Map(layers.filter((l) => l.block === b).map((l) => [l.local, l.params])), undefined, normBias.get(b)));
   const w = stack.map((b) => b.w);
   const cfg = stack[0]!.cfg;
   const g = new Graph(backend);
   const inputs = new Map<number, BlockInputs>();
   const params = layers.flatMap((l) => l.params.params().map((p) => ({ p, lr: p === l.params.v ? l.lr : l.minmaxLr })));
+  // norm and bias offsets step with the rounding offsets' rate (the original's lr)
+  const nbLr = layerLr(problem.o, 4);
+  for (const nb of normBias.values()) for (const p of normBiasParams(nb)) params.push({ p, lr: nbLr });
   const opt = blockOptimizer(problem.o);
   // SignRound scales the loss by 1000 before backward; AdamRound (the original's AutoOPTRound) does not
   const lossScale = problem.o.enableAdam ? 1 : 1000;
@@ -94,6 +102,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
     },
     snapshot() {
       for (const l of layers) l.best = l.params.params().map((p) => p.data.slice());
+      for (const nb of normBias.values()) nb.best = normBiasParams(nb).map((p) => p.data.slice());
     },
     step(decay) {
       for (const { p, lr } of params) {
@@ -105,6 +114,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
     },
   });
   for (const l of layers) l.params.params().forEach((p, k) => p.data.set(l.best[k]!));
+  for (const nb of normBias.values()) normBiasParams(nb).forEach((p, k) => p.data.set(nb.best[k]!));
   return r;
 }
 
@@ -127,6 +137,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   aliases: ['autoround', 'sign_round', 'signround'],
   description: 'SignRound: sign-gradient tuning of rounding and min/max scales, block by block',
   needsCalibration: () => true,
+  replacesTensors: (options, spec) => (options.enableNormBiasTuning === true && options.iters > 0 ? normBiasTensorNames(spec) : []),
   async run(session) {
     const { o, model, T, sampler, inputs } = await prepareTuning(session);
     if (o.enableAlgExt && ![...session.layerSchemes.values()].some((s) => s && usesAlgExt(s))) {
@@ -180,9 +191,11 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
         }
       }
       const overrides = plain;
+      // enable_norm_bias_tuning: the norms and biases of the group's blocks tune with its layers
+      const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && layers.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);
       if (layers.length > 0) {
         if ([...plain.values()].some((m) => m.size > 0)) throw new AutoRoundError('E_UNSUPPORTED', `${what} mixes tuned and untuned quantized layers, which is not supported yet`);
-        const r = await tuneBlock(session.backend, { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler }, layers);
+        const r = await tuneBlock(session.backend, { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler }, layers, normBias);
         for (const l of layers) {
           const q = quantizeInt(l.weight, l.params.layout.outFeatures, l.params.layout.inFeatures, l.scheme, {
             v: l.params.v.data,
@@ -198,10 +211,11 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
       } else {
         for (const b of group) session.blockDone?.(b.index);
       }
+      if (o.enableNormBiasTuning) for (const b of group) emitNormBias(session, model, b, normBias.get(b.index) ?? null);
       // the next group's inputs: quantized outputs of this group (enable_quanted_input) and the FP reference
       if (o.enableQuantedInput) {
         const g = new Graph(session.backend);
-        const stack = group.map((b) => autogradBlock(model, b.index, new Map(), overrides.get(b.index)));
+        const stack = group.map((b) => autogradBlock(model, b.index, new Map(), overrides.get(b.index), normBias.get(b.index)));
         const inp: BlockInputs = { batch: 1, seqLen: T, cos: model.rope.cos, sin: model.rope.sin };
         qIn = qIn.map((x) => decoderBlockOutput(g, x, stack.map((b) => b.w), stack[0]!.cfg, inp));
       } else {

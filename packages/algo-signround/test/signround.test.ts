@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { QdqParams, quantizeDequantize } from '@autoround/core-tensor';
+import { Checkpoint, QdqParams, quantizeDequantize } from '@autoround/core-tensor';
 import { completeScheme, PyRandom } from '@autoround/core';
 import { quantizeInt } from '@autoround/algo-rtn';
 import { writeFileSync } from 'node:fs';
@@ -41,7 +41,7 @@ describe('SignRound pieces', () => {
   });
 
   it('uses lr = 1/iters, 2/iters for ≤3-bit layers from 1000 iterations on', () => {
-    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1, enableAdam: false };
+    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1, enableAdam: false, enableNormBiasTuning: false };
     expect(layerLr(o, 2)).toBe(1 / 200);
     expect(layerLr({ ...o, iters: 1000 }, 2)).toBe(2 / 1000);
     expect(layerLr({ ...o, iters: 1000 }, 4)).toBe(1 / 1000);
@@ -112,12 +112,13 @@ function demoJob(name: string, text: string) {
   return async (out: string, extra: Partial<AutoRoundOptions> = {}) => {
     const log = memoryLogger();
     const ar = new AutoRound(model, { bits: 2, groupSize: 32, sym: false, iters: 12, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround], ...extra });
-    const res = await ar.quantizeAndSave(join(work.dir, `${name}-${out}`), { format: 'fake', keepQdq: true });
+    const dir = join(work.dir, `${name}-${out}`);
+    const res = await ar.quantizeAndSave(dir, { format: 'fake', keepQdq: true });
     const blocks = log.lines.filter((l) => l.includes('loss iter 0')).map((l) => {
       const m = /^(.*?): loss iter 0: ([\d.e-]+) -> iter (\d+): ([\d.e-]+)/.exec(l)!;
       return { label: m[1]!, first: Number(m[2]), best: Number(m[4]) };
     });
-    return { qdq: res.qdq, blocks, raw: log.lines };
+    return { qdq: res.qdq, tensors: res.tensors, blocks, raw: log.lines, dir, model };
   };
 }
 
@@ -173,5 +174,26 @@ describe('SignRound end to end', () => {
     const stops = r.raw.map((l) => /stopped early after (\d+) of 60 iterations/.exec(l)).filter((m) => m !== null);
     expect(stops.length).toBeGreaterThan(0);
     for (const m of stops) expect(Number(m[1])).toBeLessThan(60);
+  });
+
+  it('enableNormBiasTuning tunes the norm weights too: they change, the written model holds exactly them, a plain run writes the source ones', async () => {
+    const run = demoJob('m6', 'The old lighthouse keeper climbed the stairs every evening to light the lamp.');
+    const plain = await run('plain');
+    const nb = await run('nb', { enableNormBiasTuning: true });
+    expect(plain.tensors.size).toBe(0);
+    const names = [...nb.tensors.keys()].sort();
+    expect(names).toEqual(['model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight', 'model.layers.1.input_layernorm.weight', 'model.layers.1.post_attention_layernorm.weight']);
+    const src = Checkpoint.open(nb.model);
+    const out = Checkpoint.open(nb.dir);
+    let changed = 0;
+    for (const n of names) {
+      const written = out.readFloat32(n).data;
+      expect(written, n).toEqual(nb.tensors.get(n));
+      if (written.some((v, i) => v !== src.readFloat32(n).data[i])) changed++;
+      expect(Checkpoint.open(plain.dir).readFloat32(n).data).toEqual(src.readFloat32(n).data);
+    }
+    expect(changed).toBeGreaterThan(0);
+    for (const b of nb.blocks) expect(b.best).toBeLessThanOrEqual(b.first);
+    expect(nb.blocks[0]!.first).toBe(plain.blocks[0]!.first); // every offset starts at 0: block 0 starts from the same loss
   });
 });

@@ -53,25 +53,27 @@ export class PerplexityBench {
     return perplexity(this.load(weights), this.ids, this.evalOptions());
   }
 
-  /** The model's weights with its quantized layers replaced by their QDQ weights. */
-  private quantized(qdq: ReadonlyMap<string, QuantizedWeight>): WeightSource {
+  /** The model's weights with its quantized layers replaced by their QDQ weights (and changed tensors by theirs). */
+  private quantized(qdq: ReadonlyMap<string, QuantizedWeight>, tensors?: ReadonlyMap<string, Float32Array>): WeightSource {
     const over = new Map<string, Tensor<'F32'>>();
     for (const [name, q] of qdq) over.set(`${name}.weight`, Tensor.f32([...q.shape], q.qdq));
+    // tuned norms and biases (enable_norm_bias_tuning)
+    for (const [name, data] of tensors ?? []) over.set(name, Tensor.f32([...this.model.checkpoint.info(name).shape], data));
     // a quantized lm_head is the output matrix even under a tied config (only GGUF runs quantize it there)
     return new OverlayWeights(this.model.checkpoint, over, over.has(this.model.spec.lmHead));
   }
 
   /** Perplexity with quantized layers replaced by their QDQ weights. */
-  runQuantized(qdq: ReadonlyMap<string, QuantizedWeight>): PerplexityResult {
-    return this.run(this.quantized(qdq));
+  runQuantized(qdq: ReadonlyMap<string, QuantizedWeight>, tensors?: ReadonlyMap<string, Float32Array>): PerplexityResult {
+    return this.run(this.quantized(qdq, tensors));
   }
 
   /**
    * The QDQ model's KL divergence from the model's own weights (llama-perplexity --kl-divergence)
    * and both perplexities (the numbers run and runQuantized give), in one pass over the windows.
    */
-  compareQuantized(qdq: ReadonlyMap<string, QuantizedWeight>): KlDivergenceRun {
-    return klDivergence(this.load(this.model.checkpoint), this.load(this.quantized(qdq)), this.ids, this.evalOptions());
+  compareQuantized(qdq: ReadonlyMap<string, QuantizedWeight>, tensors?: ReadonlyMap<string, Float32Array>): KlDivergenceRun {
+    return klDivergence(this.load(this.model.checkpoint), this.load(this.quantized(qdq, tensors)), this.ids, this.evalOptions());
   }
 }
 

@@ -35,6 +35,8 @@ export interface AutoRoundOptions {
   nblocks?: number;
   /** AdamRound: AdamW (torch defaults) instead of the sign step, lr 0.005 unless given. */
   enableAdam?: boolean;
+  /** Tune the blocks' norm weights and linear biases with an additive offset too (experimental, as in the original). */
+  enableNormBiasTuning?: boolean;
   layerConfig?: Record<string, LayerConfigValue>;
   ignoreLayers?: string;
   quantLmHead?: boolean;

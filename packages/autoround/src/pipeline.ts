@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Checkpoint } from '@autoround/core-tensor';
+import { Checkpoint, Tensor, fromFloat32 } from '@autoround/core-tensor';
 import {
   AutoRoundError,
   type AlgorithmPlugin,
@@ -79,6 +79,8 @@ export interface PipelineResult {
   fullPrecisionLayers: number;
   seconds: number;
   qdq: Map<string, QuantizedWeight>;
+  /** With keepQdq: the full-precision tensors the algorithm changed (tuned norms, biases), as float32. */
+  tensors: Map<string, Float32Array>;
 }
 
 /** Checks every format against every scheme in use before any work starts. */
@@ -103,6 +105,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
   const dirs = formatDirs(run.formats);
   const quantizedLayers = [...run.layerSchemes.values()].filter(Boolean).length;
   const qdq = new Map<string, QuantizedWeight>();
+  const tensors = new Map<string, Float32Array>();
   await writeAtomically(
     run.outputDir,
     async (tmp) => {
@@ -127,9 +130,11 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
       }
       // tensors kept as they are stream through first, one at a time
       const packed = new Set([...run.layerSchemes].filter(([, s]) => s).map(([n]) => `${n}.weight`));
+      // tensors the algorithm changes (tuned norms, biases) come later, through emitTensor
+      const replaced = new Set(run.algorithm.replacesTensors?.(run.options, model.spec) ?? []);
       for (const [shard, names] of model.checkpoint.namesByShard()) {
         for (const name of names) {
-          if (packed.has(name)) continue;
+          if (packed.has(name) || replaced.has(name)) continue;
           const t = model.checkpoint.read(name);
           for (const s of sessions) s.writeTensor(name, t);
         }
@@ -153,9 +158,17 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
           if (run.keepQdq) qdq.set(layer, q);
           emitted++;
         },
+        emitTensor(name, data) {
+          if (!replaced.delete(name)) throw new Error(`algorithm emitted tensor ${name}, which it did not list in replacesTensors (or twice)`);
+          const info = model.checkpoint.info(name);
+          const t = new Tensor(info.dtype, info.shape, fromFloat32(info.dtype, data));
+          for (const s of sessions) s.writeTensor(name, t);
+          if (run.keepQdq) tensors.set(name, data);
+        },
         blockDone: (_i, note) => progress.tick(1, note),
       });
       if (emitted !== quantizedLayers) throw new Error(`algorithm ${run.algorithm.name} emitted ${emitted} of ${quantizedLayers} layers`);
+      if (replaced.size > 0) throw new Error(`algorithm ${run.algorithm.name} did not emit ${[...replaced].join(', ')}`);
       for (const s of sessions) await s.finish();
     },
     { overwrite: run.overwrite },
@@ -166,6 +179,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
     fullPrecisionLayers: run.layerSchemes.size - quantizedLayers,
     seconds: (Date.now() - t0) / 1000,
     qdq,
+    tensors,
   };
 }
 

@@ -76,7 +76,7 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('float', 'avg_bits', 'AutoScheme average bits', { unsupported: 'AutoScheme is not implemented yet' }),
   F('string', 'options', 'AutoScheme options', { unsupported: 'AutoScheme is not implemented yet' }),
   F('bool', 'enable_alg_ext', 'SignRoundV2 for symmetric int layers: scales start from the importance-weighted search, max_scale in [0, 2], below 4 bits the 0.1% largest errors left out of the loss', { sets: { key: 'enable_alg_ext', value: true } }),
-  F('bool', 'enable_norm_bias_tuning', 'tune norms and biases', { unsupported: 'not implemented yet' }),
+  F('bool', 'enable_norm_bias_tuning', 'tune norm weights and linear biases with an offset too (experimental, as in the original)', { sets: { key: 'enable_norm_bias_tuning', value: true } }),
   F('bool', 'enable_adam', 'AdamRound: AdamW instead of the sign step (lr 0.005 unless given)', { sets: { key: 'enable_adam', value: true } }),
   F('int', 'nblocks', 'consecutive blocks tuned together as one (default 1)'),
   F('float', 'momentum', 'momentum of the sign step (default 0)'),

@@ -103,6 +103,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('momentum', num(a, 'momentum'));
   set('nblocks', num(a, 'nblocks'));
   set('enableAdam', bool(a, 'enable_adam'));
+  set('enableNormBiasTuning', bool(a, 'enable_norm_bias_tuning'));
   set('ignoreLayers', str(a, 'ignore_layers'));
   set('quantLmHead', bool(a, 'quant_lm_head'));
   set('maxShardSize', str(a, 'max_shard_size'));
@@ -185,7 +186,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
     const label = `quantized (${describeScheme(ar.scheme())})`;
     if (kld) {
       // one pass: both perplexities (the numbers of the two runs below) and the KL divergence
-      const k = bench.compareQuantized(res.qdq);
+      const k = bench.compareQuantized(res.qdq, res.tensors);
       printPpl(io, 'original', { perplexity: k.referencePerplexity, tokens: k.tokens });
       printPpl(io, label, k);
       printKld(io, 'original', k);
@@ -194,7 +195,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
     }
     const fp = bench.run(model.checkpoint);
     printPpl(io, 'original', fp);
-    const q = bench.runQuantized(res.qdq);
+    const q = bench.runQuantized(res.qdq, res.tensors);
     printPpl(io, label, q);
     io.out(JSON.stringify({ eval: 'perplexity', text: basename(evalFile), tokens: q.tokens, seqlen, original: fp.perplexity, quantized: q.perplexity }));
   }

@@ -90,6 +90,11 @@ export interface QuantizeSession {
   loadModel?(weights?: WeightSource): CausalLM;
   /** Hands a finished layer to every exporter. Call once per quantized layer. */
   emit(layerName: string, q: QuantizedWeight): void;
+  /**
+   * Hands a full-precision tensor the algorithm changed (a tuned norm weight or bias, full name) to
+   * every exporter in the source's dtype; only names the algorithm's `replacesTensors` listed.
+   */
+  emitTensor?(name: string, data: Float32Array): void;
   /** Reports progress over the model's blocks. */
   blockDone?(blockIndex: number, note?: string): void;
 }
@@ -100,6 +105,11 @@ export interface AlgorithmPlugin {
   readonly description: string;
   /** Whether, with these options, the algorithm needs calibration data and a forward pass. */
   needsCalibration(options: QuantizeOptions): boolean;
+  /**
+   * Full-precision tensors this run will change (enable_norm_bias_tuning): the host does not copy
+   * them from the source and expects each through `emitTensor`.
+   */
+  replacesTensors?(options: QuantizeOptions, spec: ModelSpec): readonly string[];
   run(session: QuantizeSession): Promise<void>;
 }
 

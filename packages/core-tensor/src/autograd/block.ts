@@ -1,5 +1,6 @@
 import type { Graph, Var } from './graph.js';
 import type { QdqParams } from './qdq.js';
+import type { TunedVector } from './tuned-vector.js';
 
 /** A linear layer of a block: frozen weight [out, in] (+ bias), optionally quantized with tunable state. */
 export interface BlockLinear {
@@ -9,6 +10,8 @@ export interface BlockLinear {
   bias?: Float32Array;
   /** When present the layer runs on QDQ(weight; quant) and gradients reach quant's params. */
   quant?: QdqParams;
+  /** enable_norm_bias_tuning: the bias with its tunable offset (replaces `bias`). */
+  tunedBias?: TunedVector;
 }
 
 /** Weights of a LLaMA / Qwen2 / Qwen3 decoder block (HF module names in comments). */
@@ -24,6 +27,8 @@ export interface DecoderBlockWeights {
   down: BlockLinear; // mlp.down_proj
   qNorm?: Float32Array; // self_attn.q_norm.weight (Qwen3)
   kNorm?: Float32Array; // self_attn.k_norm.weight (Qwen3)
+  /** enable_norm_bias_tuning: norm weights with tunable offsets (each replaces the array of the same name). */
+  tunedNorms?: Partial<Record<'inputNorm' | 'postNorm' | 'qNorm' | 'kNorm', TunedVector>>;
 }
 
 export interface DecoderBlockConfig {
@@ -54,7 +59,7 @@ export interface BlockInputs {
 /** x·Wᵀ + b where W is the frozen weight or its QDQ when the layer is quantized. */
 export function blockLinear(g: Graph, x: Var, l: BlockLinear): Var {
   const w = l.quant ? g.qdq(l.weight, l.quant) : g.input(l.weight, [l.outFeatures, l.inFeatures]);
-  const b = l.bias ? g.input(l.bias, [l.outFeatures]) : null;
+  const b = l.tunedBias ? g.tunedVector(l.tunedBias) : l.bias ? g.input(l.bias, [l.outFeatures]) : null;
   return g.linear(x, w, b);
 }
 
@@ -66,12 +71,16 @@ export function blockLinear(g: Graph, x: Var, l: BlockLinear): Var {
 export function decoderBlock(g: Graph, x: Var, w: DecoderBlockWeights, cfg: DecoderBlockConfig, inp: BlockInputs): Var {
   const { numHeads: H, numKvHeads: KV, headDim: D, eps } = cfg;
   const { batch: B, seqLen: T } = inp;
-  const h1 = g.rmsNorm(x, g.input(w.inputNorm, [cfg.hidden]), eps);
+  const norm = (k: 'inputNorm' | 'postNorm' | 'qNorm' | 'kNorm', v: Float32Array) => {
+    const t = w.tunedNorms?.[k];
+    return t ? g.tunedVector(t) : g.input(v, [v.length]);
+  };
+  const h1 = g.rmsNorm(x, norm('inputNorm', w.inputNorm), eps);
   let q = blockLinear(g, h1, w.q);
   let k = blockLinear(g, h1, w.k);
   const v = blockLinear(g, h1, w.v);
-  if (w.qNorm) q = g.rmsNorm(q, g.input(w.qNorm, [D]), eps);
-  if (w.kNorm) k = g.rmsNorm(k, g.input(w.kNorm, [D]), eps);
+  if (w.qNorm) q = g.rmsNorm(q, norm('qNorm', w.qNorm), eps);
+  if (w.kNorm) k = g.rmsNorm(k, norm('kNorm', w.kNorm), eps);
   const ropeOpts = { headDim: D, rotaryDim: cfg.rotaryDim, positions: inp.positions, seqLen: T };
   q = g.rope(q, inp.cos, inp.sin, { ...ropeOpts, numHeads: H });
   k = g.rope(k, inp.cos, inp.sin, { ...ropeOpts, numHeads: KV });
@@ -85,7 +94,7 @@ export function decoderBlock(g: Graph, x: Var, w: DecoderBlockWeights, cfg: Deco
     blockRows: inp.attentionBlockRows,
   });
   const h = g.add(x, blockLinear(g, a, w.o));
-  const n = g.rmsNorm(h, g.input(w.postNorm, [cfg.hidden]), eps);
+  const n = g.rmsNorm(h, norm('postNorm', w.postNorm), eps);
   const act = g.swiglu(blockLinear(g, n, w.gate), blockLinear(g, n, w.up));
   return g.add(h, blockLinear(g, act, w.down));
 }

@@ -9,6 +9,7 @@ import { fastExp } from './fast-math.js';
 // would otherwise put a property lookup in every hot-loop call.
 const exp = fastExp;
 import { Param } from './param.js';
+import type { TunedVector } from './tuned-vector.js';
 import { type QdqParams, type QdqSaved, qdqBackward, qdqForward } from './qdq.js';
 
 /**
@@ -579,6 +580,22 @@ export class Graph {
     };
     qdqForward(weight, p, y.data, saved, this.backend);
     this.record(y, () => qdqBackward(weight, p, saved, y._grad!, this.backend));
+    return y;
+  }
+
+  /** A norm weight or bias with its tunable offset (TunedVector): w', gradients into t.v (straight-through inside the clamp). */
+  tunedVector(t: TunedVector): Var {
+    const n = t.base.length;
+    const y = this.out([n], t.v.requiresGrad);
+    const inside = new Uint8Array(n);
+    t.value(y.data, inside);
+    if (t.v.requiresGrad) {
+      this.record(y, () => {
+        const gy = y._grad!;
+        const gv = t.v.grad;
+        for (let i = 0; i < n; i++) if (inside[i]) gv[i] += gy[i]! * t.scale;
+      });
+    }
     return y;
   }
 

@@ -1,5 +1,6 @@
 export { Graph, Var, type RopeOptions, type MseOptions } from './graph.js';
 export { Param } from './param.js';
+export { TunedVector } from './tuned-vector.js';
 export { type AttentionOptions } from './attention.js';
 export {
   QdqParams,
