@@ -1,10 +1,10 @@
 // The quality table of issue #3: fp32, plain RTN, optimized RTN and SignRound perplexities for
 // several schemes, next to the original AutoRound's figures measured on the same jobs.
 //   npm run signround-table -- --preset stories|llama256 [--schemes W2G32asym,W4G32sym] [--iters 200]
-//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2,adam,signround-nb] [--backend native]
+//                              [--nsamples 128] [--seqlen 256] [--methods rtn,opt,signround,signround-v2,adam,signround-nb,signround-lfq] [--backend native]
 //                              [--nblocks 1]
 // signround-v2 is SignRound with --enable_alg_ext (SignRoundV2, symmetric schemes only); adam is --enable_adam (AdamRound);
-// signround-nb is SignRound with --enable_norm_bias_tuning.
+// signround-nb is SignRound with --enable_norm_bias_tuning, signround-lfq with --enable_lfq.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -73,6 +73,7 @@ try {
         bits, groupSize: gs, sym, dataset, nsamples, seqlen, seed: 42, batchSize: 8,
         iters: method.startsWith('signround') || method === 'adam' ? iters : 0,
         enableNormBiasTuning: method === 'signround-nb',
+        enableLfq: method === 'signround-lfq',
         enableAdam: method === 'adam',
         enableAlgExt: method === 'signround-v2',
         nblocks: Number(arg('nblocks', '1')),

@@ -288,6 +288,7 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
   const { o, model, T, sampler, inputs } = await prepareTuning(session);
+  if (o.enableLfq) throw new AutoRoundError('E_UNSUPPORTED', '--enable_lfq with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_lfq' });
   if (o.enableNormBiasTuning) throw new AutoRoundError('E_UNSUPPORTED', '--enable_norm_bias_tuning with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_norm_bias_tuning' });
   if (o.enableAdam) throw new AutoRoundError('E_UNSUPPORTED', '--enable_adam with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_adam' });
   if (o.nblocks > 1) throw new AutoRoundError('E_UNSUPPORTED', '--nblocks > 1 with GGUF types is not implemented; it applies to int schemes', { subject: '--nblocks' });

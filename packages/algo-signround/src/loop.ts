@@ -40,6 +40,8 @@ export interface SignRoundOptions {
   enableAdam: boolean;
   /** Norm weights and linear biases tuned with an additive offset (enable_norm_bias_tuning; norm-bias.ts). */
   enableNormBiasTuning: boolean;
+  /** The last block (group) tuned on the LM loss through the final norm and lm_head (enable_lfq) instead of the block-output MSE. */
+  enableLfq: boolean;
 }
 
 export function signRoundOptions(o: QuantizeSession['options']): SignRoundOptions {
@@ -61,6 +63,7 @@ export function signRoundOptions(o: QuantizeSession['options']): SignRoundOption
     nblocks: num('nblocks', 1),
     enableAdam: bool('enableAdam', false),
     enableNormBiasTuning: bool('enableNormBiasTuning', false),
+    enableLfq: bool('enableLfq', false),
   };
 }
 
@@ -123,6 +126,8 @@ export interface TuningRun {
   readonly sampler: IndexSampler;
   /** The embeddings of every calibration sample: block 0's full-precision (and quantized) inputs. */
   readonly inputs: Float32Array[];
+  /** The calibration samples' token ids. */
+  readonly samples: Int32Array[];
 }
 
 /** Options, calibration samples, the LLaMA-family model and the sampler of a SignRound run (spec §3). */
@@ -137,7 +142,7 @@ export async function prepareTuning(session: QuantizeSession): Promise<TuningRun
   if (samples.some((s) => s.length !== T)) throw new AutoRoundError('E_NO_DATASET', 'calibration samples must all have the same length');
   const bs = Math.min(o.batchSize, samples.length);
   const sampler = new IndexSampler(samples.length, Math.min(samples.length, bs * o.gradientAccumulateSteps), new PyRandom(o.seed));
-  return { o, model, T, sampler, inputs: samples.map((ids) => model.embedTokens(ids)) };
+  return { o, model, T, sampler, inputs: samples.map((ids) => model.embedTokens(ids)), samples };
 }
 
 /** One block's tuning problem: which block, its quantized-stream inputs and full-precision targets. */
@@ -155,6 +160,8 @@ export interface BlockProblem {
   readonly T: number;
   readonly o: SignRoundOptions;
   readonly sampler: IndexSampler;
+  /** The samples' token ids (for a loss on the next tokens, enable_lfq). */
+  readonly tokens?: readonly Int32Array[];
 }
 
 /** What the loop asks of the tuned parameters. */
@@ -165,7 +172,7 @@ export interface TuningStep {
    * Forward and backward of one micro-batch of `batch` samples (x, target [batch·T, hidden], mask
    * [batch·T]), gradients accumulating; returns the loss with `reduction`.
    */
-  microBatch(x: Float32Array, target: Float32Array, mask: Float32Array, batch: number, reduction: 'mean' | 'sum'): number;
+  microBatch(x: Float32Array, target: Float32Array, mask: Float32Array, batch: number, reduction: 'mean' | 'sum', samples: readonly number[]): number;
   /** Records the current parameters as the best so far. */
   snapshot(): void;
   /** The sign step with the learning rates times `decay`, gradients cleared. */
@@ -213,7 +220,7 @@ export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promi
       const { x, target, mask } = buffersFor(mb.length);
       concatRows(qIn, mb, T * H, x);
       concatRows(refOut, mb, T * H, target);
-      let loss = p.microBatch(x, target, mask, mb.length, gas === 1 ? 'mean' : 'sum');
+      let loss = p.microBatch(x, target, mask, mb.length, gas === 1 ? 'mean' : 'sum', mb);
       if (gas > 1) loss /= mb.length * T * H;
       total += loss;
     }

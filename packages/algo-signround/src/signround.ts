@@ -6,6 +6,7 @@ import {
   Graph,
   type KernelBackend,
   QdqParams,
+  decoderBlock,
   decoderBlockOutput,
   decoderBlockStep,
 } from '@autoround/core-tensor';
@@ -93,10 +94,13 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   // SignRoundV2 below 4 bits: the loss leaves out the 0.1% largest errors of each micro-batch (spec §5)
   const outlierSuppressed = layers.some((l) => l.params.initScale !== null && l.params.bits < 4);
   const H = model.dims.hidden;
+  // enable_lfq: the group holding the model's last block is tuned on the LM loss of the next tokens
+  const lfq = problem.o.enableLfq && (problem.blocks ?? [index]).includes(model.blocks.length - 1) ? problem.tokens : undefined;
   const r = await runTuningLoop(problem, {
-    microBatch(x, target, mask, batch, reduction) {
+    microBatch(x, target, mask, batch, reduction, samples) {
       let inp = inputs.get(batch);
       if (!inp) inputs.set(batch, (inp = { batch, seqLen: T, cos: model.rope.cos, sin: model.rope.sin }));
+      if (lfq) return lmLossStep(g, x, w, cfg, inp, model, lfq, samples, mask, lossScale);
       const dropTop = outlierSuppressed ? Math.max(1, Math.floor((batch * T * H) / 1000)) : 0;
       return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale, reduction, dropTop });
     },
@@ -116,6 +120,47 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   for (const l of layers) l.params.params().forEach((p, k) => p.data.set(l.best[k]!));
   for (const nb of normBias.values()) normBiasParams(nb).forEach((p, k) => p.data.set(nb.best[k]!));
   return r;
+}
+
+/** Largest logits buffer (floats) enable_lfq builds for one micro-batch: 1 GiB. */
+const LFQ_MAX_LOGITS = 1 << 28;
+
+/**
+ * One micro-batch of enable_lfq: the blocks, the final norm and lm_head, the mean cross-entropy of
+ * the next token at every position the mask keeps (the last position of a sample has none), and
+ * the backward of loss·lossScale. Returns the loss.
+ */
+function lmLossStep(
+  g: Graph,
+  x: Float32Array,
+  w: readonly DecoderBlockWeights[],
+  cfg: DecoderBlockConfig,
+  inp: BlockInputs,
+  model: LlamaModel,
+  tokens: readonly Int32Array[],
+  samples: readonly number[],
+  mask: Float32Array,
+  lossScale: number,
+): number {
+  const { hidden: H, vocab } = model.dims;
+  const T = inp.seqLen;
+  const rows = inp.batch * T;
+  if (rows * vocab > LFQ_MAX_LOGITS) {
+    throw new AutoRoundError('E_UNSUPPORTED', `--enable_lfq needs logits of ${rows} tokens × ${vocab} vocabulary (${((rows * vocab * 4) / 2 ** 30).toFixed(1)} GiB) per micro-batch; lower --batch_size or --seqlen`, { subject: '--enable_lfq' });
+  }
+  g.reset();
+  let h = g.input(x, [rows, H]);
+  for (const b of w) h = decoderBlock(g, h, b, cfg, inp);
+  const logits = g.linear(g.rmsNorm(h, g.input(model.finalNorm, [H]), model.dims.eps), g.input(model.lmHead, [vocab, H]));
+  const targets = new Int32Array(rows);
+  samples.forEach((s, k) => {
+    const ids = tokens[s]!;
+    for (let t = 0; t + 1 < T; t++) targets[k * T + t] = ids[t + 1]!;
+  });
+  const loss = g.crossEntropy(logits, targets, mask);
+  const value = loss.data[0]!;
+  g.backward(g.scale(loss, lossScale));
+  return value;
 }
 
 function isTunable(s: QuantScheme): boolean {
@@ -139,7 +184,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   needsCalibration: () => true,
   replacesTensors: (options, spec) => (options.enableNormBiasTuning === true && options.iters > 0 ? normBiasTensorNames(spec) : []),
   async run(session) {
-    const { o, model, T, sampler, inputs } = await prepareTuning(session);
+    const { o, model, T, sampler, inputs, samples } = await prepareTuning(session);
     if (o.enableAlgExt && ![...session.layerSchemes.values()].some((s) => s && usesAlgExt(s))) {
       session.log.warn('--enable_alg_ext changes symmetric int layers only (spec §5); this run has none, so it tunes as without it');
     }
@@ -195,7 +240,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
       const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && layers.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);
       if (layers.length > 0) {
         if ([...plain.values()].some((m) => m.size > 0)) throw new AutoRoundError('E_UNSUPPORTED', `${what} mixes tuned and untuned quantized layers, which is not supported yet`);
-        const r = await tuneBlock(session.backend, { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler }, layers, normBias);
+        const r = await tuneBlock(session.backend, { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler, tokens: samples }, layers, normBias);
         for (const l of layers) {
           const q = quantizeInt(l.weight, l.params.layout.outFeatures, l.params.layout.inFeatures, l.scheme, {
             v: l.params.v.data,

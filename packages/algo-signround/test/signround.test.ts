@@ -41,7 +41,7 @@ describe('SignRound pieces', () => {
   });
 
   it('uses lr = 1/iters, 2/iters for ≤3-bit layers from 1000 iterations on', () => {
-    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1, enableAdam: false, enableNormBiasTuning: false };
+    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1, enableAdam: false, enableNormBiasTuning: false, enableLfq: false };
     expect(layerLr(o, 2)).toBe(1 / 200);
     expect(layerLr({ ...o, iters: 1000 }, 2)).toBe(2 / 1000);
     expect(layerLr({ ...o, iters: 1000 }, 4)).toBe(1 / 1000);
@@ -195,5 +195,19 @@ describe('SignRound end to end', () => {
     expect(changed).toBeGreaterThan(0);
     for (const b of nb.blocks) expect(b.best).toBeLessThanOrEqual(b.first);
     expect(nb.blocks[0]!.first).toBe(plain.blocks[0]!.first); // every offset starts at 0: block 0 starts from the same loss
+  });
+
+  it('enableLfq tunes the last block on the LM loss of the next tokens: its log line is a cross-entropy, the others are unchanged', async () => {
+    const run = demoJob('m7', 'A little fox found a red ball in the snow and carried it home to its mother.');
+    const plain = await run('plain');
+    const lfq = await run('lfq', { enableLfq: true });
+    expect(lfq.blocks).toHaveLength(2);
+    expect(lfq.blocks[0]).toEqual(plain.blocks[0]); // block 0: the same MSE tuning
+    const ce = lfq.blocks[1]!;
+    // a cross-entropy over the demo vocabulary (~350 tokens) of a random model: near its log, far above the block MSE
+    expect(ce.first).toBeGreaterThan(3);
+    expect(ce.first).toBeLessThan(8);
+    expect(ce.best).toBeLessThanOrEqual(ce.first);
+    expect(sameWeights(lfq.qdq, plain.qdq)).toBe(false);
   });
 });

@@ -37,6 +37,8 @@ export interface AutoRoundOptions {
   enableAdam?: boolean;
   /** Tune the blocks' norm weights and linear biases with an additive offset too (experimental, as in the original). */
   enableNormBiasTuning?: boolean;
+  /** The last block tuned on the LM loss through the final norm and lm_head instead of its output MSE (experimental, as in the original). */
+  enableLfq?: boolean;
   layerConfig?: Record<string, LayerConfigValue>;
   ignoreLayers?: string;
   quantLmHead?: boolean;

@@ -80,7 +80,7 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('bool', 'enable_adam', 'AdamRound: AdamW instead of the sign step (lr 0.005 unless given)', { sets: { key: 'enable_adam', value: true } }),
   F('int', 'nblocks', 'consecutive blocks tuned together as one (default 1)'),
   F('float', 'momentum', 'momentum of the sign step (default 0)'),
-  F('bool', 'enable_lfq', 'last block tuned on the LM loss', { unsupported: 'not implemented yet' }),
+  F('bool', 'enable_lfq', 'the last block tuned on the LM loss (cross-entropy through the final norm and lm_head) instead of its output MSE (experimental, as in the original)', { sets: { key: 'enable_lfq', value: true } }),
   F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
 ]);
 

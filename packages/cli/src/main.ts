@@ -104,6 +104,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('nblocks', num(a, 'nblocks'));
   set('enableAdam', bool(a, 'enable_adam'));
   set('enableNormBiasTuning', bool(a, 'enable_norm_bias_tuning'));
+  set('enableLfq', bool(a, 'enable_lfq'));
   set('ignoreLayers', str(a, 'ignore_layers'));
   set('quantLmHead', bool(a, 'quant_lm_head'));
   set('maxShardSize', str(a, 'max_shard_size'));

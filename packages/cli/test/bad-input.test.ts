@@ -115,7 +115,6 @@ describe('bad input gives a clear error, a non-zero exit and no output folder', 
     expect((await run(['--model', demo, '--bitz', '4'])).err).toMatch(/unknown flag --bitz/);
     expect((await run(['--model', demo, '--bits', 'four'])).err).toMatch(/--bits expects an integer/);
     expect((await run(['--model', demo, '--device', 'cuda:0'])).err).toMatch(/--device cuda:0/);
-    expect((await run(['--model', demo, '--enable_lfq'])).err).toMatch(/--enable_lfq is not supported/);
     expect((await run(['--model', demo, '--momentum', '1.5'])).err).toMatch(/--momentum must be in \[0, 1\)/);
     expect((await run(['--model', demo, '--nblocks', '0'])).err).toMatch(/--nblocks must be an integer ≥ 1, got 0/);
   });

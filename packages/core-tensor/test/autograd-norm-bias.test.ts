@@ -68,3 +68,35 @@ describe('TunedVector (norm and bias tuning)', () => {
     expect(norm.v.grad.some((v) => v !== 0)).toBe(true);
   });
 });
+
+describe('cross-entropy (enable_lfq)', () => {
+  it('value is the mean of logsumexp − target logit over unmasked rows; gradient against central differences', () => {
+    const r = rng(12);
+    const rows = 4;
+    const V = 7;
+    const logits = rand(rows * V, r, -2, 2);
+    const targets = Int32Array.from([3, 0, 6, 2]);
+    const mask = Float32Array.from([1, 1, 0, 1]);
+    const ref = (l: ArrayLike<number>) => {
+      let s = 0;
+      let n = 0;
+      for (let k = 0; k < rows; k++) {
+        if (!mask[k]) continue;
+        let se = 0;
+        for (let i = 0; i < V; i++) se += Math.exp(l[k * V + i]!);
+        s += Math.log(se) - l[k * V + targets[k]!]!;
+        n++;
+      }
+      return s / n;
+    };
+    const g = new Graph(backend);
+    const x = g.leaf(logits, [rows, V]);
+    const loss = g.crossEntropy(x, targets, mask);
+    expect(loss.data[0]).toBeCloseTo(ref(logits), 6);
+    g.backward(loss);
+    const num = fd(ref, logits, 1e-4);
+    for (let i = 0; i < logits.length; i++) expect(x.grad![i]).toBeCloseTo(num[i]!, 5);
+    for (let i = 2 * V; i < 3 * V; i++) expect(x.grad![i]).toBe(0); // the masked row
+    expect(() => g.crossEntropy(g.leaf(logits, [rows, V]), Int32Array.from([0, 1, 9, 2]))).toThrow(/outside the vocabulary/);
+  });
+});

@@ -565,6 +565,49 @@ export class Graph {
   }
 
   /**
+   * Mean cross-entropy of logits [rows, vocab] against one target id per row, over the rows whose
+   * mask is 1 (all rows without a mask). Returns a scalar. (SignRound's enable_lfq: the LM loss.)
+   */
+  crossEntropy(logits: Var, targets: Int32Array, mask?: Float32Array): Var {
+    const V = logits.lastDim;
+    const rows = logits.size / V;
+    if (targets.length !== rows) throw shapeError('crossEntropy', `${targets.length} targets for ${rows} rows`);
+    if (mask && mask.length !== rows) throw shapeError('crossEntropy', `mask has ${mask.length} values, expected ${rows}`);
+    const y = this.out([], logits.requiresGrad);
+    const ld = logits.data;
+    const lse = this.dataArena.take(rows);
+    let count = 0;
+    let acc = 0;
+    for (let r = 0; r < rows; r++) {
+      if (mask && mask[r] === 0) continue;
+      const t = targets[r]!;
+      if (!(t >= 0 && t < V)) throw shapeError('crossEntropy', `target ${t} of row ${r} is outside the vocabulary of ${V}`);
+      const o = r * V;
+      let m = -Infinity;
+      for (let i = 0; i < V; i++) if (ld[o + i]! > m) m = ld[o + i]!;
+      let se = 0;
+      for (let i = 0; i < V; i++) se += Math.exp(ld[o + i]! - m);
+      lse[r] = m + Math.log(se);
+      acc += lse[r]! - ld[o + t]!;
+      count++;
+    }
+    if (count === 0) throw shapeError('crossEntropy', 'every row is masked');
+    y.data[0] = acc / count;
+    this.record(y, () => {
+      const gl = this.gradZeroed(logits);
+      const c = y._grad![0]! / count;
+      for (let r = 0; r < rows; r++) {
+        if (mask && mask[r] === 0) continue;
+        const o = r * V;
+        const l = lse[r]!;
+        for (let i = 0; i < V; i++) gl[o + i] += c * Math.exp(ld[o + i]! - l);
+        gl[o + targets[r]!] -= c;
+      }
+    });
+    return y;
+  }
+
+  /**
    * The quantize–dequantize of a frozen weight [out, in] with the tunable state `p`
    * (spec §2, straight-through rounding). Gradients accumulate into p.v/p.alpha/p.beta.
    */
