@@ -45,6 +45,16 @@ export function accumulate(acc: ActivationSums, x: Float32Array, rows: number, i
 }
 
 /**
+ * The importance matrix of optimized RTN's int search (and SignRoundV2's initial scales): Σx² divided
+ * by the number of sequences seen, as the original's imatrix_cnt; checked finite with the layer's name.
+ */
+export function imatrixPerSequence(acc: ActivationSums, sequences: number, layer: string): Float32Array {
+  const im = Float32Array.from(acc.sumSq, (v) => v / sequences);
+  checkFinite(im, `${layer} calibration activations`);
+  return im;
+}
+
+/**
  * Activation sums for every quantized linear of a block, and the forward hook that fills them
  * (Σx² of each linear's inputs, the importance matrix of optimized RTN and GGUF tuning).
  */

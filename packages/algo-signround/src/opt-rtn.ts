@@ -1,7 +1,7 @@
 import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
 import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { GgufLayers, blockActivationSums, runGgufSignRound } from './gguf.js';
+import { GgufLayers, blockActivationSums, imatrixPerSequence, runGgufSignRound } from './gguf.js';
 
 /** Does the original use the importance-weighted search for this scheme? (spec §4: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
@@ -47,10 +47,7 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
       if (type !== null) {
         q = gguf.quantize(name, scheme, type, w, l.outFeatures, l.inFeatures, sums.get(l.name));
       } else if (usesOptRtn(scheme)) {
-        // divided by the number of sequences seen, as the original's imatrix_cnt
-        const im = Float32Array.from(sums.get(l.name)!.sumSq, (v) => v / inputs.length);
-        checkFinite(im, `${name} calibration activations`);
-        q = quantizeIntOptRtn(w, l.outFeatures, l.inFeatures, scheme, im);
+        q = quantizeIntOptRtn(w, l.outFeatures, l.inFeatures, scheme, imatrixPerSequence(sums.get(l.name)!, inputs.length, name));
       } else {
         q = rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
       }

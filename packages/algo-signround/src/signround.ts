@@ -14,7 +14,7 @@ import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme
 import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { blockActivationSums } from './gguf.js';
+import { blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { type BlockNormBias, blockNormBias, emitNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
 
@@ -218,9 +218,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
           }
           let initScale: Float32Array | undefined;
           if (activations && usesAlgExt(scheme)) {
-            // divided by the number of sequences seen, as the original's imatrix_cnt
-            const im = Float32Array.from(activations.sums.get(l.name)!.sumSq, (v) => v / nIn);
-            checkFinite(im, `${name} calibration activations`);
+            const im = imatrixPerSequence(activations.sums.get(l.name)!, nIn, name);
             initScale = quantizeIntOptRtn(weight, l.outFeatures, l.inFeatures, scheme, im).scales;
           }
           const params = new QdqParams(weight, l.outFeatures, l.inFeatures, {
