@@ -22,7 +22,7 @@ import {
 import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { type BlockProblem, type BlockTuneResult, SignSgd, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, SignSgd, layerLr, logTunedBlock, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
 export interface ActivationSums {
@@ -233,7 +233,7 @@ async function tuneGgufBlock(
       g.reset();
       leaves.clear();
       const y = blockGraph(g, g.input(x, [batch * T, H]), model, index, weightOf, batch, T);
-      const loss = g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? Math.max(1, Math.floor((batch * T * H) / 1000)) : 0 });
+      const loss = g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
       const value = loss.data[0]!;
       g.backward(g.scale(loss, 1000));
       // straight-through: ∂y/∂V = s where the rounded value fell inside [lo, hi]
@@ -298,10 +298,15 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
   const { o, model, T, sampler, inputs } = await prepareTuning(session);
-  if (o.enableLfq) throw new AutoRoundError('E_UNSUPPORTED', '--enable_lfq with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_lfq' });
-  if (o.enableNormBiasTuning) throw new AutoRoundError('E_UNSUPPORTED', '--enable_norm_bias_tuning with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_norm_bias_tuning' });
-  if (o.enableAdam) throw new AutoRoundError('E_UNSUPPORTED', '--enable_adam with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_adam' });
-  if (o.nblocks > 1) throw new AutoRoundError('E_UNSUPPORTED', '--nblocks > 1 with GGUF types is not implemented; it applies to int schemes', { subject: '--nblocks' });
+  // the tuning variants that only the int path has
+  for (const [on, flag, shown] of [
+    [o.enableLfq, '--enable_lfq', '--enable_lfq'],
+    [o.enableNormBiasTuning, '--enable_norm_bias_tuning', '--enable_norm_bias_tuning'],
+    [o.enableAdam, '--enable_adam', '--enable_adam'],
+    [o.nblocks > 1, '--nblocks', '--nblocks > 1'],
+  ] as const) {
+    if (on) throw new AutoRoundError('E_UNSUPPORTED', `${shown} with GGUF types is not implemented; it applies to int schemes`, { subject: flag });
+  }
   let fpIn = inputs;
   let qIn = fpIn;
   const t0 = Date.now();
@@ -332,6 +337,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
         continue;
       }
       const n = l.outFeatures * l.inFeatures;
+      const bits = TYPE_BITS[r0.type] ?? scheme.bits;
       tuned.push({
         name,
         local: l.name,
@@ -341,8 +347,8 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
         inF: l.inFeatures,
         frozen: freezeBlocks(r0.type, r0.data, n),
         imatrix: im,
-        bits: TYPE_BITS[r0.type] ?? scheme.bits,
-        lr: layerLr(o, TYPE_BITS[r0.type] ?? scheme.bits),
+        bits,
+        lr: layerLr(o, bits),
         v: new Float32Array(n),
         grad: new Float32Array(n),
         qdq: new Float32Array(n),

@@ -67,6 +67,11 @@ export function signRoundOptions(o: QuantizeSession['options']): SignRoundOption
   };
 }
 
+/** How many of a micro-batch's `numel` errors SignRoundV2's outlier-suppressed loss leaves out: 0.1%, at least one. */
+export function outlierDropCount(numel: number): number {
+  return Math.max(1, Math.floor(numel / 1000));
+}
+
 /** AutoAdamRound's default learning rate. */
 export const ADAM_DEFAULT_LR = 0.005;
 

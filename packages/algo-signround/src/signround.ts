@@ -16,7 +16,7 @@ import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { type BlockNormBias, blockNormBias, emitNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 interface TunedLayer {
   name: string;
@@ -101,7 +101,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
       let inp = inputs.get(batch);
       if (!inp) inputs.set(batch, (inp = { batch, seqLen: T, cos: model.rope.cos, sin: model.rope.sin }));
       if (lfq) return lmLossStep(g, x, w, cfg, inp, model, lfq, samples, mask, lossScale);
-      const dropTop = outlierSuppressed ? Math.max(1, Math.floor((batch * T * H) / 1000)) : 0;
+      const dropTop = outlierSuppressed ? outlierDropCount(batch * T * H) : 0;
       return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale, reduction, dropTop });
     },
     snapshot() {
