@@ -6,9 +6,9 @@ import {
   Graph,
   type KernelBackend,
   QdqParams,
-  decoderBlock,
   decoderBlockOutput,
   decoderBlockStep,
+  decoderStack,
 } from '@autoround/core-tensor';
 import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme, scaleDtypeOf, yieldToEventLoop } from '@autoround/core';
 import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
@@ -149,8 +149,7 @@ function lmLossStep(
     throw new AutoRoundError('E_UNSUPPORTED', `--enable_lfq needs logits of ${rows} tokens × ${vocab} vocabulary (${((rows * vocab * 4) / 2 ** 30).toFixed(1)} GiB) per micro-batch; lower --batch_size or --seqlen`, { subject: '--enable_lfq' });
   }
   g.reset();
-  let h = g.input(x, [rows, H]);
-  for (const b of w) h = decoderBlock(g, h, b, cfg, inp);
+  const h = decoderStack(g, g.input(x, [rows, H]), w, cfg, inp);
   const logits = g.linear(g.rmsNorm(h, g.input(model.finalNorm, [H]), model.dims.eps), g.input(model.lmHead, [vocab, H]));
   const targets = new Int32Array(rows);
   samples.forEach((s, k) => {

@@ -111,7 +111,7 @@ export interface BlockStepOptions {
 }
 
 /** Consecutive blocks (SignRound's nblocks > 1 tunes several as one), the output of each the next one's input. */
-function decoderStack(g: Graph, x: Var, w: DecoderBlockWeights | readonly DecoderBlockWeights[], cfg: DecoderBlockConfig, inp: BlockInputs): Var {
+export function decoderStack(g: Graph, x: Var, w: DecoderBlockWeights | readonly DecoderBlockWeights[], cfg: DecoderBlockConfig, inp: BlockInputs): Var {
   for (const b of Array.isArray(w) ? w : [w]) x = decoderBlock(g, x, b, cfg, inp);
   return x;
 }

@@ -16,6 +16,7 @@ export {
 } from './qdq.js';
 export {
   decoderBlock,
+  decoderStack,
   decoderBlockStep,
   decoderBlockOutput,
   blockLinear,
