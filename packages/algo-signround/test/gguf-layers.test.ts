@@ -107,6 +107,27 @@ describe.skipIf(!HAS_SHARED)('GGUF output: --fp_layers / --layer_config name the
     const res = await ar.quantizeAndSave(out, { format, keepQdq: true });
     return { log, res, file: ggufFileOf(out, readConfig(out)) };
   };
+  /**
+   * For each case (output name, layer selection, expected type): the file types `ggufName` as expected and every
+   * other tensor as in `base`; `hfName` read back is within F16 rounding of the float weight `w` or, for a
+   * quantized type, llama.cpp's quantizer of that type on it.
+   */
+  const expectNamedTensorTypes = async (
+    model: string,
+    ggufName: string,
+    hfName: string,
+    w: { data: Float32Array; out: number; inF: number },
+    base: Map<string, string>,
+    cases: [string, object, string][],
+  ) => {
+    for (const [name, selection, want] of cases) {
+      const r = await run(model, name, 'gguf:q4_k_m', selection);
+      for (const [n, t] of types(r.file)) expect(`${name} ${n} ${t}`).toBe(`${name} ${n} ${n === ggufName ? want : base.get(n)}`);
+      const back = readGgufWeights(r.file).readFloat32(hfName).data;
+      if (want === 'F16') expect(worstRelative(back, w.data), name).toBeLessThan(1e-3);
+      else expect(back, name).toEqual(ggufQdq(w.data, w.out, w.inF, GGMLType[want as keyof typeof GGMLType]));
+    }
+  };
   const embedOf = (model: string) => {
     const src = Checkpoint.open(model);
     const w = src.readFloat32('model.embed_tokens.weight');
@@ -170,17 +191,10 @@ describe.skipIf(!HAS_SHARED)('GGUF output: --fp_layers / --layer_config name the
     const a = types(base.file);
     expect([a.get('token_embd.weight'), a.get('output.weight')]).toEqual(['Q5_0', 'Q8_0']); // Q4_K → Q5_0 on 64 columns; the output rule → Q8_0
     const w = embedOf(STORIES);
-    for (const [name, selection, want] of [
+    await expectNamedTensorTypes(STORIES, 'token_embd.weight', 'model.embed_tokens.weight', w, a, [
       ['s-fp', { ignoreLayers: 'model.embed_tokens' }, 'F16'],
       ['s-q8', { layerConfig: { embed_tokens: { bits: 8 } } }, 'Q8_0'],
-    ] as const) {
-      const r = await run(STORIES, name, 'gguf:q4_k_m', selection);
-      const b = types(r.file);
-      for (const [n, t] of b) expect(`${name} ${n} ${t}`).toBe(`${name} ${n} ${n === 'token_embd.weight' ? want : a.get(n)}`);
-      const back = readGgufWeights(r.file).readFloat32('model.embed_tokens.weight').data;
-      if (want === 'F16') expect(worstRelative(back, w.data), name).toBeLessThan(1e-3);
-      else expect(back, name).toEqual(ggufQdq(w.data, w.out, w.inF, GGMLType.Q8_0));
-    }
+    ]);
   });
 
   it('stories260K: its lm_head.weight (written as output.weight) can be named although config.json ties the embeddings', async () => {
@@ -188,17 +202,10 @@ describe.skipIf(!HAS_SHARED)('GGUF output: --fp_layers / --layer_config name the
     const src = Checkpoint.open(STORIES);
     const head = src.readFloat32('lm_head.weight');
     src.close();
-    for (const [name, selection, want] of [
+    await expectNamedTensorTypes(STORIES, 'output.weight', 'lm_head.weight', { data: head.data, out: head.shape[0]!, inF: head.shape[1]! }, base, [
       ['h-q4', { layerConfig: { lm_head: 'GGUF:Q4_0' } }, 'Q4_0'],
       ['h-fp', { ignoreLayers: 'lm_head' }, 'F16'],
-    ] as const) {
-      const r = await run(STORIES, name, 'gguf:q4_k_m', selection);
-      const b = types(r.file);
-      for (const [n, t] of b) expect(`${name} ${n} ${t}`).toBe(`${name} ${n} ${n === 'output.weight' ? want : base.get(n)}`);
-      const back = readGgufWeights(r.file).readFloat32('lm_head.weight').data;
-      if (want === 'F16') expect(worstRelative(back, head.data), name).toBeLessThan(1e-3);
-      else expect(back, name).toEqual(ggufQdq(head.data, head.shape[0]!, head.shape[1]!, GGMLType.Q4_0));
-    }
+    ]);
   });
 
   it('tied for real (stories260K without lm_head.weight, embeddings in BF16): token_embd is the output matrix; naming embed_tokens replaces the output rule, row fallback included', async () => {
