@@ -28,17 +28,8 @@ export function xorshiftRandom(seed: number): () => number {
   };
 }
 
-/** A seeded mulberry32 stream of numbers in [0, 1), for generated test inputs. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded mulberry32 stream of numbers in [0, 1), for generated test inputs: the one the demo model uses. */
+export { mulberry32 } from '../../packages/autoround/src/demo.js';
 
 /** n float32 values drawn uniformly from [lo, hi) with the stream r. */
 export function uniformArray(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
