@@ -1,12 +1,20 @@
 // npm run bench -- gemm [--backends native,wasm,js] [--shapes all|square|blocks] [--trans NN,NT,TN,TT] [--threads N]
+//                       [--reference auto|none|PATH]
 // GEMM throughput of each kernel backend against the machine's FMA ceiling measured in this run
 // (AVX-512 FMAs on every core, as `npm run bench -- ceiling`). Shapes: 1024^3 and the Qwen3-0.6B
 // projections for a 4096-token block, y = x·W^T with x [4096, in] and W [out, in]:
 //   q_proj 1024→2048, k_proj/v_proj 1024→1024, o_proj 2048→1024, gate/up_proj 1024→3072, down_proj 3072→1024.
 // Each result is one JSON line; fraction = best gflops / ceiling_gflops, ratio = paired_fraction (the median
 // window against the ceiling of that moment, tools/bench/paired-ceiling.ts).
+// Reference: a system CBLAS (OpenBLAS by default: libopenblas.so.0, or AUTOROUND_BENCH_CBLAS / --reference
+// PATH), loaded with dlopen by the addon and timed the same way right after the native backend on each case,
+// and then alternated with it window by window, so each native row also says how it compares with a tuned
+// BLAS at that moment (vs_reference: native over reference, median of 10 alternations). Debian's
+// OpenBLAS picks its SSE3 kernels on this CPU unless told otherwise, so OPENBLAS_CORETYPE defaults to the
+// kernels of the ISA we run (SkylakeX for AVX-512, Haswell for AVX2), and its threads stop spinning at once
+// (OPENBLAS_THREAD_TIMEOUT=4) so that they do not take cores from the windows that follow.
 import { loadavg } from 'node:os';
-import { pairedFraction } from './paired-ceiling.js';
+import { interleavedRatio, pairedFraction } from './paired-ceiling.js';
 import type { KernelBackend } from '@autoround/core-tensor';
 import { jsBackend, native, nativeBackend, nativeLoadError, setKernelLogger, wasmBackend, describeBackend } from '@autoround/kernels-cpu';
 
@@ -65,12 +73,49 @@ if (shapeSet !== 'square') {
 }
 
 setKernelLogger(null);
-const made: KernelBackend[] = [];
+/** What a case times: one of our backends, or the reference CBLAS. */
+interface Timed {
+  name: string;
+  threads: number;
+  label: string;
+  reference: boolean;
+  gemm: KernelBackend['gemm'];
+}
+const made: Timed[] = [];
 for (const name of backends) {
-  if (name === 'native' && nativeBackend.available()) made.push(nativeBackend.create({ threads }));
-  else if (name === 'wasm' && wasmBackend.available()) made.push(wasmBackend.create({}));
-  else if (name === 'js') made.push(jsBackend.create({}));
+  let be: KernelBackend | undefined;
+  if (name === 'native' && nativeBackend.available()) be = nativeBackend.create({ threads });
+  else if (name === 'wasm' && wasmBackend.available()) be = wasmBackend.create({});
+  else if (name === 'js') be = jsBackend.create({});
   else console.log(`gemm: backend ${name} is not available here, skipped`);
+  if (be) made.push({ name: be.name, threads: be.threads, label: describeBackend(be), reference: false, gemm: be.gemm.bind(be) });
+}
+const referenceOpt = opt('reference', 'auto');
+if (referenceOpt !== 'none' && made.some((m) => m.name === 'native')) {
+  const path = referenceOpt === 'auto' ? (process.env.AUTOROUND_BENCH_CBLAS ?? 'libopenblas.so.0') : referenceOpt;
+  process.env.OPENBLAS_CORETYPE ??= isa === 'avx512' ? 'SkylakeX' : 'Haswell';
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
+  try {
+    if (!addon.cblasLoad || !addon.cblasGemm) throw new Error('this build of the addon has no cblasLoad');
+    const lib = addon.cblasLoad(path);
+    const cblasGemm = addon.cblasGemm;
+    const name = lib.core ? 'openblas' : 'cblas';
+    made.splice(made.findIndex((m) => m.name === 'native') + 1, 0, {
+      name,
+      threads,
+      label: `${name} reference (${lib.core ? `${lib.core} kernels, ` : ''}${threads} threads)`,
+      reference: true,
+      gemm: (ta, tb, m, n, k, a, b, c, alpha = 1, beta = 0) => cblasGemm(ta, tb, m, n, k, a, b, c, alpha, beta, threads),
+    });
+    console.log(`gemm: reference ${path}${lib.config ? `: ${lib.config}` : ''}`);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    if (referenceOpt === 'auto') console.log(`gemm: no reference BLAS (${why}); install libopenblas0 or pass --reference PATH to compare with one`);
+    else {
+      console.error(`gemm: --reference ${referenceOpt}: ${why}`);
+      process.exit(1);
+    }
+  }
 }
 
 const fill = (n: number) => {
@@ -163,8 +208,27 @@ for (const s of shapes) {
         cpu_fraction: +(cpuGflops / ceilingCpu).toFixed(4),
         load_average: +loadavg()[0]!.toFixed(2),
       };
-      console.log(`  ${shape} ${tr} ${describeBackend(be)}: ${gflops.toFixed(1)} GFLOP/s = ${(100 * row.fraction).toFixed(1)}% of ceiling (median of ${row.runs} runs ${(100 * row.median_gflops / ceiling).toFixed(1)}%; per core-second: ${(100 * row.cpu_fraction).toFixed(1)}%; against the ceiling of the moment: ${(100 * row.paired_fraction).toFixed(1)}%, windows ${(100 * row.paired_range[0]!).toFixed(0)}-${(100 * row.paired_range[1]!).toFixed(0)}%)`);
+      console.log(`  ${shape} ${tr} ${be.label}: ${gflops.toFixed(1)} GFLOP/s = ${(100 * row.fraction).toFixed(1)}% of ceiling (median of ${row.runs} runs ${(100 * row.median_gflops / ceiling).toFixed(1)}%; per core-second: ${(100 * row.cpu_fraction).toFixed(1)}%; against the ceiling of the moment: ${(100 * row.paired_fraction).toFixed(1)}%, windows ${(100 * row.paired_range[0]!).toFixed(0)}-${(100 * row.paired_range[1]!).toFixed(0)}%)`);
       out.push(row);
+      if (be.reference) {
+        // our native backend against the reference in alternating windows (phase-matched), 0.1 s each
+        const nat = made.find((m) => m.name === 'native');
+        const natRow = out.find((r) => (r as typeof row).backend === 'native' && (r as typeof row).shape === shape && (r as typeof row).trans === tr) as
+          | (typeof row & { reference?: string; vs_reference?: number; vs_reference_range?: number[] })
+          | undefined;
+        if (nat && natRow) {
+          const ab = interleavedRatio({
+            a: () => (nat.gemm(ta, tb, s.m, s.n, s.k, a, b, c), flop),
+            b: () => (be.gemm(ta, tb, s.m, s.n, s.k, a, b, c), flop),
+            windowSeconds: 0.1,
+            rounds: 10,
+          });
+          natRow.reference = be.name;
+          natRow.vs_reference = +ab.median.toFixed(4);
+          natRow.vs_reference_range = [+Math.min(...ab.ratios).toFixed(4), +Math.max(...ab.ratios).toFixed(4)];
+          console.log(`  ${shape} ${tr}: native / ${be.name} = ${ab.median.toFixed(3)} (median of ${ab.ratios.length} alternations, ${natRow.vs_reference_range.map((x) => x.toFixed(2)).join('-')})`);
+        }
+      }
     }
   }
 }

@@ -65,3 +65,37 @@ export function median(xs: readonly number[]): number {
   const h = s.length >> 1;
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
+
+export interface InterleavedResult {
+  /** Per round: rate of a (mean of the windows before and after) over the rate of b between them. */
+  ratios: number[];
+  median: number;
+}
+
+/**
+ * Two implementations of the same work compared directly: windows of a, b, a, b, … a; each b window
+ * against the mean of the a windows around it. Measuring one after the other instead puts them in
+ * different phases of the host: one such sequence had our GEMM at 0.90-0.95 of OpenBLAS where
+ * alternating windows, minutes apart, gave 1.07-1.15.
+ */
+export function interleavedRatio(o: { a: () => number; b: () => number; windowSeconds: number; rounds: number }): InterleavedResult {
+  const window = (call: () => number) => {
+    let flop = 0;
+    const t0 = performance.now();
+    let dt = 0;
+    do {
+      flop += call();
+      dt = (performance.now() - t0) / 1000;
+    } while (dt < o.windowSeconds);
+    return flop / dt;
+  };
+  const ratios: number[] = [];
+  let before = window(o.a);
+  for (let r = 0; r < o.rounds; r++) {
+    const b = window(o.b);
+    const after = window(o.a);
+    ratios.push((before + after) / 2 / b);
+    before = after;
+  }
+  return { ratios, median: median(ratios) };
+}

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "attention.h"
+#include "cblas_ref.h"
 #include "elementwise.h"
 #include "gemm_native.h"
 #include "qdq.h"
@@ -80,6 +81,37 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Call call;
   if (!parse(info, call)) return info.Env().Undefined();
   gemm::gemm(call.args, call.threads);
+  return info.Env().Undefined();
+}
+
+// Benchmark reference: cblasLoad(path) → { core, config } (throws with dlerror's message), then
+// cblasGemm with gemm's arguments runs the library's cblas_sgemm.
+Napi::Value CblasLoad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "cblasLoad(path): path must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const cblas_ref::Loaded l = cblas_ref::load(path.c_str());
+  if (!l.error.empty()) {
+    Napi::Error::New(env, "cblasLoad: " + l.error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("core", Napi::String::New(env, l.core));
+  out.Set("config", Napi::String::New(env, l.config));
+  return out;
+}
+
+Napi::Value CblasGemm(const Napi::CallbackInfo& info) {
+  Call call;
+  if (!parse(info, call)) return info.Env().Undefined();
+  if (!cblas_ref::loaded()) {
+    Napi::Error::New(info.Env(), "cblasGemm: no CBLAS loaded (call cblasLoad first)").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  cblas_ref::sgemm(call.args, call.threads);
   return info.Env().Undefined();
 }
 
@@ -382,6 +414,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
+  exports.Set("cblasLoad", Napi::Function::New(env, CblasLoad, "cblasLoad"));
+  exports.Set("cblasGemm", Napi::Function::New(env, CblasGemm, "cblasGemm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   return exports;
 }

@@ -52,6 +52,14 @@ export interface NativeAddon {
    * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
    */
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
+  /**
+   * For the gemm benchmark only: loads a system CBLAS (e.g. libopenblas.so.0) with dlopen, to be timed
+   * beside our kernels as a reference. Throws with the loader's message when it cannot. `core` and
+   * `config` are OpenBLAS's own description of the kernels it picked ("" for other libraries).
+   */
+  cblasLoad?(path: string): { core: string; config: string };
+  /** cblas_sgemm of the library cblasLoad loaded, with gemm's arguments (row-major). */
+  cblasGemm?(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array, alpha: number, beta: number, threads: number): void;
 }
 
 export type NativeIsa = 'avx512' | 'avx2' | 'generic';

@@ -282,6 +282,28 @@ describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
     native!.setIsa(native!.detectIsa());
   });
 
+  it('loads a system CBLAS as the gemm bench reference, or says why not', () => {
+    expect(() => native!.cblasLoad!('/no/such/dir/libcblas.so')).toThrow(/cblasLoad: .*\/no\/such\/dir\/libcblas\.so/);
+    let loaded = false;
+    try {
+      native!.cblasLoad!('libopenblas.so.0');
+      loaded = true;
+    } catch {
+      // no OpenBLAS on this machine: only the error path above can be checked
+    }
+    if (!loaded) return;
+    const [m, n, k] = [37, 29, 41];
+    const r = rng(4242);
+    const a = randomArray(m * k, r);
+    const b = randomArray(k * n, r);
+    for (const [ta, tb] of COMBOS) {
+      const c0 = randomArray(m * n, r);
+      const c = c0.slice();
+      native!.cblasGemm!(ta, tb, m, n, k, a, b, c, -1.5, 0.5, 2);
+      expectClose(c, reference(ta, tb, m, n, k, a, b, c0, -1.5, 0.5), k, `cblas ${tag(ta, tb)}`);
+    }
+  });
+
   it('measures an FMA ceiling', () => {
     const isa = native!.detectIsa();
     if (isa === 'generic') return;
