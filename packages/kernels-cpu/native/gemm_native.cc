@@ -11,6 +11,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "kernel_generic.h"
 #include "kernels_x86.h"
 
@@ -150,8 +154,21 @@ struct PackBuffers {
   static float* grow(float* p, idx& cap, idx want) {
     if (want <= cap) return p;
     std::free(p);
-    const size_t bytes = ((size_t)want * sizeof(float) + 63) & ~(size_t)63;
     cap = want;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    // Buffers of 1 MiB and more (a whole packed B is 4 MiB at 1024²) on 2 MiB pages where the kernel
+    // only gives them on request (THP "madvise"): the micro-kernels stream B through fewer TLB entries,
+    // which a VM's two-level page walks make dear. 1024³ alternating with 4 KiB pages (40 pairs, 2
+    // threads): 1.019-1.029 of the time.
+    if ((size_t)want * sizeof(float) >= ((size_t)1 << 20)) {
+      const size_t huge = (size_t)2 << 20;
+      const size_t bytes = ((size_t)want * sizeof(float) + huge - 1) & ~(huge - 1);
+      void* q = std::aligned_alloc(huge, bytes);
+      if (q) madvise(q, bytes, MADV_HUGEPAGE);  // a hint: refused, it is an ordinary buffer
+      return (float*)q;
+    }
+#endif
+    const size_t bytes = ((size_t)want * sizeof(float) + 63) & ~(size_t)63;
     return (float*)std::aligned_alloc(64, bytes);
   }
 };
