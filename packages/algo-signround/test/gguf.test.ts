@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AutoRound, PerplexityBench, folderPerplexity, memoryLogger, presetScheme } from '@autoround/autoround';
+import { AutoRound, PerplexityBench, folderPerplexity, memoryLogger, presetScheme, silentLogger, writeDemoModel } from '@autoround/autoround';
 import gguf, { exportGguf, fileTypeNames, ggufFileOf, readConfig, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
 import { Graph } from '@autoround/core-tensor';
 import type { WeightSource } from '@autoround/core';
@@ -30,6 +30,31 @@ describe('the scheme a --format gguf:<type> selects', () => {
     const log = memoryLogger();
     expect(new AutoRound('unused', { scheme: 'W4A16', log }).scheme(['gguf:q4_k_m']).group_size).toBe(128);
     expect(log.lines.some((l) => /--scheme W4A16 with --format gguf:q4_k_m: the GGUF file type decides/.test(l))).toBe(true);
+  });
+});
+
+describe('tuning variants of the int path only', () => {
+  it('refuse GGUF types by flag name before any block is tuned, and leave no output behind', async () => {
+    const model = join(work.dir, 'demo');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const calib = join(work.dir, 'calib.txt');
+    writeFileSync(calib, 'A small calibration text about clocks and the sea. '.repeat(200));
+    const cases = [
+      [{ enableAdam: true }, /--enable_adam with GGUF types is not implemented; it applies to int schemes/],
+      [{ nblocks: 2 }, /--nblocks > 1 with GGUF types is not implemented/],
+      [{ enableNormBiasTuning: true }, /--enable_norm_bias_tuning with GGUF types is not implemented/],
+      [{ enableLfq: true }, /--enable_lfq with GGUF types is not implemented/],
+    ] as const;
+    for (const [variant, message] of cases) {
+      const out = join(work.dir, `refused-${Object.keys(variant)[0]}`);
+      const ar = new AutoRound(model, { iters: 2, dataset: `${calib}:concat`, nsamples: 4, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf], ...variant });
+      await expect(ar.quantizeAndSave(out, { format: 'gguf:q4_0' }), JSON.stringify(variant)).rejects.toThrow(message);
+      expect(existsSync(out)).toBe(false);
+    }
+    // the same run without a variant goes through, so the refusals above are the flags'
+    const out = join(work.dir, 'not-refused');
+    await new AutoRound(model, { iters: 2, dataset: `${calib}:concat`, nsamples: 4, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf] }).quantizeAndSave(out, { format: 'gguf:q4_0' });
+    expect(existsSync(out)).toBe(true);
   });
 });
 
