@@ -22,7 +22,7 @@ import {
 import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { type BlockProblem, type BlockTuneResult, SignSgd, layerLr, logTunedBlock, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
 export interface ActivationSums {
@@ -218,7 +218,8 @@ async function tuneGgufBlock(
     if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
     return gr.input(w, shape);
   };
-  const opt = new SignSgd(problem.o.momentum);
+  const opt = blockOptimizer(problem.o);
+  const lossScale = lossScaleOf(problem.o);
   // this loop already is the original's alg_ext path for the double-quant types (scales and mins of the
   // iteration-0 search frozen, only V tuned); enable_alg_ext adds its outlier-suppressed loss below 4 bits
   const outlierSuppressed = problem.o.enableAlgExt && layers.some((l) => l.bits < 4);
@@ -235,7 +236,7 @@ async function tuneGgufBlock(
       const y = blockGraph(g, g.input(x, [batch * T, H]), model, index, weightOf, batch, T);
       const loss = g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
       const value = loss.data[0]!;
-      g.backward(g.scale(loss, 1000));
+      g.backward(g.scale(loss, lossScale));
       // straight-through: ∂y/∂V = s where the rounded value fell inside [lo, hi]
       for (const l of layers) {
         const gw = leaves.get(l.local)!.grad;
@@ -302,7 +303,6 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
   for (const [on, flag, shown] of [
     [o.enableLfq, '--enable_lfq', '--enable_lfq'],
     [o.enableNormBiasTuning, '--enable_norm_bias_tuning', '--enable_norm_bias_tuning'],
-    [o.enableAdam, '--enable_adam', '--enable_adam'],
     [o.nblocks > 1, '--nblocks', '--nblocks > 1'],
   ] as const) {
     if (on) throw new AutoRoundError('E_UNSUPPORTED', `${shown} with GGUF types is not implemented; it applies to int schemes`, { subject: flag });

@@ -271,6 +271,11 @@ export function blockOptimizer(o: SignRoundOptions): BlockOptimizer {
   return o.enableAdam ? new AdamW() : new SignSgd(o.momentum);
 }
 
+/** What the loss is multiplied by before the backward: 1000 for the sign step (spec §3), 1 for AdamRound (its lr is sized for the plain loss). */
+export function lossScaleOf(o: SignRoundOptions): number {
+  return o.enableAdam ? 1 : 1000;
+}
+
 /**
  * torch.optim.AdamW with its defaults (betas 0.9 / 0.999, eps 1e-8, weight decay 0.01), one step:
  * p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;

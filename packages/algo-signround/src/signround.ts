@@ -16,7 +16,7 @@ import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { type BlockNormBias, blockNormBias, emitNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 interface TunedLayer {
   name: string;
@@ -89,8 +89,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   const nbLr = layerLr(problem.o, 4);
   for (const nb of normBias.values()) for (const p of normBiasParams(nb)) params.push({ p, lr: nbLr });
   const opt = blockOptimizer(problem.o);
-  // SignRound scales the loss by 1000 before backward; AdamRound (the original's AutoOPTRound) does not
-  const lossScale = problem.o.enableAdam ? 1 : 1000;
+  const lossScale = lossScaleOf(problem.o);
   // SignRoundV2 below 4 bits: the loss leaves out the 0.1% largest errors of each micro-batch (spec §5)
   const outlierSuppressed = layers.some((l) => l.params.initScale !== null && l.params.bits < 4);
   const H = model.dims.hidden;

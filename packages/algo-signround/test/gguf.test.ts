@@ -40,8 +40,7 @@ describe('tuning variants of the int path only', () => {
     const calib = join(work.dir, 'calib.txt');
     writeFileSync(calib, 'A small calibration text about clocks and the sea. '.repeat(200));
     const cases = [
-      [{ enableAdam: true }, /--enable_adam with GGUF types is not implemented; it applies to int schemes/],
-      [{ nblocks: 2 }, /--nblocks > 1 with GGUF types is not implemented/],
+      [{ nblocks: 2 }, /--nblocks > 1 with GGUF types is not implemented; it applies to int schemes/],
       [{ enableNormBiasTuning: true }, /--enable_norm_bias_tuning with GGUF types is not implemented/],
       [{ enableLfq: true }, /--enable_lfq with GGUF types is not implemented/],
     ] as const;
@@ -55,6 +54,32 @@ describe('tuning variants of the int path only', () => {
     const out = join(work.dir, 'not-refused');
     await new AutoRound(model, { iters: 2, dataset: `${calib}:concat`, nsamples: 4, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf] }).quantizeAndSave(out, { format: 'gguf:q4_0' });
     expect(existsSync(out)).toBe(true);
+  });
+
+  it('--enable_adam tunes GGUF layers with AdamW (lr 0.005): other levels than the sign step, and the file holds them', async () => {
+    const model = join(work.dir, 'demo-adam');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const calib = join(work.dir, 'calib-adam.txt');
+    writeFileSync(calib, 'The lighthouse keeper counted ships and wrote their names in a book. '.repeat(200));
+    const run = async (enableAdam: boolean) => {
+      const out = join(work.dir, `gguf-adam-${enableAdam}`);
+      const log = memoryLogger();
+      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], enableAdam }).quantizeAndSave(out, { format: 'gguf:q4_0', keepQdq: true });
+      return { out, res, lines: log.lines };
+    };
+    const adam = await run(true);
+    const sign = await run(false);
+    expect(adam.lines.some((l) => /with auto_round \(GGUF: V tuned, GGUF scales frozen\)/.test(l))).toBe(true);
+    // the loss lines report the unscaled MSE in both runs: same first loss on block 0 (same levels before any step)
+    const first = (lines: string[]) => lines.find((l) => /block 1\/2: loss iter 0: /.test(l))!;
+    expect(/loss iter 0: ([\d.e-]+)/.exec(first(adam.lines))![1]).toBe(/loss iter 0: ([\d.e-]+)/.exec(first(sign.lines))![1]);
+    const config = readConfig(adam.out);
+    expect((config.quantization_config as Record<string, unknown>).lr).toBe(0.005);
+    const back = readGgufWeights(ggufFileOf(adam.out, config));
+    const names = [...adam.res.qdq.keys()];
+    expect(names.length).toBeGreaterThan(0);
+    for (const layer of names) expect(adam.res.qdq.get(layer)!.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
+    expect(names.filter((k) => adam.res.qdq.get(k)!.qdq.some((v, i) => v !== sign.res.qdq.get(k)!.qdq[i])).length).toBeGreaterThan(0);
   });
 });
 
