@@ -8,7 +8,7 @@
 //   npm run gguf-table -- --preset stories|llama256 [--types F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S]
 //                         [--methods rtn,imatrix,tuned (default: all three; also tuned-v2 = tuned with --enable_alg_ext,
 //                          tuned-adam = tuned with --enable_adam)]
-//                         [--nsamples 128] [--seqlen 256] [--iters 200]
+//                         [--nsamples 128] [--seqlen 256] [--iters 200] [--nblocks 1 (blocks tuned as one)]
 //                         [--max_tokens N] [--seed 42 (calibration sampling)] [--verbose]
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,7 @@ if (!preset) throw new Error(`unknown preset ${presetName}; known: ${Object.keys
 const types = (arg('types') ?? 'F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S').split(',').map((t) => t.trim().toUpperCase());
 const methods = (arg('methods') ?? 'rtn,imatrix,tuned').split(',');
 const iters = Number(arg('iters', '200'));
+const nblocks = Number(arg('nblocks', '1'));
 const nsamples = Number(arg('nsamples', '128'));
 const seqlen = Number(arg('seqlen', '256'));
 const maxTokens = arg('max_tokens') ? Number(arg('max_tokens')) : preset.maxTokens;
@@ -101,6 +102,7 @@ try {
         iters: method.startsWith('tuned') ? iters : 0,
         enableAlgExt: method === 'tuned-v2',
         enableAdam: method === 'tuned-adam',
+        nblocks,
         disableOptRtn: method === 'rtn',
         log: verbose ? createLogger('info') : silentLogger,
         discoverPlugins: false,
@@ -131,7 +133,7 @@ try {
     }
   }
   const fp = rows[0]!;
-  console.log(`\n${preset.model}: perplexity of the GGUF file read back, ${fp.tokens} tokens scored in windows of BOS + ${seqlen - 1}; calibration ${nsamples} x ${seqlen}${methods.some((m) => m.startsWith('tuned')) ? `, iters ${iters}` : ''}`);
+  console.log(`\n${preset.model}: perplexity of the GGUF file read back, ${fp.tokens} tokens scored in windows of BOS + ${seqlen - 1}; calibration ${nsamples} x ${seqlen}${methods.some((m) => m.startsWith('tuned')) ? `, iters ${iters}${nblocks > 1 ? `, nblocks ${nblocks}` : ''}` : ''}`);
   console.log('| file type | method | perplexity | vs fp32 | vs rtn | KLD vs fp32 | same top % | file MB | quantize s |\n|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const rtn = byType.get(r.type)?.rtn;

@@ -138,6 +138,8 @@ const TYPE_BITS: Partial<Record<number, number>> = {
 /** One GGUF layer being tuned: frozen scales/mins from the iteration-0 search, rounding offsets V. */
 interface GgufTunedLayer {
   readonly name: string;
+  /** Index of the block the layer belongs to (with --nblocks > 1, one of the group's). */
+  readonly block: number;
   readonly local: string;
   readonly scheme: QuantScheme;
   readonly weight: Float32Array;
@@ -187,37 +189,42 @@ export function blockGraph(g: Graph, x: Var, model: LlamaModel, index: number, w
   return g.add(h, lin(act, 'mlp.down_proj'));
 }
 
+/** Per block index: the QDQ weights of its quantized layers that are not tuned (float types), by local name. */
+type FixedWeights = ReadonlyMap<number, ReadonlyMap<string, Float32Array>>;
+
+/** The blocks a problem tunes together: [index], or the --nblocks group. */
+const groupOf = (problem: BlockProblem): readonly number[] => problem.blocks ?? [problem.index];
+
 /**
- * SignRound on one block's GGUF layers (spec §5 for the `*_dq` types): the scales and mins stay
- * those of the iteration-0 search (llama.cpp's, with the importance matrix), only V moves, by
- * sign-SGD with the linearly decaying rate; the best iteration's V is kept. `fixed` holds the QDQ
- * weights of the block's quantized layers that are not tuned (float types).
+ * SignRound on one block's GGUF layers (spec §5 for the `*_dq` types), or on a group of consecutive
+ * blocks with --nblocks (the loss on the group's last output): the scales and mins stay those of the
+ * iteration-0 search (llama.cpp's, with the importance matrix), only V moves, by sign-SGD with the
+ * linearly decaying rate (AdamW with --enable_adam); the best iteration's V is kept.
  */
-async function tuneGgufBlock(
-  session: QuantizeSession,
-  problem: BlockProblem,
-  layers: GgufTunedLayer[],
-  fixed: ReadonlyMap<string, Float32Array>,
-  shapes: ReadonlyMap<string, [number, number]>,
-): Promise<BlockTuneResult> {
-  const { model, index, T } = problem;
+async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: FixedWeights): Promise<BlockTuneResult> {
+  const { model, T } = problem;
   const H = model.dims.hidden;
   const g = new Graph(session.backend);
-  const byLocal = new Map(layers.map((l) => [l.local, l]));
-  const bw = model.blocks[index]!;
+  const key = (block: number, local: string) => `${block}:${local}`;
+  const byKey = new Map(layers.map((l) => [key(l.block, l.local), l]));
   const leaves = new Map<string, Var>();
-  const weightOf: WeightOf = (gr, local) => {
-    const t = byLocal.get(local);
-    if (t) {
-      let v = leaves.get(local);
-      if (!v) leaves.set(local, (v = gr.leaf(t.qdq, [t.out, t.inF])));
-      return v;
-    }
-    const w = fixed.get(local) ?? bw.linears.get(local)!.weight;
-    const shape = shapes.get(local);
-    if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
-    return gr.input(w, shape);
+  const weightOfBlock = (index: number): WeightOf => {
+    const bw = model.blocks[index]!;
+    const shapes = new Map(session.spec.blocks.find((b) => b.index === index)!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
+    return (gr, local) => {
+      const k = key(index, local);
+      const t = byKey.get(k);
+      if (t) {
+        let v = leaves.get(k);
+        if (!v) leaves.set(k, (v = gr.leaf(t.qdq, [t.out, t.inF])));
+        return v;
+      }
+      const shape = shapes.get(local);
+      if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
+      return gr.input(fixed.get(index)?.get(local) ?? bw.linears.get(local)!.weight, shape);
+    };
   };
+  const chain = groupOf(problem).map((index) => ({ index, weightOf: weightOfBlock(index) }));
   const opt = blockOptimizer(problem.o);
   const lossScale = lossScaleOf(problem.o);
   // this loop already is the original's alg_ext path for the double-quant types (scales and mins of the
@@ -233,13 +240,14 @@ async function tuneGgufBlock(
     microBatch(x, target, mask, batch, reduction) {
       g.reset();
       leaves.clear();
-      const y = blockGraph(g, g.input(x, [batch * T, H]), model, index, weightOf, batch, T);
+      let y = g.input(x, [batch * T, H]);
+      for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf, batch, T);
       const loss = g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
       const value = loss.data[0]!;
       g.backward(g.scale(loss, lossScale));
       // straight-through: ∂y/∂V = s where the rounded value fell inside [lo, hi]
       for (const l of layers) {
-        const gw = leaves.get(l.local)!.grad;
+        const gw = leaves.get(key(l.block, l.local))!.grad;
         if (!gw) continue;
         const { scale, group } = l.frozen;
         for (let e = 0; e < gw.length; e++) if (l.inside[e]) l.grad[e] = Math.fround(l.grad[e]! + Math.fround(gw[e]! * scale[(e / group) | 0]!));
@@ -263,15 +271,17 @@ async function tuneGgufBlock(
  * position masked as in tuning): the tuned file is never worse than the iteration-0 search on the
  * calibration data. Costs three block forwards per sample.
  */
-function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: ReadonlyMap<string, Float32Array>): void {
-  const { model, index, qIn, refOut, T } = problem;
+function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: FixedWeights): void {
+  const { model, qIn, refOut, T } = problem;
+  const group = groupOf(problem);
   const H = model.dims.hidden;
   const loss = (vOf: (l: GgufTunedLayer) => Float32Array | null): number => {
-    const weights = new Map(fixed);
-    for (const l of layers) weights.set(l.local, frozenQdq(l.frozen, l.weight, vOf(l)));
+    const weights = new Map(group.map((b) => [b, new Map(fixed.get(b))]));
+    for (const l of layers) weights.get(l.block)!.set(l.local, frozenQdq(l.frozen, l.weight, vOf(l)));
     let sum = 0;
     for (let s = 0; s < qIn.length; s++) {
-      const y = model.blockForward(index, qIn[s]!, T, { weights });
+      let y = qIn[s]!;
+      for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b)! });
       const ref = refOut[s]!;
       for (let e = 0; e < (T - 1) * H; e++) sum += (y[e]! - ref[e]!) ** 2;
     }
@@ -284,7 +294,8 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
   ];
   const losses = candidates.map(([, vOf]) => loss(vOf));
   const k = losses.indexOf(Math.min(...losses));
-  session.log.info(`block ${index + 1}: loss on all calibration samples: ${candidates.map(([n], i) => `${n} ${losses[i]!.toPrecision(6)}`).join(', ')}; keeping the ${candidates[k]![0]}`);
+  const which = group.length > 1 ? `blocks ${group[0]! + 1}-${group[group.length - 1]! + 1}` : `block ${group[0]! + 1}`;
+  session.log.info(`${which}: loss on all calibration samples: ${candidates.map(([n], i) => `${n} ${losses[i]!.toPrecision(6)}`).join(', ')}; keeping the ${candidates[k]![0]}`);
   const vOf = candidates[k]![1];
   for (const l of layers) l.best = vOf(l) ?? new Float32Array(l.frozen.n);
 }
@@ -300,80 +311,93 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
   const { o, model, T, sampler, inputs } = await prepareTuning(session);
   // the tuning variants that only the int path has
-  for (const [on, flag, shown] of [
-    [o.enableLfq, '--enable_lfq', '--enable_lfq'],
-    [o.enableNormBiasTuning, '--enable_norm_bias_tuning', '--enable_norm_bias_tuning'],
-    [o.nblocks > 1, '--nblocks', '--nblocks > 1'],
+  for (const [on, flag] of [
+    [o.enableLfq, '--enable_lfq'],
+    [o.enableNormBiasTuning, '--enable_norm_bias_tuning'],
   ] as const) {
-    if (on) throw new AutoRoundError('E_UNSUPPORTED', `${shown} with GGUF types is not implemented; it applies to int schemes`, { subject: flag });
+    if (on) throw new AutoRoundError('E_UNSUPPORTED', `${flag} with GGUF types is not implemented; it applies to int schemes`, { subject: flag });
   }
   let fpIn = inputs;
   let qIn = fpIn;
   const t0 = Date.now();
-  for (const block of session.spec.blocks) {
+  const blocks = session.spec.blocks;
+  for (let first = 0; first < blocks.length; first += o.nblocks) {
     await yieldToEventLoop();
-    // the full-precision outputs, and the importance matrix on the full-precision inputs (spec §5)
-    const { sums, hook } = blockActivationSums(session, block);
-    const refOut = fpIn.map((x) => model.blockForward(block.index, x, T, hook));
-    for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
+    const group = blocks.slice(first, first + o.nblocks);
     const tuned: GgufTunedLayer[] = [];
-    const fixed = new Map<string, Float32Array>();
-    for (const { l, name, scheme, weight: w } of quantizedLinears(session, block)) {
-      const type = gguf.typeOf(name, scheme);
-      if (type === null) {
-        session.log.warn(`${name}: ${scheme.data_type} is not a GGUF type; quantized with RTN, not tuned`);
-        const q = rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
-        session.emit(name, q);
-        fixed.set(l.name, q.qdq);
-        continue;
+    const fixed = new Map<number, Map<string, Float32Array>>(group.map((b) => [b.index, new Map()]));
+    // per block of the group: the full-precision outputs, and the importance matrix on the
+    // full-precision inputs (spec §5); then each layer quantized once by llama.cpp's search
+    let refOut = fpIn;
+    for (const block of group) {
+      const { sums, hook } = blockActivationSums(session, block);
+      refOut = refOut.map((x) => model.blockForward(block.index, x, T, hook));
+      for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
+      for (const { l, name, scheme, weight: w } of quantizedLinears(session, block)) {
+        const type = gguf.typeOf(name, scheme);
+        if (type === null) {
+          session.log.warn(`${name}: ${scheme.data_type} is not a GGUF type; quantized with RTN, not tuned`);
+          const q = rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
+          session.emit(name, q);
+          fixed.get(block.index)!.set(l.name, q.qdq);
+          continue;
+        }
+        const acc = sums.get(l.name)!;
+        const im = importanceFromSums(acc.sumSq, acc.tokens, name);
+        const r0 = ggufQuantize(w, l.outFeatures, l.inFeatures, type, im, gguf.poolForTuning());
+        if (!hasFrozenLayout(r0.type)) {
+          // a float fallback (F16): nothing to tune
+          session.emit(name, ggufWeight(scheme, l.outFeatures, l.inFeatures, r0.type, r0.data, r0.qdq, im));
+          fixed.get(block.index)!.set(l.name, r0.qdq);
+          continue;
+        }
+        const n = l.outFeatures * l.inFeatures;
+        const bits = TYPE_BITS[r0.type] ?? scheme.bits;
+        tuned.push({
+          name,
+          block: block.index,
+          local: l.name,
+          scheme,
+          weight: w,
+          out: l.outFeatures,
+          inF: l.inFeatures,
+          frozen: freezeBlocks(r0.type, r0.data, n),
+          imatrix: im,
+          bits,
+          lr: layerLr(o, bits),
+          v: new Float32Array(n),
+          grad: new Float32Array(n),
+          qdq: new Float32Array(n),
+          inside: new Uint8Array(n),
+          best: new Float32Array(n),
+        });
       }
-      const acc = sums.get(l.name)!;
-      const im = importanceFromSums(acc.sumSq, acc.tokens, name);
-      const r0 = ggufQuantize(w, l.outFeatures, l.inFeatures, type, im, gguf.poolForTuning());
-      if (!hasFrozenLayout(r0.type)) {
-        // a float fallback (F16): nothing to tune
-        session.emit(name, ggufWeight(scheme, l.outFeatures, l.inFeatures, r0.type, r0.data, r0.qdq, im));
-        fixed.set(l.name, r0.qdq);
-        continue;
-      }
-      const n = l.outFeatures * l.inFeatures;
-      const bits = TYPE_BITS[r0.type] ?? scheme.bits;
-      tuned.push({
-        name,
-        local: l.name,
-        scheme,
-        weight: w,
-        out: l.outFeatures,
-        inF: l.inFeatures,
-        frozen: freezeBlocks(r0.type, r0.data, n),
-        imatrix: im,
-        bits,
-        lr: layerLr(o, bits),
-        v: new Float32Array(n),
-        grad: new Float32Array(n),
-        qdq: new Float32Array(n),
-        inside: new Uint8Array(n),
-        best: new Float32Array(n),
-      });
     }
-    const overrides = new Map<string, Float32Array>(fixed);
+    const overrides = fixed;
+    const index = group[0]!.index;
+    const last = group[group.length - 1]!.index;
     if (tuned.length > 0) {
-      const shapes = new Map(block.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures] as [number, number]]));
-      const problem: BlockProblem = { model, index: block.index, qIn, refOut, T, o, sampler };
-      const r = await tuneGgufBlock(session, problem, tuned, fixed, shapes);
+      const problem: BlockProblem = { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler };
+      const r = await tuneGgufBlock(session, problem, tuned, fixed);
       settleOnCalibration(session, problem, tuned, fixed);
       for (const l of tuned) {
         const levels = new Int16Array(l.frozen.n);
         const qdq = frozenQdq(l.frozen, l.weight, l.best, undefined, levels);
         session.emit(l.name, ggufWeight(l.scheme, l.out, l.inF, l.frozen.type, packLevels(l.frozen, levels), qdq, l.imatrix));
-        overrides.set(l.local, qdq);
+        overrides.get(l.block)!.set(l.local, qdq);
       }
-      logTunedBlock(session, block.index, t0, o.iters, r);
+      for (const b of group.slice(0, -1)) session.blockDone?.(b.index);
+      logTunedBlock(session, last, t0, o.iters, r, group.length > 1 ? index : undefined);
     } else {
-      session.blockDone?.(block.index);
+      for (const b of group) session.blockDone?.(b.index);
     }
-    qIn = o.enableQuantedInput ? qIn.map((x) => model.blockForward(block.index, x, T, { weights: overrides })) : refOut;
-    for (const x of qIn) checkFinite(x, `output of quantized block ${block.index}`);
+    // the next group's inputs: the quantized outputs of this group (enable_quanted_input) or the FP reference
+    if (o.enableQuantedInput) {
+      for (const b of group) qIn = qIn.map((x) => model.blockForward(b.index, x, T, { weights: overrides.get(b.index)! }));
+    } else {
+      qIn = refOut;
+    }
+    for (const x of qIn) checkFinite(x, `output of quantized block ${last}`);
     fpIn = refOut;
   }
   emitOutsideBlocks(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));

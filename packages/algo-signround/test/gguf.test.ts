@@ -33,15 +33,14 @@ describe('the scheme a --format gguf:<type> selects', () => {
   });
 });
 
-describe('tuning variants of the int path only', () => {
+describe('tuning variants with GGUF types', () => {
   it('refuse GGUF types by flag name before any block is tuned, and leave no output behind', async () => {
     const model = join(work.dir, 'demo');
     writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
     const calib = join(work.dir, 'calib.txt');
     writeFileSync(calib, 'A small calibration text about clocks and the sea. '.repeat(200));
     const cases = [
-      [{ nblocks: 2 }, /--nblocks > 1 with GGUF types is not implemented; it applies to int schemes/],
-      [{ enableNormBiasTuning: true }, /--enable_norm_bias_tuning with GGUF types is not implemented/],
+      [{ enableNormBiasTuning: true }, /--enable_norm_bias_tuning with GGUF types is not implemented; it applies to int schemes/],
       [{ enableLfq: true }, /--enable_lfq with GGUF types is not implemented/],
     ] as const;
     for (const [variant, message] of cases) {
@@ -54,6 +53,33 @@ describe('tuning variants of the int path only', () => {
     const out = join(work.dir, 'not-refused');
     await new AutoRound(model, { iters: 2, dataset: `${calib}:concat`, nsamples: 4, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf] }).quantizeAndSave(out, { format: 'gguf:q4_0' });
     expect(existsSync(out)).toBe(true);
+  });
+
+  it('--nblocks 2 tunes two blocks as one against the second one\'s output; the file holds the tuned QDQ, and nblocks 1 is the per-block run', async () => {
+    const model = join(work.dir, 'demo-nb');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const calib = join(work.dir, 'calib-nb.txt');
+    writeFileSync(calib, 'Two owls argued all night about the shape of the moon. '.repeat(200));
+    const run = async (nblocks: number) => {
+      const out = join(work.dir, `gguf-nb-${nblocks}`);
+      const log = memoryLogger();
+      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], nblocks }).quantizeAndSave(out, { format: 'gguf:q4_0', keepQdq: true });
+      return { out, res, lines: log.lines };
+    };
+    const two = await run(2);
+    const one = await run(1);
+    // one tuning loop for both blocks, its loss on the last block's output
+    expect(two.lines.filter((l) => /loss iter 0: /.test(l))).toEqual([expect.stringMatching(/^blocks 1-2\/2: loss iter 0: /)]);
+    expect(two.lines.some((l) => /^blocks 1-2: loss on all calibration samples: /.test(l))).toBe(true);
+    expect(one.lines.filter((l) => /loss iter 0: /.test(l)).map((l) => l.slice(0, 9))).toEqual(['block 1/2', 'block 2/2']);
+    const config = readConfig(two.out);
+    const back = readGgufWeights(ggufFileOf(two.out, config));
+    const names = [...two.res.qdq.keys()].filter((k) => k.startsWith('model.layers.'));
+    expect(names.length).toBe(14);
+    for (const layer of names) expect(two.res.qdq.get(layer)!.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
+    // block 0's layers see another loss (block 1's output through block 1) and so move elsewhere than per block
+    const block0 = names.filter((k) => k.startsWith('model.layers.0.'));
+    expect(block0.filter((k) => two.res.qdq.get(k)!.qdq.some((v, i) => v !== one.res.qdq.get(k)!.qdq[i])).length).toBeGreaterThan(0);
   });
 
   it('--enable_adam tunes GGUF layers with AdamW (lr 0.005): other levels than the sign step, and the file holds them', async () => {
