@@ -7,7 +7,7 @@
 // first (llama-perplexity --kl-divergence): near fp32, perplexity differences drop below its noise.
 //   npm run gguf-table -- --preset stories|llama256 [--types F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S]
 //                         [--methods rtn,imatrix,tuned (default: all three; also tuned-v2 = tuned with --enable_alg_ext,
-//                          tuned-adam = tuned with --enable_adam)]
+//                          tuned-adam = tuned with --enable_adam, tuned-lfq = tuned with --enable_lfq)]
 //                         [--nsamples 128] [--seqlen 256] [--iters 200] [--nblocks 1 (blocks tuned as one)]
 //                         [--max_tokens N] [--seed 42 (calibration sampling)] [--verbose]
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -102,6 +102,7 @@ try {
         iters: method.startsWith('tuned') ? iters : 0,
         enableAlgExt: method === 'tuned-v2',
         enableAdam: method === 'tuned-adam',
+        enableLfq: method === 'tuned-lfq',
         nblocks,
         disableOptRtn: method === 'rtn',
         log: verbose ? createLogger('info') : silentLogger,

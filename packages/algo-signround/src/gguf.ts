@@ -22,6 +22,7 @@ import {
 import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
+import { lfqTokens, lmLoss } from './lm-loss.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
@@ -230,6 +231,7 @@ async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, la
   // this loop already is the original's alg_ext path for the double-quant types (scales and mins of the
   // iteration-0 search frozen, only V tuned); enable_alg_ext adds its outlier-suppressed loss below 4 bits
   const outlierSuppressed = problem.o.enableAlgExt && layers.some((l) => l.bits < 4);
+  const lfq = lfqTokens(problem);
   return runTuningLoop(problem, {
     begin() {
       for (const l of layers) {
@@ -237,12 +239,12 @@ async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, la
         l.grad.fill(0);
       }
     },
-    microBatch(x, target, mask, batch, reduction) {
+    microBatch(x, target, mask, batch, reduction, samples) {
       g.reset();
       leaves.clear();
       let y = g.input(x, [batch * T, H]);
       for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf, batch, T);
-      const loss = g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
+      const loss = lfq ? lmLoss(g, y, model, lfq, samples, mask, T) : g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
       const value = loss.data[0]!;
       g.backward(g.scale(loss, lossScale));
       // straight-through: ∂y/∂V = s where the rounded value fell inside [lo, hi]
@@ -275,6 +277,11 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
   const { model, qIn, refOut, T } = problem;
   const group = groupOf(problem);
   const H = model.dims.hidden;
+  // with enable_lfq on the last group, the candidates are compared on the LM loss they were tuned on
+  const lfq = lfqTokens(problem);
+  const g = lfq ? new Graph(session.backend) : null;
+  const lastMasked = new Float32Array(T).fill(1);
+  lastMasked[T - 1] = 0;
   const loss = (vOf: (l: GgufTunedLayer) => Float32Array | null): number => {
     const weights = new Map(group.map((b) => [b, new Map(fixed.get(b))]));
     for (const l of layers) weights.get(l.block)!.set(l.local, frozenQdq(l.frozen, l.weight, vOf(l)));
@@ -282,10 +289,15 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
     for (let s = 0; s < qIn.length; s++) {
       let y = qIn[s]!;
       for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b)! });
+      if (lfq && g) {
+        g.reset();
+        sum += lmLoss(g, g.input(y, [T, H]), model, lfq, [s], lastMasked, T).data[0]!;
+        continue;
+      }
       const ref = refOut[s]!;
       for (let e = 0; e < (T - 1) * H; e++) sum += (y[e]! - ref[e]!) ** 2;
     }
-    return sum / (qIn.length * T * H);
+    return lfq ? sum / qIn.length : sum / (qIn.length * T * H);
   };
   const candidates: [string, (l: GgufTunedLayer) => Float32Array | null][] = [
     ['iteration 0', () => null],
@@ -309,13 +321,10 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
  * frozen block headers, so the file holds exactly the tuned QDQ.
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
-  const { o, model, T, sampler, inputs } = await prepareTuning(session);
+  const { o, model, T, sampler, inputs, samples } = await prepareTuning(session);
   // the tuning variants that only the int path has
-  for (const [on, flag] of [
-    [o.enableLfq, '--enable_lfq'],
-    [o.enableNormBiasTuning, '--enable_norm_bias_tuning'],
-  ] as const) {
-    if (on) throw new AutoRoundError('E_UNSUPPORTED', `${flag} with GGUF types is not implemented; it applies to int schemes`, { subject: flag });
+  if (o.enableNormBiasTuning) {
+    throw new AutoRoundError('E_UNSUPPORTED', '--enable_norm_bias_tuning with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_norm_bias_tuning' });
   }
   let fpIn = inputs;
   let qIn = fpIn;
@@ -377,7 +386,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     const index = group[0]!.index;
     const last = group[group.length - 1]!.index;
     if (tuned.length > 0) {
-      const problem: BlockProblem = { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler };
+      const problem: BlockProblem = { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler, tokens: samples };
       const r = await tuneGgufBlock(session, problem, tuned, fixed);
       settleOnCalibration(session, problem, tuned, fixed);
       for (const l of tuned) {

@@ -14,6 +14,7 @@ import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme
 import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
+import { lfqTokens, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { type BlockNormBias, blockNormBias, emitNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
@@ -94,7 +95,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   const outlierSuppressed = layers.some((l) => l.params.initScale !== null && l.params.bits < 4);
   const H = model.dims.hidden;
   // enable_lfq: the group holding the model's last block is tuned on the LM loss of the next tokens
-  const lfq = problem.o.enableLfq && (problem.blocks ?? [index]).includes(model.blocks.length - 1) ? problem.tokens : undefined;
+  const lfq = lfqTokens(problem);
   const r = await runTuningLoop(problem, {
     microBatch(x, target, mask, batch, reduction, samples) {
       let inp = inputs.get(batch);
@@ -121,13 +122,9 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   return r;
 }
 
-/** Largest logits buffer (floats) enable_lfq builds for one micro-batch: 1 GiB. */
-const LFQ_MAX_LOGITS = 1 << 28;
-
 /**
- * One micro-batch of enable_lfq: the blocks, the final norm and lm_head, the mean cross-entropy of
- * the next token at every position the mask keeps (the last position of a sample has none), and
- * the backward of loss·lossScale. Returns the loss.
+ * One micro-batch of enable_lfq: the blocks, then the LM loss (lm-loss.ts), and the backward of
+ * loss·lossScale. Returns the loss.
  */
 function lmLossStep(
   g: Graph,
@@ -141,21 +138,9 @@ function lmLossStep(
   mask: Float32Array,
   lossScale: number,
 ): number {
-  const { hidden: H, vocab } = model.dims;
-  const T = inp.seqLen;
-  const rows = inp.batch * T;
-  if (rows * vocab > LFQ_MAX_LOGITS) {
-    throw new AutoRoundError('E_UNSUPPORTED', `--enable_lfq needs logits of ${rows} tokens × ${vocab} vocabulary (${((rows * vocab * 4) / 2 ** 30).toFixed(1)} GiB) per micro-batch; lower --batch_size or --seqlen`, { subject: '--enable_lfq' });
-  }
   g.reset();
-  const h = decoderStack(g, g.input(x, [rows, H]), w, cfg, inp);
-  const logits = g.linear(g.rmsNorm(h, g.input(model.finalNorm, [H]), model.dims.eps), g.input(model.lmHead, [vocab, H]));
-  const targets = new Int32Array(rows);
-  samples.forEach((s, k) => {
-    const ids = tokens[s]!;
-    for (let t = 0; t + 1 < T; t++) targets[k * T + t] = ids[t + 1]!;
-  });
-  const loss = g.crossEntropy(logits, targets, mask);
+  const h = decoderStack(g, g.input(x, [inp.batch * inp.seqLen, model.dims.hidden]), w, cfg, inp);
+  const loss = lmLoss(g, h, model, tokens, samples, mask, inp.seqLen);
   const value = loss.data[0]!;
   g.backward(g.scale(loss, lossScale));
   return value;

@@ -41,7 +41,6 @@ describe('tuning variants with GGUF types', () => {
     writeFileSync(calib, 'A small calibration text about clocks and the sea. '.repeat(200));
     const cases = [
       [{ enableNormBiasTuning: true }, /--enable_norm_bias_tuning with GGUF types is not implemented; it applies to int schemes/],
-      [{ enableLfq: true }, /--enable_lfq with GGUF types is not implemented/],
     ] as const;
     for (const [variant, message] of cases) {
       const out = join(work.dir, `refused-${Object.keys(variant)[0]}`);
@@ -80,6 +79,34 @@ describe('tuning variants with GGUF types', () => {
     // block 0's layers see another loss (block 1's output through block 1) and so move elsewhere than per block
     const block0 = names.filter((k) => k.startsWith('model.layers.0.'));
     expect(block0.filter((k) => two.res.qdq.get(k)!.qdq.some((v, i) => v !== one.res.qdq.get(k)!.qdq[i])).length).toBeGreaterThan(0);
+  });
+
+  it('--enable_lfq tunes the last GGUF block on the LM loss (log line and calibration pick both a cross-entropy); block 0 is unchanged', async () => {
+    const model = join(work.dir, 'demo-lfq');
+    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
+    const calib = join(work.dir, 'calib-lfq.txt');
+    writeFileSync(calib, 'A small boat sailed past the harbour wall at dawn. '.repeat(200));
+    const run = async (enableLfq: boolean) => {
+      const log = memoryLogger();
+      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], enableLfq }).quantizeAndSave(join(work.dir, `gguf-lfq-${enableLfq}`), { format: 'gguf:q4_0', keepQdq: true });
+      const losses = (re: RegExp) => log.lines.filter((l) => re.test(l)).map((l) => Number(/: loss iter 0: ([\d.e+-]+)/.exec(l)?.[1] ?? /iteration 0 ([\d.e+-]+)/.exec(l)![1]));
+      return { res, first: losses(/^block \d\/2: loss iter 0: /), picks: losses(/^block \d: loss on all calibration samples: /) };
+    };
+    const lfq = await run(true);
+    const plain = await run(false);
+    // block 1 (the first) tunes on its output MSE in both runs, from the same levels
+    expect(lfq.first[0]).toBe(plain.first[0]);
+    expect(lfq.picks[0]).toBe(plain.picks[0]);
+    // the last block: a cross-entropy over the demo vocabulary (~350 tokens), far above a block MSE, in the tuning and in the pick
+    for (const ce of [lfq.first[1]!, lfq.picks[1]!]) {
+      expect(ce).toBeGreaterThan(3);
+      expect(ce).toBeLessThan(8);
+    }
+    expect(plain.first[1]!).toBeLessThan(1);
+    const block1 = [...lfq.res.qdq.keys()].filter((k) => k.startsWith('model.layers.1.'));
+    const block0 = [...lfq.res.qdq.keys()].filter((k) => k.startsWith('model.layers.0.'));
+    expect(block0.every((k) => lfq.res.qdq.get(k)!.qdq.every((v, i) => v === plain.res.qdq.get(k)!.qdq[i]))).toBe(true);
+    expect(block1.some((k) => lfq.res.qdq.get(k)!.qdq.some((v, i) => v !== plain.res.qdq.get(k)!.qdq[i]))).toBe(true);
   });
 
   it('--enable_adam tunes GGUF layers with AdamW (lr 0.005): other levels than the sign step, and the file holds them', async () => {
