@@ -7,7 +7,8 @@
 // first (llama-perplexity --kl-divergence): near fp32, perplexity differences drop below its noise.
 //   npm run gguf-table -- --preset stories|llama256 [--types F16,Q8_0,Q4_0,Q4_K_M,Q3_K_M,Q2_K_S]
 //                         [--methods rtn,imatrix,tuned (default: all three; also tuned-v2 = tuned with --enable_alg_ext,
-//                          tuned-adam = tuned with --enable_adam, tuned-lfq = tuned with --enable_lfq)]
+//                          tuned-adam = tuned with --enable_adam, tuned-lfq = tuned with --enable_lfq,
+//                          tuned-nb = tuned with --enable_norm_bias_tuning)]
 //                         [--nsamples 128] [--seqlen 256] [--iters 200] [--nblocks 1 (blocks tuned as one)]
 //                         [--max_tokens N] [--seed 42 (calibration sampling)] [--verbose]
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -103,6 +104,7 @@ try {
         enableAlgExt: method === 'tuned-v2',
         enableAdam: method === 'tuned-adam',
         enableLfq: method === 'tuned-lfq',
+        enableNormBiasTuning: method === 'tuned-nb',
         nblocks,
         disableOptRtn: method === 'rtn',
         log: verbose ? createLogger('info') : silentLogger,

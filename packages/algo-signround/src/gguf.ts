@@ -23,6 +23,7 @@ import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoss } from './lm-loss.js';
+import { type BlockNormBias, type NormKey, blockNormBias, emitNormBias, normBiasParams } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
@@ -166,26 +167,32 @@ export type WeightOf = (g: Graph, local: string) => Var;
  * decoderBlock but with each linear's weight supplied by `weightOf` (the GGUF QDQ of a tuned
  * layer as a leaf whose gradient is read after backward).
  */
-export function blockGraph(g: Graph, x: Var, model: LlamaModel, index: number, weightOf: WeightOf, batch: number, T: number): Var {
+export function blockGraph(g: Graph, x: Var, model: LlamaModel, index: number, weightOf: WeightOf, batch: number, T: number, nb?: BlockNormBias | null): Var {
   const d = model.dims;
   const bw: LlamaBlockWeights = model.blocks[index]!;
   const lin = (input: Var, local: string): Var => {
     const bias = bw.linears.get(local)!.bias;
     const w = weightOf(g, local);
-    return g.linear(input, w, bias ? g.input(bias, [w.shape[0]!]) : null);
+    const tuned = nb?.biases.get(local);
+    return g.linear(input, w, tuned ? g.tunedVector(tuned) : bias ? g.input(bias, [w.shape[0]!]) : null);
   };
-  const h1 = g.rmsNorm(x, g.input(bw.inputNorm, [d.hidden]), d.eps);
+  // enable_norm_bias_tuning: the norm weight with its tuned offset
+  const norm = (key: NormKey, w: Float32Array): Var => {
+    const tuned = nb?.norms[key];
+    return tuned ? g.tunedVector(tuned) : g.input(w, [w.length]);
+  };
+  const h1 = g.rmsNorm(x, norm('inputNorm', bw.inputNorm), d.eps);
   let q = lin(h1, 'self_attn.q_proj');
   let k = lin(h1, 'self_attn.k_proj');
   const v = lin(h1, 'self_attn.v_proj');
-  if (bw.qNorm) q = g.rmsNorm(q, g.input(bw.qNorm, [d.headDim]), d.eps);
-  if (bw.kNorm) k = g.rmsNorm(k, g.input(bw.kNorm, [d.headDim]), d.eps);
+  if (bw.qNorm) q = g.rmsNorm(q, norm('qNorm', bw.qNorm), d.eps);
+  if (bw.kNorm) k = g.rmsNorm(k, norm('kNorm', bw.kNorm), d.eps);
   const ropeOpts = { headDim: d.headDim, rotaryDim: model.rope.rotDim, seqLen: T };
   q = g.rope(q, model.rope.cos, model.rope.sin, { ...ropeOpts, numHeads: d.heads });
   k = g.rope(k, model.rope.cos, model.rope.sin, { ...ropeOpts, numHeads: d.kvHeads });
   const a = g.attention(q, k, v, { batch, seqLen: T, numHeads: d.heads, numKvHeads: d.kvHeads, headDim: d.headDim });
   const h = g.add(x, lin(a, 'self_attn.o_proj'));
-  const n = g.rmsNorm(h, g.input(bw.postNorm, [d.hidden]), d.eps);
+  const n = g.rmsNorm(h, norm('postNorm', bw.postNorm), d.eps);
   const act = g.swiglu(lin(n, 'mlp.gate_proj'), lin(n, 'mlp.up_proj'));
   return g.add(h, lin(act, 'mlp.down_proj'));
 }
@@ -196,13 +203,53 @@ type FixedWeights = ReadonlyMap<number, ReadonlyMap<string, Float32Array>>;
 /** The blocks a problem tunes together: [index], or the --nblocks group. */
 const groupOf = (problem: BlockProblem): readonly number[] => problem.blocks ?? [problem.index];
 
+/** [out, in] of every linear of block `index`, by local name. */
+function linearShapes(session: QuantizeSession, index: number): Map<string, [number, number]> {
+  return new Map(session.spec.blocks.find((b) => b.index === index)!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
+}
+
+/**
+ * One sample x [T, hidden] through the blocks of `group` with the given linear weights (the source's
+ * where none is given): model.blockForward, or with tuned norms and biases (enable_norm_bias_tuning),
+ * which it cannot apply, the autograd graph's forward.
+ */
+function groupForward(
+  session: QuantizeSession,
+  model: LlamaModel,
+  group: readonly number[],
+  x: Float32Array,
+  T: number,
+  weights: FixedWeights,
+  normBias: ReadonlyMap<number, BlockNormBias>,
+): Float32Array {
+  if (normBias.size === 0) {
+    let y = x;
+    for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b) ?? new Map() });
+    return y;
+  }
+  const g = new Graph(session.backend);
+  let y = g.input(x, [T, model.dims.hidden]);
+  for (const b of group) {
+    const shapes = linearShapes(session, b);
+    const bw = model.blocks[b]!;
+    y = blockGraph(g, y, model, b, (gr, local) => gr.input(weights.get(b)?.get(local) ?? bw.linears.get(local)!.weight, shapes.get(local)!), 1, T, normBias.get(b));
+  }
+  return y.data.slice();
+}
+
 /**
  * SignRound on one block's GGUF layers (spec §5 for the `*_dq` types), or on a group of consecutive
  * blocks with --nblocks (the loss on the group's last output): the scales and mins stay those of the
  * iteration-0 search (llama.cpp's, with the importance matrix), only V moves, by sign-SGD with the
  * linearly decaying rate (AdamW with --enable_adam); the best iteration's V is kept.
  */
-async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: FixedWeights): Promise<BlockTuneResult> {
+async function tuneGgufBlock(
+  session: QuantizeSession,
+  problem: BlockProblem,
+  layers: GgufTunedLayer[],
+  fixed: FixedWeights,
+  normBias: ReadonlyMap<number, BlockNormBias>,
+): Promise<BlockTuneResult> {
   const { model, T } = problem;
   const H = model.dims.hidden;
   const g = new Graph(session.backend);
@@ -211,7 +258,7 @@ async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, la
   const leaves = new Map<string, Var>();
   const weightOfBlock = (index: number): WeightOf => {
     const bw = model.blocks[index]!;
-    const shapes = new Map(session.spec.blocks.find((b) => b.index === index)!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
+    const shapes = linearShapes(session, index);
     return (gr, local) => {
       const k = key(index, local);
       const t = byKey.get(k);
@@ -225,7 +272,10 @@ async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, la
       return gr.input(fixed.get(index)?.get(local) ?? bw.linears.get(local)!.weight, shape);
     };
   };
-  const chain = groupOf(problem).map((index) => ({ index, weightOf: weightOfBlock(index) }));
+  const chain = groupOf(problem).map((index) => ({ index, weightOf: weightOfBlock(index), nb: normBias.get(index) ?? null }));
+  // enable_norm_bias_tuning: norm and bias offsets step with a 4-bit layer's rate of V (as on the int path)
+  const nbParams = [...normBias.values()].flatMap(normBiasParams);
+  const nbLr = layerLr(problem.o, 4);
   const opt = blockOptimizer(problem.o);
   const lossScale = lossScaleOf(problem.o);
   // this loop already is the original's alg_ext path for the double-quant types (scales and mins of the
@@ -238,12 +288,13 @@ async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, la
         frozenQdq(l.frozen, l.weight, l.v, l.qdq, undefined, l.inside);
         l.grad.fill(0);
       }
+      for (const p of nbParams) p.zeroGrad();
     },
     microBatch(x, target, mask, batch, reduction, samples) {
       g.reset();
       leaves.clear();
       let y = g.input(x, [batch * T, H]);
-      for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf, batch, T);
+      for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf, batch, T, b.nb);
       const loss = lfq ? lmLoss(g, y, model, lfq, samples, mask, T) : g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
       const value = loss.data[0]!;
       g.backward(g.scale(loss, lossScale));
@@ -258,9 +309,11 @@ async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, la
     },
     snapshot() {
       for (const l of layers) l.best = l.v.slice();
+      for (const nb of normBias.values()) nb.best = normBiasParams(nb).map((p) => p.data.slice());
     },
     step(decay) {
       for (const l of layers) opt.step(l.v, l.grad, l.lr * decay);
+      for (const p of nbParams) opt.step(p.data, p.grad, nbLr * decay);
     },
   });
 }
@@ -273,7 +326,7 @@ async function tuneGgufBlock(session: QuantizeSession, problem: BlockProblem, la
  * position masked as in tuning): the tuned file is never worse than the iteration-0 search on the
  * calibration data. Costs three block forwards per sample.
  */
-function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: FixedWeights): void {
+function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: FixedWeights, normBias: ReadonlyMap<number, BlockNormBias>): void {
   const { model, qIn, refOut, T } = problem;
   const group = groupOf(problem);
   const H = model.dims.hidden;
@@ -282,13 +335,18 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
   const g = lfq ? new Graph(session.backend) : null;
   const lastMasked = new Float32Array(T).fill(1);
   lastMasked[T - 1] = 0;
-  const loss = (vOf: (l: GgufTunedLayer) => Float32Array | null): number => {
+  // the norm and bias offsets (enable_norm_bias_tuning) follow the same choice: zero, best or last
+  const nbs = [...normBias.values()];
+  const nbLast = nbs.map((nb) => normBiasParams(nb).map((p) => p.data.slice()));
+  const nbZero = nbs.map((nb) => normBiasParams(nb).map((p) => new Float32Array(p.data.length)));
+  const setNormBias = (offsets: Float32Array[][]) => nbs.forEach((nb, i) => normBiasParams(nb).forEach((p, k) => p.data.set(offsets[i]![k]!)));
+  const loss = (vOf: (l: GgufTunedLayer) => Float32Array | null, nbOffsets: Float32Array[][]): number => {
     const weights = new Map(group.map((b) => [b, new Map(fixed.get(b))]));
     for (const l of layers) weights.get(l.block)!.set(l.local, frozenQdq(l.frozen, l.weight, vOf(l)));
+    setNormBias(nbOffsets);
     let sum = 0;
     for (let s = 0; s < qIn.length; s++) {
-      let y = qIn[s]!;
-      for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b)! });
+      const y = groupForward(session, model, group, qIn[s]!, T, weights, normBias);
       if (lfq && g) {
         g.reset();
         sum += lmLoss(g, g.input(y, [T, H]), model, lfq, [s], lastMasked, T).data[0]!;
@@ -299,17 +357,18 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
     }
     return lfq ? sum / qIn.length : sum / (qIn.length * T * H);
   };
-  const candidates: [string, (l: GgufTunedLayer) => Float32Array | null][] = [
-    ['iteration 0', () => null],
-    ['best iteration', (l) => l.best],
-    ['last step', (l) => l.v],
+  const candidates: [string, (l: GgufTunedLayer) => Float32Array | null, Float32Array[][]][] = [
+    ['iteration 0', () => null, nbZero],
+    ['best iteration', (l) => l.best, nbs.map((nb) => nb.best)],
+    ['last step', (l) => l.v, nbLast],
   ];
-  const losses = candidates.map(([, vOf]) => loss(vOf));
+  const losses = candidates.map(([, vOf, nbOffsets]) => loss(vOf, nbOffsets));
   const k = losses.indexOf(Math.min(...losses));
   const which = group.length > 1 ? `blocks ${group[0]! + 1}-${group[group.length - 1]! + 1}` : `block ${group[0]! + 1}`;
   session.log.info(`${which}: loss on all calibration samples: ${candidates.map(([n], i) => `${n} ${losses[i]!.toPrecision(6)}`).join(', ')}; keeping the ${candidates[k]![0]}`);
-  const vOf = candidates[k]![1];
+  const [, vOf, nbOffsets] = candidates[k]!;
   for (const l of layers) l.best = vOf(l) ?? new Float32Array(l.frozen.n);
+  setNormBias(nbOffsets);
 }
 
 /**
@@ -323,9 +382,6 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
   const { o, model, T, sampler, inputs, samples } = await prepareTuning(session);
   // the tuning variants that only the int path has
-  if (o.enableNormBiasTuning) {
-    throw new AutoRoundError('E_UNSUPPORTED', '--enable_norm_bias_tuning with GGUF types is not implemented; it applies to int schemes', { subject: '--enable_norm_bias_tuning' });
-  }
   let fpIn = inputs;
   let qIn = fpIn;
   const t0 = Date.now();
@@ -385,10 +441,12 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     const overrides = fixed;
     const index = group[0]!.index;
     const last = group[group.length - 1]!.index;
+    // enable_norm_bias_tuning: the norms and biases of the group's blocks tune with its layers
+    const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && tuned.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);
     if (tuned.length > 0) {
       const problem: BlockProblem = { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler, tokens: samples };
-      const r = await tuneGgufBlock(session, problem, tuned, fixed);
-      settleOnCalibration(session, problem, tuned, fixed);
+      const r = await tuneGgufBlock(session, problem, tuned, fixed, normBias);
+      settleOnCalibration(session, problem, tuned, fixed, normBias);
       for (const l of tuned) {
         const levels = new Int16Array(l.frozen.n);
         const qdq = frozenQdq(l.frozen, l.weight, l.best, undefined, levels);
@@ -400,9 +458,11 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     } else {
       for (const b of group) session.blockDone?.(b.index);
     }
+    if (o.enableNormBiasTuning) for (const b of group) emitNormBias(session, model, b, normBias.get(b.index) ?? null);
     // the next group's inputs: the quantized outputs of this group (enable_quanted_input) or the FP reference
     if (o.enableQuantedInput) {
-      for (const b of group) qIn = qIn.map((x) => model.blockForward(b.index, x, T, { weights: overrides.get(b.index)! }));
+      const indices = group.map((b) => b.index);
+      qIn = qIn.map((x) => groupForward(session, model, indices, x, T, overrides, normBias));
     } else {
       qIn = refOut;
     }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, PerplexityBench, folderPerplexity, memoryLogger, presetScheme, silentLogger, writeDemoModel } from '@autoround/autoround';
@@ -34,24 +34,30 @@ describe('the scheme a --format gguf:<type> selects', () => {
 });
 
 describe('tuning variants with GGUF types', () => {
-  it('refuse GGUF types by flag name before any block is tuned, and leave no output behind', async () => {
-    const model = join(work.dir, 'demo');
+  it('--enable_norm_bias_tuning tunes the norms with the GGUF offsets: the file holds exactly the tuned norms, and they moved', async () => {
+    const model = join(work.dir, 'demo-nb-tuning');
     writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const calib = join(work.dir, 'calib.txt');
-    writeFileSync(calib, 'A small calibration text about clocks and the sea. '.repeat(200));
-    const cases = [
-      [{ enableNormBiasTuning: true }, /--enable_norm_bias_tuning with GGUF types is not implemented; it applies to int schemes/],
-    ] as const;
-    for (const [variant, message] of cases) {
-      const out = join(work.dir, `refused-${Object.keys(variant)[0]}`);
-      const ar = new AutoRound(model, { iters: 2, dataset: `${calib}:concat`, nsamples: 4, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf], ...variant });
-      await expect(ar.quantizeAndSave(out, { format: 'gguf:q4_0' }), JSON.stringify(variant)).rejects.toThrow(message);
-      expect(existsSync(out)).toBe(false);
+    const calib = join(work.dir, 'calib-nbt.txt');
+    writeFileSync(calib, 'The miller ground the corn while the river turned the wheel. '.repeat(200));
+    const run = async (enableNormBiasTuning: boolean) => {
+      const out = join(work.dir, `gguf-nbt-${enableNormBiasTuning}`);
+      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf], enableNormBiasTuning }).quantizeAndSave(out, { format: 'gguf:q4_0', keepQdq: true });
+      return { out, res };
+    };
+    const tuned = await run(true);
+    const plain = await run(false);
+    expect(plain.res.tensors.size).toBe(0);
+    const names = [...tuned.res.tensors.keys()].sort();
+    expect(names).toEqual(['model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight', 'model.layers.1.input_layernorm.weight', 'model.layers.1.post_attention_layernorm.weight']);
+    const back = readGgufWeights(ggufFileOf(tuned.out, readConfig(tuned.out)));
+    const source = readGgufWeights(ggufFileOf(plain.out, readConfig(plain.out)));
+    let moved = 0;
+    for (const n of names) {
+      expect(back.readFloat32(n).data, n).toEqual(tuned.res.tensors.get(n));
+      if (back.readFloat32(n).data.some((v, i) => v !== source.readFloat32(n).data[i])) moved++;
     }
-    // the same run without a variant goes through, so the refusals above are the flags'
-    const out = join(work.dir, 'not-refused');
-    await new AutoRound(model, { iters: 2, dataset: `${calib}:concat`, nsamples: 4, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf] }).quantizeAndSave(out, { format: 'gguf:q4_0' });
-    expect(existsSync(out)).toBe(true);
+    expect(moved).toBeGreaterThan(0);
+    for (const [layer, q] of tuned.res.qdq) expect(q.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
   });
 
   it('--nblocks 2 tunes two blocks as one against the second one\'s output; the file holds the tuned QDQ, and nblocks 1 is the per-block run', async () => {
