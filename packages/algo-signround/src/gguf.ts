@@ -23,8 +23,8 @@ import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoss } from './lm-loss.js';
-import { type BlockNormBias, type NormKey, blockNormBias, emitNormBias, normBiasParams } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockNormBias, type NormKey, blockNormBias, normBiasParams } from './norm-bias.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
 export interface ActivationSums {
@@ -443,6 +443,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     const last = group[group.length - 1]!.index;
     // enable_norm_bias_tuning: the norms and biases of the group's blocks tune with its layers
     const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && tuned.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);
+    let result: BlockTuneResult | null = null;
     if (tuned.length > 0) {
       const problem: BlockProblem = { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler, tokens: samples };
       const r = await tuneGgufBlock(session, problem, tuned, fixed, normBias);
@@ -453,12 +454,9 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
         session.emit(l.name, ggufWeight(l.scheme, l.out, l.inF, l.frozen.type, packLevels(l.frozen, levels), qdq, l.imatrix));
         overrides.get(l.block)!.set(l.local, qdq);
       }
-      for (const b of group.slice(0, -1)) session.blockDone?.(b.index);
-      logTunedBlock(session, last, t0, o.iters, r, group.length > 1 ? index : undefined);
-    } else {
-      for (const b of group) session.blockDone?.(b.index);
+      result = r;
     }
-    if (o.enableNormBiasTuning) for (const b of group) emitNormBias(session, model, b, normBias.get(b.index) ?? null);
+    finishGroup(session, model, group, t0, o, result, normBias);
     // the next group's inputs: the quantized outputs of this group (enable_quanted_input) or the FP reference
     if (o.enableQuantedInput) {
       const indices = group.map((b) => b.index);

@@ -3,9 +3,10 @@
 // early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
 // int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
 
-import { AutoRoundError, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
+import { AutoRoundError, type BlockSpec, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
 import { LlamaModel } from '@autoround/models';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
+import { type BlockNormBias, emitNormBias } from './norm-bias.js';
 
 /** The tuning options of the original (spec §3), with its defaults. */
 export interface SignRoundOptions {
@@ -320,6 +321,31 @@ export function signStep(data: Float32Array, grad: ArrayLike<number>, lr: number
     if (g > 0) data[i] = Math.fround(data[i]! - lr);
     else if (g < 0) data[i] = Math.fround(data[i]! + lr);
   }
+}
+
+/**
+ * A block group's bookkeeping once its layers are emitted: progress for each block, the log line
+ * when it was tuned (`r`), and with enable_norm_bias_tuning the blocks' norms and biases (tuned, or
+ * the source's for a group without tuned layers).
+ */
+export function finishGroup(
+  session: QuantizeSession,
+  model: LlamaModel,
+  group: readonly BlockSpec[],
+  t0: number,
+  o: SignRoundOptions,
+  r: BlockTuneResult | null,
+  normBias: ReadonlyMap<number, BlockNormBias>,
+): void {
+  const first = group[0]!.index;
+  const last = group[group.length - 1]!.index;
+  if (r) {
+    for (const b of group.slice(0, -1)) session.blockDone?.(b.index);
+    logTunedBlock(session, last, t0, o.iters, r, group.length > 1 ? first : undefined);
+  } else {
+    for (const b of group) session.blockDone?.(b.index);
+  }
+  if (o.enableNormBiasTuning) for (const b of group) emitNormBias(session, model, b, normBias.get(b.index) ?? null);
 }
 
 /** The original's per-block line ("loss iter 0: x -> iter k: y", rate, ETA) and the progress tick. */

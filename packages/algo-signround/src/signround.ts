@@ -16,8 +16,8 @@ import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
-import { type BlockNormBias, blockNormBias, emitNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, layerLr, logTunedBlock, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockNormBias, blockNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 interface TunedLayer {
   name: string;
@@ -219,6 +219,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
       const overrides = plain;
       // enable_norm_bias_tuning: the norms and biases of the group's blocks tune with its layers
       const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && layers.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);
+      let result: BlockTuneResult | null = null;
       if (layers.length > 0) {
         if ([...plain.values()].some((m) => m.size > 0)) throw new AutoRoundError('E_UNSUPPORTED', `${what} mixes tuned and untuned quantized layers, which is not supported yet`);
         const r = await tuneBlock(session.backend, { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler, tokens: samples }, layers, normBias);
@@ -232,12 +233,9 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
           session.emit(l.name, q);
           overrides.get(l.block)!.set(l.local, q.qdq);
         }
-        for (const b of group.slice(0, -1)) session.blockDone?.(b.index);
-        logTunedBlock(session, last, t0, o.iters, r, group.length > 1 ? index : undefined);
-      } else {
-        for (const b of group) session.blockDone?.(b.index);
+        result = r;
       }
-      if (o.enableNormBiasTuning) for (const b of group) emitNormBias(session, model, b, normBias.get(b.index) ?? null);
+      finishGroup(session, model, group, t0, o, result, normBias);
       // the next group's inputs: quantized outputs of this group (enable_quanted_input) and the FP reference
       if (o.enableQuantedInput) {
         const g = new Graph(session.backend);

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AutoRound, PerplexityBench, folderPerplexity, memoryLogger, presetScheme, silentLogger, writeDemoModel } from '@autoround/autoround';
+import { AutoRound, type AutoRoundOptions, PerplexityBench, folderPerplexity, memoryLogger, presetScheme, writeDemoModel } from '@autoround/autoround';
 import gguf, { exportGguf, fileTypeNames, ggufFileOf, readConfig, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
 import { Graph } from '@autoround/core-tensor';
 import type { WeightSource } from '@autoround/core';
@@ -34,18 +34,24 @@ describe('the scheme a --format gguf:<type> selects', () => {
 });
 
 describe('tuning variants with GGUF types', () => {
-  it('--enable_norm_bias_tuning tunes the norms with the GGUF offsets: the file holds exactly the tuned norms, and they moved', async () => {
-    const model = join(work.dir, 'demo-nb-tuning');
+  /** A two-block demo model calibrated on `text`; each call quantizes it to a Q4_0 GGUF with 6 tuning iterations and `variant`. */
+  const ggufDemoJob = (tag: string, text: string) => {
+    const model = join(work.dir, `demo-${tag}`);
     writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const calib = join(work.dir, 'calib-nbt.txt');
-    writeFileSync(calib, 'The miller ground the corn while the river turned the wheel. '.repeat(200));
-    const run = async (enableNormBiasTuning: boolean) => {
-      const out = join(work.dir, `gguf-nbt-${enableNormBiasTuning}`);
-      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log: silentLogger, discoverPlugins: false, plugins: [signround, gguf], enableNormBiasTuning }).quantizeAndSave(out, { format: 'gguf:q4_0', keepQdq: true });
-      return { out, res };
+    const calib = join(work.dir, `calib-${tag}.txt`);
+    writeFileSync(calib, `${text} `.repeat(200));
+    return async (name: string, variant: Partial<AutoRoundOptions>) => {
+      const out = join(work.dir, `gguf-${tag}-${name}`);
+      const log = memoryLogger();
+      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], ...variant }).quantizeAndSave(out, { format: 'gguf:q4_0', keepQdq: true });
+      return { out, res, lines: log.lines };
     };
-    const tuned = await run(true);
-    const plain = await run(false);
+  };
+
+  it('--enable_norm_bias_tuning tunes the norms with the GGUF offsets: the file holds exactly the tuned norms, and they moved', async () => {
+    const run = ggufDemoJob('nbt', 'The miller ground the corn while the river turned the wheel.');
+    const tuned = await run('tuned', { enableNormBiasTuning: true });
+    const plain = await run('plain', {});
     expect(plain.res.tensors.size).toBe(0);
     const names = [...tuned.res.tensors.keys()].sort();
     expect(names).toEqual(['model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight', 'model.layers.1.input_layernorm.weight', 'model.layers.1.post_attention_layernorm.weight']);
@@ -61,18 +67,9 @@ describe('tuning variants with GGUF types', () => {
   });
 
   it('--nblocks 2 tunes two blocks as one against the second one\'s output; the file holds the tuned QDQ, and nblocks 1 is the per-block run', async () => {
-    const model = join(work.dir, 'demo-nb');
-    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const calib = join(work.dir, 'calib-nb.txt');
-    writeFileSync(calib, 'Two owls argued all night about the shape of the moon. '.repeat(200));
-    const run = async (nblocks: number) => {
-      const out = join(work.dir, `gguf-nb-${nblocks}`);
-      const log = memoryLogger();
-      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], nblocks }).quantizeAndSave(out, { format: 'gguf:q4_0', keepQdq: true });
-      return { out, res, lines: log.lines };
-    };
-    const two = await run(2);
-    const one = await run(1);
+    const run = ggufDemoJob('nb', 'Two owls argued all night about the shape of the moon.');
+    const two = await run('2', { nblocks: 2 });
+    const one = await run('1', { nblocks: 1 });
     // one tuning loop for both blocks, its loss on the last block's output
     expect(two.lines.filter((l) => /loss iter 0: /.test(l))).toEqual([expect.stringMatching(/^blocks 1-2\/2: loss iter 0: /)]);
     expect(two.lines.some((l) => /^blocks 1-2: loss on all calibration samples: /.test(l))).toBe(true);
@@ -88,14 +85,10 @@ describe('tuning variants with GGUF types', () => {
   });
 
   it('--enable_lfq tunes the last GGUF block on the LM loss (log line and calibration pick both a cross-entropy); block 0 is unchanged', async () => {
-    const model = join(work.dir, 'demo-lfq');
-    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const calib = join(work.dir, 'calib-lfq.txt');
-    writeFileSync(calib, 'A small boat sailed past the harbour wall at dawn. '.repeat(200));
+    const job = ggufDemoJob('lfq', 'A small boat sailed past the harbour wall at dawn.');
     const run = async (enableLfq: boolean) => {
-      const log = memoryLogger();
-      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], enableLfq }).quantizeAndSave(join(work.dir, `gguf-lfq-${enableLfq}`), { format: 'gguf:q4_0', keepQdq: true });
-      const losses = (re: RegExp) => log.lines.filter((l) => re.test(l)).map((l) => Number(/: loss iter 0: ([\d.e+-]+)/.exec(l)?.[1] ?? /iteration 0 ([\d.e+-]+)/.exec(l)![1]));
+      const { res, lines } = await job(String(enableLfq), { enableLfq });
+      const losses = (re: RegExp) => lines.filter((l) => re.test(l)).map((l) => Number(/: loss iter 0: ([\d.e+-]+)/.exec(l)?.[1] ?? /iteration 0 ([\d.e+-]+)/.exec(l)![1]));
       return { res, first: losses(/^block \d\/2: loss iter 0: /), picks: losses(/^block \d: loss on all calibration samples: /) };
     };
     const lfq = await run(true);
@@ -116,18 +109,9 @@ describe('tuning variants with GGUF types', () => {
   });
 
   it('--enable_adam tunes GGUF layers with AdamW (lr 0.005): other levels than the sign step, and the file holds them', async () => {
-    const model = join(work.dir, 'demo-adam');
-    writeDemoModel(model, { hidden: 64, intermediate: 128, layers: 2, heads: 2, kvHeads: 1 });
-    const calib = join(work.dir, 'calib-adam.txt');
-    writeFileSync(calib, 'The lighthouse keeper counted ships and wrote their names in a book. '.repeat(200));
-    const run = async (enableAdam: boolean) => {
-      const out = join(work.dir, `gguf-adam-${enableAdam}`);
-      const log = memoryLogger();
-      const res = await new AutoRound(model, { iters: 6, dataset: `${calib}:concat`, nsamples: 8, seqlen: 32, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf], enableAdam }).quantizeAndSave(out, { format: 'gguf:q4_0', keepQdq: true });
-      return { out, res, lines: log.lines };
-    };
-    const adam = await run(true);
-    const sign = await run(false);
+    const run = ggufDemoJob('adam', 'The lighthouse keeper counted ships and wrote their names in a book.');
+    const adam = await run('adam', { enableAdam: true });
+    const sign = await run('sign', {});
     expect(adam.lines.some((l) => /with auto_round \(GGUF: V tuned, GGUF scales frozen\)/.test(l))).toBe(true);
     // the loss lines report the unscaled MSE in both runs: same first loss on block 0 (same levels before any step)
     const first = (lines: string[]) => lines.find((l) => /block 1\/2: loss iter 0: /.test(l))!;
