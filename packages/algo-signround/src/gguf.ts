@@ -22,7 +22,7 @@ import {
 import { rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { lfqTokens, lmLoss } from './lm-loss.js';
+import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { type BlockNormBias, type NormKey, blockNormBias, normBiasParams } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
@@ -296,7 +296,7 @@ async function tuneGgufBlock(
       let y = g.input(x, [batch * T, H]);
       for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf, batch, T, b.nb);
       const loss = lfq ? lmLoss(g, y, model, lfq, samples, mask, T) : g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
-      const value = loss.data[0]!;
+      const value = lfq ? lmLoopLoss(loss.data[0]!, reduction, batch, T, H) : loss.data[0]!;
       g.backward(g.scale(loss, lossScale));
       // straight-through: ∂y/∂V = s where the rounded value fell inside [lo, hi]
       for (const l of layers) {

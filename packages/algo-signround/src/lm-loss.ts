@@ -35,3 +35,14 @@ export function lmLoss(g: Graph, h: Var, model: LlamaModel, tokens: readonly Int
   });
   return g.crossEntropy(logits, targets, mask);
 }
+
+/**
+ * The LM loss as the tuning loop reads a micro-batch's loss: with gradient accumulation
+ * ('sum') the loop divides it by batch·T·hidden, as for a summed MSE, so the cross-entropy (a
+ * mean) is scaled up by that much; the iteration's total is then the sum of the micro-batches'
+ * means, as for the MSE. The gradients stay those of the mean, which the sign step and AdamW
+ * do not tell apart from a scaled one (up to AdamW's eps).
+ */
+export function lmLoopLoss(ce: number, reduction: 'mean' | 'sum', batch: number, T: number, hidden: number): number {
+  return reduction === 'sum' ? ce * batch * T * hidden : ce;
+}

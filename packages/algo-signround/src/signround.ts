@@ -14,7 +14,7 @@ import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme
 import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { lfqTokens, lmLoss } from './lm-loss.js';
+import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { type BlockNormBias, blockNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
@@ -100,7 +100,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
     microBatch(x, target, mask, batch, reduction, samples) {
       let inp = inputs.get(batch);
       if (!inp) inputs.set(batch, (inp = { batch, seqLen: T, cos: model.rope.cos, sin: model.rope.sin }));
-      if (lfq) return lmLossStep(g, x, w, cfg, inp, model, lfq, samples, mask, lossScale);
+      if (lfq) return lmLoopLoss(lmLossStep(g, x, w, cfg, inp, model, lfq, samples, mask, lossScale), reduction, batch, T, H);
       const dropTop = outlierSuppressed ? outlierDropCount(batch * T * H) : 0;
       return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale, reduction, dropTop });
     },

@@ -209,5 +209,10 @@ describe('SignRound end to end', () => {
     expect(ce.first).toBeLessThan(8);
     expect(ce.best).toBeLessThanOrEqual(ce.first);
     expect(sameWeights(lfq.qdq, plain.qdq)).toBe(false);
+    // with gradient accumulation the iteration's loss is the sum of its micro-batches' means, as for the MSE:
+    // two micro-batches of 2 give about twice the cross-entropy, not the mean divided by batch·T·hidden
+    const gas = await run('lfq-gas', { enableLfq: true, batchSize: 2, gradientAccumulateSteps: 2 });
+    expect(gas.blocks[1]!.first).toBeGreaterThan(1.5 * ce.first);
+    expect(gas.blocks[1]!.first).toBeLessThan(2.5 * ce.first);
   });
 });
