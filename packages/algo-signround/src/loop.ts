@@ -3,7 +3,7 @@
 // early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
 // int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
 
-import { AutoRoundError, type BlockSpec, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
+import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
 import { LlamaModel } from '@autoround/models';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
 import { type BlockNormBias, emitNormBias } from './norm-bias.js';
@@ -73,8 +73,8 @@ export function outlierDropCount(numel: number): number {
   return Math.max(1, Math.floor(numel / 1000));
 }
 
-/** AutoAdamRound's default learning rate. */
-export const ADAM_DEFAULT_LR = 0.005;
+/** AutoAdamRound's default learning rate (defined in @autoround/core, re-exported for this package's users). */
+export { ADAM_DEFAULT_LR };
 
 /** The learning rate of a layer with `bits` bits (spec §3; AdamRound: 0.005). */
 export function layerLr(o: SignRoundOptions, bits: number): number {

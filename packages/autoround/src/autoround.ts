@@ -1,4 +1,5 @@
 import {
+  ADAM_DEFAULT_LR,
   type AlgorithmPlugin,
   AutoRoundError,
   createLogger,
@@ -207,8 +208,8 @@ export class AutoRound {
       }
       calibration = () => this.calibrationSamples(model, qo);
     }
-    // AdamRound's default is 0.005 (the original's AutoAdamRound), SignRound's 1/iters
-    const defaultLr = this.options.enableAdam ? 0.005 : 1 / qo.iters;
+    // AdamRound's default is the original AutoAdamRound's, SignRound's 1/iters
+    const defaultLr = this.options.enableAdam ? ADAM_DEFAULT_LR : 1 / qo.iters;
     const quantArgs: Record<string, unknown> = {
       iters: qo.iters,
       lr: qo.lr ?? (qo.iters > 0 ? defaultLr : undefined),

@@ -54,6 +54,12 @@ export interface ArchitecturePlugin {
   load(spec: ModelSpec, weights: WeightSource, backend: KernelBackend): CausalLM;
 }
 
+/**
+ * AdamRound's (enable_adam) learning rate when none is given, the original AutoAdamRound's default:
+ * here so that the tuning plugin and the host, which records it in quantization_config, share it.
+ */
+export const ADAM_DEFAULT_LR = 0.005;
+
 /** Options every algorithm sees; algorithms read the fields they use. */
 export interface QuantizeOptions {
   iters: number;
