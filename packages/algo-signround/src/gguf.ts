@@ -24,7 +24,7 @@ import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { type BlockNormBias, type NormKey, blockNormBias, normBiasParams } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
 export interface ActivationSums {
@@ -200,41 +200,47 @@ export function blockGraph(g: Graph, x: Var, model: LlamaModel, index: number, w
 /** Per block index: the QDQ weights of its quantized layers that are not tuned (float types), by local name. */
 type FixedWeights = ReadonlyMap<number, ReadonlyMap<string, Float32Array>>;
 
-/** The blocks a problem tunes together: [index], or the --nblocks group. */
-const groupOf = (problem: BlockProblem): readonly number[] => problem.blocks ?? [problem.index];
-
-/** [out, in] of every linear of block `index`, by local name. */
-function linearShapes(session: QuantizeSession, index: number): Map<string, [number, number]> {
-  return new Map(session.spec.blocks.find((b) => b.index === index)!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
+/**
+ * The weights of block `index`'s linears as graph inputs: `given`'s where it has one (QDQ weights of
+ * layers not tuned here, or a candidate's), else the source's.
+ */
+function inputWeightOf(session: QuantizeSession, model: LlamaModel, index: number): (given: ReadonlyMap<string, Float32Array> | undefined) => WeightOf {
+  const bw = model.blocks[index]!;
+  const shapes = new Map(session.spec.blocks.find((b) => b.index === index)!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
+  return (given) => (gr, local) => {
+    const shape = shapes.get(local);
+    if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
+    return gr.input(given?.get(local) ?? bw.linears.get(local)!.weight, shape);
+  };
 }
 
 /**
- * One sample x [T, hidden] through the blocks of `group` with the given linear weights (the source's
- * where none is given): model.blockForward, or with tuned norms and biases (enable_norm_bias_tuning),
- * which it cannot apply, the autograd graph's forward.
+ * Runs one sample x [T, hidden] through the blocks of `group` with the given linear weights (the
+ * source's where none is given): model.blockForward, or with tuned norms and biases
+ * (enable_norm_bias_tuning), which it cannot apply, the autograd graph's forward on one graph.
  */
-function groupForward(
+function groupForwarder(
   session: QuantizeSession,
   model: LlamaModel,
   group: readonly number[],
-  x: Float32Array,
   T: number,
-  weights: FixedWeights,
   normBias: ReadonlyMap<number, BlockNormBias>,
-): Float32Array {
+): (x: Float32Array, weights: FixedWeights) => Float32Array {
   if (normBias.size === 0) {
-    let y = x;
-    for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b) ?? new Map() });
-    return y;
+    return (x, weights) => {
+      let y = x;
+      for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b) ?? new Map() });
+      return y;
+    };
   }
   const g = new Graph(session.backend);
-  let y = g.input(x, [T, model.dims.hidden]);
-  for (const b of group) {
-    const shapes = linearShapes(session, b);
-    const bw = model.blocks[b]!;
-    y = blockGraph(g, y, model, b, (gr, local) => gr.input(weights.get(b)?.get(local) ?? bw.linears.get(local)!.weight, shapes.get(local)!), 1, T, normBias.get(b));
-  }
-  return y.data.slice();
+  const chain = group.map((index) => ({ index, weightOf: inputWeightOf(session, model, index), nb: normBias.get(index) }));
+  return (x, weights) => {
+    g.reset();
+    let y = g.input(x, [T, model.dims.hidden]);
+    for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf(weights.get(b.index)), 1, T, b.nb);
+    return y.data.slice();
+  };
 }
 
 /**
@@ -256,20 +262,16 @@ async function tuneGgufBlock(
   const key = (block: number, local: string) => `${block}:${local}`;
   const byKey = new Map(layers.map((l) => [key(l.block, l.local), l]));
   const leaves = new Map<string, Var>();
+  // a tuned layer's QDQ as a gradient leaf, the other linears as inputs
   const weightOfBlock = (index: number): WeightOf => {
-    const bw = model.blocks[index]!;
-    const shapes = linearShapes(session, index);
+    const rest = inputWeightOf(session, model, index)(fixed.get(index));
     return (gr, local) => {
       const k = key(index, local);
       const t = byKey.get(k);
-      if (t) {
-        let v = leaves.get(k);
-        if (!v) leaves.set(k, (v = gr.leaf(t.qdq, [t.out, t.inF])));
-        return v;
-      }
-      const shape = shapes.get(local);
-      if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
-      return gr.input(fixed.get(index)?.get(local) ?? bw.linears.get(local)!.weight, shape);
+      if (!t) return rest(gr, local);
+      let v = leaves.get(k);
+      if (!v) leaves.set(k, (v = gr.leaf(t.qdq, [t.out, t.inF])));
+      return v;
     };
   };
   const chain = groupOf(problem).map((index) => ({ index, weightOf: weightOfBlock(index), nb: normBias.get(index) ?? null }));
@@ -340,13 +342,14 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
   const nbLast = nbs.map((nb) => normBiasParams(nb).map((p) => p.data.slice()));
   const nbZero = nbs.map((nb) => normBiasParams(nb).map((p) => new Float32Array(p.data.length)));
   const setNormBias = (offsets: Float32Array[][]) => nbs.forEach((nb, i) => normBiasParams(nb).forEach((p, k) => p.data.set(offsets[i]![k]!)));
+  const forward = groupForwarder(session, model, group, T, normBias);
   const loss = (vOf: (l: GgufTunedLayer) => Float32Array | null, nbOffsets: Float32Array[][]): number => {
     const weights = new Map(group.map((b) => [b, new Map(fixed.get(b))]));
     for (const l of layers) weights.get(l.block)!.set(l.local, frozenQdq(l.frozen, l.weight, vOf(l)));
     setNormBias(nbOffsets);
     let sum = 0;
     for (let s = 0; s < qIn.length; s++) {
-      const y = groupForward(session, model, group, qIn[s]!, T, weights, normBias);
+      const y = forward(qIn[s]!, weights);
       if (lfq && g) {
         g.reset();
         sum += lmLoss(g, g.input(y, [T, H]), model, lfq, [s], lastMasked, T).data[0]!;
@@ -381,7 +384,6 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
   const { o, model, T, sampler, inputs, samples } = await prepareTuning(session);
-  // the tuning variants that only the int path has
   let fpIn = inputs;
   let qIn = fpIn;
   const t0 = Date.now();
@@ -459,8 +461,8 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     finishGroup(session, model, group, t0, o, result, normBias);
     // the next group's inputs: the quantized outputs of this group (enable_quanted_input) or the FP reference
     if (o.enableQuantedInput) {
-      const indices = group.map((b) => b.index);
-      qIn = qIn.map((x) => groupForward(session, model, indices, x, T, overrides, normBias));
+      const forward = groupForwarder(session, model, group.map((b) => b.index), T, normBias);
+      qIn = qIn.map((x) => forward(x, overrides));
     } else {
       qIn = refOut;
     }

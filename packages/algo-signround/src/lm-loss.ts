@@ -5,7 +5,7 @@
 import { type Graph, type Var } from '@autoround/core-tensor';
 import { AutoRoundError } from '@autoround/core';
 import type { LlamaModel } from '@autoround/models';
-import type { BlockProblem } from './loop.js';
+import { type BlockProblem, groupOf } from './loop.js';
 
 /** Largest logits buffer (floats) enable_lfq builds for one micro-batch: 1 GiB. */
 const LFQ_MAX_LOGITS = 1 << 28;
@@ -13,7 +13,7 @@ const LFQ_MAX_LOGITS = 1 << 28;
 /** The samples' tokens when this problem is tuned on the LM loss (enable_lfq and the group holds the last block), else undefined. */
 export function lfqTokens(problem: BlockProblem): readonly Int32Array[] | undefined {
   const last = problem.model.blocks.length - 1;
-  return problem.o.enableLfq && (problem.blocks ?? [problem.index]).includes(last) ? problem.tokens : undefined;
+  return problem.o.enableLfq && groupOf(problem).includes(last) ? problem.tokens : undefined;
 }
 
 /**

@@ -170,6 +170,11 @@ export interface BlockProblem {
   readonly tokens?: readonly Int32Array[];
 }
 
+/** The blocks a problem tunes together: [index], or the --nblocks group. */
+export function groupOf(problem: BlockProblem): readonly number[] {
+  return problem.blocks ?? [problem.index];
+}
+
 /** What the loop asks of the tuned parameters. */
 export interface TuningStep {
   /** Before an iteration's micro-batches (e.g. the QDQ weights of the current parameters). */

@@ -3,11 +3,11 @@
 // without rounding), tuned with the block's rounding offsets; the changed tensors replace the
 // source's in every output.
 
-import { type BlockSpec, type ModelSpec, type QuantizeSession, AutoRoundError } from '@autoround/core';
-import { type Param, TunedVector } from '@autoround/core-tensor';
+import { type BlockSpec, type ModelSpec, type QuantizeOptions, type QuantizeSession, AutoRoundError } from '@autoround/core';
+import { type BlockNormName, type Param, TunedVector } from '@autoround/core-tensor';
 import type { LlamaModel } from '@autoround/models';
 
-export type NormKey = 'inputNorm' | 'postNorm' | 'qNorm' | 'kNorm';
+export type NormKey = BlockNormName;
 
 const NORM_TENSOR: Record<NormKey, string> = {
   inputNorm: 'input_layernorm.weight',
@@ -38,6 +38,11 @@ export function normBiasTensorNames(spec: ModelSpec): string[] {
     const { norms, biases } = blockTensorNames(b);
     return [...norms.map(([, n]) => n), ...biases.map(([, n]) => n)];
   });
+}
+
+/** AlgorithmPlugin.replacesTensors of the tuning algorithms (int and GGUF paths): the norms and biases, when they are tuned. */
+export function normBiasReplacedTensors(options: QuantizeOptions, spec: ModelSpec): string[] {
+  return options.enableNormBiasTuning === true && options.iters > 0 ? normBiasTensorNames(spec) : [];
 }
 
 /** Fresh offsets (V = 0) for one block's norms and biases. */

@@ -2,7 +2,7 @@ import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeS
 import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { GgufLayers, blockActivationSums, imatrixPerSequence, runGgufSignRound } from './gguf.js';
-import { normBiasTensorNames } from './norm-bias.js';
+import { normBiasReplacedTensors } from './norm-bias.js';
 
 /** Does the original use the importance-weighted search for this scheme? (spec §4: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
@@ -22,7 +22,7 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   description: 'optimized RTN (iters 0): importance-matrix weighted scale search for symmetric int and the GGUF types',
   needsCalibration: () => true,
   // the GGUF tuning path (iters > 0) with enable_norm_bias_tuning rewrites the blocks' norms and biases
-  replacesTensors: (options, spec) => (options.enableNormBiasTuning === true && options.iters > 0 ? normBiasTensorNames(spec) : []),
+  replacesTensors: normBiasReplacedTensors,
   async run(session) {
     const gguf = new GgufLayers(session, true);
     try {

@@ -16,8 +16,8 @@ import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
-import { type BlockNormBias, blockNormBias, normBiasParams, normBiasTensorNames } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockNormBias, blockNormBias, normBiasParams, normBiasReplacedTensors } from './norm-bias.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
 
 interface TunedLayer {
   name: string;
@@ -78,9 +78,9 @@ function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<stri
  * chosen parameters' summary; the layers' QdqParams end holding the best iteration's values.
  */
 export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[], normBias: ReadonlyMap<number, BlockNormBias> = new Map()): Promise<BlockTuneResult> {
-  const { model, index, T } = problem;
+  const { model, T } = problem;
   // one block, or with nblocks > 1 consecutive blocks tuned as one (the output of each the next one's input)
-  const stack = (problem.blocks ?? [index]).map((b) => autogradBlock(model, b, new Map(layers.filter((l) => l.block === b).map((l) => [l.local, l.params])), undefined, normBias.get(b)));
+  const stack = groupOf(problem).map((b) => autogradBlock(model, b, new Map(layers.filter((l) => l.block === b).map((l) => [l.local, l.params])), undefined, normBias.get(b)));
   const w = stack.map((b) => b.w);
   const cfg = stack[0]!.cfg;
   const g = new Graph(backend);
@@ -165,7 +165,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   aliases: ['autoround', 'sign_round', 'signround'],
   description: 'SignRound: sign-gradient tuning of rounding and min/max scales, block by block',
   needsCalibration: () => true,
-  replacesTensors: (options, spec) => (options.enableNormBiasTuning === true && options.iters > 0 ? normBiasTensorNames(spec) : []),
+  replacesTensors: normBiasReplacedTensors,
   async run(session) {
     const { o, model, T, sampler, inputs, samples } = await prepareTuning(session);
     if (o.enableAlgExt && ![...session.layerSchemes.values()].some((s) => s && usesAlgExt(s))) {

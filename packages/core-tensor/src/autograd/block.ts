@@ -14,6 +14,9 @@ export interface BlockLinear {
   tunedBias?: TunedVector;
 }
 
+/** The norm weights of a decoder block, by field name of DecoderBlockWeights. */
+export type BlockNormName = 'inputNorm' | 'postNorm' | 'qNorm' | 'kNorm';
+
 /** Weights of a LLaMA / Qwen2 / Qwen3 decoder block (HF module names in comments). */
 export interface DecoderBlockWeights {
   inputNorm: Float32Array; // input_layernorm.weight
@@ -28,7 +31,7 @@ export interface DecoderBlockWeights {
   qNorm?: Float32Array; // self_attn.q_norm.weight (Qwen3)
   kNorm?: Float32Array; // self_attn.k_norm.weight (Qwen3)
   /** enable_norm_bias_tuning: norm weights with tunable offsets (each replaces the array of the same name). */
-  tunedNorms?: Partial<Record<'inputNorm' | 'postNorm' | 'qNorm' | 'kNorm', TunedVector>>;
+  tunedNorms?: Partial<Record<BlockNormName, TunedVector>>;
 }
 
 export interface DecoderBlockConfig {
@@ -71,7 +74,7 @@ export function blockLinear(g: Graph, x: Var, l: BlockLinear): Var {
 export function decoderBlock(g: Graph, x: Var, w: DecoderBlockWeights, cfg: DecoderBlockConfig, inp: BlockInputs): Var {
   const { numHeads: H, numKvHeads: KV, headDim: D, eps } = cfg;
   const { batch: B, seqLen: T } = inp;
-  const norm = (k: 'inputNorm' | 'postNorm' | 'qNorm' | 'kNorm', v: Float32Array) => {
+  const norm = (k: BlockNormName, v: Float32Array) => {
     const t = w.tunedNorms?.[k];
     return t ? g.tunedVector(t) : g.input(v, [v.length]);
   };

@@ -25,4 +25,5 @@ export {
   type DecoderBlockWeights,
   type DecoderBlockConfig,
   type BlockInputs,
+  type BlockNormName,
 } from './block.js';
