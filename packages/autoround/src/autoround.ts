@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import {
   ADAM_DEFAULT_LR,
   type AlgorithmPlugin,
   AutoRoundError,
+  checkOutput,
   createLogger,
   isIntWeightOnly,
   type KernelBackend,
@@ -29,6 +31,17 @@ export interface SaveOptions {
   format?: string | string[];
   /** Keep QDQ weights in memory afterwards (for evaluate()). */
   keepQdq?: boolean;
+  /** More inputs of the run (an evaluation text …) that the output folder must never hold; the model folder and local --dataset files are always protected. */
+  protect?: readonly string[];
+}
+
+/** The local files a --dataset value names ("a.txt:concat,b.jsonl:num=5"), so that no output folder may hold them. */
+export function datasetPaths(dataset: string | undefined): string[] {
+  if (!dataset) return [];
+  return dataset.split(',').flatMap((part) => {
+    const p = part.trim();
+    return [p, p.split(':')[0]!].filter((c) => c && existsSync(c));
+  });
 }
 
 function parseFormats(f: string | string[] | undefined): string[] {
@@ -164,6 +177,9 @@ export class AutoRound {
     const registry = await this.registry();
     const scheme = this.scheme(formats);
     for (const f of formats) registry.exporter(f); // unknown formats fail before the model is read
+    // a bad output folder fails before the model is read (or downloaded) too; the pipeline checks again
+    const outputOptions = { overwrite: this.options.overwrite ?? false, force: this.options.force ?? false };
+    checkOutput(outputDir, { ...outputOptions, protect: [this.model, ...datasetPaths(this.options.dataset), ...(save.protect ?? [])] });
     const model = await this.load();
     // In a GGUF run the file's types and row fallbacks decide every layer: the rule that keeps
     // int weight-only layers whose dimensions are not multiples of 32 in full precision (a packing
@@ -235,6 +251,8 @@ export class AutoRound {
       outputDir,
       maxShardBytes: parseByteSize(this.options.maxShardSize ?? DEFAULTS.maxShardSize),
       overwrite: this.options.overwrite ?? false,
+      force: this.options.force ?? false,
+      protect: [model.dir, ...datasetPaths(this.options.dataset), ...(save.protect ?? [])],
       keepQdq: save.keepQdq ?? false,
       ...(calibration ? { calibration } : {}),
     });

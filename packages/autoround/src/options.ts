@@ -44,7 +44,10 @@ export interface AutoRoundOptions {
   quantLmHead?: boolean;
   /** Largest output shard: "5GB" (default), "500MB", or bytes. */
   maxShardSize?: string | number;
+  /** Replace a non-empty output folder that looks like an earlier output of auto-round (docs/output-folders.md). */
   overwrite?: boolean;
+  /** With `overwrite`: replace a non-empty output folder even when it does not look like an earlier output. */
+  force?: boolean;
   /** Kernel backend: native, wasm, js (default: the fastest available). */
   backend?: string;
   threads?: number;

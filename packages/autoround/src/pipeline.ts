@@ -68,6 +68,10 @@ export interface PipelineRun {
   outputDir: string;
   maxShardBytes: number;
   overwrite: boolean;
+  /** With overwrite: replace a folder that does not look like an earlier output. */
+  force?: boolean;
+  /** The run's inputs, which the output folder must never hold. */
+  protect?: readonly string[];
   /** Also keep every layer's QDQ weight in memory (for evaluation right after). */
   keepQdq: boolean;
   calibration?: () => Promise<Int32Array[]>;
@@ -171,7 +175,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
       if (replaced.size > 0) throw new Error(`algorithm ${run.algorithm.name} did not emit ${[...replaced].join(', ')}`);
       for (const s of sessions) await s.finish();
     },
-    { overwrite: run.overwrite },
+    { overwrite: run.overwrite, force: run.force ?? false, protect: run.protect ?? [model.dir], log },
   );
   return {
     outputs: run.formats.map((f) => ({ format: f, dir: join(run.outputDir, dirs.get(f)!) })),

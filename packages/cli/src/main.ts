@@ -109,6 +109,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('quantLmHead', bool(a, 'quant_lm_head'));
   set('maxShardSize', str(a, 'max_shard_size'));
   set('overwrite', bool(a, 'overwrite'));
+  set('force', bool(a, 'force'));
   set('backend', str(a, 'backend'));
   set('threads', num(a, 'threads'));
   const lc = str(a, 'layer_config');
@@ -176,7 +177,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
   const ar = new AutoRound(modelArg(a), { ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
   const text = evalFile ? readText(evalFile) : undefined;
-  const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile });
+  const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile, protect: evalFile ? [evalFile] : [] });
   for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
   io.out(`${res.quantizedLayers} layers quantized, ${res.fullPrecisionLayers} kept in full precision, ${res.seconds.toFixed(1)} s`);
   if (evalFile && text !== undefined) {
