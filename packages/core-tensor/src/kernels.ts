@@ -1,6 +1,8 @@
 /**
  * The arguments of a GEMM, C = alpha · op(A) · op(B) + beta · C with op(A) [m,k] and op(B) [k,n];
  * A is stored [m,k] (or [k,m] when transA), B is [k,n] (or [n,k] when transB). alpha defaults to 1, beta to 0.
+ * As BLAS: beta = 0 does not read C, alpha = 0 reads neither A nor B; otherwise every product is computed,
+ * zeros included (0·NaN and 0·Inf are NaN), on every backend alike.
  */
 export type GemmArgs = [
   transA: boolean,
@@ -33,7 +35,9 @@ export interface KernelBackend {
    * Optional fused grouped-query softmax attention over the token-major layout: q [B·T, H·D],
    * k/v [B·T, KV·D]; writes out [B·T, H·D] and the per-row log-sum-exp lse [B, H, T] (−∞ for a
    * row that the mask removes entirely, whose output is 0). Query head h reads kv head ⌊h·KV/H⌋.
-   * Without it the autograd runs its TypeScript tiles over gemm.
+   * NaN and Inf propagate as in the TypeScript tiles: a NaN score makes its row NaN (lse too); a causal
+   * row never multiplies a later position's key or value (not even by 0); a removed row stays 0 and
+   * passes no gradient. Without it the autograd runs its TypeScript tiles over gemm.
    */
   attentionForward?(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array, shape: AttentionShape): void;
   /**

@@ -12,16 +12,18 @@ constexpr int R = 8;   // query rows per register tile
 static inline v16 ld(const float* p) { return *(const v16u*)p; }
 static inline void st(float* p, v16 v) { *(v16u*)p = v; }
 
-// e^x, ~1 ulp in float over the range that matters (exponent clamped to ±126), branch free.
+// e^x, ~1 ulp in float over the range that matters, branch free. The exponent is clamped to
+// [−127, 126]: 2^−127 has the bits 0, so e^−∞ (a masked score) is exactly 0, as the TypeScript
+// fastExp's result stored in float32; NaN stays NaN (its exponent is read as 0, not converted).
 static inline float fexp(float x) {
   float t = x * 1.44269504088896341f;
-  t = t < -126.f ? -126.f : (t > 126.f ? 126.f : t);
+  t = t < -127.f ? -127.f : (t > 126.f ? 126.f : t);
   const float k = (t + 12582912.f) - 12582912.f;
   const float y = (t - k) * 0.693147180559945309f;
   const float p =
       1.f + y * (1.f + y * (0.5f + y * (0.166666666666666667f + y * (0.0416666666666666667f +
                                     y * (0.00833333333333333333f + y * (0.00138888888888888889f + y * 0.000198412698412698413f))))));
-  int bits = ((int)k + 127) << 23;
+  int bits = ((k == k ? (int)k : 0) + 127) << 23;
   float s;
   __builtin_memcpy(&s, &bits, 4);
   return p * s;
@@ -40,26 +42,38 @@ static inline void rows_times_bt(const float* A, int D, const float* BT, int Tp,
   }
 }
 
-// O[r][:] = Σ_{j<nj} P[r][j]·Bp[j][:] for r < R; Bp is nj×Dp (Dp multiple of W), O is R×Dp.
-static inline void rows_times_b(const float* P, int Tp, const float* Bp, int Dp, int nj, float* O) {
+// O[r][:] = Σ_j P[r][j]·Bp[j][:] for r < R over j < nj, and for j ≥ diag only while j ≤ diag + r: the
+// causal diagonal, where row r's later columns are zeros that must not be multiplied (0·NaN or 0·Inf
+// from a later position's value would reach an earlier row). diag ≥ nj: every column. Bp is nj×Dp
+// (Dp multiple of W), O is R×Dp.
+static inline void rows_times_b(const float* P, int Tp, const float* Bp, int Dp, int nj, int diag, float* O) {
+  const int full = std::min(nj, diag);
   for (int d0 = 0; d0 < Dp; d0 += W) {
     v16 acc[R];
     for (int r = 0; r < R; r++) acc[r] = (v16){};
-    for (int j = 0; j < nj; j++) {
+    for (int j = 0; j < full; j++) {
       const v16 b = ld(Bp + (size_t)j * Dp + d0);
       for (int r = 0; r < R; r++) acc[r] += P[(size_t)r * Tp + j] * b;
+    }
+    for (int j = full; j < nj; j++) {
+      const v16 b = ld(Bp + (size_t)j * Dp + d0);
+      // a test per row rather than a loop from j − diag: acc stays in registers with constant indices
+      for (int r = 0; r < R; r++)
+        if (r >= j - diag) acc[r] += P[(size_t)r * Tp + j] * b;
     }
     for (int r = 0; r < R; r++) st(O + (size_t)r * Dp + d0, acc[r]);
   }
 }
 
-// G[j][:] += Σ_r P[r][j]·X[r][:] for j < nj; X is R×Dp, G is nj×Dp.
-static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int nj, float* G) {
+// G[j][:] += Σ_r P[r][j]·X[r][:] for j < nj, rows r ≥ j − diag only (the causal diagonal, as in
+// rows_times_b); X is R×Dp, G is nj×Dp.
+static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int nj, int diag, float* G) {
   for (int j = 0; j < nj; j++) {
     float* g = G + (size_t)j * Dp;
+    const int r0 = j < diag ? 0 : j - diag;
     for (int d0 = 0; d0 < Dp; d0 += W) {
       v16 a = ld(g + d0);
-      for (int r = 0; r < R; r++) a += P[(size_t)r * Tp + j] * ld(X + r * Dp + d0);
+      for (int r = r0; r < R; r++) a += P[(size_t)r * Tp + j] * ld(X + r * Dp + d0);
       st(g + d0, a);
     }
   }
@@ -115,9 +129,11 @@ static void forward_task(const AttnArgs& a, long task) {
     const int lmax = a.causal ? i0 + nr : T;
     const int nc = round_up(lmax, W);
     rows_times_bt(Q, D, KT, Tp, nc, S);
+    bool dead[R];
     for (int r = 0; r < R; r++) {
       float* s = S + (size_t)r * Tp;
       const int t = i0 + r;
+      dead[r] = false;
       if (r >= nr) {
         std::fill(s, s + nc, 0.f);
         continue;
@@ -131,10 +147,19 @@ static void forward_task(const AttnArgs& a, long task) {
         for (int j = 0; j < lim; j++) s[j] = s[j] * a.scale;
       }
       for (int j = 0; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
+      // The maximum skips NaN: a row with a NaN beside numbers turns NaN through exp(NaN − max) below,
+      // but a row of NaN only would look masked out (zeros). Checked here, off the vectorized loop.
+      if (mx == -INFINITY)
+        for (int j = 0; j < lim; j++)
+          if (s[j] != s[j]) {
+            mx = s[j];
+            break;
+          }
       float* l = a.lse + ((size_t)b * H + h) * T + t;
       if (mx == -INFINITY) {
         std::fill(s, s + nc, 0.f);
         *l = -INFINITY;
+        dead[r] = true;
         continue;
       }
       float sum = 0.f;
@@ -148,8 +173,13 @@ static void forward_task(const AttnArgs& a, long task) {
       for (int j = lim; j < nc; j++) s[j] = 0.f;
       *l = mx + std::log(sum);
     }
-    rows_times_b(S, Tp, Vp, Dp, lmax, O);
-    for (int r = 0; r < nr; r++) std::memcpy(a.out + (row0 + i0 + r) * qs + h * D, O + (size_t)r * Dp, sizeof(float) * D);
+    rows_times_b(S, Tp, Vp, Dp, lmax, a.causal ? i0 : lmax, O);
+    for (int r = 0; r < nr; r++) {
+      float* o = a.out + (row0 + i0 + r) * qs + h * D;
+      // a row the mask removes entirely is 0 even where a value is NaN or Inf
+      if (dead[r]) std::fill(o, o + D, 0.f);
+      else std::memcpy(o, O + (size_t)r * Dp, sizeof(float) * D);
+    }
   }
 }
 
@@ -205,13 +235,20 @@ static void backward_task(const AttnArgs& a, long task) {
       }
       const int lmax = a.causal ? i0 + nr : T;
       const int nc = round_up(lmax, W);
+      const int diag = a.causal ? i0 : lmax;
       rows_times_bt(Q, D, KT, Tp, nc, P);
+      bool dead[R];
       for (int r = 0; r < R; r++) {
         float* p = P + (size_t)r * Tp;
         const int t = i0 + r;
         const float l = r < nr ? a.lse[((size_t)b * H + h) * T + t] : -INFINITY;
-        if (l == -INFINITY) {
+        dead[r] = l == -INFINITY;
+        if (dead[r]) {
+          // no gradient through a removed row: its dO and q take no part in the products below
+          // (0·NaN would otherwise reach dV and dK)
           std::fill(p, p + nc, 0.f);
+          std::fill(Qp + r * Dp, Qp + (r + 1) * Dp, 0.f);
+          std::fill(dOp + r * Dp, dOp + (r + 1) * Dp, 0.f);
           continue;
         }
         const int lim = a.causal ? t + 1 : T;
@@ -223,24 +260,27 @@ static void backward_task(const AttnArgs& a, long task) {
         }
         for (int j = lim; j < nc; j++) p[j] = 0.f;
       }
-      if (a.gv) acc_pt_x(P, Tp, dOp, Dp, lmax, dV);
+      if (a.gv) acc_pt_x(P, Tp, dOp, Dp, lmax, diag, dV);
       if (!needS) continue;
       rows_times_bt(dO, D, VT, Tp, nc, dP);
       for (int r = 0; r < R; r++) {
         float* dp = dP + (size_t)r * Tp;
         const float* p = P + (size_t)r * Tp;
         const float dl = Dv[r];
-        for (int j = 0; j < nc; j++) dp[j] = p[j] * (dp[j] - dl);
+        const int lim = dead[r] ? 0 : a.causal ? i0 + r + 1 : T;
+        for (int j = 0; j < lim; j++) dp[j] = p[j] * (dp[j] - dl);
+        std::fill(dp + lim, dp + nc, 0.f);
       }
       if (a.gq) {
-        rows_times_b(dP, Tp, Kp, Dp, lmax, dQ);
+        rows_times_b(dP, Tp, Kp, Dp, lmax, diag, dQ);
         for (int r = 0; r < nr; r++) {
+          if (dead[r]) continue;  // 0·K[j] would carry a NaN key into a row without gradient
           float* g = a.gq + (row0 + i0 + r) * qs + h * D;
           const float* x = dQ + (size_t)r * Dp;
           for (int d = 0; d < D; d++) g[d] += a.scale * x[d];
         }
       }
-      if (a.gk) acc_pt_x(dP, Tp, Qp, Dp, lmax, dK);
+      if (a.gk) acc_pt_x(dP, Tp, Qp, Dp, lmax, diag, dK);
     }
   }
   for (int j = 0; j < T; j++) {

@@ -16,6 +16,9 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
   }
   if (beta === 0) c.fill(0, 0, m * n);
   else if (beta !== 1) for (let i = 0; i < m * n; i++) c[i] *= beta;
+  // BLAS: alpha = 0 reads neither A nor B (as the native and wasm kernels); otherwise every product is
+  // computed, zeros included, so that 0·NaN and 0·Inf give NaN on every backend alike
+  if (alpha === 0) return;
   if (!transA && transB) {
     // C[i,j] = Σ_p A[i,p]·B[j,p]: dot products of rows; four columns at once
     for (let i = 0; i < m; i++) {
@@ -57,7 +60,6 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
       const ci = i * n;
       for (let p = 0; p < k; p++) {
         const x = alpha * a[i * k + p]!;
-        if (x === 0) continue;
         const bp = p * n;
         for (let j = 0; j < n; j++) c[ci + j] += x * b[bp + j]!;
       }
@@ -70,7 +72,6 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
       const bp = p * n;
       for (let i = 0; i < m; i++) {
         const x = alpha * a[p * m + i]!;
-        if (x === 0) continue;
         const ci = i * n;
         for (let j = 0; j < n; j++) c[ci + j] += x * b[bp + j]!;
       }

@@ -1,6 +1,7 @@
 import type { AttentionShape, KernelBackend } from '../kernels.js';
 import type { Scratch } from './arena.js';
 import { fastExp } from './fast-math.js';
+import { firstNonFiniteF32 } from '../finite.js';
 
 // Module-local binding: transpilers that turn ESM imports into getters (tsx, vite-node)
 // would otherwise put a property lookup in every hot-loop call.
@@ -92,6 +93,46 @@ function headTiles(o: ResolvedAttention, scratch: Scratch) {
 }
 
 /**
+ * C[m, n] = alpha·A·B + beta·C with A [m, K] whose row i ends at column diag + i when diag < K (the
+ * causal diagonal: the zeros right of it are not multiplied, so a NaN or Inf in a later row of B
+ * never reaches an earlier row of C). The gemm computes it unless B's rows diag… hold a non-finite
+ * value; then a loop that skips those zeros does. The native kernel computes the same sums.
+ */
+function causalProduct(be: KernelBackend, m: number, n: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, alpha: number, beta: number, diag: number): void {
+  if (diag >= K || firstNonFiniteF32(B.subarray(diag * n, K * n)) < 0) {
+    be.gemm(false, false, m, n, K, A, B, C, alpha, beta);
+    return;
+  }
+  for (let i = 0; i < m; i++) {
+    const lim = Math.min(K, diag + i + 1);
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < lim; p++) s += A[i * K + p]! * B[p * n + j]!;
+      C[i * n + j] = (beta === 0 ? 0 : beta * C[i * n + j]!) + alpha * s;
+    }
+  }
+}
+
+/**
+ * C[K, n] = alpha·Aᵀ·B + beta·C with A [m, K] limited to the causal diagonal as in causalProduct: row p
+ * of C takes rows i ≥ p − diag of B only (a gemm unless B holds a non-finite value).
+ */
+function causalProductT(be: KernelBackend, m: number, n: number, K: number, A: Float32Array, B: Float32Array, C: Float32Array, alpha: number, beta: number, diag: number): void {
+  if (diag >= K || firstNonFiniteF32(B.subarray(0, m * n)) < 0) {
+    be.gemm(true, false, K, n, m, A, B, C, alpha, beta);
+    return;
+  }
+  for (let p = 0; p < K; p++) {
+    const i0 = Math.max(0, p - diag);
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let i = i0; i < m; i++) s += A[i * K + p]! * B[i * n + j]!;
+      C[p * n + j] = (beta === 0 ? 0 : beta * C[p * n + j]!) + alpha * s;
+    }
+  }
+}
+
+/**
  * Forward: writes out [B·T, H·D] and the per-row log-sum-exp lse [B, H, T] that the backward
  * uses to rebuild the probabilities tile by tile (nothing of size T² is kept).
  */
@@ -133,7 +174,11 @@ export function attentionForward(
               for (let s = 0; s < lim; s++) Sv[ro + s] += mask[mo + s]!;
             }
             let mx = -Infinity;
-            for (let s = 0; s < lim; s++) if (Sv[ro + s]! > mx) mx = Sv[ro + s]!;
+            // a NaN score makes the maximum NaN (and so the whole row NaN), never a row that looks masked
+            for (let s = 0; s < lim; s++) {
+              const x = Sv[ro + s]!;
+              if (x > mx || x !== x) mx = x;
+            }
             if (mx === -Infinity) {
               for (let s = 0; s < end; s++) Sv[ro + s] = 0;
               lse[(b * H + h) * T + t] = -Infinity;
@@ -151,11 +196,13 @@ export function attentionForward(
             lse[(b * H + h) * T + t] = mx + Math.log(sum);
           }
           const Obv = Ob.subarray(0, m * D);
-          be.gemm(false, false, m, D, end, Sv, Vp.subarray(0, end * D), Obv, 1, 0);
+          causalProduct(be, m, D, end, Sv, Vp.subarray(0, end * D), Obv, 1, 0, causal ? i0 : end);
           for (let ti = 0; ti < m; ti++) {
             const d = (b * T + i0 + ti) * qs + h * D;
             const s = ti * D;
-            for (let i = 0; i < D; i++) out[d + i] = Obv[s + i]!;
+            // a row the mask removes entirely is 0 even where a value is NaN or Inf
+            if (lse[(b * H + h) * T + i0 + ti] === -Infinity) out.fill(0, d, d + D);
+            else for (let i = 0; i < D; i++) out[d + i] = Obv[s + i]!;
           }
         }
       }
@@ -218,13 +265,18 @@ export function attentionBackward(
           const Qb = Qp.subarray(i0 * D, (i0 + m) * D);
           const dOb = dOp.subarray(i0 * D, (i0 + m) * D);
           be.gemm(false, true, m, end, D, Qb, Kp.subarray(0, end * D), Pv, scale, 0);
+          const diag = causal ? i0 : end;
           for (let ti = 0; ti < m; ti++) {
             const t = i0 + ti;
             const ro = ti * end;
             const lim = causal ? t + 1 : end;
             const l = lse[(b * H + h) * T + t]!;
             if (l === -Infinity) {
+              // no gradient through a removed row: its dO and q take no part in the products below
+              // (0·NaN would otherwise reach dV and dK); Qb and dOb are this tile's rows of the packed copies
               for (let s = 0; s < end; s++) Pv[ro + s] = 0;
+              Qb.fill(0, ti * D, (ti + 1) * D);
+              dOb.fill(0, ti * D, (ti + 1) * D);
               continue;
             }
             if (mask) {
@@ -235,21 +287,25 @@ export function attentionBackward(
             }
             for (let s = lim; s < end; s++) Pv[ro + s] = 0;
           }
-          if (gv) be.gemm(true, false, end, D, m, Pv, dOb, dVp.subarray(0, end * D), 1, 1);
+          if (gv) causalProductT(be, m, D, end, Pv, dOb, dVp.subarray(0, end * D), 1, 1, diag);
           if (!needS) continue;
           const dPv = dP.subarray(0, m * end);
           be.gemm(false, true, m, end, D, dOb, Vp.subarray(0, end * D), dPv, 1, 0);
           for (let ti = 0; ti < m; ti++) {
             const ro = ti * end;
             const dl = Dv[i0 + ti]!;
-            for (let s = 0; s < end; s++) dPv[ro + s] = Pv[ro + s]! * (dPv[ro + s]! - dl);
+            const lim = lse[(b * H + h) * T + i0 + ti] === -Infinity ? 0 : causal ? i0 + ti + 1 : end;
+            for (let s = 0; s < lim; s++) dPv[ro + s] = Pv[ro + s]! * (dPv[ro + s]! - dl);
+            for (let s = lim; s < end; s++) dPv[ro + s] = 0;
           }
           if (gq) {
             const dQv = dQb.subarray(0, m * D);
-            be.gemm(false, false, m, D, end, dPv, Kp.subarray(0, end * D), dQv, scale, 0);
+            causalProduct(be, m, D, end, dPv, Kp.subarray(0, end * D), dQv, scale, 0, diag);
+            // 0·K[j] would carry a NaN key into a removed row, which has no gradient
+            for (let ti = 0; ti < m; ti++) if (lse[(b * H + h) * T + i0 + ti] === -Infinity) dQv.fill(0, ti * D, (ti + 1) * D);
             unpackAdd(dQv, gq, b * T + i0, m, qs, h * D, D);
           }
-          if (gk) be.gemm(true, false, end, D, m, dPv, Qb, dKp.subarray(0, end * D), scale, 1);
+          if (gk) causalProductT(be, m, D, end, dPv, Qb, dKp.subarray(0, end * D), scale, 1, diag);
         }
       }
       if (gk) unpackAdd(dKp, gk, b * T, T, ks, kh * D, D);
