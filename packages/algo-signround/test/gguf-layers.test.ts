@@ -8,7 +8,7 @@ import { AutoRound, memoryLogger } from '@autoround/autoround';
 import { Checkpoint, ShardedSafetensorsWriter, f32ToBf16Bits } from '@autoround/core-tensor';
 import gguf, { GGMLType, exportGguf, ggmlTypeName, ggufFileOf, ggufQdq, readConfig, readGguf, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
 import signround from '../src/index.js';
-import { HAS_SHARED, LLAMA256, SHARED, STORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, STORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -24,7 +24,7 @@ function types(file: string): Map<string, string> {
   return new Map(readGguf(file).tensors.map((t) => [t.name, ggmlTypeName(t.type)]));
 }
 
-describe.skipIf(!HAS_SHARED)('GGUF output honours --fp_layers / --ignore_layers / --layer_config (llama-256)', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('GGUF output honours --fp_layers / --ignore_layers / --layer_config (llama-256)'), () => {
   const run = async (name: string, format: string, o: { iters: number; disableOptRtn?: boolean; nsamples?: number; seqlen?: number }, selection: object = SELECTION) => {
     const log = memoryLogger();
     const ar = new AutoRound(LLAMA256, { ...o, ...selection, dataset: C4, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf] });
@@ -99,7 +99,7 @@ function worstRelative(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-describe.skipIf(!HAS_SHARED)('GGUF output: --fp_layers / --layer_config name the token embedding (token_embd.weight)', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('GGUF output: --fp_layers / --layer_config name the token embedding (token_embd.weight)'), () => {
   const run = async (model: string, name: string, format: string, selection: object, o: object = { iters: 0, disableOptRtn: true }) => {
     const log = memoryLogger();
     const ar = new AutoRound(model, { ...o, ...selection, dataset: C4, batchSize: 4, log, discoverPlugins: false, plugins: [signround, gguf] });

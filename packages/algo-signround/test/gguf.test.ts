@@ -8,7 +8,7 @@ import type { WeightSource } from '@autoround/core';
 import { LlamaModel } from '@autoround/models';
 import signround from '../src/index.js';
 import { blockGraph } from '../src/gguf.js';
-import { HAS_SHARED, LLAMA256, SHARED, loadNodeLlamaCpp, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, loadNodeLlamaCpp, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -126,7 +126,7 @@ describe('tuning variants with GGUF types', () => {
   });
 });
 
-describe.skipIf(!HAS_SHARED)('GGUF through the whole pipeline (llama-256)', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama-256)'), () => {
   const evalText = HAS_SHARED ? readFileSync(WIKI, 'utf8').slice(0, 12_000) : '';
   let bench: PerplexityBench | undefined;
   const run = async (format: string, o: { iters: number; disableOptRtn?: boolean }, name: string) => {

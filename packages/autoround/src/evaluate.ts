@@ -50,7 +50,8 @@ export class PerplexityBench {
   }
 
   run(weights: WeightSource = weightsOf(this.registry, this.model)): PerplexityResult {
-    return perplexity(this.load(weights), this.ids, this.evalOptions());
+    // the weights too: a non-finite score is reported with the tensor that holds the NaN
+    return perplexity(this.load(weights), this.ids, { ...this.evalOptions(), weights });
   }
 
   /** The model's weights with its quantized layers replaced by their QDQ weights (and changed tensors by theirs). */

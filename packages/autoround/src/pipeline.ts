@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Checkpoint, Tensor, fromFloat32 } from '@autoround/core-tensor';
+import { Checkpoint, Tensor, assertFinite, assertTensorFinite, fromFloat32 } from '@autoround/core-tensor';
 import {
   AutoRoundError,
   type AlgorithmPlugin,
@@ -140,6 +140,9 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
         for (const name of names) {
           if (packed.has(name) || replaced.has(name)) continue;
           const t = model.checkpoint.read(name);
+          // a NaN or Inf copied as it is would give an output that evaluates to NaN (the quantized
+          // layers' inputs are checked by the algorithms; this is every other tensor written)
+          assertTensorFinite(t, name, join(model.checkpoint.dir, shard));
           for (const s of sessions) s.writeTensor(name, t);
         }
         model.checkpoint.release(shard);
@@ -158,12 +161,16 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
         loadModel: (weights?: WeightSource) => registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights ?? model.checkpoint, run.backend),
         emit(layer, q) {
           if (!run.layerSchemes.get(layer)) throw new Error(`algorithm emitted layer ${layer}, which is not to be quantized`);
+          // what the algorithm made from finite inputs (a diverged tuning, a scale beyond the scale dtype)
+          assertFinite(q.qdq, `${layer}.weight`, `${run.algorithm.name} result`);
+          if (q.scales) assertFinite(q.scales, `${layer} scales`, `${run.algorithm.name} result`);
           for (const s of sessions) s.writeQuantized(layer, q);
           if (run.keepQdq) qdq.set(layer, q);
           emitted++;
         },
         emitTensor(name, data) {
           if (!replaced.delete(name)) throw new Error(`algorithm emitted tensor ${name}, which it did not list in replacesTensors (or twice)`);
+          assertFinite(data, name, `${run.algorithm.name} result`);
           const info = model.checkpoint.info(name);
           const t = new Tensor(info.dtype, info.shape, fromFloat32(info.dtype, data));
           for (const s of sessions) s.writeTensor(name, t);

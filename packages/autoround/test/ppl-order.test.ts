@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, PerplexityBench, silentLogger } from '../src/index.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
 
-describe.skipIf(!HAS_SHARED)('RTN perplexity ordering on stories260K', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('RTN perplexity ordering on stories260K'), () => {
   it('fp32 < W4 < W3 < W2 (group 32), asym and sym', async () => {
     const text = readFileSync(TINYSTORIES, 'utf8').slice(-6000);
     const results: Record<string, number> = {};

@@ -3,9 +3,9 @@ import { Checkpoint } from '@autoround/core-tensor';
 import { LlamaDecoder, LlamaModel, describeLlama, readConfig } from '@autoround/models';
 import { nativeBackend, jsBackend } from '@autoround/kernels-cpu';
 import { sampleTokenBatch, sampleTokens } from '../src/index.js';
-import { HAS_SHARED, STORIES } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, needsShared } from '../../../tools/testing/fixtures.js';
 
-describe.skipIf(!HAS_SHARED)('--dataset self: batched sampling', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('--dataset self: batched sampling'), () => {
   for (const make of [() => jsBackend.create({}), () => nativeBackend.create({ threads: 2 })]) {
     const be = (() => {
       try {

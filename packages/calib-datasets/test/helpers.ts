@@ -1,14 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { CalibTokenizer } from '../src/index.js';
+import { HAS_SHARED, NO_SHARED_REASON, SHARED, STORIES } from '../../../tools/testing/fixtures.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const shared = resolve(repoRoot, '../shared');
-export const storiesDir = join(shared, 'models', 'stories260K');
-export const haveStories = existsSync(join(storiesDir, 'tokenizer.json'));
-export const SKIP_REASON = `../shared/models/stories260K (tokenizer fixture) is absent at ${storiesDir}`;
+export const shared = SHARED;
+export const storiesDir = STORIES;
+export const haveStories = HAS_SHARED && existsSync(join(storiesDir, 'tokenizer.json'));
+export const SKIP_REASON = `the stories260K tokenizer fixture ${NO_SHARED_REASON}`;
 
 let cached: Tokenizer | undefined;
 /** @huggingface/tokenizers on the stories260K tokenizer.json, used directly for expected values. */

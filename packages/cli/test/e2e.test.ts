@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -30,7 +30,7 @@ describe('auto-round list', () => {
   });
 });
 
-describe.skipIf(!HAS_SHARED)('stories260K end to end', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('stories260K end to end'), () => {
   it('quantizes to auto_round and fake, prints both perplexities, and eval of either folder agrees to the printed digit', async () => {
     const text = join(work.dir, 'eval.txt');
     writeFileSync(text, readFileSync(TINYSTORIES, 'utf8').slice(-8000));

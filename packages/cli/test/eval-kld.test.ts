@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoModel } from '@autoround/autoround';
 import { runCli } from './run-cli.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -18,7 +18,7 @@ function json(out: string): Record<string, number | string> {
   return JSON.parse(out.split('\n').find((l) => l.startsWith('{'))!) as Record<string, number | string>;
 }
 
-describe.skipIf(!HAS_SHARED)('KL divergence from a reference model (stories260K)', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('KL divergence from a reference model (stories260K)'), () => {
   const text = join(work.dir, 'eval.txt');
   // auto_round (packed int4, read back through its reader); GGUF folders: packages/export-gguf/test/eval-kld.test.ts
   // (the gguf plugin is found by discovery, which loads built packages: not under vitest)

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HAS_SHARED, STORIES, TINYSTORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 let child: ChildProcess | undefined;
@@ -15,7 +15,7 @@ const ENTRY = resolve(import.meta.dirname, '../src/index.ts');
 // the CLI from its sources in a child process, so that a real SIGINT reaches it
 const RUNNER = `const { main } = await import(${JSON.stringify(ENTRY)}); process.exitCode = await main(process.argv.slice(1), 'auto-round');`;
 
-describe.skipIf(!HAS_SHARED)('Ctrl-C during a run', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('Ctrl-C during a run'), () => {
   it('stops within seconds, exits 130 and leaves neither the output folder nor its staging folder', async () => {
     const out = join(work.dir, 'interrupted');
     const args = ['--model', STORIES, '--bits', '2', '--group_size', '32', '--asym', '--iters', '1000', '--nsamples', '32', '--seqlen', '128', '--dataset', `${TINYSTORIES}:concat`, '--format', 'fake', '--output_dir', out];

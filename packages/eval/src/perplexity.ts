@@ -1,4 +1,5 @@
-import { AutoRoundError, type CausalLM } from '@autoround/core';
+import { AutoRoundError, type CausalLM, type WeightSource } from '@autoround/core';
+import { nonFiniteScoreError } from './nonfinite.js';
 
 export interface PerplexityOptions {
   /** Model input length per window, BOS included when `bosTokenId` is set. */
@@ -9,6 +10,11 @@ export interface PerplexityOptions {
   maxTokens?: number;
   /** Called after each window with tokens scored so far. */
   onProgress?: (scored: number, total: number) => void;
+  /**
+   * The model's weights: when a window's score is not finite, the error also names the first of the
+   * offending layer's tensors that holds a NaN or ±Inf.
+   */
+  weights?: WeightSource;
 }
 
 export interface PerplexityResult {
@@ -50,12 +56,16 @@ export function perplexity(model: CausalLM, ids: Int32Array, options: Perplexity
   const total = windows.reduce((n, w) => n + w.length - 1, 0);
   let nllSum = 0;
   let scored = 0;
-  for (const input of windows) {
+  for (const [k, input] of windows.entries()) {
     const logits = model.forward(input);
+    let windowNll = 0;
     for (let t = 0; t + 1 < input.length; t++) {
-      nllSum += logSumExp(logits, t * V, V) - logits[t * V + input[t + 1]!]!;
+      windowNll += logSumExp(logits, t * V, V) - logits[t * V + input[t + 1]!]!;
       scored++;
     }
+    // a NaN or Inf is a broken model or a broken kernel, never a perplexity to print
+    if (!Number.isFinite(windowNll)) throw nonFiniteScoreError(model, input, k, 'perplexity', options.weights);
+    nllSum += windowNll;
     options.onProgress?.(scored, total);
   }
   if (scored === 0) throw new AutoRoundError('E_EVAL', 'perplexity: the text is too short to score a single token');

@@ -7,7 +7,7 @@ import { AutoRound, createRegistry, definePlugin, folderPerplexity, type Exporte
 import { autoGptqExporter } from '@autoround/export-gptq';
 import { dequantizeAwq } from '../../export-awq/test/independent-awq.js';
 import { dequantizeLlmc } from '../../export-llmc/test/independent-llmc.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 import { dequantizeLayer } from './independent-reader.js';
 import { comparePackedWithFake, type Decoder } from './pair.js';
 
@@ -31,7 +31,7 @@ function decoderFor(dir: string): Decoder {
 
 const SYM_FORMATS = ['auto_gptq', 'auto_gptq:v2', 'auto_awq', 'llm_compressor', 'auto_round', 'auto_round:auto_awq', 'auto_round:llm_compressor'];
 
-describe.skipIf(!HAS_SHARED)('stories260K g32: every format read back as `auto-round eval` reads it has the fake export\'s perplexity', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('stories260K g32: every format read back as `auto-round eval` reads it has the fake export\'s perplexity'), () => {
   // a few thousand characters (~1200 tokens, 5 windows of 256) keep the eight evaluations fast
   const text = HAS_SHARED ? readFileSync(TINYSTORIES, 'utf8').slice(0, 2500) : '';
   for (const sym of [true, false]) {

@@ -8,12 +8,12 @@ import { AutoRound, PerplexityBench, folderKlDivergence, silentLogger } from '@a
 import type { WeightSource } from '@autoround/core';
 import { KlDivergence } from '@autoround/eval';
 import gguf, { ggufFileOf, readConfig, readGgufWeights } from '../src/index.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
 
-describe.skipIf(!HAS_SHARED)('KL divergence of a GGUF folder from its fp32 base (stories260K Q4_0, plain RTN)', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('KL divergence of a GGUF folder from its fp32 base (stories260K Q4_0, plain RTN)'), () => {
   it('folderKlDivergence = the gguf-table measurement; the base against itself is 0', async () => {
     const text = readFileSync(TINYSTORIES, 'utf8').slice(-6000);
     const opts = { seqlen: 128 };
@@ -43,7 +43,7 @@ describe.skipIf(!HAS_SHARED)('KL divergence of a GGUF folder from its fp32 base 
   });
 });
 
-describe.skipIf(!HAS_SHARED)('the output matrix of a GGUF file read back (llama.cpp: output.weight whenever the file has one)', () => {
+describe.skipIf(!HAS_SHARED)(needsShared('the output matrix of a GGUF file read back (llama.cpp: output.weight whenever the file has one)'), () => {
   it('stories260K (config ties the embeddings, the checkpoint also holds lm_head.weight): logits come from output.weight, not token_embd', async () => {
     const ar = new AutoRound(STORIES, { iters: 0, disableOptRtn: true, log: silentLogger, discoverPlugins: false, plugins: [gguf] });
     const out = join(work.dir, 'q4_0-output');

@@ -1,17 +1,15 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
 import { Registry, memoryLogger, presetScheme, type ExportContext, type ModelSpec } from '@autoround/core';
 import plugin, { exportGguf, ggufExporter, readConfig, readGguf, ggmlTypeName } from '../src/index.js';
 import { writeSynthModel } from './fixtures.js';
+import { HAS_SHARED, STORIES } from '../../../tools/testing/fixtures.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const shared = resolve(here, '../../..', '../shared');
-const stories = join(shared, 'models/stories260K');
-const haveStories = existsSync(join(stories, 'model.safetensors'));
+const stories = STORIES;
+const haveStories = HAS_SHARED;
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-exporter-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -1,17 +1,14 @@
 // The real consumer: node-llama-cpp (prebuilt llama.cpp) loads our files and generates.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportGguf } from '../src/index.js';
-import { loadNodeLlamaCpp, type NodeLlamaCpp } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, STORIES, loadNodeLlamaCpp, type NodeLlamaCpp } from '../../../tools/testing/fixtures.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const shared = resolve(here, '../../..', '../shared');
-const stories = join(shared, 'models/stories260K');
-const llama256 = join(shared, 'models/llama-256');
-const haveShared = existsSync(join(stories, 'model.safetensors')) && existsSync(join(llama256, 'model.safetensors'));
+const stories = STORIES;
+const llama256 = LLAMA256;
+const haveShared = HAS_SHARED && existsSync(join(llama256, 'model.safetensors'));
 const slow = process.env.AUTOROUND_SLOW_TESTS === '1';
 
 const { nlc, why } = await loadNodeLlamaCpp();
@@ -139,7 +136,7 @@ async function detok(file: string, ids: number[]): Promise<string> {
 }
 
 it('says why node-llama-cpp tests were skipped', () => {
-  if (!haveShared) console.warn(`skipped node-llama-cpp tests: ${shared} has no stories260K / llama-256`);
+  if (!haveShared) console.warn(`skipped node-llama-cpp tests: ${SHARED} has no stories260K / llama-256`);
   else if (!nlc) console.warn(`skipped node-llama-cpp tests: cannot load node-llama-cpp (${why})`);
   expect(true).toBe(true);
 });

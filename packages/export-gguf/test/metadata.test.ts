@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
 import {
@@ -18,12 +17,10 @@ import {
   writeArchMetadata,
 } from '../src/index.js';
 import { sameBytes, writeSynthModel, type SynthModel } from './fixtures.js';
-import { loadNodeLlamaCpp } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, loadNodeLlamaCpp } from '../../../tools/testing/fixtures.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const shared = resolve(here, '../../..', '../shared');
-const stories = join(shared, 'models/stories260K');
-const haveStories = existsSync(join(stories, 'model.safetensors'));
+const stories = STORIES;
+const haveStories = HAS_SHARED;
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-meta-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
