@@ -1,5 +1,6 @@
 import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
 import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, ggufRunLayerTypes, isGgufDataType, layerGgufType } from '@autoround/export-gguf';
+import { assertFinite } from '@autoround/core-tensor';
 import { quantizeInt } from './int-qdq.js';
 
 export * from './rounding.js';
@@ -92,11 +93,8 @@ export function emitOutsideBlocks(session: QuantizeSession, quantize: LayerQuant
   }
 }
 
-export function assertFinite(a: Float32Array, name: string): void {
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]!)) throw new AutoRoundError('E_NONFINITE', `${name} holds a non-finite value (${a[i]}) at element ${i}`, { subject: name });
-  }
-}
+// one home for the finiteness check (core-tensor), shared with the host's check of the tensors it copies
+export { assertFinite };
 
 export const rtnPlugin = definePlugin({ name: '@autoround/algo-rtn', algorithms: [rtnAlgorithm] });
 export default rtnPlugin;

@@ -1,2 +1,3 @@
 export * from './perplexity.js';
 export * from './kld.js';
+export * from './nonfinite.js';

@@ -1,4 +1,5 @@
 import { AutoRoundError, type CausalLM } from '@autoround/core';
+import { nonFiniteScoreError } from './nonfinite.js';
 import { evalWindows, logSumExp, type PerplexityOptions } from './perplexity.js';
 
 export interface KlDivergenceResult {
@@ -73,14 +74,21 @@ export function klDivergence(reference: CausalLM, model: CausalLM, ids: Int32Arr
   let nll = 0;
   let refNll = 0;
   let n = 0;
-  for (const w of windows) {
+  for (const [k, w] of windows.entries()) {
     const rows = w.length - 1;
     const refLogits = reference.forward(w);
     const logits = model.forward(w);
+    let windowNll = 0;
+    let windowRefNll = 0;
     for (let t = 0; t < rows; t++) {
-      nll += logSumExp(logits, t * V, V) - logits[t * V + w[t + 1]!]!;
-      refNll += logSumExp(refLogits, t * V, V) - refLogits[t * V + w[t + 1]!]!;
+      windowNll += logSumExp(logits, t * V, V) - logits[t * V + w[t + 1]!]!;
+      windowRefNll += logSumExp(refLogits, t * V, V) - refLogits[t * V + w[t + 1]!]!;
     }
+    // either model's NaN would make every figure below NaN: name where it comes from instead
+    if (!Number.isFinite(windowRefNll)) throw nonFiniteScoreError(reference, w, k, 'the reference model\'s perplexity');
+    if (!Number.isFinite(windowNll)) throw nonFiniteScoreError(model, w, k, 'perplexity', options.weights);
+    nll += windowNll;
+    refNll += windowRefNll;
     const r = compareRows(logSoftmaxRows(refLogits, rows, V), logSoftmaxRows(logits, rows, V), rows, V);
     kl += r.kl;
     same += r.same;
