@@ -28,7 +28,11 @@ export class KlDivergence {
     this.vocab = reference.spec.vocabSize;
     this.windows = evalWindows(ids, options);
     if (this.windows.length === 0) throw new AutoRoundError('E_EVAL', 'KL divergence: the text is too short to score a single token');
-    this.logp = this.windows.map((w) => logSoftmaxRows(reference.forward(w), w.length - 1, this.vocab));
+    this.logp = this.windows.map((w, k) => {
+      const lp = logSoftmaxRows(reference.forward(w), w.length - 1, this.vocab);
+      if (!finiteOrMinusInf(lp)) throw nonFiniteScoreError(reference, w, k, "the reference model's perplexity");
+      return lp;
+    });
     this.top = this.logp.map((lp, k) => Int32Array.from({ length: this.windows[k]!.length - 1 }, (_, t) => argmax(lp, t * this.vocab, this.vocab)));
   }
 
@@ -41,6 +45,8 @@ export class KlDivergence {
     this.windows.forEach((w, k) => {
       const rows = w.length - 1;
       const r = compareRows(this.logp[k]!, logSoftmaxRows(model.forward(w), rows, V), rows, V, this.top[k]!);
+      // a NaN would make the mean NaN: name where the model computes it instead
+      if (!Number.isFinite(r.kl)) throw nonFiniteScoreError(model, w, k, 'KL divergence');
       kl += r.kl;
       same += r.same;
       n += rows;
@@ -123,6 +129,12 @@ function logSoftmaxRows(logits: Float32Array, rows: number, V: number): Float32A
     for (let i = 0; i < V; i++) out[o + i] = logits[o + i]! - lse;
   }
   return out;
+}
+
+/** True when every value is finite or −∞ (a token a model rules out entirely is a log-probability of −∞, not an error). */
+function finiteOrMinusInf(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!(a[i]! < Infinity)) return false;
+  return true;
 }
 
 function argmax(a: Float32Array, o: number, n: number): number {

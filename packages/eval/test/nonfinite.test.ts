@@ -79,3 +79,13 @@ describe('a non-finite score names where the NaN comes from', () => {
     expect(() => klDivergence(model({ block: 0, linear: 'mlp.c' }), model(), ids, o)).toThrow(/^the reference model's perplexity is not finite: model\.layers\.0\.mlp output/);
   });
 });
+
+describe('KlDivergence (reference computed once, many models compared)', () => {
+  it('names the reference or the model that computes a NaN', async () => {
+    const { KlDivergence } = await import('../src/index.js');
+    expect(() => new KlDivergence(model({ block: 1, linear: 'attn.a' }), ids, o)).toThrow(/^the reference model's perplexity is not finite: model\.layers\.1\.attn output/);
+    const kl = new KlDivergence(model(), ids, o);
+    expect(Number.isFinite(kl.compare(model()).kld)).toBe(true);
+    expect(() => kl.compare(model({ block: 0, linear: 'attn.b' }))).toThrow(/^KL divergence is not finite: model\.layers\.0\.attn\.b output \(the input of model\.layers\.0\.mlp\.c\) is NaN at window 0/);
+  });
+});
