@@ -5,6 +5,7 @@ import {
   AutoRoundError,
   checkOutput,
   createLogger,
+  isAutoRoundError,
   isIntWeightOnly,
   type KernelBackend,
   type LayerConfigValue,
@@ -21,7 +22,7 @@ import {
 import { parseByteSize } from '@autoround/core-tensor';
 import { LlamaDecoder, LlamaModel, loadTokenizer } from '@autoround/models';
 import { mulberry32 } from './demo.js';
-import { type AutoRoundOptions, DEFAULTS } from './options.js';
+import { type AutoRoundOptions, DEFAULTS, validateOptions } from './options.js';
 import { resolveModelDir } from './model-source.js';
 import { type LoadedModel, type PipelineResult, checkFormats, openModel, runPipeline } from './pipeline.js';
 import { createRegistry } from './registry.js';
@@ -65,6 +66,8 @@ export class AutoRound {
 
   constructor(model: string, options: AutoRoundOptions = {}) {
     this.model = model;
+    // every numeric option's range, before anything is read (the CLI checked them already, naming its flags)
+    validateOptions(options);
     this.options = options;
     this.log = options.log ?? createLogger(process.env.AUTOROUND_LOG_LEVEL === 'debug' ? 'debug' : 'info');
   }
@@ -97,14 +100,28 @@ export class AutoRound {
     const o = this.options;
     const gguf = ggufFileTypeOf(formats);
     if (gguf !== undefined) {
+    // As in the original, a GGUF type (a gguf:* format, or a GGUF:* scheme) overrides the scheme's
+    // fields: --bits, --group_size, --asym … are then ignored, which one warning says (docs/options.md).
+    const overrides = schemeOverrideFlags(o);
+    const warnOnce = (message: string) => {
+      if (this.warnedScheme) return;
+      this.warnedScheme = true;
+      this.log.warn(message);
+    };
       const preset = ggufPresetOf(gguf);
-      if (o.scheme === undefined && preset) return resolveScheme(preset);
-      if (o.scheme !== undefined && !o.scheme.toUpperCase().startsWith('GGUF:') && !this.warnedScheme) {
-        this.warnedScheme = true;
-        this.log.warn(`--scheme ${o.scheme} with --format gguf:${gguf}: the GGUF file type decides how each layer is quantized`);
+      if (o.scheme === undefined && preset) {
+        const s = resolveScheme(preset);
+        if (overrides.length) warnOnce(`${overrides.join(', ')} ignored: with --format gguf:${gguf} the GGUF file type decides how each layer is quantized (${describeScheme(s)})`);
+        return s;
+      }
+      if (o.scheme !== undefined && !o.scheme.toUpperCase().startsWith('GGUF:')) {
+        warnOnce(`${[`--scheme ${o.scheme}`, ...overrides].join(', ')} with --format gguf:${gguf}: the GGUF file type decides how each layer is quantized`);
       }
     }
     const ov: SchemeOverrides = {};
+    if (o.scheme?.trim().toUpperCase().startsWith('GGUF:') && overrides.length) {
+      warnOnce(`${overrides.join(', ')} ignored: --scheme ${o.scheme} fixes bits, group_size, sym and data_type (${describeScheme(resolveScheme(o.scheme))})`);
+    }
     if (o.bits !== undefined) ov.bits = o.bits;
     if (o.groupSize !== undefined) ov.group_size = o.groupSize;
     if (o.sym !== undefined) ov.sym = o.sym;
@@ -127,7 +144,8 @@ export class AutoRound {
     return {
       ...o,
       ...(gguf !== undefined ? { ggufFileType: gguf } : {}),
-      iters: o.iters ?? DEFAULTS.iters,
+      // --algorithm rtn does not tune: it means iters 0 unless iters is given (then checked in pickAlgorithm)
+      iters: o.iters ?? (o.algorithm?.trim().toLowerCase() === 'rtn' ? 0 : DEFAULTS.iters),
       disableOptRtn: o.disableOptRtn ?? false,
       nsamples: o.nsamples ?? DEFAULTS.nsamples,
       seqlen: o.seqlen ?? DEFAULTS.seqlen,
@@ -142,7 +160,14 @@ export class AutoRound {
   private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions): Promise<AlgorithmPlugin> {
     const r = await this.registry();
     if (qo.iters === 0) {
+    const asked = this.options.algorithm !== undefined ? r.algorithm(this.options.algorithm) : undefined;
+    if (asked?.name === 'rtn' && qo.iters > 0) {
+      throw new AutoRoundError('E_BAD_FLAG', `--algorithm ${this.options.algorithm} does not tune, but --iters ${qo.iters} asks for ${qo.iters} tuning iterations: give --iters 0 or leave --iters out`, { subject: '--algorithm' });
+    }
       // spec §4: the importance-weighted search for symmetric int below 8 bits and the GGUF k-quants
+      if (asked && asked.name !== 'rtn' && asked.name !== 'opt-rtn') {
+        this.log.warn(`--algorithm ${this.options.algorithm} with --iters 0: round-to-nearest (RTN) is used, not ${asked.name}; give --iters N (N > 0) to tune with ${asked.name}`);
+      }
       const wantsOpt = !qo.disableOptRtn && ((isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) || scheme.data_type.endsWith('_dq'));
       if (wantsOpt) {
         const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
@@ -178,6 +203,7 @@ export class AutoRound {
     const scheme = this.scheme(formats);
     for (const f of formats) registry.exporter(f); // unknown formats fail before the model is read
     // a bad output folder fails before the model is read (or downloaded) too; the pipeline checks again
+    if (this.options.algorithm !== undefined) checkAlgorithm(registry, this.options.algorithm); // so do unknown algorithms
     const outputOptions = { overwrite: this.options.overwrite ?? false, force: this.options.force ?? false };
     checkOutput(outputDir, { ...outputOptions, protect: [this.model, ...datasetPaths(this.options.dataset), ...(save.protect ?? [])] });
     const model = await this.load();
@@ -219,7 +245,11 @@ export class AutoRound {
     let calibration: (() => Promise<Int32Array[]>) | undefined;
     if (algorithm.needsCalibration(qo)) {
       const maxPos = Number(model.config.max_position_embeddings ?? Number.POSITIVE_INFINITY);
-      if (qo.seqlen > maxPos) {
+      if (qo.seqlen > maxPos && this.options.seqlen === undefined) {
+        // the default, not the user's choice: lowered to what the model allows, as the original does (docs/options.md)
+        this.log.info(`calibration samples of ${maxPos} tokens: the default --seqlen ${qo.seqlen} is longer than the model allows (max_position_embeddings ${maxPos} in ${model.dir}/config.json); pass --seqlen N to choose another length`);
+        qo.seqlen = maxPos;
+      } else if (qo.seqlen > maxPos) {
         throw new AutoRoundError('E_BAD_FLAG', `--seqlen ${qo.seqlen} is longer than the model allows (max_position_embeddings ${maxPos} in ${model.dir}/config.json)`, { subject: '--seqlen' });
       }
       calibration = () => this.calibrationSamples(model, qo);
@@ -330,6 +360,32 @@ export function sampleTokenBatch(lm: LlamaModel, bos: number | undefined, nToken
 /** One token from softmax(logits) (temperature 1) with the random stream `rand`. */
 function drawToken(logits: Float32Array, p: Float64Array, rand: () => number): number {
   let max = -Infinity;
+/**
+ * Fails on an algorithm no installed plugin provides (the registry's error lists the installed ones),
+ * saying so when the name is one of an output format's (awq: only the auto_awq file layout is written).
+ */
+function checkAlgorithm(registry: Registry, name: string): void {
+  try {
+    registry.algorithm(name);
+  } catch (e) {
+    const key = name.trim().toLowerCase();
+    const format = key.length >= 3 ? registry.exporters.find((x) => [x.name, ...(x.aliases ?? [])].some((n) => n.toLowerCase().includes(key))) : undefined;
+    if (!format || !isAutoRoundError(e)) throw e;
+    throw new AutoRoundError(e.code, `${e.message}. "${name}" is not implemented as an algorithm here: --format ${format.name} writes its file layout, quantized by one of the algorithms above`, { subject: '--algorithm', cause: e });
+  }
+}
+
+/** The scheme fields the options override, as the flags that set them ("--bits 8", "--asym"). */
+function schemeOverrideFlags(o: AutoRoundOptions): string[] {
+  const out: string[] = [];
+  if (o.bits !== undefined) out.push(`--bits ${o.bits}`);
+  if (o.groupSize !== undefined) out.push(`--group_size ${o.groupSize}`);
+  if (o.sym !== undefined) out.push(o.sym ? '--sym' : '--asym');
+  if (o.dataType !== undefined) out.push(`--data_type ${o.dataType}`);
+  if (o.scaleDtype !== undefined) out.push(`--scale_dtype ${o.scaleDtype}`);
+  return out;
+}
+
   for (const v of logits) if (v > max) max = v;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i]! - max);

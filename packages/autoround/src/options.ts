@@ -1,4 +1,6 @@
 import type { AutoRoundPlugin, LayerConfigValue, Logger, Registry, ScaleDType } from '@autoround/core';
+import { AutoRoundError } from '@autoround/core';
+import { parseByteSize } from '@autoround/core-tensor';
 
 /** API options, named after the original's arguments (camelCase). */
 export interface AutoRoundOptions {
@@ -72,9 +74,107 @@ export const DEFAULTS = {
 
 /** The recipes of the original's CLI entry points (spec §6); they fill only flags the user did not pass. */
 export const RECIPES: Record<string, Partial<AutoRoundOptions>> = {
-  'auto-round': { batchSize: 8, iters: 200, seqlen: 2048, nsamples: 128 },
-  'auto-round-best': { batchSize: 8, iters: 1000, seqlen: 2048, nsamples: 512 },
-  'auto-round-light': { batchSize: 8, iters: 50, seqlen: 2048, nsamples: 128, lr: 5e-3 },
-  'auto-round-opt-rtn': { batchSize: 8, iters: 0, seqlen: 2048, nsamples: 128, disableOptRtn: false },
-  'auto-round-rtn': { batchSize: 8, iters: 0, seqlen: 2048, nsamples: 1, disableOptRtn: true },
+  'auto-round': { batchSize: 8, iters: 200, nsamples: 128 },
+  'auto-round-best': { batchSize: 8, iters: 1000, nsamples: 512 },
+  'auto-round-light': { batchSize: 8, iters: 50, nsamples: 128, lr: 5e-3 },
+  'auto-round-opt-rtn': { batchSize: 8, iters: 0, nsamples: 128, disableOptRtn: false },
+  'auto-round-rtn': { batchSize: 8, iters: 0, nsamples: 1, disableOptRtn: true },
 };
+// Every recipe of the original uses seqlen 2048, DEFAULTS.seqlen: it is left out here so that a seqlen
+// the user did not give can be recognised (and lowered to a smaller model's max_position_embeddings).
+
+/** The most tuning iterations accepted (the original's heaviest recipe, auto-round-best, uses 1000). */
+export const MAX_ITERS = 1_000_000;
+
+/** The range of one numeric option, checked the same way for the API and the CLI. */
+export interface OptionRange {
+  /** The API option (camelCase). */
+  readonly option: string;
+  /** The CLI flag (snake_case, without the dashes). */
+  readonly flag: string;
+  readonly integer: boolean;
+  readonly min: number;
+  /** min itself is not allowed (lr > 0). */
+  readonly minExclusive?: boolean;
+  readonly max: number;
+  /** max itself is not allowed (momentum < 1). */
+  readonly maxExclusive?: boolean;
+  /** Values allowed outside [min, max], each with its meaning (group_size -1 and 0). */
+  readonly special?: Readonly<Record<number, string>>;
+}
+
+const INF = Number.POSITIVE_INFINITY;
+const range = (option: string, flag: string, integer: boolean, min: number, max: number, extra: Partial<OptionRange> = {}): OptionRange => ({ option, flag, integer, min, max, ...extra });
+
+/**
+ * Every numeric option's range (docs/options.md). A value outside it would silently cancel or change
+ * the work (gradient_accumulate_steps 0 skipped tuning; a negative lr diverged so that the best-iteration
+ * rule kept RTN), so it is an error before anything is read. evalSeqlen and evalMaxTokens are the CLI's
+ * perplexity options (the API's EvalTextOptions seqlen and maxTokens, checked by @autoround/eval).
+ */
+export const OPTION_RANGES: readonly OptionRange[] = [
+  range('bits', 'bits', true, 1, 16),
+  range('groupSize', 'group_size', true, 1, 1 << 20, { special: { [-1]: 'one group per output channel', 0: 'one group per tensor' } }),
+  range('iters', 'iters', true, 0, MAX_ITERS),
+  range('lr', 'lr', false, 0, INF, { minExclusive: true, maxExclusive: true }),
+  range('minmaxLr', 'minmax_lr', false, 0, INF, { minExclusive: true, maxExclusive: true }),
+  range('nsamples', 'nsamples', true, 1, 1_000_000),
+  range('seqlen', 'seqlen', true, 1, 1 << 20),
+  range('batchSize', 'batch_size', true, 1, 1_000_000),
+  range('gradientAccumulateSteps', 'gradient_accumulate_steps', true, 1, 1_000_000),
+  // the random streams (mulberry32, MT19937) take a 32-bit seed
+  range('seed', 'seed', true, 0, 2 ** 32 - 1),
+  range('threads', 'threads', true, 1, 4096),
+  range('nblocks', 'nblocks', true, 1, 1_000_000),
+  range('momentum', 'momentum', false, 0, 1, { maxExclusive: true }),
+  range('dynamicMaxGap', 'dynamic_max_gap', true, -1_000_000, MAX_ITERS),
+  range('evalSeqlen', 'eval_seqlen', true, 2, 1 << 20),
+  range('evalMaxTokens', 'eval_max_tokens', true, 1, INF),
+];
+
+/** How an option is named in errors: the API's option name, or the CLI's `--flag`. */
+export type OptionNaming = 'option' | 'flag';
+
+function describeRange(r: OptionRange): string {
+  const kind = r.integer ? 'an integer' : 'a number';
+  const lo = r.min === -INF ? '' : `${r.minExclusive ? '>' : '≥'} ${r.min}`;
+  const hi = r.max === INF ? (r.maxExclusive ? 'finite' : '') : `${r.maxExclusive ? '<' : '≤'} ${r.max}`;
+  const special = Object.entries(r.special ?? {}).map(([v, what]) => `${v} (${what})`);
+  return `${kind} ${[lo, hi].filter(Boolean).join(' and ')}${special.length ? `, or ${special.join(' or ')}` : ''}`;
+}
+
+/** Throws AutoRoundError E_BAD_FLAG when `value` (an option's value; undefined passes) is outside its range. */
+export function checkOptionRange(r: OptionRange, value: unknown, naming: OptionNaming = 'option'): void {
+  if (value === undefined) return;
+  const name = naming === 'flag' ? `--${r.flag}` : r.option;
+  const ok =
+    typeof value === 'number' &&
+    (r.special?.[value] !== undefined ||
+      (!Number.isNaN(value) &&
+        (!r.integer || Number.isInteger(value)) &&
+        (r.minExclusive ? value > r.min : value >= r.min) &&
+        (r.maxExclusive ? value < r.max : value <= r.max)));
+  if (!ok) throw new AutoRoundError('E_BAD_FLAG', `${name} must be ${describeRange(r)}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`, { subject: name });
+}
+
+/**
+ * Checks every numeric option of `options` against OPTION_RANGES, and maxShardSize (a size of at least
+ * one byte). The AutoRound constructor runs it with option names; the CLI first with flag names.
+ */
+export function validateOptions(options: Readonly<AutoRoundOptions & { evalSeqlen?: number; evalMaxTokens?: number }>, naming: OptionNaming = 'option'): void {
+  const values = options as Readonly<Record<string, unknown>>;
+  for (const r of OPTION_RANGES) checkOptionRange(r, values[r.option], naming);
+  const shard = options.maxShardSize;
+  if (shard !== undefined) {
+    const name = naming === 'flag' ? '--max_shard_size' : 'maxShardSize';
+    let bytes = Number.NaN;
+    try {
+      bytes = typeof shard === 'string' || typeof shard === 'number' ? parseByteSize(shard) : Number.NaN;
+    } catch {
+      /* reported below with the option's name */
+    }
+    if (!(Number.isSafeInteger(bytes) && bytes >= 1)) {
+      throw new AutoRoundError('E_BAD_FLAG', `${name} must be a size of at least one byte (e.g. 5GB, 500MB, 1048576), got ${JSON.stringify(shard)}`, { subject: name });
+    }
+  }
+}

@@ -3,7 +3,8 @@ import { AutoRoundError } from '@autoround/core-tensor';
 import type { HubOptions } from '@autoround/hub';
 import { combine, prepareDataset } from './build.js';
 import { parseDatasetSpec } from './grammar.js';
-import { hubSource, localSource, selfSource, selfUnavailable, type SelfGenerate } from './sources.js';
+import { localKind } from './local.js';
+import { hubSource, localSource, missingFileOrHub, selfSource, selfUnavailable, type SelfGenerate } from './sources.js';
 import type { CalibTokenizer } from './tokenizer.js';
 
 export * from './grammar.js';
@@ -52,6 +53,8 @@ export async function loadCalibration(dataset: string | undefined, tokenizer: Ca
   const prepared = [];
   for (const item of items) {
     const source = sources.find((s) => s.matches(item.name));
+    // a file name ("./calib.txt", "calib.jsonl") that is not there: say so, and that it is no hub id either
+    if (!source && (localKind(item.name) || /^\.{0,2}[\\/]/.test(item.name))) throw missingFileOrHub(item.name);
     if (!source) {
       throw new AutoRoundError(
         'E_DATASET_SPEC',

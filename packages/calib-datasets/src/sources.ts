@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { DatasetRequest, DatasetSourcePlugin, Logger } from '@autoround/core';
 import { AutoRoundError, isAutoRoundError } from '@autoround/core-tensor';
 import { datasetSplitFiles, isRepoId, type HubOptions } from '@autoround/hub';
@@ -76,6 +77,12 @@ function unavailable(name: string, e: AutoRoundError): AutoRoundError {
   );
 }
 
+/** A --dataset value that is neither a file nor a hub dataset: both readings, each with its reason. */
+export function missingFileOrHub(name: string, hubError?: AutoRoundError): AutoRoundError {
+  const hub = hubError ? `no hub dataset "${name}" either (${hubError.message})` : `not a hub dataset id "org/name" either`;
+  return new AutoRoundError('E_DATASET_NOT_FOUND', `--dataset ${name}: no such file (${resolve(name)}), and ${hub}`, { subject: '--dataset', ...(hubError ? { cause: hubError } : {}) });
+}
+
 /** Hub datasets: the registered names of the original, and any other `org/name` dataset (Parquet, JSON Lines or JSON files). */
 export function hubSource(hub: HubOptions = {}): CalibSource {
   const src: CalibSource = {
@@ -110,6 +117,8 @@ export function hubSource(hub: HubOptions = {}): CalibSource {
           for (const p of paths) samples.push(...(await readHubFile(p, known, textField(req))));
         }
       } catch (e) {
+        // "data/calib.txt" reads as a hub id too: a missing file must not be reported as a missing hub dataset only
+        if (isAutoRoundError(e) && e.code.startsWith('E_HUB_') && !known && localKind(req.name)) throw missingFileOrHub(req.name, e);
         if (isAutoRoundError(e) && ['E_HUB_OFFLINE', 'E_HUB_NETWORK'].includes(e.code)) throw unavailable(req.name, e);
         throw e;
       }

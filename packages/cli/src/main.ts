@@ -20,6 +20,7 @@ import {
   readText,
   type Registry,
   writeDemoModel,
+  validateOptions,
 } from '@autoround/autoround';
 import { helpText, type ParsedArgs, parseArgs } from './args.js';
 
@@ -114,12 +115,10 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('threads', num(a, 'threads'));
   const lc = str(a, 'layer_config');
   if (lc !== undefined) o.layerConfig = parseLayerConfig(lc);
-  if (o.momentum !== undefined && !(o.momentum >= 0 && o.momentum < 1)) throw new AutoRoundError('E_BAD_FLAG', `--momentum must be in [0, 1), got ${o.momentum}`, { subject: '--momentum' });
-  if (o.nblocks !== undefined && !(Number.isInteger(o.nblocks) && o.nblocks >= 1)) throw new AutoRoundError('E_BAD_FLAG', `--nblocks must be an integer ≥ 1, got ${o.nblocks}`, { subject: '--nblocks' });
-  if (o.algorithm === 'rtn' && o.iters === undefined) o.iters = 0;
-  for (const [k, v] of [['iters', o.iters], ['nsamples', o.nsamples], ['seqlen', o.seqlen], ['batch_size', o.batchSize]] as const) {
-    if (v !== undefined && (v < 0 || (k !== 'iters' && v === 0))) throw new AutoRoundError('E_BAD_FLAG', `--${k} must be ${k === 'iters' ? '≥ 0' : '> 0'}, got ${v}`, { subject: `--${k}` });
-  }
+  // --algorithm rtn does not tune: the recipe's iters (200 …) give way unless --iters is given
+  if (o.algorithm?.trim().toLowerCase() === 'rtn' && num(a, 'iters') === undefined) o.iters = 0;
+  // the ranges the AutoRound constructor checks too, reported here under the flags' names
+  validateOptions(o, 'flag');
   return o;
 }
 
@@ -136,6 +135,15 @@ function evalSeqlen(a: ParsedArgs, maxPositions: number): number {
 function printPpl(io: CliIO, label: string, r: { perplexity: number; tokens: number }): void {
   io.out(`  ${label.padEnd(34)} ${r.perplexity.toFixed(4)}`);
 }
+/** --eval_max_tokens, checked with --eval_seqlen (and --threads) before any model is read. */
+function evalMaxTokens(a: ParsedArgs): { maxTokens?: number } {
+  const evalSeqlen = num(a, 'eval_seqlen');
+  const maxTokens = num(a, 'eval_max_tokens');
+  const threads = num(a, 'threads');
+  validateOptions({ ...(evalSeqlen !== undefined ? { evalSeqlen } : {}), ...(maxTokens !== undefined ? { evalMaxTokens: maxTokens } : {}), ...(threads !== undefined ? { threads } : {}) }, 'flag');
+  return maxTokens !== undefined ? { maxTokens } : {};
+}
+
 
 async function list(io: CliIO, registry: Registry, what?: string): Promise<void> {
   const show = (k: string) => !what || what === k;
@@ -171,6 +179,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
   const evalFile = str(a, 'eval_ppl');
   const kld = bool(a, 'eval_kld') === true;
   if (str(a, 'eval_kld_base') !== undefined) {
+  const evalTokens = evalMaxTokens(a);
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld_base is for `eval` (a model folder against a reference folder); after quantizing, --eval_kld compares with the input model', { subject: '--eval_kld_base' });
   }
   if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
@@ -183,7 +192,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
   if (evalFile && text !== undefined) {
     const model = await ar.load();
     const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
-    const bench = new PerplexityBench(await ar.registry(), model, await ar.backend(), text, { seqlen, ...(num(a, 'eval_max_tokens') ? { maxTokens: num(a, 'eval_max_tokens')! } : {}) });
+    const bench = new PerplexityBench(await ar.registry(), model, await ar.backend(), text, { seqlen, ...evalTokens });
     io.out(`perplexity on ${basename(evalFile)} (${bench.ids.length} tokens, windows of ${seqlen}):`);
     const label = `quantized (${describeScheme(ar.scheme())})`;
     if (kld) {
@@ -216,17 +225,18 @@ async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld compares a run with its input model; with eval, name the reference model: --eval_kld_base DIR', { subject: '--eval_kld' });
   }
   const backendName = str(a, 'backend');
-  const ar = new AutoRound(modelArg(a), { log, ...(backendName ? { backend: backendName } : {}) });
+  const evalTokens = evalMaxTokens(a);
+  const threads = num(a, 'threads');
+  const ar = new AutoRound(modelArg(a), { log, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
   const registry = await ar.registry();
   const model = await ar.load();
   const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
-  const maxTokens = num(a, 'eval_max_tokens');
   const text = readText(file);
   const head = (tokens: number) => `perplexity of ${model.dir} on ${basename(file)} (${tokens} tokens scored, windows of ${seqlen})`;
   if (baseArg !== undefined) {
     const base = await new AutoRound(baseArg, { log, registry }).load();
     try {
-      const k = folderKlDivergence(registry, model, base, await ar.backend(), text, { seqlen, ...(maxTokens ? { maxTokens } : {}) });
+      const k = folderKlDivergence(registry, model, base, await ar.backend(), text, { seqlen, ...evalTokens });
       io.out(`${head(k.tokens)}: ${k.perplexity.toFixed(4)}`);
       io.out(`KL divergence from ${base.dir} (perplexity ${k.referencePerplexity.toFixed(4)}): mean ${k.kld.toFixed(6)}, same top token ${(100 * k.sameTop).toFixed(2)}%`);
       io.out(
@@ -237,7 +247,7 @@ async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
     }
     return;
   }
-  const r = folderPerplexity(registry, model.dir, await ar.backend(), text, { seqlen, ...(maxTokens ? { maxTokens } : {}) });
+  const r = folderPerplexity(registry, model.dir, await ar.backend(), text, { seqlen, ...evalTokens });
   io.out(`${head(r.tokens)}: ${r.perplexity.toFixed(4)}`);
   io.out(JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: r.tokens, seqlen, perplexity: r.perplexity }));
 }

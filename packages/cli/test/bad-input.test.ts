@@ -115,8 +115,8 @@ describe('bad input gives a clear error, a non-zero exit and no output folder', 
     expect((await run(['--model', demo, '--bitz', '4'])).err).toMatch(/unknown flag --bitz/);
     expect((await run(['--model', demo, '--bits', 'four'])).err).toMatch(/--bits expects an integer/);
     expect((await run(['--model', demo, '--device', 'cuda:0'])).err).toMatch(/--device cuda:0/);
-    expect((await run(['--model', demo, '--momentum', '1.5'])).err).toMatch(/--momentum must be in \[0, 1\)/);
-    expect((await run(['--model', demo, '--nblocks', '0'])).err).toMatch(/--nblocks must be an integer ≥ 1, got 0/);
+    expect((await run(['--model', demo, '--momentum', '1.5'])).err).toMatch(/--momentum must be a number ≥ 0 and < 1, got 1\.5/);
+    expect((await run(['--model', demo, '--nblocks', '0'])).err).toMatch(/--nblocks must be an integer ≥ 1 and ≤ 1000000, got 0/);
   });
 
   it('an output folder that cannot be written', async () => {

@@ -50,6 +50,38 @@ function matches(name: string, pattern: string): boolean {
   }
 }
 
+/** The fields a --layer_config entry may set (QuantScheme's) and the type of each. */
+const LAYER_CONFIG_FIELDS: Readonly<Record<keyof QuantScheme, 'number' | 'boolean' | 'string'>> = {
+  bits: 'number',
+  group_size: 'number',
+  sym: 'boolean',
+  data_type: 'string',
+  act_bits: 'number',
+  act_group_size: 'number',
+  act_sym: 'boolean',
+  act_data_type: 'string',
+  act_dynamic: 'boolean',
+  super_bits: 'number',
+  super_group_size: 'number',
+  scale_dtype: 'string',
+};
+
+/** A --layer_config entry is a preset name or an object of scheme fields: an unknown key (a typo) would be silently ignored. */
+function checkLayerConfigEntry(pattern: string, value: unknown): void {
+  const subject = '--layer_config';
+  if (typeof value === 'string') return; // a preset name, looked up (and reported when unknown) below
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new AutoRoundError('E_BAD_FLAG', `--layer_config "${pattern}": expected a scheme name ("W8A16") or an object of scheme fields ({"bits": 8}), got ${JSON.stringify(value)}`, { subject });
+  }
+  const known = Object.keys(LAYER_CONFIG_FIELDS);
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    const type = (LAYER_CONFIG_FIELDS as Record<string, string | undefined>)[key];
+    if (!type) throw new AutoRoundError('E_BAD_FLAG', `--layer_config "${pattern}": unknown key "${key}" (known: ${known.join(', ')})`, { subject });
+    // undefined: an API caller's spread that leaves a field to the run's scheme
+    if (v !== undefined && typeof v !== type) throw new AutoRoundError('E_BAD_FLAG', `--layer_config "${pattern}": "${key}" must be a ${type}, got ${JSON.stringify(v)}`, { subject });
+  }
+}
+
 /**
  * Decides each layer's scheme by the original's rules: user layer_config and ignore_layers first,
  * then shape rules (int weight-only needs both dims multiples of 32; MX/NV need in % group_size == 0).
@@ -74,19 +106,25 @@ export function resolveLayerSchemes(spec: ModelSpec, scheme: QuantScheme, option
   const result = new Map<string, QuantScheme | null>();
   for (const l of layers) result.set(l.name, scheme.bits >= 16 ? null : scheme);
 
-  const ignores = (options.ignoreLayers ?? '')
+  const given = (options.ignoreLayers ?? '')
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => (/\d$/.test(s) ? s + '.' : s));
+    .filter(Boolean);
+  const ignores = given.map((s) => (/\d$/.test(s) ? s + '.' : s));
   const ignoreMatches = (name: string, p: string) => matches(name + '.', p) || matches(name, p);
   for (const l of layers) {
     if (ignores.some((p) => ignoreMatches(l.name, p))) result.set(l.name, null);
   }
-  for (const p of ignores) {
-    if (!options.quantEmbedding && namesOnly(embedding, p, ignoreMatches)) options.log?.warn(`--fp_layers / --ignore_layers ${p}: ${outsideGguf}`);
-  }
+  ignores.forEach((p, i) => {
+    if (layers.some((l) => ignoreMatches(l.name, p))) return;
+    if (!options.quantEmbedding && ignoreMatches(embedding.name, p)) options.log?.warn(`--fp_layers / --ignore_layers ${given[i]}: ${outsideGguf}`);
+    // lm_head outside the selection (not quantized, or tied) stays in full precision: what was asked
+    else if (!ignoreMatches(lmHeadInfo.name, p)) {
+      throw new AutoRoundError('E_BAD_FLAG', `--ignore_layers / --fp_layers: "${given[i]}" names no layer of the model (layers are named like ${layers[0]?.name ?? 'none'})`, { subject: '--ignore_layers' });
+    }
+  });
 
+  for (const [pattern, value] of Object.entries(options.layerConfig ?? {})) checkLayerConfigEntry(pattern, value);
   for (const [pattern, value] of Object.entries(options.layerConfig ?? {})) {
     const hits = layers.filter((l) => matches(l.name, pattern));
     if (hits.length === 0) {

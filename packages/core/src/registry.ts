@@ -52,7 +52,9 @@ export class Registry {
   algorithm(name: string): AlgorithmPlugin {
     const a = this.algos.get(name.toLowerCase());
     if (!a) {
-      throw new AutoRoundError('E_UNKNOWN_ALGORITHM', `unknown algorithm "${name}" (--algorithm); installed: ${[...this.algos.keys()].join(', ') || 'none'}`, { subject: '--algorithm' });
+      // each algorithm once, its aliases beside it (not every alias as if it were an algorithm of its own)
+      const installed = this.algorithms.map((x) => (x.aliases?.length ? `${x.name} (or ${x.aliases.join(', ')})` : x.name));
+      throw new AutoRoundError('E_UNKNOWN_ALGORITHM', `unknown algorithm "${name}" (--algorithm); installed algorithms: ${installed.join(', ') || 'none'}`, { subject: '--algorithm' });
     }
     return a;
   }

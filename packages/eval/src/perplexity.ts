@@ -32,6 +32,10 @@ export interface PerplexityResult {
 export function evalWindows(ids: Int32Array, options: PerplexityOptions): Int32Array[] {
   const { seqlen, bosTokenId } = options;
   if (!Number.isInteger(seqlen) || seqlen < 2) throw new AutoRoundError('E_BAD_FLAG', `perplexity: seqlen must be an integer ≥ 2, got ${seqlen}`, { subject: '--eval_seqlen' });
+  // a negative limit used to cut from the end of the text (subarray), and 0 meant no limit
+  if (options.maxTokens !== undefined && !(Number.isInteger(options.maxTokens) && options.maxTokens >= 1)) {
+    throw new AutoRoundError('E_BAD_FLAG', `perplexity: maxTokens (--eval_max_tokens) must be an integer ≥ 1, got ${options.maxTokens}`, { subject: 'maxTokens' });
+  }
   const withBos = bosTokenId !== undefined;
   const piece = withBos ? seqlen - 1 : seqlen;
   const stream = options.maxTokens !== undefined ? ids.subarray(0, Math.min(ids.length, options.maxTokens + (withBos ? 0 : 1))) : ids;

@@ -1,4 +1,4 @@
-import { AutoRoundError, type ExporterPlugin, isIntWeightOnly, type QuantScheme } from '@autoround/core';
+import { AutoRoundError, type ExporterPlugin, intWeightOnlyMismatch, isIntWeightOnly, type QuantScheme } from '@autoround/core';
 import { Checkpoint } from '@autoround/core-tensor';
 import { GptqLayoutSession, GptqLayoutWeights, warnFusedMismatches } from '@autoround/export-gptq';
 import { autoRoundQuantConfig, GPTQ_LAYOUT_PACKINGS as PACKINGS, PACKING_PROVIDERS, autoRoundPackings, registeredPacking } from './quant-config.js';
@@ -25,7 +25,7 @@ export const autoRoundExporter: ExporterPlugin = {
       if (provider) return `packing "${packing}" needs ${provider}, which is not installed`;
       return `packing "${format}" is not supported by this exporter (supported: auto_round, ${autoRoundPackings().join(', ')})`;
     }
-    if (!isIntWeightOnly(scheme)) return `the auto_round exporter writes integer weight-only schemes; "${scheme.data_type}" with act_bits ${scheme.act_bits} is not supported yet`;
+    if (!isIntWeightOnly(scheme)) return `the auto_round exporter writes integer weight-only schemes: ${intWeightOnlyMismatch(scheme)}`;
     if (extra) return extra.check(scheme);
     if (![2, 3, 4, 8].includes(scheme.bits)) return `auto_round packing supports bits 2, 3, 4 and 8, not ${scheme.bits}`;
     if (packing === 'auto_round:auto_gptq' && !scheme.sym) return 'auto_round:auto_gptq packing is for symmetric schemes; use auto_round for asym';

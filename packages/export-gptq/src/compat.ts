@@ -1,4 +1,4 @@
-import { type ExportContext, fullName, isIntWeightOnly, type QuantScheme } from '@autoround/core';
+import { type ExportContext, fullName, intWeightOnlyMismatch, isIntWeightOnly, type QuantScheme } from '@autoround/core';
 
 /**
  * Why an integer weight-only layout (GPTQ, AWQ, compressed-tensors) cannot store `scheme`, or null.
@@ -6,7 +6,7 @@ import { type ExportContext, fullName, isIntWeightOnly, type QuantScheme } from 
  */
 export function intWeightOnlyProblem(label: string, scheme: QuantScheme, bits: readonly number[]): string | null {
   if (!isIntWeightOnly(scheme)) {
-    return `${label} stores integer weight-only schemes (W${bits.join('/W')}A16); data_type "${scheme.data_type}" with act_bits ${scheme.act_bits} is not supported (use fake, or the format that carries it)`;
+    return `${label} stores integer weight-only schemes (W${bits.join('/W')}A16): ${intWeightOnlyMismatch(scheme)}${scheme.bits < 16 ? ' (use fake, or the format that carries it)' : ''}`;
   }
   if (!bits.includes(scheme.bits)) {
     return `${label} supports bits ${bits.join(', ')}, not ${scheme.bits}`;
