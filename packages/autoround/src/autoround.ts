@@ -65,9 +65,9 @@ export class AutoRound {
   private warnedScheme = false;
 
   constructor(model: string, options: AutoRoundOptions = {}) {
-    this.model = model;
     // every numeric option's range, before anything is read (the CLI checked them already, naming its flags)
     validateOptions(options);
+    this.model = model;
     this.options = options;
     this.log = options.log ?? createLogger(process.env.AUTOROUND_LOG_LEVEL === 'debug' ? 'debug' : 'info');
   }
@@ -99,7 +99,6 @@ export class AutoRound {
   scheme(formats: readonly string[] = this.formats): QuantScheme {
     const o = this.options;
     const gguf = ggufFileTypeOf(formats);
-    if (gguf !== undefined) {
     // As in the original, a GGUF type (a gguf:* format, or a GGUF:* scheme) overrides the scheme's
     // fields: --bits, --group_size, --asym … are then ignored, which one warning says (docs/options.md).
     const overrides = schemeOverrideFlags(o);
@@ -108,6 +107,7 @@ export class AutoRound {
       this.warnedScheme = true;
       this.log.warn(message);
     };
+    if (gguf !== undefined) {
       const preset = ggufPresetOf(gguf);
       if (o.scheme === undefined && preset) {
         const s = resolveScheme(preset);
@@ -118,10 +118,10 @@ export class AutoRound {
         warnOnce(`${[`--scheme ${o.scheme}`, ...overrides].join(', ')} with --format gguf:${gguf}: the GGUF file type decides how each layer is quantized`);
       }
     }
-    const ov: SchemeOverrides = {};
     if (o.scheme?.trim().toUpperCase().startsWith('GGUF:') && overrides.length) {
       warnOnce(`${overrides.join(', ')} ignored: --scheme ${o.scheme} fixes bits, group_size, sym and data_type (${describeScheme(resolveScheme(o.scheme))})`);
     }
+    const ov: SchemeOverrides = {};
     if (o.bits !== undefined) ov.bits = o.bits;
     if (o.groupSize !== undefined) ov.group_size = o.groupSize;
     if (o.sym !== undefined) ov.sym = o.sym;
@@ -159,15 +159,15 @@ export class AutoRound {
   /** Picks the algorithm as the original does: iters 0 → RTN (optimized unless disabled), else SignRound. */
   private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions): Promise<AlgorithmPlugin> {
     const r = await this.registry();
-    if (qo.iters === 0) {
     const asked = this.options.algorithm !== undefined ? r.algorithm(this.options.algorithm) : undefined;
     if (asked?.name === 'rtn' && qo.iters > 0) {
       throw new AutoRoundError('E_BAD_FLAG', `--algorithm ${this.options.algorithm} does not tune, but --iters ${qo.iters} asks for ${qo.iters} tuning iterations: give --iters 0 or leave --iters out`, { subject: '--algorithm' });
     }
-      // spec §4: the importance-weighted search for symmetric int below 8 bits and the GGUF k-quants
+    if (qo.iters === 0) {
       if (asked && asked.name !== 'rtn' && asked.name !== 'opt-rtn') {
         this.log.warn(`--algorithm ${this.options.algorithm} with --iters 0: round-to-nearest (RTN) is used, not ${asked.name}; give --iters N (N > 0) to tune with ${asked.name}`);
       }
+      // spec §4: the importance-weighted search for symmetric int below 8 bits and the GGUF k-quants
       const wantsOpt = !qo.disableOptRtn && ((isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) || scheme.data_type.endsWith('_dq'));
       if (wantsOpt) {
         const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
@@ -202,8 +202,8 @@ export class AutoRound {
     const registry = await this.registry();
     const scheme = this.scheme(formats);
     for (const f of formats) registry.exporter(f); // unknown formats fail before the model is read
-    // a bad output folder fails before the model is read (or downloaded) too; the pipeline checks again
     if (this.options.algorithm !== undefined) checkAlgorithm(registry, this.options.algorithm); // so do unknown algorithms
+    // a bad output folder fails before the model is read (or downloaded) too; the pipeline checks again
     const outputOptions = { overwrite: this.options.overwrite ?? false, force: this.options.force ?? false };
     checkOutput(outputDir, { ...outputOptions, protect: [this.model, ...datasetPaths(this.options.dataset), ...(save.protect ?? [])] });
     const model = await this.load();
@@ -332,6 +332,32 @@ export class AutoRound {
   }
 }
 
+/**
+ * Fails on an algorithm no installed plugin provides (the registry's error lists the installed ones),
+ * saying so when the name is one of an output format's (awq: only the auto_awq file layout is written).
+ */
+function checkAlgorithm(registry: Registry, name: string): void {
+  try {
+    registry.algorithm(name);
+  } catch (e) {
+    const key = name.trim().toLowerCase();
+    const format = key.length >= 3 ? registry.exporters.find((x) => [x.name, ...(x.aliases ?? [])].some((n) => n.toLowerCase().includes(key))) : undefined;
+    if (!format || !isAutoRoundError(e)) throw e;
+    throw new AutoRoundError(e.code, `${e.message}. "${name}" is not implemented as an algorithm here: --format ${format.name} writes its file layout, quantized by one of the algorithms above`, { subject: '--algorithm', cause: e });
+  }
+}
+
+/** The scheme fields the options override, as the flags that set them ("--bits 8", "--asym"). */
+function schemeOverrideFlags(o: AutoRoundOptions): string[] {
+  const out: string[] = [];
+  if (o.bits !== undefined) out.push(`--bits ${o.bits}`);
+  if (o.groupSize !== undefined) out.push(`--group_size ${o.groupSize}`);
+  if (o.sym !== undefined) out.push(o.sym ? '--sym' : '--asym');
+  if (o.dataType !== undefined) out.push(`--data_type ${o.dataType}`);
+  if (o.scaleDtype !== undefined) out.push(`--scale_dtype ${o.scaleDtype}`);
+  return out;
+}
+
 /** Sequences `--dataset self` decodes together, at most, and the key/value cache they may use. */
 const SELF_BATCH = 32;
 const SELF_CACHE_BYTES = 512 * 1024 * 1024;
@@ -360,32 +386,6 @@ export function sampleTokenBatch(lm: LlamaModel, bos: number | undefined, nToken
 /** One token from softmax(logits) (temperature 1) with the random stream `rand`. */
 function drawToken(logits: Float32Array, p: Float64Array, rand: () => number): number {
   let max = -Infinity;
-/**
- * Fails on an algorithm no installed plugin provides (the registry's error lists the installed ones),
- * saying so when the name is one of an output format's (awq: only the auto_awq file layout is written).
- */
-function checkAlgorithm(registry: Registry, name: string): void {
-  try {
-    registry.algorithm(name);
-  } catch (e) {
-    const key = name.trim().toLowerCase();
-    const format = key.length >= 3 ? registry.exporters.find((x) => [x.name, ...(x.aliases ?? [])].some((n) => n.toLowerCase().includes(key))) : undefined;
-    if (!format || !isAutoRoundError(e)) throw e;
-    throw new AutoRoundError(e.code, `${e.message}. "${name}" is not implemented as an algorithm here: --format ${format.name} writes its file layout, quantized by one of the algorithms above`, { subject: '--algorithm', cause: e });
-  }
-}
-
-/** The scheme fields the options override, as the flags that set them ("--bits 8", "--asym"). */
-function schemeOverrideFlags(o: AutoRoundOptions): string[] {
-  const out: string[] = [];
-  if (o.bits !== undefined) out.push(`--bits ${o.bits}`);
-  if (o.groupSize !== undefined) out.push(`--group_size ${o.groupSize}`);
-  if (o.sym !== undefined) out.push(o.sym ? '--sym' : '--asym');
-  if (o.dataType !== undefined) out.push(`--data_type ${o.dataType}`);
-  if (o.scaleDtype !== undefined) out.push(`--scale_dtype ${o.scaleDtype}`);
-  return out;
-}
-
   for (const v of logits) if (v > max) max = v;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += p[i] = Math.exp(logits[i]! - max);

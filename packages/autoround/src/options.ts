@@ -73,6 +73,8 @@ export const DEFAULTS = {
 } as const;
 
 /** The recipes of the original's CLI entry points (spec §6); they fill only flags the user did not pass. */
+// Every recipe of the original uses seqlen 2048, DEFAULTS.seqlen: it is left out here so that a seqlen
+// the user did not give can be recognised (and lowered to a smaller model's max_position_embeddings).
 export const RECIPES: Record<string, Partial<AutoRoundOptions>> = {
   'auto-round': { batchSize: 8, iters: 200, nsamples: 128 },
   'auto-round-best': { batchSize: 8, iters: 1000, nsamples: 512 },
@@ -80,8 +82,6 @@ export const RECIPES: Record<string, Partial<AutoRoundOptions>> = {
   'auto-round-opt-rtn': { batchSize: 8, iters: 0, nsamples: 128, disableOptRtn: false },
   'auto-round-rtn': { batchSize: 8, iters: 0, nsamples: 1, disableOptRtn: true },
 };
-// Every recipe of the original uses seqlen 2048, DEFAULTS.seqlen: it is left out here so that a seqlen
-// the user did not give can be recognised (and lowered to a smaller model's max_position_embeddings).
 
 /** The most tuning iterations accepted (the original's heaviest recipe, auto-round-best, uses 1000). */
 export const MAX_ITERS = 1_000_000;

@@ -19,8 +19,8 @@ import {
   RECIPES,
   readText,
   type Registry,
-  writeDemoModel,
   validateOptions,
+  writeDemoModel,
 } from '@autoround/autoround';
 import { helpText, type ParsedArgs, parseArgs } from './args.js';
 
@@ -132,9 +132,6 @@ function evalSeqlen(a: ParsedArgs, maxPositions: number): number {
   return num(a, 'eval_seqlen') ?? Math.min(2048, maxPositions);
 }
 
-function printPpl(io: CliIO, label: string, r: { perplexity: number; tokens: number }): void {
-  io.out(`  ${label.padEnd(34)} ${r.perplexity.toFixed(4)}`);
-}
 /** --eval_max_tokens, checked with --eval_seqlen (and --threads) before any model is read. */
 function evalMaxTokens(a: ParsedArgs): { maxTokens?: number } {
   const evalSeqlen = num(a, 'eval_seqlen');
@@ -144,6 +141,9 @@ function evalMaxTokens(a: ParsedArgs): { maxTokens?: number } {
   return maxTokens !== undefined ? { maxTokens } : {};
 }
 
+function printPpl(io: CliIO, label: string, r: { perplexity: number; tokens: number }): void {
+  io.out(`  ${label.padEnd(34)} ${r.perplexity.toFixed(4)}`);
+}
 
 async function list(io: CliIO, registry: Registry, what?: string): Promise<void> {
   const show = (k: string) => !what || what === k;
@@ -176,10 +176,10 @@ async function list(io: CliIO, registry: Registry, what?: string): Promise<void>
 async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void> {
   const log = createLogger('info', io.err);
   const options = optionsFromArgs(a, recipe);
+  const evalTokens = evalMaxTokens(a);
   const evalFile = str(a, 'eval_ppl');
   const kld = bool(a, 'eval_kld') === true;
   if (str(a, 'eval_kld_base') !== undefined) {
-  const evalTokens = evalMaxTokens(a);
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld_base is for `eval` (a model folder against a reference folder); after quantizing, --eval_kld compares with the input model', { subject: '--eval_kld_base' });
   }
   if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
