@@ -207,6 +207,11 @@ export class AutoRound {
     const outputOptions = { overwrite: this.options.overwrite ?? false, force: this.options.force ?? false };
     checkOutput(outputDir, { ...outputOptions, protect: [this.model, ...datasetPaths(this.options.dataset), ...(save.protect ?? [])] });
     const model = await this.load();
+    // an exported folder holds packed or GGUF tensors the algorithms cannot start from
+    const qc = model.config.quantization_config as { quant_method?: unknown } | undefined;
+    if (qc) {
+      throw new AutoRoundError('E_QUANTIZED_INPUT', `--model ${model.dir} is already quantized (quantization_config.quant_method ${JSON.stringify(qc.quant_method ?? null)} in config.json): quantize the full-precision model it was made from (auto-round eval reads this folder)`, { subject: model.dir });
+    }
     // In a GGUF run the file's types and row fallbacks decide every layer: the rule that keeps
     // int weight-only layers whose dimensions are not multiples of 32 in full precision (a packing
     // constraint, spec §8 "non-GGUF") does not apply to GGUF:Q4_0/Q5_0/Q8_0, whose data_type is int,

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { Tensor } from '@autoround/core-tensor';
+import { Tensor, decodeUtf8Text } from '@autoround/core-tensor';
 import { AutoRoundError, type CausalLM, type KernelBackend, type QuantizedWeight, type Registry, type WeightSource } from '@autoround/core';
 import { klDivergence, perplexity, type KlDivergenceRun, type PerplexityOptions, type PerplexityResult } from '@autoround/eval';
 import { OverlayWeights, loadTokenizer, type TextTokenizer } from '@autoround/models';
@@ -18,7 +18,7 @@ export function weightsOf(registry: Registry, model: LoadedModel): WeightSource 
 
 export function readText(file: string): string {
   if (!existsSync(file)) throw new AutoRoundError('E_NOT_FOUND', `evaluation text ${file} does not exist`, { subject: file });
-  return readFileSync(file, 'utf8');
+  return decodeUtf8Text(readFileSync(file), file);
 }
 
 export interface EvalTextOptions {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Checkpoint, Tensor, assertFinite, assertTensorFinite, fromFloat32 } from '@autoround/core-tensor';
+import { Checkpoint, Tensor, assertFinite, assertTensorFinite, fromFloat32, isFloatDType } from '@autoround/core-tensor';
 import {
   AutoRoundError,
   type AlgorithmPlugin,
@@ -15,6 +15,7 @@ import {
   type QuantizedWeight,
   type Registry,
   type WeightSource,
+  checkTensorShape,
   formatBase,
   writeAtomically,
 } from '@autoround/core';
@@ -44,7 +45,33 @@ export function openModel(registry: Registry, dir: string): LoadedModel {
       throw new AutoRoundError('E_NO_TENSOR', `${dir}: the checkpoint lacks tensor "${n}", which ${spec.architecture} needs`, { subject: n });
     }
   }
+  try {
+    // a tied config may still ship lm_head.weight, which GGUF exports use as the output matrix
+    checkFloatTensors(checkpoint, spec, spec.tiedEmbeddings && checkpoint.has(spec.lmHead) ? [...need, spec.lmHead] : need);
+  } catch (e) {
+    checkpoint.close();
+    throw e;
+  }
   return { dir, config, spec, checkpoint };
+}
+
+/**
+ * Every tensor the architecture reads as a float weight, as the safetensors headers describe it
+ * (no data is read): a floating dtype, and the shape config.json implies. A GGUF folder's tensors
+ * live in the .gguf file and are checked as its reader hands them over (LlamaModel); packed
+ * linears (qweight …) are checked by their format's reader.
+ */
+function checkFloatTensors(checkpoint: Checkpoint, spec: ModelSpec, need: readonly string[]): void {
+  for (const n of need) {
+    if (!checkpoint.has(n)) continue;
+    const shard = checkpoint.shardOf(n);
+    if (!shard.endsWith('.safetensors')) continue;
+    const info = checkpoint.info(n);
+    if (!isFloatDType(info.dtype)) {
+      throw new AutoRoundError('E_DTYPE', `${join(checkpoint.dir, shard)}: tensor ${n} is stored as ${info.dtype}, but ${spec.architecture} reads it as a float weight (F32, F16, BF16, F64, F8_E4M3 or F8_E5M2)`, { subject: n });
+    }
+    checkTensorShape(spec, n, info.shape, join(checkpoint.dir, shard));
+  }
 }
 
 /** Where each format goes: the output folder itself for one format, a subfolder per format for several. */

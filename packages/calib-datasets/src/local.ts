@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { AutoRoundError } from '@autoround/core-tensor';
+import { AutoRoundError, isAutoRoundError, readUtf8Text } from '@autoround/core-tensor';
 import type { ChatMessage } from './tokenizer.js';
 
 /** One calibration record: a text, or a conversation (rendered with the chat template, or joined). */
@@ -75,7 +74,7 @@ function isPyWhitespace(c: number): boolean {
  * behaviour for .txt).
  */
 export function readTextFile(path: string, byLine = false): string[] {
-  const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  const text = readUtf8Text(path).replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
   const docs = byLine ? text.split('\n') : text.split(/\n(?:[ \t\f\v]*\n)+/);
   return docs.map((d) => rstrip(byLine ? d : d.replace(/^\n+/, ''))).filter((d) => d.trim().length > 0);
 }
@@ -83,8 +82,9 @@ export function readTextFile(path: string, byLine = false): string[] {
 export function readJsonFile(path: string, textField?: string): Sample[] {
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, ''));
+    data = JSON.parse(readUtf8Text(path).replace(/^\uFEFF/, ''));
   } catch (e) {
+    if (isAutoRoundError(e)) throw e; // a UTF-16 file is that, not invalid JSON
     throw new AutoRoundError('E_DATASET_FILE', `${path} is not valid JSON: ${(e as Error).message}`, { subject: path, cause: e });
   }
   let records: unknown[];
@@ -95,7 +95,7 @@ export function readJsonFile(path: string, textField?: string): Sample[] {
 }
 
 export function readJsonLinesFile(path: string, textField?: string): Sample[] {
-  const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+  const text = readUtf8Text(path).replace(/^\uFEFF/, '');
   const out: Sample[] = [];
   let lineNo = 0;
   let start = 0;

@@ -45,16 +45,29 @@ export const autoRoundExporter: ExporterPlugin = {
       { label: packing },
     );
   },
-  detect: (config) => {
-    const qc = config.quantization_config as { quant_method?: string; packing_format?: string } | undefined;
-    const p = qc?.packing_format ?? '';
-    return qc?.quant_method === 'auto-round' && ((PACKINGS as readonly string[]).includes(p) || !!registeredPacking(p));
-  },
+  // every auto-round folder is ours to read: an unknown packing_format is reported by read(), naming
+  // that field, rather than as a quant_method no installed format reads
+  detect: (config) => (config.quantization_config as { quant_method?: string } | undefined)?.quant_method === 'auto-round',
   read(dir, config) {
-    const qc = config.quantization_config as { bits: number; group_size: number; packing_format: string; extra_config?: Record<string, { bits?: number; group_size?: number }> };
-    const extra = registeredPacking(qc.packing_format);
+    const qc = config.quantization_config as { bits: number; group_size: number; packing_format?: unknown; extra_config?: Record<string, { bits?: number; group_size?: number }> };
+    const packing = typeof qc.packing_format === 'string' ? qc.packing_format : '';
+    const extra = registeredPacking(packing);
     if (extra) return extra.read(dir, config);
-    const paramsOf = (layer: string) => ({ bits: qc.extra_config?.[layer]?.bits ?? qc.bits, groupSize: qc.extra_config?.[layer]?.group_size ?? qc.group_size });
-    return new GptqLayoutWeights(Checkpoint.open(dir), paramsOf, qc.packing_format === 'auto_round:auto_gptq');
+    if (!(PACKINGS as readonly string[]).includes(packing)) {
+      const provider = PACKING_PROVIDERS[packing];
+      const why = provider ? `needs ${provider}, which is not installed` : `is not a packing this reader knows (${autoRoundPackings().join(', ')})`;
+      throw new AutoRoundError('E_UNSUPPORTED', `${dir}: quantization_config.packing_format ${JSON.stringify(qc.packing_format ?? null)} in config.json ${why}`, { subject: dir });
+    }
+    const paramsOf = (layer: string) => {
+      const e = qc.extra_config?.[layer];
+      const field = `quantization_config.extra_config[${JSON.stringify(layer)}]`;
+      return {
+        bits: e?.bits ?? qc.bits,
+        groupSize: e?.group_size ?? qc.group_size,
+        bitsField: e?.bits !== undefined ? `${field}.bits` : 'quantization_config.bits',
+        groupSizeField: e?.group_size !== undefined ? `${field}.group_size` : 'quantization_config.group_size',
+      };
+    };
+    return new GptqLayoutWeights(Checkpoint.open(dir), paramsOf, packing === 'auto_round:auto_gptq');
   },
 };

@@ -108,11 +108,13 @@ export const autoAwqExporter: ExporterPlugin = {
   },
   read(dir: string, config: HFConfig) {
     const qc = config.quantization_config as { bits?: number; w_bit?: number; group_size?: number; q_group_size?: number; version?: string };
+    const bitsField = qc.bits !== undefined ? 'quantization_config.bits' : 'quantization_config.w_bit';
     const bits = qc.bits ?? qc.w_bit ?? 4;
-    if (bits !== 4) throw new AutoRoundError('E_UNSUPPORTED', `${dir}: AWQ with ${bits}-bit weights cannot be read (only 4-bit GEMM)`, { subject: dir });
+    if (bits !== 4) throw new AutoRoundError('E_UNSUPPORTED', `${dir}: ${bitsField} ${JSON.stringify(bits)}: AWQ with ${bits}-bit weights cannot be read (only the 4-bit GEMM layout)`, { subject: dir });
     if (qc.version && qc.version.toLowerCase() !== 'gemm') throw new AutoRoundError('E_UNSUPPORTED', `${dir}: AWQ version "${qc.version}" cannot be read (only gemm)`, { subject: dir });
     const gs = qc.group_size ?? qc.q_group_size ?? 128;
-    return new AwqLayoutWeights(Checkpoint.open(dir), () => gs);
+    const gsField = qc.group_size !== undefined ? 'quantization_config.group_size' : qc.q_group_size !== undefined ? 'quantization_config.q_group_size' : 'the AWQ default group size';
+    return new AwqLayoutWeights(Checkpoint.open(dir), () => gs, undefined, () => gsField);
   },
 };
 
@@ -125,8 +127,14 @@ export const autoRoundAwqPacking: AutoRoundPacking = {
     return new AwqLayoutSession(ctx, quantizationConfig, { label: 'auto_round:auto_awq' });
   },
   read(dir, config) {
-    const qc = config.quantization_config as { group_size: number; extra_config?: Record<string, { group_size?: number }> };
-    return new AwqLayoutWeights(Checkpoint.open(dir), (layer) => qc.extra_config?.[layer]?.group_size ?? qc.group_size);
+    const qc = config.quantization_config as { bits?: unknown; group_size: number; extra_config?: Record<string, { bits?: unknown; group_size?: number }> };
+    const field = (layer: string, key: string) => (qc.extra_config?.[layer]?.[key as 'bits'] !== undefined ? `quantization_config.extra_config[${JSON.stringify(layer)}].${key}` : `quantization_config.${key}`);
+    return new AwqLayoutWeights(
+      Checkpoint.open(dir),
+      (layer) => qc.extra_config?.[layer]?.group_size ?? qc.group_size,
+      (layer) => ({ bits: qc.extra_config?.[layer]?.bits ?? qc.bits, field: field(layer, 'bits') }),
+      (layer) => field(layer, 'group_size'),
+    );
   },
 };
 

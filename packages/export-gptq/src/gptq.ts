@@ -1,7 +1,7 @@
 import { Checkpoint } from '@autoround/core-tensor';
 import { AutoRoundError, type ExportContext, type ExporterPlugin, fullName, type HFConfig, type QuantScheme } from '@autoround/core';
 import { inBlocks, intWeightOnlyProblem, keptInBlocks, quantizedOutsideBlocks, standardRegex, warnFusedMismatches } from './compat.js';
-import { GptqLayoutWeights } from './read.js';
+import { type GptqLayerParams, GptqLayoutWeights } from './read.js';
 import { GptqLayoutSession } from './session.js';
 
 /** Bit widths the GPTQ layout (and its kernels) store. */
@@ -80,13 +80,19 @@ interface GptqConfigJson {
 }
 
 /** Per-layer (bits, group size) as GPTQModel resolves them: the first matching "+:" rule, else the global fields. */
-export function gptqLayerParams(qc: GptqConfigJson): (layer: string) => { bits: number; groupSize: number } {
+export function gptqLayerParams(qc: GptqConfigJson): (layer: string) => GptqLayerParams {
   const rules = Object.entries(qc.dynamic ?? {})
     .filter(([k]) => k.startsWith('+:'))
-    .map(([k, v]) => ({ re: new RegExp(`^(?:${k.slice(2)})`), v }));
+    .map(([k, v]) => ({ k, re: new RegExp(`^(?:${k.slice(2)})`), v }));
   return (layer) => {
     const r = rules.find((x) => x.re.test(layer));
-    return { bits: r?.v.bits ?? qc.bits, groupSize: r?.v.group_size ?? qc.group_size };
+    const rule = r ? `quantization_config.dynamic[${JSON.stringify(r.k)}]` : '';
+    return {
+      bits: r?.v.bits ?? qc.bits,
+      groupSize: r?.v.group_size ?? qc.group_size,
+      bitsField: r?.v.bits !== undefined ? `${rule}.bits` : 'quantization_config.bits',
+      groupSizeField: r?.v.group_size !== undefined ? `${rule}.group_size` : 'quantization_config.group_size',
+    };
   };
 }
 

@@ -128,14 +128,21 @@ interface CtConfigJson {
  * an exact layer name first, then a "re:" regex, then the class name "Linear".
  */
 export function llmcLayerArgs(qc: CtConfigJson): (layer: string) => LlmcLayerArgs {
-  const groups = Object.values(qc.config_groups ?? {}).filter((g) => g.weights);
-  const toArgs = (w: CtArgsJson): LlmcLayerArgs => ({ bits: w.num_bits, groupSize: w.strategy === 'channel' || w.group_size == null ? -1 : w.group_size });
+  const groups = Object.entries(qc.config_groups ?? {})
+    .filter(([, g]) => g.weights)
+    .map(([key, g]) => ({ key, ...g }));
+  const toArgs = (w: CtArgsJson, key: string): LlmcLayerArgs => ({
+    bits: w.num_bits,
+    groupSize: w.strategy === 'channel' || w.group_size == null ? -1 : w.group_size,
+    bitsField: `quantization_config.config_groups.${key}.weights.num_bits`,
+    groupSizeField: `quantization_config.config_groups.${key}.weights.group_size`,
+  });
   return (layer) => {
     const exact = groups.find((g) => g.targets.includes(layer));
     const re = exact ?? groups.find((g) => g.targets.some((t) => t.startsWith('re:') && new RegExp(`^(?:${t.slice(3)})$`).test(layer)));
     const hit = re ?? groups.find((g) => g.targets.includes('Linear'));
     if (!hit) throw new AutoRoundError('E_FORMAT', `compressed-tensors config: no config group targets ${layer}`, { subject: layer });
-    return toArgs(hit.weights!);
+    return toArgs(hit.weights!, hit.key);
   };
 }
 
@@ -174,9 +181,12 @@ export const autoRoundLlmcPacking: AutoRoundPacking = {
   },
   read(dir, config) {
     const qc = config.quantization_config as { bits: number; group_size: number; extra_config?: Record<string, { bits?: number; group_size?: number }> };
+    const field = (layer: string, key: 'bits' | 'group_size') => (qc.extra_config?.[layer]?.[key] !== undefined ? `quantization_config.extra_config[${JSON.stringify(layer)}].${key}` : `quantization_config.${key}`);
     return new LlmcLayoutWeights(Checkpoint.open(dir), (layer) => ({
       bits: qc.extra_config?.[layer]?.bits ?? qc.bits,
       groupSize: qc.extra_config?.[layer]?.group_size ?? qc.group_size,
+      bitsField: field(layer, 'bits'),
+      groupSizeField: field(layer, 'group_size'),
     }));
   },
 };

@@ -7,6 +7,9 @@ export interface LlmcLayerArgs {
   bits: number;
   /** >0 group size; −1 (or null) one group per row. */
   groupSize: number;
+  /** The config fields bits and the group size come from, for error messages. */
+  bitsField?: string;
+  groupSizeField?: string;
 }
 
 /**
@@ -30,7 +33,17 @@ export class LlmcLayoutWeights implements WeightSource {
     if (!name.endsWith('.weight') || !this.ck.has(`${layer}.weight_packed`)) {
       throw new AutoRoundError('E_NO_TENSOR', `${this.ck.dir}: no tensor "${name}" and no packed layer "${layer}"`, { subject: name });
     }
-    const { bits, groupSize } = this.argsOf(layer);
+    const args = this.argsOf(layer);
+    const { bits, groupSize } = args;
+    const bitsField = args.bitsField ?? 'quantization_config.bits';
+    const gsField = args.groupSizeField ?? 'quantization_config.group_size';
+    // pack_to_int32 packs 1…8-bit values; anything else would unpack garbage (or nothing)
+    if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < 1 || bits > 8) {
+      throw new AutoRoundError('E_FORMAT', `${this.ck.dir}: ${bitsField} ${JSON.stringify(bits ?? null)} is not a bit width compressed-tensors packs (1 to 8); ${layer} cannot be read`, { subject: layer });
+    }
+    if (typeof groupSize !== 'number' || !Number.isInteger(groupSize) || (groupSize <= 0 && groupSize !== -1)) {
+      throw new AutoRoundError('E_FORMAT', `${this.ck.dir}: ${gsField} ${JSON.stringify(groupSize ?? null)} is not a group size (a positive integer, or -1); ${layer} cannot be read`, { subject: layer });
+    }
     const packed = this.ck.read(`${layer}.weight_packed`);
     const shapeT = this.ck.read(`${layer}.weight_shape`);
     const scale = this.ck.readFloat32(`${layer}.weight_scale`);
@@ -39,12 +52,12 @@ export class LlmcLayoutWeights implements WeightSource {
     const pf = packFactor(bits);
     const wcols = Math.ceil(inF / pf);
     if (packed.dtype !== 'I32' || packed.shape[0] !== out || packed.shape[1] !== wcols) {
-      throw new AutoRoundError('E_FORMAT', `${this.ck.dir}: ${layer}.weight_packed is ${packed.dtype}[${packed.shape}], expected I32[${out}, ${wcols}] for ${bits}-bit [${out}, ${inF}]`, { subject: layer });
+      throw new AutoRoundError('E_FORMAT', `${this.ck.dir}: ${bitsField} ${bits} disagrees with ${layer}.weight_packed ${packed.dtype}[${packed.shape}]: ${bits}-bit packing of a [${out}, ${inF}] weight (${layer}.weight_shape) gives I32[${out}, ${wcols}]`, { subject: layer });
     }
     const gs = groupSize <= 0 || groupSize > inF ? inF : groupSize;
     const G = Math.ceil(inF / gs);
     if (scale.shape[0] !== out || (scale.shape[1] ?? 1) !== G) {
-      throw new AutoRoundError('E_FORMAT', `${this.ck.dir}: ${layer}.weight_scale is [${scale.shape}], expected [${out}, ${G}]`, { subject: layer });
+      throw new AutoRoundError('E_FORMAT', `${this.ck.dir}: ${gsField} ${groupSize} disagrees with ${layer}.weight_scale [${scale.shape}]: ${inF} input features in groups of ${gs} give [${out}, ${G}]`, { subject: layer });
     }
     const mask = (1 << bits) - 1;
     const half = 1 << (bits - 1);

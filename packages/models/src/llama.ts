@@ -1,9 +1,11 @@
 import {
   AutoRoundError,
+  checkTensorShape,
   type ArchitecturePlugin,
   type BlockForwardOptions,
   type BlockSpec,
   type BlockwiseCausalLM,
+  type ExpectedShape,
   type HFConfig,
   type KernelBackend,
   type LinearSpec,
@@ -50,14 +52,23 @@ export function llamaDims(config: HFConfig, file: string): LlamaDims {
   const act = config.hidden_act ?? 'silu';
   if (act !== 'silu') throw new AutoRoundError('E_UNSUPPORTED', `${file}: hidden_act "${String(act)}" is not supported (only silu)`, { subject: file });
   const attnBias = config.attention_bias === true;
-  const headDim = intField(config, 'head_dim', file, Math.floor(hidden / heads));
+  // without head_dim, each head takes hidden_size / num_attention_heads: it has to divide evenly
+  if ((config.head_dim === undefined || config.head_dim === null) && hidden % heads !== 0) {
+    throw new AutoRoundError('E_BAD_CONFIG', `${file}: "hidden_size" ${hidden} is not divisible by "num_attention_heads" ${heads}, and "head_dim" is not given`, { subject: file });
+  }
+  const headDim = intField(config, 'head_dim', file, hidden / heads);
+  const kvHeads = intField(config, 'num_key_value_heads', file, heads);
+  // grouped-query attention: each key/value head serves the same number of query heads
+  if (heads % kvHeads !== 0) {
+    throw new AutoRoundError('E_BAD_CONFIG', `${file}: "num_attention_heads" ${heads} is not a multiple of "num_key_value_heads" ${kvHeads}`, { subject: file });
+  }
   return {
     family,
     hidden,
     intermediate: intField(config, 'intermediate_size', file),
     layers: intField(config, 'num_hidden_layers', file),
     heads,
-    kvHeads: intField(config, 'num_key_value_heads', file, heads),
+    kvHeads,
     headDim,
     vocab: intField(config, 'vocab_size', file),
     eps: numField(config, 'rms_norm_eps', 1e-6),
@@ -95,6 +106,7 @@ export function describeLlama(config: HFConfig, file: string): ModelSpec {
     blocks.push({ index: i, prefix, linears, tensors });
   }
   return {
+    shapes: llamaShapes(config, d, blocks),
     architecture: config.architectures![0]!,
     modelType: String(config.model_type ?? d.family),
     config,
@@ -107,6 +119,45 @@ export function describeLlama(config: HFConfig, file: string): ModelSpec {
     lmHead: 'lm_head.weight',
     tiedEmbeddings: d.tied,
   };
+}
+
+/** The shape config.json implies for every tensor the forward reads, each with the fields it comes from. */
+function llamaShapes(config: HFConfig, d: LlamaDims, blocks: readonly BlockSpec[]): Record<string, ExpectedShape> {
+  const hd = config.head_dim === undefined || config.head_dim === null ? `head_dim ${d.headDim} = hidden_size / num_attention_heads` : `head_dim ${d.headDim}`;
+  const dim: Record<string, [number, string]> = {
+    hidden: [d.hidden, `hidden_size ${d.hidden}`],
+    q: [d.heads * d.headDim, `num_attention_heads ${d.heads} × ${hd}`],
+    kv: [d.kvHeads * d.headDim, `num_key_value_heads ${d.kvHeads} × ${hd}`],
+    inter: [d.intermediate, `intermediate_size ${d.intermediate}`],
+    vocab: [d.vocab, `vocab_size ${d.vocab}`],
+    head: [d.headDim, hd],
+  };
+  const of = (...keys: string[]): ExpectedShape => ({ shape: keys.map((k) => dim[k]![0]), from: keys.map((k) => dim[k]![1]).join(', ') });
+  const linearDims: Record<string, [string, string]> = {
+    'self_attn.q_proj': ['q', 'hidden'],
+    'self_attn.k_proj': ['kv', 'hidden'],
+    'self_attn.v_proj': ['kv', 'hidden'],
+    'self_attn.o_proj': ['hidden', 'q'],
+    'mlp.gate_proj': ['inter', 'hidden'],
+    'mlp.up_proj': ['inter', 'hidden'],
+    'mlp.down_proj': ['hidden', 'inter'],
+  };
+  const shapes: Record<string, ExpectedShape> = {
+    'model.embed_tokens.weight': of('vocab', 'hidden'),
+    'lm_head.weight': of('vocab', 'hidden'),
+    'model.norm.weight': of('hidden'),
+  };
+  for (const b of blocks) {
+    shapes[`${b.prefix}.input_layernorm.weight`] = of('hidden');
+    shapes[`${b.prefix}.post_attention_layernorm.weight`] = of('hidden');
+    if (d.qkNorm) shapes[`${b.prefix}.self_attn.q_norm.weight`] = shapes[`${b.prefix}.self_attn.k_norm.weight`] = of('head');
+    for (const l of b.linears) {
+      const [out, inp] = linearDims[l.name]!;
+      shapes[`${b.prefix}.${l.name}.weight`] = of(out, inp);
+      if (l.bias) shapes[`${b.prefix}.${l.name}.bias`] = of(out);
+    }
+  }
+  return shapes;
 }
 
 /** One decoder block's float32 weights, [out, in] row-major. */
@@ -122,10 +173,11 @@ export interface LlamaBlockWeights {
 export function loadBlockWeights(spec: ModelSpec, dims: LlamaDims, block: number, weights: WeightSource): LlamaBlockWeights {
   const b = spec.blocks[block]!;
   const p = b.prefix;
-  const read = (n: string) => weights.readFloat32(n).data;
+  const read = (n: string) => readChecked(spec, weights, n);
   const linears = new Map<string, { weight: Float32Array; bias?: Float32Array }>();
   for (const l of b.linears) {
     const w = weights.readFloat32(`${p}.${l.name}.weight`);
+    checkTensorShape(spec, `${p}.${l.name}.weight`, w.shape, 'model weights');
     if (w.shape[0] !== l.outFeatures || w.shape[1] !== l.inFeatures) {
       throw new AutoRoundError('E_SHAPE', `${p}.${l.name}.weight has shape [${w.shape.join(', ')}], expected [${l.outFeatures}, ${l.inFeatures}] from config.json`, { subject: `${p}.${l.name}.weight` });
     }
@@ -137,6 +189,17 @@ export function loadBlockWeights(spec: ModelSpec, dims: LlamaDims, block: number
     out.kNorm = read(`${p}.self_attn.k_norm.weight`);
   }
   return out;
+}
+
+/**
+ * A tensor as float32, checked against the shape config.json implies: a checkpoint opened by a
+ * format's reader (GGUF, packed folders) is checked here, where the forward would otherwise index
+ * past its data or fail deep inside a kernel.
+ */
+function readChecked(spec: ModelSpec, weights: WeightSource, name: string): Float32Array {
+  const t = weights.readFloat32(name);
+  checkTensorShape(spec, name, t.shape, 'model weights');
+  return t.data;
 }
 
 /** y[T, out] = x[T, in] · Wᵀ + b */
@@ -268,11 +331,11 @@ export class LlamaModel implements BlockwiseCausalLM {
     this.be = backend;
     this.dims = llamaDims(spec.config, file);
     this.rope = makeRope(spec.config, this.dims, file);
-    this.embed = weights.readFloat32(spec.embedding).data;
+    this.embed = readChecked(spec, weights, spec.embedding);
     this.blocks = spec.blocks.map((b) => loadBlockWeights(spec, this.dims, b.index, weights));
-    this.finalNorm = weights.readFloat32(spec.finalNorm).data;
+    this.finalNorm = readChecked(spec, weights, spec.finalNorm);
     const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
-    this.lmHead = separate ? weights.readFloat32(spec.lmHead).data : this.embed;
+    this.lmHead = separate ? readChecked(spec, weights, spec.lmHead) : this.embed;
   }
 
   get backend(): KernelBackend {
@@ -285,7 +348,7 @@ export class LlamaModel implements BlockwiseCausalLM {
     const x = new Float32Array(ids.length * H);
     for (let t = 0; t < ids.length; t++) {
       const id = ids[t]!;
-      if (id < 0 || id >= this.dims.vocab) throw new AutoRoundError('E_TOKEN', `token id ${id} is outside the vocabulary (0..${this.dims.vocab - 1})`);
+      if (id < 0 || id >= this.dims.vocab) throw new AutoRoundError('E_TOKEN', `token id ${id} is outside the vocabulary (0..${this.dims.vocab - 1}, vocab_size in config.json): the tokenizer gives ids the embedding does not have; does tokenizer.json belong to this model?`);
       x.set(this.embed.subarray(id * H, (id + 1) * H), t * H);
     }
     return x;

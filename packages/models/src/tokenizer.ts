@@ -24,6 +24,29 @@ function readJson(file: string): Record<string, unknown> {
 }
 
 /**
+ * The tokenizer models of the decoder LMs this toolkit reads: byte-level / SentencePiece BPE and
+ * Unigram. A WordPiece (BERT) or WordLevel tokenizer.json does not belong to such a model; left to
+ * run, it tokenizes into ids the embedding was not trained on, and the failure surfaces far away
+ * (as a calibration or evaluation-text problem), so it is refused here, naming the file.
+ */
+const SUPPORTED_MODELS = ['BPE', 'Unigram'];
+
+function checkTokenizerModel(tokJson: Record<string, unknown>, file: string): void {
+  const m = tokJson.model;
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw new AutoRoundError('E_BAD_TOKENIZER', `${file}: no "model" section, so no tokenizer model to load`, { subject: file });
+  const type = (m as { type?: unknown }).type;
+  // tokenizer.json files of older `tokenizers` versions omit the type of a BPE model
+  if (type === undefined && 'merges' in m) return;
+  if (typeof type !== 'string' || !SUPPORTED_MODELS.includes(type)) {
+    throw new AutoRoundError(
+      'E_UNSUPPORTED_TOKENIZER',
+      `${file}: unsupported tokenizer: model type ${JSON.stringify(type ?? null)} (supported: ${SUPPORTED_MODELS.join(', ')}, as LLaMA-family models use; WordPiece and WordLevel belong to encoder models such as BERT)`,
+      { subject: file },
+    );
+  }
+}
+
+/**
  * Loads tokenizer.json (+ tokenizer_config.json) from a model folder with @huggingface/tokenizers. For
  * SentencePiece-style BPE tokenizers, encode runs on a word-memoizing encoder that gives the library's ids
  * token for token, 10–50× faster on long texts (fast-bpe.ts); other tokenizers use the library's encode.
@@ -32,6 +55,7 @@ export function loadTokenizer(dir: string): TextTokenizer {
   const tj = join(dir, 'tokenizer.json');
   if (!existsSync(tj)) throw new AutoRoundError('E_NO_TOKENIZER', `${tj} is missing: a tokenizer.json is needed to tokenize text`, { subject: tj });
   const tokJson = readJson(tj);
+  checkTokenizerModel(tokJson, tj);
   const cfgFile = join(dir, 'tokenizer_config.json');
   const cfg = existsSync(cfgFile) ? readJson(cfgFile) : {};
   let tok: HFTokenizer;

@@ -60,6 +60,11 @@ export class Checkpoint {
   private file(shard: string): SafetensorsFile {
     let f = this.open.get(shard);
     if (!f) {
+      // the GGUF exporter writes an index mapping every tensor to its .gguf file, for hosts that list
+      // a folder's tensors; the data is GGUF, which only a GGUF reader can read
+      if (/\.gguf$/i.test(shard)) {
+        throw new AutoRoundError('E_GGUF_FOLDER', `${this.dir} is a GGUF folder (its tensors are in ${shard}), not a safetensors checkpoint: read it through a GGUF reader (auto-round eval does) or use the full-precision model it was made from`, { subject: join(this.dir, shard) });
+      }
       f = SafetensorsFile.open(join(this.dir, shard));
       this.open.set(shard, f);
     }
