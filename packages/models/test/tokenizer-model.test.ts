@@ -27,7 +27,7 @@ describe('loadTokenizer refuses tokenizer models it does not support', () => {
   });
 
   it('a BPE model (also without its "type", as older files have it) still loads', () => {
-    const model = { dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: { a: 0, b: 1, ab: 2 }, merges: ['a b'] };
+    const model = { dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: { a: 0, b: 1, ab: 2, H: 3, e: 4, l: 5, o: 6 }, merges: ['a b'] };
     expect(loadTokenizer(folder('bpe', { type: 'BPE', ...model })).encode('ab', { addSpecialTokens: false })).toEqual([2]);
     expect(loadTokenizer(folder('bpe-untyped', model)).encode('ab', { addSpecialTokens: false })).toEqual([2]);
   });
