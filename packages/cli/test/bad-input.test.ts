@@ -137,7 +137,12 @@ describe('bad input gives a clear error, a non-zero exit and no output folder', 
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/not empty.*--overwrite/);
     expect(readFileSync(join(out, 'keep.txt'), 'utf8')).toBe('mine');
-    const ok = await run(base(demo, out, ['--overwrite']));
+    // keep.txt is not an output of ours: --overwrite alone does not replace it (docs/output-folders.md)
+    const foreign = await run(base(demo, out, ['--overwrite']));
+    expect(foreign.code).toBe(1);
+    expect(foreign.err).toMatch(/does not look like an earlier output.*--force/);
+    expect(readFileSync(join(out, 'keep.txt'), 'utf8')).toBe('mine');
+    const ok = await run(base(demo, out, ['--overwrite', '--force']));
     expect(ok.code).toBe(0);
     expect(existsSync(join(out, 'keep.txt'))).toBe(false);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
