@@ -120,8 +120,14 @@ describe('failures leave nothing half-written', () => {
     writeFileSync(join(out, 'keep.txt'), 'mine');
     await expect(new AutoRound(demo, opts).quantizeAndSave(out, { format: 'auto_gptq,auto_awq,llm_compressor' })).rejects.toThrow(/exists and is not empty \(pass --overwrite/);
     expect(readdirSync(out)).toEqual(['keep.txt']);
-    await new AutoRound(demo, { ...opts, overwrite: true }).quantizeAndSave(out, { format: 'auto_gptq,auto_awq,llm_compressor' });
+    // keep.txt is not an earlier output: overwrite alone leaves it, overwrite with force replaces it
+    await expect(new AutoRound(demo, { ...opts, overwrite: true }).quantizeAndSave(out, { format: 'auto_gptq,auto_awq,llm_compressor' })).rejects.toThrow(/does not look like an earlier output/);
+    expect(readdirSync(out)).toEqual(['keep.txt']);
+    await new AutoRound(demo, { ...opts, overwrite: true, force: true }).quantizeAndSave(out, { format: 'auto_gptq,auto_awq,llm_compressor' });
     expect(readdirSync(out).sort()).toEqual(['auto_awq', 'auto_gptq', 'llm_compressor']);
+    // an earlier output of several formats is replaced with overwrite alone
+    await new AutoRound(demo, { ...opts, overwrite: true }).quantizeAndSave(out, { format: 'auto_gptq,auto_awq' });
+    expect(readdirSync(out).sort()).toEqual(['auto_awq', 'auto_gptq']);
   });
 
   it('a shard write failing in the middle (target folder gone) names the format and tensor; no output, no staging left', async () => {
