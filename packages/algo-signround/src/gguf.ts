@@ -24,7 +24,7 @@ import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { type BlockNormBias, type NormKey, blockNormBias, normBiasParams } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop, checkpointLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
 export interface ActivationSums {
@@ -383,12 +383,13 @@ function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, la
  * frozen block headers, so the file holds exactly the tuned QDQ.
  */
 export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayers): Promise<void> {
-  const { o, model, T, sampler, inputs, samples } = await prepareTuning(session);
-  let fpIn = inputs;
-  let qIn = fpIn;
+  const run = await prepareTuning(session, 'gguf');
+  const { o, model, T, sampler, samples } = run;
+  let fpIn = run.fpIn;
+  let qIn = run.qIn;
   const t0 = Date.now();
   const blocks = session.spec.blocks;
-  for (let first = 0; first < blocks.length; first += o.nblocks) {
+  for (let first = run.first; first < blocks.length; first += o.nblocks) {
     await yieldToEventLoop();
     const group = blocks.slice(first, first + o.nblocks);
     const tuned: GgufTunedLayer[] = [];
@@ -468,6 +469,8 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     }
     for (const x of qIn) checkFinite(x, `output of quantized block ${last}`);
     fpIn = refOut;
+    // resumable runs: everything the next group starts from, once this group's results are emitted
+    checkpointLoop(session, run, last, fpIn, qIn);
   }
   emitOutsideBlocks(session, (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF));
 }

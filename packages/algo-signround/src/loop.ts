@@ -3,7 +3,8 @@
 // early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
 // int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
 
-import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
+import { createHash } from 'node:crypto';
+import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type CheckpointValue, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
 import { LlamaModel } from '@autoround/models';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
 import { type BlockNormBias, emitNormBias } from './norm-bias.js';
@@ -105,6 +106,18 @@ export class IndexSampler {
     this.pos += this.batch;
     return out;
   }
+
+  /** Where the sampler is: its permutation, position and random stream (resumable runs). */
+  state(): { order: Int32Array; pos: number; mt: Uint32Array; mti: number } {
+    return { order: Int32Array.from(this.order), pos: this.pos, ...this.rng.getState() };
+  }
+
+  /** Continues from what state() returned. */
+  restore(s: { readonly order: Int32Array; readonly pos: number; readonly mt: Uint32Array; readonly mti: number }): void {
+    this.order = Array.from(s.order);
+    this.pos = s.pos;
+    this.rng.setState(s);
+  }
 }
 
 
@@ -130,14 +143,80 @@ export interface TuningRun {
   /** Tokens per sample (all samples have this length). */
   readonly T: number;
   readonly sampler: IndexSampler;
-  /** The embeddings of every calibration sample: block 0's full-precision (and quantized) inputs. */
-  readonly inputs: Float32Array[];
+  /** Position in spec.blocks of the first block to quantize: 0, or where a resumed run continues. */
+  readonly first: number;
+  /**
+   * The first block's full-precision inputs per sample: the embeddings of the calibration samples,
+   * or a resumed run's saved ones.
+   */
+  readonly fpIn: Float32Array[];
+  /** Its quantized-stream inputs (the same arrays as fpIn at block 0, or without enable_quanted_input). */
+  readonly qIn: Float32Array[];
   /** The calibration samples' token ids. */
   readonly samples: Int32Array[];
+  /** Which loop this is ("int", "gguf"): a state saved by one is never resumed by the other. */
+  readonly kind: string;
 }
 
-/** Options, calibration samples, the LLaMA-family model and the sampler of a SignRound run (spec §3). */
-export async function prepareTuning(session: QuantizeSession): Promise<TuningRun> {
+/**
+ * Everything SignRound's block loop carries from one block group to the next, and so what a
+ * checkpoint holds (docs/resume.md): both input streams, the sampler (its permutation, position
+ * and MT19937 state) and the hash of the calibration samples, which a resumed run loads again and
+ * must find identical. The optimizers, the norm/bias offsets and the tuned parameters live within
+ * one group; the ETA clock and log lines are not part of the result.
+ */
+export function checkpointLoop(session: QuantizeSession, run: TuningRun, lastBlock: number, fpIn: readonly Float32Array[], qIn: readonly Float32Array[]): void {
+  if (!session.saveResumeState) return;
+  const state: CheckpointValue = {
+    kind: run.kind,
+    samples: samplesHash(run.samples),
+    T: run.T,
+    hidden: run.model.dims.hidden,
+    fpIn,
+    // enable_quanted_input off (and block 0): one stream, stored once
+    qIn: qIn === fpIn ? null : qIn,
+    sampler: run.sampler.state(),
+  };
+  session.saveResumeState(lastBlock, state);
+}
+
+/** SHA-256 over the samples' lengths and token ids. */
+function samplesHash(samples: readonly Int32Array[]): string {
+  const h = createHash('sha256');
+  for (const s of samples) {
+    h.update(new Uint8Array(Int32Array.of(s.length).buffer));
+    h.update(new Uint8Array(s.buffer, s.byteOffset, s.byteLength));
+  }
+  return h.digest('hex');
+}
+
+/** The loop's start from a checkpoint (session.resumeState), every field checked against this run. */
+function restoreLoop(session: QuantizeSession, kind: string, o: SignRoundOptions, samples: readonly Int32Array[], T: number, H: number, sampler: IndexSampler): { first: number; fpIn: Float32Array[]; qIn: Float32Array[] } {
+  const r = session.resumeState!;
+  const bad = (why: string) => new AutoRoundError('E_RESUME', `cannot resume: ${why}; run without --resume to start over`, { subject: 'resume state' });
+  const s = r.state as Record<string, CheckpointValue> | null;
+  if (!s || typeof s !== 'object' || s.kind !== kind) throw bad(`the saved state is not one of SignRound's ${kind} loop`);
+  if (s.samples !== samplesHash(samples)) throw bad('the calibration samples differ from the interrupted run\'s (was the --dataset file changed?)');
+  const blocks = session.spec.blocks;
+  const next = blocks.findIndex((b) => b.index === r.lastBlock) + 1;
+  if (next <= 0 || (next % o.nblocks !== 0 && next !== blocks.length)) throw bad(`block ${r.lastBlock} does not end a group of --nblocks ${o.nblocks}`);
+  const stream = (v: CheckpointValue, what: string): Float32Array[] => {
+    if (!Array.isArray(v) || v.length !== samples.length || !v.every((x) => x instanceof Float32Array && x.length === T * H)) throw bad(`the saved ${what} do not fit ${samples.length} samples of ${T} tokens × ${H}`);
+    return v as Float32Array[];
+  };
+  const fpIn = stream(s.fpIn, 'full-precision inputs');
+  const qIn = s.qIn === null ? fpIn : stream(s.qIn, 'quantized inputs');
+  const st = s.sampler as Record<string, CheckpointValue> | null;
+  if (!st || !(st.order instanceof Int32Array) || typeof st.pos !== 'number' || !(st.mt instanceof Uint32Array) || typeof st.mti !== 'number') throw bad('the saved sampler state is incomplete');
+  sampler.restore({ order: st.order, pos: st.pos, mt: st.mt, mti: st.mti });
+  return { first: next, fpIn, qIn };
+}
+
+/**
+ * Options, calibration samples, the LLaMA-family model and the sampler of a SignRound run (spec §3);
+ * a resumed run (session.resumeState) continues from its checkpoint. `kind` names the loop.
+ */
+export async function prepareTuning(session: QuantizeSession, kind: string): Promise<TuningRun> {
   const o = signRoundOptions(session.options);
   if (o.iters <= 0) throw new AutoRoundError('E_BAD_FLAG', 'SignRound needs --iters > 0', { subject: '--iters' });
   if (!Number.isInteger(o.nblocks) || o.nblocks < 1) throw new AutoRoundError('E_BAD_FLAG', `--nblocks must be an integer ≥ 1, got ${o.nblocks}`, { subject: '--nblocks' });
@@ -148,7 +227,9 @@ export async function prepareTuning(session: QuantizeSession): Promise<TuningRun
   if (samples.some((s) => s.length !== T)) throw new AutoRoundError('E_NO_DATASET', 'calibration samples must all have the same length');
   const bs = Math.min(o.batchSize, samples.length);
   const sampler = new IndexSampler(samples.length, Math.min(samples.length, bs * o.gradientAccumulateSteps), new PyRandom(o.seed));
-  return { o, model, T, sampler, inputs: samples.map((ids) => model.embedTokens(ids)), samples };
+  if (session.resumeState) return { o, model, T, sampler, samples, kind, ...restoreLoop(session, kind, o, samples, T, model.dims.hidden, sampler) };
+  const inputs = samples.map((ids) => model.embedTokens(ids));
+  return { o, model, T, sampler, first: 0, fpIn: inputs, qIn: inputs, samples, kind };
 }
 
 /** One block's tuning problem: which block, its quantized-stream inputs and full-precision targets. */

@@ -23,6 +23,8 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   needsCalibration: () => true,
   // the GGUF tuning path (iters > 0) with enable_norm_bias_tuning rewrites the blocks' norms and biases
   replacesTensors: normBiasReplacedTensors,
+  // the GGUF tuning path (iters > 0) checkpoints per block group; optimized RTN (iters 0) starts over on --resume
+  resumable: (options) => options.iters > 0,
   async run(session) {
     const gguf = new GgufLayers(session, true);
     try {

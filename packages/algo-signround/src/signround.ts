@@ -17,7 +17,7 @@ import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { type BlockNormBias, blockNormBias, normBiasParams, normBiasReplacedTensors } from './norm-bias.js';
-import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop } from './loop.js';
+import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop, checkpointLoop } from './loop.js';
 
 interface TunedLayer {
   name: string;
@@ -166,16 +166,19 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   description: 'SignRound: sign-gradient tuning of rounding and min/max scales, block by block',
   needsCalibration: () => true,
   replacesTensors: normBiasReplacedTensors,
+  // checkpoints after every block group (checkpointLoop) and continues from one (docs/resume.md)
+  resumable: () => true,
   async run(session) {
-    const { o, model, T, sampler, inputs, samples } = await prepareTuning(session);
+    const run = await prepareTuning(session, 'int');
+    const { o, model, T, sampler, samples } = run;
     if (o.enableAlgExt && ![...session.layerSchemes.values()].some((s) => s && usesAlgExt(s))) {
       session.log.warn('--enable_alg_ext changes symmetric int layers only (spec §5); this run has none, so it tunes as without it');
     }
-    let fpIn = inputs;
-    let qIn = fpIn;
+    let fpIn = run.fpIn;
+    let qIn = run.qIn;
     const t0 = Date.now();
     const blocks = session.spec.blocks;
-    for (let first = 0; first < blocks.length; first += o.nblocks) {
+    for (let first = run.first; first < blocks.length; first += o.nblocks) {
       await yieldToEventLoop();
       const group = blocks.slice(first, first + o.nblocks);
       const index = group[0]!.index;
@@ -246,6 +249,8 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
         qIn = refOut;
       }
       fpIn = refOut;
+      // resumable runs: everything the next group starts from, once this group's results are emitted
+      checkpointLoop(session, run, last, fpIn, qIn);
     }
     emitOutsideBlocks(session);
   },

@@ -290,6 +290,7 @@ export class AutoRound {
       protect: [model.dir, ...datasetPaths(this.options.dataset), ...(save.protect ?? [])],
       keepQdq: save.keepQdq ?? false,
       ...(calibration ? { calibration } : {}),
+      resume: this.options.resume ?? false,
     });
   }
 

@@ -1,6 +1,7 @@
 export * from './options.js';
 export * from './autoround.js';
 export * from './pipeline.js';
+export * from './resume.js';
 export * from './registry.js';
 export * from './discover.js';
 export * from './evaluate.js';

@@ -50,6 +50,12 @@ export interface AutoRoundOptions {
   overwrite?: boolean;
   /** With `overwrite`: replace a non-empty output folder even when it does not look like an earlier output. */
   force?: boolean;
+  /**
+   * Continue an interrupted SignRound run into the same output from its last finished block
+   * (docs/resume.md); the result is byte-identical to an uninterrupted run. Without it, the saved
+   * state of an interrupted run into the same output is discarded.
+   */
+  resume?: boolean;
   /** Kernel backend: native, wasm, js (default: the fastest available). */
   backend?: string;
   threads?: number;

@@ -13,6 +13,7 @@ import {
   type QuantScheme,
   type QuantizeOptions,
   type QuantizedWeight,
+  type QuantizeSession,
   type Registry,
   type WeightSource,
   checkTensorShape,
@@ -20,6 +21,7 @@ import {
   writeAtomically,
 } from '@autoround/core';
 import { readConfig, architectureOf } from '@autoround/models';
+import { RunResume } from './resume.js';
 
 export interface LoadedModel {
   dir: string;
@@ -102,6 +104,8 @@ export interface PipelineRun {
   /** Also keep every layer's QDQ weight in memory (for evaluation right after). */
   keepQdq: boolean;
   calibration?: () => Promise<Int32Array[]>;
+  /** Continue an interrupted run from its saved state (docs/resume.md); without it, a saved state is discarded. */
+  resume?: boolean;
 }
 
 export interface PipelineResult {
@@ -137,6 +141,8 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
   const quantizedLayers = [...run.layerSchemes.values()].filter(Boolean).length;
   const qdq = new Map<string, QuantizedWeight>();
   const tensors = new Map<string, Float32Array>();
+  // a saved state of another run is an error before anything is written
+  const resume = RunResume.open(run.outputDir, run.resume ?? false, { ...run, modelDir: model.dir }, log);
   await writeAtomically(
     run.outputDir,
     async (tmp) => {
@@ -176,7 +182,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
       }
       const progress = new Progress('quantizing blocks', model.spec.blocks.length);
       let emitted = 0;
-      await run.algorithm.run({
+      const session: QuantizeSession = {
         spec: model.spec,
         checkpoint: model.checkpoint,
         layerSchemes: run.layerSchemes,
@@ -204,13 +210,17 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
           if (run.keepQdq) tensors.set(name, data);
         },
         blockDone: (_i, note) => progress.tick(1, note),
-      });
+      };
+      // a resumed run hands the saved blocks' results to the exporters first, in their order
+      resume.replay(session);
+      await run.algorithm.run(resume.track(session));
       if (emitted !== quantizedLayers) throw new Error(`algorithm ${run.algorithm.name} emitted ${emitted} of ${quantizedLayers} layers`);
       if (replaced.size > 0) throw new Error(`algorithm ${run.algorithm.name} did not emit ${[...replaced].join(', ')}`);
       for (const s of sessions) await s.finish();
     },
     { overwrite: run.overwrite, force: run.force ?? false, protect: run.protect ?? [model.dir], log },
   );
+  resume.finished();
   return {
     outputs: run.formats.map((f) => ({ format: f, dir: join(run.outputDir, dirs.get(f)!) })),
     quantizedLayers,

@@ -208,6 +208,7 @@ function* savedEmissions(saved: SavedRun, digest: string, layerSchemes: Readonly
 /** The resume side of one pipeline run: opened before anything is written, used inside the staging folder. */
 export class RunResume {
   private pending: Emission[] = [];
+  private saves = 0;
   private readonly groups: string[];
   private readonly digest: string | null;
 
@@ -301,7 +302,10 @@ export class RunResume {
     this.pending = [];
     if (!this.groups.includes(group)) this.groups.push(group);
     bytes += writeResumeFile(join(this.dir, STATE_FILE), { fingerprint: this.fingerprint, lastBlock, groups: this.groups }, state);
-    this.log.debug(`checkpoint after block ${lastBlock + 1}: ${(bytes / 1048576).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(2)} s (${this.dir})`);
+    const what = `${(bytes / 1048576).toFixed(1)} MiB in ${((Date.now() - t0) / 1000).toFixed(2)} s`;
+    // once per run, where the state is and what it is for; then quietly
+    if (this.saves++ === 0) this.log.info(`saved the progress after block ${lastBlock + 1} in ${this.dir} (${what}; an interrupted run continues from its last saved block with --resume)`);
+    else this.log.debug(`saved the progress after block ${lastBlock + 1} (${what})`);
     // tests only: die the hardest way right after the checkpoint of the N-th block (1-based, as the log counts)
     const stopAfter = Number(process.env.AUTOROUND_TEST_EXIT_AFTER_BLOCK);
     if (stopAfter > 0 && lastBlock + 1 >= stopAfter) process.kill(process.pid, 'SIGKILL');

@@ -111,6 +111,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('maxShardSize', str(a, 'max_shard_size'));
   set('overwrite', bool(a, 'overwrite'));
   set('force', bool(a, 'force'));
+  set('resume', bool(a, 'resume'));
   set('backend', str(a, 'backend'));
   set('threads', num(a, 'threads'));
   const lc = str(a, 'layer_config');

@@ -6,6 +6,7 @@ export * from './log.js';
 export * from './progress.js';
 export * from './staging.js';
 export * from './plugin.js';
+export * from './resume-file.js';
 export * from './registry.js';
 export * from './layer-selection.js';
 export { AutoRoundError, isAutoRoundError } from '@autoround/core-tensor';

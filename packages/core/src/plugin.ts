@@ -3,6 +3,7 @@ import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor
 import type { Logger } from './log.js';
 import type { HFConfig, ModelSpec } from './model-spec.js';
 import type { QuantizedWeight } from './quantized.js';
+import type { CheckpointValue } from './resume-file.js';
 import type { QuantScheme } from './scheme.js';
 
 /** Where a model's float32 weights come from: a checkpoint, or a checkpoint with some weights replaced. */
@@ -103,6 +104,26 @@ export interface QuantizeSession {
   emitTensor?(name: string, data: Float32Array): void;
   /** Reports progress over the model's blocks. */
   blockDone?(blockIndex: number, note?: string): void;
+  /**
+   * Resumable runs (docs/resume.md), offered by hosts that checkpoint: an algorithm whose
+   * `resumable` says yes calls this once everything of the blocks up to and including `lastBlock`
+   * has been emitted, with what its loop carries to the next block (block inputs, random state …).
+   * The host stores it, with the layers and tensors emitted so far, atomically before it returns.
+   */
+  saveResumeState?(lastBlock: number, state: CheckpointValue): void;
+  /**
+   * Set when the host resumes an interrupted run: the layers and tensors of blocks ≤ `lastBlock`
+   * have already been handed to the exporters again (do not emit them twice); the algorithm starts
+   * at the next block from `state`, the value its own `saveResumeState` call stored.
+   */
+  readonly resumeState?: ResumeState;
+}
+
+/** What a resumed algorithm continues from (QuantizeSession.resumeState). */
+export interface ResumeState {
+  /** The last model block whose results were checkpointed. */
+  readonly lastBlock: number;
+  readonly state: CheckpointValue;
 }
 
 export interface AlgorithmPlugin {
@@ -116,6 +137,11 @@ export interface AlgorithmPlugin {
    * them from the source and expects each through `emitTensor`.
    */
   replacesTensors?(options: QuantizeOptions, spec: ModelSpec): readonly string[];
+  /**
+   * Whether, with these options, `run` checkpoints through `session.saveResumeState` and continues from
+   * `session.resumeState` (docs/resume.md). Absent or false: a --resume run starts from the beginning.
+   */
+  resumable?(options: QuantizeOptions): boolean;
   run(session: QuantizeSession): Promise<void>;
 }
 

@@ -17,6 +17,18 @@ export class PyRandom {
     this.seed(seed);
   }
 
+  /** The generator's whole state (random.getstate()): to continue the stream elsewhere (resumable runs). */
+  getState(): { mt: Uint32Array; mti: number } {
+    return { mt: this.mt.slice(), mti: this.mti };
+  }
+
+  /** random.setstate(): continues the stream getState() captured. */
+  setState(state: { readonly mt: Uint32Array; readonly mti: number }): void {
+    if (state.mt.length !== N || !Number.isInteger(state.mti) || state.mti < 0 || state.mti > N + 1) throw new RangeError('PyRandom.setState: not a state of this generator');
+    this.mt.set(state.mt);
+    this.mti = state.mti;
+  }
+
   /** random.seed(n) for an int n. */
   seed(n: number | bigint): void {
     let v = typeof n === 'bigint' ? n : BigInt(Math.trunc(n));
