@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
-import { AutoRoundError } from '@autoround/core';
+import { AutoRoundError, isAutoRoundError } from '@autoround/core';
 import { createFastEncoder } from './fast-bpe.js';
 
 /** The tokenizer surface the toolkit uses (calibration, evaluation, generation). */
@@ -77,12 +77,32 @@ export function loadTokenizer(dir: string): TextTokenizer {
     if (vocab && !Array.isArray(vocab)) return (vocab as Record<string, number>)[content];
     return undefined;
   };
-  const fast = createFastEncoder(tok);
+  // The library checks little when it builds a tokenizer: a malformed section (a post_processor whose
+  // fields have the wrong type, a decoder that is not an object …) throws a bare TypeError at the first
+  // encode, far from the file at fault. Encode and decode a probe text here, and name the file in any
+  // later failure too (found by tools/fuzz).
+  const damaged = (e: unknown): AutoRoundError =>
+    isAutoRoundError(e) ? e : new AutoRoundError('E_BAD_TOKENIZER', `${tj}: the tokenizer it describes fails (${(e as Error)?.message ?? String(e)}); is the file damaged?`, { subject: tj, cause: e });
+  const guard =
+    <A extends unknown[], R>(f: (...a: A) => R) =>
+    (...a: A): R => {
+      try {
+        return f(...a);
+      } catch (e) {
+        throw damaged(e);
+      }
+    };
+  const fast = guard(createFastEncoder)(tok);
+  const encode = guard(
+    fast
+      ? (text: string, options?: { addSpecialTokens?: boolean }) => fast.encode(text, options?.addSpecialTokens ?? true).map(Number)
+      : (text: string, options?: { addSpecialTokens?: boolean }) => tok.encode(text, { add_special_tokens: options?.addSpecialTokens ?? true }).ids.map(Number),
+  );
+  const decode = guard((ids: readonly number[]) => tok.decode([...ids]));
+  decode(encode('Hello world, 1 2 3.'));
   return {
-    encode: fast
-      ? (text, options) => fast.encode(text, options?.addSpecialTokens ?? true).map(Number)
-      : (text, options) => tok.encode(text, { add_special_tokens: options?.addSpecialTokens ?? true }).ids.map(Number),
-    decode: (ids) => tok.decode([...ids]),
+    encode,
+    decode,
     bosTokenId: idOf('bos_token'),
     eosTokenId: idOf('eos_token'),
     vocabSize,
