@@ -137,6 +137,7 @@ export async function readParquetRows(path: string, columns?: string[]): Promise
       throw new AutoRoundError('E_DATASET_RECORD', `${path} has no column ${missing.map((m) => `"${m}"`).join(', ')} (columns: ${names.join(', ')})`, { subject: path });
     }
   }
+  await checkParquetPages(path, file, metadata, columns);
   return (await parquetReadObjects({ file, metadata, columns, compressors, utf8: true })) as Record<string, unknown>[];
 }
 
@@ -183,5 +184,62 @@ export async function readLocalFile(path: string, opts: { textField?: string; li
       return readParquetFile(path, opts.textField);
     default:
       throw new AutoRoundError('E_DATASET_FILE', `${path}: unsupported calibration file type (use ${LOCAL_EXTENSIONS.join(', ')})`, { subject: path });
+  }
+}
+
+/**
+ * Walks the page headers of the column chunks to be read and refuses one that hyparquet would trip on: a
+ * data page header without its level lengths sends hyparquet's level decoder into an endless loop (reading at
+ * offset NaN), and sizes past the chunk make it read other pages' bytes as levels (found by tools/fuzz).
+ */
+async function checkParquetPages(
+  path: string,
+  file: { byteLength: number; slice(start: number, end?: number): ArrayBuffer | Promise<ArrayBuffer> },
+  metadata: import('hyparquet').FileMetaData,
+  columns: string[] | undefined,
+): Promise<void> {
+  const { parquetHeader } = await import('hyparquet/src/column.js');
+  const count = (v: unknown) => (typeof v === 'bigint' ? Number(v) : v);
+  const isCount = (v: unknown) => Number.isSafeInteger(count(v)) && (count(v) as number) >= 0;
+  for (const [g, rg] of metadata.row_groups.entries()) {
+    for (const chunk of rg.columns) {
+      const meta = chunk.meta_data;
+      if (!meta || (columns && !columns.includes(meta.path_in_schema[0] ?? ''))) continue;
+      const where = `row group ${g} column "${meta.path_in_schema.join('.')}"`;
+      const bad = (what: string) => new AutoRoundError('E_DATASET_FILE', `${path} is not a readable Parquet file: ${where}: ${what} (damaged file?)`, { subject: path });
+      const start = Number(meta.dictionary_page_offset || meta.data_page_offset);
+      const end = start + Number(meta.total_compressed_size);
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > file.byteLength) {
+        throw bad(`its bytes ${start}…${end} are not inside the ${file.byteLength}-byte file`);
+      }
+      const buf = await file.slice(start, end);
+      const reader = { view: new DataView(buf), offset: 0 };
+      let values = 0;
+      while (reader.offset < buf.byteLength && values < Number(meta.num_values)) {
+        const at = start + reader.offset;
+        let h: ReturnType<typeof parquetHeader>;
+        try {
+          h = parquetHeader(reader);
+        } catch (e) {
+          throw bad(`the page header at byte ${at} cannot be read (${(e as Error).message})`);
+        }
+        const size = count(h.compressed_page_size) as number;
+        if (!isCount(h.compressed_page_size) || !isCount(h.uncompressed_page_size) || reader.offset + size > buf.byteLength) {
+          throw bad(`the page at byte ${at} has sizes ${String(h.compressed_page_size)} / ${String(h.uncompressed_page_size)} that do not fit the column chunk`);
+        }
+        const v2 = h.data_page_header_v2;
+        if (h.type === 'DATA_PAGE_V2') {
+          const fields = v2 && [v2.num_values, v2.num_nulls, v2.num_rows, v2.definition_levels_byte_length, v2.repetition_levels_byte_length];
+          if (!v2 || !fields!.every(isCount) || v2.num_nulls > v2.num_values || v2.definition_levels_byte_length + v2.repetition_levels_byte_length > size) {
+            throw bad(`the data page at byte ${at} has a header with missing or inconsistent counts and level lengths`);
+          }
+          values += v2.num_values;
+        } else if (h.type === 'DATA_PAGE') {
+          if (!h.data_page_header || !isCount(h.data_page_header.num_values)) throw bad(`the data page at byte ${at} has no value count`);
+          values += h.data_page_header.num_values;
+        }
+        reader.offset += size;
+      }
+    }
   }
 }
