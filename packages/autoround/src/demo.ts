@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ShardedSafetensorsWriter } from '@autoround/core-tensor';
+import { ShardedSafetensorsWriter, writing } from '@autoround/core-tensor';
 
 /** A seeded PRNG (mulberry32) so the demo model is the same on every machine. */
 export function mulberry32(seed: number): () => number {
@@ -96,9 +96,11 @@ export function writeDemoModel(dir: string, options: DemoModelOptions = {}): voi
     eos_token_id: 2,
     torch_dtype: 'float32',
   };
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tok.json));
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tok.config, null, 2) + '\n');
+  // a full disk names the file (writeFileSync's own error does not)
+  const put = (name: string, text: string) => writing(join(dir, name), () => writeFileSync(join(dir, name), text));
+  put('config.json', JSON.stringify(config, null, 2) + '\n');
+  put('tokenizer.json', JSON.stringify(tok.json));
+  put('tokenizer_config.json', JSON.stringify(tok.config, null, 2) + '\n');
   const g = gaussian(mulberry32(options.seed ?? 1234));
   const randn = (n: number, std: number) => {
     const a = new Float32Array(n);

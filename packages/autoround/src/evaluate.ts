@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Tensor, decodeUtf8Text } from '@autoround/core-tensor';
-import { AutoRoundError, type CausalLM, type KernelBackend, type QuantizedWeight, type Registry, type WeightSource } from '@autoround/core';
+import { AutoRoundError, describeSystemError, type CausalLM, type KernelBackend, type QuantizedWeight, type Registry, type WeightSource } from '@autoround/core';
 import { klDivergence, perplexity, type KlDivergenceRun, type PerplexityOptions, type PerplexityResult } from '@autoround/eval';
 import { OverlayWeights, loadTokenizer, type TextTokenizer } from '@autoround/models';
 import { type LoadedModel, openModel } from './pipeline.js';
@@ -18,7 +18,14 @@ export function weightsOf(registry: Registry, model: LoadedModel): WeightSource 
 
 export function readText(file: string): string {
   if (!existsSync(file)) throw new AutoRoundError('E_NOT_FOUND', `evaluation text ${file} does not exist`, { subject: file });
-  return decodeUtf8Text(readFileSync(file), file);
+  if (statSync(file).isDirectory()) throw new AutoRoundError('E_NOT_A_FILE', `evaluation text ${file} is a folder; name a text file (--eval_ppl FILE)`, { subject: file });
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new AutoRoundError('E_READ', `cannot read evaluation text ${describeSystemError(e, file) ?? `${file}: ${(e as Error).message}`}`, { subject: file, cause: e });
+  }
+  return decodeUtf8Text(bytes, file);
 }
 
 export interface EvalTextOptions {

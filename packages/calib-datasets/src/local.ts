@@ -1,5 +1,5 @@
 import { extname } from 'node:path';
-import { AutoRoundError, isAutoRoundError, readUtf8Text } from '@autoround/core-tensor';
+import { AutoRoundError, describeSystemError, isAutoRoundError, readUtf8Text } from '@autoround/core-tensor';
 import type { ChatMessage } from './tokenizer.js';
 
 /** One calibration record: a text, or a conversation (rendered with the chat template, or joined). */
@@ -120,16 +120,9 @@ export function readJsonLinesFile(path: string, textField?: string): Sample[] {
 
 /** Rows of Parquet files (hyparquet, pure JS; gzip/zstd/brotli/lz4 through hyparquet-compressors). */
 export async function readParquetRows(path: string, columns?: string[]): Promise<Record<string, unknown>[]> {
-  const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } = await import('hyparquet');
+  const { parquetReadObjects, parquetSchema } = await import('hyparquet');
   const { compressors } = await import('hyparquet-compressors');
-  let file;
-  let metadata;
-  try {
-    file = await asyncBufferFromFile(path);
-    metadata = await parquetMetadataAsync(file);
-  } catch (e) {
-    throw new AutoRoundError('E_DATASET_FILE', `${path} is not a readable Parquet file: ${(e as Error).message}`, { subject: path, cause: e });
-  }
+  const { file, metadata } = await openParquet(path);
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
   if (columns) {
     const missing = columns.filter((c) => !names.includes(c));
@@ -138,14 +131,32 @@ export async function readParquetRows(path: string, columns?: string[]): Promise
     }
   }
   await checkParquetPages(path, file, metadata, columns);
-  return (await parquetReadObjects({ file, metadata, columns, compressors, utf8: true })) as Record<string, unknown>[];
+  try {
+    return (await parquetReadObjects({ file, metadata, columns, compressors, utf8: true })) as Record<string, unknown>[];
+  } catch (e) {
+    // a footer that parses over damaged data pages (a file cut or overwritten in the middle)
+    throw new AutoRoundError('E_DATASET_FILE', `${path} is not a readable Parquet file: its data cannot be decoded (${(e as Error).message})`, { subject: path, cause: e });
+  }
+}
+
+/** The file and its footer metadata; anything that is not a whole Parquet file (text, cut short, a folder) is an AutoRoundError. */
+async function openParquet(path: string) {
+  const { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } = await import('hyparquet');
+  try {
+    const file = await asyncBufferFromFile(path);
+    const metadata = await parquetMetadataAsync(file);
+    parquetSchema(metadata); // a footer can parse yet describe no valid schema
+    return { file, metadata };
+  } catch (e) {
+    const why = describeSystemError(e) ?? (e as Error).message;
+    throw new AutoRoundError('E_DATASET_FILE', `${path} is not a readable Parquet file: ${why}`, { subject: path, cause: e });
+  }
 }
 
 /** Column names of a Parquet file, with whether each is a plain string column. */
 export async function parquetColumns(path: string): Promise<{ name: string; isString: boolean }[]> {
-  const { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } = await import('hyparquet');
-  const file = await asyncBufferFromFile(path);
-  const md = await parquetMetadataAsync(file);
+  const { parquetSchema } = await import('hyparquet');
+  const { metadata: md } = await openParquet(path);
   return parquetSchema(md).children.map((c) => ({
     name: c.element.name,
     isString: c.children.length === 0 && c.element.type === 'BYTE_ARRAY' && (c.element.converted_type === 'UTF8' || c.element.logical_type?.type === 'STRING'),

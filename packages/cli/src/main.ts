@@ -9,6 +9,7 @@ import {
   createRegistry,
   DEMO_TEXT,
   describeScheme,
+  describeSystemError,
   findPlugins,
   folderKlDivergence,
   folderPerplexity,
@@ -313,8 +314,19 @@ export async function main(argv: string[], recipe = 'auto-round', io: CliIO = st
     else await quantize(io, a, recipe);
     return 0;
   } catch (e) {
+    // AUTOROUND_DEBUG=1 prints the stack of every error, for a bug report
+    const stack = process.env.AUTOROUND_DEBUG === '1' && e instanceof Error && e.stack ? e.stack : undefined;
     if (isAutoRoundError(e)) {
       io.err(`error: ${e.message}`);
+      if (stack) io.err(stack);
+      return 1;
+    }
+    // a failed file-system call that no reader or writer named (a full disk, a permission, a folder
+    // where a file belongs) is the user's to fix, not a bug of ours: one line with the path, no stack
+    const system = describeSystemError(e);
+    if (system !== undefined) {
+      io.err(`error: ${system}`);
+      if (stack) io.err(stack);
       return 1;
     }
     io.err(`error: ${(e as Error).stack ?? String(e)}`);

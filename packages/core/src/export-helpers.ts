@@ -1,5 +1,6 @@
 import { chmodSync, copyFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writing } from '@autoround/core-tensor';
 import type { HFConfig } from './model-spec.js';
 
 /** The files a quantized model needs beside its weights and config: tokenizer, processor, generation settings. */
@@ -13,8 +14,10 @@ export function copySideFiles(sourceDir: string, targetDir: string): string[] {
     const p = join(sourceDir, f);
     if (!statSync(p).isFile()) continue;
     const dst = join(targetDir, f);
-    copyFileSync(p, dst);
-    chmodSync(dst, 0o644); // sources may be read-only; the copy belongs to the user
+    writing(dst, () => {
+      copyFileSync(p, dst);
+      chmodSync(dst, 0o644); // sources may be read-only; the copy belongs to the user
+    });
     copied.push(f);
   }
   return copied;
@@ -24,9 +27,9 @@ export function copySideFiles(sourceDir: string, targetDir: string): string[] {
 export function writeModelConfig(targetDir: string, config: HFConfig, quantizationConfig?: Record<string, unknown>): void {
   const out: Record<string, unknown> = { ...config };
   if (quantizationConfig) out.quantization_config = quantizationConfig;
-  writeFileSync(join(targetDir, 'config.json'), JSON.stringify(out, null, 2) + '\n');
+  writeJson(join(targetDir, 'config.json'), out);
 }
 
 export function writeJson(file: string, value: unknown): void {
-  writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+  writing(file, () => writeFileSync(file, JSON.stringify(value, null, 2) + '\n'));
 }

@@ -9,7 +9,7 @@ export * from './plugin.js';
 export * from './resume-file.js';
 export * from './registry.js';
 export * from './layer-selection.js';
-export { AutoRoundError, isAutoRoundError } from '@autoround/core-tensor';
+export { AutoRoundError, describeSystemError, isAutoRoundError, systemErrorOf, systemErrorWords, writing } from '@autoround/core-tensor';
 export * from './export-helpers.js';
 export * from './py-random.js';
 export * from './yield.js';

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoRoundError } from '../errors.js';
+import { AutoRoundError, describeSystemError } from '../errors.js';
 import { Tensor } from '../tensor.js';
 import { SafetensorsFile, type TensorInfo } from './reader.js';
 
@@ -24,8 +24,15 @@ export class Checkpoint {
     const single = join(dir, 'model.safetensors');
     if (existsSync(index)) {
       let parsed: { weight_map?: Record<string, string> };
+      let text: string;
       try {
-        parsed = JSON.parse(readFileSync(index, 'utf8')) as typeof parsed;
+        text = readFileSync(index, 'utf8');
+      } catch (e) {
+        // a folder or an unreadable file is not "invalid JSON"
+        throw new AutoRoundError('E_BAD_INDEX', `cannot read ${describeSystemError(e, index) ?? `${index}: ${(e as Error).message}`}`, { subject: index, cause: e });
+      }
+      try {
+        parsed = JSON.parse(text) as typeof parsed;
       } catch (e) {
         throw new AutoRoundError('E_BAD_INDEX', `${index}: not valid JSON (${(e as Error).message})`, { subject: index });
       }

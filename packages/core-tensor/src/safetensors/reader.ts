@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type DType, DTYPE_BYTES, isDType, numelOf } from '../dtype.js';
-import { AutoRoundError } from '../errors.js';
+import { AutoRoundError, systemErrorWords } from '../errors.js';
 import { Tensor } from '../tensor.js';
 
 export interface TensorInfo {
@@ -49,7 +49,10 @@ export class SafetensorsFile {
       throw new AutoRoundError('E_NOT_FOUND', `${path}: cannot open safetensors file (${(e as Error).message})`, { subject: path, cause: e });
     }
     try {
-      const size = fstatSync(fd).size;
+      const st = fstatSync(fd);
+      // open() succeeds on a folder on Linux; the first read would fail with a bare EISDIR
+      if (!st.isFile()) throw new AutoRoundError('E_NOT_A_FILE', `${path}: ${st.isDirectory() ? 'is a folder' : 'is not a regular file'}, expected a safetensors file`, { subject: path });
+      const size = st.size;
       const { infos, metadata } = parseHeader(path, fd, size);
       return new SafetensorsFile(path, fd, size, infos, metadata);
     } catch (e) {
@@ -98,7 +101,13 @@ export class SafetensorsFile {
     const out = into ? into.subarray(0, length) : new Uint8Array(new ArrayBuffer(length));
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, out, done, Math.min(READ_CHUNK, length - done), position + done);
+      let n: number;
+      try {
+        n = readSync(this.fd, out, done, Math.min(READ_CHUNK, length - done), position + done);
+      } catch (e) {
+        // a read through a descriptor carries no path: name the file here (EIO on a failing disk or network mount)
+        throw new AutoRoundError('E_READ', `${this.path}: cannot read bytes ${position + done}…${position + length}: ${systemErrorWords(e) ?? (e as Error).message}`, { subject: this.path, cause: e });
+      }
       if (n <= 0) throw bad(this.path, `file ends before byte ${position + length}`);
       done += n;
     }

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync, renameSync, writeSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type DType, DTYPE_BYTES, bytesOf, numelOf } from '../dtype.js';
-import { AutoRoundError } from '../errors.js';
+import { AutoRoundError, writing } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 
 export interface ShardedWriterOptions {
@@ -90,12 +90,19 @@ export class ShardedSafetensorsWriter {
       throw new AutoRoundError('E_SHAPE', `tensor "${name}": ${dtype}[${shape.join(', ')}] needs ${want} bytes, got ${bytes.byteLength}`, { subject: name });
     }
     this.seen.add(name);
-    if (this.entries.length > 0 && this.dataBytes + bytes.byteLength > this.maxShardBytes) this.flush();
-    if (this.dataFd === undefined) {
-      this.dataPath = join(this.dir, `.${this.prefix}-shard-${this.shards.length + 1}.data.partial`);
-      this.dataFd = openSync(this.dataPath, 'w');
+    try {
+      if (this.entries.length > 0 && this.dataBytes + bytes.byteLength > this.maxShardBytes) this.flush();
+      if (this.dataFd === undefined) {
+        this.dataPath = join(this.dir, `.${this.prefix}-shard-${this.shards.length + 1}.data.partial`);
+        this.dataFd = openSync(this.dataPath, 'w');
+      }
+      writeAll(this.dataFd, bytes, this.dataPath);
+    } catch (e) {
+      // nothing stays open after a failed write: an open descriptor of a deleted partial file keeps
+      // its space taken (on a disk that is already full) for as long as the host process lives
+      this.abort();
+      throw e;
     }
-    writeAll(this.dataFd, bytes);
     this.entries.push({ name, dtype, shape: [...shape], begin: this.dataBytes, end: this.dataBytes + bytes.byteLength });
     this.dataBytes += bytes.byteLength;
     this.totalSize += bytes.byteLength;
@@ -113,14 +120,14 @@ export class ShardedSafetensorsWriter {
     const tmp = join(this.dir, `.${this.prefix}-shard-${this.shards.length + 1}.safetensors.partial`);
     const out = openSync(tmp, 'w');
     try {
-      writeAll(out, encodeSafetensorsHeader(this.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin })), this.metadata));
+      writeAll(out, encodeSafetensorsHeader(this.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin })), this.metadata), tmp);
       const src = openSync(this.dataPath, 'r');
       try {
         const buf = new Uint8Array(Math.min(COPY_CHUNK, Math.max(1, this.dataBytes)));
         for (let pos = 0; pos < this.dataBytes; ) {
           const n = readSync(src, buf, 0, Math.min(buf.byteLength, this.dataBytes - pos), pos);
           if (n <= 0) throw new Error(`${this.dataPath} ends at byte ${pos} of ${this.dataBytes}`);
-          writeAll(out, buf.subarray(0, n));
+          writeAll(out, buf.subarray(0, n), tmp);
           pos += n;
         }
       } finally {
@@ -138,7 +145,12 @@ export class ShardedSafetensorsWriter {
   /** Finishes the last shard, gives shards their final names, writes the index if sharded. Returns file names. */
   close(): string[] {
     if (this.closed) throw new Error('ShardedSafetensorsWriter: closed twice');
-    this.flush();
+    try {
+      this.flush();
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
     this.closed = true;
     const n = this.shards.length;
     if (n === 0) return [];
@@ -152,7 +164,9 @@ export class ShardedSafetensorsWriter {
     });
     if (n > 1) {
       const sorted = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
-      writeFileSync(join(this.dir, `${this.prefix}.safetensors.index.json`), JSON.stringify({ metadata: { total_size: this.totalSize }, weight_map: sorted }, null, 2) + '\n');
+      const index = join(this.dir, `${this.prefix}.safetensors.index.json`);
+      const text = JSON.stringify({ metadata: { total_size: this.totalSize }, weight_map: sorted }, null, 2) + '\n';
+      writing(index, () => writeFileSync(index, text));
       files.push(`${this.prefix}.safetensors.index.json`);
     }
     return files;
@@ -183,6 +197,9 @@ function pad5(k: number): string {
   return String(k).padStart(5, '0');
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
-  for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, Math.min(1 << 30, b.byteLength - off));
+/** Writes all of `b`; a failed write (a full disk, a quota, an I/O error) is an error naming `path`. */
+function writeAll(fd: number, b: Uint8Array, path: string): void {
+  writing(path, () => {
+    for (let off = 0; off < b.byteLength; ) off += writeSync(fd, b, off, Math.min(1 << 30, b.byteLength - off));
+  });
 }

@@ -194,7 +194,10 @@ export function readGguf(path: string): GgufFile {
     throw new AutoRoundError('E_NOT_FOUND', `${path}: cannot open GGUF file (${(e as Error).message})`, { subject: path, cause: e });
   }
   try {
-    return parse(path, fd, fstatSync(fd).size);
+    const st = fstatSync(fd);
+    // open() succeeds on a folder on Linux; the first read would fail with a bare EISDIR
+    if (!st.isFile()) throw new AutoRoundError('E_NOT_A_FILE', `${path}: ${st.isDirectory() ? 'is a folder' : 'is not a regular file'}, expected a .gguf file`, { subject: path });
+    return parse(path, fd, st.size);
   } finally {
     closeSync(fd);
   }

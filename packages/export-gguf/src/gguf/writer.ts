@@ -3,7 +3,7 @@
 // produced, in any order, and close() checks that everything arrived. Memory: one tensor.
 
 import { closeSync, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
-import { AutoRoundError } from '@autoround/core-tensor';
+import { AutoRoundError, writing } from '@autoround/core-tensor';
 import { blockSizeOf, ggmlTypeName, isKnownGgmlType, tensorBytes } from '../ggml-types.js';
 import { ByteWriter, encodeMetadata, GGML_MAX_DIMS, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_NAME_BYTES, GGUF_VERSION, GgufMetadata, GgufValueType } from './metadata.js';
 
@@ -120,9 +120,18 @@ export class GgufWriter {
     } catch (e) {
       throw new AutoRoundError('E_OUTPUT', `${path}: cannot create GGUF file (${(e as Error).message})`, { subject: path, cause: e });
     }
-    writeAllAt(this.fd, header, 0);
-    // the file takes its final size now: padding between and after tensors reads as zeros
-    ftruncateSync(this.fd, this.fileSize);
+    const fd = this.fd;
+    try {
+      // a failed write (a full disk, a quota, an I/O error) is an error naming this file
+      writing(path, () => {
+        writeAllAt(fd, header, 0);
+        // the file takes its final size now: padding between and after tensors reads as zeros
+        ftruncateSync(fd, this.fileSize);
+      });
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
   }
 
   info(name: string): PlacedTensor {
@@ -148,8 +157,15 @@ export class GgufWriter {
   }
 
   private writeAt(t: PlacedTensor, within: number, bytes: Uint8Array): void {
-    if (this.fd === null) throw bad(this.path, 'writer is closed');
-    writeAllAt(this.fd, bytes, this.dataOffset + t.offset + within);
+    const fd = this.fd;
+    if (fd === null) throw bad(this.path, 'writer is closed');
+    try {
+      writing(this.path, () => writeAllAt(fd, bytes, this.dataOffset + t.offset + within));
+    } catch (e) {
+      // nothing stays open after a failed write: an open descriptor of a deleted file keeps its space taken
+      this.abort();
+      throw e;
+    }
     this.written.set(t.name, within + bytes.byteLength);
   }
 
