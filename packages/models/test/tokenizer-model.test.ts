@@ -31,4 +31,9 @@ describe('loadTokenizer refuses tokenizer models it does not support', () => {
     expect(loadTokenizer(folder('bpe', { type: 'BPE', ...model })).encode('ab', { addSpecialTokens: false })).toEqual([2]);
     expect(loadTokenizer(folder('bpe-untyped', model)).encode('ab', { addSpecialTokens: false })).toEqual([2]);
   });
+
+  it('a valid BPE whose vocabulary covers none of the load-time probe text still loads', () => {
+    const model = { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab: { a: 0, b: 1, ab: 2 }, merges: ['a b'] };
+    expect(loadTokenizer(folder('bpe-tiny', model)).encode('ab', { addSpecialTokens: false })).toEqual([2]);
+  });
 });
