@@ -119,7 +119,7 @@ export function runFingerprint(x: FingerprintInput): RunFingerprint {
   }
   fp.scheme = canonical(x.scheme);
   fp['layer schemes'] = canonical([...x.layerSchemes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  fp.formats = canonical(x.formats);
+  fp['option --format'] = canonical(x.formats);
   fp.quantization_config = canonical(x.quantArgs);
   fp['max shard bytes'] = String(x.maxShardBytes);
   fp['kernel backend'] = `${x.backend.name}, ${x.backend.threads} thread${x.backend.threads === 1 ? '' : 's'}`;
@@ -131,11 +131,33 @@ function digestOf(fp: RunFingerprint): string {
   return createHash('sha256').update(canonical(fp)).digest('hex');
 }
 
-/** The fields where two fingerprints differ, for the error. */
+/** Fields that follow from the options (a differing option explains them, so they are named only when no option differs). */
+const DERIVED = new Set(['algorithm', 'scheme', 'layer schemes', 'quantization_config', 'max shard bytes']);
+
+/** One field's difference: for two JSON objects, only their members that differ. */
+function describeDifference(field: string, a: string | undefined, b: string | undefined): string {
+  const clip = (s: string | undefined) => (s === undefined ? '(not set)' : s.length > 100 ? `${s.slice(0, 97)}…` : s);
+  const obj = (s: string | undefined): Record<string, unknown> | null => {
+    try {
+      const v = s === undefined ? null : (JSON.parse(s) as unknown);
+      return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  };
+  const [oa, ob] = [obj(a), obj(b)];
+  if (oa && ob) {
+    const keys = [...new Set([...Object.keys(oa), ...Object.keys(ob)])].filter((k) => canonical(oa[k]) !== canonical(ob[k]));
+    return keys.map((k) => `${field} ${k} differs (interrupted run: ${clip(canonical(oa[k]))}; this run: ${clip(canonical(ob[k]))})`).join('; ');
+  }
+  return `${field} differs (interrupted run: ${clip(a)}; this run: ${clip(b)})`;
+}
+
+/** The fields where two fingerprints differ, for the error: what the user changed first, then what follows from it. */
 function differences(saved: RunFingerprint, now: RunFingerprint): string[] {
-  const clip = (s: string | undefined) => (s === undefined ? '(absent)' : s.length > 100 ? `${s.slice(0, 97)}…` : s);
-  const keys = [...new Set([...Object.keys(saved), ...Object.keys(now)])];
-  return keys.filter((k) => saved[k] !== now[k]).map((k) => `${k} differs (interrupted run: ${clip(saved[k])}; this run: ${clip(now[k])})`);
+  const keys = [...new Set([...Object.keys(saved), ...Object.keys(now)])].filter((k) => saved[k] !== now[k]);
+  const primary = keys.filter((k) => !DERIVED.has(k));
+  return (primary.length > 0 ? primary : keys).map((k) => describeDifference(k, saved[k], now[k]));
 }
 
 /** One result an algorithm handed over, as stored. */
