@@ -19,7 +19,7 @@ export interface QdqParams {
 
 /**
  * Quantize–dequantize of an integer weight-only scheme, bit for bit as the original's
- * quant_tensor_asym / quant_tensor_sym (full range) compute in float32 (spec §2).
+ * quant_tensor_asym / quant_tensor_sym (full range) compute in float32 (docs/algorithms/qdq.md).
  * W is [out, in] row-major; groups run along `in` (the last partial group is zero-padded).
  */
 export function quantizeInt(weight: Float32Array, out: number, inF: number, scheme: QuantScheme, params: QdqParams = {}): QuantizedWeight {

@@ -3,7 +3,7 @@ import { castScale, roundHalfEven, scaleThreshold } from './rounding.js';
 
 const f = Math.fround;
 
-/** AR_SEARCH_SCALE_RATIO: the search spans ±maxq·ratio around maxq (spec §4). */
+/** AR_SEARCH_SCALE_RATIO: the search spans ±maxq·ratio around maxq (docs/algorithms/opt-rtn.md#scale-search). */
 export function searchRatio(): number {
   const env = process.env.AR_SEARCH_SCALE_RATIO;
   const r = env !== undefined ? Number(env) : 0.75;

@@ -123,7 +123,7 @@ export class GgufLayers {
 
 // ------------------------------------------------------------------ tuning (iters > 0)
 
-/** Nominal bits of a block type (for the learning-rate rule of spec §3). */
+/** Nominal bits of a block type (for the learning-rate rule of docs/algorithms/gguf-tuning.md#learning-rate-by-nominal-bits). */
 const TYPE_BITS: Partial<Record<number, number>> = {
   [GGMLType.Q2_K]: 2,
   [GGMLType.Q3_K]: 3,
@@ -244,7 +244,7 @@ function groupForwarder(
 }
 
 /**
- * SignRound on one block's GGUF layers (spec §5 for the `*_dq` types), or on a group of consecutive
+ * SignRound on one block's GGUF layers (docs/algorithms/gguf-tuning.md#frozen-scales for the `*_dq` types), or on a group of consecutive
  * blocks with --nblocks (the loss on the group's last output): the scales and mins stay those of the
  * iteration-0 search (llama.cpp's, with the importance matrix), only V moves, by sign-SGD with the
  * linearly decaying rate (AdamW with --enable_adam); the best iteration's V is kept.
@@ -395,7 +395,7 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
     const tuned: GgufTunedLayer[] = [];
     const fixed = new Map<number, Map<string, Float32Array>>(group.map((b) => [b.index, new Map()]));
     // per block of the group: the full-precision outputs, and the importance matrix on the
-    // full-precision inputs (spec §5); then each layer quantized once by llama.cpp's search
+    // full-precision inputs (docs/algorithms/gguf-tuning.md#importance-matrix-on-full-precision-inputs); then each layer quantized once by llama.cpp's search
     let refOut = fpIn;
     for (const block of group) {
       const { sums, hook } = blockActivationSums(session, block);

@@ -1,4 +1,4 @@
-// The parts of SignRound's block loop (spec §3) that do not depend on what is tuned: the
+// The parts of SignRound's block loop (docs/algorithms/signround.md) that do not depend on what is tuned: the
 // calibration set-up, the micro-batch buffers, the iteration loop with its best-iteration rule,
 // early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
 // int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
@@ -9,7 +9,7 @@ import { LlamaModel } from '@autoround/models';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
 import { type BlockNormBias, emitNormBias } from './norm-bias.js';
 
-/** The tuning options of the original (spec §3), with its defaults. */
+/** The tuning options of the original (docs/algorithms/signround.md#defaults-of-the-original), with its defaults. */
 export interface SignRoundOptions {
   iters: number;
   /** Default 1/iters (2/iters for ≤3-bit layers when iters ≥ 1000). */
@@ -29,7 +29,7 @@ export interface SignRoundOptions {
   /**
    * SignRoundV2 (enable_alg_ext) for symmetric int layers: the scale starts from the importance-
    * weighted search and max_scale ∈ [0, 2] multiplies it; below 4 bits the loss leaves out the
-   * 0.1% largest errors (spec §5).
+   * 0.1% largest errors (docs/algorithms/signround.md#signroundv2-enable-alg-ext).
    */
   enableAlgExt: boolean;
   /** Consecutive blocks tuned together as one (the loss on the last one's output); default 1. */
@@ -77,7 +77,7 @@ export function outlierDropCount(numel: number): number {
 /** AutoAdamRound's default learning rate (defined in @autoround/core, re-exported for this package's users). */
 export { ADAM_DEFAULT_LR };
 
-/** The learning rate of a layer with `bits` bits (spec §3; AdamRound: 0.005). */
+/** The learning rate of a layer with `bits` bits (docs/algorithms/signround.md#learning-rate; AdamRound: 0.005). */
 export function layerLr(o: SignRoundOptions, bits: number): number {
   if (o.lr !== undefined) return o.lr;
   if (o.enableAdam) return ADAM_DEFAULT_LR;
@@ -213,7 +213,7 @@ function restoreLoop(session: QuantizeSession, kind: string, o: SignRoundOptions
 }
 
 /**
- * Options, calibration samples, the LLaMA-family model and the sampler of a SignRound run (spec §3);
+ * Options, calibration samples, the LLaMA-family model and the sampler of a SignRound run (docs/algorithms/signround.md#block-loop);
  * a resumed run (session.resumeState) continues from its checkpoint. `kind` names the loop.
  */
 export async function prepareTuning(session: QuantizeSession, kind: string): Promise<TuningRun> {
@@ -272,7 +272,7 @@ export interface TuningStep {
 }
 
 /**
- * SignRound's iterations for one block (spec §3): each draws a global batch from the sampler,
+ * SignRound's iterations for one block (docs/algorithms/signround.md#best-iteration): each draws a global batch from the sampler,
  * sums the micro-batch losses of the quantized block on `qIn` against `refOut` (the last position
  * of every sample masked out), keeps the parameters of the iteration with the lowest loss (measured
  * before its step; the last iteration with notUseBestMse), stops early after dynamicMaxGap
@@ -358,7 +358,7 @@ export function blockOptimizer(o: SignRoundOptions): BlockOptimizer {
   return o.enableAdam ? new AdamW() : new SignSgd(o.momentum);
 }
 
-/** What the loss is multiplied by before the backward: 1000 for the sign step (spec §3), 1 for AdamRound (its lr is sized for the plain loss). */
+/** What the loss is multiplied by before the backward: 1000 for the sign step (docs/algorithms/signround.md#the-step), 1 for AdamRound (its lr is sized for the plain loss). */
 export function lossScaleOf(o: SignRoundOptions): number {
   return o.enableAdam ? 1 : 1000;
 }

@@ -4,7 +4,7 @@ import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, qua
 import { GgufLayers, blockActivationSums, imatrixPerSequence, runGgufSignRound } from './gguf.js';
 import { normBiasReplacedTensors } from './norm-bias.js';
 
-/** Does the original use the importance-weighted search for this scheme? (spec §4: int sym, bits < 8) */
+/** Does the original use the importance-weighted search for this scheme? (docs/algorithms/opt-rtn.md#when-it-runs: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
   return isIntWeightOnly(s) && s.sym && s.bits < 8;
 }

@@ -74,7 +74,7 @@ function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<stri
 }
 
 /**
- * Tunes one block's quantized layers with signed gradient descent (spec §3) and returns the
+ * Tunes one block's quantized layers with signed gradient descent (docs/algorithms/signround.md#the-step) and returns the
  * chosen parameters' summary; the layers' QdqParams end holding the best iteration's values.
  */
 export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[], normBias: ReadonlyMap<number, BlockNormBias> = new Map()): Promise<BlockTuneResult> {
@@ -91,7 +91,7 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   for (const nb of normBias.values()) for (const p of normBiasParams(nb)) params.push({ p, lr: nbLr });
   const opt = blockOptimizer(problem.o);
   const lossScale = lossScaleOf(problem.o);
-  // SignRoundV2 below 4 bits: the loss leaves out the 0.1% largest errors of each micro-batch (spec §5)
+  // SignRoundV2 below 4 bits: the loss leaves out the 0.1% largest errors of each micro-batch (docs/algorithms/signround.md#signroundv2-enable-alg-ext)
   const outlierSuppressed = layers.some((l) => l.params.initScale !== null && l.params.bits < 4);
   const H = model.dims.hidden;
   // enable_lfq: the group holding the model's last block is tuned on the LM loss of the next tokens
@@ -150,7 +150,7 @@ function isTunable(s: QuantScheme): boolean {
   return isIntWeightOnly(s);
 }
 
-/** SignRoundV2's scale init applies to symmetric int with groups (spec §5); other layers tune as usual. */
+/** SignRoundV2's scale init applies to symmetric int with groups (docs/algorithms/signround.md#signroundv2-enable-alg-ext); other layers tune as usual. */
 function usesAlgExt(s: QuantScheme): boolean {
   return isIntWeightOnly(s) && s.sym && s.group_size !== 0;
 }

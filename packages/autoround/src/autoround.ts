@@ -167,7 +167,7 @@ export class AutoRound {
       if (asked && asked.name !== 'rtn' && asked.name !== 'opt-rtn') {
         this.log.warn(`--algorithm ${this.options.algorithm} with --iters 0: round-to-nearest (RTN) is used, not ${asked.name}; give --iters N (N > 0) to tune with ${asked.name}`);
       }
-      // spec §4: the importance-weighted search for symmetric int below 8 bits and the GGUF k-quants
+      // docs/algorithms/opt-rtn.md#when-it-runs: the importance-weighted search for symmetric int below 8 bits and the GGUF k-quants
       const wantsOpt = !qo.disableOptRtn && ((isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) || scheme.data_type.endsWith('_dq'));
       if (wantsOpt) {
         const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
@@ -179,7 +179,7 @@ export class AutoRound {
     const name = this.options.algorithm ?? 'auto_round';
     if (isGgufTuning(scheme, qo) && SIGNROUND_NAMES.has(name)) {
       if (scheme.bits >= 16) return r.algorithm('rtn'); // a float GGUF file: nothing to tune
-      // spec §5: GGUF types are tuned on V only, with the GGUF scale/min search of iteration 0
+      // docs/algorithms/gguf-tuning.md#frozen-scales: GGUF types are tuned on V only, with the GGUF scale/min search of iteration 0
       // frozen; @autoround/algo-signround runs that path through its opt-rtn entry when iters > 0
       const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
       if (!opt) throw new AutoRoundError('E_UNKNOWN_ALGORITHM', `--iters ${qo.iters} selects SignRound tuning, which needs the @autoround/algo-signround plugin (not installed); use --iters 0 for RTN`, { subject: '--iters' });
@@ -214,7 +214,7 @@ export class AutoRound {
     }
     // In a GGUF run the file's types and row fallbacks decide every layer: the rule that keeps
     // int weight-only layers whose dimensions are not multiples of 32 in full precision (a packing
-    // constraint, spec §8 "non-GGUF") does not apply to GGUF:Q4_0/Q5_0/Q8_0, whose data_type is int,
+    // constraint, docs/algorithms/schemes.md#default-layer-selection) does not apply to GGUF:Q4_0/Q5_0/Q8_0, whose data_type is int,
     // whether they are the run's scheme or a --layer_config entry's.
     const ggufRun = ggufFileTypeOf(formats) !== undefined;
     const ggufInt = ggufRun && scheme.data_type === 'int';

@@ -29,7 +29,7 @@ export interface AutoRoundOptions {
   notUseBestMse?: boolean;
   /** Stop tuning a block when its best loss has not improved for this many iterations (≤ 0, the default −1: never). */
   dynamicMaxGap?: number;
-  /** SignRoundV2 for symmetric int layers (spec §5): importance-searched initial scales, max_scale in [0, 2], outlier-suppressed loss below 4 bits. */
+  /** SignRoundV2 for symmetric int layers (docs/algorithms/signround.md#signroundv2-enable-alg-ext): importance-searched initial scales, max_scale in [0, 2], outlier-suppressed loss below 4 bits. */
   enableAlgExt?: boolean;
   /** Momentum of the sign step, in [0, 1) (default 0). */
   momentum?: number;
@@ -78,7 +78,7 @@ export const DEFAULTS = {
   dataset: 'NeelNanda/pile-10k',
 } as const;
 
-/** The recipes of the original's CLI entry points (spec §6); they fill only flags the user did not pass. */
+/** The recipes of the original's CLI entry points (docs/algorithms/schemes.md#recipes); they fill only flags the user did not pass. */
 // Every recipe of the original uses seqlen 2048, DEFAULTS.seqlen: it is left out here so that a seqlen
 // the user did not give can be recognised (and lowered to a smaller model's max_position_embeddings).
 export const RECIPES: Record<string, Partial<AutoRoundOptions>> = {

@@ -17,7 +17,7 @@ export interface FlagSpec {
 
 const F = (kind: FlagKind, name: string, help: string, extra: Partial<FlagSpec> = {}): [string, FlagSpec] => [name, { kind, name, help, ...extra }];
 
-/** The original's flags (spec §11); aliases map to the canonical name. */
+/** The original's flags (docs/algorithms/schemes.md#command-line-flags); aliases map to the canonical name. */
 export const FLAGS = new Map<string, FlagSpec>([
   F('string', 'model', 'model folder or hub id (org/name)'),
   F('string', 'scheme', 'preset scheme: W4A16 (default), W2A16, W3A16, W8A16, W2A16G32, GGUF:Q4_K_M …'),

@@ -7,7 +7,7 @@ import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { quantizeInt } from '../../algo-rtn/src/int-qdq.js';
 import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
-// SignRoundV2 (enable_alg_ext, spec §5): the QDQ whose scale is cast(initScale · beta), and the
+// SignRoundV2 (enable_alg_ext, docs/algorithms/signround.md#signroundv2-enable-alg-ext): the QDQ whose scale is cast(initScale · beta), and the
 // outlier-suppressed MSE that leaves out the largest errors.
 
 const backend: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };

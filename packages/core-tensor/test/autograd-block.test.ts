@@ -439,7 +439,7 @@ describe('decoder block built from autograd ops', () => {
     expect(c.loss).toBe(a.loss);
     expect(Array.from(c.gv)).toEqual(Array.from(a.gv));
     expect(Array.from(c.ga)).toEqual(Array.from(a.ga));
-    // a few sign-SGD steps (spec §3) lower the loss
+    // a few sign-SGD steps (docs/algorithms/signround.md#the-step) lower the loss
     let last = a.loss;
     for (let it = 0; it < 5; it++) {
       const lr = 0.01;

@@ -4,7 +4,7 @@ import type { KernelBackend, ScaleDType } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
-// QDQ of spec §2 (int_asym and full-range int_sym) with round_ste:
+// QDQ of docs/algorithms/qdq.md (int_asym and full-range int_sym) with round_ste:
 //  - the forward against a literal transcription of auto_round's quant_tensor_asym/sym
 //    (reshape_pad → min/max → fp16 scale → clamp → round → revert_pad) in float32 arithmetic;
 //  - d/dV against the STE formula (round = identity): G·scale inside the clamp range (bounds inclusive), 0 outside and on padding;

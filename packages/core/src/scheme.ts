@@ -25,7 +25,7 @@ function wo(bits: number, group_size: number, data_type = 'int'): Preset {
   return { bits, group_size, sym: true, data_type, act_bits: 16 };
 }
 
-/** The preset table of auto_round/schemes.py (spec §7). */
+/** The preset table of auto_round/schemes.py (docs/algorithms/schemes.md#preset-schemes). */
 export const PRESET_SCHEMES: Readonly<Record<string, Preset>> = {
   W4A16: wo(4, 128),
   W4A16_MIXED: wo(4, 128),

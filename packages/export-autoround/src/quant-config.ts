@@ -1,6 +1,6 @@
 import { type ExportContext, type ExportSession, type HFConfig, type QuantScheme, schemeDiff, scaleDtypeOf, type WeightSource } from '@autoround/core';
 
-/** The version of the original whose on-disk format these exporters reproduce (see docs/decisions.md). */
+/** The version of the original whose on-disk format these exporters reproduce (docs/formats/auto_round.md#autoround_version). */
 export const FORMAT_AUTOROUND_VERSION = '0.9.0';
 
 const SCALE_DTYPE_NAME = { fp16: 'torch.float16', bf16: 'torch.bfloat16', fp32: 'torch.float32' } as const;
@@ -17,7 +17,7 @@ export function schemeFields(s: QuantScheme): Record<string, unknown> {
 }
 
 /**
- * Per-layer differences from the global scheme (formats.md §1d): kept-FP layers inside blocks
+ * Per-layer differences from the global scheme (docs/formats/auto_round.md#extra_config): kept-FP layers inside blocks
  * become {bits: 16, data_type: "fp"}; quantized layers outside blocks carry their full scheme.
  */
 export function extraConfig(ctx: ExportContext): Record<string, Record<string, unknown>> {

@@ -1,5 +1,5 @@
-// An independent decoder of the auto_round / GPTQ layouts, written from shared/spec/formats.md
-// (§1a, §2) without using the packer's code: it parses safetensors by hand and unpacks words
+// An independent decoder of the auto_round / GPTQ layouts, written from
+// docs/formats/gptq-awq-llmc.md#gptq-tensor-layout without using the packer's code: it parses safetensors by hand and unpacks words
 // following the spec's own description of each bit width.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -66,7 +66,7 @@ export function checkAwqLayers(ctx: ExportContext, label: string, plainConfig: b
 }
 
 /**
- * quantization_config of the auto_awq format (formats.md §3): the scheme and tuning metadata,
+ * quantization_config of the auto_awq format (docs/formats/gptq-awq-llmc.md#auto_awq-config): the scheme and tuning metadata,
  * quant_method "awq", version "gemm", zero_point = !sym, provider "auto-round", and the layers
  * AWQ loaders must leave in full precision (kept block layers and lm_head).
  */

@@ -27,7 +27,7 @@ export interface AwqTensors {
 }
 
 /**
- * The AutoAWQ GEMM layout of one 4-bit layer (formats.md §3): codes packed along the output
+ * The AutoAWQ GEMM layout of one 4-bit layer (docs/formats/gptq-awq-llmc.md#awq-gemm-layout): codes packed along the output
  * dimension (qweight[i, c] holds outputs 8c…8c+7 of input i), zero points stored as they are,
  * scales fp16 [G, out]. `scaleBits` turns a scale into fp16 bits (sessions count inexact ones).
  */

@@ -1,4 +1,4 @@
-// An independent decoder of the AutoAWQ GEMM layout, written from shared/spec/formats.md §3 and
+// An independent decoder of the AutoAWQ GEMM layout, written from docs/formats/gptq-awq-llmc.md#awq-gemm-layout and
 // AutoAWQ's own unpack (unpack_awq + reverse_awq_order), not from the packer: each int32 word is
 // cut into 8 nibbles at shifts 0, 4, …, 28, then the nibbles are reordered with
 // AWQ_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7] to get 8 consecutive output columns.

@@ -1,5 +1,5 @@
 // File types ("Q4_K_M" …) and the per-tensor type choice of llama-quantize
-// (llama_tensor_get_type and its row-size fallback, gguf.md §5), for LLaMA/Qwen (no MoE, no Falcon).
+// (llama_tensor_get_type and its row-size fallback, docs/formats/gguf.md#file-type-mix), for LLaMA/Qwen (no MoE, no Falcon).
 
 import { GGMLType, LlamaFileType, blockSizeOf, ggmlTypeName } from './ggml-types.js';
 
@@ -159,7 +159,7 @@ export class TensorTypeSelector {
 }
 
 /**
- * The row-size fallback (gguf.md §5.3). llama-quantize aborts for types without a fallback
+ * The row-size fallback (docs/formats/gguf.md#row-fallback). llama-quantize aborts for types without a fallback
  * (Q4_0 … Q8_0 with rows that are not multiples of 32); we store such tensors as F16 instead.
  */
 export function fallback(type: GGMLType, ne0: number): TypeChoice {

@@ -1,5 +1,5 @@
 // ggml tensor types (enum ggml_type) with their block geometry, and the llama_ftype file types.
-// Numbers from gguf.md §1.5 and §2.1.
+// Numbers as docs/formats/gguf.md#type-table and #general-keys-and-file-type give them.
 
 /** ggml_type ids this package reads and writes, plus the ones it only recognises in a file. */
 export const GGMLType = {
@@ -52,7 +52,7 @@ interface TypeTraits {
   readonly typeSize: number;
 }
 
-/** Block elements and bytes per block for every type id a GGUF file may hold (gguf.md table 1.5). */
+/** Block elements and bytes per block for every type id a GGUF file may hold (docs/formats/gguf.md#type-table). */
 export const GGML_TYPE_TRAITS: Readonly<Record<number, TypeTraits>> = {
   0: { name: 'F32', blockSize: 1, typeSize: 4 },
   1: { name: 'F16', blockSize: 1, typeSize: 2 },
@@ -130,7 +130,7 @@ export function ggmlTypeByName(name: string): GGMLType | undefined {
   return undefined;
 }
 
-/** llama_ftype: the value of general.file_type (gguf.md §2.1). */
+/** llama_ftype: the value of general.file_type (docs/formats/gguf.md#general-keys-and-file-type). */
 export const LlamaFileType = {
   ALL_F32: 0,
   MOSTLY_F16: 1,

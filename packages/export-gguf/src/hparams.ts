@@ -1,4 +1,4 @@
-// Architecture hyper-parameters (gguf.md §2.2) with the exact key types llama.cpp checks.
+// Architecture hyper-parameters (docs/formats/gguf.md#hyper-parameters) with the exact key types llama.cpp checks.
 
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { HFConfig } from '@autoround/core';

@@ -11,7 +11,7 @@ import { ggufLayerOverrides } from './overrides.js';
 import { codecOf, dequantizeRows, quantizeRows } from './quants/index.js';
 import type { QuantPool } from './pool.js';
 
-/** The data types of the GGUF presets (spec §7): k-quants with quantized sub-scales, and Q4_1/Q5_1. */
+/** The data types of the GGUF presets (docs/algorithms/schemes.md#preset-schemes): k-quants with quantized sub-scales, and Q4_1/Q5_1. */
 export function isGgufDataType(dataType: string): boolean {
   return dataType.endsWith('_dq') || dataType === 'int_asym_float_zp';
 }

@@ -1,4 +1,4 @@
-// Hugging Face → GGUF tensor names and the LLaMA Q/K reverse permutation (gguf.md §3).
+// Hugging Face → GGUF tensor names and the LLaMA Q/K reverse permutation (docs/formats/gguf.md#tensor-names).
 
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { HFConfig } from '@autoround/core';
@@ -118,7 +118,7 @@ export function permuteHeadsFor(hfName: string, arch: GgufArch, config: HFConfig
 }
 
 /**
- * The reverse permutation of gguf.md §3.2: rows viewed as [nHead, 2, headDim/2] become
+ * The reverse permutation of docs/formats/gguf.md#qk-reverse-permutation: rows viewed as [nHead, 2, headDim/2] become
  * [nHead, headDim/2, 2]. New row h·hd + 2i ← old row h·hd + i; new row h·hd + 2i + 1 ←
  * old row h·hd + hd/2 + i. `cols` = 1 for a bias.
  */

@@ -1,4 +1,4 @@
-// tokenizer.* metadata (gguf.md §2.3) from tokenizer.json / tokenizer_config.json:
+// tokenizer.* metadata (docs/formats/gguf.md#tokenizer-keys) from tokenizer.json / tokenizer_config.json:
 // SentencePiece-style `llama` vocabularies (BPE with byte fallback, or Unigram) with scores and
 // token types, and byte-level BPE `gpt2` vocabularies with merges.
 

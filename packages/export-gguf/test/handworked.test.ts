@@ -1,4 +1,4 @@
-// Blocks worked out by hand from gguf.md §4: the expected bytes/values below were derived on paper.
+// Blocks worked out by hand from docs/formats/gguf.md#block-types: the expected bytes/values below were derived on paper.
 import { describe, expect, it } from 'vitest';
 import {
   dequantizeQ2_K,
@@ -96,7 +96,7 @@ describe('32-element blocks quantized by hand', () => {
 
 describe('K-quant super-blocks decoded by hand', () => {
   it('Q4_K: the 6-bit scales and mins packed into 12 bytes', () => {
-    // sc = 1..7, 63 and mn = 0..6, 60 for the eight sub-blocks, packed as gguf.md §4.9 says:
+    // sc = 1..7, 63 and mn = 0..6, 60 for the eight sub-blocks, packed as docs/formats/gguf.md#q4_k-scale-packing says:
     // bytes 0-3: sc0-3 | top bits of sc4-7 << 6; bytes 4-7: mn0-3 | top bits of mn4-7 << 6;
     // bytes 8-11: (sc4-7 & 15) | (mn4-7 & 15) << 4.
     const scales = [1, 2, 3, 4 | (3 << 6), 0, 1, 2, 3 | (3 << 6), 0x45, 0x56, 0x67, 0xcf];

@@ -1,4 +1,4 @@
-// A second dequantizer, written from the element-position formulas of gguf.md §4 (not from the
+// A second dequantizer, written from the element-position formulas of docs/formats/gguf.md#element-positions (not from the
 // C loops that src/quants follows): for each element i it locates its bits directly.
 // Arithmetic mirrors the spec's "y = f32(d)·sc·q − f32(dmin)·mn" with binary32 rounding per step.
 
@@ -133,7 +133,7 @@ const SPEC: Record<string, { bytes: number; n: number; at: (b: Uint8Array, o: nu
   },
 };
 
-/** The 6-bit (scale, min) of sub-block j, as gguf.md §4.9 describes the 12 bytes. */
+/** The 6-bit (scale, min) of sub-block j, as docs/formats/gguf.md#q4_k-scale-packing describes the 12 bytes. */
 function scaleMin6(b: Uint8Array, s: number, j: number): [number, number] {
   if (j < 4) return [b[s + j]! & 63, b[s + j + 4]! & 63];
   const sc = (b[s + j + 4]! & 15) | ((b[s + j - 4]! >> 6) << 4);

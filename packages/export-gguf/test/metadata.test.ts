@@ -26,7 +26,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const { nlc } = await loadNodeLlamaCpp();
 
-describe('the LLaMA Q/K reverse permutation (gguf.md §3.2)', () => {
+describe('the LLaMA Q/K reverse permutation (docs/formats/gguf.md#qk-reverse-permutation)', () => {
   it('moves row h·hd + i to h·hd + 2i and h·hd + hd/2 + i to h·hd + 2i + 1', () => {
     // 2 heads of head_dim 4, 3 columns: row r holds r·10 + column
     const rows = 8;

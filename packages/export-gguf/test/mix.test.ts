@@ -44,7 +44,7 @@ const LLAMA32: Model = { nLayer: 32, nEmbd: 4096, nFf: 11008, nHead: 32, nHeadKv
 const STORIES: Model = { nLayer: 5, nEmbd: 64, nFf: 172, nHead: 8, nHeadKv: 4, nVocab: 512 };
 
 describe('llama_tensor_get_type port', () => {
-  it('use_more_bits: n = 32 and n = 5 as in gguf.md §5.2', () => {
+  it('use_more_bits: n = 32 and n = 5 as in docs/formats/gguf.md#use_more_bits', () => {
     expect([...Array(32).keys()].filter((i) => useMoreBits(i, 32))).toEqual([0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]);
     expect([...Array(5).keys()].filter((i) => useMoreBits(i, 5))).toEqual([2, 4]);
   });
@@ -120,7 +120,7 @@ describe('llama_tensor_get_type port', () => {
     expect(mix({ ...LLAMA32, tied: true }, 'Q8_0').get('token_embd.weight')).toBe('Q8_0');
   });
 
-  it('stories260K (rows of 64 and 172): the fallbacks gguf.md §6 lists', () => {
+  it('stories260K (rows of 64 and 172): the fallbacks docs/formats/gguf.md#checked-against-llamacpp lists', () => {
     const t = mix(STORIES, 'Q4_K_M');
     expect(t.get('output.weight')).toBe('Q8_0'); // 64 % 256 → Q8_0 by the output rule
     expect(t.get('token_embd.weight')).toBe('Q5_0'); // Q4_K → Q5_0

@@ -32,7 +32,7 @@ function sameGptqFields(a: QuantScheme, b: QuantScheme): boolean {
 }
 
 /**
- * quantization_config of the auto_gptq format (formats.md §2): the scheme, the original's GPTQ
+ * quantization_config of the auto_gptq format (docs/formats/gptq-awq-llmc.md#auto_gptq-config): the scheme, the original's GPTQ
  * settings, `modules_in_block_to_quantize` when some block layers stay in full precision, and a
  * GPTQModel-style `dynamic` map ("+:regex" → per-layer bits/group_size/sym, "-:regex" → not
  * quantized) when layers differ from the global scheme.

@@ -40,7 +40,7 @@ export interface GptqPackOptions {
   scaleBits?: (v: number) => number;
 }
 
-/** The GPTQ tensor layout of one quantized linear (formats.md §1a, §2). */
+/** The GPTQ tensor layout of one quantized linear (docs/formats/gptq-awq-llmc.md#gptq-tensor-layout). */
 export function packGptq(q: QuantizedWeight, opts: GptqPackOptions): GptqTensors {
   const [out, inF] = q.shape;
   const b = q.scheme.bits;

@@ -62,7 +62,7 @@ export function ctWeightArgs(s: QuantScheme): Record<string, unknown> {
 }
 
 /**
- * quantization_config of the llm_compressor format (compressed-tensors, formats.md §4): one config
+ * quantization_config of the llm_compressor format (compressed-tensors, docs/formats/gptq-awq-llmc.md#llm_compressor-config): one config
  * group per distinct weight scheme. When every quantized layer shares the global scheme the one
  * group targets ["Linear"]; otherwise every group lists its layers by name, so no layer matches two
  * groups. `ignore` lists the Linear layers left in full precision (kept block layers, lm_head).

@@ -609,7 +609,7 @@ export class Graph {
 
   /**
    * The quantize–dequantize of a frozen weight [out, in] with the tunable state `p`
-   * (spec §2, straight-through rounding). Gradients accumulate into p.v/p.alpha/p.beta.
+   * (docs/algorithms/qdq.md#straight-through-gradients). Gradients accumulate into p.v/p.alpha/p.beta.
    */
   qdq(weight: Float32Array, p: QdqParams): Var {
     const { outFeatures: outF, inFeatures: inF, numScales } = p.layout;

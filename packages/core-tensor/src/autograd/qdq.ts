@@ -7,7 +7,7 @@ import type { KernelBackend, QdqElementLayout } from '../kernels.js';
 const RNE_MAGIC = 6755399441055744;
 
 /**
- * Weight quantize–dequantize of AutoRound (spec §2) with the straight-through rounding of
+ * Weight quantize–dequantize of AutoRound (docs/algorithms/qdq.md) with the straight-through rounding of
  * round_ste, for `int_asym` and the full-range `int_sym`. Gradients reach V (the rounding
  * offset), alpha (min_scale) and beta (max_scale) exactly along PyTorch's autograd path,
  * including the clamp masks (inclusive bounds), torch.maximum's tie split and — by default —

@@ -1,4 +1,4 @@
-// GGUF metadata values (gguf.md §1.2): typed key/value records in insertion order.
+// GGUF metadata values (docs/formats/gguf.md#metadata): typed key/value records in insertion order.
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 export const GGUF_VERSION = 3;

@@ -1,4 +1,4 @@
-// Reads and validates a GGUF file's header the way llama.cpp's gguf.cpp does (gguf.md §1):
+// Reads and validates a GGUF file's header the way llama.cpp's gguf.cpp does (docs/formats/gguf.md#container):
 // magic, version, counts, key types, duplicate keys, nested arrays, alignment, tensor names and
 // dims, block divisibility, packed aligned offsets and sizes. Anything off throws an
 // AutoRoundError naming the file and what is wrong.

@@ -1,4 +1,4 @@
-// A streaming GGUF v3 writer (gguf.md §1): the tensor infos are declared up front, so every
+// A streaming GGUF v3 writer (docs/formats/gguf.md#container): the tensor infos are declared up front, so every
 // tensor's offset is known before any data exists; data is then written at its offset as it is
 // produced, in any order, and close() checks that everything arrived. Memory: one tensor.
 

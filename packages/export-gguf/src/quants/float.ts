@@ -1,4 +1,4 @@
-// F32, F16 and BF16 rows (gguf.md §4.1).
+// F32, F16 and BF16 rows (docs/formats/gguf.md#float-types).
 
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '@autoround/core-tensor';
 

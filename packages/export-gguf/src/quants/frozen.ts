@@ -1,6 +1,6 @@
 // GGUF blocks with frozen scales: the per-group scale and min a quantizer chose, the integer
 // level of every element, and the inverse (new levels written under the same block headers).
-// This is what tuning a GGUF type needs (spec §5, `*_dq`: the scale/min search runs once and is
+// This is what tuning a GGUF type needs (docs/algorithms/gguf-tuning.md#frozen-scales, `*_dq`: the scale/min search runs once and is
 // frozen; only the rounding offsets V move): y = s·clamp(round((x + m)/s + V), lo, hi) − m,
 // exactly the value llama.cpp dequantizes.
 

@@ -1,4 +1,4 @@
-// The K-quants Q2_K … Q6_K: 256-element super-blocks (gguf.md §4.7–4.11, §4.13).
+// The K-quants Q2_K … Q6_K: 256-element super-blocks (docs/formats/gguf.md#k-quants, #importance-matrix).
 // quantize*(row, imatrix?) takes one row (a multiple of 256 elements); without an importance
 // vector it runs quantize_row_*_ref, with one quantize_row_*_impl, bit for bit.
 

@@ -1,4 +1,4 @@
-// The 32-element block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (gguf.md §4.2–4.6, §4.13).
+// The 32-element block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 (docs/formats/gguf.md#legacy-32-element-types, #importance-matrix).
 // quantize*(row, imatrix?) takes one row (a multiple of 32 elements) and returns its blocks;
 // dequantize*(bytes, n) returns n floats. Reference paths without an importance matrix, the
 // quantize_row_*_impl paths with one (Q8_0 ignores it).

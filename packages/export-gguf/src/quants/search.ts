@@ -1,4 +1,4 @@
-// The scale searches of ggml-quants.c (gguf.md §4.12), in binary32 arithmetic.
+// The scale searches of ggml-quants.c (docs/formats/gguf.md#scale-searches), in binary32 arithmetic.
 //
 // JavaScript computes in binary64; every binary32 operation of the C code is reproduced as
 // Math.fround(a op b) on binary32 operands, which rounds exactly as the C operation does
