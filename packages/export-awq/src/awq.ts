@@ -111,7 +111,7 @@ export const autoAwqExporter: ExporterPlugin = {
     const bitsField = qc.bits !== undefined ? 'quantization_config.bits' : 'quantization_config.w_bit';
     const bits = qc.bits ?? qc.w_bit ?? 4;
     if (bits !== 4) throw new AutoRoundError('E_UNSUPPORTED', `${dir}: ${bitsField} ${JSON.stringify(bits)}: AWQ with ${bits}-bit weights cannot be read (only the 4-bit GEMM layout)`, { subject: dir });
-    if (qc.version && qc.version.toLowerCase() !== 'gemm') throw new AutoRoundError('E_UNSUPPORTED', `${dir}: AWQ version "${qc.version}" cannot be read (only gemm)`, { subject: dir });
+    if (qc.version !== undefined && (typeof qc.version !== 'string' || qc.version.toLowerCase() !== 'gemm')) throw new AutoRoundError('E_UNSUPPORTED', `${dir}: quantization_config.version ${JSON.stringify(qc.version)}: this AWQ version cannot be read (only "gemm")`, { subject: dir });
     const gs = qc.group_size ?? qc.q_group_size ?? 128;
     const gsField = qc.group_size !== undefined ? 'quantization_config.group_size' : qc.q_group_size !== undefined ? 'quantization_config.q_group_size' : 'the AWQ default group size';
     return new AwqLayoutWeights(Checkpoint.open(dir), () => gs, undefined, () => gsField);

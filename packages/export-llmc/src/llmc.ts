@@ -127,10 +127,25 @@ interface CtConfigJson {
  * Resolves a layer's weight args from config_groups as compressed-tensors and vLLM match targets:
  * an exact layer name first, then a "re:" regex, then the class name "Linear".
  */
+/** A "re:" target as a regular expression; one that does not compile is the config's fault, named as such. */
+function targetRegExp(target: string, key: string): RegExp {
+  try {
+    return new RegExp(`^(?:${target.slice(3)})$`);
+  } catch (e) {
+    throw new AutoRoundError('E_FORMAT', `compressed-tensors config: quantization_config.config_groups.${key}.targets has ${JSON.stringify(target)}, not a valid regular expression (${(e as Error).message})`, { subject: `quantization_config.config_groups.${key}.targets` });
+  }
+}
+
 export function llmcLayerArgs(qc: CtConfigJson): (layer: string) => LlmcLayerArgs {
   const groups = Object.entries(qc.config_groups ?? {})
     .filter(([, g]) => g.weights)
     .map(([key, g]) => ({ key, ...g }));
+  // found by tools/fuzz: a group whose targets are not a list of names reached .includes()
+  for (const g of groups) {
+    if (!Array.isArray(g.targets) || !g.targets.every((t) => typeof t === 'string')) {
+      throw new AutoRoundError('E_FORMAT', `compressed-tensors config: quantization_config.config_groups.${g.key}.targets is ${JSON.stringify(g.targets)}, expected a list of layer names`, { subject: `quantization_config.config_groups.${g.key}.targets` });
+    }
+  }
   const toArgs = (w: CtArgsJson, key: string): LlmcLayerArgs => ({
     bits: w.num_bits,
     groupSize: w.strategy === 'channel' || w.group_size == null ? -1 : w.group_size,
@@ -139,7 +154,7 @@ export function llmcLayerArgs(qc: CtConfigJson): (layer: string) => LlmcLayerArg
   });
   return (layer) => {
     const exact = groups.find((g) => g.targets.includes(layer));
-    const re = exact ?? groups.find((g) => g.targets.some((t) => t.startsWith('re:') && new RegExp(`^(?:${t.slice(3)})$`).test(layer)));
+    const re = exact ?? groups.find((g) => g.targets.some((t) => t.startsWith('re:') && targetRegExp(t, g.key).test(layer)));
     const hit = re ?? groups.find((g) => g.targets.includes('Linear'));
     if (!hit) throw new AutoRoundError('E_FORMAT', `compressed-tensors config: no config group targets ${layer}`, { subject: layer });
     return toArgs(hit.weights!, hit.key);

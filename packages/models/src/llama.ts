@@ -66,7 +66,7 @@ export function llamaDims(config: HFConfig, file: string): LlamaDims {
     family,
     hidden,
     intermediate: intField(config, 'intermediate_size', file),
-    layers: intField(config, 'num_hidden_layers', file),
+    layers: layerCount(config, file),
     heads,
     kvHeads,
     headDim,
@@ -79,6 +79,19 @@ export function llamaDims(config: HFConfig, file: string): LlamaDims {
     qkNorm: family === 'qwen3',
     tied: config.tie_word_embeddings === true,
   };
+}
+
+/** More layers than any real model has (the largest have a few hundred). */
+const MAX_LAYERS = 10_000;
+
+/**
+ * num_hidden_layers, bounded: a damaged config.json (found by tools/fuzz: 4294967296) would otherwise have
+ * describeLlama build billions of block descriptions, long before the checkpoint could disagree with it.
+ */
+function layerCount(config: HFConfig, file: string): number {
+  const n = intField(config, 'num_hidden_layers', file);
+  if (n > MAX_LAYERS) throw new AutoRoundError('E_BAD_CONFIG', `${file}: "num_hidden_layers" ${n} is not a plausible layer count (at most ${MAX_LAYERS})`, { subject: file });
+  return n;
 }
 
 export function describeLlama(config: HFConfig, file: string): ModelSpec {

@@ -37,7 +37,13 @@ export class Checkpoint {
         throw new AutoRoundError('E_BAD_INDEX', `${index}: not valid JSON (${(e as Error).message})`, { subject: index });
       }
       const wm = parsed.weight_map;
-      if (!wm || typeof wm !== 'object') throw new AutoRoundError('E_BAD_INDEX', `${index}: no "weight_map" object`, { subject: index });
+      if (!wm || typeof wm !== 'object' || Array.isArray(wm)) throw new AutoRoundError('E_BAD_INDEX', `${index}: no "weight_map" object`, { subject: index });
+      // each value names a shard file of this folder (found by tools/fuzz: a number or null reached path.join)
+      for (const [name, f] of Object.entries(wm as Record<string, unknown>)) {
+        if (typeof f !== 'string' || f === '') {
+          throw new AutoRoundError('E_BAD_INDEX', `${index}: weight_map["${name}"] is ${JSON.stringify(f)}, expected the file name of a shard in ${dir}`, { subject: index });
+        }
+      }
       const files = [...new Set(Object.values(wm))];
       for (const f of files) {
         if (!existsSync(join(dir, f))) throw new AutoRoundError('E_NOT_FOUND', `${index} names shard ${f}, which is missing from ${dir}`, { subject: f });
