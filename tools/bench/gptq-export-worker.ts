@@ -103,7 +103,7 @@ if (mode === 'plain') {
   }
   if (checksum === 0.5) process.stderr.write('\n');
 } else {
-  const ar = new AutoRound(src, { scheme: 'W4A16', groupSize: 128, iters: 0, disableOptRtn: true, maxShardSize: Number(shardBytes), overwrite: true, log: silentLogger, discoverPlugins: false });
+  const ar = new AutoRound(src, { scheme: 'W4A16', groupSize: 128, iters: 0, disableOptRtn: true, maxShardSize: Number(shardBytes), overwrite: true, log: silentLogger, discoverPlugins: false, skipSanityCheck: true });
   await ar.quantizeAndSave(out, { format: mode });
 }
 const sec = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -26,6 +26,7 @@ import { type AutoRoundOptions, DEFAULTS, validateOptions } from './options.js';
 import { resolveModelDir } from './model-source.js';
 import { type LoadedModel, type PipelineResult, checkFormats, openModel, runPipeline } from './pipeline.js';
 import { createRegistry } from './registry.js';
+import { calibrationWindows, describeProbe, probeBits, sanityProbe } from './sanity.js';
 
 export interface SaveOptions {
   /** One format or several (comma-separated or a list): auto_round, fake, auto_gptq, gguf:q4_k_m … */
@@ -248,6 +249,7 @@ export class AutoRound {
     const algorithm = await this.pickAlgorithm(scheme, qo);
     this.log.info(`quantizing ${model.spec.architecture} from ${model.dir} with ${algorithm.name}, scheme ${describeScheme(scheme)}, format ${formats.join(', ')}`);
     let calibration: (() => Promise<Int32Array[]>) | undefined;
+    let probeCalibration: Int32Array[] | undefined;
     if (algorithm.needsCalibration(qo)) {
       const maxPos = Number(model.config.max_position_embeddings ?? Number.POSITIVE_INFINITY);
       if (qo.seqlen > maxPos && this.options.seqlen === undefined) {
@@ -257,7 +259,12 @@ export class AutoRound {
       } else if (qo.seqlen > maxPos) {
         throw new AutoRoundError('E_BAD_FLAG', `--seqlen ${qo.seqlen} is longer than the model allows (max_position_embeddings ${maxPos} in ${model.dir}/config.json)`, { subject: '--seqlen' });
       }
-      calibration = () => this.calibrationSamples(model, qo);
+      calibration = async () => {
+        const samples = await this.calibrationSamples(model, qo);
+        // the sanity probe's windows come from the samples already loaded (no second read of the dataset)
+        probeCalibration = calibrationWindows(samples);
+        return samples;
+      };
     }
     // AdamRound's default is the original AutoAdamRound's, SignRound's 1/iters
     const defaultLr = this.options.enableAdam ? ADAM_DEFAULT_LR : 1 / qo.iters;
@@ -272,7 +279,7 @@ export class AutoRound {
       enable_minmax_tuning: qo.iters > 0 ? !isGgufTuning(scheme, qo) && (this.options.enableMinmaxTuning ?? true) : undefined,
       enable_quanted_input: qo.iters > 0 ? (this.options.enableQuantedInput ?? true) : undefined,
     };
-    return runPipeline({
+    const result = await runPipeline({
       registry,
       model,
       scheme,
@@ -292,6 +299,20 @@ export class AutoRound {
       ...(calibration ? { calibration } : {}),
       resume: this.options.resume ?? false,
     });
+    if (this.options.skipSanityCheck) return result;
+    // the output read back and scored against the source; a failure throws E_SANITY and leaves the output in place
+    const sanity = sanityProbe({
+      registry,
+      model,
+      outputs: result.outputs,
+      backend: await this.backend(),
+      log: this.log,
+      ...(probeCalibration ? { calibration: probeCalibration } : {}),
+      bits: probeBits(scheme, layerSchemes),
+      sampleTokens: sampleTokenBatch,
+    });
+    if (sanity) this.log.info(describeProbe(sanity));
+    return sanity ? { ...result, sanity } : result;
   }
 
   /** Tokenized calibration samples from --dataset (through @autoround/calib-datasets when installed). */

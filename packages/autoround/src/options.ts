@@ -56,6 +56,12 @@ export interface AutoRoundOptions {
    * state of an interrupted run into the same output is discarded.
    */
   resume?: boolean;
+  /**
+   * Skip the sanity probe: after quantizing, the output is read back and its perplexity on a few
+   * windows compared with the source model's; more than 1.5× worse (3× below 4 bits) or not finite
+   * fails the run, keeping the output (docs/sanity-probe.md).
+   */
+  skipSanityCheck?: boolean;
   /** Kernel backend: native, wasm, js (default: the fastest available). */
   backend?: string;
   threads?: number;

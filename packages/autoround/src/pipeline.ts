@@ -21,6 +21,7 @@ import {
   writeAtomically,
 } from '@autoround/core';
 import { readConfig, architectureOf } from '@autoround/models';
+import type { SanityProbeResult } from './sanity.js';
 import { RunResume } from './resume.js';
 
 export interface LoadedModel {
@@ -116,6 +117,8 @@ export interface PipelineResult {
   qdq: Map<string, QuantizedWeight>;
   /** With keepQdq: the full-precision tensors the algorithm changed (tuned norms, biases), as float32. */
   tensors: Map<string, Float32Array>;
+  /** The sanity probe's figures (AutoRound.quantizeAndSave; absent with skipSanityCheck or when no output has a reader). */
+  sanity?: SanityProbeResult;
 }
 
 /** Checks every format against every scheme in use before any work starts. */

@@ -14,7 +14,9 @@ describe.skipIf(!HAS_SHARED)(needsShared('RTN perplexity ordering on stories260K
     let bench: PerplexityBench | undefined;
     for (const sym of [false, true]) {
       for (const bits of [4, 3, 2]) {
-        const ar = new AutoRound(STORIES, { bits, groupSize: 32, sym, iters: 0, disableOptRtn: true, log: silentLogger, discoverPlugins: false });
+        // plain W2 RTN of this 260K-parameter model is about 3× the source's perplexity on the sanity
+        // probe's windows, at its limit; this test measures that degradation itself
+        const ar = new AutoRound(STORIES, { bits, groupSize: 32, sym, iters: 0, disableOptRtn: true, log: silentLogger, discoverPlugins: false, skipSanityCheck: bits < 3 });
         const res = await ar.quantizeAndSave(join(work.dir, `w${bits}${sym}`), { format: 'fake', keepQdq: true });
         bench ??= new PerplexityBench(await ar.registry(), await ar.load(), await ar.backend(), text, { seqlen: 256 });
         results.fp32 ??= bench.run((await ar.load()).checkpoint).perplexity;

@@ -56,6 +56,7 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('bool', 'overwrite', 'replace a non-empty output folder that holds an earlier output of auto-round', { sets: { key: 'overwrite', value: true } }),
   F('bool', 'force', 'with --overwrite: replace a non-empty output folder even when it does not look like an earlier output (never the input, the current or the home folder)', { sets: { key: 'force', value: true } }),
   F('bool', 'resume', 'continue an interrupted SignRound run into the same --output_dir from its last finished block, with the same model and options (the result is byte-identical; see docs/resume.md)', { sets: { key: 'resume', value: true } }),
+  F('bool', 'skip_sanity_check', 'do not read the output back and compare its perplexity with the input model\'s (on by default: more than 1.5x worse, 3x below 4 bits, or NaN fails the run and keeps the output)', { sets: { key: 'skip_sanity_check', value: true } }),
   F('string', 'eval_ppl', 'after quantizing (or with `eval`), print perplexity on this text file'),
   F('int', 'eval_seqlen', 'perplexity window length, BOS included (default min(2048, max_position_embeddings))'),
   F('int', 'eval_max_tokens', 'score at most this many tokens of the text'),

@@ -113,6 +113,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   set('overwrite', bool(a, 'overwrite'));
   set('force', bool(a, 'force'));
   set('resume', bool(a, 'resume'));
+  set('skipSanityCheck', bool(a, 'skip_sanity_check'));
   set('backend', str(a, 'backend'));
   set('threads', num(a, 'threads'));
   const lc = str(a, 'layer_config');
