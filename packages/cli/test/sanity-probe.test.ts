@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AlgorithmPlugin, type QuantizedWeight, createRegistry, definePlugin } from '@autoround/autoround';
+import { type AlgorithmPlugin, type QuantizedWeight, createRegistry, definePlugin, writeDemoModel } from '@autoround/autoround';
 import { runCli } from './run-cli.js';
 import { HAS_SHARED, STORIES, TINYSTORIES, mulberry32, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
@@ -86,6 +86,17 @@ async function runFrom(root: string, args: string[]): Promise<{ code: number; ou
     process.chdir(cwd);
   }
 }
+
+describe('sanity probe of a model folder without a tokenizer', () => {
+  it('probes on tokens sampled from the source model (seeded, offline) and passes', async () => {
+    const model = join(work.dir, 'no-tokenizer');
+    writeDemoModel(model, { hidden: 64, intermediate: 96, layers: 2, heads: 2, kvHeads: 1 });
+    rmSync(join(model, 'tokenizer.json'));
+    const r = await runCli(['--model', model, '--iters', '0', '--disable_opt_rtn', '--group_size', '32', '--output_dir', join(work.dir, 'no-tokenizer-out')]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/sanity probe: perplexity \d+\.\d+ → \d+\.\d+ .* in 4 windows \(sampled from the source model\)/);
+  });
+});
 
 const PROBE_LINE = /sanity probe: perplexity (\d+\.\d+) → (\d+\.\d+) \(×(\d+\.\d+), limit ×1\.5\)/;
 
