@@ -47,6 +47,22 @@ function checkTokenizerModel(tokJson: Record<string, unknown>, file: string): vo
 }
 
 /**
+ * "added_tokens": a list of { id, content } entries (found by tools/fuzz: the library builds a tokenizer
+ * whose added_tokens is a string, and the vocabulary size below then called .map on it).
+ */
+function addedTokens(v: unknown, file: string): { id: number; content: string }[] {
+  if (v === undefined || v === null) return [];
+  const ok = (a: unknown) => {
+    const t = a as { id?: unknown; content?: unknown } | null;
+    return typeof t === 'object' && t !== null && Number.isSafeInteger(t.id) && (t.id as number) >= 0 && typeof t.content === 'string';
+  };
+  if (!Array.isArray(v) || !v.every(ok)) {
+    throw new AutoRoundError('E_BAD_TOKENIZER', `${file}: "added_tokens" must be a list of { "id": integer, "content": string } entries`, { subject: file });
+  }
+  return v as { id: number; content: string }[];
+}
+
+/**
  * Loads tokenizer.json (+ tokenizer_config.json) from a model folder with @huggingface/tokenizers. For
  * SentencePiece-style BPE tokenizers, encode runs on a word-memoizing encoder that gives the library's ids
  * token for token, 10–50× faster on long texts (fast-bpe.ts); other tokenizers use the library's encode.
@@ -56,6 +72,7 @@ export function loadTokenizer(dir: string): TextTokenizer {
   if (!existsSync(tj)) throw new AutoRoundError('E_NO_TOKENIZER', `${tj} is missing: a tokenizer.json is needed to tokenize text`, { subject: tj });
   const tokJson = readJson(tj);
   checkTokenizerModel(tokJson, tj);
+  const added = addedTokens(tokJson.added_tokens, tj);
   const cfgFile = join(dir, 'tokenizer_config.json');
   const cfg = existsSync(cfgFile) ? readJson(cfgFile) : {};
   let tok: HFTokenizer;
@@ -65,9 +82,9 @@ export function loadTokenizer(dir: string): TextTokenizer {
     throw new AutoRoundError('E_BAD_TOKENIZER', `${tj}: cannot build the tokenizer (${(e as Error).message})`, { subject: tj });
   }
   const model = tokJson.model as { vocab?: Record<string, number> | unknown[] } | undefined;
-  const added = (tokJson.added_tokens as { id: number; content: string }[] | undefined) ?? [];
   const vocab = model?.vocab;
-  const vocabSize = Math.max(Array.isArray(vocab) ? vocab.length : vocab ? Object.keys(vocab).length : 0, ...added.map((a) => a.id + 1));
+  let vocabSize = Array.isArray(vocab) ? vocab.length : vocab ? Object.keys(vocab).length : 0;
+  for (const a of added) vocabSize = Math.max(vocabSize, a.id + 1);
   const idOf = (key: string): number | undefined => {
     const v = cfg[key];
     const content = typeof v === 'string' ? v : v && typeof v === 'object' ? (v as { content?: string }).content : undefined;

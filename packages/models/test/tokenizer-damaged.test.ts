@@ -48,6 +48,22 @@ describe('damaged tokenizer.json', () => {
     expect((err as Error).message).toMatch(new RegExp(`^${join(dir, 'tokenizer.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the tokenizer it describes fails \\(.+\\); is the file damaged\\?$`));
   });
 
+  for (const added of ['awq', [{ id: 'x', content: '<s>' }], [null], { 0: '<unk>' }]) {
+    it(`added_tokens ${JSON.stringify(added)} is refused at load, naming the file`, () => {
+      const dir = folder(`bad-added-${JSON.stringify(added).replace(/\W/g, '')}`, null);
+      const tj = join(dir, 'tokenizer.json');
+      writeFileSync(tj, JSON.stringify({ ...tokenizerJson(null), added_tokens: added }));
+      let err: unknown;
+      try {
+        loadTokenizer(dir);
+      } catch (e) {
+        err = e;
+      }
+      expect(isAutoRoundError(err), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(new RegExp(`^${tj.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: "added_tokens" must be a list of \\{ "id": integer, "content": string \\} entries$`));
+    });
+  }
+
   it('the same tokenizer with a valid template loads and encodes', () => {
     const t = loadTokenizer(folder('good-template', template([{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }])));
     const ids = t.encode('Hello world');
