@@ -45,13 +45,13 @@ function realOrResolved(p: string): string {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this id runs (EPERM: it exists but belongs to someone else), for locks and staging folders left by dead runs. */
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    // EPERM: it exists but belongs to someone else
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

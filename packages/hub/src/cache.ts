@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, unlinkSync, writeFileSync, copyFileSync, symlinkSync, openSync, closeSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import { processAlive } from '@autoround/core';
 import type { HubConfig, RepoType } from './options.js';
 import { sleep } from './http.js';
 
@@ -177,7 +178,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, staleM
       try {
         const pid = Number(readFileSync(lockPath, 'utf8'));
         const age = Date.now() - statSync(lockPath).mtimeMs;
-        stale = age > staleMs || !Number.isInteger(pid) || pid <= 0 || !alive(pid);
+        stale = age > staleMs || !Number.isInteger(pid) || pid <= 0 || !processAlive(pid);
       } catch {
         stale = true;
       }
@@ -203,15 +204,6 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, staleM
   }
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function lockPath(cfg: Pick<HubConfig, 'cacheDir'>, repoDir: string, etag: string): string {
   return join(cfg.cacheDir, '.locks', basename(repoDir), `${etag}.lock`);
