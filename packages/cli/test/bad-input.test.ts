@@ -1,7 +1,7 @@
-import { copyFileSync, cpSync, rmSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeDemoModel } from '@autoround/autoround';
+import { demoModel } from './demo-model.js';
 import { runCli } from './run-cli.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 
@@ -10,15 +10,7 @@ afterAll(() => work.cleanup());
 
 const run = runCli;
 
-const demo = join(work.dir, 'demo');
-writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 1, heads: 2, kvHeads: 1 });
-
-function variant(name: string, edit: (dir: string) => void): string {
-  const d = join(work.dir, name);
-  cpSync(demo, d, { recursive: true });
-  edit(d);
-  return d;
-}
+const { demo, variant } = demoModel(work.dir);
 
 function noOutput(out: string): void {
   expect(existsSync(out)).toBe(false);

@@ -2,11 +2,12 @@
 // Node stack (or, for the last two, a message that named no file); each must now be exit 1 and one
 // `error: …` line naming the file at fault.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEMO_TEXT, writeDemoModel } from '@autoround/autoround';
+import { DEMO_TEXT } from '@autoround/autoround';
+import { demoModel } from './demo-model.js';
 import { runCli, runCliProcess } from './run-cli.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 
@@ -24,15 +25,7 @@ afterAll(() => {
   work.cleanup();
 });
 
-const demo = join(work.dir, 'demo');
-writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 1, heads: 2, kvHeads: 1 });
-
-function variant(name: string, edit: (dir: string) => void): string {
-  const d = join(work.dir, name);
-  cpSync(demo, d, { recursive: true });
-  edit(d);
-  return d;
-}
+const { demo, variant } = demoModel(work.dir);
 
 const base = (model: string, out: string, extra: string[] = []) => ['--model', model, '--iters', '0', '--disable_opt_rtn', '--output_dir', out, ...extra];
 /** A run that reads its calibration data (RTN with --iters 0 reads none). */
