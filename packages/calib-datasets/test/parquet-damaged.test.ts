@@ -36,6 +36,22 @@ describe('damaged Parquet data pages', () => {
     expect(r.out).toContain(`AutoRoundError: ${file} is not a readable Parquet file: row group 0 column "text": the data page at byte 4 has a header with missing or inconsistent counts and level lengths`);
   });
 
+  it('a column chunk whose value count is negative is refused, not skipped and decoded forever', () => {
+    // found by the 100k-input fuzz run: num_values -5 in the footer, and a page header whose num_nulls is a
+    // double and whose row count and level lengths are gone
+    const file = join(work.dir, 'negative-count.parquet');
+    writeFileSync(
+      file,
+      Buffer.from(
+        '5041a93115061580021586025c1508170015081500150415000000030f7ef07d5a0000004f6e63652075706f6e20612074696d65207468657265207761732061206c6974746c6520636c6f636b2e0a4974207469636b65642e0a0a54686520656e642c206e61c3af766520636166c3a920e69db1e4baac20f09f98802e0a060000007365636f6e640e000000746869726420646f63756d656e74000000001504192c4804726f6f74150200150c25021804746578742500001608191c191c26081c150c191500191804746578741502160916ae0216b40226083c3600280e746869726420646f63756d656e74180000191c15061500150200000016ae02160836b402002809687970617271756574191c1c0000007600000050415231',
+        'hex',
+      ),
+    );
+    const r = readInChild(file);
+    expect(r.status, `timed out or crashed: ${r.out}`).toBe(0);
+    expect(r.out).toContain(`AutoRoundError: ${file} is not a readable Parquet file: row group 0 column "text": its value count -5 is not a count`);
+  });
+
   it('the same file undamaged still reads', () => {
     const file = join(work.dir, 'fine.parquet');
     writeFileSync(file, new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: ['Once upon a time.', 'second'], type: 'STRING' as const }] })));

@@ -137,6 +137,12 @@ function targetRegExp(target: string, key: string): RegExp {
 }
 
 export function llmcLayerArgs(qc: CtConfigJson): (layer: string) => LlmcLayerArgs {
+  // found by the 100k-input fuzz run: a group that is null reached .weights
+  for (const [key, g] of Object.entries(qc.config_groups ?? {})) {
+    if (!g || typeof g !== 'object' || Array.isArray(g)) {
+      throw new AutoRoundError('E_FORMAT', `compressed-tensors config: quantization_config.config_groups.${key} is ${JSON.stringify(g)}, expected an object with targets and weights`, { subject: `quantization_config.config_groups.${key}` });
+    }
+  }
   const groups = Object.entries(qc.config_groups ?? {})
     .filter(([, g]) => g.weights)
     .map(([key, g]) => ({ key, ...g }));

@@ -23,6 +23,14 @@ describe('compressed-tensors config_groups', () => {
     });
   }
 
+  for (const group of [null, 1, [weights]]) {
+    it(`a config group that is ${JSON.stringify(group)} is refused, naming the field`, () => {
+      const e = thrown(() => llmcLayerArgs({ config_groups: { group_0: group } } as never));
+      expect(isAutoRoundError(e), String(e)).toBe(true);
+      expect(e.message).toBe(`compressed-tensors config: quantization_config.config_groups.group_0 is ${JSON.stringify(group)}, expected an object with targets and weights`);
+    });
+  }
+
   it('a "re:" target that is not a regular expression is refused, naming the field', () => {
     const e = thrown(() => llmcLayerArgs({ config_groups: { group_0: { targets: ['re:model.(layers'], weights } } } as never)('model.layers.0.self_attn.q_proj'));
     expect(isAutoRoundError(e), String(e)).toBe(true);
