@@ -52,6 +52,19 @@ describe('damaged Parquet data pages', () => {
     expect(r.out).toContain(`AutoRoundError: ${file} is not a readable Parquet file: row group 0 column "text": its value count -5 is not a count`);
   });
 
+  it('definition levels with a run of 400 million in a page of 4 values are refused, not decoded until V8 aborts', () => {
+    // found by the 100k-input fuzz run: f4 90 80 80 inserted at the start of the page's levels
+    const bytes = new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: ['Once upon a time.', 'second', 'third document', ''], type: 'STRING' as const }] }));
+    const header = Buffer.from(bytes.subarray(4, 40)).toString('hex');
+    const end = header.indexOf('5c1508150015081500150415000000') / 2 + 4 + 15; // the page header's last byte + 1
+    expect(end, header).toBeGreaterThan(19);
+    const file = join(work.dir, 'long-run.parquet');
+    writeFileSync(file, Buffer.concat([bytes.subarray(0, end), Uint8Array.from([0xf4, 0x90, 0x80, 0x80]), bytes.subarray(end)]));
+    const r = readInChild(file);
+    expect(r.status, `timed out or crashed: ${r.out}`).toBe(0);
+    expect(r.out).toContain(`AutoRoundError: ${file} is not a readable Parquet file: row group 0 column "text": the data page at byte 4 has definition levels whose runs hold more than its 4 values`);
+  });
+
   it('the same file undamaged still reads', () => {
     const file = join(work.dir, 'fine.parquet');
     writeFileSync(file, new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'text', data: ['Once upon a time.', 'second'], type: 'STRING' as const }] })));
