@@ -20,6 +20,16 @@ export const NO_SHARED_REASON = `needs the ../shared fixtures, absent at ${SHARE
 /** A suite name that says, when the fixtures are absent, why the suite is skipped. */
 export const needsShared = (name: string): string => (HAS_SHARED ? name : `${name} (skipped: ${NO_SHARED_REASON})`);
 
+/** What `f` throws (a test of an error's type and message); fails the test when it returns. */
+export function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('did not throw');
+}
+
 /** A fresh temporary folder, removed by the returned cleanup. */
 export function tempDir(prefix = 'autoround-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

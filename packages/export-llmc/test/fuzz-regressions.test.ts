@@ -2,17 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { isAutoRoundError } from '@autoround/core';
 import { llmcLayerArgs } from '../src/index.js';
+import { thrown } from '../../../tools/testing/fixtures.js';
 
 const weights = { num_bits: 4, group_size: 32, strategy: 'group', symmetric: true, type: 'int' };
-
-function thrown(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('did not throw');
-}
 
 describe('compressed-tensors config_groups', () => {
   for (const targets of [[0], 5, null, 'Linear', [null]]) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAutoRoundError } from '@autoround/core';
 import { loadTokenizer } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir, thrown } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -38,12 +38,7 @@ const template = (single: unknown) => ({ type: 'TemplateProcessing', single, pai
 describe('damaged tokenizer.json', () => {
   it('a TemplateProcessing whose "single" is not a list is refused at load, naming the file', () => {
     const dir = folder('bad-template', template(0));
-    let err: unknown;
-    try {
-      loadTokenizer(dir);
-    } catch (e) {
-      err = e;
-    }
+    const err = thrown(() => loadTokenizer(dir));
     expect(isAutoRoundError(err), String(err)).toBe(true);
     expect((err as Error).message).toMatch(new RegExp(`^${join(dir, 'tokenizer.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the tokenizer it describes fails \\(.+\\); is the file damaged\\?$`));
   });
@@ -53,12 +48,7 @@ describe('damaged tokenizer.json', () => {
       const dir = folder(`bad-added-${JSON.stringify(added).replace(/\W/g, '')}`, null);
       const tj = join(dir, 'tokenizer.json');
       writeFileSync(tj, JSON.stringify({ ...tokenizerJson(null), added_tokens: added }));
-      let err: unknown;
-      try {
-        loadTokenizer(dir);
-      } catch (e) {
-        err = e;
-      }
+      const err = thrown(() => loadTokenizer(dir));
       expect(isAutoRoundError(err), String(err)).toBe(true);
       expect((err as Error).message).toMatch(new RegExp(`^${tj.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: "added_tokens" must be a list of \\{ "id": integer, "content": string \\} entries$`));
     });
