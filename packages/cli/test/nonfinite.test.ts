@@ -4,7 +4,7 @@
 import { cpSync, existsSync, openSync, readFileSync, readSync, readdirSync, closeSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_TEXT, writeDemoModel } from '@autoround/autoround';
+import { demoModel, SMALL_DEMO } from './demo-model.js';
 import { backendStatus } from '@autoround/kernels-cpu';
 import { runCli } from './run-cli.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
@@ -12,10 +12,7 @@ import { tempDir } from '../../../tools/testing/fixtures.js';
 const work = tempDir();
 afterAll(() => work.cleanup());
 
-const demo = join(work.dir, 'demo');
-writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 2, heads: 2, kvHeads: 1 });
-const text = join(work.dir, 'eval.txt');
-writeFileSync(text, DEMO_TEXT);
+const { demo, text } = demoModel(work.dir, { ...SMALL_DEMO, layers: 2 });
 
 /** Overwrites element `index` of tensor `name` in a folder's safetensors file with the raw bytes of `value`. */
 function poke(dir: string, name: string, index: number, value: number): void {

@@ -4,10 +4,10 @@
 // sources' .ts): the GGUF warning, a tuning --algorithm with --iters 0, the default --seqlen and a missing
 // --dataset file (items 13 and 15a-b) are tested at the API, in packages/autoround/test/options.test.ts and
 // packages/calib-datasets/test/missing-file.test.ts.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEMO_TEXT, writeDemoModel } from '@autoround/autoround';
+import { demoModel } from './demo-model.js';
 import { runCli as run } from './run-cli.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 
@@ -15,10 +15,7 @@ const work = tempDir();
 afterAll(() => work.cleanup());
 
 // max_position_embeddings 512 (writeDemoModel's default), less than the default --seqlen 2048
-const demo = join(work.dir, 'demo');
-writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 1, heads: 2, kvHeads: 1 });
-const evalText = join(work.dir, 'eval.txt');
-writeFileSync(evalText, DEMO_TEXT);
+const { demo, text: evalText } = demoModel(work.dir);
 
 const base = (out: string, extra: string[] = []) => ['--model', demo, '--iters', '0', '--disable_opt_rtn', '--output_dir', out, ...extra];
 
