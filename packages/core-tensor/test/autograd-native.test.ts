@@ -8,6 +8,7 @@ import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { native } from '../../kernels-cpu/src/native.js';
 import { nativeBackend } from '../../kernels-cpu/src/index.js';
 import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { attentionInputs } from './attention-inputs.js';
 
 // The native backend's fused kernels against the TypeScript fallback (same autograd entry points,
 // a backend without the optional methods), on small random shapes.
@@ -39,17 +40,8 @@ describe.skipIf(!hasNative)('native fused attention vs TypeScript', () => {
     it(`B${c.B} T${c.T} H${c.H} KV${c.KV} D${c.D} ${c.causal ? 'causal' : 'full'}${c.mask ? ' masked' : ''}`, () => {
       const r = rng(c.T * 131 + c.D);
       const { B, T, H, KV, D } = c;
-      const q = rand(B * T * H * D, r, -2, 2);
-      const k = rand(B * T * KV * D, r, -2, 2);
-      const v = rand(B * T * KV * D, r);
-      const gOut = rand(B * T * H * D, r);
-      let mask: Float32Array | undefined;
-      if (c.mask) {
-        mask = new Float32Array(B * T * T);
-        for (let i = 0; i < mask.length; i++) mask[i] = r() < 0.2 ? -Infinity : r() - 0.5;
-        // one row masked out entirely: output 0, lse −∞, no gradient
-        for (let s = 0; s < T; s++) mask[(0 * T + Math.min(2, T - 1)) * T + s] = -Infinity;
-      }
+      // with a mask, one row masked out entirely: output 0, lse −∞, no gradient
+      const { q, k, v, gOut, mask } = attentionInputs(r, c, c.mask ? Math.min(2, T - 1) : undefined);
       const o = resolveAttention({ batch: B, seqLen: T, numHeads: H, numKvHeads: KV, headDim: D, causal: c.causal, mask, blockRows: 5 });
       const run = (be: KernelBackend) => {
         const out = new Float32Array(B * T * H * D);

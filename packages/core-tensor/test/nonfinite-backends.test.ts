@@ -7,6 +7,7 @@ import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { nativeBackend, wasmBackend } from '../../kernels-cpu/src/index.js';
 import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { attentionInputs } from './attention-inputs.js';
 
 // NaN and Inf propagate on every backend exactly as on the TypeScript reference (issue #13, item 6: the
 // native fused attention used to turn a row of NaN scores into a row of zeros, and the TypeScript GEMM
@@ -97,16 +98,7 @@ describe.skipIf(others.length === 0)('NaN / Inf propagate on every backend as on
     for (const c of cases) {
       it(c.name, () => {
         const r2 = rng(c.name.length);
-        const q = rand(B * T * H * D, r2, -2, 2);
-        const k = rand(B * T * KV * D, r2, -2, 2);
-        const v = rand(B * T * KV * D, r2);
-        const gOut = rand(B * T * H * D, r2);
-        let mask: Float32Array | undefined;
-        if (c.masked) {
-          mask = new Float32Array(B * T * T);
-          for (let i = 0; i < mask.length; i++) mask[i] = r2() < 0.2 ? -Infinity : r2() - 0.5;
-          for (let s = 0; s < T; s++) mask[c.poke.deadRow! * T + s] = -Infinity;
-        }
+        const { q, k, v, gOut, mask } = attentionInputs(r2, { B, T, H, KV, D }, c.masked ? c.poke.deadRow! : undefined);
         const arrays = { q, k, v, gOut, mask };
         for (const key of ['q', 'k', 'v', 'gOut', 'mask'] as const) {
           const p = c.poke[key];
