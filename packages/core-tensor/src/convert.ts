@@ -1,4 +1,4 @@
-import { type ArrayOf, type DType, numelOf } from './dtype.js';
+import { type ArrayOf, type DType } from './dtype.js';
 import {
   bf16BitsToF32,
   f16BitsToF32,
@@ -82,15 +82,6 @@ export function fromFloat32<D extends DType>(dtype: D, src: Float32Array): Array
     default:
       throw new TypeError(`fromFloat32: ${dtype} is not a float dtype`);
   }
-}
-
-/** Decodes a bf16 array in place into a fresh float32 array (fast path used by loaders). */
-export function bf16ToFloat32(a: Uint16Array): Float32Array {
-  return toFloat32('BF16', a);
-}
-
-export function assertShape(shape: readonly number[], n: number, what: string): void {
-  if (numelOf(shape) !== n) throw new RangeError(`${what}: shape [${shape.join(', ')}] does not hold ${n} elements`);
 }
 
 export { bf16BitsToF32 };

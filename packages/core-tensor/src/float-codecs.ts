@@ -4,16 +4,6 @@
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-export function f32Bits(v: number): number {
-  f32[0] = v;
-  return u32[0]!;
-}
-
-export function bitsToF32(bits: number): number {
-  u32[0] = bits >>> 0;
-  return f32[0]!;
-}
-
 /** float32 -> IEEE binary16 bit pattern, round-to-nearest-even. */
 export function f32ToF16Bits(v: number): number {
   f32[0] = v;

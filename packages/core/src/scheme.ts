@@ -133,10 +133,6 @@ export function intWeightOnlyMismatch(s: QuantScheme): string | null {
   return null;
 }
 
-export function isQuantized(s: QuantScheme | null | undefined): s is QuantScheme {
-  return !!s && s.bits < 16;
-}
-
 export function validateScheme(s: QuantScheme, subject: string): void {
   const ok = Number.isInteger(s.bits) && s.bits >= 1 && s.bits <= 16;
   if (!ok) throw new AutoRoundError('E_BAD_FLAG', `${subject}: bits must be an integer in 1..16, got ${s.bits}`, { subject });

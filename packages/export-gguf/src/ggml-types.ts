@@ -43,8 +43,6 @@ export type GGMLType = (typeof GGMLType)[keyof typeof GGMLType];
 
 /** Elements per super-block of the K-quants. */
 export const QK_K = 256;
-/** Elements per block of the 32-element quants (Q4_0 … Q8_0). */
-export const QK32 = 32;
 
 interface TypeTraits {
   readonly name: string;

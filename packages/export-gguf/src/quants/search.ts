@@ -31,8 +31,6 @@ export function nearestInt(v: number): number {
 
 /** fp32 → fp16 bits (round to nearest even), as GGML_FP32_TO_FP16. */
 export const toF16 = f32ToF16Bits;
-/** fp16 bits → fp32, as GGML_FP16_TO_FP32. */
-export const fromF16 = f16BitsToF32;
 
 export function putF16(out: Uint8Array, o: number, v: number): void {
   const h = f32ToF16Bits(v);
