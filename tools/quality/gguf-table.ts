@@ -18,7 +18,8 @@ import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autorou
 import type { WeightSource } from '@autoround/core';
 import { KlDivergence } from '@autoround/eval';
 import signround from '@autoround/algo-signround';
-import gguf, { ggufFileOf, readConfig, readGgufWeights } from '@autoround/export-gguf';
+import { readConfig } from '@autoround/core';
+import gguf, { ggufFileOf, readGgufWeights } from '@autoround/export-gguf';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, memoryLogger } from '@autoround/autoround';
 import { Checkpoint, ShardedSafetensorsWriter, f32ToBf16Bits } from '@autoround/core-tensor';
-import gguf, { GGMLType, exportGguf, ggmlTypeName, ggufFileOf, ggufQdq, readConfig, readGguf, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
+import { readConfig } from '@autoround/core';
+import gguf, { GGMLType, exportGguf, ggmlTypeName, ggufFileOf, ggufQdq, readGguf, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
 import signround from '../src/index.js';
 import { HAS_SHARED, LLAMA256, SHARED, STORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 

@@ -1,5 +1,6 @@
 export * from './scheme.js';
 export * from './model-spec.js';
+export * from './config-file.js';
 export * from './quantized.js';
 export type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 export * from './log.js';

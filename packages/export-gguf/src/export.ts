@@ -1,10 +1,10 @@
 // Planning (names, types, metadata) and writing a GGUF file from Hugging Face float weights.
 
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { AutoRoundError, Checkpoint } from '@autoround/core-tensor';
 import type { HFConfig, Logger } from '@autoround/core';
-import { silentLogger } from '@autoround/core';
+import { readConfig, silentLogger } from '@autoround/core';
 import { GGMLType, ggmlTypeName, rowBytes } from './ggml-types.js';
 import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelector, type FileType } from './ftype.js';
 import { GgufMetadata } from './gguf/metadata.js';
@@ -338,16 +338,6 @@ export interface ExportGgufResult {
   readonly bytes: number;
   readonly tensors: readonly { name: string; type: string; ne: readonly number[]; fallback?: string }[];
   readonly seconds: number;
-}
-
-export function readConfig(modelDir: string): HFConfig {
-  const p = join(modelDir, 'config.json');
-  if (!existsSync(p)) throw new AutoRoundError('E_NOT_FOUND', `${modelDir}: no config.json`, { subject: p });
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as HFConfig;
-  } catch (e) {
-    throw new AutoRoundError('E_BAD_CONFIG', `${p}: not valid JSON (${(e as Error).message})`, { subject: p });
-  }
 }
 
 /**

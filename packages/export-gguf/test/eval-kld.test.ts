@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, PerplexityBench, folderKlDivergence, silentLogger } from '@autoround/autoround';
 import type { WeightSource } from '@autoround/core';
 import { KlDivergence } from '@autoround/eval';
-import gguf, { ggufFileOf, readConfig, readGgufWeights } from '../src/index.js';
+import { readConfig } from '@autoround/core';
+import gguf, { ggufFileOf, readGgufWeights } from '../src/index.js';
 import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
 import { Registry, memoryLogger, presetScheme, type ExportContext, type ModelSpec } from '@autoround/core';
-import plugin, { exportGguf, ggufExporter, readConfig, readGguf, ggmlTypeName } from '../src/index.js';
+import { readConfig } from '@autoround/core';
+import plugin, { exportGguf, ggufExporter, readGguf, ggmlTypeName } from '../src/index.js';
 import { writeSynthModel } from './fixtures.js';
 import { HAS_SHARED, STORIES } from '../../../tools/testing/fixtures.js';
 

@@ -16,9 +16,9 @@ import {
   importanceFromSums,
   planGguf,
   quantizeRows,
-  readConfig,
   readGgufWeights,
 } from '../src/index.js';
+import { readConfig } from '@autoround/core';
 import { permuteRows, reversePermuteRowBytes, reversePermuteRows } from '../src/tensor-map.js';
 import { randn, rng, writeSynthModel } from './fixtures.js';
 
