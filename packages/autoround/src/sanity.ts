@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AutoRoundError, type CausalLM, type KernelBackend, type Logger, type QuantScheme, type Registry, isAutoRoundError, isBlockwise } from '@autoround/core';
-import { evalWindows, logSumExp } from '@autoround/eval';
+import { evalWindows, windowNllOf } from '@autoround/eval';
 import { LlamaModel, loadTokenizer } from '@autoround/models';
 import { DEMO_TEXT } from './demo.js';
 import { weightsOf } from './evaluate.js';
@@ -276,11 +276,9 @@ function sourceScore(model: LoadedModel, windows: readonly Int32Array[], backend
 
 /** Summed negative log-likelihood of every window's tokens after the first, each from its prefix (as `perplexity` scores). */
 function nllOf(lm: CausalLM, windows: readonly Int32Array[]): NllSum {
-  const V = lm.spec.vocabSize;
   const nll: NllSum = { sum: 0, tokens: 0 };
   for (const ids of windows) {
-    const logits = lm.forward(ids);
-    for (let t = 0; t + 1 < ids.length; t++) nll.sum += logSumExp(logits, t * V, V) - logits[t * V + ids[t + 1]!]!;
+    nll.sum += windowNllOf(lm, ids);
     nll.tokens += ids.length - 1;
   }
   return nll;

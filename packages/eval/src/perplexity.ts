@@ -56,17 +56,12 @@ export function evalWindows(ids: Int32Array, options: PerplexityOptions): Int32A
  */
 export function perplexity(model: CausalLM, ids: Int32Array, options: PerplexityOptions): PerplexityResult {
   const windows = evalWindows(ids, options);
-  const V = model.spec.vocabSize;
   const total = windows.reduce((n, w) => n + w.length - 1, 0);
   let nllSum = 0;
   let scored = 0;
   for (const [k, input] of windows.entries()) {
-    const logits = model.forward(input);
-    let windowNll = 0;
-    for (let t = 0; t + 1 < input.length; t++) {
-      windowNll += logSumExp(logits, t * V, V) - logits[t * V + input[t + 1]!]!;
-      scored++;
-    }
+    const windowNll = windowNllOf(model, input);
+    scored += input.length - 1;
     // a NaN or Inf is a broken model or a broken kernel, never a perplexity to print
     if (!Number.isFinite(windowNll)) throw nonFiniteScoreError(model, input, k, 'perplexity', options.weights);
     nllSum += windowNll;
@@ -75,6 +70,15 @@ export function perplexity(model: CausalLM, ids: Int32Array, options: Perplexity
   if (scored === 0) throw new AutoRoundError('E_EVAL', 'perplexity: the text is too short to score a single token');
   const nll = nllSum / scored;
   return { perplexity: Math.exp(nll), nll, tokens: scored, windows: windows.length };
+}
+
+/** Summed negative log-likelihood (nats) of a window's tokens after the first, each scored from its prefix. */
+export function windowNllOf(model: CausalLM, input: Int32Array): number {
+  const V = model.spec.vocabSize;
+  const logits = model.forward(input);
+  let nll = 0;
+  for (let t = 0; t + 1 < input.length; t++) nll += logSumExp(logits, t * V, V) - logits[t * V + input[t + 1]!]!;
+  return nll;
 }
 
 /** log Σ exp(a[o … o + n)), computed from the row's maximum. */
