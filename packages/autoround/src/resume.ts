@@ -178,6 +178,22 @@ export interface SavedRun {
 }
 
 const STATE_FILE = 'state.bin';
+/** Every file a resume folder may hold: the state, the block groups, and writeResumeFile's temporaries. */
+const STATE_FILES = /^(state\.bin|blocks-\d{5}\.bin|\.(state\.bin|blocks-\d{5}\.bin)\.tmp-\d+)$/;
+
+/**
+ * Deletes a resume folder, but only one that holds nothing but what this module writes: a folder of
+ * the user's that happens to carry the name is left alone, with a warning.
+ */
+function removeStateFolder(dir: string, log: Logger): void {
+  if (!existsSync(dir)) return;
+  const foreign = readdirSync(dir).filter((f) => !STATE_FILES.test(f));
+  if (foreign.length > 0) {
+    log.warn(`${dir} holds files a resume state does not (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ' …' : ''}): left as it is; remove it by hand`);
+    return;
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
 
 /**
  * Reads the state of an interrupted run from `dir` and checks it is this run's (`fp`); null when
@@ -274,7 +290,7 @@ export class RunResume {
     if (this.discard) {
       // with --resume this is a folder no block was committed to: nothing worth a line
       if (!this.resume) this.log.info(`discarding the saved state of an interrupted run in ${this.dir} (pass --resume to continue it instead)`);
-      rmSync(this.dir, { recursive: true, force: true });
+      removeStateFolder(this.dir, this.log);
     }
     const saved = this.saved;
     if (!saved) return;
@@ -335,6 +351,6 @@ export class RunResume {
 
   /** After the output is in place: the state has served its purpose. */
   finished(): void {
-    if (this.fingerprint || this.saved) rmSync(this.dir, { recursive: true, force: true });
+    if (this.fingerprint || this.saved) removeStateFolder(this.dir, this.log);
   }
 }

@@ -84,4 +84,14 @@ describe('--overwrite never replaces the input, the current folder or an empty p
     expect((await runCli(['--model', demo, ...rtn, '--output_dir', foreign, '--overwrite', '--force'])).code).toBe(0);
     expect(readdirSync(foreign)).toContain('config.json');
   });
+
+  it('a folder named like a resume state but holding other files is never deleted', async () => {
+    const d = join(work.dir, 'resume-name');
+    mkdirSync(join(d, '.out.resume'), { recursive: true });
+    writeFileSync(join(d, '.out.resume', 'notes.txt'), 'mine');
+    const r = await runCli(['--model', demo, ...rtn, '--output_dir', join(d, 'out')]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(d, '.out.resume', 'notes.txt'), 'utf8')).toBe('mine');
+    expect(r.err).toMatch(/holds files a resume state does not \(notes\.txt\): left as it is/);
+  });
 });
