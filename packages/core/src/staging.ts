@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { AutoRoundError } from '@autoround/core-tensor';
+import { AutoRoundError, systemErrorWords } from '@autoround/core-tensor';
 import type { Logger } from './log.js';
 
 /**
@@ -60,10 +60,9 @@ function outputError(message: string, subject: string, cause?: unknown): AutoRou
   return new AutoRoundError('E_OUTPUT', message, { subject, ...(cause !== undefined ? { cause } : {}) });
 }
 
+/** A failed file-system call in plain words (core-tensor's table of system errors), else its message. */
 function fsReason(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const why: Record<string, string> = { EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EBUSY: 'the folder is in use', EXDEV: 'not on the same file system' };
-  return (err.code && why[err.code]) ?? err.message;
+  return systemErrorWords(e) ?? (e as Error).message;
 }
 
 /** Whether `dir` (a folder) holds what this toolkit writes: a config.json with a quantization_config, a quantization_config.json (fake), or only such subfolders (several formats). */
