@@ -13,6 +13,7 @@ export * from './hparams.js';
 export * from './tokenizer.js';
 export * from './export.js';
 export * from './qdq.js';
+export * from './layer-types.js';
 export * from './overrides.js';
 export * from './read.js';
 export { ggufExporter, fileTypeOfFormat } from './plugin.js';

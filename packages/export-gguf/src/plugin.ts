@@ -8,7 +8,8 @@ import type { Tensor } from '@autoround/core-tensor';
 import { ggmlTypeName } from './ggml-types.js';
 import { fileTypeByName, fileTypeNames, type FileType } from './ftype.js';
 import { GgufTensorSink, planGguf } from './export.js';
-import { ggufExtraOf, ggufSelectionOverrides, imatrixOf } from './qdq.js';
+import { ggufExtraOf, imatrixOf } from './qdq.js';
+import { ggufSelectionOverrides } from './layer-types.js';
 import { GGUF_QUANT_METHOD, ggufFileOf, readGgufWeights } from './read.js';
 
 /** The file type named by a format string ("gguf:q4_k_m" → Q4_K_M); null when none is given. */

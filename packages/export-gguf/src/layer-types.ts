@@ -1,0 +1,94 @@
+// The GGUF type of every layer of a run, as the file's mix (llama.cpp's per-tensor choice, the row
+// fallbacks, the layer selection's overrides) decides it: the planning side of GGUF, which the
+// exporter and the algorithms that quantize to GGUF types share.
+
+import type { HFConfig, ModelSpec, QuantScheme } from '@autoround/core';
+import type { GGMLType } from './ggml-types.js';
+import { planTensors, resolveFileType } from './export.js';
+import type { FileType } from './ftype.js';
+import { ggufLayerOverrides } from './overrides.js';
+import { ggmlTypeOfScheme } from './qdq.js';
+
+export interface GgufLayerTypeOptions {
+  /** The model's config.json. */
+  readonly config: HFConfig;
+  /** Every checkpoint tensor: HF name and shape (decides output.weight, tied embeddings, rows). */
+  readonly sourceTensors: readonly { name: string; shape: readonly number[] }[];
+  /** The file type of the --format gguf:* output ("Q4_K_M"). */
+  readonly fileType: FileType | string;
+  /** Whether the run delivers importance vectors (changes Q4_0/Q5_0 files' ffn_down mix). */
+  readonly hasImatrix: boolean;
+  /** Types the layer selection decides, by HF tensor name (ggufLayerOverrides). */
+  readonly overrides?: ReadonlyMap<string, GGMLType>;
+}
+
+/**
+ * The GGUF type of every weight a file of `fileType` stores, keyed by the HF layer name without
+ * ".weight" ("model.layers.0.self_attn.v_proj"): the same choice (mix and row fallbacks) the gguf
+ * exporter makes, so an algorithm's QDQ is what the file holds.
+ */
+export function ggufLayerTypes(o: GgufLayerTypeOptions): Map<string, GGMLType> {
+  const { tensors } = planTensors({ config: o.config, sourceTensors: o.sourceTensors, fileType: o.fileType, hasImatrix: o.hasImatrix, ...(o.overrides ? { overrides: o.overrides } : {}) });
+  const out = new Map<string, GGMLType>();
+  for (const t of tensors) if (t.hfName?.endsWith('.weight') && t.shape.length === 2) out.set(t.hfName.slice(0, -'.weight'.length), t.type);
+  return out;
+}
+
+/** What planning needs of a checkpoint: its tensor names, shapes and (optionally) dtypes. */
+export interface CheckpointShapes {
+  readonly names: readonly string[];
+  info(name: string): { readonly shape: readonly number[]; readonly dtype?: string };
+}
+
+/** ggufLayerTypes from a model spec and its checkpoint. */
+export function ggufLayerTypesOf(spec: ModelSpec, checkpoint: CheckpointShapes, fileType: FileType | string, hasImatrix: boolean, overrides?: ReadonlyMap<string, GGMLType>): Map<string, GGMLType> {
+  return ggufLayerTypes({ config: spec.config, sourceTensors: checkpoint.names.map((n) => ({ name: n, shape: checkpoint.info(n).shape })), fileType, hasImatrix, ...(overrides ? { overrides } : {}) });
+}
+
+/**
+ * The types the layer selection of a run decides (ggufLayerOverrides) for a file of `fileType`:
+ * full-precision layers as F16/BF16, layers with their own scheme as the type it names.
+ */
+export function ggufSelectionOverrides(
+  run: { checkpoint: CheckpointShapes; layerSchemes?: ReadonlyMap<string, QuantScheme | null>; scheme?: QuantScheme | undefined },
+  fileType: FileType | string,
+): Map<string, GGMLType> {
+  if (!run.layerSchemes) return new Map();
+  const has = new Set(run.checkpoint.names);
+  return ggufLayerOverrides({
+    layerSchemes: run.layerSchemes,
+    scheme: run.scheme,
+    fileType: resolveFileType(fileType),
+    dtypeOf: (n) => (has.has(n) ? run.checkpoint.info(n).dtype : undefined),
+  });
+}
+
+/**
+ * The per-layer GGUF types of a quantization run: when the host set `options.ggufFileType` (a
+ * `--format gguf:*` output), the types that file stores, the layer selection's overrides included
+ * (the gguf exporter plans the same); otherwise null.
+ */
+export function ggufRunLayerTypes(
+  run: {
+    spec: ModelSpec;
+    checkpoint: CheckpointShapes;
+    options: { ggufFileType?: unknown };
+    layerSchemes?: ReadonlyMap<string, QuantScheme | null>;
+    scheme?: QuantScheme | undefined;
+  },
+  hasImatrix: boolean,
+): Map<string, GGMLType> | null {
+  const ft = run.options.ggufFileType;
+  if (typeof ft !== 'string' || !ft) return null;
+  return ggufLayerTypesOf(run.spec, run.checkpoint, ft, hasImatrix, ggufSelectionOverrides(run, ft));
+}
+
+/**
+ * The GGUF type a layer is quantized to: the run's file type decides when there is one (every
+ * quantized layer of a GGUF run), else the layer's GGUF preset scheme; null for non-GGUF layers.
+ */
+export function layerGgufType(runTypes: ReadonlyMap<string, GGMLType> | null, layer: string, scheme: QuantScheme): GGMLType | null {
+  const t = runTypes?.get(layer);
+  if (t !== undefined) return t;
+  return ggmlTypeOfScheme(scheme, false);
+}
