@@ -16,7 +16,7 @@
 import { loadavg } from 'node:os';
 import { interleavedRatio, pairedFraction } from './paired-ceiling.js';
 import type { KernelBackend } from '@autoround/core-tensor';
-import { jsBackend, native, nativeBackend, nativeLoadError, setKernelLogger, wasmBackend, describeBackend } from '@autoround/kernels-cpu';
+import { benchAddonPath, jsBackend, loadNativeAddon, native, nativeBackend, nativeLoadError, setKernelLogger, wasmBackend, describeBackend } from '@autoround/kernels-cpu';
 
 const opt = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -96,9 +96,13 @@ if (referenceOpt !== 'none' && made.some((m) => m.name === 'native')) {
   process.env.OPENBLAS_CORETYPE ??= isa === 'avx512' ? 'SkylakeX' : 'Haswell';
   process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
   try {
-    if (!addon.cblasLoad || !addon.cblasGemm) throw new Error('this build of the addon has no cblasLoad');
-    const lib = addon.cblasLoad(path);
-    const cblasGemm = addon.cblasGemm;
+    // the reference lives in the benchmark build of the addon only (the shipped one never dlopens a BLAS)
+    const bench = loadNativeAddon(benchAddonPath());
+    if ('error' in bench) throw new Error(`${bench.error}; build it with \`npm run build:native:bench -w @autoround/kernels-cpu\``);
+    const ref = bench.addon;
+    if (!ref.cblasLoad || !ref.cblasGemm) throw new Error(`${benchAddonPath()} has no cblasLoad`);
+    const lib = ref.cblasLoad(path);
+    const cblasGemm = ref.cblasGemm;
     const name = lib.core ? 'openblas' : 'cblas';
     made.splice(made.findIndex((m) => m.name === 'native') + 1, 0, {
       name,

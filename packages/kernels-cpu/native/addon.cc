@@ -5,7 +5,10 @@
 #include <string>
 
 #include "attention.h"
+#ifdef AUTOROUND_CBLAS_REF
+// the gemm benchmark's OpenBLAS reference: only in the bench build (binding.gyp bench_reference=1), never shipped
 #include "cblas_ref.h"
+#endif
 #include "elementwise.h"
 #include "gemm_native.h"
 #include "qdq.h"
@@ -84,6 +87,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#ifdef AUTOROUND_CBLAS_REF
 // Benchmark reference: cblasLoad(path) → { core, config } (throws with dlerror's message), then
 // cblasGemm with gemm's arguments runs the library's cblas_sgemm.
 Napi::Value CblasLoad(const Napi::CallbackInfo& info) {
@@ -114,6 +118,8 @@ Napi::Value CblasGemm(const Napi::CallbackInfo& info) {
   cblas_ref::sgemm(call.args, call.threads);
   return info.Env().Undefined();
 }
+
+#endif
 
 // Runs the GEMM on a libuv worker thread (which then drives the pool), keeping a, b and c alive.
 class GemmWorker : public Napi::AsyncWorker {
@@ -414,8 +420,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
+#ifdef AUTOROUND_CBLAS_REF
   exports.Set("cblasLoad", Napi::Function::New(env, CblasLoad, "cblasLoad"));
   exports.Set("cblasGemm", Napi::Function::New(env, CblasGemm, "cblasGemm"));
+#endif
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   return exports;
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Builds the native backend (build/Release/autoround_kernels.node) with node-gyp. Runs as this
+// Builds the native backend (build/Release/autoround_kernels.node) with node-gyp; with --bench-reference
+// also build/Release/autoround_kernels_bench.node, the same kernels plus the OpenBLAS reference the gemm
+// benchmark times them against (never shipped: it dlopens a system library). Runs as this
 // package's `install` script, so it must never fail the install: without a compiler, headers or
 // node-gyp it prints why and exits 0, and the wasm and js backends take over.
 import { spawnSync } from 'node:child_process';
@@ -33,7 +35,9 @@ const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'incl
 // loadable while this runs (other processes may be using it) and unchanged sources are not recompiled.
 const started = Date.now();
 const run = (args) => spawnSync(cmd, [...pre, ...args], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' && cmd === 'node-gyp' });
-let r = run(['configure', ...nodedir]);
+// node-gyp hands unknown --name=value options to gyp as variables (binding.gyp's bench_reference)
+const bench = process.argv.includes('--bench-reference') ? ['--bench_reference=1'] : [];
+let r = run(['configure', ...nodedir, ...bench]);
 if (r.status === 0) r = run(['build', ...nodedir]);
 const secs = ((Date.now() - started) / 1000).toFixed(1);
 if (r.status === 0 && existsSync(join(pkg, 'build', 'Release', 'autoround_kernels.node'))) {

@@ -8,7 +8,7 @@ import type { NativeAddon } from './native.js';
 import { wasm, wasmLoadError } from './wasm.js';
 
 export { jsGemm, checkGemmArgs };
-export { native, nativeLoadError, loadNativeAddon, nativeAddonCandidates } from './native.js';
+export { native, nativeLoadError, loadNativeAddon, nativeAddonCandidates, benchAddonPath } from './native.js';
 export type { NativeAddon, NativeIsa } from './native.js';
 export { wasm, wasmLoadError, loadWasmGemm, WasmGemm, wasmFile } from './wasm.js';
 

@@ -53,7 +53,8 @@ export interface NativeAddon {
    */
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
   /**
-   * For the gemm benchmark only: loads a system CBLAS (e.g. libopenblas.so.0) with dlopen, to be timed
+   * Only in the benchmark build (benchAddonPath, `npm run build:native:bench`), never in the shipped addon:
+   * loads a system CBLAS (e.g. libopenblas.so.0) with dlopen, to be timed
    * beside our kernels as a reference. Throws with the loader's message when it cannot. `core` and
    * `config` are OpenBLAS's own description of the kernels it picked ("" for other libraries).
    */
@@ -73,6 +74,14 @@ export function nativeAddonCandidates(): string[] {
     join(here, '..', 'build', 'Release', 'autoround_kernels.node'),
     join(here, '..', 'build', 'Debug', 'autoround_kernels.node'),
   ];
+}
+
+/**
+ * The benchmark build of the addon: the same kernels plus cblasLoad/cblasGemm (an OpenBLAS reference for the
+ * gemm benchmark), built only by `npm run build:native:bench -w @autoround/kernels-cpu`.
+ */
+export function benchAddonPath(): string {
+  return join(here, '..', 'build', 'Release', 'autoround_kernels_bench.node');
 }
 
 /** Loads the addon from `file` (or the first candidate that exists); the reason it could not, otherwise. */

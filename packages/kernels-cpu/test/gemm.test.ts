@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KernelBackend } from '@autoround/core-tensor';
 import { isAutoRoundError } from '@autoround/core-tensor';
 import { memoryLogger } from '@autoround/core';
-import plugin, { backendStatus, describeBackend, gemmAsync, jsBackend, native, nativeBackend, setKernelLogger, wasmBackend } from '../src/index.js';
+import plugin, { backendStatus, benchAddonPath, loadNativeAddon, describeBackend, gemmAsync, jsBackend, native, nativeBackend, setKernelLogger, wasmBackend } from '../src/index.js';
 import type { NativeIsa } from '../src/index.js';
 import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
 
@@ -282,11 +282,19 @@ describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
     native!.setIsa(native!.detectIsa());
   });
 
-  it('loads a system CBLAS as the gemm bench reference, or says why not', () => {
-    expect(() => native!.cblasLoad!('/no/such/dir/libcblas.so')).toThrow(/cblasLoad: .*\/no\/such\/dir\/libcblas\.so/);
+  it('ships no BLAS loader: the OpenBLAS reference is in the benchmark build only', () => {
+    expect(native!.cblasLoad).toBeUndefined();
+    expect(native!.cblasGemm).toBeUndefined();
+  });
+
+  it('loads a system CBLAS as the gemm bench reference in the benchmark build, or says why not', (ctx) => {
+    const built = loadNativeAddon(benchAddonPath());
+    if ('error' in built) return ctx.skip(`the benchmark build of the addon is not built here (npm run build:native:bench): ${built.error}`);
+    const bench = built.addon;
+    expect(() => bench.cblasLoad!('/no/such/dir/libcblas.so')).toThrow(/cblasLoad: .*\/no\/such\/dir\/libcblas\.so/);
     let loaded = false;
     try {
-      native!.cblasLoad!('libopenblas.so.0');
+      bench.cblasLoad!('libopenblas.so.0');
       loaded = true;
     } catch {
       // no OpenBLAS on this machine: only the error path above can be checked
@@ -299,7 +307,7 @@ describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
     for (const [ta, tb] of COMBOS) {
       const c0 = randomArray(m * n, r);
       const c = c0.slice();
-      native!.cblasGemm!(ta, tb, m, n, k, a, b, c, -1.5, 0.5, 2);
+      bench.cblasGemm!(ta, tb, m, n, k, a, b, c, -1.5, 0.5, 2);
       expectClose(c, reference(ta, tb, m, n, k, a, b, c0, -1.5, 0.5), k, `cblas ${tag(ta, tb)}`);
     }
   });
