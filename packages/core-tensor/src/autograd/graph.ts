@@ -12,6 +12,21 @@ import { Param } from './param.js';
 import type { TunedVector } from './tuned-vector.js';
 import { type QdqParams, type QdqSaved, qdqBackward, qdqForward } from './qdq.js';
 
+/** Buffers a custom op may take for one tape (recycled at the graph's reset). */
+export interface OpBuffers {
+  float32(n: number): Float32Array;
+  int16(n: number): Int16Array;
+}
+
+/**
+ * A leaf-like operation defined outside core-tensor (Graph.custom): `forward` fills the value and returns
+ * what its backward needs; `backward` gets the value's gradient and that state.
+ */
+export interface CustomOp<S = unknown> {
+  forward(out: Float32Array, buffers: OpBuffers, backend: KernelBackend): S;
+  backward?(gradOut: Float32Array, state: S, backend: KernelBackend): void;
+}
+
 /**
  * A value on the tape: float32 data with an explicit shape. `grad` is filled by
  * `Graph.backward` (null until a gradient reaches it). Reshaped views share data and grad.
@@ -638,6 +653,24 @@ export class Graph {
         const gv = t.v.grad;
         for (let i = 0; i < n; i++) if (inside[i]) gv[i] += gy[i]! * t.scale;
       });
+    }
+    return y;
+  }
+
+  /**
+   * An operation defined outside this package (a quantizer's QDQ of its tunable state, a tuned norm
+   * offset …): a value of `shape` that depends on no other Var, computed by `op.forward` into a buffer of
+   * the graph's arena; with `requiresGrad`, `op.backward` receives the value's gradient during backward and
+   * routes it into the op's own parameters. Buffers from `buffers` live until the next reset, like every
+   * value of the tape, so an op rebuilt each iteration allocates nothing after the first.
+   */
+  custom<S>(shape: readonly number[], requiresGrad: boolean, op: CustomOp<S>): Var {
+    const y = this.out(shape, requiresGrad);
+    const buffers: OpBuffers = { float32: (n) => this.dataArena.take(n), int16: (n) => this.codeArena.take(n) };
+    const state = op.forward(y.data, buffers, this.backend);
+    if (op.backward) {
+      const backward = op.backward;
+      this.record(y, () => backward(y._grad!, state, this.backend));
     }
     return y;
   }

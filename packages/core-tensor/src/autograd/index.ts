@@ -1,4 +1,4 @@
-export { Graph, Var, type RopeOptions, type MseOptions } from './graph.js';
+export { Graph, Var, type RopeOptions, type MseOptions, type CustomOp, type OpBuffers } from './graph.js';
 export { Param } from './param.js';
 export { TunedVector } from './tuned-vector.js';
 export { type AttentionOptions } from './attention.js';
