@@ -1,12 +1,14 @@
+import type { ErrorCode } from './error-codes.js';
+
 /**
  * The one error type the toolkit throws for bad input. `subject` names the file, tensor,
  * flag or layer at fault so that a user can act on the message alone.
  */
 export class AutoRoundError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly subject: string | undefined;
 
-  constructor(code: string, message: string, options?: { subject?: string; cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { subject?: string; cause?: unknown }) {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'AutoRoundError';
     this.code = code;

@@ -3,6 +3,7 @@ export * from './float-codecs.js';
 export * from './convert.js';
 export * from './tensor.js';
 export * from './errors.js';
+export { ERROR_CODES, type ErrorCode } from './error-codes.js';
 export * from './text-file.js';
 export * from './finite.js';
 export * from './safetensors/reader.js';

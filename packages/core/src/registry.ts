@@ -64,7 +64,7 @@ export class Registry {
     const e = this.exps.get(base);
     if (!e) {
       const known = [...this.exps.keys()].join(', ') || 'none';
-      throw new AutoRoundError('E_UNKNOWN_FORMAT', `unknown format "${format}" (--format); installed exporters: ${known}`, { subject: '--format' });
+      throw new AutoRoundError('E_FORMAT', `unknown format "${format}" (--format); installed exporters: ${known}`, { subject: '--format' });
     }
     return e;
   }

@@ -62,7 +62,7 @@ export interface PlanOptions {
 export function resolveFileType(ft: FileType | string, subject = '--format'): FileType {
   if (typeof ft !== 'string') return ft;
   const t = fileTypeByName(ft);
-  if (!t) throw new AutoRoundError('E_BAD_FORMAT', `unknown GGUF file type "${ft}" (known: ${fileTypeNames().join(', ')})`, { subject });
+  if (!t) throw new AutoRoundError('E_FORMAT', `unknown GGUF file type "${ft}" (known: ${fileTypeNames().join(', ')})`, { subject });
   return t;
 }
 

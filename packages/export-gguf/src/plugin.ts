@@ -19,7 +19,7 @@ export function fileTypeOfFormat(format: string): FileType | null {
   const name = format.slice(i + 1).trim();
   if (!name) return null;
   const t = fileTypeByName(name);
-  if (!t) throw new AutoRoundError('E_BAD_FORMAT', `unknown GGUF type "${name}" in --format ${format} (known: ${fileTypeNames().map((n) => `gguf:${n}`).join(', ')})`, { subject: '--format' });
+  if (!t) throw new AutoRoundError('E_FORMAT', `unknown GGUF type "${name}" in --format ${format} (known: ${fileTypeNames().map((n) => `gguf:${n}`).join(', ')})`, { subject: '--format' });
   return t;
 }
 

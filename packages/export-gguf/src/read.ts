@@ -27,7 +27,7 @@ export class GgufWeights implements WeightSource {
     this.file = readGguf(path);
     const arch = ggufValue(this.file, 'general.architecture');
     if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3') {
-      throw new AutoRoundError('E_UNSUPPORTED_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3)`, { subject: path });
+      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3)`, { subject: path });
     }
     this.arch = arch;
     for (const t of this.file.tensors) {

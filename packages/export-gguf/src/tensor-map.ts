@@ -20,7 +20,7 @@ export function ggufArchOf(config: HFConfig, source = 'config.json'): GgufArch {
   const a = (hf && HF_ARCHS[hf]) || (config.model_type && MODEL_TYPES[config.model_type]);
   if (!a) {
     throw new AutoRoundError(
-      'E_UNSUPPORTED_ARCH',
+      'E_UNKNOWN_ARCH',
       `${source}: architecture ${JSON.stringify(hf ?? config.model_type)} cannot be exported to GGUF (supported: ${Object.keys(HF_ARCHS).join(', ')})`,
       { subject: source },
     );

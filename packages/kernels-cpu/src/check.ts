@@ -4,7 +4,7 @@ import { AutoRoundError } from '@autoround/core-tensor';
 export function checkGemmArgs(backend: string, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): void {
   for (const [name, v] of [['m', m], ['n', n], ['k', k]] as const) {
     if (!Number.isInteger(v) || v < 0) {
-      throw new AutoRoundError('E_BAD_SHAPE', `gemm (${backend} backend): ${name} = ${v} is not a non-negative integer`, { subject: 'gemm' });
+      throw new AutoRoundError('E_SHAPE', `gemm (${backend} backend): ${name} = ${v} is not a non-negative integer`, { subject: 'gemm' });
     }
   }
   for (const [name, arr, need, shape] of [
@@ -16,7 +16,7 @@ export function checkGemmArgs(backend: string, m: number, n: number, k: number, 
       throw new AutoRoundError('E_BAD_TYPE', `gemm (${backend} backend): ${name} must be a Float32Array`, { subject: 'gemm' });
     }
     if (arr.length < need) {
-      throw new AutoRoundError('E_BAD_SHAPE', `gemm (${backend} backend): ${name} has ${arr.length} elements, a ${shape} matrix needs ${need}`, { subject: 'gemm' });
+      throw new AutoRoundError('E_SHAPE', `gemm (${backend} backend): ${name} has ${arr.length} elements, a ${shape} matrix needs ${need}`, { subject: 'gemm' });
     }
   }
 }
