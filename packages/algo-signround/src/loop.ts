@@ -1,7 +1,7 @@
 // The parts of SignRound's block loop (docs/algorithms/signround.md) that do not depend on what is tuned: the
 // calibration set-up, the micro-batch buffers, the iteration loop with its best-iteration rule,
 // early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
-// int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
+// int QDQ on the model's block graph (BlockTunableCausalLM.blockGraph); gguf.ts tunes V under frozen GGUF scales.
 
 import { createHash } from 'node:crypto';
 import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type BlockTunableCausalLM, type CheckpointValue, PyRandom, fmt, isBlockTunable, periodicYield, type QuantizeSession } from '@autoround/core';
