@@ -162,7 +162,7 @@ interface GgufTunedLayer {
 type FixedWeights = ReadonlyMap<number, ReadonlyMap<string, Float32Array>>;
 
 /**
- * What block `index`'s graph runs on: `given`'s weights where it has one (QDQ weights of layers not
+ * What a block's graph runs on: `given`'s weights where it has one (QDQ weights of layers not
  * tuned here, or a candidate's), `leafOf`'s (a tuned layer's QDQ as a gradient leaf) before that, the
  * tuned norms and biases of `nb`; the model's own tensors elsewhere.
  */
