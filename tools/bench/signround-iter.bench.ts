@@ -9,7 +9,8 @@
 // (the TypeScript loops; GEMMs stay native).
 import { loadavg } from 'node:os';
 import { pairedFraction } from './paired-ceiling.js';
-import { Graph, QdqParams, decoderBlockStep, type DecoderBlockWeights, type KernelBackend } from '@autoround/core-tensor';
+import { Graph, QdqParams, type KernelBackend } from '@autoround/core-tensor';
+import { type BlockTensors, llamaBlockGraph } from '@autoround/models';
 import { describeBackend, native, nativeBackend, nativeLoadError, setKernelLogger } from '@autoround/kernels-cpu';
 
 const opt = (name: string, dflt: number): number => {
@@ -60,20 +61,27 @@ const linear = (out: number, inp: number) => {
   return { weight, outFeatures: out, inFeatures: inp, quant: new QdqParams(weight, out, inp, { bits, groupSize: group, sym: false }) };
 };
 const ones = (n: number) => new Float32Array(n).fill(1);
-const w: DecoderBlockWeights = {
-  inputNorm: ones(hidden),
-  postNorm: ones(hidden),
-  q: linear(H * D, hidden),
-  k: linear(KV * D, hidden),
-  v: linear(KV * D, hidden),
-  o: linear(hidden, H * D),
-  gate: linear(inter, hidden),
-  up: linear(inter, hidden),
-  down: linear(hidden, inter),
-  qNorm: ones(D),
-  kNorm: ones(D),
+// the models package's Qwen3-shaped block; each linear's weight enters as the QDQ of its parameters
+const linears = new Map([
+  ['self_attn.q_proj', linear(H * D, hidden)],
+  ['self_attn.k_proj', linear(KV * D, hidden)],
+  ['self_attn.v_proj', linear(KV * D, hidden)],
+  ['self_attn.o_proj', linear(hidden, H * D)],
+  ['mlp.gate_proj', linear(inter, hidden)],
+  ['mlp.up_proj', linear(inter, hidden)],
+  ['mlp.down_proj', linear(hidden, inter)],
+]);
+const w: BlockTensors = {
+  norms: new Map([
+    ['input_layernorm', ones(hidden)],
+    ['post_attention_layernorm', ones(hidden)],
+    ['self_attn.q_norm', ones(D)],
+    ['self_attn.k_norm', ones(D)],
+  ]),
+  linears,
 };
-const cfg = { hidden, numHeads: H, numKvHeads: KV, headDim: D, intermediate: inter, eps: 1e-6 };
+const dims = { heads: H, kvHeads: KV, headDim: D, eps: 1e-6, qkNorm: true };
+const inject = { weight: (g: Graph, local: string, own: Float32Array) => g.qdq(own, linears.get(local)!.quant) };
 const cos = new Float32Array(T * D);
 const sin = new Float32Array(T * D);
 for (let p = 0; p < T; p++) {
@@ -85,19 +93,23 @@ for (let p = 0; p < T; p++) {
 }
 const x = randArr(B * T * hidden, 2);
 const target = randArr(B * T * hidden, 2);
-const layers = [w.q, w.k, w.v, w.o, w.gate, w.up, w.down];
+const layers = [...linears.values()];
 const params = layers.flatMap((l) => l.quant!.params());
 
 function iteration(g: Graph, it: number): number {
   for (const p of params) p.zeroGrad();
-  const loss = decoderBlockStep(g, x, target, w, cfg, { batch: B, seqLen: T, cos, sin }, { lossScale: 1000 });
+  g.reset();
+  const y = llamaBlockGraph(g, g.input(x, [B * T, hidden]), dims, w, { cos, sin, rotDim: D }, inject, B, T);
+  const l = g.mse(y, target);
+  const loss = l.data[0]!;
+  g.backward(g.scale(l, 1000));
   const lr = 5e-3 * (1 - it / 200);
   for (const p of params) {
     const d = p.data;
     const gr = p.grad;
     for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i]! - lr * (gr[i]! > 0 ? 1 : gr[i]! < 0 ? -1 : 0));
   }
-  for (const l of layers) l.quant!.clampMinMax(0, 1);
+  for (const l of layers) l.quant.clampMinMax(0, 1);
   return loss;
 }
 

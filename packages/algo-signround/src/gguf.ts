@@ -3,7 +3,7 @@
 // with the importance matrix collected on the block inputs.
 
 import { Graph, type Var } from '@autoround/core-tensor';
-import { AutoRoundError, fullName, type BlockForwardOptions, type BlockSpec, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
+import { fullName, type BlockForwardOptions, type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
 import {
   GGMLType,
   QuantPool,
@@ -20,10 +20,9 @@ import {
   packLevels,
 } from '@autoround/export-gguf';
 import { rtnQuantize } from '@autoround/algo-rtn';
-import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
-import { type BlockNormBias, type NormKey, blockNormBias, normBiasParams } from './norm-bias.js';
+import { type BlockNormBias, blockNormBias, normBiasInject, normBiasParams } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop, checkpointLoop } from './loop.js';
 
 /** Σx² per input column and the number of rows (tokens) it was summed over, for one linear. */
@@ -159,58 +158,23 @@ interface GgufTunedLayer {
   best: Float32Array;
 }
 
-/** The weights a linear of the block runs on during tuning: a gradient leaf for tuned layers. */
-export type WeightOf = (g: Graph, local: string) => Var;
-
-/**
- * One LLaMA-family decoder block on the autograd tape, the same graph as core-tensor's
- * decoderBlock but with each linear's weight supplied by `weightOf` (the GGUF QDQ of a tuned
- * layer as a leaf whose gradient is read after backward).
- */
-export function blockGraph(g: Graph, x: Var, model: LlamaModel, index: number, weightOf: WeightOf, batch: number, T: number, nb?: BlockNormBias | null): Var {
-  const d = model.dims;
-  const bw: LlamaBlockWeights = model.blocks[index]!;
-  const lin = (input: Var, local: string): Var => {
-    const bias = bw.linears.get(local)!.bias;
-    const w = weightOf(g, local);
-    const tuned = nb?.biases.get(local);
-    return g.linear(input, w, tuned ? g.tunedVector(tuned) : bias ? g.input(bias, [w.shape[0]!]) : null);
-  };
-  // enable_norm_bias_tuning: the norm weight with its tuned offset
-  const norm = (key: NormKey, w: Float32Array): Var => {
-    const tuned = nb?.norms[key];
-    return tuned ? g.tunedVector(tuned) : g.input(w, [w.length]);
-  };
-  const h1 = g.rmsNorm(x, norm('inputNorm', bw.inputNorm), d.eps);
-  let q = lin(h1, 'self_attn.q_proj');
-  let k = lin(h1, 'self_attn.k_proj');
-  const v = lin(h1, 'self_attn.v_proj');
-  if (bw.qNorm) q = g.rmsNorm(q, norm('qNorm', bw.qNorm), d.eps);
-  if (bw.kNorm) k = g.rmsNorm(k, norm('kNorm', bw.kNorm), d.eps);
-  const ropeOpts = { headDim: d.headDim, rotaryDim: model.rope.rotDim, seqLen: T };
-  q = g.rope(q, model.rope.cos, model.rope.sin, { ...ropeOpts, numHeads: d.heads });
-  k = g.rope(k, model.rope.cos, model.rope.sin, { ...ropeOpts, numHeads: d.kvHeads });
-  const a = g.attention(q, k, v, { batch, seqLen: T, numHeads: d.heads, numKvHeads: d.kvHeads, headDim: d.headDim });
-  const h = g.add(x, lin(a, 'self_attn.o_proj'));
-  const n = g.rmsNorm(h, norm('postNorm', bw.postNorm), d.eps);
-  const act = g.swiglu(lin(n, 'mlp.gate_proj'), lin(n, 'mlp.up_proj'));
-  return g.add(h, lin(act, 'mlp.down_proj'));
-}
-
 /** Per block index: the QDQ weights of its quantized layers that are not tuned (float types), by local name. */
 type FixedWeights = ReadonlyMap<number, ReadonlyMap<string, Float32Array>>;
 
 /**
- * The weights of block `index`'s linears as graph inputs: `given`'s where it has one (QDQ weights of
- * layers not tuned here, or a candidate's), else the source's.
+ * What a block's graph runs on: `given`'s weights where it has one (QDQ weights of layers not
+ * tuned here, or a candidate's), `leafOf`'s (a tuned layer's QDQ as a gradient leaf) before that, the
+ * tuned norms and biases of `nb`; the model's own tensors elsewhere.
  */
-function inputWeightOf(session: QuantizeSession, model: LlamaModel, index: number): (given: ReadonlyMap<string, Float32Array> | undefined) => WeightOf {
-  const bw = model.blocks[index]!;
-  const shapes = new Map(session.spec.blocks.find((b) => b.index === index)!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
-  return (given) => (gr, local) => {
-    const shape = shapes.get(local);
-    if (!shape) throw new AutoRoundError('E_UNSUPPORTED', `block ${index}: no linear "${local}" in the model spec`);
-    return gr.input(given?.get(local) ?? bw.linears.get(local)!.weight, shape);
+function groupInject(given: ReadonlyMap<string, Float32Array> | undefined, nb: BlockNormBias | null | undefined, leafOf?: (g: Graph, local: string) => Var | undefined): BlockGraphInject {
+  return {
+    ...normBiasInject(nb),
+    weight(g, local, _own, shape) {
+      const leaf = leafOf?.(g, local);
+      if (leaf) return leaf;
+      const w = given?.get(local);
+      return w ? g.input(w, shape) : undefined;
+    },
   };
 }
 
@@ -221,7 +185,7 @@ function inputWeightOf(session: QuantizeSession, model: LlamaModel, index: numbe
  */
 function groupForwarder(
   session: QuantizeSession,
-  model: LlamaModel,
+  model: BlockTunableCausalLM,
   group: readonly number[],
   T: number,
   normBias: ReadonlyMap<number, BlockNormBias>,
@@ -234,11 +198,10 @@ function groupForwarder(
     };
   }
   const g = new Graph(session.backend);
-  const chain = group.map((index) => ({ index, weightOf: inputWeightOf(session, model, index), nb: normBias.get(index) }));
   return (x, weights) => {
     g.reset();
-    let y = g.input(x, [T, model.dims.hidden]);
-    for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf(weights.get(b.index)), 1, T, b.nb);
+    let y = g.input(x, [T, model.spec.hiddenSize]);
+    for (const index of group) y = model.blockGraph(g, y, index, groupInject(weights.get(index), normBias.get(index)), 1, T);
     return y.data.slice();
   };
 }
@@ -257,24 +220,21 @@ async function tuneGgufBlock(
   normBias: ReadonlyMap<number, BlockNormBias>,
 ): Promise<BlockTuneResult> {
   const { model, T } = problem;
-  const H = model.dims.hidden;
+  const H = model.spec.hiddenSize;
   const g = new Graph(session.backend);
   const key = (block: number, local: string) => `${block}:${local}`;
   const byKey = new Map(layers.map((l) => [key(l.block, l.local), l]));
   const leaves = new Map<string, Var>();
   // a tuned layer's QDQ as a gradient leaf, the other linears as inputs
-  const weightOfBlock = (index: number): WeightOf => {
-    const rest = inputWeightOf(session, model, index)(fixed.get(index));
-    return (gr, local) => {
-      const k = key(index, local);
-      const t = byKey.get(k);
-      if (!t) return rest(gr, local);
-      let v = leaves.get(k);
-      if (!v) leaves.set(k, (v = gr.leaf(t.qdq, [t.out, t.inF])));
-      return v;
-    };
+  const leafOf = (index: number) => (gr: Graph, local: string): Var | undefined => {
+    const k = key(index, local);
+    const t = byKey.get(k);
+    if (!t) return undefined;
+    let v = leaves.get(k);
+    if (!v) leaves.set(k, (v = gr.leaf(t.qdq, [t.out, t.inF])));
+    return v;
   };
-  const chain = groupOf(problem).map((index) => ({ index, weightOf: weightOfBlock(index), nb: normBias.get(index) ?? null }));
+  const chain = groupOf(problem).map((index) => ({ index, inject: groupInject(fixed.get(index), normBias.get(index), leafOf(index)) }));
   // enable_norm_bias_tuning: norm and bias offsets step with a 4-bit layer's rate of V (as on the int path)
   const nbParams = [...normBias.values()].flatMap(normBiasParams);
   const nbLr = layerLr(problem.o, 4);
@@ -296,7 +256,7 @@ async function tuneGgufBlock(
       g.reset();
       leaves.clear();
       let y = g.input(x, [batch * T, H]);
-      for (const b of chain) y = blockGraph(g, y, model, b.index, b.weightOf, batch, T, b.nb);
+      for (const b of chain) y = model.blockGraph(g, y, b.index, b.inject, batch, T);
       const loss = lfq ? lmLoss(g, y, model, lfq, samples, mask, T) : g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
       const value = lfq ? lmLoopLoss(loss.data[0]!, reduction, batch, T, H) : loss.data[0]!;
       g.backward(g.scale(loss, lossScale));
@@ -331,7 +291,7 @@ async function tuneGgufBlock(
 function settleOnCalibration(session: QuantizeSession, problem: BlockProblem, layers: GgufTunedLayer[], fixed: FixedWeights, normBias: ReadonlyMap<number, BlockNormBias>): void {
   const { model, qIn, refOut, T } = problem;
   const group = groupOf(problem);
-  const H = model.dims.hidden;
+  const H = model.spec.hiddenSize;
   // with enable_lfq on the last group, the candidates are compared on the LM loss they were tuned on
   const lfq = lfqTokens(problem);
   const g = lfq ? new Graph(session.backend) : null;

@@ -3,8 +3,7 @@
 // int and GGUF tuning loops.
 
 import { type Graph, type Var } from '@autoround/core-tensor';
-import { AutoRoundError } from '@autoround/core';
-import type { LlamaModel } from '@autoround/models';
+import { AutoRoundError, type BlockTunableCausalLM } from '@autoround/core';
 import { type BlockProblem, groupOf } from './loop.js';
 
 /** Largest logits buffer (floats) enable_lfq builds for one micro-batch: 1 GiB. */
@@ -12,7 +11,7 @@ const LFQ_MAX_LOGITS = 1 << 28;
 
 /** The samples' tokens when this problem is tuned on the LM loss (enable_lfq and the group holds the last block), else undefined. */
 export function lfqTokens(problem: BlockProblem): readonly Int32Array[] | undefined {
-  const last = problem.model.blocks.length - 1;
+  const last = problem.model.numBlocks - 1;
   return problem.o.enableLfq && groupOf(problem).includes(last) ? problem.tokens : undefined;
 }
 
@@ -21,13 +20,13 @@ export function lfqTokens(problem: BlockProblem): readonly Int32Array[] | undefi
  * position has none), from the last block's output h [batch·T, hidden] through the final norm and
  * lm_head. Stops with an error naming --batch_size and --seqlen past 1 GiB of logits.
  */
-export function lmLoss(g: Graph, h: Var, model: LlamaModel, tokens: readonly Int32Array[], samples: readonly number[], mask: Float32Array, T: number): Var {
-  const { hidden: H, vocab } = model.dims;
+export function lmLoss(g: Graph, h: Var, model: BlockTunableCausalLM, tokens: readonly Int32Array[], samples: readonly number[], mask: Float32Array, T: number): Var {
+  const vocab = model.spec.vocabSize;
   const rows = samples.length * T;
   if (rows * vocab > LFQ_MAX_LOGITS) {
     throw new AutoRoundError('E_UNSUPPORTED', `--enable_lfq needs logits of ${rows} tokens × ${vocab} vocabulary (${((rows * vocab * 4) / 2 ** 30).toFixed(1)} GiB) per micro-batch; lower --batch_size or --seqlen`, { subject: '--enable_lfq' });
   }
-  const logits = g.linear(g.rmsNorm(h, g.input(model.finalNorm, [H]), model.dims.eps), g.input(model.lmHead, [vocab, H]));
+  const logits = model.headGraph(g, h);
   const targets = new Int32Array(rows);
   samples.forEach((s, k) => {
     const ids = tokens[s]!;

@@ -1,11 +1,10 @@
 // The parts of SignRound's block loop (docs/algorithms/signround.md) that do not depend on what is tuned: the
 // calibration set-up, the micro-batch buffers, the iteration loop with its best-iteration rule,
 // early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
-// int QDQ through core-tensor's block op; gguf.ts tunes V under frozen GGUF scales.
+// int QDQ on the model's block graph (BlockTunableCausalLM.blockGraph); gguf.ts tunes V under frozen GGUF scales.
 
 import { createHash } from 'node:crypto';
-import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type CheckpointValue, PyRandom, fmt, periodicYield, type QuantizeSession } from '@autoround/core';
-import { LlamaModel } from '@autoround/models';
+import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type BlockTunableCausalLM, type CheckpointValue, PyRandom, fmt, isBlockTunable, periodicYield, type QuantizeSession } from '@autoround/core';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
 import { type BlockNormBias, emitNormBias } from './norm-bias.js';
 
@@ -139,7 +138,7 @@ export function concatRows(parts: readonly Float32Array[], idx: readonly number[
 /** What the block loop of a SignRound run starts from. */
 export interface TuningRun {
   readonly o: SignRoundOptions;
-  readonly model: LlamaModel;
+  readonly model: BlockTunableCausalLM;
   /** Tokens per sample (all samples have this length). */
   readonly T: number;
   readonly sampler: IndexSampler;
@@ -171,7 +170,7 @@ export function checkpointLoop(session: QuantizeSession, run: TuningRun, lastBlo
     kind: run.kind,
     samples: samplesHash(run.samples),
     T: run.T,
-    hidden: run.model.dims.hidden,
+    hidden: run.model.spec.hiddenSize,
     fpIn,
     // enable_quanted_input off (and block 0): one stream, stored once
     qIn: qIn === fpIn ? null : qIn,
@@ -222,19 +221,19 @@ export async function prepareTuning(session: QuantizeSession, kind: string): Pro
   if (!Number.isInteger(o.nblocks) || o.nblocks < 1) throw new AutoRoundError('E_BAD_FLAG', `--nblocks must be an integer ≥ 1, got ${o.nblocks}`, { subject: '--nblocks' });
   const samples = await calibrationSamples(session);
   const model = blockwiseModel(session);
-  if (!(model instanceof LlamaModel)) throw new AutoRoundError('E_UNSUPPORTED', `SignRound tuning supports the LLaMA family; ${session.spec.architecture} is not`);
+  if (!isBlockTunable(model)) throw new AutoRoundError('E_UNSUPPORTED', `SignRound tuning needs a model whose blocks run on the autograd graph; ${session.spec.architecture} does not offer that`);
   const T = samples[0]!.length;
   if (samples.some((s) => s.length !== T)) throw new AutoRoundError('E_NO_DATASET', 'calibration samples must all have the same length');
   const bs = Math.min(o.batchSize, samples.length);
   const sampler = new IndexSampler(samples.length, Math.min(samples.length, bs * o.gradientAccumulateSteps), new PyRandom(o.seed));
-  if (session.resumeState) return { o, model, T, sampler, samples, kind, ...restoreLoop(session, kind, o, samples, T, model.dims.hidden, sampler) };
+  if (session.resumeState) return { o, model, T, sampler, samples, kind, ...restoreLoop(session, kind, o, samples, T, model.spec.hiddenSize, sampler) };
   const inputs = samples.map((ids) => model.embedTokens(ids));
   return { o, model, T, sampler, first: 0, fpIn: inputs, qIn: inputs, samples, kind };
 }
 
 /** One block's tuning problem: which block, its quantized-stream inputs and full-precision targets. */
 export interface BlockProblem {
-  readonly model: LlamaModel;
+  readonly model: BlockTunableCausalLM;
   /** The (first) block tuned. */
   readonly index: number;
   /** With nblocks > 1: the consecutive blocks tuned as one (default [index]). */
@@ -280,7 +279,7 @@ export interface TuningStep {
  */
 export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promise<BlockTuneResult> {
   const { index, qIn, refOut, T, o, sampler } = problem;
-  const H = problem.model.dims.hidden;
+  const H = problem.model.spec.hiddenSize;
   const t0 = Date.now();
   const bs = Math.min(o.batchSize, qIn.length);
   const gas = o.gradientAccumulateSteps;
@@ -416,7 +415,7 @@ export function signStep(data: Float32Array, grad: ArrayLike<number>, lr: number
  */
 export function finishGroup(
   session: QuantizeSession,
-  model: LlamaModel,
+  model: BlockTunableCausalLM,
   group: readonly BlockSpec[],
   t0: number,
   o: SignRoundOptions,

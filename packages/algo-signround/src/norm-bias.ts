@@ -3,31 +3,23 @@
 // without rounding), tuned with the block's rounding offsets; the changed tensors replace the
 // source's in every output.
 
-import { type BlockSpec, type ModelSpec, type QuantizeOptions, type QuantizeSession, AutoRoundError } from '@autoround/core';
-import { type BlockNormName, type Param, TunedVector } from '@autoround/core-tensor';
-import type { LlamaModel } from '@autoround/models';
-
-export type NormKey = BlockNormName;
-
-const NORM_TENSOR: Record<NormKey, string> = {
-  inputNorm: 'input_layernorm.weight',
-  postNorm: 'post_attention_layernorm.weight',
-  qNorm: 'self_attn.q_norm.weight',
-  kNorm: 'self_attn.k_norm.weight',
-};
+import { type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, type ModelSpec, type QuantizeOptions, type QuantizeSession, AutoRoundError } from '@autoround/core';
+import { type Param, TunedVector } from '@autoround/core-tensor';
 
 /** One block's tuned norms and biases. */
 export interface BlockNormBias {
-  readonly norms: Partial<Record<NormKey, TunedVector>>;
+  /** By norm name within the block ("input_layernorm"). */
+  readonly norms: Map<string, TunedVector>;
   /** By linear name ("self_attn.q_proj"). */
   readonly biases: Map<string, TunedVector>;
   /** Offsets of the best iteration, in params() order. */
   best: Float32Array[];
 }
 
-function blockTensorNames(block: BlockSpec): { norms: [NormKey, string][]; biases: [string, string][] } {
+/** The block's norms and biases as [name within the block, full tensor name], in the spec's order. */
+function blockTensorNames(block: BlockSpec): { norms: [string, string][]; biases: [string, string][] } {
   const has = new Set(block.tensors);
-  const norms = (Object.keys(NORM_TENSOR) as NormKey[]).map((k) => [k, `${block.prefix}.${NORM_TENSOR[k]}`] as [NormKey, string]).filter(([, n]) => has.has(n));
+  const norms = (block.norms ?? []).map((n) => [n, `${block.prefix}.${n}.weight`] as [string, string]).filter(([, n]) => has.has(n));
   const biases = block.linears.map((l) => [l.name, `${block.prefix}.${l.name}.bias`] as [string, string]).filter(([, n]) => has.has(n));
   return { norms, biases };
 }
@@ -46,31 +38,37 @@ export function normBiasReplacedTensors(options: QuantizeOptions, spec: ModelSpe
 }
 
 /** Fresh offsets (V = 0) for one block's norms and biases. */
-export function blockNormBias(model: LlamaModel, block: BlockSpec): BlockNormBias {
-  const bw = model.blocks[block.index]!;
+export function blockNormBias(model: BlockTunableCausalLM, block: BlockSpec): BlockNormBias {
   const { norms, biases } = blockTensorNames(block);
-  const out: BlockNormBias = { norms: {}, biases: new Map(), best: [] };
-  for (const [k] of norms) {
-    const w = bw[k];
-    if (!w) throw new AutoRoundError('E_UNSUPPORTED', `block ${block.index}: the model has no ${NORM_TENSOR[k]} to tune`);
-    out.norms[k] = new TunedVector(w);
-  }
-  for (const [local] of biases) {
-    const b = bw.linears.get(local)?.bias;
-    if (b) out.biases.set(local, new TunedVector(b));
-  }
+  const out: BlockNormBias = { norms: new Map(), biases: new Map(), best: [] };
+  for (const [local] of norms) out.norms.set(local, new TunedVector(model.blockVector(block.index, `${local}.weight`)));
+  for (const [local] of biases) out.biases.set(local, new TunedVector(model.blockVector(block.index, `${local}.bias`)));
   return out;
 }
 
 export function normBiasParams(nb: BlockNormBias): Param[] {
-  return [...Object.values(nb.norms).map((t) => t.v), ...[...nb.biases.values()].map((t) => t.v)];
+  return [...[...nb.norms.values()].map((t) => t.v), ...[...nb.biases.values()].map((t) => t.v)];
+}
+
+/** The tuned norms and biases as what a block graph injects (nothing without `nb`). */
+export function normBiasInject(nb: BlockNormBias | null | undefined): BlockGraphInject {
+  if (!nb) return {};
+  return {
+    norm: (g, local) => {
+      const t = nb.norms.get(local);
+      return t ? g.tunedVector(t) : undefined;
+    },
+    bias: (g, local) => {
+      const t = nb.biases.get(local);
+      return t ? g.tunedVector(t) : undefined;
+    },
+  };
 }
 
 /** Hands the block's norms and biases to the exporters: tuned (`nb`) or, for a block that was not tuned, as they are. */
-export function emitNormBias(session: QuantizeSession, model: LlamaModel, block: BlockSpec, nb: BlockNormBias | null): void {
+export function emitNormBias(session: QuantizeSession, model: BlockTunableCausalLM, block: BlockSpec, nb: BlockNormBias | null): void {
   if (!session.emitTensor) throw new AutoRoundError('E_UNSUPPORTED', 'this host cannot write tuned norms and biases (no emitTensor)');
-  const bw = model.blocks[block.index]!;
   const { norms, biases } = blockTensorNames(block);
-  for (const [k, name] of norms) session.emitTensor(name, nb?.norms[k]?.value() ?? bw[k]!);
-  for (const [local, name] of biases) session.emitTensor(name, nb?.biases.get(local)?.value() ?? bw.linears.get(local)!.bias!);
+  for (const [local, name] of norms) session.emitTensor(name, nb?.norms.get(local)?.value() ?? model.blockVector(block.index, `${local}.weight`));
+  for (const [local, name] of biases) session.emitTensor(name, nb?.biases.get(local)?.value() ?? model.blockVector(block.index, `${local}.bias`));
 }

@@ -1,22 +1,10 @@
-import {
-  type BlockInputs,
-  type DecoderBlockConfig,
-  type DecoderBlockWeights,
-  type BlockLinear,
-  Graph,
-  type KernelBackend,
-  QdqParams,
-  decoderBlockOutput,
-  decoderBlockStep,
-  decoderStack,
-} from '@autoround/core-tensor';
-import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme, scaleDtypeOf, yieldToEventLoop } from '@autoround/core';
+import { Graph, type KernelBackend, QdqParams, type Var } from '@autoround/core-tensor';
+import { type AlgorithmPlugin, AutoRoundError, type BlockGraphInject, type BlockTunableCausalLM, isIntWeightOnly, type QuantScheme, scaleDtypeOf, yieldToEventLoop } from '@autoround/core';
 import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
-import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
-import { type BlockNormBias, blockNormBias, normBiasParams, normBiasReplacedTensors } from './norm-bias.js';
+import { type BlockNormBias, blockNormBias, normBiasInject, normBiasParams, normBiasReplacedTensors } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop, checkpointLoop } from './loop.js';
 
 interface TunedLayer {
@@ -34,43 +22,26 @@ interface TunedLayer {
 
 const SCALE_DTYPE = { fp16: 'F16', bf16: 'BF16', fp32: 'F32' } as const;
 
-function toBlockLinear(w: { weight: Float32Array; bias?: Float32Array }, out: number, inF: number, quant?: QdqParams): BlockLinear {
-  const l: BlockLinear = { weight: w.weight, outFeatures: out, inFeatures: inF };
-  if (w.bias) l.bias = w.bias;
-  if (quant) l.quant = quant;
-  return l;
+/**
+ * What one block's graph runs on: the QDQ of the tuned layers' parameters (`tuned`), the given weights
+ * of layers quantized otherwise (`fixed`), the tuned norms and biases (`nb`); the model's own tensors elsewhere.
+ */
+function blockInject(tuned: ReadonlyMap<string, QdqParams>, fixed?: ReadonlyMap<string, Float32Array>, nb?: BlockNormBias | null): BlockGraphInject {
+  return {
+    ...normBiasInject(nb),
+    weight(g, local, own, shape) {
+      const p = tuned.get(local);
+      const rep = fixed?.get(local);
+      if (p) return g.qdq(rep ?? own, p);
+      return rep ? g.input(rep, shape) : undefined;
+    },
+  };
 }
 
-/** Builds the autograd block for one LLaMA-family block, quantized layers wrapped with their tunable state. */
-function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<string, QdqParams>, fixed?: ReadonlyMap<string, Float32Array>, nb?: BlockNormBias | null): { w: DecoderBlockWeights; cfg: DecoderBlockConfig } {
-  const d = model.dims;
-  const bw: LlamaBlockWeights = model.blocks[index]!;
-  const get = (name: string, out: number, inF: number) => {
-    const base = bw.linears.get(name)!;
-    const rep = fixed?.get(name);
-    const l = toBlockLinear(rep ? { ...base, weight: rep } : base, out, inF, tuned.get(name));
-    const tb = nb?.biases.get(name);
-    if (tb) l.tunedBias = tb;
-    return l;
-  };
-  const q = d.heads * d.headDim;
-  const kv = d.kvHeads * d.headDim;
-  const w: DecoderBlockWeights = {
-    inputNorm: bw.inputNorm,
-    postNorm: bw.postNorm,
-    q: get('self_attn.q_proj', q, d.hidden),
-    k: get('self_attn.k_proj', kv, d.hidden),
-    v: get('self_attn.v_proj', kv, d.hidden),
-    o: get('self_attn.o_proj', d.hidden, q),
-    gate: get('mlp.gate_proj', d.intermediate, d.hidden),
-    up: get('mlp.up_proj', d.intermediate, d.hidden),
-    down: get('mlp.down_proj', d.hidden, d.intermediate),
-  };
-  if (bw.qNorm) w.qNorm = bw.qNorm;
-  if (bw.kNorm) w.kNorm = bw.kNorm;
-  if (nb) w.tunedNorms = nb.norms;
-  const cfg: DecoderBlockConfig = { hidden: d.hidden, numHeads: d.heads, numKvHeads: d.kvHeads, headDim: d.headDim, intermediate: d.intermediate, eps: d.eps, rotaryDim: model.rope.rotDim };
-  return { w, cfg };
+/** The blocks of a group, one after another, on the graph (nblocks > 1: the output of each the next one's input). */
+function stackGraph(g: Graph, x: Var, model: BlockTunableCausalLM, chain: readonly { index: number; inject: BlockGraphInject }[], batch: number, T: number): Var {
+  for (const b of chain) x = model.blockGraph(g, x, b.index, b.inject, batch, T);
+  return x;
 }
 
 /**
@@ -80,11 +51,8 @@ function autogradBlock(model: LlamaModel, index: number, tuned: ReadonlyMap<stri
 export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, layers: TunedLayer[], normBias: ReadonlyMap<number, BlockNormBias> = new Map()): Promise<BlockTuneResult> {
   const { model, T } = problem;
   // one block, or with nblocks > 1 consecutive blocks tuned as one (the output of each the next one's input)
-  const stack = groupOf(problem).map((b) => autogradBlock(model, b, new Map(layers.filter((l) => l.block === b).map((l) => [l.local, l.params])), undefined, normBias.get(b)));
-  const w = stack.map((b) => b.w);
-  const cfg = stack[0]!.cfg;
+  const chain = groupOf(problem).map((b) => ({ index: b, inject: blockInject(new Map(layers.filter((l) => l.block === b).map((l) => [l.local, l.params])), undefined, normBias.get(b)) }));
   const g = new Graph(backend);
-  const inputs = new Map<number, BlockInputs>();
   const params = layers.flatMap((l) => l.params.params().map((p) => ({ p, lr: p === l.params.v ? l.lr : l.minmaxLr })));
   // norm and bias offsets step with the rounding offsets' rate (the original's lr)
   const nbLr = layerLr(problem.o, 4);
@@ -93,16 +61,18 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   const lossScale = lossScaleOf(problem.o);
   // SignRoundV2 below 4 bits: the loss leaves out the 0.1% largest errors of each micro-batch (docs/algorithms/signround.md#signroundv2-enable-alg-ext)
   const outlierSuppressed = layers.some((l) => l.params.initScale !== null && l.params.bits < 4);
-  const H = model.dims.hidden;
+  const H = model.spec.hiddenSize;
   // enable_lfq: the group holding the model's last block is tuned on the LM loss of the next tokens
   const lfq = lfqTokens(problem);
   const r = await runTuningLoop(problem, {
     microBatch(x, target, mask, batch, reduction, samples) {
-      let inp = inputs.get(batch);
-      if (!inp) inputs.set(batch, (inp = { batch, seqLen: T, cos: model.rope.cos, sin: model.rope.sin }));
-      if (lfq) return lmLoopLoss(lmLossStep(g, x, w, cfg, inp, model, lfq, samples, mask, lossScale), reduction, batch, T, H);
-      const dropTop = outlierSuppressed ? outlierDropCount(batch * T * H) : 0;
-      return decoderBlockStep(g, x, target, w, cfg, inp, { mask, lossScale, reduction, dropTop });
+      g.reset();
+      const y = stackGraph(g, g.input(x, [batch * T, H]), model, chain, batch, T);
+      // enable_lfq: the LM loss of the next tokens (lm-loss.ts); else the (masked) MSE against the full-precision output
+      const loss = lfq ? lmLoss(g, y, model, lfq, samples, mask, T) : g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
+      const value = loss.data[0]!;
+      if (loss.requiresGrad) g.backward(g.scale(loss, lossScale));
+      return lfq ? lmLoopLoss(value, reduction, batch, T, H) : value;
     },
     snapshot() {
       for (const l of layers) l.best = l.params.params().map((p) => p.data.slice());
@@ -120,30 +90,6 @@ export async function tuneBlock(backend: KernelBackend, problem: BlockProblem, l
   for (const l of layers) l.params.params().forEach((p, k) => p.data.set(l.best[k]!));
   for (const nb of normBias.values()) normBiasParams(nb).forEach((p, k) => p.data.set(nb.best[k]!));
   return r;
-}
-
-/**
- * One micro-batch of enable_lfq: the blocks, then the LM loss (lm-loss.ts), and the backward of
- * loss·lossScale. Returns the loss.
- */
-function lmLossStep(
-  g: Graph,
-  x: Float32Array,
-  w: readonly DecoderBlockWeights[],
-  cfg: DecoderBlockConfig,
-  inp: BlockInputs,
-  model: LlamaModel,
-  tokens: readonly Int32Array[],
-  samples: readonly number[],
-  mask: Float32Array,
-  lossScale: number,
-): number {
-  g.reset();
-  const h = decoderStack(g, g.input(x, [inp.batch * inp.seqLen, model.dims.hidden]), w, cfg, inp);
-  const loss = lmLoss(g, h, model, tokens, samples, mask, inp.seqLen);
-  const value = loss.data[0]!;
-  g.backward(g.scale(loss, lossScale));
-  return value;
 }
 
 function isTunable(s: QuantScheme): boolean {
@@ -242,9 +188,12 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
       // the next group's inputs: quantized outputs of this group (enable_quanted_input) and the FP reference
       if (o.enableQuantedInput) {
         const g = new Graph(session.backend);
-        const stack = group.map((b) => autogradBlock(model, b.index, new Map(), overrides.get(b.index), normBias.get(b.index)));
-        const inp: BlockInputs = { batch: 1, seqLen: T, cos: model.rope.cos, sin: model.rope.sin };
-        qIn = qIn.map((x) => decoderBlockOutput(g, x, stack.map((b) => b.w), stack[0]!.cfg, inp));
+        const chain = group.map((b) => ({ index: b.index, inject: blockInject(new Map(), overrides.get(b.index), normBias.get(b.index)) }));
+        const H = model.spec.hiddenSize;
+        qIn = qIn.map((x) => {
+          g.reset();
+          return g.withoutGrad(() => stackGraph(g, g.input(x, [T, H]), model, chain, 1, T)).data.slice();
+        });
       } else {
         qIn = refOut;
       }

@@ -5,10 +5,8 @@ import { AutoRound, type AutoRoundOptions, PerplexityBench, folderPerplexity, me
 import { readConfig } from '@autoround/core';
 import gguf, { exportGguf, fileTypeNames, ggufFileOf, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
 import { Graph } from '@autoround/core-tensor';
-import type { WeightSource } from '@autoround/core';
-import { LlamaModel } from '@autoround/models';
+import { type BlockwiseCausalLM, type WeightSource, isBlockTunable } from '@autoround/core';
 import signround from '../src/index.js';
-import { blockGraph } from '../src/gguf.js';
 import { HAS_SHARED, LLAMA256, SHARED, loadNodeLlamaCpp, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 const work = tempDir();
@@ -192,7 +190,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama
         const b = (heldOutBench ??= new PerplexityBench(await ar.registry(), lm, await ar.backend(), heldOut, { seqlen: 128, maxTokens: 3000 }));
         // the hidden states after the last block on 8 held-out windows of 64 tokens
         const hidden = async (w: WeightSource) => {
-          const m = (await ar.registry()).architecture(lm.spec.architecture, lm.dir).load(lm.spec, w, await ar.backend()) as LlamaModel;
+          const m = (await ar.registry()).architecture(lm.spec.architecture, lm.dir).load(lm.spec, w, await ar.backend()) as BlockwiseCausalLM;
           return Array.from({ length: 8 }, (_, k) => {
             const ids = b.ids.subarray(64 * k, 64 * (k + 1));
             let x = m.embedTokens(ids);
@@ -269,15 +267,11 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama
     expect(layers0.filter((k) => res.qdq.get(k)!.qdq.some((v, i) => v !== r0.qdq.get(k)!.qdq[i])).length).toBeGreaterThan(0);
     // the tuning graph is the model's block: same output as the inference forward
     const model = (await ar.registry()).architecture('LlamaForCausalLM', LLAMA256).load((await ar.load()).spec, (await ar.load()).checkpoint, await ar.backend());
-    if (!(model instanceof LlamaModel)) throw new Error('not a LlamaModel');
-    const blockShapes = new Map((await ar.load()).spec.blocks[1]!.linears.map((l) => [l.name, [l.outFeatures, l.inFeatures]]));
+    if (!isBlockTunable(model)) throw new Error('not a block-tunable model');
     const ids = Int32Array.from({ length: 16 }, (_, i) => 1 + ((i * 37) % 500));
     const x = model.embedTokens(ids);
     const g = new Graph(await ar.backend());
-    const y = blockGraph(g, g.input(x, [16, model.dims.hidden]), model, 1, (gr, local) => {
-      const l = (blockShapes.get(local))!;
-      return gr.leaf(model.blocks[1]!.linears.get(local)!.weight, l);
-    }, 1, 16);
+    const y = model.blockGraph(g, g.input(x, [16, model.spec.hiddenSize]), 1, { weight: (gr, _local, own, shape) => gr.leaf(own, shape) }, 1, 16);
     const ref = model.blockForward(1, x, 16);
     let err = 0;
     let norm = 0;

@@ -4,8 +4,10 @@ import {
   type AlgorithmPlugin,
   AutoRoundError,
   checkOutput,
+  type DecodingCausalLM,
   createLogger,
   isAutoRoundError,
+  isDecoding,
   isIntWeightOnly,
   type KernelBackend,
   type LayerConfigValue,
@@ -20,7 +22,7 @@ import {
   type SchemeOverrides,
 } from '@autoround/core';
 import { parseByteSize } from '@autoround/core-tensor';
-import { LlamaDecoder, LlamaModel, loadTokenizer } from '@autoround/models';
+import { loadTokenizer } from '@autoround/models';
 import { mulberry32 } from './demo.js';
 import { type AutoRoundOptions, DEFAULTS, validateOptions } from './options.js';
 import { resolveModelDir } from './model-source.js';
@@ -327,7 +329,7 @@ export class AutoRound {
     }
     const tokenizer = loadTokenizer(model.dir);
     const t0 = Date.now();
-    let lm: LlamaModel | undefined;
+    let lm: DecodingCausalLM | undefined;
     // The source asks for seeds seed, seed+1, … in turn: decode them SELF_BATCH at a time (same ids as
     // one by one; each sequence has its own random stream).
     const drawn = new Map<string, number[]>();
@@ -335,8 +337,7 @@ export class AutoRound {
       lm ??= await this.decodableModel(model);
       const key = `${nTokens}:${seed}`;
       if (!drawn.has(key)) {
-        const d = lm.dims;
-        const cacheBytes = (nTokens + 1) * d.kvHeads * d.headDim * lm.blocks.length * 2 * 4;
+        const cacheBytes = lm.kvCacheBytes(nTokens + 1);
         const batch = Math.max(1, Math.min(SELF_BATCH, Math.floor(SELF_CACHE_BYTES / cacheBytes)));
         const seeds = Array.from({ length: batch }, (_, i) => seed + i);
         sampleTokenBatch(lm, tokenizer.bosTokenId, nTokens, seeds).forEach((ids, i) => drawn.set(`${nTokens}:${seeds[i]}`, ids));
@@ -351,10 +352,10 @@ export class AutoRound {
     return samples;
   }
 
-  private async decodableModel(model: LoadedModel): Promise<LlamaModel> {
+  private async decodableModel(model: LoadedModel): Promise<DecodingCausalLM> {
     const r = await this.registry();
     const lm = r.architecture(model.spec.architecture, model.dir).load(model.spec, model.checkpoint, await this.backend());
-    if (!(lm instanceof LlamaModel)) throw new AutoRoundError('E_UNSUPPORTED', `--dataset self needs token-by-token decoding, which ${model.spec.architecture} does not offer`);
+    if (!isDecoding(lm)) throw new AutoRoundError('E_UNSUPPORTED', `--dataset self needs token-by-token decoding, which ${model.spec.architecture} does not offer`);
     return lm;
   }
 }
@@ -393,12 +394,12 @@ const SELF_CACHE_BYTES = 512 * 1024 * 1024;
  * sampleTokens for several seeds at once, through a batched decoder: sequence i is what
  * sampleTokens(lm, bos, nTokens, seeds[i]) returns (its own random stream, temperature 1).
  */
-export function sampleTokenBatch(lm: LlamaModel, bos: number | undefined, nTokens: number, seeds: readonly number[]): number[][] {
+export function sampleTokenBatch(lm: DecodingCausalLM, bos: number | undefined, nTokens: number, seeds: readonly number[]): number[][] {
   const B = seeds.length;
-  const dec = new LlamaDecoder(lm, nTokens + 1, B);
+  const dec = lm.decoder(nTokens + 1, B);
   const rands = seeds.map((s) => mulberry32(s));
   const out: number[][] = seeds.map(() => [bos ?? 1]);
-  const V = lm.dims.vocab;
+  const V = lm.spec.vocabSize;
   let logits = dec.stepBatch(Int32Array.from(out, (ids) => ids[0]!));
   const p = new Float64Array(V);
   const next = new Int32Array(B);
@@ -423,7 +424,7 @@ function drawToken(logits: Float32Array, p: Float64Array, rand: () => number): n
 }
 
 /** Data-free calibration (`--dataset self`): tokens sampled from the model itself at temperature 1, seeded. */
-export function sampleTokens(lm: LlamaModel, bos: number | undefined, nTokens: number, seed: number): number[] {
+export function sampleTokens(lm: DecodingCausalLM, bos: number | undefined, nTokens: number, seed: number): number[] {
   return sampleTokenBatch(lm, bos, nTokens, [seed])[0]!;
 }
 

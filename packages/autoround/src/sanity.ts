@@ -5,9 +5,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AutoRoundError, type CausalLM, type KernelBackend, type Logger, type QuantScheme, type Registry, isAutoRoundError, isBlockwise } from '@autoround/core';
+import { AutoRoundError, type CausalLM, type DecodingCausalLM, type KernelBackend, type Logger, type QuantScheme, type Registry, isAutoRoundError, isBlockwise, isDecoding } from '@autoround/core';
 import { evalWindows, windowNllOf } from '@autoround/eval';
-import { LlamaModel, loadTokenizer } from '@autoround/models';
+import { loadTokenizer } from '@autoround/models';
 import { DEMO_TEXT } from './demo.js';
 import { weightsOf } from './evaluate.js';
 import { type LoadedModel, openModel } from './pipeline.js';
@@ -82,7 +82,7 @@ export interface SanityProbeRun {
 }
 
 /** Sequences of nTokens sampled from the model, one per seed. */
-export type SampleTokens = (lm: LlamaModel, bos: number | undefined, nTokens: number, seeds: readonly number[]) => number[][];
+export type SampleTokens = (lm: DecodingCausalLM, bos: number | undefined, nTokens: number, seeds: readonly number[]) => number[][];
 
 /**
  * Reads the first readable output back, scores it and the source model on the probe windows, and
@@ -215,7 +215,7 @@ function probeWindows(model: LoadedModel, source: () => CausalLM, calibration: I
     if (windows.length > 0) return { windows, windowsFrom: 'built-in text' };
   }
   const lm = source();
-  if (lm instanceof LlamaModel) {
+  if (isDecoding(lm)) {
     // the same draw as --dataset self (temperature 1, one random stream per sequence)
     const seeds = Array.from({ length: PROBE_WINDOWS }, (_, i) => PROBE_SEED + i);
     const bos = Number(model.config.bos_token_id ?? 1);

@@ -1,6 +1,7 @@
 export * from './scheme.js';
 export * from './model-spec.js';
 export * from './config-file.js';
+export * from './rope-scaling.js';
 export * from './quantized.js';
 export type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 export * from './log.js';

@@ -19,6 +19,8 @@ export interface BlockSpec {
   /** Full prefix of the block's tensors, e.g. "model.layers.3". */
   readonly prefix: string;
   readonly linears: readonly LinearSpec[];
+  /** The block's norms by module name within the block ("input_layernorm"), each with a `.weight` tensor. */
+  readonly norms?: readonly string[];
   /** Every tensor the block owns (full names), quantizable or not. */
   readonly tensors: readonly string[];
 }

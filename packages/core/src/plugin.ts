@@ -1,4 +1,4 @@
-import type { Checkpoint, Tensor } from '@autoround/core-tensor';
+import type { Checkpoint, Graph, Tensor, Var } from '@autoround/core-tensor';
 import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 import type { Logger } from './log.js';
 import type { HFConfig, ModelSpec } from './model-spec.js';
@@ -45,6 +45,63 @@ export interface BlockwiseCausalLM extends CausalLM {
 
 export function isBlockwise(m: CausalLM): m is BlockwiseCausalLM {
   return typeof (m as Partial<BlockwiseCausalLM>).blockForward === 'function' && typeof (m as Partial<BlockwiseCausalLM>).embedTokens === 'function';
+}
+
+/**
+ * What an algorithm puts into a block's autograd graph (BlockTunableCausalLM.blockGraph): each answer
+ * replaces the model's own tensor, which is passed in (`own`); undefined keeps it as a constant input.
+ */
+export interface BlockGraphInject {
+  /** The weight [out, in] (`shape`) of linear `local` ("mlp.up_proj"): a QDQ of tuned parameters, a leaf, an input. */
+  weight?(g: Graph, local: string, own: Float32Array, shape: readonly [number, number]): Var | undefined;
+  /** The bias [out] of linear `local` (called only for linears that have one). */
+  bias?(g: Graph, local: string, own: Float32Array): Var | undefined;
+  /** The weight of norm `local` ("input_layernorm"). */
+  norm?(g: Graph, local: string, own: Float32Array): Var | undefined;
+}
+
+/**
+ * A block-wise model whose blocks also run on the autograd graph, as SignRound's tuning needs: the
+ * architecture defines its block once (docs/adr/0018-one-block-per-architecture.md) and serves the float
+ * forward, this graph and decoding from that one definition.
+ */
+export interface BlockTunableCausalLM extends BlockwiseCausalLM {
+  /** Block `index` on x [batch·T, hidden] on the graph, with what `inject` replaces. */
+  blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var;
+  /** Final norm and lm_head on h [rows, hidden]: logits [rows, vocab] (enable_lfq's loss). */
+  headGraph(g: Graph, h: Var): Var;
+  /**
+   * A norm weight or linear bias of block `index` by its name within the block
+   * ("input_layernorm.weight", "self_attn.q_proj.bias"), as the forward uses it.
+   */
+  blockVector(index: number, local: string): Float32Array;
+}
+
+export function isBlockTunable(m: CausalLM): m is BlockTunableCausalLM {
+  const t = m as Partial<BlockTunableCausalLM>;
+  return isBlockwise(m) && typeof t.blockGraph === 'function' && typeof t.headGraph === 'function' && typeof t.blockVector === 'function';
+}
+
+/** Token-by-token decoding with a key/value cache, `batch` sequences in lockstep. */
+export interface CausalDecoder {
+  readonly batch: number;
+  /** Positions decoded so far. */
+  readonly position: number;
+  /** Feeds one token per sequence; returns the next-token logits [batch, vocab]. */
+  stepBatch(tokens: Int32Array): Float32Array;
+}
+
+/** A causal LM that decodes token by token (`--dataset self`, the sanity probe's sampled text). */
+export interface DecodingCausalLM extends CausalLM {
+  /** A decoder for sequences of at most `maxLen` positions. */
+  decoder(maxLen: number, batch: number): CausalDecoder;
+  /** Bytes of key/value cache one sequence of `positions` positions takes. */
+  kvCacheBytes(positions: number): number;
+}
+
+export function isDecoding(m: CausalLM): m is DecodingCausalLM {
+  const d = m as Partial<DecodingCausalLM>;
+  return typeof d.decoder === 'function' && typeof d.kvCacheBytes === 'function';
 }
 
 export interface ArchitecturePlugin {

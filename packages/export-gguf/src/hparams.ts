@@ -1,7 +1,7 @@
 // Architecture hyper-parameters (docs/formats/gguf.md#hyper-parameters) with the exact key types llama.cpp checks.
 
 import { AutoRoundError } from '@autoround/core-tensor';
-import type { HFConfig } from '@autoround/core';
+import { type HFConfig, llama3FreqBand, ropeScalingOf } from '@autoround/core';
 import type { GgufMetadata } from './gguf/metadata.js';
 import type { GgufArch } from './tensor-map.js';
 
@@ -31,20 +31,6 @@ export function modelDims(config: HFConfig, source = 'config.json'): ModelDims {
   return { nLayer: need(config, 'num_hidden_layers', source), nEmbd, nHead, nHeadKv, headDim, nFf: need(config, 'intermediate_size', source) };
 }
 
-interface RopeScaling {
-  type?: string;
-  rope_type?: string;
-  factor?: number;
-  original_max_position_embeddings?: number;
-  low_freq_factor?: number;
-  high_freq_factor?: number;
-}
-
-function ropeScaling(config: HFConfig): RopeScaling | null {
-  const r = config.rope_scaling;
-  return r && typeof r === 'object' ? (r as RopeScaling) : null;
-}
-
 /** Writes `<arch>.*` hyper-parameters. */
 export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFConfig, nVocab: number, source = 'config.json'): void {
   const d = modelDims(config, source);
@@ -63,7 +49,7 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
     md.u32(`${p}.attention.key_length`, d.headDim);
     md.u32(`${p}.attention.value_length`, d.headDim);
   }
-  const rs = ropeScaling(config);
+  const rs = ropeScalingOf(config);
   const kind = (rs?.rope_type ?? rs?.type ?? '').toLowerCase();
   if (rs && kind !== 'llama3' && kind !== 'default' && kind !== '') {
     if (kind === 'linear' || kind === 'yarn') {
@@ -81,27 +67,16 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
  * head_dim/2 correction factors, computed as the converter does. Null when not applicable.
  */
 export function llama3RopeFactors(config: HFConfig): Float32Array | null {
-  const rs = ropeScaling(config);
+  const rs = ropeScalingOf(config);
   if (!rs || (rs.rope_type ?? rs.type ?? '').toLowerCase() !== 'llama3') return null;
   const d = modelDims(config);
   const base = typeof config.rope_theta === 'number' ? config.rope_theta : 10000;
-  const factor = rs.factor ?? 8;
-  const lowFreqFactor = rs.low_freq_factor ?? 1;
-  const highFreqFactor = rs.high_freq_factor ?? 4;
-  const oldContext = rs.original_max_position_embeddings ?? 8192;
-  const lowWavelen = oldContext / lowFreqFactor;
-  const highWavelen = oldContext / highFreqFactor;
   const out = new Float32Array(d.headDim / 2);
   for (let i = 0; i < out.length; i++) {
     // torch: 1 / base ** (arange(0, dim, 2, float32) / dim), in float32
     const freq = Math.fround(1 / Math.fround(base ** Math.fround((2 * i) / d.headDim)));
-    const wavelen = (2 * Math.PI) / freq;
-    if (wavelen < highWavelen) out[i] = 1;
-    else if (wavelen > lowWavelen) out[i] = factor;
-    else {
-      const smooth = (oldContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-      out[i] = 1 / ((1 - smooth) / factor + smooth);
-    }
+    const { band, factor, smooth } = llama3FreqBand(rs, freq);
+    out[i] = band === 'high' ? 1 : band === 'low' ? factor : 1 / ((1 - smooth) / factor + smooth);
   }
   return out;
 }

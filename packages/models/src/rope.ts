@@ -1,13 +1,4 @@
-import { AutoRoundError, type HFConfig } from '@autoround/core';
-
-interface RopeScaling {
-  rope_type?: string;
-  type?: string;
-  factor?: number;
-  low_freq_factor?: number;
-  high_freq_factor?: number;
-  original_max_position_embeddings?: number;
-}
+import { AutoRoundError, type HFConfig, llama3FreqBand, ropeScalingOf } from '@autoround/core';
 
 /**
  * Inverse frequencies as transformers' ROPE_INIT_FUNCTIONS compute them: default, linear and
@@ -20,7 +11,7 @@ export function ropeInvFreq(config: HFConfig, headDim: number, file: string): Fl
   const half = dim / 2;
   const inv = new Float32Array(half);
   for (let i = 0; i < half; i++) inv[i] = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / dim))));
-  const rs = config.rope_scaling as RopeScaling | null | undefined;
+  const rs = ropeScalingOf(config);
   if (!rs) return inv;
   const type = rs.rope_type ?? rs.type ?? 'default';
   if (type === 'default') return inv;
@@ -30,22 +21,10 @@ export function ropeInvFreq(config: HFConfig, headDim: number, file: string): Fl
     return inv;
   }
   if (type === 'llama3') {
-    const factor = rs.factor ?? 8;
-    const low = rs.low_freq_factor ?? 1;
-    const high = rs.high_freq_factor ?? 4;
-    const oldCtx = rs.original_max_position_embeddings ?? 8192;
-    const lowWl = oldCtx / low;
-    const highWl = oldCtx / high;
     for (let i = 0; i < half; i++) {
       const f = inv[i]!;
-      const wl = (2 * Math.PI) / f;
-      let v = wl > lowWl ? f / factor : f;
-      const medium = !(wl < highWl) && !(wl > lowWl);
-      if (medium) {
-        const smooth = (oldCtx / wl - low) / (high - low);
-        v = (1 - smooth) * (v / factor) + smooth * v;
-      }
-      inv[i] = Math.fround(v);
+      const { band, factor, smooth } = llama3FreqBand(rs, f);
+      inv[i] = Math.fround(band === 'low' ? f / factor : band === 'mid' ? (1 - smooth) * (f / factor) + smooth * f : f);
     }
     return inv;
   }

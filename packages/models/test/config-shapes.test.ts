@@ -3,13 +3,13 @@
 // checkTensorShape turns a disagreement into an error naming tensor, both shapes and the fields.
 import { describe, expect, it } from 'vitest';
 import { checkTensorShape } from '@autoround/core';
-import { describeLlama } from '../src/index.js';
+import { QWEN2, QWEN3, describeLlama } from '../src/index.js';
 
 const base = { hidden_size: 64, intermediate_size: 96, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 100 };
 
 describe('the shapes config.json implies', () => {
   it('Qwen2: q/k/v biases of num_(key_value_)heads × head_dim, no o_proj bias', () => {
-    const s = describeLlama({ architectures: ['Qwen2ForCausalLM'], ...base }, 'config.json').shapes!;
+    const s = describeLlama({ architectures: ['Qwen2ForCausalLM'], ...base }, 'config.json', QWEN2).shapes!;
     expect(s['model.layers.0.self_attn.q_proj.bias']).toEqual({ shape: [64], from: 'num_attention_heads 4 × head_dim 16 = hidden_size / num_attention_heads' });
     expect(s['model.layers.0.self_attn.k_proj.bias']!.shape).toEqual([32]);
     expect(s['model.layers.0.self_attn.v_proj.bias']!.shape).toEqual([32]);
@@ -18,7 +18,7 @@ describe('the shapes config.json implies', () => {
   });
 
   it('Qwen3: q_norm and k_norm of head_dim (given explicitly here)', () => {
-    const spec = describeLlama({ architectures: ['Qwen3ForCausalLM'], ...base, head_dim: 32 }, 'config.json');
+    const spec = describeLlama({ architectures: ['Qwen3ForCausalLM'], ...base, head_dim: 32 }, 'config.json', QWEN3);
     const s = spec.shapes!;
     expect(s['model.layers.0.self_attn.q_norm.weight']).toEqual({ shape: [32], from: 'head_dim 32' });
     expect(s['model.layers.0.self_attn.k_norm.weight']!.shape).toEqual([32]);

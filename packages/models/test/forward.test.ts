@@ -101,3 +101,26 @@ describe.skipIf(!HAS_SHARED)(needsShared('KV-cache decoding'), () => {
     expect(out).toEqual(want);
   });
 });
+
+describe.skipIf(!HAS_SHARED)(needsShared('KV-cache prefill'), () => {
+  it('prefill of several tokens per sequence gives the logits of stepping them one by one', async () => {
+    const { LlamaDecoder } = await import('../src/index.js');
+    const model = new LlamaModel(describeLlama(readConfig(STORIES), STORIES), Checkpoint.open(STORIES), be);
+    const ids = Int32Array.of(1, 403, 407, 261, 378, 1, 29, 300);
+    // two sequences of four tokens, prefilled, then one step each
+    const pre = new LlamaDecoder(model, 5, 2);
+    const a = pre.prefill(ids);
+    const a2 = pre.stepBatch(Int32Array.of(5, 6));
+    const steps = [0, 1].map((r) => {
+      const d = new LlamaDecoder(model, 5, 1);
+      const out = [0, 1, 2, 3].map((s) => d.step(ids[r * 4 + s]!));
+      out.push(d.step(5 + r));
+      return out;
+    });
+    for (let r = 0; r < 2; r++) {
+      for (let s = 0; s < 4; s++) expect(Array.from(a.subarray((r * 4 + s) * 512, (r * 4 + s + 1) * 512))).toEqual(Array.from(steps[r]![s]!));
+      expect(Array.from(a2.subarray(r * 512, (r + 1) * 512))).toEqual(Array.from(steps[r]![4]!));
+    }
+    expect(pre.position).toBe(5);
+  });
+});

@@ -100,7 +100,7 @@ function shapeError(op: string, msg: string): AutoRoundError {
  * for (let it = 0; it < iters; it++) {
  *   g.reset();                                   // recycle buffers of the previous iteration
  *   const x = g.input(hidden, [B * T, H]);
- *   const y = decoderBlock(g, x, weights, cfg, rope, { batch: B, seqLen: T });
+ *   const y = model.blockGraph(g, x, index, inject, B, T); // @autoround/models' block on this graph
  *   const loss = g.mse(y, target, { mask });
  *   g.backward(g.scale(loss, 1000));             // grads land in each Param.grad
  * }

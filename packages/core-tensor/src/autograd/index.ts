@@ -14,16 +14,3 @@ export {
   qdqBackward,
   quantizeDequantize,
 } from './qdq.js';
-export {
-  decoderBlock,
-  decoderStack,
-  decoderBlockStep,
-  decoderBlockOutput,
-  blockLinear,
-  type BlockStepOptions,
-  type BlockLinear,
-  type DecoderBlockWeights,
-  type DecoderBlockConfig,
-  type BlockInputs,
-  type BlockNormName,
-} from './block.js';

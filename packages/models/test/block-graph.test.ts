@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import {
-  Graph,
-  QdqParams,
-  type DecoderBlockConfig,
-  type DecoderBlockWeights,
-  type QdqConfig,
-  decoderBlock,
-  decoderBlockOutput,
-  decoderBlockStep,
-  quantizeDequantize,
-  roundToF16,
-} from '../src/index.js';
-import type { KernelBackend } from '../src/index.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
+import { Graph, type KernelBackend, QdqParams, type QdqConfig, type Var, quantizeDequantize, roundToF16 } from '@autoround/core-tensor';
+import { jsGemm } from '@autoround/kernels-cpu';
+import { type BlockTensors, type GraphBlockOptions, llamaBlockGraph } from '../src/index.js';
 import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
-// A whole LLaMA / Qwen3 decoder block built from the graph ops:
+// The LLaMA / Qwen3 decoder block (llamaBlock) on the autograd operations (graph-ops.ts):
 //  - its float32 output against a plain float64 forward written here (HF modeling order);
 //  - gradients of the masked MSE loss (×1000) w.r.t. V/alpha/beta of quantized layers against
 //    central differences of the same loss with the STE surrogate QDQ, through the float64 block;
@@ -24,7 +13,7 @@ import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, unif
 const backend: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
 const f = Math.fround;
 
-const cfg: DecoderBlockConfig = { hidden: 16, numHeads: 4, numKvHeads: 2, headDim: 4, intermediate: 24, eps: 1e-6 };
+const cfg = { hidden: 16, numHeads: 4, numKvHeads: 2, headDim: 4, intermediate: 24, eps: 1e-6 };
 const B = 2;
 const T = 5;
 
@@ -271,21 +260,53 @@ function surrogateW(fz: Frozen, c: QdqConfig, nW: number, V: Float64Array, A: Fl
 
 // ---------------------------------------------------------------- helpers
 
-function blockWeights(m: Model, quant: Partial<Record<Lin, QdqParams>>): DecoderBlockWeights {
-  const L = (k: Lin) => ({ weight: m.w[k], outFeatures: dims[k][0], inFeatures: dims[k][1], quant: quant[k] });
-  return {
-    inputNorm: m.inputNorm,
-    postNorm: m.postNorm,
-    qNorm: m.qNorm,
-    kNorm: m.kNorm,
-    q: L('q'),
-    k: L('k'),
-    v: L('v'),
-    o: L('o'),
-    gate: L('gate'),
-    up: L('up'),
-    down: L('down'),
-  };
+const HF: Record<Lin, string> = {
+  q: 'self_attn.q_proj',
+  k: 'self_attn.k_proj',
+  v: 'self_attn.v_proj',
+  o: 'self_attn.o_proj',
+  gate: 'mlp.gate_proj',
+  up: 'mlp.up_proj',
+  down: 'mlp.down_proj',
+};
+
+/** One block of the test: its model and the QdqParams of its quantized linears (the weight the graph runs on). */
+type TestBlock = { m: Model; quant: Partial<Record<Lin, QdqParams>> };
+
+function blockWeights(m: Model, quant: Partial<Record<Lin, QdqParams>>): TestBlock {
+  return { m, quant };
+}
+
+/** The models package's block on the graph, x [B·T, hidden]: quantized linears inject their QDQ. */
+function decoderBlock(g: Graph, x: Var, b: TestBlock, opts: GraphBlockOptions = {}): Var {
+  const { m, quant } = b;
+  const norms = new Map<string, Float32Array>([
+    ['input_layernorm', m.inputNorm],
+    ['post_attention_layernorm', m.postNorm],
+  ]);
+  if (m.qNorm) norms.set('self_attn.q_norm', m.qNorm).set('self_attn.k_norm', m.kNorm!);
+  const w: BlockTensors = { norms, linears: new Map((Object.keys(HF) as Lin[]).map((k) => [HF[k], { weight: m.w[k], outFeatures: dims[k][0], inFeatures: dims[k][1] }])) };
+  const byHF = new Map((Object.keys(HF) as Lin[]).map((k) => [HF[k], quant[k]]));
+  const d = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, eps: cfg.eps, qkNorm: m.qNorm !== undefined };
+  const inject = { weight: (gr: Graph, local: string, own: Float32Array) => { const p = byHF.get(local); return p ? gr.qdq(own, p) : undefined; } };
+  return llamaBlockGraph(g, x, d, w, { cos: m.cos, sin: m.sin, rotDim: cfg.headDim }, inject, B, T, opts);
+}
+
+/** One tuning micro-batch over consecutive blocks: the masked MSE, backward of loss·lossScale; the unscaled loss. */
+function decoderBlockStep(g: Graph, x: Float32Array, target: Float32Array, blocks: TestBlock | TestBlock[], opts: { mask?: Float32Array; lossScale?: number }): number {
+  g.reset();
+  let y = g.input(x, [B * T, cfg.hidden]);
+  for (const b of Array.isArray(blocks) ? blocks : [blocks]) y = decoderBlock(g, y, b);
+  const loss = g.mse(y, target, { mask: opts.mask });
+  const value = loss.data[0]!;
+  if (loss.requiresGrad) g.backward(g.scale(loss, opts.lossScale ?? 1000));
+  return value;
+}
+
+/** The block's output without a tape. */
+function decoderBlockOutput(g: Graph, x: Float32Array, b: TestBlock): Float32Array {
+  g.reset();
+  return g.withoutGrad(() => decoderBlock(g, g.input(x, [B * T, cfg.hidden]), b)).data.slice();
 }
 
 function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel: number, what: string): void {
@@ -334,19 +355,19 @@ function quantParams(m: Model, k: Lin, c: QdqConfig, seed: number): QdqParams {
 
 // ---------------------------------------------------------------- tests
 
-describe('decoder block built from autograd ops', () => {
+describe('the LLaMA-family block on the autograd operations', () => {
   for (const qwen3 of [false, true]) {
     it(`${qwen3 ? 'Qwen3 (q_norm/k_norm)' : 'LLaMA'} block forward equals a plain float64 forward`, () => {
       const m = makeModel(qwen3 ? 2 : 1, qwen3);
       const { x } = inputs(3, m);
       const g = new Graph(backend);
-      const y = decoderBlock(g, g.input(x, [B * T, cfg.hidden]), blockWeights(m, {}), cfg, { batch: B, seqLen: T, cos: m.cos, sin: m.sin });
+      const y = decoderBlock(g, g.input(x, [B * T, cfg.hidden]), blockWeights(m, {}));
       expect(y.shape).toEqual([B * T, cfg.hidden]);
       expect(y.requiresGrad).toBe(false);
       expectClose(y.data, refBlock(m, Float64Array.from(x), m.w), 1e-5, 'block output');
       // tiled attention gives the same result
       const g2 = new Graph(backend);
-      const y2 = decoderBlock(g2, g2.input(x, [B * T, cfg.hidden]), blockWeights(m, {}), cfg, { batch: B, seqLen: T, cos: m.cos, sin: m.sin, attentionBlockRows: 2 });
+      const y2 = decoderBlock(g2, g2.input(x, [B * T, cfg.hidden]), blockWeights(m, {}), { attentionBlockRows: 2 });
       expectClose(y2.data, y.data, 1e-6, 'tiled attention');
     });
   }
@@ -369,7 +390,7 @@ describe('decoder block built from autograd ops', () => {
       for (const [k, c] of Object.entries(gc.layers) as [Lin, QdqConfig][]) quant[k] = quantParams(m, k, { ...c, roundScaleGrad: false }, seed++);
 
       const g = new Graph(backend);
-      const y = decoderBlock(g, g.input(x, [B * T, cfg.hidden]), blockWeights(m, quant), cfg, { batch: B, seqLen: T, cos: m.cos, sin: m.sin });
+      const y = decoderBlock(g, g.input(x, [B * T, cfg.hidden]), blockWeights(m, quant));
       const loss = g.scale(g.mse(y, target, { mask }), 1000);
       g.backward(loss);
 
@@ -409,7 +430,7 @@ describe('decoder block built from autograd ops', () => {
     const c: QdqConfig = { bits: 3, groupSize: 8, sym: false, roundScaleGrad: false };
     const p = quantParams(m1, 'up', c, 25);
     const g = new Graph(backend);
-    const loss = decoderBlockStep(g, x, target, [blockWeights(m1, { up: p }), blockWeights(m2, {})], cfg, { batch: B, seqLen: T, cos: m1.cos, sin: m1.sin }, { mask, lossScale: 1000 });
+    const loss = decoderBlockStep(g, x, target, [blockWeights(m1, { up: p }), blockWeights(m2, {})], { mask, lossScale: 1000 });
     const fz = freeze(m1.w.up, dims.up[0], dims.up[1], c, p);
     const st: Record<'V' | 'A' | 'B', Float64Array> = { V: Float64Array.from(p.v.data), A: Float64Array.from(p.alpha!.data), B: Float64Array.from(p.beta!.data) };
     const evalLoss = () => refLoss(refBlock(m2, refBlock(m1, x64, { ...m1.w, up: surrogateW(fz, c, m1.w.up.length, st.V, st.A, st.B) }), m2.w), target, mask);
@@ -426,7 +447,7 @@ describe('decoder block built from autograd ops', () => {
     const run = () => {
       g.reset();
       p.zeroGrad();
-      const y = decoderBlock(g, g.input(x, [B * T, cfg.hidden]), w, cfg, { batch: B, seqLen: T, cos: m.cos, sin: m.sin });
+      const y = decoderBlock(g, g.input(x, [B * T, cfg.hidden]), w);
       const loss = g.scale(g.mse(y, target, { mask }), 1000);
       g.backward(loss);
       return { loss: loss.data[0]!, gv: Float32Array.from(p.v.grad), ga: Float32Array.from(p.alpha!.grad), held: g.heldBytes };
@@ -456,20 +477,19 @@ describe('decoder block built from autograd ops', () => {
     const b = inputs(12, m);
     const p = quantParams(m, 'gate', { bits: 3, groupSize: 8, sym: false }, 13);
     const w = blockWeights(m, { gate: p });
-    const inp = { batch: B, seqLen: T, cos: m.cos, sin: m.sin };
     const g = new Graph(backend);
     p.zeroGrad();
-    const la = decoderBlockStep(g, a.x, a.target, w, cfg, inp, { mask: a.mask });
+    const la = decoderBlockStep(g, a.x, a.target, w, { mask: a.mask });
     const ga = Float32Array.from(p.v.grad);
     p.zeroGrad();
-    const lb = decoderBlockStep(g, b.x, b.target, w, cfg, inp, { mask: b.mask });
+    const lb = decoderBlockStep(g, b.x, b.target, w, { mask: b.mask });
     const gb = Float32Array.from(p.v.grad);
     p.zeroGrad();
-    expect(decoderBlockStep(g, a.x, a.target, w, cfg, inp, { mask: a.mask })).toBe(la);
-    expect(decoderBlockStep(g, b.x, b.target, w, cfg, inp, { mask: b.mask })).toBe(lb);
+    expect(decoderBlockStep(g, a.x, a.target, w, { mask: a.mask })).toBe(la);
+    expect(decoderBlockStep(g, b.x, b.target, w, { mask: b.mask })).toBe(lb);
     expectClose(p.v.grad, ga.map((v, i) => v + gb[i]!), 1e-6, 'accumulated dV');
     // the quantized block's output equals a float64 forward on the dequantized weight
-    const y = decoderBlockOutput(g, a.x, w, cfg, inp);
+    const y = decoderBlockOutput(g, a.x, w);
     expect(g.tapeLength).toBe(0);
     const wq = { ...m.w, gate: quantizeDequantize(m.w.gate, p).weight };
     expectClose(y, refBlock(m, Float64Array.from(a.x), wq), 1e-5, 'quantized block output');

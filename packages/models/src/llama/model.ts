@@ -1,0 +1,263 @@
+import type { Graph, Var } from '@autoround/core-tensor';
+import {
+  AutoRoundError,
+  checkTensorShape,
+  type BlockForwardOptions,
+  type BlockGraphInject,
+  type BlockTunableCausalLM,
+  type CausalDecoder,
+  type DecodingCausalLM,
+  type HFConfig,
+  type KernelBackend,
+  type ModelSpec,
+  type WeightSource,
+} from '@autoround/core';
+import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
+import { type BlockLinearTensors, type BlockTensors, blockAttention, decodeAttention, floatOps, rmsNorm } from '../float-ops.js';
+import { type GraphBlockConfig, type GraphBlockOptions, graphOps } from '../graph-ops.js';
+import { llamaBlock } from './block.js';
+import { LLAMA, type LlamaDims, type LlamaVariant, llamaDims } from './dims.js';
+
+/** One decoder block's float32 weights, by module name within the block. */
+export type LlamaBlockWeights = BlockTensors;
+
+export function loadBlockWeights(spec: ModelSpec, block: number, weights: WeightSource): LlamaBlockWeights {
+  const b = spec.blocks[block]!;
+  const p = b.prefix;
+  const read = (n: string) => readChecked(spec, weights, n);
+  const norms = new Map<string, Float32Array>();
+  for (const n of b.norms ?? []) norms.set(n, read(`${p}.${n}.weight`));
+  const linears = new Map<string, BlockLinearTensors>();
+  for (const l of b.linears) {
+    const w = weights.readFloat32(`${p}.${l.name}.weight`);
+    checkTensorShape(spec, `${p}.${l.name}.weight`, w.shape, 'model weights');
+    if (w.shape[0] !== l.outFeatures || w.shape[1] !== l.inFeatures) {
+      throw new AutoRoundError('E_SHAPE', `${p}.${l.name}.weight has shape [${w.shape.join(', ')}], expected [${l.outFeatures}, ${l.inFeatures}] from config.json`, { subject: `${p}.${l.name}.weight` });
+    }
+    const shape = { inFeatures: l.inFeatures, outFeatures: l.outFeatures };
+    linears.set(l.name, l.bias ? { weight: w.data, bias: read(`${p}.${l.name}.bias`), ...shape } : { weight: w.data, ...shape });
+  }
+  return { norms, linears };
+}
+
+/**
+ * A tensor as float32, checked against the shape config.json implies: a checkpoint opened by a
+ * format's reader (GGUF, packed folders) is checked here, where the forward would otherwise index
+ * past its data or fail deep inside a kernel.
+ */
+function readChecked(spec: ModelSpec, weights: WeightSource, name: string): Float32Array {
+  const t = weights.readFloat32(name);
+  checkTensorShape(spec, name, t.shape, 'model weights');
+  return t.data;
+}
+
+/** Precomputed positional tables for a model. */
+export interface RopeCache {
+  cos: Float32Array;
+  sin: Float32Array;
+  rotDim: number;
+  positions: number;
+}
+
+export function makeRope(config: HFConfig, dims: LlamaDims, file: string, positions = dims.maxPositions): RopeCache {
+  const inv = ropeInvFreq(config, dims.headDim, file);
+  const { cos, sin } = ropeTables(inv, positions, dims.headDim);
+  return { cos, sin, rotDim: inv.length * 2, positions };
+}
+
+/** One decoder block, float32: x [T, hidden] → [T, hidden] (a new array). */
+export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBlockWeights, rope: RopeCache, x: Float32Array, T: number, options: BlockForwardOptions = {}): Float32Array {
+  const { heads, kvHeads, headDim: hd, eps } = dims;
+  if (T > rope.positions) throw new AutoRoundError('E_SEQLEN', `sequence of ${T} tokens exceeds max_position_embeddings ${rope.positions}`);
+  const at = {
+    rope: (x: Float32Array, n: number) => applyRope(x, T, n, hd, rope.cos, rope.sin, rope.rotDim),
+    attention: (q: Float32Array, k: Float32Array, v: Float32Array) => blockAttention(be, q, k, v, T, heads, kvHeads, hd),
+  };
+  return llamaBlock(floatOps(be, w, eps, at, options), dims, x);
+}
+
+/** One decoder block on the autograd graph, x [batch·T, hidden] → [batch·T, hidden]. */
+export function llamaBlockGraph(
+  g: Graph,
+  x: Var,
+  dims: Pick<LlamaDims, 'heads' | 'kvHeads' | 'headDim' | 'eps' | 'qkNorm'>,
+  w: LlamaBlockWeights,
+  rope: Pick<RopeCache, 'cos' | 'sin' | 'rotDim'>, inject: BlockGraphInject, batch: number, T: number, options?: GraphBlockOptions): Var {
+  const cfg: GraphBlockConfig = { heads: dims.heads, kvHeads: dims.kvHeads, headDim: dims.headDim, eps: dims.eps, cos: rope.cos, sin: rope.sin, rotDim: rope.rotDim };
+  return llamaBlock(graphOps(g, w, cfg, inject, batch, T, options), dims, x);
+}
+
+/** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory. */
+export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
+  readonly spec: ModelSpec;
+  readonly dims: LlamaDims;
+  readonly rope: RopeCache;
+  readonly embed: Float32Array;
+  readonly blocks: LlamaBlockWeights[];
+  readonly finalNorm: Float32Array;
+  readonly lmHead: Float32Array;
+  private readonly be: KernelBackend;
+
+  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: LlamaVariant = LLAMA) {
+    const file = 'config.json';
+    this.spec = spec;
+    this.be = backend;
+    this.dims = llamaDims(spec.config, file, variant);
+    this.rope = makeRope(spec.config, this.dims, file);
+    this.embed = readChecked(spec, weights, spec.embedding);
+    this.blocks = spec.blocks.map((b) => loadBlockWeights(spec, b.index, weights));
+    this.finalNorm = readChecked(spec, weights, spec.finalNorm);
+    const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
+    this.lmHead = separate ? readChecked(spec, weights, spec.lmHead) : this.embed;
+  }
+
+  get backend(): KernelBackend {
+    return this.be;
+  }
+
+  /** Hidden states [T, hidden] for token ids. */
+  embedTokens(ids: Int32Array): Float32Array {
+    const H = this.dims.hidden;
+    const x = new Float32Array(ids.length * H);
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t]!;
+      if (id < 0 || id >= this.dims.vocab) throw new AutoRoundError('E_TOKEN', `token id ${id} is outside the vocabulary (0..${this.dims.vocab - 1}, vocab_size in config.json): the tokenizer gives ids the embedding does not have; does tokenizer.json belong to this model?`);
+      x.set(this.embed.subarray(id * H, (id + 1) * H), t * H);
+    }
+    return x;
+  }
+
+  get numBlocks(): number {
+    return this.blocks.length;
+  }
+
+  blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
+    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, options);
+  }
+
+  blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
+    return llamaBlockGraph(g, x, this.dims, this.blocks[index]!, this.rope, inject, batch, T);
+  }
+
+  blockVector(index: number, local: string): Float32Array {
+    const b = this.blocks[index];
+    const dot = local.lastIndexOf('.');
+    const [name, kind] = [local.slice(0, dot), local.slice(dot + 1)];
+    const v = kind === 'weight' ? b?.norms.get(name) : kind === 'bias' ? b?.linears.get(name)?.bias : undefined;
+    if (!v) throw new AutoRoundError('E_UNSUPPORTED', `block ${index} has no norm weight or bias "${local}"`);
+    return v;
+  }
+
+  /** Final norm and lm_head: logits [T, vocab]. */
+  head(x: Float32Array, T: number): Float32Array {
+    // scalar RMSNorm: the logits every perplexity and golden figure was measured with
+    const h = rmsNorm(x, T, this.dims.hidden, this.finalNorm, this.dims.eps);
+    const logits = new Float32Array(T * this.dims.vocab);
+    this.be.gemm(false, true, T, this.dims.vocab, this.dims.hidden, h, this.lmHead, logits);
+    return logits;
+  }
+
+  headGraph(g: Graph, h: Var): Var {
+    const { hidden: H, vocab } = this.dims;
+    return g.linear(g.rmsNorm(h, g.input(this.finalNorm, [H]), this.dims.eps), g.input(this.lmHead, [vocab, H]));
+  }
+
+  forward(ids: Int32Array): Float32Array {
+    let x = this.embedTokens(ids);
+    for (let i = 0; i < this.blocks.length; i++) x = this.blockForward(i, x, ids.length);
+    return this.head(x, ids.length);
+  }
+
+  decoder(maxLen: number, batch: number): LlamaDecoder {
+    return new LlamaDecoder(this, maxLen, batch);
+  }
+
+  kvCacheBytes(positions: number): number {
+    return positions * this.dims.kvHeads * this.dims.headDim * this.blocks.length * 2 * 4;
+  }
+}
+
+/**
+ * Token-by-token decoding with a key/value cache: each step costs one token's worth of work,
+ * so sampling long texts (e.g. data-free calibration) stays linear in their length. The blocks are
+ * the forward's (llamaBlock on the float32 operations); only where rows sit (a position offset) and
+ * what they attend to (the cache) differ.
+ */
+export class LlamaDecoder implements CausalDecoder {
+  private pos = 0;
+  private readonly kCache: Float32Array[];
+  private readonly vCache: Float32Array[];
+
+  /**
+   * `batch` sequences decoded in lockstep (one token each per step, all at the same position): the
+   * linears of a step become one product over the batch instead of `batch` vector products.
+   */
+  constructor(
+    private readonly model: LlamaModel,
+    readonly maxLen = model.dims.maxPositions,
+    readonly batch = 1,
+  ) {
+    if (!Number.isInteger(batch) || batch < 1) throw new AutoRoundError('E_ARG', `decoder batch must be a positive integer, got ${batch}`);
+    const kvw = model.dims.kvHeads * model.dims.headDim;
+    this.kCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
+    this.vCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Feeds one token (a decoder of batch 1); returns the logits for the next one. */
+  step(token: number): Float32Array {
+    return this.stepBatch(Int32Array.of(token));
+  }
+
+  /** Feeds one token per sequence; returns the logits for the next ones, [batch, vocab]. */
+  stepBatch(tokens: Int32Array): Float32Array {
+    if (tokens.length !== this.batch) throw new AutoRoundError('E_ARG', `stepBatch: ${tokens.length} tokens for a decoder of batch ${this.batch}`);
+    return this.prefill(tokens);
+  }
+
+  /**
+   * Feeds T tokens per sequence (tokens [batch, T] row-major) at positions position…position+T−1;
+   * returns the logits after each, [batch·T, vocab].
+   */
+  prefill(tokens: Int32Array): Float32Array {
+    const B = this.batch;
+    if (tokens.length === 0 || tokens.length % B !== 0) throw new AutoRoundError('E_ARG', `prefill: ${tokens.length} tokens are not a whole number of tokens for each of ${B} sequences`);
+    const T = tokens.length / B;
+    const m = this.model;
+    const { heads, kvHeads, headDim: hd, eps, maxPositions } = m.dims;
+    const t0 = this.pos;
+    if (t0 + T > this.maxLen) throw new AutoRoundError('E_SEQLEN', `decoding past ${this.maxLen} positions`);
+    if (t0 + T > maxPositions) throw new AutoRoundError('E_SEQLEN', `decoding past max_position_embeddings ${maxPositions}`);
+    const be = m.backend;
+    const kvw = kvHeads * hd;
+    const scores = new Float64Array(t0 + T);
+    const rope = (x: Float32Array, n: number) => {
+      // row r·T + s is sequence r's token at position t0 + s
+      for (let r = 0; r < B * T; r++) applyRope(x.subarray(r * n * hd, (r + 1) * n * hd), 1, n, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t0 + (r % T));
+    };
+    let x = m.embedTokens(tokens);
+    for (let b = 0; b < m.blocks.length; b++) {
+      const attention = (q: Float32Array, k: Float32Array, v: Float32Array): Float32Array => {
+        const out = new Float32Array(B * T * heads * hd);
+        for (let r = 0; r < B; r++) {
+          const base = r * this.maxLen * kvw;
+          const kc = this.kCache[b]!.subarray(base, base + this.maxLen * kvw);
+          const vc = this.vCache[b]!.subarray(base, base + this.maxLen * kvw);
+          kc.set(k.subarray(r * T * kvw, (r + 1) * T * kvw), t0 * kvw);
+          vc.set(v.subarray(r * T * kvw, (r + 1) * T * kvw), t0 * kvw);
+          for (let s = 0; s < T; s++) {
+            const row = r * T + s;
+            decodeAttention(q.subarray(row * heads * hd, (row + 1) * heads * hd), kc, vc, out.subarray(row * heads * hd, (row + 1) * heads * hd), t0 + s, heads, heads / kvHeads, hd, kvw, 1 / Math.sqrt(hd), scores);
+          }
+        }
+        return out;
+      };
+      x = llamaBlock(floatOps(be, m.blocks[b]!, eps, { rope, attention }), m.dims, x);
+    }
+    this.pos += T;
+    return m.head(x, B * T);
+  }
+}
