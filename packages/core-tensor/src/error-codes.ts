@@ -78,8 +78,6 @@ export const ERROR_CODES = {
   E_WORKER: 'a worker thread failed',
   E_NO_GRAD: 'backward from a value that needs no gradient',
   E_BACKWARD_TWICE: 'backward run twice on one tape',
-  /** @deprecated a twin of E_BAD_FLAG, used by the decoder until the architectures move (issue 14). */
-  E_ARG: 'a bad argument',
 } as const;
 
 /** The code of an AutoRoundError: one of ERROR_CODES. */

@@ -197,7 +197,7 @@ export class LlamaDecoder implements CausalDecoder {
     readonly maxLen = model.dims.maxPositions,
     readonly batch = 1,
   ) {
-    if (!Number.isInteger(batch) || batch < 1) throw new AutoRoundError('E_ARG', `decoder batch must be a positive integer, got ${batch}`);
+    if (!Number.isInteger(batch) || batch < 1) throw new AutoRoundError('E_BAD_FLAG', `decoder batch must be a positive integer, got ${batch}`);
     const kvw = model.dims.kvHeads * model.dims.headDim;
     this.kCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
     this.vCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
@@ -214,7 +214,7 @@ export class LlamaDecoder implements CausalDecoder {
 
   /** Feeds one token per sequence; returns the logits for the next ones, [batch, vocab]. */
   stepBatch(tokens: Int32Array): Float32Array {
-    if (tokens.length !== this.batch) throw new AutoRoundError('E_ARG', `stepBatch: ${tokens.length} tokens for a decoder of batch ${this.batch}`);
+    if (tokens.length !== this.batch) throw new AutoRoundError('E_BAD_FLAG', `stepBatch: ${tokens.length} tokens for a decoder of batch ${this.batch}`);
     return this.prefill(tokens);
   }
 
@@ -224,7 +224,7 @@ export class LlamaDecoder implements CausalDecoder {
    */
   prefill(tokens: Int32Array): Float32Array {
     const B = this.batch;
-    if (tokens.length === 0 || tokens.length % B !== 0) throw new AutoRoundError('E_ARG', `prefill: ${tokens.length} tokens are not a whole number of tokens for each of ${B} sequences`);
+    if (tokens.length === 0 || tokens.length % B !== 0) throw new AutoRoundError('E_BAD_FLAG', `prefill: ${tokens.length} tokens are not a whole number of tokens for each of ${B} sequences`);
     const T = tokens.length / B;
     const m = this.model;
     const { heads, kvHeads, headDim: hd, eps, maxPositions } = m.dims;
