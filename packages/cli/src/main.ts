@@ -197,7 +197,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
     const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
     const bench = new PerplexityBench(await ar.registry(), model, await ar.backend(), text, { seqlen, ...evalTokens });
     io.out(`perplexity on ${basename(evalFile)} (${bench.ids.length} tokens, windows of ${seqlen}):`);
-    const label = `quantized (${describeScheme(ar.scheme())})`;
+    const label = `quantized (${describeScheme(await ar.scheme())})`;
     if (kld) {
       // one pass: both perplexities (the numbers of the two runs below) and the KL divergence
       const k = bench.compareQuantized(res.qdq, res.tensors);
