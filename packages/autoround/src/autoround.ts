@@ -184,11 +184,11 @@ export class AutoRound {
         if (opt) return opt;
         this.log.warn('optimized RTN (the default for --iters 0 with symmetric int and GGUF k-quant schemes) needs @autoround/algo-signround, which is not installed: running plain RTN (pass --disable_opt_rtn to silence this)');
       }
-      return r.algorithm('rtn');
+      return rtnOf(r);
     }
     const name = this.options.algorithm ?? 'auto_round';
     if (isGgufTuning(scheme, qo, fixedTypes) && SIGNROUND_NAMES.has(name)) {
-      if (scheme.bits >= 16) return r.algorithm('rtn'); // a float GGUF file: nothing to tune
+      if (scheme.bits >= 16) return rtnOf(r); // a float GGUF file: nothing to tune
       // docs/algorithms/gguf-tuning.md#frozen-scales: GGUF types are tuned on V only, with the GGUF scale/min search of iteration 0
       // frozen; @autoround/algo-signround runs that path through its opt-rtn entry when iters > 0
       const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
@@ -378,6 +378,14 @@ function schemeOverrideFlags(o: AutoRoundOptions): string[] {
   if (o.dataType !== undefined) out.push(`--data_type ${o.dataType}`);
   if (o.scaleDtype !== undefined) out.push(`--scale_dtype ${o.scaleDtype}`);
   return out;
+}
+
+/** The RTN algorithm; its absence is an error naming the package that provides it (the host bundles none). */
+function rtnOf(r: Registry): AlgorithmPlugin {
+  if (!r.algorithms.some((a) => [a.name, ...(a.aliases ?? [])].includes('rtn'))) {
+    throw new AutoRoundError('E_NOT_INSTALLED', '--iters 0 selects round-to-nearest (RTN), which needs the @autoround/algo-rtn plugin (not installed): install it, or @autoround/preset-default, or pass it in `plugins`', { subject: '--iters' });
+  }
+  return r.algorithm('rtn');
 }
 
 /** Sequences `--dataset self` decodes together, at most, and the key/value cache they may use. */
