@@ -1,5 +1,5 @@
 import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
-import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, ggufRunLayerTypes, isGgufDataType, layerGgufType } from '@autoround/export-gguf';
+import { type GGMLType, QuantPool, ggmlTypeByName, ggmlTypeOfScheme, ggufQuantizedWeight, isGgufDataType } from '@autoround/export-gguf';
 import { assertFinite } from '@autoround/core-tensor';
 import { quantizeInt } from './int-qdq.js';
 
@@ -31,6 +31,19 @@ export function rtnQuantize(weight: Float32Array, out: number, inF: number, sche
 }
 
 /**
+ * The GGUF type a layer is quantized to: the one its output format fixed (`session.quantTypes`, a
+ * --format gguf:* file's mix) when there is one, else the layer's GGUF preset scheme's; null for
+ * non-GGUF layers.
+ */
+export function layerQuantType(session: Pick<QuantizeSession, 'quantTypes'>, layer: string, scheme: QuantScheme): GGMLType | null {
+  const name = session.quantTypes?.get(layer);
+  if (name === undefined) return ggmlTypeOfScheme(scheme, false);
+  const type = ggmlTypeByName(name);
+  if (type === undefined) throw new AutoRoundError('E_UNSUPPORTED', `${layer}: the output format asks for quantization type ${name}, which no quantizer here implements`, { subject: layer });
+  return type;
+}
+
+/**
  * Plain RTN: each quantized linear is read, quantized and handed on, one tensor at a time,
  * without building the model (the original's "model-free" mode).
  */
@@ -40,10 +53,9 @@ export const rtnAlgorithm: AlgorithmPlugin = {
   needsCalibration: () => false,
   async run(session) {
     // a --format gguf:* run: every layer gets the block type that file stores for it
-    const ggufTypes = ggufRunLayerTypes(session, false);
-    const pool = ggufTypes ? new QuantPool() : undefined;
+    const pool = session.quantTypes?.size ? new QuantPool() : undefined;
     const target = (name: string, scheme: QuantScheme): GgufTarget | undefined => {
-      const type = layerGgufType(ggufTypes, name, scheme);
+      const type = layerQuantType(session, name, scheme);
       return type === null ? undefined : { type, ...(pool ? { pool } : {}) };
     };
     try {

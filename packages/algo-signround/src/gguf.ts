@@ -12,14 +12,12 @@ import {
   frozenQdq,
   ggufQuantize,
   ggufQuantizedWeight,
-  ggufRunLayerTypes,
   ggufWeight,
   hasFrozenLayout,
   importanceFromSums,
-  layerGgufType,
   packLevels,
 } from '@autoround/export-gguf';
-import { rtnQuantize } from '@autoround/algo-rtn';
+import { layerQuantType, rtnQuantize } from '@autoround/algo-rtn';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { type BlockNormBias, blockNormBias, normBiasInject, normBiasParams } from './norm-bias.js';
@@ -74,21 +72,18 @@ export function blockActivationSums(session: QuantizeSession, block: BlockSpec):
 }
 
 /**
- * The GGUF layers of a run. With `hasImatrix` the per-layer types follow the mix llama-quantize
- * uses with an importance matrix (it differs only for Q4_0/Q5_0 files), which is also what the
- * gguf exporter plans when the host calibrates.
+ * The GGUF layers of a run. Each layer's type is the one the output format planned
+ * (`session.quantTypes`: the gguf exporter plans the mix llama-quantize uses with an importance
+ * matrix, as this algorithm calibrates), else its GGUF preset scheme's.
  */
 export class GgufLayers {
-  private readonly types: Map<string, GGMLType> | null;
   private pool: QuantPool | undefined;
 
-  constructor(session: QuantizeSession, hasImatrix: boolean) {
-    this.types = ggufRunLayerTypes(session, hasImatrix);
-  }
+  constructor(private readonly session: Pick<QuantizeSession, 'quantTypes'>) {}
 
   /** The block type of a layer, or null when the layer is not a GGUF one. */
   typeOf(layer: string, scheme: QuantScheme): GGMLType | null {
-    return layerGgufType(this.types, layer, scheme);
+    return layerQuantType(this.session, layer, scheme);
   }
 
   /**

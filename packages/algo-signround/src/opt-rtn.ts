@@ -26,7 +26,7 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   // the GGUF tuning path (iters > 0) checkpoints per block group; optimized RTN (iters 0) starts over on --resume
   resumable: (options) => options.iters > 0,
   async run(session) {
-    const gguf = new GgufLayers(session, true);
+    const gguf = new GgufLayers(session);
     try {
       // the host routes a GGUF run with --iters > 0 here: SignRound on the GGUF layers (gguf.ts)
       if (session.options.iters > 0) await runGgufSignRound(session, gguf);

@@ -19,15 +19,15 @@ const { nlc } = await loadNodeLlamaCpp();
 const WIKI = join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw');
 
 describe('the scheme a --format gguf:<type> selects', () => {
-  it('is the matching GGUF preset for every file type (16 bits for the float files); an explicit --scheme stays', () => {
+  it('is the matching GGUF preset for every file type (16 bits for the float files); an explicit --scheme stays', async () => {
     const want: Record<string, string> = { q2_k: 'GGUF:Q2_K_S', q3_k: 'GGUF:Q3_K_M', q4_k: 'GGUF:Q4_K_M', q5_k: 'GGUF:Q5_K_M', f32: 'BF16', f16: 'BF16', bf16: 'BF16' };
     for (const t of [...fileTypeNames(), 'q2_k', 'q3_k', 'q4_k', 'q5_k']) {
-      const s = new AutoRound('unused', { log: memoryLogger() }).scheme([`gguf:${t}`]);
+      const s = await new AutoRound('unused', { plugins: [gguf], log: memoryLogger() }).scheme([`gguf:${t}`]);
       expect(s, t).toEqual(presetScheme(want[t] ?? `GGUF:${t}`));
     }
-    expect(new AutoRound('unused', { log: memoryLogger() }).scheme(['fake']).data_type).toBe('int');
+    expect((await new AutoRound('unused', { plugins: [gguf], log: memoryLogger() }).scheme(['fake'])).data_type).toBe('int');
     const log = memoryLogger();
-    expect(new AutoRound('unused', { scheme: 'W4A16', log }).scheme(['gguf:q4_k_m']).group_size).toBe(128);
+    expect((await new AutoRound('unused', { scheme: 'W4A16', plugins: [gguf], log }).scheme(['gguf:q4_k_m'])).group_size).toBe(128);
     expect(log.lines.some((l) => /--scheme W4A16 with --format gguf:q4_k_m: the GGUF file type decides/.test(l))).toBe(true);
   });
 });
@@ -139,7 +139,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama
 
   it('--format gguf:q4_k_m alone selects GGUF:Q4_K_M; plain RTN writes exportGguf bytes and keeps the file QDQ in memory', async () => {
     const { ar, log, res, file } = await run('gguf:q4_k_m', { iters: 0, disableOptRtn: true }, 'rtn');
-    expect(ar.scheme().data_type).toBe('int_asym_dq');
+    expect((await ar.scheme()).data_type).toBe('int_asym_dq');
     expect(log.lines.some((l) => /with rtn, scheme int_asym_dq4 asym g32, format gguf:q4_k_m/.test(l))).toBe(true);
     const ref = join(work.dir, 'ref.gguf');
     await exportGguf({ modelDir: LLAMA256, outFile: ref, fileType: 'Q4_K_M' });

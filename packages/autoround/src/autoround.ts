@@ -2,6 +2,9 @@ import { existsSync } from 'node:fs';
 import {
   ADAM_DEFAULT_LR,
   type AlgorithmPlugin,
+  type FormatScheme,
+  formatBase,
+  type LayerSelectionOptions,
   AutoRoundError,
   checkOutput,
   type DecodingCausalLM,
@@ -10,13 +13,10 @@ import {
   isDecoding,
   isIntWeightOnly,
   type KernelBackend,
-  type LayerConfigValue,
   type Logger,
   type QuantScheme,
   type QuantizeOptions,
   type Registry,
-  presetNames,
-  presetScheme,
   resolveLayerSchemes,
   resolveScheme,
   type SchemeOverrides,
@@ -96,13 +96,25 @@ export class AutoRound {
   private formats: string[] = [];
 
   /**
-   * The global scheme after overrides. Without --scheme, a `gguf:<type>` format selects the
-   * matching GGUF preset (gguf:q4_k_m → GGUF:Q4_K_M, gguf:f16 → 16 bits), as the original does.
+   * The global scheme after overrides. Without --scheme, a format that decides the scheme itself
+   * (its exporter's `defaultScheme`: gguf:q4_k_m → GGUF:Q4_K_M, gguf:f16 → 16 bits) selects it, as
+   * the original does.
    */
-  scheme(formats: readonly string[] = this.formats): QuantScheme {
+  async scheme(formats: readonly string[] = this.formats): Promise<QuantScheme> {
+    const registry = await this.registry();
+    let rule: FormatScheme | undefined;
+    for (const f of formats) {
+      // an unknown format has no say here; quantizeAndSave rejects it
+      const e = registry.exporters.some((x) => [x.name, ...(x.aliases ?? [])].some((n) => n.toLowerCase() === formatBase(f))) ? registry.exporter(f) : undefined;
+      rule = e?.defaultScheme?.(f);
+      if (rule) break;
+    }
+    return this.schemeWith(rule);
+  }
+
+  private schemeWith(rule: FormatScheme | undefined): QuantScheme {
     const o = this.options;
-    const gguf = ggufFileTypeOf(formats);
-    // As in the original, a GGUF type (a gguf:* format, or a GGUF:* scheme) overrides the scheme's
+    // As in the original, such a format (a gguf:* format) or a GGUF:* scheme overrides the scheme's
     // fields: --bits, --group_size, --asym … are then ignored, which one warning says (docs/options.md).
     const overrides = schemeOverrideFlags(o);
     const warnOnce = (message: string) => {
@@ -110,15 +122,14 @@ export class AutoRound {
       this.warnedScheme = true;
       this.log.warn(message);
     };
-    if (gguf !== undefined) {
-      const preset = ggufPresetOf(gguf);
-      if (o.scheme === undefined && preset) {
-        const s = resolveScheme(preset);
-        if (overrides.length) warnOnce(`${overrides.join(', ')} ignored: with --format gguf:${gguf} the GGUF file type decides how each layer is quantized (${describeScheme(s)})`);
+    if (rule !== undefined) {
+      if (o.scheme === undefined && rule.preset) {
+        const s = resolveScheme(rule.preset);
+        if (overrides.length) warnOnce(`${overrides.join(', ')} ignored: with --format ${rule.label} ${rule.decides} (${describeScheme(s)})`);
         return s;
       }
       if (o.scheme !== undefined && !o.scheme.toUpperCase().startsWith('GGUF:')) {
-        warnOnce(`${[`--scheme ${o.scheme}`, ...overrides].join(', ')} with --format gguf:${gguf}: the GGUF file type decides how each layer is quantized`);
+        warnOnce(`${[`--scheme ${o.scheme}`, ...overrides].join(', ')} with --format ${rule.label}: ${rule.decides}`);
       }
     }
     if (o.scheme?.trim().toUpperCase().startsWith('GGUF:') && overrides.length) {
@@ -143,10 +154,8 @@ export class AutoRound {
 
   private quantizeOptions(): QuantizeOptions {
     const o = this.options;
-    const gguf = ggufFileTypeOf(this.formats);
     return {
       ...o,
-      ...(gguf !== undefined ? { ggufFileType: gguf } : {}),
       // --algorithm rtn does not tune: it means iters 0 unless iters is given (then checked in pickAlgorithm)
       iters: o.iters ?? (o.algorithm?.trim().toLowerCase() === 'rtn' ? 0 : DEFAULTS.iters),
       disableOptRtn: o.disableOptRtn ?? false,
@@ -160,7 +169,7 @@ export class AutoRound {
   }
 
   /** Picks the algorithm as the original does: iters 0 → RTN (optimized unless disabled), else SignRound. */
-  private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions): Promise<AlgorithmPlugin> {
+  private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions, fixedTypes: boolean): Promise<AlgorithmPlugin> {
     const r = await this.registry();
     const asked = this.options.algorithm !== undefined ? r.algorithm(this.options.algorithm) : undefined;
     if (asked?.name === 'rtn' && qo.iters > 0) {
@@ -177,11 +186,11 @@ export class AutoRound {
         if (opt) return opt;
         this.log.warn('optimized RTN (the default for --iters 0 with symmetric int and GGUF k-quant schemes) needs @autoround/algo-signround, which is not installed: running plain RTN (pass --disable_opt_rtn to silence this)');
       }
-      return r.algorithm('rtn');
+      return rtnOf(r);
     }
     const name = this.options.algorithm ?? 'auto_round';
-    if (isGgufTuning(scheme, qo) && SIGNROUND_NAMES.has(name)) {
-      if (scheme.bits >= 16) return r.algorithm('rtn'); // a float GGUF file: nothing to tune
+    if (isGgufTuning(scheme, qo, fixedTypes) && SIGNROUND_NAMES.has(name)) {
+      if (scheme.bits >= 16) return rtnOf(r); // a float GGUF file: nothing to tune
       // docs/algorithms/gguf-tuning.md#frozen-scales: GGUF types are tuned on V only, with the GGUF scale/min search of iteration 0
       // frozen; @autoround/algo-signround runs that path through its opt-rtn entry when iters > 0
       const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
@@ -203,7 +212,7 @@ export class AutoRound {
     const formats = parseFormats(save.format);
     this.formats = formats;
     const registry = await this.registry();
-    const scheme = this.scheme(formats);
+    const scheme = await this.scheme(formats);
     for (const f of formats) registry.exporter(f); // unknown formats fail before the model is read
     if (this.options.algorithm !== undefined) checkAlgorithm(registry, this.options.algorithm); // so do unknown algorithms
     // a bad output folder fails before the model is read (or downloaded) too; the pipeline checks again
@@ -215,40 +224,25 @@ export class AutoRound {
     if (qc) {
       throw new AutoRoundError('E_QUANTIZED_INPUT', `--model ${model.dir} is already quantized (quantization_config.quant_method ${JSON.stringify(qc.quant_method ?? null)} in config.json): quantize the full-precision model it was made from (auto-round eval reads this folder)`, { subject: model.dir });
     }
-    // In a GGUF run the file's types and row fallbacks decide every layer: the rule that keeps
-    // int weight-only layers whose dimensions are not multiples of 32 in full precision (a packing
-    // constraint, docs/algorithms/schemes.md#default-layer-selection) does not apply to GGUF:Q4_0/Q5_0/Q8_0, whose data_type is int,
-    // whether they are the run's scheme or a --layer_config entry's.
-    const ggufRun = ggufFileTypeOf(formats) !== undefined;
-    const ggufInt = ggufRun && scheme.data_type === 'int';
-    const selScheme = ggufInt ? { ...scheme, data_type: GGUF_INT } : scheme;
-    const layerConfig = ggufRun && this.options.layerConfig ? ggufIntLayerConfig(this.options.layerConfig) : this.options.layerConfig;
-    // GGUF files always hold the output matrix, typed by the file's mix; lm_head joins the layer
-    // selection so that --fp_layers / --layer_config can name it, and leaves it again if they do not
-    // The token embedding does the same when every format is GGUF (token_embd.weight; other
-    // formats keep it in full precision); with tied embeddings it is the output matrix too.
-    const headName = model.spec.lmHead.replace(/\.weight$/, '');
-    const embedName = model.spec.embedding.replace(/\.weight$/, '');
-    // a tied config whose checkpoint still ships lm_head.weight: the file gets an output.weight of its own
-    const separateLmHead = ggufRun && model.spec.tiedEmbeddings && model.checkpoint.has(model.spec.lmHead);
-    const ggufHead = ggufRun && this.options.quantLmHead === undefined && (!model.spec.tiedEmbeddings || separateLmHead);
-    const ggufEmbedding = ggufRun && formats.every((f) => ggufFileTypeOf([f]) !== undefined);
-    const layerSchemes = resolveLayerSchemes(model.spec, selScheme, {
-      ...(layerConfig ? { layerConfig } : {}),
+    // the layer selection: core's rules, or the first format's own plan (GGUF stores lm_head and the
+    // embedding quantized and has no int packing constraint: the gguf exporter's planLayers)
+    const selection: LayerSelectionOptions = {
+      ...(this.options.layerConfig ? { layerConfig: this.options.layerConfig } : {}),
       ...(this.options.ignoreLayers ? { ignoreLayers: this.options.ignoreLayers } : {}),
-      quantLmHead: ggufHead || (this.options.quantLmHead ?? false),
-      quantEmbedding: ggufEmbedding,
-      ...(separateLmHead ? { separateLmHead } : {}),
+      ...(this.options.quantLmHead !== undefined ? { quantLmHead: this.options.quantLmHead } : {}),
       log: this.log,
-    });
-    for (const [joined, name] of [[ggufHead, headName], [ggufEmbedding, embedName]] as const) {
-      const h = layerSchemes.get(name);
-      if (joined && (h === selScheme || (h === null && scheme.bits >= 16))) layerSchemes.delete(name);
-    }
-    if (ggufRun) for (const [k, v] of layerSchemes) if (v?.data_type === GGUF_INT) layerSchemes.set(k, v === selScheme ? scheme : { ...v, data_type: 'int' });
+    };
+    const exporters = formats.map((f) => registry.exporter(f));
+    const planner = formats.map((format, i) => ({ format, e: exporters[i]! })).find((x) => x.e.planLayers);
+    const layerSchemes = planner
+      ? planner.e.planLayers!({ format: planner.format, formats, spec: model.spec, checkpoint: model.checkpoint, scheme, selection })
+      : resolveLayerSchemes(model.spec, scheme, { ...selection, quantLmHead: this.options.quantLmHead ?? false });
     checkFormats(registry, formats, layerSchemes, scheme);
     const qo = this.quantizeOptions();
-    const algorithm = await this.pickAlgorithm(scheme, qo);
+    // a format that fixes each layer's type (GGUF's mix) plans it once the algorithm is known
+    const typer = formats.map((format, i) => ({ format, e: exporters[i]! })).find((x) => x.e.layerQuantTypes);
+    const algorithm = await this.pickAlgorithm(scheme, qo, typer !== undefined);
+    const quantTypes = typer?.e.layerQuantTypes!({ format: typer.format, spec: model.spec, checkpoint: model.checkpoint, scheme, layerSchemes, calibrates: algorithm.needsCalibration(qo) });
     this.log.info(`quantizing ${model.spec.architecture} from ${model.dir} with ${algorithm.name}, scheme ${describeScheme(scheme)}, format ${formats.join(', ')}`);
     let calibration: (() => Promise<Int32Array[]>) | undefined;
     let probeCalibration: Int32Array[] | undefined;
@@ -278,7 +272,7 @@ export class AutoRound {
       seqlen: algorithm.needsCalibration(qo) ? qo.seqlen : undefined,
       batch_size: algorithm.needsCalibration(qo) ? qo.batchSize : undefined,
       dataset: algorithm.needsCalibration(qo) ? (this.options.dataset ?? DEFAULTS.dataset) : undefined,
-      enable_minmax_tuning: qo.iters > 0 ? !isGgufTuning(scheme, qo) && (this.options.enableMinmaxTuning ?? true) : undefined,
+      enable_minmax_tuning: qo.iters > 0 ? !isGgufTuning(scheme, qo, typer !== undefined) && (this.options.enableMinmaxTuning ?? true) : undefined,
       enable_quanted_input: qo.iters > 0 ? (this.options.enableQuantedInput ?? true) : undefined,
     };
     const result = await runPipeline({
@@ -288,6 +282,7 @@ export class AutoRound {
       layerSchemes,
       algorithm,
       options: qo,
+      ...(quantTypes ? { quantTypes } : {}),
       quantArgs,
       backend: await this.backend(),
       log: this.log,
@@ -386,6 +381,14 @@ function schemeOverrideFlags(o: AutoRoundOptions): string[] {
   return out;
 }
 
+/** The RTN algorithm; its absence is an error naming the package that provides it (the host bundles none). */
+function rtnOf(r: Registry): AlgorithmPlugin {
+  if (!r.algorithms.some((a) => [a.name, ...(a.aliases ?? [])].includes('rtn'))) {
+    throw new AutoRoundError('E_NOT_INSTALLED', '--iters 0 selects round-to-nearest (RTN), which needs the @autoround/algo-rtn plugin (not installed): install it, or @autoround/preset-default, or pass it in `plugins`', { subject: '--iters' });
+  }
+  return r.algorithm('rtn');
+}
+
 /** Sequences `--dataset self` decodes together, at most, and the key/value cache they may use. */
 const SELF_BATCH = 32;
 const SELF_CACHE_BYTES = 512 * 1024 * 1024;
@@ -438,44 +441,12 @@ interface CalibDatasetsModule {
 
 const SIGNROUND_NAMES = new Set(['auto_round', 'autoround', 'sign_round', 'signround']);
 
-/** Whether tuning this run means tuning GGUF types: a --format gguf:* output, or a GGUF scheme. */
-function isGgufTuning(scheme: QuantScheme, qo: QuantizeOptions): boolean {
-  return qo.iters > 0 && (typeof qo.ggufFileType === 'string' || scheme.data_type.endsWith('_dq') || scheme.data_type === 'int_asym_float_zp');
-}
-
-/** A stand-in data type for GGUF's int presets while layers are selected (see quantizeAndSave). */
-const GGUF_INT = 'int (gguf)';
-
-/** A --layer_config with its int entries (GGUF:Q8_0 …, {data_type: "int"}) on the GGUF stand-in. */
-function ggufIntLayerConfig(lc: Record<string, LayerConfigValue>): Record<string, LayerConfigValue> {
-  const out: Record<string, LayerConfigValue> = {};
-  for (const [k, v] of Object.entries(lc)) {
-    // a preset stands alone (nothing of the run's scheme, e.g. super_bits, may leak into it)
-    const s = typeof v === 'string' ? { super_bits: undefined, super_group_size: undefined, scale_dtype: undefined, ...presetScheme(v) } : v;
-    out[k] = s.data_type === 'int' ? { ...s, data_type: GGUF_INT } : v;
-  }
-  return out;
-}
-
-/** The GGUF file type of the first `gguf:<type>` format ("q4_k_m"), or undefined. */
-export function ggufFileTypeOf(formats: readonly string[]): string | undefined {
-  for (const f of formats) {
-    const m = /^gguf:(.+)$/i.exec(f.trim());
-    if (m) return m[1]!.trim().toLowerCase();
-  }
-  return undefined;
-}
-
-/** File types whose preset carries another name (the S/M/L suffix only changes the export mix). */
-const GGUF_PRESET_ALIASES: Readonly<Record<string, string>> = { Q2_K: 'GGUF:Q2_K_S', Q3_K: 'GGUF:Q3_K_M', Q4_K: 'GGUF:Q4_K_M', Q5_K: 'GGUF:Q5_K_M' };
-const GGUF_FLOAT_TYPES = new Set(['F32', 'F16', 'BF16', 'FP32', 'FP16', 'FLOAT16', 'BFLOAT16']);
-
-/** The preset a GGUF file type selects: GGUF:<TYPE>, BF16 (16 bits, nothing quantized) for float files; undefined if none. */
-export function ggufPresetOf(fileType: string): string | undefined {
-  const up = fileType.toUpperCase();
-  if (GGUF_FLOAT_TYPES.has(up)) return 'BF16';
-  const name = GGUF_PRESET_ALIASES[up] ?? `GGUF:${up}`;
-  return presetNames().some((n) => n.toUpperCase() === name) ? name : undefined;
+/**
+ * Whether tuning this run means tuning GGUF types: an output format that fixes each layer's type
+ * (--format gguf:*), or a GGUF scheme.
+ */
+function isGgufTuning(scheme: QuantScheme, qo: QuantizeOptions, fixedTypes: boolean): boolean {
+  return qo.iters > 0 && (fixedTypes || scheme.data_type.endsWith('_dq') || scheme.data_type === 'int_asym_float_zp');
 }
 
 export function describeScheme(s: QuantScheme): string {

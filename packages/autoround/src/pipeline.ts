@@ -91,6 +91,8 @@ export interface PipelineRun {
   layerSchemes: Map<string, QuantScheme | null>;
   algorithm: AlgorithmPlugin;
   options: QuantizeOptions;
+  /** Each layer's exact quantization type where an output format fixes it (QuantizeSession.quantTypes). */
+  quantTypes?: ReadonlyMap<string, string>;
   quantArgs: Record<string, unknown>;
   backend: KernelBackend;
   log: Logger;
@@ -191,6 +193,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
         layerSchemes: run.layerSchemes,
         scheme: run.scheme,
         options: run.options,
+        ...(run.quantTypes ? { quantTypes: run.quantTypes } : {}),
         backend: run.backend,
         log,
         ...(run.calibration ? { calibration: run.calibration } : {}),

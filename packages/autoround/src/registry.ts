@@ -1,15 +1,5 @@
 import { type AutoRoundPlugin, type Logger, Registry } from '@autoround/core';
-import rtnPlugin from '@autoround/algo-rtn';
-import exportAutoRoundPlugin from '@autoround/export-autoround';
-import exportAwqPlugin from '@autoround/export-awq';
-import exportGptqPlugin from '@autoround/export-gptq';
-import exportLlmcPlugin from '@autoround/export-llmc';
-import kernelsCpuPlugin from '@autoround/kernels-cpu';
-import modelsPlugin from '@autoround/models';
 import { findPlugins, loadPlugins } from './discover.js';
-
-/** The plugins the host ships with; everything else is discovered. */
-export const builtinPlugins: AutoRoundPlugin[] = [modelsPlugin, rtnPlugin, exportAutoRoundPlugin, exportGptqPlugin, exportAwqPlugin, exportLlmcPlugin, kernelsCpuPlugin];
 
 export interface RegistryOptions {
   plugins?: AutoRoundPlugin[];
@@ -18,11 +8,25 @@ export interface RegistryOptions {
   log?: Logger;
 }
 
-/** A registry with the built-in plugins, the given ones, and (by default) every installed one. */
+/**
+ * The base set of @autoround/preset-default when it is installed (models, RTN, the safetensors
+ * exporters, the CPU kernels: what the host bundled before it depended on core only), else none.
+ * Looked up at run time: the host declares no dependency on it (docs/adr/0019-host-depends-on-core.md).
+ */
+async function presetBase(): Promise<readonly AutoRoundPlugin[]> {
+  const spec = '@autoround/preset-default';
+  try {
+    return ((await import(spec)) as { basePlugins: readonly AutoRoundPlugin[] }).basePlugins;
+  } catch {
+    return [];
+  }
+}
+
+/** A registry with the given plugins, (by default) every installed one, and the preset's base set when installed. */
 export async function createRegistry(options: RegistryOptions = {}): Promise<Registry> {
   const r = new Registry();
   r.use(...(options.plugins ?? []));
   if (options.discover !== false) r.use(...(await loadPlugins(findPlugins(), options.log)));
-  r.use(...builtinPlugins);
+  r.use(...(await presetBase()));
   return r;
 }

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { rtnAlgorithm } from '@autoround/algo-rtn';
 import { definePlugin, isAutoRoundError, resolveLayerSchemes, presetScheme } from '@autoround/core';
 import { evalWindows } from '@autoround/eval';
+import gguf from '@autoround/export-gguf';
 import { AutoRound, type AutoRoundOptions, OPTION_RANGES, memoryLogger, openModel, validateOptions, writeDemoModel } from '../src/index.js';
 import { createRegistry } from '../src/registry.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
@@ -89,23 +90,23 @@ describe('options that were silently ignored (item 13)', () => {
   const tuner = definePlugin({ name: 'tuner-plugin', algorithms: [{ ...rtnAlgorithm, name: 'tuner', aliases: ['tune', 'tuning'], description: 'a tuning stand-in' }] });
   writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 1, heads: 2, kvHeads: 1 });
 
-  it('--bits / --group_size / --asym with a gguf format: one warning saying the GGUF type decides', () => {
+  it('--bits / --group_size / --asym with a gguf format: one warning saying the GGUF type decides', async () => {
     const log = memoryLogger();
-    const ar = new AutoRound('unused', { bits: 8, groupSize: 64, sym: false, log });
-    const s = ar.scheme(['gguf:q4_0']);
+    const ar = new AutoRound('unused', { bits: 8, groupSize: 64, sym: false, plugins: [gguf], discoverPlugins: false, log });
+    const s = await ar.scheme(['gguf:q4_0']);
     expect([s.bits, s.group_size, s.sym]).toEqual([4, 32, true]);
-    ar.scheme(['gguf:q4_0']);
+    await ar.scheme(['gguf:q4_0']);
     const warned = log.lines.filter((l) => /ignored/.test(l));
     expect(warned).toEqual(['warning: --bits 8, --group_size 64, --asym ignored: with --format gguf:q4_0 the GGUF file type decides how each layer is quantized (int4 sym g32)']);
   });
 
-  it('--bits with a GGUF:* scheme: one warning too; no warning without overrides', () => {
+  it('--bits with a GGUF:* scheme: one warning too; no warning without overrides', async () => {
     const log = memoryLogger();
-    expect(new AutoRound('unused', { scheme: 'GGUF:Q4_K_M', bits: 2, log }).scheme(['fake']).bits).toBe(4);
+    expect((await new AutoRound('unused', { scheme: 'GGUF:Q4_K_M', bits: 2, plugins: [gguf], discoverPlugins: false, log }).scheme(['fake'])).bits).toBe(4);
     expect(log.lines.some((l) => /--bits 2 ignored: --scheme GGUF:Q4_K_M fixes bits, group_size, sym and data_type/.test(l))).toBe(true);
     const quiet = memoryLogger();
-    new AutoRound('unused', { log: quiet }).scheme(['gguf:q4_0']);
-    new AutoRound('unused', { bits: 8, log: quiet }).scheme(['auto_round']);
+    await new AutoRound('unused', { plugins: [gguf], discoverPlugins: false, log: quiet }).scheme(['gguf:q4_0']);
+    await new AutoRound('unused', { bits: 8, plugins: [gguf], discoverPlugins: false, log: quiet }).scheme(['auto_round']);
     expect(quiet.lines.filter((l) => l.startsWith('warning'))).toEqual([]);
   });
 

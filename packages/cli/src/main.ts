@@ -23,6 +23,7 @@ import {
   validateOptions,
   writeDemoModel,
 } from '@autoround/autoround';
+import { defaultPlugins } from '@autoround/preset-default';
 import { helpText, type ParsedArgs, parseArgs } from './args.js';
 
 export interface CliIO {
@@ -186,7 +187,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld_base is for `eval` (a model folder against a reference folder); after quantizing, --eval_kld compares with the input model', { subject: '--eval_kld_base' });
   }
   if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
-  const ar = new AutoRound(modelArg(a), { ...options, log });
+  const ar = new AutoRound(modelArg(a), { plugins: [...defaultPlugins], ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
   const text = evalFile ? readText(evalFile) : undefined;
   const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile, protect: evalFile ? [evalFile] : [] });
@@ -197,7 +198,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
     const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
     const bench = new PerplexityBench(await ar.registry(), model, await ar.backend(), text, { seqlen, ...evalTokens });
     io.out(`perplexity on ${basename(evalFile)} (${bench.ids.length} tokens, windows of ${seqlen}):`);
-    const label = `quantized (${describeScheme(ar.scheme())})`;
+    const label = `quantized (${describeScheme(await ar.scheme())})`;
     if (kld) {
       // one pass: both perplexities (the numbers of the two runs below) and the KL divergence
       const k = bench.compareQuantized(res.qdq, res.tensors);
@@ -230,7 +231,7 @@ async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
   const backendName = str(a, 'backend');
   const evalTokens = evalMaxTokens(a);
   const threads = num(a, 'threads');
-  const ar = new AutoRound(modelArg(a), { log, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
+  const ar = new AutoRound(modelArg(a), { plugins: [...defaultPlugins], log, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
   const registry = await ar.registry();
   const model = await ar.load();
   const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
@@ -266,7 +267,7 @@ async function demo(io: CliIO, a: ParsedArgs): Promise<void> {
     writeDemoModel(modelDir);
     const textFile = join(work, 'demo.txt');
     (await import('node:fs')).writeFileSync(textFile, DEMO_TEXT);
-    const ar = new AutoRound(modelDir, { scheme: 'W4A16', groupSize: 32, iters: 0, disableOptRtn: true, log, overwrite: bool(a, 'overwrite') ?? false });
+    const ar = new AutoRound(modelDir, { plugins: [...defaultPlugins], scheme: 'W4A16', groupSize: 32, iters: 0, disableOptRtn: true, log, overwrite: bool(a, 'overwrite') ?? false });
     const res = await ar.quantizeAndSave(out, { format: ['auto_round', 'fake'], keepQdq: true });
     for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
     const registry = await ar.registry();
@@ -306,7 +307,7 @@ export async function main(argv: string[], recipe = 'auto-round', io: CliIO = st
     }
     if (a.command === 'list' || a.values.get('list') === true) {
       const log = createLogger('warn', io.err);
-      await list(io, await createRegistry({ log }), a.positionals[0]);
+      await list(io, await createRegistry({ plugins: [...defaultPlugins], log }), a.positionals[0]);
       return 0;
     }
     if (a.command === 'eval') await evaluate(io, a);

@@ -5,6 +5,7 @@ import type { HFConfig, ModelSpec } from './model-spec.js';
 import type { QuantizedWeight } from './quantized.js';
 import type { CheckpointValue } from './resume-file.js';
 import type { QuantScheme } from './scheme.js';
+import type { LayerSelectionOptions } from './layer-selection.js';
 
 /** Where a model's float32 weights come from: a checkpoint, or a checkpoint with some weights replaced. */
 export interface WeightSource {
@@ -128,12 +129,6 @@ export interface QuantizeOptions {
   seed: number;
   lr?: number;
   minmaxLr?: number;
-  /**
-   * Set by the host when the output is a GGUF file (`--format gguf:q4_k_m` → "q4_k_m"): the file
-   * type decides each layer's block type (llama.cpp's mix: Q6_K attn_v on some layers …), and
-   * algorithms that quantize GGUF schemes use the type that file stores for each layer.
-   */
-  ggufFileType?: string;
   [key: string]: unknown;
 }
 
@@ -146,6 +141,13 @@ export interface QuantizeSession {
   /** The global scheme (layers without a --layer_config entry have it); hosts may leave it out. */
   readonly scheme?: QuantScheme;
   readonly options: QuantizeOptions;
+  /**
+   * The exact quantization type of each layer whose output format chooses it per layer (a
+   * `--format gguf:*` file's mix: "Q6_K" for some attn_v …), keyed by full layer name; planned by
+   * the exporter's `layerQuantTypes` once the algorithm is known. Layers absent from it (or a run
+   * without such a format) follow their scheme.
+   */
+  readonly quantTypes?: ReadonlyMap<string, string>;
   readonly backend: KernelBackend;
   readonly log: Logger;
   /** Tokenized calibration samples, when the host has a dataset (algorithms that need one call this). */
@@ -241,12 +243,64 @@ export interface ExportSession {
   finish(): Promise<void> | void;
 }
 
+/** What a format decides about the run's scheme (ExporterPlugin.defaultScheme). */
+export interface FormatScheme {
+  /** The scheme preset the format selects when no --scheme is given ("GGUF:Q4_K_M"); absent: the usual default. */
+  readonly preset?: string;
+  /** The format as messages name it ("gguf:q4_k_m"). */
+  readonly label: string;
+  /** What decides each layer's quantization instead of --scheme / --bits …, completing "with --format X: …". */
+  readonly decides: string;
+}
+
+/** What an exporter's `planLayers` plans the layer selection from. */
+export interface LayerPlanContext {
+  /** This exporter's format ("gguf:q4_k_m") and every format of the run. */
+  readonly format: string;
+  readonly formats: readonly string[];
+  readonly spec: ModelSpec;
+  readonly checkpoint: { has(name: string): boolean };
+  /** The run's global scheme. */
+  readonly scheme: QuantScheme;
+  /** The user's selection options; `quantLmHead` is undefined when the user did not say. */
+  readonly selection: LayerSelectionOptions;
+}
+
+/** What an exporter's `layerQuantTypes` plans each layer's type from, once the algorithm is known. */
+export interface QuantTypeContext {
+  readonly format: string;
+  readonly spec: ModelSpec;
+  readonly checkpoint: Checkpoint;
+  readonly scheme: QuantScheme;
+  readonly layerSchemes: ReadonlyMap<string, QuantScheme | null>;
+  /** Whether the algorithm calibrates (hands importance vectors with its layers). */
+  readonly calibrates: boolean;
+}
+
 export interface ExporterPlugin {
   readonly name: string;
   readonly aliases?: readonly string[];
   readonly description: string;
   /** Why this exporter cannot write `scheme` (null when it can). Checked before any work starts. */
   check(scheme: QuantScheme, format: string): string | null;
+  /**
+   * A format that decides the scheme itself (gguf:q4_k_m → the GGUF:Q4_K_M preset, gguf:f16 →
+   * BF16): the host uses `preset` when no --scheme is given and warns that --bits … are ignored.
+   * Undefined for formats that write whatever scheme they are given.
+   */
+  defaultScheme?(format: string): FormatScheme | undefined;
+  /**
+   * The layer selection of a run that writes this format, when the format changes the default
+   * rules (GGUF stores lm_head and the embedding quantized, and its int types have no packing
+   * constraint); the host calls the first format's that has one, else core's resolveLayerSchemes.
+   */
+  planLayers?(ctx: LayerPlanContext): Map<string, QuantScheme | null>;
+  /**
+   * A format that fixes each layer's exact quantization type (GGUF's per-tensor mix): the type of
+   * every layer it stores, handed to the algorithm as `QuantizeSession.quantTypes`. Its presence
+   * also tells the host that tuning targets those types (GGUF tuning: scales frozen).
+   */
+  layerQuantTypes?(ctx: QuantTypeContext): ReadonlyMap<string, string>;
   open(ctx: ExportContext): ExportSession;
   /** Does this folder's config.json say it was written in this exporter's format? */
   detect?(config: HFConfig): boolean;

@@ -14,6 +14,7 @@ export * from './tokenizer.js';
 export * from './export.js';
 export * from './qdq.js';
 export * from './layer-types.js';
+export * from './plan.js';
 export * from './overrides.js';
 export * from './read.js';
 export { ggufExporter, fileTypeOfFormat } from './plugin.js';

@@ -7,7 +7,6 @@ import type { GGMLType } from './ggml-types.js';
 import { planTensors, resolveFileType } from './export.js';
 import type { FileType } from './ftype.js';
 import { ggufLayerOverrides } from './overrides.js';
-import { ggmlTypeOfScheme } from './qdq.js';
 
 export interface GgufLayerTypeOptions {
   /** The model's config.json. */
@@ -61,34 +60,4 @@ export function ggufSelectionOverrides(
     fileType: resolveFileType(fileType),
     dtypeOf: (n) => (has.has(n) ? run.checkpoint.info(n).dtype : undefined),
   });
-}
-
-/**
- * The per-layer GGUF types of a quantization run: when the host set `options.ggufFileType` (a
- * `--format gguf:*` output), the types that file stores, the layer selection's overrides included
- * (the gguf exporter plans the same); otherwise null.
- */
-export function ggufRunLayerTypes(
-  run: {
-    spec: ModelSpec;
-    checkpoint: CheckpointShapes;
-    options: { ggufFileType?: unknown };
-    layerSchemes?: ReadonlyMap<string, QuantScheme | null>;
-    scheme?: QuantScheme | undefined;
-  },
-  hasImatrix: boolean,
-): Map<string, GGMLType> | null {
-  const ft = run.options.ggufFileType;
-  if (typeof ft !== 'string' || !ft) return null;
-  return ggufLayerTypesOf(run.spec, run.checkpoint, ft, hasImatrix, ggufSelectionOverrides(run, ft));
-}
-
-/**
- * The GGUF type a layer is quantized to: the run's file type decides when there is one (every
- * quantized layer of a GGUF run), else the layer's GGUF preset scheme; null for non-GGUF layers.
- */
-export function layerGgufType(runTypes: ReadonlyMap<string, GGMLType> | null, layer: string, scheme: QuantScheme): GGMLType | null {
-  const t = runTypes?.get(layer);
-  if (t !== undefined) return t;
-  return ggmlTypeOfScheme(scheme, false);
 }

@@ -10,6 +10,7 @@ import { fileTypeByName, fileTypeNames, type FileType } from './ftype.js';
 import { GgufTensorSink, planGguf } from './export.js';
 import { ggufExtraOf, imatrixOf } from './qdq.js';
 import { ggufSelectionOverrides } from './layer-types.js';
+import { ggufPlanningHooks } from './plan.js';
 import { GGUF_QUANT_METHOD, ggufFileOf, readGgufWeights } from './read.js';
 
 /** The file type named by a format string ("gguf:q4_k_m" → Q4_K_M); null when none is given. */
@@ -144,6 +145,7 @@ export const ggufExporter: ExporterPlugin = {
   check(_scheme: QuantScheme, format: string): string | null {
     return checkFormat(format);
   },
+  ...ggufPlanningHooks,
   open(ctx: ExportContext): ExportSession {
     return new GgufSession(ctx);
   },
