@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AutoRoundError, type AutoRoundPlugin, type Logger } from '@autoround/core';
@@ -41,12 +41,15 @@ export function nearestPackageJson(start: string): string | undefined {
   }
 }
 
-/** Where Node would find package `name` from folder `from`: node_modules/<name> there or in a folder above. */
+/**
+ * Where Node would find package `name` from folder `from`: node_modules/<name> there or in a folder above,
+ * as a real path (a workspace link resolved), which is how Node identifies the module it loads.
+ */
 function packageDir(name: string, from: string): string | undefined {
   let d = resolve(from);
   for (;;) {
     const dir = join(d, 'node_modules', name);
-    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (existsSync(join(dir, 'package.json'))) return realpathSync(dir);
     const up = dirname(d);
     if (up === d) return undefined;
     d = up;

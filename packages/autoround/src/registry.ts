@@ -34,8 +34,10 @@ export async function createRegistry(options: RegistryOptions = {}): Promise<Reg
   if (options.discover !== false) {
     // a package the host bundles is used as the host imported it, not imported a second time from the
     // project's node_modules (two module instances of one package would not share their classes)
-    const bundled = new Set(builtinPlugins.map((p) => p.name));
-    r.use(await loadPlugins(findPlugins(options.roots).filter((f) => !bundled.has(f.name)), options.log), { source: 'discovered' });
+    const bundled = new Map(builtinPlugins.map((p) => [p.name, p]));
+    const discovered: AutoRoundPlugin[] = [];
+    for (const f of findPlugins(options.roots)) discovered.push(...(bundled.has(f.name) ? [bundled.get(f.name)!] : await loadPlugins([f], options.log)));
+    r.use(discovered, { source: 'discovered' });
   }
   r.use(builtinPlugins, { source: 'builtin' });
   return r;

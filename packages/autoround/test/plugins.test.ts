@@ -49,7 +49,7 @@ describe('plugin discovery and precedence (plugin contract v1)', () => {
     const r = await createRegistry({ plugins: [mine], roots: [project], log });
     expect(r.algorithm('rtn').description).toBe('user');
     expect(r.sourceOf('user-rtn')).toBe('explicit');
-    expect(r.sourceOf('@autoround/algo-rtn')).toBe('builtin');
+    expect(r.sourceOf('@autoround/algo-rtn')).toBe('builtin'); // the project does not depend on it
   });
 
   it('plugins named by package (--plugin) are loaded from the project; an unknown name is an error', async () => {
