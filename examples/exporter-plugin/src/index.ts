@@ -46,4 +46,6 @@ export const reportExporter: ExporterPlugin = {
   },
 };
 
-export default definePlugin({ name: 'autoround-plugin-report', exporters: [reportExporter] });
+// apiVersion: the plugin contract this was written for (definePlugin fills it when left out); a host of another
+// major version refuses the plugin with a warning instead of failing somewhere inside a run
+export default definePlugin({ name: 'autoround-plugin-report', apiVersion: 1, exporters: [reportExporter] });

@@ -9,6 +9,7 @@ import {
   checkOutput,
   type DecodingCausalLM,
   createLogger,
+  type DatasetSourcePlugin,
   isAutoRoundError,
   isDecoding,
   isIntWeightOnly,
@@ -78,7 +79,7 @@ export class AutoRound {
   registry(): Promise<Registry> {
     this.registryP ??= this.options.registry
       ? Promise.resolve(this.options.registry)
-      : createRegistry({ plugins: this.options.plugins ?? [], discover: this.options.discoverPlugins ?? true, log: this.log });
+      : createRegistry({ plugins: this.options.plugins ?? [], discover: this.options.discoverPlugins ?? true, log: this.log, ...(this.options.pluginRoots ? { roots: this.options.pluginRoots } : {}), ...(this.options.builtinPlugins ? { builtins: this.options.builtinPlugins } : {}) });
     return this.registryP;
   }
 
@@ -341,7 +342,9 @@ export class AutoRound {
       drawn.delete(key);
       return ids;
     };
-    const samples = await cd.loadCalibration(dataset, tokenizer, { nsamples: qo.nsamples, seqlen: qo.seqlen, seed: qo.seed, log: this.log, generate });
+    // the installed dataset plugins are asked first (precedence order), then calib-datasets' own sources
+    const sources = (await this.registry()).datasets;
+    const samples = await cd.loadCalibration(dataset, tokenizer, { nsamples: qo.nsamples, seqlen: qo.seqlen, seed: qo.seed, log: this.log, generate, sources });
     if (samples.length < qo.nsamples) this.log.warn(`--dataset ${dataset} gave ${samples.length} samples of ${qo.seqlen} tokens, fewer than --nsamples ${qo.nsamples}; using what there is`);
     this.log.info(`calibration: ${samples.length} samples of ${qo.seqlen} tokens from ${dataset} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     return samples;
@@ -435,7 +438,7 @@ interface CalibDatasetsModule {
   loadCalibration(
     dataset: string,
     tokenizer: { encode(text: string, o?: { addSpecialTokens?: boolean }): number[]; bosTokenId?: number | undefined; eosTokenId?: number | undefined },
-    options: { nsamples: number; seqlen: number; seed: number; log: Logger; generate: (n: number, seed: number) => Promise<number[]> },
+    options: { nsamples: number; seqlen: number; seed: number; log: Logger; generate: (n: number, seed: number) => Promise<number[]>; sources: readonly DatasetSourcePlugin[] },
   ): Promise<Int32Array[]>;
 }
 

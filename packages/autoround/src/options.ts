@@ -65,9 +65,16 @@ export interface AutoRoundOptions {
   /** Kernel backend: native, wasm, js (default: the fastest available). */
   backend?: string;
   threads?: number;
-  /** Extra plugins; installed ones are found automatically unless discoverPlugins is false. */
-  plugins?: AutoRoundPlugin[];
+  /**
+   * Plugins to use, as objects or package names; they win any name clash with discovered and built-in
+   * ones. The dependencies of the nearest package.json are found automatically unless discoverPlugins is false.
+   */
+  plugins?: (AutoRoundPlugin | string)[];
   discoverPlugins?: boolean;
+  /** Where plugins are looked for (default: the working directory). */
+  pluginRoots?: string[];
+  /** The built-in set (lowest precedence), e.g. a preset's list; default: @autoround/preset-default's base set when installed. */
+  builtinPlugins?: readonly AutoRoundPlugin[];
   registry?: Registry;
   log?: Logger;
 }

@@ -26,7 +26,11 @@ export interface CalibrationOptions {
   log?: Logger;
   /** Hub access (cache folder, endpoint, token, offline…); default: the HF_* variables. */
   hub?: HubOptions;
-  /** Extra sources (e.g. from installed plugins), tried before the built-in ones. */
+  /**
+   * Sources of installed plugins (the host passes its registry's), tried before the built-in ones. One
+   * named like a built-in source (self, local, hub: this package's plugin contributions) is left out:
+   * the built-in one, made with this call's hub options and sampler, reads it.
+   */
   sources?: readonly DatasetSourcePlugin[];
   /** The model's sampler, for `--dataset self`. */
   generate?: SelfGenerate;
@@ -49,7 +53,8 @@ export async function loadCalibration(dataset: string | undefined, tokenizer: Ca
   if (!Number.isInteger(o.nsamples) || o.nsamples < 1) throw new AutoRoundError('E_DATASET_SPEC', `nsamples must be a positive integer (got ${o.nsamples})`, { subject: '--nsamples' });
   if (!Number.isInteger(o.seqlen) || o.seqlen < 1) throw new AutoRoundError('E_DATASET_SPEC', `seqlen must be a positive integer (got ${o.seqlen})`, { subject: '--seqlen' });
   const items = parseDatasetSpec(dataset, (item, key) => o.log.warn(`--dataset ${item}: option "${key}" is not an AutoRound option; passed to the source as is`));
-  const sources = [...(options.sources ?? []), ...builtinSources({ hub: options.hub, generate: options.generate })];
+  const builtins = builtinSources({ hub: options.hub, generate: options.generate });
+  const sources = [...(options.sources ?? []).filter((s) => !builtins.some((b) => b.name === s.name)), ...builtins];
   const prepared = [];
   for (const item of items) {
     const source = sources.find((s) => s.matches(item.name));

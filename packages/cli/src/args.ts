@@ -1,4 +1,4 @@
-import { AutoRoundError } from '@autoround/core';
+import { AutoRoundError, type CommandPlugin } from '@autoround/core';
 
 export type FlagKind = 'string' | 'int' | 'float' | 'bool';
 
@@ -13,6 +13,8 @@ export interface FlagSpec {
   ignored?: string;
   /** Exists in the original but is not implemented here: using it is an error. */
   unsupported?: string;
+  /** May be given more than once; the values are joined with commas. */
+  repeatable?: boolean;
 }
 
 const F = (kind: FlagKind, name: string, help: string, extra: Partial<FlagSpec> = {}): [string, FlagSpec] => [name, { kind, name, help, ...extra }];
@@ -62,6 +64,7 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('int', 'eval_max_tokens', 'score at most this many tokens of the text'),
   F('string', 'eval_kld_base', 'with `eval --eval_ppl`: also the KL divergence from this reference model (folder or hub id, same tokenizer) and the same-top-token rate, as llama-perplexity --kl-divergence'),
   F('bool', 'eval_kld', 'with --eval_ppl after quantizing: also the KL divergence of the quantized model from the input model', { sets: { key: 'eval_kld', value: true } }),
+  F('string', 'plugin', 'use this installed plugin package, over discovered and built-in ones on a name clash (repeatable, or a comma list)', { repeatable: true }),
   F('bool', 'list', 'list installed plugins and exit', { sets: { key: 'list', value: true } }),
   F('bool', 'help', 'show this help', { sets: { key: 'help', value: true } }),
   F('bool', 'low_gpu_mem_usage', 'accepted for compatibility (no GPU memory to save on CPU)', { sets: { key: 'low_gpu_mem_usage', value: true }, ignored: 'CPU only' }),
@@ -114,7 +117,8 @@ export interface ParsedArgs {
   values: Map<string, ParsedValue>;
 }
 
-const COMMANDS = new Set(['quantize', 'eval', 'list', 'demo', 'help', 'gguf-info']);
+/** The CLI's own commands; plugins contribute more (CommandPlugin, e.g. export-gguf's gguf-info), which arrive as the first positional. */
+const COMMANDS = new Set(['quantize', 'eval', 'list', 'demo', 'help']);
 
 function convert(spec: FlagSpec, raw: string): ParsedValue {
   if (spec.kind === 'int') {
@@ -165,19 +169,20 @@ export function parseArgs(argv: string[]): ParsedArgs {
     }
     const raw = inline ?? argv[++i];
     if (raw === undefined) throw new AutoRoundError('E_BAD_FLAG', `--${key} needs a value`, { subject: `--${key}` });
-    values.set(key, convert(spec, raw));
+    const prev = values.get(key);
+    values.set(key, spec.repeatable && prev !== undefined ? `${String(prev)},${raw}` : convert(spec, raw));
   }
   return { command, positionals, values };
 }
 
-export function helpText(bin: string): string {
+/** The help text; `commands` are the subcommands installed plugins contribute. */
+export function helpText(bin: string, commands: readonly CommandPlugin[] = []): string {
   const rows = [...FLAGS.values()].map((f) => `  --${f.name.padEnd(26)} ${f.help}${f.unsupported ? ` [not supported: ${f.unsupported}]` : ''}`);
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
        ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
-       ${bin} list [alg|format|arch|dataset|backend]    (or --list)
+       ${bin} list [plugin|alg|format|arch|dataset|command|backend]  (or --list)
        ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
-       ${bin} gguf-info FILE.gguf                       (needs @autoround/export-gguf)
-
+${commands.map((c) => `       ${`${bin} ${c.name} ${c.usage}`.padEnd(bin.length + 43)}${c.description}\n`).join('')}
 flags:
 ${rows.join('\n')}
 `;

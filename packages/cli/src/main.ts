@@ -1,16 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   AutoRound,
   type AutoRoundOptions,
+  type AutoRoundPlugin,
   AutoRoundError,
   createLogger,
   createRegistry,
   DEMO_TEXT,
   describeScheme,
   describeSystemError,
-  findPlugins,
   folderKlDivergence,
   folderPerplexity,
   isAutoRoundError,
@@ -69,11 +70,29 @@ function checkDevice(v: string | undefined): void {
   throw new AutoRoundError('E_BAD_FLAG', `--device ${v}: only cpu (or auto) is available; no CUDA kernel backend is installed`, { subject: '--device' });
 }
 
+/**
+ * Where plugins come from: the dependencies of the working directory's project and of the CLI's own
+ * package.json (the plugins it bundles), and the packages --plugin names (docs/adr/0020-plugin-contract-v1.md).
+ */
+/** The plugins of a CLI run: --plugin names (explicit), the dependencies of the working directory's and the CLI's package.json (discovered), and @autoround/preset-default's list (built-in). */
+function pluginOptions(a: ParsedArgs): { plugins: string[]; pluginRoots: string[]; builtinPlugins: readonly AutoRoundPlugin[] } {
+  const plugins = (str(a, 'plugin') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return { plugins, pluginRoots: [process.cwd(), dirname(fileURLToPath(import.meta.url))], builtinPlugins: defaultPlugins };
+}
+
+function registryOf(a: ParsedArgs, log: ReturnType<typeof createLogger>): Promise<Registry> {
+  const p = pluginOptions(a);
+  return createRegistry({ plugins: p.plugins, roots: p.pluginRoots, builtins: p.builtinPlugins, log });
+}
+
 /** Maps CLI flags (snake_case, the original's names) to API options, recipe values filling the gaps. */
 export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions {
   checkDevice(str(a, 'device'));
   const r = RECIPES[recipe] ?? {};
-  const o: AutoRoundOptions = { ...r };
+  const o: AutoRoundOptions = { ...r, ...pluginOptions(a) };
   const set = <K extends keyof AutoRoundOptions>(k: K, v: AutoRoundOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
   };
@@ -152,8 +171,8 @@ function printPpl(io: CliIO, label: string, r: { perplexity: number; tokens: num
 async function list(io: CliIO, registry: Registry, what?: string): Promise<void> {
   const show = (k: string) => !what || what === k;
   if (show('plugin')) {
-    io.out('installed plugin packages:');
-    for (const f of findPlugins()) io.out(`  ${f.name}  (${f.dir})`);
+    io.out('plugin packages:');
+    for (const p of registry.plugins) io.out(`  ${p.name}  (${registry.sourceOf(p.name) ?? ''})`);
   }
   if (show('alg')) {
     io.out('algorithms:');
@@ -171,6 +190,10 @@ async function list(io: CliIO, registry: Registry, what?: string): Promise<void>
     io.out('dataset sources:');
     for (const x of registry.datasets) io.out(`  ${x.name}`);
   }
+  if (show('command')) {
+    io.out('commands:');
+    for (const x of registry.commands) io.out(`  ${x.name.padEnd(14)} ${x.description}`);
+  }
   if (show('backend')) {
     io.out('kernel backends:');
     for (const x of registry.kernelBackends) io.out(`  ${x.name.padEnd(14)} priority ${x.priority}${x.available() ? '' : ' (unavailable here)'}`);
@@ -187,7 +210,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld_base is for `eval` (a model folder against a reference folder); after quantizing, --eval_kld compares with the input model', { subject: '--eval_kld_base' });
   }
   if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
-  const ar = new AutoRound(modelArg(a), { plugins: [...defaultPlugins], ...options, log });
+  const ar = new AutoRound(modelArg(a), { ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
   const text = evalFile ? readText(evalFile) : undefined;
   const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile, protect: evalFile ? [evalFile] : [] });
@@ -231,7 +254,7 @@ async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
   const backendName = str(a, 'backend');
   const evalTokens = evalMaxTokens(a);
   const threads = num(a, 'threads');
-  const ar = new AutoRound(modelArg(a), { plugins: [...defaultPlugins], log, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
+  const ar = new AutoRound(modelArg(a), { log, ...pluginOptions(a), ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
   const registry = await ar.registry();
   const model = await ar.load();
   const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
@@ -267,7 +290,7 @@ async function demo(io: CliIO, a: ParsedArgs): Promise<void> {
     writeDemoModel(modelDir);
     const textFile = join(work, 'demo.txt');
     (await import('node:fs')).writeFileSync(textFile, DEMO_TEXT);
-    const ar = new AutoRound(modelDir, { plugins: [...defaultPlugins], scheme: 'W4A16', groupSize: 32, iters: 0, disableOptRtn: true, log, overwrite: bool(a, 'overwrite') ?? false });
+    const ar = new AutoRound(modelDir, { scheme: 'W4A16', groupSize: 32, iters: 0, disableOptRtn: true, log, ...pluginOptions(a), overwrite: bool(a, 'overwrite') ?? false });
     const res = await ar.quantizeAndSave(out, { format: ['auto_round', 'fake'], keepQdq: true });
     for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
     const registry = await ar.registry();
@@ -284,35 +307,24 @@ async function demo(io: CliIO, a: ParsedArgs): Promise<void> {
   }
 }
 
-async function ggufInfo(io: CliIO, a: ParsedArgs): Promise<void> {
-  const file = a.positionals[0];
-  if (!file) throw new AutoRoundError('E_BAD_FLAG', 'gguf-info needs a .gguf file', { subject: 'gguf-info' });
-  const spec = '@autoround/export-gguf';
-  let mod: { formatGgufInfo(path: string): string };
-  try {
-    mod = (await import(spec)) as typeof mod;
-  } catch {
-    throw new AutoRoundError('E_NOT_INSTALLED', 'gguf-info needs @autoround/export-gguf, which is not installed');
-  }
-  io.out(mod.formatGgufInfo(file));
-}
-
 /** Runs the CLI; returns the exit code. `recipe` is the entry point's name (auto-round, auto-round-best …). */
 export async function main(argv: string[], recipe = 'auto-round', io: CliIO = stdio): Promise<number> {
   try {
     const a = parseArgs(argv);
     if (a.command === 'help' || a.values.get('help') === true) {
-      io.out(helpText(recipe));
+      io.out(helpText(recipe, (await registryOf(a, createLogger('warn', io.err))).commands));
       return 0;
     }
     if (a.command === 'list' || a.values.get('list') === true) {
-      const log = createLogger('warn', io.err);
-      await list(io, await createRegistry({ plugins: [...defaultPlugins], log }), a.positionals[0]);
+      await list(io, await registryOf(a, createLogger('warn', io.err)), a.positionals[0]);
       return 0;
     }
-    if (a.command === 'eval') await evaluate(io, a);
+    // a first word that is no command of the CLI's own may be one a plugin contributes (gguf-info)
+    const first = argv[0];
+    const command = a.command === 'quantize' && first !== undefined && a.positionals[0] === first ? (await registryOf(a, createLogger('warn', io.err))).command(first) : undefined;
+    if (command) await command.run(a.positionals.slice(1), io);
+    else if (a.command === 'eval') await evaluate(io, a);
     else if (a.command === 'demo') await demo(io, a);
-    else if (a.command === 'gguf-info') await ggufInfo(io, a);
     else await quantize(io, a, recipe);
     return 0;
   } catch (e) {

@@ -29,6 +29,19 @@ describe('auto-round list', () => {
     // one architecture plugin per folder of @autoround/models
     expect(r.out).toMatch(/llama\s+LlamaForCausalLM, MistralForCausalLM\n\s+qwen2\s+Qwen2ForCausalLM\n\s+qwen3\s+Qwen3ForCausalLM/);
   });
+
+  it('lists the subcommands plugins contribute, and --help shows them', async () => {
+    expect((await run(['list', 'command'])).out).toMatch(/commands:\n\s+gguf-info\s+print the metadata/);
+    expect((await run(['--help'])).out).toMatch(/auto-round gguf-info FILE\.gguf\s+print the metadata/);
+  });
+
+  it('--plugin NAME makes a plugin explicit; a name that is not installed is an error', async () => {
+    const r = await run(['list', 'plugin', '--plugin', 'autoround-plugin-report']);
+    expect(r.out).toMatch(/autoround-plugin-report {2}\(explicit\)/);
+    const bad = await run(['list', '--plugin', 'autoround-plugin-nowhere,autoround-plugin-report']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/error: plugin autoround-plugin-nowhere \(--plugin\) is not installed/);
+  });
 });
 
 describe.skipIf(!HAS_SHARED)(needsShared('stories260K end to end'), () => {

@@ -6,9 +6,9 @@ import { runCli } from './run-cli.js';
 import { HAS_SHARED, STORIES, TINYSTORIES, mulberry32, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
 // The sanity probe (docs/sanity-probe.md) through the CLI. The broken runs come from test-only
-// algorithms: plain RTN everywhere except one block, which they spoil. The CLI finds plugins in
-// node_modules from the working folder up, so the test installs a one-line package there whose
-// default export is the plugin object built here.
+// algorithms: plain RTN everywhere except one block, which they spoil. The CLI finds the plugins the
+// nearest package.json depends on, so the test makes the working folder a project that depends on a
+// one-line package whose default export is the plugin object built here.
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -68,9 +68,11 @@ function hugeWeights(q: QuantizedWeight): QuantizedWeight {
   return { ...q, qdq: q.qdq.map((v) => (v === 0 ? 1e30 : v * 1e35)) };
 }
 
-/** A plugin package in `root`/node_modules whose default export is globalThis[PLUGIN_GLOBAL]. */
+/** A project in `root` that depends on a plugin package whose default export is globalThis[PLUGIN_GLOBAL]. */
 function installPlugin(root: string): void {
   const dir = join(root, 'node_modules', 'autoround-sanity-probe-test-plugin');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'sanity-probe-test-project', private: true, dependencies: { 'autoround-sanity-probe-test-plugin': '*' } }));
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'autoround-sanity-probe-test-plugin', version: '0.0.0', type: 'module', main: 'index.mjs', autoround: { plugin: true } }));
   writeFileSync(join(dir, 'index.mjs'), `export default globalThis.${PLUGIN_GLOBAL};\n`);

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   E_UNKNOWN_ALGORITHM: 'no installed plugin provides this algorithm',
   E_FORMAT: 'an unknown output format, or one that cannot hold the run\'s scheme or layers',
   E_NOT_INSTALLED: 'the run needs a plugin package that is not installed',
+  E_PLUGIN: 'a plugin package named by --plugin cannot be found or loaded, or is not a plugin',
   E_NO_BACKEND: 'no kernel backend is installed',
   E_UNSUPPORTED: 'a combination this toolkit does not implement (yet)',
   // models and checkpoints

@@ -306,6 +306,11 @@ export interface ExporterPlugin {
   detect?(config: HFConfig): boolean;
   /** Reads a folder this exporter wrote back into dequantized float32 weights (for eval and tests). */
   read?(dir: string, config: HFConfig): WeightSource;
+  /**
+   * This exporter with the packings other plugins contribute for it (PackingPlugin.exporter is this
+   * exporter's name); the registry calls it and hands out the result.
+   */
+  withPackings?(packings: readonly PackingPlugin[]): ExporterPlugin;
 }
 
 export interface DatasetRequest {
@@ -323,16 +328,61 @@ export interface DatasetSourcePlugin {
   load(req: DatasetRequest, ctx: { log: Logger; seed: number }): Promise<string[]>;
 }
 
+/**
+ * A packing of another exporter's format (auto_round:auto_awq, auto_round:llm_compressor): tensors
+ * in this package's layout, the config the extended exporter writes. The registry hands every
+ * installed packing to the exporter named by `exporter` (ExporterPlugin.withPackings).
+ */
+export interface PackingPlugin {
+  /** The exporter this packing extends ("auto_round"). */
+  readonly exporter: string;
+  /** The --format string and the packing_format value, e.g. "auto_round:auto_awq". */
+  readonly name: string;
+  /** Why this packing cannot store `scheme` (null when it can). */
+  check(scheme: QuantScheme): string | null;
+  /** Opens a session writing this layout; `quantizationConfig` gives the extended exporter's config to write. */
+  open(ctx: ExportContext, quantizationConfig: () => Record<string, unknown>): ExportSession;
+  /** Reads a folder written with this packing back into float32 weights. */
+  read(dir: string, config: HFConfig): WeightSource;
+}
+
+/** Where a subcommand writes. */
+export interface CommandIO {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** A CLI subcommand a plugin contributes (`auto-round gguf-info FILE`). */
+export interface CommandPlugin {
+  /** The word after the program name. */
+  readonly name: string;
+  /** Its arguments, for --help ("FILE.gguf"). */
+  readonly usage: string;
+  readonly description: string;
+  /** Runs with the words after the command (flags the CLI knows are parsed away first). */
+  run(positionals: readonly string[], io: CommandIO): Promise<void> | void;
+}
+
+/** The plugin contract this build implements; a plugin declares the one it was written for. */
+export const PLUGIN_API_VERSION = 1;
+
 /** A plugin is a plain object naming what it provides. */
 export interface AutoRoundPlugin {
   readonly name: string;
+  /** The plugin contract's major version (PLUGIN_API_VERSION); a registry refuses one it does not implement. */
+  readonly apiVersion: number;
   readonly algorithms?: readonly AlgorithmPlugin[];
   readonly exporters?: readonly ExporterPlugin[];
   readonly architectures?: readonly ArchitecturePlugin[];
   readonly datasets?: readonly DatasetSourcePlugin[];
   readonly kernels?: readonly KernelBackendFactory[];
+  readonly packings?: readonly PackingPlugin[];
+  readonly commands?: readonly CommandPlugin[];
 }
 
-export function definePlugin(p: AutoRoundPlugin): AutoRoundPlugin {
-  return p;
+/** What a plugin author writes: the contract version is filled in. */
+export type PluginDefinition = Omit<AutoRoundPlugin, 'apiVersion'> & { readonly apiVersion?: typeof PLUGIN_API_VERSION };
+
+export function definePlugin(p: PluginDefinition): AutoRoundPlugin {
+  return { ...p, apiVersion: p.apiVersion ?? PLUGIN_API_VERSION };
 }

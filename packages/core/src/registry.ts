@@ -1,32 +1,134 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
-import type { AlgorithmPlugin, ArchitecturePlugin, AutoRoundPlugin, DatasetSourcePlugin, ExporterPlugin } from './plugin.js';
+import { createLogger, type Logger } from './log.js';
+import { type AlgorithmPlugin, type ArchitecturePlugin, type AutoRoundPlugin, type CommandPlugin, type DatasetSourcePlugin, type ExporterPlugin, type PackingPlugin, PLUGIN_API_VERSION } from './plugin.js';
 
 /** The base of a format string: "gguf:q4_k_m" → "gguf", "auto_round:auto_awq" → "auto_round". */
 export function formatBase(format: string): string {
   return format.split(':')[0]!.trim().toLowerCase();
 }
 
+/**
+ * How a plugin reached the registry. On a name clash the higher precedence wins: what the user named
+ * (API `plugins`, CLI `--plugin`) over what was discovered in the project's dependencies over what
+ * the host bundles; within one source, the first registered wins.
+ */
+export type PluginSource = 'explicit' | 'discovered' | 'builtin';
+
+const PRECEDENCE: Readonly<Record<PluginSource, number>> = { explicit: 0, discovered: 1, builtin: 2 };
+
+export interface UseOptions {
+  /** Default 'explicit'. */
+  source?: PluginSource;
+}
+
+interface Entry {
+  readonly plugin: AutoRoundPlugin;
+  readonly source: PluginSource;
+}
+
+interface Owned<T> {
+  readonly value: T;
+  readonly entry: Entry;
+}
+
 /** Everything the installed plugins provide, looked up by name. */
 export class Registry {
-  readonly plugins: AutoRoundPlugin[] = [];
-  private readonly algos = new Map<string, AlgorithmPlugin>();
-  private readonly exps = new Map<string, ExporterPlugin>();
-  private readonly archs = new Map<string, ArchitecturePlugin>();
-  private readonly data: DatasetSourcePlugin[] = [];
-  private readonly kerns: KernelBackendFactory[] = [];
+  private entries: Entry[] = [];
+  private algos = new Map<string, AlgorithmPlugin>();
+  private exps = new Map<string, ExporterPlugin>();
+  private archs = new Map<string, ArchitecturePlugin>();
+  private packs = new Map<string, PackingPlugin>();
+  private cmds = new Map<string, CommandPlugin>();
+  private data: DatasetSourcePlugin[] = [];
+  private kerns: KernelBackendFactory[] = [];
+  private readonly log: Logger;
+  /** Clash and version warnings already given (a rebuild would repeat them). */
+  private readonly warned = new Set<string>();
 
-  use(...plugins: AutoRoundPlugin[]): this {
-    for (const p of plugins) {
-      if (this.plugins.some((q) => q.name === p.name)) continue;
-      this.plugins.push(p);
-      for (const a of p.algorithms ?? []) for (const n of [a.name, ...(a.aliases ?? [])]) this.algos.set(n.toLowerCase(), a);
-      for (const e of p.exporters ?? []) for (const n of [e.name, ...(e.aliases ?? [])]) this.exps.set(n.toLowerCase(), e);
-      for (const a of p.architectures ?? []) for (const n of a.hfArchitectures) this.archs.set(n, a);
-      this.data.push(...(p.datasets ?? []));
-      this.kerns.push(...(p.kernels ?? []));
+  constructor(options: { log?: Logger } = {}) {
+    this.log = options.log ?? createLogger('warn');
+  }
+
+  /** The plugins in use, highest precedence first. */
+  get plugins(): AutoRoundPlugin[] {
+    return this.entries.map((e) => e.plugin);
+  }
+
+  /** Where a plugin in use came from. */
+  sourceOf(pluginName: string): PluginSource | undefined {
+    return this.entries.find((e) => e.plugin.name === pluginName)?.source;
+  }
+
+  /**
+   * Adds plugins from one source. A plugin whose apiVersion this build does not implement is refused
+   * with a warning; a second plugin of the same name is ignored unless its source ranks higher.
+   */
+  use(plugins: AutoRoundPlugin | readonly AutoRoundPlugin[], options: UseOptions = {}): this {
+    const source = options.source ?? 'explicit';
+    for (const p of Array.isArray(plugins) ? (plugins as readonly AutoRoundPlugin[]) : [plugins as AutoRoundPlugin]) {
+      if (p.apiVersion !== PLUGIN_API_VERSION) {
+        const needs = typeof p.apiVersion === 'number' ? `version ${p.apiVersion}` : 'a version before 1 (it declares no apiVersion)';
+        this.warnOnce(`plugin ${p.name} needs plugin API ${needs}; this @autoround/core implements version ${PLUGIN_API_VERSION}: not loaded (install a release of ${p.name} built for version ${PLUGIN_API_VERSION})`);
+        continue;
+      }
+      const same = this.entries.findIndex((e) => e.plugin.name === p.name);
+      if (same >= 0) {
+        if (PRECEDENCE[source] >= PRECEDENCE[this.entries[same]!.source]) continue;
+        this.entries.splice(same, 1);
+      }
+      this.entries.push({ plugin: p, source });
     }
+    // stable sort: precedence first, registration order within a source
+    this.entries = this.entries.map((e, i) => ({ e, i })).sort((a, b) => PRECEDENCE[a.e.source] - PRECEDENCE[b.e.source] || a.i - b.i).map((x) => x.e);
+    this.rebuild();
     return this;
+  }
+
+  private warnOnce(msg: string): void {
+    if (this.warned.has(msg)) return;
+    this.warned.add(msg);
+    this.log.warn(msg);
+  }
+
+  /** Name → contribution, the first entry (highest precedence) winning; a clash between two plugins is warned about. */
+  private index<T>(kind: string, keysOf: (x: T) => readonly string[], itemsOf: (p: AutoRoundPlugin) => readonly T[] | undefined): Map<string, Owned<T>> {
+    const out = new Map<string, Owned<T>>();
+    for (const entry of this.entries) {
+      for (const value of itemsOf(entry.plugin) ?? []) {
+        const lost = new Set<Entry>();
+        for (const key of keysOf(value)) {
+          const had = out.get(key);
+          if (!had) out.set(key, { value, entry });
+          else if (had.entry !== entry && !lost.has(had.entry)) {
+            lost.add(had.entry);
+            this.warnOnce(
+              `${kind} "${key}" is provided by ${had.entry.plugin.name} (${had.entry.source}) and ${entry.plugin.name} (${entry.source}); using ${had.entry.plugin.name}'s`,
+            );
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private rebuild(): void {
+    const values = <T>(m: Map<string, Owned<T>>) => new Map([...m].map(([k, v]) => [k, v.value]));
+    const lower = (n: string) => n.toLowerCase();
+    this.algos = values(this.index<AlgorithmPlugin>('algorithm', (a) => [a.name, ...(a.aliases ?? [])].map(lower), (p) => p.algorithms));
+    this.packs = values(this.index<PackingPlugin>('packing', (k) => [lower(k.name)], (p) => p.packings));
+    const packings = [...new Set(this.packs.values())];
+    const exps = values(this.index<ExporterPlugin>('format', (e) => [e.name, ...(e.aliases ?? [])].map(lower), (p) => p.exporters));
+    // an exporter that takes packings is handed the installed ones for it, once (aliases share the result)
+    const bound = new Map<ExporterPlugin, ExporterPlugin>();
+    for (const e of exps.values()) {
+      if (!bound.has(e)) bound.set(e, e.withPackings ? e.withPackings(packings.filter((k) => lower(k.exporter) === lower(e.name))) : e);
+    }
+    this.exps = new Map([...exps].map(([k, e]) => [k, bound.get(e)!]));
+    this.archs = values(this.index<ArchitecturePlugin>('architecture', (a) => a.hfArchitectures, (p) => p.architectures));
+    this.cmds = values(this.index<CommandPlugin>('command', (c) => [c.name], (p) => p.commands));
+    this.data = [...new Set(this.index<DatasetSourcePlugin>('dataset source', (d) => [d.name], (p) => p.datasets).values())].map((o) => o.value);
+    this.kerns = [...new Set(this.index<KernelBackendFactory>('kernel backend', (k) => [k.name], (p) => p.kernels).values())].map((o) => o.value);
   }
 
   get algorithms(): AlgorithmPlugin[] {
@@ -41,6 +143,21 @@ export class Registry {
     return [...new Set(this.archs.values())];
   }
 
+  /** The packings installed for every exporter. */
+  get packings(): PackingPlugin[] {
+    return [...new Set(this.packs.values())];
+  }
+
+  /** The subcommands plugins contribute to the CLI. */
+  get commands(): CommandPlugin[] {
+    return [...this.cmds.values()];
+  }
+
+  command(name: string): CommandPlugin | undefined {
+    return this.cmds.get(name);
+  }
+
+  /** Dataset sources in precedence order (the first that matches a --dataset item reads it). */
   get datasets(): DatasetSourcePlugin[] {
     return [...this.data];
   }
@@ -76,12 +193,6 @@ export class Registry {
       throw new AutoRoundError('E_UNKNOWN_ARCH', `${source}: architecture "${hfName}" is not supported; supported: ${known}`, { subject: source });
     }
     return a;
-  }
-
-  dataset(name: string): DatasetSourcePlugin {
-    const d = this.data.find((s) => s.matches(name));
-    if (!d) throw new AutoRoundError('E_UNKNOWN_DATASET', `no installed dataset source can read "${name}" (--dataset)`, { subject: '--dataset' });
-    return d;
   }
 
   /**

@@ -56,46 +56,8 @@ export function autoRoundQuantConfig(ctx: ExportContext, packingFormat: string):
 /** Packings of the auto_round format written in the GPTQ tensor layout by this package itself. */
 export const GPTQ_LAYOUT_PACKINGS = ['auto_round:auto_gptq', 'auto_round', 'auto_round:gptqmodel'] as const;
 
-/**
- * A packing of the auto_round format that another package provides: the tensors follow that
- * package's layout (AWQ, compressed-tensors), the config is the auto-round one written by
- * autoRoundQuantConfig (quant_method "auto-round", packing_format = `name`, extra_config,
- * block_name_to_quantize).
- */
-export interface AutoRoundPacking {
-  /** The packing_format value and the --format string, e.g. "auto_round:auto_awq". */
-  readonly name: string;
-  /** Why this packing cannot store `scheme` (null when it can). */
-  check(scheme: QuantScheme): string | null;
-  /** Opens a session writing this layout; `quantizationConfig` gives the auto-round config to write. */
-  open(ctx: ExportContext, quantizationConfig: () => Record<string, unknown>): ExportSession;
-  /** Reads a folder written with this packing back into float32 weights. */
-  read(dir: string, config: HFConfig): WeightSource;
-}
-
-/** Packings other packages contribute, by name; see registerAutoRoundPacking. */
-const extraPackings = new Map<string, AutoRoundPacking>();
-
 /** Packings the original knows, and the package that provides each here (for a helpful error when it is missing). */
 export const PACKING_PROVIDERS: Readonly<Record<string, string>> = {
   'auto_round:auto_awq': '@autoround/export-awq',
   'auto_round:llm_compressor': '@autoround/export-llmc',
 };
-
-/**
- * Adds a packing to the auto_round exporter. @autoround/export-awq registers auto_round:auto_awq
- * and @autoround/export-llmc registers auto_round:llm_compressor when they load (the host ships both).
- */
-export function registerAutoRoundPacking(p: AutoRoundPacking): void {
-  extraPackings.set(p.name.toLowerCase(), p);
-}
-
-/** The registered packing of that name, if any. */
-export function registeredPacking(name: string): AutoRoundPacking | undefined {
-  return extraPackings.get(name.toLowerCase());
-}
-
-/** Every packing the auto_round exporter can write now. */
-export function autoRoundPackings(): string[] {
-  return [...GPTQ_LAYOUT_PACKINGS, ...extraPackings.keys()];
-}

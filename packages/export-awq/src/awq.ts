@@ -1,6 +1,5 @@
 import { Checkpoint } from '@autoround/core-tensor';
-import { AutoRoundError, type ExportContext, type ExporterPlugin, type HFConfig, type QuantizedWeight, type QuantScheme } from '@autoround/core';
-import { type AutoRoundPacking } from '@autoround/export-autoround';
+import { AutoRoundError, type ExportContext, type ExporterPlugin, type HFConfig, type PackingPlugin, type QuantizedWeight, type QuantScheme } from '@autoround/core';
 import { intWeightOnlyProblem, keptInBlocks, PackedLayoutSession, type PackedSessionOptions, type PackedTensor, quantizedOutsideBlocks, warnFusedMismatches } from '@autoround/export-gptq';
 import { packAwq } from './pack.js';
 import { AwqLayoutWeights } from './read.js';
@@ -119,7 +118,8 @@ export const autoAwqExporter: ExporterPlugin = {
 };
 
 /** auto_round:auto_awq: the AWQ GEMM layout under the auto-round config (per-layer settings in extra_config). */
-export const autoRoundAwqPacking: AutoRoundPacking = {
+export const autoRoundAwqPacking: PackingPlugin = {
+  exporter: 'auto_round',
   name: 'auto_round:auto_awq',
   check: (scheme) => awqSchemeProblem('auto_round:auto_awq', scheme),
   open(ctx, quantizationConfig) {

@@ -2,12 +2,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, completeScheme, silentLogger, writeDemoModel, type QuantizedWeight } from '@autoround/autoround';
-import exportAwqPlugin, { autoAwqExporter, packAwq, packAwqWords } from '@autoround/export-awq';
-import { autoRoundExporter } from '@autoround/export-autoround';
+import exportAwqPlugin, { autoAwqExporter, autoRoundAwqPacking, packAwq, packAwqWords } from '@autoround/export-awq';
+import { autoRoundExporterWith } from '@autoround/export-autoround';
 import { f32Of, readSafetensors } from '../../export-autoround/test/independent-reader.js';
 import { comparePackedWithFake, expectSameValues } from '../../export-autoround/test/pair.js';
 import { tempDir } from '../../../tools/testing/fixtures.js';
 import { dequantizeAwq, unpackAwqWord } from './independent-awq.js';
+
+// the auto_round exporter as a registry builds it with this package installed
+const autoRoundExporter = autoRoundExporterWith([autoRoundAwqPacking]);
 
 const work = tempDir();
 afterAll(() => work.cleanup());

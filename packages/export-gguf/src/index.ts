@@ -1,4 +1,5 @@
-import { definePlugin } from '@autoround/core';
+import { AutoRoundError, type CommandPlugin, definePlugin } from '@autoround/core';
+import { formatGgufInfo } from './gguf/info.js';
 import { ggufExporter } from './plugin.js';
 
 export * from './ggml-types.js';
@@ -20,4 +21,16 @@ export * from './read.js';
 export { ggufExporter, fileTypeOfFormat } from './plugin.js';
 export { QuantPool, defaultThreads } from './pool.js';
 
-export default definePlugin({ name: '@autoround/export-gguf', exporters: [ggufExporter] });
+/** `auto-round gguf-info FILE.gguf`: the header, metadata and tensor table of a GGUF file. */
+export const ggufInfoCommand: CommandPlugin = {
+  name: 'gguf-info',
+  usage: 'FILE.gguf',
+  description: 'print the metadata and tensor table of a GGUF file',
+  run(positionals, io) {
+    const file = positionals[0];
+    if (!file) throw new AutoRoundError('E_BAD_FLAG', 'gguf-info needs a .gguf file', { subject: 'gguf-info' });
+    io.out(formatGgufInfo(file));
+  },
+};
+
+export default definePlugin({ name: '@autoround/export-gguf', exporters: [ggufExporter], commands: [ggufInfoCommand] });

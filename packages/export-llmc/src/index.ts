@@ -1,14 +1,10 @@
 import { definePlugin } from '@autoround/core';
-import { registerAutoRoundPacking } from '@autoround/export-autoround';
 import { autoRoundLlmcPacking, llmCompressorExporter } from './llmc.js';
 
 export * from './pack.js';
 export * from './read.js';
 export * from './llmc.js';
 
-// the auto_round exporter writes auto_round:llm_compressor through this package
-registerAutoRoundPacking(autoRoundLlmcPacking);
-
-/** The llm_compressor exporter as a plugin (loading it also adds the auto_round:llm_compressor packing). */
-export const exportLlmcPlugin = definePlugin({ name: '@autoround/export-llmc', exporters: [llmCompressorExporter] });
+/** The llm_compressor exporter, and the auto_round:llm_compressor packing the auto_round exporter writes through this package. */
+export const exportLlmcPlugin = definePlugin({ name: '@autoround/export-llmc', exporters: [llmCompressorExporter], packings: [autoRoundLlmcPacking] });
 export default exportLlmcPlugin;

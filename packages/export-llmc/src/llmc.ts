@@ -1,6 +1,5 @@
 import { type DType, Checkpoint, Tensor } from '@autoround/core-tensor';
-import { AutoRoundError, type ExportContext, type ExporterPlugin, type HFConfig, type QuantizedWeight, type QuantScheme, scaleDtypeOf } from '@autoround/core';
-import { type AutoRoundPacking } from '@autoround/export-autoround';
+import { AutoRoundError, type ExportContext, type ExporterPlugin, type HFConfig, type PackingPlugin, type QuantizedWeight, type QuantScheme, scaleDtypeOf } from '@autoround/core';
 import { intWeightOnlyProblem, keptInBlocks, PackedLayoutSession, type PackedSessionOptions, type PackedTensor, warnFusedMismatches } from '@autoround/export-gptq';
 import { packLlmc } from './pack.js';
 import { type LlmcLayerArgs, LlmcLayoutWeights } from './read.js';
@@ -193,7 +192,8 @@ export const llmCompressorExporter: ExporterPlugin = {
 };
 
 /** auto_round:llm_compressor: the compressed-tensors layout under the auto-round config. */
-export const autoRoundLlmcPacking: AutoRoundPacking = {
+export const autoRoundLlmcPacking: PackingPlugin = {
+  exporter: 'auto_round',
   name: 'auto_round:llm_compressor',
   check: (scheme) => llmcSchemeProblem('auto_round:llm_compressor', scheme),
   open(ctx, quantizationConfig) {

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { type AlgorithmPlugin, type AutoRoundPlugin, definePlugin, type ExporterPlugin, memoryLogger, type PackingPlugin, PLUGIN_API_VERSION, Registry } from '../src/index.js';
+
+const algo = (name: string, description: string): AlgorithmPlugin => ({ name, description, needsCalibration: () => false, run: async () => {} });
+const exporter = (name: string, description: string, extra: Partial<ExporterPlugin> = {}): ExporterPlugin => ({
+  name,
+  description,
+  check: () => null,
+  open: () => ({ writeQuantized() {}, writeTensor() {}, finish() {} }),
+  ...extra,
+});
+
+describe('plugin contract v1', () => {
+  it('definePlugin fills apiVersion', () => {
+    expect(definePlugin({ name: 'p' }).apiVersion).toBe(PLUGIN_API_VERSION);
+    expect(PLUGIN_API_VERSION).toBe(1);
+  });
+
+  it('refuses a plugin of another major version, naming it and the version it needs', () => {
+    const log = memoryLogger();
+    const future = { name: 'autoround-plugin-future', apiVersion: 2, algorithms: [algo('future', 'x')] } as AutoRoundPlugin;
+    const old = { name: 'autoround-plugin-old', algorithms: [algo('old', 'x')] } as unknown as AutoRoundPlugin;
+    const r = new Registry({ log }).use([future, old]);
+    expect(r.plugins).toEqual([]);
+    expect(() => r.algorithm('future')).toThrow(/unknown algorithm/);
+    expect(log.lines.join('\n')).toMatch(/plugin autoround-plugin-future needs plugin API version 2; this @autoround\/core implements version 1: not loaded/);
+    expect(log.lines.join('\n')).toMatch(/plugin autoround-plugin-old needs plugin API a version before 1/);
+  });
+});
+
+describe('precedence: explicit > discovered > built-in', () => {
+  const builtin = definePlugin({ name: '@autoround/algo-rtn', algorithms: [algo('rtn', 'built-in')] });
+  const discovered = definePlugin({ name: 'autoround-plugin-rtn2', algorithms: [algo('rtn', 'discovered')] });
+  const mine = definePlugin({ name: 'my-rtn', algorithms: [algo('rtn', 'mine')] });
+
+  it('whatever the call order, the higher source wins, with a warning naming both packages', () => {
+    const log = memoryLogger();
+    const r = new Registry({ log });
+    r.use(builtin, { source: 'builtin' }).use(discovered, { source: 'discovered' }).use(mine, { source: 'explicit' });
+    expect(r.algorithm('rtn').description).toBe('mine');
+    const text = log.lines.join('\n');
+    expect(text).toMatch(/algorithm "rtn" is provided by my-rtn \(explicit\) and autoround-plugin-rtn2 \(discovered\); using my-rtn's/);
+    expect(text).toMatch(/algorithm "rtn" is provided by my-rtn \(explicit\) and @autoround\/algo-rtn \(builtin\); using my-rtn's/);
+    expect(r.plugins.map((p) => p.name)).toEqual(['my-rtn', 'autoround-plugin-rtn2', '@autoround/algo-rtn']);
+  });
+
+  it('a discovered plugin wins over a built-in one', () => {
+    const log = memoryLogger();
+    const r = new Registry({ log }).use(builtin, { source: 'builtin' }).use(discovered, { source: 'discovered' });
+    expect(r.algorithm('rtn').description).toBe('discovered');
+    expect(log.lines).toHaveLength(1);
+  });
+
+  it('within one source the first wins; a plugin of the same name is used once, from the higher source', () => {
+    const log = memoryLogger();
+    const r = new Registry({ log }).use(builtin, { source: 'builtin' }).use(definePlugin({ name: '@autoround/algo-rtn', algorithms: [algo('rtn', 'user copy')] }));
+    expect(r.plugins).toHaveLength(1);
+    expect(r.algorithm('rtn').description).toBe('user copy');
+    expect(log.lines).toEqual([]);
+  });
+});
+
+describe('contributions', () => {
+  it('an exporter receives the packings contributed for it', () => {
+    const base: ExporterPlugin = exporter('auto_round', 'base', {
+      withPackings(packings) {
+        return { ...base, description: `with ${packings.map((p) => p.name).join(',')}` };
+      },
+    });
+    const packing: PackingPlugin = { exporter: 'auto_round', name: 'auto_round:x', check: () => null, open: () => ({ writeQuantized() {}, writeTensor() {}, finish() {} }), read: () => ({ has: () => false, readFloat32: () => { throw new Error('none'); } }) };
+    const other: PackingPlugin = { ...packing, exporter: 'gguf', name: 'gguf:y' };
+    const r = new Registry({ log: memoryLogger() }).use(definePlugin({ name: 'a', exporters: [base] })).use(definePlugin({ name: 'b', packings: [packing, other] }));
+    expect(r.exporter('auto_round:x').description).toBe('with auto_round:x');
+    expect(r.packings.map((p) => p.name)).toEqual(['auto_round:x', 'gguf:y']);
+  });
+
+  it('subcommands are looked up by name', () => {
+    const r = new Registry({ log: memoryLogger() }).use(definePlugin({ name: 'c', commands: [{ name: 'hello', usage: 'NAME', description: 'greets', run: (args, io) => io.out(`hi ${args[0]}`) }] }));
+    const out: string[] = [];
+    r.command('hello')?.run(['you'], { out: (l) => out.push(l), err: () => {} });
+    expect(out).toEqual(['hi you']);
+    expect(r.command('nope')).toBeUndefined();
+  });
+});
