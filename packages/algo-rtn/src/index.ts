@@ -1,5 +1,7 @@
 import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
-import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, ggufRunLayerTypes, isGgufDataType, layerGgufType } from '@autoround/export-gguf';
+import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, isGgufDataType } from '@autoround/quant-types';
+// the run's per-layer GGUF types are export-gguf's planning (issue #14 moves it behind an exporter hook)
+import { ggufRunLayerTypes, layerGgufType } from '@autoround/export-gguf';
 import { assertFinite } from '@autoround/core-tensor';
 import { quantizeInt } from './int-qdq.js';
 
@@ -17,7 +19,7 @@ export interface GgufTarget {
 /**
  * Quantizes one weight with plain round-to-nearest under `scheme`. GGUF schemes (and any layer
  * given a `gguf` target) run llama.cpp's quantizer for the block type and emit its dequantized
- * weight as `qdq`, with the block bytes in `extra.gguf`.
+ * weight as `qdq`, with the block bytes in `blocks`.
  */
 export function rtnQuantize(weight: Float32Array, out: number, inF: number, scheme: QuantScheme, gguf?: GgufTarget): QuantizedWeight {
   if (gguf) return ggufQuantizedWeight(scheme, weight, out, inF, gguf.type, gguf.imatrix ?? null, gguf.pool);

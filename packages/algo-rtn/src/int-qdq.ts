@@ -107,7 +107,6 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
       codes,
       scales: new Float32Array(out).fill(scales[0]!),
       zeros: new Int32Array(out).fill(zeros[0]!),
-      extra: { perTensor: true },
     };
   }
   return { scheme, shape: [out, inF], groupSize: gs, qdq, codes, scales, zeros };

@@ -3,11 +3,10 @@
 // exporter and the algorithms that quantize to GGUF types share.
 
 import type { HFConfig, ModelSpec, QuantScheme } from '@autoround/core';
-import type { GGMLType } from './ggml-types.js';
+import { type GGMLType, ggmlTypeOfScheme } from '@autoround/quant-types';
 import { planTensors, resolveFileType } from './export.js';
 import type { FileType } from './ftype.js';
 import { ggufLayerOverrides } from './overrides.js';
-import { ggmlTypeOfScheme } from './qdq.js';
 
 export interface GgufLayerTypeOptions {
   /** The model's config.json. */

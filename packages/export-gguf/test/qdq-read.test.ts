@@ -4,20 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
 import { memoryLogger, presetScheme, type ExportContext, type ModelSpec } from '@autoround/core';
-import {
-  GGMLType,
-  dequantizeRows,
-  exportGguf,
-  ggufExporter,
-  ggufLayerTypes,
-  ggufQuantize,
-  ggufQuantizedWeight,
-  ggmlTypeOfScheme,
-  importanceFromSums,
-  planGguf,
-  quantizeRows,
-  readGgufWeights,
-} from '../src/index.js';
+import { exportGguf, ggufExporter, ggufLayerTypes, planGguf, readGgufWeights } from '../src/index.js';
+import { GGMLType, dequantizeRows, ggufQuantize, ggufQuantizedWeight, ggmlTypeOfScheme, importanceFromSums, quantizeRows } from '@autoround/quant-types';
 import { readConfig } from '@autoround/core';
 import { permuteRows, reversePermuteRowBytes, reversePermuteRows } from '../src/tensor-map.js';
 import { randn, rng, writeSynthModel } from './fixtures.js';
