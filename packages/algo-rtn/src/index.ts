@@ -1,12 +1,8 @@
 import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
-import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, isGgufDataType } from '@autoround/quant-types';
+import { type GGMLType, QuantPool, ggmlTypeOfScheme, ggufQuantizedWeight, isGgufDataType, quantizeInt } from '@autoround/quant-types';
 // the run's per-layer GGUF types are export-gguf's planning (issue #14 moves it behind an exporter hook)
 import { ggufRunLayerTypes, layerGgufType } from '@autoround/export-gguf';
 import { assertFinite } from '@autoround/core-tensor';
-import { quantizeInt } from './int-qdq.js';
-
-export * from './rounding.js';
-export * from './int-qdq.js';
 
 /** How a layer of a GGUF run is quantized: its block type, and the importance vector if any. */
 export interface GgufTarget {
@@ -100,4 +96,3 @@ export { assertFinite };
 
 export const rtnPlugin = definePlugin({ name: '@autoround/algo-rtn', algorithms: [rtnAlgorithm] });
 export default rtnPlugin;
-export * from './opt-rtn.js';

@@ -11,7 +11,8 @@ import {
   decoderStack,
 } from '@autoround/core-tensor';
 import { type AlgorithmPlugin, AutoRoundError, isIntWeightOnly, type QuantScheme, scaleDtypeOf, yieldToEventLoop } from '@autoround/core';
-import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
+import { rtnQuantize } from '@autoround/algo-rtn';
+import { quantizeInt, quantizeIntOptRtn } from '@autoround/quant-types';
 import type { LlamaBlockWeights, LlamaModel } from '@autoround/models';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
@@ -32,7 +33,6 @@ interface TunedLayer {
   best: Float32Array[];
 }
 
-const SCALE_DTYPE = { fp16: 'F16', bf16: 'BF16', fp32: 'F32' } as const;
 
 function toBlockLinear(w: { weight: Float32Array; bias?: Float32Array }, out: number, inF: number, quant?: QdqParams): BlockLinear {
   const l: BlockLinear = { weight: w.weight, outFeatures: out, inFeatures: inF };
@@ -211,7 +211,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
             bits: scheme.bits,
             groupSize: scheme.group_size,
             sym: scheme.sym,
-            scaleDtype: SCALE_DTYPE[scaleDtypeOf(scheme)],
+            scaleDtype: scaleDtypeOf(scheme),
             minmaxTuning: o.enableMinmaxTuning,
             ...(initScale ? { initScale } : {}),
           });

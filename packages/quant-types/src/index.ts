@@ -4,4 +4,6 @@ export * from './ggml-types.js';
 export * from './table.js';
 export * from './quants/index.js';
 export * from './gguf-qdq.js';
+export * from './int/int-qdq.js';
+export * from './int/opt-rtn.js';
 export { QuantPool, defaultThreads, type PoolJob } from './pool.js';

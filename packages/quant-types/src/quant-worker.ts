@@ -29,7 +29,7 @@ parentPort?.on('message', (job: PoolJob) => {
   const im = new Float32Array(256).fill(1);
   for (let rep = 0; rep < 3; rep++) {
     for (const t of QUANT_TYPES) {
-      if (!t.quantize) continue;
+      if (!t.quantize || t.ggml === undefined) continue;
       quantizeRows(t.ggml, x, 256);
       if (t.usesImatrix) quantizeRows(t.ggml, x, 256, im);
     }

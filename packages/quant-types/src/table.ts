@@ -1,11 +1,14 @@
 // The quantization types: one row per type (like llama.cpp's type_traits[]), from which block
 // geometry, names, scale grouping, codecs, importance-matrix use and the frozen-scale layout for
-// tuning all derive. Adding a type (MXFP4, NVFP4, FP8 …) is adding its row here.
+// tuning all derive: the GGML block types, and integer weight-only quantization (sym/asym, by bits,
+// groups chosen by the scheme). Adding a type (MXFP4, NVFP4, FP8 …) is adding its row here.
 //
 // The codec modules (quants/*) look their own geometry up here at call time, never while their
 // module loads: the rows reference their functions, so the two import each other.
 
+import type { QuantScheme, QuantizedWeight } from '@autoround/core';
 import { GGMLType } from './ggml-types.js';
+import { type IntQdqTuning, quantizeInt } from './int/int-qdq.js';
 import { dequantizeBF16, dequantizeF16, dequantizeF32, quantizeBF16, quantizeF16, quantizeF32 } from './quants/float.js';
 import { dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K, quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './quants/kquants.js';
 import { dequantizeQ4_0, dequantizeQ4_1, dequantizeQ5_0, dequantizeQ5_1, dequantizeQ8_0, quantizeQ4_0, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1, quantizeQ8_0 } from './quants/legacy.js';
@@ -15,18 +18,27 @@ import { type FrozenLayout, frozenQ2_K, frozenQ3_K, frozenQ4_0, frozenQ4_1, froz
 export type QuantizeFn = (x: Float32Array, imatrix?: Float32Array | null) => Uint8Array;
 export type DequantizeFn = (bytes: Uint8Array, n: number) => Float32Array;
 
+/** Quantize–dequantize of a weight [out, in] under a scheme whose groups the scheme chooses (the int rows). */
+export type SchemeQdqFn = (weight: Float32Array, out: number, inF: number, scheme: QuantScheme, tuning?: IntQdqTuning) => QuantizedWeight;
+
 /** One quantization type. */
 export interface QuantType {
-  /** The type's name as llama.cpp prints it ("Q4_K", "F16"). */
+  /** The type's name: as llama.cpp prints it for GGML types ("Q4_K", "F16"), `int<bits>_<sym|asym>` for int. */
   readonly name: string;
-  /** enum ggml_type id (every row today is a GGML type; MX/NV/FP8 rows may have none). */
-  readonly ggml: GGMLType;
-  /** Elements per block. */
+  /** `ggml`: a GGML block type (fixed blocks, its own byte layout); `int`: integer levels with per-group scales (and zero points) of the scheme's group size. */
+  readonly family: 'ggml' | 'int';
+  /** enum ggml_type id (GGML rows). */
+  readonly ggml?: GGMLType;
+  /** Elements per block (0: the scheme's group_size decides, int rows). */
   readonly blockSize: number;
-  /** Bytes per block. */
+  /** Bytes per block (0 for the int rows, whose packing is the exporter's). */
   readonly typeSize: number;
-  /** Storage bits per weight, block headers included (typeSize · 8 / blockSize). */
+  /** Bits per weight: storage bits with the block headers (typeSize · 8 / blockSize) for GGML rows, the level bits for int rows. */
   readonly bitsPerWeight: number;
+  /** int rows: symmetric (full-range) or asymmetric (zero point). */
+  readonly sym?: boolean;
+  /** int rows: quantize–dequantize under the scheme (quantizeInt), with SignRound's tuned values if given. */
+  readonly qdq?: SchemeQdqFn;
   /** The bits a scheme names for this type (Q4_K → 4; the learning-rate rule of GGUF tuning), when it has them. */
   readonly nominalBits?: number;
   /** Elements sharing one scale (the sub-block: QuantizedWeight.groupSize); 0 for types without scales. */
@@ -60,6 +72,7 @@ interface Row {
 function row(r: Row): QuantType {
   return {
     name: r.name,
+    family: 'ggml',
     ggml: GGMLType[r.name],
     blockSize: r.blockSize,
     typeSize: r.typeSize,
@@ -72,6 +85,11 @@ function row(r: Row): QuantType {
     ...(r.frozen ? { frozen: r.frozen } : {}),
     ...(r.rowFallback !== undefined ? { rowFallback: r.rowFallback } : {}),
   };
+}
+
+/** An int row: levels of `bits` bits, groups and scale dtype from the scheme (docs/algorithms/qdq.md). */
+function intRow(bits: number, sym: boolean): QuantType {
+  return { name: `int${bits}_${sym ? 'sym' : 'asym'}`, family: 'int', blockSize: 0, typeSize: 0, bitsPerWeight: bits, sym, nominalBits: bits, scaleGroup: 0, qdq: quantizeInt, usesImatrix: false, rowStatistics: false };
 }
 
 const I = { usesImatrix: true };
@@ -114,10 +132,11 @@ export const QUANT_TYPES: readonly QuantType[] = [
   row({ name: 'NVFP4', blockSize: 64, typeSize: 36 }),
   row({ name: 'Q1_0', blockSize: 128, typeSize: 18 }),
   row({ name: 'Q2_0', blockSize: 64, typeSize: 18 }),
+  ...[2, 3, 4, 5, 6, 7, 8].flatMap((bits) => [intRow(bits, true), intRow(bits, false)]),
 ];
 
-const BY_ID = new Map<number, QuantType>(QUANT_TYPES.map((t) => [t.ggml, t]));
-const BY_NAME = new Map<string, QuantType>(QUANT_TYPES.map((t) => [t.name, t]));
+const BY_ID = new Map<number, QuantType>(QUANT_TYPES.flatMap((t) => (t.ggml === undefined ? [] : [[t.ggml, t] as const])));
+const BY_NAME = new Map<string, QuantType>(QUANT_TYPES.map((t) => [t.name.toUpperCase(), t]));
 
 export function isKnownGgmlType(t: number): boolean {
   return BY_ID.has(t);
@@ -142,6 +161,11 @@ export function ggmlTypeName(t: number): string {
 /** Looks a type id up by name ("q4_k", "Q4_K", "bf16"). */
 export function ggmlTypeByName(name: string): GGMLType | undefined {
   return quantTypeByName(name)?.ggml;
+}
+
+/** The int row of an int scheme's bits and symmetry (undefined for bits without a row). */
+export function intQuantTypeOf(bits: number, sym: boolean): QuantType | undefined {
+  return BY_NAME.get(`INT${bits}_${sym ? 'SYM' : 'ASYM'}`);
 }
 
 export function blockSizeOf(t: number): number {
