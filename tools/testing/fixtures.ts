@@ -57,6 +57,13 @@ export function uniformArray(n: number, r: () => number, lo = -1, hi = 1): Float
   return a;
 }
 
+/** n Gaussian float32 values (Box–Muller, standard deviation `sigma`) drawn with the stream r. */
+export function randn(n: number, r: () => number, sigma = 0.02): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = sigma * Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());
+  return x;
+}
+
 /** Round half to even (torch.round / numpy.round), in float64. */
 export const roundHalfEven = (x: number): number => {
   const r = Math.round(x);

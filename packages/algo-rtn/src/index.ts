@@ -1,10 +1,6 @@
 import { type AlgorithmPlugin, AutoRoundError, definePlugin, fullName, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
-import { type GGMLType, QuantPool, ggmlTypeByName, ggmlTypeOfScheme, ggufQuantizedWeight, isGgufDataType } from '@autoround/export-gguf';
+import { type GGMLType, QuantPool, ggmlTypeByName, ggmlTypeOfScheme, ggufQuantizedWeight, isGgufDataType, quantizeInt } from '@autoround/quant-types';
 import { assertFinite } from '@autoround/core-tensor';
-import { quantizeInt } from './int-qdq.js';
-
-export * from './rounding.js';
-export * from './int-qdq.js';
 
 /** How a layer of a GGUF run is quantized: its block type, and the importance vector if any. */
 export interface GgufTarget {
@@ -17,7 +13,7 @@ export interface GgufTarget {
 /**
  * Quantizes one weight with plain round-to-nearest under `scheme`. GGUF schemes (and any layer
  * given a `gguf` target) run llama.cpp's quantizer for the block type and emit its dequantized
- * weight as `qdq`, with the block bytes in `extra.gguf`.
+ * weight as `qdq`, with the block bytes in `blocks`.
  */
 export function rtnQuantize(weight: Float32Array, out: number, inF: number, scheme: QuantScheme, gguf?: GgufTarget): QuantizedWeight {
   if (gguf) return ggufQuantizedWeight(scheme, weight, out, inF, gguf.type, gguf.imatrix ?? null, gguf.pool);
@@ -110,4 +106,3 @@ export { assertFinite };
 
 export const rtnPlugin = definePlugin({ name: '@autoround/algo-rtn', algorithms: [rtnAlgorithm] });
 export default rtnPlugin;
-export * from './opt-rtn.js';

@@ -5,7 +5,7 @@
 import { Graph, type Var } from '@autoround/core-tensor';
 import { fullName, type BlockForwardOptions, type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
 import {
-  GGMLType,
+  type GGMLType,
   QuantPool,
   type FrozenBlocks,
   freezeBlocks,
@@ -16,7 +16,8 @@ import {
   hasFrozenLayout,
   importanceFromSums,
   packLevels,
-} from '@autoround/export-gguf';
+  quantTypeOf,
+} from '@autoround/quant-types';
 import { layerQuantType, rtnQuantize } from '@autoround/algo-rtn';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
@@ -116,20 +117,6 @@ export class GgufLayers {
 }
 
 // ------------------------------------------------------------------ tuning (iters > 0)
-
-/** Nominal bits of a block type (for the learning-rate rule of docs/algorithms/gguf-tuning.md#learning-rate-by-nominal-bits). */
-const TYPE_BITS: Partial<Record<number, number>> = {
-  [GGMLType.Q2_K]: 2,
-  [GGMLType.Q3_K]: 3,
-  [GGMLType.Q4_0]: 4,
-  [GGMLType.Q4_1]: 4,
-  [GGMLType.Q4_K]: 4,
-  [GGMLType.Q5_0]: 5,
-  [GGMLType.Q5_1]: 5,
-  [GGMLType.Q5_K]: 5,
-  [GGMLType.Q6_K]: 6,
-  [GGMLType.Q8_0]: 8,
-};
 
 /** One GGUF layer being tuned: frozen scales/mins from the iteration-0 search, rounding offsets V. */
 interface GgufTunedLayer {
@@ -375,7 +362,8 @@ export async function runGgufSignRound(session: QuantizeSession, gguf: GgufLayer
           continue;
         }
         const n = l.outFeatures * l.inFeatures;
-        const bits = TYPE_BITS[r0.type] ?? scheme.bits;
+        // the type's nominal bits set the learning rate (docs/algorithms/gguf-tuning.md#learning-rate-by-nominal-bits)
+        const bits = quantTypeOf(r0.type).nominalBits ?? scheme.bits;
         tuned.push({
           name,
           block: block.index,

@@ -1,5 +1,6 @@
 import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
-import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
+import { rtnQuantize } from '@autoround/algo-rtn';
+import { quantizeIntOptRtn } from '@autoround/quant-types';
 import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { GgufLayers, blockActivationSums, imatrixPerSequence, runGgufSignRound } from './gguf.js';
 import { normBiasReplacedTensors } from './norm-bias.js';

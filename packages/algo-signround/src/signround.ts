@@ -1,6 +1,7 @@
 import { Graph, type KernelBackend, QdqParams, type Var } from '@autoround/core-tensor';
 import { type AlgorithmPlugin, AutoRoundError, type BlockGraphInject, type BlockTunableCausalLM, isIntWeightOnly, type QuantScheme, scaleDtypeOf, yieldToEventLoop } from '@autoround/core';
-import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
+import { rtnQuantize } from '@autoround/algo-rtn';
+import { quantizeInt, quantizeIntOptRtn } from '@autoround/quant-types';
 import { checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
@@ -20,7 +21,6 @@ interface TunedLayer {
   best: Float32Array[];
 }
 
-const SCALE_DTYPE = { fp16: 'F16', bf16: 'BF16', fp32: 'F32' } as const;
 
 /**
  * What one block's graph runs on: the QDQ of the tuned layers' parameters (`tuned`), the given weights
@@ -157,7 +157,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
             bits: scheme.bits,
             groupSize: scheme.group_size,
             sym: scheme.sym,
-            scaleDtype: SCALE_DTYPE[scaleDtypeOf(scheme)],
+            scaleDtype: scaleDtypeOf(scheme),
             minmaxTuning: o.enableMinmaxTuning,
             ...(initScale ? { initScale } : {}),
           });

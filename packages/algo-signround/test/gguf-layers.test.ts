@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, memoryLogger } from '@autoround/autoround';
 import { Checkpoint, ShardedSafetensorsWriter, f32ToBf16Bits } from '@autoround/core-tensor';
 import { readConfig } from '@autoround/core';
-import gguf, { GGMLType, exportGguf, ggmlTypeName, ggufFileOf, ggufQdq, readGguf, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
+import gguf, { exportGguf, ggufFileOf, readGguf, readGgufWeights } from '@autoround/export-gguf';
+import { GGMLType, ggmlTypeName, ggufQdq } from '@autoround/quant-types';
 import signround from '../src/index.js';
 import { HAS_SHARED, LLAMA256, SHARED, STORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
 
@@ -53,7 +54,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF output honours --fp_layers / --ig
     // the algorithm quantized the overridden layers to the file's types; full-precision layers are the source in F16
     expect(sel.res.qdq.has('model.layers.0.mlp.down_proj')).toBe(false);
     expect(sel.res.qdq.has('lm_head')).toBe(false);
-    expect((sel.res.qdq.get('model.layers.1.self_attn.q_proj')!.extra!.gguf as GgufExtra).typeName).toBe('Q8_0');
+    expect(sel.res.qdq.get('model.layers.1.self_attn.q_proj')!.blocks!.type).toBe('Q8_0');
     const back = readGgufWeights(sel.file);
     for (const l of ['model.layers.1.self_attn.q_proj', 'model.layers.2.mlp.up_proj', 'model.layers.0.self_attn.v_proj']) expect(sel.res.qdq.get(l)!.qdq, l).toEqual(back.readFloat32(`${l}.weight`).data);
     const src = Checkpoint.open(LLAMA256);
@@ -73,7 +74,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF output honours --fp_layers / --ig
     expect([t.get('blk.0.ffn_gate.weight'), t.get('blk.0.ffn_up.weight'), t.get('output.weight')]).toEqual(['Q8_0', 'F16', 'F16']);
     const head = await run('head', 'gguf:q3_k_m', { iters: 0, disableOptRtn: true }, { quantLmHead: true });
     expect(types(head.file).get('output.weight')).toBe('Q6_K');
-    expect((head.res.qdq.get('lm_head')!.extra!.gguf as GgufExtra).typeName).toBe('Q6_K');
+    expect(head.res.qdq.get('lm_head')!.blocks!.type).toBe('Q6_K');
   });
 
   it('optimized RTN and tuning quantize overridden layers to their own type with the importance matrix; full-precision layers stay out', async () => {
@@ -85,8 +86,8 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF output honours --fp_layers / --ig
       const t = types(r.file);
       expect([t.get('blk.0.ffn_down.weight'), t.get('output.weight'), t.get('blk.1.attn_q.weight'), t.get('blk.2.ffn_up.weight'), t.get('blk.1.ffn_up.weight')], name).toEqual(['F16', 'F16', 'Q8_0', 'Q6_K', 'Q2_K']);
       const q = r.res.qdq.get('model.layers.2.mlp.up_proj')!;
-      expect((q.extra!.gguf as GgufExtra).typeName).toBe('Q6_K');
-      expect(q.extra!.imatrix).toBeInstanceOf(Float32Array);
+      expect(q.blocks!.type).toBe('Q6_K');
+      expect(q.imatrix).toBeInstanceOf(Float32Array);
       expect(q.qdq).toEqual(readGgufWeights(r.file).readFloat32('model.layers.2.mlp.up_proj.weight').data);
       expect(r.log.lines.some((l) => /0 quantized from float weights/.test(l)), name).toBe(true);
     }
@@ -165,7 +166,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF output: --fp_layers / --layer_con
         // llama.cpp's quantizer of that type on the float weight, no importance matrix
         expect(back, name).toEqual(ggufQdq(w.data, w.out, w.inF, GGMLType[want as keyof typeof GGMLType]));
         const q = r.res.qdq.get('model.embed_tokens')!;
-        expect((q.extra!.gguf as GgufExtra).typeName, name).toBe(want);
+        expect(q.blocks!.type, name).toBe(want);
         expect(q.qdq, name).toEqual(back);
       }
     }
@@ -180,7 +181,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF output: --fp_layers / --layer_con
       const r = await run(LLAMA256, name, 'gguf:q4_k_s', { layerConfig: { embed_tokens: 'GGUF:Q5_K_S' } }, o);
       expect(types(r.file).get('token_embd.weight'), name).toBe('Q5_K');
       const q = r.res.qdq.get('model.embed_tokens')!;
-      expect(q.extra!.imatrix, name).toBeUndefined();
+      expect(q.imatrix, name).toBeUndefined();
       expect(q.qdq, name).toEqual(ggufQdq(w.data, w.out, w.inF, GGMLType.Q5_K));
       expect(readGgufWeights(r.file).readFloat32('model.embed_tokens.weight').data, name).toEqual(q.qdq);
       expect(r.log.lines.some((l) => /0 quantized from float weights/.test(l)), name).toBe(true);

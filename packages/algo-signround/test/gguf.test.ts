@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, type AutoRoundOptions, PerplexityBench, folderPerplexity, memoryLogger, presetScheme, writeDemoModel } from '@autoround/autoround';
 import { readConfig } from '@autoround/core';
-import gguf, { exportGguf, fileTypeNames, ggufFileOf, readGgufWeights, type GgufExtra } from '@autoround/export-gguf';
+import gguf, { exportGguf, fileTypeNames, ggufFileOf, readGgufWeights } from '@autoround/export-gguf';
 import { Graph } from '@autoround/core-tensor';
 import { type BlockwiseCausalLM, type WeightSource, isBlockTunable } from '@autoround/core';
 import signround from '../src/index.js';
@@ -149,8 +149,8 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama
     for (const layer of ['model.layers.0.self_attn.q_proj', 'model.layers.3.self_attn.v_proj', 'model.layers.1.mlp.down_proj']) {
       expect(res.qdq.get(layer)!.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
     }
-    expect((res.qdq.get('model.layers.3.self_attn.v_proj')!.extra!.gguf as GgufExtra).typeName).toBe('Q6_K');
-    expect((res.qdq.get('model.layers.1.self_attn.v_proj')!.extra!.gguf as GgufExtra).typeName).toBe('Q4_K');
+    expect(res.qdq.get('model.layers.3.self_attn.v_proj')!.blocks!.type).toBe('Q6_K');
+    expect(res.qdq.get('model.layers.1.self_attn.v_proj')!.blocks!.type).toBe('Q4_K');
   });
 
   it('optimized RTN (the --iters 0 default) quantizes with the importance matrix, and the Q2_K_S file is not worse than plain RTN', async () => {
@@ -158,7 +158,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama
     const opt = await run('gguf:q2_k_s', { iters: 0 }, 'q2-im');
     expect(opt.log.lines.some((l) => /with opt-rtn/.test(l))).toBe(true);
     expect(opt.log.lines.some((l) => /28 layers written as the algorithm quantized them, 0 quantized from float weights; 28 with an importance matrix/.test(l))).toBe(true);
-    expect([...opt.res.qdq.values()].every((q) => q.extra?.imatrix instanceof Float32Array)).toBe(true);
+    expect([...opt.res.qdq.values()].every((q) => q.imatrix instanceof Float32Array)).toBe(true);
     expect(readFileSync(opt.file).equals(readFileSync(plain.file))).toBe(false);
     const pRtn = bench!.run(readGgufWeights(plain.file)).perplexity;
     const pIm = bench!.run(readGgufWeights(opt.file)).perplexity;
@@ -208,7 +208,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama
         mse[method] = se / n;
         if (method !== 'tuned') continue;
         for (const [layer, q] of res.qdq) expect(q.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
-        expect((res.qdq.get('model.layers.1.mlp.up_proj')!.extra!.gguf as GgufExtra).typeName).toBe(blockType);
+        expect(res.qdq.get('model.layers.1.mlp.up_proj')!.blocks!.type).toBe(blockType);
         if (nlc) {
           const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
           const model = await llama.loadModel({ modelPath: file });
@@ -257,9 +257,9 @@ describe.skipIf(!HAS_SHARED)(needsShared('GGUF through the whole pipeline (llama
     for (const layer of ['model.layers.0.self_attn.k_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.3.mlp.down_proj']) {
       const q = res.qdq.get(layer)!;
       expect(q.qdq, layer).toEqual(back.readFloat32(`${layer}.weight`).data);
-      expect(q.extra?.imatrix).toBeInstanceOf(Float32Array);
+      expect(q.imatrix).toBeInstanceOf(Float32Array);
     }
-    expect((res.qdq.get('model.layers.0.self_attn.v_proj')!.extra!.gguf as GgufExtra).typeName).toBe('Q5_K');
+    expect(res.qdq.get('model.layers.0.self_attn.v_proj')!.blocks!.type).toBe('Q5_K');
     // block 0 sees the same inputs in optimized RTN: the tuned levels moved away from the iteration-0 search
     const opt = new AutoRound(LLAMA256, { iters: 0, dataset: C4, nsamples: 4, seqlen: 64, log: memoryLogger(), discoverPlugins: false, plugins: [signround, gguf] });
     const r0 = await opt.quantizeAndSave(join(work.dir, 'tuned-iter0'), { format: 'gguf:q3_k_m', keepQdq: true });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint, QdqParams, quantizeDequantize } from '@autoround/core-tensor';
 import { completeScheme, PyRandom } from '@autoround/core';
-import { quantizeInt } from '@autoround/algo-rtn';
+import { quantizeInt } from '@autoround/quant-types';
 import { writeFileSync } from 'node:fs';
 import { AutoRound, type AutoRoundOptions, memoryLogger, writeDemoModel } from '@autoround/autoround';
 import signround, { IndexSampler, layerLr } from '../src/index.js';

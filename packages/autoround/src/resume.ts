@@ -26,7 +26,7 @@ import {
 import { findPlugins } from './discover.js';
 
 /** Bumped whenever what a state holds changes meaning: a state of another version is never resumed. */
-const STATE_VERSION = 1;
+const STATE_VERSION = 2; // 2: QuantizedWeight.blocks/imatrix replaced extra.gguf/extra.imatrix (issue 14)
 
 /** The folder that holds the resume state of a run writing `outputDir`: `<parent>/.<name>.resume`. */
 export function resumeDirOf(outputDir: string): string {

@@ -1,5 +1,6 @@
 export * from './dtype.js';
 export * from './float-codecs.js';
+export * from './rounding.js';
 export * from './convert.js';
 export * from './tensor.js';
 export * from './errors.js';

@@ -4,7 +4,7 @@ import type { KernelBackend } from '../src/index.js';
 import { completeScheme } from '../../core/src/index.js';
 import { largestAbs } from '../src/autograd/graph.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
-import { quantizeInt } from '../../algo-rtn/src/int-qdq.js';
+import { quantizeInt } from '../../quant-types/src/int/int-qdq.js';
 import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // SignRoundV2 (enable_alg_ext, docs/algorithms/signround.md#signroundv2-enable-alg-ext): the QDQ whose scale is cast(initScale · beta), and the

@@ -15,7 +15,7 @@ import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, unif
 const backend: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
 const f = Math.fround;
 
-const castOf = (dt: ScaleDType) => (dt === 'F16' ? roundToF16 : dt === 'BF16' ? roundToBf16 : f);
+const castOf = (dt: ScaleDType) => (dt === 'fp16' ? roundToF16 : dt === 'bf16' ? roundToBf16 : f);
 
 interface Case {
   name: string;
@@ -67,9 +67,9 @@ interface RefState {
 /** Literal transcription of quant_tensor_asym / quant_tensor_sym in float32. */
 function refQdq(W: Float32Array, c: Case, V: Float32Array, A: Float32Array | null, B: Float32Array | null): RefState {
   const { bits, groupSize, sym } = c.cfg;
-  const dt = c.cfg.scaleDtype ?? 'F16';
+  const dt = c.cfg.scaleDtype ?? 'fp16';
   const cast = castOf(dt);
-  const thr = cast(c.cfg.qScaleThresh ?? (dt === 'F32' ? 1e-8 : 1e-5));
+  const thr = cast(c.cfg.qScaleThresh ?? (dt === 'fp32' ? 1e-8 : 1e-5));
   const { rows, index } = groupRows(W, c.out, c.inF, groupSize);
   const gs = rows[0]!.length;
   const st: RefState = { qdq: new Float32Array(W.length), scale: [], zp: [], raw: [], s16: [], zpRaw: [], sgn: [], x: [], iw: [], inside: [], qClamp: [] };
@@ -141,8 +141,8 @@ function refQdq(W: Float32Array, c: Case, V: Float32Array, A: Float32Array | nul
  */
 function surrogate(W: Float32Array, c: Case, base: RefState, V: Float64Array, A: Float64Array | null, B: Float64Array | null): Float64Array {
   const { bits, groupSize, sym } = c.cfg;
-  const dt = c.cfg.scaleDtype ?? 'F16';
-  const thr = castOf(dt)(c.cfg.qScaleThresh ?? (dt === 'F32' ? 1e-8 : 1e-5));
+  const dt = c.cfg.scaleDtype ?? 'fp16';
+  const thr = castOf(dt)(c.cfg.qScaleThresh ?? (dt === 'fp32' ? 1e-8 : 1e-5));
   const { rows, index } = groupRows(W, c.out, c.inF, groupSize);
   const gs = rows[0]!.length;
   const out = new Float64Array(W.length);
@@ -207,10 +207,10 @@ function runGraph(W: Float32Array, p: QdqParams, G: Float32Array): Float32Array 
 /** PyTorch's backward chain for the scale, edge by edge, with the gradient cast to the scale dtype on each edge. */
 function torchScaleGrads(W: Float32Array, c: Case, base: RefState, G: Float32Array, A: Float32Array, B: Float32Array, round: boolean): { dA: number[]; dB: number[] } {
   const { bits, groupSize, sym } = c.cfg;
-  const dt = c.cfg.scaleDtype ?? 'F16';
+  const dt = c.cfg.scaleDtype ?? 'fp16';
   const cast = castOf(dt);
   const R = round ? cast : f;
-  const thr = cast(c.cfg.qScaleThresh ?? (dt === 'F32' ? 1e-8 : 1e-5));
+  const thr = cast(c.cfg.qScaleThresh ?? (dt === 'fp32' ? 1e-8 : 1e-5));
   const { rows, index } = groupRows(W, c.out, c.inF, groupSize);
   const dA: number[] = [];
   const dB: number[] = [];
@@ -275,8 +275,8 @@ const cases: Case[] = [
   { name: 'asym 2-bit per channel (gs -1)', out: 4, inF: 9, cfg: { bits: 2, groupSize: -1, sym: false } },
   { name: 'sym 2-bit per tensor (gs 0)', out: 3, inF: 5, cfg: { bits: 2, groupSize: 0, sym: true } },
   { name: 'asym 8-bit, in < gs behaves per channel', out: 2, inF: 6, cfg: { bits: 8, groupSize: 32, sym: false } },
-  { name: 'asym 4-bit gs 8, scale fp32', out: 2, inF: 16, cfg: { bits: 4, groupSize: 8, sym: false, scaleDtype: 'F32' } },
-  { name: 'sym 4-bit gs 8, scale bf16', out: 2, inF: 16, cfg: { bits: 4, groupSize: 8, sym: true, scaleDtype: 'BF16' } },
+  { name: 'asym 4-bit gs 8, scale fp32', out: 2, inF: 16, cfg: { bits: 4, groupSize: 8, sym: false, scaleDtype: 'fp32' } },
+  { name: 'sym 4-bit gs 8, scale bf16', out: 2, inF: 16, cfg: { bits: 4, groupSize: 8, sym: true, scaleDtype: 'bf16' } },
 ];
 
 function setup(c: Case, seed: number, roundScaleGrad: boolean) {
@@ -359,7 +359,7 @@ describe('QDQ gradients (straight-through)', () => {
       expectClose(p.alpha!.grad, want.dA, 1e-6, 'dalpha (rounded)');
       expectClose(p.beta!.grad, want.dB, 1e-6, 'dbeta (rounded)');
       const exact = torchScaleGrads(W, c, base, G, p.alpha!.data, p.beta!.data, false);
-      expectClose(p.alpha!.grad, exact.dA, c.cfg.scaleDtype === 'BF16' ? 0.15 : 2e-2, 'dalpha close to exact');
+      expectClose(p.alpha!.grad, exact.dA, c.cfg.scaleDtype === 'bf16' ? 0.15 : 2e-2, 'dalpha close to exact');
     });
   }
 

@@ -224,17 +224,15 @@ export interface ExportContext {
   /**
    * Importance vectors known before quantization starts (one non-negative weight per input
    * column, keyed by tensor name), for formats whose quantizers use them (GGUF). Algorithms that
-   * compute one per layer attach it to the layer instead, as `QuantizedWeight.extra.imatrix`.
+   * compute one per layer attach it to the layer instead, as `QuantizedWeight.imatrix`.
    */
   readonly imatrix?: ReadonlyMap<string, Float32Array>;
 }
 
 export interface ExportSession {
   /**
-   * A quantized linear layer (full name without ".weight"). Conventions for `q.extra`:
-   * `imatrix` (Float32Array, one weight per input column) is the importance vector the layer was
-   * quantized with; `gguf` ({ type, typeName, data }) holds the layer's GGUF block bytes, rows in
-   * the Hugging Face order, when it was quantized to a GGUF type (see @autoround/export-gguf).
+   * A quantized linear layer (full name without ".weight"); `q.blocks` and `q.imatrix` carry the
+   * block bytes and the importance vector when the algorithm quantized to a block type.
    */
   writeQuantized(layerName: string, q: QuantizedWeight): void;
   /** A tensor kept as it is in the source (embeddings, norms, FP layers, biases). */

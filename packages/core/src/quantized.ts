@@ -18,8 +18,13 @@ export interface QuantizedWeight {
   readonly scales?: Float32Array;
   /** Per-group integer zero points [out, nGroups]: code − zero is the signed level. */
   readonly zeros?: Int32Array;
-  /** Anything format-specific the algorithm produced (e.g. GGUF super-block parameters). */
-  readonly extra?: Readonly<Record<string, unknown>>;
+  /**
+   * The weight in a block type's own layout, when the algorithm quantized to one: `type` names the
+   * row of @autoround/quant-types' table ("Q4_K"), `data` holds the blocks, rows in the Hugging Face order.
+   */
+  readonly blocks?: { readonly type: string; readonly data: Uint8Array };
+  /** The importance vector (one non-negative weight per input column) the layer was quantized with. */
+  readonly imatrix?: Float32Array;
 }
 
 export function numGroups(q: QuantizedWeight): number {

@@ -1,6 +1,7 @@
-import { AutoRoundError } from '@autoround/core-tensor';
+import { AutoRoundError, type ScaleDType } from '@autoround/core-tensor';
 
-export type ScaleDType = 'fp16' | 'bf16' | 'fp32';
+// one home for the scale dtype (core-tensor's rounding.ts); part of the scheme's vocabulary here
+export type { ScaleDType };
 
 /** A quantization scheme, with the original's field names so configs round-trip unchanged. */
 export interface QuantScheme {

@@ -18,7 +18,8 @@ function sampleWeight(): QuantizedWeight {
     codes: Uint8Array.from([0, 15, 7, 8, 1, 2]),
     scales: Float32Array.from([0.125, -0.5]),
     zeros: Int32Array.from([8, -3]),
-    extra: { gguf: { type: 12, typeName: 'Q4_K', data: Uint8Array.from([1, 2, 3]) }, imatrix: Float32Array.from([1, 2, 3]), perTensor: true, note: null, gone: undefined, nan: Number.NaN, negZero: -0, $odd: { $: 'b', i: 9 } },
+    blocks: { type: 'Q4_K', data: Uint8Array.from([1, 2, 3]) },
+    imatrix: Float32Array.from([1, 2, 3]),
   };
 }
 
@@ -41,10 +42,10 @@ function expectSame(a: unknown, b: unknown, where = 'value'): void {
 }
 
 describe('resume state files', () => {
-  it('a QuantizedWeight (codes, scales, zeros, GGUF extra, NaN, −0, undefined, "$" keys) reads back equal in every bit', () => {
+  it('a QuantizedWeight (codes, scales, zeros, GGUF blocks, imatrix) and odd values (NaN, −0, undefined, "$" keys) reads back equal in every bit', () => {
     const q = sampleWeight();
     const file = join(work.dir, 'q.bin');
-    const value = { layers: [{ name: 'model.layers.0.mlp.up_proj', q: q as unknown as CheckpointValue }], view: new Float64Array(8).fill(0.1).subarray(2, 5) };
+    const value = { layers: [{ name: 'model.layers.0.mlp.up_proj', q: q as unknown as CheckpointValue }], view: new Float64Array(8).fill(0.1).subarray(2, 5), odd: { note: null, gone: undefined, nan: Number.NaN, negZero: -0, $odd: { $: 'b', i: 9 } } };
     const bytes = writeResumeFile(file, { hello: 'meta' }, value);
     const back = readResumeFile(file);
     expect(back.bytes).toBe(bytes);

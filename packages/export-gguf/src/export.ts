@@ -5,12 +5,11 @@ import { basename, join, resolve } from 'node:path';
 import { AutoRoundError, Checkpoint } from '@autoround/core-tensor';
 import type { HFConfig, Logger } from '@autoround/core';
 import { readConfig, silentLogger } from '@autoround/core';
-import { GGMLType, ggmlTypeName, rowBytes } from './ggml-types.js';
+import { GGMLType, QuantPool, ggmlTypeName, rowBytes } from '@autoround/quant-types';
 import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelector, type FileType } from './ftype.js';
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
 import { GGML_QNT_VERSION, llama3RopeFactors, modelDims, writeArchMetadata } from './hparams.js';
-import { QuantPool } from './pool.js';
 import { compareGgufOrder, ggufArchOf, ggufTensorName, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 

@@ -1,7 +1,8 @@
 // File types ("Q4_K_M" …) and the per-tensor type choice of llama-quantize
 // (llama_tensor_get_type and its row-size fallback, docs/formats/gguf.md#file-type-mix), for LLaMA/Qwen (no MoE, no Falcon).
 
-import { GGMLType, LlamaFileType, blockSizeOf, ggmlTypeName } from './ggml-types.js';
+import { GGMLType, blockSizeOf, ggmlTypeName } from '@autoround/quant-types';
+import { LlamaFileType } from './llama-ftype.js';
 
 export interface FileType {
   /** Canonical name as llama.cpp prints it ("Q4_K_M"). */

@@ -3,7 +3,7 @@
 // exporter and the algorithms that quantize to GGUF types share.
 
 import type { HFConfig, ModelSpec, QuantScheme } from '@autoround/core';
-import type { GGMLType } from './ggml-types.js';
+import { type GGMLType, ggmlTypeOfScheme } from '@autoround/quant-types';
 import { planTensors, resolveFileType } from './export.js';
 import type { FileType } from './ftype.js';
 import { ggufLayerOverrides } from './overrides.js';

@@ -4,9 +4,8 @@
 
 import { AutoRoundError } from '@autoround/core-tensor';
 import { schemeEquals, type QuantScheme } from '@autoround/core';
-import { GGMLType, ggmlTypeName } from './ggml-types.js';
+import { GGMLType, ggmlTypeName, ggmlTypeOfScheme } from '@autoround/quant-types';
 import type { FileType } from './ftype.js';
-import { ggmlTypeOfScheme } from './qdq.js';
 
 /** The quantized types a scheme's bit width can name, by suffix (the original's `gguf:q{bits}_{k,0,1}`). */
 const BY_BITS: Readonly<Record<number, Partial<Record<'K' | '0' | '1', GGMLType>>>> = {

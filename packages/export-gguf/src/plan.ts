@@ -13,7 +13,7 @@ import {
   presetScheme,
   resolveLayerSchemes,
 } from '@autoround/core';
-import { ggmlTypeName } from './ggml-types.js';
+import { ggmlTypeName } from '@autoround/quant-types';
 import { ggufLayerTypesOf, ggufSelectionOverrides } from './layer-types.js';
 
 /** The GGUF file type a `gguf:<type>` format names ("q4_k_m"), or undefined. */

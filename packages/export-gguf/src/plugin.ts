@@ -5,10 +5,9 @@ import { AutoRoundError } from '@autoround/core-tensor';
 import { copySideFiles, writeJson, writeModelConfig } from '@autoround/core';
 import type { ExportContext, ExporterPlugin, ExportSession, HFConfig, QuantizedWeight, QuantScheme, WeightSource } from '@autoround/core';
 import type { Tensor } from '@autoround/core-tensor';
-import { ggmlTypeName } from './ggml-types.js';
+import { ggmlTypeName, ggufBlocksOf } from '@autoround/quant-types';
 import { fileTypeByName, fileTypeNames, type FileType } from './ftype.js';
 import { GgufTensorSink, planGguf } from './export.js';
-import { ggufExtraOf, imatrixOf } from './qdq.js';
 import { ggufSelectionOverrides } from './layer-types.js';
 import { ggufPlanningHooks } from './plan.js';
 import { GGUF_QUANT_METHOD, ggufFileOf, readGgufWeights } from './read.js';
@@ -74,9 +73,8 @@ class GgufSession implements ExportSession {
 
   /**
    * An algorithm's result: when it quantized the layer to the type this file stores (its
-   * `extra.gguf` block bytes), those bytes are written as they are; otherwise the layer is
-   * quantized here from its float weight, with the importance vector the algorithm attached
-   * (`extra.imatrix`), if any.
+   * `blocks`), those bytes are written as they are; otherwise the layer is quantized here from
+   * its float weight, with the importance vector the algorithm attached (`imatrix`), if any.
    */
   writeQuantized(layerName: string, q: QuantizedWeight): void {
     const hf = `${layerName}.weight`;
@@ -85,8 +83,8 @@ class GgufSession implements ExportSession {
       this.ctx.log.debug(`gguf: ${layerName} is not written to GGUF`);
       return;
     }
-    const g = ggufExtraOf(q, layerName);
-    const im = imatrixOf(q);
+    const g = ggufBlocksOf(q, layerName);
+    const im = q.imatrix ?? null;
     if (im) this.withImatrix++;
     if (g && g.type === t.type) {
       this.sink.putQuantized(hf, g.type, g.data, q.shape);

@@ -3,17 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAutoRoundError } from '@autoround/core-tensor';
-import {
-  GGMLType,
-  GgufMetadata,
-  GgufValueType,
-  GgufWriter,
-  formatGgufInfo,
-  quantizeRows,
-  readGguf,
-  readGgufTensorBytes,
-  readGgufTensorF32,
-} from '../src/index.js';
+import { GgufMetadata, GgufValueType, GgufWriter, formatGgufInfo, readGguf, readGgufTensorBytes, readGgufTensorF32 } from '../src/index.js';
+import { GGMLType, quantizeRows } from '@autoround/quant-types';
 
 const dir = mkdtempSync(join(tmpdir(), 'gguf-container-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

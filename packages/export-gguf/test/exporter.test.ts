@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
 import { Registry, memoryLogger, presetScheme, type ExportContext, type ModelSpec } from '@autoround/core';
 import { readConfig } from '@autoround/core';
-import plugin, { exportGguf, ggufExporter, readGguf, ggmlTypeName } from '../src/index.js';
+import plugin, { exportGguf, ggufExporter, readGguf } from '../src/index.js';
+import { ggmlTypeName } from '@autoround/quant-types';
 import { writeSynthModel } from './fixtures.js';
 import { HAS_SHARED, STORIES } from '../../../tools/testing/fixtures.js';
 

@@ -2,15 +2,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShardedSafetensorsWriter } from '@autoround/core-tensor';
-import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng, randn } from '../../../tools/testing/fixtures.js';
 
-export { rng };
-
-export function randn(n: number, r: () => number, sigma = 0.02): Float32Array {
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = sigma * Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());
-  return x;
-}
+export { rng, randn };
 
 /** GPT-2's bytes_to_unicode: the printable stand-in of every byte. */
 export function byteToUnicode(): string[] {

@@ -3,19 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
-import {
-  GGMLType,
-  GgufMetadata,
-  GgufValueType,
-  TokenType,
-  exportGguf,
-  ggufTensorName,
-  ggmlTypeName,
-  readGguf,
-  readGgufTensorF32,
-  reversePermuteRows,
-  writeArchMetadata,
-} from '../src/index.js';
+import { GgufMetadata, GgufValueType, TokenType, exportGguf, ggufTensorName, readGguf, readGgufTensorF32, reversePermuteRows, writeArchMetadata } from '../src/index.js';
+import { GGMLType, ggmlTypeName } from '@autoround/quant-types';
 import { sameBytes, writeSynthModel, type SynthModel } from './fixtures.js';
 import { HAS_SHARED, STORIES, loadNodeLlamaCpp } from '../../../tools/testing/fixtures.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GGMLType, TensorTypeSelector, compareGgufOrder, fallback, fileTypeByName, ggmlTypeName, useMoreBits } from '../src/index.js';
+import { TensorTypeSelector, compareGgufOrder, fallback, fileTypeByName, useMoreBits } from '../src/index.js';
+import { GGMLType, ggmlTypeName } from '@autoround/quant-types';
 
 interface Model {
   nLayer: number;

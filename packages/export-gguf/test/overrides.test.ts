@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { presetScheme, type QuantScheme } from '@autoround/core';
-import { GGMLType, fileTypeByName, ggmlTypeName, ggufLayerOverrides, ggufLayerTypes, ggufTypeOfLayerScheme, planTensors } from '../src/index.js';
+import { fileTypeByName, ggufLayerOverrides, ggufLayerTypes, ggufTypeOfLayerScheme, planTensors } from '../src/index.js';
+import { GGMLType, ggmlTypeName } from '@autoround/quant-types';
 
 const ft = (n: string) => fileTypeByName(n)!;
 const name = (s: QuantScheme, file: string) => ggmlTypeName(ggufTypeOfLayerScheme(s, ft(file)));

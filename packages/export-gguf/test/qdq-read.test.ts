@@ -4,20 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
 import { memoryLogger, presetScheme, type ExportContext, type ModelSpec } from '@autoround/core';
-import {
-  GGMLType,
-  dequantizeRows,
-  exportGguf,
-  ggufExporter,
-  ggufLayerTypes,
-  ggufQuantize,
-  ggufQuantizedWeight,
-  ggmlTypeOfScheme,
-  importanceFromSums,
-  planGguf,
-  quantizeRows,
-  readGgufWeights,
-} from '../src/index.js';
+import { exportGguf, ggufExporter, ggufLayerTypes, planGguf, readGgufWeights } from '../src/index.js';
+import { GGMLType, ggufQuantizedWeight } from '@autoround/quant-types';
 import { readConfig } from '@autoround/core';
 import { permuteRows, reversePermuteRowBytes, reversePermuteRows } from '../src/tensor-map.js';
 import { randn, rng, writeSynthModel } from './fixtures.js';
@@ -46,37 +34,6 @@ function context(modelDir: string, outDir: string, format: string, quantArgs: Re
 }
 
 describe('GGUF types as QDQ', () => {
-  it('ggufQuantize is quantizeRows + dequantizeRows, with the row-size fallback', () => {
-    const w = randn(8 * 512, rng(3));
-    const im = new Float32Array(512).map((_, i) => 0.5 + (i % 5));
-    for (const type of [GGMLType.Q4_K, GGMLType.Q6_K, GGMLType.Q2_K, GGMLType.Q4_0, GGMLType.Q8_0]) {
-      for (const qw of [null, im]) {
-        const r = ggufQuantize(w, 8, 512, type, qw);
-        expect(r.type).toBe(type);
-        expect(Buffer.from(r.data).equals(Buffer.from(quantizeRows(type, w, 512, qw)))).toBe(true);
-        expect(r.qdq).toEqual(dequantizeRows(type, r.data, w.length));
-      }
-    }
-    // 96 columns: Q4_K → Q5_0 as llama-quantize falls back; 40 columns: Q6_K → Q8_0 → F16
-    expect(ggufQuantize(randn(4 * 96, rng(4)), 4, 96, GGMLType.Q4_K).type).toBe(GGMLType.Q5_0);
-    expect(ggufQuantize(randn(4 * 40, rng(4)), 4, 40, GGMLType.Q6_K).type).toBe(GGMLType.F16);
-  });
-
-  it('maps the GGUF presets to their block types; a plain int scheme only in a GGUF run', () => {
-    const t = (n: string, gguf = false) => ggmlTypeOfScheme(presetScheme(n), gguf);
-    expect([t('GGUF:Q2_K_S'), t('GGUF:Q3_K_M'), t('GGUF:Q4_K_M'), t('GGUF:Q5_K_S'), t('GGUF:Q6_K'), t('GGUF:Q4_1'), t('GGUF:Q5_1')]).toEqual([
-      GGMLType.Q2_K,
-      GGMLType.Q3_K,
-      GGMLType.Q4_K,
-      GGMLType.Q5_K,
-      GGMLType.Q6_K,
-      GGMLType.Q4_1,
-      GGMLType.Q5_1,
-    ]);
-    expect([t('GGUF:Q4_0'), t('GGUF:Q8_0'), t('W4A16')]).toEqual([null, null, null]);
-    expect([t('GGUF:Q4_0', true), t('GGUF:Q5_0', true), t('GGUF:Q8_0', true), t('W4A16', true)]).toEqual([GGMLType.Q4_0, GGMLType.Q5_0, GGMLType.Q8_0, null]);
-  });
-
   it('ggufLayerTypes makes the choices the exporter plans (mix and fallbacks)', () => {
     const config = readConfig(llamaDir);
     const ck = Checkpoint.open(llamaDir);
@@ -89,12 +46,6 @@ describe('GGUF types as QDQ', () => {
         for (const p of plan.tensors) if (p.hfName && p.shape.length === 2) expect(types.get(p.hfName.replace(/\.weight$/, '')), `${ft} ${p.name}`).toBe(p.type);
       }
     }
-  });
-
-  it('importance vectors: Σx²/tokens, zero columns get the mean, an all-zero layer gets none', () => {
-    expect(importanceFromSums([4, 8, 0, 12], 4)).toEqual(new Float32Array([1, 2, 2, 3]));
-    expect(importanceFromSums([0, 0], 10)).toBeNull();
-    expect(() => importanceFromSums([1, Number.NaN], 1, 'model.layers.0.mlp.up_proj')).toThrow(/model\.layers\.0\.mlp\.up_proj.*non-finite/);
   });
 
   it('the Q/K permutation of rows, of row bytes, and its inverse', () => {

@@ -7,7 +7,6 @@ export {
   type QdqConfig,
   type QdqLayout,
   type QdqSaved,
-  type ScaleDType,
   qdqLayout,
   groupMinMax,
   qdqForward,

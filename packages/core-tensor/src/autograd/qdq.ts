@@ -1,10 +1,7 @@
 import { AutoRoundError } from '../errors.js';
-import { roundToBf16, roundToF16 } from '../float-codecs.js';
+import { RNE_MAGIC, type ScaleDType, roundHalfEven, scaleCast, scaleThresholdValue } from '../rounding.js';
 import { Param } from './param.js';
 import type { KernelBackend, QdqElementLayout } from '../kernels.js';
-
-/** 1.5·2^52: adding and subtracting it rounds a double to an integer, half to even (|x| < 2^51). */
-const RNE_MAGIC = 6755399441055744;
 
 /**
  * Weight quantize–dequantize of AutoRound (docs/algorithms/qdq.md) with the straight-through rounding of
@@ -14,16 +11,15 @@ const RNE_MAGIC = 6755399441055744;
  * the rounding of the scale gradient to the scale dtype that eager PyTorch applies because
  * the scale is an fp16 tensor.
  */
-export type ScaleDType = 'F16' | 'BF16' | 'F32';
 
 export interface QdqConfig {
   bits: number;
   /** >0 groups along the input dim (last group zero-padded), -1 per output row, 0 per tensor. */
   groupSize: number;
   sym: boolean;
-  /** Dtype the scale is cast to before use (default F16). */
+  /** Dtype the scale is cast to before use (default fp16). */
   scaleDtype?: ScaleDType;
-  /** Lower bound of |scale| (default 1e-5, or 1e-8 when scaleDtype is F32). */
+  /** Lower bound of |scale| (default 1e-5, or 1e-8 when scaleDtype is fp32). */
   qScaleThresh?: number;
   /** Create tunable alpha/beta (enable_minmax_tuning, default true). */
   minmaxTuning?: boolean;
@@ -96,17 +92,8 @@ export function groupMinMax(weight: Float32Array, layout: QdqLayout): { wmin: Fl
   return { wmin, wmax };
 }
 
-function castFn(dt: ScaleDType): (x: number) => number {
-  return dt === 'F16' ? roundToF16 : dt === 'BF16' ? roundToBf16 : Math.fround;
-}
 
 
-/** torch.round: round half to even, sign of zero kept (beyond 2^51 x is already an integer). */
-export function roundHalfEven(x: number): number {
-  if (!(Math.abs(x) < 2251799813685248)) return x;
-  const r = x + RNE_MAGIC - RNE_MAGIC;
-  return r === 0 ? x * 0 : r;
-}
 
 /** The tuned state of one quantized linear (AutoRound's WrapperLinear): V, alpha, beta and the fixed group extremes. */
 export class QdqParams {
@@ -135,8 +122,8 @@ export class QdqParams {
     this.layout = qdqLayout(outFeatures, inFeatures, config.groupSize);
     this.bits = config.bits;
     this.sym = config.sym;
-    this.scaleDtype = config.scaleDtype ?? 'F16';
-    this.qScaleThresh = config.qScaleThresh ?? (this.scaleDtype === 'F32' ? 1e-8 : 1e-5);
+    this.scaleDtype = config.scaleDtype ?? 'fp16';
+    this.qScaleThresh = config.qScaleThresh ?? scaleThresholdValue(this.scaleDtype);
     this.roundScaleGrad = config.roundScaleGrad ?? true;
     const { numScales, groupSize } = this.layout;
     this.v = new Param([numScales, groupSize], 0);
@@ -209,7 +196,7 @@ function elementLayout(p: QdqParams): QdqElementLayout {
 export function qdqForward(weight: Float32Array, p: QdqParams, out: Float32Array, saved: QdqSaved, be?: KernelBackend): void {
   const fused = be?.qdqForward ? be : undefined;
   const { rows, cols, groupSize: gs, groupsPerRow: gpr, numScales } = p.layout;
-  const cast = castFn(p.scaleDtype);
+  const cast = scaleCast(p.scaleDtype);
   const thr = cast(p.qScaleThresh);
   const V = p.v.data;
   const A = p.alpha?.data;
@@ -336,7 +323,7 @@ function groupBackward(
  */
 export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved, gW: Float32Array, be?: KernelBackend): void {
   const { cols, groupSize: gs, groupsPerRow: gpr, numScales } = p.layout;
-  const cast = castFn(p.scaleDtype);
+  const cast = scaleCast(p.scaleDtype);
   const rg = p.roundScaleGrad ? cast : Math.fround;
   const thr = cast(p.qScaleThresh);
   const fr = Math.fround;

@@ -1,6 +1,6 @@
 // A `gguf-info` summary: header facts, metadata (arrays abbreviated), tensors, type histogram.
 
-import { ggmlTypeName } from '../ggml-types.js';
+import { ggmlTypeName } from '@autoround/quant-types';
 import { GGUF_VALUE_TYPE_NAMES, GgufValueType, type GgufArray, type GgufEntry, type GgufScalar } from './metadata.js';
 import { readGguf, type GgufFile } from './reader.js';
 

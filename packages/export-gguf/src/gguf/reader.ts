@@ -5,8 +5,7 @@
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { AutoRoundError } from '@autoround/core-tensor';
-import { blockSizeOf, ggmlTypeName, isKnownGgmlType, tensorBytes } from '../ggml-types.js';
-import { dequantizeRows } from '../quants/index.js';
+import { blockSizeOf, dequantizeRows, ggmlTypeName, isKnownGgmlType, tensorBytes } from '@autoround/quant-types';
 import {
   GGML_MAX_DIMS,
   GGUF_DEFAULT_ALIGNMENT,

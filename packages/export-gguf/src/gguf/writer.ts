@@ -4,7 +4,7 @@
 
 import { closeSync, ftruncateSync, openSync, rmSync, writeSync } from 'node:fs';
 import { AutoRoundError, writing } from '@autoround/core-tensor';
-import { blockSizeOf, ggmlTypeName, isKnownGgmlType, tensorBytes } from '../ggml-types.js';
+import { blockSizeOf, ggmlTypeName, isKnownGgmlType, tensorBytes } from '@autoround/quant-types';
 import { ByteWriter, encodeMetadata, GGML_MAX_DIMS, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_MAX_NAME_BYTES, GGUF_VERSION, GgufMetadata, GgufValueType } from './metadata.js';
 
 export interface GgufTensorSpec {

@@ -3,18 +3,10 @@
 // dequantize*(bytes, n) returns n floats. Reference paths without an importance matrix, the
 // quantize_row_*_impl paths with one (Q8_0 ignores it).
 
+import { GGMLType } from '../ggml-types.js';
+import { blockSizeOf, typeSizeOf } from '../table.js';
 import { f, getF16, makeQkx3QuantsFast, makeQxQuantsFast, putF16, searchResult, F_0_05, F_0_9 } from './search.js';
 
-export const QK4_0 = 32;
-export const QK4_1 = 32;
-export const QK5_0 = 32;
-export const QK5_1 = 32;
-export const QK8_0 = 32;
-export const BLOCK_Q4_0_BYTES = 18;
-export const BLOCK_Q4_1_BYTES = 20;
-export const BLOCK_Q5_0_BYTES = 22;
-export const BLOCK_Q5_1_BYTES = 24;
-export const BLOCK_Q8_0_BYTES = 34;
 
 /** Half the block: element j and j + 16 share a byte (low and high nibble). */
 const HALF = 16;
@@ -58,29 +50,33 @@ function imatrixWeights(x: Float32Array, xo: number, qw: Float32Array, sigma2: n
 // ---------------------------------------------------------------- Q8_0
 
 export function quantizeQ8_0(x: Float32Array, _imatrix?: Float32Array | null): Uint8Array {
-  checkRow('Q8_0', x.length, QK8_0);
-  const nb = x.length / QK8_0;
-  const out = new Uint8Array(nb * BLOCK_Q8_0_BYTES);
+  const qk = blockSizeOf(GGMLType.Q8_0);
+  const blockBytes = typeSizeOf(GGMLType.Q8_0);
+  checkRow('Q8_0', x.length, qk);
+  const nb = x.length / qk;
+  const out = new Uint8Array(nb * blockBytes);
   for (let i = 0; i < nb; i++) {
-    const xo = i * QK8_0;
-    const o = i * BLOCK_Q8_0_BYTES;
+    const xo = i * qk;
+    const o = i * blockBytes;
     let amax = 0;
-    for (let j = 0; j < QK8_0; j++) amax = Math.max(amax, Math.abs(x[xo + j]!));
+    for (let j = 0; j < qk; j++) amax = Math.max(amax, Math.abs(x[xo + j]!));
     const d = f(amax / 127);
     const id = d !== 0 ? f(1 / d) : 0;
     putF16(out, o, d);
-    for (let j = 0; j < QK8_0; j++) out[o + 2 + j] = roundf(f(x[xo + j]! * id)) & 0xff;
+    for (let j = 0; j < qk; j++) out[o + 2 + j] = roundf(f(x[xo + j]! * id)) & 0xff;
   }
   return out;
 }
 
 export function dequantizeQ8_0(b: Uint8Array, n: number): Float32Array {
+  const qk = blockSizeOf(GGMLType.Q8_0);
+  const blockBytes = typeSizeOf(GGMLType.Q8_0);
   const y = new Float32Array(n);
-  const nb = n / QK8_0;
+  const nb = n / qk;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q8_0_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o);
-    for (let j = 0; j < QK8_0; j++) y[i * QK8_0 + j] = ((b[o + 2 + j]! << 24) >> 24) * d;
+    for (let j = 0; j < qk; j++) y[i * qk + j] = ((b[o + 2 + j]! << 24) >> 24) * d;
   }
   return y;
 }
@@ -88,27 +84,29 @@ export function dequantizeQ8_0(b: Uint8Array, n: number): Float32Array {
 // ---------------------------------------------------------------- Q4_0
 
 export function quantizeQ4_0(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
-  checkRow('Q4_0', x.length, QK4_0, imatrix);
-  const nb = x.length / QK4_0;
-  const out = new Uint8Array(nb * BLOCK_Q4_0_BYTES);
+  const qk = blockSizeOf(GGMLType.Q4_0);
+  const blockBytes = typeSizeOf(GGMLType.Q4_0);
+  checkRow('Q4_0', x.length, qk, imatrix);
+  const nb = x.length / qk;
+  const out = new Uint8Array(nb * blockBytes);
   if (imatrix) {
     const sigma2 = rowSigma2(x);
     for (let i = 0; i < nb; i++) {
-      const xo = i * QK4_0;
-      const o = i * BLOCK_Q4_0_BYTES;
+      const xo = i * qk;
+      const o = i * blockBytes;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQxQuantsFast(QK4_0, 8, x, xo, L32, 0, 1, weight32, 0);
+      const d = makeQxQuantsFast(qk, 8, x, xo, L32, 0, 1, weight32, 0);
       putF16(out, o, d);
       for (let j = 0; j < HALF; j++) out[o + 2 + j] = L32[j]! | (L32[j + HALF]! << 4);
     }
     return out;
   }
   for (let i = 0; i < nb; i++) {
-    const xo = i * QK4_0;
-    const o = i * BLOCK_Q4_0_BYTES;
+    const xo = i * qk;
+    const o = i * blockBytes;
     let amax = 0;
     let max = 0;
-    for (let j = 0; j < QK4_0; j++) {
+    for (let j = 0; j < qk; j++) {
       const v = x[xo + j]!;
       if (amax < Math.abs(v)) {
         amax = Math.abs(v);
@@ -130,15 +128,17 @@ export function quantizeQ4_0(x: Float32Array, imatrix?: Float32Array | null): Ui
 }
 
 export function dequantizeQ4_0(b: Uint8Array, n: number): Float32Array {
+  const qk = blockSizeOf(GGMLType.Q4_0);
+  const blockBytes = typeSizeOf(GGMLType.Q4_0);
   const y = new Float32Array(n);
-  const nb = n / QK4_0;
+  const nb = n / qk;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q4_0_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o);
     for (let j = 0; j < HALF; j++) {
       const q = b[o + 2 + j]!;
-      y[i * QK4_0 + j] = ((q & 0x0f) - 8) * d;
-      y[i * QK4_0 + j + HALF] = ((q >> 4) - 8) * d;
+      y[i * qk + j] = ((q & 0x0f) - 8) * d;
+      y[i * qk + j + HALF] = ((q >> 4) - 8) * d;
     }
   }
   return y;
@@ -147,16 +147,18 @@ export function dequantizeQ4_0(b: Uint8Array, n: number): Float32Array {
 // ---------------------------------------------------------------- Q4_1
 
 export function quantizeQ4_1(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
-  checkRow('Q4_1', x.length, QK4_1, imatrix);
-  const nb = x.length / QK4_1;
-  const out = new Uint8Array(nb * BLOCK_Q4_1_BYTES);
+  const qk = blockSizeOf(GGMLType.Q4_1);
+  const blockBytes = typeSizeOf(GGMLType.Q4_1);
+  checkRow('Q4_1', x.length, qk, imatrix);
+  const nb = x.length / qk;
+  const out = new Uint8Array(nb * blockBytes);
   if (imatrix) {
     const sigma2 = rowSigma2(x);
     for (let i = 0; i < nb; i++) {
-      const xo = i * QK4_1;
-      const o = i * BLOCK_Q4_1_BYTES;
+      const xo = i * qk;
+      const o = i * blockBytes;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQkx3QuantsFast(QK4_1, 15, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
+      const d = makeQkx3QuantsFast(qk, 15, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
       putF16(out, o, d);
       putF16(out, o + 2, -searchResult.min);
       for (let j = 0; j < HALF; j++) out[o + 4 + j] = Lu32[j]! | (Lu32[j + HALF]! << 4);
@@ -164,11 +166,11 @@ export function quantizeQ4_1(x: Float32Array, imatrix?: Float32Array | null): Ui
     return out;
   }
   for (let i = 0; i < nb; i++) {
-    const xo = i * QK4_1;
-    const o = i * BLOCK_Q4_1_BYTES;
+    const xo = i * qk;
+    const o = i * blockBytes;
     let min = FLT_MAX;
     let max = -FLT_MAX;
-    for (let j = 0; j < QK4_1; j++) {
+    for (let j = 0; j < qk; j++) {
       const v = x[xo + j]!;
       if (v < min) min = v;
       if (v > max) max = v;
@@ -189,16 +191,18 @@ export function quantizeQ4_1(x: Float32Array, imatrix?: Float32Array | null): Ui
 }
 
 export function dequantizeQ4_1(b: Uint8Array, n: number): Float32Array {
+  const qk = blockSizeOf(GGMLType.Q4_1);
+  const blockBytes = typeSizeOf(GGMLType.Q4_1);
   const y = new Float32Array(n);
-  const nb = n / QK4_1;
+  const nb = n / qk;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q4_1_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o);
     const m = getF16(b, o + 2);
     for (let j = 0; j < HALF; j++) {
       const q = b[o + 4 + j]!;
-      y[i * QK4_1 + j] = f((q & 0x0f) * d) + m;
-      y[i * QK4_1 + j + HALF] = f((q >> 4) * d) + m;
+      y[i * qk + j] = f((q & 0x0f) * d) + m;
+      y[i * qk + j + HALF] = f((q >> 4) * d) + m;
     }
   }
   return y;
@@ -229,27 +233,29 @@ function readQh(b: Uint8Array, o: number): number {
 const codes32 = new Int32Array(32);
 
 export function quantizeQ5_0(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
-  checkRow('Q5_0', x.length, QK5_0, imatrix);
-  const nb = x.length / QK5_0;
-  const out = new Uint8Array(nb * BLOCK_Q5_0_BYTES);
+  const qk = blockSizeOf(GGMLType.Q5_0);
+  const blockBytes = typeSizeOf(GGMLType.Q5_0);
+  checkRow('Q5_0', x.length, qk, imatrix);
+  const nb = x.length / qk;
+  const out = new Uint8Array(nb * blockBytes);
   if (imatrix) {
     const sigma2 = rowSigma2(x);
     for (let i = 0; i < nb; i++) {
-      const xo = i * QK5_0;
-      const o = i * BLOCK_Q5_0_BYTES;
+      const xo = i * qk;
+      const o = i * blockBytes;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQxQuantsFast(QK5_0, 16, x, xo, L32, 0, 1, weight32, 0);
+      const d = makeQxQuantsFast(qk, 16, x, xo, L32, 0, 1, weight32, 0);
       putF16(out, o, d);
       packQ5(L32, out, o + 2, o + 6);
     }
     return out;
   }
   for (let i = 0; i < nb; i++) {
-    const xo = i * QK5_0;
-    const o = i * BLOCK_Q5_0_BYTES;
+    const xo = i * qk;
+    const o = i * blockBytes;
     let amax = 0;
     let max = 0;
-    for (let j = 0; j < QK5_0; j++) {
+    for (let j = 0; j < qk; j++) {
       const v = x[xo + j]!;
       if (amax < Math.abs(v)) {
         amax = Math.abs(v);
@@ -259,25 +265,27 @@ export function quantizeQ5_0(x: Float32Array, imatrix?: Float32Array | null): Ui
     const d = f(max / -16);
     const id = d !== 0 ? f(1 / d) : 0;
     putF16(out, o, d);
-    for (let j = 0; j < QK5_0; j++) codes32[j] = Math.min(31, trunc(f(f(x[xo + j]! * id) + 16.5)));
+    for (let j = 0; j < qk; j++) codes32[j] = Math.min(31, trunc(f(f(x[xo + j]! * id) + 16.5)));
     packQ5(codes32, out, o + 2, o + 6);
   }
   return out;
 }
 
 export function dequantizeQ5_0(b: Uint8Array, n: number): Float32Array {
+  const qk = blockSizeOf(GGMLType.Q5_0);
+  const blockBytes = typeSizeOf(GGMLType.Q5_0);
   const y = new Float32Array(n);
-  const nb = n / QK5_0;
+  const nb = n / qk;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_0_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o);
     const qh = readQh(b, o + 2);
     for (let j = 0; j < HALF; j++) {
       const xh0 = ((qh >>> j) << 4) & 0x10;
       const xh1 = (qh >>> (j + 12)) & 0x10;
       const q = b[o + 6 + j]!;
-      y[i * QK5_0 + j] = (((q & 0x0f) | xh0) - 16) * d;
-      y[i * QK5_0 + j + HALF] = (((q >> 4) | xh1) - 16) * d;
+      y[i * qk + j] = (((q & 0x0f) | xh0) - 16) * d;
+      y[i * qk + j + HALF] = (((q >> 4) | xh1) - 16) * d;
     }
   }
   return y;
@@ -286,16 +294,18 @@ export function dequantizeQ5_0(b: Uint8Array, n: number): Float32Array {
 // ---------------------------------------------------------------- Q5_1
 
 export function quantizeQ5_1(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
-  checkRow('Q5_1', x.length, QK5_1, imatrix);
-  const nb = x.length / QK5_1;
-  const out = new Uint8Array(nb * BLOCK_Q5_1_BYTES);
+  const qk = blockSizeOf(GGMLType.Q5_1);
+  const blockBytes = typeSizeOf(GGMLType.Q5_1);
+  checkRow('Q5_1', x.length, qk, imatrix);
+  const nb = x.length / qk;
+  const out = new Uint8Array(nb * blockBytes);
   if (imatrix) {
     const sigma2 = rowSigma2(x);
     for (let i = 0; i < nb; i++) {
-      const xo = i * QK5_1;
-      const o = i * BLOCK_Q5_1_BYTES;
+      const xo = i * qk;
+      const o = i * blockBytes;
       imatrixWeights(x, xo, imatrix, sigma2);
-      const d = makeQkx3QuantsFast(QK5_1, 31, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
+      const d = makeQkx3QuantsFast(qk, 31, x, xo, weight32, 0, Lu32, 0, Laux32, IMATRIX_RMIN, IMATRIX_RDELTA, IMATRIX_NSTEP, false);
       putF16(out, o, d);
       putF16(out, o + 2, -searchResult.min);
       packQ5(Lu32, out, o + 4, o + 8);
@@ -303,11 +313,11 @@ export function quantizeQ5_1(x: Float32Array, imatrix?: Float32Array | null): Ui
     return out;
   }
   for (let i = 0; i < nb; i++) {
-    const xo = i * QK5_1;
-    const o = i * BLOCK_Q5_1_BYTES;
+    const xo = i * qk;
+    const o = i * blockBytes;
     let min = FLT_MAX;
     let max = -FLT_MAX;
-    for (let j = 0; j < QK5_1; j++) {
+    for (let j = 0; j < qk; j++) {
       const v = x[xo + j]!;
       if (v < min) min = v;
       if (v > max) max = v;
@@ -316,17 +326,19 @@ export function quantizeQ5_1(x: Float32Array, imatrix?: Float32Array | null): Ui
     const id = d !== 0 ? f(1 / d) : 0;
     putF16(out, o, d);
     putF16(out, o + 2, min);
-    for (let j = 0; j < QK5_1; j++) codes32[j] = trunc(f(f(f(x[xo + j]! - min) * id) + 0.5)) & 0xff;
+    for (let j = 0; j < qk; j++) codes32[j] = trunc(f(f(f(x[xo + j]! - min) * id) + 0.5)) & 0xff;
     packQ5(codes32, out, o + 4, o + 8);
   }
   return out;
 }
 
 export function dequantizeQ5_1(b: Uint8Array, n: number): Float32Array {
+  const qk = blockSizeOf(GGMLType.Q5_1);
+  const blockBytes = typeSizeOf(GGMLType.Q5_1);
   const y = new Float32Array(n);
-  const nb = n / QK5_1;
+  const nb = n / qk;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_1_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o);
     const m = getF16(b, o + 2);
     const qh = readQh(b, o + 4);
@@ -334,8 +346,8 @@ export function dequantizeQ5_1(b: Uint8Array, n: number): Float32Array {
       const xh0 = ((qh >>> j) << 4) & 0x10;
       const xh1 = (qh >>> (j + 12)) & 0x10;
       const q = b[o + 8 + j]!;
-      y[i * QK5_1 + j] = f(((q & 0x0f) | xh0) * d) + m;
-      y[i * QK5_1 + j + HALF] = f(((q >> 4) | xh1) * d) + m;
+      y[i * qk + j] = f(((q & 0x0f) | xh0) * d) + m;
+      y[i * qk + j + HALF] = f(((q >> 4) | xh1) * d) + m;
     }
   }
   return y;

@@ -1,5 +1,5 @@
 import { AutoRoundError, type QuantScheme, type QuantizedWeight, effectiveGroupSize, scaleDtypeOf } from '@autoround/core';
-import { castScale, roundHalfEven, scaleThreshold } from './rounding.js';
+import { castScale, roundHalfEven, scaleThreshold } from '@autoround/core-tensor';
 
 const f = Math.fround;
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CODECS, GGMLType, dequantizeRows, ggmlTypeByName, quantizeRows, rowBytes } from '../src/index.js';
+import { GGMLType, quantTypeOf, dequantizeRows, ggmlTypeByName, quantizeRows, rowBytes } from '../src/index.js';
 import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
 import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
 
@@ -49,7 +49,7 @@ describe('a second, independent dequantizer (written from the spec) agrees', () 
       const r = rng(7);
       const bytes = new Uint8Array(nbytes).map(() => Math.floor(r() * 256));
       // keep the f16 scale fields finite: clear exponent bits 0x7c00 patterns by forcing bit 14 off
-      const c = CODECS[type]!;
+      const c = quantTypeOf(type);
       const dOffsets: Record<string, number[]> = { Q8_0: [0], Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
       for (let b = 0; b < nbytes; b += c.typeSize) for (const o of dOffsets[name]!) bytes[b + o + 1] = bytes[b + o + 1]! & 0x3f;
       expect(independentDequantize(name, bytes, ne0 * 4)).toEqual(dequantizeRows(type, bytes, ne0 * 4));
@@ -74,7 +74,7 @@ describe('round trip error bounds (N(0, 1/256) weights, 64k values)', () => {
       const rel = Math.sqrt(e2 / x.length) / rms;
       expect(rel).toBeLessThanOrEqual(bound);
       if (name === 'F32') expect(Buffer.from(y.buffer).equals(Buffer.from(x.buffer))).toBe(true);
-      const c = CODECS[type]!;
+      const c = quantTypeOf(type);
       if (c.usesImatrix) {
         // columns 0..63 of every row matter 1000× more: their error must drop
         const im = new Float32Array(1024).map((_, i) => (i % 256 < 64 ? 1000 : 1));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { completeScheme, type QuantScheme } from '@autoround/core';
-import { roundToF16 } from '@autoround/core-tensor';
-import { quantizeInt, roundHalfEven } from '../src/index.js';
+import { roundHalfEven, roundToF16 } from '@autoround/core-tensor';
+import { quantizeInt } from '../src/index.js';
 
 const scheme = (bits: number, group_size: number, sym: boolean): QuantScheme => completeScheme({ bits, group_size, sym, data_type: 'int' });
 

@@ -1,10 +1,10 @@
 import { AutoRoundError, type QuantScheme, type QuantizedWeight, effectiveGroupSize, scaleDtypeOf } from '@autoround/core';
-import { castScale, roundHalfEven, scaleThreshold } from './rounding.js';
+import { castScale, roundHalfEven, scaleThreshold } from '@autoround/core-tensor';
 
 const f = Math.fround;
 
 /** Tunable parameters of SignRound; plain RTN uses none (V = 0, alpha = beta = 1). */
-export interface QdqParams {
+export interface IntQdqTuning {
   /** rounding offsets, [out * nGroups * gs] laid out like the padded grouped weight */
   v?: Float32Array;
   /** min_scale (alpha) and max_scale (beta), one per group */
@@ -22,7 +22,7 @@ export interface QdqParams {
  * quant_tensor_asym / quant_tensor_sym (full range) compute in float32 (docs/algorithms/qdq.md).
  * W is [out, in] row-major; groups run along `in` (the last partial group is zero-padded).
  */
-export function quantizeInt(weight: Float32Array, out: number, inF: number, scheme: QuantScheme, params: QdqParams = {}): QuantizedWeight {
+export function quantizeInt(weight: Float32Array, out: number, inF: number, scheme: QuantScheme, params: IntQdqTuning = {}): QuantizedWeight {
   if (scheme.data_type !== 'int') throw new AutoRoundError('E_UNSUPPORTED', `quantizeInt: data_type "${scheme.data_type}" is not an int scheme`);
   if (weight.length !== out * inF) throw new RangeError(`quantizeInt: weight has ${weight.length} elements, expected ${out}x${inF}`);
   const bits = scheme.bits;
@@ -107,7 +107,6 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
       codes,
       scales: new Float32Array(out).fill(scales[0]!),
       zeros: new Int32Array(out).fill(zeros[0]!),
-      extra: { perTensor: true },
     };
   }
   return { scheme, shape: [out, inF], groupSize: gs, qdq, codes, scales, zeros };

@@ -1,12 +1,12 @@
 // GGUF block types as quantize-dequantize, for algorithms: a layer that a GGUF file stores as
 // Q4_K is emitted as a QuantizedWeight whose `qdq` is exactly what llama.cpp computes with, and
-// whose `extra.gguf` carries the block bytes the gguf exporter writes as they are.
+// whose `blocks` carry the block bytes the gguf exporter writes as they are.
 
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { QuantScheme, QuantizedWeight } from '@autoround/core';
-import { GGMLType, blockSizeOf, ggmlTypeName, rowBytes } from './ggml-types.js';
-import { fallback } from './ftype.js';
-import { codecOf, dequantizeRows, quantizeRows } from './quants/index.js';
+import { GGMLType } from './ggml-types.js';
+import { codecOf, ggmlTypeByName, ggmlTypeName, rowBytes, rowFallbackOf, scaleGroupOf } from './table.js';
+import { dequantizeRows, quantizeRows } from './quants/index.js';
 import type { QuantPool } from './pool.js';
 
 /** The data types of the GGUF presets (docs/algorithms/schemes.md#preset-schemes): k-quants with quantized sub-scales, and Q4_1/Q5_1. */
@@ -37,26 +37,6 @@ export function ggmlTypeOfScheme(s: QuantScheme, ggufContext = false): GGMLType 
   }
 }
 
-/** Elements that share one scale in `type` (the sub-block), for QuantizedWeight.groupSize. */
-export function ggufScaleGroup(type: GGMLType, inFeatures: number): number {
-  switch (type) {
-    case GGMLType.Q2_K:
-    case GGMLType.Q3_K:
-    case GGMLType.Q6_K:
-      return 16;
-    case GGMLType.Q4_K:
-    case GGMLType.Q5_K:
-    case GGMLType.Q4_0:
-    case GGMLType.Q4_1:
-    case GGMLType.Q5_0:
-    case GGMLType.Q5_1:
-    case GGMLType.Q8_0:
-      return 32;
-    default:
-      return inFeatures;
-  }
-}
-
 export interface GgufQuantized {
   /** The type actually used (the requested one, or its row-size fallback). */
   readonly type: GGMLType;
@@ -74,7 +54,7 @@ export interface GgufQuantized {
 export function ggufQuantize(weight: Float32Array, out: number, inF: number, type: GGMLType, imatrix?: Float32Array | null, pool?: QuantPool): GgufQuantized {
   if (weight.length !== out * inF) throw new RangeError(`weight has ${weight.length} values, expected ${out} x ${inF}`);
   if (imatrix && imatrix.length !== inF) throw new RangeError(`importance vector has ${imatrix.length} entries, the layer has ${inF} inputs`);
-  const t = inF % blockSizeOf(type) === 0 ? type : fallback(type, inF).type;
+  const t = rowFallbackOf(type, inF);
   codecOf(t); // throws for types without a quantizer
   const data = pool ? pool.quantizeRows(t, weight, inF, imatrix ?? null) : quantizeRows(t, weight, inF, imatrix ?? null);
   return { type: t, data, qdq: dequantizeRows(t, data, out * inF) };
@@ -85,13 +65,8 @@ export function ggufQdq(weight: Float32Array, out: number, inF: number, type: GG
   return ggufQuantize(weight, out, inF, type, imatrix).qdq;
 }
 
-/**
- * What `QuantizedWeight.extra.gguf` holds when an algorithm quantized a layer to a GGUF type:
- * the gguf exporter writes `data` as it is when `type` is the type its file stores for the layer.
- * `QuantizedWeight.extra.imatrix` (Float32Array, one weight per input column) is the importance
- * vector the layer was quantized with; the exporter uses it whenever it quantizes the layer itself.
- */
-export interface GgufExtra {
+/** A layer's GGUF blocks as the gguf exporter uses them: the type id, its name and the bytes. */
+export interface GgufBlocks {
   readonly type: GGMLType;
   readonly typeName: string;
   readonly data: Uint8Array;
@@ -108,24 +83,18 @@ export function ggufQuantizedWeight(scheme: QuantScheme, weight: Float32Array, o
  * order) dequantize to `qdq`; `imatrix` is the importance vector it was quantized with, if any.
  */
 export function ggufWeight(scheme: QuantScheme, out: number, inF: number, type: GGMLType, data: Uint8Array, qdq: Float32Array, imatrix?: Float32Array | null): QuantizedWeight {
-  const gguf: GgufExtra = { type, typeName: ggmlTypeName(type), data };
-  return { scheme, shape: [out, inF], groupSize: ggufScaleGroup(type, inF), qdq, extra: { gguf, ...(imatrix ? { imatrix } : {}) } };
+  return { scheme, shape: [out, inF], groupSize: scaleGroupOf(type, inF), qdq, blocks: { type: ggmlTypeName(type), data }, ...(imatrix ? { imatrix } : {}) };
 }
 
-/** The GGUF block data an algorithm attached to a layer, checked; null when there is none. */
-export function ggufExtraOf(q: QuantizedWeight, layer = 'layer'): GgufExtra | null {
-  const g = q.extra?.gguf as GgufExtra | undefined;
-  if (!g) return null;
-  if (!(g.data instanceof Uint8Array) || typeof g.type !== 'number') throw new AutoRoundError('E_GGUF_TENSOR', `${layer}: extra.gguf must hold { type, data: Uint8Array }`, { subject: layer });
-  const expect = rowBytes(g.type, q.shape[1]) * q.shape[0];
-  if (g.data.length !== expect) throw new AutoRoundError('E_GGUF_TENSOR', `${layer}: extra.gguf holds ${g.data.length} bytes of ${ggmlTypeName(g.type)}, expected ${expect}`, { subject: layer });
-  return g;
-}
-
-/** The importance vector an algorithm attached to a layer, or null. */
-export function imatrixOf(q: QuantizedWeight): Float32Array | null {
-  const v = q.extra?.imatrix;
-  return v instanceof Float32Array ? v : null;
+/** The GGUF blocks an algorithm attached to a layer, checked; null when there is none. */
+export function ggufBlocksOf(q: QuantizedWeight, layer = 'layer'): GgufBlocks | null {
+  const b = q.blocks;
+  if (!b) return null;
+  const type = ggmlTypeByName(b.type);
+  if (type === undefined) throw new AutoRoundError('E_GGUF_TENSOR', `${layer}: blocks of type "${b.type}" are not a GGUF type`, { subject: layer });
+  const expect = rowBytes(type, q.shape[1]) * q.shape[0];
+  if (b.data.length !== expect) throw new AutoRoundError('E_GGUF_TENSOR', `${layer}: blocks hold ${b.data.length} bytes of ${b.type}, expected ${expect}`, { subject: layer });
+  return { type, typeName: ggmlTypeName(type), data: b.data };
 }
 
 /**

@@ -6,8 +6,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { AutoRoundError } from '@autoround/core-tensor';
-import { rowBytes } from './ggml-types.js';
-import { codecOf, quantizeRows } from './quants/index.js';
+import { codecOf, rowBytes } from './table.js';
+import { quantizeRows } from './quants/index.js';
 
 export interface PoolJob {
   readonly type: number;

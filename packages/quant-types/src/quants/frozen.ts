@@ -4,7 +4,8 @@
 // frozen; only the rounding offsets V move): y = s·clamp(round((x + m)/s + V), lo, hi) − m,
 // exactly the value llama.cpp dequantizes.
 
-import { GGMLType, blockSizeOf, ggmlTypeName, typeSizeOf } from '../ggml-types.js';
+import type { GGMLType } from '../ggml-types.js';
+import { blockSizeOf, ggmlTypeName, isKnownGgmlType, quantTypeOf, typeSizeOf } from '../table.js';
 import { f, getF16 } from './search.js';
 import { getScaleMinK4 } from './kquants.js';
 
@@ -26,8 +27,11 @@ export interface FrozenBlocks {
   readonly bytes: Uint8Array;
 }
 
-interface Layout {
-  group: number;
+/**
+ * How one type's blocks hold their groups' scales and the elements' levels (a row of table.ts has
+ * one; its groups are the row's scaleGroup).
+ */
+export interface FrozenLayout {
   lo: number;
   hi: number;
   /** Fills scale/min of the groups of one block at byte offset o (group index g0). */
@@ -52,27 +56,27 @@ function writeQh(b: Uint8Array, o: number, qh: number): void {
 }
 
 /** Q4_0/Q4_1 nibbles (element j low, j + 16 high) and Q5_0/Q5_1 with the fifth bits in qh. */
-function nibbles(qs: number, qh: number | null, offset: number): Pick<Layout, 'read' | 'write'> {
+function nibbles(qs: number, qh: number | null, offset: number): Pick<FrozenLayout, 'read' | 'write'> {
   return {
-    read(b, o, L, e0) {
-      const h = qh === null ? 0 : readQh(b, o + qh);
-      for (let j = 0; j < HALF; j++) {
-        const q = b[o + qs + j]!;
-        L[e0 + j] = ((q & 0xf) | (((h >>> j) & 1) << 4)) - offset;
-        L[e0 + j + HALF] = ((q >> 4) | (((h >>> (j + HALF)) & 1) << 4)) - offset;
-      }
-    },
-    write(L, e0, b, o) {
-      let h = 0;
-      for (let j = 0; j < HALF; j++) {
-        const c0 = L[e0 + j]! + offset;
-        const c1 = L[e0 + j + HALF]! + offset;
-        b[o + qs + j] = (c0 & 0xf) | ((c1 & 0xf) << 4);
-        h |= ((c0 >> 4) & 1) << j;
-        h |= ((c1 >> 4) & 1) << (j + HALF);
-      }
-      if (qh !== null) writeQh(b, o + qh, h >>> 0);
-    },
+      read(b, o, L, e0) {
+        const h = qh === null ? 0 : readQh(b, o + qh);
+        for (let j = 0; j < HALF; j++) {
+          const q = b[o + qs + j]!;
+          L[e0 + j] = ((q & 0xf) | (((h >>> j) & 1) << 4)) - offset;
+          L[e0 + j + HALF] = ((q >> 4) | (((h >>> (j + HALF)) & 1) << 4)) - offset;
+        }
+      },
+      write(L, e0, b, o) {
+        let h = 0;
+        for (let j = 0; j < HALF; j++) {
+          const c0 = L[e0 + j]! + offset;
+          const c1 = L[e0 + j + HALF]! + offset;
+          b[o + qs + j] = (c0 & 0xf) | ((c1 & 0xf) << 4);
+          h |= ((c0 >> 4) & 1) << j;
+          h |= ((c1 >> 4) & 1) << (j + HALF);
+        }
+        if (qh !== null) writeQh(b, o + qh, h >>> 0);
+      },
   };
 }
 
@@ -81,34 +85,34 @@ function nibbles(qs: number, qh: number | null, offset: number): Pick<Layout, 'r
  * element 32 + l in the high one; Q5_K keeps the fifth bits in 32 bytes at qh (bit 2c and 2c + 1
  * of byte l for chunk c).
  */
-function kNibbles(qs: number, qh: number | null): Pick<Layout, 'read' | 'write'> {
+function kNibbles(qs: number, qh: number | null): Pick<FrozenLayout, 'read' | 'write'> {
   return {
-    read(b, o, L, e0) {
-      for (let c = 0; c < 4; c++) {
-        for (let l = 0; l < 32; l++) {
-          const q = b[o + qs + 32 * c + l]!;
-          const h = qh === null ? 0 : b[o + qh + l]!;
-          L[e0 + 64 * c + l] = (q & 0xf) | (((h >> (2 * c)) & 1) << 4);
-          L[e0 + 64 * c + 32 + l] = (q >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
+      read(b, o, L, e0) {
+        for (let c = 0; c < 4; c++) {
+          for (let l = 0; l < 32; l++) {
+            const q = b[o + qs + 32 * c + l]!;
+            const h = qh === null ? 0 : b[o + qh + l]!;
+            L[e0 + 64 * c + l] = (q & 0xf) | (((h >> (2 * c)) & 1) << 4);
+            L[e0 + 64 * c + 32 + l] = (q >> 4) | (((h >> (2 * c + 1)) & 1) << 4);
+          }
         }
-      }
-    },
-    write(L, e0, b, o) {
-      if (qh !== null) b.fill(0, o + qh, o + qh + 32);
-      for (let c = 0; c < 4; c++) {
-        for (let l = 0; l < 32; l++) {
-          const c0 = L[e0 + 64 * c + l]!;
-          const c1 = L[e0 + 64 * c + 32 + l]!;
-          b[o + qs + 32 * c + l] = (c0 & 0xf) | ((c1 & 0xf) << 4);
-          if (qh !== null) b[o + qh + l] |= (((c0 >> 4) & 1) << (2 * c)) | (((c1 >> 4) & 1) << (2 * c + 1));
+      },
+      write(L, e0, b, o) {
+        if (qh !== null) b.fill(0, o + qh, o + qh + 32);
+        for (let c = 0; c < 4; c++) {
+          for (let l = 0; l < 32; l++) {
+            const c0 = L[e0 + 64 * c + l]!;
+            const c1 = L[e0 + 64 * c + 32 + l]!;
+            b[o + qs + 32 * c + l] = (c0 & 0xf) | ((c1 & 0xf) << 4);
+            if (qh !== null) b[o + qh + l] |= (((c0 >> 4) & 1) << (2 * c)) | (((c1 >> 4) & 1) << (2 * c + 1));
+          }
         }
-      }
-    },
+      },
   };
 }
 
 /** Group parameters of the symmetric 16-group k-quants (Q3_K, Q6_K): s = d·scale_j, m = 0. */
-function symK16(dAt: number, scaleOf: (b: Uint8Array, o: number, j: number) => number): Layout['params'] {
+function symK16(dAt: number, scaleOf: (b: Uint8Array, o: number, j: number) => number): FrozenLayout['params'] {
   return (b, o, s, m, g0) => {
     const d = getF16(b, o + dAt);
     for (let j = 0; j < 16; j++) {
@@ -124,9 +128,9 @@ function q3kScale(b: Uint8Array, so: number, j: number): number {
   return (low | (((b[so + 8 + (j % 4)]! >> (2 * Math.floor(j / 4))) & 3) << 4)) - 32;
 }
 
-const LAYOUTS: Partial<Record<GGMLType, Layout>> = {
-  [GGMLType.Q8_0]: {
-    group: 32,
+/** The frozen-scale layout of Q8_0 blocks. */
+export function frozenQ8_0(): FrozenLayout {
+  return {
     lo: -127, // the reference never writes −128, and some int8 dot products misbehave on it
     hi: 127,
     params(b, o, s, m, g) {
@@ -139,13 +143,32 @@ const LAYOUTS: Partial<Record<GGMLType, Layout>> = {
     write(L, e0, b, o) {
       for (let j = 0; j < 32; j++) b[o + 2 + j] = L[e0 + j]! & 0xff;
     },
-  },
-  [GGMLType.Q4_0]: { group: 32, lo: -8, hi: 7, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = 0)), ...nibbles(2, null, 8) },
-  [GGMLType.Q5_0]: { group: 32, lo: -16, hi: 15, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = 0)), ...nibbles(6, 2, 16) },
-  [GGMLType.Q4_1]: { group: 32, lo: 0, hi: 15, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = -getF16(b, o + 2))), ...nibbles(4, null, 0) },
-  [GGMLType.Q5_1]: { group: 32, lo: 0, hi: 31, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = -getF16(b, o + 2))), ...nibbles(8, 4, 0) },
-  [GGMLType.Q2_K]: {
-    group: 16,
+  };
+}
+
+/** The frozen-scale layout of Q4_0 blocks. */
+export function frozenQ4_0(): FrozenLayout {
+  return { lo: -8, hi: 7, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = 0)), ...nibbles(2, null, 8) };
+}
+
+/** The frozen-scale layout of Q5_0 blocks. */
+export function frozenQ5_0(): FrozenLayout {
+  return { lo: -16, hi: 15, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = 0)), ...nibbles(6, 2, 16) };
+}
+
+/** The frozen-scale layout of Q4_1 blocks. */
+export function frozenQ4_1(): FrozenLayout {
+  return { lo: 0, hi: 15, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = -getF16(b, o + 2))), ...nibbles(4, null, 0) };
+}
+
+/** The frozen-scale layout of Q5_1 blocks. */
+export function frozenQ5_1(): FrozenLayout {
+  return { lo: 0, hi: 31, params: (b, o, s, m, g) => ((s[g] = getF16(b, o)), (m[g] = -getF16(b, o + 2))), ...nibbles(8, 4, 0) };
+}
+
+/** The frozen-scale layout of Q2_K blocks. */
+export function frozenQ2_K(): FrozenLayout {
+  return {
     lo: 0,
     hi: 3,
     params(b, o, s, m, g0) {
@@ -164,9 +187,12 @@ const LAYOUTS: Partial<Record<GGMLType, Layout>> = {
       b.fill(0, o + 16, o + 80);
       for (let i = 0; i < 256; i++) b[o + 16 + 32 * (i >> 7) + (i & 31)] |= (L[e0 + i]! & 3) << (2 * ((i & 127) >> 5));
     },
-  },
-  [GGMLType.Q3_K]: {
-    group: 16,
+  };
+}
+
+/** The frozen-scale layout of Q3_K blocks. */
+export function frozenQ3_K(): FrozenLayout {
+  return {
     lo: -4,
     hi: 3,
     params: symK16(108, (b, o, j) => q3kScale(b, o + 96, j)),
@@ -185,11 +211,22 @@ const LAYOUTS: Partial<Record<GGMLType, Layout>> = {
         if (c & 4) b[o + (i & 31)] |= 1 << (i >> 5);
       }
     },
-  },
-  [GGMLType.Q4_K]: { group: 32, lo: 0, hi: 15, params: k45Params, ...kNibbles(16, null) },
-  [GGMLType.Q5_K]: { group: 32, lo: 0, hi: 31, params: k45Params, ...kNibbles(48, 16) },
-  [GGMLType.Q6_K]: {
-    group: 16,
+  };
+}
+
+/** The frozen-scale layout of Q4_K blocks. */
+export function frozenQ4_K(): FrozenLayout {
+  return { lo: 0, hi: 15, params: k45Params, ...kNibbles(16, null) };
+}
+
+/** The frozen-scale layout of Q5_K blocks. */
+export function frozenQ5_K(): FrozenLayout {
+  return { lo: 0, hi: 31, params: k45Params, ...kNibbles(48, 16) };
+}
+
+/** The frozen-scale layout of Q6_K blocks. */
+export function frozenQ6_K(): FrozenLayout {
+  return {
     lo: -32,
     hi: 31,
     params: symK16(208, (b, o, j) => (b[o + 192 + j]! << 24) >> 24),
@@ -221,8 +258,8 @@ const LAYOUTS: Partial<Record<GGMLType, Layout>> = {
         }
       }
     },
-  },
-};
+  };
+}
 
 function k45Params(b: Uint8Array, o: number, s: Float32Array, m: Float32Array, g0: number): void {
   const d = getF16(b, o);
@@ -236,11 +273,11 @@ function k45Params(b: Uint8Array, o: number, s: Float32Array, m: Float32Array, g
 
 /** Whether a type has integer levels under frozen scales (every quantized type this package writes). */
 export function hasFrozenLayout(type: number): boolean {
-  return LAYOUTS[type as GGMLType] !== undefined;
+  return isKnownGgmlType(type) && quantTypeOf(type).frozen !== undefined;
 }
 
-function layoutOf(type: number): Layout {
-  const l = LAYOUTS[type as GGMLType];
+function layoutOf(type: number): FrozenLayout {
+  const l = isKnownGgmlType(type) ? quantTypeOf(type).frozen : undefined;
   if (!l) throw new RangeError(`${ggmlTypeName(type)} has no integer levels to tune`);
   return l;
 }
@@ -250,13 +287,14 @@ export function freezeBlocks(type: number, bytes: Uint8Array, n: number): Frozen
   const lay = layoutOf(type);
   const bs = blockSizeOf(type);
   const ts = typeSizeOf(type);
+  const group = quantTypeOf(type).scaleGroup;
   if (n % bs !== 0 || bytes.length !== (n / bs) * ts) throw new RangeError(`${ggmlTypeName(type)}: ${bytes.length} bytes do not hold ${n} elements`);
-  const groups = n / lay.group;
+  const groups = n / group;
   const scale = new Float32Array(groups);
   const min = new Float32Array(groups);
-  const perBlock = bs / lay.group;
+  const perBlock = bs / group;
   for (let k = 0; k < n / bs; k++) lay.params(bytes, k * ts, scale, min, k * perBlock);
-  return { type: type as GGMLType, n, group: lay.group, scale, min, lo: lay.lo, hi: lay.hi, bytes };
+  return { type: type as GGMLType, n, group, scale, min, lo: lay.lo, hi: lay.hi, bytes };
 }
 
 /** The level of every element of quantized blocks (y = s·level − m). */

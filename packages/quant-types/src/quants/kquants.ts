@@ -19,13 +19,9 @@ import {
   F_0_5,
   F_0_9,
 } from './search.js';
-import { QK_K } from '../ggml-types.js';
+import { GGMLType, QK_K } from '../ggml-types.js';
+import { typeSizeOf } from '../table.js';
 
-export const BLOCK_Q2_K_BYTES = 84;
-export const BLOCK_Q3_K_BYTES = 110;
-export const BLOCK_Q4_K_BYTES = 144;
-export const BLOCK_Q5_K_BYTES = 176;
-export const BLOCK_Q6_K_BYTES = 210;
 
 /** Byte offsets of the fields inside each block (struct order of ggml-common.h). */
 const Q2K = { scales: 0, qs: 16, d: 80, dmin: 82 } as const;
@@ -122,12 +118,13 @@ function packQ3kScale(out: Uint8Array, so: number, j: number, l: number): void {
 // ================================================================ Q2_K
 
 export function quantizeQ2_K(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
+  const blockBytes = typeSizeOf(GGMLType.Q2_K);
   checkRow('Q2_K', x.length, imatrix);
   const nb = x.length / QK_K;
-  const out = new Uint8Array(nb * BLOCK_Q2_K_BYTES);
+  const out = new Uint8Array(nb * blockBytes);
   for (let i = 0; i < nb; i++) {
     const xo = i * QK_K;
-    const o = i * BLOCK_Q2_K_BYTES;
+    const o = i * blockBytes;
     if (imatrix) q2kImpl(x, xo, imatrix, out, o);
     else q2kRef(x, xo, out, o);
     pack2bit(Lu, out, o + Q2K.qs);
@@ -197,11 +194,12 @@ function q2kRequantize(x: Float32Array, xo: number, out: Uint8Array, o: number, 
 }
 
 export function dequantizeQ2_K(b: Uint8Array, n: number): Float32Array {
+  const blockBytes = typeSizeOf(GGMLType.Q2_K);
   const y = new Float32Array(n);
   const nb = n / QK_K;
   let yo = 0;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q2_K_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o + Q2K.d);
     const min = getF16(b, o + Q2K.dmin);
     let q = o + Q2K.qs;
@@ -228,12 +226,13 @@ export function dequantizeQ2_K(b: Uint8Array, n: number): Float32Array {
 // ================================================================ Q3_K
 
 export function quantizeQ3_K(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
+  const blockBytes = typeSizeOf(GGMLType.Q3_K);
   checkRow('Q3_K', x.length, imatrix);
   const nb = x.length / QK_K;
-  const out = new Uint8Array(nb * BLOCK_Q3_K_BYTES);
+  const out = new Uint8Array(nb * blockBytes);
   for (let i = 0; i < nb; i++) {
     const xo = i * QK_K;
-    const o = i * BLOCK_Q3_K_BYTES;
+    const o = i * blockBytes;
     if (imatrix) q3kImpl(x, xo, imatrix, out, o);
     else q3kRef(x, xo, out, o);
     // requantize with the stored scales
@@ -305,11 +304,12 @@ function q3kImpl(x: Float32Array, xo: number, qw: Float32Array, out: Uint8Array,
 }
 
 export function dequantizeQ3_K(b: Uint8Array, n: number): Float32Array {
+  const blockBytes = typeSizeOf(GGMLType.Q3_K);
   const y = new Float32Array(n);
   const nb = n / QK_K;
   let yo = 0;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q3_K_BYTES;
+    const o = i * blockBytes;
     const dAll = getF16(b, o + Q3K.d);
     let q = o + Q3K.qs;
     const hmo = o + Q3K.hmask;
@@ -403,12 +403,13 @@ function k45Requantize(x: Float32Array, xo: number, nmax: number, out: Uint8Arra
 }
 
 export function quantizeQ4_K(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
+  const blockBytes = typeSizeOf(GGMLType.Q4_K);
   checkRow('Q4_K', x.length, imatrix);
   const nb = x.length / QK_K;
-  const out = new Uint8Array(nb * BLOCK_Q4_K_BYTES);
+  const out = new Uint8Array(nb * blockBytes);
   for (let i = 0; i < nb; i++) {
     const xo = i * QK_K;
-    const o = i * BLOCK_Q4_K_BYTES;
+    const o = i * blockBytes;
     if (imatrix) k45Impl(x, xo, imatrix, 15, out, o);
     else {
       const [maxScale, maxMin] = k45RefSearch(x, xo, 15, Q4K_SEARCH);
@@ -423,11 +424,12 @@ export function quantizeQ4_K(x: Float32Array, imatrix?: Float32Array | null): Ui
 }
 
 export function dequantizeQ4_K(b: Uint8Array, n: number): Float32Array {
+  const blockBytes = typeSizeOf(GGMLType.Q4_K);
   const y = new Float32Array(n);
   const nb = n / QK_K;
   let yo = 0;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q4_K_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o + Q4K.d);
     const min = getF16(b, o + Q4K.dmin);
     let q = o + Q4K.qs;
@@ -446,12 +448,13 @@ export function dequantizeQ4_K(b: Uint8Array, n: number): Float32Array {
 }
 
 export function quantizeQ5_K(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
+  const blockBytes = typeSizeOf(GGMLType.Q5_K);
   checkRow('Q5_K', x.length, imatrix);
   const nb = x.length / QK_K;
-  const out = new Uint8Array(nb * BLOCK_Q5_K_BYTES);
+  const out = new Uint8Array(nb * blockBytes);
   for (let i = 0; i < nb; i++) {
     const xo = i * QK_K;
-    const o = i * BLOCK_Q5_K_BYTES;
+    const o = i * blockBytes;
     if (imatrix) k45Impl(x, xo, imatrix, 31, out, o);
     else {
       const [maxScale, maxMin] = k45RefSearch(x, xo, 31, Q5K_SEARCH);
@@ -482,11 +485,12 @@ export function quantizeQ5_K(x: Float32Array, imatrix?: Float32Array | null): Ui
 }
 
 export function dequantizeQ5_K(b: Uint8Array, n: number): Float32Array {
+  const blockBytes = typeSizeOf(GGMLType.Q5_K);
   const y = new Float32Array(n);
   const nb = n / QK_K;
   let yo = 0;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q5_K_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o + Q5K.d);
     const min = getF16(b, o + Q5K.dmin);
     const qh = o + Q5K.qh;
@@ -512,12 +516,13 @@ export function dequantizeQ5_K(b: Uint8Array, n: number): Float32Array {
 // ================================================================ Q6_K
 
 export function quantizeQ6_K(x: Float32Array, imatrix?: Float32Array | null): Uint8Array {
+  const blockBytes = typeSizeOf(GGMLType.Q6_K);
   checkRow('Q6_K', x.length, imatrix);
   const nb = x.length / QK_K;
-  const out = new Uint8Array(nb * BLOCK_Q6_K_BYTES);
+  const out = new Uint8Array(nb * blockBytes);
   for (let i = 0; i < nb; i++) {
     const xo = i * QK_K;
-    const o = i * BLOCK_Q6_K_BYTES;
+    const o = i * blockBytes;
     let maxScale = 0;
     let maxAbsScale = 0;
     for (let ib = 0; ib < N_SUB16; ib++) {
@@ -558,10 +563,11 @@ export function quantizeQ6_K(x: Float32Array, imatrix?: Float32Array | null): Ui
 }
 
 export function dequantizeQ6_K(b: Uint8Array, n: number): Float32Array {
+  const blockBytes = typeSizeOf(GGMLType.Q6_K);
   const y = new Float32Array(n);
   const nb = n / QK_K;
   for (let i = 0; i < nb; i++) {
-    const o = i * BLOCK_Q6_K_BYTES;
+    const o = i * blockBytes;
     const d = getF16(b, o + Q6K.d);
     for (let n128 = 0, ql = o + Q6K.ql, qh = o + Q6K.qh, sc = o + Q6K.scales; n128 < QK_K; n128 += 128, ql += 64, qh += 32, sc += 8) {
       const yo = i * QK_K + n128;

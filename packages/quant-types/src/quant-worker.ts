@@ -1,6 +1,7 @@
 // Worker side of QuantPool: grabs chunks of rows from a shared counter and quantizes them.
 import { parentPort, workerData } from 'node:worker_threads';
-import { CODECS, quantizeRows } from './quants/index.js';
+import { quantizeRows } from './quants/index.js';
+import { QUANT_TYPES } from './table.js';
 import type { PoolJob } from './pool.js';
 
 const CTL_NEXT = 0;
@@ -27,9 +28,10 @@ parentPort?.on('message', (job: PoolJob) => {
   const x = new Float32Array(256 * 32).map((_, i) => Math.sin(i * 0.37) * 0.1);
   const im = new Float32Array(256).fill(1);
   for (let rep = 0; rep < 3; rep++) {
-    for (const c of Object.values(CODECS)) {
-      quantizeRows(c!.type, x, 256);
-      if (c!.usesImatrix) quantizeRows(c!.type, x, 256, im);
+    for (const t of QUANT_TYPES) {
+      if (!t.quantize || t.ggml === undefined) continue;
+      quantizeRows(t.ggml, x, 256);
+      if (t.usesImatrix) quantizeRows(t.ggml, x, 256, im);
     }
   }
   const w = workerData as { ready?: SharedArrayBuffer; index?: number } | undefined;
