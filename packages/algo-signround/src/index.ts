@@ -6,6 +6,9 @@ export * from './blockwise.js';
 export * from './opt-rtn.js';
 export * from './signround.js';
 export * from './loop.js';
+export * from './tune.js';
+export { intQuantizer } from './quantizers/int.js';
+export { ggufQuantizer } from './quantizers/gguf.js';
 export * from './norm-bias.js';
 
 export const signRoundPlugin = definePlugin({ name: '@autoround/algo-signround', algorithms: [signRoundAlgorithm, optRtnAlgorithm] });
