@@ -8,6 +8,20 @@ export * from './signround.js';
 export * from './loop.js';
 export * from './tune.js';
 export { intQuantizer } from './quantizers/int.js';
+export {
+  QdqParams,
+  type QdqConfig,
+  type QdqLayout,
+  type QdqSaved,
+  type ScaleDType,
+  qdqLayout,
+  groupMinMax,
+  qdqForward,
+  qdqBackward,
+  qdqVar,
+  quantizeDequantize,
+} from './quantizers/int-qdq.js';
+export { TunedVector, tunedVectorVar } from './tuned-vector.js';
 export { ggufQuantizer } from './quantizers/gguf.js';
 export * from './norm-bias.js';
 

@@ -194,7 +194,7 @@ async function tuneGroup(backend: QuantizeSession['backend'], problem: BlockProb
  * search with the importance matrix), the best iteration's and the last step's, the one with the lowest loss on
  * the whole calibration set is kept (the group's outputs on all samples, the last position masked as in
  * tuning): the tuned file is never worse than iteration 0 on the calibration data
- * (docs/algorithms/gguf-tuning.md). Costs three group forwards per sample.
+ * (docs/algorithms/gguf-tuning.md#whole-calibration-pick). Costs three group forwards per sample.
  */
 function settleOnCalibration(
   session: QuantizeSession,

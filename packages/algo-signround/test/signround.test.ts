@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Checkpoint, QdqParams, quantizeDequantize } from '@autoround/core-tensor';
+import { Checkpoint } from '@autoround/core-tensor';
+import { QdqParams, quantizeDequantize } from '../src/quantizers/int-qdq.js';
 import { completeScheme, PyRandom } from '@autoround/core';
 import { quantizeInt } from '@autoround/algo-rtn';
 import { writeFileSync } from 'node:fs';

@@ -1,8 +1,9 @@
 // The int tunable quantizer of SignRound (docs/algorithms/signround.md): per quantized linear the rounding offsets V
-// and the min/max scales alpha/beta of AutoRound's int QDQ (QdqParams, the g.qdq autograd op), SignRoundV2's
+// and the min/max scales alpha/beta of AutoRound's int QDQ (QdqParams and its autograd op qdqVar, int-qdq.ts), SignRoundV2's
 // importance-searched initial scale with max_scale in [0, 2] (enable_alg_ext), quantizeInt of the kept parameters.
 
-import { type Graph, QdqParams, type Var, quantizeDequantize } from '@autoround/core-tensor';
+import type { Graph, Var } from '@autoround/core-tensor';
+import { QdqParams, qdqVar, quantizeDequantize } from './int-qdq.js';
 import { isIntWeightOnly, type QuantScheme, scaleDtypeOf } from '@autoround/core';
 import { quantizeInt, quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import { imatrixPerSequence } from '../gguf.js';
@@ -43,7 +44,7 @@ class IntLayer implements TunableLayer {
   }
 
   weight(g: Graph): Var {
-    return g.qdq(this.w, this.params);
+    return qdqVar(g, this.w, this.params);
   }
 
   clamp(): void {
