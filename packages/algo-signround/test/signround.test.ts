@@ -160,6 +160,20 @@ describe('SignRound end to end', () => {
     expect(sameWeights(two.qdq, (await run('nb2b', { nblocks: 2 })).qdq)).toBe(true);
   });
 
+  it('tunes a block beside a quantized layer it does not tune (a GGUF k-quant in an int run: RTN, fixed)', async () => {
+    const run = demoJob('m7', 'The wind carried the kite over the fields until the string ran out at last.');
+    const fixedLayer = 'model.layers.0.mlp.down_proj';
+    const layerConfig = { [fixedLayer]: 'GGUF:Q4_K_S' };
+    const mixed = await run('mixed', { layerConfig });
+    const rtn = await run('rtn', { layerConfig, iters: 0, disableOptRtn: true });
+    // the int loop (no GGUF whole-calibration pick), both blocks tuned, the fixed layer exactly its RTN weight
+    expect(mixed.raw.some((l) => l.includes('loss on all calibration samples'))).toBe(false);
+    expect(mixed.blocks).toHaveLength(2);
+    for (const b of mixed.blocks) expect(b.best).toBeLessThanOrEqual(b.first);
+    expect(Buffer.compare(Buffer.from(mixed.qdq.get(fixedLayer)!.qdq.buffer), Buffer.from(rtn.qdq.get(fixedLayer)!.qdq.buffer))).toBe(0);
+    expect(sameWeights(mixed.qdq, (await run('mixed2', { layerConfig })).qdq)).toBe(true);
+  });
+
   it("enableAdam (AdamRound) tunes with AdamW: a lower loss in every block, output unlike sign-SGD's", async () => {
     const run = demoJob('m4', 'A red kite rose over the hill while the children ran after it, laughing.');
     const adam = await run('adam', { enableAdam: true });
