@@ -9,7 +9,8 @@
 // (the TypeScript loops; GEMMs stay native).
 import { loadavg } from 'node:os';
 import { pairedFraction } from './paired-ceiling.js';
-import { Graph, QdqParams, type KernelBackend } from '@autoround/core-tensor';
+import { Graph, type KernelBackend } from '@autoround/core-tensor';
+import { QdqParams, qdqVar } from '@autoround/algo-signround';
 import { type BlockTensors, llamaBlockGraph } from '@autoround/models';
 import { describeBackend, native, nativeBackend, nativeLoadError, setKernelLogger } from '@autoround/kernels-cpu';
 
@@ -81,7 +82,7 @@ const w: BlockTensors = {
   linears,
 };
 const dims = { heads: H, kvHeads: KV, headDim: D, eps: 1e-6, qkNorm: true };
-const inject = { weight: (g: Graph, local: string, own: Float32Array) => g.qdq(own, linears.get(local)!.quant) };
+const inject = { weight: (g: Graph, local: string, own: Float32Array) => qdqVar(g, own, linears.get(local)!.quant) };
 const cos = new Float32Array(T * D);
 const sin = new Float32Array(T * D);
 for (let p = 0; p < T; p++) {

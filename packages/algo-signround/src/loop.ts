@@ -1,7 +1,7 @@
 // The parts of SignRound's block loop (docs/algorithms/signround.md) that do not depend on what is tuned: the
 // calibration set-up, the micro-batch buffers, the iteration loop with its best-iteration rule,
-// early stop and decaying sign step, and the per-block log line. signround.ts tunes V/alpha/beta of
-// int QDQ on the model's block graph (BlockTunableCausalLM.blockGraph); gguf.ts tunes V under frozen GGUF scales.
+// early stop and decaying sign step (or AdamW), checkpoints and the per-block log line. tune.ts is the block-group
+// loop built on them, over the int (quantizers/int.ts) and GGUF frozen-scale (quantizers/gguf.ts) quantizers.
 
 import { createHash } from 'node:crypto';
 import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type BlockTunableCausalLM, type CheckpointValue, PyRandom, fmt, isBlockTunable, periodicYield, type QuantizeSession } from '@autoround/core';

@@ -1,10 +1,11 @@
 // enable_norm_bias_tuning (experimental in the original): the norm weights of each block and the
-// biases of its linears get a tunable offset (core-tensor's TunedVector, the 4-bit per-tensor QDQ
+// biases of its linears get a tunable offset (TunedVector (tuned-vector.ts), the 4-bit per-tensor QDQ
 // without rounding), tuned with the block's rounding offsets; the changed tensors replace the
 // source's in every output.
 
 import { type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, type ModelSpec, type QuantizeOptions, type QuantizeSession, AutoRoundError } from '@autoround/core';
-import { type Param, TunedVector } from '@autoround/core-tensor';
+import type { Param } from '@autoround/core-tensor';
+import { TunedVector, tunedVectorVar } from './tuned-vector.js';
 
 /** One block's tuned norms and biases. */
 export interface BlockNormBias {
@@ -56,11 +57,11 @@ export function normBiasInject(nb: BlockNormBias | null | undefined): BlockGraph
   return {
     norm: (g, local) => {
       const t = nb.norms.get(local);
-      return t ? g.tunedVector(t) : undefined;
+      return t ? tunedVectorVar(g, t) : undefined;
     },
     bias: (g, local) => {
       const t = nb.biases.get(local);
-      return t ? g.tunedVector(t) : undefined;
+      return t ? tunedVectorVar(g, t) : undefined;
     },
   };
 }

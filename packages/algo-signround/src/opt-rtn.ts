@@ -2,7 +2,9 @@ import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeS
 import { rtnQuantize } from '@autoround/algo-rtn';
 import { quantizeIntOptRtn } from '@autoround/quant-types';
 import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
-import { GgufLayers, blockActivationSums, imatrixPerSequence, runGgufSignRound } from './gguf.js';
+import { GgufLayers, blockActivationSums, imatrixPerSequence } from './gguf.js';
+import { ggufQuantizer } from './quantizers/gguf.js';
+import { runSignRound } from './tune.js';
 import { normBiasReplacedTensors } from './norm-bias.js';
 
 /** Does the original use the importance-weighted search for this scheme? (docs/algorithms/opt-rtn.md#when-it-runs: int sym, bits < 8) */
@@ -29,8 +31,8 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   async run(session) {
     const gguf = new GgufLayers(session);
     try {
-      // the host routes a GGUF run with --iters > 0 here: SignRound on the GGUF layers (gguf.ts)
-      if (session.options.iters > 0) await runGgufSignRound(session, gguf);
+      // the host routes a GGUF run with --iters > 0 here: SignRound on the GGUF layers (quantizers/gguf.ts)
+      if (session.options.iters > 0) await runSignRound(session, ggufQuantizer(gguf));
       else await runOptRtn(session, gguf);
     } finally {
       gguf.close();

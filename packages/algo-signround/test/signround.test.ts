@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Checkpoint, QdqParams, quantizeDequantize } from '@autoround/core-tensor';
+import { Checkpoint } from '@autoround/core-tensor';
+import { QdqParams, quantizeDequantize } from '../src/quantizers/int-qdq.js';
 import { completeScheme, PyRandom } from '@autoround/core';
 import { quantizeInt } from '@autoround/quant-types';
 import { writeFileSync } from 'node:fs';
@@ -157,6 +158,20 @@ describe('SignRound end to end', () => {
     expect([...two.qdq.keys()].sort()).toEqual([...one.qdq.keys()].sort());
     expect(sameWeights(two.qdq, one.qdq)).toBe(false);
     expect(sameWeights(two.qdq, (await run('nb2b', { nblocks: 2 })).qdq)).toBe(true);
+  });
+
+  it('tunes a block beside a quantized layer it does not tune (a GGUF k-quant in an int run: RTN, fixed)', async () => {
+    const run = demoJob('m7', 'The wind carried the kite over the fields until the string ran out at last.');
+    const fixedLayer = 'model.layers.0.mlp.down_proj';
+    const layerConfig = { [fixedLayer]: 'GGUF:Q4_K_S' };
+    const mixed = await run('mixed', { layerConfig });
+    const rtn = await run('rtn', { layerConfig, iters: 0, disableOptRtn: true });
+    // the int loop (no GGUF whole-calibration pick), both blocks tuned, the fixed layer exactly its RTN weight
+    expect(mixed.raw.some((l) => l.includes('loss on all calibration samples'))).toBe(false);
+    expect(mixed.blocks).toHaveLength(2);
+    for (const b of mixed.blocks) expect(b.best).toBeLessThanOrEqual(b.first);
+    expect(Buffer.compare(Buffer.from(mixed.qdq.get(fixedLayer)!.qdq.buffer), Buffer.from(rtn.qdq.get(fixedLayer)!.qdq.buffer))).toBe(0);
+    expect(sameWeights(mixed.qdq, (await run('mixed2', { layerConfig })).qdq)).toBe(true);
   });
 
   it("enableAdam (AdamRound) tunes with AdamW: a lower loss in every block, output unlike sign-SGD's", async () => {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { attentionBackward, attentionForward, resolveAttention } from '../src/autograd/attention.js';
 import { Scratch } from '../src/autograd/arena.js';
-import { QdqParams, type QdqSaved, qdqBackward, qdqForward } from '../src/autograd/qdq.js';
 import { Graph } from '../src/autograd/graph.js';
 import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
@@ -69,55 +68,6 @@ describe.skipIf(!hasNative)('native fused attention vs TypeScript', () => {
       const gk1 = rand(k.length, rng(8));
       attentionBackward(be1, q, k, v, out1, gOut, lse1, null, gk1, null, o, new Scratch());
       expect(gk1).toEqual(a.gk);
-    });
-  }
-});
-
-describe.skipIf(!(native !== null && typeof native.qdq === 'function'))('native QDQ element loops vs TypeScript (bit-identical)', () => {
-  const cases = [
-    { out: 5, inF: 70, bits: 2, groupSize: 32, sym: false }, // padded last group
-    { out: 4, inF: 64, bits: 4, groupSize: 32, sym: true },
-    { out: 3, inF: 40, bits: 8, groupSize: 128, sym: false }, // one padded group per row
-    { out: 6, inF: 33, bits: 4, groupSize: -1, sym: false },
-    { out: 4, inF: 16, bits: 2, groupSize: 0, sym: true },
-    { out: 64, inF: 256, bits: 8, groupSize: 32, sym: true }, // several tasks
-    { out: 64, inF: 512, bits: 2, groupSize: 32, sym: false, minmax: false },
-    { out: 8, inF: 100, bits: 2, groupSize: 32, sym: true, init: true }, // SignRoundV2: scale = initScale · beta
-  ];
-  for (const c of cases) {
-    it(`${c.out}x${c.inF} W${c.bits} g${c.groupSize} ${c.sym ? 'sym' : 'asym'}${c.minmax === false ? ' no-minmax' : ''}${c.init ? ' initScale' : ''}`, () => {
-      const r = rng(c.out * 7 + c.inF);
-      const W = rand(c.out * c.inF, r);
-      const gW = rand(c.out * c.inF, r);
-      const run = (be: KernelBackend | undefined, vOnly: boolean) => {
-        const groups = c.out * Math.ceil(c.inF / c.groupSize);
-        const initScale = c.init ? Float32Array.from({ length: groups }, (_, g) => (g % 2 ? -1 : 1) * (0.2 + 0.05 * (g % 7))) : undefined;
-        const p = new QdqParams(W, c.out, c.inF, { bits: c.bits, groupSize: c.groupSize, sym: c.sym, minmaxTuning: c.minmax, ...(initScale ? { initScale } : {}) });
-        const r2 = rng(3);
-        for (let i = 0; i < p.v.data.length; i++) p.v.data[i] = r2() - 0.5;
-        if (p.alpha) for (let i = 0; i < p.alpha.data.length; i++) p.alpha.data[i] = 0.6 + 0.4 * r2();
-        if (p.beta) for (let i = 0; i < p.beta.data.length; i++) p.beta.data[i] = 0.6 + 0.4 * r2();
-        if (vOnly) for (const q of [p.alpha, p.beta]) if (q) q.requiresGrad = false;
-        const n = p.layout.numScales;
-        const saved: QdqSaved = { scaleCast: new Float32Array(n), scale: new Float32Array(n), zp: new Float32Array(n), code: new Int16Array(W.length) };
-        const out = new Float32Array(W.length);
-        qdqForward(W, p, out, saved, be);
-        p.v.grad.fill(0.25);
-        qdqBackward(W, p, saved, gW, be);
-        qdqBackward(W, p, saved, gW, be); // accumulates
-        return { out, code: saved.code, scale: saved.scale, dv: p.v.grad, da: p.alpha?.grad, db: p.beta?.grad };
-      };
-      const nb = nativeBackend.create({ threads: 2 });
-      expect(nb.qdqForward).toBeDefined();
-      for (const vOnly of [false, true]) {
-        const a = run(nb, vOnly);
-        const b = run(undefined, vOnly);
-        expect(a.out).toEqual(b.out);
-        expect(a.code).toEqual(b.code);
-        expect(a.dv).toEqual(b.dv);
-        expect(a.da).toEqual(b.da);
-        expect(a.db).toEqual(b.db);
-      }
     });
   }
 });

@@ -9,8 +9,6 @@ import { fastExp } from './fast-math.js';
 // would otherwise put a property lookup in every hot-loop call.
 const exp = fastExp;
 import { Param } from './param.js';
-import type { TunedVector } from './tuned-vector.js';
-import { type QdqParams, type QdqSaved, qdqBackward, qdqForward } from './qdq.js';
 
 /** Buffers a custom op may take for one tape (recycled at the graph's reset). */
 export interface OpBuffers {
@@ -619,41 +617,6 @@ export class Graph {
         gl[o + targets[r]!] -= c;
       }
     });
-    return y;
-  }
-
-  /**
-   * The quantize–dequantize of a frozen weight [out, in] with the tunable state `p`
-   * (docs/algorithms/qdq.md#straight-through-gradients). Gradients accumulate into p.v/p.alpha/p.beta.
-   */
-  qdq(weight: Float32Array, p: QdqParams): Var {
-    const { outFeatures: outF, inFeatures: inF, numScales } = p.layout;
-    if (weight.length !== outF * inF) throw shapeError('qdq', `weight has ${weight.length} values, expected ${outF}×${inF}`);
-    const y = this.out([outF, inF], p.trainable);
-    const saved: QdqSaved = {
-      scaleCast: this.dataArena.take(numScales),
-      scale: this.dataArena.take(numScales),
-      zp: this.dataArena.take(numScales),
-      code: this.codeArena.take(outF * inF),
-    };
-    qdqForward(weight, p, y.data, saved, this.backend);
-    this.record(y, () => qdqBackward(weight, p, saved, y._grad!, this.backend));
-    return y;
-  }
-
-  /** A norm weight or bias with its tunable offset (TunedVector): w', gradients into t.v (straight-through inside the clamp). */
-  tunedVector(t: TunedVector): Var {
-    const n = t.base.length;
-    const y = this.out([n], t.v.requiresGrad);
-    const inside = new Uint8Array(n);
-    t.value(y.data, inside);
-    if (t.v.requiresGrad) {
-      this.record(y, () => {
-        const gy = y._grad!;
-        const gv = t.v.grad;
-        for (let i = 0; i < n; i++) if (inside[i]) gv[i] += gy[i]! * t.scale;
-      });
-    }
     return y;
   }
 

@@ -1,5 +1,6 @@
-import { AutoRoundError } from '../errors.js';
-import { Param } from './param.js';
+// enable_norm_bias_tuning's tunable offset of a norm weight or bias, and its autograd op (tunedVectorVar, through
+// Graph.custom), SignRound's own, so it lives here rather than in core-tensor (docs/adr/0021-one-tuning-loop.md).
+import { AutoRoundError, type Graph, Param, type Var } from '@autoround/core-tensor';
 
 /**
  * A norm weight or a bias with a tunable offset (enable_norm_bias_tuning): the original wraps them
@@ -43,4 +44,20 @@ export class TunedVector {
     }
     return out;
   }
+}
+
+/** A norm weight or bias with its tunable offset as a value of the graph: w', gradients into t.v (straight-through inside the clamp). */
+export function tunedVectorVar(g: Graph, t: TunedVector): Var {
+  const n = t.base.length;
+  return g.custom([n], t.v.requiresGrad, {
+    forward(out) {
+      const inside = new Uint8Array(n);
+      t.value(out, inside);
+      return inside;
+    },
+    backward(gy, inside) {
+      const gv = t.v.grad;
+      for (let i = 0; i < n; i++) if (inside[i]) gv[i] += gy[i]! * t.scale;
+    },
+  });
 }

@@ -1,7 +1,7 @@
-import { AutoRoundError } from '../errors.js';
-import { RNE_MAGIC, type ScaleDType, roundHalfEven, scaleCast, scaleThresholdValue } from '../rounding.js';
-import { Param } from './param.js';
-import type { KernelBackend, QdqElementLayout } from '../kernels.js';
+// AutoRound's int QDQ with its tunable state, and its autograd op (qdqVar, through Graph.custom): the int
+// quantizer's own operation, so it lives with the quantizer, not in core-tensor (docs/adr/0021-one-tuning-loop.md).
+// The element loops run in the backend's qdqForward/qdqBackward kernels where it has them (kernels-cpu).
+import { AutoRoundError, type Graph, type KernelBackend, Param, type QdqElementLayout, RNE_MAGIC, type ScaleDType, type Var, roundHalfEven, scaleCast, scaleThresholdValue } from '@autoround/core-tensor';
 
 /**
  * Weight quantize–dequantize of AutoRound (docs/algorithms/qdq.md) with the straight-through rounding of
@@ -408,4 +408,21 @@ export function quantizeDequantize(weight: Float32Array, p: QdqParams): { weight
   const out = new Float32Array(weight.length);
   qdqForward(weight, p, out, saved);
   return { weight: out, scale: saved.scale, zp: saved.zp };
+}
+
+/**
+ * The quantize–dequantize of a frozen weight [out, in] with the tunable state `p` as a value of the graph
+ * (docs/algorithms/qdq.md#straight-through-gradients): gradients accumulate into p.v/p.alpha/p.beta.
+ */
+export function qdqVar(g: Graph, weight: Float32Array, p: QdqParams): Var {
+  const { outFeatures: outF, inFeatures: inF, numScales } = p.layout;
+  if (weight.length !== outF * inF) throw new AutoRoundError('E_SHAPE', `qdq: weight has ${weight.length} values, expected ${outF}×${inF}`, { subject: 'qdq' });
+  return g.custom([outF, inF], p.trainable, {
+    forward(out, buffers, be): QdqSaved {
+      const saved: QdqSaved = { scaleCast: buffers.float32(numScales), scale: buffers.float32(numScales), zp: buffers.float32(numScales), code: buffers.int16(outF * inF) };
+      qdqForward(weight, p, out, saved, be);
+      return saved;
+    },
+    backward: (gW, saved, be) => qdqBackward(weight, p, saved, gW, be),
+  });
 }

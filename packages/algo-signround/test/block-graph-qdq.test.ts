@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Graph, type KernelBackend, QdqParams, type QdqConfig, type Var, quantizeDequantize, roundToF16 } from '@autoround/core-tensor';
+import { Graph, type KernelBackend, type Var, roundToF16 } from '@autoround/core-tensor';
 import { jsGemm } from '@autoround/kernels-cpu';
-import { type BlockTensors, type GraphBlockOptions, llamaBlockGraph } from '../src/index.js';
+import { type BlockTensors, type GraphBlockOptions, llamaBlockGraph } from '@autoround/models';
+import { QdqParams, type QdqConfig, qdqVar, quantizeDequantize } from '../src/quantizers/int-qdq.js';
 import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // The LLaMA / Qwen3 decoder block (llamaBlock) on the autograd operations (graph-ops.ts):
@@ -288,7 +289,7 @@ function decoderBlock(g: Graph, x: Var, b: TestBlock, opts: GraphBlockOptions = 
   const w: BlockTensors = { norms, linears: new Map((Object.keys(HF) as Lin[]).map((k) => [HF[k], { weight: m.w[k], outFeatures: dims[k][0], inFeatures: dims[k][1] }])) };
   const byHF = new Map((Object.keys(HF) as Lin[]).map((k) => [HF[k], quant[k]]));
   const d = { heads: cfg.numHeads, kvHeads: cfg.numKvHeads, headDim: cfg.headDim, eps: cfg.eps, qkNorm: m.qNorm !== undefined };
-  const inject = { weight: (gr: Graph, local: string, own: Float32Array) => { const p = byHF.get(local); return p ? gr.qdq(own, p) : undefined; } };
+  const inject = { weight: (gr: Graph, local: string, own: Float32Array) => { const p = byHF.get(local); return p ? qdqVar(gr, own, p) : undefined; } };
   return llamaBlockGraph(g, x, d, w, { cos: m.cos, sin: m.sin, rotDim: cfg.headDim }, inject, B, T, opts);
 }
 

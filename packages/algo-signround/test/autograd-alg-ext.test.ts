@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Graph, QdqParams, roundToF16 } from '../src/index.js';
-import type { KernelBackend } from '../src/index.js';
-import { completeScheme } from '../../core/src/index.js';
-import { largestAbs } from '../src/autograd/graph.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
-import { quantizeInt } from '../../quant-types/src/int/int-qdq.js';
+import { Graph, type KernelBackend, roundToF16 } from '@autoround/core-tensor';
+import { completeScheme } from '@autoround/core';
+import { jsGemm } from '@autoround/kernels-cpu';
+import { quantizeInt } from '@autoround/quant-types';
+import { QdqParams, qdqVar } from '../src/quantizers/int-qdq.js';
 import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // SignRoundV2 (enable_alg_ext, docs/algorithms/signround.md#signroundv2-enable-alg-ext): the QDQ whose scale is cast(initScale · beta), and the
@@ -15,7 +14,7 @@ const f = Math.fround;
 
 function runGraph(W: Float32Array, p: QdqParams, G: Float32Array): Float32Array {
   const g = new Graph(backend);
-  const y = g.qdq(W, p);
+  const y = qdqVar(g, W, p);
   p.zeroGrad();
   g.backward(y, G);
   return Float32Array.from(y.data);
@@ -94,49 +93,5 @@ describe('QDQ with an initial scale (SignRoundV2)', () => {
     const W = new Float32Array(16);
     expect(() => new QdqParams(W, 2, 8, { bits: 2, groupSize: 8, sym: false, initScale: new Float32Array(2) })).toThrow(/symmetric/);
     expect(() => new QdqParams(W, 2, 8, { bits: 2, groupSize: 8, sym: true, initScale: new Float32Array(3) })).toThrow(/one per group/);
-  });
-});
-
-describe('outlier-suppressed MSE (dropTop)', () => {
-  it('largestAbs marks the k largest |x|, ties to the lower index', () => {
-    const x = Float32Array.from([0.5, -3, 2, -2, 0, 2, 1]);
-    const m = largestAbs(x, 3, new Float32Array(x.length));
-    expect(Array.from(m)).toEqual([0, 1, 1, 1, 0, 0, 0]);
-    const r = rng(5);
-    const y = rand(5000, r);
-    const k = 37;
-    const mk = largestAbs(y, k, new Float32Array(y.length));
-    const sorted = Array.from(y, Math.abs).sort((a, b) => b - a);
-    expect(mk.reduce((s, v) => s + v, 0)).toBe(k);
-    for (let i = 0; i < y.length; i++) expect(mk[i] === 1).toBe(Math.abs(y[i]!) >= sorted[k - 1]!);
-  });
-
-  it('value and gradient leave out the dropped elements; mean divides by numel − dropTop; the mask applies', () => {
-    const r = rng(9);
-    const rows = 6;
-    const d = 10;
-    const pred = rand(rows * d, r);
-    const target = rand(rows * d, r);
-    const mask = Float32Array.from([1, 1, 0, 1, 1, 0]);
-    const k = 4;
-    const lossAt = (p: ArrayLike<number>) => {
-      const g = new Graph(backend);
-      const x = g.leaf(Float32Array.from(p), [rows, d]);
-      return g.mse(x, target, { mask, dropTop: k }).data[0]!;
-    };
-    const g = new Graph(backend);
-    const x = g.leaf(pred, [rows, d]);
-    const loss = g.mse(x, target, { mask, dropTop: k });
-    g.backward(loss);
-    // by hand
-    const e = Array.from(pred, (p, i) => f(p * mask[Math.floor(i / d)]!) - f(target[i]! * mask[Math.floor(i / d)]!));
-    const cut = [...e].map(Math.abs).sort((a, b) => b - a)[k - 1]!;
-    const kept = e.filter((v) => Math.abs(v) < cut);
-    expect(kept.length).toBe(rows * d - k);
-    expect(loss.data[0]).toBeCloseTo(kept.reduce((s, v) => s + v * v, 0) / (rows * d - k), 6);
-    const num = fd(lossAt, pred, 2e-3);
-    for (let i = 0; i < pred.length; i++) expect(x.grad![i]).toBeCloseTo(num[i]!, 4);
-    // the dropped elements and the masked rows get no gradient
-    expect(Array.from(x.grad!).filter((v, i) => v === 0 && mask[Math.floor(i / d)] === 1).length).toBe(k);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Graph, QdqParams, type QdqConfig, quantizeDequantize, roundToBf16, roundToF16 } from '../src/index.js';
-import type { KernelBackend, ScaleDType } from '../src/index.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
+import { Graph, type KernelBackend, type ScaleDType, roundToBf16, roundToF16 } from '@autoround/core-tensor';
+import { jsGemm } from '@autoround/kernels-cpu';
+import { QdqParams, type QdqConfig, qdqVar, quantizeDequantize } from '../src/quantizers/int-qdq.js';
 import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // QDQ of docs/algorithms/qdq.md (int_asym and full-range int_sym) with round_ste:
@@ -198,7 +198,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel
 /** Runs the graph QDQ and its backward with dL/dW_qdq = G. */
 function runGraph(W: Float32Array, p: QdqParams, G: Float32Array): Float32Array {
   const g = new Graph(backend);
-  const y = g.qdq(W, p);
+  const y = qdqVar(g, W, p);
   p.zeroGrad();
   g.backward(y, G);
   return y.data;
@@ -300,7 +300,7 @@ describe('QDQ forward matches auto_round quant_tensor_asym / quant_tensor_sym', 
       expect(Array.from(got.scale)).toEqual(ref.scale.map(f));
       expect(Array.from(got.zp)).toEqual(ref.zp);
       const g = new Graph(backend);
-      expect(Array.from(g.qdq(W, p).data)).toEqual(Array.from(ref.qdq));
+      expect(Array.from(qdqVar(g, W, p).data)).toEqual(Array.from(ref.qdq));
       // V shape [out·ngroups, gs], alpha/beta [n_scales]
       expect(p.v.shape[0]).toBe(ref.scale.length);
       expect(p.alpha!.size).toBe(ref.scale.length);
@@ -415,7 +415,7 @@ describe('QDQ gradients (straight-through)', () => {
     expect(p.v.grad.some((x) => x !== 0)).toBe(true);
     p.v.requiresGrad = false;
     const g = new Graph(backend);
-    expect(g.qdq(W, p).requiresGrad).toBe(false);
+    expect(qdqVar(g, W, p).requiresGrad).toBe(false);
   });
 
   it('rejects bad configurations', () => {

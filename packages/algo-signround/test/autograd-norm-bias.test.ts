@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { Graph, TunedVector } from '../src/index.js';
-import type { KernelBackend } from '../src/index.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
+import { Graph, type KernelBackend } from '@autoround/core-tensor';
+import { jsGemm } from '@autoround/kernels-cpu';
+import { TunedVector, tunedVectorVar } from '../src/tuned-vector.js';
 import { centralDifferences as fd, mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
 
 // enable_norm_bias_tuning: a norm weight / bias with a tunable offset V through the 4-bit asymmetric
@@ -35,7 +35,7 @@ describe('TunedVector (norm and bias tuning)', () => {
     const W = rand(4 * d, r);
     const G = rand(rows * 4, r);
     const g = new Graph(backend);
-    const y = g.linear(g.rmsNorm(g.input(x, [rows, d]), g.tunedVector(norm), 1e-6), g.input(W, [4, d]), g.tunedVector(bias));
+    const y = g.linear(g.rmsNorm(g.input(x, [rows, d]), tunedVectorVar(g, norm), 1e-6), g.input(W, [4, d]), tunedVectorVar(g, bias));
     g.backward(y, G);
     // float64 reference of the same graph, V as the variable
     const loss = (vn: ArrayLike<number>, vb: ArrayLike<number>) => {

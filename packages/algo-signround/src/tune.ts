@@ -1,0 +1,318 @@
+// SignRound's one block-group loop (docs/algorithms/signround.md#block-loop), over a small tunable-quantizer
+// interface: the int quantizer (quantizers/int.ts: V, alpha, beta of int QDQ) and the GGUF frozen-scale one
+// (quantizers/gguf.ts: V under llama.cpp's scales) differ only in what they expose to the optimizer, how their
+// weight enters the block graph, their clamp and what they emit. Every tuning flag lives here or in loop.ts, once
+// (docs/adr/0021-one-tuning-loop.md).
+
+import { Graph, type Var } from '@autoround/core-tensor';
+import { type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
+import { checkFinite, emitOutsideBlocks, type LayerQuantizer, type QuantizedLinear, quantizedLinears } from './blockwise.js';
+import { type ActivationSums, blockActivationSums } from './gguf.js';
+import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
+import { type BlockNormBias, blockNormBias, normBiasInject, normBiasParams } from './norm-bias.js';
+import {
+  type BlockProblem,
+  type BlockTuneResult,
+  type SignRoundOptions,
+  blockOptimizer,
+  checkpointLoop,
+  finishGroup,
+  groupOf,
+  layerLr,
+  lossScaleOf,
+  outlierDropCount,
+  prepareTuning,
+  runTuningLoop,
+} from './loop.js';
+
+/** One tensor a tunable layer hands the optimizer: its values, their gradient and learning rate. */
+export interface TunedTensor {
+  readonly data: Float32Array;
+  readonly grad: Float32Array;
+  readonly lr: number;
+}
+
+/** Which parameters of a tuned layer: before any step, the best iteration's (the snapshot), or the last step's. */
+export type Candidate = 'initial' | 'best' | 'last';
+
+/** One quantized linear being tuned. */
+export interface TunableLayer {
+  /** Full layer name. */
+  readonly name: string;
+  /** The model block it is in (one of the group's with --nblocks > 1) and its name there. */
+  readonly block: number;
+  readonly local: string;
+  /** Whether SignRoundV2's outlier-suppressed loss applies to its group (docs/algorithms/signround.md#signroundv2-enable-alg-ext). */
+  readonly dropsOutliers: boolean;
+  /** What the optimizer steps; the loop clears the gradients before each iteration. */
+  readonly tensors: readonly TunedTensor[];
+  /** Before each iteration's micro-batches (e.g. the QDQ of the current parameters). */
+  begin?(): void;
+  /** The layer's weight [out, in] on the tuning graph, its gradient routed into `tensors`. */
+  weight(g: Graph): Var;
+  /** After each optimizer step (keeps the parameters in their domain). */
+  clamp?(): void;
+  /** Records the current parameters as the best so far. */
+  snapshot(): void;
+  /** The QDQ weight [out, in] of a candidate's parameters (the whole-calibration settle). */
+  qdqOf(which: Candidate): Float32Array;
+  /** Makes a candidate's parameters the current ones; called once, after the loop. */
+  choose(which: Candidate): void;
+  /** The quantized weight of the current parameters, and its QDQ (what the next group's inputs run on). */
+  emit(): QuantizedWeight;
+}
+
+/** What a quantizer gets to decide about one quantized linear of a block. */
+export interface LayerContext {
+  readonly session: QuantizeSession;
+  readonly o: SignRoundOptions;
+  readonly block: BlockSpec;
+  readonly linear: QuantizedLinear;
+  /** Σx² of the linear's full-precision inputs (when `collectsActivations`). */
+  readonly sums: ActivationSums | undefined;
+  /** Samples the sums were collected on. */
+  readonly sequences: number;
+}
+
+/** A tunable-quantizer kind: int, GGUF frozen scales. */
+export interface TunableQuantizer {
+  /** Names the loop in checkpoints: a state saved by one kind is never resumed by another. */
+  readonly kind: string;
+  /** Whether the full-precision block forward collects Σx² of each linear's inputs for `layer`. */
+  collectsActivations(o: SignRoundOptions): boolean;
+  /** A tunable for the linear, or the quantized weight of a layer it does not tune (a fixed one). */
+  layer(ctx: LayerContext): TunableLayer | { readonly fixed: QuantizedWeight };
+  /**
+   * After the iterations, whether the kept parameters are chosen on the whole calibration set among iteration 0,
+   * the best iteration and the last step (settleOnCalibration), instead of the best iteration's alone.
+   */
+  readonly settlesOnCalibration: boolean;
+  /**
+   * Whether the quantized group runs on the autograd graph (no gradient) for the next group's inputs and the
+   * settle, rather than the model's float blockForward; the graph runs regardless with tuned norms and biases,
+   * which blockForward cannot apply.
+   */
+  readonly forwardOnGraph: boolean;
+  /** Once the run's options are read (e.g. a warning about a flag that changes none of its layers). */
+  start?(session: QuantizeSession, o: SignRoundOptions): void;
+  /** How the layers outside the blocks (embedding, lm_head) are quantized; default RTN. */
+  readonly outside?: LayerQuantizer;
+}
+
+/** Per block index: the QDQ weights of its quantized layers not tuned (or already emitted), by local name. */
+type FixedWeights = ReadonlyMap<number, ReadonlyMap<string, Float32Array>>;
+
+/**
+ * What a block's graph runs on: a tuned layer's weight (`tuned`), else `given`'s QDQ weight, the tuned
+ * norms and biases of `nb`; the model's own tensors elsewhere.
+ */
+function groupInject(given: ReadonlyMap<string, Float32Array> | undefined, nb: BlockNormBias | null | undefined, tuned?: ReadonlyMap<string, TunableLayer>): BlockGraphInject {
+  return {
+    ...normBiasInject(nb),
+    weight(g, local, _own, shape) {
+      const t = tuned?.get(local);
+      if (t) return t.weight(g);
+      const w = given?.get(local);
+      return w ? g.input(w, shape) : undefined;
+    },
+  };
+}
+
+/**
+ * Runs one sample x [T, hidden] through the blocks of `group` with the given linear weights (the source's
+ * where none is given): model.blockForward, or the autograd graph's forward (TunableQuantizer.forwardOnGraph,
+ * or with tuned norms and biases).
+ */
+function groupForwarder(backend: QuantizeSession['backend'], model: BlockTunableCausalLM, group: readonly number[], T: number, normBias: ReadonlyMap<number, BlockNormBias>, onGraph: boolean): (x: Float32Array, weights: FixedWeights) => Float32Array {
+  if (!onGraph && normBias.size === 0) {
+    return (x, weights) => {
+      let y = x;
+      for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b) ?? new Map() });
+      return y;
+    };
+  }
+  const g = new Graph(backend);
+  return (x, weights) => {
+    g.reset();
+    return g.withoutGrad(() => {
+      let y = g.input(x, [T, model.spec.hiddenSize]);
+      for (const index of group) y = model.blockGraph(g, y, index, groupInject(weights.get(index), normBias.get(index)), 1, T);
+      return y;
+    }).data.slice();
+  };
+}
+
+/**
+ * Tunes one group's layers (and norm/bias offsets) with the signed gradient step (docs/algorithms/signround.md#the-step),
+ * or AdamW with --enable_adam; the loss is the (masked, with SignRoundV2 below 4 bits outlier-suppressed) MSE against
+ * the full-precision output, or with enable_lfq on the last group the LM loss of the next tokens.
+ */
+async function tuneGroup(backend: QuantizeSession['backend'], problem: BlockProblem, layers: readonly TunableLayer[], fixed: FixedWeights, normBias: ReadonlyMap<number, BlockNormBias>): Promise<BlockTuneResult> {
+  const { model, T } = problem;
+  const H = model.spec.hiddenSize;
+  const chain = groupOf(problem).map((index) => ({
+    index,
+    inject: groupInject(fixed.get(index), normBias.get(index), new Map(layers.filter((l) => l.block === index).map((l) => [l.local, l]))),
+  }));
+  const g = new Graph(backend);
+  const tensors = layers.flatMap((l) => l.tensors);
+  // norm and bias offsets step with a 4-bit layer's rate of V (the original's lr)
+  const nbLr = layerLr(problem.o, 4);
+  for (const nb of normBias.values()) for (const p of normBiasParams(nb)) tensors.push({ data: p.data, grad: p.grad, lr: nbLr });
+  const opt = blockOptimizer(problem.o);
+  const lossScale = lossScaleOf(problem.o);
+  const outlierSuppressed = layers.some((l) => l.dropsOutliers);
+  const lfq = lfqTokens(problem);
+  return runTuningLoop(problem, {
+    begin() {
+      for (const t of tensors) t.grad.fill(0);
+      for (const l of layers) l.begin?.();
+    },
+    microBatch(x, target, mask, batch, reduction, samples) {
+      g.reset();
+      let y = g.input(x, [batch * T, H]);
+      for (const b of chain) y = model.blockGraph(g, y, b.index, b.inject, batch, T);
+      const loss = lfq ? lmLoss(g, y, model, lfq, samples, mask, T) : g.mse(y, target, { mask, reduction, dropTop: outlierSuppressed ? outlierDropCount(batch * T * H) : 0 });
+      const value = loss.data[0]!;
+      if (loss.requiresGrad) g.backward(g.scale(loss, lossScale));
+      return lfq ? lmLoopLoss(value, reduction, batch, T, H) : value;
+    },
+    snapshot() {
+      for (const l of layers) l.snapshot();
+      for (const nb of normBias.values()) nb.best = normBiasParams(nb).map((p) => p.data.slice());
+    },
+    step(decay) {
+      for (const t of tensors) opt.step(t.data, t.grad, t.lr * decay);
+      for (const l of layers) l.clamp?.();
+    },
+  });
+}
+
+/**
+ * The best-iteration rule compares losses measured on different mini-batches, so an easy batch can win; and
+ * the last step's parameters are never measured. Of the iteration-0 parameters (for GGUF llama.cpp's own
+ * search with the importance matrix), the best iteration's and the last step's, the one with the lowest loss on
+ * the whole calibration set is kept (the group's outputs on all samples, the last position masked as in
+ * tuning): the tuned file is never worse than iteration 0 on the calibration data
+ * (docs/algorithms/gguf-tuning.md#whole-calibration-pick). Costs three group forwards per sample.
+ */
+function settleOnCalibration(
+  session: QuantizeSession,
+  problem: BlockProblem,
+  layers: readonly TunableLayer[],
+  fixed: FixedWeights,
+  normBias: ReadonlyMap<number, BlockNormBias>,
+  forward: (x: Float32Array, weights: FixedWeights) => Float32Array,
+): void {
+  const { model, qIn, refOut, T } = problem;
+  const group = groupOf(problem);
+  const H = model.spec.hiddenSize;
+  // with enable_lfq on the last group, the candidates are compared on the LM loss they were tuned on
+  const lfq = lfqTokens(problem);
+  const g = lfq ? new Graph(session.backend) : null;
+  const lastMasked = new Float32Array(T).fill(1);
+  lastMasked[T - 1] = 0;
+  // the norm and bias offsets (enable_norm_bias_tuning) follow the same choice: zero, best or last
+  const nbs = [...normBias.values()];
+  const nbLast = nbs.map((nb) => normBiasParams(nb).map((p) => p.data.slice()));
+  const nbZero = nbs.map((nb) => normBiasParams(nb).map((p) => new Float32Array(p.data.length)));
+  const setNormBias = (offsets: Float32Array[][]) => nbs.forEach((nb, i) => normBiasParams(nb).forEach((p, k) => p.data.set(offsets[i]![k]!)));
+  const loss = (which: Candidate, nbOffsets: Float32Array[][]): number => {
+    const weights = new Map(group.map((b) => [b, new Map(fixed.get(b))]));
+    for (const l of layers) weights.get(l.block)!.set(l.local, l.qdqOf(which));
+    setNormBias(nbOffsets);
+    let sum = 0;
+    for (let s = 0; s < qIn.length; s++) {
+      const y = forward(qIn[s]!, weights);
+      if (lfq && g) {
+        g.reset();
+        sum += lmLoss(g, g.input(y, [T, H]), model, lfq, [s], lastMasked, T).data[0]!;
+        continue;
+      }
+      const ref = refOut[s]!;
+      for (let e = 0; e < (T - 1) * H; e++) sum += (y[e]! - ref[e]!) ** 2;
+    }
+    return lfq ? sum / qIn.length : sum / (qIn.length * T * H);
+  };
+  const candidates: [string, Candidate, Float32Array[][]][] = [
+    ['iteration 0', 'initial', nbZero],
+    ['best iteration', 'best', nbs.map((nb) => nb.best)],
+    ['last step', 'last', nbLast],
+  ];
+  const losses = candidates.map(([, which, nbOffsets]) => loss(which, nbOffsets));
+  const k = losses.indexOf(Math.min(...losses));
+  const which = group.length > 1 ? `blocks ${group[0]! + 1}-${group[group.length - 1]! + 1}` : `block ${group[0]! + 1}`;
+  session.log.info(`${which}: loss on all calibration samples: ${candidates.map(([n], i) => `${n} ${losses[i]!.toPrecision(6)}`).join(', ')}; keeping the ${candidates[k]![0]}`);
+  const [, chosen, nbOffsets] = candidates[k]!;
+  for (const l of layers) l.choose(chosen);
+  setNormBias(nbOffsets);
+}
+
+/**
+ * SignRound block group by block group (docs/algorithms/signround.md#block-loop): the group's full-precision outputs
+ * (with the activation sums the quantizer asks for), a tunable for each quantized linear or its fixed quantized
+ * weight, the norm/bias offsets (enable_norm_bias_tuning), the iterations, optionally the whole-calibration settle,
+ * the emitted layers, the next group's inputs (the quantized group's outputs with enable_quanted_input) and the
+ * checkpoint of a resumable run.
+ */
+export async function runSignRound(session: QuantizeSession, quantizer: TunableQuantizer): Promise<void> {
+  const run = await prepareTuning(session, quantizer.kind);
+  const { o, model, T, sampler, samples } = run;
+  quantizer.start?.(session, o);
+  let fpIn = run.fpIn;
+  let qIn = run.qIn;
+  const t0 = Date.now();
+  const blocks = session.spec.blocks;
+  for (let first = run.first; first < blocks.length; first += o.nblocks) {
+    await yieldToEventLoop();
+    const group = blocks.slice(first, first + o.nblocks);
+    const index = group[0]!.index;
+    const last = group[group.length - 1]!.index;
+    const tuned: TunableLayer[] = [];
+    const fixed = new Map<number, Map<string, Float32Array>>(group.map((b) => [b.index, new Map()]));
+    // per block: weights first (each checked finite, so a bad tensor is named before any forward pass), then its
+    // full-precision outputs with the activation sums of its linears on their full-precision inputs
+    // (docs/algorithms/gguf-tuning.md#importance-matrix-on-full-precision-inputs)
+    let refOut = fpIn;
+    for (const block of group) {
+      const linears = [...quantizedLinears(session, block)];
+      const activations = quantizer.collectsActivations(o) ? blockActivationSums(session, block) : null;
+      const sequences = refOut.length;
+      refOut = refOut.map((x) => model.blockForward(block.index, x, T, activations?.hook));
+      for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
+      for (const linear of linears) {
+        const t = quantizer.layer({ session, o, block, linear, sums: activations?.sums.get(linear.l.name), sequences });
+        if ('fixed' in t) {
+          session.emit(linear.name, t.fixed);
+          fixed.get(block.index)!.set(linear.l.name, t.fixed.qdq);
+        } else tuned.push(t);
+      }
+    }
+    // enable_norm_bias_tuning: the norms and biases of the group's blocks tune with its layers
+    const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && tuned.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);
+    const forward = groupForwarder(session.backend, model, group.map((b) => b.index), T, normBias, quantizer.forwardOnGraph);
+    let result: BlockTuneResult | null = null;
+    if (tuned.length > 0) {
+      const problem: BlockProblem = { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler, tokens: samples };
+      result = await tuneGroup(session.backend, problem, tuned, fixed, normBias);
+      if (quantizer.settlesOnCalibration) settleOnCalibration(session, problem, tuned, fixed, normBias, forward);
+      else {
+        for (const l of tuned) l.choose('best');
+        for (const nb of normBias.values()) normBiasParams(nb).forEach((p, k) => p.data.set(nb.best[k]!));
+      }
+      for (const l of tuned) {
+        const q = l.emit();
+        session.emit(l.name, q);
+        fixed.get(l.block)!.set(l.local, q.qdq);
+      }
+    }
+    finishGroup(session, model, group, t0, o, result, normBias);
+    // the next group's inputs: the quantized outputs of this group (enable_quanted_input) or the FP reference
+    qIn = o.enableQuantedInput ? qIn.map((x) => forward(x, fixed)) : refOut;
+    for (const x of qIn) checkFinite(x, `output of quantized block ${last}`);
+    fpIn = refOut;
+    // resumable runs: everything the next group starts from, once this group's results are emitted
+    checkpointLoop(session, run, last, fpIn, qIn);
+  }
+  emitOutsideBlocks(session, quantizer.outside);
+}
