@@ -3,6 +3,7 @@ import { quantizeIntOptRtn, rtnQuantize } from '@autoround/algo-rtn';
 import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { GgufLayers, blockActivationSums, imatrixPerSequence, runGgufSignRound } from './gguf.js';
 import { normBiasReplacedTensors } from './norm-bias.js';
+import { optRtnReplacesRtn, optRtnRoute } from './route.js';
 
 /** Does the original use the importance-weighted search for this scheme? (docs/algorithms/opt-rtn.md#when-it-runs: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
@@ -25,6 +26,8 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   replacesTensors: normBiasReplacedTensors,
   // the GGUF tuning path (iters > 0) checkpoints per block group; optimized RTN (iters 0) starts over on --resume
   resumable: (options) => options.iters > 0,
+  replacesRtn: optRtnReplacesRtn,
+  route: optRtnRoute,
   async run(session) {
     const gguf = new GgufLayers(session);
     try {

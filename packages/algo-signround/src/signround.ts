@@ -6,6 +6,7 @@ import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { type BlockNormBias, blockNormBias, normBiasInject, normBiasParams, normBiasReplacedTensors } from './norm-bias.js';
 import { type BlockProblem, type BlockTuneResult, blockOptimizer, finishGroup, groupOf, layerLr, lossScaleOf, outlierDropCount, prepareTuning, runTuningLoop, checkpointLoop } from './loop.js';
+import { signRoundRoute } from './route.js';
 
 interface TunedLayer {
   name: string;
@@ -114,6 +115,7 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   replacesTensors: normBiasReplacedTensors,
   // checkpoints after every block group (checkpointLoop) and continues from one (docs/resume.md)
   resumable: () => true,
+  route: signRoundRoute,
   async run(session) {
     const run = await prepareTuning(session, 'int');
     const { o, model, T, sampler, samples } = run;
