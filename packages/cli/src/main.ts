@@ -198,6 +198,11 @@ async function list(io: CliIO, registry: Registry, what?: string): Promise<void>
     io.out('kernel backends:');
     for (const x of registry.kernelBackends) io.out(`  ${x.name.padEnd(14)} priority ${x.priority}${x.available() ? '' : ' (unavailable here)'}`);
   }
+  if (show('evaluator')) {
+    // eval, --eval_ppl and the sanity probe score through the first one
+    io.out('evaluators:');
+    for (const x of registry.evaluators) io.out(`  ${x.name}`);
+  }
 }
 
 async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void> {
