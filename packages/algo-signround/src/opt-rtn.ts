@@ -6,6 +6,7 @@ import { GgufLayers, blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { ggufQuantizer } from './quantizers/gguf.js';
 import { runSignRound } from './tune.js';
 import { normBiasReplacedTensors } from './norm-bias.js';
+import { optRtnReplacesRtn, optRtnRoute } from './route.js';
 
 /** Does the original use the importance-weighted search for this scheme? (docs/algorithms/opt-rtn.md#when-it-runs: int sym, bits < 8) */
 export function usesOptRtn(s: QuantScheme): boolean {
@@ -28,6 +29,8 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   replacesTensors: normBiasReplacedTensors,
   // the GGUF tuning path (iters > 0) checkpoints per block group; optimized RTN (iters 0) starts over on --resume
   resumable: (options) => options.iters > 0,
+  replacesRtn: optRtnReplacesRtn,
+  route: optRtnRoute,
   async run(session) {
     const gguf = new GgufLayers(session);
     try {

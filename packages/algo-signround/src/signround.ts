@@ -2,6 +2,7 @@ import type { AlgorithmPlugin } from '@autoround/core';
 import { normBiasReplacedTensors } from './norm-bias.js';
 import { intQuantizer, usesAlgExt } from './quantizers/int.js';
 import { runSignRound } from './tune.js';
+import { signRoundRoute } from './route.js';
 
 /**
  * SignRound (AutoRound's default algorithm): block by block, the rounding offsets V and the
@@ -17,13 +18,14 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   replacesTensors: normBiasReplacedTensors,
   // checkpoints after every block group (checkpointLoop) and continues from one (docs/resume.md)
   resumable: () => true,
+  route: signRoundRoute,
   async run(session) {
     const quantizer = intQuantizer();
     await runSignRound(session, {
       ...quantizer,
       start(s, o) {
         if (o.enableAlgExt && ![...s.layerSchemes.values()].some((sc) => sc && usesAlgExt(sc))) {
-          s.log.warn('--enable_alg_ext changes symmetric int layers only (spec §5); this run has none, so it tunes as without it');
+          s.log.warn('--enable_alg_ext changes symmetric int layers with groups only; this run has none, so it tunes as without it');
         }
       },
     });

@@ -23,11 +23,10 @@ import {
   type SchemeOverrides,
 } from '@autoround/core';
 import { parseByteSize } from '@autoround/core-tensor';
-import { loadTokenizer } from '@autoround/models';
 import { mulberry32 } from './demo.js';
 import { type AutoRoundOptions, DEFAULTS, validateOptions } from './options.js';
 import { resolveModelDir } from './model-source.js';
-import { type LoadedModel, type PipelineResult, checkFormats, openModel, runPipeline } from './pipeline.js';
+import { type LoadedModel, type PipelineResult, checkFormats, openModel, runPipeline, tokenizerOf } from './pipeline.js';
 import { createRegistry } from './registry.js';
 import { calibrationWindows, describeProbe, probeBits, sanityProbe } from './sanity.js';
 
@@ -169,8 +168,13 @@ export class AutoRound {
     } as QuantizeOptions;
   }
 
-  /** Picks the algorithm as the original does: iters 0 → RTN (optimized unless disabled), else SignRound. */
-  private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions, fixedTypes: boolean): Promise<AlgorithmPlugin> {
+  /**
+   * Picks the algorithm as the original does: iters 0 → RTN, or the installed algorithm that
+   * replaces it for the scheme (opt-rtn), unless disabled; else the algorithm asked for (SignRound by
+   * default) or where it routes the run (AlgorithmPlugin.route), with the quantization_config
+   * entries the route decides.
+   */
+  private async pickAlgorithm(scheme: QuantScheme, qo: QuantizeOptions, fixedTypes: boolean): Promise<{ algorithm: AlgorithmPlugin; quantArgs?: Readonly<Record<string, unknown>> }> {
     const r = await this.registry();
     const asked = this.options.algorithm !== undefined ? r.algorithm(this.options.algorithm) : undefined;
     if (asked?.name === 'rtn' && qo.iters > 0) {
@@ -180,32 +184,30 @@ export class AutoRound {
       if (asked && asked.name !== 'rtn' && asked.name !== 'opt-rtn') {
         this.log.warn(`--algorithm ${this.options.algorithm} with --iters 0: round-to-nearest (RTN) is used, not ${asked.name}; give --iters N (N > 0) to tune with ${asked.name}`);
       }
-      // docs/algorithms/opt-rtn.md#when-it-runs: the importance-weighted search for symmetric int below 8 bits and the GGUF k-quants
-      const wantsOpt = !qo.disableOptRtn && ((isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) || scheme.data_type.endsWith('_dq'));
-      if (wantsOpt) {
-        const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
-        if (opt) return opt;
-        this.log.warn('optimized RTN (the default for --iters 0 with symmetric int and GGUF k-quant schemes) needs @autoround/algo-signround, which is not installed: running plain RTN (pass --disable_opt_rtn to silence this)');
+      // docs/algorithms/opt-rtn.md#when-it-runs: the algorithm that declares it replaces RTN for this scheme (opt-rtn)
+      if (!qo.disableOptRtn) {
+        const opt = r.algorithms.find((a) => a.replacesRtn?.(scheme));
+        if (opt) return { algorithm: opt };
+        if (isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) {
+          this.log.warn('optimized RTN (the default for --iters 0 with symmetric int and GGUF k-quant schemes) needs @autoround/algo-signround, which is not installed: running plain RTN (pass --disable_opt_rtn to silence this)');
+        }
       }
-      return rtnOf(r);
+      return { algorithm: rtnOf(r) };
     }
     const name = this.options.algorithm ?? 'auto_round';
-    if (isGgufTuning(scheme, qo, fixedTypes) && SIGNROUND_NAMES.has(name)) {
-      if (scheme.bits >= 16) return rtnOf(r); // a float GGUF file: nothing to tune
-      // docs/algorithms/gguf-tuning.md#frozen-scales: GGUF types are tuned on V only, with the GGUF scale/min search of iteration 0
-      // frozen; @autoround/algo-signround runs that path through its opt-rtn entry when iters > 0
-      const opt = r.algorithms.find((a) => a.name === 'opt-rtn');
-      if (!opt) throw new AutoRoundError('E_UNKNOWN_ALGORITHM', `--iters ${qo.iters} selects SignRound tuning, which needs the @autoround/algo-signround plugin (not installed); use --iters 0 for RTN`, { subject: '--iters' });
-      return { ...opt, name: 'auto_round (GGUF: V tuned, GGUF scales frozen)' };
-    }
+    let algorithm: AlgorithmPlugin;
     try {
-      return r.algorithm(name);
+      algorithm = r.algorithm(name);
     } catch (e) {
       if (name === 'auto_round') {
         throw new AutoRoundError('E_UNKNOWN_ALGORITHM', `--iters ${qo.iters} selects SignRound tuning, which needs the @autoround/algo-signround plugin (not installed); use --iters 0 for RTN`, { subject: '--iters', cause: e });
       }
       throw e;
     }
+    const route = algorithm.route?.({ scheme, options: qo, fixedTypes });
+    if (!route) return { algorithm };
+    const target = route.algorithm === 'rtn' ? rtnOf(r) : r.algorithm(route.algorithm);
+    return { algorithm: route.label ? { ...target, name: route.label } : target, ...(route.quantArgs ? { quantArgs: route.quantArgs } : {}) };
   }
 
   /** Quantizes and writes every requested format; the output appears only when complete. */
@@ -242,7 +244,8 @@ export class AutoRound {
     const qo = this.quantizeOptions();
     // a format that fixes each layer's type (GGUF's mix) plans it once the algorithm is known
     const typer = formats.map((format, i) => ({ format, e: exporters[i]! })).find((x) => x.e.layerQuantTypes);
-    const algorithm = await this.pickAlgorithm(scheme, qo, typer !== undefined);
+    const picked = await this.pickAlgorithm(scheme, qo, typer !== undefined);
+    const algorithm = picked.algorithm;
     const quantTypes = typer?.e.layerQuantTypes!({ format: typer.format, spec: model.spec, checkpoint: model.checkpoint, scheme, layerSchemes, calibrates: algorithm.needsCalibration(qo) });
     this.log.info(`quantizing ${model.spec.architecture} from ${model.dir} with ${algorithm.name}, scheme ${describeScheme(scheme)}, format ${formats.join(', ')}`);
     let calibration: (() => Promise<Int32Array[]>) | undefined;
@@ -273,9 +276,11 @@ export class AutoRound {
       seqlen: algorithm.needsCalibration(qo) ? qo.seqlen : undefined,
       batch_size: algorithm.needsCalibration(qo) ? qo.batchSize : undefined,
       dataset: algorithm.needsCalibration(qo) ? (this.options.dataset ?? DEFAULTS.dataset) : undefined,
-      enable_minmax_tuning: qo.iters > 0 ? !isGgufTuning(scheme, qo, typer !== undefined) && (this.options.enableMinmaxTuning ?? true) : undefined,
+      enable_minmax_tuning: qo.iters > 0 ? (this.options.enableMinmaxTuning ?? true) : undefined,
       enable_quanted_input: qo.iters > 0 ? (this.options.enableQuantedInput ?? true) : undefined,
     };
+    // what the algorithm's route decides (GGUF tuning: scales frozen), in the entries' places
+    Object.assign(quantArgs, picked.quantArgs);
     const result = await runPipeline({
       registry,
       model,
@@ -323,7 +328,7 @@ export class AutoRound {
     } catch (e) {
       throw new AutoRoundError('E_NOT_INSTALLED', `calibration (--dataset ${dataset}) needs @autoround/calib-datasets, which is not installed`, { subject: '--dataset', cause: e });
     }
-    const tokenizer = loadTokenizer(model.dir);
+    const tokenizer = tokenizerOf(await this.registry(), model);
     const t0 = Date.now();
     let lm: DecodingCausalLM | undefined;
     // The source asks for seeds seed, seed+1, … in turn: decode them SELF_BATCH at a time (same ids as
@@ -440,16 +445,6 @@ interface CalibDatasetsModule {
     tokenizer: { encode(text: string, o?: { addSpecialTokens?: boolean }): number[]; bosTokenId?: number | undefined; eosTokenId?: number | undefined },
     options: { nsamples: number; seqlen: number; seed: number; log: Logger; generate: (n: number, seed: number) => Promise<number[]>; sources: readonly DatasetSourcePlugin[] },
   ): Promise<Int32Array[]>;
-}
-
-const SIGNROUND_NAMES = new Set(['auto_round', 'autoround', 'sign_round', 'signround']);
-
-/**
- * Whether tuning this run means tuning GGUF types: an output format that fixes each layer's type
- * (--format gguf:*), or a GGUF scheme.
- */
-function isGgufTuning(scheme: QuantScheme, qo: QuantizeOptions, fixedTypes: boolean): boolean {
-  return qo.iters > 0 && (fixedTypes || scheme.data_type.endsWith('_dq') || scheme.data_type === 'int_asym_float_zp');
 }
 
 export function describeScheme(s: QuantScheme): string {

@@ -1,9 +1,21 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Tensor, decodeUtf8Text } from '@autoround/core-tensor';
-import { AutoRoundError, describeSystemError, type CausalLM, type KernelBackend, type QuantizedWeight, type Registry, type WeightSource } from '@autoround/core';
-import { klDivergence, perplexity, type KlDivergenceRun, type PerplexityOptions, type PerplexityResult } from '@autoround/eval';
-import { OverlayWeights, loadTokenizer, type TextTokenizer } from '@autoround/models';
-import { type LoadedModel, openModel } from './pipeline.js';
+import {
+  AutoRoundError,
+  describeSystemError,
+  type CausalLM,
+  type EvaluatorPlugin,
+  type KernelBackend,
+  type KlDivergenceRun,
+  OverlayWeights,
+  type PerplexityOptions,
+  type PerplexityResult,
+  type QuantizedWeight,
+  type Registry,
+  type TextTokenizer,
+  type WeightSource,
+} from '@autoround/core';
+import { type LoadedModel, openModel, tokenizerOf } from './pipeline.js';
 
 /** A model folder's weights: plain float checkpoints as they are, quantized folders through their format's reader. */
 export function weightsOf(registry: Registry, model: LoadedModel): WeightSource {
@@ -37,6 +49,8 @@ export interface EvalTextOptions {
 export class PerplexityBench {
   readonly ids: Int32Array;
   readonly tokenizer: TextTokenizer;
+  /** The installed evaluator (@autoround/eval's); E_NOT_INSTALLED, before any tokenizing, without one. */
+  private readonly evaluator: EvaluatorPlugin;
   constructor(
     readonly registry: Registry,
     readonly model: LoadedModel,
@@ -44,7 +58,8 @@ export class PerplexityBench {
     text: string,
     readonly options: EvalTextOptions,
   ) {
-    this.tokenizer = loadTokenizer(model.dir);
+    this.evaluator = registry.evaluator('perplexity (auto-round eval, --eval_ppl)', '--eval_ppl');
+    this.tokenizer = tokenizerOf(registry, model);
     this.ids = Int32Array.from(this.tokenizer.encode(text, { addSpecialTokens: false }));
   }
 
@@ -58,7 +73,7 @@ export class PerplexityBench {
 
   run(weights: WeightSource = weightsOf(this.registry, this.model)): PerplexityResult {
     // the weights too: a non-finite score is reported with the tensor that holds the NaN
-    return perplexity(this.load(weights), this.ids, { ...this.evalOptions(), weights });
+    return this.evaluator.perplexity(this.load(weights), this.ids, { ...this.evalOptions(), weights });
   }
 
   /** The model's weights with its quantized layers replaced by their QDQ weights (and changed tensors by theirs). */
@@ -81,7 +96,7 @@ export class PerplexityBench {
    * and both perplexities (the numbers run and runQuantized give), in one pass over the windows.
    */
   compareQuantized(qdq: ReadonlyMap<string, QuantizedWeight>, tensors?: ReadonlyMap<string, Float32Array>): KlDivergenceRun {
-    return klDivergence(this.load(this.model.checkpoint), this.load(this.quantized(qdq, tensors)), this.ids, this.evalOptions());
+    return this.evaluator.klDivergence(this.load(this.model.checkpoint), this.load(this.quantized(qdq, tensors)), this.ids, this.evalOptions());
   }
 }
 
@@ -111,8 +126,9 @@ export function folderKlDivergence(registry: Registry, model: LoadedModel, base:
   if (model.spec.vocabSize !== base.spec.vocabSize) {
     throw new AutoRoundError('E_EVAL', `--eval_kld_base: ${base.dir} has a vocabulary of ${base.spec.vocabSize} tokens, ${model.dir} one of ${model.spec.vocabSize}; ${same}`, { subject: '--eval_kld_base' });
   }
-  const tokenizer = loadTokenizer(model.dir);
-  const baseTokenizer = loadTokenizer(base.dir);
+  const evaluator = registry.evaluator('KL divergence (--eval_kld_base)', '--eval_kld_base');
+  const tokenizer = tokenizerOf(registry, model);
+  const baseTokenizer = tokenizerOf(registry, base);
   const ids = Int32Array.from(tokenizer.encode(text, { addSpecialTokens: false }));
   const baseIds = baseTokenizer.encode(text, { addSpecialTokens: false });
   let diff = ids.length === baseIds.length ? -1 : Math.min(ids.length, baseIds.length);
@@ -122,7 +138,7 @@ export function folderKlDivergence(registry: Registry, model: LoadedModel, base:
     throw new AutoRoundError('E_EVAL', `--eval_kld_base: ${base.dir} and ${model.dir} tokenize differently (${where}); ${same}`, { subject: '--eval_kld_base' });
   }
   const lm = (m: LoadedModel) => causalLm(registry, m, weightsOf(registry, m), backend);
-  return klDivergence(lm(base), lm(model), ids, windowOptions(options, tokenizer));
+  return evaluator.klDivergence(lm(base), lm(model), ids, windowOptions(options, tokenizer));
 }
 
 /** Perplexity of a model folder (float or quantized in any installed format) on a text. */

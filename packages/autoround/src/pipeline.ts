@@ -18,9 +18,11 @@ import {
   type WeightSource,
   checkTensorShape,
   formatBase,
+  architectureOf,
+  readConfig,
+  type TextTokenizer,
   writeAtomically,
 } from '@autoround/core';
-import { readConfig, architectureOf } from '@autoround/models';
 import type { SanityProbeResult } from './sanity.js';
 import { RunResume } from './resume.js';
 
@@ -29,6 +31,13 @@ export interface LoadedModel {
   config: HFConfig;
   spec: ModelSpec;
   checkpoint: Checkpoint;
+}
+
+/** The tokenizer of a model folder, from its architecture plugin (@autoround/models' for the LLaMA family). */
+export function tokenizerOf(registry: Registry, model: { dir: string; spec: ModelSpec }): TextTokenizer {
+  const arch = registry.architecture(model.spec.architecture, model.dir);
+  if (!arch.tokenizer) throw new AutoRoundError('E_NO_TOKENIZER', `${model.dir}: the ${arch.name} architecture plugin reads no tokenizer, which text needs (calibration, evaluation)`, { subject: model.dir });
+  return arch.tokenizer(model.dir);
 }
 
 /** Reads config.json, finds the architecture plugin, opens the checkpoint and checks every tensor the spec names. */

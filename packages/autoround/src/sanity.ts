@@ -5,12 +5,22 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AutoRoundError, type CausalLM, type DecodingCausalLM, type KernelBackend, type Logger, type QuantScheme, type Registry, isAutoRoundError, isBlockwise, isDecoding } from '@autoround/core';
-import { evalWindows, windowNllOf } from '@autoround/eval';
-import { loadTokenizer } from '@autoround/models';
+import {
+  AutoRoundError,
+  type CausalLM,
+  type DecodingCausalLM,
+  type EvaluatorPlugin,
+  type KernelBackend,
+  type Logger,
+  type QuantScheme,
+  type Registry,
+  isAutoRoundError,
+  isBlockwise,
+  isDecoding,
+} from '@autoround/core';
 import { DEMO_TEXT } from './demo.js';
 import { weightsOf } from './evaluate.js';
-import { type LoadedModel, openModel } from './pipeline.js';
+import { type LoadedModel, openModel, tokenizerOf } from './pipeline.js';
 
 /** Windows the probe scores, at most, and their length in tokens (first token unscored). */
 export const PROBE_WINDOWS = 4;
@@ -88,11 +98,17 @@ export type SampleTokens = (lm: DecodingCausalLM, bos: number | undefined, nToke
  * Reads the first readable output back, scores it and the source model on the probe windows, and
  * throws E_SANITY (keeping the output) when its perplexity is not finite or more than
  * sanityLimit(bits) times the source's. Returns undefined, with a warning, when no output of the run
- * has a reader (a plugin format without one).
+ * has a reader (a plugin format without one), and with one info line when no evaluator is installed
+ * (@autoround/eval scores the windows).
  */
 export function sanityProbe(run: SanityProbeRun): SanityProbeResult | undefined {
   const t0 = Date.now();
   const { registry, model, backend, log } = run;
+  const evaluator = registry.evaluators[0];
+  if (!evaluator) {
+    log.info('sanity probe skipped: it scores perplexity through @autoround/eval, which is not installed');
+    return undefined;
+  }
   const target = readableOutput(registry, run.outputs);
   if (!target) {
     log.warn(`sanity probe skipped: no installed reader for ${run.outputs.map((o) => o.format).join(', ')} (--skip_sanity_check silences this)`);
@@ -105,8 +121,8 @@ export function sanityProbe(run: SanityProbeRun): SanityProbeResult | undefined 
     // one model in memory at a time on the way that passes: the source's score, then the output's
     let loadedSource: CausalLM | undefined;
     const source = () => (loadedSource ??= loadSource());
-    const { windows, windowsFrom } = probeWindows(model, source, run.calibration, run.sampleTokens);
-    const sourceNll = sourceScore(model, windows, backend, source);
+    const { windows, windowsFrom } = probeWindows(registry, evaluator, model, source, run.calibration, run.sampleTokens);
+    const sourceNll = sourceScore(evaluator, model, windows, backend, source);
     loadedSource = undefined;
     let quantized: CausalLM;
     try {
@@ -115,7 +131,7 @@ export function sanityProbe(run: SanityProbeRun): SanityProbeResult | undefined 
       const why = e instanceof Error ? e.message : String(e);
       throw new AutoRoundError('E_SANITY', `sanity check failed: the output written to ${target.dir} (${target.format}) cannot be read back: ${why}. The output is kept; --skip_sanity_check turns this check off`, { subject: target.dir, cause: e });
     }
-    const quantNll = nllOf(quantized, windows);
+    const quantNll = nllOf(evaluator, quantized, windows);
     const sourcePerplexity = Math.exp(sourceNll.sum / sourceNll.tokens);
     const quantizedPerplexity = Math.exp(quantNll.sum / quantNll.tokens);
     const ratio = quantizedPerplexity / sourcePerplexity;
@@ -205,13 +221,13 @@ function readableOutput(registry: Registry, outputs: readonly { format: string; 
  * through the model's tokenizer; else (no tokenizer.json) sequences sampled from the source model,
  * seeded. None of them needs the network or any file outside the model folder.
  */
-function probeWindows(model: LoadedModel, source: () => CausalLM, calibration: Int32Array[] | undefined, sample: SampleTokens): { windows: Int32Array[]; windowsFrom: string } {
+function probeWindows(registry: Registry, evaluator: EvaluatorPlugin, model: LoadedModel, source: () => CausalLM, calibration: Int32Array[] | undefined, sample: SampleTokens): { windows: Int32Array[]; windowsFrom: string } {
   if (calibration && calibration.length > 0) return { windows: calibration, windowsFrom: 'calibration samples' };
   const maxPos = Number(model.config.max_position_embeddings ?? PROBE_TOKENS);
   const seqlen = Math.max(2, Math.min(PROBE_TOKENS, Number.isFinite(maxPos) ? maxPos : PROBE_TOKENS));
-  const text = builtInTextIds(model.dir);
+  const text = builtInTextIds(registry, model);
   if (text) {
-    const windows = evalWindows(text.ids, { seqlen, ...(text.bos !== undefined ? { bosTokenId: text.bos } : {}) }).slice(0, PROBE_WINDOWS);
+    const windows = evaluator.evalWindows(text.ids, { seqlen, ...(text.bos !== undefined ? { bosTokenId: text.bos } : {}) }).slice(0, PROBE_WINDOWS);
     if (windows.length > 0) return { windows, windowsFrom: 'built-in text' };
   }
   const lm = source();
@@ -228,13 +244,14 @@ function probeWindows(model: LoadedModel, source: () => CausalLM, calibration: I
 const textIds = new Map<string, { ids: Int32Array; bos: number | undefined }>();
 
 /** The built-in text through the model's tokenizer; undefined when the folder has no tokenizer.json. */
-function builtInTextIds(dir: string): { ids: Int32Array; bos: number | undefined } | undefined {
+function builtInTextIds(registry: Registry, model: LoadedModel): { ids: Int32Array; bos: number | undefined } | undefined {
+  const dir = model.dir;
   if (!existsSync(join(dir, 'tokenizer.json'))) return undefined;
   const stamp = (f: string) => (existsSync(join(dir, f)) ? `${statSync(join(dir, f)).size}:${statSync(join(dir, f)).mtimeMs}` : '-');
   const key = `${resolve(dir)};${stamp('tokenizer.json')};${stamp('tokenizer_config.json')}`;
   let t = textIds.get(key);
   if (!t) {
-    const tokenizer = loadTokenizer(dir);
+    const tokenizer = tokenizerOf(registry, model);
     t = { ids: Int32Array.from(tokenizer.encode(DEMO_TEXT, { addSpecialTokens: false })), bos: tokenizer.bosTokenId };
     if (textIds.size >= SOURCE_SCORES_KEPT) textIds.delete(textIds.keys().next().value!);
     textIds.set(key, t);
@@ -256,7 +273,7 @@ interface NllSum {
 const sourceScores = new Map<string, NllSum>();
 const SOURCE_SCORES_KEPT = 16;
 
-function sourceScore(model: LoadedModel, windows: readonly Int32Array[], backend: KernelBackend, source: () => CausalLM): NllSum {
+function sourceScore(evaluator: EvaluatorPlugin, model: LoadedModel, windows: readonly Int32Array[], backend: KernelBackend, source: () => CausalLM): NllSum {
   const h = createHash('sha256');
   for (const f of ['config.json', ...model.checkpoint.shardFiles]) {
     const st = statSync(join(model.dir, f));
@@ -267,7 +284,7 @@ function sourceScore(model: LoadedModel, windows: readonly Int32Array[], backend
   const key = h.digest('hex');
   let nll = sourceScores.get(key);
   if (!nll) {
-    nll = nllOf(source(), windows);
+    nll = nllOf(evaluator, source(), windows);
     if (sourceScores.size >= SOURCE_SCORES_KEPT) sourceScores.delete(sourceScores.keys().next().value!);
     sourceScores.set(key, nll);
   }
@@ -275,10 +292,10 @@ function sourceScore(model: LoadedModel, windows: readonly Int32Array[], backend
 }
 
 /** Summed negative log-likelihood of every window's tokens after the first, each from its prefix (as `perplexity` scores). */
-function nllOf(lm: CausalLM, windows: readonly Int32Array[]): NllSum {
+function nllOf(evaluator: EvaluatorPlugin, lm: CausalLM, windows: readonly Int32Array[]): NllSum {
   const nll: NllSum = { sum: 0, tokens: 0 };
   for (const ids of windows) {
-    nll.sum += windowNllOf(lm, ids);
+    nll.sum += evaluator.windowNll(lm, ids);
     nll.tokens += ids.length - 1;
   }
   return nll;

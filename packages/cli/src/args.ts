@@ -180,7 +180,7 @@ export function helpText(bin: string, commands: readonly CommandPlugin[] = []): 
   const rows = [...FLAGS.values()].map((f) => `  --${f.name.padEnd(26)} ${f.help}${f.unsupported ? ` [not supported: ${f.unsupported}]` : ''}`);
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
        ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
-       ${bin} list [plugin|alg|format|arch|dataset|command|backend]  (or --list)
+       ${bin} list [plugin|alg|format|arch|dataset|command|backend|evaluator]  (or --list)
        ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
 ${commands.map((c) => `       ${`${bin} ${c.name} ${c.usage}`.padEnd(bin.length + 43)}${c.description}\n`).join('')}
 flags:

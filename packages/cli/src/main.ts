@@ -198,6 +198,11 @@ async function list(io: CliIO, registry: Registry, what?: string): Promise<void>
     io.out('kernel backends:');
     for (const x of registry.kernelBackends) io.out(`  ${x.name.padEnd(14)} priority ${x.priority}${x.available() ? '' : ' (unavailable here)'}`);
   }
+  if (show('evaluator')) {
+    // eval, --eval_ppl and the sanity probe score through the first one
+    io.out('evaluators:');
+    for (const x of registry.evaluators) io.out(`  ${x.name}`);
+  }
 }
 
 async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void> {
@@ -213,6 +218,8 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void>
   const ar = new AutoRound(modelArg(a), { ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
   const text = evalFile ? readText(evalFile) : undefined;
+  // without an evaluator (@autoround/eval) --eval_ppl fails before the run, not after it
+  if (evalFile) (await ar.registry()).evaluator('perplexity (--eval_ppl)', '--eval_ppl');
   const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile, protect: evalFile ? [evalFile] : [] });
   for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
   io.out(`${res.quantizedLayers} layers quantized, ${res.fullPrecisionLayers} kept in full precision, ${res.seconds.toFixed(1)} s`);

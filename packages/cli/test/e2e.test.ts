@@ -28,6 +28,8 @@ describe('auto-round list', () => {
     expect(r.out).toMatch(/auto_round/);
     // one architecture plugin per folder of @autoround/models
     expect(r.out).toMatch(/llama\s+LlamaForCausalLM, MistralForCausalLM\n\s+qwen2\s+Qwen2ForCausalLM\n\s+qwen3\s+Qwen3ForCausalLM/);
+    // scoring is @autoround/eval's contribution (the host does not import it)
+    expect(r.out).toMatch(/evaluators:\n\s+perplexity/);
   });
 
   it('lists the subcommands plugins contribute, and --help shows them', async () => {

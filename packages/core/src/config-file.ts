@@ -19,3 +19,10 @@ export function readConfig(dir: string): HFConfig {
   }
   return parsed as HFConfig;
 }
+
+/** The architecture a config.json names (`architectures[0]`), which picks the architecture plugin. */
+export function architectureOf(config: HFConfig, file: string): string {
+  const a = config.architectures?.[0];
+  if (typeof a !== 'string') throw new AutoRoundError('E_BAD_CONFIG', `${file}: "architectures" is missing, cannot tell which model this is`, { subject: file });
+  return a;
+}

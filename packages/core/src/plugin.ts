@@ -6,6 +6,8 @@ import type { QuantizedWeight } from './quantized.js';
 import type { CheckpointValue } from './resume-file.js';
 import type { QuantScheme } from './scheme.js';
 import type { LayerSelectionOptions } from './layer-selection.js';
+import type { AlgorithmRouting } from './algorithm-route.js';
+import type { EvaluatorPlugin, TextTokenizer } from './evaluation.js';
 
 /** Where a model's float32 weights come from: a checkpoint, or a checkpoint with some weights replaced. */
 export interface WeightSource {
@@ -111,6 +113,8 @@ export interface ArchitecturePlugin {
   readonly hfArchitectures: readonly string[];
   describe(config: HFConfig, source: string): ModelSpec;
   load(spec: ModelSpec, weights: WeightSource, backend: KernelBackend): CausalLM;
+  /** The tokenizer of a model folder of this architecture (calibration text, evaluation, the sanity probe). */
+  tokenizer?(dir: string): TextTokenizer;
 }
 
 /**
@@ -185,7 +189,7 @@ export interface ResumeState {
   readonly state: CheckpointValue;
 }
 
-export interface AlgorithmPlugin {
+export interface AlgorithmPlugin extends AlgorithmRouting {
   readonly name: string;
   readonly aliases?: readonly string[];
   readonly description: string;
@@ -376,6 +380,8 @@ export interface AutoRoundPlugin {
   readonly kernels?: readonly KernelBackendFactory[];
   readonly packings?: readonly PackingPlugin[];
   readonly commands?: readonly CommandPlugin[];
+  /** Perplexity and KL divergence scoring (`auto-round eval`, --eval_ppl, the sanity probe). */
+  readonly evaluators?: readonly EvaluatorPlugin[];
 }
 
 /** What a plugin author writes: the contract version is filled in. */

@@ -1,6 +1,7 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 import { createLogger, type Logger } from './log.js';
+import type { EvaluatorPlugin } from './evaluation.js';
 import { type AlgorithmPlugin, type ArchitecturePlugin, type AutoRoundPlugin, type CommandPlugin, type DatasetSourcePlugin, type ExporterPlugin, type PackingPlugin, PLUGIN_API_VERSION } from './plugin.js';
 
 /** The base of a format string: "gguf:q4_k_m" → "gguf", "auto_round:auto_awq" → "auto_round". */
@@ -42,6 +43,7 @@ export class Registry {
   private cmds = new Map<string, CommandPlugin>();
   private data: DatasetSourcePlugin[] = [];
   private kerns: KernelBackendFactory[] = [];
+  private evals: EvaluatorPlugin[] = [];
   private readonly log: Logger;
   /** Clash and version warnings already given (a rebuild would repeat them). */
   private readonly warned = new Set<string>();
@@ -129,6 +131,7 @@ export class Registry {
     this.cmds = values(this.index<CommandPlugin>('command', (c) => [c.name], (p) => p.commands));
     this.data = [...new Set(this.index<DatasetSourcePlugin>('dataset source', (d) => [d.name], (p) => p.datasets).values())].map((o) => o.value);
     this.kerns = [...new Set(this.index<KernelBackendFactory>('kernel backend', (k) => [k.name], (p) => p.kernels).values())].map((o) => o.value);
+    this.evals = [...new Set(this.index<EvaluatorPlugin>('evaluator', (e) => [e.name], (p) => p.evaluators).values())].map((o) => o.value);
   }
 
   get algorithms(): AlgorithmPlugin[] {
@@ -166,6 +169,18 @@ export class Registry {
     return [...this.kerns];
   }
 
+  /** Evaluators in precedence order. */
+  get evaluators(): EvaluatorPlugin[] {
+    return [...this.evals];
+  }
+
+  /** The evaluator of highest precedence; `what` names the request in the error when none is installed. */
+  evaluator(what: string, subject?: string): EvaluatorPlugin {
+    const e = this.evals[0];
+    if (!e) throw new AutoRoundError('E_NOT_INSTALLED', `${what} needs @autoround/eval (or another plugin contributing an evaluator), which is not installed`, { subject: subject ?? what });
+    return e;
+  }
+
   algorithm(name: string): AlgorithmPlugin {
     const a = this.algos.get(name.toLowerCase());
     if (!a) {
@@ -189,6 +204,8 @@ export class Registry {
   architecture(hfName: string, source: string): ArchitecturePlugin {
     const a = this.archs.get(hfName);
     if (!a) {
+      // a host without a preset starts with no architecture at all: say what to install
+      if (this.archs.size === 0) throw new AutoRoundError('E_NOT_INSTALLED', `${source}: no architecture plugin is installed to read "${hfName}" (install @autoround/models)`, { subject: source });
       const known = [...this.archs.keys()].join(', ') || 'none';
       throw new AutoRoundError('E_UNKNOWN_ARCH', `${source}: architecture "${hfName}" is not supported; supported: ${known}`, { subject: source });
     }

@@ -82,3 +82,21 @@ describe('contributions', () => {
     expect(r.command('nope')).toBeUndefined();
   });
 });
+
+describe('what the host asks the registry for instead of importing it', () => {
+  const evaluator = (name: string) => ({ name, evalWindows: () => [], windowNll: () => 0, perplexity: () => ({ perplexity: 1, nll: 0, tokens: 0, windows: 0 }), klDivergence: () => ({ kld: 0, sameTop: 1, tokens: 0, perplexity: 1, referencePerplexity: 1, windows: 0 }) });
+
+  it('evaluators are a contribution; none installed is E_NOT_INSTALLED naming @autoround/eval', () => {
+    const r = new Registry({ log: memoryLogger() });
+    expect(() => r.evaluator('perplexity (--eval_ppl)')).toThrow(expect.objectContaining({ code: 'E_NOT_INSTALLED', message: expect.stringMatching(/perplexity \(--eval_ppl\) needs @autoround\/eval/) }));
+    r.use(definePlugin({ name: 'eval-a', evaluators: [evaluator('a')] }));
+    expect(r.evaluator('x').name).toBe('a');
+  });
+
+  it('no architecture plugin at all is E_NOT_INSTALLED naming @autoround/models; an unknown one among others E_UNKNOWN_ARCH', () => {
+    const r = new Registry({ log: memoryLogger() });
+    expect(() => r.architecture('LlamaForCausalLM', 'm/config.json')).toThrow(expect.objectContaining({ code: 'E_NOT_INSTALLED', message: expect.stringMatching(/@autoround\/models/) }));
+    r.use(definePlugin({ name: 'arch', architectures: [{ name: 'x', hfArchitectures: ['XForCausalLM'], describe: () => { throw new Error('unused'); }, load: () => { throw new Error('unused'); } }] }));
+    expect(() => r.architecture('LlamaForCausalLM', 'm/config.json')).toThrow(expect.objectContaining({ code: 'E_UNKNOWN_ARCH' }));
+  });
+});

@@ -1,14 +1,8 @@
-import { AutoRoundError, type CausalLM } from '@autoround/core';
+import { AutoRoundError, type CausalLM, type KlDivergenceResult, type KlDivergenceRun } from '@autoround/core';
 import { nonFiniteScoreError } from './nonfinite.js';
 import { evalWindows, logSumExp, type PerplexityOptions } from './perplexity.js';
 
-export interface KlDivergenceResult {
-  /** Mean KL(P_ref ‖ P_model) of the next-token distributions per scored token, in nats. */
-  kld: number;
-  /** Fraction of scored tokens where both models rank the same next token first. */
-  sameTop: number;
-  tokens: number;
-}
+export type { KlDivergenceResult, KlDivergenceRun } from '@autoround/core';
 
 /**
  * How far a model's next-token distributions are from a reference model's (usually full
@@ -53,14 +47,6 @@ export class KlDivergence {
     });
     return { kld: kl / n, sameTop: same / n, tokens: n };
   }
-}
-
-export interface KlDivergenceRun extends KlDivergenceResult {
-  /** The model's perplexity over the same windows (what `perplexity` returns). */
-  perplexity: number;
-  /** The reference's perplexity over the same windows. */
-  referencePerplexity: number;
-  windows: number;
 }
 
 /**

@@ -1,29 +1,8 @@
-import { AutoRoundError, type CausalLM, type WeightSource } from '@autoround/core';
+import { AutoRoundError, type CausalLM, type PerplexityOptions, type PerplexityResult } from '@autoround/core';
+
+// the option and result types are core's (the host's EvaluatorPlugin interface); re-exported for existing callers
+export type { PerplexityOptions, PerplexityResult } from '@autoround/core';
 import { nonFiniteScoreError } from './nonfinite.js';
-
-export interface PerplexityOptions {
-  /** Model input length per window, BOS included when `bosTokenId` is set. */
-  seqlen: number;
-  /** Prepended to every window (and not scored), as the usual evaluation does for LLaMA. */
-  bosTokenId?: number;
-  /** Score at most this many tokens (a prefix of the text). */
-  maxTokens?: number;
-  /** Called after each window with tokens scored so far. */
-  onProgress?: (scored: number, total: number) => void;
-  /**
-   * The model's weights: when a window's score is not finite, the error also names the first of the
-   * offending layer's tensors that holds a NaN or ±Inf.
-   */
-  weights?: WeightSource;
-}
-
-export interface PerplexityResult {
-  perplexity: number;
-  /** Mean negative log-likelihood per scored token, in nats. */
-  nll: number;
-  tokens: number;
-  windows: number;
-}
 
 /**
  * The perplexity windows of a token stream: pieces of seqlen − 1 tokens (seqlen without BOS), each

@@ -1,15 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AutoRoundError, type HFConfig } from '@autoround/core';
 
-// config.json is read by one function, in @autoround/core (hosts and exporters read it too)
-export { readConfig } from '@autoround/core';
-
-export function architectureOf(config: HFConfig, file: string): string {
-  const a = config.architectures?.[0];
-  if (typeof a !== 'string') throw new AutoRoundError('E_BAD_CONFIG', `${file}: "architectures" is missing, cannot tell which model this is`, { subject: file });
-  return a;
-}
+// config.json is read and its architecture named by @autoround/core (hosts and exporters read it too)
+export { architectureOf, readConfig } from '@autoround/core';
 
 /** A required integer field of config.json. */
 export function intField(config: HFConfig, key: string, file: string, fallback?: number): number {

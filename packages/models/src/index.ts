@@ -13,7 +13,8 @@ export * from './qwen2/index.js';
 export * from './qwen3/index.js';
 export * from './tokenizer.js';
 export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fast-bpe.js';
-export * from './weights.js';
+// the overlay lives in core (the host builds one for evaluation); re-exported for existing callers
+export { OverlayWeights } from '@autoround/core';
 
 // one architecture, one folder (README.md "Adding an architecture"): each registers its Hugging Face names
 export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture] });

@@ -1,19 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HFTokenizer } from '@huggingface/tokenizers';
-import { AutoRoundError, isAutoRoundError } from '@autoround/core';
+import { AutoRoundError, isAutoRoundError, type TextTokenizer } from '@autoround/core';
 import { createFastEncoder } from './fast-bpe.js';
 
-/** The tokenizer surface the toolkit uses (calibration, evaluation, generation). */
-export interface TextTokenizer {
-  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
-  decode(ids: readonly number[]): string;
-  readonly bosTokenId: number | undefined;
-  readonly eosTokenId: number | undefined;
-  readonly vocabSize: number;
-  /** True when encode runs on the word-memoizing BPE encoder (fast-bpe.ts; same ids as the library's). */
-  readonly fastEncode?: boolean;
-}
+// the interface lives in core (the host asks an architecture plugin for one); re-exported for existing callers
+export type { TextTokenizer } from '@autoround/core';
 
 function readJson(file: string): Record<string, unknown> {
   try {

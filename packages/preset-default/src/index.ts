@@ -12,14 +12,16 @@ import exportGptqPlugin from '@autoround/export-gptq';
 import exportLlmcPlugin from '@autoround/export-llmc';
 import kernelsCpuPlugin from '@autoround/kernels-cpu';
 import modelsPlugin from '@autoround/models';
+import evalPlugin from '@autoround/eval';
 
 /**
  * What the host registered on its own before the preset existed (LLaMA-family models, RTN, the
- * safetensors exporters, the CPU kernels), in that order. The host registers this set when the
+ * safetensors exporters, the CPU kernels), in that order, and the evaluator it imported (perplexity,
+ * KL divergence, the sanity probe). The host registers this set when the
  * preset is installed, so that a program written against the bundling host runs unchanged
  * (docs/adr/0019-host-depends-on-core.md).
  */
-export const basePlugins: readonly AutoRoundPlugin[] = [modelsPlugin, rtnPlugin, exportAutoRoundPlugin, exportGptqPlugin, exportAwqPlugin, exportLlmcPlugin, kernelsCpuPlugin];
+export const basePlugins: readonly AutoRoundPlugin[] = [modelsPlugin, rtnPlugin, exportAutoRoundPlugin, exportGptqPlugin, exportAwqPlugin, exportLlmcPlugin, kernelsCpuPlugin, evalPlugin];
 
 /**
  * Everything the CLI's defaults need: the base set, SignRound (the default --iters 200 and

@@ -2,6 +2,7 @@ import type { ArchitecturePlugin } from '@autoround/core';
 import { LLAMA, type LlamaVariant } from './dims.js';
 import { LlamaModel } from './model.js';
 import { describeLlama } from './spec.js';
+import { loadTokenizer } from '../tokenizer.js';
 
 export * from './block.js';
 export * from './dims.js';
@@ -15,6 +16,7 @@ export function llamaFamilyArchitecture(variant: LlamaVariant): ArchitecturePlug
     hfArchitectures: variant.hfArchitectures,
     describe: (config, file) => describeLlama(config, file, variant),
     load: (spec, weights, backend) => new LlamaModel(spec, weights, backend, variant),
+    tokenizer: loadTokenizer,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Checkpoint, Tensor } from '@autoround/core-tensor';
-import type { WeightSource } from '@autoround/core';
+import type { WeightSource } from './plugin.js';
 
 /** A checkpoint seen through replacements: quantized (QDQ) weights shadow the originals. */
 export class OverlayWeights implements WeightSource {

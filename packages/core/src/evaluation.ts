@@ -1,0 +1,68 @@
+// What the host asks of a model's text side: a tokenizer (an architecture plugin's `tokenizer`) and
+// the scores `auto-round eval` and the sanity probe report (an `evaluators` contribution, which
+// @autoround/eval makes). The host depends on these interfaces, not on the packages implementing them
+// (docs/adr/0019-host-depends-on-core.md).
+import type { CausalLM, WeightSource } from './plugin.js';
+
+/** The tokenizer surface the toolkit uses (calibration, evaluation, generation). */
+export interface TextTokenizer {
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  decode(ids: readonly number[]): string;
+  readonly bosTokenId: number | undefined;
+  readonly eosTokenId: number | undefined;
+  readonly vocabSize: number;
+  /** True when encode runs on the word-memoizing BPE encoder (fast-bpe.ts; same ids as the library's). */
+  readonly fastEncode?: boolean;
+}
+
+export interface PerplexityOptions {
+  /** Model input length per window, BOS included when `bosTokenId` is set. */
+  seqlen: number;
+  /** Prepended to every window (and not scored), as the usual evaluation does for LLaMA. */
+  bosTokenId?: number;
+  /** Score at most this many tokens (a prefix of the text). */
+  maxTokens?: number;
+  /** Called after each window with tokens scored so far. */
+  onProgress?: (scored: number, total: number) => void;
+  /**
+   * The model's weights: when a window's score is not finite, the error also names the first of the
+   * offending layer's tensors that holds a NaN or ±Inf.
+   */
+  weights?: WeightSource;
+}
+
+export interface PerplexityResult {
+  perplexity: number;
+  /** Mean negative log-likelihood per scored token, in nats. */
+  nll: number;
+  tokens: number;
+  windows: number;
+}
+
+export interface KlDivergenceResult {
+  /** Mean KL(P_ref ‖ P_model) of the next-token distributions per scored token, in nats. */
+  kld: number;
+  /** Fraction of scored tokens where both models rank the same next token first. */
+  sameTop: number;
+  tokens: number;
+}
+
+export interface KlDivergenceRun extends KlDivergenceResult {
+  /** The model's perplexity over the same windows (what `perplexity` returns). */
+  perplexity: number;
+  /** The reference's perplexity over the same windows. */
+  referencePerplexity: number;
+  windows: number;
+}
+
+/** Scores of a model on a token stream (a plugin's `evaluators` contribution; @autoround/eval's). */
+export interface EvaluatorPlugin {
+  readonly name: string;
+  /** The perplexity windows of a token stream (each window's first token is not scored). */
+  evalWindows(ids: Int32Array, options: PerplexityOptions): Int32Array[];
+  /** Summed negative log-likelihood (nats) of a window's tokens after the first, each from its prefix. */
+  windowNll(model: CausalLM, input: Int32Array): number;
+  perplexity(model: CausalLM, ids: Int32Array, options: PerplexityOptions): PerplexityResult;
+  /** KL(P_reference ‖ P_model) and both perplexities, in one pass over the windows. */
+  klDivergence(reference: CausalLM, model: CausalLM, ids: Int32Array, options: PerplexityOptions): KlDivergenceRun;
+}
