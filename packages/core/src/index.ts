@@ -8,6 +8,7 @@ export * from './log.js';
 export * from './progress.js';
 export * from './staging.js';
 export * from './plugin.js';
+export * from './options.js';
 export * from './resume-file.js';
 export * from './registry.js';
 export * from './layer-selection.js';
