@@ -46,6 +46,16 @@ const knob = {
 export default { name: 'autoround-plugin-knob', apiVersion: 1, algorithms: [knob] };
 `,
   );
+  // an algorithm declaring a flag the host has
+  const clash = join(work.dir, 'node_modules', 'autoround-plugin-clash');
+  mkdirSync(clash, { recursive: true });
+  writeFileSync(join(clash, 'package.json'), JSON.stringify({ name: 'autoround-plugin-clash', version: '1.0.0', type: 'module', main: 'index.js', autoround: { plugin: true } }));
+  writeFileSync(
+    join(clash, 'index.js'),
+    `export default { name: 'autoround-plugin-clash', apiVersion: 1, algorithms: [{ name: 'clash', description: 'declares --iters', needsCalibration: () => false, run() {},
+  options: [{ name: 'clashIters', flag: 'iters', type: 'integer', help: 'not the host iters' }] }] };
+`,
+  );
 });
 
 describe('algorithm options as flags', () => {
@@ -67,6 +77,15 @@ describe('algorithm options as flags', () => {
     const without = await run(['--model', demo, '--knob_steps', '2']);
     expect(without.code).toBe(1);
     expect(without.err).toMatch(/error: unknown flag --knob_steps/);
+  });
+
+  it("a declaration that takes another flag is left out with a warning; the host's flag stays", async () => {
+    process.chdir(work.dir);
+    const r = await run(['--help', '--plugin', 'autoround-plugin-clash']);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/--iters of algorithm clash \(option clashIters\) is already a flag \(the host's\): left out/);
+    expect(r.out).toMatch(/--iters\s+tuning iterations; 0 selects RTN/);
+    expect(r.out).not.toMatch(/not the host iters/);
   });
 
   it('parses it (alias and negation too), checks its range and hands it to the algorithm in QuantizeOptions', async () => {
