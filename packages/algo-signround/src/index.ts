@@ -23,6 +23,7 @@ export {
 export { TunedVector, tunedVectorVar } from './tuned-vector.js';
 export { ggufQuantizer } from './quantizers/gguf.js';
 export * from './norm-bias.js';
+export * from './options.js';
 
 export const signRoundPlugin = definePlugin({ name: '@autoround/algo-signround', algorithms: [signRoundAlgorithm, optRtnAlgorithm] });
 export default signRoundPlugin;

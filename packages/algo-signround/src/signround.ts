@@ -3,6 +3,7 @@ import { normBiasReplacedTensors } from './norm-bias.js';
 import { intQuantizer, usesAlgExt } from './quantizers/int.js';
 import { runSignRound } from './tune.js';
 import { signRoundRoute } from './route.js';
+import { signRoundOptionDeclarations } from './options.js';
 
 /**
  * SignRound (AutoRound's default algorithm): block by block, the rounding offsets V and the
@@ -19,6 +20,8 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   // checkpoints after every block group (checkpointLoop) and continues from one (docs/resume.md)
   resumable: () => true,
   route: signRoundRoute,
+  // the flags it reads, from which the CLI builds its options and help (docs/adr/0020-plugin-contract-v1.md)
+  options: signRoundOptionDeclarations,
   async run(session) {
     const quantizer = intQuantizer();
     await runSignRound(session, {

@@ -76,9 +76,15 @@ export class AutoRound {
   }
 
   registry(): Promise<Registry> {
-    this.registryP ??= this.options.registry
-      ? Promise.resolve(this.options.registry)
-      : createRegistry({ plugins: this.options.plugins ?? [], discover: this.options.discoverPlugins ?? true, log: this.log, ...(this.options.pluginRoots ? { roots: this.options.pluginRoots } : {}), ...(this.options.builtinPlugins ? { builtins: this.options.builtinPlugins } : {}) });
+    this.registryP ??= (
+      this.options.registry
+        ? Promise.resolve(this.options.registry)
+        : createRegistry({ plugins: this.options.plugins ?? [], discover: this.options.discoverPlugins ?? true, log: this.log, ...(this.options.pluginRoots ? { roots: this.options.pluginRoots } : {}), ...(this.options.builtinPlugins ? { builtins: this.options.builtinPlugins } : {}) })
+    ).then((r) => {
+      // the options the installed algorithms declare, checked once they are known (before anything is read)
+      validateOptions(this.options, 'option', r.algorithms);
+      return r;
+    });
     return this.registryP;
   }
 
@@ -153,9 +159,10 @@ export class AutoRound {
   }
 
   private quantizeOptions(): QuantizeOptions {
-    const o = this.options;
+    const { algorithmOptions, ...o } = this.options;
     return {
       ...o,
+      ...algorithmOptions,
       // --algorithm rtn does not tune: it means iters 0 unless iters is given (then checked in pickAlgorithm)
       iters: o.iters ?? (o.algorithm?.trim().toLowerCase() === 'rtn' ? 0 : DEFAULTS.iters),
       disableOptRtn: o.disableOptRtn ?? false,

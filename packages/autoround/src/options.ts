@@ -1,5 +1,5 @@
-import type { AutoRoundPlugin, LayerConfigValue, Logger, Registry, ScaleDType } from '@autoround/core';
-import { AutoRoundError } from '@autoround/core';
+import type { AlgorithmPlugin, AutoRoundPlugin, LayerConfigValue, Logger, OptionNaming, OptionRange, Registry, ScaleDType } from '@autoround/core';
+import { AutoRoundError, checkAlgorithmOption, checkOptionRange, declaredOptions } from '@autoround/core';
 import { parseByteSize } from '@autoround/core-tensor';
 
 /** API options, named after the original's arguments (camelCase). */
@@ -13,17 +13,19 @@ export interface AutoRoundOptions {
   scaleDtype?: ScaleDType;
   /** 0 selects RTN; default 200 (SignRound). */
   iters?: number;
-  lr?: number;
-  minmaxLr?: number;
   nsamples?: number;
   seqlen?: number;
   batchSize?: number;
-  gradientAccumulateSteps?: number;
   seed?: number;
   dataset?: string;
   /** With iters 0: plain RTN instead of the importance-weighted search. */
   disableOptRtn?: boolean;
   algorithm?: string;
+  // SignRound's options, declared with their ranges by @autoround/algo-signround (its src/options.ts),
+  // typed here for the API's users; any other algorithm's go in `algorithmOptions`
+  lr?: number;
+  minmaxLr?: number;
+  gradientAccumulateSteps?: number;
   enableMinmaxTuning?: boolean;
   enableQuantedInput?: boolean;
   notUseBestMse?: boolean;
@@ -41,6 +43,11 @@ export interface AutoRoundOptions {
   enableNormBiasTuning?: boolean;
   /** The last block tuned on the LM loss through the final norm and lm_head instead of its output MSE (experimental, as in the original). */
   enableLfq?: boolean;
+  /**
+   * Options an installed algorithm declares (AlgorithmPlugin.options), by their API name: handed to the
+   * algorithm in QuantizeOptions and checked against the declarations, like the CLI's generated flags.
+   */
+  algorithmOptions?: Readonly<Record<string, unknown>>;
   layerConfig?: Record<string, LayerConfigValue>;
   ignoreLayers?: string;
   quantLmHead?: boolean;
@@ -86,7 +93,6 @@ export const DEFAULTS = {
   seqlen: 2048,
   batchSize: 8,
   seed: 42,
-  gradientAccumulateSteps: 1,
   maxShardSize: '5GB',
   dataset: 'NeelNanda/pile-10k',
 } as const;
@@ -105,84 +111,45 @@ export const RECIPES: Record<string, Partial<AutoRoundOptions>> = {
 /** The most tuning iterations accepted (the original's heaviest recipe, auto-round-best, uses 1000). */
 export const MAX_ITERS = 1_000_000;
 
-/** The range of one numeric option, checked the same way for the API and the CLI. */
-export interface OptionRange {
-  /** The API option (camelCase). */
-  readonly option: string;
-  /** The CLI flag (snake_case, without the dashes). */
-  readonly flag: string;
-  readonly integer: boolean;
-  readonly min: number;
-  /** min itself is not allowed (lr > 0). */
-  readonly minExclusive?: boolean;
-  readonly max: number;
-  /** max itself is not allowed (momentum < 1). */
-  readonly maxExclusive?: boolean;
-  /** Values allowed outside [min, max], each with its meaning (group_size -1 and 0). */
-  readonly special?: Readonly<Record<number, string>>;
-}
-
 const INF = Number.POSITIVE_INFINITY;
 const range = (option: string, flag: string, integer: boolean, min: number, max: number, extra: Partial<OptionRange> = {}): OptionRange => ({ option, flag, integer, min, max, ...extra });
 
 /**
- * Every numeric option's range (docs/options.md). A value outside it would silently cancel or change
- * the work (gradient_accumulate_steps 0 skipped tuning; a negative lr diverged so that the best-iteration
- * rule kept RTN), so it is an error before anything is read. evalSeqlen and evalMaxTokens are the CLI's
- * perplexity options (the API's EvalTextOptions seqlen and maxTokens, checked by @autoround/eval).
+ * The range of every numeric option the host reads (docs/options.md); an algorithm's options bring
+ * theirs in their declarations (AlgorithmPlugin.options). A value outside it would silently cancel or
+ * change the work (gradient_accumulate_steps 0 skipped tuning; a negative lr diverged so that the
+ * best-iteration rule kept RTN), so it is an error before anything is read. evalSeqlen and evalMaxTokens
+ * are the CLI's perplexity options (the API's EvalTextOptions seqlen and maxTokens, checked by @autoround/eval).
  */
 export const OPTION_RANGES: readonly OptionRange[] = [
   range('bits', 'bits', true, 1, 16),
   range('groupSize', 'group_size', true, 1, 1 << 20, { special: { [-1]: 'one group per output channel', 0: 'one group per tensor' } }),
   range('iters', 'iters', true, 0, MAX_ITERS),
-  range('lr', 'lr', false, 0, INF, { minExclusive: true, maxExclusive: true }),
-  range('minmaxLr', 'minmax_lr', false, 0, INF, { minExclusive: true, maxExclusive: true }),
   range('nsamples', 'nsamples', true, 1, 1_000_000),
   range('seqlen', 'seqlen', true, 1, 1 << 20),
   range('batchSize', 'batch_size', true, 1, 1_000_000),
-  range('gradientAccumulateSteps', 'gradient_accumulate_steps', true, 1, 1_000_000),
   // the random streams (mulberry32, MT19937) take a 32-bit seed
   range('seed', 'seed', true, 0, 2 ** 32 - 1),
   range('threads', 'threads', true, 1, 4096),
-  range('nblocks', 'nblocks', true, 1, 1_000_000),
-  range('momentum', 'momentum', false, 0, 1, { maxExclusive: true }),
-  range('dynamicMaxGap', 'dynamic_max_gap', true, -1_000_000, MAX_ITERS),
   range('evalSeqlen', 'eval_seqlen', true, 2, 1 << 20),
   range('evalMaxTokens', 'eval_max_tokens', true, 1, INF),
 ];
 
-/** How an option is named in errors: the API's option name, or the CLI's `--flag`. */
-export type OptionNaming = 'option' | 'flag';
-
-function describeRange(r: OptionRange): string {
-  const kind = r.integer ? 'an integer' : 'a number';
-  const lo = r.min === -INF ? '' : `${r.minExclusive ? '>' : '≥'} ${r.min}`;
-  const hi = r.max === INF ? (r.maxExclusive ? 'finite' : '') : `${r.maxExclusive ? '<' : '≤'} ${r.max}`;
-  const special = Object.entries(r.special ?? {}).map(([v, what]) => `${v} (${what})`);
-  return `${kind} ${[lo, hi].filter(Boolean).join(' and ')}${special.length ? `, or ${special.join(' or ')}` : ''}`;
-}
-
-/** Throws AutoRoundError E_BAD_FLAG when `value` (an option's value; undefined passes) is outside its range. */
-export function checkOptionRange(r: OptionRange, value: unknown, naming: OptionNaming = 'option'): void {
-  if (value === undefined) return;
-  const name = naming === 'flag' ? `--${r.flag}` : r.option;
-  const ok =
-    typeof value === 'number' &&
-    (r.special?.[value] !== undefined ||
-      (!Number.isNaN(value) &&
-        (!r.integer || Number.isInteger(value)) &&
-        (r.minExclusive ? value > r.min : value >= r.min) &&
-        (r.maxExclusive ? value < r.max : value <= r.max)));
-  if (!ok) throw new AutoRoundError('E_BAD_FLAG', `${name} must be ${describeRange(r)}, got ${typeof value === 'number' ? value : JSON.stringify(value)}`, { subject: name });
-}
-
 /**
- * Checks every numeric option of `options` against OPTION_RANGES, and maxShardSize (a size of at least
- * one byte). The AutoRound constructor runs it with option names; the CLI first with flag names.
+ * Checks every numeric option of `options` against OPTION_RANGES, maxShardSize (a size of at least one
+ * byte), and the options `algorithms` declare (their types and ranges; given as an option or in
+ * `algorithmOptions`). The AutoRound constructor runs it with option names for the host's options and,
+ * once its registry is known, for the installed algorithms'; the CLI first, with flag names.
  */
-export function validateOptions(options: Readonly<AutoRoundOptions & { evalSeqlen?: number; evalMaxTokens?: number }>, naming: OptionNaming = 'option'): void {
+export function validateOptions(
+  options: Readonly<AutoRoundOptions & { evalSeqlen?: number; evalMaxTokens?: number }>,
+  naming: OptionNaming = 'option',
+  algorithms: readonly AlgorithmPlugin[] = [],
+): void {
   const values = options as Readonly<Record<string, unknown>>;
   for (const r of OPTION_RANGES) checkOptionRange(r, values[r.option], naming);
+  const given = { ...values, ...options.algorithmOptions };
+  for (const { option } of declaredOptions(algorithms)) checkAlgorithmOption(option, given[option.name], naming);
   const shard = options.maxShardSize;
   if (shard !== undefined) {
     const name = naming === 'flag' ? '--max_shard_size' : 'maxShardSize';

@@ -27,10 +27,6 @@ function errorOf(fn: () => unknown): { code: string; message: string; subject: s
 describe('numeric option ranges (item 12)', () => {
   // each value silently cancelled or changed the work before (exit 0)
   const bad: [keyof AutoRoundOptions, unknown, RegExp][] = [
-    ['gradientAccumulateSteps', 0, /gradientAccumulateSteps must be an integer ≥ 1/],
-    ['lr', -1, /lr must be a number > 0 and finite, got -1/],
-    ['lr', Number.POSITIVE_INFINITY, /lr must be a number > 0 and finite/],
-    ['minmaxLr', 0, /minmaxLr must be a number > 0/],
     ['threads', 0, /threads must be an integer ≥ 1/],
     ['threads', -3, /threads must be an integer ≥ 1/],
     ['iters', 1e9, /iters must be an integer ≥ 0 and ≤ 1000000, got 1000000000/],
@@ -44,9 +40,6 @@ describe('numeric option ranges (item 12)', () => {
     ['batchSize', 0, /batchSize must be an integer ≥ 1/],
     ['seed', -1, /seed must be an integer ≥ 0/],
     ['seed', 1.5, /seed must be an integer/],
-    ['nblocks', 0, /nblocks must be an integer ≥ 1/],
-    ['momentum', 1, /momentum must be a number ≥ 0 and < 1, got 1/],
-    ['momentum', Number.NaN, /momentum must be a number ≥ 0 and < 1, got NaN/],
     ['maxShardSize', '0', /maxShardSize must be a size of at least one byte/],
     ['maxShardSize', 'lots', /maxShardSize must be a size of at least one byte/],
     ['maxShardSize', -5, /maxShardSize must be a size of at least one byte/],
@@ -60,7 +53,7 @@ describe('numeric option ranges (item 12)', () => {
   }
 
   it('the CLI naming reports the same ranges under the flags', () => {
-    expect(errorOf(() => validateOptions({ gradientAccumulateSteps: 0 }, 'flag')).message).toMatch(/^--gradient_accumulate_steps must be an integer ≥ 1/);
+    expect(errorOf(() => validateOptions({ batchSize: 0 }, 'flag')).message).toMatch(/^--batch_size must be an integer ≥ 1/);
     expect(errorOf(() => validateOptions({ evalMaxTokens: -1 }, 'flag')).message).toBe('--eval_max_tokens must be an integer ≥ 1, got -1');
     expect(errorOf(() => validateOptions({ evalSeqlen: 1 }, 'flag')).subject).toBe('--eval_seqlen');
   });
@@ -74,6 +67,35 @@ describe('numeric option ranges (item 12)', () => {
     }
     expect(() => new AutoRound('unused', { groupSize: -1, maxShardSize: '500MB', log: memoryLogger() })).not.toThrow();
     expect(() => new AutoRound('unused', { groupSize: 0, maxShardSize: 1, log: memoryLogger() })).not.toThrow();
+  });
+
+  // an algorithm's options are declared by the algorithm (AlgorithmPlugin.options); SignRound's ranges are
+  // tested in packages/algo-signround/test/options.test.ts, through the CLI in packages/cli/test/option-checks.test.ts
+  const knob = definePlugin({
+    name: 'knob-plugin',
+    algorithms: [
+      {
+        ...rtnAlgorithm,
+        name: 'knobbed',
+        description: 'RTN that records its option',
+        options: [
+          { name: 'knobSteps', flag: 'knob_steps', type: 'integer', default: 3, help: 'steps of the knob', range: { min: 1, max: 10 } },
+          { name: 'knobOn', flag: 'knob_on', type: 'boolean', help: 'turn the knob' },
+        ],
+      },
+    ],
+  });
+
+  it("an installed algorithm's declared option is checked once the registry is known, named as the option", async () => {
+    const bad = async (o: AutoRoundOptions) =>
+      new AutoRound('unused', { plugins: [knob], discoverPlugins: false, log: memoryLogger(), ...o }).registry().then(
+        () => null,
+        (x: unknown) => x as { message: string; subject: string },
+      );
+    expect(await bad({ algorithmOptions: { knobSteps: 11 } })).toMatchObject({ message: 'knobSteps must be an integer ≥ 1 and ≤ 10, got 11', subject: 'knobSteps' });
+    expect(await bad({ algorithmOptions: { knobOn: 'yes' } })).toMatchObject({ message: 'knobOn must be true or false, got "yes"' });
+    expect(await bad({ algorithmOptions: { knobSteps: 10, knobOn: true } })).toBeNull();
+    expect(errorOf(() => validateOptions({ algorithmOptions: { knobSteps: 0 } }, 'flag', knob.algorithms!)).message).toBe('--knob_steps must be an integer ≥ 1 and ≤ 10, got 0');
   });
 
   it('perplexity refuses a token limit below 1 (a negative one cut tokens from the end of the text)', () => {
@@ -166,6 +188,31 @@ describe('options that were silently ignored (item 13)', () => {
     const rtnLog = memoryLogger();
     await new AutoRound(demo, { algorithm: 'rtn', disableOptRtn: true, groupSize: 32, log: rtnLog }).quantizeAndSave(join(work.dir, 'out-rtn'), { format: 'fake' });
     expect(rtnLog.lines.some((l) => /with rtn,/.test(l))).toBe(true);
+  });
+});
+
+describe("an algorithm's declared options (docs/adr/0020-plugin-contract-v1.md#algorithm-options)", () => {
+  const demo = join(work.dir, 'demo-knob');
+  writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 1, heads: 2, kvHeads: 1 });
+  const seen: unknown[] = [];
+  const knob = definePlugin({
+    name: 'knob-plugin',
+    algorithms: [
+      {
+        ...rtnAlgorithm,
+        name: 'knobbed',
+        description: 'RTN that records its option',
+        options: [{ name: 'knobSteps', flag: 'knob_steps', type: 'integer', help: 'steps of the knob', range: { min: 1, max: 10 } }],
+        run: (session) => (seen.push(session.options.knobSteps), rtnAlgorithm.run(session)),
+      },
+    ],
+  });
+
+  it('reach the algorithm in QuantizeOptions from algorithmOptions', async () => {
+    await new AutoRound(demo, { algorithm: 'knobbed', iters: 1, groupSize: 32, algorithmOptions: { knobSteps: 7 }, plugins: [knob], discoverPlugins: false, log: memoryLogger() }).quantizeAndSave(join(work.dir, 'out-knob'), {
+      format: 'fake',
+    });
+    expect(seen).toEqual([7]);
   });
 });
 

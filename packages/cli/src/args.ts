@@ -1,4 +1,4 @@
-import { AutoRoundError, type CommandPlugin } from '@autoround/core';
+import { type AlgorithmOption, type AlgorithmPlugin, AutoRoundError, type CommandPlugin, declaredOptions } from '@autoround/core';
 
 export type FlagKind = 'string' | 'int' | 'float' | 'bool';
 
@@ -15,12 +15,18 @@ export interface FlagSpec {
   unsupported?: string;
   /** May be given more than once; the values are joined with commas. */
   repeatable?: boolean;
+  /** The algorithm option the flag was generated from, and the algorithm declaring it (listed under it by --help). */
+  declared?: { algorithm: string; option: AlgorithmOption };
 }
 
 const F = (kind: FlagKind, name: string, help: string, extra: Partial<FlagSpec> = {}): [string, FlagSpec] => [name, { kind, name, help, ...extra }];
 
-/** The original's flags (docs/algorithms/schemes.md#command-line-flags); aliases map to the canonical name. */
-export const FLAGS = new Map<string, FlagSpec>([
+/**
+ * The flags of the host and the CLI, the original's names (docs/algorithms/schemes.md#command-line-flags);
+ * aliases map to the canonical name. An algorithm's options are its own (AlgorithmPlugin.options): flagTable
+ * adds them from the installed algorithms.
+ */
+export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpec>([
   F('string', 'model', 'model folder or hub id (org/name)'),
   F('string', 'scheme', 'preset scheme: W4A16 (default), W2A16, W3A16, W8A16, W2A16G32, GGUF:Q4_K_M …'),
   F('int', 'bits', 'weight bits (overrides the scheme)'),
@@ -30,12 +36,9 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('string', 'data_type', 'weight data type (int)'),
   F('string', 'scale_dtype', 'scale dtype: fp16 (default), bf16, fp32'),
   F('int', 'iters', 'tuning iterations; 0 selects RTN (default 200)'),
-  F('float', 'lr', 'learning rate (default 1/iters)'),
-  F('float', 'minmax_lr', 'min/max scale learning rate (default: lr)'),
   F('int', 'nsamples', 'calibration samples (default 128)'),
   F('int', 'seqlen', 'calibration sequence length (default 2048)'),
   F('int', 'batch_size', 'calibration batch size (default 8)'),
-  F('int', 'gradient_accumulate_steps', 'gradient accumulation steps (default 1)'),
   F('int', 'seed', 'random seed (default 42)'),
   F('string', 'dataset', 'calibration data: a local file or hub dataset (default NeelNanda/pile-10k)'),
   F('string', 'format', 'output format(s), comma-separated: auto_round (default), fake, …'),
@@ -45,11 +48,6 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('bool', 'quant_lm_head', 'quantize lm_head too', { sets: { key: 'quant_lm_head', value: true } }),
   F('bool', 'disable_opt_rtn', 'with --iters 0: plain RTN', { sets: { key: 'disable_opt_rtn', value: true } }),
   F('bool', 'enable_opt_rtn', 'with --iters 0: optimized RTN (default)', { sets: { key: 'disable_opt_rtn', value: false } }),
-  F('bool', 'enable_minmax_tuning', 'tune min/max scales (default on)', { sets: { key: 'enable_minmax_tuning', value: true } }),
-  F('bool', 'disable_minmax_tuning', 'do not tune min/max scales', { sets: { key: 'enable_minmax_tuning', value: false } }),
-  F('bool', 'enable_quanted_input', 'feed quantized outputs of earlier blocks (default on)', { sets: { key: 'enable_quanted_input', value: true } }),
-  F('bool', 'disable_quanted_input', 'feed full-precision block inputs', { sets: { key: 'enable_quanted_input', value: false } }),
-  F('bool', 'not_use_best_mse', 'keep the last iteration instead of the best', { sets: { key: 'not_use_best_mse', value: true } }),
   F('string', 'algorithm', 'algorithm: auto_round (default) or rtn'),
   F('string', 'device', 'cpu / auto (default); CUDA needs @autoround/kernels-cuda'),
   F('string', 'backend', 'kernel backend: native, wasm, js (default: fastest available; env AUTOROUND_BACKEND)'),
@@ -81,16 +79,10 @@ export const FLAGS = new Map<string, FlagSpec>([
   F('int', 'super_group_size', 'double-quant group size', { unsupported: 'set by the GGUF schemes' }),
   F('float', 'avg_bits', 'AutoScheme average bits', { unsupported: 'AutoScheme is not implemented yet' }),
   F('string', 'options', 'AutoScheme options', { unsupported: 'AutoScheme is not implemented yet' }),
-  F('bool', 'enable_alg_ext', 'SignRoundV2 for symmetric int layers: scales start from the importance-weighted search, max_scale in [0, 2], below 4 bits the 0.1% largest errors left out of the loss', { sets: { key: 'enable_alg_ext', value: true } }),
-  F('bool', 'enable_norm_bias_tuning', 'tune norm weights and linear biases with an offset too (experimental, as in the original)', { sets: { key: 'enable_norm_bias_tuning', value: true } }),
-  F('bool', 'enable_adam', 'AdamRound: AdamW instead of the sign step (lr 0.005 unless given)', { sets: { key: 'enable_adam', value: true } }),
-  F('int', 'nblocks', 'consecutive blocks tuned together as one (default 1)'),
-  F('float', 'momentum', 'momentum of the sign step (default 0)'),
-  F('bool', 'enable_lfq', 'the last block tuned on the LM loss (cross-entropy through the final norm and lm_head) instead of its output MSE (experimental, as in the original)', { sets: { key: 'enable_lfq', value: true } }),
   F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
 ]);
 
-const ALIASES: Record<string, string> = {
+const HOST_ALIASES: Readonly<Record<string, string>> = {
   model_name: 'model',
   model_name_or_path: 'model',
   formats: 'format',
@@ -108,6 +100,65 @@ const ALIASES: Record<string, string> = {
   target_bits: 'avg_bits',
   task: 'tasks',
 };
+
+/** Every flag a run knows: the host's and those the installed algorithms declare. */
+export interface FlagTable {
+  readonly flags: ReadonlyMap<string, FlagSpec>;
+  /** Alias → canonical flag name. */
+  readonly aliases: ReadonlyMap<string, string>;
+  /** Declarations left out because their flag was taken (a host flag, or an earlier algorithm's), for a warning. */
+  readonly clashes: readonly string[];
+}
+
+const KIND: Record<AlgorithmOption['type'], FlagKind> = { boolean: 'bool', integer: 'int', number: 'float', string: 'string' };
+
+/** A declaration's --help line: a number default and a switch that is on are said ("(default on)"). */
+function declaredHelp(o: AlgorithmOption): string {
+  const d = o.default;
+  const shown = typeof d === 'number' ? String(d) : d === true ? 'on' : typeof d === 'string' ? d : undefined;
+  return shown === undefined ? o.help : `${o.help} (default ${shown})`;
+}
+
+/**
+ * The host's flags and the options `algorithms` declare (in precedence order; the first declaration of a
+ * flag wins, and one that takes a host flag or another algorithm's is left out and reported in `clashes`).
+ */
+export function flagTable(algorithms: readonly AlgorithmPlugin[] = []): FlagTable {
+  const flags = new Map(HOST_FLAGS);
+  const aliases = new Map(Object.entries(HOST_ALIASES));
+  const clashes: string[] = [];
+  const taken = (name: string) => flags.has(name) || aliases.has(name);
+  for (const { algorithm, option } of declaredOptions(algorithms)) {
+    if (option.flag === undefined) continue;
+    const names = [option.flag, ...(option.negation ? [option.negation.flag] : []), ...(option.aliases ?? [])];
+    const clash = names.find(taken);
+    if (clash !== undefined) {
+      clashes.push(`--${clash} of algorithm ${algorithm} (option ${option.name}) is already a flag (${flags.get(aliases.get(clash) ?? clash)?.declared?.algorithm ?? 'the host'}'s): left out`);
+      continue;
+    }
+    const declared = { algorithm, option };
+    const bool = option.type === 'boolean';
+    flags.set(option.flag, { kind: KIND[option.type], name: option.flag, help: declaredHelp(option), declared, ...(bool ? { sets: { key: option.flag, value: true } } : {}) });
+    if (option.negation) flags.set(option.negation.flag, { kind: 'bool', name: option.negation.flag, help: option.negation.help, declared, sets: { key: option.flag, value: false } });
+    for (const a of option.aliases ?? []) aliases.set(a, option.flag);
+  }
+  return { flags, aliases, clashes };
+}
+
+/** The packages --plugin names (repeatable, or a comma list), read before the flag table exists: they add flags. */
+export function pluginArgs(argv: readonly string[]): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--plugin') names.push(argv[++i] ?? '');
+    else if (a.startsWith('--plugin=')) names.push(a.slice('--plugin='.length));
+  }
+  return names
+    .join(',')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
 
 export type ParsedValue = string | number | boolean;
 
@@ -133,8 +184,11 @@ function convert(spec: FlagSpec, raw: string): ParsedValue {
   return raw;
 }
 
-/** Parses argv: `--flag value`, `--flag=value`, switches, aliases; unknown and unsupported flags are errors. */
-export function parseArgs(argv: string[]): ParsedArgs {
+/**
+ * Parses argv against `table` (default: the host's flags only): `--flag value`, `--flag=value`, switches,
+ * aliases; unknown and unsupported flags are errors.
+ */
+export function parseArgs(argv: string[], table: FlagTable = flagTable()): ParsedArgs {
   const values = new Map<string, ParsedValue>();
   const positionals: string[] = [];
   let command = 'quantize';
@@ -157,8 +211,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
       key = key.slice(0, eq);
     }
     key = key.replace(/-/g, '_');
-    key = ALIASES[key] ?? key;
-    const spec = FLAGS.get(key);
+    key = table.aliases.get(key) ?? key;
+    const spec = table.flags.get(key);
     if (!spec) throw new AutoRoundError('E_BAD_FLAG', `unknown flag --${key} (see auto-round --help)`, { subject: `--${key}` });
     if (spec.unsupported) throw new AutoRoundError('E_BAD_FLAG', `--${key} is not supported: ${spec.unsupported}`, { subject: `--${key}` });
     if (spec.kind === 'bool') {
@@ -175,9 +229,17 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return { command, positionals, values };
 }
 
-/** The help text; `commands` are the subcommands installed plugins contribute. */
-export function helpText(bin: string, commands: readonly CommandPlugin[] = []): string {
-  const rows = [...FLAGS.values()].map((f) => `  --${f.name.padEnd(26)} ${f.help}${f.unsupported ? ` [not supported: ${f.unsupported}]` : ''}`);
+/**
+ * The help text; `commands` are the subcommands installed plugins contribute, and the flags of `table`
+ * that an algorithm declares are listed under it.
+ */
+export function helpText(bin: string, commands: readonly CommandPlugin[] = [], table: FlagTable = flagTable()): string {
+  const row = (f: FlagSpec) => `  --${f.name.padEnd(26)} ${f.help}${f.unsupported ? ` [not supported: ${f.unsupported}]` : ''}`;
+  const specs = [...table.flags.values()];
+  const byAlgorithm = new Map<string, FlagSpec[]>();
+  for (const f of specs) if (f.declared) byAlgorithm.set(f.declared.algorithm, [...(byAlgorithm.get(f.declared.algorithm) ?? []), f]);
+  const rows = specs.filter((f) => !f.declared).map(row);
+  for (const [algorithm, fs] of byAlgorithm) rows.push('', `options of algorithm ${algorithm}:`, ...fs.map(row));
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
        ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
        ${bin} list [plugin|alg|format|arch|dataset|command|backend|evaluator]  (or --list)

@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import {
   AutoRound,
   type AutoRoundOptions,
-  type AutoRoundPlugin,
   AutoRoundError,
   createLogger,
   createRegistry,
@@ -25,7 +24,7 @@ import {
   writeDemoModel,
 } from '@autoround/autoround';
 import { defaultPlugins } from '@autoround/preset-default';
-import { helpText, type ParsedArgs, parseArgs } from './args.js';
+import { type FlagTable, flagTable, helpText, type ParsedArgs, parseArgs, pluginArgs } from './args.js';
 
 export interface CliIO {
   out: (line: string) => void;
@@ -71,28 +70,33 @@ function checkDevice(v: string | undefined): void {
 }
 
 /**
- * Where plugins come from: the dependencies of the working directory's project and of the CLI's own
- * package.json (the plugins it bundles), and the packages --plugin names (docs/adr/0020-plugin-contract-v1.md).
+ * The registry of a CLI run: --plugin names (explicit), the dependencies of the working directory's and the
+ * CLI's package.json (discovered), and @autoround/preset-default's list (built-in)
+ * (docs/adr/0020-plugin-contract-v1.md). Made before the flags are parsed: installed algorithms add flags.
  */
-/** The plugins of a CLI run: --plugin names (explicit), the dependencies of the working directory's and the CLI's package.json (discovered), and @autoround/preset-default's list (built-in). */
-function pluginOptions(a: ParsedArgs): { plugins: string[]; pluginRoots: string[]; builtinPlugins: readonly AutoRoundPlugin[] } {
-  const plugins = (str(a, 'plugin') ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  return { plugins, pluginRoots: [process.cwd(), dirname(fileURLToPath(import.meta.url))], builtinPlugins: defaultPlugins };
+function registryOf(argv: readonly string[], log: ReturnType<typeof createLogger>): Promise<Registry> {
+  return createRegistry({ plugins: pluginArgs(argv), roots: [process.cwd(), dirname(fileURLToPath(import.meta.url))], builtins: defaultPlugins, log });
 }
 
-function registryOf(a: ParsedArgs, log: ReturnType<typeof createLogger>): Promise<Registry> {
-  const p = pluginOptions(a);
-  return createRegistry({ plugins: p.plugins, roots: p.pluginRoots, builtins: p.builtinPlugins, log });
+/** The values of the flags the algorithms declare, as API options (camelCase), type-checked and range-checked with the others. */
+function declaredValues(a: ParsedArgs, table: FlagTable): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of table.flags.values()) {
+    // a negation flag (--disable_minmax_tuning) stores under its option's flag
+    if (!f.declared || f.name !== f.declared.option.flag) continue;
+    const v = a.values.get(f.name);
+    if (v !== undefined) out[f.declared.option.name] = v;
+  }
+  return out;
 }
 
 /** Maps CLI flags (snake_case, the original's names) to API options, recipe values filling the gaps. */
-export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions {
+export function optionsFromArgs(a: ParsedArgs, recipe: string, registry: Registry, table: FlagTable = flagTable(registry.algorithms)): AutoRoundOptions {
   checkDevice(str(a, 'device'));
   const r = RECIPES[recipe] ?? {};
-  const o: AutoRoundOptions = { ...r, ...pluginOptions(a) };
+  // the algorithms' options under their API names (SignRound's are typed fields of AutoRoundOptions; the
+  // host hands every one to the algorithm in QuantizeOptions)
+  const o: AutoRoundOptions = { ...r, ...declaredValues(a, table), registry };
   const set = <K extends keyof AutoRoundOptions>(k: K, v: AutoRoundOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
   };
@@ -108,25 +112,13 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
     o.scaleDtype = m[sd];
   }
   set('iters', num(a, 'iters'));
-  set('lr', num(a, 'lr'));
-  set('minmaxLr', num(a, 'minmax_lr'));
   set('nsamples', num(a, 'nsamples'));
   set('seqlen', num(a, 'seqlen'));
   set('batchSize', num(a, 'batch_size'));
-  set('gradientAccumulateSteps', num(a, 'gradient_accumulate_steps'));
   set('seed', num(a, 'seed'));
   set('dataset', str(a, 'dataset'));
   set('disableOptRtn', bool(a, 'disable_opt_rtn'));
   set('algorithm', str(a, 'algorithm'));
-  set('enableMinmaxTuning', bool(a, 'enable_minmax_tuning'));
-  set('enableQuantedInput', bool(a, 'enable_quanted_input'));
-  set('notUseBestMse', bool(a, 'not_use_best_mse'));
-  set('enableAlgExt', bool(a, 'enable_alg_ext'));
-  set('momentum', num(a, 'momentum'));
-  set('nblocks', num(a, 'nblocks'));
-  set('enableAdam', bool(a, 'enable_adam'));
-  set('enableNormBiasTuning', bool(a, 'enable_norm_bias_tuning'));
-  set('enableLfq', bool(a, 'enable_lfq'));
   set('ignoreLayers', str(a, 'ignore_layers'));
   set('quantLmHead', bool(a, 'quant_lm_head'));
   set('maxShardSize', str(a, 'max_shard_size'));
@@ -141,7 +133,7 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string): AutoRoundOptions
   // --algorithm rtn does not tune: the recipe's iters (200 …) give way unless --iters is given
   if (o.algorithm?.trim().toLowerCase() === 'rtn' && num(a, 'iters') === undefined) o.iters = 0;
   // the ranges the AutoRound constructor checks too, reported here under the flags' names
-  validateOptions(o, 'flag');
+  validateOptions(o, 'flag', registry.algorithms);
   return o;
 }
 
@@ -205,9 +197,9 @@ async function list(io: CliIO, registry: Registry, what?: string): Promise<void>
   }
 }
 
-async function quantize(io: CliIO, a: ParsedArgs, recipe: string): Promise<void> {
+async function quantize(io: CliIO, a: ParsedArgs, recipe: string, registry: Registry, table: FlagTable): Promise<void> {
   const log = createLogger('info', io.err);
-  const options = optionsFromArgs(a, recipe);
+  const options = optionsFromArgs(a, recipe, registry, table);
   const evalTokens = evalMaxTokens(a);
   const evalFile = str(a, 'eval_ppl');
   const kld = bool(a, 'eval_kld') === true;
@@ -250,7 +242,7 @@ function printKld(io: CliIO, base: string, k: { kld: number; sameTop: number }):
   io.out(`  ${`KL divergence from ${base}`.padEnd(34)} ${k.kld.toFixed(6)} (same top token ${(100 * k.sameTop).toFixed(2)}%)`);
 }
 
-async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
+async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<void> {
   const log = createLogger('info', io.err);
   const file = str(a, 'eval_ppl') ?? a.positionals[1];
   if (!file) throw new AutoRoundError('E_BAD_FLAG', 'eval needs --eval_ppl TEXT_FILE', { subject: '--eval_ppl' });
@@ -261,8 +253,7 @@ async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
   const backendName = str(a, 'backend');
   const evalTokens = evalMaxTokens(a);
   const threads = num(a, 'threads');
-  const ar = new AutoRound(modelArg(a), { log, ...pluginOptions(a), ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
-  const registry = await ar.registry();
+  const ar = new AutoRound(modelArg(a), { log, registry, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
   const model = await ar.load();
   const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
   const text = readText(file);
@@ -286,7 +277,7 @@ async function evaluate(io: CliIO, a: ParsedArgs): Promise<void> {
   io.out(JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: r.tokens, seqlen, perplexity: r.perplexity }));
 }
 
-async function demo(io: CliIO, a: ParsedArgs): Promise<void> {
+async function demo(io: CliIO, a: ParsedArgs, registry: Registry): Promise<void> {
   const log = createLogger('info', io.err);
   const work = mkdtempSync(join(tmpdir(), 'autoround-demo-'));
   const modelDir = join(work, 'demo-llama');
@@ -297,10 +288,9 @@ async function demo(io: CliIO, a: ParsedArgs): Promise<void> {
     writeDemoModel(modelDir);
     const textFile = join(work, 'demo.txt');
     (await import('node:fs')).writeFileSync(textFile, DEMO_TEXT);
-    const ar = new AutoRound(modelDir, { scheme: 'W4A16', groupSize: 32, iters: 0, disableOptRtn: true, log, ...pluginOptions(a), overwrite: bool(a, 'overwrite') ?? false });
+    const ar = new AutoRound(modelDir, { scheme: 'W4A16', groupSize: 32, iters: 0, disableOptRtn: true, log, registry, overwrite: bool(a, 'overwrite') ?? false });
     const res = await ar.quantizeAndSave(out, { format: ['auto_round', 'fake'], keepQdq: true });
     for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
-    const registry = await ar.registry();
     const backend = await ar.backend();
     io.out('perplexity on the demo text (random weights, so both are high; what matters is that they are close):');
     const fp = folderPerplexity(registry, modelDir, backend, DEMO_TEXT, { seqlen: 512 });
@@ -317,22 +307,27 @@ async function demo(io: CliIO, a: ParsedArgs): Promise<void> {
 /** Runs the CLI; returns the exit code. `recipe` is the entry point's name (auto-round, auto-round-best …). */
 export async function main(argv: string[], recipe = 'auto-round', io: CliIO = stdio): Promise<number> {
   try {
-    const a = parseArgs(argv);
+    const log = createLogger('warn', io.err);
+    const registry = await registryOf(argv, log);
+    // the host's flags and those the installed algorithms declare
+    const table = flagTable(registry.algorithms);
+    for (const c of table.clashes) log.warn(c);
+    const a = parseArgs(argv, table);
     if (a.command === 'help' || a.values.get('help') === true) {
-      io.out(helpText(recipe, (await registryOf(a, createLogger('warn', io.err))).commands));
+      io.out(helpText(recipe, registry.commands, table));
       return 0;
     }
     if (a.command === 'list' || a.values.get('list') === true) {
-      await list(io, await registryOf(a, createLogger('warn', io.err)), a.positionals[0]);
+      await list(io, registry, a.positionals[0]);
       return 0;
     }
     // a first word that is no command of the CLI's own may be one a plugin contributes (gguf-info)
     const first = argv[0];
-    const command = a.command === 'quantize' && first !== undefined && a.positionals[0] === first ? (await registryOf(a, createLogger('warn', io.err))).command(first) : undefined;
+    const command = a.command === 'quantize' && first !== undefined && a.positionals[0] === first ? registry.command(first) : undefined;
     if (command) await command.run(a.positionals.slice(1), io);
-    else if (a.command === 'eval') await evaluate(io, a);
-    else if (a.command === 'demo') await demo(io, a);
-    else await quantize(io, a, recipe);
+    else if (a.command === 'eval') await evaluate(io, a, registry);
+    else if (a.command === 'demo') await demo(io, a, registry);
+    else await quantize(io, a, recipe, registry, table);
     return 0;
   } catch (e) {
     // AUTOROUND_DEBUG=1 prints the stack of every error, for a bug report

@@ -41,7 +41,6 @@ export const ERROR_CODES = {
   E_SEQLEN: 'a sequence longer than the model allows',
   // calibration data
   E_NO_DATASET: 'no calibration samples',
-  E_UNKNOWN_DATASET: 'no installed dataset source can read this --dataset',
   E_DATASET_SPEC: 'a malformed --dataset value',
   E_DATASET_FILE: 'a dataset file that cannot be read',
   E_DATASET_RECORD: 'a dataset record without usable text',

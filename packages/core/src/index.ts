@@ -11,6 +11,7 @@ export * from './plugin.js';
 export * from './algorithm-route.js';
 export * from './evaluation.js';
 export * from './weights.js';
+export * from './options.js';
 export * from './resume-file.js';
 export * from './registry.js';
 export * from './layer-selection.js';

@@ -8,6 +8,7 @@ import type { QuantScheme } from './scheme.js';
 import type { LayerSelectionOptions } from './layer-selection.js';
 import type { AlgorithmRouting } from './algorithm-route.js';
 import type { EvaluatorPlugin, TextTokenizer } from './evaluation.js';
+import type { AlgorithmOption } from './options.js';
 
 /** Where a model's float32 weights come from: a checkpoint, or a checkpoint with some weights replaced. */
 export interface WeightSource {
@@ -193,6 +194,11 @@ export interface AlgorithmPlugin extends AlgorithmRouting {
   readonly name: string;
   readonly aliases?: readonly string[];
   readonly description: string;
+  /**
+   * The options it reads from QuantizeOptions beyond the host's (core/src/options.ts): the CLI makes
+   * them flags, listed under the algorithm in --help; the host and the CLI check their values.
+   */
+  readonly options?: readonly AlgorithmOption[];
   /** Whether, with these options, the algorithm needs calibration data and a forward pass. */
   needsCalibration(options: QuantizeOptions): boolean;
   /**
