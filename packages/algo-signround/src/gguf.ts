@@ -22,7 +22,7 @@ export function accumulate(acc: ActivationSums, x: Float32Array, rows: number, i
   const s = acc.sumSq;
   for (let r = 0; r < rows; r++) {
     const o = r * inF;
-    for (let i = 0; i < inF; i++) s[i] += x[o + i]! * x[o + i]!;
+    for (let i = 0; i < inF; i++) s[i]! += x[o + i]! * x[o + i]!;
   }
   acc.tokens += rows;
 }

@@ -57,7 +57,7 @@ export function tunedVectorVar(g: Graph, t: TunedVector): Var {
     },
     backward(gy, inside) {
       const gv = t.v.grad;
-      for (let i = 0; i < n; i++) if (inside[i]) gv[i] += gy[i]! * t.scale;
+      for (let i = 0; i < n; i++) if (inside[i]) gv[i]! += gy[i]! * t.scale;
     },
   });
 }

@@ -129,7 +129,7 @@ function refBlock(m: Model, x: Float64Array, w: Record<Lin, ArrayLike<number>>):
         const e = w8.map((z) => Math.exp(z - mx));
         const sum = e.reduce((a, c) => a + c, 0);
         for (let s = 0; s <= t; s++)
-          for (let i = 0; i < D; i++) attn[((b * T + t) * H + h) * D + i] += (e[s]! / sum) * v[((b * T + s) * KV + kh) * D + i]!;
+          for (let i = 0; i < D; i++) attn[((b * T + t) * H + h) * D + i]! += (e[s]! / sum) * v[((b * T + s) * KV + kh) * D + i]!;
       }
     }
   const o = lin(attn, w.o, N, H * D, Hd);
@@ -465,7 +465,7 @@ describe('the LLaMA-family block on the autograd operations', () => {
     let last = a.loss;
     for (let it = 0; it < 5; it++) {
       const lr = 0.01;
-      for (const q of p.params()) for (let i = 0; i < q.size; i++) q.data[i] -= lr * Math.sign(q.grad[i]!);
+      for (const q of p.params()) for (let i = 0; i < q.size; i++) q.data[i]! -= lr * Math.sign(q.grad[i]!);
       p.clampMinMax(0, 1);
       last = run().loss;
     }

@@ -318,8 +318,8 @@ function blockOutputErrors(source: CausalLM, quantized: CausalLM, windows: reado
       const q = quantized.blockForward(i, x, ids.length);
       for (let j = 0; j < f.length; j++) {
         const d = q[j]! - f[j]!;
-        diff2[i] += d * d;
-        ref2[i] += f[j]! * f[j]!;
+        diff2[i]! += d * d;
+        ref2[i]! += f[j]! * f[j]!;
       }
       x = f;
     }

@@ -22,7 +22,7 @@ function tanhScale(p: Param, c: number): CustomOp<Float32Array> {
       return t;
     },
     backward(gy, t) {
-      for (let i = 0; i < gy.length; i++) p.grad[i] += gy[i]! * (c - (t[i]! * t[i]!) / c);
+      for (let i = 0; i < gy.length; i++) p.grad[i]! += gy[i]! * (c - (t[i]! * t[i]!) / c);
     },
   };
 }

@@ -138,7 +138,7 @@ function attnRef(
         const e = sc.map((z) => Math.exp(z - mx));
         const sum = e.reduce((a, c) => a + c, 0);
         for (let s = 0; s < T; s++)
-          for (let i = 0; i < D; i++) out[((b * T + t) * H + h) * D + i] += (e[s]! / sum) * v[((b * T + s) * KV + kh) * D + i]!;
+          for (let i = 0; i < D; i++) out[((b * T + t) * H + h) * D + i]! += (e[s]! / sum) * v[((b * T + s) * KV + kh) * D + i]!;
       }
     }
   return out;

@@ -270,7 +270,7 @@ export class FakeHub {
     let body = bytes.subarray(start, end + 1);
     if (fault?.kind === 'garble' && body.length > 0) {
       body = Buffer.from(body);
-      body[body.length >> 1] ^= 0xff;
+      body[body.length >> 1]! ^= 0xff;
     }
     res.writeHead(status, { ...headers, 'content-length': String(body.length), 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
     if (req.method === 'HEAD') return void res.end();

@@ -162,7 +162,7 @@ describe('@autoround/hub against a local fake hub', () => {
     const dir = await snapshotDownload({ ...opts, repoId: 'tiny-org/tiny-model', allowPatterns: '*.safetensors' });
     const blob = join(cache, 'hub', 'models--tiny-org--tiny-model', 'blobs', sha256Hex(WEIGHTS));
     const bad = Buffer.from(WEIGHTS);
-    bad[1234] ^= 0xff;
+    bad[1234]! ^= 0xff;
     writeFileSync(blob, bad);
     await snapshotDownload({ ...opts, repoId: 'tiny-org/tiny-model', allowPatterns: '*.safetensors' });
     expect(sameBytes(readFileSync(join(dir, 'model.safetensors')), WEIGHTS)).toBe(true);

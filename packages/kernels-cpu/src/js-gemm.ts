@@ -15,7 +15,7 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
     return;
   }
   if (beta === 0) c.fill(0, 0, m * n);
-  else if (beta !== 1) for (let i = 0; i < m * n; i++) c[i] *= beta;
+  else if (beta !== 1) for (let i = 0; i < m * n; i++) c[i]! *= beta;
   // BLAS: alpha = 0 reads neither A nor B (as the native and wasm kernels); otherwise every product is
   // computed, zeros included, so that 0·NaN and 0·Inf give NaN on every backend alike
   if (alpha === 0) return;
@@ -41,16 +41,16 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
           s2 += x * b[b2 + p]!;
           s3 += x * b[b3 + p]!;
         }
-        c[ci + j] += alpha * s0;
-        c[ci + j + 1] += alpha * s1;
-        c[ci + j + 2] += alpha * s2;
-        c[ci + j + 3] += alpha * s3;
+        c[ci + j]! += alpha * s0;
+        c[ci + j + 1]! += alpha * s1;
+        c[ci + j + 2]! += alpha * s2;
+        c[ci + j + 3]! += alpha * s3;
       }
       for (; j < n; j++) {
         const bj = j * k;
         let s = 0;
         for (let p = 0; p < k; p++) s += a[ai + p]! * b[bj + p]!;
-        c[ci + j] += alpha * s;
+        c[ci + j]! += alpha * s;
       }
     }
     return;
@@ -61,7 +61,7 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
       for (let p = 0; p < k; p++) {
         const x = alpha * a[i * k + p]!;
         const bp = p * n;
-        for (let j = 0; j < n; j++) c[ci + j] += x * b[bp + j]!;
+        for (let j = 0; j < n; j++) c[ci + j]! += x * b[bp + j]!;
       }
     }
     return;
@@ -73,7 +73,7 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
       for (let i = 0; i < m; i++) {
         const x = alpha * a[p * m + i]!;
         const ci = i * n;
-        for (let j = 0; j < n; j++) c[ci + j] += x * b[bp + j]!;
+        for (let j = 0; j < n; j++) c[ci + j]! += x * b[bp + j]!;
       }
     }
     return;
@@ -83,7 +83,7 @@ export const jsGemm: KernelBackend['gemm'] = function jsGemm(transA, transB, m, 
     for (let j = 0; j < n; j++) {
       let s = 0;
       for (let p = 0; p < k; p++) s += a[p * m + i]! * b[j * k + p]!;
-      c[i * n + j] += alpha * s;
+      c[i * n + j]! += alpha * s;
     }
   }
 };

@@ -21,7 +21,7 @@ export interface BlockTensors {
 export function linearRaw(be: KernelBackend, x: Float32Array, T: number, w: { weight: Float32Array; bias?: Float32Array | undefined }, inF: number, outF: number): Float32Array {
   const y = new Float32Array(T * outF);
   be.gemm(false, true, T, outF, inF, x, w.weight, y);
-  if (w.bias) for (let t = 0; t < T; t++) for (let o = 0; o < outF; o++) y[t * outF + o] += w.bias[o]!;
+  if (w.bias) for (let t = 0; t < T; t++) for (let o = 0; o < outF; o++) y[t * outF + o]! += w.bias[o]!;
   return y;
 }
 
@@ -147,7 +147,7 @@ export function decodeAttention(q: Float32Array, kc: Float32Array, vc: Float32Ar
     for (let s = 0; s <= t; s++) {
       const p = scores[s]! / sum;
       const vb = s * kvw + ko;
-      for (let i = 0; i < hd; i++) out[qo + i] += p * vc[vb + i]!;
+      for (let i = 0; i < hd; i++) out[qo + i]! += p * vc[vb + i]!;
     }
   }
 }

@@ -290,7 +290,7 @@ function groupBackward(
     if (!dV) return;
     for (let c = 0; c < n; c++) {
       const v = code[w0 + c]!;
-      if (v >= 0 && v <= qmax) dV[v0 + c] += gW[w0 + c]! * s;
+      if (v >= 0 && v <= qmax) dV[v0 + c]! += gW[w0 + c]! * s;
     }
     return;
   }
@@ -308,7 +308,7 @@ function groupBackward(
       out += g * (v - zp);
       sumIn += dq;
       divW += dq * weight[wi]!;
-      if (dV) dV[v0 + c] += dq;
+      if (dV) dV[v0 + c]! += dq;
     } else out += g * ((v < 0 ? 0 : qmax) - zp);
   }
   acc[0] = out;
@@ -365,7 +365,7 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
     if (p.initScale) {
       // scale = cast(initScale · beta): through the threshold clamp, then times initScale
       const pass = s16 < 0 ? s16 <= -thr : s16 >= thr;
-      if (dB && pass) dB[r] += fr(gUnsq * p.initScale[r]!);
+      if (dB && pass) dB[r]! += fr(gUnsq * p.initScale[r]!);
     } else if (p.sym) {
       const maxq = 2 ** (p.bits - 1);
       const pass = s16 < 0 ? s16 <= -thr : s16 >= thr;
@@ -379,8 +379,8 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
       if (a === b) ga = gb = fr(gM / 2);
       else if (b > a) (gb = gM), (ga = 0);
       else (ga = gM), (gb = 0);
-      if (dA) dA[r] += fr(-ga * p.wmin[r]!);
-      if (dB) dB[r] += fr(gb * p.wmax[r]!);
+      if (dA) dA[r]! += fr(-ga * p.wmin[r]!);
+      if (dB) dB[r]! += fr(gb * p.wmax[r]!);
     } else {
       const maxq = qmax;
       const wmin = A ? fr(p.wmin[r]! * A[r]!) : p.wmin[r]!;
@@ -392,8 +392,8 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
       const gS = s16 >= thr ? gClamp : 0;
       const gWmax = fr(gS / maxq);
       const gWmin = fr(-gWmax + gWminZp);
-      if (dA) dA[r] += fr(gWmin * p.wmin[r]!);
-      if (dB) dB[r] += fr(gWmax * p.wmax[r]!);
+      if (dA) dA[r]! += fr(gWmin * p.wmin[r]!);
+      if (dB) dB[r]! += fr(gWmax * p.wmax[r]!);
     }
   }
 }

@@ -71,7 +71,7 @@ function unpackAdd(src: Float32Array, dst: Float32Array, row0: number, T: number
   for (let t = 0; t < T; t++) {
     const s = t * D;
     const d = (row0 + t) * stride + col;
-    for (let i = 0; i < D; i++) dst[d + i] += src[s + i]!;
+    for (let i = 0; i < D; i++) dst[d + i]! += src[s + i]!;
   }
 }
 
@@ -171,7 +171,7 @@ export function attentionForward(
             const lim = causal ? t + 1 : end;
             if (mask) {
               const mo = (b * T + t) * T;
-              for (let s = 0; s < lim; s++) Sv[ro + s] += mask[mo + s]!;
+              for (let s = 0; s < lim; s++) Sv[ro + s]! += mask[mo + s]!;
             }
             let mx = -Infinity;
             // a NaN score makes the maximum NaN (and so the whole row NaN), never a row that looks masked
@@ -191,7 +191,7 @@ export function attentionForward(
               sum += e;
             }
             const inv = 1 / sum;
-            for (let s = 0; s < lim; s++) Sv[ro + s] *= inv;
+            for (let s = 0; s < lim; s++) Sv[ro + s]! *= inv;
             for (let s = lim; s < end; s++) Sv[ro + s] = 0;
             lse[(b * H + h) * T + t] = mx + Math.log(sum);
           }

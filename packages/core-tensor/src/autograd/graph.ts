@@ -222,7 +222,7 @@ export class Graph {
       return;
     }
     const g = r._grad;
-    for (let i = 0; i < g.length; i++) g[i] += src[i]!;
+    for (let i = 0; i < g.length; i++) g[i]! += src[i]!;
   }
 
   private sameShape(op: string, a: Var, b: Var): void {
@@ -246,7 +246,7 @@ export class Graph {
       const yd = y.data;
       for (let n = 0; n < N; n++) {
         const o = n * outF;
-        for (let j = 0; j < outF; j++) yd[o + j] += bd[j]!;
+        for (let j = 0; j < outF; j++) yd[o + j]! += bd[j]!;
       }
     }
     this.record(y, () => {
@@ -263,7 +263,7 @@ export class Graph {
         const gb = this.gradZeroed(b);
         for (let n = 0; n < N; n++) {
           const o = n * outF;
-          for (let j = 0; j < outF; j++) gb[j] += gy[o + j]!;
+          for (let j = 0; j < outF; j++) gb[j]! += gy[o + j]!;
         }
       }
     });
@@ -295,11 +295,11 @@ export class Graph {
       const gy = y._grad!;
       if (a.requiresGrad) {
         const ga = this.gradZeroed(a);
-        for (let i = 0; i < gy.length; i++) ga[i] += gy[i]! * bd[i]!;
+        for (let i = 0; i < gy.length; i++) ga[i]! += gy[i]! * bd[i]!;
       }
       if (b.requiresGrad) {
         const gb = this.gradZeroed(b);
-        for (let i = 0; i < gy.length; i++) gb[i] += gy[i]! * ad[i]!;
+        for (let i = 0; i < gy.length; i++) gb[i]! += gy[i]! * ad[i]!;
       }
     });
     return y;
@@ -314,7 +314,7 @@ export class Graph {
     this.record(y, () => {
       const gy = y._grad!;
       const gx = this.gradZeroed(x);
-      for (let i = 0; i < gy.length; i++) gx[i] += s * gy[i]!;
+      for (let i = 0; i < gy.length; i++) gx[i]! += s * gy[i]!;
     });
     return y;
   }
@@ -355,9 +355,9 @@ export class Graph {
           let dot = 0;
           for (let i = 0; i < d; i++) dot += gy[o + i]! * wd[i]! * xd[o + i]!;
           const c = (rs * rs * rs * dot) / d;
-          for (let i = 0; i < d; i++) gx[o + i] += rs * gy[o + i]! * wd[i]! - xd[o + i]! * c;
+          for (let i = 0; i < d; i++) gx[o + i]! += rs * gy[o + i]! * wd[i]! - xd[o + i]! * c;
         }
-        if (gw) for (let i = 0; i < d; i++) gw[i] += gy[o + i]! * xd[o + i]! * rs;
+        if (gw) for (let i = 0; i < d; i++) gw[i]! += gy[o + i]! * xd[o + i]! * rs;
       }
     });
     return y;
@@ -416,10 +416,10 @@ export class Graph {
           for (let i = 0; i < half; i++) {
             const g1 = gy[b + i]!;
             const g2 = gy[b + half + i]!;
-            gx[b + i] += g1 * cos[cb + i]! + g2 * sin[cb + half + i]!;
-            gx[b + half + i] += g2 * cos[cb + half + i]! - g1 * sin[cb + i]!;
+            gx[b + i]! += g1 * cos[cb + i]! + g2 * sin[cb + half + i]!;
+            gx[b + half + i]! += g2 * cos[cb + half + i]! - g1 * sin[cb + i]!;
           }
-          for (let i = rot; i < D; i++) gx[b + i] += gy[b + i]!;
+          for (let i = rot; i < D; i++) gx[b + i]! += gy[b + i]!;
         }
       }
     });
@@ -472,7 +472,7 @@ export class Graph {
       for (let i = 0; i < gy.length; i++) {
         const a = xd[i]!;
         const s = 1 / (1 + exp(-a));
-        gx[i] += gy[i]! * s * (1 + a * (1 - s));
+        gx[i]! += gy[i]! * s * (1 + a * (1 - s));
       }
     });
     return y;
@@ -502,8 +502,8 @@ export class Graph {
       for (let i = 0; i < gy.length; i++) {
         const a = gd[i]!;
         const s = 1 / (1 + exp(-a));
-        if (gg) gg[i] += gy[i]! * ud[i]! * s * (1 + a * (1 - s));
-        if (gu) gu[i] += gy[i]! * a * s;
+        if (gg) gg[i]! += gy[i]! * ud[i]! * s * (1 + a * (1 - s));
+        if (gu) gu[i]! += gy[i]! * a * s;
       }
     });
     return y;
@@ -558,7 +558,7 @@ export class Graph {
           const o = r * d;
           const cm = mask ? c * mask[r]! : c;
           if (cm === 0) continue;
-          for (let i = 0; i < d; i++) if (!dropped[o + i]) gp[o + i] += cm * diff[o + i]!;
+          for (let i = 0; i < d; i++) if (!dropped[o + i]) gp[o + i]! += cm * diff[o + i]!;
         }
         return;
       }
@@ -568,9 +568,9 @@ export class Graph {
           const m = mask[r]!;
           if (m === 0) continue;
           const cm = c * m;
-          for (let i = 0; i < d; i++) gp[o + i] += cm * (fr(pd[o + i]! * m) - fr(target[o + i]! * m));
+          for (let i = 0; i < d; i++) gp[o + i]! += cm * (fr(pd[o + i]! * m) - fr(target[o + i]! * m));
         } else {
-          for (let i = 0; i < d; i++) gp[o + i] += c * (pd[o + i]! - target[o + i]!);
+          for (let i = 0; i < d; i++) gp[o + i]! += c * (pd[o + i]! - target[o + i]!);
         }
       }
     });
@@ -613,8 +613,8 @@ export class Graph {
         if (mask && mask[r] === 0) continue;
         const o = r * V;
         const l = lse[r]!;
-        for (let i = 0; i < V; i++) gl[o + i] += c * Math.exp(ld[o + i]! - l);
-        gl[o + targets[r]!] -= c;
+        for (let i = 0; i < V; i++) gl[o + i]! += c * Math.exp(ld[o + i]! - l);
+        gl[o + targets[r]!]! -= c;
       }
     });
     return y;
@@ -650,7 +650,7 @@ export class Graph {
     if (!root.requiresGrad) throw new AutoRoundError('E_NO_GRAD', 'backward: the value does not depend on anything that requires grad', { subject: 'backward' });
     if (typeof seed === 'number') {
       if (root.size !== 1) throw shapeError('backward', `a scalar seed needs a scalar root, got [${root.shape.join(', ')}]; pass a seed array`);
-      this.gradZeroed(root)[0] += seed;
+      this.gradZeroed(root)[0]! += seed;
     } else {
       if (seed.length !== root.size) throw shapeError('backward', `seed has ${seed.length} values, root ${root.size}`);
       this.accumulate(root, seed);

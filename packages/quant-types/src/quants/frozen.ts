@@ -104,7 +104,7 @@ function kNibbles(qs: number, qh: number | null): Pick<FrozenLayout, 'read' | 'w
             const c0 = L[e0 + 64 * c + l]!;
             const c1 = L[e0 + 64 * c + 32 + l]!;
             b[o + qs + 32 * c + l] = (c0 & 0xf) | ((c1 & 0xf) << 4);
-            if (qh !== null) b[o + qh + l] |= (((c0 >> 4) & 1) << (2 * c)) | (((c1 >> 4) & 1) << (2 * c + 1));
+            if (qh !== null) b[o + qh + l]! |= (((c0 >> 4) & 1) << (2 * c)) | (((c1 >> 4) & 1) << (2 * c + 1));
           }
         }
       },
@@ -185,7 +185,7 @@ export function frozenQ2_K(): FrozenLayout {
     },
     write(L, e0, b, o) {
       b.fill(0, o + 16, o + 80);
-      for (let i = 0; i < 256; i++) b[o + 16 + 32 * (i >> 7) + (i & 31)] |= (L[e0 + i]! & 3) << (2 * ((i & 127) >> 5));
+      for (let i = 0; i < 256; i++) b[o + 16 + 32 * (i >> 7) + (i & 31)]! |= (L[e0 + i]! & 3) << (2 * ((i & 127) >> 5));
     },
   };
 }
@@ -207,8 +207,8 @@ export function frozenQ3_K(): FrozenLayout {
       b.fill(0, o, o + 96);
       for (let i = 0; i < 256; i++) {
         const c = L[e0 + i]! + 4;
-        b[o + 32 + 32 * (i >> 7) + (i & 31)] |= (c & 3) << (2 * ((i & 127) >> 5));
-        if (c & 4) b[o + (i & 31)] |= 1 << (i >> 5);
+        b[o + 32 + 32 * (i >> 7) + (i & 31)]! |= (c & 3) << (2 * ((i & 127) >> 5));
+        if (c & 4) b[o + (i & 31)]! |= 1 << (i >> 5);
       }
     },
   };

@@ -96,8 +96,8 @@ function packScaleMinK4(ls: ArrayLike<number>, lm: ArrayLike<number>, out: Uint8
       out[so + j + 4] = m;
     } else {
       out[so + j + 4] = (a & 0xf) | ((m & 0xf) << 4);
-      out[so + j - 4] |= (a >> 4) << 6;
-      out[so + j] |= (m >> 4) << 6;
+      out[so + j - 4]! |= (a >> 4) << 6;
+      out[so + j]! |= (m >> 4) << 6;
     }
   }
 }
@@ -111,8 +111,8 @@ function q3kScale(out: Uint8Array, so: number, j: number): number {
 
 function packQ3kScale(out: Uint8Array, so: number, j: number, l: number): void {
   if (j < 8) out[so + j] = l & 0xf;
-  else out[so + j - 8] |= (l & 0xf) << 4;
-  out[so + 8 + (j % 4)] |= (l >> 4) << (2 * Math.floor(j / 4));
+  else out[so + j - 8]! |= (l & 0xf) << 4;
+  out[so + 8 + (j % 4)]! |= (l >> 4) << (2 * Math.floor(j / 4));
 }
 
 // ================================================================ Q2_K
@@ -153,7 +153,7 @@ function q2kRef(x: Float32Array, xo: number, out: Uint8Array, o: number): void {
   }
   if (maxMin > 0) {
     const iscale = f(Q2K_SCALE_MAX / maxMin);
-    for (let j = 0; j < N_SUB16; j++) out[so + j] |= nearestInt(f(iscale * mins[j]!)) << 4;
+    for (let j = 0; j < N_SUB16; j++) out[so + j]! |= nearestInt(f(iscale * mins[j]!)) << 4;
     putF16(out, o + Q2K.dmin, f(maxMin / Q2K_SCALE_MAX));
   } else {
     putF16(out, o + Q2K.dmin, 0);
@@ -251,7 +251,7 @@ export function quantizeQ3_K(x: Float32Array, imatrix?: Float32Array | null): Ui
     let hm = 1;
     for (let j = 0; j < QK_K; j++) {
       if (Li[j]! > 3) {
-        out[o + Q3K.hmask + m] |= hm;
+        out[o + Q3K.hmask + m]! |= hm;
         Li[j] = Li[j]! - 4;
       }
       if (++m === QK_K / 8) {
@@ -468,12 +468,12 @@ export function quantizeQ5_K(x: Float32Array, imatrix?: Float32Array | null): Ui
         let l1 = Lu[n64 + j]!;
         if (l1 > 15) {
           l1 -= 16;
-          out[o + Q5K.qh + j] |= m1;
+          out[o + Q5K.qh + j]! |= m1;
         }
         let l2 = Lu[n64 + j + 32]!;
         if (l2 > 15) {
           l2 -= 16;
-          out[o + Q5K.qh + j] |= m2;
+          out[o + Q5K.qh + j]! |= m2;
         }
         out[ql + j] = l1 | (l2 << 4);
       }
