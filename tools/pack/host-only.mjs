@@ -26,8 +26,8 @@ const check = (ok, what) => {
 
 // what the host and export-autoround need, and what an RTN run needs on top
 const hostSet = ['core-tensor', 'core', 'autoround', 'export-gptq', 'export-autoround'];
-// algo-rtn imports the GGUF codecs from export-gguf until @autoround/quant-types exists (issue 14 item 1)
-const rtnSet = ['models', 'algo-rtn', 'kernels-cpu', 'export-gguf'];
+// algo-rtn's codecs (int and GGUF) come from @autoround/quant-types, which no exporter is needed for
+const rtnSet = ['models', 'algo-rtn', 'kernels-cpu', 'quant-types'];
 sh('npm', ['pack', '--silent', '--pack-destination', tarballs, ...[...hostSet, ...rtnSet].flatMap((p) => ['-w', `@autoround/${p}`])], root);
 // autoround-<name>-<version>.tgz (the name alone: export-gptq is no prefix match of export-gguf's file)
 const tgz = (p) => join(tarballs, readdirSync(tarballs).find((f) => new RegExp(`^autoround-${p}-\\d`).test(f)));
@@ -72,6 +72,8 @@ const b = project('host-rtn', [...hostSet, ...rtnSet]);
 writeFileSync(join(b, 'run.mjs'), runScript);
 const outB = sh('node', ['run.mjs'], b).trim();
 console.log(outB);
+const treeB = sh('npm', ['ls', '--all'], b);
+check(!/export-gguf|signround|hub|preset/i.test(treeB), 'with the RTN extras, npm ls --all still lists no GGUF exporter, SignRound, hub or preset package');
 check(/^RESULT ok \d+ layers auto_round$/m.test(outB), "new AutoRound(model, { scheme: 'W4A16', iters: 0 }).quantizeAndSave(dir, { format: 'auto_round' }) works with models, algo-rtn and kernels-cpu installed (discovered; no eval: the sanity probe is skipped)");
 console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s, in ${work}`);
 if (!process.argv.includes('--keep')) rmSync(work, { recursive: true, force: true });
