@@ -7,7 +7,7 @@ import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { native } from '../../kernels-cpu/src/native.js';
 import { nativeBackend } from '../../kernels-cpu/src/index.js';
-import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 import { attentionInputs } from './attention-inputs.js';
 
 // The native backend's fused kernels against the TypeScript fallback (same autograd entry points,

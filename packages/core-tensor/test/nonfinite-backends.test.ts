@@ -6,7 +6,7 @@ import { Graph } from '../src/autograd/graph.js';
 import type { KernelBackend } from '../src/index.js';
 import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
 import { nativeBackend, wasmBackend } from '../../kernels-cpu/src/index.js';
-import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 import { attentionInputs } from './attention-inputs.js';
 
 // NaN and Inf propagate on every backend exactly as on the TypeScript reference (issue #13, item 6: the

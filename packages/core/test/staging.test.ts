@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, 
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkOutputPath, isAutoRoundError, memoryLogger, writeAtomically } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir('autoround-staging-');
 afterAll(() => work.cleanup());

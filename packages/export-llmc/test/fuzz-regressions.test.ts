@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAutoRoundError } from '@autoround/core';
 import { llmcLayerArgs } from '../src/index.js';
-import { thrown } from '../../../tools/testing/fixtures.js';
+import { thrown } from '@autoround/testing';
 
 const weights = { num_bits: 4, group_size: 32, strategy: 'group', symmetric: true, type: 'int' };
 

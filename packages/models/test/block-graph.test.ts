@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type KernelBackend, QdqParams, type QdqConfig, type Var, quantizeDequantize, roundToF16 } from '@autoround/core-tensor';
 import { jsGemm } from '@autoround/kernels-cpu';
 import { type BlockTensors, type GraphBlockOptions, llamaBlockGraph } from '../src/index.js';
-import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '@autoround/testing';
 
 // The LLaMA / Qwen3 decoder block (llamaBlock) on the autograd operations (graph-ops.ts):
 //  - its float32 output against a plain float64 forward written here (HF modeling order);

@@ -1,0 +1,114 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root and the shared fixtures beside it (tests only; the product never reads them). */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+/**
+ * ../shared, or the folder AUTOROUND_SHARED names: .ci/run sets it to a missing folder for a second run that
+ * checks every suite skips cleanly on a fresh clone. Tests find the fixtures only through this constant, so
+ * that run hides them from all of them (packages/testing/test/shared.test.ts fails on any other path to ../shared).
+ */
+export const SHARED = process.env.AUTOROUND_SHARED ? resolve(process.env.AUTOROUND_SHARED) : resolve(REPO_ROOT, '../shared');
+export const STORIES = join(SHARED, 'models/stories260K');
+export const LLAMA256 = join(SHARED, 'models/llama-256');
+export const TINYSTORIES = join(SHARED, 'datasets/tinystories/TinyStories-validation-sample.txt');
+export const HAS_SHARED = existsSync(join(STORIES, 'config.json'));
+/** Why a suite that needs the fixtures is skipped, for its name or a warning. */
+export const NO_SHARED_REASON = `needs the ../shared fixtures, absent at ${SHARED}`;
+/** A suite name that says, when the fixtures are absent, why the suite is skipped. */
+export const needsShared = (name: string): string => (HAS_SHARED ? name : `${name} (skipped: ${NO_SHARED_REASON})`);
+
+/** What `f` throws (a test of an error's type and message); fails the test when it returns. */
+export function thrown(f: () => unknown): Error {
+  try {
+    f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('did not throw');
+}
+
+/** A fresh temporary folder, removed by the returned cleanup. */
+export function tempDir(prefix = 'autoround-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A seeded xorshift32 stream of numbers in [0, 1), for generated test and benchmark inputs. */
+export function xorshiftRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A seeded mulberry32 stream of numbers in [0, 1), for generated test inputs: the same algorithm as the demo
+ * model's (packages/autoround/src/demo.ts), written out here so that this package imports none of ours (every
+ * package's tests use it, core-tensor's included).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n float32 values drawn uniformly from [lo, hi) with the stream r. */
+export function uniformArray(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r();
+  return a;
+}
+
+/** n Gaussian float32 values (Box–Muller, standard deviation `sigma`) drawn with the stream r. */
+export function randn(n: number, r: () => number, sigma = 0.02): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = sigma * Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());
+  return x;
+}
+
+/** Round half to even (torch.round / numpy.round), in float64. */
+export const roundHalfEven = (x: number): number => {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/** The gradient of fn at x0 by central differences with step eps, in float64 (fn sees one array, perturbed in place). */
+export function centralDifferences(fn: (x: Float64Array) => number, x0: ArrayLike<number>, eps: number): Float64Array {
+  const x = Float64Array.from(x0);
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    x[i] = v + eps;
+    const p = fn(x);
+    x[i] = v - eps;
+    const m = fn(x);
+    x[i] = v;
+    g[i] = (p - m) / (2 * eps);
+  }
+  return g;
+}
+
+export type NodeLlamaCpp = typeof import('node-llama-cpp');
+
+/**
+ * node-llama-cpp (prebuilt llama.cpp, a dev dependency of @autoround/export-gguf) when it loads on
+ * this machine, else null and the reason: tests that run our GGUF files in llama.cpp skip without it.
+ */
+export async function loadNodeLlamaCpp(): Promise<{ nlc: NodeLlamaCpp | null; why: string }> {
+  try {
+    return { nlc: await import('node-llama-cpp'), why: '' };
+  } catch (e) {
+    return { nlc: null, why: (e as Error).message };
+  }
+}
