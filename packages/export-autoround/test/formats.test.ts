@@ -5,11 +5,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, createRegistry, definePlugin, folderPerplexity, type ExporterPlugin, silentLogger, writeDemoModel } from '@autoround/autoround';
 import { autoGptqExporter } from '@autoround/export-gptq';
-import { dequantizeAwq } from '@autoround/testing/formats';
-import { dequantizeLlmc } from '@autoround/testing/formats';
+import { dequantizeAwq, dequantizeLlmc, dequantizeLayer, comparePackedWithFake, type Decoder } from '@autoround/testing/formats';
 import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '@autoround/testing';
-import { dequantizeLayer } from '@autoround/testing/formats';
-import { comparePackedWithFake, type Decoder } from '@autoround/testing/formats';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

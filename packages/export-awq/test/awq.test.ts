@@ -4,10 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, completeScheme, silentLogger, writeDemoModel, type QuantizedWeight } from '@autoround/autoround';
 import exportAwqPlugin, { autoAwqExporter, autoRoundAwqPacking, packAwq, packAwqWords } from '@autoround/export-awq';
 import { autoRoundExporterWith } from '@autoround/export-autoround';
-import { f32Of, readSafetensors } from '@autoround/testing/formats';
-import { comparePackedWithFake, expectSameValues } from '@autoround/testing/formats';
+import { f32Of, readSafetensors, comparePackedWithFake, expectSameValues, dequantizeAwq, unpackAwqWord } from '@autoround/testing/formats';
 import { tempDir } from '@autoround/testing';
-import { dequantizeAwq, unpackAwqWord } from '@autoround/testing/formats';
 
 // the auto_round exporter as a registry builds it with this package installed
 const autoRoundExporter = autoRoundExporterWith([autoRoundAwqPacking]);

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, completeScheme, memoryLogger, silentLogger, writeDemoModel, type QuantizedWeight } from '@autoround/autoround';
 import exportGptqPlugin, { autoGptqExporter, gptqCheckpointFormat, packGptq } from '@autoround/export-gptq';
-import { dequantizeLayer, f32Of, readSafetensors } from '@autoround/testing/formats';
-import { comparePackedWithFake, expectSameValues } from '@autoround/testing/formats';
+import { dequantizeLayer, f32Of, readSafetensors, comparePackedWithFake, expectSameValues } from '@autoround/testing/formats';
 import { tempDir } from '@autoround/testing';
 
 const work = tempDir();

@@ -4,10 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, completeScheme, silentLogger, writeDemoModel, type QuantizedWeight } from '@autoround/autoround';
 import exportLlmcPlugin, { autoRoundLlmcPacking, llmCompressorExporter, packLlmc, packRowToInt32 } from '@autoround/export-llmc';
 import { autoRoundExporterWith } from '@autoround/export-autoround';
-import { f32Of, readSafetensors } from '@autoround/testing/formats';
-import { comparePackedWithFake, expectSameValues } from '@autoround/testing/formats';
+import { f32Of, readSafetensors, comparePackedWithFake, expectSameValues, dequantizeLlmc } from '@autoround/testing/formats';
 import { tempDir } from '@autoround/testing';
-import { dequantizeLlmc } from '@autoround/testing/formats';
 
 // the auto_round exporter as a registry builds it with this package installed
 const autoRoundExporter = autoRoundExporterWith([autoRoundLlmcPacking]);
