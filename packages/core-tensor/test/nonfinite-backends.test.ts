@@ -4,8 +4,8 @@ import { Scratch } from '../src/autograd/arena.js';
 import { QdqParams, type QdqSaved, qdqBackward, qdqForward } from '../src/autograd/qdq.js';
 import { Graph } from '../src/autograd/graph.js';
 import type { KernelBackend } from '../src/index.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
-import { nativeBackend, wasmBackend } from '../../kernels-cpu/src/index.js';
+// the backends under test: a devDependency (nx ignores it for the build order, see package.json)
+import { jsGemm, nativeBackend, wasmBackend } from '@autoround/kernels-cpu';
 import { mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 import { attentionInputs } from './attention-inputs.js';
 
