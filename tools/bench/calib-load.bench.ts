@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { loadCalibration, type CalibTokenizer } from '@autoround/calib-datasets';
 import { loadTokenizer } from '@autoround/models';
-import { xorshiftRandom as rng } from '../testing/fixtures.js';
+import { xorshiftRandom as rng } from '@autoround/testing';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MB = 10;

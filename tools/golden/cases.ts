@@ -7,7 +7,7 @@ import { join, relative, sep } from 'node:path';
 import { AutoRound, type AutoRoundOptions, silentLogger } from '@autoround/autoround';
 import signround from '@autoround/algo-signround';
 import gguf from '@autoround/export-gguf';
-import { LLAMA256, STORIES, TINYSTORIES } from '../testing/fixtures.js';
+import { LLAMA256, STORIES, TINYSTORIES } from '@autoround/testing';
 
 /** The calibration file's name, relative to the working directory the runs use (see runCase). */
 export const CALIB_FILE = 'golden-calib.txt';

@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { native, nativeLoadError } from '@autoround/kernels-cpu';
-import { HAS_SHARED, NO_SHARED_REASON, tempDir } from '../testing/fixtures.js';
+import { HAS_SHARED, NO_SHARED_REASON, tempDir } from '@autoround/testing';
 import { GOLDEN_CASES, type GoldenCase, runCase, writeCalibration } from './cases.js';
 
 const GOLDEN_FILE = join(import.meta.dirname, 'golden-outputs.json');

@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ShardedSafetensorsWriter } from '@autoround/core-tensor';
-import { xorshiftRandom } from '../testing/fixtures.js';
+import { xorshiftRandom } from '@autoround/testing';
 
 const HIDDEN = 1024;
 const INTER = 3072;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, findPlugins, silentLogger, writeDemoModel } from '@autoround/autoround';
 import plugin from '../src/index.js';
-import { REPO_ROOT, tempDir } from '../../../tools/testing/fixtures.js';
+import { REPO_ROOT, tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -4,7 +4,7 @@ import { completeScheme } from '@autoround/core';
 import { jsGemm } from '@autoround/kernels-cpu';
 import { quantizeInt } from '@autoround/quant-types';
 import { QdqParams, qdqVar } from '../src/quantizers/int-qdq.js';
-import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '@autoround/testing';
 
 // SignRoundV2 (enable_alg_ext, docs/algorithms/signround.md#signroundv2-enable-alg-ext): the QDQ whose scale is cast(initScale · beta), and the
 // outlier-suppressed MSE that leaves out the largest errors.

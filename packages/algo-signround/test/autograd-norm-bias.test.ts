@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type KernelBackend } from '@autoround/core-tensor';
 import { jsGemm } from '@autoround/kernels-cpu';
 import { TunedVector, tunedVectorVar } from '../src/tuned-vector.js';
-import { centralDifferences as fd, mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { centralDifferences as fd, mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 
 // enable_norm_bias_tuning: a norm weight / bias with a tunable offset V through the 4-bit asymmetric
 // per-tensor QDQ without rounding, w' = (clamp(w/s + V + zp, 0, 15) − zp)·s.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type KernelBackend, type ScaleDType, roundToBf16, roundToF16 } from '@autoround/core-tensor';
 import { jsGemm } from '@autoround/kernels-cpu';
 import { QdqParams, type QdqConfig, qdqVar, quantizeDequantize } from '../src/quantizers/int-qdq.js';
-import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '@autoround/testing';
 
 // QDQ of docs/algorithms/qdq.md (int_asym and full-range int_sym) with round_ste:
 //  - the forward against a literal transcription of auto_round's quant_tensor_asym/sym

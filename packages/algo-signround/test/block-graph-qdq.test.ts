@@ -3,7 +3,7 @@ import { Graph, type KernelBackend, type Var, roundToF16 } from '@autoround/core
 import { jsGemm } from '@autoround/kernels-cpu';
 import { type BlockTensors, type GraphBlockOptions, llamaBlockGraph } from '@autoround/models';
 import { QdqParams, type QdqConfig, qdqVar, quantizeDequantize } from '../src/quantizers/int-qdq.js';
-import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { centralDifferences as fd, mulberry32 as rng, roundHalfEven as rne, uniformArray as rand } from '@autoround/testing';
 
 // The LLaMA / Qwen3 decoder block (llamaBlock) on the autograd operations (graph-ops.ts):
 //  - its float32 output against a plain float64 forward written here (HF modeling order);

@@ -10,7 +10,7 @@ import { readConfig } from '@autoround/core';
 import gguf, { exportGguf, ggufFileOf, readGguf, readGgufWeights } from '@autoround/export-gguf';
 import { GGMLType, ggmlTypeName, ggufQdq } from '@autoround/quant-types';
 import signround from '../src/index.js';
-import { HAS_SHARED, LLAMA256, SHARED, STORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, STORIES, needsShared, tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -7,7 +7,7 @@ import gguf, { exportGguf, fileTypeNames, ggufFileOf, readGgufWeights } from '@a
 import { Graph } from '@autoround/core-tensor';
 import { type BlockwiseCausalLM, type WeightSource, isBlockTunable } from '@autoround/core';
 import signround from '../src/index.js';
-import { HAS_SHARED, LLAMA256, SHARED, loadNodeLlamaCpp, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, loadNodeLlamaCpp, needsShared, tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

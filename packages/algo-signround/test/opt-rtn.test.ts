@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoRound, PerplexityBench, memoryLogger, silentLogger } from '@autoround/autoround';
 import signround from '../src/index.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KernelBackend } from '@autoround/core-tensor';
 import { jsGemm, native, nativeBackend, wasmBackend } from '@autoround/kernels-cpu';
 import { QdqParams, type QdqSaved, qdqBackward, qdqForward } from '../src/quantizers/int-qdq.js';
-import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 
 // The int QDQ's element loops on the backends' kernels (kernels-cpu's qdqForward/qdqBackward) against the
 // TypeScript loops: bit-identical on finite inputs, and NaN / Inf propagate as on the reference

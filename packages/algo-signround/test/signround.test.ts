@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { AutoRound, type AutoRoundOptions, memoryLogger, writeDemoModel } from '@autoround/autoround';
 import signround, { IndexSampler, layerLr } from '../src/index.js';
 import { AdamW, SignSgd } from '../src/loop.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -9,7 +9,7 @@ import exportAutoRoundPlugin from '@autoround/export-autoround';
 import kernelsCpuPlugin from '@autoround/kernels-cpu';
 import modelsPlugin from '@autoround/models';
 import { AutoRound, writeDemoModel } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { definePlugin, memoryLogger, type QuantizeOptions } from '@autoround/core';
 import { AutoRound } from '../src/index.js';
-import { HAS_SHARED, STORIES, needsShared } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, needsShared } from '@autoround/testing';
 
 // a third-party dataset plugin: one source that reads the name "tiny-words"
 const TEXT = 'Once upon a time there was a little dog who liked to run in the park with his friends every day. ';

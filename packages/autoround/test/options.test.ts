@@ -8,7 +8,7 @@ import { evalWindows } from '@autoround/eval';
 import gguf from '@autoround/export-gguf';
 import { AutoRound, type AutoRoundOptions, OPTION_RANGES, memoryLogger, openModel, validateOptions, writeDemoModel } from '../src/index.js';
 import { createRegistry } from '../src/registry.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -3,7 +3,7 @@ import { Checkpoint } from '@autoround/core-tensor';
 import { LlamaDecoder, LlamaModel, describeLlama, readConfig } from '@autoround/models';
 import { nativeBackend, jsBackend } from '@autoround/kernels-cpu';
 import { sampleTokenBatch, sampleTokens } from '../src/index.js';
-import { HAS_SHARED, STORIES, needsShared } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, needsShared } from '@autoround/testing';
 
 describe.skipIf(!HAS_SHARED)(needsShared('--dataset self: batched sampling'), () => {
   for (const make of [() => jsBackend.create({}), () => nativeBackend.create({ threads: 2 })]) {

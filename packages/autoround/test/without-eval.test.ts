@@ -9,7 +9,7 @@ import kernelsCpuPlugin from '@autoround/kernels-cpu';
 import modelsPlugin from '@autoround/models';
 import evalPlugin from '@autoround/eval';
 import { AutoRound, PerplexityBench, folderPerplexity, writeDemoModel } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

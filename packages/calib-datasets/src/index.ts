@@ -7,14 +7,20 @@ import { localKind } from './local.js';
 import { hubSource, localSource, missingFileOrHub, selfSource, selfUnavailable, type SelfGenerate } from './sources.js';
 import type { CalibTokenizer } from './tokenizer.js';
 
-export * from './grammar.js';
-export * from './tokenizer.js';
-export * from './local.js';
-export * from './registry.js';
-export * from './sources.js';
+export { type CalibTokenizer, type ChatMessage } from './tokenizer.js';
+export { readLocalFile, type Sample } from './local.js';
+export { type CalibSource, type SelfGenerate, selfSource, type SourceContext, type SourceSamples } from './sources.js';
 export { PyRandom } from '@autoround/core';
 export { npPermutation, NpPCG64, seedSequenceState } from './np-random.js';
-export { combine, concatChunks, prepareDataset, shuffleSamples, renderSample, type PreparedDataset, type BuildOptions } from './build.js';
+export {
+  combine,
+  concatChunks,
+  prepareDataset,
+  shuffleSamples,
+  renderSample,
+  type PreparedDataset,
+  type BuildOptions,
+} from './build.js';
 
 export interface CalibrationOptions {
   /** Samples wanted (default 128). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SYSTEM_PROMPT, lookupKnown, parseDatasetSpec } from '../src/index.js';
+import { DEFAULT_SYSTEM_PROMPT, parseDatasetSpec } from '../src/grammar.js';
+import { lookupKnown } from '../src/registry.js';
 
 describe('--dataset grammar', () => {
   it('defaults to NeelNanda/pile-10k', () => {

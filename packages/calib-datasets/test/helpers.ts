@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { CalibTokenizer } from '../src/index.js';
-import { HAS_SHARED, NO_SHARED_REASON, SHARED, STORIES } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, NO_SHARED_REASON, SHARED, STORIES } from '@autoround/testing';
 
 export const shared = SHARED;
 export const storiesDir = STORIES;

@@ -5,8 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { memoryLogger } from '@autoround/core';
 import { AutoRoundError } from '@autoround/core-tensor';
-import { TruncatingEncoder, loadCalibration, readTextFile } from '../src/index.js';
-import { SKIP_REASON, asArrays, calibTokenizer, directIds, expectedSamples, haveStories, hfTokenizer, keep, shared, words } from './helpers.js';
+import { loadCalibration } from '../src/index.js';
+import { TruncatingEncoder } from '../src/tokenizer.js';
+import { readTextFile } from '../src/local.js';
+import {
+  SKIP_REASON,
+  asArrays,
+  calibTokenizer,
+  directIds,
+  expectedSamples,
+  haveStories,
+  hfTokenizer,
+  keep,
+  shared,
+  words,
+} from './helpers.js';
 
 const SEQLEN = 64;
 // CPython: l = list(range(10)); random.Random(42).shuffle(l) -> [7, 3, 2, 8, 5, 6, 9, 4, 0, 1]

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { utf16Reason } from '@autoround/core-tensor';
 import { loadCalibration } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

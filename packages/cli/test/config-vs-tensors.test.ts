@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TEXT, writeDemoModel } from '@autoround/autoround';
 import { f16BitsToF32 } from '@autoround/core-tensor';
 import { runCli } from './run-cli.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEMO_TEXT } from '@autoround/autoround';
 import { demoModel } from './demo-model.js';
 import { runCli, runCliProcess } from './run-cli.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 const undo: (() => void)[] = [];

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoModel, SMALL_DEMO } from './demo-model.js';
 import { backendStatus } from '@autoround/kernels-cpu';
 import { runCli } from './run-cli.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

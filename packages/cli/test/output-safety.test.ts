@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { writeDemoModel } from '@autoround/autoround';
 import { runCli } from './run-cli.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 // The reproductions of issue 13, item 1, through the CLI: each must exit 1 and touch nothing.
 const work = tempDir('autoround-output-safety-');

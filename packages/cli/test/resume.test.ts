@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import { join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEMO_TEXT, resumeDirOf, writeDemoModel } from '@autoround/autoround';
-import { HAS_SHARED, LLAMA256, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, TINYSTORIES, needsShared, tempDir } from '@autoround/testing';
 import { runCli as runInProcess } from './run-cli.js';
 
 const work = tempDir('autoround-resume-');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AlgorithmPlugin, type QuantizedWeight, createRegistry, definePlugin, writeDemoModel } from '@autoround/autoround';
 import { runCli } from './run-cli.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, mulberry32, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, mulberry32, needsShared, tempDir } from '@autoround/testing';
 
 // The sanity probe (docs/sanity-probe.md) through the CLI. The broken runs come from test-only
 // algorithms: plain RTN everywhere except one block, which they spoil. The CLI finds the plugins the

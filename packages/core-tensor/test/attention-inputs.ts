@@ -1,4 +1,4 @@
-import { uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { uniformArray as rand } from '@autoround/testing';
 
 export interface AttentionDims {
   B: number;

@@ -3,10 +3,8 @@ import { attentionBackward, attentionForward, resolveAttention } from '../src/au
 import { Scratch } from '../src/autograd/arena.js';
 import { Graph } from '../src/autograd/graph.js';
 import type { KernelBackend } from '../src/index.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
-import { native } from '../../kernels-cpu/src/native.js';
-import { nativeBackend } from '../../kernels-cpu/src/index.js';
-import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { jsGemm, native, nativeBackend } from '@autoround/kernels-cpu';
+import { mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 import { attentionInputs } from './attention-inputs.js';
 
 // The native backend's fused kernels against the TypeScript fallback (same autograd entry points,

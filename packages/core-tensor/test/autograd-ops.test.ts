@@ -1,14 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Graph, Param, type Var } from '../src/index.js';
 import type { KernelBackend } from '../src/index.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
-import { centralDifferences, mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { centralDifferences, referenceGemm, mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 
 // Each op: the float32 graph's forward against an independent float64 reference, and its
 // backward (vector-Jacobian product with a random seed r) against central differences of
 // L(x) = Σ r·f(x) evaluated in float64.
 
-const backend: KernelBackend = { name: 'js', threads: 1, gemm: jsGemm };
+const backend: KernelBackend = { name: 'reference', threads: 1, gemm: referenceGemm };
 
 type Ref = (inputs: Float64Array[]) => Float64Array;
 

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint, isAutoRoundError } from '../src/index.js';
-import { tempDir, thrown } from '../../../tools/testing/fixtures.js';
+import { tempDir, thrown } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

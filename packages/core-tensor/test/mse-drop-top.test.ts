@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Graph } from '../src/index.js';
 import type { KernelBackend } from '../src/index.js';
 import { largestAbs } from '../src/autograd/graph.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
-import { centralDifferences as fd, mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+import { jsGemm } from '@autoround/kernels-cpu';
+import { centralDifferences as fd, mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 
 // The outlier-suppressed MSE of SignRoundV2 (Graph.mse's dropTop, docs/algorithms/signround.md#signroundv2-enable-alg-ext):
 // the largest errors left out of value and gradient.

@@ -3,9 +3,9 @@ import { attentionBackward, attentionForward, resolveAttention } from '../src/au
 import { Scratch } from '../src/autograd/arena.js';
 import { Graph } from '../src/autograd/graph.js';
 import type { KernelBackend } from '../src/index.js';
-import { jsGemm } from '../../kernels-cpu/src/js-gemm.js';
-import { nativeBackend, wasmBackend } from '../../kernels-cpu/src/index.js';
-import { mulberry32 as rng, uniformArray as rand } from '../../../tools/testing/fixtures.js';
+// the backends under test: a devDependency (nx ignores it for the build order, see package.json)
+import { jsGemm, nativeBackend, wasmBackend } from '@autoround/kernels-cpu';
+import { mulberry32 as rng, uniformArray as rand } from '@autoround/testing';
 import { attentionInputs } from './attention-inputs.js';
 
 // NaN and Inf propagate on every backend exactly as on the TypeScript reference (issue #13, item 6: the

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AutoRoundError, Checkpoint, SafetensorsFile, ShardedSafetensorsWriter, encodeSafetensorsHeader, parseByteSize } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 let cleanups: (() => void)[] = [];
 afterEach(() => {

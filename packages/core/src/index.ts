@@ -1,21 +1,99 @@
-export * from './scheme.js';
-export * from './model-spec.js';
-export * from './config-file.js';
-export * from './rope-scaling.js';
-export * from './quantized.js';
+export {
+  completeScheme,
+  effectiveGroupSize,
+  intWeightOnlyMismatch,
+  isIntWeightOnly,
+  PRESET_SCHEMES,
+  presetNames,
+  presetScheme,
+  type QuantScheme,
+  resolveScheme,
+  type ScaleDType,
+  scaleDtypeOf,
+  schemeDiff,
+  schemeEquals,
+  type SchemeOverrides,
+  validateScheme,
+} from './scheme.js';
+export {
+  type BlockSpec,
+  checkTensorShape,
+  type ExpectedShape,
+  fullName,
+  type HFConfig,
+  type LinearSpec,
+  type ModelSpec,
+} from './model-spec.js';
+export { architectureOf, readConfig } from './config-file.js';
+export { llama3FreqBand, type RopeScalingFields, ropeScalingOf } from './rope-scaling.js';
+export { numGroups, type QuantizedWeight } from './quantized.js';
 export type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
-export * from './log.js';
-export * from './progress.js';
-export * from './staging.js';
-export * from './plugin.js';
+export { createLogger, type Logger, type LogLevel, memoryLogger, silentLogger } from './log.js';
+export { fmt, Progress } from './progress.js';
+// whole modules of public contracts: the algorithm routing, evaluation and option declarations, the weight overlay
 export * from './algorithm-route.js';
 export * from './evaluation.js';
-export * from './weights.js';
 export * from './options.js';
-export * from './resume-file.js';
-export * from './registry.js';
-export * from './layer-selection.js';
-export { AutoRoundError, describeSystemError, isAutoRoundError, systemErrorOf, systemErrorWords, writing } from '@autoround/core-tensor';
-export * from './export-helpers.js';
-export * from './py-random.js';
-export * from './yield.js';
+export * from './weights.js';
+export { checkOutput, type OutputOptions, processAlive, writeAtomically } from './staging.js';
+export {
+  ADAM_DEFAULT_LR,
+  type AlgorithmPlugin,
+  type ArchitecturePlugin,
+  type AutoRoundPlugin,
+  type BlockForwardOptions,
+  type BlockGraphInject,
+  type BlockTunableCausalLM,
+  type BlockwiseCausalLM,
+  type CausalDecoder,
+  type CausalLM,
+  type CommandIO,
+  type CommandPlugin,
+  type DatasetRequest,
+  type DatasetSourcePlugin,
+  type DecodingCausalLM,
+  definePlugin,
+  type ExportContext,
+  type ExporterPlugin,
+  type ExportSession,
+  type FormatScheme,
+  isBlockTunable,
+  isBlockwise,
+  isDecoding,
+  type LayerPlanContext,
+  type LinearInputHook,
+  PLUGIN_API_VERSION,
+  type PackingPlugin,
+  type PluginDefinition,
+  type QuantizeOptions,
+  type QuantizeSession,
+  type QuantTypeContext,
+  type ResumeState,
+  type WeightSource,
+} from './plugin.js';
+export {
+  type CheckpointArray,
+  type CheckpointValue,
+  fsyncFolder,
+  readResumeFile,
+  writeResumeFile,
+} from './resume-file.js';
+export { formatBase, type PluginSource, Registry, type UseOptions } from './registry.js';
+export {
+  type LayerConfigValue,
+  type LayerInfo,
+  type LayerSelectionOptions,
+  quantizableLayers,
+  resolveLayerSchemes,
+} from './layer-selection.js';
+export {
+  AutoRoundError,
+  describeSystemError,
+  isAutoRoundError,
+  systemErrorOf,
+  systemErrorWords,
+  writing,
+} from '@autoround/core-tensor';
+export { copySideFiles, writeJson, writeModelConfig } from './export-helpers.js';
+export { PyRandom } from './py-random.js';
+export { periodicYield, yieldToEventLoop } from './yield.js';

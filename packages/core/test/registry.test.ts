@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { type AlgorithmPlugin, type AutoRoundPlugin, definePlugin, type ExporterPlugin, memoryLogger, type PackingPlugin, PLUGIN_API_VERSION, Registry } from '../src/index.js';
+import {
+  type AlgorithmPlugin,
+  type AutoRoundPlugin,
+  definePlugin,
+  type ExporterPlugin,
+  memoryLogger,
+  type PackingPlugin,
+  Registry,
+} from '../src/index.js';
+import { PLUGIN_API_VERSION } from '../src/plugin.js';
 
 const algo = (name: string, description: string): AlgorithmPlugin => ({ name, description, needsCalibration: () => false, run: async () => {} });
 const exporter = (name: string, description: string, extra: Partial<ExporterPlugin> = {}): ExporterPlugin => ({

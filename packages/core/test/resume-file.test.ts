@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type CheckpointValue, PyRandom, type QuantizedWeight, readResumeFile, resolveScheme, writeResumeFile } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

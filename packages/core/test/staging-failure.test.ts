@@ -2,7 +2,7 @@ import * as realFs from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { isAutoRoundError, memoryLogger, writeAtomically } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 // Failures that root cannot provoke with permissions are injected into node:fs as staging.ts sees it.
 const inject = vi.hoisted(() => ({ rmFails: false, renameIntoFails: false }));

@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkOutputPath, isAutoRoundError, memoryLogger, writeAtomically } from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { isAutoRoundError, memoryLogger, writeAtomically } from '../src/index.js';
+import { checkOutputPath } from '../src/staging.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir('autoround-staging-');
 afterAll(() => work.cleanup());

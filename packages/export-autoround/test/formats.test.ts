@@ -5,11 +5,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, createRegistry, definePlugin, folderPerplexity, type ExporterPlugin, silentLogger, writeDemoModel } from '@autoround/autoround';
 import { autoGptqExporter } from '@autoround/export-gptq';
-import { dequantizeAwq } from '../../export-awq/test/independent-awq.js';
-import { dequantizeLlmc } from '../../export-llmc/test/independent-llmc.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
-import { dequantizeLayer } from './independent-reader.js';
-import { comparePackedWithFake, type Decoder } from './pair.js';
+import { dequantizeAwq, dequantizeLlmc, dequantizeLayer, comparePackedWithFake, type Decoder } from '@autoround/testing/formats';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, writeDemoModel, silentLogger } from '@autoround/autoround';
 import { packBits } from '@autoround/export-gptq';
-import { dequantizeLayer, f32Of, readSafetensors } from './independent-reader.js';
-import { HAS_SHARED, STORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
+import { dequantizeLayer, f32Of, readSafetensors } from '@autoround/testing/formats';
+import { HAS_SHARED, STORIES, needsShared, tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

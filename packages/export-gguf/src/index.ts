@@ -2,20 +2,22 @@ import { AutoRoundError, type CommandPlugin, definePlugin } from '@autoround/cor
 import { formatGgufInfo } from './gguf/info.js';
 import { ggufExporter } from './plugin.js';
 
-export * from './gguf/metadata.js';
-export * from './gguf/writer.js';
-export * from './gguf/reader.js';
-export * from './gguf/info.js';
-export * from './tensor-map.js';
-export * from './ftype.js';
-export * from './llama-ftype.js';
-export * from './hparams.js';
-export * from './tokenizer.js';
-export * from './export.js';
-export * from './layer-types.js';
-export * from './plan.js';
-export * from './overrides.js';
-export * from './read.js';
+export { type GgufArray, type GgufEntry, GgufMetadata, type GgufScalar, GgufValueType } from './gguf/metadata.js';
+export { type GgufFile, type GgufTensorInfo, readGguf, readGgufTensorF32 } from './gguf/reader.js';
+export { formatGgufInfo } from './gguf/info.js';
+export { type GgufArch, ggufTensorName, reversePermuteRows } from './tensor-map.js';
+export { fallback, type FileType, fileTypeNames, type TypeChoice } from './ftype.js';
+export { writeArchMetadata } from './hparams.js';
+export { buildVocab, TokenType, type VocabInfo } from './tokenizer.js';
+export { exportGguf, type ExportGgufOptions, type ExportGgufResult, type Imatrix } from './export.js';
+export {
+  type CheckpointShapes,
+  type GgufLayerTypeOptions,
+  ggufLayerTypes,
+  ggufSelectionOverrides,
+} from './layer-types.js';
+export { ggufLayerOverrides, type LayerOverrideOptions } from './overrides.js';
+export { ggufFileOf, readGgufWeights } from './read.js';
 export { ggufExporter, fileTypeOfFormat } from './plugin.js';
 
 /** `auto-round gguf-info FILE.gguf`: the header, metadata and tensor table of a GGUF file. */

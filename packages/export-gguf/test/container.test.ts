@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAutoRoundError } from '@autoround/core-tensor';
-import { GgufMetadata, GgufValueType, GgufWriter, formatGgufInfo, readGguf, readGgufTensorBytes, readGgufTensorF32 } from '../src/index.js';
+import { GgufMetadata, GgufValueType, formatGgufInfo, readGguf, readGgufTensorF32 } from '../src/index.js';
+import { GgufWriter } from '../src/gguf/writer.js';
+import { readGgufTensorBytes } from '../src/gguf/reader.js';
 import { GGMLType, quantizeRows } from '@autoround/quant-types';
 
 const dir = mkdtempSync(join(tmpdir(), 'gguf-container-'));

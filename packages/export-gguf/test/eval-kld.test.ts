@@ -9,7 +9,7 @@ import type { WeightSource } from '@autoround/core';
 import { KlDivergence } from '@autoround/eval';
 import { readConfig } from '@autoround/core';
 import gguf, { ggufFileOf, readGgufWeights } from '../src/index.js';
-import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

@@ -8,7 +8,7 @@ import { readConfig } from '@autoround/core';
 import plugin, { exportGguf, ggufExporter, readGguf } from '../src/index.js';
 import { ggmlTypeName } from '@autoround/quant-types';
 import { writeSynthModel } from './fixtures.js';
-import { HAS_SHARED, STORIES } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES } from '@autoround/testing';
 
 const stories = STORIES;
 const haveStories = HAS_SHARED;

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ShardedSafetensorsWriter } from '@autoround/core-tensor';
-import { mulberry32 as rng, randn } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng, randn } from '@autoround/testing';
 
 export { rng, randn };
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, DEMO_TEXT, folderPerplexity, silentLogger, writeDemoModel } from '@autoround/autoround';
 import { Checkpoint } from '@autoround/core-tensor';
 import gguf from '../src/index.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

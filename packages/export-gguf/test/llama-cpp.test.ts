@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportGguf } from '../src/index.js';
-import { HAS_SHARED, LLAMA256, SHARED, STORIES, loadNodeLlamaCpp, type NodeLlamaCpp } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, STORIES, loadNodeLlamaCpp, type NodeLlamaCpp } from '@autoround/testing';
 
 const stories = STORIES;
 const llama256 = LLAMA256;

@@ -6,7 +6,7 @@ import { Checkpoint } from '@autoround/core-tensor';
 import { GgufMetadata, GgufValueType, TokenType, exportGguf, ggufTensorName, readGguf, readGgufTensorF32, reversePermuteRows, writeArchMetadata } from '../src/index.js';
 import { GGMLType, ggmlTypeName } from '@autoround/quant-types';
 import { sameBytes, writeSynthModel, type SynthModel } from './fixtures.js';
-import { HAS_SHARED, STORIES, loadNodeLlamaCpp } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, STORIES, loadNodeLlamaCpp } from '@autoround/testing';
 
 const stories = STORIES;
 const haveStories = HAS_SHARED;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TensorTypeSelector, compareGgufOrder, fallback, fileTypeByName, useMoreBits } from '../src/index.js';
+import { fallback } from '../src/index.js';
+import { TensorTypeSelector, fileTypeByName, useMoreBits } from '../src/ftype.js';
+import { compareGgufOrder } from '../src/tensor-map.js';
 import { GGMLType, ggmlTypeName } from '@autoround/quant-types';
 
 interface Model {

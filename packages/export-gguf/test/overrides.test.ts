@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { presetScheme, type QuantScheme } from '@autoround/core';
-import { fileTypeByName, ggufLayerOverrides, ggufLayerTypes, ggufTypeOfLayerScheme, planTensors } from '../src/index.js';
+import { ggufLayerOverrides, ggufLayerTypes } from '../src/index.js';
+import { fileTypeByName } from '../src/ftype.js';
+import { ggufTypeOfLayerScheme } from '../src/overrides.js';
+import { planTensors } from '../src/export.js';
 import { GGMLType, ggmlTypeName } from '@autoround/quant-types';
 
 const ft = (n: string) => fileTypeByName(n)!;

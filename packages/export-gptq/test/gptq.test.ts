@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, completeScheme, memoryLogger, silentLogger, writeDemoModel, type QuantizedWeight } from '@autoround/autoround';
 import exportGptqPlugin, { autoGptqExporter, gptqCheckpointFormat, packGptq } from '@autoround/export-gptq';
-import { dequantizeLayer, f32Of, readSafetensors } from '../../export-autoround/test/independent-reader.js';
-import { comparePackedWithFake, expectSameValues } from '../../export-autoround/test/pair.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
+import { dequantizeLayer, f32Of, readSafetensors, comparePackedWithFake, expectSameValues } from '@autoround/testing/formats';
+import { tempDir } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

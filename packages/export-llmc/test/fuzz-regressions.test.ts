@@ -1,8 +1,8 @@
 // Inputs found by tools/fuzz (npm run fuzz): each must be an AutoRoundError naming the field, not a TypeError.
 import { describe, expect, it } from 'vitest';
 import { isAutoRoundError } from '@autoround/core';
-import { llmcLayerArgs } from '../src/index.js';
-import { thrown } from '../../../tools/testing/fixtures.js';
+import { llmcLayerArgs } from '../src/llmc.js';
+import { thrown } from '@autoround/testing';
 
 const weights = { num_bits: 4, group_size: 32, strategy: 'group', symmetric: true, type: 'int' };
 

@@ -4,10 +4,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AutoRound, completeScheme, silentLogger, writeDemoModel, type QuantizedWeight } from '@autoround/autoround';
 import exportLlmcPlugin, { autoRoundLlmcPacking, llmCompressorExporter, packLlmc, packRowToInt32 } from '@autoround/export-llmc';
 import { autoRoundExporterWith } from '@autoround/export-autoround';
-import { f32Of, readSafetensors } from '../../export-autoround/test/independent-reader.js';
-import { comparePackedWithFake, expectSameValues } from '../../export-autoround/test/pair.js';
-import { tempDir } from '../../../tools/testing/fixtures.js';
-import { dequantizeLlmc } from './independent-llmc.js';
+import { f32Of, readSafetensors, comparePackedWithFake, expectSameValues, dequantizeLlmc } from '@autoround/testing/formats';
+import { tempDir } from '@autoround/testing';
 
 // the auto_round exporter as a registry builds it with this package installed
 const autoRoundExporter = autoRoundExporterWith([autoRoundLlmcPacking]);

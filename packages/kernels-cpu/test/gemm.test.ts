@@ -6,7 +6,7 @@ import { isAutoRoundError } from '@autoround/core-tensor';
 import { memoryLogger } from '@autoround/core';
 import plugin, { backendStatus, benchAddonPath, loadNativeAddon, describeBackend, gemmAsync, jsBackend, native, nativeBackend, setKernelLogger, wasmBackend } from '../src/index.js';
 import type { NativeIsa } from '../src/index.js';
-import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng } from '@autoround/testing';
 
 const logger = memoryLogger();
 beforeAll(() => setKernelLogger(logger));

@@ -3,15 +3,43 @@ import { llamaArchitecture } from './llama/index.js';
 import { qwen2Architecture } from './qwen2/index.js';
 import { qwen3Architecture } from './qwen3/index.js';
 
-export * from './config.js';
-export * from './rope.js';
+export { architectureOf, intField, numField, readConfig } from './config.js';
+export { applyRope, ropeInvFreq, ropeTables } from './rope.js';
 export type { BlockOps } from './block-ops.js';
-export { type BlockLinearTensors, type BlockTensors, type FloatPositions, blockAttention, blockNorm, causalAttention, floatOps, linearRaw, rmsNorm } from './float-ops.js';
+export {
+  type BlockLinearTensors,
+  type BlockTensors,
+  type FloatPositions,
+  blockAttention,
+  blockNorm,
+  causalAttention,
+  floatOps,
+  linearRaw,
+  rmsNorm,
+} from './float-ops.js';
 export { type GraphBlockConfig, type GraphBlockOptions, graphOps } from './graph-ops.js';
-export * from './llama/index.js';
-export * from './qwen2/index.js';
-export * from './qwen3/index.js';
-export * from './tokenizer.js';
+export {
+  describeLlama,
+  LLAMA,
+  llamaArchitecture,
+  llamaBlock,
+  llamaBlockForward,
+  llamaBlockGraph,
+  type LlamaBlockShape,
+  type LlamaBlockWeights,
+  LlamaDecoder,
+  llamaDims,
+  type LlamaDims,
+  llamaFamilyArchitecture,
+  LlamaModel,
+  type LlamaVariant,
+  loadBlockWeights,
+  makeRope,
+  type RopeCache,
+} from './llama/index.js';
+export { QWEN2, qwen2Architecture } from './qwen2/index.js';
+export { QWEN3, qwen3Architecture } from './qwen3/index.js';
+export { loadTokenizer, type TextTokenizer } from './tokenizer.js';
 export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fast-bpe.js';
 // the overlay lives in core (the host builds one for evaluation); re-exported for existing callers
 export { OverlayWeights } from '@autoround/core';

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { HAS_SHARED, LLAMA256, SHARED, STORIES, needsShared, tempDir, xorshiftRandom as rng } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, SHARED, STORIES, needsShared, tempDir, xorshiftRandom as rng } from '@autoround/testing';
 import { createFastEncoder, fastEncoderUnsupported, loadTokenizer } from '../src/index.js';
 
 // The word-memoizing encoder (src/fast-bpe.ts) must give @huggingface/tokenizers' ids token for token.

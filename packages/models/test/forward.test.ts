@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, SafetensorsFile } from '@autoround/core-tensor';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, LLAMA256, STORIES, needsShared } from '../../../tools/testing/fixtures.js';
+import { HAS_SHARED, LLAMA256, STORIES, needsShared } from '@autoround/testing';
 import { describeLlama, LlamaModel, loadTokenizer, readConfig, ropeInvFreq } from '../src/index.js';
 
 const be = jsBackend.create({});

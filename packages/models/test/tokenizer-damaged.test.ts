@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAutoRoundError } from '@autoround/core';
 import { loadTokenizer } from '../src/index.js';
-import { tempDir, thrown } from '../../../tools/testing/fixtures.js';
+import { tempDir, thrown } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());

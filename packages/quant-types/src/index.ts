@@ -1,9 +1,51 @@
 // @autoround/quant-types: the quantization types (one table row each), their codecs, the scale
 // searches, the WebAssembly kernels and the worker pool. Below algorithms and exporters.
-export * from './ggml-types.js';
-export * from './table.js';
-export * from './quants/index.js';
-export * from './gguf-qdq.js';
-export * from './int/int-qdq.js';
-export * from './int/opt-rtn.js';
+export { GGMLType } from './ggml-types.js';
+export {
+  blockSizeOf,
+  type DequantizeFn,
+  ggmlTypeByName,
+  ggmlTypeName,
+  intQuantTypeOf,
+  isKnownGgmlType,
+  QUANT_TYPES,
+  type QuantizeFn,
+  type QuantType,
+  quantTypeByName,
+  quantTypeOf,
+  rowBytes,
+  rowFallbackOf,
+  scaleGroupOf,
+  type SchemeQdqFn,
+  tensorBytes,
+  typeSizeOf,
+  codecOf,
+} from './table.js';
+export {
+  dequantizeQ4_K,
+  dequantizeRows,
+  freezeBlocks,
+  type FrozenBlocks,
+  type FrozenLayout,
+  frozenQdq,
+  hasFrozenLayout,
+  packLevels,
+  quantizeQ4_K,
+  quantizeRows,
+  setWasmKernel,
+} from './quants/index.js';
+export {
+  ggmlTypeOfScheme,
+  type GgufBlocks,
+  ggufBlocksOf,
+  ggufQdq,
+  ggufQuantize,
+  type GgufQuantized,
+  ggufQuantizedWeight,
+  ggufWeight,
+  importanceFromSums,
+  isGgufDataType,
+} from './gguf-qdq.js';
+export { type IntQdqTuning, quantizeInt } from './int/int-qdq.js';
+export { handleImatrixZeros, quantizeIntOptRtn, searchRatio, searchSteps } from './int/opt-rtn.js';
 export { QuantPool, defaultThreads, type PoolJob } from './pool.js';

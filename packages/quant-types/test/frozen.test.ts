@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { GGMLType, blockLevels, dequantizeRows, freezeBlocks, frozenQdq, ggmlTypeName, packLevels, quantizeRows } from '../src/index.js';
-import { mulberry32 as rng, randn } from '../../../tools/testing/fixtures.js';
+import {
+  GGMLType,
+  dequantizeRows,
+  freezeBlocks,
+  frozenQdq,
+  ggmlTypeName,
+  packLevels,
+  quantizeRows,
+} from '../src/index.js';
+import { blockLevels } from '../src/quants/frozen.js';
+import { mulberry32 as rng, randn } from '@autoround/testing';
 
 const TYPES = [GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q5_0, GGMLType.Q4_1, GGMLType.Q5_1, GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K];
 const K_TYPES = new Set<number>([GGMLType.Q2_K, GGMLType.Q3_K, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);

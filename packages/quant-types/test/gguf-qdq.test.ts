@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { presetScheme } from '@autoround/core';
 import { GGMLType, dequantizeRows, ggufBlocksOf, ggufQuantize, ggufQuantizedWeight, ggmlTypeOfScheme, importanceFromSums, quantizeRows } from '../src/index.js';
-import { mulberry32 as rng, randn } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng, randn } from '@autoround/testing';
 
 describe('GGUF types as QDQ', () => {
   it('ggufQuantize is quantizeRows + dequantizeRows, with the row-size fallback', () => {

@@ -1,22 +1,17 @@
 // Blocks worked out by hand from docs/formats/gguf.md#block-types: the expected bytes/values below were derived on paper.
 import { describe, expect, it } from 'vitest';
+import { dequantizeQ4_K } from '../src/index.js';
 import {
   dequantizeQ2_K,
   dequantizeQ3_K,
-  dequantizeQ4_K,
   dequantizeQ5_K,
   dequantizeQ6_K,
   getScaleMinK4,
-  nearestInt,
-  quantizeQ4_0,
-  quantizeQ4_1,
-  quantizeQ5_0,
-  quantizeQ5_1,
   quantizeQ6_K,
-  quantizeQ8_0,
-  quantizeBF16,
-  quantizeF16,
-} from '../src/index.js';
+} from '../src/quants/kquants.js';
+import { nearestInt } from '../src/quants/search.js';
+import { quantizeQ4_0, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1, quantizeQ8_0 } from '../src/quants/legacy.js';
+import { quantizeBF16, quantizeF16 } from '../src/quants/float.js';
 import { independentDequantize } from './independent-dequant.js';
 
 const F16_ONE = [0x00, 0x3c];

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, quantTypeOf, dequantizeRows, ggmlTypeByName, quantizeRows, rowBytes } from '../src/index.js';
 import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
-import { mulberry32 as rng } from '../../../tools/testing/fixtures.js';
+import { mulberry32 as rng } from '@autoround/testing';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');

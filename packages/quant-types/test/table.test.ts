@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { completeScheme } from '@autoround/core';
-import { GGMLType, QUANT_TYPES, codecOf, ggmlTypeByName, intQuantTypeOf, quantTypeByName, quantTypeOf, quantizeInt, rowFallbackOf, scaleGroupOf } from '../src/index.js';
+import {
+  GGMLType,
+  QUANT_TYPES,
+  ggmlTypeByName,
+  intQuantTypeOf,
+  quantTypeByName,
+  quantTypeOf,
+  quantizeInt,
+} from '../src/index.js';
+import { codecOf, rowFallbackOf, scaleGroupOf } from '../src/table.js';
 
 describe('the quantization-type table', () => {
   it('one row per name and per ggml id; geometry and bits per weight agree', () => {

@@ -1,10 +1,10 @@
 // Issue #13 item 16: a fresh clone has no ../shared, and every suite must then skip with a reason instead of
 // failing. .ci/run checks that by running the suite with AUTOROUND_SHARED pointing at a missing folder, which
-// only works if every test finds the fixtures through tools/testing/fixtures.ts: this test fails on any other way.
+// only works if every test finds the fixtures through @autoround/testing (packages/testing/src/fixtures.ts): this test fails on any other way.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HAS_SHARED, NO_SHARED_REASON, REPO_ROOT } from './fixtures.js';
+import { HAS_SHARED, NO_SHARED_REASON, REPO_ROOT } from '../src/fixtures.js';
 
 /** Every .ts file under dir, skipping node_modules and build output. */
 function tsFiles(dir: string): string[] {
@@ -18,7 +18,7 @@ function tsFiles(dir: string): string[] {
   return out;
 }
 
-/** The test sources: every package's and example's test folder, and tools/ (its tests and their helpers). */
+/** The test sources: every package's and example's test folder, the shared helpers, and tools/' tests. */
 function testSources(): string[] {
   const files: string[] = [];
   for (const top of ['packages', 'examples']) {
@@ -31,6 +31,8 @@ function testSources(): string[] {
       }
     }
   }
+  // the shared helpers (@autoround/testing's sources) and tools/' tests
+  files.push(...tsFiles(join(REPO_ROOT, 'packages', 'testing', 'src')));
   files.push(...tsFiles(join(REPO_ROOT, 'tools')).filter((f) => f.endsWith('.test.ts') || f.includes(`${join('tools', 'testing')}`)));
   return files;
 }
@@ -39,10 +41,10 @@ function testSources(): string[] {
 // joined by hand (join(root, '..', 'shared')).
 const SHARED_PATH = /['"`](?:\.\.\/)+shared(?:[/'"`])|['"`]shared['"`]/;
 
-describe('tests find ../shared only through tools/testing/fixtures.ts', () => {
+describe('tests find ../shared only through @autoround/testing (packages/testing/src/fixtures.ts)', () => {
   it('no other test source builds a path to it', () => {
     // fixtures.ts defines the path; this file only names it in its own examples below
-    const allowed = new Set([join(REPO_ROOT, 'tools/testing/fixtures.ts'), join(REPO_ROOT, 'tools/testing/shared.test.ts')]);
+    const allowed = new Set([join(REPO_ROOT, 'packages/testing/src/fixtures.ts'), join(REPO_ROOT, 'packages/testing/test/shared.test.ts')]);
     const offenders: string[] = [];
     for (const f of testSources()) {
       if (allowed.has(f)) continue;
@@ -52,13 +54,14 @@ describe('tests find ../shared only through tools/testing/fixtures.ts', () => {
           if (!/^\s*(\/\/|\*)/.test(line) && SHARED_PATH.test(line)) offenders.push(`${relative(REPO_ROOT, f)}:${i + 1}: ${line.trim()}`);
         });
     }
-    expect(offenders, 'use SHARED / STORIES / LLAMA256 / TINYSTORIES / HAS_SHARED from tools/testing/fixtures.ts').toEqual([]);
+    expect(offenders, 'use SHARED / STORIES / LLAMA256 / TINYSTORIES / HAS_SHARED from @autoround/testing').toEqual([]);
   });
 
   it('the scan sees the test sources (it is not vacuous)', () => {
     const files = testSources().map((f) => relative(REPO_ROOT, f));
     expect(files).toContain(join('packages', 'models', 'test', 'fast-bpe.test.ts'));
     expect(files).toContain(join('packages', 'calib-datasets', 'test', 'helpers.ts'));
+    expect(files).toContain(join('packages', 'testing', 'src', 'pair.ts'));
     expect(SHARED_PATH.test("const s = resolve(here, '../../..', '../shared');")).toBe(true);
     expect(SHARED_PATH.test("join(root, '..', 'shared')")).toBe(true);
     expect(SHARED_PATH.test("join(SHARED, 'datasets/x.txt')")).toBe(false);

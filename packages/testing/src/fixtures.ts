@@ -4,11 +4,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root and the shared fixtures beside it (tests only; the product never reads them). */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 /**
  * ../shared, or the folder AUTOROUND_SHARED names: .ci/run sets it to a missing folder for a second run that
  * checks every suite skips cleanly on a fresh clone. Tests find the fixtures only through this constant, so
- * that run hides them from all of them (tools/testing/shared.test.ts fails on any other path to ../shared).
+ * that run hides them from all of them (packages/testing/test/shared.test.ts fails on any other path to ../shared).
  */
 export const SHARED = process.env.AUTOROUND_SHARED ? resolve(process.env.AUTOROUND_SHARED) : resolve(REPO_ROOT, '../shared');
 export const STORIES = join(SHARED, 'models/stories260K');
@@ -47,8 +47,21 @@ export function xorshiftRandom(seed: number): () => number {
   };
 }
 
-/** A seeded mulberry32 stream of numbers in [0, 1), for generated test inputs: the one the demo model uses. */
-export { mulberry32 } from '../../packages/autoround/src/demo.js';
+/**
+ * A seeded mulberry32 stream of numbers in [0, 1), for generated test inputs: the same algorithm as the demo
+ * model's (packages/autoround/src/demo.ts), written out here so that this package imports none of ours (every
+ * package's tests use it, core-tensor's included).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** n float32 values drawn uniformly from [lo, hi) with the stream r. */
 export function uniformArray(n: number, r: () => number, lo = -1, hi = 1): Float32Array {

@@ -2,7 +2,7 @@
 // AutoAWQ's own unpack (unpack_awq + reverse_awq_order), not from the packer: each int32 word is
 // cut into 8 nibbles at shifts 0, 4, …, 28, then the nibbles are reordered with
 // AWQ_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7] to get 8 consecutive output columns.
-import type { readSafetensors } from '../../export-autoround/test/independent-reader.js';
+import type { readSafetensors } from './independent-reader.js';
 
 const AWQ_REVERSE_ORDER = [0, 4, 1, 5, 2, 6, 3, 7];
 

@@ -3,7 +3,7 @@
 // packer: pack_factor = 32 // num_bits values per int32, value i of a row at shift num_bits·i,
 // unsigned values minus 2^(num_bits−1) give the signed int8 levels; zero points are packed the
 // same way along dim 0 (the output dim); weight = (x_q − zero_point) · scale, no zero point for sym.
-import type { readSafetensors } from '../../export-autoround/test/independent-reader.js';
+import type { readSafetensors } from './independent-reader.js';
 
 function half(h: number): number {
   const s = h & 0x8000 ? -1 : 1;

@@ -1,11 +1,11 @@
-// Issue #14: error codes are one union (core-tensor/src/error-codes.ts). The type checker rejects a code that is not
+// Issue #14: error codes are one union (src/error-codes.ts). The type checker rejects a code that is not
 // in the table; this test rejects a table entry that no source throws any more, so the table stays the list of
 // what a caller can actually meet.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '@autoround/core-tensor';
-import { REPO_ROOT } from './fixtures.js';
+import { ERROR_CODES } from '../src/index.js';
+import { REPO_ROOT } from '@autoround/testing';
 
 function sources(dir: string): string[] {
   const out: string[] = [];

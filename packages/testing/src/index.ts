@@ -1,0 +1,25 @@
+// @autoround/testing: the helpers every package's tests share (docs/conventions.md, "Test helpers"). Private:
+// never published, no build (the exports point at the TypeScript sources). It imports none of our packages, so
+// any package's tests may use it, core-tensor's included. The independent format readers are in
+// '@autoround/testing/formats' (they import vitest's expect).
+export {
+  REPO_ROOT,
+  SHARED,
+  STORIES,
+  LLAMA256,
+  TINYSTORIES,
+  HAS_SHARED,
+  NO_SHARED_REASON,
+  needsShared,
+  thrown,
+  tempDir,
+  xorshiftRandom,
+  mulberry32,
+  uniformArray,
+  randn,
+  roundHalfEven,
+  centralDifferences,
+  loadNodeLlamaCpp,
+} from './fixtures.js';
+export type { NodeLlamaCpp } from './fixtures.js';
+export { referenceGemm, referenceBackend } from './reference-gemm.js';
