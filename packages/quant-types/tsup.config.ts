@@ -1,11 +1,4 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tsup.base';
 
-export default defineConfig({
-  // the pool starts quant-worker.js from beside the bundle (pool.ts)
-  entry: ['src/index.ts', 'src/quant-worker.ts'],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-});
+// the pool starts quant-worker.js from beside the bundle (pool.ts)
+export default packageConfig(['src/index.ts', 'src/quant-worker.ts']);

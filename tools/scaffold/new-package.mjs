@@ -42,7 +42,7 @@ writeFileSync(
 );
 writeFileSync(
   join(dir, 'tsup.config.ts'),
-  `import { defineConfig } from 'tsup';\n\nexport default defineConfig({\n  entry: ['src/index.ts'],\n  format: ['esm'],\n  dts: true,\n  clean: true,\n  sourcemap: true,\n  target: 'node20',\n});\n`,
+  `import { packageConfig } from '../../tsup.base';\n\nexport default packageConfig();\n`,
 );
 writeFileSync(join(dir, 'src', 'index.ts'), `export {};\n`);
 writeFileSync(join(dir, 'README.md'), `# @autoround/${name}\n`);

@@ -1,18 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ShardedSafetensorsWriter, writing } from '@autoround/core-tensor';
+import { ShardedSafetensorsWriter, mulberry32, writing } from '@autoround/core-tensor';
 
-/** A seeded PRNG (mulberry32) so the demo model is the same on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// the demo model is the same on every machine: its weights come from a seeded mulberry32 stream
+export { mulberry32 };
 
 export function gaussian(rand: () => number): () => number {
   return () => {

@@ -24,6 +24,25 @@ function errorOf(fn: () => unknown): { code: string; message: string; subject: s
   throw new Error('expected an error');
 }
 
+/** A third-party algorithm (RTN under another name) declaring two options; `record` gets the knobSteps it ran with. */
+function knobPlugin(record?: (knobSteps: unknown) => void) {
+  return definePlugin({
+    name: 'knob-plugin',
+    algorithms: [
+      {
+        ...rtnAlgorithm,
+        name: 'knobbed',
+        description: 'RTN that records its option',
+        options: [
+          { name: 'knobSteps', flag: 'knob_steps', type: 'integer', default: 3, help: 'steps of the knob', range: { min: 1, max: 10 } },
+          { name: 'knobOn', flag: 'knob_on', type: 'boolean', help: 'turn the knob' },
+        ],
+        run: (session) => (record?.(session.options.knobSteps), rtnAlgorithm.run(session)),
+      },
+    ],
+  });
+}
+
 describe('numeric option ranges (item 12)', () => {
   // each value silently cancelled or changed the work before (exit 0)
   const bad: [keyof AutoRoundOptions, unknown, RegExp][] = [
@@ -71,20 +90,7 @@ describe('numeric option ranges (item 12)', () => {
 
   // an algorithm's options are declared by the algorithm (AlgorithmPlugin.options); SignRound's ranges are
   // tested in packages/algo-signround/test/options.test.ts, through the CLI in packages/cli/test/option-checks.test.ts
-  const knob = definePlugin({
-    name: 'knob-plugin',
-    algorithms: [
-      {
-        ...rtnAlgorithm,
-        name: 'knobbed',
-        description: 'RTN that records its option',
-        options: [
-          { name: 'knobSteps', flag: 'knob_steps', type: 'integer', default: 3, help: 'steps of the knob', range: { min: 1, max: 10 } },
-          { name: 'knobOn', flag: 'knob_on', type: 'boolean', help: 'turn the knob' },
-        ],
-      },
-    ],
-  });
+  const knob = knobPlugin();
 
   it("an installed algorithm's declared option is checked once the registry is known, named as the option", async () => {
     const bad = async (o: AutoRoundOptions) =>
@@ -195,18 +201,7 @@ describe("an algorithm's declared options (docs/adr/0020-plugin-contract-v1.md#a
   const demo = join(work.dir, 'demo-knob');
   writeDemoModel(demo, { hidden: 64, intermediate: 96, layers: 1, heads: 2, kvHeads: 1 });
   const seen: unknown[] = [];
-  const knob = definePlugin({
-    name: 'knob-plugin',
-    algorithms: [
-      {
-        ...rtnAlgorithm,
-        name: 'knobbed',
-        description: 'RTN that records its option',
-        options: [{ name: 'knobSteps', flag: 'knob_steps', type: 'integer', help: 'steps of the knob', range: { min: 1, max: 10 } }],
-        run: (session) => (seen.push(session.options.knobSteps), rtnAlgorithm.run(session)),
-      },
-    ],
-  });
+  const knob = knobPlugin((v) => seen.push(v));
 
   it('reach the algorithm in QuantizeOptions from algorithmOptions', async () => {
     await new AutoRound(demo, { algorithm: 'knobbed', iters: 1, groupSize: 32, algorithmOptions: { knobSteps: 7 }, plugins: [knob], discoverPlugins: false, log: memoryLogger() }).quantizeAndSave(join(work.dir, 'out-knob'), {

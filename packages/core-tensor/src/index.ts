@@ -12,3 +12,4 @@ export * from './safetensors/writer.js';
 export * from './safetensors/checkpoint.js';
 export * from './kernels.js';
 export * from './autograd/index.js';
+export { mulberry32 } from './random.js';

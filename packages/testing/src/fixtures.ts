@@ -47,21 +47,8 @@ export function xorshiftRandom(seed: number): () => number {
   };
 }
 
-/**
- * A seeded mulberry32 stream of numbers in [0, 1), for generated test inputs: the same algorithm as the demo
- * model's (packages/autoround/src/demo.ts), written out here so that this package imports none of ours (every
- * package's tests use it, core-tensor's included).
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// the seeded stream of the demo model and `--dataset self`, for generated test inputs
+export { mulberry32 } from '@autoround/core-tensor';
 
 /** n float32 values drawn uniformly from [lo, hi) with the stream r. */
 export function uniformArray(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
@@ -111,4 +98,22 @@ export async function loadNodeLlamaCpp(): Promise<{ nlc: NodeLlamaCpp | null; wh
   } catch (e) {
     return { nlc: null, why: (e as Error).message };
   }
+}
+
+/** 'n' NaN, '+' +Inf, '-' −Inf, '.' finite, one character per element: where a backend's NaN/Inf must agree with the reference's. */
+export function nonFiniteClasses(a: ArrayLike<number>): string {
+  let s = '';
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    s += x !== x ? 'n' : x === Infinity ? '+' : x === -Infinity ? '-' : '.';
+  }
+  return s;
+}
+
+/** The keys of `want` (outputs present there) whose non-finite classes `got` does not match, for `expect(…).toEqual([])`. */
+export function nonFiniteMismatches(got: Record<string, ArrayLike<number> | null | undefined>, want: Record<string, ArrayLike<number> | null | undefined>): string[] {
+  return Object.keys(want).filter((key) => {
+    const w = want[key];
+    return w && nonFiniteClasses(got[key] ?? []) !== nonFiniteClasses(w);
+  });
 }

@@ -1,6 +1,6 @@
 // @autoround/testing: the helpers every package's tests share (docs/conventions.md, "Test helpers"). Private:
-// never published, no build (the exports point at the TypeScript sources). It imports none of our packages, so
-// any package's tests may use it, core-tensor's included. The independent format readers are in
+// never published, no build (the exports point at the TypeScript sources). It imports only core-tensor (the bottom
+// layer), so any package's tests may use it, core-tensor's included. The independent format readers are in
 // '@autoround/testing/formats' (they import vitest's expect).
 export {
   REPO_ROOT,
@@ -20,6 +20,8 @@ export {
   roundHalfEven,
   centralDifferences,
   loadNodeLlamaCpp,
+  nonFiniteClasses,
+  nonFiniteMismatches,
 } from './fixtures.js';
 export type { NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';

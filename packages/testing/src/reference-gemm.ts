@@ -1,23 +1,11 @@
+import type { GemmArgs, KernelBackend } from '@autoround/core-tensor';
+
 /**
- * The plainest GEMM there is, for tests that need a KernelBackend without depending on a kernel package
- * (core-tensor's own tests: core-tensor may import nothing of ours, and kernels-cpu depends on it):
- * C = alpha · op(A) · op(B) + beta · C, row-major float32, with the semantics of core-tensor's GemmArgs
- * (beta = 0 does not read C, alpha = 0 reads neither A nor B; otherwise every product is computed, zeros
- * included, so 0·NaN and 0·Inf give NaN). One triple loop, float64 accumulation; slow, obviously right.
- * Typed structurally so that this package needs no dependency on core-tensor: it fits KernelBackend['gemm'].
+ * The plainest GEMM there is, for tests that need a KernelBackend without a kernel package (core-tensor's own
+ * tests: kernels-cpu depends on core-tensor), with GemmArgs' semantics. One triple loop, float64 accumulation;
+ * slow, obviously right.
  */
-export function referenceGemm(
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-  alpha = 1,
-  beta = 0,
-): void {
+export function referenceGemm(...[transA, transB, m, n, k, a, b, c, alpha = 1, beta = 0]: GemmArgs): void {
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = 0;
@@ -28,5 +16,5 @@ export function referenceGemm(
   }
 }
 
-/** A KernelBackend (core-tensor's interface, structurally) with only referenceGemm: the TypeScript fallbacks run. */
-export const referenceBackend = { name: 'reference', threads: 1, gemm: referenceGemm } as const;
+/** A KernelBackend with only referenceGemm: the TypeScript fallbacks run. */
+export const referenceBackend: KernelBackend = { name: 'reference', threads: 1, gemm: referenceGemm };
