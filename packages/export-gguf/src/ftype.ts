@@ -1,7 +1,7 @@
 // File types ("Q4_K_M" …) and the per-tensor type choice of llama-quantize
 // (llama_tensor_get_type and its row-size fallback, docs/formats/gguf.md#file-type-mix), for LLaMA/Qwen (no MoE, no Falcon).
 
-import { GGMLType, blockSizeOf, ggmlTypeName } from '@autoround/quant-types';
+import { GGMLType, blockSizeOf, ggmlTypeName, rowFallbackOf } from '@autoround/quant-types';
 import { LlamaFileType } from './llama-ftype.js';
 
 export interface FileType {
@@ -164,25 +164,8 @@ export class TensorTypeSelector {
  * (Q4_0 … Q8_0 with rows that are not multiples of 32); we store such tensors as F16 instead.
  */
 export function fallback(type: GGMLType, ne0: number): TypeChoice {
-  if (ne0 % blockSizeOf(type) === 0) return { type };
-  let fb: GGMLType;
-  switch (type) {
-    case GGMLType.Q2_K:
-    case GGMLType.Q3_K:
-      fb = GGMLType.Q4_0;
-      break;
-    case GGMLType.Q4_K:
-      fb = GGMLType.Q5_0;
-      break;
-    case GGMLType.Q5_K:
-      fb = GGMLType.Q5_1;
-      break;
-    case GGMLType.Q6_K:
-      fb = GGMLType.Q8_0;
-      break;
-    default:
-      fb = GGMLType.F16;
-  }
-  if (ne0 % blockSizeOf(fb) !== 0) fb = GGMLType.F16;
+  // the fallback type is the row's (quant-types' table); this adds the line llama-quantize logs
+  const fb = rowFallbackOf(type, ne0);
+  if (fb === type) return { type };
   return { type: fb, fallback: `${ne0} columns are not a multiple of ${blockSizeOf(type)}: ${ggmlTypeName(type)} -> ${ggmlTypeName(fb)}` };
 }
