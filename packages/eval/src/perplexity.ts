@@ -68,18 +68,3 @@ export function logSumExp(a: Float32Array, o: number, n: number): number {
   for (let i = 0; i < n; i++) sum += Math.exp(a[o + i]! - max);
   return Math.log(sum) + max;
 }
-
-/** Greedy continuation, for smoke tests and demos (recomputes the whole prefix each step). */
-export function greedyGenerate(model: CausalLM, prompt: Int32Array, newTokens: number, eosTokenId?: number): number[] {
-  const ids = [...prompt];
-  const V = model.spec.vocabSize;
-  for (let s = 0; s < newTokens; s++) {
-    const logits = model.forward(Int32Array.from(ids));
-    const last = logits.subarray((ids.length - 1) * V, ids.length * V);
-    let best = 0;
-    for (let i = 1; i < V; i++) if (last[i]! > last[best]!) best = i;
-    ids.push(best);
-    if (best === eosTokenId) break;
-  }
-  return ids.slice(prompt.length);
-}
