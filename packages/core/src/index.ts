@@ -25,6 +25,7 @@ export {
   type ModelSpec,
 } from './model-spec.js';
 export { architectureOf, readConfig } from './config-file.js';
+export { intField, numField, type TransformerDims, transformerDims } from './transformer-dims.js';
 export { llama3FreqBand, type RopeScalingFields, ropeScalingOf } from './rope-scaling.js';
 export { numGroups, type QuantizedWeight } from './quantized.js';
 export type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';

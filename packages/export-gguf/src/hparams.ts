@@ -1,7 +1,7 @@
 // Architecture hyper-parameters (docs/formats/gguf.md#hyper-parameters) with the exact key types llama.cpp checks.
 
 import { AutoRoundError } from '@autoround/core-tensor';
-import { type HFConfig, llama3FreqBand, ropeScalingOf } from '@autoround/core';
+import { type HFConfig, llama3FreqBand, ropeScalingOf, transformerDims } from '@autoround/core';
 import type { GgufMetadata } from './gguf/metadata.js';
 import type { GgufArch } from './tensor-map.js';
 
@@ -23,12 +23,10 @@ export interface ModelDims {
   readonly nFf: number;
 }
 
+/** The sizes GGUF's metadata names, from core's one reading of config.json (transformerDims). */
 export function modelDims(config: HFConfig, source = 'config.json'): ModelDims {
-  const nEmbd = need(config, 'hidden_size', source);
-  const nHead = need(config, 'num_attention_heads', source);
-  const nHeadKv = typeof config.num_key_value_heads === 'number' ? config.num_key_value_heads : nHead;
-  const headDim = typeof config.head_dim === 'number' ? config.head_dim : Math.floor(nEmbd / nHead);
-  return { nLayer: need(config, 'num_hidden_layers', source), nEmbd, nHead, nHeadKv, headDim, nFf: need(config, 'intermediate_size', source) };
+  const d = transformerDims(config, source);
+  return { nLayer: d.layers, nEmbd: d.hidden, nHead: d.heads, nHeadKv: d.kvHeads, headDim: d.headDim, nFf: d.intermediate };
 }
 
 /** Writes `<arch>.*` hyper-parameters. */
