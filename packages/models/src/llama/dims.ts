@@ -1,18 +1,10 @@
-import { AutoRoundError, type HFConfig, intField, transformerDims } from '@autoround/core';
+import { AutoRoundError, type HFConfig, intField, type TransformerDims, transformerDims } from '@autoround/core';
 
-/** The hyper-parameters a LLaMA-family forward needs, read once from config.json. */
-export interface LlamaDims {
+/** The hyper-parameters a LLaMA-family forward needs, read once from config.json: core's sizes and the family's own. */
+export interface LlamaDims extends TransformerDims {
   /** The variant's name (LlamaVariant.name): "llama", "qwen2" … */
   family: string;
-  hidden: number;
-  intermediate: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
   vocab: number;
-  eps: number;
-  maxPositions: number;
   qkvBias: boolean;
   oBias: boolean;
   mlpBias: boolean;
