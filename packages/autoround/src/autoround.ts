@@ -3,7 +3,6 @@ import {
   ADAM_DEFAULT_LR,
   type AlgorithmPlugin,
   type FormatScheme,
-  formatBase,
   type LayerSelectionOptions,
   AutoRoundError,
   checkOutput,
@@ -111,8 +110,7 @@ export class AutoRound {
     let rule: FormatScheme | undefined;
     for (const f of formats) {
       // an unknown format has no say here; quantizeAndSave rejects it
-      const e = registry.exporters.some((x) => [x.name, ...(x.aliases ?? [])].some((n) => n.toLowerCase() === formatBase(f))) ? registry.exporter(f) : undefined;
-      rule = e?.defaultScheme?.(f);
+      rule = registry.findExporter(f)?.defaultScheme?.(f);
       if (rule) break;
     }
     return this.schemeWith(rule);

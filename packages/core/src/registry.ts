@@ -191,9 +191,13 @@ export class Registry {
     return a;
   }
 
+  /** The exporter of a format's base name or alias ("gguf:q4_k_m" → gguf), or undefined when none is installed. */
+  findExporter(format: string): ExporterPlugin | undefined {
+    return this.exps.get(formatBase(format));
+  }
+
   exporter(format: string): ExporterPlugin {
-    const base = formatBase(format);
-    const e = this.exps.get(base);
+    const e = this.findExporter(format);
     if (!e) {
       const known = [...this.exps.keys()].join(', ') || 'none';
       throw new AutoRoundError('E_FORMAT', `unknown format "${format}" (--format); installed exporters: ${known}`, { subject: '--format' });
