@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type BlockTunableCausalLM, type CheckpointValue, PyRandom, fmt, isBlockTunable, periodicYield, type QuantizeSession } from '@autoround/core';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
 import { type BlockNormBias, emitNormBias } from './norm-bias.js';
+import { signRoundOptionDeclarations } from './options.js';
 
 /** The tuning options of the original (docs/algorithms/signround.md#defaults-of-the-original), with its defaults. */
 export interface SignRoundOptions {
@@ -45,26 +46,34 @@ export interface SignRoundOptions {
   enableLfq: boolean;
 }
 
+/** The default an option of signRoundOptionDeclarations declares, of the type signRoundOptions reads it as. */
+function declaredDefault<T extends 'number' | 'boolean'>(name: string, type: T): T extends 'number' ? number : boolean {
+  const d = signRoundOptionDeclarations.find((x) => x.name === name)?.default;
+  if (typeof d !== type) throw new Error(`algo-signround: option ${name} declares no ${type} default`);
+  return d as T extends 'number' ? number : boolean;
+}
+
 export function signRoundOptions(o: QuantizeSession['options']): SignRoundOptions {
-  const num = (k: string, d: number) => (typeof o[k] === 'number' ? (o[k] as number) : d);
-  const bool = (k: string, d: boolean) => (typeof o[k] === 'boolean' ? (o[k] as boolean) : d);
+  // a value not given takes its declared default (options.ts): one home for each default
+  const num = (k: string) => (typeof o[k] === 'number' ? (o[k] as number) : declaredDefault(k, 'number'));
+  const bool = (k: string) => (typeof o[k] === 'boolean' ? (o[k] as boolean) : declaredDefault(k, 'boolean'));
   return {
     iters: o.iters,
     ...(o.lr !== undefined ? { lr: o.lr } : {}),
     ...(o.minmaxLr !== undefined ? { minmaxLr: o.minmaxLr } : {}),
     batchSize: o.batchSize,
-    gradientAccumulateSteps: num('gradientAccumulateSteps', 1),
+    gradientAccumulateSteps: num('gradientAccumulateSteps'),
     seed: o.seed,
-    enableMinmaxTuning: bool('enableMinmaxTuning', true),
-    enableQuantedInput: bool('enableQuantedInput', true),
-    notUseBestMse: bool('notUseBestMse', false),
-    dynamicMaxGap: num('dynamicMaxGap', -1),
-    momentum: num('momentum', 0),
-    enableAlgExt: bool('enableAlgExt', false),
-    nblocks: num('nblocks', 1),
-    enableAdam: bool('enableAdam', false),
-    enableNormBiasTuning: bool('enableNormBiasTuning', false),
-    enableLfq: bool('enableLfq', false),
+    enableMinmaxTuning: bool('enableMinmaxTuning'),
+    enableQuantedInput: bool('enableQuantedInput'),
+    notUseBestMse: bool('notUseBestMse'),
+    dynamicMaxGap: num('dynamicMaxGap'),
+    momentum: num('momentum'),
+    enableAlgExt: bool('enableAlgExt'),
+    nblocks: num('nblocks'),
+    enableAdam: bool('enableAdam'),
+    enableNormBiasTuning: bool('enableNormBiasTuning'),
+    enableLfq: bool('enableLfq'),
   };
 }
 
