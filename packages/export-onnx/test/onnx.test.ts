@@ -1,0 +1,219 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { Checkpoint, Tensor } from '@autoround/core-tensor';
+import { completeScheme, type ExportContext, OverlayWeights, type QuantizedWeight, silentLogger } from '@autoround/core';
+import { jsBackend } from '@autoround/kernels-cpu';
+import { describeLlama, LlamaModel, readConfig } from '@autoround/models';
+import { HAS_SHARED, needsShared, STORIES, tempDir, thrown } from '@autoround/testing';
+import { decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, unpackMatMulNBits } from '@autoround/export-onnx';
+import { onnxFile, ortStep, quantizeTo, referenceLogits, relDiff } from './helpers.js';
+
+const work = tempDir();
+afterAll(() => work.cleanup());
+
+function layer(bits: number, out: number, inF: number, gs: number, code: (o: number, i: number) => number, zero: (o: number, g: number) => number, sym: boolean): QuantizedWeight {
+  const ng = Math.ceil(inF / gs);
+  const codes = new Uint8Array(out * inF);
+  const zeros = new Int32Array(out * ng);
+  const scales = new Float32Array(out * ng);
+  const qdq = new Float32Array(out * inF);
+  for (let o = 0; o < out; o++) for (let g = 0; g < ng; g++) {
+    zeros[o * ng + g] = zero(o, g);
+    scales[o * ng + g] = (o % 2 ? -0.25 : 0.5) * (g + 1);
+  }
+  for (let o = 0; o < out; o++) for (let i = 0; i < inF; i++) {
+    codes[o * inF + i] = code(o, i);
+    const g = Math.floor(i / gs);
+    qdq[o * inF + i] = (codes[o * inF + i]! - zeros[o * ng + g]!) * scales[o * ng + g]!;
+  }
+  return { scheme: completeScheme({ bits, group_size: gs, sym, data_type: 'int' }), shape: [out, inF], groupSize: gs, qdq, codes, scales, zeros };
+}
+
+describe('MatMulNBits packing (docs/formats/onnx.md#matmulnbits), by hand', () => {
+  it('4-bit: two codes a byte, the even element in the low nibble; symmetric zero 8 leaves zero_points out', () => {
+    const q = layer(4, 2, 16, 16, (o, i) => (o * 3 + i) % 16, () => 8, true);
+    const t = packMatMulNBits('l', q);
+    expect([t.N, t.nBlocks, t.B.length]).toEqual([2, 1, 16]);
+    expect(Array.from(t.B.slice(0, 8))).toEqual([0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe]);
+    expect(t.B[8]).toBe(0x43); // row 1 starts at code 3
+    expect(t.zeroPoints).toBeNull();
+    expect(unpackMatMulNBits(t)).toEqual(q.qdq);
+  });
+
+  it('2-bit: four codes a byte, LSB first; asymmetric zero points packed four a byte along the blocks of a row', () => {
+    const q = layer(2, 1, 80, 16, (_o, i) => i % 4, (_o, g) => g % 4, false);
+    const t = packMatMulNBits('l', q);
+    expect([t.nBlocks, t.B.length]).toEqual([5, 20]);
+    expect(Array.from(t.B.slice(0, 4))).toEqual([0xe4, 0xe4, 0xe4, 0xe4]); // 3,2,1,0 from the top bits down
+    expect(Array.from(t.zeroPoints!)).toEqual([0b11100100, 0b00]); // blocks 0..3 = 0,1,2,3; block 4 = 0
+    expect(unpackMatMulNBits(t)).toEqual(q.qdq);
+  });
+
+  it('8-bit, and K not a multiple of the block: the last block is padded with zero codes', () => {
+    const q = layer(8, 3, 40, 32, (o, i) => (o * 40 + i) & 255, (o) => 100 + o, false);
+    const t = packMatMulNBits('l', q);
+    expect([t.nBlocks, t.B.length]).toEqual([2, 3 * 64]);
+    expect(t.B[32]).toBe(32); // block 1 of row 0 starts at input 32
+    expect(Array.from(t.B.slice(40, 64))).toEqual(new Array(24).fill(0));
+    expect(Array.from(t.zeroPoints!)).toEqual([100, 100, 101, 101, 102, 102]);
+    expect(unpackMatMulNBits(t)).toEqual(q.qdq);
+  });
+});
+
+describe('onnx format checks (before any work)', () => {
+  const s = (bits: number, group_size: number, extra: Record<string, unknown> = {}) => completeScheme({ bits, group_size, sym: true, data_type: 'int', ...extra });
+  it('names what MatMulNBits and the dtype cannot hold', () => {
+    expect(onnxExporter.check(s(4, 32), 'onnx')).toBeNull();
+    expect(onnxExporter.check(s(4, 128), 'onnx:q4:accuracy_level=4')).toBeNull();
+    expect(onnxExporter.check(s(3, 32), 'onnx')).toBeNull(); // plain onnx: a 3-bit scheme goes to the fp32 file as QDQ
+    expect(onnxExporter.check(s(3, 32), 'onnx:q4')).toMatch(/onnx:q4 holds 4-bit weights, the scheme has --bits 3/);
+    expect(onnxExporter.check(s(4, 48), 'onnx:q4')).toMatch(/block sizes 16, 32, 64, 128, 256 \(--group_size\), the scheme has group_size 48/);
+    expect(onnxExporter.check(s(4, -1), 'onnx:q4')).toMatch(/group_size -1/);
+    expect(onnxExporter.check(s(2, 32), 'onnx:q2f16')).toMatch(/float16 activations are not written yet/);
+    expect(onnxExporter.check(s(4, 32), 'onnx:q4:accuracy_level=7')).toMatch(/accuracy_level must be 0…4/);
+    expect(onnxExporter.check(s(4, 32), 'onnx:int4')).toMatch(/unknown part "int4"/);
+    expect(onnxExporter.check(completeScheme({ bits: 4, group_size: 32, data_type: 'mx_fp' }), 'onnx:q4')).toMatch(/integer weight-only/);
+    expect(parseOnnxFormat('onnx:q2:external_data=on')).toEqual({ dtype: 'q2', accuracyLevel: 0, externalData: 'on' });
+  });
+
+  it('refuses a model over 2 GiB with external_data=off when the session opens, before quantizing', () => {
+    const cfg = JSON.parse(readFileSync(join(STORIES, 'config.json'), 'utf8'));
+    const huge = { names: ['model.embed_tokens.weight'], info: () => ({ dtype: 'F32', shape: [600_000, 1024] }), has: () => true };
+    const ctx = { format: 'onnx:q4:external_data=off', scheme: s(4, 32), layerSchemes: new Map(), config: cfg, checkpoint: huge, log: silentLogger } as unknown as ExportContext;
+    const e = thrown(() => onnxExporter.open(ctx));
+    expect(e.message).toMatch(/--format onnx:q4:external_data=off: the model needs about \d+\.\d+ GiB of weights, over protobuf's 2 GiB limit/);
+    expect((e as { code?: string }).code).toBe('E_TOO_LARGE');
+    const bad = { ...ctx, format: 'onnx:q4', config: { ...cfg, architectures: ['GPT2LMHeadModel'] } } as ExportContext;
+    expect(thrown(() => onnxExporter.open(bad)).message).toMatch(/architecture "GPT2LMHeadModel" has no onnx graph yet/);
+  });
+});
+
+const PROMPT = Int32Array.from({ length: 64 }, (_, i) => (i === 0 ? 1 : (i * 37 + 11) % 512));
+const DIMS = { kvHeads: 4, headDim: 8, layers: 5 };
+
+/** Each quantized layer's MatMulNBits, run by onnxruntime on the identity: its output is the weight it decodes. */
+async function ortDecodedWeights(file: string): Promise<Map<string, { ort: Float32Array; file: Float32Array }>> {
+  const m = decodeModel(readFileSync(file));
+  // external data (onnx:*:external_data=on) read back into the tensors, so the one-node models stand alone
+  const inline = (t: (typeof m.graph.initializer)[number]) => {
+    if (!t.externalData?.length) return t;
+    const kv = Object.fromEntries(t.externalData.map((e) => [e.key!, e.value!]));
+    const data = readFileSync(join(dirname(file), kv.location!));
+    const off = Number(kv.offset);
+    return { ...t, dataLocation: 0, externalData: [], rawData: data.subarray(off, off + Number(kv.length)) };
+  };
+  const inits = new Map(m.graph!.initializer!.map((t) => [t.name!, inline(t)]));
+  const out = new Map<string, { ort: Float32Array; file: Float32Array }>();
+  const bytes = (name: string) => {
+    const r = inits.get(name)!.rawData!;
+    return new Uint8Array(r.buffer, r.byteOffset, r.byteLength).slice();
+  };
+  for (const n of m.graph!.node!) {
+    if (n.opType !== 'MatMulNBits') continue;
+    const attr = Object.fromEntries(n.attribute!.map((a) => [a.name!, Number(a.i)]));
+    const K = attr.K!;
+    const N = attr.N!;
+    const one = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }],
+      graph: {
+        name: 'g',
+        node: [{ ...n, input: ['A', ...n.input!.slice(1)], output: ['Y'] }],
+        initializer: n.input!.slice(1).map((i) => inits.get(i)!),
+        input: [{ name: 'A', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: K }, { dimValue: K }] } } } }],
+        output: [{ name: 'Y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: K }, { dimValue: N }] } } } }],
+      },
+    };
+    const { onnx } = (await import('onnx-proto')).default as unknown as typeof import('onnx-proto');
+    const s = await ort.InferenceSession.create(onnx.ModelProto.encode(one).finish());
+    const eye = new Float32Array(K * K);
+    for (let i = 0; i < K; i++) eye[i * K + i] = 1;
+    const y = (await s.run({ A: new ort.Tensor('float32', eye, [K, K]) })).Y!.data as Float32Array;
+    // Y = I · Wᵀ: [K, N]; back to the [N, K] layout of our weights
+    const w = new Float32Array(N * K);
+    for (let k = 0; k < K; k++) for (let c = 0; c < N; c++) w[c * K + k] = y[k * N + c]!;
+    // and the same tensors read by this package's own decoder, which keeps the sign of zero
+    const sc = bytes(n.input![2]!);
+    const fromFile = unpackMatMulNBits({
+      K, N, bits: attr.bits!, blockSize: attr.block_size!, nBlocks: Math.ceil(K / attr.block_size!),
+      B: bytes(n.input![1]!), scales: new Float32Array(sc.buffer), zeroPoints: n.input![3] ? bytes(n.input![3]) : null,
+    });
+    out.set(n.input![1]!.replace(/\.MatMul\.weight_Q\d$/, ''), { ort: w, file: fromFile });
+  }
+  return out;
+}
+
+describe.skipIf(!HAS_SHARED)(needsShared('stories260K through onnxruntime-node'), () => {
+  const cases = [
+    { format: 'onnx:fp32', suffix: '', opts: { scheme: 'W4A16', groupSize: 32, sym: false } },
+    { format: 'onnx:q4', suffix: '_q4', opts: { scheme: 'W4A16', groupSize: 32, sym: true } },
+    { format: 'onnx', suffix: '_q4', opts: { scheme: 'W4A16', groupSize: 32, sym: false } },
+    { format: 'onnx:q2', suffix: '_q2', opts: { scheme: 'W2A16', groupSize: 16, sym: false } },
+    { format: 'onnx:q8:external_data=on', suffix: '_quantized', opts: { scheme: 'W8A16', groupSize: 64, sym: true } },
+  ];
+  for (const c of cases) {
+    it(`${c.format} ${c.opts.scheme} G${c.opts.groupSize} ${c.opts.sym ? 'sym' : 'asym'}: logits equal our forward over the QDQ weights, with and without the cache`, async () => {
+      const q = await quantizeTo(STORIES, join(work.dir, c.format.replace(/[:=]/g, '-')), c.format, { ...c.opts, disableOptRtn: true });
+      const file = onnxFile(q.dir, c.suffix);
+      const s = await ort.InferenceSession.create(file);
+      const ref = referenceLogits(STORIES, q.qdq, PROMPT);
+      const whole = await ortStep(s, DIMS, PROMPT, null);
+      expect(relDiff(whole.logits, ref)).toBeLessThan(1e-4);
+      // 60 tokens, then 4 one at a time through the cache: the last logits are the forward's last row
+      let st = await ortStep(s, DIMS, PROMPT.subarray(0, 60), null);
+      for (let t = 60; t < 64; t++) st = await ortStep(s, DIMS, PROMPT.subarray(t, t + 1), st.present);
+      expect(relDiff(st.logits, ref.subarray(63 * 512))).toBeLessThan(1e-4);
+      const config = JSON.parse(readFileSync(join(q.dir, 'config.json'), 'utf8'));
+      expect(config['transformers.js_config'].dtype).toBe(c.format === 'onnx' ? 'q4' : c.format.split(':')[1]);
+      expect(config['transformers.js_config'].use_external_data_format === true).toBe(c.format.includes('external_data=on'));
+      if (c.suffix === '') return;
+      // the codes in the file decode, in onnxruntime itself, to the QDQ weights bit for bit
+      const decoded = await ortDecodedWeights(file);
+      expect(decoded.size).toBe(q.qdq.size);
+      for (const [name, w] of q.qdq) {
+        const d = decoded.get(name);
+        expect(d, name).toBeDefined();
+        // every value equal, and every nonzero one equal in its bits; a zero level's sign (the QDQ's s·q with q = −0 from
+        // rounding a small negative weight) is not something a code can carry, and is the same value in any product
+        const bits: string[] = [];
+        for (let i = 0; i < w.qdq.length && bits.length < 5; i++) if (d!.file[i] !== w.qdq[i]) bits.push(`${i}: ${d!.file[i]} vs ${w.qdq[i]}`);
+        expect(bits, name).toEqual([]);
+        const got = d!.ort;
+        const diff: string[] = [];
+        for (let i = 0; i < got!.length && diff.length < 5; i++) if (got![i] !== w.qdq[i]) diff.push(`${i}: ${got![i]} vs ${w.qdq[i]} code ${w.codes![i]}`);
+        expect(diff, name).toEqual([]);
+      }
+    }, 60_000);
+  }
+
+  it('transformers.js loads the folder from disk and decodes greedily what our decoder does (64 new tokens)', async () => {
+    const q = await quantizeTo(STORIES, join(work.dir, 'tjs'), 'onnx:q4', { scheme: 'W4A16', groupSize: 32, sym: false, disableOptRtn: true });
+    const tjs = await import('@huggingface/transformers');
+    tjs.env.allowRemoteModels = false;
+    tjs.env.localModelPath = dirname(q.dir) + '/';
+    const tok = await tjs.AutoTokenizer.from_pretrained(basename(q.dir));
+    const model = await tjs.AutoModelForCausalLM.from_pretrained(basename(q.dir), { dtype: 'q4' });
+    const inputs = tok('Once upon a time, there was a little') as { input_ids: { data: BigInt64Array } };
+    const prompt = Array.from(inputs.input_ids.data, Number);
+    const out = (await model.generate({ ...inputs, max_new_tokens: 64, do_sample: false })) as { data: BigInt64Array };
+    const theirs = Array.from(out.data, Number).slice(prompt.length);
+    // ours: models' LlamaDecoder over the same QDQ weights (auto-round generate is built elsewhere)
+    const over = new Map<string, Tensor<'F32'>>();
+    for (const [name, w] of q.qdq) over.set(`${name}.weight`, new Tensor('F32', [...w.shape], w.qdq));
+    const lm = new LlamaModel(describeLlama(readConfig(STORIES), STORIES), new OverlayWeights(Checkpoint.open(STORIES), over), jsBackend.create({}));
+    const dec = lm.decoder(prompt.length + 64);
+    let logits = dec.prefill(Int32Array.from(prompt)).subarray((prompt.length - 1) * 512);
+    const ours: number[] = [];
+    while (ours.length < 64) {
+      let best = 0;
+      for (let v = 1; v < 512; v++) if (logits[v]! > logits[best]!) best = v;
+      ours.push(best);
+      if (best === 2) break;
+      logits = dec.step(best);
+    }
+    expect(theirs).toEqual(ours);
+    expect(ours.length).toBe(64);
+  }, 60_000);
+});
