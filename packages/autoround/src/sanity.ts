@@ -202,6 +202,8 @@ function worstOf(errors: readonly number[]): number {
 function readableOutput(registry: Registry, outputs: readonly { format: string; dir: string }[]): { format: string; dir: string; loaded: LoadedModel } | undefined {
   for (const o of outputs) {
     if (!existsSync(join(o.dir, 'config.json'))) continue;
+    // a folder without safetensors weights (onnx: onnx/model_q4.onnx) has no reader here
+    if (!existsSync(join(o.dir, 'model.safetensors')) && !existsSync(join(o.dir, 'model.safetensors.index.json'))) continue;
     let loaded: LoadedModel;
     try {
       loaded = openModel(registry, o.dir);

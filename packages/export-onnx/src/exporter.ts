@@ -87,7 +87,7 @@ export const onnxExporter: ExporterPlugin = {
     if (typeof f === 'string') return f;
     const dtype = onnxDtype(f, scheme);
     if (dtype === 'fp16' || dtype === 'q4f16' || dtype === 'q2f16') {
-      return `onnx:${dtype}: float16 activations are not written yet (use onnx:fp32, onnx:q4, onnx:q2 or onnx:q8)`;
+      return `float16 activations (dtype ${dtype}) are not written yet (use onnx:fp32, onnx:q4, onnx:q2 or onnx:q8)`;
     }
     const want = ONNX_DTYPES[dtype].bits;
     if (want !== null && scheme.bits !== want) return `onnx:${dtype} holds ${want}-bit weights, the scheme has --bits ${scheme.bits}`;

@@ -71,7 +71,7 @@ describe('onnx format checks (before any work)', () => {
     expect(onnxExporter.check(s(3, 32), 'onnx:q4')).toMatch(/onnx:q4 holds 4-bit weights, the scheme has --bits 3/);
     expect(onnxExporter.check(s(4, 48), 'onnx:q4')).toMatch(/block sizes 16, 32, 64, 128, 256 \(--group_size\), the scheme has group_size 48/);
     expect(onnxExporter.check(s(4, -1), 'onnx:q4')).toMatch(/group_size -1/);
-    expect(onnxExporter.check(s(2, 32), 'onnx:q2f16')).toMatch(/float16 activations are not written yet/);
+    expect(onnxExporter.check(s(2, 32), 'onnx:q2f16')).toMatch(/float16 activations \(dtype q2f16\) are not written yet/);
     expect(onnxExporter.check(s(4, 32), 'onnx:q4:accuracy_level=7')).toMatch(/accuracy_level must be 0…4/);
     expect(onnxExporter.check(s(4, 32), 'onnx:int4')).toMatch(/unknown part "int4"/);
     expect(onnxExporter.check(completeScheme({ bits: 4, group_size: 32, data_type: 'mx_fp' }), 'onnx:q4')).toMatch(/integer weight-only/);

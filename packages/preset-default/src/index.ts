@@ -10,6 +10,7 @@ import exportAwqPlugin from '@autoround/export-awq';
 import exportGgufPlugin from '@autoround/export-gguf';
 import exportGptqPlugin from '@autoround/export-gptq';
 import exportLlmcPlugin from '@autoround/export-llmc';
+import exportOnnxPlugin from '@autoround/export-onnx';
 import kernelsCpuPlugin from '@autoround/kernels-cpu';
 import modelsPlugin from '@autoround/models';
 import evalPlugin from '@autoround/eval';
@@ -26,8 +27,9 @@ export const basePlugins: readonly AutoRoundPlugin[] = [modelsPlugin, rtnPlugin,
 /**
  * Everything the CLI's defaults need: the base set, SignRound (the default --iters 200 and
  * optimized RTN), GGUF output, and the calibration datasets (the default pile-10k comes from the
- * hub through @autoround/calib-datasets).
+ * hub through @autoround/calib-datasets), and ONNX output for transformers.js / onnxruntime (its only runtime
+ * dependency is the protobuf writer; onnxruntime itself is not one).
  */
-export const defaultPlugins: readonly AutoRoundPlugin[] = [...basePlugins, signroundPlugin, exportGgufPlugin, calibDatasetsPlugin];
+export const defaultPlugins: readonly AutoRoundPlugin[] = [...basePlugins, signroundPlugin, exportGgufPlugin, calibDatasetsPlugin, exportOnnxPlugin];
 
 export default defaultPlugins;
