@@ -7,13 +7,14 @@ import {
   type ExportContext,
   type ExporterPlugin,
   type ExportSession,
+  type HFConfig,
   isAutoRoundError,
   isIntWeightOnly,
   type QuantizedWeight,
   type QuantScheme,
   writeModelConfig,
 } from '@autoround/core';
-import { buildDecoderGraph, onnxVariant, ONNX_ARCHITECTURES } from './graph.js';
+import { buildDecoderGraph, type DecoderWeights, onnxVariant, ONNX_ARCHITECTURES } from './graph.js';
 import { type ExternalDataMode, PROTOBUF_LIMIT, writeModelFile } from './model-file.js';
 import { MATMULNBITS_BITS, MATMULNBITS_BLOCK_SIZES } from './pack.js';
 
@@ -150,23 +151,29 @@ class OnnxSession implements ExportSession {
 
   finish(): void {
     const { ctx } = this;
-    const graph = buildDecoderGraph(
-      ctx.config,
-      { float: (n) => this.floats.get(n), quantized: (l) => this.quant.get(l) },
-      { packed: ONNX_DTYPES[this.dtype].bits !== null, accuracyLevel: this.format.accuracyLevel },
-    );
-    const file = `model${ONNX_DTYPES[this.dtype].suffix}.onnx`;
-    try {
-      mkdirSync(join(ctx.dir, 'onnx'), { recursive: true });
-      const written = writeModelFile(join(ctx.dir, 'onnx', file), graph, { externalData: this.format.externalData });
-      // transformers.js reads its defaults for this folder from config.json (docs/formats/onnx.md#config)
-      const tjs: Record<string, unknown> = { dtype: this.dtype };
-      if (written.length > 1) tjs.use_external_data_format = true;
-      writeModelConfig(ctx.dir, { ...ctx.config, use_cache: true, 'transformers.js_config': tjs });
-      copySideFiles(ctx.sourceDir, ctx.dir);
-    } catch (e) {
-      if (isAutoRoundError(e)) throw e;
-      throw new AutoRoundError('E_WRITE', `${ctx.format}: writing onnx/${file} into ${ctx.dir} failed: ${(e as Error).message}`, { subject: ctx.dir, cause: e });
-    }
+    writeOnnxFolder(ctx.dir, ctx.sourceDir, ctx.config, { float: (n) => this.floats.get(n), quantized: (l) => this.quant.get(l) }, this.dtype, this.format, ctx.format);
+  }
+}
+
+/**
+ * The folder transformers.js loads by name (docs/formats/onnx.md#files): onnx/model<suffix>.onnx (+ _data), config.json
+ * with `transformers.js_config`, and the tokenizer and generation files of `sourceDir`. The exporter's session ends
+ * here; tools/onnx builds its comparison models (fp32, transformers.js's own recipe) through it too.
+ */
+export function writeOnnxFolder(dir: string, sourceDir: string, config: HFConfig, weights: DecoderWeights, dtype: OnnxDtype, format: Pick<OnnxFormat, 'accuracyLevel' | 'externalData'>, label = `onnx:${dtype}`): string[] {
+  const graph = buildDecoderGraph(config, weights, { packed: ONNX_DTYPES[dtype].bits !== null, accuracyLevel: format.accuracyLevel });
+  const file = `model${ONNX_DTYPES[dtype].suffix}.onnx`;
+  try {
+    mkdirSync(join(dir, 'onnx'), { recursive: true });
+    const written = writeModelFile(join(dir, 'onnx', file), graph, { externalData: format.externalData });
+    // transformers.js reads its defaults for this folder from config.json (docs/formats/onnx.md#config)
+    const tjs: Record<string, unknown> = { dtype };
+    if (written.length > 1) tjs.use_external_data_format = true;
+    writeModelConfig(dir, { ...config, use_cache: true, 'transformers.js_config': tjs });
+    copySideFiles(sourceDir, dir);
+    return written;
+  } catch (e) {
+    if (isAutoRoundError(e)) throw e;
+    throw new AutoRoundError('E_WRITE', `${label}: writing onnx/${file} into ${dir} failed: ${(e as Error).message}`, { subject: dir, cause: e });
   }
 }

@@ -7,6 +7,7 @@ import { completeScheme, type ExportContext, OverlayWeights, type QuantizedWeigh
 import { jsBackend } from '@autoround/kernels-cpu';
 import { describeLlama, LlamaModel, readConfig } from '@autoround/models';
 import { HAS_SHARED, needsShared, STORIES, tempDir, thrown } from '@autoround/testing';
+import type { onnx } from 'onnx-proto';
 import { decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, unpackMatMulNBits } from '@autoround/export-onnx';
 import { onnxFile, ortStep, quantizeTo, referenceLogits, relDiff } from './helpers.js';
 
@@ -97,9 +98,9 @@ const DIMS = { kvHeads: 4, headDim: 8, layers: 5 };
 async function ortDecodedWeights(file: string): Promise<Map<string, { ort: Float32Array; file: Float32Array }>> {
   const m = decodeModel(readFileSync(file));
   // external data (onnx:*:external_data=on) read back into the tensors, so the one-node models stand alone
-  const inline = (t: (typeof m.graph.initializer)[number]) => {
+  const inline = (t: onnx.ITensorProto): onnx.ITensorProto => {
     if (!t.externalData?.length) return t;
-    const kv = Object.fromEntries(t.externalData.map((e) => [e.key!, e.value!]));
+    const kv = Object.fromEntries(t.externalData.map((e: onnx.IStringStringEntryProto) => [e.key!, e.value!]));
     const data = readFileSync(join(dirname(file), kv.location!));
     const off = Number(kv.offset);
     return { ...t, dataLocation: 0, externalData: [], rawData: data.subarray(off, off + Number(kv.length)) };
@@ -203,7 +204,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('stories260K through onnxruntime-node')
     const over = new Map<string, Tensor<'F32'>>();
     for (const [name, w] of q.qdq) over.set(`${name}.weight`, new Tensor('F32', [...w.shape], w.qdq));
     const lm = new LlamaModel(describeLlama(readConfig(STORIES), STORIES), new OverlayWeights(Checkpoint.open(STORIES), over), jsBackend.create({}));
-    const dec = lm.decoder(prompt.length + 64);
+    const dec = lm.decoder(prompt.length + 64, 1);
     let logits = dec.prefill(Int32Array.from(prompt)).subarray((prompt.length - 1) * 512);
     const ours: number[] = [];
     while (ours.length < 64) {
