@@ -1,11 +1,12 @@
 // Shared by this package's tests: quantize a fixture to an onnx folder, run it in onnxruntime-node, and run our own
 // float32 forward over the same QDQ weights.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Checkpoint, Tensor } from '@autoround/core-tensor';
+import { Checkpoint, mulberry32, ShardedSafetensorsWriter, Tensor } from '@autoround/core-tensor';
 import { AutoRound, type AutoRoundOptions, silentLogger, type QuantizedWeight } from '@autoround/autoround';
 import { OverlayWeights } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { describeLlama, LlamaModel, readConfig } from '@autoround/models';
+import { describeLlama, LLAMA, LlamaModel, QWEN2, QWEN3, readConfig } from '@autoround/models';
 import * as ort from 'onnxruntime-node';
 import exportOnnxPlugin from '@autoround/export-onnx';
 
@@ -24,7 +25,10 @@ export async function quantizeTo(model: string, out: string, format: string, opt
 export function referenceLogits(model: string, qdq: ReadonlyMap<string, QuantizedWeight>, ids: Int32Array): Float32Array {
   const over = new Map<string, Tensor<'F32'>>();
   for (const [layer, q] of qdq) over.set(`${layer}.weight`, new Tensor('F32', [...q.shape], q.qdq));
-  const lm = new LlamaModel(describeLlama(readConfig(model), model), new OverlayWeights(Checkpoint.open(model), over), jsBackend.create({}));
+  const config = readConfig(model);
+  const arch = config.architectures?.[0] ?? '';
+  const variant = [LLAMA, QWEN2, QWEN3].find((v) => v.hfArchitectures.includes(arch))!;
+  const lm = new LlamaModel(describeLlama(config, model, variant), new OverlayWeights(Checkpoint.open(model), over), jsBackend.create({}), variant);
   return lm.forward(ids);
 }
 
@@ -67,4 +71,68 @@ export function relDiff(a: Float32Array, b: Float32Array): number {
     m = Math.max(m, Math.abs(b[i]!));
   }
   return d / m;
+}
+
+export type SynthKind = 'qwen2' | 'qwen3' | 'llama3' | 'mistral';
+
+/** A small random model of each LLaMA-family variant: config.json and model.safetensors (no tokenizer). */
+export function writeSynthModel(dir: string, kind: SynthKind, seed = 7): void {
+  mkdirSync(dir, { recursive: true });
+  const r = mulberry32(seed);
+  const hidden = 64;
+  const heads = 4;
+  const kvHeads = 2;
+  const headDim = kind === 'qwen3' ? 32 : 16; // Qwen3's head_dim is its own (q_proj 128 wide here)
+  const inter = 128;
+  const layers = 2;
+  const vocab = 96;
+  const arch = { qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', llama3: 'LlamaForCausalLM', mistral: 'MistralForCausalLM' }[kind];
+  const config: Record<string, unknown> = {
+    architectures: [arch],
+    model_type: kind === 'llama3' ? 'llama' : kind,
+    hidden_size: hidden,
+    intermediate_size: inter,
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    head_dim: headDim,
+    vocab_size: vocab,
+    max_position_embeddings: 256,
+    rms_norm_eps: 1e-6,
+    rope_theta: kind === 'llama3' ? 500000 : 1000000,
+    tie_word_embeddings: kind === 'qwen3',
+    bos_token_id: 1,
+    eos_token_id: 2,
+  };
+  if (kind === 'llama3') config.rope_scaling = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  const w = new ShardedSafetensorsWriter(dir, { maxShardBytes: 1e9 });
+  const randn = (n: number, s: number) => Float32Array.from({ length: n }, () => s * Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r()));
+  const t = (name: string, shape: number[], s = 0.1) => w.add(name, 'F32', shape, randn(shape.reduce((a, b) => a * b, 1), s));
+  const ones = (name: string, n: number) => w.add(name, 'F32', [n], Float32Array.from({ length: n }, () => 1 + 0.2 * (r() - 0.5)));
+  t('model.embed_tokens.weight', [vocab, hidden], 1);
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}`;
+    ones(`${p}.input_layernorm.weight`, hidden);
+    t(`${p}.self_attn.q_proj.weight`, [heads * headDim, hidden]);
+    t(`${p}.self_attn.k_proj.weight`, [kvHeads * headDim, hidden]);
+    t(`${p}.self_attn.v_proj.weight`, [kvHeads * headDim, hidden]);
+    if (kind === 'qwen2') {
+      t(`${p}.self_attn.q_proj.bias`, [heads * headDim]);
+      t(`${p}.self_attn.k_proj.bias`, [kvHeads * headDim]);
+      t(`${p}.self_attn.v_proj.bias`, [kvHeads * headDim]);
+    }
+    if (kind === 'qwen3') {
+      ones(`${p}.self_attn.q_norm.weight`, headDim);
+      ones(`${p}.self_attn.k_norm.weight`, headDim);
+    }
+    t(`${p}.self_attn.o_proj.weight`, [hidden, heads * headDim]);
+    ones(`${p}.post_attention_layernorm.weight`, hidden);
+    t(`${p}.mlp.gate_proj.weight`, [inter, hidden]);
+    t(`${p}.mlp.up_proj.weight`, [inter, hidden]);
+    t(`${p}.mlp.down_proj.weight`, [hidden, inter]);
+  }
+  ones('model.norm.weight', hidden);
+  if (kind !== 'qwen3') t('lm_head.weight', [vocab, hidden]);
+  w.close();
 }

@@ -9,7 +9,7 @@ import { describeLlama, LlamaModel, readConfig } from '@autoround/models';
 import { HAS_SHARED, needsShared, STORIES, tempDir, thrown } from '@autoround/testing';
 import type { onnx } from 'onnx-proto';
 import { decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, unpackMatMulNBits } from '@autoround/export-onnx';
-import { onnxFile, ortStep, quantizeTo, referenceLogits, relDiff } from './helpers.js';
+import { onnxFile, ortStep, quantizeTo, referenceLogits, relDiff, type SynthKind, writeSynthModel } from './helpers.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -145,6 +145,25 @@ async function ortDecodedWeights(file: string): Promise<Map<string, { ort: Float
   }
   return out;
 }
+
+describe('every architecture of the models package, through onnxruntime-node (small random models)', () => {
+  for (const kind of ['qwen2', 'qwen3', 'llama3', 'mistral'] as SynthKind[]) {
+    it(`${kind}: q4 logits equal our forward over the QDQ weights, with and without the cache`, async () => {
+      const src = join(work.dir, `synth-${kind}`);
+      writeSynthModel(src, kind);
+      const q = await quantizeTo(src, join(work.dir, `synth-${kind}-out`), 'onnx:q4', { scheme: 'W4A16', groupSize: 32, sym: kind !== 'qwen2', disableOptRtn: true });
+      expect(q.qdq.size).toBe(14);
+      const s = await ort.InferenceSession.create(onnxFile(q.dir, '_q4'));
+      const ids = Int32Array.from({ length: 40 }, (_, i) => (i * 13 + 5) % 96);
+      const dims = { kvHeads: 2, headDim: kind === 'qwen3' ? 32 : 16, layers: 2 };
+      const ref = referenceLogits(src, q.qdq, ids);
+      expect(relDiff((await ortStep(s, dims, ids, null)).logits, ref)).toBeLessThan(1e-4);
+      let st = await ortStep(s, dims, ids.subarray(0, 37), null);
+      for (let t = 37; t < 40; t++) st = await ortStep(s, dims, ids.subarray(t, t + 1), st.present);
+      expect(relDiff(st.logits, ref.subarray(39 * 96))).toBeLessThan(1e-4);
+    }, 30_000);
+  }
+});
 
 describe.skipIf(!HAS_SHARED)(needsShared('stories260K through onnxruntime-node'), () => {
   const cases = [
