@@ -12,7 +12,20 @@ import { loadTokenizer } from '@autoround/models';
 import { ONNX_DTYPES, type OnnxDtype } from '@autoround/export-onnx';
 
 // onnxruntime-node is a devDependency of @autoround/export-onnx (never of the product); resolved from there
-const ort = createRequire(resolve(import.meta.dirname, '../../packages/export-onnx/package.json'))('onnxruntime-node') as typeof import('onnxruntime-node');
+// (its types are not visible from tools/, hence the few this script uses, below)
+interface OrtTensor {
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+interface OrtSession {
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface Ort {
+  Tensor: new (type: string, data: BigInt64Array | Float32Array, dims: number[]) => OrtTensor;
+  InferenceSession: { create(path: string, options?: { intraOpNumThreads?: number }): Promise<OrtSession> };
+}
+const ort = createRequire(resolve(import.meta.dirname, '../../packages/export-onnx/package.json'))('onnxruntime-node') as Ort;
 
 const argv = process.argv.slice(2);
 const opt = (k: string, d?: string) => (argv.includes(`--${k}`) ? argv[argv.indexOf(`--${k}`) + 1] : d);
@@ -23,7 +36,7 @@ const maxTokens = opt('max_tokens') ? Number(opt('max_tokens')) : undefined;
 const speed = Number(opt('speed', '0'));
 const threads = Number(opt('threads', '0'));
 
-function i64(a: ArrayLike<number>, dims: number[]): InstanceType<typeof ort.Tensor> {
+function i64(a: ArrayLike<number>, dims: number[]): OrtTensor {
   return new ort.Tensor('int64', BigInt64Array.from(Array.from(a), (v) => BigInt(v)), dims);
 }
 
@@ -41,9 +54,9 @@ async function main(): Promise<void> {
     const kvHeads = (config.num_key_value_heads ?? config.num_attention_heads) as number;
     const headDim = (config.head_dim ?? (config.hidden_size as number) / (config.num_attention_heads as number)) as number;
     const V = config.vocab_size as number;
-    const run = async (ids: ArrayLike<number>, past: Record<string, InstanceType<typeof ort.Tensor>> | null, pastLen: number) => {
+    const run = async (ids: ArrayLike<number>, past: Record<string, OrtTensor> | null, pastLen: number) => {
       const S = ids.length;
-      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+      const feeds: Record<string, OrtTensor> = {
         input_ids: i64(ids, [1, S]),
         attention_mask: i64(new Array(pastLen + S).fill(1), [1, pastLen + S]),
         position_ids: i64(Array.from({ length: S }, (_, i) => pastLen + i), [1, S]),
@@ -81,7 +94,7 @@ async function main(): Promise<void> {
         const last = lg.subarray(lg.length - V);
         let best = 0;
         for (let v = 1; v < V; v++) if (last[v]! > last[best]!) best = v;
-        r = await run([best], r as Record<string, InstanceType<typeof ort.Tensor>>, len);
+        r = await run([best], r as Record<string, OrtTensor>, len);
         len++;
       }
       const t2 = performance.now();
