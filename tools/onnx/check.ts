@@ -3,6 +3,8 @@
 // The weights our forward uses are read back from the .onnx file: each MatMulNBits decoded by unpackMatMulNBits
 // (which the tests show equal to the algorithm's QDQ weights), each MatMul weight transposed back; the rest is the
 // source checkpoint's. Prints max |Δ| / max |logit| for the whole prompt and for 60 tokens + 4 cached steps.
+// --generate N: also transformers.js's greedy continuation of a prompt (pipeline('text-generation', dir, { dtype }),
+// the folder read from disk, remote models off) against our greedy decoding (models' LlamaDecoder) of the same weights.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -25,7 +27,9 @@ const ort = createRequire(resolve(import.meta.dirname, '../../packages/export-on
 
 const argv = process.argv.slice(2);
 const source = resolve(argv[argv.indexOf('--source') + 1]!);
-const targets = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--source');
+const targets = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--source' && argv[i - 1] !== '--generate' && argv[i - 1] !== '--prompt');
+const generate = argv.includes('--generate') ? Number(argv[argv.indexOf('--generate') + 1]) : 0;
+const promptText = argv.includes('--prompt') ? argv[argv.indexOf('--prompt') + 1]! : 'The history of the city';
 
 function relDiff(a: Float32Array, b: Float32Array): number {
   let d = 0;
@@ -101,5 +105,31 @@ for (const t of targets) {
   let st = await run(prompt.subarray(0, 60), null, 0);
   for (let k = 60; k < 64; k++) st = await run(prompt.subarray(k, k + 1), st, k);
   const cached = st.logits!.data as Float32Array;
-  console.log(JSON.stringify({ model: dir0, dtype, matmulnbits: packed, whole_rel: relDiff(whole, ref), cached_rel: relDiff(cached, ref.subarray(63 * V)) }));
+  const row: Record<string, unknown> = { model: dir0, dtype, matmulnbits: packed, whole_rel: relDiff(whole, ref), cached_rel: relDiff(cached, ref.subarray(63 * V)) };
+  if (generate > 0) {
+    const tjs = await import('@huggingface/transformers');
+    tjs.env.allowRemoteModels = false;
+    tjs.env.localModelPath = dirname(dir) + '/';
+    const name = dir.slice(dirname(dir).length + 1);
+    const gen = await tjs.pipeline('text-generation', name, { dtype });
+    const tok = gen.tokenizer;
+    const ids = Array.from((tok(promptText) as unknown as { input_ids: { data: BigInt64Array } }).input_ids.data, Number);
+    const out = (await gen(promptText, { max_new_tokens: generate, do_sample: false, return_full_text: false })) as { generated_text: string }[];
+    const theirs = out[0]!.generated_text;
+    const dec = lm.decoder(ids.length + generate, 1);
+    let logits = dec.prefill(Int32Array.from(ids)).subarray((ids.length - 1) * V);
+    const mine: number[] = [];
+    const eos = config.eos_token_id as number;
+    while (mine.length < generate) {
+      let best = 0;
+      for (let v = 1; v < V; v++) if (logits[v]! > logits[best]!) best = v;
+      mine.push(best);
+      if (best === eos) break;
+      logits = dec.step(best);
+    }
+    const ours = tok.decode(mine, { skip_special_tokens: true });
+    Object.assign(row, { prompt: promptText, new_tokens: mine.length, same_continuation: theirs === ours, continuation: ours });
+    if (theirs !== ours) row.transformers_js = theirs;
+  }
+  console.log(JSON.stringify(row));
 }
