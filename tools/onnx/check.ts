@@ -114,7 +114,7 @@ for (const t of targets) {
     const gen = await tjs.pipeline('text-generation', name, { dtype });
     const tok = gen.tokenizer;
     const ids = Array.from((tok(promptText) as unknown as { input_ids: { data: BigInt64Array } }).input_ids.data, Number);
-    const out = (await gen(promptText, { max_new_tokens: generate, do_sample: false, return_full_text: false })) as { generated_text: string }[];
+    const out = (await gen(promptText, { max_new_tokens: generate, do_sample: false })) as { generated_text: string }[];
     const theirs = out[0]!.generated_text;
     const dec = lm.decoder(ids.length + generate, 1);
     let logits = dec.prefill(Int32Array.from(ids)).subarray((ids.length - 1) * V);
@@ -127,7 +127,8 @@ for (const t of targets) {
       if (best === eos) break;
       logits = dec.step(best);
     }
-    const ours = tok.decode(mine, { skip_special_tokens: true });
+    // whole texts: a continuation decoded alone loses the leading space of its first SentencePiece token
+    const ours = tok.decode([...ids, ...mine], { skip_special_tokens: true });
     Object.assign(row, { prompt: promptText, new_tokens: mine.length, same_continuation: theirs === ours, continuation: ours });
     if (theirs !== ours) row.transformers_js = theirs;
   }
