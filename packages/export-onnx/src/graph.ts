@@ -184,7 +184,7 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
     x = add(node('Add', [h, down], [`${o}/residual_mlp/output_0`]));
   }
   const fin = norm(x, 'model.norm.weight', '/model/norm/output_0');
-  // a tied head reads the embedding; MatMul needs it transposed, so the file holds it twice (as transformers.js's do)
+  // a tied head reads the embedding; MatMul needs it transposed, so the file holds it twice
   const lmHead = w.quantized('lm_head') || w.float('lm_head.weight') ? 'lm_head' : null;
   if (lmHead) {
     const logits = linear(fin, lmHead, 'logits');
