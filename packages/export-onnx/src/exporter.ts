@@ -146,7 +146,8 @@ class OnnxSession implements ExportSession {
   }
 
   writeTensor(name: string, t: Tensor): void {
-    this.floats.set(name, { data: t.toFloat32().data as Float32Array, shape: t.shape });
+    // a copy: the graph is built at the end, and a caller may reuse the buffer it read the tensor into
+    this.floats.set(name, { data: Float32Array.from(t.toFloat32().data as Float32Array), shape: [...t.shape] });
   }
 
   finish(): void {

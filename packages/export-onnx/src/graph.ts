@@ -185,7 +185,9 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
   }
   const fin = norm(x, 'model.norm.weight', '/model/norm/output_0');
   // a tied head reads the embedding; MatMul needs it transposed, so the file holds it twice
-  const lmHead = w.quantized('lm_head') || w.float('lm_head.weight') ? 'lm_head' : null;
+  // a tied config uses the embedding even when the checkpoint also ships lm_head.weight, as transformers (and our
+  // forward) do; a quantized lm_head is the layer the run chose to quantize
+  const lmHead = w.quantized('lm_head') || (!d.tied && w.float('lm_head.weight')) ? 'lm_head' : null;
   if (lmHead) {
     const logits = linear(fin, lmHead, 'logits');
     if (logits !== 'logits') nodes.push(node('Identity', [logits], ['logits']));

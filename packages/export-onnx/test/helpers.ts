@@ -133,6 +133,7 @@ export function writeSynthModel(dir: string, kind: SynthKind, seed = 7): void {
     t(`${p}.mlp.down_proj.weight`, [hidden, inter]);
   }
   ones('model.norm.weight', hidden);
-  if (kind !== 'qwen3') t('lm_head.weight', [vocab, hidden]);
+  // Qwen3 here is tied and still ships lm_head.weight (some checkpoints do): the embedding is the head all the same
+  t('lm_head.weight', [vocab, hidden]);
   w.close();
 }
