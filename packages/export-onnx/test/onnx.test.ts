@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
@@ -8,7 +8,7 @@ import { jsBackend } from '@autoround/kernels-cpu';
 import { describeLlama, LlamaModel, readConfig } from '@autoround/models';
 import { HAS_SHARED, needsShared, STORIES, tempDir, thrown } from '@autoround/testing';
 import type { onnx } from 'onnx-proto';
-import { decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, unpackMatMulNBits } from '@autoround/export-onnx';
+import { buildDecoderGraph, decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, unpackMatMulNBits, writeModelFile } from '@autoround/export-onnx';
 import { onnxFile, ortStep, quantizeTo, referenceLogits, relDiff, type SynthKind, writeSynthModel } from './helpers.js';
 
 const work = tempDir();
@@ -207,6 +207,20 @@ describe.skipIf(!HAS_SHARED)(needsShared('stories260K through onnxruntime-node')
       }
     }, 60_000);
   }
+
+  it('external data "auto" moves the weights out above the limit, and onnxruntime reads them from there', async () => {
+    const ck = Checkpoint.open(STORIES);
+    const g = buildDecoderGraph(readConfig(STORIES), { float: (n) => (ck.has(n) ? { data: ck.read(n).toFloat32().data as Float32Array, shape: ck.info(n).shape } : undefined), quantized: () => undefined }, { packed: false });
+    const inside = join(work.dir, 'auto-small.onnx');
+    const outside = join(work.dir, 'auto-big.onnx');
+    expect(writeModelFile(inside, g, { externalData: 'auto' })).toEqual([inside]);
+    expect(writeModelFile(outside, g, { externalData: 'auto', limitBytes: 100_000 })).toEqual([outside, `${outside}_data`]);
+    expect(existsSync(`${outside}_data`)).toBe(true);
+    expect(readFileSync(outside).length).toBeLessThan(100_000);
+    const a = await ortStep(await ort.InferenceSession.create(inside), DIMS, PROMPT.subarray(0, 8), null);
+    const b = await ortStep(await ort.InferenceSession.create(outside), DIMS, PROMPT.subarray(0, 8), null);
+    expect(b.logits).toEqual(a.logits);
+  });
 
   it('transformers.js loads the folder from disk and decodes greedily what our decoder does (64 new tokens)', async () => {
     const q = await quantizeTo(STORIES, join(work.dir, 'tjs'), 'onnx:q4', { scheme: 'W4A16', groupSize: 32, sym: false, disableOptRtn: true });
