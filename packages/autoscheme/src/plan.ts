@@ -21,6 +21,9 @@ import { unitsOf } from './units.js';
 
 const num = (x: number, digits: number): string => x.toFixed(digits);
 
+/** How scores sum over the data (score.ts); chosen on llama-256 (docs/autoscheme.md#scores). */
+const SCORE_REDUCTION = (process.env.AUTOROUND_AUTOSCHEME_REDUCTION === 'gradient' ? 'gradient' : 'batch') as 'gradient' | 'batch';
+
 /** The original AutoScheme's scoring defaults: 16 samples of 256 tokens, batch 1. */
 export const AUTOSCHEME_DEFAULTS = { nsamples: 16, seqlen: 256, batchSize: 1 } as const;
 
@@ -131,6 +134,7 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
   const cacheDir = request.cacheDir === false ? undefined : (request.cacheDir ?? defaultCacheDir());
   const baseKey = {
     v: 1,
+    reduction: SCORE_REDUCTION,
     model: modelDigest(ctx.checkpoint.dir, [...ctx.checkpoint.namesByShard().keys()]),
     data: tokensDigest(samples),
     batchSize,
@@ -164,7 +168,7 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
         return f ? rtnQdq(n, f, w, out, inF) : undefined;
       },
     };
-    const r = await deltaLossScores(sm, { samples, batchSize });
+    const r = await deltaLossScores(sm, { samples, batchSize }, SCORE_REDUCTION);
     const s = new Map([...r.scores].filter(([n]) => plannedSet.has(n)));
     scores.set(o, s);
     losses.set(o, r.loss);

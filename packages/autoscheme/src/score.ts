@@ -117,7 +117,7 @@ export function meanLoss(sm: ScoringModel, data: ScoringData): number {
  * Forward and backward of the mean LM loss over the samples, block by block; each quantized layer's
  * gradient (∂L/∂Ŵ, summed over the batches of the mean) goes to `sink` once its block is done.
  */
-export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: GradientSink): Promise<{ loss: number; activationFloats: number }> {
+export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: GradientSink, batchSink?: GradientSink): Promise<{ loss: number; activationFloats: number }> {
   const T = sampleLength(data);
   const H = sm.spec.hiddenSize;
   const n = data.samples.length;
@@ -171,7 +171,9 @@ export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: G
       for (const [local, v] of leaves) {
         const acc = grads.get(local)!;
         const gv = v.grad;
-        if (gv) for (let j = 0; j < acc.length; j++) acc[j]! += gv[j]!;
+        if (!gv) continue;
+        for (let j = 0; j < acc.length; j++) acc[j]! += gv[j]!;
+        if (batchSink) batchSink(bw.get(local)!.name, gv, bw.get(local)!.w, bw.get(local)!.q);
       }
       for (let k = s; k < e; k++) down.push(x.grad!.slice((k - s) * T * H, (k - s + 1) * T * H));
     }
@@ -189,9 +191,18 @@ export function deltaLoss(grad: Float32Array, w: Float32Array, q: Float32Array):
   return s;
 }
 
+/**
+ * How a layer's score sums over the data: 'gradient' takes |·| of the gradient of the mean loss
+ * (Σ|ḡ ⊙ ΔW|), 'batch' sums each batch's own (Σ_b Σ|g_b ⊙ ΔW|, the gradients of the batches' shares of the mean).
+ */
+export type ScoreReduction = 'gradient' | 'batch';
+
 /** The delta-loss score of every layer `sm.qdq` quantizes, with the quantized model's loss. */
-export async function deltaLossScores(sm: ScoringModel, data: ScoringData): Promise<ScoreResult> {
+export async function deltaLossScores(sm: ScoringModel, data: ScoringData, reduction: ScoreReduction = 'gradient'): Promise<ScoreResult> {
   const scores = new Map<string, number>();
-  const { loss, activationFloats } = await lossGradients(sm, data, (layer, grad, w, q) => scores.set(layer, deltaLoss(grad, w, q)));
+  const { loss, activationFloats } =
+    reduction === 'gradient'
+      ? await lossGradients(sm, data, (layer, grad, w, q) => scores.set(layer, deltaLoss(grad, w, q)))
+      : await lossGradients(sm, data, () => undefined, (layer, grad, w, q) => scores.set(layer, (scores.get(layer) ?? 0) + deltaLoss(grad, w, q)));
   return { loss, scores, activationFloats };
 }
