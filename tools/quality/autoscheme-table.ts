@@ -1,7 +1,7 @@
 // AutoScheme's quality figures (issue #17, docs/autoscheme.md#figures): llama-256 calibrated on the C4 sample and
 // scored on wikitext-2 test as in the SignRound table; uniform schemes against AutoScheme mixes at several budgets.
 //   npm run autoscheme-table -- [--method rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
-//                               [--uniform W3A16] [--nsamples 128] [--seqlen 256]
+//                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR]
 // rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn). "bits" is the average as AutoScheme counts it
 // (scale and zero-point bits included), for the uniform rows too.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,7 +23,8 @@ const budgets = arg('avg_bits', '3')!.split(',').map(Number);
 const uniform = (arg('uniform', 'W3A16') ?? '').split(',').filter(Boolean);
 const verbose = process.argv.includes('--verbose');
 const work = mkdtempSync(join(tmpdir(), 'as-table-'));
-const cacheDir = join(work, 'cache');
+// scores are cached per option, keyed by model, data and option: a --cache folder reuses them across invocations
+const cacheDir = arg('cache') ?? join(work, 'cache');
 const rows: { run: string; bits: number; ppl: number; seconds: number }[] = [];
 let bench: PerplexityBench | undefined;
 try {

@@ -8,7 +8,7 @@ import { llamaArchitecture } from '@autoround/models';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HAS_SHARED, LLAMA256, SHARED, STORIES, mulberry32, needsShared } from '@autoround/testing';
-import { deltaLoss, deltaLossScores, lossGradients, meanLoss, rtnQdq, type ScoringModel } from '../src/index.js';
+import { deltaLoss, deltaLossScores, lossGradients, meanLoss, rtnQdq, type ScoreReduction, type ScoringModel } from '../src/index.js';
 
 const backend: KernelBackend = nativeBackend.available() ? nativeBackend.create({ threads: 1 }) : { name: 'js', threads: 1, gemm: jsGemm };
 
@@ -97,21 +97,25 @@ describe.skipIf(!HAS_SHARED)('delta-loss scoring', () => {
     // scores with only one layer quantized at a time are what the first-order estimate predicts for that layer
     const base = meanLoss(fixedQdq(m, new Map()), data);
     const picked = m.layers.filter((_, i) => i % 3 === 0);
-    const est: number[] = [];
     const actual: number[] = [];
+    const est: Record<ScoreReduction, number[]> = { gradient: [], batch: [] };
     for (const l of picked) {
       const one = new Map([[l.name, qdqAll.get(l.name)!]]);
-      const r = await deltaLossScores(fixedQdq(m, one), data);
-      est.push(r.scores.get(l.name)!);
-      actual.push(r.loss - base);
+      for (const red of ['gradient', 'batch'] as const) {
+        const r = await deltaLossScores(fixedQdq(m, one), data, red);
+        est[red].push(r.scores.get(l.name)!);
+        if (red === 'gradient') actual.push(r.loss - base);
+      }
     }
-    const rho = spearman(est, actual);
     // also the scores of the all-layers pass, as AutoScheme computes them
-    const all = await deltaLossScores(fixedQdq(m, qdqAll), data);
-    const rhoAll = spearman(picked.map((l) => all.scores.get(l.name)!), actual);
-    console.log(`rank correlation over ${picked.length} llama-256 layers, W2A16: one layer quantized ${rho.toFixed(3)}, all layers quantized ${rhoAll.toFixed(3)}`);
-    expect(rho).toBeGreaterThan(0.6);
-    expect(rhoAll).toBeGreaterThan(0.6);
+    for (const red of ['gradient', 'batch'] as const) {
+      const all = await deltaLossScores(fixedQdq(m, qdqAll), data, red);
+      const rho = spearman(est[red], actual);
+      const rhoAll = spearman(picked.map((l) => all.scores.get(l.name)!), actual);
+      console.log(`rank correlation over ${picked.length} llama-256 layers, W2A16, reduction ${red}: one layer quantized ${rho.toFixed(3)}, all layers quantized ${rhoAll.toFixed(3)}`);
+      expect(rho).toBeGreaterThan(0.6);
+      expect(rhoAll).toBeGreaterThan(0.6);
+    }
     expect(deltaLoss(new Float32Array([1, -2]), new Float32Array([1, 1]), new Float32Array([0.5, 2]))).toBeCloseTo(0.5 + 2, 12);
   }, 300_000);
 });
