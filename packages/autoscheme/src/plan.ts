@@ -16,13 +16,13 @@ import { layerBits } from './bits.js';
 import { cacheKey, defaultCacheDir, modelDigest, readCache, tokensDigest, writeCache } from './cache.js';
 import { solveKnapsack } from './knapsack.js';
 import { type SchemeOption, validateRequest } from './options.js';
-import { deltaLossScores, type ScoringModel } from './score.js';
+import { deltaLossScores, type ScoreReduction, type ScoringModel } from './score.js';
 import { unitsOf } from './units.js';
 
 const num = (x: number, digits: number): string => x.toFixed(digits);
 
-/** How scores sum over the data (score.ts); chosen on llama-256 (docs/autoscheme.md#scores). */
-const SCORE_REDUCTION = (process.env.AUTOROUND_AUTOSCHEME_REDUCTION === 'gradient' ? 'gradient' : 'batch') as 'gradient' | 'batch';
+/** How scores sum over the data (score.ts; both reductions gave the same plans on llama-256, docs/autoscheme.md#scores). */
+const SCORE_REDUCTION: ScoreReduction = 'batch';
 
 /** The original AutoScheme's scoring defaults: 16 samples of 256 tokens, batch 1. */
 export const AUTOSCHEME_DEFAULTS = { nsamples: 16, seqlen: 256, batchSize: 1 } as const;
