@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   ADAM_DEFAULT_LR,
   type AlgorithmPlugin,
@@ -20,6 +21,7 @@ import {
   resolveLayerSchemes,
   resolveScheme,
   type SchemeOverrides,
+  type SchemePlan,
 } from '@autoround/core';
 import { parseByteSize } from '@autoround/core-tensor';
 import { mulberry32 } from './demo.js';
@@ -242,11 +244,19 @@ export class AutoRound {
     };
     const exporters = formats.map((f) => registry.exporter(f));
     const planner = formats.map((format, i) => ({ format, e: exporters[i]! })).find((x) => x.e.planLayers);
-    const layerSchemes = planner
-      ? planner.e.planLayers!({ format: planner.format, formats, spec: model.spec, checkpoint: model.checkpoint, scheme, selection })
-      : resolveLayerSchemes(model.spec, scheme, { ...selection, quantLmHead: this.options.quantLmHead ?? false });
-    checkFormats(registry, formats, layerSchemes, scheme);
+    const select = (sel: LayerSelectionOptions) =>
+      planner
+        ? planner.e.planLayers!({ format: planner.format, formats, spec: model.spec, checkpoint: model.checkpoint, scheme, selection: sel })
+        : resolveLayerSchemes(model.spec, scheme, { ...sel, quantLmHead: this.options.quantLmHead ?? false });
+    let layerSchemes = select(selection);
     const qo = this.quantizeOptions();
+    // AutoScheme: the planner's choice joins --layer_config, then the selection is made again (docs/autoscheme.md)
+    let plan: SchemePlan | undefined;
+    if (this.options.autoScheme) {
+      plan = await this.planSchemes(registry, model, formats, scheme, layerSchemes, qo);
+      layerSchemes = select({ ...selection, layerConfig: { ...selection.layerConfig, ...plan.layerConfig } });
+    }
+    checkFormats(registry, formats, layerSchemes, scheme);
     // a format that fixes each layer's type (GGUF's mix) plans it once the algorithm is known
     const typer = formats.map((format, i) => ({ format, e: exporters[i]! })).find((x) => x.e.layerQuantTypes);
     const picked = await this.pickAlgorithm(scheme, qo, typer !== undefined);
@@ -286,6 +296,7 @@ export class AutoRound {
     };
     // what the algorithm's route decides (GGUF tuning: scales frozen), in the entries' places
     Object.assign(quantArgs, picked.quantArgs);
+    if (plan) quantArgs.autoscheme = plan.record;
     const result = await runPipeline({
       registry,
       model,
@@ -307,6 +318,8 @@ export class AutoRound {
       ...(calibration ? { calibration } : {}),
       resume: this.options.resume ?? false,
     });
+    // the plan beside the export (docs/autoscheme.md#output)
+    if (plan) for (const o of result.outputs) writeFileSync(join(o.dir, AUTOSCHEME_PLAN_FILE), JSON.stringify({ ...plan.record, layers: plan.rows }, null, 2) + '\n');
     if (this.options.skipSanityCheck) return result;
     // the output read back and scored against the source; a failure throws E_SANITY and leaves the output in place
     const sanity = sanityProbe({
@@ -323,9 +336,42 @@ export class AutoRound {
     return sanity ? { ...result, sanity } : result;
   }
 
+  /**
+   * AutoScheme: the installed scheme planner picks each layer's scheme among the options (its
+   * checks of the request first, before the model is scored); the plan is printed as a table.
+   */
+  private async planSchemes(registry: Registry, model: LoadedModel, formats: string[], scheme: QuantScheme, layerSchemes: ReadonlyMap<string, QuantScheme | null>, qo: QuantizeOptions): Promise<SchemePlan> {
+    const request = this.options.autoScheme!;
+    const planner = registry.planner('--avg_bits');
+    planner.validate?.(request);
+    // layers the user's --layer_config decides have a scheme other than the run's (the selection hands the run's scheme object to every other layer)
+    const fixed = new Set([...layerSchemes].filter(([, s]) => s !== null && s !== scheme).map(([n]) => n));
+    const plan = await planner.plan({
+      request,
+      modelDir: model.dir,
+      spec: model.spec,
+      checkpoint: model.checkpoint,
+      layerSchemes,
+      fixed,
+      formats,
+      formatProblem: (s) => {
+        for (const f of formats) {
+          const why = registry.exporter(f).check(s, f);
+          if (why) return `--format ${f}: ${why}`;
+        }
+        return null;
+      },
+      backend: await this.backend(),
+      log: this.log,
+      loadModel: () => registry.architecture(model.spec.architecture, model.dir).load(model.spec, model.checkpoint, this.backendInst!),
+      calibration: (nsamples, seqlen, dataset) => this.calibrationSamples(model, { ...qo, nsamples, seqlen }, dataset),
+    });
+    return plan;
+  }
+
   /** Tokenized calibration samples from --dataset (through @autoround/calib-datasets when installed). */
-  async calibrationSamples(model: LoadedModel, qo: QuantizeOptions): Promise<Int32Array[]> {
-    const dataset = this.options.dataset ?? DEFAULTS.dataset;
+  async calibrationSamples(model: LoadedModel, qo: QuantizeOptions, datasetName?: string): Promise<Int32Array[]> {
+    const dataset = datasetName ?? this.options.dataset ?? DEFAULTS.dataset;
     let cd: CalibDatasetsModule;
     try {
       const spec = '@autoround/calib-datasets';
@@ -401,6 +447,9 @@ function rtnOf(r: Registry): AlgorithmPlugin {
   }
   return r.algorithm('rtn');
 }
+
+/** The AutoScheme plan written beside each output (docs/autoscheme.md#output). */
+export const AUTOSCHEME_PLAN_FILE = 'autoscheme_plan.json';
 
 /** Sequences `--dataset self` decodes together, at most, and the key/value cache they may use. */
 const SELF_BATCH = 32;

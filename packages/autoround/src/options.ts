@@ -1,4 +1,4 @@
-import type { AlgorithmPlugin, AutoRoundPlugin, LayerConfigValue, Logger, OptionNaming, OptionRange, Registry, ScaleDType } from '@autoround/core';
+import type { AlgorithmPlugin, AutoRoundPlugin, AutoSchemeRequest, LayerConfigValue, Logger, OptionNaming, OptionRange, Registry, ScaleDType } from '@autoround/core';
 import { AutoRoundError, checkAlgorithmOption, checkOptionRange, declaredOptions } from '@autoround/core';
 import { parseByteSize } from '@autoround/core-tensor';
 
@@ -49,6 +49,12 @@ export interface AutoRoundOptions {
    */
   algorithmOptions?: Readonly<Record<string, unknown>>;
   layerConfig?: Record<string, LayerConfigValue>;
+  /**
+   * AutoScheme (`--avg_bits` + `--options`): each layer's scheme picked among the options so that the
+   * average bits meet the target at the smallest estimated loss, by the installed scheme planner
+   * (@autoround/autoscheme), merged over `layerConfig` before quantization (docs/autoscheme.md).
+   */
+  autoScheme?: AutoSchemeRequest;
   ignoreLayers?: string;
   quantLmHead?: boolean;
   /** Largest output shard: "5GB" (default), "500MB", or bytes. */

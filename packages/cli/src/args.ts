@@ -77,8 +77,10 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('bool', 'act_asym', 'asymmetric activations', { unsupported: 'activation quantization is not implemented yet' }),
   F('int', 'super_bits', 'double-quant bits', { unsupported: 'set by the GGUF schemes' }),
   F('int', 'super_group_size', 'double-quant group size', { unsupported: 'set by the GGUF schemes' }),
-  F('float', 'avg_bits', 'AutoScheme average bits', { unsupported: 'AutoScheme is not implemented yet' }),
-  F('string', 'options', 'AutoScheme options', { unsupported: 'AutoScheme is not implemented yet' }),
+  F('float', 'avg_bits', 'AutoScheme: the average bits per quantized weight to meet, each layer\'s scheme picked among --options (needs @autoround/autoscheme)'),
+  F('string', 'options', 'AutoScheme: the schemes to choose from, comma-separated: W2A16,W4A16 … or gguf:q2_k_s,gguf:q4_k_s …'),
+  F('bool', 'ignore_scale_zp_bits', 'AutoScheme: count weight bits only, without scale and zero-point bits', { sets: { key: 'ignore_scale_zp_bits', value: true } }),
+  F('string', 'shared_layers', 'AutoScheme: layers that share one scheme within each block, groups separated by ";": q_proj,k_proj,v_proj;gate_proj,up_proj'),
   F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
 ]);
 

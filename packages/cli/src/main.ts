@@ -130,11 +130,33 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string, registry: Registr
   set('threads', num(a, 'threads'));
   const lc = str(a, 'layer_config');
   if (lc !== undefined) o.layerConfig = parseLayerConfig(lc);
+  const autoScheme = autoSchemeArgs(a);
+  if (autoScheme) o.autoScheme = autoScheme;
   // --algorithm rtn does not tune: the recipe's iters (200 …) give way unless --iters is given
   if (o.algorithm?.trim().toLowerCase() === 'rtn' && num(a, 'iters') === undefined) o.iters = 0;
   // the ranges the AutoRound constructor checks too, reported here under the flags' names
   validateOptions(o, 'flag', registry.algorithms);
   return o;
+}
+
+/** --avg_bits with --options (and --ignore_scale_zp_bits, --shared_layers): the AutoScheme request (docs/autoscheme.md). */
+function autoSchemeArgs(a: ParsedArgs): AutoRoundOptions['autoScheme'] {
+  const avgBits = num(a, 'avg_bits');
+  const options = str(a, 'options');
+  const ignore = bool(a, 'ignore_scale_zp_bits');
+  const shared = str(a, 'shared_layers');
+  if (avgBits === undefined && options === undefined) {
+    const stray = ignore !== undefined ? '--ignore_scale_zp_bits' : shared !== undefined ? '--shared_layers' : undefined;
+    if (stray) throw new AutoRoundError('E_BAD_FLAG', `${stray} is an AutoScheme flag: it needs --avg_bits and --options`, { subject: stray });
+    return undefined;
+  }
+  if (avgBits === undefined) throw new AutoRoundError('E_BAD_FLAG', '--options needs --avg_bits (alias --target_bits): the average bits AutoScheme is to meet', { subject: '--options' });
+  if (options === undefined) throw new AutoRoundError('E_BAD_FLAG', '--avg_bits needs --options: the schemes AutoScheme chooses from (e.g. --options W2A16,W4A16)', { subject: '--avg_bits' });
+  const sharedLayers = shared
+    ?.split(';')
+    .map((g) => g.split(',').map((p) => p.trim()).filter(Boolean))
+    .filter((g) => g.length > 0);
+  return { avgBits, options: [options], ...(ignore !== undefined ? { ignoreScaleZpBits: ignore } : {}), ...(sharedLayers?.length ? { sharedLayers } : {}) };
 }
 
 function modelArg(a: ParsedArgs): string {

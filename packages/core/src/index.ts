@@ -36,6 +36,7 @@ export * from './algorithm-route.js';
 export * from './evaluation.js';
 export * from './options.js';
 export * from './weights.js';
+export * from './scheme-planner.js';
 export { checkOutput, type OutputOptions, processAlive, writeAtomically } from './staging.js';
 export {
   ADAM_DEFAULT_LR,

@@ -9,6 +9,7 @@ import type { LayerSelectionOptions } from './layer-selection.js';
 import type { AlgorithmRouting } from './algorithm-route.js';
 import type { EvaluatorPlugin, TextTokenizer } from './evaluation.js';
 import type { AlgorithmOption } from './options.js';
+import type { SchemePlannerPlugin } from './scheme-planner.js';
 
 /** Where a model's float32 weights come from: a checkpoint, or a checkpoint with some weights replaced. */
 export interface WeightSource {
@@ -388,6 +389,8 @@ export interface AutoRoundPlugin {
   readonly commands?: readonly CommandPlugin[];
   /** Perplexity and KL divergence scoring (`auto-round eval`, --eval_ppl, the sanity probe). */
   readonly evaluators?: readonly EvaluatorPlugin[];
+  /** Per-layer scheme planning under an average-bit budget (--avg_bits, --options; docs/autoscheme.md). */
+  readonly planners?: readonly SchemePlannerPlugin[];
 }
 
 /** What a plugin author writes: the contract version is filled in. */

@@ -2,6 +2,7 @@ import { AutoRoundError } from '@autoround/core-tensor';
 import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 import { createLogger, type Logger } from './log.js';
 import type { EvaluatorPlugin } from './evaluation.js';
+import type { SchemePlannerPlugin } from './scheme-planner.js';
 import { type AlgorithmPlugin, type ArchitecturePlugin, type AutoRoundPlugin, type CommandPlugin, type DatasetSourcePlugin, type ExporterPlugin, type PackingPlugin, PLUGIN_API_VERSION } from './plugin.js';
 
 /** The base of a format string: "gguf:q4_k_m" → "gguf", "auto_round:auto_awq" → "auto_round". */
@@ -44,6 +45,7 @@ export class Registry {
   private data: DatasetSourcePlugin[] = [];
   private kerns: KernelBackendFactory[] = [];
   private evals: EvaluatorPlugin[] = [];
+  private plans: SchemePlannerPlugin[] = [];
   private readonly log: Logger;
   /** Clash and version warnings already given (a rebuild would repeat them). */
   private readonly warned = new Set<string>();
@@ -132,6 +134,19 @@ export class Registry {
     this.data = [...new Set(this.index<DatasetSourcePlugin>('dataset source', (d) => [d.name], (p) => p.datasets).values())].map((o) => o.value);
     this.kerns = [...new Set(this.index<KernelBackendFactory>('kernel backend', (k) => [k.name], (p) => p.kernels).values())].map((o) => o.value);
     this.evals = [...new Set(this.index<EvaluatorPlugin>('evaluator', (e) => [e.name], (p) => p.evaluators).values())].map((o) => o.value);
+    this.plans = [...new Set(this.index<SchemePlannerPlugin>('scheme planner', (e) => [e.name], (p) => p.planners).values())].map((o) => o.value);
+  }
+
+  /** Scheme planners (AutoScheme) in precedence order. */
+  get planners(): SchemePlannerPlugin[] {
+    return [...this.plans];
+  }
+
+  /** The scheme planner of highest precedence; an error naming @autoround/autoscheme when none is installed. */
+  planner(subject: string): SchemePlannerPlugin {
+    const p = this.plans[0];
+    if (!p) throw new AutoRoundError('E_NOT_INSTALLED', `${subject} (AutoScheme) needs @autoround/autoscheme (or another plugin contributing a scheme planner), which is not installed`, { subject });
+    return p;
   }
 
   get algorithms(): AlgorithmPlugin[] {

@@ -102,6 +102,16 @@ describe('what the host asks the registry for instead of importing it', () => {
     expect(r.evaluator('x').name).toBe('a');
   });
 
+  it('scheme planners are a contribution; none installed is E_NOT_INSTALLED naming @autoround/autoscheme and the flag', () => {
+    const r = new Registry({ log: memoryLogger() });
+    expect(() => r.planner('--avg_bits')).toThrow(expect.objectContaining({ code: 'E_NOT_INSTALLED', subject: '--avg_bits', message: expect.stringMatching(/^--avg_bits \(AutoScheme\) needs @autoround\/autoscheme/) }));
+    const planner = (name: string) => ({ name, description: name, plan: () => Promise.reject(new Error('unused')) });
+    r.use(definePlugin({ name: 'plan-b', planners: [planner('b')] }), { source: 'discovered' });
+    r.use(definePlugin({ name: 'plan-a', planners: [planner('a')] }));
+    expect(r.planner('x').name).toBe('a');
+    expect(r.planners.map((p) => p.name)).toEqual(['a', 'b']);
+  });
+
   it('no architecture plugin at all is E_NOT_INSTALLED naming @autoround/models; an unknown one among others E_UNKNOWN_ARCH', () => {
     const r = new Registry({ log: memoryLogger() });
     expect(() => r.architecture('LlamaForCausalLM', 'm/config.json')).toThrow(expect.objectContaining({ code: 'E_NOT_INSTALLED', message: expect.stringMatching(/@autoround\/models/) }));

@@ -9,5 +9,6 @@ describe('@autoround/preset-default', () => {
     expect(r.exporters.map((e) => e.name)).toEqual(expect.arrayContaining(['auto_round', 'auto_gptq', 'auto_awq', 'llm_compressor', 'gguf', 'onnx']));
     expect(defaultPlugins.slice(0, basePlugins.length)).toEqual(basePlugins);
     expect(defaultPlugins.map((p) => p.name)).toContain('@autoround/calib-datasets');
+    expect(r.planner('--avg_bits').name).toBe('autoscheme');
   });
 });

@@ -1,0 +1,94 @@
+// AutoScheme through the host: bad input refused before any work, the plan written beside the output and recorded
+// in quantization_config, the budget met, the scores' cache reused.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AutoRound } from '@autoround/autoround';
+import { isAutoRoundError, memoryLogger } from '@autoround/core';
+import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir } from '@autoround/testing';
+import autoSchemePlugin, { resolveOptions } from '../src/index.js';
+
+async function caught(p: Promise<unknown>): Promise<{ code: string; message: string; subject?: string }> {
+  try {
+    await p;
+  } catch (e) {
+    if (isAutoRoundError(e)) return { code: e.code, message: e.message, ...(e.subject ? { subject: e.subject } : {}) };
+    throw e;
+  }
+  throw new Error('no error');
+}
+
+describe('resolveOptions', () => {
+  it('drops options that are the same scheme, refuses mixed presets and unknown names', () => {
+    expect(resolveOptions(['gguf:q3_k_s,gguf:q3_k_m', 'W4A16 w4a16', 'gguf:Q3_K_L']).map((o) => o.name)).toEqual(['GGUF:Q3_K_S', 'W4A16']);
+    expect(() => resolveOptions(['W2A16,W4A16_MIXED'])).toThrow(/"mixed" preset/);
+    expect(() => resolveOptions(['W2A16,W5'])).toThrow(/--options W5: unknown scheme/);
+    expect(() => resolveOptions(['MXFP4'])).toThrow(/act_bits 4/);
+    expect(() => resolveOptions([' , '])).toThrow(/--options is empty/);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)('AutoScheme in a run', () => {
+  const run = (dir: string, avgBits: number, options: string, extra: Record<string, unknown> = {}, log = memoryLogger()) =>
+    new AutoRound(STORIES, {
+      iters: 0,
+      disableOptRtn: true,
+      dataset: `${TINYSTORIES}:concat`,
+      autoScheme: { avgBits, options: [options], nsamples: 4, seqlen: 64, cacheDir: join(dir, 'cache') },
+      plugins: [autoSchemePlugin],
+      skipSanityCheck: true,
+      log,
+      ...extra,
+    });
+
+  it(needsShared('an unreachable budget states the reachable range; an option the format cannot write is refused before scoring'), async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      for (const bits of [1.5, 9]) {
+        const log = memoryLogger();
+        const e = await caught(run(dir, bits, 'W2A16,W4A16', {}, log).quantizeAndSave(join(dir, 'out'), { format: 'auto_round' }));
+        expect(e.code).toBe('E_BAD_FLAG');
+        expect(e.subject).toBe('--avg_bits');
+        expect(e.message).toMatch(new RegExp(`--avg_bits ${bits} cannot be met with --options W2A16,W4A16: the reachable average is 2\\.\\d+ to 4\\.\\d+ bits`));
+        expect(log.lines.some((l) => /scored|calibration/.test(l))).toBe(false);
+      }
+      const log = memoryLogger();
+      const e = await caught(run(dir, 3, 'W2A16,gguf:q4_k_s', {}, log).quantizeAndSave(join(dir, 'out'), { format: 'auto_gptq' }));
+      expect(e.code).toBe('E_FORMAT');
+      expect(e.subject).toBe('--options');
+      expect(e.message).toMatch(/^--options gguf:q4_k_s: --format auto_gptq: /);
+      expect(log.lines.some((l) => /scored|calibration/.test(l))).toBe(false);
+      expect(existsSync(join(dir, 'out'))).toBe(false);
+    } finally {
+      cleanup();
+    }
+  }, 120_000);
+
+  it(needsShared('stories260K: the plan meets the budget, is written beside the output and in quantization_config, and its scores are cached'), async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const log = memoryLogger();
+      await run(dir, 3, 'W2A16,W4A16,W8A16', {}, log).quantizeAndSave(join(dir, 'out'), { format: 'auto_round' });
+      const qc = JSON.parse(readFileSync(join(dir, 'out', 'config.json'), 'utf8')).quantization_config as Record<string, unknown> & { autoscheme: { achieved_bits: number; avg_bits: number; total_bits: number; total_params: number } };
+      expect(qc.autoscheme.avg_bits).toBe(3);
+      expect(qc.autoscheme.achieved_bits).toBeLessThanOrEqual(3);
+      expect(qc.autoscheme.total_bits).toBeLessThanOrEqual(Math.floor(3 * qc.autoscheme.total_params));
+      const plan = JSON.parse(readFileSync(join(dir, 'out', 'autoscheme_plan.json'), 'utf8')) as { layers: { layers: string[]; option: string }[] };
+      // only the options were used, more than one of them
+      const bitsOf: Record<string, number> = { W2A16: 2, W4A16: 4, W8A16: 8 };
+      for (const row of plan.layers) expect(bitsOf[row.option]).toBeDefined();
+      expect(new Set(plan.layers.map((r) => r.option)).size).toBeGreaterThan(1);
+      // the layers the plan gives a scheme other than the global one are in extra_config
+      const extra = qc.extra_config as Record<string, { bits?: number }>;
+      for (const row of plan.layers) for (const l of row.layers) if (row.option !== 'W4A16') expect(extra[l]?.bits).toBe(bitsOf[row.option]);
+      expect(log.lines.some((l) => /^AutoScheme: scored W2A16/.test(l))).toBe(true);
+      // the second run reads the scores from the cache
+      const log2 = memoryLogger();
+      await run(dir, 3, 'W2A16,W4A16,W8A16', { overwrite: true }, log2).quantizeAndSave(join(dir, 'out'), { format: 'auto_round' });
+      expect(log2.lines.filter((l) => /from the cache/.test(l))).toHaveLength(3);
+      expect(JSON.parse(readFileSync(join(dir, 'out', 'autoscheme_plan.json'), 'utf8'))).toEqual(plan);
+    } finally {
+      cleanup();
+    }
+  }, 300_000);
+});

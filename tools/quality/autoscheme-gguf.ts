@@ -1,0 +1,82 @@
+// AutoScheme with GGUF options against our byte-identical stand-in for llama.cpp's Q3_K_M (docs/formats/gguf.md,
+// ADR 0015/0016), plain and with an importance matrix, on llama-256 (issue #17, docs/autoscheme.md#figures).
+// The target average bits are the Q3_K_M file's own mix counted as AutoScheme counts bits (every 2-D weight:
+// the blocks' linears, output and token_embd); the AutoScheme file pins output and token_embd to the reference's
+// types (user --layer_config entries: fixed, counted) and is written with --format gguf:q5_k_m, whose own type (Q5_K) is
+// none of the options, so that every planned layer gets exactly its chosen type (and --iters 0 runs optimized RTN,
+// llama.cpp's quantizers with the importance matrix, for a k-quant file). Each file is read back from the
+// .gguf and scored on wiki.test.raw as the GGUF quality table (windows of BOS + 255 tokens, 100,000 tokens).
+//   npm run autoscheme-gguf -- [--options gguf:q2_k_s,gguf:q3_k_s,gguf:q4_k_s,gguf:q6_k] [--verbose]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { AutoRound, createLogger, folderPerplexity, silentLogger } from '@autoround/autoround';
+import { layerBits } from '@autoround/autoscheme';
+import { presetScheme, readConfig } from '@autoround/core';
+import { ggufFileOf, readGguf } from '@autoround/export-gguf';
+import { ggmlTypeName } from '@autoround/quant-types';
+
+const SHARED = resolve(import.meta.dirname, '../../../shared');
+const arg = (k: string, d: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1]! : d);
+const model = join(SHARED, 'models/llama-256');
+const dataset = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
+const text = readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8');
+const options = arg('options', 'gguf:q2_k_s,gguf:q3_k_s,gguf:q4_k_s,gguf:q6_k');
+const log = process.argv.includes('--verbose') ? createLogger('info') : silentLogger;
+const TYPE_SCHEME: Record<string, string> = { Q2_K: 'GGUF:Q2_K_S', Q3_K: 'GGUF:Q3_K_S', Q4_K: 'GGUF:Q4_K_S', Q5_K: 'GGUF:Q5_K_S', Q6_K: 'GGUF:Q6_K', Q8_0: 'GGUF:Q8_0', Q4_0: 'GGUF:Q4_0', Q5_0: 'GGUF:Q5_0' };
+
+/** The 2-D weights of a GGUF folder: AutoScheme's bit count, the file's bits, and the types of output and token_embd. */
+function fileBits(dir: string): { counted: number; file: number; types: Map<string, string> } {
+  const f = readGguf(ggufFileOf(dir, readConfig(dir)));
+  let counted = 0;
+  let bytes = 0;
+  let numel = 0;
+  const types = new Map<string, string>();
+  for (const t of f.tensors) {
+    if (t.ne.length !== 2) continue;
+    const type = ggmlTypeName(t.type);
+    types.set(t.name, type);
+    const scheme = TYPE_SCHEME[type];
+    if (!scheme) throw new Error(`${t.name}: type ${type} has no scheme here`);
+    counted += layerBits(presetScheme(scheme), t.ne[1]!, t.ne[0]!);
+    bytes += t.nbytes;
+    numel += t.ne[0]! * t.ne[1]!;
+  }
+  return { counted: counted / numel, file: (bytes * 8) / numel, types };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'as-gguf-'));
+const rows: string[] = [];
+try {
+  for (const method of ['plain', 'imatrix'] as const) {
+    const common = { iters: 0, disableOptRtn: method === 'plain', dataset, nsamples: 128, seqlen: 256, seed: 42, batchSize: 8, skipSanityCheck: true, log };
+    const ref = new AutoRound(model, common);
+    const refDir = join(work, `q3_k_m-${method}`);
+    await ref.quantizeAndSave(refDir, { format: 'gguf:q3_k_m' });
+    const rb = fileBits(refDir);
+    const t0 = Date.now();
+    const as = new AutoRound(model, {
+      ...common,
+      layerConfig: { lm_head: TYPE_SCHEME[rb.types.get('output.weight')!]!, embed_tokens: TYPE_SCHEME[rb.types.get('token_embd.weight')!]! },
+      autoScheme: { avgBits: rb.counted, options: [options], cacheDir: join(work, 'cache') },
+    });
+    const asDir = join(work, `autoscheme-${method}`);
+    await as.quantizeAndSave(asDir, { format: 'gguf:q5_k_m' });
+    const seconds = (Date.now() - t0) / 1000;
+    const ab = fileBits(asDir);
+    const registry = await ref.registry();
+    const backend = await ref.backend();
+    const ppl = (dir: string) => folderPerplexity(registry, dir, backend, text, { seqlen: 256, maxTokens: 100_000 }).perplexity;
+    const pr = ppl(refDir);
+    const pa = ppl(asDir);
+    const mix = [...ab.types.values()].reduce((m, t) => m.set(t, (m.get(t) ?? 0) + 1), new Map<string, number>());
+    rows.push(`| Q3_K_M ${method} | ${rb.counted.toFixed(4)} | ${rb.file.toFixed(4)} | ${pr.toFixed(4)} | |`);
+    rows.push(`| AutoScheme ${method} | ${ab.counted.toFixed(4)} | ${ab.file.toFixed(4)} | ${pa.toFixed(4)} | ${[...mix].map(([t, n]) => `${n}×${t}`).join(' ')}; ${seconds.toFixed(1)} s |`);
+    console.error(rows.slice(-2).join('\n'));
+  }
+  console.log(`\nllama-256 GGUF, options ${options}: perplexity of the .gguf read back, wiki.test.raw (BOS + 255, 100,000 tokens)`);
+  console.log('| file | bits (AutoScheme count) | bits per weight (file, 2-D weights) | perplexity | mix, time |\n|---|---:|---:|---:|---|');
+  for (const r of rows) console.log(r);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,65 @@
+// AutoScheme's quality figures (issue #17, docs/autoscheme.md#figures): llama-256 calibrated on the C4 sample and
+// scored on wikitext-2 test as in the SignRound table; uniform schemes against AutoScheme mixes at several budgets.
+//   npm run autoscheme-table -- [--method rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
+//                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR]
+// rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn). "bits" is the average as AutoScheme counts it
+// (scale and zero-point bits included), for the uniform rows too.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
+import { layerBits } from '@autoround/autoscheme';
+
+const SHARED = resolve(import.meta.dirname, '../../../shared');
+const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
+const model = join(SHARED, 'models/llama-256');
+const dataset = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
+const evalText = readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8');
+const maxTokens = Math.ceil(100_000 / 255) * 255;
+const method = arg('method', 'rtn')!;
+const iters = method === 'rtn' ? 0 : Number(arg('iters', '200'));
+const options = arg('options', 'W2A16,W4A16')!;
+const budgets = arg('avg_bits', '3')!.split(',').map(Number);
+const uniform = (arg('uniform', 'W3A16') ?? '').split(',').filter(Boolean);
+const verbose = process.argv.includes('--verbose');
+const work = mkdtempSync(join(tmpdir(), 'as-table-'));
+// scores are cached per option, keyed by model, data and option: a --cache folder reuses them across invocations
+const cacheDir = arg('cache') ?? join(work, 'cache');
+const rows: { run: string; bits: number; ppl: number; seconds: number }[] = [];
+let bench: PerplexityBench | undefined;
+try {
+  const runs = [...uniform.map((u) => ({ run: `uniform ${u}`, scheme: u, auto: undefined as number | undefined })), ...budgets.map((b) => ({ run: `AutoScheme ${options} @ ${b}`, scheme: 'W4A16', auto: b }))];
+  for (const r of runs) {
+    const t0 = Date.now();
+    const ar = new AutoRound(model, {
+      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed: 42, batchSize: 8, iters, disableOptRtn: method === 'rtn',
+      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir } } : {}),
+      log: verbose ? createLogger('info') : silentLogger,
+      skipSanityCheck: true,
+    });
+    const res = await ar.quantizeAndSave(join(work, 'out'), { format: 'fake', keepQdq: true });
+    const seconds = (Date.now() - t0) / 1000;
+    const loaded = await ar.load();
+    if (!bench) {
+      bench = new PerplexityBench(await ar.registry(), loaded, await ar.backend(), evalText, { seqlen: 256, maxTokens });
+      rows.push({ run: 'fp32', bits: 32, ppl: bench.run(loaded.checkpoint).perplexity, seconds: 0 });
+    }
+    let bits = 0;
+    let params = 0;
+    for (const b of loaded.spec.blocks) for (const l of b.linears) {
+      const q = res.qdq.get(`${b.prefix}.${l.name}`);
+      if (!q) continue;
+      bits += layerBits(q.scheme, l.outFeatures, l.inFeatures);
+      params += l.outFeatures * l.inFeatures;
+    }
+    const ppl = bench.runQuantized(res.qdq, res.tensors).perplexity;
+    rows.push({ run: r.run, bits: bits / params, ppl, seconds });
+    console.error(`${r.run}: ${(bits / params).toFixed(4)} bits, ppl ${ppl.toFixed(4)} (${seconds.toFixed(1)} s)`);
+    rmSync(join(work, 'out'), { recursive: true, force: true });
+  }
+  console.log(`\nllama-256, ${method}${iters ? ` iters ${iters}` : ''}: perplexity on wiki.test.raw (windows of BOS + 255 tokens, ${maxTokens} tokens)`);
+  console.log('| run | avg bits | perplexity | s |\n|---|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.run} | ${r.bits.toFixed(4)} | ${r.ppl.toFixed(4)} | ${r.seconds.toFixed(1)} |`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
