@@ -43,7 +43,8 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
   md.f32(`${p}.attention.layer_norm_rms_epsilon`, typeof config.rms_norm_eps === 'number' ? config.rms_norm_eps : 1e-6);
   md.f32(`${p}.rope.freq_base`, typeof config.rope_theta === 'number' ? config.rope_theta : 10000);
   if (arch === 'llama') md.u32(`${p}.rope.dimension_count`, d.headDim);
-  if (arch === 'qwen3' || d.headDim !== Math.floor(d.nEmbd / d.nHead) || typeof config.head_dim === 'number') {
+  if (arch === 'gemma2' || arch === 'gemma3') writeGemmaMetadata(md, arch, config, d, source);
+  if (arch === 'qwen3' || arch === 'gemma2' || arch === 'gemma3' || d.headDim !== Math.floor(d.nEmbd / d.nHead) || typeof config.head_dim === 'number') {
     md.u32(`${p}.attention.key_length`, d.headDim);
     md.u32(`${p}.attention.value_length`, d.headDim);
   }
@@ -56,6 +57,51 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
       if (kind === 'yarn' && rs.original_max_position_embeddings) md.u32(`${p}.rope.scaling.original_context_length`, rs.original_max_position_embeddings);
     } else {
       throw new AutoRoundError('E_BAD_CONFIG', `${source}: rope_scaling type "${kind}" is not supported by the GGUF exporter (linear, yarn, llama3 are)`, { subject: 'rope_scaling' });
+    }
+  }
+}
+
+/**
+ * Gemma 2 / Gemma 3's keys (docs/models/gemma.md#gguf): soft-caps, the sliding window and, for Gemma 3, the
+ * sliding layers' RoPE base and their period. What llama.cpp cannot express is an error naming the field:
+ * it scales queries by 1/√head_dim (1/√(hidden/heads) for 46- and 62-layer models), not by
+ * query_pre_attn_scalar; it places sliding layers by a period; Gemma 3's rope scaling is not verified here.
+ */
+function writeGemmaMetadata(md: GgufMetadata, arch: 'gemma2' | 'gemma3', config: HFConfig, d: ModelDims, source: string): void {
+  const p = arch;
+  const qpas = config.query_pre_attn_scalar;
+  const llamaCppScalar = (arch === 'gemma2' && d.nLayer === 46) || (arch === 'gemma3' && d.nLayer === 62) ? Math.floor(d.nEmbd / d.nHead) : d.headDim;
+  if (qpas !== undefined && qpas !== null && qpas !== llamaCppScalar) {
+    throw new AutoRoundError('E_UNSUPPORTED', `${source}: "query_pre_attn_scalar" ${JSON.stringify(qpas)} cannot be written to GGUF: llama.cpp scales queries by 1/√${llamaCppScalar} for this model`, { subject: 'query_pre_attn_scalar' });
+  }
+  const num = (k: string): number | null => (typeof config[k] === 'number' ? (config[k] as number) : null);
+  const attnCap = num('attn_logit_softcapping');
+  const finalCap = num('final_logit_softcapping');
+  if (arch === 'gemma2') {
+    // llama.cpp's Gemma 2 always soft-caps (hparams.attn_soft_cap = true)
+    if (attnCap === null) throw new AutoRoundError('E_UNSUPPORTED', `${source}: a Gemma 2 without "attn_logit_softcapping" cannot be written to GGUF (llama.cpp always soft-caps its attention)`, { subject: 'attn_logit_softcapping' });
+    md.f32(`${p}.attn_logit_softcapping`, attnCap);
+  } else if (attnCap !== null) {
+    throw new AutoRoundError('E_UNSUPPORTED', `${source}: "attn_logit_softcapping" on Gemma 3 cannot be written to GGUF (llama.cpp's Gemma 3 does not soft-cap attention)`, { subject: 'attn_logit_softcapping' });
+  }
+  if (finalCap !== null) md.f32(`${p}.final_logit_softcapping`, finalCap);
+  else if (arch === 'gemma2') throw new AutoRoundError('E_UNSUPPORTED', `${source}: a Gemma 2 without "final_logit_softcapping" cannot be written to GGUF (llama.cpp always soft-caps its logits)`, { subject: 'final_logit_softcapping' });
+  const layerTypes = Array.isArray(config.layer_types) ? (config.layer_types as unknown[]) : null;
+  const period = arch === 'gemma2' ? 2 : typeof config.sliding_window_pattern === 'number' ? config.sliding_window_pattern : 6;
+  if (layerTypes) {
+    // llama.cpp: layer il slides when il % period < period − 1
+    layerTypes.forEach((t, il) => {
+      if ((t === 'sliding_attention') !== (il % period < period - 1)) {
+        throw new AutoRoundError('E_UNSUPPORTED', `${source}: "layer_types"[${il}] ${JSON.stringify(t)} does not follow the period ${period} llama.cpp places sliding layers by`, { subject: 'layer_types' });
+      }
+    });
+  }
+  md.u32(`${p}.attention.sliding_window`, need(config, 'sliding_window', source));
+  if (arch === 'gemma3') {
+    md.u32(`${p}.attention.sliding_window_pattern`, period);
+    md.f32(`${p}.rope.freq_base_swa`, typeof config.rope_local_base_freq === 'number' ? config.rope_local_base_freq : 10000);
+    if (config.rope_scaling !== undefined && config.rope_scaling !== null) {
+      throw new AutoRoundError('E_UNSUPPORTED', `${source}: "rope_scaling" on Gemma 3 is not supported by the GGUF exporter`, { subject: 'rope_scaling' });
     }
   }
 }
