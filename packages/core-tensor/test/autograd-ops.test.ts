@@ -314,6 +314,12 @@ describe('autograd ops: forward vs float64 reference, backward vs central differ
     }
   });
 
+  it('columns of a fused projection', () => {
+    const r = rng(21);
+    const x = rand(4 * 7, r);
+    checkOp('columns', [x], [[4, 7]], (g, [v]) => g.columns(v!, 2, 3), ([v]) => Float64Array.from({ length: 12 }, (_, i) => v![Math.floor(i / 3) * 7 + 2 + (i % 3)]!));
+  });
+
   it('geglu (tanh GELU) and soft-capping', () => {
     const r = rng(20);
     const a = rand(15, r, -4, 4);

@@ -4,6 +4,7 @@ import { qwen2Architecture } from './qwen2/index.js';
 import { qwen3Architecture } from './qwen3/index.js';
 import { gemma2Architecture } from './gemma2/index.js';
 import { gemma3Architecture } from './gemma3/index.js';
+import { phi3Architecture } from './phi3/index.js';
 
 export { architectureOf, intField, numField, readConfig } from './config.js';
 export { applyRope, ropeInvFreq, ropeTables } from './rope.js';
@@ -55,6 +56,8 @@ export {
   type GemmaVariant,
 } from './gemma2/index.js';
 export { GEMMA3, gemma3Architecture } from './gemma3/index.js';
+export { describePhi3, phi3Architecture, phi3Block, type Phi3BlockOps, type Phi3BlockShape, phi3Dims, type Phi3Dims, Phi3Model } from './phi3/index.js';
+export { longRope, type LongRope } from './rope.js';
 export { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from './kv-decoder.js';
 export { loadTokenizer, type TextTokenizer } from './tokenizer.js';
 export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fast-bpe.js';
@@ -62,5 +65,5 @@ export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fas
 export { OverlayWeights } from '@autoround/core';
 
 // one architecture, one folder (README.md "Adding an architecture"): each registers its Hugging Face names
-export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, gemma2Architecture, gemma3Architecture] });
+export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, gemma2Architecture, gemma3Architecture, phi3Architecture] });
 export default modelsPlugin;

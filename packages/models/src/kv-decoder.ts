@@ -26,7 +26,8 @@ export interface CacheDecodable {
   readonly maxPositions: number;
   embedTokens(ids: Int32Array): Float32Array;
   head(x: Float32Array, rows: number): Float32Array;
-  layerAttention(block: number): LayerAttention;
+  /** Layer `block`'s attention for a call whose last position is end − 1 (Phi-3's LongRoPE picks its tables by it). */
+  layerAttention(block: number, end: number): LayerAttention;
   /** Block `block` on x with rows placed and attending as `at` says. */
   runBlock(block: number, x: Float32Array, at: FloatPositions): Float32Array;
 }
@@ -89,7 +90,7 @@ export class KvCacheDecoder implements CausalDecoder {
     const scores = new Float64Array(t0 + T);
     let x = m.embedTokens(tokens);
     for (let b = 0; b < m.numBlocks; b++) {
-      const la = m.layerAttention(b);
+      const la = m.layerAttention(b, t0 + T);
       const rope = (x: Float32Array, n: number) => {
         // row r·T + s is sequence r's token at position t0 + s
         for (let r = 0; r < B * T; r++) applyRope(x.subarray(r * n * hd, (r + 1) * n * hd), 1, n, hd, la.cos, la.sin, la.rotDim, t0 + (r % T));

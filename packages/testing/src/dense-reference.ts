@@ -155,6 +155,67 @@ export function gemmaReference(config: Config, t: Tensors, ids: readonly number[
   return logits;
 }
 
+/**
+ * Logits [T, vocab] of a Phi3ForCausalLM checkpoint in float64: per layer input_layernorm → qkv_proj split
+ * [q | k | v] → partial RoPE (the first head_dim·partial_rotary_factor dims) with LongRoPE: inv_freq =
+ * 1 / (ext · base^(2i/dim)), ext = long_factor when the sequence is longer than original_max_position_embeddings
+ * else short_factor, cos and sin × √(1 + ln(max_position_embeddings / original) / ln(original)) → attention
+ * (1/√head_dim, sliding_window when set) → o_proj → residual; post_attention_layernorm → gate_up_proj split
+ * [gate | up] → down(silu(gate)·up) → residual; final norm, lm_head.
+ */
+export function phi3Reference(config: Config, t: Tensors, ids: readonly number[]): Float64Array {
+  const H = num(config, 'hidden_size', 0);
+  const nh = num(config, 'num_attention_heads', 0);
+  const kvh = num(config, 'num_key_value_heads', nh);
+  const hd = num(config, 'head_dim', H / nh);
+  const I = num(config, 'intermediate_size', 0);
+  const V = num(config, 'vocab_size', 0);
+  const L = num(config, 'num_hidden_layers', 0);
+  const eps = num(config, 'rms_norm_eps', 1e-6);
+  const dim = Math.floor(hd * num(config, 'partial_rotary_factor', 1));
+  const base = num(config, 'rope_theta', 10000);
+  const T = ids.length;
+  const rs = config.rope_scaling as { type?: string; rope_type?: string; short_factor?: number[]; long_factor?: number[] } | null;
+  let inv = defaultInvFreq(base, dim);
+  let mscale = 1;
+  if (rs && (rs.type ?? rs.rope_type) === 'longrope') {
+    const orig = num(config, 'original_max_position_embeddings', 0);
+    const ext = T > orig ? rs.long_factor! : rs.short_factor!;
+    inv = inv.map((f, i) => f / ext[i]!);
+    const s = num(config, 'max_position_embeddings', orig) / orig;
+    mscale = s <= 1 ? 1 : Math.sqrt(1 + Math.log(s) / Math.log(orig));
+  }
+  const window = typeof config.sliding_window === 'number' ? config.sliding_window : null;
+  const q = nh * hd;
+  const kv = kvh * hd;
+  const cols = (x: Float64Array, n: number, from: number, w: number) => {
+    const y = new Float64Array(T * w);
+    for (let r = 0; r < T; r++) for (let i = 0; i < w; i++) y[r * w + i] = x[r * n + from + i]!;
+    return y;
+  };
+  let x: Float64Array = new Float64Array(T * H);
+  const E = need(t, 'model.embed_tokens.weight');
+  for (let i = 0; i < T; i++) for (let j = 0; j < H; j++) x[i * H + j] = E[ids[i]! * H + j]!;
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}`;
+    const qkv = matmulT(rms(x, H, need(t, `${p}.input_layernorm.weight`), eps, false), T, need(t, `${p}.self_attn.qkv_proj.weight`), H, q + 2 * kv);
+    const qs = cols(qkv, q + 2 * kv, 0, q);
+    const ks = cols(qkv, q + 2 * kv, q, kv);
+    const vs = cols(qkv, q + 2 * kv, q + kv, kv);
+    rope(qs, T, nh, hd, inv, mscale);
+    rope(ks, T, kvh, hd, inv, mscale);
+    const o = matmulT(attention(qs, ks, vs, T, nh, kvh, hd, 1 / Math.sqrt(hd), null, window), T, need(t, `${p}.self_attn.o_proj.weight`), q, H);
+    for (let i = 0; i < x.length; i++) x[i]! += o[i]!;
+    const gu = matmulT(rms(x, H, need(t, `${p}.post_attention_layernorm.weight`), eps, false), T, need(t, `${p}.mlp.gate_up_proj.weight`), H, 2 * I);
+    const act = new Float64Array(T * I);
+    for (let r = 0; r < T; r++) for (let i = 0; i < I; i++) act[r * I + i] = silu(gu[r * 2 * I + i]!) * gu[r * 2 * I + I + i]!;
+    const d = matmulT(act, T, need(t, `${p}.mlp.down_proj.weight`), I, H);
+    for (let i = 0; i < x.length; i++) x[i]! += d[i]!;
+  }
+  x = rms(x, H, need(t, 'model.norm.weight'), eps, false);
+  return matmulT(x, T, t.get('lm_head.weight') ?? E, H, V);
+}
+
 /** Greedy continuation of `prompt` by `n` tokens under a reference forward (the whole sequence each step). */
 export function referenceGreedy(forward: (ids: readonly number[]) => Float64Array, vocab: number, prompt: readonly number[], n: number): number[] {
   const ids = [...prompt];

@@ -510,6 +510,26 @@ export class Graph {
   }
 
   /**
+   * Columns from … from + width of each row of x [rows, n] (a new [rows, width] var): the pieces of a
+   * fused projection (Phi-3's qkv_proj and gate_up_proj).
+   */
+  columns(x: Var, from: number, width: number): Var {
+    const n = x.lastDim;
+    if (!Number.isInteger(from) || !Number.isInteger(width) || from < 0 || width < 1 || from + width > n) throw shapeError('columns', `columns ${from}…${from + width - 1} are outside rows of ${n}`);
+    const rows = x.size / n;
+    const y = this.out([rows, width], x.requiresGrad);
+    const xd = x.data;
+    const yd = y.data;
+    for (let r = 0; r < rows; r++) for (let i = 0; i < width; i++) yd[r * width + i] = xd[r * n + from + i]!;
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = this.gradZeroed(x);
+      for (let r = 0; r < rows; r++) for (let i = 0; i < width; i++) gx[r * n + from + i]! += gy[r * width + i]!;
+    });
+    return y;
+  }
+
+  /**
    * GeGLU with the tanh GELU (PyTorch's gelu(approximate="tanh"), Gemma's gelu_pytorch_tanh):
    * gelu(gate) · up, the input of Gemma's down_proj.
    */
