@@ -9,7 +9,7 @@ import { GGMLType, QuantPool, ggmlTypeName, rowBytes } from '@autoround/quant-ty
 import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelector, type FileType } from './ftype.js';
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
-import { GGML_QNT_VERSION, llama3RopeFactors, modelDims, writeArchMetadata } from './hparams.js';
+import { GGML_QNT_VERSION, llama3RopeFactors, longRopeFactors, modelDims, writeArchMetadata } from './hparams.js';
 import { compareGgufOrder, ggufArchOf, ggufTensorName, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
@@ -121,6 +121,8 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
   }
   const ropeFreqs = arch === 'llama' ? llama3RopeFactors(config) : null;
   if (ropeFreqs) pending.push({ name: 'rope_freqs.weight', hfName: null, shape: [ropeFreqs.length], permuteHeads: null, data: ropeFreqs });
+  // Phi-3's LongRoPE: both factor sets as tensors (llama.cpp picks one by the context size)
+  if (arch === 'phi3') for (const [name, data] of longRopeFactors(config, source)) pending.push({ name, hfName: null, shape: [data.length], permuteHeads: null, data });
   pending.sort((a, b) => compareGgufOrder(a.name, b.name));
 
   const hasOutput = pending.some((p) => p.name === 'output.weight');

@@ -26,8 +26,8 @@ export class GgufWeights implements WeightSource {
   ) {
     this.file = readGguf(path);
     const arch = ggufValue(this.file, 'general.architecture');
-    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma2' && arch !== 'gemma3') {
-      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3, gemma2, gemma3)`, { subject: path });
+    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma2' && arch !== 'gemma3' && arch !== 'phi3') {
+      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3)`, { subject: path });
     }
     this.arch = arch;
     for (const t of this.file.tensors) {

@@ -3,7 +3,7 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { HFConfig } from '@autoround/core';
 
-export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3';
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
 
 const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   LlamaForCausalLM: 'llama',
@@ -13,8 +13,9 @@ const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   Qwen3ForCausalLM: 'qwen3',
   Gemma2ForCausalLM: 'gemma2',
   Gemma3ForCausalLM: 'gemma3',
+  Phi3ForCausalLM: 'phi3',
 };
-const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3' };
+const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3' };
 
 /** The GGUF architecture of a HF config (general.architecture). */
 export function ggufArchOf(config: HFConfig, source = 'config.json'): GgufArch {
@@ -56,8 +57,18 @@ const GEMMA_LAYER_TENSORS: Readonly<Record<string, string>> = {
   'post_feedforward_layernorm.weight': 'post_ffw_norm.weight',
 };
 
+/** Phi-3's fused projections (docs/models/phi3.md#gguf): llama.cpp's attn_qkv, and ffn_up holding [gate | up]. */
+const PHI3_LAYER_TENSORS: Readonly<Record<string, string>> = {
+  'input_layernorm.weight': 'attn_norm.weight',
+  'self_attn.qkv_proj.weight': 'attn_qkv.weight',
+  'self_attn.o_proj.weight': 'attn_output.weight',
+  'post_attention_layernorm.weight': 'ffn_norm.weight',
+  'mlp.gate_up_proj.weight': 'ffn_up.weight',
+  'mlp.down_proj.weight': 'ffn_down.weight',
+};
+
 function layerTensors(arch: GgufArch | undefined): Readonly<Record<string, string>> {
-  return arch === 'gemma2' || arch === 'gemma3' ? GEMMA_LAYER_TENSORS : LAYER_TENSORS;
+  return arch === 'gemma2' || arch === 'gemma3' ? GEMMA_LAYER_TENSORS : arch === 'phi3' ? PHI3_LAYER_TENSORS : LAYER_TENSORS;
 }
 
 /**
@@ -85,11 +96,12 @@ export function ggufTensorName(hfName: string, arch?: GgufArch): string | null {
     const suffix = layerTensors(arch)[m[2]!];
     if (suffix) return `blk.${Number(m[1])}.${suffix}`;
   }
-  throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Qwen2/Qwen3/Gemma 2/Gemma 3 tensor)`, { subject: hfName });
+  throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Qwen2/Qwen3/Gemma 2/Gemma 3/Phi-3 tensor${arch ? ` of ${arch}` : ''})`, { subject: hfName });
 }
 
 const HF_OF_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LAYER_TENSORS).map(([hf, g]) => [g, hf]));
 const HF_OF_GEMMA_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(GEMMA_LAYER_TENSORS).map(([hf, g]) => [g, hf]));
+const HF_OF_PHI3_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(PHI3_LAYER_TENSORS).map(([hf, g]) => [g, hf]));
 const HF_OF_GLOBAL: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(GLOBAL_TENSORS).map(([hf, g]) => [g, hf]));
 
 /**
@@ -101,7 +113,7 @@ export function hfTensorName(ggufName: string, arch?: GgufArch): string | null {
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(ggufName);
   if (m) {
-    const suffix = (arch === 'gemma2' || arch === 'gemma3' ? HF_OF_GEMMA_LAYER : HF_OF_LAYER)[m[2]!];
+    const suffix = (arch === 'gemma2' || arch === 'gemma3' ? HF_OF_GEMMA_LAYER : arch === 'phi3' ? HF_OF_PHI3_LAYER : HF_OF_LAYER)[m[2]!];
     if (suffix) return `model.layers.${Number(m[1])}.${suffix}`;
   }
   return null;

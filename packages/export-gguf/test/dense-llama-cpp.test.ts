@@ -1,4 +1,4 @@
-// The dense families beyond LLaMA (Gemma 2, Gemma 3) through the real consumer: our F32 GGUF of each small
+// The dense families beyond LLaMA (Gemma 2, Gemma 3, Phi-3) through the real consumer: our F32 GGUF of each small
 // fixture loaded by node-llama-cpp (prebuilt llama.cpp) scores the same perplexity as our evaluation of the
 // safetensors folder. There is no llama-perplexity binary here: llama.cpp's next-token probabilities
 // (controlledEvaluate, temperature 1, no top-k/top-p/min-p) are read over the same windows of the same
@@ -12,7 +12,8 @@ import { HAS_SHARED, TINYSTORIES, loadNodeLlamaCpp, needsShared, tempDir, type N
 import { exportGguf, readGguf } from '../src/index.js';
 
 const { nlc } = await loadNodeLlamaCpp();
-const SEQLEN = 64; // longer than the fixtures' sliding window (24)
+// longer than the Gemma fixtures' sliding window (24)
+const SEQLEN = 64;
 const MAX_TOKENS = 640;
 
 let llama: Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
@@ -23,10 +24,10 @@ beforeAll(async () => {
 });
 
 /** Log-probabilities llama.cpp gives each scored token of `windows` (each evaluated from an empty cache). */
-async function llamaCppLogProbs(file: string, windows: Int32Array[]): Promise<number[]> {
+async function llamaCppLogProbs(file: string, windows: Int32Array[], seqlen: number): Promise<number[]> {
   const model = await llama.loadModel({ modelPath: file });
   try {
-    const ctx = await model.createContext({ contextSize: SEQLEN, threads: 1, batchSize: SEQLEN });
+    const ctx = await model.createContext({ contextSize: seqlen, threads: 1, batchSize: seqlen });
     try {
       const seq = ctx.getSequence();
       const lp: number[] = [];
@@ -54,10 +55,14 @@ afterAll(() => {
   if (results.length) console.log(`dense families, F32 GGUF in llama.cpp vs our safetensors eval:\n${results.join('\n')}`);
 });
 
-describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Gemma 2 / Gemma 3 F32 GGUF in llama.cpp'), () => {
+describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Gemma 2 / Gemma 3 / Phi-3 F32 GGUF in llama.cpp'), () => {
   const text = HAS_SHARED ? readFileSync(TINYSTORIES, 'utf8').slice(0, 6000) : '';
-  for (const family of ['gemma2', 'gemma3'] as const) {
-    it(`${family}: same perplexity in llama.cpp as our eval of the safetensors folder (0.1%)`, async () => {
+  // Phi-3 twice: llama.cpp picks LongRoPE's factors by its context size (padded to a multiple of 256), transformers by
+  // the sequence length; windows of 64 use the short factors in both, full windows of 320 the long ones (the fixture's
+  // original_max_position_embeddings is 256)
+  const runs = [['gemma2', SEQLEN, MAX_TOKENS], ['gemma3', SEQLEN, MAX_TOKENS], ['phi3', SEQLEN, MAX_TOKENS], ['phi3', 320, 2 * 319]] as const;
+  for (const [family, seqlen, maxTokens] of runs) {
+    it(`${family}, windows of ${seqlen}: same perplexity in llama.cpp as our eval of the safetensors folder (0.1%)`, async () => {
       const { dir, cleanup } = tempDir(`${family}-gguf-`);
       try {
         const src = join(dir, 'model');
@@ -66,18 +71,23 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Gemma 2 / Gemma 3 F32 GGUF in 
         await exportGguf({ modelDir: src, outFile: file, fileType: 'F32' });
         const md = readGguf(file);
         expect(md.metadata.get('general.architecture')?.value).toBe(family);
-        expect(md.metadata.get(`${family}.attention.sliding_window`)?.value).toBe(24);
         const names = md.tensors.map((t) => t.name);
-        expect(names).toContain('blk.0.post_attention_norm.weight');
-        expect(names).toContain('blk.0.post_ffw_norm.weight');
-        expect(names).not.toContain('output.weight'); // tied
+        if (family === 'phi3') {
+          expect(md.metadata.get('phi3.rope.dimension_count')?.value).toBe(24);
+          expect(md.metadata.get('phi3.rope.scaling.original_context_length')?.value).toBe(256);
+          expect(names).toEqual(expect.arrayContaining(['blk.0.attn_qkv.weight', 'blk.0.ffn_up.weight', 'rope_factors_long.weight', 'rope_factors_short.weight', 'output.weight']));
+        } else {
+          expect(md.metadata.get(`${family}.attention.sliding_window`)?.value).toBe(24);
+          expect(names).toEqual(expect.arrayContaining(['blk.0.post_attention_norm.weight', 'blk.0.post_ffw_norm.weight']));
+          expect(names).not.toContain('output.weight'); // tied
+        }
 
         const loaded = openModel(registry, src);
-        const bench = new PerplexityBench(registry, loaded, registry.kernelBackend(), text, { seqlen: SEQLEN, maxTokens: MAX_TOKENS });
-        const windows = evalWindows(bench.ids, { seqlen: SEQLEN, bosTokenId: bench.tokenizer.bosTokenId!, maxTokens: MAX_TOKENS });
+        const bench = new PerplexityBench(registry, loaded, registry.kernelBackend(), text, { seqlen, maxTokens });
+        const windows = evalWindows(bench.ids, { seqlen, bosTokenId: bench.tokenizer.bosTokenId!, maxTokens });
         loaded.checkpoint.close();
-        const ours = folderPerplexity(registry, src, registry.kernelBackend(), text, { seqlen: SEQLEN, maxTokens: MAX_TOKENS }).perplexity;
-        const lp = await llamaCppLogProbs(file, windows);
+        const ours = folderPerplexity(registry, src, registry.kernelBackend(), text, { seqlen, maxTokens }).perplexity;
+        const lp = await llamaCppLogProbs(file, windows, seqlen);
         const theirs = Math.exp(-lp.reduce((a, b) => a + b, 0) / lp.length);
         const rel = Math.abs(theirs - ours) / ours;
         // token by token too (a random model's perplexity is near its vocabulary size whatever it computes)
@@ -96,7 +106,7 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Gemma 2 / Gemma 3 F32 GGUF in 
             worst = Math.max(worst, Math.abs(row[w[j + 1]!]! - mx - Math.log(sum) - lp[k]!));
           }
         }
-        results.push(`${family}: ours ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)} (${(rel * 100).toFixed(4)}%), ${windows.length} windows of ${SEQLEN}; max |Δ log p| per token ${worst.toExponential(2)}`);
+        results.push(`${family}: ours ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)} (${(rel * 100).toFixed(4)}%), ${windows.length} windows of ${seqlen}; max |Δ log p| per token ${worst.toExponential(2)}`);
         expect(rel).toBeLessThan(1e-3);
         expect(worst).toBeLessThan(1e-2);
       } finally {

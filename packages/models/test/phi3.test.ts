@@ -42,13 +42,14 @@ describe.skipIf(!HAS_SHARED)(needsShared('phi3 fixture against the float64 refer
     model = arch.load(arch.describe(config, dir), Checkpoint.open(dir), be) as Phi3Model;
     const tok = loadTokenizer(dir);
     prompt = tok.encode('Once upon a time, there was a little girl named Lily. She liked to play outside in the park.');
-    long = tok.encode('Once upon a time, there was a little girl named Lily. She liked to play outside in the park with her dog. One day, she saw a big red ball under a tree. She ran to get it, but the ball rolled away into the pond. Lily was sad.');
+    const story = 'Once upon a time, there was a little girl named Lily. She liked to play outside in the park with her dog. One day, she saw a big red ball under a tree. She ran to get it, but the ball rolled away into the pond. Lily was sad. ';
+    long = tok.encode(story.repeat(4));
   });
 
   it('describes the fused linears as the single linears they are', () => {
     expect(model.spec.blocks[0]!.linears.map((l) => `${l.name}:${l.outFeatures}x${l.inFeatures}`)).toEqual(['self_attn.qkv_proj:256x128', 'self_attn.o_proj:128x128', 'mlp.gate_up_proj:512x128', 'mlp.down_proj:128x256']);
     expect(prompt.length).toBeLessThanOrEqual(44);
-    expect(long.length).toBeGreaterThan(64); // past original_max_position_embeddings: the long factors
+    expect(long.length).toBeGreaterThan(256); // past original_max_position_embeddings: the long factors
   });
 
   for (const which of ['short', 'long'] as const) {
@@ -65,7 +66,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('phi3 fixture against the float64 refer
   it('LongRoPE and the partial rotary change the logits (the reference is not blind to them)', () => {
     const t = readTensors64(dir);
     const base = phi3Reference(config, t, long);
-    expect(relErr(phi3Reference({ ...config, original_max_position_embeddings: 512 }, t, long), base)).toBeGreaterThan(1e-3);
+    expect(relErr(phi3Reference({ ...config, original_max_position_embeddings: 1024 }, t, long), base)).toBeGreaterThan(1e-3);
     expect(relErr(phi3Reference({ ...config, partial_rotary_factor: 1, rope_scaling: null }, t, long), base)).toBeGreaterThan(1e-3);
   });
 

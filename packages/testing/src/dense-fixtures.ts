@@ -86,7 +86,10 @@ export function denseFixtureConfig(family: DenseFamily): Record<string, unknown>
         rope_theta: 10000,
         partial_rotary_factor: 0.75,
         hidden_act: 'silu',
-        original_max_position_embeddings: 64,
+        // llama.cpp picks LongRoPE's factors by its context size, which it pads to a multiple of 256: an original
+        // length of 256 lets both pick the short factors up to 256 tokens and the long ones past them
+        max_position_embeddings: 2048,
+        original_max_position_embeddings: 256,
         rope_scaling: {
           type: 'longrope',
           short_factor: Array.from({ length: 12 }, (_, i) => 1 + i * 0.05),
