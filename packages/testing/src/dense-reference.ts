@@ -216,6 +216,46 @@ export function phi3Reference(config: Config, t: Tensors, ids: readonly number[]
   return matmulT(x, T, t.get('lm_head.weight') ?? E, H, V);
 }
 
+/**
+ * Logits [T, vocab] of a MistralForCausalLM (or LlamaForCausalLM) checkpoint in float64: LLaMA's block, every
+ * layer attending within `sliding_window` when the config sets one (modeling_mistral.py).
+ */
+export function mistralReference(config: Config, t: Tensors, ids: readonly number[]): Float64Array {
+  const H = num(config, 'hidden_size', 0);
+  const nh = num(config, 'num_attention_heads', 0);
+  const kvh = num(config, 'num_key_value_heads', nh);
+  const hd = num(config, 'head_dim', H / nh);
+  const I = num(config, 'intermediate_size', 0);
+  const V = num(config, 'vocab_size', 0);
+  const L = num(config, 'num_hidden_layers', 0);
+  const eps = num(config, 'rms_norm_eps', 1e-6);
+  const inv = defaultInvFreq(num(config, 'rope_theta', 10000), hd);
+  const window = typeof config.sliding_window === 'number' ? config.sliding_window : null;
+  const T = ids.length;
+  let x: Float64Array = new Float64Array(T * H);
+  const E = need(t, 'model.embed_tokens.weight');
+  for (let i = 0; i < T; i++) for (let j = 0; j < H; j++) x[i * H + j] = E[ids[i]! * H + j]!;
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}`;
+    const n = rms(x, H, need(t, `${p}.input_layernorm.weight`), eps, false);
+    const q = matmulT(n, T, need(t, `${p}.self_attn.q_proj.weight`), H, nh * hd);
+    const k = matmulT(n, T, need(t, `${p}.self_attn.k_proj.weight`), H, kvh * hd);
+    const v = matmulT(n, T, need(t, `${p}.self_attn.v_proj.weight`), H, kvh * hd);
+    rope(q, T, nh, hd, inv);
+    rope(k, T, kvh, hd, inv);
+    const o = matmulT(attention(q, k, v, T, nh, kvh, hd, 1 / Math.sqrt(hd), null, window), T, need(t, `${p}.self_attn.o_proj.weight`), nh * hd, H);
+    for (let i = 0; i < x.length; i++) x[i]! += o[i]!;
+    const m = rms(x, H, need(t, `${p}.post_attention_layernorm.weight`), eps, false);
+    const g = matmulT(m, T, need(t, `${p}.mlp.gate_proj.weight`), H, I);
+    const u = matmulT(m, T, need(t, `${p}.mlp.up_proj.weight`), H, I);
+    for (let i = 0; i < g.length; i++) g[i] = silu(g[i]!) * u[i]!;
+    const d = matmulT(g, T, need(t, `${p}.mlp.down_proj.weight`), I, H);
+    for (let i = 0; i < x.length; i++) x[i]! += d[i]!;
+  }
+  x = rms(x, H, need(t, 'model.norm.weight'), eps, false);
+  return matmulT(x, T, t.get('lm_head.weight') ?? E, H, V);
+}
+
 /** Greedy continuation of `prompt` by `n` tokens under a reference forward (the whole sequence each step). */
 export function referenceGreedy(forward: (ids: readonly number[]) => Float64Array, vocab: number, prompt: readonly number[], n: number): number[] {
   const ids = [...prompt];

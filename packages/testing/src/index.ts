@@ -26,4 +26,4 @@ export {
 export type { NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
 export { type DenseFamily, type DenseFixtureOptions, denseFixtureConfig, writeDenseFixture } from './dense-fixtures.js';
-export { gemmaReference, phi3Reference, readTensors64, referenceGreedy } from './dense-reference.js';
+export { gemmaReference, mistralReference, phi3Reference, readTensors64, referenceGreedy } from './dense-reference.js';
