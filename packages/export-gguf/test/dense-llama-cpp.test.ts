@@ -115,3 +115,16 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Gemma 2 / Gemma 3 / Phi-3 F32 
     }, 120_000);
   }
 });
+
+describe("Phi-3's fused attn_qkv in llama-quantize's mixes", () => {
+  it('Q3_K_M/Q3_K_L → Q4_K, Q4_K_M → Q5_K, Q5_K_M → Q6_K, others keep the default', async () => {
+    const { TensorTypeSelector } = await import('../src/ftype.js');
+    const { fileTypeOfFormat } = await import('../src/index.js');
+    const want: Record<string, string> = { Q3_K_M: 'Q4_K', Q3_K_L: 'Q4_K', Q4_K_M: 'Q5_K', Q5_K_M: 'Q6_K', Q4_K_S: 'Q4_K', Q8_0: 'Q8_0' };
+    const { ggmlTypeName } = await import('@autoround/quant-types');
+    for (const [ft, type] of Object.entries(want)) {
+      const sel = new TensorTypeSelector(fileTypeOfFormat(`gguf:${ft.toLowerCase()}`)!, { arch: 'phi3', nLayer: 4, nHead: 4, nHeadKv: 2, hasOutput: true, hasImatrix: false });
+      expect(ggmlTypeName(sel.choose('blk.0.attn_qkv.weight', [128, 256]).type), ft).toBe(type);
+    }
+  });
+});
