@@ -124,7 +124,7 @@ describe("Phi-3's fused attn_qkv in llama-quantize's mixes", () => {
     const { ggmlTypeName } = await import('@autoround/quant-types');
     for (const [ft, type] of Object.entries(want)) {
       const sel = new TensorTypeSelector(fileTypeOfFormat(`gguf:${ft.toLowerCase()}`)!, { arch: 'phi3', nLayer: 4, nHead: 4, nHeadKv: 2, hasOutput: true, hasImatrix: false });
-      expect(ggmlTypeName(sel.choose('blk.0.attn_qkv.weight', [128, 256]).type), ft).toBe(type);
+      expect(ggmlTypeName(sel.choose('blk.0.attn_qkv.weight', [256, 768]).type), ft).toBe(type);
     }
   });
 });
