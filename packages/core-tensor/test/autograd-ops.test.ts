@@ -118,9 +118,10 @@ function attnRef(
   D: number,
   causal: boolean,
   mask?: Float32Array,
+  softcap?: number,
+  scale = 1 / Math.sqrt(D),
 ): Float64Array {
   const out = new Float64Array(B * T * H * D);
-  const scale = 1 / Math.sqrt(D);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
       const kh = Math.floor(h / (H / KV));
@@ -129,7 +130,8 @@ function attnRef(
         for (let s = 0; s < T; s++) {
           let d = 0;
           for (let i = 0; i < D; i++) d += q[((b * T + t) * H + h) * D + i]! * k[((b * T + s) * KV + kh) * D + i]!;
-          let val = d * scale + (mask ? mask[(b * T + t) * T + s]! : 0);
+          const z = softcap === undefined ? d * scale : softcap * Math.tanh((d * scale) / softcap);
+          let val = z + (mask ? mask[(b * T + t) * T + s]! : 0);
           if (causal && s > t) val = -Infinity;
           sc.push(val);
         }
@@ -289,6 +291,42 @@ describe('autograd ops: forward vs float64 reference, backward vs central differ
       (g, [q, k, v]) => g.attention(q!, k!, v!, { batch: B, seqLen: T, numHeads: H, numKvHeads: KV, headDim: D, causal: false, mask, blockRows: 3 }),
       ([q, k, v]) => attnRef(q!, k!, v!, B, T, H, KV, D, false, mask),
     );
+  });
+
+  it('attention with logit soft-capping (Gemma 2), a sliding-window mask and another scale', () => {
+    const r = rng(19);
+    const B = 2;
+    const T = 6;
+    const H = 4;
+    const KV = 2;
+    const D = 4;
+    const window = 3;
+    const mask = new Float32Array(B * T * T);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let s = 0; s < T; s++) if (t - s >= window) mask[(b * T + t) * T + s] = -Infinity;
+    for (const bq of [128, 4]) {
+      checkOp(
+        'attention softcap',
+        [rand(B * T * H * D, r, -3, 3), rand(B * T * KV * D, r, -3, 3), rand(B * T * KV * D, r)],
+        [[B * T, H * D], [B * T, KV * D], [B * T, KV * D]],
+        (g, [q, k, v]) => g.attention(q!, k!, v!, { batch: B, seqLen: T, numHeads: H, numKvHeads: KV, headDim: D, blockRows: bq, mask, softcap: 1.5, scale: 0.7 }),
+        ([q, k, v]) => attnRef(q!, k!, v!, B, T, H, KV, D, true, mask, 1.5, 0.7),
+      );
+    }
+  });
+
+  it('columns of a fused projection', () => {
+    const r = rng(21);
+    const x = rand(4 * 7, r);
+    checkOp('columns', [x], [[4, 7]], (g, [v]) => g.columns(v!, 2, 3), ([v]) => Float64Array.from({ length: 12 }, (_, i) => v![Math.floor(i / 3) * 7 + 2 + (i % 3)]!));
+  });
+
+  it('geglu (tanh GELU) and soft-capping', () => {
+    const r = rng(20);
+    const a = rand(15, r, -4, 4);
+    const b = rand(15, r);
+    const gelu = (z: number) => 0.5 * z * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
+    checkOp('geglu', [a, b], [[3, 5], [3, 5]], (g, [x, y]) => g.geglu(x!, y!), ([x, y]) => x!.map((z, i) => gelu(z) * y![i]!));
+    checkOp('softcap', [a], [[15]], (g, [x]) => g.softcap(x!, 2.5), ([x]) => x!.map((z) => 2.5 * Math.tanh(z / 2.5)));
   });
 
   it('silu and the fused swiglu', () => {

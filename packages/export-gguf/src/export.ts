@@ -9,8 +9,8 @@ import { GGMLType, QuantPool, ggmlTypeName, rowBytes } from '@autoround/quant-ty
 import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelector, type FileType } from './ftype.js';
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
-import { GGML_QNT_VERSION, llama3RopeFactors, modelDims, writeArchMetadata } from './hparams.js';
-import { compareGgufOrder, ggufArchOf, ggufTensorName, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
+import { GGML_QNT_VERSION, llama3RopeFactors, longRopeFactors, modelDims, writeArchMetadata } from './hparams.js';
+import { compareGgufOrder, ggufArchOf, ggufTensorName, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
 /** Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name. */
@@ -27,6 +27,8 @@ export interface PlannedTensor {
   readonly type: GGMLType;
   /** Head count for the LLaMA Q/K reverse permutation, or null. */
   readonly permuteHeads: number | null;
+  /** Added to every value before it is stored (Gemma's norms: w + 1), absent for none. */
+  readonly valueOffset?: number;
   readonly fallback?: string;
   /** Set when the type comes from `overrides` (the layer selection) rather than the mix. */
   readonly overridden?: true;
@@ -110,7 +112,7 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
   const pending: Pending[] = [];
   const seen = new Map<string, string>();
   for (const t of o.sourceTensors) {
-    const name = ggufTensorName(t.name);
+    const name = ggufTensorName(t.name, arch);
     if (name === null) continue;
     const prev = seen.get(name);
     if (prev) throw new AutoRoundError('E_GGUF_TENSOR', `tensors "${prev}" and "${t.name}" both map to GGUF "${name}"`, { subject: t.name });
@@ -119,6 +121,8 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
   }
   const ropeFreqs = arch === 'llama' ? llama3RopeFactors(config) : null;
   if (ropeFreqs) pending.push({ name: 'rope_freqs.weight', hfName: null, shape: [ropeFreqs.length], permuteHeads: null, data: ropeFreqs });
+  // Phi-3's LongRoPE: both factor sets as tensors (llama.cpp picks one by the context size)
+  if (arch === 'phi3') for (const [name, data] of longRopeFactors(config, source)) pending.push({ name, hfName: null, shape: [data.length], permuteHeads: null, data });
   pending.sort((a, b) => compareGgufOrder(a.name, b.name));
 
   const hasOutput = pending.some((p) => p.name === 'output.weight');
@@ -136,6 +140,7 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
       ne,
       type: choice.type,
       permuteHeads: p.permuteHeads,
+      ...(p.hfName !== null && ggufValueOffset(p.hfName, arch) !== 0 ? { valueOffset: ggufValueOffset(p.hfName, arch) } : {}),
       fallback: choice.fallback,
       ...(forced !== undefined ? { overridden: true as const } : {}),
       data: p.data,
@@ -263,6 +268,7 @@ export class GgufTensorSink {
     if (bytes.length !== rb * rows) {
       throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}": ${bytes.length} bytes of ${ggmlTypeName(type)}, expected ${rb * rows}`, { subject: hfName });
     }
+    if (t.valueOffset !== undefined) throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" is stored as w + ${t.valueOffset} and cannot take quantized bytes`, { subject: hfName });
     const data = t.permuteHeads !== null ? reversePermuteRowBytes(bytes, rows, rb, t.permuteHeads, hfName) : bytes;
     this.writer.writeTensor(t.name, data);
     this.done.add(t.name);
@@ -274,6 +280,10 @@ export class GgufTensorSink {
     let x = data;
     const ne0 = t.ne[0]!;
     if (t.permuteHeads !== null) x = reversePermuteRows(x, t.shape[0]!, t.shape.length > 1 ? t.shape[1]! : 1, t.permuteHeads, t.hfName ?? t.name);
+    if (t.valueOffset !== undefined) {
+      const off = t.valueOffset;
+      x = Float32Array.from(x, (v) => v + off);
+    }
     const qw = imatrix !== undefined && imatrix !== null && isQuantizedType(t.type) ? checkedImportance(t, imatrix) : this.importance(t);
     const rows = x.length / ne0;
     const piece = Math.max(1, Math.floor(TARGET_PIECE_ELEMENTS / ne0));

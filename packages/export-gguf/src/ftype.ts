@@ -149,6 +149,13 @@ export class TensorTypeSelector {
       }
       return t;
     }
+    if (name.includes('attn_qkv.weight')) {
+      // fused q/k/v (Phi-3): llama-quantize's ATTENTION_QKV category
+      if (f === F.MOSTLY_Q3_K_M || f === F.MOSTLY_Q3_K_L) t = GGMLType.Q4_K;
+      else if (f === F.MOSTLY_Q4_K_M) t = GGMLType.Q5_K;
+      else if (f === F.MOSTLY_Q5_K_M) t = GGMLType.Q6_K;
+      return t;
+    }
     if (name.includes('attn_output.weight')) {
       if (f === F.MOSTLY_Q2_K) t = GGMLType.Q3_K;
       else if (f === F.MOSTLY_Q3_K_M) t = GGMLType.Q4_K;

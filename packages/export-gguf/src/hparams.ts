@@ -1,7 +1,7 @@
 // Architecture hyper-parameters (docs/formats/gguf.md#hyper-parameters) with the exact key types llama.cpp checks.
 
 import { AutoRoundError } from '@autoround/core-tensor';
-import { type HFConfig, llama3FreqBand, ropeScalingOf, transformerDims } from '@autoround/core';
+import { type HFConfig, llama3FreqBand, type RopeScalingFields, ropeScalingOf, transformerDims } from '@autoround/core';
 import type { GgufMetadata } from './gguf/metadata.js';
 import type { GgufArch } from './tensor-map.js';
 
@@ -43,7 +43,12 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
   md.f32(`${p}.attention.layer_norm_rms_epsilon`, typeof config.rms_norm_eps === 'number' ? config.rms_norm_eps : 1e-6);
   md.f32(`${p}.rope.freq_base`, typeof config.rope_theta === 'number' ? config.rope_theta : 10000);
   if (arch === 'llama') md.u32(`${p}.rope.dimension_count`, d.headDim);
-  if (arch === 'qwen3' || d.headDim !== Math.floor(d.nEmbd / d.nHead) || typeof config.head_dim === 'number') {
+  if (arch === 'phi3') {
+    writePhi3Metadata(md, config, d, source);
+    return;
+  }
+  if (arch === 'gemma2' || arch === 'gemma3') writeGemmaMetadata(md, arch, config, d, source);
+  if (arch === 'qwen3' || arch === 'gemma2' || arch === 'gemma3' || d.headDim !== Math.floor(d.nEmbd / d.nHead) || typeof config.head_dim === 'number') {
     md.u32(`${p}.attention.key_length`, d.headDim);
     md.u32(`${p}.attention.value_length`, d.headDim);
   }
@@ -56,6 +61,106 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
       if (kind === 'yarn' && rs.original_max_position_embeddings) md.u32(`${p}.rope.scaling.original_context_length`, rs.original_max_position_embeddings);
     } else {
       throw new AutoRoundError('E_BAD_CONFIG', `${source}: rope_scaling type "${kind}" is not supported by the GGUF exporter (linear, yarn, llama3 are)`, { subject: 'rope_scaling' });
+    }
+  }
+}
+
+/** Phi-3's rotated dims per head: partial_rotary_factor · hidden_size / num_attention_heads, as the converter computes them. */
+function phi3RopeDims(config: HFConfig, d: ModelDims): number {
+  const partial = typeof config.partial_rotary_factor === 'number' ? config.partial_rotary_factor : 1;
+  return Math.floor(Math.floor(partial * d.nEmbd) / d.nHead);
+}
+
+/** LongRoPE's fields of a Phi-3 config, or null for none; anything else but no scaling is an error naming rope_scaling. */
+function phi3LongRope(config: HFConfig, source: string): { short: number[]; long: number[]; original: number } | null {
+  const rs = ropeScalingOf(config) as (RopeScalingFields & { short_factor?: unknown; long_factor?: unknown; attention_factor?: unknown }) | null;
+  if (!rs) return null;
+  const kind = (rs.rope_type ?? rs.type ?? '').toLowerCase();
+  if (kind === 'default' || kind === '') return null;
+  if (kind !== 'longrope' && kind !== 'su') throw new AutoRoundError('E_BAD_CONFIG', `${source}: rope_scaling type "${kind}" is not supported by the GGUF exporter for Phi-3 (longrope is)`, { subject: 'rope_scaling' });
+  if (rs.attention_factor !== undefined && rs.attention_factor !== null) throw new AutoRoundError('E_UNSUPPORTED', `${source}: "rope_scaling.attention_factor" is not supported by the GGUF exporter (llama.cpp's converter derives the factor)`, { subject: 'rope_scaling.attention_factor' });
+  const orig = config.original_max_position_embeddings ?? rs.original_max_position_embeddings;
+  if (typeof orig !== 'number') throw new AutoRoundError('E_BAD_CONFIG', `${source}: longrope needs "original_max_position_embeddings"`, { subject: 'original_max_position_embeddings' });
+  const list = (k: 'short_factor' | 'long_factor'): number[] => {
+    const v = rs[k];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) throw new AutoRoundError('E_BAD_CONFIG', `${source}: "rope_scaling.${k}" must be a list of numbers`, { subject: `rope_scaling.${k}` });
+    return v as number[];
+  };
+  return { short: list('short_factor'), long: list('long_factor'), original: orig };
+}
+
+/**
+ * Phi-3's keys (docs/models/phi3.md#gguf), as llama.cpp's converter writes them: the rotated dims, LongRoPE's
+ * original context length and attention factor √(1 + ln(s)/ln(original)), s = max_position_embeddings / original,
+ * and the sliding window (0 for none; llama.cpp currently disables Phi-3's sliding window).
+ */
+function writePhi3Metadata(md: GgufMetadata, config: HFConfig, d: ModelDims, source: string): void {
+  const p = 'phi3';
+  md.u32(`${p}.rope.dimension_count`, phi3RopeDims(config, d));
+  const lr = phi3LongRope(config, source);
+  if (lr) {
+    const s = need(config, 'max_position_embeddings', source) / lr.original;
+    md.u32(`${p}.rope.scaling.original_context_length`, lr.original);
+    md.f32(`${p}.rope.scaling.attn_factor`, s > 1 ? Math.sqrt(1 + Math.log(s) / Math.log(lr.original)) : 1);
+  }
+  md.u32(`${p}.attention.sliding_window`, typeof config.sliding_window === 'number' ? config.sliding_window : 0);
+}
+
+/** Phi-3's rope_factors_long.weight / rope_factors_short.weight (rotated dims / 2 values each); none without LongRoPE. */
+export function longRopeFactors(config: HFConfig, source = 'config.json'): [string, Float32Array][] {
+  const lr = phi3LongRope(config, source);
+  if (!lr) return [];
+  const half = phi3RopeDims(config, modelDims(config, source)) / 2;
+  for (const [k, v] of [['short_factor', lr.short], ['long_factor', lr.long]] as const) {
+    if (v.length !== half) throw new AutoRoundError('E_BAD_CONFIG', `${source}: "rope_scaling.${k}" has ${v.length} values, the rotated dims need ${half}`, { subject: `rope_scaling.${k}` });
+  }
+  return [
+    ['rope_factors_long.weight', Float32Array.from(lr.long)],
+    ['rope_factors_short.weight', Float32Array.from(lr.short)],
+  ];
+}
+
+/**
+ * Gemma 2 / Gemma 3's keys (docs/models/gemma.md#gguf): soft-caps, the sliding window and, for Gemma 3, the
+ * sliding layers' RoPE base and their period. What llama.cpp cannot express is an error naming the field:
+ * it scales queries by 1/√head_dim (1/√(hidden/heads) for 46- and 62-layer models), not by
+ * query_pre_attn_scalar; it places sliding layers by a period; Gemma 3's rope scaling is not verified here.
+ */
+function writeGemmaMetadata(md: GgufMetadata, arch: 'gemma2' | 'gemma3', config: HFConfig, d: ModelDims, source: string): void {
+  const p = arch;
+  const qpas = config.query_pre_attn_scalar;
+  const llamaCppScalar = (arch === 'gemma2' && d.nLayer === 46) || (arch === 'gemma3' && d.nLayer === 62) ? Math.floor(d.nEmbd / d.nHead) : d.headDim;
+  if (qpas !== undefined && qpas !== null && qpas !== llamaCppScalar) {
+    throw new AutoRoundError('E_UNSUPPORTED', `${source}: "query_pre_attn_scalar" ${JSON.stringify(qpas)} cannot be written to GGUF: llama.cpp scales queries by 1/√${llamaCppScalar} for this model`, { subject: 'query_pre_attn_scalar' });
+  }
+  const num = (k: string): number | null => (typeof config[k] === 'number' ? (config[k] as number) : null);
+  const attnCap = num('attn_logit_softcapping');
+  const finalCap = num('final_logit_softcapping');
+  if (arch === 'gemma2') {
+    // llama.cpp's Gemma 2 always soft-caps (hparams.attn_soft_cap = true)
+    if (attnCap === null) throw new AutoRoundError('E_UNSUPPORTED', `${source}: a Gemma 2 without "attn_logit_softcapping" cannot be written to GGUF (llama.cpp always soft-caps its attention)`, { subject: 'attn_logit_softcapping' });
+    md.f32(`${p}.attn_logit_softcapping`, attnCap);
+  } else if (attnCap !== null) {
+    throw new AutoRoundError('E_UNSUPPORTED', `${source}: "attn_logit_softcapping" on Gemma 3 cannot be written to GGUF (llama.cpp's Gemma 3 does not soft-cap attention)`, { subject: 'attn_logit_softcapping' });
+  }
+  if (finalCap !== null) md.f32(`${p}.final_logit_softcapping`, finalCap);
+  else if (arch === 'gemma2') throw new AutoRoundError('E_UNSUPPORTED', `${source}: a Gemma 2 without "final_logit_softcapping" cannot be written to GGUF (llama.cpp always soft-caps its logits)`, { subject: 'final_logit_softcapping' });
+  const layerTypes = Array.isArray(config.layer_types) ? (config.layer_types as unknown[]) : null;
+  const period = arch === 'gemma2' ? 2 : typeof config.sliding_window_pattern === 'number' ? config.sliding_window_pattern : 6;
+  if (layerTypes) {
+    // llama.cpp: layer il slides when il % period < period − 1
+    layerTypes.forEach((t, il) => {
+      if ((t === 'sliding_attention') !== (il % period < period - 1)) {
+        throw new AutoRoundError('E_UNSUPPORTED', `${source}: "layer_types"[${il}] ${JSON.stringify(t)} does not follow the period ${period} llama.cpp places sliding layers by`, { subject: 'layer_types' });
+      }
+    });
+  }
+  md.u32(`${p}.attention.sliding_window`, need(config, 'sliding_window', source));
+  if (arch === 'gemma3') {
+    md.u32(`${p}.attention.sliding_window_pattern`, period);
+    md.f32(`${p}.rope.freq_base_swa`, typeof config.rope_local_base_freq === 'number' ? config.rope_local_base_freq : 10000);
+    if (config.rope_scaling !== undefined && config.rope_scaling !== null) {
+      throw new AutoRoundError('E_UNSUPPORTED', `${source}: "rope_scaling" on Gemma 3 is not supported by the GGUF exporter`, { subject: 'rope_scaling' });
     }
   }
 }

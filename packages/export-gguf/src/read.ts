@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { AutoRoundError, Tensor } from '@autoround/core-tensor';
 import type { HFConfig, WeightSource } from '@autoround/core';
 import { readGguf, readGgufTensorF32, ggufValue, type GgufFile, type GgufTensorInfo } from './gguf/reader.js';
-import { hfTensorName, permuteHeadsFor, permuteRows, type GgufArch } from './tensor-map.js';
+import { ggufValueOffset, hfTensorName, permuteHeadsFor, permuteRows, type GgufArch } from './tensor-map.js';
 
 /** The quant_method the gguf exporter writes into the config.json beside its file. */
 export const GGUF_QUANT_METHOD = 'gguf';
@@ -26,12 +26,12 @@ export class GgufWeights implements WeightSource {
   ) {
     this.file = readGguf(path);
     const arch = ggufValue(this.file, 'general.architecture');
-    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3') {
-      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3)`, { subject: path });
+    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma2' && arch !== 'gemma3' && arch !== 'phi3') {
+      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3)`, { subject: path });
     }
     this.arch = arch;
     for (const t of this.file.tensors) {
-      const hf = hfTensorName(t.name);
+      const hf = hfTensorName(t.name, arch);
       if (hf) this.byHf.set(hf, t);
     }
   }
@@ -64,6 +64,9 @@ export class GgufWeights implements WeightSource {
     const shape = [...t.ne].reverse();
     const heads = permuteHeadsFor(name, this.arch, this.headConfig());
     if (heads !== null) data = permuteRows(data, shape[0]!, shape.length > 1 ? shape[1]! : 1, heads, `${this.path}: ${t.name}`);
+    // Gemma's norms are stored as w + 1; (w + 1) − 1 is exact in float32 (Sterbenz) for stored values in [1/2, 2], so the forward's 1 + w is the file's value again
+    const off = ggufValueOffset(name, this.arch);
+    if (off !== 0) data = Float32Array.from(data, (v) => v - off);
     return Tensor.f32(shape, data);
   }
 }

@@ -3,7 +3,7 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { HFConfig } from '@autoround/core';
 
-export type GgufArch = 'llama' | 'qwen2' | 'qwen3';
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
 
 const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   LlamaForCausalLM: 'llama',
@@ -11,8 +11,11 @@ const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   MistralForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
+  Gemma2ForCausalLM: 'gemma2',
+  Gemma3ForCausalLM: 'gemma3',
+  Phi3ForCausalLM: 'phi3',
 };
-const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3' };
+const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3' };
 
 /** The GGUF architecture of a HF config (general.architecture). */
 export function ggufArchOf(config: HFConfig, source = 'config.json'): GgufArch {
@@ -46,6 +49,36 @@ const LAYER_TENSORS: Readonly<Record<string, string>> = {
   'mlp.up_proj.weight': 'ffn_up.weight',
   'mlp.down_proj.weight': 'ffn_down.weight',
 };
+/** Gemma's four norms a layer (docs/models/gemma.md#gguf): its pre-feed-forward norm is llama.cpp's ffn_norm. */
+const GEMMA_LAYER_TENSORS: Readonly<Record<string, string>> = {
+  ...LAYER_TENSORS,
+  'post_attention_layernorm.weight': 'post_attention_norm.weight',
+  'pre_feedforward_layernorm.weight': 'ffn_norm.weight',
+  'post_feedforward_layernorm.weight': 'post_ffw_norm.weight',
+};
+
+/** Phi-3's fused projections (docs/models/phi3.md#gguf): llama.cpp's attn_qkv, and ffn_up holding [gate | up]. */
+const PHI3_LAYER_TENSORS: Readonly<Record<string, string>> = {
+  'input_layernorm.weight': 'attn_norm.weight',
+  'self_attn.qkv_proj.weight': 'attn_qkv.weight',
+  'self_attn.o_proj.weight': 'attn_output.weight',
+  'post_attention_layernorm.weight': 'ffn_norm.weight',
+  'mlp.gate_up_proj.weight': 'ffn_up.weight',
+  'mlp.down_proj.weight': 'ffn_down.weight',
+};
+
+function layerTensors(arch: GgufArch | undefined): Readonly<Record<string, string>> {
+  return arch === 'gemma2' || arch === 'gemma3' ? GEMMA_LAYER_TENSORS : arch === 'phi3' ? PHI3_LAYER_TENSORS : LAYER_TENSORS;
+}
+
+/**
+ * What llama.cpp's converter adds to a tensor's values: Gemma's RMSNorm multiplies by 1 + w, llama.cpp's by
+ * its weight, so every Gemma norm weight is stored as w + 1 (convert_hf_to_gguf.py's `data_torch + 1`).
+ */
+export function ggufValueOffset(hfName: string, arch: GgufArch): number {
+  return (arch === 'gemma2' || arch === 'gemma3') && hfName.endsWith('norm.weight') ? 1 : 0;
+}
+
 const GLOBAL_TENSORS: Readonly<Record<string, string>> = {
   'model.embed_tokens.weight': 'token_embd.weight',
   'model.norm.weight': 'output_norm.weight',
@@ -54,31 +87,33 @@ const GLOBAL_TENSORS: Readonly<Record<string, string>> = {
 const LAYER_RE = /^model\.layers\.(\d+)\.(.+)$/;
 
 /** The GGUF name of a HF tensor; null for tensors the converter drops (rotary inv_freq). */
-export function ggufTensorName(hfName: string): string | null {
+export function ggufTensorName(hfName: string, arch?: GgufArch): string | null {
   if (hfName.endsWith('rotary_emb.inv_freq')) return null;
   const g = GLOBAL_TENSORS[hfName];
   if (g) return g;
   const m = LAYER_RE.exec(hfName);
   if (m) {
-    const suffix = LAYER_TENSORS[m[2]!];
+    const suffix = layerTensors(arch)[m[2]!];
     if (suffix) return `blk.${Number(m[1])}.${suffix}`;
   }
-  throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Qwen2/Qwen3 tensor)`, { subject: hfName });
+  throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Qwen2/Qwen3/Gemma 2/Gemma 3/Phi-3 tensor${arch ? ` of ${arch}` : ''})`, { subject: hfName });
 }
 
 const HF_OF_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LAYER_TENSORS).map(([hf, g]) => [g, hf]));
+const HF_OF_GEMMA_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(GEMMA_LAYER_TENSORS).map(([hf, g]) => [g, hf]));
+const HF_OF_PHI3_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(PHI3_LAYER_TENSORS).map(([hf, g]) => [g, hf]));
 const HF_OF_GLOBAL: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(GLOBAL_TENSORS).map(([hf, g]) => [g, hf]));
 
 /**
  * The Hugging Face name of a GGUF tensor (the inverse of ggufTensorName); null for tensors that
  * have none (rope_freqs.weight, which the converter generates) or that this mapping does not know.
  */
-export function hfTensorName(ggufName: string): string | null {
+export function hfTensorName(ggufName: string, arch?: GgufArch): string | null {
   const g = HF_OF_GLOBAL[ggufName];
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(ggufName);
   if (m) {
-    const suffix = HF_OF_LAYER[m[2]!];
+    const suffix = (arch === 'gemma2' || arch === 'gemma3' ? HF_OF_GEMMA_LAYER : arch === 'phi3' ? HF_OF_PHI3_LAYER : HF_OF_LAYER)[m[2]!];
     if (suffix) return `model.layers.${Number(m[1])}.${suffix}`;
   }
   return null;

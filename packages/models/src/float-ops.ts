@@ -126,25 +126,27 @@ export function causalAttention(q: Float32Array, k: Float32Array, v: Float32Arra
 }
 
 /**
- * One new token's attention over the cached keys/values of positions 0…t (q [heads·hd], caches
+ * One new token's attention over the cached keys/values of positions from…t (q [heads·hd], caches
  * [positions, kvw]); adds into out [heads·hd]. A small function of its own so that V8 optimizes it.
+ * `from` > 0 is a sliding window (docs/models/sliding-window.md); `softcap` > 0 caps each scaled score
+ * z to softcap·tanh(z/softcap) (Gemma 2's attn_logit_softcapping).
  */
-export function decodeAttention(q: Float32Array, kc: Float32Array, vc: Float32Array, out: Float32Array, t: number, heads: number, group: number, hd: number, kvw: number, scale: number, scores: Float64Array): void {
+export function decodeAttention(q: Float32Array, kc: Float32Array, vc: Float32Array, out: Float32Array, t: number, heads: number, group: number, hd: number, kvw: number, scale: number, scores: Float64Array, from = 0, softcap = 0): void {
   for (let h = 0; h < heads; h++) {
     const qo = h * hd;
     const ko = Math.floor(h / group) * hd;
     let max = -Infinity;
-    for (let s = 0; s <= t; s++) {
+    for (let s = from; s <= t; s++) {
       const kb = s * kvw + ko;
       let dot = 0;
       for (let i = 0; i < hd; i++) dot += q[qo + i]! * kc[kb + i]!;
-      const sc = dot * scale;
+      const sc = softcap > 0 ? softcap * Math.tanh((dot * scale) / softcap) : dot * scale;
       scores[s] = sc;
       if (sc > max) max = sc;
     }
     let sum = 0;
-    for (let s = 0; s <= t; s++) sum += scores[s] = Math.exp(scores[s]! - max);
-    for (let s = 0; s <= t; s++) {
+    for (let s = from; s <= t; s++) sum += scores[s] = Math.exp(scores[s]! - max);
+    for (let s = from; s <= t; s++) {
       const p = scores[s]! / sum;
       const vb = s * kvw + ko;
       for (let i = 0; i < hd; i++) out[qo + i]! += p * vc[vb + i]!;

@@ -68,3 +68,60 @@ export function applyRope(x: Float32Array, T: number, nHeads: number, headDim: n
     }
   }
 }
+
+/** Phi-3's LongRoPE (docs/models/phi3.md): two sets of tables and the length that picks between them. */
+export interface LongRope {
+  /** Tables for sequences up to `original` positions (short_factor) and beyond (long_factor), both times the attention factor. */
+  readonly short: { cos: Float32Array; sin: Float32Array };
+  readonly long: { cos: Float32Array; sin: Float32Array };
+  readonly rotDim: number;
+  /** original_max_position_embeddings: a forward whose last position + 1 exceeds it uses the long tables. */
+  readonly original: number;
+  /** The attention factor: √(1 + ln(s) / ln(original)), s = max_position_embeddings / original (1 when s ≤ 1), or rope_scaling.attention_factor. */
+  readonly attentionFactor: number;
+}
+
+/**
+ * transformers' _compute_longrope_parameters: inv_freq = 1 / (ext_factor · base^(2i/dim)) with ext_factor
+ * short_factor or long_factor (dim/2 values each), cos and sin scaled by the attention factor. Each
+ * field it reads is checked, the file and field named.
+ */
+export function longRope(config: HFConfig, headDim: number, positions: number, file: string): LongRope | null {
+  const rs = ropeScalingOf(config) as (ReturnType<typeof ropeScalingOf> & { short_factor?: unknown; long_factor?: unknown; attention_factor?: unknown }) | null;
+  const type = rs ? (rs.rope_type ?? rs.type) : undefined;
+  if (!rs || (type !== 'longrope' && type !== 'su')) return null;
+  const theta = typeof config.rope_theta === 'number' ? config.rope_theta : 10000;
+  const partial = typeof config.partial_rotary_factor === 'number' ? config.partial_rotary_factor : 1;
+  const dim = Math.floor(headDim * partial);
+  const half = dim / 2;
+  const orig = config.original_max_position_embeddings ?? rs.original_max_position_embeddings;
+  if (typeof orig !== 'number' || !Number.isInteger(orig) || orig <= 0) {
+    throw new AutoRoundError('E_BAD_CONFIG', `${file}: longrope needs "original_max_position_embeddings" (a positive integer), got ${JSON.stringify(orig)}`, { subject: 'original_max_position_embeddings' });
+  }
+  const maxPos = typeof config.max_position_embeddings === 'number' ? config.max_position_embeddings : orig;
+  const factor = maxPos / orig;
+  let attentionFactor: number;
+  if (rs.attention_factor !== undefined && rs.attention_factor !== null) {
+    if (typeof rs.attention_factor !== 'number' || !(rs.attention_factor > 0)) throw new AutoRoundError('E_BAD_CONFIG', `${file}: "rope_scaling.attention_factor" must be a positive number, got ${JSON.stringify(rs.attention_factor)}`, { subject: 'rope_scaling.attention_factor' });
+    attentionFactor = rs.attention_factor;
+  } else {
+    attentionFactor = factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(orig));
+  }
+  const tables = (key: 'short_factor' | 'long_factor') => {
+    const f = rs[key];
+    if (!Array.isArray(f) || f.length !== half || !f.every((v) => typeof v === 'number' && v > 0)) {
+      throw new AutoRoundError('E_BAD_CONFIG', `${file}: "rope_scaling.${key}" must be ${half} positive numbers (head_dim × partial_rotary_factor / 2), got ${Array.isArray(f) ? `${f.length} values` : JSON.stringify(f)}`, { subject: `rope_scaling.${key}` });
+    }
+    const inv = new Float32Array(half);
+    // torch, float32: 1.0 / (ext_factors * base ** (arange(0, dim, 2).float() / dim))
+    for (let i = 0; i < half; i++) inv[i] = 1 / Math.fround(Math.fround(f[i] as number) * Math.fround(Math.pow(theta, Math.fround((2 * i) / dim))));
+    const t = ropeTables(inv, positions, headDim);
+    const m = Math.fround(attentionFactor);
+    for (let p = 0; p < positions; p++) for (let i = 0; i < dim; i++) {
+      t.cos[p * headDim + i] = t.cos[p * headDim + i]! * m;
+      t.sin[p * headDim + i] = t.sin[p * headDim + i]! * m;
+    }
+    return t;
+  };
+  return { short: tables('short_factor'), long: tables('long_factor'), rotDim: dim, original: orig, attentionFactor };
+}

@@ -25,3 +25,5 @@ export {
 } from './fixtures.js';
 export type { NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
+export { type DenseFamily, type DenseFixtureOptions, denseFixtureConfig, writeDenseFixture } from './dense-fixtures.js';
+export { gemmaReference, mistralReference, phi3Reference, readTensors64, referenceGreedy } from './dense-reference.js';

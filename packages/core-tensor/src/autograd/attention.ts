@@ -26,6 +26,8 @@ export interface AttentionOptions {
   scale?: number;
   /** Query rows per tile (default 128): bounds scratch memory to blockRows·seqLen and skips the causal upper triangle. */
   blockRows?: number;
+  /** Logit soft-capping (Gemma 2's attn_logit_softcapping): each scaled score z becomes c·tanh(z/c) before the mask. */
+  softcap?: number;
 }
 
 export interface ResolvedAttention {
@@ -38,6 +40,7 @@ export interface ResolvedAttention {
   mask: Float32Array | undefined;
   scale: number;
   bq: number;
+  softcap: number | undefined;
 }
 
 export function resolveAttention(o: AttentionOptions): ResolvedAttention {
@@ -51,6 +54,7 @@ export function resolveAttention(o: AttentionOptions): ResolvedAttention {
     mask: o.mask,
     scale: o.scale ?? 1 / Math.sqrt(o.headDim),
     bq: Math.max(1, Math.min(o.blockRows ?? 128, o.seqLen)),
+    softcap: o.softcap,
   };
 }
 
@@ -146,11 +150,12 @@ export function attentionForward(
   o: ResolvedAttention,
   scratch: Scratch,
 ): void {
-  if (be.attentionForward) {
+  // the backends' fused kernels have no soft-capping
+  if (be.attentionForward && o.softcap === undefined) {
     be.attentionForward(q, k, v, out, lse, shapeOf(o));
     return;
   }
-  const { B, T, H, KV, D, causal, mask, scale, bq } = o;
+  const { B, T, H, KV, D, causal, mask, scale, bq, softcap } = o;
   const { nrep, qs, ks, Qp, Kp, Vp, S } = headTiles(o, scratch);
   const Ob = scratch.get('att.ob', bq * D);
   for (let b = 0; b < B; b++) {
@@ -169,6 +174,7 @@ export function attentionForward(
             const t = i0 + ti;
             const ro = ti * end;
             const lim = causal ? t + 1 : end;
+            if (softcap !== undefined) for (let s = 0; s < lim; s++) Sv[ro + s] = softcap * Math.tanh(Sv[ro + s]! / softcap);
             if (mask) {
               const mo = (b * T + t) * T;
               for (let s = 0; s < lim; s++) Sv[ro + s]! += mask[mo + s]!;
@@ -229,11 +235,11 @@ export function attentionBackward(
   o: ResolvedAttention,
   scratch: Scratch,
 ): void {
-  if (be.attentionBackward) {
+  if (be.attentionBackward && o.softcap === undefined) {
     be.attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, shapeOf(o));
     return;
   }
-  const { B, T, H, KV, D, causal, mask, scale, bq } = o;
+  const { B, T, H, KV, D, causal, mask, scale, bq, softcap } = o;
   const { nrep, qs, ks, Qp, Kp, Vp, S: P } = headTiles(o, scratch);
   const dP = scratch.get('att.dp', bq * T);
   const dOp = scratch.get('att.do', T * D);
@@ -241,6 +247,8 @@ export function attentionBackward(
   const dKp = scratch.get('att.dk', T * D);
   const dVp = scratch.get('att.dv', T * D);
   const Dv = scratch.get('att.delta', T);
+  // soft-capping: the derivative 1 − tanh²(z/c) of each capped score, kept for the tile
+  const capD = softcap !== undefined ? scratch.get('att.capd', bq * T) : null;
   const needS = gq !== null || gk !== null;
   for (let b = 0; b < B; b++) {
     for (let kh = 0; kh < KV; kh++) {
@@ -279,6 +287,13 @@ export function attentionBackward(
               dOb.fill(0, ti * D, (ti + 1) * D);
               continue;
             }
+            if (capD) {
+              for (let s = 0; s < lim; s++) {
+                const u = Math.tanh(Pv[ro + s]! / softcap!);
+                capD[ro + s] = 1 - u * u;
+                Pv[ro + s] = softcap! * u;
+              }
+            }
             if (mask) {
               const mo = (b * T + t) * T;
               for (let s = 0; s < lim; s++) Pv[ro + s] = exp(Pv[ro + s]! + mask[mo + s]! - l);
@@ -296,6 +311,7 @@ export function attentionBackward(
             const dl = Dv[i0 + ti]!;
             const lim = lse[(b * H + h) * T + i0 + ti] === -Infinity ? 0 : causal ? i0 + ti + 1 : end;
             for (let s = 0; s < lim; s++) dPv[ro + s] = Pv[ro + s]! * (dPv[ro + s]! - dl);
+            if (capD) for (let s = 0; s < lim; s++) dPv[ro + s]! *= capD[ro + s]!;
             for (let s = lim; s < end; s++) dPv[ro + s] = 0;
           }
           if (gq) {

@@ -509,6 +509,67 @@ export class Graph {
     return y;
   }
 
+  /**
+   * Columns from … from + width of each row of x [rows, n] (a new [rows, width] var): the pieces of a
+   * fused projection (Phi-3's qkv_proj and gate_up_proj).
+   */
+  columns(x: Var, from: number, width: number): Var {
+    const n = x.lastDim;
+    if (!Number.isInteger(from) || !Number.isInteger(width) || from < 0 || width < 1 || from + width > n) throw shapeError('columns', `columns ${from}…${from + width - 1} are outside rows of ${n}`);
+    const rows = x.size / n;
+    const y = this.out([rows, width], x.requiresGrad);
+    const xd = x.data;
+    const yd = y.data;
+    for (let r = 0; r < rows; r++) for (let i = 0; i < width; i++) yd[r * width + i] = xd[r * n + from + i]!;
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = this.gradZeroed(x);
+      for (let r = 0; r < rows; r++) for (let i = 0; i < width; i++) gx[r * n + from + i]! += gy[r * width + i]!;
+    });
+    return y;
+  }
+
+  /**
+   * GeGLU with the tanh GELU (PyTorch's gelu(approximate="tanh"), Gemma's gelu_pytorch_tanh):
+   * gelu(gate) · up, the input of Gemma's down_proj.
+   */
+  geglu(gate: Var, up: Var): Var {
+    this.sameShape('geglu', gate, up);
+    const y = this.out(gate.shape, gate.requiresGrad || up.requiresGrad);
+    const gd = gate.data;
+    const ud = up.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = Math.fround(geluTanh(gd[i]!)) * ud[i]!;
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gg = gate.requiresGrad ? this.gradZeroed(gate) : null;
+      const gu = up.requiresGrad ? this.gradZeroed(up) : null;
+      for (let i = 0; i < gy.length; i++) {
+        const a = gd[i]!;
+        if (gg) gg[i]! += gy[i]! * ud[i]! * geluTanhGrad(a);
+        if (gu) gu[i]! += gy[i]! * geluTanh(a);
+      }
+    });
+    return y;
+  }
+
+  /** Soft-capping c · tanh(x / c) (Gemma 2's final_logit_softcapping). */
+  softcap(x: Var, c: number): Var {
+    const y = this.out(x.shape, x.requiresGrad);
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = c * Math.tanh(xd[i]! / c);
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = this.gradZeroed(x);
+      for (let i = 0; i < gy.length; i++) {
+        const u = Math.tanh(xd[i]! / c);
+        gx[i]! += gy[i]! * (1 - u * u);
+      }
+    });
+    return y;
+  }
+
   /** Mean (or sum) squared error against a constant target, optionally with a per-token mask. Returns a scalar. */
   mse(pred: Var, target: Float32Array, opts: MseOptions = {}): Var {
     if (target.length !== pred.size) throw shapeError('mse', `target has ${target.length} values, prediction ${pred.size}`);
@@ -706,4 +767,17 @@ export function largestAbs(x: Float32Array, k: number, work: Float32Array): Uint
   }
   for (let j = 0; j < k; j++) out[idx[j]!] = 1;
   return out;
+}
+
+const GELU_K = Math.sqrt(2 / Math.PI);
+
+/** PyTorch's gelu(x, approximate="tanh"): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(GELU_K * (x + 0.044715 * x * x * x)));
+}
+
+/** d/dx of geluTanh. */
+function geluTanhGrad(x: number): number {
+  const u = Math.tanh(GELU_K * (x + 0.044715 * x * x * x));
+  return 0.5 * (1 + u) + 0.5 * x * (1 - u * u) * GELU_K * (1 + 3 * 0.044715 * x * x);
 }

@@ -10,6 +10,8 @@ export interface LlamaDims extends TransformerDims {
   mlpBias: boolean;
   qkNorm: boolean;
   tied: boolean;
+  /** Mistral's sliding_window: each query sees the last `slidingWindow` positions; null for full attention. */
+  slidingWindow: number | null;
 }
 
 /**
@@ -42,6 +44,20 @@ export function llamaDims(config: HFConfig, file: string, variant: LlamaVariant 
     mlpBias: config.mlp_bias === true,
     qkNorm: false,
     tied: config.tie_word_embeddings === true,
+    slidingWindow: slidingWindowOf(config, arch, file),
   };
   return variant.adjust ? variant.adjust(dims, config) : dims;
+}
+
+/**
+ * The sliding window of a LLaMA-family config (docs/models/sliding-window.md): Mistral's `sliding_window`
+ * (null: full attention); Qwen2's applies only with `use_sliding_window`, which is not implemented and
+ * so an error rather than ignored. LLaMA has none.
+ */
+function slidingWindowOf(config: HFConfig, arch: string, file: string): number | null {
+  if (config.use_sliding_window === true) {
+    throw new AutoRoundError('E_UNSUPPORTED', `${file}: "use_sliding_window": true is not supported for ${arch} (only Mistral's sliding_window is)`, { subject: 'use_sliding_window' });
+  }
+  if (arch !== 'MistralForCausalLM' || config.sliding_window === undefined || config.sliding_window === null) return null;
+  return intField(config, 'sliding_window', file);
 }

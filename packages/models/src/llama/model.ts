@@ -13,7 +13,8 @@ import {
   type WeightSource,
 } from '@autoround/core';
 import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
-import { type BlockLinearTensors, type BlockTensors, blockAttention, decodeAttention, floatOps, rmsNorm } from '../float-ops.js';
+import { type BlockLinearTensors, type BlockTensors, type FloatPositions, blockAttention, floatOps, rmsNorm } from '../float-ops.js';
+import { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from '../kv-decoder.js';
 import { type GraphBlockConfig, type GraphBlockOptions, graphOps } from '../graph-ops.js';
 import { llamaBlock } from './block.js';
 import { LLAMA, type LlamaDims, type LlamaVariant, llamaDims } from './dims.js';
@@ -69,9 +70,12 @@ export function makeRope(config: HFConfig, dims: LlamaDims, file: string, positi
 export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBlockWeights, rope: RopeCache, x: Float32Array, T: number, options: BlockForwardOptions = {}): Float32Array {
   const { heads, kvHeads, headDim: hd, eps } = dims;
   if (T > rope.positions) throw new AutoRoundError('E_SEQLEN', `sequence of ${T} tokens exceeds max_position_embeddings ${rope.positions}`);
+  const window = dims.slidingWindow ?? Infinity;
   const at = {
     rope: (x: Float32Array, n: number) => applyRope(x, T, n, hd, rope.cos, rope.sin, rope.rotDim),
-    attention: (q: Float32Array, k: Float32Array, v: Float32Array) => blockAttention(be, q, k, v, T, heads, kvHeads, hd),
+    // Mistral's sliding window matters only for sequences longer than it (docs/models/sliding-window.md)
+    attention: (q: Float32Array, k: Float32Array, v: Float32Array) =>
+      T > window ? windowedAttention(q, k, v, T, heads, kvHeads, hd, { scale: 1 / Math.sqrt(hd), window, softcap: 0 }) : blockAttention(be, q, k, v, T, heads, kvHeads, hd),
   };
   return llamaBlock(floatOps(be, w, eps, at, options), dims, x);
 }
@@ -80,15 +84,24 @@ export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBl
 export function llamaBlockGraph(
   g: Graph,
   x: Var,
-  dims: Pick<LlamaDims, 'heads' | 'kvHeads' | 'headDim' | 'eps' | 'qkNorm'>,
+  dims: Pick<LlamaDims, 'heads' | 'kvHeads' | 'headDim' | 'eps' | 'qkNorm'> & { slidingWindow?: number | null },
   w: LlamaBlockWeights,
   rope: Pick<RopeCache, 'cos' | 'sin' | 'rotDim'>, inject: BlockGraphInject, batch: number, T: number, options?: GraphBlockOptions): Var {
   const cfg: GraphBlockConfig = { heads: dims.heads, kvHeads: dims.kvHeads, headDim: dims.headDim, eps: dims.eps, cos: rope.cos, sin: rope.sin, rotDim: rope.rotDim };
-  return llamaBlock(graphOps(g, w, cfg, inject, batch, T, options), dims, x);
+  const window = dims.slidingWindow ?? Infinity;
+  const opts = T > window && !options?.attentionMask ? { ...options, attentionMask: slidingWindowMask(batch, T, window) } : options;
+  return llamaBlock(graphOps(g, w, cfg, inject, batch, T, opts), dims, x);
+}
+
+/** Additive mask [batch, T, T]: −∞ where key s is `window` or more positions before query t (the causal part is the attention's). */
+export function slidingWindowMask(batch: number, T: number, window: number): Float32Array {
+  const mask = new Float32Array(batch * T * T);
+  for (let b = 0; b < batch; b++) for (let t = 0; t < T; t++) for (let s = 0; s <= t - window; s++) mask[(b * T + t) * T + s] = -Infinity;
+  return mask;
 }
 
 /** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory. */
-export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
+export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, CacheDecodable {
   readonly spec: ModelSpec;
   readonly dims: LlamaDims;
   readonly rope: RopeCache;
@@ -113,6 +126,31 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
 
   get backend(): KernelBackend {
     return this.be;
+  }
+
+  get heads(): number {
+    return this.dims.heads;
+  }
+
+  get kvHeads(): number {
+    return this.dims.kvHeads;
+  }
+
+  get headDim(): number {
+    return this.dims.headDim;
+  }
+
+  get maxPositions(): number {
+    return this.dims.maxPositions;
+  }
+
+  layerAttention(): LayerAttention {
+    const { cos, sin, rotDim } = this.rope;
+    return { cos, sin, rotDim, scale: 1 / Math.sqrt(this.dims.headDim), window: this.dims.slidingWindow ?? Infinity, softcap: 0 };
+  }
+
+  runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
+    return llamaBlock(floatOps(this.be, this.blocks[index]!, this.dims.eps, at), this.dims, x);
   }
 
   /** Hidden states [T, hidden] for token ids. */
@@ -178,86 +216,12 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
 }
 
 /**
- * Token-by-token decoding with a key/value cache: each step costs one token's worth of work,
- * so sampling long texts (e.g. data-free calibration) stays linear in their length. The blocks are
- * the forward's (llamaBlock on the float32 operations); only where rows sit (a position offset) and
- * what they attend to (the cache) differ.
+ * Token-by-token decoding with a key/value cache (KvCacheDecoder): the blocks are the forward's
+ * (llamaBlock on the float32 operations); only where rows sit (a position offset) and what they attend
+ * to (the cache, within Mistral's sliding window) differ.
  */
-export class LlamaDecoder implements CausalDecoder {
-  private pos = 0;
-  private readonly kCache: Float32Array[];
-  private readonly vCache: Float32Array[];
-
-  /**
-   * `batch` sequences decoded in lockstep (one token each per step, all at the same position): the
-   * linears of a step become one product over the batch instead of `batch` vector products.
-   */
-  constructor(
-    private readonly model: LlamaModel,
-    readonly maxLen = model.dims.maxPositions,
-    readonly batch = 1,
-  ) {
-    if (!Number.isInteger(batch) || batch < 1) throw new AutoRoundError('E_BAD_FLAG', `decoder batch must be a positive integer, got ${batch}`);
-    const kvw = model.dims.kvHeads * model.dims.headDim;
-    this.kCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
-    this.vCache = model.blocks.map(() => new Float32Array(batch * maxLen * kvw));
-  }
-
-  get position(): number {
-    return this.pos;
-  }
-
-  /** Feeds one token (a decoder of batch 1); returns the logits for the next one. */
-  step(token: number): Float32Array {
-    return this.stepBatch(Int32Array.of(token));
-  }
-
-  /** Feeds one token per sequence; returns the logits for the next ones, [batch, vocab]. */
-  stepBatch(tokens: Int32Array): Float32Array {
-    if (tokens.length !== this.batch) throw new AutoRoundError('E_BAD_FLAG', `stepBatch: ${tokens.length} tokens for a decoder of batch ${this.batch}`);
-    return this.prefill(tokens);
-  }
-
-  /**
-   * Feeds T tokens per sequence (tokens [batch, T] row-major) at positions position…position+T−1;
-   * returns the logits after each, [batch·T, vocab].
-   */
-  prefill(tokens: Int32Array): Float32Array {
-    const B = this.batch;
-    if (tokens.length === 0 || tokens.length % B !== 0) throw new AutoRoundError('E_BAD_FLAG', `prefill: ${tokens.length} tokens are not a whole number of tokens for each of ${B} sequences`);
-    const T = tokens.length / B;
-    const m = this.model;
-    const { heads, kvHeads, headDim: hd, eps, maxPositions } = m.dims;
-    const t0 = this.pos;
-    if (t0 + T > this.maxLen) throw new AutoRoundError('E_SEQLEN', `decoding past ${this.maxLen} positions`);
-    if (t0 + T > maxPositions) throw new AutoRoundError('E_SEQLEN', `decoding past max_position_embeddings ${maxPositions}`);
-    const be = m.backend;
-    const kvw = kvHeads * hd;
-    const scores = new Float64Array(t0 + T);
-    const rope = (x: Float32Array, n: number) => {
-      // row r·T + s is sequence r's token at position t0 + s
-      for (let r = 0; r < B * T; r++) applyRope(x.subarray(r * n * hd, (r + 1) * n * hd), 1, n, hd, m.rope.cos, m.rope.sin, m.rope.rotDim, t0 + (r % T));
-    };
-    let x = m.embedTokens(tokens);
-    for (let b = 0; b < m.blocks.length; b++) {
-      const attention = (q: Float32Array, k: Float32Array, v: Float32Array): Float32Array => {
-        const out = new Float32Array(B * T * heads * hd);
-        for (let r = 0; r < B; r++) {
-          const base = r * this.maxLen * kvw;
-          const kc = this.kCache[b]!.subarray(base, base + this.maxLen * kvw);
-          const vc = this.vCache[b]!.subarray(base, base + this.maxLen * kvw);
-          kc.set(k.subarray(r * T * kvw, (r + 1) * T * kvw), t0 * kvw);
-          vc.set(v.subarray(r * T * kvw, (r + 1) * T * kvw), t0 * kvw);
-          for (let s = 0; s < T; s++) {
-            const row = r * T + s;
-            decodeAttention(q.subarray(row * heads * hd, (row + 1) * heads * hd), kc, vc, out.subarray(row * heads * hd, (row + 1) * heads * hd), t0 + s, heads, heads / kvHeads, hd, kvw, 1 / Math.sqrt(hd), scores);
-          }
-        }
-        return out;
-      };
-      x = llamaBlock(floatOps(be, m.blocks[b]!, eps, { rope, attention }), m.dims, x);
-    }
-    this.pos += T;
-    return m.head(x, B * T);
+export class LlamaDecoder extends KvCacheDecoder {
+  constructor(model: LlamaModel, maxLen = model.dims.maxPositions, batch = 1) {
+    super(model, maxLen, batch);
   }
 }
