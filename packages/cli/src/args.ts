@@ -79,7 +79,12 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('int', 'super_group_size', 'double-quant group size', { unsupported: 'set by the GGUF schemes' }),
   F('float', 'avg_bits', 'AutoScheme average bits', { unsupported: 'AutoScheme is not implemented yet' }),
   F('string', 'options', 'AutoScheme options', { unsupported: 'AutoScheme is not implemented yet' }),
-  F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
+  F('string', 'tasks', 'accuracy tasks after quantizing (of the first output) or with `eval`, comma-separated: hellaswag, lambada_openai, piqa, winogrande, arc_easy, arc_challenge, boolq, openbookqa, mmlu; NAME:PATH reads a local .jsonl/.json/.parquet (the hub\'s schema) or llama.cpp HellaSwag .txt (docs/eval/tasks.md)'),
+  F('int', 'limit', 'with --tasks: score the first N documents of each task (llama.cpp protocol: N drawn at random, as llama-perplexity --hellaswag-tasks N)'),
+  F('int', 'num_fewshot', 'with --tasks: few-shot examples before each document (default 0)'),
+  F('int', 'eval_bs', 'accepted for compatibility (task scoring shares each document\'s prefix through the KV cache instead of padded batches)', { ignored: 'prefix sharing instead' }),
+  F('string', 'eval_protocol', 'with --tasks hellaswag: harness (lm-evaluation-harness, default) or llama.cpp (llama-perplexity --hellaswag: BOS, mean log-probability of the ending)'),
+  F('string', 'tasks_output', 'with --tasks: also write the results as JSON to this file'),
 ]);
 
 const HOST_ALIASES: Readonly<Record<string, string>> = {

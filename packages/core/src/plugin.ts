@@ -7,7 +7,7 @@ import type { CheckpointValue } from './resume-file.js';
 import type { QuantScheme } from './scheme.js';
 import type { LayerSelectionOptions } from './layer-selection.js';
 import type { AlgorithmRouting } from './algorithm-route.js';
-import type { EvaluatorPlugin, TextTokenizer } from './evaluation.js';
+import type { EvaluatorPlugin, TaskEvaluatorPlugin, TextTokenizer } from './evaluation.js';
 import type { AlgorithmOption } from './options.js';
 
 /** Where a model's float32 weights come from: a checkpoint, or a checkpoint with some weights replaced. */
@@ -93,6 +93,11 @@ export interface CausalDecoder {
   readonly position: number;
   /** Feeds one token per sequence; returns the next-token logits [batch, vocab]. */
   stepBatch(tokens: Int32Array): Float32Array;
+  /**
+   * Forgets every position from `position` on (≤ the current one): the next tokens are decoded there, after
+   * the cached prefix. Scoring several continuations of one prefix computes the prefix once this way.
+   */
+  rewind?(position: number): void;
 }
 
 /** A causal LM that decodes token by token (`--dataset self`, the sanity probe's sampled text). */
@@ -388,6 +393,8 @@ export interface AutoRoundPlugin {
   readonly commands?: readonly CommandPlugin[];
   /** Perplexity and KL divergence scoring (`auto-round eval`, --eval_ppl, the sanity probe). */
   readonly evaluators?: readonly EvaluatorPlugin[];
+  /** Accuracy tasks (`auto-round eval --tasks`). */
+  readonly taskEvaluators?: readonly TaskEvaluatorPlugin[];
 }
 
 /** What a plugin author writes: the contract version is filled in. */

@@ -1,7 +1,7 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 import { createLogger, type Logger } from './log.js';
-import type { EvaluatorPlugin } from './evaluation.js';
+import type { EvaluatorPlugin, TaskEvaluatorPlugin } from './evaluation.js';
 import { type AlgorithmPlugin, type ArchitecturePlugin, type AutoRoundPlugin, type CommandPlugin, type DatasetSourcePlugin, type ExporterPlugin, type PackingPlugin, PLUGIN_API_VERSION } from './plugin.js';
 
 /** The base of a format string: "gguf:q4_k_m" → "gguf", "auto_round:auto_awq" → "auto_round". */
@@ -44,6 +44,7 @@ export class Registry {
   private data: DatasetSourcePlugin[] = [];
   private kerns: KernelBackendFactory[] = [];
   private evals: EvaluatorPlugin[] = [];
+  private taskEvals: TaskEvaluatorPlugin[] = [];
   private readonly log: Logger;
   /** Clash and version warnings already given (a rebuild would repeat them). */
   private readonly warned = new Set<string>();
@@ -132,6 +133,7 @@ export class Registry {
     this.data = [...new Set(this.index<DatasetSourcePlugin>('dataset source', (d) => [d.name], (p) => p.datasets).values())].map((o) => o.value);
     this.kerns = [...new Set(this.index<KernelBackendFactory>('kernel backend', (k) => [k.name], (p) => p.kernels).values())].map((o) => o.value);
     this.evals = [...new Set(this.index<EvaluatorPlugin>('evaluator', (e) => [e.name], (p) => p.evaluators).values())].map((o) => o.value);
+    this.taskEvals = [...new Set(this.index<TaskEvaluatorPlugin>('task evaluator', (e) => [e.name], (p) => p.taskEvaluators).values())].map((o) => o.value);
   }
 
   get algorithms(): AlgorithmPlugin[] {
@@ -178,6 +180,18 @@ export class Registry {
   evaluator(what: string, subject?: string): EvaluatorPlugin {
     const e = this.evals[0];
     if (!e) throw new AutoRoundError('E_NOT_INSTALLED', `${what} needs @autoround/eval (or another plugin contributing an evaluator), which is not installed`, { subject: subject ?? what });
+    return e;
+  }
+
+  /** Task evaluators in precedence order. */
+  get taskEvaluators(): TaskEvaluatorPlugin[] {
+    return [...this.taskEvals];
+  }
+
+  /** The task evaluator of highest precedence (`--tasks`); E_NOT_INSTALLED without one. */
+  taskEvaluator(subject = '--tasks'): TaskEvaluatorPlugin {
+    const e = this.taskEvals[0];
+    if (!e) throw new AutoRoundError('E_NOT_INSTALLED', `${subject} needs @autoround/eval-tasks (or another plugin contributing a task evaluator), which is not installed`, { subject });
     return e;
   }
 

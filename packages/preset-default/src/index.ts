@@ -13,6 +13,7 @@ import exportLlmcPlugin from '@autoround/export-llmc';
 import kernelsCpuPlugin from '@autoround/kernels-cpu';
 import modelsPlugin from '@autoround/models';
 import evalPlugin from '@autoround/eval';
+import evalTasksPlugin from '@autoround/eval-tasks';
 
 /**
  * What the host registered on its own before the preset existed (LLaMA-family models, RTN, the
@@ -26,8 +27,8 @@ export const basePlugins: readonly AutoRoundPlugin[] = [modelsPlugin, rtnPlugin,
 /**
  * Everything the CLI's defaults need: the base set, SignRound (the default --iters 200 and
  * optimized RTN), GGUF output, and the calibration datasets (the default pile-10k comes from the
- * hub through @autoround/calib-datasets).
+ * hub through @autoround/calib-datasets), and the accuracy tasks (`--tasks`, @autoround/eval-tasks).
  */
-export const defaultPlugins: readonly AutoRoundPlugin[] = [...basePlugins, signroundPlugin, exportGgufPlugin, calibDatasetsPlugin];
+export const defaultPlugins: readonly AutoRoundPlugin[] = [...basePlugins, signroundPlugin, exportGgufPlugin, calibDatasetsPlugin, evalTasksPlugin];
 
 export default defaultPlugins;
