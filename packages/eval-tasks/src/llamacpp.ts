@@ -60,7 +60,7 @@ export class Mt19937 {
  * libstdc++'s uniform_int_distribution<size_t>(0, range − 1) on a 32-bit engine (GCC ≥ 11): Lemire's
  * nearly-divisionless method. product = draw · range; its low 32 bits below (2³² − range) mod range are redrawn.
  */
-export function uniformBelow(rng: Mt19937, range: number): number {
+export function uniformBelow(rng: { next(): number }, range: number): number {
   if (!(Number.isInteger(range) && range >= 1 && range <= 0xffffffff)) throw new AutoRoundError('E_BAD_FLAG', `uniformBelow: range ${range}`);
   const r = BigInt(range);
   let product = BigInt(rng.next()) * r;
