@@ -252,7 +252,8 @@ function printKld(io: CliIO, base: string, k: { kld: number; sameTop: number }):
 function taskArgs(a: ParsedArgs, registry: Registry): { specs: TaskSpec[]; options: TaskRunOptions } | undefined {
   const value = str(a, 'tasks');
   if (value === undefined) {
-    for (const f of ['limit', 'num_fewshot', 'eval_protocol', 'tasks_output']) {
+    // (--eval_protocol is not among them: it also selects llama.cpp's perplexity protocol)
+    for (const f of ['limit', 'num_fewshot', 'tasks_output']) {
       if (a.values.has(f)) throw new AutoRoundError('E_BAD_FLAG', `--${f} goes with --tasks`, { subject: `--${f}` });
     }
     return undefined;

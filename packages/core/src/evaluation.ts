@@ -79,8 +79,6 @@ export interface TaskRunOptions {
   limit?: number;
   /** Few-shot examples before each document (default 0). */
   numFewshot?: number;
-  /** Choices scored per model call where the model batches (default 1). */
-  batchSize?: number;
   /** Seed of the few-shot sampler (the harness's 1234 when unset). */
   seed?: number;
   /** "harness" (lm-evaluation-harness, the default) or "llama.cpp" (llama-perplexity --hellaswag). */

@@ -98,6 +98,8 @@ export interface CausalDecoder {
    * the cached prefix. Scoring several continuations of one prefix computes the prefix once this way.
    */
   rewind?(position: number): void;
+  /** Feeds T tokens per sequence (tokens [batch, T] row-major) in one pass; returns the logits after each, [batch·T, vocab]. */
+  prefill?(tokens: Int32Array): Float32Array;
 }
 
 /** A causal LM that decodes token by token (`--dataset self`, the sanity probe's sampled text). */

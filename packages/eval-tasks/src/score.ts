@@ -116,8 +116,7 @@ export class Scorer {
   }
 
   private prefill(dec: CausalDecoder, tokens: Int32Array): Float32Array {
-    const d = dec as CausalDecoder & { prefill?: (t: Int32Array) => Float32Array };
-    if (d.prefill) return d.prefill(tokens);
+    if (dec.prefill) return dec.prefill(tokens);
     const V = this.model.spec.vocabSize;
     const out = new Float32Array(tokens.length * V);
     tokens.forEach((t, i) => out.set(dec.stepBatch(Int32Array.of(t)), i * V));
