@@ -247,6 +247,7 @@ export function helpText(bin: string, commands: readonly CommandPlugin[] = [], t
   for (const [algorithm, fs] of byAlgorithm) rows.push('', `options of algorithm ${algorithm}:`, ...fs.map(row));
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
        ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
+       ${bin} eval --model DIR --tasks hellaswag,piqa,…[:FILE] [--limit N] [--num_fewshot K] [--eval_protocol llama.cpp]
        ${bin} list [plugin|alg|format|arch|dataset|command|backend|evaluator]  (or --list)
        ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
 ${commands.map((c) => `       ${`${bin} ${c.name} ${c.usage}`.padEnd(bin.length + 43)}${c.description}\n`).join('')}
