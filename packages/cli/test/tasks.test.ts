@@ -84,9 +84,9 @@ describe.skipIf(!HAS_SHARED)(needsShared('eval --tasks on stories260K'), () => {
     expect(json(r.out).results[0]!.metric).toBe('acc_norm');
   });
 
-  it('--tasks after quantizing evaluates the written output', async () => {
+  it('--tasks after quantizing evaluates the written output (auto_round, packed int4 read back)', async () => {
     const out = join(work.dir, 'q');
-    const r = await runCli(['--model', STORIES, '--scheme', 'W4A16', '--group_size', '32', '--iters', '0', '--disable_opt_rtn', '--format', 'fake', '--output_dir', out, '--tasks', `piqa:${piqa}`, '--skip_sanity_check']);
+    const r = await runCli(['--model', STORIES, '--scheme', 'W4A16', '--group_size', '32', '--iters', '0', '--disable_opt_rtn', '--format', 'auto_round', '--output_dir', out, '--tasks', `piqa:${piqa}`, '--skip_sanity_check']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(`tasks on ${out}`);
     expect(json(r.out).results[0]!.n).toBe(3);
