@@ -12,6 +12,9 @@ import {
   type PerplexityResult,
   type QuantizedWeight,
   type Registry,
+  type TaskRunOptions,
+  type TaskRunResult,
+  type TaskSpec,
   type TextTokenizer,
   type WeightSource,
 } from '@autoround/core';
@@ -149,4 +152,13 @@ export function folderPerplexity(registry: Registry, dir: string, backend: Kerne
   } finally {
     model.checkpoint.close();
   }
+}
+
+/**
+ * Accuracy tasks (`auto-round eval --tasks`) on a model folder, float or quantized in any installed format
+ * (weightsOf), through the installed task evaluator (@autoround/eval-tasks; docs/eval/tasks.md).
+ */
+export async function folderTasks(registry: Registry, model: LoadedModel, backend: KernelBackend, tasks: readonly TaskSpec[], options: TaskRunOptions): Promise<TaskRunResult> {
+  const evaluator = registry.taskEvaluator('--tasks');
+  return evaluator.run(causalLm(registry, model, weightsOf(registry, model), backend), tokenizerOf(registry, model), tasks, options);
 }

@@ -8,7 +8,7 @@ import { hubSource, localSource, missingFileOrHub, selfSource, selfUnavailable, 
 import type { CalibTokenizer } from './tokenizer.js';
 
 export { type CalibTokenizer, type ChatMessage } from './tokenizer.js';
-export { readLocalFile, type Sample } from './local.js';
+export { readLocalFile, readParquetRows, type Sample } from './local.js';
 export { type CalibSource, type SelfGenerate, selfSource, type SourceContext, type SourceSamples } from './sources.js';
 export { PyRandom } from '@autoround/core';
 export { npPermutation, NpPCG64, seedSequenceState } from './np-random.js';

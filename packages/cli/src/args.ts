@@ -81,7 +81,12 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('string', 'options', 'AutoScheme: the schemes to choose from, comma-separated: W2A16,W4A16 … or gguf:q2_k_s,gguf:q4_k_s …'),
   F('bool', 'ignore_scale_zp_bits', 'AutoScheme: count weight bits only, without scale and zero-point bits', { sets: { key: 'ignore_scale_zp_bits', value: true } }),
   F('string', 'shared_layers', 'AutoScheme: layers that share one scheme within each block, groups separated by ";": q_proj,k_proj,v_proj;gate_proj,up_proj'),
-  F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
+  F('string', 'tasks', 'accuracy tasks after quantizing (of the first output) or with `eval`, comma-separated: hellaswag, lambada_openai, piqa, winogrande, arc_easy, arc_challenge, boolq, openbookqa, mmlu; NAME:PATH reads a local .jsonl/.json/.parquet (the hub\'s schema) or llama.cpp HellaSwag .txt (docs/eval/tasks.md)'),
+  F('int', 'limit', 'with --tasks: score the first N documents of each task (llama.cpp protocol: N drawn at random, as llama-perplexity --hellaswag-tasks N)'),
+  F('int', 'num_fewshot', 'with --tasks: few-shot examples before each document (default 0)'),
+  F('int', 'eval_bs', 'accepted for compatibility (task scoring shares each document\'s prefix through the KV cache instead of padded batches)', { ignored: 'prefix sharing instead' }),
+  F('string', 'eval_protocol', 'with --tasks hellaswag: harness (lm-evaluation-harness, default) or llama.cpp (llama-perplexity --hellaswag: BOS, mean log-probability of the ending)'),
+  F('string', 'tasks_output', 'with --tasks: also write the results as JSON to this file'),
 ]);
 
 const HOST_ALIASES: Readonly<Record<string, string>> = {
@@ -244,6 +249,7 @@ export function helpText(bin: string, commands: readonly CommandPlugin[] = [], t
   for (const [algorithm, fs] of byAlgorithm) rows.push('', `options of algorithm ${algorithm}:`, ...fs.map(row));
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
        ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
+       ${bin} eval --model DIR --tasks hellaswag,piqa,…[:FILE] [--limit N] [--num_fewshot K] [--eval_protocol llama.cpp]
        ${bin} list [plugin|alg|format|arch|dataset|command|backend|evaluator]  (or --list)
        ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
 ${commands.map((c) => `       ${`${bin} ${c.name} ${c.usage}`.padEnd(bin.length + 43)}${c.description}\n`).join('')}

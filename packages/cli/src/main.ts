@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import {
   describeSystemError,
   folderKlDivergence,
   folderPerplexity,
+  folderTasks,
   isAutoRoundError,
   type LayerConfigValue,
   openModel,
@@ -20,6 +21,8 @@ import {
   RECIPES,
   readText,
   type Registry,
+  type TaskRunOptions,
+  type TaskSpec,
   validateOptions,
   writeDemoModel,
 } from '@autoround/autoround';
@@ -229,6 +232,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string, registry: Regi
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld_base is for `eval` (a model folder against a reference folder); after quantizing, --eval_kld compares with the input model', { subject: '--eval_kld_base' });
   }
   if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
+  const tasks = taskArgs(a, registry);
   const ar = new AutoRound(modelArg(a), { ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
   const text = evalFile ? readText(evalFile) : undefined;
@@ -237,6 +241,8 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string, registry: Regi
   const res = await ar.quantizeAndSave(out, { format: str(a, 'format') ?? 'auto_round', keepQdq: !!evalFile, protect: evalFile ? [evalFile] : [] });
   for (const o of res.outputs) io.out(`wrote ${o.format} to ${o.dir}`);
   io.out(`${res.quantizedLayers} layers quantized, ${res.fullPrecisionLayers} kept in full precision, ${res.seconds.toFixed(1)} s`);
+  // --tasks evaluates the result as the original does (lm-eval on the saved model): the first output, read back
+  if (tasks) await printTasks(io, a, registry, res.outputs[0]!.dir, await ar.backend(), tasks);
   if (evalFile && text !== undefined) {
     const model = await ar.load();
     const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
@@ -264,10 +270,85 @@ function printKld(io: CliIO, base: string, k: { kld: number; sameTop: number }):
   io.out(`  ${`KL divergence from ${base}`.padEnd(34)} ${k.kld.toFixed(6)} (same top token ${(100 * k.sameTop).toFixed(2)}%)`);
 }
 
+/** --tasks and its options, checked before any model is read (docs/eval/tasks.md). */
+function taskArgs(a: ParsedArgs, registry: Registry): { specs: TaskSpec[]; options: TaskRunOptions } | undefined {
+  const value = str(a, 'tasks');
+  if (value === undefined) {
+    // (--eval_protocol is not among them: it also selects llama.cpp's perplexity protocol)
+    for (const f of ['limit', 'num_fewshot', 'tasks_output']) {
+      if (a.values.has(f)) throw new AutoRoundError('E_BAD_FLAG', `--${f} goes with --tasks`, { subject: `--${f}` });
+    }
+    return undefined;
+  }
+  const specs = registry.taskEvaluator('--tasks').parse(value);
+  const limit = num(a, 'limit');
+  const fewshot = num(a, 'num_fewshot');
+  if (limit !== undefined && limit < 1) throw new AutoRoundError('E_BAD_FLAG', `--limit must be an integer ≥ 1, got ${limit}`, { subject: '--limit' });
+  if (fewshot !== undefined && fewshot < 0) throw new AutoRoundError('E_BAD_FLAG', `--num_fewshot must be an integer ≥ 0, got ${fewshot}`, { subject: '--num_fewshot' });
+  const protocol = str(a, 'eval_protocol');
+  if (protocol !== undefined && protocol !== 'harness' && protocol !== 'llama.cpp') {
+    throw new AutoRoundError('E_BAD_FLAG', `--eval_protocol must be harness or llama.cpp, got "${protocol}"`, { subject: '--eval_protocol' });
+  }
+  const seed = num(a, 'seed');
+  const options: TaskRunOptions = {
+    ...(limit !== undefined ? { limit } : {}),
+    ...(fewshot !== undefined ? { numFewshot: fewshot } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(protocol === 'llama.cpp' ? { protocol: 'llama.cpp' as const } : {}),
+  };
+  return { specs, options };
+}
+
+/** Runs the tasks on a model folder; prints the table (task, metric, value, stderr) and the JSON line, and writes --tasks_output. */
+async function printTasks(io: CliIO, a: ParsedArgs, registry: Registry, dir: string, backend: Parameters<typeof folderTasks>[2], run: { specs: TaskSpec[]; options: TaskRunOptions }): Promise<void> {
+  const model = openModel(registry, dir);
+  let res: Awaited<ReturnType<typeof folderTasks>>;
+  try {
+    let last = 0;
+    const onProgress = (task: string, done: number, total: number) => {
+      const now = Date.now();
+      if (now - last > 10_000 || done === total) {
+        last = now;
+        io.err(`  ${task}: ${done}/${total}`);
+      }
+    };
+    res = await folderTasks(registry, model, backend, run.specs, { ...run.options, onProgress });
+  } finally {
+    model.checkpoint.close();
+  }
+  const protocol = run.options.protocol ?? 'harness';
+  if (res.log) for (const l of res.log) io.out(l);
+  io.out(`tasks on ${dir} (${protocol} protocol${run.options.numFewshot ? `, ${run.options.numFewshot}-shot` : ''}):`);
+  io.out(`  ${'task'.padEnd(22)} ${'metric'.padEnd(10)} ${'value'.padStart(8)} ${'stderr'.padStart(8)}`);
+  for (const m of res.metrics) io.out(`  ${m.task.padEnd(22)} ${m.metric.padEnd(10)} ${m.value.toFixed(4).padStart(8)} ${(m.stderr === undefined ? 'n/a' : m.stderr.toFixed(4)).padStart(8)}`);
+  io.out(`  ${res.documents} documents in ${res.seconds.toFixed(1)} s: ${res.tasksPerSecond.toFixed(2)} tasks/s`);
+  const json = {
+    eval: 'tasks',
+    model: dir,
+    protocol,
+    num_fewshot: run.options.numFewshot ?? 0,
+    ...(run.options.limit !== undefined ? { limit: run.options.limit } : {}),
+    results: res.metrics.map((m) => ({ task: m.task, metric: m.metric, value: m.value, stderr: m.stderr ?? null, n: m.n })),
+    documents: res.documents,
+    seconds: res.seconds,
+    tasks_per_second: res.tasksPerSecond,
+  };
+  io.out(JSON.stringify(json));
+  const file = str(a, 'tasks_output');
+  if (file !== undefined) {
+    try {
+      writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
+    } catch (e) {
+      throw new AutoRoundError('E_WRITE', `--tasks_output: cannot write ${describeSystemError(e, file) ?? `${file}: ${(e as Error).message}`}`, { subject: '--tasks_output', cause: e });
+    }
+  }
+}
+
 async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<void> {
   const log = createLogger('info', io.err);
   const file = str(a, 'eval_ppl') ?? a.positionals[1];
-  if (!file) throw new AutoRoundError('E_BAD_FLAG', 'eval needs --eval_ppl TEXT_FILE', { subject: '--eval_ppl' });
+  const tasks = taskArgs(a, registry);
+  if (!file && !tasks) throw new AutoRoundError('E_BAD_FLAG', 'eval needs --eval_ppl TEXT_FILE or --tasks NAMES', { subject: '--eval_ppl' });
   const baseArg = str(a, 'eval_kld_base');
   if (bool(a, 'eval_kld') === true && baseArg === undefined) {
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld compares a run with its input model; with eval, name the reference model: --eval_kld_base DIR', { subject: '--eval_kld' });
@@ -277,6 +358,11 @@ async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<v
   const threads = num(a, 'threads');
   const ar = new AutoRound(modelArg(a), { log, registry, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
   const model = await ar.load();
+  if (tasks) {
+    model.checkpoint.close();
+    await printTasks(io, a, registry, model.dir, await ar.backend(), tasks);
+  }
+  if (!file) return;
   const seqlen = evalSeqlen(a, Number(model.config.max_position_embeddings ?? 2048));
   const text = readText(file);
   const head = (tokens: number) => `perplexity of ${model.dir} on ${basename(file)} (${tokens} tokens scored, windows of ${seqlen})`;

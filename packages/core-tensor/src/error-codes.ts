@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   E_RESUME: 'a saved run state that does not fit this run',
   // evaluation and checks
   E_EVAL: 'evaluation cannot run on this input',
+  E_UNKNOWN_TASK: 'no installed task evaluator knows this --tasks name',
   E_SANITY: 'the quantized output scores far worse than the source (sanity probe)',
   // internal consistency (a caller's programming error)
   E_WORKER: 'a worker thread failed',

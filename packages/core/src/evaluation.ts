@@ -66,3 +66,55 @@ export interface EvaluatorPlugin {
   /** KL(P_reference ‖ P_model) and both perplexities, in one pass over the windows. */
   klDivergence(reference: CausalLM, model: CausalLM, ids: Int32Array, options: PerplexityOptions): KlDivergenceRun;
 }
+
+/** One `--tasks` item: a task name, and the local file to read its documents from (`NAME:PATH`). */
+export interface TaskSpec {
+  readonly name: string;
+  readonly path?: string;
+}
+
+/** What `auto-round eval --tasks` asks of a task evaluator (docs/eval/tasks.md). */
+export interface TaskRunOptions {
+  /** Score at most this many documents of each task (llama.cpp protocol: draw this many at random, as llama-perplexity does). */
+  limit?: number;
+  /** Few-shot examples before each document (default 0). */
+  numFewshot?: number;
+  /** Seed of the few-shot sampler (the harness's 1234 when unset). */
+  seed?: number;
+  /** "harness" (lm-evaluation-harness, the default) or "llama.cpp" (llama-perplexity --hellaswag). */
+  protocol?: 'harness' | 'llama.cpp';
+  /** Called after each document with documents done and the task's total. */
+  onProgress?: (task: string, done: number, total: number) => void;
+}
+
+/** One reported figure of a task (a row of the results table). */
+export interface TaskMetric {
+  readonly task: string;
+  readonly metric: string;
+  readonly value: number;
+  /** Standard error of the value (undefined where the protocol reports none). */
+  readonly stderr?: number;
+  /** Documents scored. */
+  readonly n: number;
+}
+
+export interface TaskRunResult {
+  readonly metrics: TaskMetric[];
+  readonly documents: number;
+  readonly seconds: number;
+  /** Documents per second of scoring (tokenizing and data loading excluded). */
+  readonly tasksPerSecond: number;
+  /** Lines the protocol prints as it goes (llama-perplexity's running "task\tacc_norm" table), when it has them. */
+  readonly log?: string[];
+}
+
+/** Accuracy tasks (`auto-round eval --tasks`; a plugin's `taskEvaluators` contribution, which @autoround/eval-tasks makes). */
+export interface TaskEvaluatorPlugin {
+  readonly name: string;
+  /** The task names it knows (groups included). */
+  readonly tasks: readonly string[];
+  /** Parses a --tasks value ("hellaswag,piqa:./piqa.jsonl"); unknown names are E_UNKNOWN_TASK listing the known ones. */
+  parse(tasks: string): TaskSpec[];
+  /** Loads each task's documents (local file or hub dataset) and scores them on `model`. */
+  run(model: CausalLM, tokenizer: TextTokenizer, tasks: readonly TaskSpec[], options: TaskRunOptions): Promise<TaskRunResult>;
+}

@@ -7,7 +7,7 @@ import type { CheckpointValue } from './resume-file.js';
 import type { QuantScheme } from './scheme.js';
 import type { LayerSelectionOptions } from './layer-selection.js';
 import type { AlgorithmRouting } from './algorithm-route.js';
-import type { EvaluatorPlugin, TextTokenizer } from './evaluation.js';
+import type { EvaluatorPlugin, TaskEvaluatorPlugin, TextTokenizer } from './evaluation.js';
 import type { AlgorithmOption } from './options.js';
 import type { SchemePlannerPlugin } from './scheme-planner.js';
 
@@ -94,6 +94,13 @@ export interface CausalDecoder {
   readonly position: number;
   /** Feeds one token per sequence; returns the next-token logits [batch, vocab]. */
   stepBatch(tokens: Int32Array): Float32Array;
+  /**
+   * Forgets every position from `position` on (≤ the current one): the next tokens are decoded there, after
+   * the cached prefix. Scoring several continuations of one prefix computes the prefix once this way.
+   */
+  rewind?(position: number): void;
+  /** Feeds T tokens per sequence (tokens [batch, T] row-major) in one pass; returns the logits after each, [batch·T, vocab]. */
+  prefill?(tokens: Int32Array): Float32Array;
 }
 
 /** A causal LM that decodes token by token (`--dataset self`, the sanity probe's sampled text). */
@@ -391,6 +398,8 @@ export interface AutoRoundPlugin {
   readonly evaluators?: readonly EvaluatorPlugin[];
   /** Per-layer scheme planning under an average-bit budget (--avg_bits, --options; docs/autoscheme.md). */
   readonly planners?: readonly SchemePlannerPlugin[];
+  /** Accuracy tasks (`auto-round eval --tasks`). */
+  readonly taskEvaluators?: readonly TaskEvaluatorPlugin[];
 }
 
 /** What a plugin author writes: the contract version is filled in. */

@@ -1,7 +1,7 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 import { createLogger, type Logger } from './log.js';
-import type { EvaluatorPlugin } from './evaluation.js';
+import type { EvaluatorPlugin, TaskEvaluatorPlugin } from './evaluation.js';
 import type { SchemePlannerPlugin } from './scheme-planner.js';
 import { type AlgorithmPlugin, type ArchitecturePlugin, type AutoRoundPlugin, type CommandPlugin, type DatasetSourcePlugin, type ExporterPlugin, type PackingPlugin, PLUGIN_API_VERSION } from './plugin.js';
 
@@ -46,6 +46,7 @@ export class Registry {
   private kerns: KernelBackendFactory[] = [];
   private evals: EvaluatorPlugin[] = [];
   private plans: SchemePlannerPlugin[] = [];
+  private taskEvals: TaskEvaluatorPlugin[] = [];
   private readonly log: Logger;
   /** Clash and version warnings already given (a rebuild would repeat them). */
   private readonly warned = new Set<string>();
@@ -135,6 +136,7 @@ export class Registry {
     this.kerns = [...new Set(this.index<KernelBackendFactory>('kernel backend', (k) => [k.name], (p) => p.kernels).values())].map((o) => o.value);
     this.evals = [...new Set(this.index<EvaluatorPlugin>('evaluator', (e) => [e.name], (p) => p.evaluators).values())].map((o) => o.value);
     this.plans = [...new Set(this.index<SchemePlannerPlugin>('scheme planner', (e) => [e.name], (p) => p.planners).values())].map((o) => o.value);
+    this.taskEvals = [...new Set(this.index<TaskEvaluatorPlugin>('task evaluator', (e) => [e.name], (p) => p.taskEvaluators).values())].map((o) => o.value);
   }
 
   /** Scheme planners (AutoScheme) in precedence order. */
@@ -193,6 +195,18 @@ export class Registry {
   evaluator(what: string, subject?: string): EvaluatorPlugin {
     const e = this.evals[0];
     if (!e) throw new AutoRoundError('E_NOT_INSTALLED', `${what} needs @autoround/eval (or another plugin contributing an evaluator), which is not installed`, { subject: subject ?? what });
+    return e;
+  }
+
+  /** Task evaluators in precedence order. */
+  get taskEvaluators(): TaskEvaluatorPlugin[] {
+    return [...this.taskEvals];
+  }
+
+  /** The task evaluator of highest precedence (`--tasks`); E_NOT_INSTALLED without one. */
+  taskEvaluator(subject = '--tasks'): TaskEvaluatorPlugin {
+    const e = this.taskEvals[0];
+    if (!e) throw new AutoRoundError('E_NOT_INSTALLED', `${subject} needs @autoround/eval-tasks (or another plugin contributing a task evaluator), which is not installed`, { subject });
     return e;
   }
 

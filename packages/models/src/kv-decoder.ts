@@ -62,6 +62,12 @@ export class KvCacheDecoder implements CausalDecoder {
     return this.pos;
   }
 
+  /** Forgets the positions from `position` on; the cache before it is kept (CausalDecoder.rewind). */
+  rewind(position: number): void {
+    if (!Number.isInteger(position) || position < 0 || position > this.pos) throw new AutoRoundError('E_BAD_FLAG', `rewind to ${position}: the decoder is at position ${this.pos}`);
+    this.pos = position;
+  }
+
   /** Feeds one token (a decoder of batch 1); returns the logits for the next one. */
   step(token: number): Float32Array {
     return this.stepBatch(Int32Array.of(token));

@@ -15,6 +15,7 @@ import kernelsCpuPlugin from '@autoround/kernels-cpu';
 import modelsPlugin from '@autoround/models';
 import evalPlugin from '@autoround/eval';
 import autoSchemePlugin from '@autoround/autoscheme';
+import evalTasksPlugin from '@autoround/eval-tasks';
 
 /**
  * What the host registered on its own before the preset existed (LLaMA-family models, RTN, the
@@ -28,9 +29,10 @@ export const basePlugins: readonly AutoRoundPlugin[] = [modelsPlugin, rtnPlugin,
 /**
  * Everything the CLI's defaults need: the base set, SignRound (the default --iters 200 and
  * optimized RTN), GGUF output, the calibration datasets (the default pile-10k comes from the
- * hub through @autoround/calib-datasets), AutoScheme (--avg_bits, --options) and ONNX output for
- * transformers.js / onnxruntime (its only runtime dependency is the protobuf writer; onnxruntime itself is not one).
+ * hub through @autoround/calib-datasets), AutoScheme (--avg_bits, --options), the accuracy tasks (`--tasks`,
+ * @autoround/eval-tasks) and ONNX output for transformers.js / onnxruntime (its only runtime dependency is the
+ * protobuf writer; onnxruntime itself is not one).
  */
-export const defaultPlugins: readonly AutoRoundPlugin[] = [...basePlugins, signroundPlugin, exportGgufPlugin, calibDatasetsPlugin, autoSchemePlugin, exportOnnxPlugin];
+export const defaultPlugins: readonly AutoRoundPlugin[] = [...basePlugins, signroundPlugin, exportGgufPlugin, calibDatasetsPlugin, autoSchemePlugin, evalTasksPlugin, exportOnnxPlugin];
 
 export default defaultPlugins;

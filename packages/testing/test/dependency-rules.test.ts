@@ -97,7 +97,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['@autoround/core-tensor'],
   ['@autoround/core'],
   ['@autoround/kernels-cpu', '@autoround/kernels-cuda', '@autoround/quant-types', '@autoround/models', '@autoround/hub', '@autoround/eval'],
-  ['@autoround/calib-datasets', '@autoround/algo-rtn', '@autoround/algo-signround', '@autoround/autoscheme', '@autoround/export-autoround', '@autoround/export-gptq', '@autoround/export-awq', '@autoround/export-llmc', '@autoround/export-gguf', '@autoround/export-onnx'],
+  ['@autoround/calib-datasets', '@autoround/algo-rtn', '@autoround/algo-signround', '@autoround/autoscheme', '@autoround/export-autoround', '@autoround/export-gptq', '@autoround/export-awq', '@autoround/export-llmc', '@autoround/export-gguf', '@autoround/export-onnx', '@autoround/eval-tasks'],
   ['@autoround/autoround'],
   ['@autoround/preset-default'],
   ['@autoround/cli'],

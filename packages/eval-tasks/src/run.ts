@@ -1,0 +1,288 @@
+// Runs tasks on a model: documents → contexts and continuations (tasks.ts) → token sequences as the protocol
+// tokenizes them → log-likelihoods (score.ts) → metrics with their standard errors (docs/eval/tasks.md).
+import { AutoRoundError, type CausalLM, PyRandom, type TaskMetric, type TaskRunOptions, type TaskRunResult, type TaskSpec, type TextTokenizer } from '@autoround/core';
+import { isAutoRoundError } from '@autoround/core-tensor';
+import type { HubOptions } from '@autoround/hub';
+import { type LoadedDocs, readHubSplit, readTaskFile } from './data.js';
+import { llamaCppLine, type LlamaCppHellaswagTask, selectLlamaCppTasks } from './llamacpp.js';
+import { commonPrefix, type ScoreRequest, Scorer } from './score.js';
+import { type Doc, type Instance, type TaskDef, TASKS } from './tasks.js';
+
+/** The names `--tasks` accepts. */
+export const TASK_NAMES: readonly string[] = [...TASKS.keys()];
+
+/** Parses `--tasks t1,t2:PATH`; an unknown name lists the known ones. */
+export function parseTasks(value: string): TaskSpec[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!items.length) throw new AutoRoundError('E_BAD_FLAG', `--tasks needs one or more task names (${TASK_NAMES.join(', ')})`, { subject: '--tasks' });
+  return items.map((item) => {
+    const colon = item.indexOf(':');
+    const name = (colon < 0 ? item : item.slice(0, colon)).trim().toLowerCase();
+    const path = colon < 0 ? undefined : item.slice(colon + 1).trim();
+    if (!TASKS.has(name)) throw new AutoRoundError('E_UNKNOWN_TASK', `--tasks: unknown task "${name}"; known tasks: ${TASK_NAMES.join(', ')}`, { subject: '--tasks' });
+    if (path === '') throw new AutoRoundError('E_BAD_FLAG', `--tasks ${item}: name a file after the colon (NAME:PATH)`, { subject: '--tasks' });
+    return path === undefined ? { name } : { name, path };
+  });
+}
+
+/** Mean and the harness's standard error of the mean (sample standard deviation / √n). */
+export function meanStderr(xs: readonly number[]): { mean: number; stderr: number | undefined } {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, stderr: undefined };
+  const v = xs.reduce((a, x) => a + (x - mean) * (x - mean), 0) / (n - 1);
+  return { mean, stderr: Math.sqrt(v) / Math.sqrt(n) };
+}
+
+/** The harness's pooled standard error of a group from its parts' (lm_eval.api.metrics.pooled_sample_stderr). */
+export function pooledStderr(parts: readonly { n: number; stderr: number | undefined }[]): number | undefined {
+  const total = parts.reduce((a, p) => a + p.n, 0);
+  if (total - parts.length <= 0) return undefined;
+  const v = parts.reduce((a, p) => a + (p.n - 1) * (p.stderr ?? 0) ** 2 * p.n, 0) / (total - parts.length);
+  return Math.sqrt(v / total);
+}
+
+/** First index of the largest value (numpy's argmax). */
+function argmax(xs: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
+  return best;
+}
+
+/** Python's random.sample(population, k) on a PyRandom (the harness's few-shot sampler). */
+export function pySample<T>(rnd: PyRandom, population: readonly T[], k: number): T[] {
+  const n = population.length;
+  if (k > n) throw new AutoRoundError('E_EVAL', `--num_fewshot ${k}: only ${n} documents to draw examples from`, { subject: '--num_fewshot' });
+  const result: T[] = [];
+  let setsize = 21;
+  if (k > 5) setsize += 4 ** Math.ceil(Math.log(k * 3) / Math.log(4));
+  if (n <= setsize) {
+    const pool = [...population];
+    for (let i = 0; i < k; i++) {
+      const j = rnd.randbelow(n - i);
+      result.push(pool[j]!);
+      pool[j] = pool[n - i - 1]!;
+    }
+  } else {
+    const selected = new Set<number>();
+    for (let i = 0; i < k; i++) {
+      let j = rnd.randbelow(n);
+      while (selected.has(j)) j = rnd.randbelow(n);
+      selected.add(j);
+      result.push(population[j]!);
+    }
+  }
+  return result;
+}
+
+/** The harness's context/continuation encoding (lm_eval HFLM._encode_pair): no BOS; an empty context is the prefix token. */
+export function encodePair(tokenizer: TextTokenizer, context: string, continuation: string, contextIds?: number[]): ScoreRequest {
+  const spaces = context.length - context.trimEnd().length;
+  if (spaces > 0) {
+    continuation = context.slice(context.length - spaces) + continuation;
+    context = context.slice(0, context.length - spaces);
+  }
+  const enc = (t: string) => tokenizer.encode(t, { addSpecialTokens: false });
+  if (context === '') {
+    const prefix = tokenizer.bosTokenId ?? tokenizer.eosTokenId;
+    if (prefix === undefined) throw new AutoRoundError('E_EVAL', 'an empty task context needs a BOS or EOS token to start from, and the tokenizer has neither');
+    return { tokens: Int32Array.from([prefix, ...enc(continuation)]), from: 1 };
+  }
+  const whole = enc(context + continuation);
+  const ctx = contextIds ?? enc(context);
+  return { tokens: Int32Array.from(whole), from: ctx.length };
+}
+
+/** Left-truncates a request to the model's length as the harness does ((context + continuation)[−(max+1):]). */
+function fit(r: ScoreRequest, maxLength: number): ScoreRequest {
+  const drop = r.tokens.length - 1 - maxLength;
+  if (drop <= 0) return r;
+  if (r.from - drop < 1) throw new AutoRoundError('E_SEQLEN', `a task continuation of ${r.tokens.length - r.from} tokens does not fit the model's ${maxLength} positions`);
+  return { tokens: r.tokens.subarray(drop), from: r.from - drop };
+}
+
+interface DocScore {
+  readonly lls: number[];
+  readonly greedy: boolean[];
+  readonly instance: Instance;
+  readonly doc: Doc;
+}
+
+export interface RunTasksOptions extends TaskRunOptions {
+  hub?: HubOptions;
+  /** Run each sequence whole instead of sharing prefixes (the reference path of the tests). */
+  noPrefixSharing?: boolean;
+  /** Called with each document's per-choice log-likelihoods (harness protocol) or mean log-probabilities (llama.cpp). */
+  onScores?: (task: string, index: number, scores: readonly number[]) => void;
+}
+
+function withWhere<T>(where: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (isAutoRoundError(e) && e.code === 'E_DATASET_RECORD') throw new AutoRoundError('E_DATASET_RECORD', `${where}: ${e.message.replace(/^document: /, '')}`, { subject: where, cause: e });
+    throw e;
+  }
+}
+
+/** Documents of one task: its local file or its hub split. */
+async function loadDocs(task: TaskDef, spec: TaskSpec, hub: HubOptions | undefined): Promise<LoadedDocs> {
+  const loaded = spec.path !== undefined ? await readTaskFile(spec.path) : await readHubSplit(task, task.hub.split, hub);
+  if (!loaded.docs.length) throw new AutoRoundError('E_DATASET_EMPTY', `--tasks ${task.name}: no documents in ${spec.path ?? task.hub.repo}`, { subject: '--tasks' });
+  // the schema, checked on every document before any scoring: the first missing field is named with its place
+  if (!loaded.llamaCpp) {
+    loaded.docs.forEach((d, i) => {
+      const missing = task.fields.find((f) => !(f in d));
+      if (missing !== undefined) throw new AutoRoundError('E_DATASET_RECORD', `${loaded.where(i)}: field "${missing}" is missing (task ${task.name} needs ${task.fields.join(', ')})`, { subject: missing });
+      withWhere(loaded.where(i), () => task.instance(d));
+    });
+  }
+  return loaded;
+}
+
+/** Runs the tasks; the scoring time gives documents per second. */
+export async function runTasks(model: CausalLM, tokenizer: TextTokenizer, specs: readonly TaskSpec[], options: RunTasksOptions = {}): Promise<TaskRunResult> {
+  const maxLength = Math.min(Number(model.spec.config.max_position_embeddings ?? 2048), 2048);
+  const scorer = new Scorer(model, maxLength, !options.noPrefixSharing);
+  const metrics: TaskMetric[] = [];
+  const log: string[] = [];
+  let seconds = 0;
+  let documents = 0;
+  for (const spec of specs) {
+    const task = TASKS.get(spec.name);
+    if (!task) throw new AutoRoundError('E_UNKNOWN_TASK', `--tasks: unknown task "${spec.name}"; known tasks: ${TASK_NAMES.join(', ')}`, { subject: '--tasks' });
+    const loaded = await loadDocs(task, spec, options.hub);
+    if (options.protocol === 'llama.cpp') {
+      if (task.name !== 'hellaswag') throw new AutoRoundError('E_UNSUPPORTED', `--eval_protocol llama.cpp: llama-perplexity scores hellaswag this way, not ${task.name}`, { subject: '--eval_protocol' });
+      if ((options.numFewshot ?? 0) > 0) throw new AutoRoundError('E_UNSUPPORTED', `--eval_protocol llama.cpp has no few-shot examples (--num_fewshot ${options.numFewshot})`, { subject: '--num_fewshot' });
+      const t0 = performance.now();
+      const r = llamaCppHellaswag(scorer, tokenizer, loaded, task, options);
+      seconds += (performance.now() - t0) / 1000;
+      documents += r.n;
+      metrics.push({ task: task.name, metric: 'acc_norm', value: r.correct / r.n, stderr: meanStderr(r.hits).stderr, n: r.n } as TaskMetric);
+      log.push('task\tacc_norm\t95% confidence interval', ...r.lines);
+      continue;
+    }
+    const t0 = performance.now();
+    const scores = await harnessTask(scorer, tokenizer, loaded, task, spec, options);
+    seconds += (performance.now() - t0) / 1000;
+    documents += scores.length;
+    metrics.push(...harnessMetrics(task, scores));
+  }
+  return { metrics, documents, seconds, tasksPerSecond: seconds > 0 ? documents / seconds : 0, ...(log.length ? { log } : {}) };
+}
+
+function metric(task: string, name: string, xs: readonly number[]): TaskMetric {
+  const { mean, stderr } = meanStderr(xs);
+  return stderr === undefined ? { task, metric: name, value: mean, n: xs.length } : { task, metric: name, value: mean, stderr, n: xs.length };
+}
+
+/** The task's metrics; MMLU's also per category and overall, pooled over subjects as the harness groups them. */
+function harnessMetrics(task: TaskDef, scores: readonly DocScore[]): TaskMetric[] {
+  const acc = scores.map((s) => (argmax(s.lls) === s.instance.gold ? 1 : 0));
+  const out: TaskMetric[] = [];
+  if (task.name === 'mmlu') {
+    const bySubject = new Map<string, number[]>();
+    const groupOf = new Map<string, string>();
+    scores.forEach((s, i) => {
+      const subject = String(s.doc.subject);
+      if (!bySubject.has(subject)) bySubject.set(subject, []);
+      bySubject.get(subject)!.push(acc[i]!);
+      groupOf.set(subject, task.group!(s.doc));
+    });
+    const groups = ['mmlu_humanities', 'mmlu_other', 'mmlu_social_sciences', 'mmlu_stem'];
+    const parts: { n: number; stderr: number | undefined }[] = [];
+    const rows: TaskMetric[] = [];
+    for (const g of groups) {
+      const subjects = [...bySubject].filter(([s]) => groupOf.get(s) === g).map(([, xs]) => xs);
+      const all = subjects.flat();
+      if (!all.length) continue;
+      const stderr = pooledStderr(subjects.map((xs) => ({ n: xs.length, stderr: meanStderr(xs).stderr })));
+      const value = meanStderr(all).mean;
+      rows.push(stderr === undefined ? { task: g, metric: 'acc', value, n: all.length } : { task: g, metric: 'acc', value, stderr, n: all.length });
+      parts.push({ n: all.length, stderr });
+    }
+    const stderr = pooledStderr(parts);
+    const value = meanStderr(acc).mean;
+    out.push(stderr === undefined ? { task: 'mmlu', metric: 'acc', value, n: acc.length } : { task: 'mmlu', metric: 'acc', value, stderr, n: acc.length }, ...rows);
+    return out;
+  }
+  for (const m of task.metrics) {
+    if (m === 'acc' && task.name === 'lambada_openai') out.push(metric(task.name, 'acc', scores.map((s) => (s.greedy[0] ? 1 : 0))));
+    else if (m === 'acc') out.push(metric(task.name, 'acc', acc));
+    else if (m === 'acc_norm') out.push(metric(task.name, 'acc_norm', scores.map((s) => (argmax(s.lls.map((l, j) => l / s.instance.lengths![j]!)) === s.instance.gold ? 1 : 0))));
+    else {
+      // perplexity of the target word: exp of minus the mean log-likelihood; the harness bootstraps its stderr (not reported here)
+      const ll = scores.map((s) => s.lls[0]!);
+      out.push({ task: task.name, metric: 'perplexity', value: Math.exp(-meanStderr(ll).mean), n: ll.length });
+    }
+  }
+  return out;
+}
+
+async function harnessTask(scorer: Scorer, tokenizer: TextTokenizer, loaded: LoadedDocs, task: TaskDef, spec: TaskSpec, options: RunTasksOptions): Promise<DocScore[]> {
+  const k = options.numFewshot ?? 0;
+  const n = options.limit !== undefined ? Math.min(options.limit, loaded.docs.length) : loaded.docs.length;
+  // few-shot examples: the task's few-shot split from the hub, or (a local file) the file's other documents
+  let shots: readonly Doc[] = [];
+  const sameSplit = spec.path !== undefined || task.hub.fewshotSplit === undefined;
+  if (k > 0) shots = sameSplit ? loaded.docs : (await readHubSplit(task, task.hub.fewshotSplit!, options.hub)).docs;
+  const rnd = new PyRandom(options.seed ?? 1234);
+  const out: DocScore[] = [];
+  for (let i = 0; i < n; i++) {
+    const doc = loaded.docs[i]!;
+    const instance = withWhere(loaded.where(i), () => task.instance(doc));
+    let examples: Doc[] = [];
+    if (k > 0) {
+      if (task.fewshotFirstN) {
+        const subject = doc.subject;
+        examples = shots.filter((d) => d !== doc && d.subject === subject).slice(0, k);
+      } else {
+        examples = pySample(rnd, shots, sameSplit ? k + 1 : k).filter((d) => d !== doc).slice(0, k);
+      }
+    }
+    const prefix = (task.description?.(doc) ?? '') + examples.map((d) => `${task.shot(d)}\n\n`).join('');
+    const ctxCache = new Map<string, number[]>();
+    const requests = instance.contexts.map((c, j) => {
+      const context = prefix + c;
+      const trimmed = context.trimEnd();
+      if (!ctxCache.has(trimmed)) ctxCache.set(trimmed, tokenizer.encode(trimmed, { addSpecialTokens: false }));
+      return fit(encodePair(tokenizer, context, instance.continuations[j]!, trimmed === '' ? undefined : ctxCache.get(trimmed)), scorer.maxLength);
+    });
+    const results = scorer.group(requests);
+    out.push({ lls: results.map((r) => r.logprob), greedy: results.map((r) => r.greedy), instance, doc });
+    options.onScores?.(task.name, i, out[i]!.lls);
+    options.onProgress?.(task.name, i + 1, n);
+  }
+  return out;
+}
+
+/** llama-perplexity --hellaswag: BOS + context + " " + ending; the mean log-probability after the shared prefix. */
+function llamaCppHellaswag(scorer: Scorer, tokenizer: TextTokenizer, loaded: LoadedDocs, task: TaskDef, options: RunTasksOptions): { correct: number; n: number; hits: number[]; lines: string[] } {
+  const all: LlamaCppHellaswagTask[] =
+    loaded.llamaCpp ??
+    loaded.docs.map((d, i) => {
+      const inst = withWhere(loaded.where(i), () => task.instance(d));
+      const endings = inst.continuations.map((c) => c.slice(1));
+      if (endings.length !== 4) throw new AutoRoundError('E_DATASET_RECORD', `${loaded.where(i)}: llama.cpp's HellaSwag protocol needs 4 endings, got ${endings.length}`, { subject: 'endings' });
+      return { context: inst.contexts[0]!, gold: inst.gold, endings: endings as [string, string, string, string] };
+    });
+  const selected = selectLlamaCppTasks(all, options.limit);
+  let correct = 0;
+  const hits: number[] = [];
+  const lines: string[] = [];
+  selected.forEach((t, i) => {
+    const seqs = t.endings.map((e) => Int32Array.from(tokenizer.encode(`${t.context} ${e}`, { addSpecialTokens: true })));
+    const cp = commonPrefix(seqs);
+    if (cp < 1 || seqs.some((s) => s.length <= cp)) throw new AutoRoundError('E_EVAL', `hellaswag task ${i + 1}: an ending adds no token after the prefix the four share`, { subject: '--tasks' });
+    const res = scorer.group(seqs.map((tokens) => ({ tokens, from: cp })));
+    const means = res.map((r) => r.logprob / r.count);
+    options.onScores?.(task.name, i, means);
+    const hit = argmax(means) === t.gold ? 1 : 0;
+    correct += hit;
+    hits.push(hit);
+    lines.push(llamaCppLine(i + 1, correct));
+    options.onProgress?.(task.name, i + 1, selected.length);
+  });
+  return { correct, n: selected.length, hits, lines };
+}
