@@ -62,6 +62,10 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('int', 'eval_max_tokens', 'score at most this many tokens of the text'),
   F('string', 'eval_kld_base', 'with `eval --eval_ppl`: also the KL divergence from this reference model (folder or hub id, same tokenizer) and the same-top-token rate, as llama-perplexity --kl-divergence'),
   F('bool', 'eval_kld', 'with --eval_ppl after quantizing: also the KL divergence of the quantized model from the input model', { sets: { key: 'eval_kld', value: true } }),
+  F('string', 'prompt', 'with `generate`: the text the model continues'),
+  F('int', 'max_new_tokens', 'with `generate`: tokens to generate at most (default 64; stops earlier at EOS)'),
+  F('float', 'temperature', 'with `generate`: 0 (default) greedy; above 0 sampled from softmax(logits / T), seeded by --seed'),
+  F('bool', 'output_ids', 'with `generate`: also print the prompt and generated token ids as JSON', { sets: { key: 'output_ids', value: true } }),
   F('string', 'plugin', 'use this installed plugin package, over discovered and built-in ones on a name clash (repeatable, or a comma list)', { repeatable: true }),
   F('bool', 'list', 'list installed plugins and exit', { sets: { key: 'list', value: true } }),
   F('bool', 'help', 'show this help', { sets: { key: 'help', value: true } }),
@@ -169,7 +173,7 @@ export interface ParsedArgs {
 }
 
 /** The CLI's own commands; plugins contribute more (CommandPlugin, e.g. export-gguf's gguf-info), which arrive as the first positional. */
-const COMMANDS = new Set(['quantize', 'eval', 'list', 'demo', 'help']);
+const COMMANDS = new Set(['quantize', 'eval', 'generate', 'list', 'demo', 'help']);
 
 function convert(spec: FlagSpec, raw: string): ParsedValue {
   if (spec.kind === 'int') {
@@ -242,6 +246,7 @@ export function helpText(bin: string, commands: readonly CommandPlugin[] = [], t
   for (const [algorithm, fs] of byAlgorithm) rows.push('', `options of algorithm ${algorithm}:`, ...fs.map(row));
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
        ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
+       ${bin} generate --model DIR --prompt TEXT [--max_new_tokens 64] [--temperature T --seed S] [--output_ids]
        ${bin} list [plugin|alg|format|arch|dataset|command|backend|evaluator]  (or --list)
        ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
 ${commands.map((c) => `       ${`${bin} ${c.name} ${c.usage}`.padEnd(bin.length + 43)}${c.description}\n`).join('')}

@@ -13,12 +13,14 @@ import {
   describeSystemError,
   folderKlDivergence,
   folderPerplexity,
+  generateFromFolder,
   isAutoRoundError,
   type LayerConfigValue,
   openModel,
   PerplexityBench,
   RECIPES,
   readText,
+  resolveModelDir,
   type Registry,
   validateOptions,
   writeDemoModel,
@@ -277,6 +279,26 @@ async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<v
   io.out(JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: r.tokens, seqlen, perplexity: r.perplexity }));
 }
 
+/** `generate`: greedy (or sampled) text after --prompt from any model folder (docs/generate.md). */
+async function generate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<void> {
+  const log = createLogger('info', io.err);
+  const prompt = str(a, 'prompt');
+  if (prompt === undefined) throw new AutoRoundError('E_BAD_FLAG', 'generate needs --prompt TEXT', { subject: '--prompt' });
+  const backendName = str(a, 'backend');
+  const threads = num(a, 'threads');
+  const temperature = num(a, 'temperature');
+  const seed = num(a, 'seed');
+  const ar = new AutoRound(modelArg(a), { log, registry, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
+  const dir = await resolveModelDir(modelArg(a), log);
+  const r = generateFromFolder(registry, dir, await ar.backend(), prompt, {
+    maxNewTokens: num(a, 'max_new_tokens') ?? 64,
+    ...(temperature !== undefined ? { temperature } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+  });
+  io.out(prompt + r.text);
+  if (bool(a, 'output_ids') === true) io.out(JSON.stringify({ prompt_ids: r.promptIds, generated_ids: r.ids, stopped_at_eos: r.stoppedAtEos }));
+}
+
 async function demo(io: CliIO, a: ParsedArgs, registry: Registry): Promise<void> {
   const log = createLogger('info', io.err);
   const work = mkdtempSync(join(tmpdir(), 'autoround-demo-'));
@@ -326,6 +348,7 @@ export async function main(argv: string[], recipe = 'auto-round', io: CliIO = st
     const command = a.command === 'quantize' && first !== undefined && a.positionals[0] === first ? registry.command(first) : undefined;
     if (command) await command.run(a.positionals.slice(1), io);
     else if (a.command === 'eval') await evaluate(io, a, registry);
+    else if (a.command === 'generate') await generate(io, a, registry);
     else if (a.command === 'demo') await demo(io, a, registry);
     else await quantize(io, a, recipe, registry, table);
     return 0;

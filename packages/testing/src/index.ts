@@ -25,3 +25,5 @@ export {
 } from './fixtures.js';
 export type { NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
+export { ReferenceLlama, referenceGreedy } from './reference-llama.js';
+export type { ReferenceLlamaConfig, ReferenceRead } from './reference-llama.js';
