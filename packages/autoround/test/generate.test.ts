@@ -53,7 +53,7 @@ for (const [name, src, prompt] of [
     const ints = join(work.dir, `${name}-int`);
     const ggufDir = join(work.dir, `${name}-gguf`);
     beforeAll(async () => {
-      const base = { iters: 0, disableOptRtn: true, log: silentLogger, discoverPlugins: false, plugins: [gguf], skipSanityCheck: true } as const;
+      const base = { iters: 0, disableOptRtn: true, log: silentLogger, discoverPlugins: false, plugins: [gguf], skipSanityCheck: true };
       const ar = new AutoRound(src, { ...base, scheme: 'W4A16', groupSize: 32 });
       await ar.quantizeAndSave(ints, { format: ['auto_round', 'auto_gptq', 'auto_awq', 'llm_compressor', 'fake'] });
       await new AutoRound(src, base).quantizeAndSave(ggufDir, { format: 'gguf:q4_k_m' });

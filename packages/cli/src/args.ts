@@ -59,6 +59,7 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('bool', 'skip_sanity_check', 'do not read the output back and compare its perplexity with the input model\'s (on by default: more than 1.5x worse, 3x below 4 bits, or NaN fails the run and keeps the output)', { sets: { key: 'skip_sanity_check', value: true } }),
   F('string', 'eval_ppl', 'after quantizing (or with `eval`), print perplexity on this text file'),
   F('int', 'eval_seqlen', 'perplexity window length, BOS included (default min(2048, max_position_embeddings))'),
+  F('string', 'eval_protocol', 'with `eval`: windows (default: [BOS] + seqlen-1 tokens, all scored) or llama.cpp (llama-perplexity: chunks of --eval_seqlen, second half scored; docs/perplexity-llama-cpp.md)'),
   F('int', 'eval_max_tokens', 'score at most this many tokens of the text'),
   F('string', 'eval_kld_base', 'with `eval --eval_ppl`: also the KL divergence from this reference model (folder or hub id, same tokenizer) and the same-top-token rate, as llama-perplexity --kl-divergence'),
   F('bool', 'eval_kld', 'with --eval_ppl after quantizing: also the KL divergence of the quantized model from the input model', { sets: { key: 'eval_kld', value: true } }),

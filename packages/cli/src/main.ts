@@ -11,6 +11,7 @@ import {
   DEMO_TEXT,
   describeScheme,
   describeSystemError,
+  evalProtocolOf,
   folderKlDivergence,
   folderPerplexity,
   generateFromFolder,
@@ -209,6 +210,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string, registry: Regi
     throw new AutoRoundError('E_BAD_FLAG', '--eval_kld_base is for `eval` (a model folder against a reference folder); after quantizing, --eval_kld compares with the input model', { subject: '--eval_kld_base' });
   }
   if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
+  if (str(a, 'eval_protocol') !== undefined) throw new AutoRoundError('E_BAD_FLAG', '--eval_protocol is for `eval` (auto-round eval --model DIR --eval_ppl FILE --eval_protocol llama.cpp)', { subject: '--eval_protocol' });
   const ar = new AutoRound(modelArg(a), { ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
   const text = evalFile ? readText(evalFile) : undefined;
@@ -254,6 +256,10 @@ async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<v
   }
   const backendName = str(a, 'backend');
   const evalTokens = evalMaxTokens(a);
+  const protocol = evalProtocolOf(str(a, 'eval_protocol'));
+  if (protocol === 'llama.cpp' && baseArg !== undefined) {
+    throw new AutoRoundError('E_BAD_FLAG', '--eval_protocol llama.cpp with --eval_kld_base: the KL divergence is measured over the windows protocol only', { subject: '--eval_protocol' });
+  }
   const threads = num(a, 'threads');
   const ar = new AutoRound(modelArg(a), { log, registry, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
   const model = await ar.load();
@@ -274,7 +280,13 @@ async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<v
     }
     return;
   }
-  const r = folderPerplexity(registry, model.dir, await ar.backend(), text, { seqlen, ...evalTokens });
+  const r = folderPerplexity(registry, model.dir, await ar.backend(), text, { seqlen, ...evalTokens, protocol });
+  if (protocol === 'llama.cpp') {
+    // llama-perplexity's line: chunks of n_ctx, the second half of each scored
+    io.out(`perplexity of ${model.dir} on ${basename(file)} as llama-perplexity -c ${seqlen} computes it (${r.windows} chunks, ${r.tokens} tokens scored): ${r.perplexity.toFixed(4)}`);
+    io.out(JSON.stringify({ eval: 'perplexity', protocol, model: model.dir, text: basename(file), tokens: r.tokens, chunks: r.windows, n_ctx: seqlen, perplexity: r.perplexity }));
+    return;
+  }
   io.out(`${head(r.tokens)}: ${r.perplexity.toFixed(4)}`);
   io.out(JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: r.tokens, seqlen, perplexity: r.perplexity }));
 }

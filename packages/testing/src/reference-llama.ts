@@ -187,7 +187,7 @@ export class ReferenceLlama {
  * near tie that float32 arithmetic may legitimately break the other way.
  */
 export function referenceGreedy(model: ReferenceLlama, promptIds: readonly number[], n: number, eos?: number): { ids: number[]; gaps: number[] } {
-  let logits = new Float64Array(0);
+  let logits: Float64Array = new Float64Array(0);
   for (const id of promptIds) logits = model.step(id);
   const ids: number[] = [];
   const gaps: number[] = [];
