@@ -84,6 +84,7 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('int', 'super_group_size', 'double-quant group size', { unsupported: 'set by the GGUF schemes' }),
   F('float', 'avg_bits', 'AutoScheme average bits', { unsupported: 'AutoScheme is not implemented yet' }),
   F('string', 'options', 'AutoScheme options', { unsupported: 'AutoScheme is not implemented yet' }),
+  F('bool', 'quant_nontext_module', 'also quantize the vision tower of a vision-language model', { sets: { key: 'quant_nontext_module', value: true }, unsupported: 'quantizing the vision tower is not implemented yet: the text model is quantized and the vision tower and projector are copied unchanged (docs/vlm.md)' }),
   F('string', 'tasks', 'lm-eval tasks', { unsupported: 'use --eval_ppl FILE for perplexity' }),
 ]);
 

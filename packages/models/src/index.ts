@@ -2,6 +2,7 @@ import { definePlugin } from '@autoround/core';
 import { llamaArchitecture } from './llama/index.js';
 import { qwen2Architecture } from './qwen2/index.js';
 import { qwen3Architecture } from './qwen3/index.js';
+import { qwen2VlArchitecture } from './qwen2vl/index.js';
 
 export { architectureOf, intField, numField, readConfig } from './config.js';
 export { applyRope, ropeInvFreq, ropeTables } from './rope.js';
@@ -39,11 +40,12 @@ export {
 } from './llama/index.js';
 export { QWEN2, qwen2Architecture } from './qwen2/index.js';
 export { QWEN3, qwen3Architecture } from './qwen3/index.js';
+export { QWEN2_VL, qwen2VlArchitecture, qwen2VlTextConfig, qwen2VlTextPrefix } from './qwen2vl/index.js';
 export { loadTokenizer, type TextTokenizer } from './tokenizer.js';
 export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fast-bpe.js';
 // the overlay lives in core (the host builds one for evaluation); re-exported for existing callers
 export { OverlayWeights } from '@autoround/core';
 
 // one architecture, one folder (README.md "Adding an architecture"): each registers its Hugging Face names
-export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture] });
+export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, qwen2VlArchitecture] });
 export default modelsPlugin;

@@ -27,3 +27,5 @@ export type { NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
 export { ReferenceLlama, referenceGreedy } from './reference-llama.js';
 export type { ReferenceLlamaConfig, ReferenceRead } from './reference-llama.js';
+export { writeQwen2VlFixture } from './qwen2vl-fixture.js';
+export type { Qwen2VlFixtureOptions } from './qwen2vl-fixture.js';
