@@ -43,9 +43,25 @@ export function readText(file: string): string {
   return decodeUtf8Text(bytes, file);
 }
 
+/** How perplexity cuts and scores the text: our BOS windows (docs/adr/0010-perplexity-protocol.md) or llama-perplexity's chunks (docs/perplexity-llama-cpp.md). */
+export type EvalProtocol = 'windows' | 'llama.cpp';
+export const EVAL_PROTOCOLS: readonly EvalProtocol[] = ['windows', 'llama.cpp'];
+
 export interface EvalTextOptions {
+  /** The window length (BOS included); with the llama.cpp protocol, the context n_ctx (llama-perplexity's -c). */
   seqlen: number;
+  /** Score at most this many tokens (llama.cpp protocol: as many whole chunks as fit, at least one). */
   maxTokens?: number;
+  /** Default 'windows'. */
+  protocol?: EvalProtocol;
+}
+
+/** `--eval_protocol`'s value checked: one of EVAL_PROTOCOLS. */
+export function evalProtocolOf(value: string | undefined): EvalProtocol {
+  if (value === undefined) return 'windows';
+  const p = EVAL_PROTOCOLS.find((x) => x === value);
+  if (!p) throw new AutoRoundError('E_BAD_FLAG', `--eval_protocol must be one of ${EVAL_PROTOCOLS.join(', ')}, got "${value}"`, { subject: '--eval_protocol' });
+  return p;
 }
 
 /** Tokenizes once; evaluates any number of weight variants of the same model on it. */
@@ -75,8 +91,28 @@ export class PerplexityBench {
   }
 
   run(weights: WeightSource = weightsOf(this.registry, this.model)): PerplexityResult {
+    if (this.options.protocol === 'llama.cpp') return this.runLlamaCpp(weights);
     // the weights too: a non-finite score is reported with the tensor that holds the NaN
     return this.evaluator.perplexity(this.load(weights), this.ids, { ...this.evalOptions(), weights });
+  }
+
+  /**
+   * llama-perplexity's protocol: the text's tokens with BOS in front when the tokenizer has one (llama.cpp's
+   * common_tokenize(text, add_special = true) for a vocabulary that adds BOS), chunks of seqlen (n_ctx).
+   */
+  private runLlamaCpp(weights: WeightSource): PerplexityResult {
+    const evaluate = this.evaluator.llamaCppPerplexity;
+    if (!evaluate) throw new AutoRoundError('E_NOT_INSTALLED', `--eval_protocol llama.cpp: the installed evaluator ${this.evaluator.name} does not implement it (@autoround/eval does)`, { subject: '--eval_protocol' });
+    const bos = this.tokenizer.bosTokenId;
+    const tokens = bos !== undefined ? Int32Array.from([bos, ...this.ids]) : this.ids;
+    const nCtx = this.options.seqlen;
+    const perChunk = nCtx - Math.floor(nCtx / 2) - 1;
+    const maxChunks = this.options.maxTokens !== undefined ? Math.max(1, Math.floor(this.options.maxTokens / Math.max(1, perChunk))) : undefined;
+    return evaluate.call(this.evaluator, this.load(weights), tokens, { nCtx, ...(bos !== undefined ? { bosTokenId: bos } : {}), ...(maxChunks !== undefined ? { maxChunks } : {}), weights });
+  }
+
+  private windowsOnly(what: string): void {
+    if (this.options.protocol === 'llama.cpp') throw new AutoRoundError('E_BAD_FLAG', `--eval_protocol llama.cpp: ${what} is measured over the windows protocol only`, { subject: '--eval_protocol' });
   }
 
   /** The model's weights with its quantized layers replaced by their QDQ weights (and changed tensors by theirs). */
@@ -99,6 +135,7 @@ export class PerplexityBench {
    * and both perplexities (the numbers run and runQuantized give), in one pass over the windows.
    */
   compareQuantized(qdq: ReadonlyMap<string, QuantizedWeight>, tensors?: ReadonlyMap<string, Float32Array>): KlDivergenceRun {
+    this.windowsOnly('the KL divergence');
     return this.evaluator.klDivergence(this.load(this.model.checkpoint), this.load(this.quantized(qdq, tensors)), this.ids, this.evalOptions());
   }
 }
@@ -125,6 +162,7 @@ function windowOptions(options: EvalTextOptions, tokenizer: TextTokenizer): Perp
  * the vocabulary and tokenizer, which is checked (vocabulary sizes, then the text's token ids).
  */
 export function folderKlDivergence(registry: Registry, model: LoadedModel, base: LoadedModel, backend: KernelBackend, text: string, options: EvalTextOptions): KlDivergenceRun {
+  if (options.protocol === 'llama.cpp') throw new AutoRoundError('E_BAD_FLAG', '--eval_protocol llama.cpp: the KL divergence (--eval_kld_base) is measured over the windows protocol only', { subject: '--eval_protocol' });
   const same = `KL divergence compares next-token distributions over one vocabulary: the reference needs the model's tokenizer`;
   if (model.spec.vocabSize !== base.spec.vocabSize) {
     throw new AutoRoundError('E_EVAL', `--eval_kld_base: ${base.dir} has a vocabulary of ${base.spec.vocabSize} tokens, ${model.dir} one of ${model.spec.vocabSize}; ${same}`, { subject: '--eval_kld_base' });

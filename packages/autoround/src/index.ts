@@ -5,6 +5,7 @@ export * from './resume.js';
 export * from './registry.js';
 export * from './discover.js';
 export * from './evaluate.js';
+export * from './generate.js';
 export * from './sanity.js';
 export * from './model-source.js';
 export * from './demo.js';

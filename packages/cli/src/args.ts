@@ -59,9 +59,14 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('bool', 'skip_sanity_check', 'do not read the output back and compare its perplexity with the input model\'s (on by default: more than 1.5x worse, 3x below 4 bits, or NaN fails the run and keeps the output)', { sets: { key: 'skip_sanity_check', value: true } }),
   F('string', 'eval_ppl', 'after quantizing (or with `eval`), print perplexity on this text file'),
   F('int', 'eval_seqlen', 'perplexity window length, BOS included (default min(2048, max_position_embeddings))'),
+  F('string', 'eval_protocol', 'llama.cpp: score as llama-perplexity does: with `eval --eval_ppl`, chunks of --eval_seqlen with the second half scored (default windows: [BOS] + seqlen-1 tokens, all scored; docs/perplexity-llama-cpp.md); with --tasks hellaswag, llama-perplexity --hellaswag (BOS, mean log-probability of the ending; default harness, docs/eval/tasks.md)'),
   F('int', 'eval_max_tokens', 'score at most this many tokens of the text'),
   F('string', 'eval_kld_base', 'with `eval --eval_ppl`: also the KL divergence from this reference model (folder or hub id, same tokenizer) and the same-top-token rate, as llama-perplexity --kl-divergence'),
   F('bool', 'eval_kld', 'with --eval_ppl after quantizing: also the KL divergence of the quantized model from the input model', { sets: { key: 'eval_kld', value: true } }),
+  F('string', 'prompt', 'with `generate`: the text the model continues'),
+  F('int', 'max_new_tokens', 'with `generate`: tokens to generate at most (default 64; stops earlier at EOS)'),
+  F('float', 'temperature', 'with `generate`: 0 (default) greedy; above 0 sampled from softmax(logits / T), seeded by --seed'),
+  F('bool', 'output_ids', 'with `generate`: also print the prompt and generated token ids as JSON', { sets: { key: 'output_ids', value: true } }),
   F('string', 'plugin', 'use this installed plugin package, over discovered and built-in ones on a name clash (repeatable, or a comma list)', { repeatable: true }),
   F('bool', 'list', 'list installed plugins and exit', { sets: { key: 'list', value: true } }),
   F('bool', 'help', 'show this help', { sets: { key: 'help', value: true } }),
@@ -85,8 +90,8 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('int', 'limit', 'with --tasks: score the first N documents of each task (llama.cpp protocol: N drawn at random, as llama-perplexity --hellaswag-tasks N)'),
   F('int', 'num_fewshot', 'with --tasks: few-shot examples before each document (default 0)'),
   F('int', 'eval_bs', 'accepted for compatibility (task scoring shares each document\'s prefix through the KV cache instead of padded batches)', { ignored: 'prefix sharing instead' }),
-  F('string', 'eval_protocol', 'with --tasks hellaswag: harness (lm-evaluation-harness, default) or llama.cpp (llama-perplexity --hellaswag: BOS, mean log-probability of the ending)'),
   F('string', 'tasks_output', 'with --tasks: also write the results as JSON to this file'),
+  F('bool', 'quant_nontext_module', 'also quantize the vision tower of a vision-language model', { sets: { key: 'quant_nontext_module', value: true }, unsupported: 'quantizing the vision tower is not implemented yet: the text model is quantized and the vision tower and projector are copied unchanged (docs/vlm.md)' }),
 ]);
 
 const HOST_ALIASES: Readonly<Record<string, string>> = {
@@ -176,7 +181,7 @@ export interface ParsedArgs {
 }
 
 /** The CLI's own commands; plugins contribute more (CommandPlugin, e.g. export-gguf's gguf-info), which arrive as the first positional. */
-const COMMANDS = new Set(['quantize', 'eval', 'list', 'demo', 'help']);
+const COMMANDS = new Set(['quantize', 'eval', 'generate', 'list', 'demo', 'help']);
 
 function convert(spec: FlagSpec, raw: string): ParsedValue {
   if (spec.kind === 'int') {
@@ -250,6 +255,7 @@ export function helpText(bin: string, commands: readonly CommandPlugin[] = [], t
   return `usage: ${bin} [quantize] --model DIR_OR_HUB_ID [--scheme W4A16] [--iters 0] [--format auto_round] [--output_dir DIR]
        ${bin} eval --model DIR --eval_ppl TEXT_FILE [--eval_seqlen N] [--eval_kld_base REFERENCE_DIR]
        ${bin} eval --model DIR --tasks hellaswag,piqa,…[:FILE] [--limit N] [--num_fewshot K] [--eval_protocol llama.cpp]
+       ${bin} generate --model DIR --prompt TEXT [--max_new_tokens 64] [--temperature T --seed S] [--output_ids]
        ${bin} list [plugin|alg|format|arch|dataset|command|backend|evaluator]  (or --list)
        ${bin} demo [--output_dir DIR]                   quantize a small random-weight LLaMA end to end
 ${commands.map((c) => `       ${`${bin} ${c.name} ${c.usage}`.padEnd(bin.length + 43)}${c.description}\n`).join('')}

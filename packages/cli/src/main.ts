@@ -11,15 +11,18 @@ import {
   DEMO_TEXT,
   describeScheme,
   describeSystemError,
+  evalProtocolOf,
   folderKlDivergence,
   folderPerplexity,
   folderTasks,
+  generateFromFolder,
   isAutoRoundError,
   type LayerConfigValue,
   openModel,
   PerplexityBench,
   RECIPES,
   readText,
+  resolveModelDir,
   type Registry,
   type TaskRunOptions,
   type TaskSpec,
@@ -233,6 +236,7 @@ async function quantize(io: CliIO, a: ParsedArgs, recipe: string, registry: Regi
   }
   if (kld && !evalFile) throw new AutoRoundError('E_BAD_FLAG', '--eval_kld needs --eval_ppl TEXT_FILE (the text it is measured on)', { subject: '--eval_kld' });
   const tasks = taskArgs(a, registry);
+  if (str(a, 'eval_protocol') !== undefined && !tasks) throw new AutoRoundError('E_BAD_FLAG', '--eval_protocol is for `eval` (auto-round eval --model DIR --eval_ppl FILE --eval_protocol llama.cpp) or for --tasks', { subject: '--eval_protocol' });
   const ar = new AutoRound(modelArg(a), { ...options, log });
   const out = str(a, 'output_dir') ?? './tmp_autoround';
   const text = evalFile ? readText(evalFile) : undefined;
@@ -355,6 +359,10 @@ async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<v
   }
   const backendName = str(a, 'backend');
   const evalTokens = evalMaxTokens(a);
+  const protocol = evalProtocolOf(str(a, 'eval_protocol'));
+  if (protocol === 'llama.cpp' && baseArg !== undefined) {
+    throw new AutoRoundError('E_BAD_FLAG', '--eval_protocol llama.cpp with --eval_kld_base: the KL divergence is measured over the windows protocol only', { subject: '--eval_protocol' });
+  }
   const threads = num(a, 'threads');
   const ar = new AutoRound(modelArg(a), { log, registry, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
   const model = await ar.load();
@@ -380,9 +388,35 @@ async function evaluate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<v
     }
     return;
   }
-  const r = folderPerplexity(registry, model.dir, await ar.backend(), text, { seqlen, ...evalTokens });
+  const r = folderPerplexity(registry, model.dir, await ar.backend(), text, { seqlen, ...evalTokens, protocol });
+  if (protocol === 'llama.cpp') {
+    // llama-perplexity's line: chunks of n_ctx, the second half of each scored
+    io.out(`perplexity of ${model.dir} on ${basename(file)} as llama-perplexity -c ${seqlen} computes it (${r.windows} chunks, ${r.tokens} tokens scored): ${r.perplexity.toFixed(4)}`);
+    io.out(JSON.stringify({ eval: 'perplexity', protocol, model: model.dir, text: basename(file), tokens: r.tokens, chunks: r.windows, n_ctx: seqlen, perplexity: r.perplexity }));
+    return;
+  }
   io.out(`${head(r.tokens)}: ${r.perplexity.toFixed(4)}`);
   io.out(JSON.stringify({ eval: 'perplexity', model: model.dir, text: basename(file), tokens: r.tokens, seqlen, perplexity: r.perplexity }));
+}
+
+/** `generate`: greedy (or sampled) text after --prompt from any model folder (docs/generate.md). */
+async function generate(io: CliIO, a: ParsedArgs, registry: Registry): Promise<void> {
+  const log = createLogger('info', io.err);
+  const prompt = str(a, 'prompt');
+  if (prompt === undefined) throw new AutoRoundError('E_BAD_FLAG', 'generate needs --prompt TEXT', { subject: '--prompt' });
+  const backendName = str(a, 'backend');
+  const threads = num(a, 'threads');
+  const temperature = num(a, 'temperature');
+  const seed = num(a, 'seed');
+  const ar = new AutoRound(modelArg(a), { log, registry, ...(backendName ? { backend: backendName } : {}), ...(threads !== undefined ? { threads } : {}) });
+  const dir = await resolveModelDir(modelArg(a), log);
+  const r = generateFromFolder(registry, dir, await ar.backend(), prompt, {
+    maxNewTokens: num(a, 'max_new_tokens') ?? 64,
+    ...(temperature !== undefined ? { temperature } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+  });
+  io.out(prompt + r.text);
+  if (bool(a, 'output_ids') === true) io.out(JSON.stringify({ prompt_ids: r.promptIds, generated_ids: r.ids, stopped_at_eos: r.stoppedAtEos }));
 }
 
 async function demo(io: CliIO, a: ParsedArgs, registry: Registry): Promise<void> {
@@ -434,6 +468,7 @@ export async function main(argv: string[], recipe = 'auto-round', io: CliIO = st
     const command = a.command === 'quantize' && first !== undefined && a.positionals[0] === first ? registry.command(first) : undefined;
     if (command) await command.run(a.positionals.slice(1), io);
     else if (a.command === 'eval') await evaluate(io, a, registry);
+    else if (a.command === 'generate') await generate(io, a, registry);
     else if (a.command === 'demo') await demo(io, a, registry);
     else await quantize(io, a, recipe, registry, table);
     return 0;

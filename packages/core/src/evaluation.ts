@@ -55,6 +55,21 @@ export interface KlDivergenceRun extends KlDivergenceResult {
   windows: number;
 }
 
+/**
+ * llama-perplexity's protocol (docs/perplexity-llama-cpp.md): the text tokenized once with BOS in front, cut into
+ * chunks of nCtx tokens, each chunk's first token replaced by BOS, only the second half of each chunk scored.
+ */
+export interface LlamaCppPerplexityOptions {
+  /** The context length, llama-perplexity's -c. */
+  nCtx: number;
+  /** The vocabulary's BOS when it adds one (llama_vocab_get_add_bos): the first token of every chunk becomes it. */
+  bosTokenId?: number;
+  /** Score at most this many chunks (llama-perplexity's --chunks). */
+  maxChunks?: number;
+  onProgress?: (scored: number, total: number) => void;
+  weights?: WeightSource;
+}
+
 /** Scores of a model on a token stream (a plugin's `evaluators` contribution; @autoround/eval's). */
 export interface EvaluatorPlugin {
   readonly name: string;
@@ -65,6 +80,11 @@ export interface EvaluatorPlugin {
   perplexity(model: CausalLM, ids: Int32Array, options: PerplexityOptions): PerplexityResult;
   /** KL(P_reference ‖ P_model) and both perplexities, in one pass over the windows. */
   klDivergence(reference: CausalLM, model: CausalLM, ids: Int32Array, options: PerplexityOptions): KlDivergenceRun;
+  /**
+   * Perplexity as llama-perplexity computes it, on `tokens` as llama.cpp tokenizes the whole text (BOS in front
+   * when the vocabulary adds one). Optional: an evaluator without it makes `--eval_protocol llama.cpp` an error.
+   */
+  llamaCppPerplexity?(model: CausalLM, tokens: Int32Array, options: LlamaCppPerplexityOptions): PerplexityResult;
 }
 
 /** One `--tasks` item: a task name, and the local file to read its documents from (`NAME:PATH`). */

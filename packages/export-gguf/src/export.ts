@@ -10,7 +10,7 @@ import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelec
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
 import { GGML_QNT_VERSION, llama3RopeFactors, longRopeFactors, modelDims, writeArchMetadata } from './hparams.js';
-import { compareGgufOrder, ggufArchOf, ggufTensorName, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
+import { compareGgufOrder, ggufArchOf, ggufTensorName, ggufTextConfig, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
 /** Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name. */
@@ -97,7 +97,7 @@ export interface TensorPlanOptions {
 export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: PlannedTensor[] } {
   const log = o.log ?? silentLogger;
   const fileType = resolveFileType(o.fileType);
-  const config = o.config;
+  const config = ggufTextConfig(o.config);
   const source = o.source ?? 'config.json';
   const arch = ggufArchOf(config, source);
   const dims = modelDims(config, source);
@@ -153,7 +153,7 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
 export function planGguf(o: PlanOptions): GgufPlan {
   const log = o.log ?? silentLogger;
   const fileType = resolveFileType(o.fileType);
-  const config = o.config;
+  const config = ggufTextConfig(o.config);
   const { arch, tensors } = planTensors({
     config,
     sourceTensors: o.sourceTensors,

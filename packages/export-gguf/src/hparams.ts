@@ -54,6 +54,10 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
   }
   const rs = ropeScalingOf(config);
   const kind = (rs?.rope_type ?? rs?.type ?? '').toLowerCase();
+  if (arch === 'qwen2vl') {
+    writeRopeSections(md, config, d.headDim, source);
+    return;
+  }
   if (rs && kind !== 'llama3' && kind !== 'default' && kind !== '') {
     if (kind === 'linear' || kind === 'yarn') {
       md.str(`${p}.rope.scaling.type`, kind);
@@ -163,6 +167,23 @@ function writeGemmaMetadata(md: GgufMetadata, arch: 'gemma2' | 'gemma3', config:
       throw new AutoRoundError('E_UNSUPPORTED', `${source}: "rope_scaling" on Gemma 3 is not supported by the GGUF exporter`, { subject: 'rope_scaling' });
     }
   }
+}
+
+/**
+ * qwen2vl's M-RoPE sections (llama.cpp's `<arch>.rope.dimension_sections`, four int32: temporal, height, width and
+ * a fourth llama.cpp pads with 0), from rope_scaling.mrope_section as convert_hf_to_gguf.py writes them. A
+ * rope_scaling other than M-RoPE without scaling is refused, naming the field.
+ */
+function writeRopeSections(md: GgufMetadata, config: HFConfig, headDim: number, source: string): void {
+  const rs = config.rope_scaling as Record<string, unknown> | null | undefined;
+  const sec = rs?.mrope_section;
+  const extra = rs ? Object.keys(rs).find((k) => k !== 'type' && k !== 'rope_type' && k !== 'mrope_section') : undefined;
+  if (extra !== undefined) throw new AutoRoundError('E_BAD_CONFIG', `${source}: rope_scaling.${extra} is not supported by the GGUF exporter for qwen2vl (M-RoPE sections only)`, { subject: `rope_scaling.${extra}` });
+  if (!Array.isArray(sec) || sec.length > 4 || !sec.every((x) => Number.isInteger(x) && (x as number) >= 0) || sec.reduce((a: number, b) => a + (b as number), 0) !== headDim / 2) {
+    throw new AutoRoundError('E_BAD_CONFIG', `${source}: qwen2vl needs rope_scaling.mrope_section, at most 4 non-negative integers summing to head_dim / 2 = ${headDim / 2}; got ${JSON.stringify(sec)}`, { subject: 'rope_scaling.mrope_section' });
+  }
+  const four = [...(sec as number[]), 0, 0, 0, 0].slice(0, 4);
+  md.i32s('qwen2vl.rope.dimension_sections', four);
 }
 
 /**

@@ -26,8 +26,8 @@ export class GgufWeights implements WeightSource {
   ) {
     this.file = readGguf(path);
     const arch = ggufValue(this.file, 'general.architecture');
-    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma2' && arch !== 'gemma3' && arch !== 'phi3') {
-      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3)`, { subject: path });
+    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma2' && arch !== 'gemma3' && arch !== 'phi3' && arch !== 'qwen2vl') {
+      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen2vl)`, { subject: path });
     }
     this.arch = arch;
     for (const t of this.file.tensors) {
@@ -41,8 +41,17 @@ export class GgufWeights implements WeightSource {
     return [...this.byHf.keys()];
   }
 
+  /**
+   * A qwen2vl file's text tower under the prefix newer transformers save it with (model.language_model.*) as well
+   * as model.*: the folder's spec names the tensors as its source checkpoint did (docs/vlm.md).
+   */
+  private tensorOf(name: string): GgufTensorInfo | undefined {
+    const alias = this.arch === 'qwen2vl' && name.startsWith('model.language_model.') ? `model.${name.slice('model.language_model.'.length)}` : name;
+    return this.byHf.get(alias);
+  }
+
   has(name: string): boolean {
-    return this.byHf.has(name);
+    return this.tensorOf(name) !== undefined;
   }
 
   /** The head counts of the file (metadata first, then config.json). */
@@ -58,7 +67,7 @@ export class GgufWeights implements WeightSource {
   }
 
   readFloat32(name: string): Tensor<'F32'> {
-    const t = this.byHf.get(name);
+    const t = this.tensorOf(name);
     if (!t) throw new AutoRoundError('E_NO_TENSOR', `${this.path}: no tensor for "${name}"`, { subject: name });
     let data = readGgufTensorF32(this.file, t.name);
     const shape = [...t.ne].reverse();

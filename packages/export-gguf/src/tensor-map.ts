@@ -3,7 +3,7 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { HFConfig } from '@autoround/core';
 
-export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'qwen2vl';
 
 const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   LlamaForCausalLM: 'llama',
@@ -14,8 +14,25 @@ const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   Gemma2ForCausalLM: 'gemma2',
   Gemma3ForCausalLM: 'gemma3',
   Phi3ForCausalLM: 'phi3',
+  // the text model of a vision-language checkpoint; its vision tower belongs in a separate mmproj file (docs/vlm.md)
+  Qwen2VLForConditionalGeneration: 'qwen2vl',
+  Qwen2_5_VLForConditionalGeneration: 'qwen2vl',
 };
-const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3' };
+const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', qwen2_vl: 'qwen2vl', qwen2_5_vl: 'qwen2vl' };
+
+/**
+ * The text model's config of a vision-language config.json: its top-level fields overlaid with `text_config` (where
+ * newer transformers put them); any other config as it is.
+ */
+export function ggufTextConfig(config: HFConfig): HFConfig {
+  const tc = config.text_config;
+  if (!tc || typeof tc !== 'object' || Array.isArray(tc)) return config;
+  const { text_config: _t, vision_config: _v, ...top } = config;
+  return { ...top, ...(tc as HFConfig), architectures: config.architectures };
+}
+
+/** A vision-language checkpoint's vision tower and merger (Qwen2-VL: visual.*, newer transformers: model.visual.*). */
+const VISION_RE = /^(model\.)?visual\./;
 
 /** The GGUF architecture of a HF config (general.architecture). */
 export function ggufArchOf(config: HFConfig, source = 'config.json'): GgufArch {
@@ -89,6 +106,10 @@ const LAYER_RE = /^model\.layers\.(\d+)\.(.+)$/;
 /** The GGUF name of a HF tensor; null for tensors the converter drops (rotary inv_freq). */
 export function ggufTensorName(hfName: string, arch?: GgufArch): string | null {
   if (hfName.endsWith('rotary_emb.inv_freq')) return null;
+  // llama.cpp keeps the vision tower in a separate mmproj file, which this exporter does not write
+  if (VISION_RE.test(hfName)) return null;
+  // the text tower of a vision-language checkpoint saved by newer transformers
+  if (hfName.startsWith('model.language_model.')) hfName = `model.${hfName.slice('model.language_model.'.length)}`;
   const g = GLOBAL_TENSORS[hfName];
   if (g) return g;
   const m = LAYER_RE.exec(hfName);

@@ -5,6 +5,7 @@ import { qwen3Architecture } from './qwen3/index.js';
 import { gemma2Architecture } from './gemma2/index.js';
 import { gemma3Architecture } from './gemma3/index.js';
 import { phi3Architecture } from './phi3/index.js';
+import { qwen2VlArchitecture } from './qwen2vl/index.js';
 
 export { architectureOf, intField, numField, readConfig } from './config.js';
 export { applyRope, ropeInvFreq, ropeTables } from './rope.js';
@@ -59,11 +60,12 @@ export { GEMMA3, gemma3Architecture } from './gemma3/index.js';
 export { describePhi3, phi3Architecture, phi3Block, type Phi3BlockOps, type Phi3BlockShape, phi3Dims, type Phi3Dims, Phi3Model } from './phi3/index.js';
 export { longRope, type LongRope } from './rope.js';
 export { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from './kv-decoder.js';
+export { QWEN2_VL, qwen2VlArchitecture, qwen2VlTextConfig, qwen2VlTextPrefix } from './qwen2vl/index.js';
 export { loadTokenizer, type TextTokenizer } from './tokenizer.js';
 export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fast-bpe.js';
 // the overlay lives in core (the host builds one for evaluation); re-exported for existing callers
 export { OverlayWeights } from '@autoround/core';
 
 // one architecture, one folder (README.md "Adding an architecture"): each registers its Hugging Face names
-export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, gemma2Architecture, gemma3Architecture, phi3Architecture] });
+export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, gemma2Architecture, gemma3Architecture, phi3Architecture, qwen2VlArchitecture] });
 export default modelsPlugin;

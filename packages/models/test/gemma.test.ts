@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, Graph } from '@autoround/core-tensor';
 import { Registry, type HFConfig } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, gemmaReference, needsShared, readTensors64, referenceGreedy, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
+import { HAS_SHARED, gemmaReference, needsShared, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
 import modelsPlugin, { GemmaModel, loadTokenizer, readConfig } from '../src/index.js';
 
 // Gemma 2 and Gemma 3 (text) against an independent float64 forward written from transformers' modeling
@@ -97,7 +97,7 @@ for (const family of ['gemma2', 'gemma3'] as const) {
     it('greedy generation (key/value-cache decoder) equals the reference\'s, past the window', () => {
       const n = 20;
       const t = readTensors64(dir);
-      const want = referenceGreedy((ids) => gemmaReference(config, t, ids), model.dims.vocab, prompt, n);
+      const want = greedyOfForward((ids) => gemmaReference(config, t, ids), model.dims.vocab, prompt, n);
       const dec = model.decoder(128, 1);
       let logits = dec.prefill(Int32Array.from(prompt)).subarray((prompt.length - 1) * model.dims.vocab);
       const got: number[] = [];

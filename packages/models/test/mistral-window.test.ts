@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, Graph } from '@autoround/core-tensor';
 import { Registry, type HFConfig } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, mistralReference, needsShared, readTensors64, referenceGreedy, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
+import { HAS_SHARED, mistralReference, needsShared, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
 import modelsPlugin, { describeLlama, LlamaModel, loadTokenizer, readConfig } from '../src/index.js';
 
 // Mistral's sliding window (docs/models/sliding-window.md), ignored before: the forward, decoding and the
@@ -55,7 +55,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('Mistral sliding window against the flo
   it("greedy generation (key/value-cache decoder) equals the reference's", () => {
     const n = 16;
     const t = readTensors64(dir);
-    const want = referenceGreedy((ids) => mistralReference(config, t, ids), model.dims.vocab, prompt, n);
+    const want = greedyOfForward((ids) => mistralReference(config, t, ids), model.dims.vocab, prompt, n);
     const dec = model.decoder(128, 1);
     let logits = dec.prefill(Int32Array.from(prompt)).subarray((prompt.length - 1) * model.dims.vocab);
     const got: number[] = [];

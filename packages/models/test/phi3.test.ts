@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, Graph } from '@autoround/core-tensor';
 import { Registry, type HFConfig } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, needsShared, phi3Reference, readTensors64, referenceGreedy, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
+import { HAS_SHARED, needsShared, phi3Reference, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
 import modelsPlugin, { loadTokenizer, Phi3Model, readConfig } from '../src/index.js';
 
 // Phi-3 against an independent float64 forward written from transformers' modeling_phi3.py
@@ -73,7 +73,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('phi3 fixture against the float64 refer
   it("greedy generation (key/value-cache decoder) equals the reference's", () => {
     const n = 20;
     const t = readTensors64(dir);
-    const want = referenceGreedy((ids) => phi3Reference(config, t, ids), model.dims.vocab, prompt, n);
+    const want = greedyOfForward((ids) => phi3Reference(config, t, ids), model.dims.vocab, prompt, n);
     const dec = model.decoder(128, 1);
     let logits = dec.prefill(Int32Array.from(prompt)).subarray((prompt.length - 1) * model.dims.vocab);
     const got: number[] = [];

@@ -26,4 +26,8 @@ export {
 export type { NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
 export { type DenseFamily, type DenseFixtureOptions, denseFixtureConfig, writeDenseFixture } from './dense-fixtures.js';
-export { gemmaReference, mistralReference, phi3Reference, readTensors64, referenceGreedy } from './dense-reference.js';
+export { gemmaReference, mistralReference, phi3Reference, readTensors64, referenceGreedy as greedyOfForward } from './dense-reference.js';
+export { ReferenceLlama, referenceGreedy } from './reference-llama.js';
+export type { ReferenceLlamaConfig, ReferenceRead } from './reference-llama.js';
+export { writeQwen2VlFixture } from './qwen2vl-fixture.js';
+export type { Qwen2VlFixtureOptions } from './qwen2vl-fixture.js';

@@ -1,7 +1,11 @@
 import type { BlockSpec, ExpectedShape, HFConfig, LinearSpec, ModelSpec } from '@autoround/core';
 import { LLAMA, type LlamaDims, type LlamaVariant, llamaDims } from './dims.js';
 
-export function describeLlama(config: HFConfig, file: string, variant: LlamaVariant = LLAMA): ModelSpec {
+/**
+ * `textPrefix` is where the decoder's tensors live: "model." (…ForCausalLM), or "model.language_model." for a
+ * vision-language checkpoint saved by newer transformers (src/qwen2vl/).
+ */
+export function describeLlama(config: HFConfig, file: string, variant: LlamaVariant = LLAMA, textPrefix = 'model.'): ModelSpec {
   const d = llamaDims(config, file, variant);
   const q = d.heads * d.headDim;
   const kv = d.kvHeads * d.headDim;
@@ -17,7 +21,7 @@ export function describeLlama(config: HFConfig, file: string, variant: LlamaVari
   const norms = ['input_layernorm', 'post_attention_layernorm', ...(d.qkNorm ? ['self_attn.q_norm', 'self_attn.k_norm'] : [])];
   const blocks: BlockSpec[] = [];
   for (let i = 0; i < d.layers; i++) {
-    const prefix = `model.layers.${i}`;
+    const prefix = `${textPrefix}layers.${i}`;
     const tensors = norms.map((n) => `${prefix}.${n}.weight`);
     for (const l of linears) {
       tensors.push(`${prefix}.${l.name}.weight`);
@@ -26,23 +30,23 @@ export function describeLlama(config: HFConfig, file: string, variant: LlamaVari
     blocks.push({ index: i, prefix, linears, norms, tensors });
   }
   return {
-    shapes: llamaShapes(config, d, blocks),
+    shapes: llamaShapes(config, d, blocks, textPrefix),
     architecture: config.architectures![0]!,
     modelType: String(config.model_type ?? d.family),
     config,
     hiddenSize: d.hidden,
     vocabSize: d.vocab,
-    blockListName: 'model.layers',
+    blockListName: `${textPrefix}layers`,
     blocks,
-    embedding: 'model.embed_tokens.weight',
-    finalNorm: 'model.norm.weight',
+    embedding: `${textPrefix}embed_tokens.weight`,
+    finalNorm: `${textPrefix}norm.weight`,
     lmHead: 'lm_head.weight',
     tiedEmbeddings: d.tied,
   };
 }
 
 /** The shape config.json implies for every tensor the forward reads, each with the fields it comes from. */
-function llamaShapes(config: HFConfig, d: LlamaDims, blocks: readonly BlockSpec[]): Record<string, ExpectedShape> {
+function llamaShapes(config: HFConfig, d: LlamaDims, blocks: readonly BlockSpec[], textPrefix: string): Record<string, ExpectedShape> {
   const hd = config.head_dim === undefined || config.head_dim === null ? `head_dim ${d.headDim} = hidden_size / num_attention_heads` : `head_dim ${d.headDim}`;
   const dim: Record<string, [number, string]> = {
     hidden: [d.hidden, `hidden_size ${d.hidden}`],
@@ -63,9 +67,9 @@ function llamaShapes(config: HFConfig, d: LlamaDims, blocks: readonly BlockSpec[
     'mlp.down_proj': ['hidden', 'inter'],
   };
   const shapes: Record<string, ExpectedShape> = {
-    'model.embed_tokens.weight': of('vocab', 'hidden'),
+    [`${textPrefix}embed_tokens.weight`]: of('vocab', 'hidden'),
     'lm_head.weight': of('vocab', 'hidden'),
-    'model.norm.weight': of('hidden'),
+    [`${textPrefix}norm.weight`]: of('hidden'),
   };
   for (const b of blocks) {
     shapes[`${b.prefix}.input_layernorm.weight`] = of('hidden');
