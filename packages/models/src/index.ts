@@ -2,10 +2,11 @@ import { definePlugin } from '@autoround/core';
 import { llamaArchitecture } from './llama/index.js';
 import { qwen2Architecture } from './qwen2/index.js';
 import { qwen3Architecture } from './qwen3/index.js';
+import { mixtralArchitecture, qwen2MoeArchitecture, qwen3MoeArchitecture } from './moe/index.js';
 
 export { architectureOf, intField, numField, readConfig } from './config.js';
 export { applyRope, ropeInvFreq, ropeTables } from './rope.js';
-export type { BlockOps } from './block-ops.js';
+export type { BlockOps, ScatterPart } from './block-ops.js';
 export {
   type BlockLinearTensors,
   type BlockTensors,
@@ -39,11 +40,28 @@ export {
 } from './llama/index.js';
 export { QWEN2, qwen2Architecture } from './qwen2/index.js';
 export { QWEN3, qwen3Architecture } from './qwen3/index.js';
+export {
+  describeMoe,
+  MIXTRAL,
+  mixtralArchitecture,
+  moeArchitecture,
+  moeBlock,
+  type MoeBlockShape,
+  type MoeDims,
+  moeDims,
+  MoeModel,
+  type MoeVariant,
+  QWEN2_MOE,
+  qwen2MoeArchitecture,
+  QWEN3_MOE,
+  qwen3MoeArchitecture,
+  routeTokens,
+} from './moe/index.js';
 export { loadTokenizer, type TextTokenizer } from './tokenizer.js';
 export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fast-bpe.js';
 // the overlay lives in core (the host builds one for evaluation); re-exported for existing callers
 export { OverlayWeights } from '@autoround/core';
 
 // one architecture, one folder (README.md "Adding an architecture"): each registers its Hugging Face names
-export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture] });
+export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, qwen3MoeArchitecture, qwen2MoeArchitecture, mixtralArchitecture] });
 export default modelsPlugin;

@@ -25,3 +25,5 @@ export {
 } from './fixtures.js';
 export type { NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
+export { type MoeFamily, type MoeFixtureOptions, writeMoeFixture } from './moe-fixture.js';
+export { MoeReference } from './moe-reference.js';

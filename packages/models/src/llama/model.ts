@@ -15,6 +15,7 @@ import {
 import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
 import { type BlockLinearTensors, type BlockTensors, blockAttention, decodeAttention, floatOps, rmsNorm } from '../float-ops.js';
 import { type GraphBlockConfig, type GraphBlockOptions, graphOps } from '../graph-ops.js';
+import type { BlockOps } from '../block-ops.js';
 import { llamaBlock } from './block.js';
 import { LLAMA, type LlamaDims, type LlamaVariant, llamaDims } from './dims.js';
 
@@ -66,15 +67,27 @@ export function makeRope(config: HFConfig, dims: LlamaDims, file: string, positi
 }
 
 /** One decoder block, float32: x [T, hidden] → [T, hidden] (a new array). */
-export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBlockWeights, rope: RopeCache, x: Float32Array, T: number, options: BlockForwardOptions = {}): Float32Array {
+export function llamaBlockForward(
+  be: KernelBackend,
+  dims: LlamaDims,
+  w: LlamaBlockWeights,
+  rope: RopeCache,
+  x: Float32Array,
+  T: number,
+  options: BlockForwardOptions = {},
+  block: BlockFn = (ops, x) => llamaBlock(ops, dims, x),
+): Float32Array {
   const { heads, kvHeads, headDim: hd, eps } = dims;
   if (T > rope.positions) throw new AutoRoundError('E_SEQLEN', `sequence of ${T} tokens exceeds max_position_embeddings ${rope.positions}`);
   const at = {
     rope: (x: Float32Array, n: number) => applyRope(x, T, n, hd, rope.cos, rope.sin, rope.rotDim),
     attention: (q: Float32Array, k: Float32Array, v: Float32Array) => blockAttention(be, q, k, v, T, heads, kvHeads, hd),
   };
-  return llamaBlock(floatOps(be, w, eps, at, options), dims, x);
+  return block(floatOps(be, w, eps, at, options), x);
 }
+
+/** A block over injected operations, bound to its shape (llamaBlock; a mixture-of-experts block, src/moe/). */
+export type BlockFn = <X>(ops: BlockOps<X>, x: X) => X;
 
 /** One decoder block on the autograd graph, x [batch·T, hidden] → [batch·T, hidden]. */
 export function llamaBlockGraph(
@@ -82,9 +95,10 @@ export function llamaBlockGraph(
   x: Var,
   dims: Pick<LlamaDims, 'heads' | 'kvHeads' | 'headDim' | 'eps' | 'qkNorm'>,
   w: LlamaBlockWeights,
-  rope: Pick<RopeCache, 'cos' | 'sin' | 'rotDim'>, inject: BlockGraphInject, batch: number, T: number, options?: GraphBlockOptions): Var {
+  rope: Pick<RopeCache, 'cos' | 'sin' | 'rotDim'>, inject: BlockGraphInject, batch: number, T: number, options?: GraphBlockOptions,
+  block: BlockFn = (ops, x) => llamaBlock(ops, dims, x)): Var {
   const cfg: GraphBlockConfig = { heads: dims.heads, kvHeads: dims.kvHeads, headDim: dims.headDim, eps: dims.eps, cos: rope.cos, sin: rope.sin, rotDim: rope.rotDim };
-  return llamaBlock(graphOps(g, w, cfg, inject, batch, T, options), dims, x);
+  return block(graphOps(g, w, cfg, inject, batch, T, options), x);
 }
 
 /** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory. */
@@ -132,11 +146,17 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
   }
 
   blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
-    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, options);
+    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, options, this.blockFn(i));
   }
 
   blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
-    return llamaBlockGraph(g, x, this.dims, this.blocks[index]!, this.rope, inject, batch, T);
+    return llamaBlockGraph(g, x, this.dims, this.blocks[index]!, this.rope, inject, batch, T, undefined, this.blockFn(index));
+  }
+
+  /** Block `index` over injected operations: forward, tuning and decoding all run it (a subclass's block, src/moe/). */
+  blockFn(index: number): BlockFn {
+    void index;
+    return (ops, x) => llamaBlock(ops, this.dims, x);
   }
 
   blockVector(index: number, local: string): Float32Array {
@@ -255,7 +275,7 @@ export class LlamaDecoder implements CausalDecoder {
         }
         return out;
       };
-      x = llamaBlock(floatOps(be, m.blocks[b]!, eps, { rope, attention }), m.dims, x);
+      x = m.blockFn(b)(floatOps(be, m.blocks[b]!, eps, { rope, attention }), x);
     }
     this.pos += T;
     return m.head(x, B * T);
