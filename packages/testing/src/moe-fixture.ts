@@ -5,7 +5,7 @@
 // estimate of the dense MLP), each weight perturbed by 5%, so SignRound tunes trained-looking weights; the router is
 // seeded random. Written through core-tensor's safetensors writer; llama-256's tokenizer is copied.
 
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint, mulberry32, ShardedSafetensorsWriter } from '@autoround/core-tensor';
 import { LLAMA256 } from './fixtures.js';
@@ -72,6 +72,7 @@ export function writeMoeFixture(dir: string, o: MoeFixtureOptions): void {
       delete config.attention_bias;
     }
   }
+  mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) if (existsSync(join(LLAMA256, f))) copyFileSync(join(LLAMA256, f), join(dir, f));
 
