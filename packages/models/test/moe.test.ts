@@ -84,7 +84,7 @@ for (const c of CASES) {
       const tok = loadTokenizer(tmp.dir);
       const ids = tok.encode('Once upon a time');
       const dec = model.decoder(64, 1);
-      let logits = new Float32Array(0);
+      let logits: Float32Array = new Float32Array(0);
       for (const id of ids) logits = dec.step(id);
       const ours: number[] = [];
       for (let i = 0; i < 10; i++) {
@@ -145,7 +145,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('MoE bad input'), () => {
 
   it('an unsupported MoE architecture names itself and the supported list', () => {
     const e = thrown(() => withConfig({ architectures: ['DeepseekV3ForCausalLM'] }));
-    expect(e.code).toBe('E_UNKNOWN_ARCH');
+    expect((e as Error & { code?: string }).code).toBe('E_UNKNOWN_ARCH');
     expect(e.message).toContain('DeepseekV3ForCausalLM');
     expect(e.message).toContain('Qwen3MoeForCausalLM');
     expect(e.message).toContain('MixtralForCausalLM');
