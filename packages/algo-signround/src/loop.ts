@@ -44,6 +44,8 @@ export interface SignRoundOptions {
   enableNormBiasTuning: boolean;
   /** The last block (group) tuned on the LM loss through the final norm and lm_head (enable_lfq) instead of the block-output MSE. */
   enableLfq: boolean;
+  /** A mixture-of-experts expert routed fewer calibration tokens than this falls back to optimized RTN (docs/models/moe.md#tuning). */
+  minExpertTokens: number;
 }
 
 /** The default an option of signRoundOptionDeclarations declares, of the type signRoundOptions reads it as. */
@@ -74,6 +76,7 @@ export function signRoundOptions(o: QuantizeSession['options']): SignRoundOption
     enableAdam: bool('enableAdam'),
     enableNormBiasTuning: bool('enableNormBiasTuning'),
     enableLfq: bool('enableLfq'),
+    minExpertTokens: num('minExpertTokens'),
   };
 }
 

@@ -56,7 +56,9 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
       let q: QuantizedWeight;
       const type = gguf.typeOf(name, scheme);
       if (type !== null) {
-        q = gguf.quantize(name, scheme, type, w, l.outFeatures, l.inFeatures, sums.get(l.name));
+        // a mixture-of-experts expert no calibration token was routed to has no importance matrix
+        const own = sums.get(l.name);
+        q = gguf.quantize(name, scheme, type, w, l.outFeatures, l.inFeatures, own && own.tokens > 0 ? own : undefined);
       } else if (usesOptRtn(scheme)) {
         q = quantizeIntOptRtn(w, l.outFeatures, l.inFeatures, scheme, imatrixPerSequence(sums.get(l.name)!, inputs.length, name));
       } else {

@@ -41,6 +41,14 @@ export const signRoundOptionDeclarations: readonly AlgorithmOption[] = [
   },
   { name: 'enableNormBiasTuning', flag: 'enable_norm_bias_tuning', type: 'boolean', default: false, help: 'tune norm weights and linear biases with an offset too (experimental, as in the original)' },
   { name: 'enableAdam', flag: 'enable_adam', type: 'boolean', default: false, help: 'AdamRound: AdamW instead of the sign step (lr 0.005 unless given)' },
+  {
+    name: 'minExpertTokens',
+    flag: 'min_expert_tokens',
+    type: 'integer',
+    default: 64,
+    help: 'a mixture-of-experts expert routed fewer calibration tokens than this is quantized with optimized RTN instead of tuned (docs/models/moe.md#tuning)',
+    range: { min: 0, max: 1_000_000_000 },
+  },
   { name: 'nblocks', flag: 'nblocks', type: 'integer', default: 1, help: 'consecutive blocks tuned together as one', range: { min: 1, max: 1_000_000 } },
   { name: 'momentum', flag: 'momentum', type: 'number', default: 0, help: 'momentum of the sign step', range: { min: 0, max: 1, maxExclusive: true } },
   {

@@ -5,9 +5,11 @@
 // (docs/adr/0021-one-tuning-loop.md).
 
 import { Graph, type Var } from '@autoround/core-tensor';
-import { type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
+import { type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, isIntWeightOnly, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
+import { rtnQuantize } from '@autoround/algo-rtn';
+import { quantizeIntOptRtn } from '@autoround/quant-types';
 import { checkFinite, emitOutsideBlocks, type LayerQuantizer, type QuantizedLinear, quantizedLinears } from './blockwise.js';
-import { type ActivationSums, blockActivationSums } from './gguf.js';
+import { type ActivationSums, blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
 import { type BlockNormBias, blockNormBias, normBiasInject, normBiasParams } from './norm-bias.js';
 import {
@@ -97,6 +99,34 @@ export interface TunableQuantizer {
   start?(session: QuantizeSession, o: SignRoundOptions): void;
   /** How the layers outside the blocks (embedding, lm_head) are quantized; default RTN. */
   readonly outside?: LayerQuantizer;
+  /**
+   * The quantized weight of a routed expert's linear that got too few calibration tokens to tune
+   * (docs/models/moe.md#tuning); default: optimized RTN with its importance matrix for sym int, else RTN.
+   */
+  fallback?(ctx: LayerContext): QuantizedWeight;
+}
+
+/** A mixture-of-experts expert's linear ("mlp.experts.3.up_proj") → the expert ("mlp.experts.3"); null for any other. */
+export function expertOf(local: string): string | null {
+  const m = /^(.*\.experts\.\d+)\./.exec(local);
+  return m ? m[1]! : null;
+}
+
+/** Optimized RTN of a linear from its importance matrix (plain RTN when it saw no token or the scheme has no search). */
+function optRtnFallback({ linear: { l, name, scheme, weight }, sums, sequences }: LayerContext): QuantizedWeight {
+  if (sums && sums.tokens > 0 && isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) {
+    return quantizeIntOptRtn(weight, l.outFeatures, l.inFeatures, scheme, imatrixPerSequence(sums, sequences, name));
+  }
+  return rtnQuantize(weight, l.outFeatures, l.inFeatures, scheme);
+}
+
+/** The per-block line of the expert report: how many experts were tuned and which fell back, with their token counts. */
+function expertReport(block: number, tokens: ReadonlyMap<string, number>, fellBack: ReadonlySet<string>, min: number): string {
+  const tuned = [...tokens].filter(([e]) => !fellBack.has(e)).map(([, t]) => t);
+  const back = [...tokens].filter(([e]) => fellBack.has(e));
+  const range = tuned.length > 0 ? ` (${Math.min(...tuned)}–${Math.max(...tuned)} tokens each)` : '';
+  const list = back.map(([e, t]) => `${e.slice(e.lastIndexOf('.') + 1)}: ${t}`).join(', ');
+  return `block ${block}: ${tuned.length} of ${tokens.size} experts tuned${range}; ${back.length} fell back to optimized RTN (< ${min} tokens)${back.length > 0 ? `: expert ${list}` : ''}`;
 }
 
 /** Per block index: the QDQ weights of its quantized layers not tuned (or already emitted), by local name. */
@@ -276,17 +306,36 @@ export async function runSignRound(session: QuantizeSession, quantizer: TunableQ
     let refOut = fpIn;
     for (const block of group) {
       const linears = [...quantizedLinears(session, block)];
-      const activations = quantizer.collectsActivations(o) ? blockActivationSums(session, block) : null;
+      // a mixture-of-experts block counts the tokens routed to each expert (its linears' input rows)
+      const routed = linears.some((x) => expertOf(x.l.name) !== null);
+      const collects = quantizer.collectsActivations(o);
+      const activations = collects || routed ? blockActivationSums(session, block) : null;
       const sequences = refOut.length;
       refOut = refOut.map((x) => model.blockForward(block.index, x, T, activations?.hook));
       for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
+      const expertTokens = new Map<string, number>();
+      const fellBack = new Set<string>();
       for (const linear of linears) {
-        const t = quantizer.layer({ session, o, block, linear, sums: activations?.sums.get(linear.l.name), sequences });
+        const expert = expertOf(linear.l.name);
+        const seen = activations?.sums.get(linear.l.name);
+        if (expert !== null && seen) {
+          if (!expertTokens.has(expert)) expertTokens.set(expert, seen.tokens);
+          if (seen.tokens < o.minExpertTokens) {
+            const ctx: LayerContext = { session, o, block, linear, sums: seen, sequences };
+            const q = quantizer.fallback ? quantizer.fallback(ctx) : optRtnFallback(ctx);
+            fellBack.add(expert);
+            session.emit(linear.name, q);
+            fixed.get(block.index)!.set(linear.l.name, q.qdq);
+            continue;
+          }
+        }
+        const t = quantizer.layer({ session, o, block, linear, sums: collects ? activations?.sums.get(linear.l.name) : undefined, sequences });
         if ('fixed' in t) {
           session.emit(linear.name, t.fixed);
           fixed.get(block.index)!.set(linear.l.name, t.fixed.qdq);
         } else tuned.push(t);
       }
+      if (expertTokens.size > 0) session.log.info(expertReport(block.index, expertTokens, fellBack, o.minExpertTokens));
     }
     // enable_norm_bias_tuning: the norms and biases of the group's blocks tune with its layers
     const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && tuned.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);

@@ -42,7 +42,7 @@ describe('SignRound pieces', () => {
   });
 
   it('uses lr = 1/iters, 2/iters for ≤3-bit layers from 1000 iterations on', () => {
-    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1, enableAdam: false, enableNormBiasTuning: false, enableLfq: false };
+    const o = { iters: 200, batchSize: 8, gradientAccumulateSteps: 1, seed: 42, enableMinmaxTuning: true, enableQuantedInput: true, notUseBestMse: false, dynamicMaxGap: -1, momentum: 0, enableAlgExt: false, nblocks: 1, enableAdam: false, enableNormBiasTuning: false, enableLfq: false, minExpertTokens: 64 };
     expect(layerLr(o, 2)).toBe(1 / 200);
     expect(layerLr({ ...o, iters: 1000 }, 2)).toBe(2 / 1000);
     expect(layerLr({ ...o, iters: 1000 }, 4)).toBe(1 / 1000);

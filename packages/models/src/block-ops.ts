@@ -16,4 +16,20 @@ export interface BlockOps<X> {
   add(a: X, b: X): X;
   /** silu(gate) · up. */
   swiglu(gate: X, up: X): X;
+  /**
+   * The float32 values of linear `local` on x (a mixture-of-experts router, kept in full precision): routing
+   * is a decision taken on values, so no gradient flows through it (docs/models/moe.md#tuning).
+   */
+  routerLogits(x: X, local: string): Float32Array;
+  /** Rows of x [*, width] picked by index: the tokens routed to one expert. */
+  gatherRows(x: X, rows: Int32Array, width: number): X;
+  /** A zero [totalRows, width] plus, part by part, weights[i] · y[i] added into row rows[i] (index_add of weighted outputs). */
+  scatterRows(parts: readonly ScatterPart<X>[], totalRows: number, width: number): X;
+}
+
+/** One expert's output rows, where they go and their routing weights. */
+export interface ScatterPart<X> {
+  readonly y: X;
+  readonly rows: Int32Array;
+  readonly weights: Float32Array;
 }

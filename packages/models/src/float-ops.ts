@@ -1,5 +1,5 @@
 import type { BlockForwardOptions, KernelBackend } from '@autoround/core';
-import type { BlockOps } from './block-ops.js';
+import type { BlockOps, ScatterPart } from './block-ops.js';
 
 /** A linear of a block: weight [out, in] row-major and optional bias. */
 export interface BlockLinearTensors {
@@ -100,7 +100,30 @@ export function floatOps(be: KernelBackend, w: BlockTensors, eps: number, at: Fl
       return y;
     },
     swiglu: (gate, up) => swigluRaw(be, gate, up),
+    routerLogits(x, local) {
+      const l = w.linears.get(local)!;
+      return linearRaw(be, x, x.length / l.inFeatures, l, l.inFeatures, l.outFeatures);
+    },
+    gatherRows(x, rows, width) {
+      const y = new Float32Array(rows.length * width);
+      for (let i = 0; i < rows.length; i++) y.set(x.subarray(rows[i]! * width, (rows[i]! + 1) * width), i * width);
+      return y;
+    },
+    scatterRows: (parts, totalRows, width) => scatterRowsRaw(parts, totalRows, width),
   };
+}
+
+/** A zero [totalRows, width] plus each part's weighted rows, in order, each product and sum rounded to float32 (torch's index_add_). */
+export function scatterRowsRaw(parts: readonly ScatterPart<Float32Array>[], totalRows: number, width: number): Float32Array {
+  const out = new Float32Array(totalRows * width);
+  for (const { y, rows, weights } of parts) {
+    for (let i = 0; i < rows.length; i++) {
+      const o = rows[i]! * width;
+      const w = weights[i]!;
+      for (let j = 0; j < width; j++) out[o + j]! += Math.fround(y[i * width + j]! * w);
+    }
+  }
+  return out;
 }
 
 /**

@@ -60,5 +60,15 @@ export function graphOps(g: Graph, w: BlockTensors, cfg: GraphBlockConfig, injec
     },
     add: (a, b) => g.add(a, b),
     swiglu: (gate, up) => g.swiglu(gate, up),
+    routerLogits(x, local) {
+      const l = w.linears.get(local)!;
+      const rows = x.size / l.inFeatures;
+      const y = new Float32Array(rows * l.outFeatures);
+      g.backend.gemm(false, true, rows, l.outFeatures, l.inFeatures, x.data, l.weight, y);
+      if (l.bias) for (let t = 0; t < rows; t++) for (let o = 0; o < l.outFeatures; o++) y[t * l.outFeatures + o]! += l.bias[o]!;
+      return y;
+    },
+    gatherRows: (x, rows, width) => g.gatherRows(g.reshape(x, [x.size / width, width]), rows),
+    scatterRows: (parts, totalRows, width) => g.scatterRows(parts, totalRows, width),
   };
 }

@@ -6,10 +6,11 @@ import { gemma2Architecture } from './gemma2/index.js';
 import { gemma3Architecture } from './gemma3/index.js';
 import { phi3Architecture } from './phi3/index.js';
 import { qwen2VlArchitecture } from './qwen2vl/index.js';
+import { mixtralArchitecture, qwen2MoeArchitecture, qwen3MoeArchitecture } from './moe/index.js';
 
 export { architectureOf, intField, numField, readConfig } from './config.js';
 export { applyRope, ropeInvFreq, ropeTables } from './rope.js';
-export type { BlockOps } from './block-ops.js';
+export type { BlockOps, ScatterPart } from './block-ops.js';
 export {
   type BlockLinearTensors,
   type BlockTensors,
@@ -61,11 +62,28 @@ export { describePhi3, phi3Architecture, phi3Block, type Phi3BlockOps, type Phi3
 export { longRope, type LongRope } from './rope.js';
 export { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from './kv-decoder.js';
 export { QWEN2_VL, qwen2VlArchitecture, qwen2VlTextConfig, qwen2VlTextPrefix } from './qwen2vl/index.js';
+export {
+  describeMoe,
+  MIXTRAL,
+  mixtralArchitecture,
+  moeArchitecture,
+  moeBlock,
+  type MoeBlockShape,
+  type MoeDims,
+  moeDims,
+  MoeModel,
+  type MoeVariant,
+  QWEN2_MOE,
+  qwen2MoeArchitecture,
+  QWEN3_MOE,
+  qwen3MoeArchitecture,
+  routeTokens,
+} from './moe/index.js';
 export { loadTokenizer, type TextTokenizer } from './tokenizer.js';
 export { createFastEncoder, fastEncoderUnsupported, FastBpeEncoder } from './fast-bpe.js';
 // the overlay lives in core (the host builds one for evaluation); re-exported for existing callers
 export { OverlayWeights } from '@autoround/core';
 
 // one architecture, one folder (README.md "Adding an architecture"): each registers its Hugging Face names
-export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, gemma2Architecture, gemma3Architecture, phi3Architecture, qwen2VlArchitecture] });
+export const modelsPlugin = definePlugin({ name: '@autoround/models', architectures: [llamaArchitecture, qwen2Architecture, qwen3Architecture, gemma2Architecture, gemma3Architecture, phi3Architecture, qwen2VlArchitecture, qwen3MoeArchitecture, qwen2MoeArchitecture, mixtralArchitecture] });
 export default modelsPlugin;

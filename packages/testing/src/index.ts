@@ -31,3 +31,5 @@ export { ReferenceLlama, referenceGreedy } from './reference-llama.js';
 export type { ReferenceLlamaConfig, ReferenceRead } from './reference-llama.js';
 export { writeQwen2VlFixture } from './qwen2vl-fixture.js';
 export type { Qwen2VlFixtureOptions } from './qwen2vl-fixture.js';
+export { type MoeFamily, type MoeFixtureOptions, writeMoeFixture } from './moe-fixture.js';
+export { MoeReference } from './moe-reference.js';

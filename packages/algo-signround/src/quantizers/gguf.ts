@@ -103,6 +103,12 @@ export function ggufQuantizer(gguf: GgufLayers): TunableQuantizer {
     // the importance matrix of llama.cpp's search, on the full-precision inputs
     collectsActivations: () => true,
     outside: (n, s, w, out, inF) => gguf.quantizeOrRtn(n, s, w, out, inF),
+    // an expert with too few routed tokens: llama.cpp's importance-matrix search alone (iteration 0 of the tuning)
+    fallback({ linear: { l, name, scheme, weight: w }, sums }: LayerContext) {
+      const type = gguf.typeOf(name, scheme);
+      if (type === null) return rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
+      return gguf.quantize(name, scheme, type, w, l.outFeatures, l.inFeatures, sums && sums.tokens > 0 ? sums : undefined);
+    },
     layer({ session, o, block, linear: { l, name, scheme, weight: w }, sums }: LayerContext) {
       const type = gguf.typeOf(name, scheme);
       if (type === null) {

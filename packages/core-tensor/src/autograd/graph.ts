@@ -570,6 +570,64 @@ export class Graph {
     return y;
   }
 
+  /**
+   * Rows of x [rows, d] picked by index: y[i] = x[rows[i]] (a mixture-of-experts layer's routed tokens);
+   * the gradient scatters back (docs/models/moe.md).
+   */
+  gatherRows(x: Var, rows: Int32Array): Var {
+    const d = x.lastDim;
+    const n = x.size / d;
+    for (const r of rows) if (r < 0 || r >= n) throw shapeError('gatherRows', `row ${r} outside 0..${n - 1}`);
+    const y = this.out([rows.length, d], x.requiresGrad);
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < rows.length; i++) yd.set(xd.subarray(rows[i]! * d, (rows[i]! + 1) * d), i * d);
+    this.record(y, () => {
+      const gy = y._grad!;
+      const gx = this.gradZeroed(x);
+      for (let i = 0; i < rows.length; i++) {
+        const o = rows[i]! * d;
+        for (let j = 0; j < d; j++) gx[o + j]! += gy[i * d + j]!;
+      }
+    });
+    return y;
+  }
+
+  /**
+   * Σ over parts of weights[i] · y[i] added into row rows[i] of a zero [totalRows, d], the parts in order
+   * (a mixture-of-experts layer's index_add of each expert's weighted output). The weights are constants.
+   */
+  scatterRows(parts: readonly { readonly y: Var; readonly rows: Int32Array; readonly weights: Float32Array }[], totalRows: number, d: number): Var {
+    for (const p of parts) {
+      if (p.y.size !== p.rows.length * d || p.weights.length !== p.rows.length) throw shapeError('scatterRows', `a part of ${p.y.size} values for ${p.rows.length} rows of ${d} and ${p.weights.length} weights`);
+      for (const r of p.rows) if (r < 0 || r >= totalRows) throw shapeError('scatterRows', `row ${r} outside 0..${totalRows - 1}`);
+    }
+    const y = this.out([totalRows, d], parts.some((p) => p.y.requiresGrad));
+    const yd = y.data;
+    yd.fill(0);
+    for (const { y: v, rows, weights } of parts) {
+      const vd = v.data;
+      for (let i = 0; i < rows.length; i++) {
+        const o = rows[i]! * d;
+        const w = weights[i]!;
+        for (let j = 0; j < d; j++) yd[o + j]! += Math.fround(vd[i * d + j]! * w);
+      }
+    }
+    this.record(y, () => {
+      const gy = y._grad!;
+      for (const { y: v, rows, weights } of parts) {
+        if (!v.requiresGrad) continue;
+        const gv = this.gradZeroed(v);
+        for (let i = 0; i < rows.length; i++) {
+          const o = rows[i]! * d;
+          const w = weights[i]!;
+          for (let j = 0; j < d; j++) gv[i * d + j]! += gy[o + j]! * w;
+        }
+      }
+    });
+    return y;
+  }
+
   /** Mean (or sum) squared error against a constant target, optionally with a per-token mask. Returns a scalar. */
   mse(pred: Var, target: Float32Array, opts: MseOptions = {}): Var {
     if (target.length !== pred.size) throw shapeError('mse', `target has ${target.length} values, prediction ${pred.size}`);

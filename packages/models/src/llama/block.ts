@@ -16,6 +16,12 @@ export interface LlamaBlockShape {
  * out = h + down_proj(silu(gate_proj(n)) · up_proj(n)) with n = post_attention_layernorm(h).
  */
 export function llamaBlock<X>(ops: BlockOps<X>, d: LlamaBlockShape, x: X): X {
+  const h = llamaAttention(ops, d, x);
+  return llamaMlp(ops, h, ops.norm(h, 'post_attention_layernorm'));
+}
+
+/** The block's first half: h = x + o_proj(attn(…)) over input_layernorm(x) (shared by the mixture-of-experts blocks, src/moe/). */
+export function llamaAttention<X>(ops: BlockOps<X>, d: LlamaBlockShape, x: X): X {
   const h1 = ops.norm(x, 'input_layernorm');
   let q = ops.linear(h1, 'self_attn.q_proj');
   let k = ops.linear(h1, 'self_attn.k_proj');
@@ -27,8 +33,11 @@ export function llamaBlock<X>(ops: BlockOps<X>, d: LlamaBlockShape, x: X): X {
   q = ops.rope(q, d.heads);
   k = ops.rope(k, d.kvHeads);
   const a = ops.attention(q, k, v);
-  const h = ops.add(x, ops.linear(a, 'self_attn.o_proj'));
-  const n = ops.norm(h, 'post_attention_layernorm');
-  const act = ops.swiglu(ops.linear(n, 'mlp.gate_proj'), ops.linear(n, 'mlp.up_proj'));
-  return ops.add(h, ops.linear(act, 'mlp.down_proj'));
+  return ops.add(x, ops.linear(a, 'self_attn.o_proj'));
+}
+
+/** The dense MLP's residual: h + down_proj(silu(gate_proj(n)) · up_proj(n)), `prefix` its module ("mlp"). */
+export function llamaMlp<X>(ops: BlockOps<X>, h: X, n: X, prefix = 'mlp'): X {
+  const act = ops.swiglu(ops.linear(n, `${prefix}.gate_proj`), ops.linear(n, `${prefix}.up_proj`));
+  return ops.add(h, ops.linear(act, `${prefix}.down_proj`));
 }

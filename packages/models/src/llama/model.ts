@@ -16,6 +16,7 @@ import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
 import { type BlockLinearTensors, type BlockTensors, type FloatPositions, blockAttention, floatOps, rmsNorm } from '../float-ops.js';
 import { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from '../kv-decoder.js';
 import { type GraphBlockConfig, type GraphBlockOptions, graphOps } from '../graph-ops.js';
+import type { BlockOps } from '../block-ops.js';
 import { llamaBlock } from './block.js';
 import { LLAMA, type LlamaDims, type LlamaVariant, llamaDims } from './dims.js';
 
@@ -67,7 +68,16 @@ export function makeRope(config: HFConfig, dims: LlamaDims, file: string, positi
 }
 
 /** One decoder block, float32: x [T, hidden] → [T, hidden] (a new array). */
-export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBlockWeights, rope: RopeCache, x: Float32Array, T: number, options: BlockForwardOptions = {}): Float32Array {
+export function llamaBlockForward(
+  be: KernelBackend,
+  dims: LlamaDims,
+  w: LlamaBlockWeights,
+  rope: RopeCache,
+  x: Float32Array,
+  T: number,
+  options: BlockForwardOptions = {},
+  block: BlockFn = (ops, x) => llamaBlock(ops, dims, x),
+): Float32Array {
   const { heads, kvHeads, headDim: hd, eps } = dims;
   if (T > rope.positions) throw new AutoRoundError('E_SEQLEN', `sequence of ${T} tokens exceeds max_position_embeddings ${rope.positions}`);
   const window = dims.slidingWindow ?? Infinity;
@@ -77,8 +87,11 @@ export function llamaBlockForward(be: KernelBackend, dims: LlamaDims, w: LlamaBl
     attention: (q: Float32Array, k: Float32Array, v: Float32Array) =>
       T > window ? windowedAttention(q, k, v, T, heads, kvHeads, hd, { scale: 1 / Math.sqrt(hd), window, softcap: 0 }) : blockAttention(be, q, k, v, T, heads, kvHeads, hd),
   };
-  return llamaBlock(floatOps(be, w, eps, at, options), dims, x);
+  return block(floatOps(be, w, eps, at, options), x);
 }
+
+/** A block over injected operations, bound to its shape (llamaBlock; a mixture-of-experts block, src/moe/). */
+export type BlockFn = <X>(ops: BlockOps<X>, x: X) => X;
 
 /** One decoder block on the autograd graph, x [batch·T, hidden] → [batch·T, hidden]. */
 export function llamaBlockGraph(
@@ -86,11 +99,12 @@ export function llamaBlockGraph(
   x: Var,
   dims: Pick<LlamaDims, 'heads' | 'kvHeads' | 'headDim' | 'eps' | 'qkNorm'> & { slidingWindow?: number | null },
   w: LlamaBlockWeights,
-  rope: Pick<RopeCache, 'cos' | 'sin' | 'rotDim'>, inject: BlockGraphInject, batch: number, T: number, options?: GraphBlockOptions): Var {
+  rope: Pick<RopeCache, 'cos' | 'sin' | 'rotDim'>, inject: BlockGraphInject, batch: number, T: number, options?: GraphBlockOptions,
+  block: BlockFn = (ops, x) => llamaBlock(ops, dims, x)): Var {
   const cfg: GraphBlockConfig = { heads: dims.heads, kvHeads: dims.kvHeads, headDim: dims.headDim, eps: dims.eps, cos: rope.cos, sin: rope.sin, rotDim: rope.rotDim };
   const window = dims.slidingWindow ?? Infinity;
   const opts = T > window && !options?.attentionMask ? { ...options, attentionMask: slidingWindowMask(batch, T, window) } : options;
-  return llamaBlock(graphOps(g, w, cfg, inject, batch, T, opts), dims, x);
+  return block(graphOps(g, w, cfg, inject, batch, T, opts), x);
 }
 
 /** Additive mask [batch, T, T]: −∞ where key s is `window` or more positions before query t (the causal part is the attention's). */
@@ -150,7 +164,7 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   }
 
   runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
-    return llamaBlock(floatOps(this.be, this.blocks[index]!, this.dims.eps, at), this.dims, x);
+    return this.blockFn(index)(floatOps(this.be, this.blocks[index]!, this.dims.eps, at), x);
   }
 
   /** Hidden states [T, hidden] for token ids. */
@@ -170,11 +184,17 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   }
 
   blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
-    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, options);
+    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, options, this.blockFn(i));
   }
 
   blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
-    return llamaBlockGraph(g, x, this.dims, this.blocks[index]!, this.rope, inject, batch, T);
+    return llamaBlockGraph(g, x, this.dims, this.blocks[index]!, this.rope, inject, batch, T, undefined, this.blockFn(index));
+  }
+
+  /** Block `index` over injected operations: forward, tuning and decoding all run it (a subclass's block, src/moe/). */
+  blockFn(index: number): BlockFn {
+    void index;
+    return (ops, x) => llamaBlock(ops, this.dims, x);
   }
 
   blockVector(index: number, local: string): Float32Array {

@@ -1,0 +1,40 @@
+import type { ModelSpec, WeightSource, KernelBackend } from '@autoround/core';
+import { checkTensorShape } from '@autoround/core';
+import type { BlockLinearTensors } from '../float-ops.js';
+import { type BlockFn, LlamaModel } from '../llama/model.js';
+import { moeBlock, moeBlockShape } from './block.js';
+import { type MoeDims, type MoeVariant, moeDims } from './dims.js';
+import { moeRouterNames } from './spec.js';
+
+/**
+ * A loaded mixture-of-experts model: LlamaModel's embeddings, head, forward, tuning graph and key/value-cache
+ * decoder, each block run as moeBlock. The routers (and Qwen2-MoE's shared-expert gate) join each block's tensors
+ * beside its linears, read by the block's `routerLogits` only.
+ */
+export class MoeModel extends LlamaModel {
+  readonly moe: MoeDims;
+  private readonly variant: MoeVariant;
+
+  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: MoeVariant) {
+    super(spec, weights, backend, { name: variant.name, hfArchitectures: variant.hfArchitectures, adjust: (x, c) => (variant.attention ? variant.attention(x, c) : x) });
+    this.variant = variant;
+    this.moe = moeDims(spec.config, 'config.json', variant);
+    for (const b of spec.blocks) {
+      if (!this.moe.sparse[b.index]) continue;
+      const own = this.blocks[b.index]!;
+      const linears = new Map<string, BlockLinearTensors>(own.linears);
+      for (const r of moeRouterNames(this.moe, variant)) {
+        const name = `${b.prefix}.${r}.weight`;
+        const t = weights.readFloat32(name);
+        checkTensorShape(spec, name, t.shape, 'model weights');
+        linears.set(r, { weight: t.data, inFeatures: t.shape[1]!, outFeatures: t.shape[0]! });
+      }
+      this.blocks[b.index] = { norms: own.norms, linears };
+    }
+  }
+
+  override blockFn(index: number): BlockFn {
+    const shape = moeBlockShape(this.moe, this.variant, index);
+    return (ops, x) => moeBlock(ops, shape, x);
+  }
+}
