@@ -8,6 +8,7 @@ export {
   presetScheme,
   type QuantScheme,
   resolveScheme,
+  needsActivationCalibration,
   type ScaleDType,
   scaleDtypeOf,
   schemeDiff,

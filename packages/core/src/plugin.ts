@@ -20,6 +20,12 @@ export interface WeightSource {
    * Face model with tied embeddings uses embed_tokens, whatever else the checkpoint holds).
    */
   readonly separateOutput?: boolean;
+  /**
+   * The activation quantization the model computes with (a reader of a folder whose scheme quantizes
+   * activations; an overlay of in-memory quantized layers): the QDQ of each quantized linear's input, by full
+   * layer name. A model loaded on these weights applies it (LoadOptions.activations).
+   */
+  readonly activations?: ActivationQdq;
 }
 
 /** A loaded causal LM that can run a float32 forward pass. */
@@ -231,6 +237,12 @@ export interface AlgorithmPlugin extends AlgorithmRouting {
    */
   resumable?(options: QuantizeOptions): boolean;
   run(session: QuantizeSession): Promise<void>;
+  /**
+   * The activation quantization of quantized layers, for evaluating them in memory (docs/algorithms/fp-qdq.md#activations):
+   * each layer's scheme's act_* fields with its calibrated fields (QuantizedWeight.actMax); undefined when no
+   * layer quantizes its activations. The host asks the first installed algorithm that has it.
+   */
+  activations?(layers: ReadonlyMap<string, QuantizedWeight>): ActivationQdq | undefined;
 }
 
 /** Everything an exporter knows when it opens. */

@@ -71,6 +71,7 @@ export {
   ue5m3Bits,
   ue5m3Value,
 } from './fp/fp-qdq.js';
+export { fpSearchCandidates, hasFpOptRtn, quantizeFpOptRtn, searchFpScale } from './fp/fp-opt-rtn.js';
 export { activationScheme, checkActivationScheme, fp8InputScale, needsActivationMax, quantizeActivation, quantizesActivations } from './fp/activation.js';
 export { handleImatrixZeros, quantizeIntOptRtn, searchRatio, searchSteps } from './int/opt-rtn.js';
 export { QuantPool, defaultThreads, type PoolJob } from './pool.js';

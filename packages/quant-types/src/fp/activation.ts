@@ -1,6 +1,6 @@
 // Activation quantization (docs/algorithms/fp-qdq.md#activations): the input x [rows, in] of a quantized linear,
 // quantize–dequantized under the scheme's act_* fields, as the original's act_quant_func does on the fly.
-import { AutoRoundError, type QuantScheme } from '@autoround/core';
+import { AutoRoundError, needsActivationCalibration, type QuantScheme } from '@autoround/core';
 import { quantizeInt } from '../int/int-qdq.js';
 import { fpDataTypeOf, nvGlobalScale, quantizeFp } from './fp-qdq.js';
 
@@ -14,9 +14,7 @@ export function quantizesActivations(s: QuantScheme): boolean {
  * (FP8_STATIC: input_scale), and NVFP4's nv_fp4_with_static_gs (input_global_scale).
  */
 export function needsActivationMax(s: QuantScheme): boolean {
-  if (!quantizesActivations(s)) return false;
-  const t = fpDataTypeOf(s.act_data_type, s.act_bits);
-  return !s.act_dynamic || (t?.staticGlobalScale ?? false);
+  return needsActivationCalibration(s);
 }
 
 /** The weight-shaped scheme the activations are quantized with (x is [rows, in], groups along `in`). */
