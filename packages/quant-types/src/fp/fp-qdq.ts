@@ -132,6 +132,26 @@ export interface FpQdqTuning extends IntQdqTuning {
   initScale?: Float32Array;
   /** A calibrated maximum used instead of every group's own (static activations: FP8_STATIC's act_max). */
   tensorMax?: number;
+  /** Filled with what the straight-through backward needs (SignRound's autograd op; docs/algorithms/fp-qdq.md#gradients). */
+  trace?: FpTrace;
+}
+
+/**
+ * The straight-through derivatives of one QDQ (sizes: elements [out·in], groups): with g the gradient of W_qdq,
+ * dL/dV = g · vScale[group] · dx, and dL/dmaxScale[group] = Σ g · (q · p[group] + dx · W · u[group]).
+ */
+export interface FpTrace {
+  /** Per element: the element value (before the scale) and d element / d x through the clamps and the rounding. */
+  readonly q: Float32Array;
+  readonly dx: Float32Array;
+  /** Per group: d W_qdq / d x (the scale the element is multiplied back by), and the scale path's two factors. */
+  readonly vScale: Float32Array;
+  readonly p: Float32Array;
+  readonly u: Float32Array;
+}
+
+export function newFpTrace(elements: number, groups: number): FpTrace {
+  return { q: new Float32Array(elements), dx: new Float32Array(elements), vScale: new Float32Array(groups), p: new Float32Array(groups), u: new Float32Array(groups) };
 }
 
 // ---- element grids -------------------------------------------------------------------------------------------
@@ -296,7 +316,7 @@ const FP8_MIN_SCALE_E5M2 = f(1 / (57344 * 512));
 
 // ---- the QDQ -------------------------------------------------------------------------------------------------
 
-interface GroupGeometry {
+export interface GroupGeometry {
   /** Number of scale groups, and for each group its elements (indices into [out, in]). */
   readonly nGroups: number;
   /** Elements of group g, in order: calls visit(i, slot) with the element index and its slot in the padded group. */
@@ -304,6 +324,11 @@ interface GroupGeometry {
   /** Slots per group in V's padded layout. */
   readonly slots: number;
   readonly groupSize: number;
+}
+
+/** How a weight [out, in] of a floating-point scheme is cut into scale groups (V's padded slots per group). */
+export function fpGeometry(s: QuantScheme, out: number, inF: number): GroupGeometry {
+  return geometry(s, fpDataTypeOfScheme(s, '--scheme').format, out, inF);
 }
 
 function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): GroupGeometry {
@@ -348,6 +373,11 @@ function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): G
   };
 }
 
+/** The group maximum before max_scale (the value max_scale multiplies), from the product and β. */
+function mxBeforeBeta(mxAfter: number, beta: number | undefined): number {
+  return beta === undefined || beta === 0 ? mxAfter : mxAfter / beta;
+}
+
 /** Largest |x| of a tensor (NaN if any element is NaN). */
 export function absMax(x: Float32Array): number {
   let m = 0;
@@ -370,7 +400,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
   const codes = new Uint8Array(out * inF);
   const scales = new Float32Array(geo.nGroups);
   const scaleCodes = format.scaleFormat === 'fp32' ? undefined : new Uint8Array(geo.nGroups);
-  const { v, maxScale, initScale } = tuning;
+  const { v, maxScale, initScale, trace } = tuning;
   for (const [name, arr, len] of [['v', v, geo.nGroups * geo.slots], ['maxScale', maxScale, geo.nGroups], ['initScale', initScale, geo.nGroups]] as const) {
     if (arr && arr.length !== len) throw new RangeError(`quantizeFp: ${name} has ${arr.length} values, expected ${len}`);
   }
@@ -399,14 +429,33 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
       const scale = 2 ** e;
       scales[g] = scale;
       scaleCodes![g] = e + 127;
+      if (trace) {
+        // shared_exp = floor_ste(log2(max·β)) − emax: d scale / dβ = scale/β inside the ±127 clamp, 0 for a zero maximum
+        const raw = mx === 0 ? 0 : rceil ? Math.ceil(f(Math.log2(f(mx / format.maxNorm)))) : Math.floor(f(Math.log2(mx))) - format.emax;
+        const inside = mx !== 0 && raw >= -127 && raw <= 127;
+        const dsdb = inside && maxScale && maxScale[g]! !== 0 ? scale / maxScale[g]! : 0;
+        trace.vScale[g] = scale;
+        trace.p[g] = dsdb;
+        trace.u[g] = -dsdb / scale;
+      }
+      const minExp = 2 - 2 ** (format.ebits - 1);
       geo.each(g, (i, slot) => {
         let x = f(weight[i]! / scale);
         if (v) x = f(x + v[vOff + slot]!);
-        if (x > format.maxNorm) x = format.maxNorm;
-        else if (x < -format.maxNorm) x = -format.maxNorm;
+        let inRange = true;
+        if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
+        else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
         const q = quantElement(x, format.ebits, format.mbits, format.maxNorm);
         codes[i] = encodeElement(q, el);
         qdq[i] = f(q * scale);
+        if (trace) {
+          trace.q[i] = q;
+          // the original's element rounding under autograd: its private exponent follows x (floor_ste of log2|x|), so
+          // d q/dx = q/x where that exponent is not clipped at the smallest, else 1; 0 at x = 0 (sign(0))
+          let d = 0;
+          if (inRange && x !== 0) d = format.ebits !== 0 && Math.floor(f(Math.log2(Math.abs(x)))) >= minExp ? q / x : 1;
+          trace.dx[i] = d;
+        }
       });
     } else if (format.family === 'nv') {
       const gsc = globalScale!;
@@ -427,14 +476,30 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
       scaleCodes![g] = sc;
       const outScale = recip(f(s * recip(gsc)));
       const back = recip(outScale);
+      if (trace) {
+        // s = cast_ste(gs·max·β/6) (inside the clamp), o = 1/(s·(1/gs)), W_qdq = q·(1/o)
+        const raw = f(gsc * f(mx * recip(6)));
+        const lim = format.scaleFormat === 'e4m3' ? 448 : 114688;
+        const dsdb = maxScale && Math.abs(raw) <= lim && (format.scaleFormat === 'e4m3' || raw >= 0) ? (gsc * mxBeforeBeta(mx, maxScale[g])) / 6 : 0;
+        const rg = recip(gsc);
+        const dodb = s !== 0 ? (-1 / (s * s * rg)) * dsdb : 0;
+        trace.vScale[g] = back;
+        trace.p[g] = -back * back * dodb;
+        trace.u[g] = back * dodb;
+      }
       geo.each(g, (i, slot) => {
         let x = f(weight[i]! * outScale);
         if (v) x = f(x + v[vOff + slot]!);
-        if (x > 6) x = 6;
-        else if (x < -6) x = -6;
+        let inRange = true;
+        if (x > 6) (x = 6), (inRange = false);
+        else if (x < -6) (x = -6), (inRange = false);
         const q = castToFp4(x);
         codes[i] = encodeElement(q, 'e2m1');
         qdq[i] = f(q * back);
+        if (trace) {
+          trace.q[i] = q;
+          trace.dx[i] = inRange && x !== 0 ? 1 : 0;
+        }
       });
     } else {
       const e4 = el === 'e4m3';
@@ -442,14 +507,27 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
       const minScale = e4 ? FP8_MIN_SCALE_E4M3 : FP8_MIN_SCALE_E5M2;
       if (!(scale >= minScale)) scale = Number.isNaN(scale) ? scale : minScale;
       scales[g] = scale;
+      if (trace) {
+        // scale = max(max·β/maxNorm, minimum): d scale/dβ = max/maxNorm above the minimum
+        const dsdb = maxScale && scale !== minScale ? mxBeforeBeta(mx, maxScale[g]) / format.maxNorm : 0;
+        trace.vScale[g] = scale;
+        trace.p[g] = dsdb;
+        trace.u[g] = -dsdb / scale;
+      }
       geo.each(g, (i, slot) => {
         let x = f(weight[i]! / scale);
         if (v) x = f(x + v[vOff + slot]!);
-        if (x > format.maxNorm) x = format.maxNorm;
-        else if (x < -format.maxNorm) x = -format.maxNorm;
+        let inRange = true;
+        if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
+        else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
         const b = e4 ? f32ToF8E4M3Bits(x) : f32ToF8E5M2Bits(x);
         codes[i] = b;
-        qdq[i] = f((e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b)) * scale);
+        const q = e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b);
+        qdq[i] = f(q * scale);
+        if (trace) {
+          trace.q[i] = q;
+          trace.dx[i] = inRange ? 1 : 0;
+        }
       });
     }
   }
