@@ -164,9 +164,8 @@ export function quantElement(x: number, ebits: number, mbits: number, maxNorm: n
   const up = 2 ** (mbits - 2);
   let y: number;
   if (ebits !== 0) {
-    const a = Math.abs(x);
     // float32 log2 as torch computes it (a value just below a power of two may round up to it)
-    let pe = Math.floor(f(Math.log2(a + (x === 0 ? 1 : 0))));
+    let pe = x === 0 ? 0 : floorLog2F32(Math.abs(x));
     const minExp = 2 - 2 ** (ebits - 1);
     if (pe < minExp) pe = minExp;
     const p = 2 ** pe;
@@ -179,6 +178,22 @@ export function quantElement(x: number, ebits: number, mbits: number, maxNorm: n
     y = f(y / up);
   }
   return y > maxNorm ? maxNorm : y < -maxNorm ? -maxNorm : y;
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/**
+ * floor(log2 a) of a positive float32 as torch's float32 log2 gives it: the exponent from the bits, except where the
+ * mantissa is within 64 ulps of the next power of two, whose float32 log2 may round up to it (then Math.log2 rounded
+ * to float32 decides). Subnormals through Math.log2.
+ */
+export function floorLog2F32(a: number): number {
+  F32[0] = a;
+  const u = U32[0]!;
+  const e = (u >>> 23) & 0xff;
+  if (e === 0 || e === 0xff || (u & 0x7fffff) >= 0x7fffc0) return Math.floor(f(Math.log2(a)));
+  return e - 127;
 }
 
 /** sign(t)·(floor(|t| + 0.5) − [(|t| − 0.5) mod 2 == 0]): round half to even, as the original writes it (−0 → 0). */
@@ -401,6 +416,8 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
   const scales = new Float32Array(geo.nGroups);
   const scaleCodes = format.scaleFormat === 'fp32' ? undefined : new Uint8Array(geo.nGroups);
   const { v, maxScale, initScale, trace } = tuning;
+  // the tuning graph's forward needs values only (the trace); the codes are for the emitted weight
+  const withCodes = !trace;
   for (const [name, arr, len] of [['v', v, geo.nGroups * geo.slots], ['maxScale', maxScale, geo.nGroups], ['initScale', initScale, geo.nGroups]] as const) {
     if (arr && arr.length !== len) throw new RangeError(`quantizeFp: ${name} has ${arr.length} values, expected ${len}`);
   }
@@ -439,21 +456,23 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
         trace.u[g] = -dsdb / scale;
       }
       const minExp = 2 - 2 ** (format.ebits - 1);
+      const e2m1 = el === 'e2m1';
       geo.each(g, (i, slot) => {
         let x = f(weight[i]! / scale);
         if (v) x = f(x + v[vOff + slot]!);
         let inRange = true;
         if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
         else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
-        const q = quantElement(x, format.ebits, format.mbits, format.maxNorm);
-        codes[i] = encodeElement(q, el);
+        // E2M1: the NVFP4 cast is the same rounding (half to even on the grid), without a log2 per element
+        const q = e2m1 ? castToFp4(x) : quantElement(x, format.ebits, format.mbits, format.maxNorm);
+        if (withCodes) codes[i] = encodeElement(q, el);
         qdq[i] = f(q * scale);
         if (trace) {
           trace.q[i] = q;
           // the original's element rounding under autograd: its private exponent follows x (floor_ste of log2|x|), so
           // d q/dx = q/x where that exponent is not clipped at the smallest, else 1; 0 at x = 0 (sign(0))
           let d = 0;
-          if (inRange && x !== 0) d = format.ebits !== 0 && Math.floor(f(Math.log2(Math.abs(x)))) >= minExp ? q / x : 1;
+          if (inRange && x !== 0) d = format.ebits !== 0 && floorLog2F32(Math.abs(x)) >= minExp ? q / x : 1;
           trace.dx[i] = d;
         }
       });
@@ -494,7 +513,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
         if (x > 6) (x = 6), (inRange = false);
         else if (x < -6) (x = -6), (inRange = false);
         const q = castToFp4(x);
-        codes[i] = encodeElement(q, 'e2m1');
+        if (withCodes) codes[i] = encodeElement(q, 'e2m1');
         qdq[i] = f(q * back);
         if (trace) {
           trace.q[i] = q;
