@@ -91,9 +91,15 @@ export function activationQdqOf(layers: ReadonlyMap<string, Pick<QuantizedWeight
   const acting = new Map<string, Pick<QuantizedWeight, 'scheme' | 'actMax'>>();
   for (const [name, q] of layers) if (quantizesActivations(q.scheme)) acting.set(name, q);
   if (acting.size === 0) return undefined;
+  // q/k/v (and gate/up) read the same input under the same scheme: the last result is reused for the same array
+  let last: { x: Float32Array; rows: number; scheme: QuantScheme; actMax: number | undefined; y: Float32Array } | null = null;
   return (layer, x, rows, inF) => {
     const q = acting.get(layer);
-    return q ? quantizeActivation(x, rows, inF, q.scheme, q.actMax) : x;
+    if (!q) return x;
+    if (last && last.x === x && last.rows === rows && last.scheme === q.scheme && last.actMax === q.actMax) return last.y;
+    const y = quantizeActivation(x, rows, inF, q.scheme, q.actMax);
+    last = { x, rows, scheme: q.scheme, actMax: q.actMax, y };
+    return y;
   };
 }
 

@@ -60,6 +60,7 @@ export {
   type FpFormat,
   fpFormatByName,
   fpGeometry,
+  fpQdqValues,
   fpGroupShape,
   type FpTrace,
   type GroupGeometry,

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AutoRoundError, type QuantScheme, presetScheme, resolveScheme } from '@autoround/core';
 import { Checkpoint } from '@autoround/core-tensor';
 import { HAS_SHARED, STORIES, needsShared, randn, thrown, xorshiftRandom } from '@autoround/testing';
-import { checkFpLayout, decodeElement, fpDataTypeOf, quantizeActivation, quantizeFp } from '../src/index.js';
+import { checkFpLayout, decodeElement, fpDataTypeOf, fpQdqValues, quantizeActivation, quantizeFp } from '../src/index.js';
 
 const f = Math.fround;
 
@@ -290,6 +290,15 @@ describe('bad layouts fail before any work, naming the layer', () => {
 });
 
 describe('activation QDQ', () => {
+  it('the values-only path equals quantizeFp for every row-grouped type', () => {
+    const xs = randn(16 * 128, xorshiftRandom(12), 1);
+    for (const [, s] of SCHEMES) {
+      if (s.group_shape) continue;
+      expect(Array.from(fpQdqValues(xs, 16, 128, s))).toEqual(Array.from(quantizeFp(xs, 16, 128, s).qdq));
+    }
+    const st = { ...presetScheme('FPW8A16') };
+    expect(Array.from(fpQdqValues(xs, 16, 128, st, { tensorMax: 3 }))).toEqual(Array.from(quantizeFp(xs, 16, 128, st, { tensorMax: 3 }).qdq));
+  });
   const x = randn(8 * 64, xorshiftRandom(11), 1);
   it('dynamic MX activations are the MX QDQ of each token in groups of act_group_size', () => {
     const s = presetScheme('MXFP4');

@@ -4,7 +4,7 @@
 import type { Graph, Var } from '@autoround/core-tensor';
 import { AutoRoundError, type QuantScheme, type QuantizedWeight } from '@autoround/core';
 import { fpTuning } from '@autoround/algo-rtn';
-import { type FpQdqTuning, fpGeometry, type GroupGeometry, newFpTrace, quantizeFp, searchFpScale, hasFpOptRtn } from '@autoround/quant-types';
+import { type FpQdqTuning, type FpTrace, fpGeometry, type GroupGeometry, quantizeFp, searchFpScale, hasFpOptRtn } from '@autoround/quant-types';
 import { imatrixPerSequence } from '../gguf.js';
 import { layerLr } from '../loop.js';
 import { withActivationRanges } from '../fp.js';
@@ -49,25 +49,31 @@ export class FpParams {
 export function fpQdqVar(g: Graph, weight: Float32Array, p: FpParams): Var {
   const { out, inF, geo } = p;
   return g.custom([out, inF], true, {
-    forward(y) {
-      const trace = newFpTrace(out * inF, geo.nGroups);
+    forward(y, buffers) {
+      const n = out * inF;
+      const G = geo.nGroups;
+      const trace: FpTrace = { q: buffers.float32(n), dx: buffers.float32(n), vScale: buffers.float32(G), p: buffers.float32(G), u: buffers.float32(G) };
       y.set(quantizeFp(weight, out, inF, p.scheme, { ...p.tuning(), trace }).qdq);
       return trace;
     },
     backward(gy, trace) {
       const { vGrad, betaGrad } = p;
+      const idx = new Int32Array(geo.slots);
+      const { q, dx } = trace;
       for (let grp = 0; grp < geo.nGroups; grp++) {
         const vs = trace.vScale[grp]!;
         const pp = trace.p[grp]!;
         const uu = trace.u[grp]!;
         const off = grp * geo.slots;
         let acc = 0;
-        geo.each(grp, (i, slot) => {
+        const n = geo.fill(grp, idx);
+        for (let k = 0; k < n; k++) {
+          const i = idx[k]!;
           const gi = gy[i]!;
-          const dx = trace.dx[i]!;
-          vGrad[off + slot]! += gi * vs * dx;
-          acc += gi * (trace.q[i]! * pp + dx * weight[i]! * uu);
-        });
+          const d = dx[i]!;
+          vGrad[off + k]! += gi * vs * d;
+          acc += gi * (q[i]! * pp + d * weight[i]! * uu);
+        }
         if (betaGrad) betaGrad[grp]! += acc;
       }
     },

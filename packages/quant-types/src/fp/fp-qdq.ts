@@ -336,6 +336,8 @@ export interface GroupGeometry {
   readonly nGroups: number;
   /** Elements of group g, in order: calls visit(i, slot) with the element index and its slot in the padded group. */
   each(g: number, visit: (i: number, slot: number) => void): void;
+  /** Writes group g's element indices in slot order into idx; returns how many. */
+  fill(g: number, idx: Int32Array): number;
   /** Slots per group in V's padded layout. */
   readonly slots: number;
   readonly groupSize: number;
@@ -355,10 +357,19 @@ function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): G
       nGroups: gr * gc,
       slots: br * bc,
       groupSize: bc,
+      // slot k: the block's k-th element in row-major order (a partial edge block uses its first slots)
       each(g, visit) {
         const r0 = Math.floor(g / gc) * br;
         const c0 = (g % gc) * bc;
-        for (let r = r0; r < Math.min(out, r0 + br); r++) for (let c = c0; c < Math.min(inF, c0 + bc); c++) visit(r * inF + c, (r - r0) * bc + (c - c0));
+        let k = 0;
+        for (let r = r0; r < Math.min(out, r0 + br); r++) for (let c = c0; c < Math.min(inF, c0 + bc); c++) visit(r * inF + c, k++);
+      },
+      fill(g, idx) {
+        const r0 = Math.floor(g / gc) * br;
+        const c0 = (g % gc) * bc;
+        let k = 0;
+        for (let r = r0; r < Math.min(out, r0 + br); r++) for (let c = c0; c < Math.min(inF, c0 + bc); c++) idx[k++] = r * inF + c;
+        return k;
       },
     };
   }
@@ -369,6 +380,10 @@ function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): G
       groupSize: out * inF,
       each(_g, visit) {
         for (let i = 0; i < out * inF; i++) visit(i, i);
+      },
+      fill(_g, idx) {
+        for (let i = 0; i < out * inF; i++) idx[i] = i;
+        return out * inF;
       },
     };
   }
@@ -384,6 +399,14 @@ function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): G
       const base = row * inF + c0;
       const len = Math.min(gs, inF - c0);
       for (let k = 0; k < len; k++) visit(base + k, k);
+    },
+    fill(g, idx) {
+      const row = Math.floor(g / per);
+      const c0 = (g % per) * gs;
+      const base = row * inF + c0;
+      const len = Math.min(gs, inF - c0);
+      for (let k = 0; k < len; k++) idx[k] = base + k;
+      return len;
     },
   };
 }
@@ -424,14 +447,16 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
   let globalScale: number | undefined;
   if (format.family === 'nv') globalScale = format.scaleFormat === 'ue5m3' ? 1 : (tuning.globalScale ?? nvGlobalScale(absMax(weight)));
   const el = format.element;
+  // the element indices of a group, in slot order (groups tile the weight: slot k is the k-th element)
+  const idx = new Int32Array(geo.slots);
   for (let g = 0; g < geo.nGroups; g++) {
     let mx = 0;
     if (tuning.tensorMax !== undefined) mx = f(tuning.tensorMax);
     else
-      geo.each(g, (i) => {
-        const a = Math.abs(weight[i]!);
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const a = Math.abs(weight[idx[k]!]!);
         if (!(a <= mx)) mx = a;
-      });
+      }
     // MX: max·init_scale·max_scale; NVFP4 and FP8: max·max_scale(·init_scale), the original's orders
     if (format.family === 'mx') {
       if (initScale) mx = f(mx * initScale[g]!);
@@ -457,7 +482,9 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
       }
       const minExp = 2 - 2 ** (format.ebits - 1);
       const e2m1 = el === 'e2m1';
-      geo.each(g, (i, slot) => {
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const i = idx[k]!;
+        const slot = k;
         let x = f(weight[i]! / scale);
         if (v) x = f(x + v[vOff + slot]!);
         let inRange = true;
@@ -475,7 +502,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
           if (inRange && x !== 0) d = format.ebits !== 0 && floorLog2F32(Math.abs(x)) >= minExp ? q / x : 1;
           trace.dx[i] = d;
         }
-      });
+      }
     } else if (format.family === 'nv') {
       const gsc = globalScale!;
       let s = f(gsc * f(mx * recip(6)));
@@ -506,7 +533,9 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
         trace.p[g] = -back * back * dodb;
         trace.u[g] = back * dodb;
       }
-      geo.each(g, (i, slot) => {
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const i = idx[k]!;
+        const slot = k;
         let x = f(weight[i]! * outScale);
         if (v) x = f(x + v[vOff + slot]!);
         let inRange = true;
@@ -519,7 +548,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
           trace.q[i] = q;
           trace.dx[i] = inRange && x !== 0 ? 1 : 0;
         }
-      });
+      }
     } else {
       const e4 = el === 'e4m3';
       let scale = f(mx / format.maxNorm);
@@ -533,7 +562,9 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
         trace.p[g] = dsdb;
         trace.u[g] = -dsdb / scale;
       }
-      geo.each(g, (i, slot) => {
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const i = idx[k]!;
+        const slot = k;
         let x = f(weight[i]! / scale);
         if (v) x = f(x + v[vOff + slot]!);
         let inRange = true;
@@ -547,7 +578,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
           trace.q[i] = q;
           trace.dx[i] = inRange ? 1 : 0;
         }
-      });
+      }
     }
   }
   return {
@@ -600,4 +631,70 @@ export function fusedGlobalScales(weights: ReadonlyMap<string, Float32Array>): M
     for (const n of set) gs.set(n, m);
   }
   return gs;
+}
+
+/**
+ * The values of quantizeFp for x [rows, cols] with groups along each row (activations: act_group_size > 0, -1 per
+ * row, 0 per tensor), without codes, scales or tuning: the hot path of the activation QDQ. Equal to
+ * `quantizeFp(x, rows, cols, scheme, { globalScale, tensorMax }).qdq` value for value (fp-qdq.test.ts).
+ */
+export function fpQdqValues(x: Float32Array, rows: number, cols: number, scheme: QuantScheme, opts: { globalScale?: number; tensorMax?: number } = {}): Float32Array {
+  const { format, rceil } = fpDataTypeOfScheme(scheme, '--act_data_type');
+  if (scheme.group_shape) return quantizeFp(x, rows, cols, scheme, opts).qdq;
+  const out = new Float32Array(x.length);
+  const perTensor = scheme.group_size === 0 && format.family === 'fp8';
+  const gs = perTensor ? rows * cols : scheme.group_size <= 0 || cols < scheme.group_size ? cols : scheme.group_size;
+  // contiguous groups: [start, end) ranges over the flat array
+  const ranges: number[] = [];
+  if (perTensor) ranges.push(0, rows * cols);
+  else for (let r = 0; r < rows; r++) for (let c0 = 0; c0 < cols; c0 += gs) ranges.push(r * cols + c0, r * cols + Math.min(cols, c0 + gs));
+  let gsc = 1;
+  if (format.family === 'nv' && format.scaleFormat === 'e4m3') gsc = opts.globalScale ?? nvGlobalScale(absMax(x));
+  const M = format.maxNorm;
+  const e2m1 = format.element === 'e2m1';
+  const e4 = format.element === 'e4m3';
+  const minFp8 = e4 ? FP8_MIN_SCALE_E4M3 : FP8_MIN_SCALE_E5M2;
+  for (let k = 0; k < ranges.length; k += 2) {
+    const a0 = ranges[k]!;
+    const a1 = ranges[k + 1]!;
+    let mx = 0;
+    if (opts.tensorMax !== undefined) mx = f(opts.tensorMax);
+    else
+      for (let i = a0; i < a1; i++) {
+        const a = Math.abs(x[i]!);
+        if (!(a <= mx)) mx = a;
+      }
+    if (format.family === 'mx') {
+      const scale = 2 ** mxSharedExp(mx, format, rceil);
+      for (let i = a0; i < a1; i++) {
+        let v = f(x[i]! / scale);
+        if (v > M) v = M;
+        else if (v < -M) v = -M;
+        const q = e2m1 ? castToFp4(v) : quantElement(v, format.ebits, format.mbits, M);
+        out[i] = f(q * scale);
+      }
+    } else if (format.family === 'nv') {
+      let s = f(gsc * f(mx * recip(6)));
+      if (format.scaleFormat === 'e4m3') s = f8E4M3BitsToF32(f32ToF8E4M3Bits(s > 448 ? 448 : s < -448 ? -448 : s));
+      else s = ue5m3Value(ue5m3Bits(s > 114688 ? 114688 : !(s >= 0) ? 0 : s));
+      const o = recip(f(s * recip(gsc)));
+      const back = recip(o);
+      for (let i = a0; i < a1; i++) {
+        let v = f(x[i]! * o);
+        if (v > 6) v = 6;
+        else if (v < -6) v = -6;
+        out[i] = f(castToFp4(v) * back);
+      }
+    } else {
+      let scale = f(mx / M);
+      if (!(scale >= minFp8)) scale = Number.isNaN(scale) ? scale : minFp8;
+      for (let i = a0; i < a1; i++) {
+        let v = f(x[i]! / scale);
+        if (v > M) v = M;
+        else if (v < -M) v = -M;
+        out[i] = f((e4 ? f8E4M3BitsToF32(f32ToF8E4M3Bits(v)) : f8E5M2BitsToF32(f32ToF8E5M2Bits(v))) * scale);
+      }
+    }
+  }
+  return out;
 }
