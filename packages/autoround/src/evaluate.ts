@@ -121,8 +121,10 @@ export class PerplexityBench {
     for (const [name, q] of qdq) over.set(`${name}.weight`, Tensor.f32([...q.shape], q.qdq));
     // tuned norms and biases (enable_norm_bias_tuning)
     for (const [name, data] of tensors ?? []) over.set(name, Tensor.f32([...this.model.checkpoint.info(name).shape], data));
+    // the layers' activation quantization (W4A4 …), from the algorithm plugin that knows the types
+    const activations = this.registry.algorithms.find((a) => a.activations)?.activations?.(qdq);
     // a quantized lm_head is the output matrix even under a tied config (only GGUF runs quantize it there)
-    return new OverlayWeights(this.model.checkpoint, over, over.has(this.model.spec.lmHead));
+    return new OverlayWeights(this.model.checkpoint, over, over.has(this.model.spec.lmHead), activations);
   }
 
   /** Perplexity with quantized layers replaced by their QDQ weights. */
@@ -142,7 +144,8 @@ export class PerplexityBench {
 
 /** A model folder's architecture loaded on `weights` (its own: weightsOf; or an overlay of them). */
 function causalLm(registry: Registry, model: LoadedModel, weights: WeightSource, backend: KernelBackend): CausalLM {
-  return registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights, backend);
+  // weights whose layers quantize their activations: the model applies it in every linear
+  return registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights, backend, weights.activations ? { activations: weights.activations } : undefined);
 }
 
 /** The perplexity windows of a text: seqlen, the tokenizer's BOS when it has one, the token limit. */

@@ -18,6 +18,11 @@ export interface QuantScheme {
   super_bits?: number;
   super_group_size?: number;
   scale_dtype?: ScaleDType;
+  /**
+   * 2-D weight blocks [rows, cols] (FP8_BLOCK: [128, 128]; the original's tuple group_size, `--group_size 128,128`).
+   * When set, `group_size` is group_shape[1] and a config writes group_size as the pair.
+   */
+  group_shape?: readonly [number, number];
 }
 
 type Preset = Partial<QuantScheme> & Pick<QuantScheme, 'bits' | 'group_size' | 'data_type'>;
@@ -46,6 +51,7 @@ export const PRESET_SCHEMES: Readonly<Record<string, Preset>> = {
   NVFP4: { bits: 4, group_size: 16, sym: true, data_type: 'nv_fp', act_bits: 4, act_data_type: 'nv_fp4_with_static_gs', act_group_size: 16, act_dynamic: true },
   NVFP4_E5M3: { bits: 4, group_size: 16, sym: true, data_type: 'nvfp4_v2', act_bits: 4, act_data_type: 'nvfp4_v2', act_group_size: 16, act_dynamic: true },
   FPW8A16: { bits: 8, group_size: 0, sym: true, data_type: 'fp', act_bits: 16, act_data_type: 'fp' },
+  FP8_BLOCK: { bits: 8, group_size: 128, group_shape: [128, 128], sym: true, data_type: 'fp', act_bits: 8, act_data_type: 'fp', act_group_size: 128, act_dynamic: true },
   FP8_STATIC: { bits: 8, group_size: -1, sym: true, data_type: 'fp', act_bits: 8, act_data_type: 'fp', act_group_size: 0, act_dynamic: false },
   INT8: { bits: 8, group_size: -1, sym: true, data_type: 'int', act_bits: 8, act_data_type: 'int', act_group_size: -1, act_dynamic: true },
   INT8_W8A8: { bits: 8, group_size: -1, sym: true, data_type: 'int', act_bits: 8, act_data_type: 'int', act_group_size: -1, act_dynamic: true },
@@ -86,6 +92,7 @@ export function completeScheme(p: Preset): QuantScheme {
   if (p.super_bits !== undefined) s.super_bits = p.super_bits;
   if (p.super_group_size !== undefined) s.super_group_size = p.super_group_size;
   if (p.scale_dtype !== undefined) s.scale_dtype = p.scale_dtype;
+  if (p.group_shape !== undefined) s.group_shape = p.group_shape;
   return s;
 }
 
@@ -112,10 +119,21 @@ export function resolveScheme(name: string, overrides: SchemeOverrides = {}): Qu
   for (const [k, v] of Object.entries(overrides) as [keyof QuantScheme, unknown][]) {
     if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
   }
+  // a pair (FP8 blocks) sets group_size to its columns; a plain --group_size replaces the preset's blocks
+  if (overrides.group_shape !== undefined) s.group_size = overrides.group_shape[1];
+  else if (overrides.group_size !== undefined) delete s.group_shape;
   if (overrides.group_size !== undefined && overrides.act_group_size === undefined) s.act_group_size = s.group_size;
   if (overrides.sym !== undefined && overrides.act_sym === undefined) s.act_sym = s.sym;
   validateScheme(s, '--scheme');
   return s;
+}
+
+/**
+ * Whether a scheme's activation quantization needs ranges calibrated on data (docs/algorithms/fp-qdq.md#activations):
+ * static activations (FP8_STATIC's input_scale) and NVFP4's nv_fp4_with_static_gs (input_global_scale).
+ */
+export function needsActivationCalibration(s: QuantScheme): boolean {
+  return s.act_bits < 16 && (!s.act_dynamic || s.act_data_type.trim().toLowerCase() === 'nv_fp4_with_static_gs');
 }
 
 /** Is this a plain integer weight-only scheme (the W*A16 family)? */
@@ -137,6 +155,9 @@ export function intWeightOnlyMismatch(s: QuantScheme): string | null {
 export function validateScheme(s: QuantScheme, subject: string): void {
   const ok = Number.isInteger(s.bits) && s.bits >= 1 && s.bits <= 16;
   if (!ok) throw new AutoRoundError('E_BAD_FLAG', `${subject}: bits must be an integer in 1..16, got ${s.bits}`, { subject });
+  if (s.group_shape && !s.group_shape.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new AutoRoundError('E_BAD_FLAG', `--group_size: a 2-D group size must be two positive integers (128,128), got ${s.group_shape.join(',')}`, { subject: '--group_size' });
+  }
   if (!Number.isInteger(s.group_size) || s.group_size < -1) {
     throw new AutoRoundError('E_BAD_FLAG', `${subject}: group_size must be -1, 0 or a positive integer, got ${s.group_size}`, { subject });
   }
