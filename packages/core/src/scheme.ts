@@ -64,6 +64,8 @@ export const PRESET_SCHEMES: Readonly<Record<string, Preset>> = {
   'GGUF:Q4_K_M': { bits: 4, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
   'GGUF:Q5_K_S': { bits: 5, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
   'GGUF:Q5_K_M': { bits: 5, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
+  // llama.cpp's MXFP4 blocks: the MXFP4 weights without activation quantization (docs/formats/gguf.md#mxfp4-files)
+  'GGUF:MXFP4': { bits: 4, group_size: 32, sym: true, data_type: 'mx_fp', act_bits: 16 },
   'GGUF:Q6_K': { bits: 6, group_size: 16, sym: true, data_type: 'int_sym_dq', super_bits: 8, super_group_size: 16, act_bits: 16 },
 };
 
