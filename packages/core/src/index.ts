@@ -27,7 +27,7 @@ export {
 export { architectureOf, readConfig } from './config-file.js';
 export { intField, numField, type TransformerDims, transformerDims } from './transformer-dims.js';
 export { llama3FreqBand, type RopeScalingFields, ropeScalingOf } from './rope-scaling.js';
-export { numGroups, type QuantizedWeight } from './quantized.js';
+export { type FpElement, type FpScaleFormat, numGroups, type QuantizedWeight } from './quantized.js';
 export type { KernelBackend, KernelBackendFactory } from '@autoround/core-tensor';
 export { createLogger, type Logger, type LogLevel, memoryLogger, silentLogger } from './log.js';
 export { fmt, Progress } from './progress.js';
@@ -43,6 +43,7 @@ export {
   type ArchitecturePlugin,
   type AutoRoundPlugin,
   type BlockForwardOptions,
+  type ActivationQdq,
   type BlockGraphInject,
   type BlockTunableCausalLM,
   type BlockwiseCausalLM,
@@ -63,6 +64,7 @@ export {
   isDecoding,
   type LayerPlanContext,
   type LinearInputHook,
+  type LoadOptions,
   PLUGIN_API_VERSION,
   type PackingPlugin,
   type PluginDefinition,

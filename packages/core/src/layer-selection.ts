@@ -51,7 +51,8 @@ function matches(name: string, pattern: string): boolean {
 }
 
 /** The fields a --layer_config entry may set (QuantScheme's) and the type of each. */
-const LAYER_CONFIG_FIELDS: Readonly<Record<keyof QuantScheme, 'number' | 'boolean' | 'string'>> = {
+// group_shape (FP8 blocks) comes from a preset or --group_size M,N, not from a layer entry
+const LAYER_CONFIG_FIELDS: Readonly<Record<Exclude<keyof QuantScheme, 'group_shape'>, 'number' | 'boolean' | 'string'>> = {
   bits: 'number',
   group_size: 'number',
   sym: 'boolean',

@@ -32,10 +32,24 @@ export interface CausalLM {
 /** Called with the input of each linear layer during a block forward (for importance matrices). */
 export type LinearInputHook = (linear: string, x: Float32Array, rows: number, inFeatures: number) => void;
 
+/**
+ * Activation quantization of a linear's input (docs/algorithms/fp-qdq.md#activations): x [rows, inFeatures] of
+ * linear `linear` in, its QDQ out (a new array, or x itself for a layer whose activations stay in full precision).
+ */
+export type ActivationQdq = (linear: string, x: Float32Array, rows: number, inFeatures: number) => Float32Array;
+
 export interface BlockForwardOptions {
   /** Replacement weights for this call, keyed by linear name within the block ("mlp.down_proj"). */
   weights?: ReadonlyMap<string, Float32Array>;
+  /** Sees each linear's input before any activation quantization (importance matrices, activation ranges). */
   onLinearInput?: LinearInputHook;
+  /** QDQ of each linear's input (by name within the block) before its product: the scheme's activation quantization. */
+  activations?: ActivationQdq;
+}
+
+/** Options of a model load: activation quantization of every quantized linear (keyed by full layer name). */
+export interface LoadOptions {
+  activations?: ActivationQdq;
 }
 
 /** A causal LM that can also be run block by block, as block-wise quantization does. */
@@ -62,6 +76,11 @@ export interface BlockGraphInject {
   bias?(g: Graph, local: string, own: Float32Array): Var | undefined;
   /** The weight of norm `local` ("input_layernorm"). */
   norm?(g: Graph, local: string, own: Float32Array): Var | undefined;
+  /**
+   * The input x [rows, in] of linear `local` as its product sees it: the activation QDQ (straight-through
+   * gradient); undefined keeps x.
+   */
+  input?(g: Graph, local: string, x: Var): Var | undefined;
 }
 
 /**
@@ -113,7 +132,7 @@ export interface ArchitecturePlugin {
   /** The `architectures[0]` values of config.json this plugin understands. */
   readonly hfArchitectures: readonly string[];
   describe(config: HFConfig, source: string): ModelSpec;
-  load(spec: ModelSpec, weights: WeightSource, backend: KernelBackend): CausalLM;
+  load(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, options?: LoadOptions): CausalLM;
   /** The tokenizer of a model folder of this architecture (calibration text, evaluation, the sanity probe). */
   tokenizer?(dir: string): TextTokenizer;
 }

@@ -18,6 +18,11 @@ export interface QuantScheme {
   super_bits?: number;
   super_group_size?: number;
   scale_dtype?: ScaleDType;
+  /**
+   * 2-D weight blocks [rows, cols] (FP8_BLOCK: [128, 128]; the original's tuple group_size, `--group_size 128,128`).
+   * When set, `group_size` is group_shape[1] and a config writes group_size as the pair.
+   */
+  group_shape?: readonly [number, number];
 }
 
 type Preset = Partial<QuantScheme> & Pick<QuantScheme, 'bits' | 'group_size' | 'data_type'>;
@@ -46,6 +51,7 @@ export const PRESET_SCHEMES: Readonly<Record<string, Preset>> = {
   NVFP4: { bits: 4, group_size: 16, sym: true, data_type: 'nv_fp', act_bits: 4, act_data_type: 'nv_fp4_with_static_gs', act_group_size: 16, act_dynamic: true },
   NVFP4_E5M3: { bits: 4, group_size: 16, sym: true, data_type: 'nvfp4_v2', act_bits: 4, act_data_type: 'nvfp4_v2', act_group_size: 16, act_dynamic: true },
   FPW8A16: { bits: 8, group_size: 0, sym: true, data_type: 'fp', act_bits: 16, act_data_type: 'fp' },
+  FP8_BLOCK: { bits: 8, group_size: 128, group_shape: [128, 128], sym: true, data_type: 'fp', act_bits: 8, act_data_type: 'fp', act_group_size: 128, act_dynamic: true },
   FP8_STATIC: { bits: 8, group_size: -1, sym: true, data_type: 'fp', act_bits: 8, act_data_type: 'fp', act_group_size: 0, act_dynamic: false },
   INT8: { bits: 8, group_size: -1, sym: true, data_type: 'int', act_bits: 8, act_data_type: 'int', act_group_size: -1, act_dynamic: true },
   INT8_W8A8: { bits: 8, group_size: -1, sym: true, data_type: 'int', act_bits: 8, act_data_type: 'int', act_group_size: -1, act_dynamic: true },
@@ -88,6 +94,7 @@ export function completeScheme(p: Preset): QuantScheme {
   if (p.super_bits !== undefined) s.super_bits = p.super_bits;
   if (p.super_group_size !== undefined) s.super_group_size = p.super_group_size;
   if (p.scale_dtype !== undefined) s.scale_dtype = p.scale_dtype;
+  if (p.group_shape !== undefined) s.group_shape = p.group_shape;
   return s;
 }
 

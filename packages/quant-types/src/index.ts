@@ -47,5 +47,30 @@ export {
   isGgufDataType,
 } from './gguf-qdq.js';
 export { type IntQdqTuning, quantizeInt } from './int/int-qdq.js';
+export {
+  absMax,
+  castToFp4,
+  checkFpLayout,
+  decodeElement,
+  encodeElement,
+  FP_FORMATS,
+  type FpDataType,
+  fpDataTypeOf,
+  fpDataTypeOfScheme,
+  type FpFormat,
+  fpFormatByName,
+  fpGroupShape,
+  type FpQdqTuning,
+  fusedGlobalScales,
+  fusedGlobalScaleSets,
+  isFpScheme,
+  mxSharedExp,
+  nvGlobalScale,
+  quantElement,
+  quantizeFp,
+  ue5m3Bits,
+  ue5m3Value,
+} from './fp/fp-qdq.js';
+export { activationScheme, checkActivationScheme, fp8InputScale, needsActivationMax, quantizeActivation, quantizesActivations } from './fp/activation.js';
 export { handleImatrixZeros, quantizeIntOptRtn, searchRatio, searchSteps } from './int/opt-rtn.js';
 export { QuantPool, defaultThreads, type PoolJob } from './pool.js';

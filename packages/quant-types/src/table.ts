@@ -8,7 +8,8 @@
 
 import type { QuantScheme, QuantizedWeight } from '@autoround/core';
 import { GGMLType } from './ggml-types.js';
-import { type IntQdqTuning, quantizeInt } from './int/int-qdq.js';
+import { quantizeInt } from './int/int-qdq.js';
+import { FP_FORMATS, type FpFormat, type FpQdqTuning, quantizeFp } from './fp/fp-qdq.js';
 import { dequantizeBF16, dequantizeF16, dequantizeF32, quantizeBF16, quantizeF16, quantizeF32 } from './quants/float.js';
 import { dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K, quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './quants/kquants.js';
 import { dequantizeQ4_0, dequantizeQ4_1, dequantizeQ5_0, dequantizeQ5_1, dequantizeQ8_0, quantizeQ4_0, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1, quantizeQ8_0 } from './quants/legacy.js';
@@ -19,15 +20,21 @@ import { type FrozenLayout, frozenQ2_K, frozenQ3_K, frozenQ4_0, frozenQ4_1, froz
 export type QuantizeFn = (x: Float32Array, imatrix?: Float32Array | null) => Uint8Array;
 export type DequantizeFn = (bytes: Uint8Array, n: number) => Float32Array;
 
-/** Quantize–dequantize of a weight [out, in] under a scheme whose groups the scheme chooses (the int rows). */
-export type SchemeQdqFn = (weight: Float32Array, out: number, inF: number, scheme: QuantScheme, tuning?: IntQdqTuning) => QuantizedWeight;
+/** Quantize–dequantize of a weight [out, in] under a scheme whose groups the scheme chooses (the int and fp rows). */
+export type SchemeQdqFn = (weight: Float32Array, out: number, inF: number, scheme: QuantScheme, tuning?: FpQdqTuning) => QuantizedWeight;
 
 /** One quantization type. */
 export interface QuantType {
   /** The type's name: as llama.cpp prints it for GGML types ("Q4_K", "F16"), `int<bits>_<sym|asym>` for int. */
   readonly name: string;
-  /** `ggml`: a GGML block type (fixed blocks, its own byte layout); `int`: integer levels with per-group scales (and zero points) of the scheme's group size. */
-  readonly family: 'ggml' | 'int';
+  /**
+   * `ggml`: a GGML block type (fixed blocks, its own byte layout); `int`: integer levels with per-group scales (and
+   * zero points) of the scheme's group size; `fp`: floating-point elements with MX, NVFP4 or FP8 scales
+   * (docs/algorithms/fp-qdq.md), groups from the scheme.
+   */
+  readonly family: 'ggml' | 'int' | 'fp';
+  /** fp rows: the element grid, scale format and the group sizes the type takes. */
+  readonly fp?: FpFormat;
   /** enum ggml_type id (GGML rows). */
   readonly ggml?: GGMLType;
   /** Elements per block (0: the scheme's group_size decides, int rows). */
@@ -38,7 +45,7 @@ export interface QuantType {
   readonly bitsPerWeight: number;
   /** int rows: symmetric (full-range) or asymmetric (zero point). */
   readonly sym?: boolean;
-  /** int rows: quantize–dequantize under the scheme (quantizeInt), with SignRound's tuned values if given. */
+  /** int and fp rows: quantize–dequantize under the scheme (quantizeInt, quantizeFp), with SignRound's tuned values if given. */
   readonly qdq?: SchemeQdqFn;
   /** The bits a scheme names for this type (Q4_K → 4; the learning-rate rule of GGUF tuning), when it has them. */
   readonly nominalBits?: number;
@@ -93,6 +100,11 @@ function intRow(bits: number, sym: boolean): QuantType {
   return { name: `int${bits}_${sym ? 'sym' : 'asym'}`, family: 'int', blockSize: 0, typeSize: 0, bitsPerWeight: bits, sym, nominalBits: bits, scaleGroup: 0, qdq: quantizeInt, usesImatrix: false, rowStatistics: false };
 }
 
+/** An fp row: named like the original's data types ("mx_fp4", "nv_fp4", "fp8_e4m3"), groups from the scheme. */
+function fpRow(t: FpFormat): QuantType {
+  return { name: t.name, family: 'fp', fp: t, blockSize: 0, typeSize: 0, bitsPerWeight: t.bits, nominalBits: t.bits, scaleGroup: 0, qdq: quantizeFp, usesImatrix: false, rowStatistics: false };
+}
+
 const I = { usesImatrix: true };
 const IR = { usesImatrix: true, rowStatistics: true };
 
@@ -134,6 +146,7 @@ export const QUANT_TYPES: readonly QuantType[] = [
   row({ name: 'Q1_0', blockSize: 128, typeSize: 18 }),
   row({ name: 'Q2_0', blockSize: 64, typeSize: 18 }),
   ...[2, 3, 4, 5, 6, 7, 8].flatMap((bits) => [intRow(bits, true), intRow(bits, false)]),
+  ...FP_FORMATS.map(fpRow),
 ];
 
 const BY_ID = new Map<number, QuantType>(QUANT_TYPES.flatMap((t) => (t.ggml === undefined ? [] : [[t.ggml, t] as const])));
