@@ -20,6 +20,12 @@ export interface WeightSource {
    * Face model with tied embeddings uses embed_tokens, whatever else the checkpoint holds).
    */
   readonly separateOutput?: boolean;
+  /**
+   * The activation quantization a quantized folder records (a format's reader: NVFP4's input_global_scale,
+   * FP8_STATIC's input_scale, dynamic MX/FP8/int activations), keyed by full layer name: evaluation loads the
+   * model with it (LoadOptions.activations), so a W4A4 folder is measured as W4A4.
+   */
+  readonly activations?: ActivationQdq;
 }
 
 /** A loaded causal LM that can run a float32 forward pass. */
