@@ -11,19 +11,28 @@ import { checkFinite } from './blockwise.js';
 export interface ActivationSums {
   readonly sumSq: Float64Array;
   tokens: number;
+  /** Largest |x| seen (static activation ranges: FP8_STATIC's input_scale, NVFP4's input_global_scale); NaN if any was. */
+  amax: number;
 }
 
 export function newActivationSums(inFeatures: number): ActivationSums {
-  return { sumSq: new Float64Array(inFeatures), tokens: 0 };
+  return { sumSq: new Float64Array(inFeatures), tokens: 0, amax: 0 };
 }
 
 /** Adds rows × inFeatures activations to the sums. */
 export function accumulate(acc: ActivationSums, x: Float32Array, rows: number, inF: number): void {
   const s = acc.sumSq;
+  let m = acc.amax;
   for (let r = 0; r < rows; r++) {
     const o = r * inF;
-    for (let i = 0; i < inF; i++) s[i]! += x[o + i]! * x[o + i]!;
+    for (let i = 0; i < inF; i++) {
+      const v = x[o + i]!;
+      s[i]! += v * v;
+      const a = Math.abs(v);
+      if (!(a <= m)) m = a;
+    }
   }
+  acc.amax = m;
   acc.tokens += rows;
 }
 

@@ -23,6 +23,7 @@ export {
 } from './loop.js';
 export { runSignRound, type TunableLayer, type TunableQuantizer } from './tune.js';
 export { intQuantizer } from './quantizers/int.js';
+export { FpParams, fpQdqVar } from './quantizers/fp.js';
 export {
   QdqParams,
   type QdqConfig,

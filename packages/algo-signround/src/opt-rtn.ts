@@ -1,6 +1,7 @@
 import { type AlgorithmPlugin, isIntWeightOnly, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
-import { rtnQuantize } from '@autoround/algo-rtn';
-import { quantizeIntOptRtn } from '@autoround/quant-types';
+import { activationQdqOf, checkLayerSchemes, rtnQuantize } from '@autoround/algo-rtn';
+import { isFpScheme, quantizeIntOptRtn } from '@autoround/quant-types';
+import { blockActivationQdq, blockFpGlobalScales, fpCalibratedRtn } from './fp.js';
 import { blockwiseModel, calibrationSamples, checkFinite, emitOutsideBlocks, quantizedLinears } from './blockwise.js';
 import { GgufLayers, blockActivationSums, imatrixPerSequence } from './gguf.js';
 import { ggufQuantizer } from './quantizers/gguf.js';
@@ -31,7 +32,9 @@ export const optRtnAlgorithm: AlgorithmPlugin = {
   resumable: (options) => options.iters > 0,
   replacesRtn: optRtnReplacesRtn,
   route: optRtnRoute,
+  activations: activationQdqOf,
   async run(session) {
+    checkLayerSchemes(session);
     const gguf = new GgufLayers(session);
     try {
       // the host routes a GGUF run with --iters > 0 here: SignRound on the GGUF layers (quantizers/gguf.ts)
@@ -52,20 +55,29 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
     const { sums, hook } = blockActivationSums(session, block);
     for (let s = 0; s < inputs.length; s++) model.blockForward(block.index, inputs[s]!, samples[s]!.length, hook);
     const overrides = new Map<string, Float32Array>();
-    for (const { l, name, scheme, weight: w } of quantizedLinears(session, block)) {
+    const linears = [...quantizedLinears(session, block)];
+    const global = blockFpGlobalScales(linears);
+    const emitted = new Map<string, QuantizedWeight>();
+    for (const x of linears) {
+      const { l, name, scheme, weight: w } = x;
       let q: QuantizedWeight;
       const type = gguf.typeOf(name, scheme);
       if (type !== null) {
         q = gguf.quantize(name, scheme, type, w, l.outFeatures, l.inFeatures, sums.get(l.name));
-      } else if (usesOptRtn(scheme)) {
+      } else if (isFpScheme(scheme)) {
+        q = fpCalibratedRtn(session, x, global.get(l.name), sums.get(l.name), inputs.length);
+      } else if (usesOptRtn(scheme) && !session.options.disableOptRtn) {
         q = quantizeIntOptRtn(w, l.outFeatures, l.inFeatures, scheme, imatrixPerSequence(sums.get(l.name)!, inputs.length, name));
       } else {
         q = rtnQuantize(w, l.outFeatures, l.inFeatures, scheme);
       }
       session.emit(name, q);
+      emitted.set(l.name, q);
       overrides.set(l.name, q.qdq);
     }
-    inputs = inputs.map((x, s) => model.blockForward(block.index, x, samples[s]!.length, { weights: overrides }));
+    // the next block's inputs: the quantized block, activation quantization included
+    const activations = blockActivationQdq(block, emitted);
+    inputs = inputs.map((x, s) => model.blockForward(block.index, x, samples[s]!.length, { weights: overrides, ...(activations ? { activations } : {}) }));
     for (const x of inputs) checkFinite(x, `output of block ${block.index}`);
     session.blockDone?.(block.index);
   }

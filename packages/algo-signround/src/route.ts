@@ -1,6 +1,7 @@
 // This package's routing declarations (AlgorithmRouting in @autoround/core): the host asks them which
 // algorithm runs a request and knows no quantization type itself.
-import type { AlgorithmRoute, AlgorithmRouteContext, QuantScheme } from '@autoround/core';
+import { type AlgorithmRoute, type AlgorithmRouteContext, needsActivationCalibration, type QuantScheme } from '@autoround/core';
+import { hasFpOptRtn, isFpScheme } from '@autoround/quant-types';
 import { usesOptRtn } from './opt-rtn.js';
 
 /**
@@ -30,7 +31,11 @@ export function optRtnRoute(ctx: AlgorithmRouteContext): AlgorithmRoute | undefi
   return isGgufTuning(ctx) ? { algorithm: 'opt-rtn', quantArgs: FROZEN_SCALES } : undefined;
 }
 
-/** The original's optimized RTN runs for symmetric int below 8 bits and the GGUF k-quants (docs/algorithms/opt-rtn.md#when-it-runs). */
+/**
+ * The original's optimized RTN runs for symmetric int below 8 bits, the GGUF k-quants (docs/algorithms/opt-rtn.md#when-it-runs)
+ * and the MX and NVFP4 types (docs/algorithms/fp-qdq.md#optimized-rtn); calibrated RTN also serves schemes whose
+ * static activation ranges need calibration data (FP8_STATIC, NVFP4), with or without the search.
+ */
 export function optRtnReplacesRtn(scheme: QuantScheme): boolean {
-  return usesOptRtn(scheme) || scheme.data_type.endsWith('_dq');
+  return usesOptRtn(scheme) || scheme.data_type.endsWith('_dq') || (isFpScheme(scheme) && hasFpOptRtn(scheme)) || needsActivationCalibration(scheme);
 }

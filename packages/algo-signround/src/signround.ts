@@ -1,4 +1,6 @@
-import type { AlgorithmPlugin } from '@autoround/core';
+import type { AlgorithmPlugin, QuantScheme } from '@autoround/core';
+import { activationQdqOf, checkLayerSchemes } from '@autoround/algo-rtn';
+import { hasFpOptRtn, isFpScheme } from '@autoround/quant-types';
 import { normBiasReplacedTensors } from './norm-bias.js';
 import { intQuantizer, usesAlgExt } from './quantizers/int.js';
 import { runSignRound } from './tune.js';
@@ -22,15 +24,22 @@ export const signRoundAlgorithm: AlgorithmPlugin = {
   route: signRoundRoute,
   // the flags it reads, from which the CLI builds its options and help (docs/adr/0020-plugin-contract-v1.md)
   options: signRoundOptionDeclarations,
+  activations: activationQdqOf,
   async run(session) {
+    checkLayerSchemes(session);
     const quantizer = intQuantizer();
     await runSignRound(session, {
       ...quantizer,
       start(s, o) {
-        if (o.enableAlgExt && ![...s.layerSchemes.values()].some((sc) => sc && usesAlgExt(sc))) {
-          s.log.warn('--enable_alg_ext changes symmetric int layers with groups only; this run has none, so it tunes as without it');
+        if (o.enableAlgExt && ![...s.layerSchemes.values()].some((sc) => sc && algExtApplies(sc))) {
+          s.log.warn('--enable_alg_ext changes symmetric int layers with groups and MX/NVFP4 layers only; this run has none, so it tunes as without it');
         }
       },
     });
   },
 };
+
+/** SignRoundV2 changes symmetric int layers with groups and the MX and NVFP4 layers (their searched initial scales). */
+function algExtApplies(s: QuantScheme): boolean {
+  return usesAlgExt(s) || (isFpScheme(s) && hasFpOptRtn(s));
+}

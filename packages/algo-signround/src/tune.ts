@@ -5,7 +5,8 @@
 // (docs/adr/0021-one-tuning-loop.md).
 
 import { Graph, type Var } from '@autoround/core-tensor';
-import { type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
+import { type ActivationQdq, type BlockGraphInject, type BlockSpec, type BlockTunableCausalLM, needsActivationCalibration, type QuantScheme, type QuantizeSession, type QuantizedWeight, yieldToEventLoop } from '@autoround/core';
+import { activationQdqOf } from '@autoround/algo-rtn';
 import { checkFinite, emitOutsideBlocks, type LayerQuantizer, type QuantizedLinear, quantizedLinears } from './blockwise.js';
 import { type ActivationSums, blockActivationSums } from './gguf.js';
 import { lfqTokens, lmLoopLoss, lmLoss } from './lm-loss.js';
@@ -102,13 +103,23 @@ export interface TunableQuantizer {
 /** Per block index: the QDQ weights of its quantized layers not tuned (or already emitted), by local name. */
 type FixedWeights = ReadonlyMap<number, ReadonlyMap<string, Float32Array>>;
 
+/** The calibrated maximum of a layer's input where its scheme's activations are static (else none). */
+function actRange(scheme: QuantScheme, sums: ActivationSums | undefined): { actMax?: number } {
+  return needsActivationCalibration(scheme) && sums ? { actMax: sums.amax } : {};
+}
+
+/** Per block index: the activation quantization of its linears (by local name), for blocks that quantize activations. */
+type BlockActivations = ReadonlyMap<number, ActivationQdq>;
+
 /**
  * What a block's graph runs on: a tuned layer's weight (`tuned`), else `given`'s QDQ weight, the tuned
  * norms and biases of `nb`; the model's own tensors elsewhere.
  */
-function groupInject(given: ReadonlyMap<string, Float32Array> | undefined, nb: BlockNormBias | null | undefined, tuned?: ReadonlyMap<string, TunableLayer>): BlockGraphInject {
+function groupInject(given: ReadonlyMap<string, Float32Array> | undefined, nb: BlockNormBias | null | undefined, tuned?: ReadonlyMap<string, TunableLayer>, act?: ActivationQdq): BlockGraphInject {
   return {
     ...normBiasInject(nb),
+    // the scheme's activation quantization, straight-through (docs/algorithms/fp-qdq.md#activations)
+    ...(act ? { input: (g: Graph, local: string, x: Var) => g.straightThrough(x, (xd, out) => out.set(act(local, xd, x.shape[0]!, x.shape[1]!))) } : {}),
     weight(g, local, _own, shape) {
       const t = tuned?.get(local);
       if (t) return t.weight(g);
@@ -123,11 +134,14 @@ function groupInject(given: ReadonlyMap<string, Float32Array> | undefined, nb: B
  * where none is given): model.blockForward, or the autograd graph's forward (TunableQuantizer.forwardOnGraph,
  * or with tuned norms and biases).
  */
-function groupForwarder(backend: QuantizeSession['backend'], model: BlockTunableCausalLM, group: readonly number[], T: number, normBias: ReadonlyMap<number, BlockNormBias>, onGraph: boolean): (x: Float32Array, weights: FixedWeights) => Float32Array {
+function groupForwarder(backend: QuantizeSession['backend'], model: BlockTunableCausalLM, group: readonly number[], T: number, normBias: ReadonlyMap<number, BlockNormBias>, onGraph: boolean, acts: BlockActivations): (x: Float32Array, weights: FixedWeights) => Float32Array {
   if (!onGraph && normBias.size === 0) {
     return (x, weights) => {
       let y = x;
-      for (const b of group) y = model.blockForward(b, y, T, { weights: weights.get(b) ?? new Map() });
+      for (const b of group) {
+        const activations = acts.get(b);
+        y = model.blockForward(b, y, T, { weights: weights.get(b) ?? new Map(), ...(activations ? { activations } : {}) });
+      }
       return y;
     };
   }
@@ -136,7 +150,7 @@ function groupForwarder(backend: QuantizeSession['backend'], model: BlockTunable
     g.reset();
     return g.withoutGrad(() => {
       let y = g.input(x, [T, model.spec.hiddenSize]);
-      for (const index of group) y = model.blockGraph(g, y, index, groupInject(weights.get(index), normBias.get(index)), 1, T);
+      for (const index of group) y = model.blockGraph(g, y, index, groupInject(weights.get(index), normBias.get(index), undefined, acts.get(index)), 1, T);
       return y;
     }).data.slice();
   };
@@ -147,12 +161,12 @@ function groupForwarder(backend: QuantizeSession['backend'], model: BlockTunable
  * or AdamW with --enable_adam; the loss is the (masked, with SignRoundV2 below 4 bits outlier-suppressed) MSE against
  * the full-precision output, or with enable_lfq on the last group the LM loss of the next tokens.
  */
-async function tuneGroup(backend: QuantizeSession['backend'], problem: BlockProblem, layers: readonly TunableLayer[], fixed: FixedWeights, normBias: ReadonlyMap<number, BlockNormBias>): Promise<BlockTuneResult> {
+async function tuneGroup(backend: QuantizeSession['backend'], problem: BlockProblem, layers: readonly TunableLayer[], fixed: FixedWeights, normBias: ReadonlyMap<number, BlockNormBias>, acts: BlockActivations): Promise<BlockTuneResult> {
   const { model, T } = problem;
   const H = model.spec.hiddenSize;
   const chain = groupOf(problem).map((index) => ({
     index,
-    inject: groupInject(fixed.get(index), normBias.get(index), new Map(layers.filter((l) => l.block === index).map((l) => [l.local, l]))),
+    inject: groupInject(fixed.get(index), normBias.get(index), new Map(layers.filter((l) => l.block === index).map((l) => [l.local, l])), acts.get(index)),
   }));
   const g = new Graph(backend);
   const tensors = layers.flatMap((l) => l.tensors);
@@ -270,16 +284,21 @@ export async function runSignRound(session: QuantizeSession, quantizer: TunableQ
     const last = group[group.length - 1]!.index;
     const tuned: TunableLayer[] = [];
     const fixed = new Map<number, Map<string, Float32Array>>(group.map((b) => [b.index, new Map()]));
+    const acts = new Map<number, ActivationQdq>();
     // per block: weights first (each checked finite, so a bad tensor is named before any forward pass), then its
     // full-precision outputs with the activation sums of its linears on their full-precision inputs
     // (docs/algorithms/gguf-tuning.md#importance-matrix-on-full-precision-inputs)
     let refOut = fpIn;
     for (const block of group) {
       const linears = [...quantizedLinears(session, block)];
-      const activations = quantizer.collectsActivations(o) ? blockActivationSums(session, block) : null;
+      // static activation ranges (FP8_STATIC, NVFP4) are calibrated on the block's full-precision inputs
+      const calibratesActivations = linears.some((x) => needsActivationCalibration(x.scheme));
+      const activations = quantizer.collectsActivations(o) || calibratesActivations ? blockActivationSums(session, block) : null;
       const sequences = refOut.length;
       refOut = refOut.map((x) => model.blockForward(block.index, x, T, activations?.hook));
       for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
+      const act = activationQdqOf(new Map(linears.map((x) => [x.l.name, { scheme: x.scheme, ...actRange(x.scheme, activations?.sums.get(x.l.name)) }])));
+      if (act) acts.set(block.index, act);
       for (const linear of linears) {
         const t = quantizer.layer({ session, o, block, linear, sums: activations?.sums.get(linear.l.name), sequences });
         if ('fixed' in t) {
@@ -290,11 +309,11 @@ export async function runSignRound(session: QuantizeSession, quantizer: TunableQ
     }
     // enable_norm_bias_tuning: the norms and biases of the group's blocks tune with its layers
     const normBias = new Map<number, BlockNormBias>(o.enableNormBiasTuning && tuned.length > 0 ? group.map((b) => [b.index, blockNormBias(model, b)]) : []);
-    const forward = groupForwarder(session.backend, model, group.map((b) => b.index), T, normBias, quantizer.forwardOnGraph);
+    const forward = groupForwarder(session.backend, model, group.map((b) => b.index), T, normBias, quantizer.forwardOnGraph, acts);
     let result: BlockTuneResult | null = null;
     if (tuned.length > 0) {
       const problem: BlockProblem = { model, index, blocks: group.map((b) => b.index), qIn, refOut, T, o, sampler, tokens: samples };
-      result = await tuneGroup(session.backend, problem, tuned, fixed, normBias);
+      result = await tuneGroup(session.backend, problem, tuned, fixed, normBias, acts);
       if (quantizer.settlesOnCalibration) settleOnCalibration(session, problem, tuned, fixed, normBias, forward);
       else {
         for (const l of tuned) l.choose('best');

@@ -12,6 +12,7 @@ import {
   isAutoRoundError,
   isDecoding,
   isIntWeightOnly,
+  needsActivationCalibration,
   type KernelBackend,
   type Logger,
   type QuantScheme,
@@ -145,6 +146,12 @@ export class AutoRound {
     if (o.sym !== undefined) ov.sym = o.sym;
     if (o.dataType !== undefined) ov.data_type = o.dataType;
     if (o.scaleDtype !== undefined) ov.scale_dtype = o.scaleDtype;
+    if (o.groupShape !== undefined) ov.group_shape = o.groupShape;
+    if (o.actBits !== undefined) ov.act_bits = o.actBits;
+    if (o.actDataType !== undefined) ov.act_data_type = o.actDataType;
+    if (o.actGroupSize !== undefined) ov.act_group_size = o.actGroupSize;
+    if (o.actSym !== undefined) ov.act_sym = o.actSym;
+    if (o.actDynamic !== undefined) ov.act_dynamic = o.actDynamic;
     return resolveScheme(o.scheme ?? DEFAULTS.scheme, ov);
   }
 
@@ -190,7 +197,8 @@ export class AutoRound {
         this.log.warn(`--algorithm ${this.options.algorithm} with --iters 0: round-to-nearest (RTN) is used, not ${asked.name}; give --iters N (N > 0) to tune with ${asked.name}`);
       }
       // docs/algorithms/opt-rtn.md#when-it-runs: the algorithm that declares it replaces RTN for this scheme (opt-rtn)
-      if (!qo.disableOptRtn) {
+      // static activation ranges need the calibrated RTN even with --disable_opt_rtn (it then skips the search)
+      if (!qo.disableOptRtn || needsActivationCalibration(scheme)) {
         const opt = r.algorithms.find((a) => a.replacesRtn?.(scheme));
         if (opt) return { algorithm: opt };
         if (isIntWeightOnly(scheme) && scheme.sym && scheme.bits < 8) {
@@ -391,6 +399,11 @@ function schemeOverrideFlags(o: AutoRoundOptions): string[] {
   if (o.sym !== undefined) out.push(o.sym ? '--sym' : '--asym');
   if (o.dataType !== undefined) out.push(`--data_type ${o.dataType}`);
   if (o.scaleDtype !== undefined) out.push(`--scale_dtype ${o.scaleDtype}`);
+  if (o.actBits !== undefined) out.push(`--act_bits ${o.actBits}`);
+  if (o.actDataType !== undefined) out.push(`--act_data_type ${o.actDataType}`);
+  if (o.actGroupSize !== undefined) out.push(`--act_group_size ${o.actGroupSize}`);
+  if (o.actSym !== undefined) out.push(o.actSym ? '--act_sym' : '--act_asym');
+  if (o.actDynamic !== undefined) out.push(o.actDynamic ? '--act_dynamic' : '--disable_act_dynamic');
   return out;
 }
 

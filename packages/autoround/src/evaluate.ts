@@ -103,8 +103,10 @@ export class PerplexityBench {
     for (const [name, q] of qdq) over.set(`${name}.weight`, Tensor.f32([...q.shape], q.qdq));
     // tuned norms and biases (enable_norm_bias_tuning)
     for (const [name, data] of tensors ?? []) over.set(name, Tensor.f32([...this.model.checkpoint.info(name).shape], data));
+    // the layers' activation quantization (W4A4 …), from the algorithm plugin that knows the types
+    const activations = this.registry.algorithms.find((a) => a.activations)?.activations?.(qdq);
     // a quantized lm_head is the output matrix even under a tied config (only GGUF runs quantize it there)
-    return new OverlayWeights(this.model.checkpoint, over, over.has(this.model.spec.lmHead));
+    return new OverlayWeights(this.model.checkpoint, over, over.has(this.model.spec.lmHead), activations);
   }
 
   /** Perplexity with quantized layers replaced by their QDQ weights. */
@@ -121,13 +123,10 @@ export class PerplexityBench {
   }
 }
 
-/**
- * A model folder's architecture loaded on `weights` (its own: weightsOf; or an overlay of them), with the
- * activation quantization the weights carry (a quantized folder's reader records it: WeightSource.activations).
- */
+/** A model folder's architecture loaded on `weights` (its own: weightsOf; or an overlay of them). */
 function causalLm(registry: Registry, model: LoadedModel, weights: WeightSource, backend: KernelBackend): CausalLM {
-  const arch = registry.architecture(model.spec.architecture, model.dir);
-  return weights.activations ? arch.load(model.spec, weights, backend, { activations: weights.activations }) : arch.load(model.spec, weights, backend);
+  // weights whose layers quantize their activations: the model applies it in every linear
+  return registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights, backend, weights.activations ? { activations: weights.activations } : undefined);
 }
 
 /** The perplexity windows of a text: seqlen, the tokenizer's BOS when it has one, the token limit. */

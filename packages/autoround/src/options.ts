@@ -11,6 +11,14 @@ export interface AutoRoundOptions {
   sym?: boolean;
   dataType?: string;
   scaleDtype?: ScaleDType;
+  /** 2-D weight blocks (FP8_BLOCK, the original's group_size (128, 128)); sets groupSize to its second entry. */
+  groupShape?: readonly [number, number];
+  /** Activation quantization (the scheme's act_* fields; docs/algorithms/fp-qdq.md#activations). */
+  actBits?: number;
+  actDataType?: string;
+  actGroupSize?: number;
+  actSym?: boolean;
+  actDynamic?: boolean;
   /** 0 selects RTN; default 200 (SignRound). */
   iters?: number;
   nsamples?: number;
@@ -124,6 +132,8 @@ const range = (option: string, flag: string, integer: boolean, min: number, max:
 export const OPTION_RANGES: readonly OptionRange[] = [
   range('bits', 'bits', true, 1, 16),
   range('groupSize', 'group_size', true, 1, 1 << 20, { special: { [-1]: 'one group per output channel', 0: 'one group per tensor' } }),
+  range('actBits', 'act_bits', true, 1, 16),
+  range('actGroupSize', 'act_group_size', true, 1, 1 << 20, { special: { [-1]: 'one group per token', 0: 'one group per tensor' } }),
   range('iters', 'iters', true, 0, MAX_ITERS),
   range('nsamples', 'nsamples', true, 1, 1_000_000),
   range('seqlen', 'seqlen', true, 1, 1 << 20),

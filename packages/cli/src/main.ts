@@ -60,8 +60,15 @@ function parseLayerConfig(text: string): Record<string, LayerConfigValue> {
 
 function parseGroupSize(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^-?\d+$/.test(v)) throw new AutoRoundError('E_BAD_FLAG', `--group_size expects an integer (32, 64, 128, -1, 0), got "${v}"`, { subject: '--group_size' });
+  if (parseGroupShape(v)) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new AutoRoundError('E_BAD_FLAG', `--group_size expects an integer (32, 64, 128, -1, 0) or two for 2-D blocks (128,128), got "${v}"`, { subject: '--group_size' });
   return Number(v);
+}
+
+/** "128,128" (or "(128, 128)"): the original's tuple group_size, FP8 2-D blocks. */
+function parseGroupShape(v: string | undefined): [number, number] | undefined {
+  const m = v === undefined ? null : /^\(?\s*(\d+)\s*,\s*(\d+)\s*\)?$/.exec(v);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
 }
 
 function checkDevice(v: string | undefined): void {
@@ -103,6 +110,12 @@ export function optionsFromArgs(a: ParsedArgs, recipe: string, registry: Registr
   set('scheme', str(a, 'scheme'));
   set('bits', num(a, 'bits'));
   set('groupSize', parseGroupSize(str(a, 'group_size')));
+  set('groupShape', parseGroupShape(str(a, 'group_size')));
+  set('actBits', num(a, 'act_bits'));
+  set('actDataType', str(a, 'act_data_type'));
+  set('actGroupSize', num(a, 'act_group_size'));
+  set('actSym', bool(a, 'act_sym'));
+  set('actDynamic', bool(a, 'act_dynamic'));
   set('sym', bool(a, 'sym'));
   set('dataType', str(a, 'data_type'));
   const sd = str(a, 'scale_dtype');

@@ -9,6 +9,7 @@ export {
   presetScheme,
   type QuantScheme,
   resolveScheme,
+  needsActivationCalibration,
   type ScaleDType,
   scaleDtypeOf,
   schemeDiff,

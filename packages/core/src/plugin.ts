@@ -21,9 +21,9 @@ export interface WeightSource {
    */
   readonly separateOutput?: boolean;
   /**
-   * The activation quantization a quantized folder records (a format's reader: NVFP4's input_global_scale,
-   * FP8_STATIC's input_scale, dynamic MX/FP8/int activations), keyed by full layer name: evaluation loads the
-   * model with it (LoadOptions.activations), so a W4A4 folder is measured as W4A4.
+   * The activation quantization the model computes with (a reader of a folder whose scheme quantizes
+   * activations; an overlay of in-memory quantized layers): the QDQ of each quantized linear's input, by full
+   * layer name. A model loaded on these weights applies it (LoadOptions.activations).
    */
   readonly activations?: ActivationQdq;
 }
@@ -237,6 +237,12 @@ export interface AlgorithmPlugin extends AlgorithmRouting {
    */
   resumable?(options: QuantizeOptions): boolean;
   run(session: QuantizeSession): Promise<void>;
+  /**
+   * The activation quantization of quantized layers, for evaluating them in memory (docs/algorithms/fp-qdq.md#activations):
+   * each layer's scheme's act_* fields with its calibrated fields (QuantizedWeight.actMax); undefined when no
+   * layer quantizes its activations. The host asks the first installed algorithm that has it.
+   */
+  activations?(layers: ReadonlyMap<string, QuantizedWeight>): ActivationQdq | undefined;
 }
 
 /** Everything an exporter knows when it opens. */

@@ -121,10 +121,21 @@ export function resolveScheme(name: string, overrides: SchemeOverrides = {}): Qu
   for (const [k, v] of Object.entries(overrides) as [keyof QuantScheme, unknown][]) {
     if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
   }
+  // a pair (FP8 blocks) sets group_size to its columns; a plain --group_size replaces the preset's blocks
+  if (overrides.group_shape !== undefined) s.group_size = overrides.group_shape[1];
+  else if (overrides.group_size !== undefined) delete s.group_shape;
   if (overrides.group_size !== undefined && overrides.act_group_size === undefined) s.act_group_size = s.group_size;
   if (overrides.sym !== undefined && overrides.act_sym === undefined) s.act_sym = s.sym;
   validateScheme(s, '--scheme');
   return s;
+}
+
+/**
+ * Whether a scheme's activation quantization needs ranges calibrated on data (docs/algorithms/fp-qdq.md#activations):
+ * static activations (FP8_STATIC's input_scale) and NVFP4's nv_fp4_with_static_gs (input_global_scale).
+ */
+export function needsActivationCalibration(s: QuantScheme): boolean {
+  return s.act_bits < 16 && (!s.act_dynamic || s.act_data_type.trim().toLowerCase() === 'nv_fp4_with_static_gs');
 }
 
 /** Is this a plain integer weight-only scheme (the W*A16 family)? */
@@ -146,6 +157,9 @@ export function intWeightOnlyMismatch(s: QuantScheme): string | null {
 export function validateScheme(s: QuantScheme, subject: string): void {
   const ok = Number.isInteger(s.bits) && s.bits >= 1 && s.bits <= 16;
   if (!ok) throw new AutoRoundError('E_BAD_FLAG', `${subject}: bits must be an integer in 1..16, got ${s.bits}`, { subject });
+  if (s.group_shape && !s.group_shape.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new AutoRoundError('E_BAD_FLAG', `--group_size: a 2-D group size must be two positive integers (128,128), got ${s.group_shape.join(',')}`, { subject: '--group_size' });
+  }
   if (!Number.isInteger(s.group_size) || s.group_size < -1) {
     throw new AutoRoundError('E_BAD_FLAG', `${subject}: group_size must be -1, 0 or a positive integer, got ${s.group_size}`, { subject });
   }

@@ -1,5 +1,5 @@
 import type { Checkpoint, Tensor } from '@autoround/core-tensor';
-import type { WeightSource } from './plugin.js';
+import type { ActivationQdq, WeightSource } from './plugin.js';
 
 /** A checkpoint seen through replacements: quantized (QDQ) weights shadow the originals. */
 export class OverlayWeights implements WeightSource {
@@ -11,7 +11,13 @@ export class OverlayWeights implements WeightSource {
     private readonly base: WeightSource | Checkpoint,
     private readonly overrides: ReadonlyMap<string, Tensor<'F32'>>,
     private readonly ownOutput = false,
+    private readonly ownActivations?: ActivationQdq,
   ) {}
+
+  /** The overlay's activation quantization (its quantized layers'), else the base's. */
+  get activations(): ActivationQdq | undefined {
+    return this.ownActivations ?? ('activations' in this.base ? this.base.activations : undefined);
+  }
 
   has(name: string): boolean {
     return this.overrides.has(name) || this.base.has(name);

@@ -77,13 +77,16 @@ export interface FloatPositions {
 export function floatOps(be: KernelBackend, w: BlockTensors, eps: number, at: FloatPositions, options: BlockForwardOptions = {}): BlockOps<Float32Array> {
   const over = options.weights;
   const hook = options.onLinearInput;
+  const act = options.activations;
   return {
     linear(x, local) {
       const l = w.linears.get(local)!;
       const rows = x.length / l.inFeatures;
       hook?.(local, x, rows, l.inFeatures);
+      // the scheme's activation quantization of the input (docs/algorithms/fp-qdq.md#activations)
+      const xin = act ? act(local, x, rows, l.inFeatures) : x;
       const rep = over?.get(local);
-      return linearRaw(be, x, rows, rep ? { weight: rep, bias: l.bias } : l, l.inFeatures, l.outFeatures);
+      return linearRaw(be, xin, rows, rep ? { weight: rep, bias: l.bias } : l, l.inFeatures, l.outFeatures);
     },
     norm(x, local) {
       const n = w.norms.get(local)!;

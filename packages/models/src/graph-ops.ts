@@ -38,7 +38,8 @@ export function graphOps(g: Graph, w: BlockTensors, cfg: GraphBlockConfig, injec
       const shape = [l.outFeatures, l.inFeatures] as const;
       const weight = inject.weight?.(g, local, l.weight, shape) ?? g.input(l.weight, shape);
       const bias = l.bias ? (inject.bias?.(g, local, l.bias) ?? g.input(l.bias, [l.outFeatures])) : null;
-      return g.linear(x, weight, bias);
+      // activation quantization, straight-through (docs/algorithms/fp-qdq.md#activations)
+      return g.linear(inject.input?.(g, local, x) ?? x, weight, bias);
     },
     norm(x, local) {
       const own = w.norms.get(local)!;

@@ -59,7 +59,12 @@ export {
   fpDataTypeOfScheme,
   type FpFormat,
   fpFormatByName,
+  fpGeometry,
+  fpQdqValues,
   fpGroupShape,
+  type FpTrace,
+  type GroupGeometry,
+  newFpTrace,
   type FpQdqTuning,
   fusedGlobalScales,
   fusedGlobalScaleSets,
@@ -71,6 +76,7 @@ export {
   ue5m3Bits,
   ue5m3Value,
 } from './fp/fp-qdq.js';
+export { fpSearchCandidates, hasFpOptRtn, quantizeFpOptRtn, searchFpScale } from './fp/fp-opt-rtn.js';
 export { activationScheme, checkActivationScheme, fp8InputScale, needsActivationMax, quantizeActivation, quantizesActivations } from './fp/activation.js';
 export { handleImatrixZeros, quantizeIntOptRtn, searchRatio, searchSteps } from './int/opt-rtn.js';
 export { QuantPool, defaultThreads, type PoolJob } from './pool.js';

@@ -6,7 +6,10 @@ import type { Graph, Var } from '@autoround/core-tensor';
 import { QdqParams, qdqVar, quantizeDequantize } from './int-qdq.js';
 import { isIntWeightOnly, type QuantScheme, scaleDtypeOf } from '@autoround/core';
 import { rtnQuantize } from '@autoround/algo-rtn';
-import { quantizeInt, quantizeIntOptRtn } from '@autoround/quant-types';
+import { isFpScheme, quantizeInt, quantizeIntOptRtn } from '@autoround/quant-types';
+import { quantizedLinears } from '../blockwise.js';
+import { blockFpGlobalScales } from '../fp.js';
+import { fpTunableLayer } from './fp.js';
 import { imatrixPerSequence } from '../gguf.js';
 import { layerLr, type SignRoundOptions } from '../loop.js';
 import type { Candidate, LayerContext, TunableLayer, TunableQuantizer } from '../tune.js';
@@ -82,19 +85,30 @@ class IntLayer implements TunableLayer {
 }
 
 /**
- * The int quantizer: int weight-only layers tune, others are quantized with RTN beside them. It keeps the
+ * The int quantizer: int layers tune (weight-only, or with W8A8's int activations), floating-point layers tune
+ * through quantizers/fp.ts, others are quantized with RTN beside them. It keeps the
  * original's best-iteration rule (no settle) and computes the next group's inputs on the autograd graph, as
  * the original's int path did (the bytes of every int output are pinned by the golden hashes).
  */
 export function intQuantizer(): TunableQuantizer {
+  // NVFP4's fused global scales, per block (computed once from the block's weights)
+  const globalScales = new Map<number, Map<string, number>>();
   return {
     kind: 'int',
     settlesOnCalibration: false,
     forwardOnGraph: true,
     // SignRoundV2's initial scale is searched with the importance matrix of the full-precision inputs
     collectsActivations: (o: SignRoundOptions) => o.enableAlgExt,
-    layer({ o, block, linear: { l, name, scheme, weight }, sums, sequences }: LayerContext) {
-      if (!isIntWeightOnly(scheme)) return { fixed: rtnQuantize(weight, l.outFeatures, l.inFeatures, scheme) };
+    layer(ctx: LayerContext) {
+      const { o, block, linear: { l, name, scheme, weight }, sums, sequences } = ctx;
+      // floating-point layers (MX, NVFP4, FP8) tune V and β of their own QDQ (quantizers/fp.ts)
+      if (isFpScheme(scheme)) {
+        let gs = globalScales.get(block.index);
+        if (!gs) globalScales.set(block.index, (gs = blockFpGlobalScales([...quantizedLinears(ctx.session, block)])));
+        return fpTunableLayer(ctx, gs.get(l.name));
+      }
+      // int weights tune with or without activation quantization (W8A8's dynamic int activations)
+      if (!(scheme.data_type === 'int' && scheme.bits < 16)) return { fixed: rtnQuantize(weight, l.outFeatures, l.inFeatures, scheme) };
       let initScale: Float32Array | undefined;
       if (sums && usesAlgExt(scheme)) {
         const im = imatrixPerSequence(sums, sequences, name);

@@ -270,6 +270,17 @@ export class Graph {
     return y;
   }
 
+  /**
+   * A straight-through estimator: the value is `f(x)` (e.g. an activation quantize–dequantize, written into
+   * `out`), the gradient reaches x unchanged, as `x + (f(x) − x).detach()` but with f(x) exact in float32.
+   */
+  straightThrough(x: Var, f: (x: Float32Array, out: Float32Array) => void): Var {
+    const y = this.out(x.shape, x.requiresGrad);
+    f(x.data, y.data);
+    this.record(y, () => this.accumulate(x, y._grad!));
+    return y;
+  }
+
   add(a: Var, b: Var): Var {
     this.sameShape('add', a, b);
     const y = this.out(a.shape, a.requiresGrad || b.requiresGrad);

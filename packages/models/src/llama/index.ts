@@ -15,7 +15,7 @@ export function llamaFamilyArchitecture(variant: LlamaVariant): ArchitecturePlug
     name: variant.name,
     hfArchitectures: variant.hfArchitectures,
     describe: (config, file) => describeLlama(config, file, variant),
-    load: (spec, weights, backend) => new LlamaModel(spec, weights, backend, variant),
+    load: (spec, weights, backend, options) => new LlamaModel(spec, weights, backend, variant, options),
     tokenizer: loadTokenizer,
   };
 }

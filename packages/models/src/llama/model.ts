@@ -2,6 +2,7 @@ import type { Graph, Var } from '@autoround/core-tensor';
 import {
   AutoRoundError,
   checkTensorShape,
+  type ActivationQdq,
   type BlockForwardOptions,
   type BlockGraphInject,
   type BlockTunableCausalLM,
@@ -9,6 +10,7 @@ import {
   type DecodingCausalLM,
   type HFConfig,
   type KernelBackend,
+  type LoadOptions,
   type ModelSpec,
   type WeightSource,
 } from '@autoround/core';
@@ -97,11 +99,15 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
   readonly finalNorm: Float32Array;
   readonly lmHead: Float32Array;
   private readonly be: KernelBackend;
+  /** Per block: the activation quantization of its linears by local name (LoadOptions.activations), if any. */
+  private readonly acts: (ActivationQdq | undefined)[];
 
-  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: LlamaVariant = LLAMA) {
+  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: LlamaVariant = LLAMA, options: LoadOptions = {}) {
     const file = 'config.json';
     this.spec = spec;
     this.be = backend;
+    const act = options.activations;
+    this.acts = spec.blocks.map((b) => (act ? (local: string, x: Float32Array, rows: number, inF: number) => act(`${b.prefix}.${local}`, x, rows, inF) : undefined));
     this.dims = llamaDims(spec.config, file, variant);
     this.rope = makeRope(spec.config, this.dims, file);
     this.embed = readChecked(spec, weights, spec.embedding);
@@ -132,7 +138,10 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
   }
 
   blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
-    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, options);
+    // the load's activation quantization unless the caller brings its own
+    const act = this.acts[i];
+    const o = act && !options?.activations ? { ...options, activations: act } : options;
+    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, o);
   }
 
   blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
@@ -166,6 +175,11 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM {
     let x = this.embedTokens(ids);
     for (let i = 0; i < this.blocks.length; i++) x = this.blockForward(i, x, ids.length);
     return this.head(x, ids.length);
+  }
+
+  /** The load's activation quantization of block `i` (by local linear name), if any. */
+  activationsOf(i: number): ActivationQdq | undefined {
+    return this.acts[i];
   }
 
   decoder(maxLen: number, batch: number): LlamaDecoder {
@@ -255,7 +269,8 @@ export class LlamaDecoder implements CausalDecoder {
         }
         return out;
       };
-      x = llamaBlock(floatOps(be, m.blocks[b]!, eps, { rope, attention }), m.dims, x);
+      const act = m.activationsOf(b);
+      x = llamaBlock(floatOps(be, m.blocks[b]!, eps, { rope, attention }, act ? { activations: act } : {}), m.dims, x);
     }
     this.pos += T;
     return m.head(x, B * T);

@@ -1,8 +1,8 @@
 // Activation quantization (docs/algorithms/fp-qdq.md#activations): the input x [rows, in] of a quantized linear,
 // quantize–dequantized under the scheme's act_* fields, as the original's act_quant_func does on the fly.
-import { AutoRoundError, type QuantScheme } from '@autoround/core';
+import { AutoRoundError, needsActivationCalibration, type QuantScheme } from '@autoround/core';
 import { quantizeInt } from '../int/int-qdq.js';
-import { fpDataTypeOf, nvGlobalScale, quantizeFp } from './fp-qdq.js';
+import { fpDataTypeOf, fpQdqValues, nvGlobalScale } from './fp-qdq.js';
 
 /** Does the scheme quantize activations (act_bits < 16)? */
 export function quantizesActivations(s: QuantScheme): boolean {
@@ -14,9 +14,7 @@ export function quantizesActivations(s: QuantScheme): boolean {
  * (FP8_STATIC: input_scale), and NVFP4's nv_fp4_with_static_gs (input_global_scale).
  */
 export function needsActivationMax(s: QuantScheme): boolean {
-  if (!quantizesActivations(s)) return false;
-  const t = fpDataTypeOf(s.act_data_type, s.act_bits);
-  return !s.act_dynamic || (t?.staticGlobalScale ?? false);
+  return needsActivationCalibration(s);
 }
 
 /** The weight-shaped scheme the activations are quantized with (x is [rows, in], groups along `in`). */
@@ -64,13 +62,13 @@ export function quantizeActivation(x: Float32Array, rows: number, cols: number, 
   const fp = fpDataTypeOf(a.data_type, a.bits);
   if (!fp) throw new AutoRoundError('E_UNSUPPORTED', `act_data_type "${scheme.act_data_type}" with act_bits ${scheme.act_bits} is not implemented`, { subject: '--act_data_type' });
   if (fp.format.family === 'nv' && fp.staticGlobalScale && actMax !== undefined) {
-    return quantizeFp(x, rows, cols, a, { globalScale: nvGlobalScale(actMax) }).qdq;
+    return fpQdqValues(x, rows, cols, a, { globalScale: nvGlobalScale(actMax) });
   }
   if (fp.format.family === 'fp8' && !scheme.act_dynamic) {
     if (actMax === undefined) throw new AutoRoundError('E_UNSUPPORTED', 'static FP8 activations need a calibrated maximum (act_max)', { subject: '--act_dynamic' });
-    return quantizeFp(x, rows, cols, { ...a, group_size: 0 }, { tensorMax: actMax }).qdq;
+    return fpQdqValues(x, rows, cols, { ...a, group_size: 0 }, { tensorMax: actMax });
   }
-  return quantizeFp(x, rows, cols, a).qdq;
+  return fpQdqValues(x, rows, cols, a);
 }
 
 

@@ -132,6 +132,26 @@ export interface FpQdqTuning extends IntQdqTuning {
   initScale?: Float32Array;
   /** A calibrated maximum used instead of every group's own (static activations: FP8_STATIC's act_max). */
   tensorMax?: number;
+  /** Filled with what the straight-through backward needs (SignRound's autograd op; docs/algorithms/fp-qdq.md#gradients). */
+  trace?: FpTrace;
+}
+
+/**
+ * The straight-through derivatives of one QDQ (sizes: elements [out·in], groups): with g the gradient of W_qdq,
+ * dL/dV = g · vScale[group] · dx, and dL/dmaxScale[group] = Σ g · (q · p[group] + dx · W · u[group]).
+ */
+export interface FpTrace {
+  /** Per element: the element value (before the scale) and d element / d x through the clamps and the rounding. */
+  readonly q: Float32Array;
+  readonly dx: Float32Array;
+  /** Per group: d W_qdq / d x (the scale the element is multiplied back by), and the scale path's two factors. */
+  readonly vScale: Float32Array;
+  readonly p: Float32Array;
+  readonly u: Float32Array;
+}
+
+export function newFpTrace(elements: number, groups: number): FpTrace {
+  return { q: new Float32Array(elements), dx: new Float32Array(elements), vScale: new Float32Array(groups), p: new Float32Array(groups), u: new Float32Array(groups) };
 }
 
 // ---- element grids -------------------------------------------------------------------------------------------
@@ -144,9 +164,8 @@ export function quantElement(x: number, ebits: number, mbits: number, maxNorm: n
   const up = 2 ** (mbits - 2);
   let y: number;
   if (ebits !== 0) {
-    const a = Math.abs(x);
     // float32 log2 as torch computes it (a value just below a power of two may round up to it)
-    let pe = Math.floor(f(Math.log2(a + (x === 0 ? 1 : 0))));
+    let pe = x === 0 ? 0 : floorLog2F32(Math.abs(x));
     const minExp = 2 - 2 ** (ebits - 1);
     if (pe < minExp) pe = minExp;
     const p = 2 ** pe;
@@ -159,6 +178,22 @@ export function quantElement(x: number, ebits: number, mbits: number, maxNorm: n
     y = f(y / up);
   }
   return y > maxNorm ? maxNorm : y < -maxNorm ? -maxNorm : y;
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/**
+ * floor(log2 a) of a positive float32 as torch's float32 log2 gives it: the exponent from the bits, except where the
+ * mantissa is within 64 ulps of the next power of two, whose float32 log2 may round up to it (then Math.log2 rounded
+ * to float32 decides). Subnormals through Math.log2.
+ */
+export function floorLog2F32(a: number): number {
+  F32[0] = a;
+  const u = U32[0]!;
+  const e = (u >>> 23) & 0xff;
+  if (e === 0 || e === 0xff || (u & 0x7fffff) >= 0x7fffc0) return Math.floor(f(Math.log2(a)));
+  return e - 127;
 }
 
 /** sign(t)·(floor(|t| + 0.5) − [(|t| − 0.5) mod 2 == 0]): round half to even, as the original writes it (−0 → 0). */
@@ -296,14 +331,21 @@ const FP8_MIN_SCALE_E5M2 = f(1 / (57344 * 512));
 
 // ---- the QDQ -------------------------------------------------------------------------------------------------
 
-interface GroupGeometry {
+export interface GroupGeometry {
   /** Number of scale groups, and for each group its elements (indices into [out, in]). */
   readonly nGroups: number;
   /** Elements of group g, in order: calls visit(i, slot) with the element index and its slot in the padded group. */
   each(g: number, visit: (i: number, slot: number) => void): void;
+  /** Writes group g's element indices in slot order into idx; returns how many. */
+  fill(g: number, idx: Int32Array): number;
   /** Slots per group in V's padded layout. */
   readonly slots: number;
   readonly groupSize: number;
+}
+
+/** How a weight [out, in] of a floating-point scheme is cut into scale groups (V's padded slots per group). */
+export function fpGeometry(s: QuantScheme, out: number, inF: number): GroupGeometry {
+  return geometry(s, fpDataTypeOfScheme(s, '--scheme').format, out, inF);
 }
 
 function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): GroupGeometry {
@@ -315,10 +357,19 @@ function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): G
       nGroups: gr * gc,
       slots: br * bc,
       groupSize: bc,
+      // slot k: the block's k-th element in row-major order (a partial edge block uses its first slots)
       each(g, visit) {
         const r0 = Math.floor(g / gc) * br;
         const c0 = (g % gc) * bc;
-        for (let r = r0; r < Math.min(out, r0 + br); r++) for (let c = c0; c < Math.min(inF, c0 + bc); c++) visit(r * inF + c, (r - r0) * bc + (c - c0));
+        let k = 0;
+        for (let r = r0; r < Math.min(out, r0 + br); r++) for (let c = c0; c < Math.min(inF, c0 + bc); c++) visit(r * inF + c, k++);
+      },
+      fill(g, idx) {
+        const r0 = Math.floor(g / gc) * br;
+        const c0 = (g % gc) * bc;
+        let k = 0;
+        for (let r = r0; r < Math.min(out, r0 + br); r++) for (let c = c0; c < Math.min(inF, c0 + bc); c++) idx[k++] = r * inF + c;
+        return k;
       },
     };
   }
@@ -329,6 +380,10 @@ function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): G
       groupSize: out * inF,
       each(_g, visit) {
         for (let i = 0; i < out * inF; i++) visit(i, i);
+      },
+      fill(_g, idx) {
+        for (let i = 0; i < out * inF; i++) idx[i] = i;
+        return out * inF;
       },
     };
   }
@@ -345,7 +400,20 @@ function geometry(s: QuantScheme, format: FpFormat, out: number, inF: number): G
       const len = Math.min(gs, inF - c0);
       for (let k = 0; k < len; k++) visit(base + k, k);
     },
+    fill(g, idx) {
+      const row = Math.floor(g / per);
+      const c0 = (g % per) * gs;
+      const base = row * inF + c0;
+      const len = Math.min(gs, inF - c0);
+      for (let k = 0; k < len; k++) idx[k] = base + k;
+      return len;
+    },
   };
+}
+
+/** The group maximum before max_scale (the value max_scale multiplies), from the product and β. */
+function mxBeforeBeta(mxAfter: number, beta: number | undefined): number {
+  return beta === undefined || beta === 0 ? mxAfter : mxAfter / beta;
 }
 
 /** Largest |x| of a tensor (NaN if any element is NaN). */
@@ -370,21 +438,25 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
   const codes = new Uint8Array(out * inF);
   const scales = new Float32Array(geo.nGroups);
   const scaleCodes = format.scaleFormat === 'fp32' ? undefined : new Uint8Array(geo.nGroups);
-  const { v, maxScale, initScale } = tuning;
+  const { v, maxScale, initScale, trace } = tuning;
+  // the tuning graph's forward needs values only (the trace); the codes are for the emitted weight
+  const withCodes = !trace;
   for (const [name, arr, len] of [['v', v, geo.nGroups * geo.slots], ['maxScale', maxScale, geo.nGroups], ['initScale', initScale, geo.nGroups]] as const) {
     if (arr && arr.length !== len) throw new RangeError(`quantizeFp: ${name} has ${arr.length} values, expected ${len}`);
   }
   let globalScale: number | undefined;
   if (format.family === 'nv') globalScale = format.scaleFormat === 'ue5m3' ? 1 : (tuning.globalScale ?? nvGlobalScale(absMax(weight)));
   const el = format.element;
+  // the element indices of a group, in slot order (groups tile the weight: slot k is the k-th element)
+  const idx = new Int32Array(geo.slots);
   for (let g = 0; g < geo.nGroups; g++) {
     let mx = 0;
     if (tuning.tensorMax !== undefined) mx = f(tuning.tensorMax);
     else
-      geo.each(g, (i) => {
-        const a = Math.abs(weight[i]!);
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const a = Math.abs(weight[idx[k]!]!);
         if (!(a <= mx)) mx = a;
-      });
+      }
     // MX: max·init_scale·max_scale; NVFP4 and FP8: max·max_scale(·init_scale), the original's orders
     if (format.family === 'mx') {
       if (initScale) mx = f(mx * initScale[g]!);
@@ -399,15 +471,38 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
       const scale = 2 ** e;
       scales[g] = scale;
       scaleCodes![g] = e + 127;
-      geo.each(g, (i, slot) => {
+      if (trace) {
+        // shared_exp = floor_ste(log2(max·β)) − emax: d scale / dβ = scale/β inside the ±127 clamp, 0 for a zero maximum
+        const raw = mx === 0 ? 0 : rceil ? Math.ceil(f(Math.log2(f(mx / format.maxNorm)))) : Math.floor(f(Math.log2(mx))) - format.emax;
+        const inside = mx !== 0 && raw >= -127 && raw <= 127;
+        const dsdb = inside && maxScale && maxScale[g]! !== 0 ? scale / maxScale[g]! : 0;
+        trace.vScale[g] = scale;
+        trace.p[g] = dsdb;
+        trace.u[g] = -dsdb / scale;
+      }
+      const minExp = 2 - 2 ** (format.ebits - 1);
+      const e2m1 = el === 'e2m1';
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const i = idx[k]!;
+        const slot = k;
         let x = f(weight[i]! / scale);
         if (v) x = f(x + v[vOff + slot]!);
-        if (x > format.maxNorm) x = format.maxNorm;
-        else if (x < -format.maxNorm) x = -format.maxNorm;
-        const q = quantElement(x, format.ebits, format.mbits, format.maxNorm);
-        codes[i] = encodeElement(q, el);
+        let inRange = true;
+        if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
+        else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
+        // E2M1: the NVFP4 cast is the same rounding (half to even on the grid), without a log2 per element
+        const q = e2m1 ? castToFp4(x) : quantElement(x, format.ebits, format.mbits, format.maxNorm);
+        if (withCodes) codes[i] = encodeElement(q, el);
         qdq[i] = f(q * scale);
-      });
+        if (trace) {
+          trace.q[i] = q;
+          // the original's element rounding under autograd: its private exponent follows x (floor_ste of log2|x|), so
+          // d q/dx = q/x where that exponent is not clipped at the smallest, else 1; 0 at x = 0 (sign(0))
+          let d = 0;
+          if (inRange && x !== 0) d = format.ebits !== 0 && floorLog2F32(Math.abs(x)) >= minExp ? q / x : 1;
+          trace.dx[i] = d;
+        }
+      }
     } else if (format.family === 'nv') {
       const gsc = globalScale!;
       let s = f(gsc * f(mx * recip(6)));
@@ -427,30 +522,63 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
       scaleCodes![g] = sc;
       const outScale = recip(f(s * recip(gsc)));
       const back = recip(outScale);
-      geo.each(g, (i, slot) => {
+      if (trace) {
+        // s = cast_ste(gs·max·β/6) (inside the clamp), o = 1/(s·(1/gs)), W_qdq = q·(1/o)
+        const raw = f(gsc * f(mx * recip(6)));
+        const lim = format.scaleFormat === 'e4m3' ? 448 : 114688;
+        const dsdb = maxScale && Math.abs(raw) <= lim && (format.scaleFormat === 'e4m3' || raw >= 0) ? (gsc * mxBeforeBeta(mx, maxScale[g])) / 6 : 0;
+        const rg = recip(gsc);
+        const dodb = s !== 0 ? (-1 / (s * s * rg)) * dsdb : 0;
+        trace.vScale[g] = back;
+        trace.p[g] = -back * back * dodb;
+        trace.u[g] = back * dodb;
+      }
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const i = idx[k]!;
+        const slot = k;
         let x = f(weight[i]! * outScale);
         if (v) x = f(x + v[vOff + slot]!);
-        if (x > 6) x = 6;
-        else if (x < -6) x = -6;
+        let inRange = true;
+        if (x > 6) (x = 6), (inRange = false);
+        else if (x < -6) (x = -6), (inRange = false);
         const q = castToFp4(x);
-        codes[i] = encodeElement(q, 'e2m1');
+        if (withCodes) codes[i] = encodeElement(q, 'e2m1');
         qdq[i] = f(q * back);
-      });
+        if (trace) {
+          trace.q[i] = q;
+          trace.dx[i] = inRange && x !== 0 ? 1 : 0;
+        }
+      }
     } else {
       const e4 = el === 'e4m3';
       let scale = f(mx / format.maxNorm);
       const minScale = e4 ? FP8_MIN_SCALE_E4M3 : FP8_MIN_SCALE_E5M2;
       if (!(scale >= minScale)) scale = Number.isNaN(scale) ? scale : minScale;
       scales[g] = scale;
-      geo.each(g, (i, slot) => {
+      if (trace) {
+        // scale = max(max·β/maxNorm, minimum): d scale/dβ = max/maxNorm above the minimum
+        const dsdb = maxScale && scale !== minScale ? mxBeforeBeta(mx, maxScale[g]) / format.maxNorm : 0;
+        trace.vScale[g] = scale;
+        trace.p[g] = dsdb;
+        trace.u[g] = -dsdb / scale;
+      }
+      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+        const i = idx[k]!;
+        const slot = k;
         let x = f(weight[i]! / scale);
         if (v) x = f(x + v[vOff + slot]!);
-        if (x > format.maxNorm) x = format.maxNorm;
-        else if (x < -format.maxNorm) x = -format.maxNorm;
+        let inRange = true;
+        if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
+        else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
         const b = e4 ? f32ToF8E4M3Bits(x) : f32ToF8E5M2Bits(x);
         codes[i] = b;
-        qdq[i] = f((e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b)) * scale);
-      });
+        const q = e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b);
+        qdq[i] = f(q * scale);
+        if (trace) {
+          trace.q[i] = q;
+          trace.dx[i] = inRange ? 1 : 0;
+        }
+      }
     }
   }
   return {
@@ -503,4 +631,70 @@ export function fusedGlobalScales(weights: ReadonlyMap<string, Float32Array>): M
     for (const n of set) gs.set(n, m);
   }
   return gs;
+}
+
+/**
+ * The values of quantizeFp for x [rows, cols] with groups along each row (activations: act_group_size > 0, -1 per
+ * row, 0 per tensor), without codes, scales or tuning: the hot path of the activation QDQ. Equal to
+ * `quantizeFp(x, rows, cols, scheme, { globalScale, tensorMax }).qdq` value for value (fp-qdq.test.ts).
+ */
+export function fpQdqValues(x: Float32Array, rows: number, cols: number, scheme: QuantScheme, opts: { globalScale?: number; tensorMax?: number } = {}): Float32Array {
+  const { format, rceil } = fpDataTypeOfScheme(scheme, '--act_data_type');
+  if (scheme.group_shape) return quantizeFp(x, rows, cols, scheme, opts).qdq;
+  const out = new Float32Array(x.length);
+  const perTensor = scheme.group_size === 0 && format.family === 'fp8';
+  const gs = perTensor ? rows * cols : scheme.group_size <= 0 || cols < scheme.group_size ? cols : scheme.group_size;
+  // contiguous groups: [start, end) ranges over the flat array
+  const ranges: number[] = [];
+  if (perTensor) ranges.push(0, rows * cols);
+  else for (let r = 0; r < rows; r++) for (let c0 = 0; c0 < cols; c0 += gs) ranges.push(r * cols + c0, r * cols + Math.min(cols, c0 + gs));
+  let gsc = 1;
+  if (format.family === 'nv' && format.scaleFormat === 'e4m3') gsc = opts.globalScale ?? nvGlobalScale(absMax(x));
+  const M = format.maxNorm;
+  const e2m1 = format.element === 'e2m1';
+  const e4 = format.element === 'e4m3';
+  const minFp8 = e4 ? FP8_MIN_SCALE_E4M3 : FP8_MIN_SCALE_E5M2;
+  for (let k = 0; k < ranges.length; k += 2) {
+    const a0 = ranges[k]!;
+    const a1 = ranges[k + 1]!;
+    let mx = 0;
+    if (opts.tensorMax !== undefined) mx = f(opts.tensorMax);
+    else
+      for (let i = a0; i < a1; i++) {
+        const a = Math.abs(x[i]!);
+        if (!(a <= mx)) mx = a;
+      }
+    if (format.family === 'mx') {
+      const scale = 2 ** mxSharedExp(mx, format, rceil);
+      for (let i = a0; i < a1; i++) {
+        let v = f(x[i]! / scale);
+        if (v > M) v = M;
+        else if (v < -M) v = -M;
+        const q = e2m1 ? castToFp4(v) : quantElement(v, format.ebits, format.mbits, M);
+        out[i] = f(q * scale);
+      }
+    } else if (format.family === 'nv') {
+      let s = f(gsc * f(mx * recip(6)));
+      if (format.scaleFormat === 'e4m3') s = f8E4M3BitsToF32(f32ToF8E4M3Bits(s > 448 ? 448 : s < -448 ? -448 : s));
+      else s = ue5m3Value(ue5m3Bits(s > 114688 ? 114688 : !(s >= 0) ? 0 : s));
+      const o = recip(f(s * recip(gsc)));
+      const back = recip(o);
+      for (let i = a0; i < a1; i++) {
+        let v = f(x[i]! * o);
+        if (v > 6) v = 6;
+        else if (v < -6) v = -6;
+        out[i] = f(castToFp4(v) * back);
+      }
+    } else {
+      let scale = f(mx / M);
+      if (!(scale >= minFp8)) scale = Number.isNaN(scale) ? scale : minFp8;
+      for (let i = a0; i < a1; i++) {
+        let v = f(x[i]! / scale);
+        if (v > M) v = M;
+        else if (v < -M) v = -M;
+        out[i] = f((e4 ? f8E4M3BitsToF32(f32ToF8E4M3Bits(v)) : f8E5M2BitsToF32(f32ToF8E5M2Bits(v))) * scale);
+      }
+    }
+  }
+  return out;
 }
