@@ -22,6 +22,7 @@ import {
 } from '@autoround/autoround';
 import { quantizeInt, fp8InputScale, fusedGlobalScales, needsActivationMax, nvGlobalScale, quantizeActivation, quantizeFp, fpDataTypeOf } from '@autoround/quant-types';
 import { llmCompressorExporter, packFpLayer } from '@autoround/export-llmc';
+import signround from '@autoround/algo-signround';
 import { decodeFpLayer, readSafetensors } from '@autoround/testing/formats';
 import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir, mulberry32 } from '@autoround/testing';
 
@@ -194,4 +195,37 @@ describe('formats that cannot hold a floating-point scheme say so, naming the fl
       expect(() => readFileSync(join(out, 'config.json')), `${scheme} ${format}`).toThrow();
     }
   });
+});
+
+describe.skipIf(!HAS_SHARED)(needsShared('issue acceptance: MXFP4 and NVFP4 (W4A4) on stories260K, auto_round and llm_compressor exported, read back, evaluated = the in-memory QDQ model'), () => {
+  const text = HAS_SHARED ? readFileSync(TINYSTORIES, 'utf8').slice(0, 2500) : '';
+  for (const scheme of ['MXFP4', 'NVFP4']) {
+    it(`${scheme}: calibrated RTN (iters 0)`, async () => {
+      const out = join(work.dir, `accept-${scheme}`);
+      const ar = new AutoRound(STORIES, { scheme, iters: 0, nsamples: 4, seqlen: 64, dataset: `${TINYSTORIES}:concat`, log: silentLogger, discoverPlugins: false, plugins: [signround], skipSanityCheck: true });
+      const res = await ar.quantizeAndSave(out, { format: ['auto_round', 'llm_compressor', 'fake'], keepQdq: true });
+      const registry = await ar.registry();
+      const backend = await ar.backend();
+      const bench = new PerplexityBench(registry, await ar.load(), backend, text, { seqlen: 256 });
+      const memory = bench.runQuantized(res.qdq);
+      // W4A4: the activation quantization is part of the measured model
+      const weightOnly = bench.run(inMemory((await ar.load()).checkpoint, new Map([...res.qdq].map(([k, q]) => [k, { ...q, scheme: { ...q.scheme, act_bits: 16 } }]))));
+      expect(memory.perplexity).not.toBe(weightOnly.perplexity);
+      const lines = [`stories260K ${scheme}: in-memory QDQ ${memory.perplexity.toFixed(4)} (weights only ${weightOnly.perplexity.toFixed(4)})`];
+      for (const f of ['auto_round', 'llm_compressor', 'fake']) {
+        const r = folderPerplexity(registry, join(out, f), backend, text, { seqlen: 256 });
+        expect(r.tokens, f).toBe(memory.tokens);
+        expect(r.perplexity.toFixed(4), f).toBe(memory.perplexity.toFixed(4));
+        expect(r.nll, f).toBe(memory.nll);
+        lines.push(`${f} ${r.perplexity.toFixed(4)}`);
+      }
+      const qc = JSON.parse(readFileSync(join(out, 'auto_round', 'config.json'), 'utf8')).quantization_config;
+      expect(qc.packing_format).toBe('auto_round:llm_compressor');
+      expect([qc.act_bits, qc.act_data_type, qc.act_group_size, qc.act_dynamic]).toEqual(scheme === 'MXFP4' ? [4, 'mx_fp', 32, true] : [4, 'nv_fp4_with_static_gs', 16, true]);
+      const ct = JSON.parse(readFileSync(join(out, 'llm_compressor', 'config.json'), 'utf8')).quantization_config;
+      expect(ct.format).toBe(scheme === 'MXFP4' ? 'mxfp4-pack-quantized' : 'nvfp4-pack-quantized');
+      expect(ct.config_groups.group_0.input_activations).toMatchObject(scheme === 'MXFP4' ? { num_bits: 4, type: 'float', strategy: 'group', group_size: 32, dynamic: true } : { num_bits: 4, type: 'float', strategy: 'tensor_group', group_size: 16, dynamic: 'local' });
+      console.log(lines.join(', '));
+    });
+  }
 });
