@@ -19,6 +19,7 @@ import {
   silentLogger,
   type WeightSource,
   weightsOf,
+  writeDemoModel,
 } from '@autoround/autoround';
 import { quantizeInt, fp8InputScale, fusedGlobalScales, needsActivationMax, nvGlobalScale, quantizeActivation, quantizeFp, fpDataTypeOf } from '@autoround/quant-types';
 import { llmCompressorExporter, packFpLayer } from '@autoround/export-llmc';
@@ -228,4 +229,34 @@ describe.skipIf(!HAS_SHARED)(needsShared('issue acceptance: MXFP4 and NVFP4 (W4A
       console.log(lines.join(', '));
     });
   }
+});
+
+describe('FP8_BLOCK (128×128 weight blocks, dynamic activations in groups of 128)', () => {
+  it('auto_round and llm_compressor: block scales [out/128, in/128], group_size [128, 128] / strategy block, read back bit for bit', async () => {
+    const demo = join(work.dir, 'demo-block');
+    writeDemoModel(demo, { hidden: 128, intermediate: 256, layers: 1, heads: 4, kvHeads: 4 });
+    const out = join(work.dir, 'fp8-block');
+    const ar = new AutoRound(demo, { scheme: 'FP8_BLOCK', iters: 1, algorithm: 'fp-qdq-test', log: silentLogger, discoverPlugins: false, plugins: [testPlugin], skipSanityCheck: true });
+    const res = await ar.quantizeAndSave(out, { format: ['auto_round', 'llm_compressor'], keepQdq: true });
+    expect(res.qdq.size).toBe(7);
+    const registry = await createRegistry({ discover: false });
+    for (const f of ['auto_round', 'llm_compressor']) {
+      const dir = join(out, f);
+      const st = readSafetensors(dir);
+      const qc = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).quantization_config;
+      if (f === 'auto_round') expect([qc.packing_format, qc.group_size, qc.act_group_size, qc.act_dynamic]).toEqual(['auto_round:fp8_static', [128, 128], 128, true]);
+      else expect(qc.config_groups.group_0.weights).toMatchObject({ strategy: 'block', block_structure: [128, 128], type: 'float', num_bits: 8 });
+      expect(st.get('model.layers.0.mlp.down_proj.weight_scale')!.shape).toEqual([1, 2]); // [128, 256] in 128×128 blocks
+      expect(st.get('model.layers.0.mlp.down_proj.weight')!.dtype).toBe('F8_E4M3');
+      const model = openModel(registry, dir);
+      const w = weightsOf(registry, model);
+      for (const [layer, q] of res.qdq) {
+        expect(same(w.readFloat32(`${layer}.weight`).data, q.qdq), `${f} ${layer}`).toBe(true);
+        expect(same(decodeFpLayer(st, layer, qc), q.qdq), `${f} ${layer} (independent reader)`).toBe(true);
+      }
+      const x = Float32Array.from({ length: 2 * 256 }, (_, i) => Math.sin(i) * 3);
+      expect(same(w.activations!('model.layers.0.mlp.down_proj', x, 2, 256), quantizeActivation(x, 2, 256, res.qdq.get('model.layers.0.mlp.down_proj')!.scheme))).toBe(true);
+      model.checkpoint.close();
+    }
+  });
 });
