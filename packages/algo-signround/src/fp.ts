@@ -1,7 +1,7 @@
 // The floating-point layers (MX, NVFP4, FP8) in the calibrated algorithms (docs/algorithms/fp-qdq.md): the
 // fused NVFP4 global scales of a block, the static activation ranges calibrated on the block inputs, and the
 // activation QDQ the quantized block runs with.
-import { type ActivationQdq, type BlockSpec, needsActivationCalibration, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
+import { type ActivationQdq, AutoRoundError, needsActivationCalibration, type QuantScheme, type QuantizeSession, type QuantizedWeight } from '@autoround/core';
 import { activationQdqOf, blockGlobalScales, fpTuning } from '@autoround/algo-rtn';
 import { fp8InputScale, fpDataTypeOf, hasFpOptRtn, isFpScheme, nvGlobalScale, quantizeFp, quantizeFpOptRtn } from '@autoround/quant-types';
 import type { ActivationSums } from './gguf.js';
@@ -15,7 +15,7 @@ import type { QuantizedLinear } from './blockwise.js';
 export function withActivationRanges(q: QuantizedWeight, sums: ActivationSums | undefined, layer: string): QuantizedWeight {
   const s = q.scheme;
   if (!needsActivationCalibration(s)) return q;
-  if (!sums || sums.tokens === 0) throw new Error(`${layer}: no calibration activations reached this layer, so its static activation range is unknown`);
+  if (!sums || sums.tokens === 0) throw new AutoRoundError('E_NO_DATASET', `${layer}: no calibration activations reached this layer, so its static activation range (act_max) is unknown`, { subject: layer });
   const actMax = sums.amax;
   const t = fpDataTypeOf(s.act_data_type, s.act_bits);
   if (t?.format.family === 'fp8') return { ...q, actMax, inputScale: fp8InputScale(actMax) };
@@ -43,13 +43,6 @@ export function fpCalibratedRtn(session: QuantizeSession, x: QuantizedLinear, gl
 }
 
 /** The activation QDQ of a block's quantized layers (by local name), for its forward; undefined if none quantizes activations. */
-export function blockActivationQdq(block: BlockSpec, emitted: ReadonlyMap<string, QuantizedWeight>): ActivationQdq | undefined {
-  void block;
+export function blockActivationQdq(emitted: ReadonlyMap<string, QuantizedWeight>): ActivationQdq | undefined {
   return activationQdqOf(emitted);
-}
-
-/** Does any layer of the run quantize its activations? */
-export function quantizesAnyActivations(schemes: Iterable<QuantScheme | null>): boolean {
-  for (const s of schemes) if (s && s.act_bits < 16) return true;
-  return false;
 }

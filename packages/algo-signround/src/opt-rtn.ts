@@ -76,7 +76,7 @@ async function runOptRtn(session: QuantizeSession, gguf: GgufLayers): Promise<vo
       overrides.set(l.name, q.qdq);
     }
     // the next block's inputs: the quantized block, activation quantization included
-    const activations = blockActivationQdq(block, emitted);
+    const activations = blockActivationQdq(emitted);
     inputs = inputs.map((x, s) => model.blockForward(block.index, x, samples[s]!.length, { weights: overrides, ...(activations ? { activations } : {}) }));
     for (const x of inputs) checkFinite(x, `output of block ${block.index}`);
     session.blockDone?.(block.index);

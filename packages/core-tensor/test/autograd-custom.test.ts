@@ -70,3 +70,22 @@ describe('Graph.custom', () => {
     expect(held[2]).toBe(held[1]);
   });
 });
+
+describe('Graph.straightThrough', () => {
+  it('takes the value of f(x) exactly and passes the gradient to x unchanged', () => {
+    const g = new Graph(backend);
+    const x = g.leaf(new Float32Array([0.3, -1.26, 2.5, 0]), [2, 2]);
+    const y = g.straightThrough(x, (xd, out) => {
+      for (let i = 0; i < xd.length; i++) out[i] = Math.round(xd[i]! * 2) / 2;
+    });
+    expect(Array.from(y.data)).toEqual([0.5, -1.5, 2.5, 0]);
+    const z = g.mul(y, g.input(new Float32Array([1, 2, 3, 4]), [2, 2]));
+    g.backward(z, new Float32Array([1, 1, 1, 1]));
+    expect(Array.from(x.grad!)).toEqual([1, 2, 3, 4]);
+  });
+  it('without a gradient-requiring input records nothing', () => {
+    const g = new Graph(backend);
+    const y = g.straightThrough(g.input(new Float32Array([1, 2]), [2]), (xd, out) => out.set(xd));
+    expect(y.requiresGrad).toBe(false);
+  });
+});
