@@ -160,9 +160,11 @@ async function runRtn(session: QuantizeSession, target: (name: string, scheme: Q
       }
       assertFinite(w.data, `${name}.weight`);
       read.set(l.name, { scheme, weight: w.data, name, out: l.outFeatures, inF: l.inFeatures });
-      // one tensor at a time, except NVFP4's fused layers, which need each other's global scales
-      if (!isFpScheme(scheme)) {
-        session.emit(name, rtnQuantize(w.data, l.outFeatures, l.inFeatures, scheme, target(name, scheme)));
+      // one tensor at a time, except NVFP4's fused layers, which need each other's global scales; a layer
+      // whose output format fixes its block type (gguf:mxfp4 → MXFP4 blocks) takes that type's quantizer
+      const gguf = target(name, scheme);
+      if (!isFpScheme(scheme) || gguf) {
+        session.emit(name, rtnQuantize(w.data, l.outFeatures, l.inFeatures, scheme, gguf));
         read.delete(l.name);
       }
     }

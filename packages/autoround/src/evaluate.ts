@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Tensor, decodeUtf8Text } from '@autoround/core-tensor';
 import {
   AutoRoundError,
@@ -22,13 +23,33 @@ import { type LoadedModel, openModel, tokenizerOf } from './pipeline.js';
 
 /** A model folder's weights: plain float checkpoints as they are, quantized folders through their format's reader. */
 export function weightsOf(registry: Registry, model: LoadedModel): WeightSource {
-  if (!model.config.quantization_config) return model.checkpoint;
-  const reader = registry.exporters.find((e) => e.detect?.(model.config) && e.read);
+  let config = model.config;
+  if (!config.quantization_config) {
+    // a fake export records its scheme beside config.json (docs/formats/fake.md): its reader re-applies the
+    // activation quantization it records; any other float folder is read as it is
+    const side = fakeQuantizationConfig(model.dir);
+    if (!side) return model.checkpoint;
+    config = { ...config, quantization_config: side };
+  }
+  const reader = registry.exporters.find((e) => e.detect?.(config) && e.read);
   if (!reader) {
     const qm = (model.config.quantization_config as { quant_method?: string }).quant_method;
     throw new AutoRoundError('E_UNSUPPORTED', `${model.dir}: no installed format can read quant_method "${qm}"`, { subject: model.dir });
   }
-  return reader.read!(model.dir, model.config);
+  return reader.read!(model.dir, config);
+}
+
+/** The quantization_config.json of a fake export (quant_method "fake"), if the folder has one. */
+function fakeQuantizationConfig(dir: string): Record<string, unknown> | undefined {
+  const file = join(dir, 'quantization_config.json');
+  if (!existsSync(file)) return undefined;
+  let qc: unknown;
+  try {
+    qc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new AutoRoundError('E_BAD_CONFIG', `${file} is not valid JSON: ${(e as Error).message}`, { subject: file, cause: e });
+  }
+  return qc && typeof qc === 'object' && (qc as { quant_method?: unknown }).quant_method === 'fake' ? (qc as Record<string, unknown>) : undefined;
 }
 
 export function readText(file: string): string {

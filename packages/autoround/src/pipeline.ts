@@ -71,11 +71,13 @@ export function openModel(registry: Registry, dir: string): LoadedModel {
  * Every tensor the architecture reads as a float weight, as the safetensors headers describe it
  * (no data is read): a floating dtype, and the shape config.json implies. A GGUF folder's tensors
  * live in the .gguf file and are checked as its reader hands them over (LlamaModel); packed
- * linears (qweight …) are checked by their format's reader.
+ * linears (qweight …) and scaled ones (weight + weight_scale) are checked by their format's reader.
  */
 function checkFloatTensors(checkpoint: Checkpoint, spec: ModelSpec, need: readonly string[]): void {
   for (const n of need) {
     if (!checkpoint.has(n)) continue;
+    // a weight with a weight_scale beside it (FP8 bytes, W8A8 int8) is its format's to decode and check
+    if (n.endsWith('.weight') && checkpoint.has(`${n.slice(0, -'.weight'.length)}.weight_scale`)) continue;
     const shard = checkpoint.shardOf(n);
     if (!shard.endsWith('.safetensors')) continue;
     const info = checkpoint.info(n);

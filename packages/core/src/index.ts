@@ -1,5 +1,6 @@
 export {
   completeScheme,
+  configLayerScheme,
   effectiveGroupSize,
   intWeightOnlyMismatch,
   isIntWeightOnly,

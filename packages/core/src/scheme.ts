@@ -70,6 +70,8 @@ export const PRESET_SCHEMES: Readonly<Record<string, Preset>> = {
   'GGUF:Q4_K_M': { bits: 4, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
   'GGUF:Q5_K_S': { bits: 5, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
   'GGUF:Q5_K_M': { bits: 5, group_size: 32, sym: false, data_type: 'int_asym_dq', super_bits: 6, super_group_size: 8, act_bits: 16 },
+  // llama.cpp's MXFP4 blocks: the MXFP4 weights without activation quantization (docs/formats/gguf.md#mxfp4-files)
+  'GGUF:MXFP4': { bits: 4, group_size: 32, sym: true, data_type: 'mx_fp', act_bits: 16 },
   'GGUF:Q6_K': { bits: 6, group_size: 16, sym: true, data_type: 'int_sym_dq', super_bits: 8, super_group_size: 16, act_bits: 16 },
 };
 
@@ -189,3 +191,25 @@ export function effectiveGroupSize(groupSize: number, inFeatures: number, outFea
   if (groupSize === -1 || inFeatures < groupSize) return inFeatures;
   return groupSize;
 }
+
+/**
+ * A layer's scheme as an auto_round (or fake) quantization_config records it (docs/formats/auto_round.md): the
+ * config's scheme fields with the layer's extra_config entry over them; group_size may be the FP8 block pair.
+ * Fields a config leaves out take the preset defaults (16-bit activations).
+ */
+export function configLayerScheme(qc: Readonly<Record<string, unknown>>, layer: string): QuantScheme {
+  const extra = (qc.extra_config as Record<string, Record<string, unknown>> | undefined)?.[layer];
+  const m: Record<string, unknown> = { ...qc, ...(extra ?? {}) };
+  const num = (k: string) => (typeof m[k] === 'number' ? (m[k] as number) : undefined);
+  const bool = (k: string) => (typeof m[k] === 'boolean' ? (m[k] as boolean) : undefined);
+  const str = (k: string) => (typeof m[k] === 'string' ? (m[k] as string) : undefined);
+  const gs = m.group_size;
+  const shape = Array.isArray(gs) && gs.length === 2 && gs.every((v) => typeof v === 'number') ? ([gs[0], gs[1]] as [number, number]) : undefined;
+  const p: Preset = { bits: num('bits') ?? 16, group_size: shape ? shape[1] : (num('group_size') ?? -1), data_type: str('data_type') ?? 'int', act_bits: num('act_bits') ?? 16 };
+  for (const k of ['act_group_size'] as const) if (num(k) !== undefined) p[k] = num(k)!;
+  for (const k of ['sym', 'act_sym', 'act_dynamic'] as const) if (bool(k) !== undefined) p[k] = bool(k)!;
+  if (str('act_data_type') !== undefined) p.act_data_type = str('act_data_type')!;
+  if (shape) p.group_shape = shape;
+  return completeScheme(p);
+}
+

@@ -7,6 +7,7 @@ import {
   type QuantScheme,
 } from "@autoround/core";
 import { Checkpoint } from "@autoround/core-tensor";
+import { fpDataTypeOf } from "@autoround/quant-types";
 import {
   GptqLayoutSession,
   GptqLayoutWeights,
@@ -18,9 +19,25 @@ import {
   PACKING_PROVIDERS,
 } from "./quant-config.js";
 
-/** The packing the original picks when the user names only "auto_round": gptq-style for sym, plain for asym. */
+/**
+ * The packing of a floating-point scheme (docs/formats/fp-formats.md#auto_round): MX and NVFP4 in the
+ * compressed-tensors layout (the original's "auto_round:llm_compressor"), FP8 in auto_round:fp8_static; null for
+ * the other schemes.
+ */
+export function fpPacking(s: QuantScheme): string | null {
+  const t = s.bits < 16 ? fpDataTypeOf(s.data_type, s.bits) : null;
+  if (!t) return null;
+  return t.format.family === "fp8" ? "auto_round:fp8_static" : "auto_round:llm_compressor";
+}
+
+/** The packing the original picks when the user names only "auto_round": the fp layouts, else gptq-style for sym, plain for asym. */
 export function defaultPacking(s: QuantScheme): string {
-  return s.sym ? "auto_round:auto_gptq" : "auto_round";
+  return fpPacking(s) ?? (s.sym ? "auto_round:auto_gptq" : "auto_round");
+}
+
+/** The packing_format recorded: FP8 weight-only folders say "auto_round", as the original's FP8 export writes them. */
+function recordedPacking(packing: string, s: QuantScheme): string {
+  return packing === "auto_round:fp8_static" && s.act_bits >= 16 ? "auto_round" : packing;
 }
 
 function packingOf(format: string, s: QuantScheme): string {
@@ -55,8 +72,18 @@ export function autoRoundExporterWith(
           ", "
         )})`;
       }
+      const fp = fpPacking(scheme);
+      if (fp !== null) {
+        if (!extra) {
+          const provider = PACKING_PROVIDERS[fp];
+          return provider && !registeredPacking(fp)
+            ? `floating-point schemes (data_type "${scheme.data_type}") are written through packing ${fp}, which needs ${provider}, which is not installed`
+            : `packing "${packing}" stores integer schemes, not data_type "${scheme.data_type}"; use --format auto_round (packing ${fp})`;
+        }
+        return extra.check(scheme);
+      }
       if (!isIntWeightOnly(scheme))
-        return `the auto_round exporter writes integer weight-only schemes: ${intWeightOnlyMismatch(
+        return `the auto_round exporter writes integer weight-only schemes and the floating-point ones (mx_fp, mx_int, nv_fp, fp 8): ${intWeightOnlyMismatch(
           scheme
         )}`;
       if (extra) return extra.check(scheme);
@@ -76,7 +103,7 @@ export function autoRoundExporterWith(
       warnFusedMismatches(ctx, packing);
       const extra = registeredPacking(packing);
       if (extra)
-        return extra.open(ctx, () => autoRoundQuantConfig(ctx, packing));
+        return extra.open(ctx, () => autoRoundQuantConfig(ctx, recordedPacking(packing, ctx.scheme)));
       return new GptqLayoutSession(
         ctx,
         {
@@ -97,10 +124,14 @@ export function autoRoundExporterWith(
         bits: number;
         group_size: number;
         packing_format?: unknown;
+        data_type?: unknown;
         extra_config?: Record<string, { bits?: number; group_size?: number }>;
       };
-      const packing =
+      let packing =
         typeof qc.packing_format === "string" ? qc.packing_format : "";
+      // an FP8 weight-only folder records "auto_round" (recordedPacking)
+      if (packing === "auto_round" && typeof qc.data_type === "string" && typeof qc.bits === "number" && fpPacking({ ...(qc as unknown as QuantScheme) }) === "auto_round:fp8_static")
+        packing = "auto_round:fp8_static";
       const extra = registeredPacking(packing);
       if (extra) return extra.read(dir, config);
       if (!(PACKINGS as readonly string[]).includes(packing)) {

@@ -7,7 +7,8 @@ const SCALE_DTYPE_NAME = { fp16: 'torch.float16', bf16: 'torch.bfloat16', fp32: 
 
 /** The scheme fields recorded in a config: weight fields always, activation fields when activations are quantized. */
 export function schemeFields(s: QuantScheme): Record<string, unknown> {
-  const o: Record<string, unknown> = { bits: s.bits, group_size: s.group_size, sym: s.sym, data_type: s.data_type };
+  // FP8 blocks: group_size as the original's pair (128, 128)
+  const o: Record<string, unknown> = { bits: s.bits, group_size: s.group_shape ? [...s.group_shape] : s.group_size, sym: s.sym, data_type: s.data_type };
   if (s.act_bits < 16) {
     Object.assign(o, { act_bits: s.act_bits, act_group_size: s.act_group_size, act_sym: s.act_sym, act_data_type: s.act_data_type, act_dynamic: s.act_dynamic });
   }
@@ -60,4 +61,5 @@ export const GPTQ_LAYOUT_PACKINGS = ['auto_round:auto_gptq', 'auto_round', 'auto
 export const PACKING_PROVIDERS: Readonly<Record<string, string>> = {
   'auto_round:auto_awq': '@autoround/export-awq',
   'auto_round:llm_compressor': '@autoround/export-llmc',
+  'auto_round:fp8_static': '@autoround/export-llmc',
 };

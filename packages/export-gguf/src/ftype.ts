@@ -38,9 +38,11 @@ export const FILE_TYPES: readonly FileType[] = [
   ft('Q5_K_S', LlamaFileType.MOSTLY_Q5_K_S, GGMLType.Q5_K),
   ft('Q5_K_M', LlamaFileType.MOSTLY_Q5_K_M, GGMLType.Q5_K),
   ft('Q6_K', LlamaFileType.MOSTLY_Q6_K, GGMLType.Q6_K),
+  // llama.cpp's name; `gguf:mxfp4` names it too (docs/formats/gguf.md#mxfp4-files)
+  ft('MXFP4_MOE', LlamaFileType.MOSTLY_MXFP4_MOE, GGMLType.MXFP4),
 ];
 
-const ALIASES: Readonly<Record<string, string>> = { FP32: 'F32', FP16: 'F16', FLOAT16: 'F16', BFLOAT16: 'BF16', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M', Q3_K: 'Q3_K_M' };
+const ALIASES: Readonly<Record<string, string>> = { FP32: 'F32', FP16: 'F16', FLOAT16: 'F16', BFLOAT16: 'BF16', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M', Q3_K: 'Q3_K_M', MXFP4: 'MXFP4_MOE' };
 
 /** Looks a file type up by name, case-insensitively ("q4_k_m", "F16", "bf16"). */
 export function fileTypeByName(name: string): FileType | undefined {
@@ -117,10 +119,13 @@ export class TensorTypeSelector {
     const f = this.fileType.ftype;
     const m = this.model;
     if (name === 'output.weight' || (!m.hasOutput && name === 'token_embd.weight')) {
+      if (f === F.MOSTLY_MXFP4_MOE) return GGMLType.Q8_0;
       if (ne[0]! % blockSizeOf(t) !== 0) return GGMLType.Q8_0;
       return t !== GGMLType.Q8_0 ? GGMLType.Q6_K : t;
     }
-    if (name === 'token_embd.weight') return t;
+    // MXFP4 files: llama.cpp puts every matrix but the 3-D expert tensors in Q8_0; a dense model's
+    // block linears are MXFP4 here, its embedding Q8_0 (docs/formats/gguf.md#mxfp4-files)
+    if (name === 'token_embd.weight') return f === F.MOSTLY_MXFP4_MOE ? GGMLType.Q8_0 : t;
     if (name.includes('attn_v.weight')) {
       const i = this.iAttnV++;
       if (f === F.MOSTLY_Q2_K) t = this.nGqa >= 4 ? GGMLType.Q4_K : GGMLType.Q3_K;

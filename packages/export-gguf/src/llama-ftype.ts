@@ -21,5 +21,6 @@ export const LlamaFileType = {
   MOSTLY_Q6_K: 18,
   MOSTLY_Q2_K_S: 21,
   MOSTLY_BF16: 32,
+  MOSTLY_MXFP4_MOE: 38,
 } as const;
 export type LlamaFileType = (typeof LlamaFileType)[keyof typeof LlamaFileType];

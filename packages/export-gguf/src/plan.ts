@@ -23,7 +23,7 @@ export function ggufFileTypeOf(format: string): string | undefined {
 }
 
 /** File types whose preset carries another name (the S/M/L suffix only changes the export mix). */
-const GGUF_PRESET_ALIASES: Readonly<Record<string, string>> = { Q2_K: 'GGUF:Q2_K_S', Q3_K: 'GGUF:Q3_K_M', Q4_K: 'GGUF:Q4_K_M', Q5_K: 'GGUF:Q5_K_M' };
+const GGUF_PRESET_ALIASES: Readonly<Record<string, string>> = { Q2_K: 'GGUF:Q2_K_S', Q3_K: 'GGUF:Q3_K_M', Q4_K: 'GGUF:Q4_K_M', Q5_K: 'GGUF:Q5_K_M', MXFP4_MOE: 'GGUF:MXFP4' };
 const GGUF_FLOAT_TYPES = new Set(['F32', 'F16', 'BF16', 'FP32', 'FP16', 'FLOAT16', 'BFLOAT16']);
 
 /** The preset a GGUF file type selects: GGUF:<TYPE>, BF16 (16 bits, nothing quantized) for float files; undefined if none. */

@@ -5,7 +5,7 @@ import { AutoRoundError } from '@autoround/core-tensor';
 import { copySideFiles, writeJson, writeModelConfig } from '@autoround/core';
 import type { ExportContext, ExporterPlugin, ExportSession, HFConfig, QuantizedWeight, QuantScheme, WeightSource } from '@autoround/core';
 import type { Tensor } from '@autoround/core-tensor';
-import { ggmlTypeName, ggufBlocksOf } from '@autoround/quant-types';
+import { ggmlTypeName, ggmlTypeOfScheme, ggufBlocksOf, isGgufDataType } from '@autoround/quant-types';
 import { fileTypeByName, fileTypeNames, type FileType } from './ftype.js';
 import { GgufTensorSink, planGguf } from './export.js';
 import { ggufSelectionOverrides } from './layer-types.js';
@@ -30,6 +30,22 @@ function checkFormat(format: string): string | null {
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+/**
+ * Why a GGUF file cannot hold `s` (null when it can): GGUF stores weights only (llama.cpp quantizes
+ * activations its own way), in its block types: int and the GGUF data types, and mx_fp as MXFP4 blocks.
+ */
+export function ggufSchemeMismatch(s: QuantScheme): string | null {
+  if (s.bits >= 16) return null;
+  const scheme = `--scheme with data_type "${s.data_type}", ${s.bits} bits`;
+  if (s.act_bits < 16) {
+    return `${scheme} and act_bits ${s.act_bits} (activation quantization, act_data_type "${s.act_data_type}"): a GGUF file stores weights only, llama.cpp quantizes activations its own way; use a format that records activation quantization (auto_round, llm_compressor, fake)${s.data_type === 'mx_fp' && s.bits === 4 ? ', or --format gguf:mxfp4 without --scheme for MXFP4 weights' : ''}`;
+  }
+  if (s.data_type === 'int' || isGgufDataType(s.data_type)) return null;
+  if (ggmlTypeOfScheme(s, true) !== null) return null;
+  if (s.data_type === 'mx_fp') return `${scheme}, group_size ${s.group_size}: llama.cpp's only MX block type is MXFP4 (4 bits, groups of 32, --format gguf:mxfp4)`;
+  return `${scheme}: no GGUF block type stores this data type (GGUF holds int, the GGUF k-quant types and MXFP4)`;
 }
 
 /** Whether the host's algorithm calibrates, i.e. delivers importance vectors with its layers. */
@@ -139,9 +155,9 @@ class GgufSession implements ExportSession {
 
 export const ggufExporter: ExporterPlugin = {
   name: 'gguf',
-  description: 'GGUF for llama.cpp (gguf:q4_k_m, q2_k_s … q6_k, q4_0 … q8_0, bf16, f16, f32), llama.cpp quantizers (with an importance matrix after calibration) and tensor mixes',
-  check(_scheme: QuantScheme, format: string): string | null {
-    return checkFormat(format);
+  description: 'GGUF for llama.cpp (gguf:q4_k_m, q2_k_s … q6_k, q4_0 … q8_0, mxfp4, bf16, f16, f32), llama.cpp quantizers (with an importance matrix after calibration) and tensor mixes',
+  check(scheme: QuantScheme, format: string): string | null {
+    return checkFormat(format) ?? ggufSchemeMismatch(scheme);
   },
   ...ggufPlanningHooks,
   open(ctx: ExportContext): ExportSession {

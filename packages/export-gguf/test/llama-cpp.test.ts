@@ -75,7 +75,7 @@ describe.skipIf(!haveShared || !nlc)('node-llama-cpp loads and runs our GGUF fil
     results.push(`stories260K F32: ${g.ids.length}/${g.ids.length} tokens equal the reference`);
   });
 
-  const storyTypes = slow ? ['F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K_S', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'] : ['F16', 'Q8_0', 'Q4_K_M', 'Q2_K_S'];
+  const storyTypes = slow ? ['F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K_S', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'MXFP4_MOE'] : ['F16', 'Q8_0', 'Q4_K_M', 'Q2_K_S', 'MXFP4_MOE'];
   it(`stories260K ${storyTypes.join(', ')}: load and generate`, async () => {
     for (const ft of storyTypes) {
       const file = join(tmp, `stories260K-${ft}.gguf`);
@@ -108,7 +108,7 @@ describe.skipIf(!haveShared || !nlc)('node-llama-cpp loads and runs our GGUF fil
     }
   });
 
-  const l256Types = slow ? ['F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K_S', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1'] : ['Q8_0', 'Q6_K', 'Q4_K_M', 'Q3_K_M', 'Q2_K_S'];
+  const l256Types = slow ? ['F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K_S', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'MXFP4_MOE'] : ['Q8_0', 'Q6_K', 'Q4_K_M', 'Q3_K_M', 'Q2_K_S', 'MXFP4_MOE'];
   it(`llama-256 ${l256Types.join(', ')}: load and generate`, async () => {
     const f32 = join(tmp, 'llama-256-F32.gguf');
     if (!existsSync(f32)) await exportGguf({ modelDir: llama256, outFile: f32, fileType: 'F32' });

@@ -6,7 +6,9 @@ import { type ExportContext, fullName, intWeightOnlyMismatch, isIntWeightOnly, t
  */
 export function intWeightOnlyProblem(label: string, scheme: QuantScheme, bits: readonly number[]): string | null {
   if (!isIntWeightOnly(scheme)) {
-    return `${label} stores integer weight-only schemes (W${bits.join('/W')}A16): ${intWeightOnlyMismatch(scheme)}${scheme.bits < 16 ? ' (use fake, or the format that carries it)' : ''}`;
+    // floating-point and activation-quantized schemes: the formats that hold them (docs/formats/fp-formats.md)
+    const where = scheme.data_type !== 'int' || scheme.act_bits < 16 ? ' (use auto_round, llm_compressor or fake)' : ' (use fake, or the format that carries it)';
+    return `${label} stores integer weight-only schemes (W${bits.join('/W')}A16): ${intWeightOnlyMismatch(scheme)}${scheme.bits < 16 ? where : ''}`;
   }
   if (!bits.includes(scheme.bits)) {
     return `${label} supports bits ${bits.join(', ')}, not ${scheme.bits}`;

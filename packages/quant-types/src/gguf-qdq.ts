@@ -18,7 +18,8 @@ export function isGgufDataType(dataType: string): boolean {
  * The block type a GGUF preset scheme stands for, before any file type's mix: int_asym_dq
  * 2/4/5 bits → Q2_K/Q4_K/Q5_K, int_sym_dq 3/6 → Q3_K/Q6_K, int_asym_float_zp 4/5 → Q4_1/Q5_1,
  * and, only when `ggufContext` (a plain `int` scheme is a GGUF one only in a GGUF run), symmetric
- * int with groups of 32 at 4/5/8 bits → Q4_0/Q5_0/Q8_0. null for anything else.
+ * int with groups of 32 at 4/5/8 bits → Q4_0/Q5_0/Q8_0, and mx_fp 4-bit weight-only groups of 32 → MXFP4.
+ * null for anything else.
  */
 export function ggmlTypeOfScheme(s: QuantScheme, ggufContext = false): GGMLType | null {
   if (s.bits >= 16) return null;
@@ -32,6 +33,10 @@ export function ggmlTypeOfScheme(s: QuantScheme, ggufContext = false): GGMLType 
     case 'int':
       if (!ggufContext || !s.sym || s.group_size !== 32) return null;
       return s.bits === 4 ? GGMLType.Q4_0 : s.bits === 5 ? GGMLType.Q5_0 : s.bits === 8 ? GGMLType.Q8_0 : null;
+    case 'mx_fp':
+      // llama.cpp's MXFP4 blocks: E2M1 elements, one E8M0 exponent per 32, weights only
+      if (!ggufContext || s.bits !== 4 || s.group_size !== 32 || s.act_bits < 16) return null;
+      return GGMLType.MXFP4;
     default:
       return null;
   }

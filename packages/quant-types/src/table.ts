@@ -13,6 +13,7 @@ import { FP_FORMATS, type FpFormat, type FpQdqTuning, quantizeFp } from './fp/fp
 import { dequantizeBF16, dequantizeF16, dequantizeF32, quantizeBF16, quantizeF16, quantizeF32 } from './quants/float.js';
 import { dequantizeQ2_K, dequantizeQ3_K, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K, quantizeQ2_K, quantizeQ3_K, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from './quants/kquants.js';
 import { dequantizeQ4_0, dequantizeQ4_1, dequantizeQ5_0, dequantizeQ5_1, dequantizeQ8_0, quantizeQ4_0, quantizeQ4_1, quantizeQ5_0, quantizeQ5_1, quantizeQ8_0 } from './quants/legacy.js';
+import { dequantizeMXFP4, quantizeMXFP4 } from './quants/mxfp4.js';
 import { type FrozenLayout, frozenQ2_K, frozenQ3_K, frozenQ4_0, frozenQ4_1, frozenQ4_K, frozenQ5_0, frozenQ5_1, frozenQ5_K, frozenQ6_K, frozenQ8_0 } from './quants/frozen.js';
 
 /** Quantizes one row (or several whole rows, for the types whose blocks are independent). */
@@ -140,7 +141,7 @@ export const QUANT_TYPES: readonly QuantType[] = [
   row({ name: 'BF16', blockSize: 1, typeSize: 2, nominalBits: 16, codec: [quantizeBF16, dequantizeBF16] }),
   row({ name: 'TQ1_0', blockSize: 256, typeSize: 54 }),
   row({ name: 'TQ2_0', blockSize: 256, typeSize: 66 }),
-  row({ name: 'MXFP4', blockSize: 32, typeSize: 17 }),
+  row({ name: 'MXFP4', blockSize: 32, typeSize: 17, nominalBits: 4, scaleGroup: 32, codec: [quantizeMXFP4, dequantizeMXFP4] }),
   row({ name: 'NVFP4', blockSize: 64, typeSize: 36 }),
   row({ name: 'Q1_0', blockSize: 128, typeSize: 18 }),
   row({ name: 'Q2_0', blockSize: 64, typeSize: 18 }),

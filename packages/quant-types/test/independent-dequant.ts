@@ -18,6 +18,18 @@ const i8 = (v: number): number => (v << 24) >> 24;
 
 /** Per type: bytes per block, elements per block, value of element i of the block at o. */
 const SPEC: Record<string, { bytes: number; n: number; at: (b: Uint8Array, o: number, i: number) => number }> = {
+  // MXFP4 (docs/formats/gguf.md#mxfp4). E2M1 code: bit 3 sign, bits 1–2 exponent, bit 0 mantissa; value = E2M1 × 2^(e − 127) (the E8M0 scale)
+  MXFP4: {
+    bytes: 17,
+    n: 32,
+    at: (b, o, i) => {
+      const c = i < 16 ? b[o + 1 + i]! & 15 : b[o + 1 + i - 16]! >> 4;
+      const ex = (c >> 1) & 3;
+      const mag = ex === 0 ? (c & 1) * 0.5 : (1 + (c & 1) / 2) * 2 ** (ex - 1);
+      // code 8 (−0) dequantizes to +0: llama.cpp's table holds the integer 0 there
+      return f((c & 8 && mag !== 0 ? -mag : mag) * 2 ** (b[o]! - 127));
+    },
+  },
   Q8_0: { bytes: 34, n: 32, at: (b, o, i) => f(half(b, o) * i8(b[o + 2 + i]!)) },
   Q4_0: {
     bytes: 18,

@@ -50,7 +50,7 @@ describe('a second, independent dequantizer (written from the spec) agrees', () 
       const bytes = new Uint8Array(nbytes).map(() => Math.floor(r() * 256));
       // keep the f16 scale fields finite: clear exponent bits 0x7c00 patterns by forcing bit 14 off
       const c = quantTypeOf(type);
-      const dOffsets: Record<string, number[]> = { Q8_0: [0], Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
+      const dOffsets: Record<string, number[]> = { MXFP4: [], Q8_0: [0], Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
       for (let b = 0; b < nbytes; b += c.typeSize) for (const o of dOffsets[name]!) bytes[b + o + 1] = bytes[b + o + 1]! & 0x3f;
       expect(independentDequantize(name, bytes, ne0 * 4)).toEqual(dequantizeRows(type, bytes, ne0 * 4));
       const q = quantizeRows(type, gaussian(ne0 * 4, 11), ne0);
@@ -62,7 +62,7 @@ describe('a second, independent dequantizer (written from the spec) agrees', () 
 describe('round trip error bounds (N(0, 1/256) weights, 64k values)', () => {
   // relative RMS error bound per type: about what each bit width allows
   // (measured: Q8_0 0.0054, Q6_K 0.018, Q5_K 0.036, Q5_1 0.038, Q5_0 0.043, Q4_K 0.071, Q4_1 0.078, Q4_0 0.086, Q3_K 0.151)
-  const bounds: Record<string, number> = { F32: 0, F16: 5e-4, BF16: 4e-3, Q8_0: 0.006, Q6_K: 0.02, Q5_K: 0.04, Q5_1: 0.042, Q5_0: 0.048, Q4_K: 0.08, Q4_1: 0.087, Q4_0: 0.095, Q3_K: 0.17, Q2_K: 0.3 };
+  const bounds: Record<string, number> = { F32: 0, F16: 5e-4, BF16: 4e-3, Q8_0: 0.006, Q6_K: 0.02, Q5_K: 0.04, Q5_1: 0.042, Q5_0: 0.048, Q4_K: 0.08, Q4_1: 0.087, Q4_0: 0.095, Q3_K: 0.17, Q2_K: 0.3, MXFP4: 0.13 };
   const x = gaussian(65536, 3);
   const rms = Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
   for (const [name, bound] of Object.entries(bounds)) {
@@ -156,7 +156,7 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 describe.skipIf(!oracle)('byte for byte equal to llama.cpp ggml_quantize_chunk (libggml-base via python ctypes)', () => {
-  const names = [...QUANT_TYPES, 'F16', 'BF16'];
+  const names = [...QUANT_TYPES, 'MXFP4', 'F16', 'BF16'];
   const jobs: OracleJob[] = [];
   let results = new Map<OracleJob, Uint8Array>();
   for (const name of names) {
@@ -173,6 +173,21 @@ describe.skipIf(!oracle)('byte for byte equal to llama.cpp ggml_quantize_chunk (
       jobs.push({ type, ne0, x, imatrix: im, out: join(tmp, `${name}-${ne0}-im.bin`) });
     }
   }
+  // MXFP4's exponent byte at its edges: amax just below a power of two (log2f rounds up to it), exact
+  // powers, subnormal and huge blocks, ties between grid points
+  const edge = new Float32Array(32 * 8);
+  const below4 = Math.fround(4 - 2 ** -22); // the largest float32 below 4: log2f gives exactly 2
+  for (let j = 0; j < 32; j++) {
+    edge[j] = j === 5 ? below4 : (j % 7) / 8;
+    edge[32 + j] = j === 0 ? -4 : (j - 16) / 4; // exact grid points and midpoints of a power-of-two block
+    edge[64 + j] = (j % 3 === 0 ? -1 : 1) * 2 ** -140 * (j + 1);
+    edge[96 + j] = (j % 2 ? -1 : 1) * 3e38 * ((j + 1) / 32);
+    edge[128 + j] = Math.fround(1 - 2 ** -24) * (j === 31 ? 1 : (j % 9) / 9);
+    edge[160 + j] = (j - 16) * 0.125 + 0.0625; // halfway between neighbours at every step
+    edge[192 + j] = j === 0 ? 6 : (j % 2 ? 2.5 : 5);
+    edge[224 + j] = j === 3 ? -Math.fround(8 - 2 ** -21) : 0;
+  }
+  jobs.push({ type: ggmlTypeByName('MXFP4')!, ne0: 256, x: edge, out: join(tmp, 'MXFP4-edge.bin') });
   beforeAll(() => {
     results = runOracle(jobs);
   });

@@ -5,3 +5,4 @@ export { comparePackedWithFake, expectSameValues } from './pair.js';
 export type { Tensors, Decoder } from './pair.js';
 export { unpackAwqWord, dequantizeAwq } from './independent-awq.js';
 export { dequantizeLlmc } from './independent-llmc.js';
+export { decodeFpLayer } from './independent-fp.js';

@@ -5,6 +5,7 @@ import { codecOf, rowBytes } from '../table.js';
 export * from './float.js';
 export * from './legacy.js';
 export * from './kquants.js';
+export * from './mxfp4.js';
 export { type FrozenBlocks, type FrozenLayout, blockLevels, freezeBlocks, frozenQdq, hasFrozenLayout, packLevels } from './frozen.js';
 export { setWasmKernel, makeQkx3QuantsFast, makeQxQuantsFast, makeQkx2QuantsFast, makeQkx2Quants, makeQkx3Quants, makeQpQuants, makeQxQuants, makeQ3Quants, nearestInt, searchResult, GROUP_MAX_EPS } from './search.js';
 
