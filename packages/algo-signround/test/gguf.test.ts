@@ -20,7 +20,7 @@ const WIKI = join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw');
 
 describe('the scheme a --format gguf:<type> selects', () => {
   it('is the matching GGUF preset for every file type (16 bits for the float files); an explicit --scheme stays', async () => {
-    const want: Record<string, string> = { q2_k: 'GGUF:Q2_K_S', q3_k: 'GGUF:Q3_K_M', q4_k: 'GGUF:Q4_K_M', q5_k: 'GGUF:Q5_K_M', f32: 'BF16', f16: 'BF16', bf16: 'BF16' };
+    const want: Record<string, string> = { q2_k: 'GGUF:Q2_K_S', q3_k: 'GGUF:Q3_K_M', q4_k: 'GGUF:Q4_K_M', q5_k: 'GGUF:Q5_K_M', f32: 'BF16', f16: 'BF16', bf16: 'BF16', mxfp4_moe: 'GGUF:MXFP4' };
     for (const t of [...fileTypeNames(), 'q2_k', 'q3_k', 'q4_k', 'q5_k']) {
       const s = await new AutoRound('unused', { plugins: [gguf], log: memoryLogger() }).scheme([`gguf:${t}`]);
       expect(s, t).toEqual(presetScheme(want[t] ?? `GGUF:${t}`));

@@ -118,9 +118,9 @@ describe('item 15c: messages that blamed the wrong thing', () => {
   it('(c) --bits 16 and --data_type nf4 name the field at fault, not act_bits', async () => {
     const b16 = await run(base(join(work.dir, 'out-b16'), ['--bits', '16']));
     expect(b16.code).toBe(1);
-    expect(errorLine(b16.err)).toBe('error: --format auto_round: the auto_round exporter writes integer weight-only schemes: bits 16 quantizes nothing (every layer stays in full precision), so there is nothing to pack; use bits 2 to 8');
+    expect(errorLine(b16.err)).toBe('error: --format auto_round: the auto_round exporter writes integer weight-only schemes and the floating-point ones (mx_fp, mx_int, nv_fp, fp 8): bits 16 quantizes nothing (every layer stays in full precision), so there is nothing to pack; use bits 2 to 8');
     const nf4 = await run(base(join(work.dir, 'out-nf4'), ['--data_type', 'nf4']));
-    expect(errorLine(nf4.err)).toBe('error: --format auto_round: the auto_round exporter writes integer weight-only schemes: data_type "nf4" is not supported (only "int")');
+    expect(errorLine(nf4.err)).toBe('error: --format auto_round: the auto_round exporter writes integer weight-only schemes and the floating-point ones (mx_fp, mx_int, nv_fp, fp 8): data_type "nf4" is not supported (supported: "int", "mx_fp", "mx_int", "nv_fp", "fp")');
     const gptq = await run(base(join(work.dir, 'out-nf4-gptq'), ['--data_type', 'nf4', '--format', 'auto_gptq']));
     expect(errorLine(gptq.err)).toMatch(/^error: --format auto_gptq: auto_gptq stores integer weight-only schemes \(W2\/W3\/W4\/W8A16\): data_type "nf4" is not supported \(only "int"\)/);
     for (const r of [b16, nf4, gptq]) expect(r.err).not.toMatch(/act_bits/);

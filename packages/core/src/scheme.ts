@@ -147,9 +147,9 @@ export function isIntWeightOnly(s: QuantScheme): boolean {
  * Why `s` is not an integer weight-only scheme, naming the one field at fault (bits, then data_type,
  * then act_bits), for the packed exporters' messages; null when isIntWeightOnly(s).
  */
-export function intWeightOnlyMismatch(s: QuantScheme): string | null {
+export function intWeightOnlyMismatch(s: QuantScheme, dataTypes: readonly string[] = ['int']): string | null {
   if (s.bits >= 16) return `bits ${s.bits} quantizes nothing (every layer stays in full precision), so there is nothing to pack; use bits 2 to 8`;
-  if (s.data_type !== 'int') return `data_type "${s.data_type}" is not supported (only "int")`;
+  if (s.data_type !== 'int') return `data_type "${s.data_type}" is not supported (${dataTypes.length === 1 ? 'only' : 'supported:'} ${dataTypes.map((d) => JSON.stringify(d)).join(', ')})`;
   if (s.act_bits < 16) return `act_bits ${s.act_bits} (activation quantization) is not supported yet`;
   return null;
 }

@@ -84,7 +84,7 @@ export function autoRoundExporterWith(
       }
       if (!isIntWeightOnly(scheme))
         return `the auto_round exporter writes integer weight-only schemes and the floating-point ones (mx_fp, mx_int, nv_fp, fp 8): ${intWeightOnlyMismatch(
-          scheme
+          scheme, ['int', 'mx_fp', 'mx_int', 'nv_fp', 'fp']
         )}`;
       if (extra) return extra.check(scheme);
       if (![2, 3, 4, 8].includes(scheme.bits))
