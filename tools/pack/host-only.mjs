@@ -25,9 +25,10 @@ const check = (ok, what) => {
 };
 
 // what the host and export-autoround need, and what an RTN run needs on top
-const hostSet = ['core-tensor', 'core', 'autoround', 'export-gptq', 'export-autoround'];
-// algo-rtn's codecs (int and GGUF) come from @autoround/quant-types, which no exporter is needed for
-const rtnSet = ['models', 'algo-rtn', 'kernels-cpu', 'quant-types'];
+// (export-autoround reads the data-type table, @autoround/quant-types, for its floating-point layouts; issue #15)
+const hostSet = ['core-tensor', 'core', 'autoround', 'export-gptq', 'quant-types', 'export-autoround'];
+// algo-rtn's codecs (int and GGUF) come from @autoround/quant-types too
+const rtnSet = ['models', 'algo-rtn', 'kernels-cpu'];
 sh('npm', ['pack', '--silent', '--pack-destination', tarballs, ...[...hostSet, ...rtnSet].flatMap((p) => ['-w', `@autoround/${p}`])], root);
 // autoround-<name>-<version>.tgz (the name alone: export-gptq is no prefix match of export-gguf's file)
 const tgz = (p) => join(tarballs, readdirSync(tarballs).find((f) => new RegExp(`^autoround-${p}-\\d`).test(f)));
