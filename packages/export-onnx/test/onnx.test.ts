@@ -8,7 +8,7 @@ import { jsBackend } from '@autoround/kernels-cpu';
 import { describeLlama, LlamaModel, readConfig } from '@autoround/models';
 import { HAS_SHARED, needsShared, STORIES, tempDir, thrown } from '@autoround/testing';
 import type { onnx } from 'onnx-proto';
-import { buildDecoderGraph, decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, unpackMatMulNBits, writeModelFile } from '@autoround/export-onnx';
+import { buildDecoderGraph, decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, toF16, unpackMatMulNBits, writeModelFile } from '@autoround/export-onnx';
 import { asF32, decodeF16Scales, onnxFile, ortStep, quantizeTo, referenceLogits, referenceLogitsF16, relDiff, type SynthKind, writeSynthModel } from './helpers.js';
 
 const work = tempDir();
@@ -317,4 +317,67 @@ describe.skipIf(!HAS_SHARED)(needsShared('stories260K float16 files through onnx
       if (c.opts.scaleDtype === 'fp32') expect(rounded).toBeGreaterThan(0);
     }, 60_000);
   }
+});
+
+describe('float16 range', () => {
+  it('refuses a weight beyond float16 (it would be infinite in the file), naming --format', () => {
+    const cfg = JSON.parse(readFileSync(join(STORIES, 'config.json'), 'utf8'));
+    const ck = Checkpoint.open(STORIES);
+    const float = (n: string) => {
+      if (!ck.has(n)) return undefined;
+      const data = Float32Array.from(ck.read(n).toFloat32().data as Float32Array);
+      if (n === 'model.norm.weight') data[3] = 70000;
+      return { data, shape: ck.info(n).shape };
+    };
+    expect(() => buildDecoderGraph(cfg, { float, quantized: () => undefined }, { packed: false })).not.toThrow();
+    const e = thrown(() => buildDecoderGraph(cfg, { float, quantized: () => undefined }, { packed: false, float16: true }));
+    expect(e.message).toMatch(/--format onnx float16 dtypes: model\.norm\.weight\[3\] = 70000 is beyond float16's range/);
+    expect((e as { code?: string }).code).toBe('E_FORMAT');
+    expect(Array.from(toF16('x', Float32Array.of(1, -2, 65504, 1e-8, 1 + 2 ** -11)))).toEqual([0x3c00, 0xc000, 0x7bff, 0, 0x3c00]);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)(needsShared('transformers.js and a q4f16 folder'), () => {
+  it("pipeline('text-generation', folder, { dtype: 'q4f16' }) from disk decodes greedily what onnxruntime's own greedy over the file does", async () => {
+    const q = await quantizeTo(STORIES, join(work.dir, 'tjs-f16'), 'onnx:q4f16', { scheme: 'W4A16', groupSize: 32, sym: false, disableOptRtn: true });
+    const tjs = await import('@huggingface/transformers');
+    tjs.env.allowRemoteModels = false;
+    tjs.env.localModelPath = dirname(q.dir) + '/';
+    const generate = await tjs.pipeline('text-generation', basename(q.dir), { dtype: 'q4f16' });
+    const text = 'Once upon a time, there was a little';
+    const out = (await generate(text, { max_new_tokens: 64, do_sample: false })) as { generated_text: string }[];
+    const prompt = Array.from((generate.tokenizer(text) as { input_ids: { data: BigInt64Array } }).input_ids.data, Number);
+    // onnxruntime's greedy over the same file, through the float16 cache
+    const s = await ort.InferenceSession.create(onnxFile(q.dir, '_q4f16'));
+    const argmax = (l: Float32Array) => {
+      let b = 0;
+      for (let v = 1; v < l.length; v++) if (l[v]! > l[b]!) b = v;
+      return b;
+    };
+    let st = await ortStep(s, DIMS, Int32Array.from(prompt), null, true);
+    const ids: number[] = [];
+    while (ids.length < 64) {
+      const next = argmax(st.logits.subarray(st.logits.length - 512));
+      ids.push(next);
+      if (next === 2) break;
+      st = await ortStep(s, DIMS, Int32Array.of(next), st.present, true);
+    }
+    expect(ids.length).toBe(64);
+    expect(out[0]!.generated_text).toBe(generate.tokenizer.decode([...prompt, ...ids], { skip_special_tokens: true }));
+    // and beside our float32 greedy over the QDQ weights (a report: float16 activations may change a near tie)
+    const over = new Map<string, Tensor<'F32'>>();
+    for (const [name, w] of q.qdq) over.set(`${name}.weight`, new Tensor('F32', [...w.shape], w.qdq));
+    const lm = new LlamaModel(describeLlama(readConfig(STORIES), STORIES), new OverlayWeights(Checkpoint.open(STORIES), over), jsBackend.create({}));
+    const dec = lm.decoder(prompt.length + 64, 1);
+    let logits = dec.prefill(Int32Array.from(prompt)).subarray((prompt.length - 1) * 512);
+    const ours: number[] = [];
+    while (ours.length < 64) {
+      ours.push(argmax(logits));
+      if (ours.at(-1) === 2) break;
+      logits = dec.step(ours.at(-1)!);
+    }
+    let same = 0;
+    while (same < 64 && ours[same] === ids[same]) same++;
+    console.log(`q4f16 greedy: transformers.js = onnxruntime (64 tokens); the first ${same} of 64 equal our float32 greedy`);
+  }, 60_000);
 });
