@@ -82,7 +82,7 @@ function schemeProblem(s: QuantScheme, dtype: OnnxDtype, where: string): string 
 
 export const onnxExporter: ExporterPlugin = {
   name: 'onnx',
-  description: 'ONNX decoder with a KV cache for transformers.js / onnxruntime (onnx/model_q4.onnx …): quantized linears as com.microsoft MatMulNBits with the tuned codes',
+  description: 'ONNX decoder with a KV cache for transformers.js / onnxruntime (onnx/model_q4.onnx, model_q4f16.onnx …): quantized linears as com.microsoft MatMulNBits with the tuned codes; fp16/q4f16/q2f16 compute in float16',
   check(scheme, format) {
     const f = parseOnnxFormat(format);
     if (typeof f === 'string') return f;
