@@ -7,6 +7,7 @@ import { readFileSync, statSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { type CausalLM, readConfig } from '@autoround/core';
+import { f16BitsToF32 } from '@autoround/core-tensor';
 import { evalWindows, windowNllOf } from '@autoround/eval';
 import { loadTokenizer } from '@autoround/models';
 import { ONNX_DTYPES, type OnnxDtype } from '@autoround/export-onnx';
@@ -14,6 +15,7 @@ import { ONNX_DTYPES, type OnnxDtype } from '@autoround/export-onnx';
 // onnxruntime-node is a devDependency of @autoround/export-onnx (never of the product); resolved from there
 // (its types are not visible from tools/, hence the few this script uses, below)
 interface OrtTensor {
+  readonly type: string;
   readonly data: unknown;
   readonly dims: readonly number[];
 }
@@ -22,7 +24,7 @@ interface OrtSession {
   release(): Promise<void>;
 }
 interface Ort {
-  Tensor: new (type: string, data: BigInt64Array | Float32Array, dims: number[]) => OrtTensor;
+  Tensor: new (type: string, data: BigInt64Array | Float32Array | Uint16Array, dims: number[]) => OrtTensor;
   InferenceSession: { create(path: string, options?: { intraOpNumThreads?: number }): Promise<OrtSession> };
 }
 const ort = createRequire(resolve(import.meta.dirname, '../../packages/export-onnx/package.json'))('onnxruntime-node') as Ort;
@@ -35,6 +37,11 @@ const seqlen = Number(opt('seqlen', '256'));
 const maxTokens = opt('max_tokens') ? Number(opt('max_tokens')) : undefined;
 const speed = Number(opt('speed', '0'));
 const threads = Number(opt('threads', '0'));
+
+/** Logits as float32 (the float16 files' converted, as transformers.js does before sampling). */
+function f32(t: OrtTensor): Float32Array {
+  return t.type === 'float16' ? Float32Array.from(t.data as Uint16Array, f16BitsToF32) : (t.data as Float32Array);
+}
 
 function i64(a: ArrayLike<number>, dims: number[]): OrtTensor {
   return new ort.Tensor('int64', BigInt64Array.from(Array.from(a), (v) => BigInt(v)), dims);
@@ -54,6 +61,8 @@ async function main(): Promise<void> {
     const kvHeads = (config.num_key_value_heads ?? config.num_attention_heads) as number;
     const headDim = (config.head_dim ?? (config.hidden_size as number) / (config.num_attention_heads as number)) as number;
     const V = config.vocab_size as number;
+    // the float16 files' cache is float16 (docs/formats/onnx.md#float16)
+    const emptyPast = () => (ONNX_DTYPES[dtype].float16 ? new ort.Tensor('float16', new Uint16Array(0), [1, kvHeads, 0, headDim]) : new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]));
     const run = async (ids: ArrayLike<number>, past: Record<string, OrtTensor> | null, pastLen: number) => {
       const S = ids.length;
       const feeds: Record<string, OrtTensor> = {
@@ -62,7 +71,7 @@ async function main(): Promise<void> {
         position_ids: i64(Array.from({ length: S }, (_, i) => pastLen + i), [1, S]),
       };
       for (let l = 0; l < layers; l++) {
-        for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = past?.[`present.${l}.${kv}`] ?? new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
+        for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = past?.[`present.${l}.${kv}`] ?? emptyPast();
       }
       return session.run(feeds);
     };
@@ -76,7 +85,7 @@ async function main(): Promise<void> {
       let nll = 0;
       let n = 0;
       for (const w of windows) {
-        const logits = (await run(w, null, 0)).logits!.data as Float32Array;
+        const logits = f32((await run(w, null, 0)).logits!);
         // the same per-window NLL as auto-round eval, over onnxruntime's logits
         nll += windowNllOf({ spec: { vocabSize: V }, forward: () => logits } as unknown as CausalLM, w);
         n += w.length - 1;
@@ -90,7 +99,7 @@ async function main(): Promise<void> {
       const t1 = performance.now();
       let len = prompt.length;
       for (let k = 0; k < speed; k++) {
-        const lg = r.logits!.data as Float32Array;
+        const lg = f32(r.logits!);
         const last = lg.subarray(lg.length - V);
         let best = 0;
         for (let v = 1; v < V; v++) if (last[v]! > last[best]!) best = v;

@@ -20,13 +20,13 @@ import { MATMULNBITS_BITS, MATMULNBITS_BLOCK_SIZES } from './pack.js';
 
 /** transformers.js's dtypes and the file suffix it looks for (its DEFAULT_DTYPE_SUFFIX_MAPPING; docs/formats/onnx.md#files). */
 export const ONNX_DTYPES = {
-  fp32: { suffix: '', bits: null },
-  q8: { suffix: '_quantized', bits: 8 },
-  q4: { suffix: '_q4', bits: 4 },
-  q2: { suffix: '_q2', bits: 2 },
-  fp16: { suffix: '_fp16', bits: null },
-  q4f16: { suffix: '_q4f16', bits: 4 },
-  q2f16: { suffix: '_q2f16', bits: 2 },
+  fp32: { suffix: '', bits: null, float16: false },
+  q8: { suffix: '_quantized', bits: 8, float16: false },
+  q4: { suffix: '_q4', bits: 4, float16: false },
+  q2: { suffix: '_q2', bits: 2, float16: false },
+  fp16: { suffix: '_fp16', bits: null, float16: true },
+  q4f16: { suffix: '_q4f16', bits: 4, float16: true },
+  q2f16: { suffix: '_q2f16', bits: 2, float16: true },
 } as const;
 export type OnnxDtype = keyof typeof ONNX_DTYPES;
 
@@ -71,7 +71,7 @@ export function onnxDtype(f: OnnxFormat, scheme: QuantScheme): OnnxDtype {
 
 function schemeProblem(s: QuantScheme, dtype: OnnxDtype, where: string): string | null {
   const want = ONNX_DTYPES[dtype].bits;
-  if (want === null) return null; // fp32: the QDQ weights as they are, whatever the scheme
+  if (want === null) return null; // fp32 / fp16: the QDQ weights as they are (fp16: rounded), whatever the scheme
   if (!isIntWeightOnly(s)) return `onnx:${dtype} stores integer weight-only schemes in MatMulNBits; ${where} is ${s.data_type}${s.bits}${s.act_bits < 16 ? ` with ${s.act_bits}-bit activations` : ''} (use onnx:fp32 for its QDQ weights)`;
   if (!(MATMULNBITS_BITS as readonly number[]).includes(s.bits)) return `MatMulNBits stores bits ${MATMULNBITS_BITS.join(', ')}, ${where} has ${s.bits}`;
   if (!(MATMULNBITS_BLOCK_SIZES as readonly number[]).includes(s.group_size)) {
@@ -82,14 +82,11 @@ function schemeProblem(s: QuantScheme, dtype: OnnxDtype, where: string): string 
 
 export const onnxExporter: ExporterPlugin = {
   name: 'onnx',
-  description: 'ONNX decoder with a KV cache for transformers.js / onnxruntime (onnx/model_q4.onnx …): quantized linears as com.microsoft MatMulNBits with the tuned codes',
+  description: 'ONNX decoder with a KV cache for transformers.js / onnxruntime (onnx/model_q4.onnx, model_q4f16.onnx …): quantized linears as com.microsoft MatMulNBits with the tuned codes; fp16/q4f16/q2f16 compute in float16',
   check(scheme, format) {
     const f = parseOnnxFormat(format);
     if (typeof f === 'string') return f;
     const dtype = onnxDtype(f, scheme);
-    if (dtype === 'fp16' || dtype === 'q4f16' || dtype === 'q2f16') {
-      return `float16 activations (dtype ${dtype}) are not written yet (use onnx:fp32, onnx:q4, onnx:q2 or onnx:q8)`;
-    }
     const want = ONNX_DTYPES[dtype].bits;
     if (want !== null && scheme.bits !== want) return `onnx:${dtype} holds ${want}-bit weights, the scheme has --bits ${scheme.bits}`;
     return schemeProblem(scheme, dtype, 'the scheme');
@@ -117,17 +114,18 @@ export const onnxExporter: ExporterPlugin = {
   },
 };
 
-/** Bytes of weights the file will hold (MatMulNBits: codes, fp32 scales, zero points; the rest float32). */
+/** Bytes of weights the file will hold (MatMulNBits: codes, scales, zero points; the rest float32, or float16 for the f16 dtypes). */
 function estimateBytes(ctx: ExportContext, dtype: OnnxDtype): number {
   let n = 0;
   const packed = ONNX_DTYPES[dtype].bits !== null;
+  const fb = ONNX_DTYPES[dtype].float16 ? 2 : 4;
   for (const name of ctx.checkpoint.names) {
     const numel = ctx.checkpoint.info(name).shape.reduce((a, b) => a * b, 1);
     const layer = name.endsWith('.weight') ? name.slice(0, -7) : '';
     const s = layer ? ctx.layerSchemes.get(layer) : null;
-    n += s && packed ? (numel * s.bits) / 8 + (numel / s.group_size) * (4 + s.bits / 8) : 4 * numel;
+    n += s && packed ? (numel * s.bits) / 8 + (numel / s.group_size) * (fb + s.bits / 8) : fb * numel;
   }
-  if (ctx.config.tie_word_embeddings === true && ctx.checkpoint.has('model.embed_tokens.weight')) n += 4 * ctx.checkpoint.info('model.embed_tokens.weight').shape.reduce((a, b) => a * b, 1);
+  if (ctx.config.tie_word_embeddings === true && ctx.checkpoint.has('model.embed_tokens.weight')) n += fb * ctx.checkpoint.info('model.embed_tokens.weight').shape.reduce((a, b) => a * b, 1);
   return n;
 }
 
@@ -162,7 +160,7 @@ class OnnxSession implements ExportSession {
  * here; tools/onnx builds its comparison models (fp32, transformers.js's own recipe) through it too.
  */
 export function writeOnnxFolder(dir: string, sourceDir: string, config: HFConfig, weights: DecoderWeights, dtype: OnnxDtype, format: Pick<OnnxFormat, 'accuracyLevel' | 'externalData'>, label = `onnx:${dtype}`): string[] {
-  const graph = buildDecoderGraph(config, weights, { packed: ONNX_DTYPES[dtype].bits !== null, accuracyLevel: format.accuracyLevel });
+  const graph = buildDecoderGraph(config, weights, { packed: ONNX_DTYPES[dtype].bits !== null, accuracyLevel: format.accuracyLevel, float16: ONNX_DTYPES[dtype].float16 });
   const file = `model${ONNX_DTYPES[dtype].suffix}.onnx`;
   try {
     mkdirSync(join(dir, 'onnx'), { recursive: true });

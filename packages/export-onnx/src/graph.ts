@@ -1,5 +1,6 @@
 import { AutoRoundError, type HFConfig, type QuantizedWeight } from '@autoround/core';
 import { LLAMA, type LlamaDims, llamaDims, type LlamaVariant, QWEN2, QWEN3, ropeInvFreq } from '@autoround/models';
+import { f32ToF16Bits } from '@autoround/core-tensor';
 import { packMatMulNBits } from './pack.js';
 import { DT, type Dim, type ElemType, node, type NodeProto, tensor, type TensorProto, valueInfo, type ValueInfoProto } from './proto.js';
 
@@ -27,6 +28,11 @@ export interface DecoderGraphOptions {
   readonly packed: boolean;
   /** MatMulNBits accuracy_level (0: unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute of A). */
   readonly accuracyLevel?: number;
+  /**
+   * Compute in float16 (the fp16 / q4f16 / q2f16 files): every float initializer, the activations, the KV cache
+   * (past/present) and the logits are float16; MatMulNBits scales are our scales rounded to float16.
+   */
+  readonly float16?: boolean;
 }
 
 export interface DecoderGraph {
@@ -47,13 +53,17 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
   const variant = onnxVariant(config);
   if (!variant) throw new AutoRoundError('E_UNKNOWN_ARCH', `onnx: architecture "${config.architectures?.[0] ?? ''}" has no onnx graph (supported: ${ONNX_ARCHITECTURES.join(', ')})`, { subject: 'config.json' });
   const d = llamaDims(config, 'config.json', variant);
-  const F = DT.FLOAT;
+  const f16 = opts.float16 === true;
+  /** The element type of activations and float weights. */
+  const F = f16 ? DT.FLOAT16 : DT.FLOAT;
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
   const init = (name: string, t: ElemType, dims: readonly number[], data: ArrayBufferView): string => {
     inits.push(tensor(name, t, dims, data));
     return name;
   };
+  /** A float initializer in the graph's float type (float16: each value rounded to nearest even, as torch's .half()). */
+  const finit = (name: string, dims: readonly number[], data: Float32Array): string => init(name, F, dims, f16 ? toF16(name, data) : data);
   const need = (name: string): { data: Float32Array; shape: readonly number[] } => {
     const t = w.float(name);
     if (!t) throw new AutoRoundError('E_NO_TENSOR', `onnx: tensor ${name} was not handed to the exporter`, { subject: name });
@@ -88,13 +98,13 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
       sin[p * half + i] = Math.sin(a);
     }
   }
-  const cosCache = init('cos_cache', F, [P, half], cos);
-  const sinCache = init('sin_cache', F, [P, half], sin);
+  const cosCache = finit('cos_cache', [P, half], cos);
+  const sinCache = finit('sin_cache', [P, half], sin);
   if (2 * half !== d.headDim) throw new AutoRoundError('E_UNSUPPORTED', `onnx: partial rotary embeddings (${2 * half} of ${d.headDim} dims) are not written yet`, { subject: 'config.json' });
 
   const vec = (name: string): string => {
     const t = need(name);
-    return init(name, F, t.shape, t.data);
+    return finit(name, t.shape, t.data);
   };
   const norm = (x: string, weight: string, out: string): string =>
     add(node('SimplifiedLayerNormalization', [x, vec(weight)], [out], { axis: -1, epsilon: { f: d.eps }, stash_type: 1 }));
@@ -107,7 +117,7 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
       const ins = [
         x,
         init(`${layer}.MatMul.weight_Q${t.bits}`, DT.UINT8, [t.N, t.nBlocks, (t.blockSize * t.bits) / 8], t.B),
-        init(`${layer}.MatMul.weight_scales`, F, [t.N, t.nBlocks], t.scales),
+        finit(`${layer}.MatMul.weight_scales`, [t.N, t.nBlocks], t.scales),
       ];
       if (t.zeroPoints) ins.push(init(`${layer}.MatMul.weight_zp`, DT.UINT8, [t.zeroPoints.length], t.zeroPoints));
       const attrs: Record<string, number> = { K: t.K, N: t.N, bits: t.bits, block_size: t.blockSize };
@@ -119,10 +129,10 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
       const [o, i] = wt.shape as [number, number];
       const tr = new Float32Array(o * i);
       for (let r = 0; r < o; r++) for (let c = 0; c < i; c++) tr[c * o + r] = wt.data[r * i + c]!;
-      y = add(node('MatMul', [x, init(`${layer}.MatMul.weight`, F, [i, o], tr)], [out]));
+      y = add(node('MatMul', [x, finit(`${layer}.MatMul.weight`, [i, o], tr)], [out]));
     }
     const bias = w.float(`${layer}.bias`);
-    if (bias) y = add(node('Add', [y, init(`${layer}.bias`, F, bias.shape, bias.data)], [`${out}_bias`]));
+    if (bias) y = add(node('Add', [y, finit(`${layer}.bias`, bias.shape, bias.data)], [`${out}_bias`]));
     return y;
   };
 
@@ -136,7 +146,7 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
   const outputs: ValueInfoProto[] = [valueInfo('logits', F, ['batch_size', 'sequence_length', d.vocab])];
 
   const emb = need('model.embed_tokens.weight');
-  let x = add(node('Gather', [init('model.embed_tokens.weight', F, emb.shape, emb.data), 'input_ids'], ['/model/embed_tokens/output_0']));
+  let x = add(node('Gather', [finit('model.embed_tokens.weight', emb.shape, emb.data), 'input_ids'], ['/model/embed_tokens/output_0']));
   const headShape = (heads: number) => init(`const_shape_${heads}x${d.headDim}`, DT.INT64, [4], new BigInt64Array([0n, 0n, BigInt(heads), BigInt(d.headDim)]));
   const flatShape = (heads: number) => init(`const_shape_${heads * d.headDim}`, DT.INT64, [3], new BigInt64Array([0n, 0n, BigInt(heads * d.headDim)]));
   const shapes = new Map<string, string>();
@@ -195,7 +205,24 @@ export function buildDecoderGraph(config: HFConfig, w: DecoderWeights, opts: Dec
     const [V, H] = emb.shape as [number, number];
     const tr = new Float32Array(V * H);
     for (let r = 0; r < V; r++) for (let c = 0; c < H; c++) tr[c * V + r] = emb.data[r * H + c]!;
-    nodes.push(node('MatMul', [fin, init('lm_head.MatMul.weight', F, [H, V], tr)], ['logits']));
+    nodes.push(node('MatMul', [fin, finit('lm_head.MatMul.weight', [H, V], tr)], ['logits']));
   }
   return { nodes, initializers: inits, inputs, outputs, dims: d };
+}
+
+/**
+ * float32 values as float16 bit patterns, rounded to nearest even. A value beyond float16's range (65504) would become
+ * infinite and poison every product it enters, so it is refused, naming the tensor; values below float16's smallest
+ * subnormal (2^−24) become zero, which is the rounding, not an error.
+ */
+export function toF16(name: string, data: Float32Array): Uint16Array {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const h = f32ToF16Bits(data[i]!);
+    if ((h & 0x7c00) === 0x7c00 && Number.isFinite(data[i]!)) {
+      throw new AutoRoundError('E_FORMAT', `--format onnx float16 dtypes: ${name}[${i}] = ${data[i]} is beyond float16's range (±65504); use onnx:fp32, onnx:q4, onnx:q2 or onnx:q8`, { subject: '--format' });
+    }
+    out[i] = h;
+  }
+  return out;
 }

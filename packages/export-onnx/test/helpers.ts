@@ -2,7 +2,7 @@
 // float32 forward over the same QDQ weights.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Checkpoint, mulberry32, ShardedSafetensorsWriter, Tensor } from '@autoround/core-tensor';
+import { Checkpoint, f16BitsToF32, mulberry32, roundToF16, ShardedSafetensorsWriter, Tensor } from '@autoround/core-tensor';
 import { AutoRound, type AutoRoundOptions, silentLogger, type QuantizedWeight } from '@autoround/autoround';
 import { OverlayWeights } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
@@ -33,12 +33,13 @@ export function referenceLogits(model: string, qdq: ReadonlyMap<string, Quantize
 }
 
 export interface OrtStep {
+  /** As float32 (a float16 file's logits converted). */
   logits: Float32Array;
   present: Map<string, ort.Tensor>;
 }
 
 /** One call of the decoder: `ids` after the cache `past` (empty at the start), positions continuing it. */
-export async function ortStep(session: ort.InferenceSession, cfg: { kvHeads: number; headDim: number; layers: number }, ids: Int32Array, past: Map<string, ort.Tensor> | null): Promise<OrtStep> {
+export async function ortStep(session: ort.InferenceSession, cfg: { kvHeads: number; headDim: number; layers: number }, ids: Int32Array, past: Map<string, ort.Tensor> | null, float16 = false): Promise<OrtStep> {
   const pastLen = past ? (past.get('present.0.key')!.dims[2] as number) : 0;
   const S = ids.length;
   const feeds: Record<string, ort.Tensor> = {
@@ -48,13 +49,13 @@ export async function ortStep(session: ort.InferenceSession, cfg: { kvHeads: num
   };
   for (let l = 0; l < cfg.layers; l++) {
     for (const kv of ['key', 'value']) {
-      feeds[`past_key_values.${l}.${kv}`] = past?.get(`present.${l}.${kv}`) ?? new ort.Tensor('float32', new Float32Array(0), [1, cfg.kvHeads, 0, cfg.headDim]);
+      feeds[`past_key_values.${l}.${kv}`] = past?.get(`present.${l}.${kv}`) ?? (float16 ? new ort.Tensor('float16', new Uint16Array(0), [1, cfg.kvHeads, 0, cfg.headDim]) : new ort.Tensor('float32', new Float32Array(0), [1, cfg.kvHeads, 0, cfg.headDim]));
     }
   }
   const r = await session.run(feeds);
   const present = new Map<string, ort.Tensor>();
   for (const [k, v] of Object.entries(r)) if (k.startsWith('present.')) present.set(k, v);
-  return { logits: r.logits!.data as Float32Array, present };
+  return { logits: asF32(r.logits!), present };
 }
 
 export function onnxFile(dir: string, suffix: string): string {
@@ -136,4 +137,39 @@ export function writeSynthModel(dir: string, kind: SynthKind, seed = 7): void {
   // Qwen3 here is tied and still ships lm_head.weight (some checkpoints do): the embedding is the head all the same
   t('lm_head.weight', [vocab, hidden]);
   w.close();
+}
+
+/**
+ * Our float32 forward over the weights a float16 file holds: every float tensor rounded to float16, each quantized
+ * layer decoded as (q − zp) · fp16(scale) for MatMulNBits (`packed`), or its QDQ weight rounded to float16 (onnx:fp16).
+ */
+export function referenceLogitsF16(model: string, qdq: ReadonlyMap<string, QuantizedWeight>, ids: Int32Array, packed: boolean): Float32Array {
+  const ck = Checkpoint.open(model);
+  const over = new Map<string, Tensor<'F32'>>();
+  for (const name of ck.names) over.set(name, new Tensor('F32', [...ck.info(name).shape], (ck.read(name).toFloat32().data as Float32Array).map(roundToF16)));
+  for (const [layer, q] of qdq) over.set(`${layer}.weight`, new Tensor('F32', [...q.shape], packed ? decodeF16Scales(q) : q.qdq.map(roundToF16)));
+  const config = readConfig(model);
+  const arch = config.architectures?.[0] ?? '';
+  const variant = [LLAMA, QWEN2, QWEN3].find((v) => v.hfArchitectures.includes(arch))!;
+  const lm = new LlamaModel(describeLlama(config, model, variant), new OverlayWeights(ck, over), jsBackend.create({}), variant);
+  return lm.forward(ids);
+}
+
+/** (q − zp) · fp16(scale), in float32: the weight a float16 MatMulNBits holds. */
+export function decodeF16Scales(q: QuantizedWeight): Float32Array {
+  const [N, K] = q.shape as [number, number];
+  const ng = Math.ceil(K / q.groupSize);
+  const w = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) {
+    const g = n * ng + Math.floor(k / q.groupSize);
+    w[n * K + k] = Math.fround((q.codes![n * K + k]! - q.zeros![g]!) * roundToF16(q.scales![g]!));
+  }
+  return w;
+}
+
+/** A float16 or float32 onnxruntime tensor's values as float32. */
+export function asF32(t: ort.Tensor): Float32Array {
+  if (t.type === 'float32') return t.data as Float32Array;
+  if (t.type !== 'float16') throw new Error(`tensor of ${t.type}`);
+  return Float32Array.from(t.data as Uint16Array, f16BitsToF32);
 }

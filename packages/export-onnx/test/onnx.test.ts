@@ -2,14 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { Checkpoint, Tensor } from '@autoround/core-tensor';
+import { Checkpoint, f16BitsToF32, f32ToF16Bits, roundToF16, Tensor } from '@autoround/core-tensor';
 import { completeScheme, type ExportContext, OverlayWeights, type QuantizedWeight, silentLogger } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
 import { describeLlama, LlamaModel, readConfig } from '@autoround/models';
 import { HAS_SHARED, needsShared, STORIES, tempDir, thrown } from '@autoround/testing';
 import type { onnx } from 'onnx-proto';
-import { buildDecoderGraph, decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, unpackMatMulNBits, writeModelFile } from '@autoround/export-onnx';
-import { onnxFile, ortStep, quantizeTo, referenceLogits, relDiff, type SynthKind, writeSynthModel } from './helpers.js';
+import { buildDecoderGraph, decodeModel, onnxExporter, packMatMulNBits, parseOnnxFormat, toF16, unpackMatMulNBits, writeModelFile } from '@autoround/export-onnx';
+import { asF32, decodeF16Scales, onnxFile, ortStep, quantizeTo, referenceLogits, referenceLogitsF16, relDiff, type SynthKind, writeSynthModel } from './helpers.js';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -72,7 +72,9 @@ describe('onnx format checks (before any work)', () => {
     expect(onnxExporter.check(s(3, 32), 'onnx:q4')).toMatch(/onnx:q4 holds 4-bit weights, the scheme has --bits 3/);
     expect(onnxExporter.check(s(4, 48), 'onnx:q4')).toMatch(/block sizes 16, 32, 64, 128, 256 \(--group_size\), the scheme has group_size 48/);
     expect(onnxExporter.check(s(4, -1), 'onnx:q4')).toMatch(/group_size -1/);
-    expect(onnxExporter.check(s(2, 32), 'onnx:q2f16')).toMatch(/float16 activations \(dtype q2f16\) are not written yet/);
+    expect(onnxExporter.check(s(2, 32), 'onnx:q2f16')).toBeNull();
+    expect(onnxExporter.check(s(4, 32), 'onnx:q2f16')).toMatch(/onnx:q2f16 holds 2-bit weights, the scheme has --bits 4/);
+    expect(onnxExporter.check(s(3, 32), 'onnx:fp16')).toBeNull(); // fp16: the QDQ weights, rounded to float16
     expect(onnxExporter.check(s(4, 32), 'onnx:q4:accuracy_level=7')).toMatch(/accuracy_level must be 0…4/);
     expect(onnxExporter.check(s(4, 32), 'onnx:int4')).toMatch(/unknown part "int4"/);
     expect(onnxExporter.check(completeScheme({ bits: 4, group_size: 32, data_type: 'mx_fp' }), 'onnx:q4')).toMatch(/integer weight-only/);
@@ -95,7 +97,7 @@ const PROMPT = Int32Array.from({ length: 64 }, (_, i) => (i === 0 ? 1 : (i * 37 
 const DIMS = { kvHeads: 4, headDim: 8, layers: 5 };
 
 /** Each quantized layer's MatMulNBits, run by onnxruntime on the identity: its output is the weight it decodes. */
-async function ortDecodedWeights(file: string): Promise<Map<string, { ort: Float32Array; file: Float32Array }>> {
+async function ortDecodedWeights(file: string, float16 = false): Promise<Map<string, { ort: Float32Array; file: Float32Array; scaleBits: Uint16Array | null }>> {
   const m = decodeModel(readFileSync(file));
   // external data (onnx:*:external_data=on) read back into the tensors, so the one-node models stand alone
   const inline = (t: onnx.ITensorProto): onnx.ITensorProto => {
@@ -106,7 +108,8 @@ async function ortDecodedWeights(file: string): Promise<Map<string, { ort: Float
     return { ...t, dataLocation: 0, externalData: [], rawData: data.subarray(off, off + Number(kv.length)) };
   };
   const inits = new Map(m.graph!.initializer!.map((t) => [t.name!, inline(t)]));
-  const out = new Map<string, { ort: Float32Array; file: Float32Array }>();
+  const out = new Map<string, { ort: Float32Array; file: Float32Array; scaleBits: Uint16Array | null }>();
+  const et = float16 ? 10 : 1;
   const bytes = (name: string) => {
     const r = inits.get(name)!.rawData!;
     return new Uint8Array(r.buffer, r.byteOffset, r.byteLength).slice();
@@ -123,25 +126,27 @@ async function ortDecodedWeights(file: string): Promise<Map<string, { ort: Float
         name: 'g',
         node: [{ ...n, input: ['A', ...n.input!.slice(1)], output: ['Y'] }],
         initializer: n.input!.slice(1).map((i) => inits.get(i)!),
-        input: [{ name: 'A', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: K }, { dimValue: K }] } } } }],
-        output: [{ name: 'Y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: K }, { dimValue: N }] } } } }],
+        input: [{ name: 'A', type: { tensorType: { elemType: et, shape: { dim: [{ dimValue: K }, { dimValue: K }] } } } }],
+        output: [{ name: 'Y', type: { tensorType: { elemType: et, shape: { dim: [{ dimValue: K }, { dimValue: N }] } } } }],
       },
     };
     const { onnx } = (await import('onnx-proto')).default as unknown as typeof import('onnx-proto');
     const s = await ort.InferenceSession.create(onnx.ModelProto.encode(one).finish());
     const eye = new Float32Array(K * K);
     for (let i = 0; i < K; i++) eye[i * K + i] = 1;
-    const y = (await s.run({ A: new ort.Tensor('float32', eye, [K, K]) })).Y!.data as Float32Array;
+    const A = float16 ? new ort.Tensor('float16', Uint16Array.from(eye, (v) => f32ToF16Bits(v)), [K, K]) : new ort.Tensor('float32', eye, [K, K]);
+    const y = asF32((await s.run({ A })).Y!);
     // Y = I · Wᵀ: [K, N]; back to the [N, K] layout of our weights
     const w = new Float32Array(N * K);
     for (let k = 0; k < K; k++) for (let c = 0; c < N; c++) w[c * K + k] = y[k * N + c]!;
     // and the same tensors read by this package's own decoder, which keeps the sign of zero
     const sc = bytes(n.input![2]!);
+    const scaleBits = float16 ? new Uint16Array(sc.buffer) : null;
     const fromFile = unpackMatMulNBits({
       K, N, bits: attr.bits!, blockSize: attr.block_size!, nBlocks: Math.ceil(K / attr.block_size!),
-      B: bytes(n.input![1]!), scales: new Float32Array(sc.buffer), zeroPoints: n.input![3] ? bytes(n.input![3]) : null,
+      B: bytes(n.input![1]!), scales: scaleBits ? Float32Array.from(scaleBits, f16BitsToF32) : new Float32Array(sc.buffer), zeroPoints: n.input![3] ? bytes(n.input![3]) : null,
     });
-    out.set(n.input![1]!.replace(/\.MatMul\.weight_Q\d$/, ''), { ort: w, file: fromFile });
+    out.set(n.input![1]!.replace(/\.MatMul\.weight_Q\d$/, ''), { ort: w, file: fromFile, scaleBits });
   }
   return out;
 }
@@ -249,5 +254,130 @@ describe.skipIf(!HAS_SHARED)(needsShared('stories260K through onnxruntime-node')
     }
     expect(theirs).toEqual(ours);
     expect(ours.length).toBe(64);
+  }, 60_000);
+});
+
+/**
+ * float16 files: relative tolerance of the logits against our float32 forward over the very weights the file holds
+ * (every float rounded to fp16, MatMulNBits decoded with fp16(scale)). The only difference left is that activations
+ * (hidden states, q/k/v, the cache, logits) are float16: each rounding is within 2^−11 ≈ 4.9e-4 relative, the
+ * residual stream carries them through 5 blocks and the head sums 64 products, so a few 1e-3 of max |logit| is the
+ * expected size; 1e-2 leaves room while still failing on any real mistake (a wrong scale, a missed layer, the fp32
+ * file's weights: those are 1e-1 or more).
+ */
+const F16_TOL = 1e-2;
+
+describe.skipIf(!HAS_SHARED)(needsShared('stories260K float16 files through onnxruntime-node'), () => {
+  const cases = [
+    { format: 'onnx:q4f16', suffix: '_q4f16', packed: true, opts: { scheme: 'W4A16', groupSize: 32, sym: false, scaleDtype: 'fp32' } },
+    { format: 'onnx:q2f16', suffix: '_q2f16', packed: true, opts: { scheme: 'W2A16', groupSize: 16, sym: false } },
+    { format: 'onnx:fp16', suffix: '_fp16', packed: false, opts: { scheme: 'W4A16', groupSize: 32, sym: true } },
+  ];
+  for (const c of cases) {
+    it(`${c.format} ${c.opts.scheme} G${c.opts.groupSize}: float16 logits and cache, within ${F16_TOL} of our float32 forward over the fp16-rounded weights`, async () => {
+      const q = await quantizeTo(STORIES, join(work.dir, c.format.replace(/[:=]/g, '-')), c.format, { ...c.opts, disableOptRtn: true } as never);
+      const file = onnxFile(q.dir, c.suffix);
+      const s = await ort.InferenceSession.create(file);
+      const ref = referenceLogitsF16(STORIES, q.qdq, PROMPT, c.packed);
+      const whole = await ortStep(s, DIMS, PROMPT, null, true);
+      const dWhole = relDiff(whole.logits, ref);
+      let st = await ortStep(s, DIMS, PROMPT.subarray(0, 60), null, true);
+      for (let t = 60; t < 64; t++) st = await ortStep(s, DIMS, PROMPT.subarray(t, t + 1), st.present, true);
+      const dCached = relDiff(st.logits, ref.subarray(63 * 512));
+      console.log(`${c.format}: rel diff whole ${dWhole.toExponential(2)}, cached ${dCached.toExponential(2)}; vs float32 QDQ forward ${relDiff(whole.logits, referenceLogits(STORIES, q.qdq, PROMPT)).toExponential(2)}`);
+      expect(dWhole).toBeLessThan(F16_TOL);
+      expect(dCached).toBeLessThan(F16_TOL);
+      expect(st.present.get('present.4.value')!.type).toBe('float16');
+      expect(s.outputMetadata.find((m) => m.name === 'logits')).toMatchObject({ type: 'float16' });
+      const config = JSON.parse(readFileSync(join(q.dir, 'config.json'), 'utf8'));
+      expect(config['transformers.js_config'].dtype).toBe(c.format.split(':')[1]);
+      // every float initializer is float16 (no float32 weight left behind)
+      const m = decodeModel(readFileSync(file));
+      expect(m.graph!.initializer!.filter((t) => t.dataType === 1).map((t) => t.name)).toEqual([]);
+      if (!c.packed) return;
+      const decoded = await ortDecodedWeights(file, true);
+      expect(decoded.size).toBe(q.qdq.size);
+      let rounded = 0;
+      for (const [name, w] of q.qdq) {
+        const d = decoded.get(name)!;
+        // the scales in the file are fp16(our scale), bit for bit
+        const want = Uint16Array.from(w.scales!, (v) => f32ToF16Bits(v));
+        expect(d.scaleBits, name).toEqual(want);
+        for (let i = 0; i < w.scales!.length; i++) if (roundToF16(w.scales![i]!) !== w.scales![i]) rounded++;
+        // our reader decodes (q − zp)·fp16(scale); onnxruntime decodes the same, rounded to its float16 output
+        const exact = decodeF16Scales(w);
+        const bad: string[] = [];
+        for (let i = 0; i < exact.length && bad.length < 5; i++) {
+          if (d.file[i] !== exact[i]) bad.push(`file ${i}: ${d.file[i]} vs ${exact[i]}`);
+          if (d.ort[i] !== roundToF16(exact[i]!)) bad.push(`ort ${i}: ${d.ort[i]} vs ${roundToF16(exact[i]!)}`);
+        }
+        expect(bad, name).toEqual([]);
+      }
+      // scale_dtype fp32 keeps float32 scales in the run: the fp16 file rounds them (the default fp16 scales pass through)
+      if (c.opts.scaleDtype === 'fp32') expect(rounded).toBeGreaterThan(0);
+    }, 60_000);
+  }
+});
+
+describe('float16 range', () => {
+  it('refuses a weight beyond float16 (it would be infinite in the file), naming --format', () => {
+    const cfg = JSON.parse(readFileSync(join(STORIES, 'config.json'), 'utf8'));
+    const ck = Checkpoint.open(STORIES);
+    const float = (n: string) => {
+      if (!ck.has(n)) return undefined;
+      const data = Float32Array.from(ck.read(n).toFloat32().data as Float32Array);
+      if (n === 'model.norm.weight') data[3] = 70000;
+      return { data, shape: ck.info(n).shape };
+    };
+    expect(() => buildDecoderGraph(cfg, { float, quantized: () => undefined }, { packed: false })).not.toThrow();
+    const e = thrown(() => buildDecoderGraph(cfg, { float, quantized: () => undefined }, { packed: false, float16: true }));
+    expect(e.message).toMatch(/--format onnx float16 dtypes: model\.norm\.weight\[3\] = 70000 is beyond float16's range/);
+    expect((e as { code?: string }).code).toBe('E_FORMAT');
+    expect(Array.from(toF16('x', Float32Array.of(1, -2, 65504, 1e-8, 1 + 2 ** -11)))).toEqual([0x3c00, 0xc000, 0x7bff, 0, 0x3c00]);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)(needsShared('transformers.js and a q4f16 folder'), () => {
+  it("pipeline('text-generation', folder, { dtype: 'q4f16' }) from disk decodes greedily what onnxruntime's own greedy over the file does", async () => {
+    const q = await quantizeTo(STORIES, join(work.dir, 'tjs-f16'), 'onnx:q4f16', { scheme: 'W4A16', groupSize: 32, sym: false, disableOptRtn: true });
+    const tjs = await import('@huggingface/transformers');
+    tjs.env.allowRemoteModels = false;
+    tjs.env.localModelPath = dirname(q.dir) + '/';
+    const generate = await tjs.pipeline('text-generation', basename(q.dir), { dtype: 'q4f16' });
+    const text = 'Once upon a time, there was a little';
+    const out = (await generate(text, { max_new_tokens: 64, do_sample: false })) as { generated_text: string }[];
+    const prompt = Array.from((generate.tokenizer(text) as { input_ids: { data: BigInt64Array } }).input_ids.data, Number);
+    // onnxruntime's greedy over the same file, through the float16 cache
+    const s = await ort.InferenceSession.create(onnxFile(q.dir, '_q4f16'));
+    const argmax = (l: Float32Array) => {
+      let b = 0;
+      for (let v = 1; v < l.length; v++) if (l[v]! > l[b]!) b = v;
+      return b;
+    };
+    let st = await ortStep(s, DIMS, Int32Array.from(prompt), null, true);
+    const ids: number[] = [];
+    while (ids.length < 64) {
+      const next = argmax(st.logits.subarray(st.logits.length - 512));
+      ids.push(next);
+      if (next === 2) break;
+      st = await ortStep(s, DIMS, Int32Array.of(next), st.present, true);
+    }
+    expect(ids.length).toBe(64);
+    expect(out[0]!.generated_text).toBe(generate.tokenizer.decode([...prompt, ...ids], { skip_special_tokens: true }));
+    // and beside our float32 greedy over the QDQ weights (a report: float16 activations may change a near tie)
+    const over = new Map<string, Tensor<'F32'>>();
+    for (const [name, w] of q.qdq) over.set(`${name}.weight`, new Tensor('F32', [...w.shape], w.qdq));
+    const lm = new LlamaModel(describeLlama(readConfig(STORIES), STORIES), new OverlayWeights(Checkpoint.open(STORIES), over), jsBackend.create({}));
+    const dec = lm.decoder(prompt.length + 64, 1);
+    let logits = dec.prefill(Int32Array.from(prompt)).subarray((prompt.length - 1) * 512);
+    const ours: number[] = [];
+    while (ours.length < 64) {
+      ours.push(argmax(logits));
+      if (ours.at(-1) === 2) break;
+      logits = dec.step(ours.at(-1)!);
+    }
+    let same = 0;
+    while (same < 64 && ours[same] === ids[same]) same++;
+    console.log(`q4f16 greedy: transformers.js = onnxruntime (64 tokens); the first ${same} of 64 equal our float32 greedy`);
   }, 60_000);
 });
