@@ -13,7 +13,10 @@ import { checkMoeConfig, GGML_QNT_VERSION, llama3RopeFactors, longRopeFactors, m
 import { compareGgufOrder, ggufArchOf, ggufExpertOf, ggufTensorName, ggufTextConfig, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
-/** Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name. */
+/**
+ * Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name; a merged expert
+ * tensor's by each expert's HF name, or by its GGUF name with n_expert vectors one after the other (llama.cpp's).
+ */
 export type Imatrix = ReadonlyMap<string, Float32Array>;
 
 export interface PlannedTensor {
@@ -383,7 +386,20 @@ export class GgufTensorSink {
   /** The importance vector of a tensor (of one expert of a merged tensor: by the expert's HF name, `hf`). */
   private importance(t: PlannedTensor, hf: string | null = t.hfName): Float32Array | null {
     if (!this.imatrix || !isQuantizedType(t.type)) return null;
-    const keys = (t.parts ? [hf, hf?.replace(/\.weight$/, '')] : [t.name, hf, hf?.replace(/\.weight$/, '')]).filter((k): k is string => !!k);
+    if (t.parts && hf) {
+      for (const k of [hf, hf.replace(/\.weight$/, '')]) {
+        const v = this.imatrix.get(k);
+        if (v) return checkedImportance(t, v, k);
+      }
+      // by the merged tensor's GGUF name, as llama.cpp's imatrix stores it: n_expert vectors one after the other
+      const v = this.imatrix.get(t.name);
+      if (!v) return null;
+      const ne0 = t.ne[0]!;
+      if (v.length !== ne0 * t.parts.length) throw new AutoRoundError('E_IMATRIX', `importance vector for "${t.name}" has ${v.length} entries, its ${t.parts.length} experts × ${ne0} columns need ${ne0 * t.parts.length}`, { subject: t.name });
+      const e = this.expertOf.get(hf)!;
+      return v.subarray(e * ne0, (e + 1) * ne0);
+    }
+    const keys = [t.name, hf, hf?.replace(/\.weight$/, '')].filter((k): k is string => !!k);
     for (const k of keys) {
       const v = this.imatrix.get(k);
       if (v) return checkedImportance(t, v, k);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry, folderPerplexity, openModel, PerplexityBench, type Registry } from '@autoround/autoround';
-import { Checkpoint } from '@autoround/core-tensor';
+import { Checkpoint, mulberry32 } from '@autoround/core-tensor';
 import { evalWindows } from '@autoround/eval';
 import { ggmlTypeName } from '@autoround/quant-types';
 import { HAS_SHARED, TINYSTORIES, loadNodeLlamaCpp, needsShared, tempDir, type MoeFamily, type NodeLlamaCpp, writeMoeFixture } from '@autoround/testing';
@@ -188,7 +188,18 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Qwen3-MoE / Mixtral / Qwen2-Mo
         const out = await greedy(file, ids, 20);
         expect(out.length).toBe(20);
         const same = out.findIndex((t, i) => t !== base[i]);
-        results.push(`${family} Q4_K_M: ${same < 0 ? 20 : same}/20 leading greedy tokens equal F32's`);
+        // llama.cpp's perplexity of the Q4_K_M file against the F32 file's, on the same windows
+        const loaded = openModel(registry, src);
+        const bench = new PerplexityBench(registry, loaded, registry.kernelBackend(), text, { seqlen: SEQLEN, maxTokens: MAX_TOKENS });
+        const windows = evalWindows(bench.ids, { seqlen: SEQLEN, bosTokenId: bench.tokenizer.bosTokenId!, maxTokens: MAX_TOKENS });
+        loaded.checkpoint.close();
+        const ppl = async (f: string) => {
+          const lp = await llamaCppLogProbs(f, windows, SEQLEN);
+          return Math.exp(-lp.reduce((x, y) => x + y, 0) / lp.length);
+        };
+        const [pf, pq] = [await ppl(f32), await ppl(file)];
+        results.push(`${family} Q4_K_M: llama.cpp perplexity ${pq.toFixed(4)} (F32 file ${pf.toFixed(4)}, ×${(pq / pf).toFixed(4)}); ${same < 0 ? 20 : same}/20 leading greedy tokens equal F32's`);
+        expect(Math.abs(pq / pf - 1)).toBeLessThan(0.1);
         const back = readGgufWeights(file);
         const ck = Checkpoint.open(src);
         try {
@@ -257,5 +268,35 @@ describe("llama-quantize's MoE rules (llama-quant.cpp)", () => {
       ['blk.0.ffn_gate_exps.weight', [64, 32, 2], 2],
       ['blk.0.ffn_up_exps.weight', [64, 32, 2], 2],
     ]);
+  });
+});
+
+describe.skipIf(!HAS_SHARED)(needsShared('merged expert tensors with an importance matrix'), () => {
+  it("a merged tensor's importance: by each expert's HF name or llama.cpp's n_expert vectors under the GGUF name, the same bytes", async () => {
+    const { dir, cleanup } = tempDir('moe-imatrix-');
+    try {
+      const src = join(dir, 'model');
+      writeMoeFixture(src, { family: 'qwen3_moe', layers: 1, experts: 4 });
+      const r = mulberry32(7);
+      const perExpert = new Map<string, Float32Array>();
+      const stacked = new Float32Array(4 * 256);
+      for (let e = 0; e < 4; e++) {
+        const v = Float32Array.from({ length: 256 }, () => r() * r() * 10);
+        perExpert.set(`model.layers.0.mlp.experts.${e}.up_proj.weight`, v);
+        stacked.set(v, e * 256);
+      }
+      const files = ['none', 'hf', 'gguf'].map((k) => join(dir, `${k}.gguf`));
+      await exportGguf({ modelDir: src, outFile: files[0]!, fileType: 'Q4_K_M' });
+      await exportGguf({ modelDir: src, outFile: files[1]!, fileType: 'Q4_K_M', imatrix: perExpert });
+      await exportGguf({ modelDir: src, outFile: files[2]!, fileType: 'Q4_K_M', imatrix: new Map([['blk.0.ffn_up_exps.weight', stacked]]) });
+      const [none, hf, gguf] = files.map((f) => readFileSync(f));
+      expect(hf!.equals(gguf!)).toBe(true);
+      expect(hf!.equals(none!)).toBe(false);
+      await expect(exportGguf({ modelDir: src, outFile: join(dir, 'bad.gguf'), fileType: 'Q4_K_M', imatrix: new Map([['blk.0.ffn_up_exps.weight', new Float32Array(256)]]) })).rejects.toThrow(
+        /importance vector for "blk\.0\.ffn_up_exps\.weight" has 256 entries, its 4 experts × 256 columns need 1024/,
+      );
+    } finally {
+      cleanup();
+    }
   });
 });
