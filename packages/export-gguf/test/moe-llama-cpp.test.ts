@@ -200,6 +200,16 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Qwen3-MoE / Mixtral / Qwen2-Mo
         const [pf, pq] = [await ppl(f32), await ppl(file)];
         results.push(`${family} Q4_K_M: llama.cpp perplexity ${pq.toFixed(4)} (F32 file ${pf.toFixed(4)}, ×${(pq / pf).toFixed(4)}); ${same < 0 ? 20 : same}/20 leading greedy tokens equal F32's`);
         expect(Math.abs(pq / pf - 1)).toBeLessThan(0.1);
+        if (family === 'qwen3_moe') {
+          // MXFP4_MOE: llama.cpp's rule for models with experts (the 3-D expert tensors MXFP4, other matrices Q8_0)
+          const mx = join(dir, 'MXFP4_MOE.gguf');
+          const rm = await exportGguf({ modelDir: src, outFile: mx, fileType: 'MXFP4_MOE' });
+          const tm = new Map(rm.tensors.map((t) => [t.name, t.type]));
+          expect([tm.get('blk.0.ffn_down_exps.weight'), tm.get('blk.0.ffn_up_exps.weight'), tm.get('blk.0.attn_q.weight'), tm.get('output.weight'), tm.get('blk.0.ffn_gate_inp.weight')]).toEqual(['MXFP4', 'MXFP4', 'Q8_0', 'Q8_0', 'F32']);
+          const pm = await ppl(mx);
+          results.push(`${family} MXFP4_MOE: llama.cpp perplexity ${pm.toFixed(4)} (×${(pm / pf).toFixed(4)} the F32 file's)`);
+          expect(Math.abs(pm / pf - 1)).toBeLessThan(0.1);
+        }
         const back = readGgufWeights(file);
         const ck = Checkpoint.open(src);
         try {
