@@ -9,11 +9,14 @@ import { GGMLType, QuantPool, ggmlTypeName, rowBytes } from '@autoround/quant-ty
 import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelector, type FileType } from './ftype.js';
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
-import { GGML_QNT_VERSION, llama3RopeFactors, longRopeFactors, modelDims, writeArchMetadata } from './hparams.js';
-import { compareGgufOrder, ggufArchOf, ggufTensorName, ggufTextConfig, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
+import { checkMoeConfig, GGML_QNT_VERSION, llama3RopeFactors, longRopeFactors, modelDims, nExpertOf, writeArchMetadata } from './hparams.js';
+import { compareGgufOrder, ggufArchOf, ggufExpertOf, ggufTensorName, ggufTextConfig, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
-/** Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name. */
+/**
+ * Importance vectors: one non-negative weight per input column, keyed by GGUF or HF tensor name; a merged expert
+ * tensor's by each expert's HF name, or by its GGUF name with n_expert vectors one after the other (llama.cpp's).
+ */
 export type Imatrix = ReadonlyMap<string, Float32Array>;
 
 export interface PlannedTensor {
@@ -34,6 +37,11 @@ export interface PlannedTensor {
   readonly overridden?: true;
   /** Data of generated tensors (rope_freqs.weight). */
   readonly data?: Float32Array;
+  /**
+   * A merged expert tensor (blk.N.ffn_*_exps.weight, hfName null): the HF names of the experts it stacks, in
+   * expert order; each is one [out, in] slice of `shape` = [n_expert, out, in].
+   */
+  readonly parts?: readonly string[];
 }
 
 export interface GgufPlan {
@@ -108,16 +116,38 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
     shape: readonly number[];
     permuteHeads: number | null;
     data?: Float32Array;
+    parts?: readonly string[];
   }
   const pending: Pending[] = [];
   const seen = new Map<string, string>();
+  const nExpert = nExpertOf(config);
+  if (nExpert > 0) checkMoeConfig(arch, config, source);
+  // experts: one merged tensor per layer and projection (docs/models/moe.md#gguf)
+  const merged = new Map<string, { parts: (string | undefined)[]; shape: readonly number[] }>();
   for (const t of o.sourceTensors) {
+    const ex = ggufExpertOf(t.name);
+    if (ex) {
+      if (ex.expert >= nExpert) throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${t.name}": expert ${ex.expert}, the config has ${nExpert} experts`, { subject: t.name });
+      let g = merged.get(ex.name);
+      if (!g) merged.set(ex.name, (g = { parts: new Array<string | undefined>(nExpert), shape: t.shape }));
+      if (g.parts[ex.expert]) throw new AutoRoundError('E_GGUF_TENSOR', `tensors "${g.parts[ex.expert]}" and "${t.name}" both map to expert ${ex.expert} of GGUF "${ex.name}"`, { subject: t.name });
+      if (t.shape.length !== 2 || t.shape.some((d, i) => d !== g.shape[i])) {
+        throw new AutoRoundError('E_SHAPE', `tensor "${t.name}": shape [${t.shape.join(', ')}], the other experts of "${ex.name}" have [${g.shape.join(', ')}]`, { subject: t.name });
+      }
+      g.parts[ex.expert] = t.name;
+      continue;
+    }
     const name = ggufTensorName(t.name, arch);
     if (name === null) continue;
     const prev = seen.get(name);
     if (prev) throw new AutoRoundError('E_GGUF_TENSOR', `tensors "${prev}" and "${t.name}" both map to GGUF "${name}"`, { subject: t.name });
     seen.set(name, t.name);
     pending.push({ name, hfName: t.name, shape: t.shape, permuteHeads: permuteHeadsFor(t.name, arch, config) });
+  }
+  for (const [name, g] of merged) {
+    const miss = [...g.parts.keys()].filter((e) => !g.parts[e]);
+    if (miss.length > 0) throw new AutoRoundError('E_GGUF_TENSOR', `${source}: GGUF "${name}" stacks ${nExpert} experts, the checkpoint lacks expert${miss.length > 1 ? 's' : ''} ${miss.join(', ')}`, { subject: name });
+    pending.push({ name, hfName: null, shape: [nExpert, ...g.shape], permuteHeads: null, parts: g.parts as string[] });
   }
   const ropeFreqs = arch === 'llama' ? llama3RopeFactors(config) : null;
   if (ropeFreqs) pending.push({ name: 'rope_freqs.weight', hfName: null, shape: [ropeFreqs.length], permuteHeads: null, data: ropeFreqs });
@@ -126,11 +156,12 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
   pending.sort((a, b) => compareGgufOrder(a.name, b.name));
 
   const hasOutput = pending.some((p) => p.name === 'output.weight');
-  const selector = new TensorTypeSelector(fileType, { arch, nLayer: dims.nLayer, nHead: dims.nHead, nHeadKv: dims.nHeadKv, hasOutput, hasImatrix: o.hasImatrix ?? false });
+  const selector = new TensorTypeSelector(fileType, { arch, nLayer: dims.nLayer, nHead: dims.nHead, nHeadKv: dims.nHeadKv, hasOutput, hasImatrix: o.hasImatrix ?? false, nExpert });
   const tensors: PlannedTensor[] = pending.map((p) => {
-    const ne = [...p.shape].reverse();
+    // Qwen2-MoE's shared-expert gate [1, hidden] is llama.cpp's 1-D ffn_gate_inp_shexp {n_embd}
+    const ne = p.name.endsWith('.ffn_gate_inp_shexp.weight') && p.shape.length === 2 && p.shape[0] === 1 ? [p.shape[1]!] : [...p.shape].reverse();
     let choice = selector.choose(p.name, ne);
-    const forced = p.hfName !== null && isQuantizable(p.name, ne) ? o.overrides?.get(p.hfName) : undefined;
+    const forced = isQuantizable(p.name, ne) ? overrideOf(p, o.overrides) : undefined;
     if (forced !== undefined) choice = isQuantizedType(forced) ? fallback(forced, ne[0]!) : { type: forced };
     if (choice.fallback) log.warn(`${p.name}: ${choice.fallback}`);
     return {
@@ -144,9 +175,23 @@ export function planTensors(o: TensorPlanOptions): { arch: GgufArch; tensors: Pl
       fallback: choice.fallback,
       ...(forced !== undefined ? { overridden: true as const } : {}),
       data: p.data,
+      ...(p.parts ? { parts: p.parts } : {}),
     };
   });
   return { arch, tensors };
+}
+
+/**
+ * The layer selection's type of a tensor: a merged expert tensor has one type, so its experts must agree (all
+ * overridden alike, or none).
+ */
+function overrideOf(p: { name: string; hfName: string | null; parts?: readonly string[] }, overrides: ReadonlyMap<string, GGMLType> | undefined): GGMLType | undefined {
+  if (!overrides) return undefined;
+  if (!p.parts) return p.hfName !== null ? overrides.get(p.hfName) : undefined;
+  const ts = p.parts.map((n) => overrides.get(n));
+  if (ts.every((t) => t === ts[0])) return ts[0];
+  const i = ts.findIndex((t) => t !== ts[0]);
+  throw new AutoRoundError('E_GGUF_TENSOR', `GGUF "${p.name}" stacks the experts in one tensor of one type, the layer selection types "${p.parts[0]}" ${ts[0] === undefined ? 'by the mix' : ggmlTypeName(ts[0])} and "${p.parts[i]}" ${ts[i] === undefined ? 'by the mix' : ggmlTypeName(ts[i]!)}`, { subject: p.parts[i]! });
 }
 
 /** Decides every tensor's GGUF name, dims and type, and the file's metadata. */
@@ -204,6 +249,10 @@ export class GgufTensorSink {
   readonly writer: GgufWriter;
   private readonly byHf = new Map<string, PlannedTensor>();
   private readonly done = new Set<string>();
+  /** An expert's index in its merged tensor, by HF name. */
+  private readonly expertOf = new Map<string, number>();
+  /** Merged expert tensors being filled: their bytes and which experts arrived. */
+  private readonly filling = new Map<string, { bytes: Uint8Array; got: boolean[]; left: number }>();
   private readonly pool: QuantPool;
 
   constructor(
@@ -215,14 +264,20 @@ export class GgufTensorSink {
     threads?: number,
   ) {
     this.writer = new GgufWriter(path, plan.metadata, plan.tensors);
-    for (const t of plan.tensors) if (t.hfName) this.byHf.set(t.hfName, t);
+    for (const t of plan.tensors) {
+      if (t.hfName) this.byHf.set(t.hfName, t);
+      t.parts?.forEach((n, e) => {
+        this.byHf.set(n, t);
+        this.expertOf.set(n, e);
+      });
+    }
     this.pool = new QuantPool(threads);
   }
 
   /** Whether `hfName` is a tensor this file still needs. */
   wants(hfName: string): boolean {
     const t = this.byHf.get(hfName);
-    return t !== undefined && !this.done.has(t.name);
+    return t !== undefined && !this.done.has(t.name) && !(this.filling.get(t.name)?.got[this.expertOf.get(hfName) ?? -1] ?? false);
   }
 
   /** Source tensors not delivered yet. */
@@ -238,10 +293,33 @@ export class GgufTensorSink {
   private plannedOrThrow(hfName: string, shape: readonly number[]): PlannedTensor {
     const t = this.byHf.get(hfName);
     if (!t) throw new AutoRoundError('E_GGUF_TENSOR', `${this.path}: tensor "${hfName}" is not part of this GGUF file`, { subject: hfName });
-    if (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i])) {
-      throw new AutoRoundError('E_SHAPE', `tensor "${hfName}": got shape [${shape.join(', ')}], the checkpoint says [${t.shape.join(', ')}]`, { subject: hfName });
+    const want = t.parts ? t.shape.slice(1) : t.shape;
+    if (shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
+      throw new AutoRoundError('E_SHAPE', `tensor "${hfName}": got shape [${shape.join(', ')}], the checkpoint says [${want.join(', ')}]`, { subject: hfName });
     }
     return t;
+  }
+
+  /**
+   * Places one expert's bytes (`rows` rows of its type) in its merged tensor; the tensor is written once every
+   * expert arrived. Each expert's rows are quantized on their own, so the merged bytes are the experts' bytes stacked.
+   */
+  private putExpert(t: PlannedTensor, hfName: string, bytes: Uint8Array): void {
+    const e = this.expertOf.get(hfName)!;
+    const n = t.parts!.length;
+    const each = rowBytes(t.type, t.ne[0]!) * t.shape[1]!;
+    let f = this.filling.get(t.name);
+    if (!f) this.filling.set(t.name, (f = { bytes: new Uint8Array(each * n), got: new Array<boolean>(n).fill(false), left: n }));
+    if (f.got[e]) throw new AutoRoundError('E_DUPLICATE', `${this.path}: expert "${hfName}" of tensor "${t.name}" written twice`, { subject: hfName });
+    if (bytes.length !== each) throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}": ${bytes.length} bytes of ${ggmlTypeName(t.type)}, expected ${each}`, { subject: hfName });
+    f.bytes.set(bytes, e * each);
+    f.got[e] = true;
+    if (--f.left === 0) {
+      this.writer.writeTensor(t.name, f.bytes);
+      this.filling.delete(t.name);
+      this.done.add(t.name);
+      this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${f.bytes.length} bytes (${n} experts)`);
+    }
   }
 
   /**
@@ -249,7 +327,15 @@ export class GgufTensorSink {
    * column) overrides the sink's importance map for this tensor.
    */
   put(hfName: string, data: Float32Array, shape: readonly number[], imatrix?: Float32Array | null): void {
-    this.putPlanned(this.plannedOrThrow(hfName, shape), data, imatrix);
+    const t = this.plannedOrThrow(hfName, shape);
+    if (!t.parts) {
+      this.putPlanned(t, data, imatrix);
+      return;
+    }
+    if (this.done.has(t.name)) throw new AutoRoundError('E_DUPLICATE', `${this.path}: tensor "${t.name}" written twice`, { subject: t.name });
+    const ne0 = t.ne[0]!;
+    const qw = imatrix !== undefined && imatrix !== null && isQuantizedType(t.type) ? checkedImportance(t, imatrix, hfName) : this.importance(t, hfName);
+    this.putExpert(t, hfName, this.pool.quantizeRows(t.type, data, ne0, qw));
   }
 
   /**
@@ -263,6 +349,10 @@ export class GgufTensorSink {
       throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" was quantized to ${ggmlTypeName(type)}, the file stores it as ${ggmlTypeName(t.type)}`, { subject: hfName });
     }
     const ne0 = t.ne[0]!;
+    if (t.parts) {
+      this.putExpert(t, hfName, bytes);
+      return;
+    }
     const rows = t.shape.length > 1 ? t.shape[0]! : 1;
     const rb = rowBytes(t.type, ne0);
     if (bytes.length !== rb * rows) {
@@ -293,9 +383,23 @@ export class GgufTensorSink {
     this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rowBytes(t.type, ne0) * rows} bytes`);
   }
 
-  private importance(t: PlannedTensor): Float32Array | null {
+  /** The importance vector of a tensor (of one expert of a merged tensor: by the expert's HF name, `hf`). */
+  private importance(t: PlannedTensor, hf: string | null = t.hfName): Float32Array | null {
     if (!this.imatrix || !isQuantizedType(t.type)) return null;
-    const keys = [t.name, t.hfName, t.hfName?.replace(/\.weight$/, '')].filter((k): k is string => !!k);
+    if (t.parts && hf) {
+      for (const k of [hf, hf.replace(/\.weight$/, '')]) {
+        const v = this.imatrix.get(k);
+        if (v) return checkedImportance(t, v, k);
+      }
+      // by the merged tensor's GGUF name, as llama.cpp's imatrix stores it: n_expert vectors one after the other
+      const v = this.imatrix.get(t.name);
+      if (!v) return null;
+      const ne0 = t.ne[0]!;
+      if (v.length !== ne0 * t.parts.length) throw new AutoRoundError('E_IMATRIX', `importance vector for "${t.name}" has ${v.length} entries, its ${t.parts.length} experts × ${ne0} columns need ${ne0 * t.parts.length}`, { subject: t.name });
+      const e = this.expertOf.get(hf)!;
+      return v.subarray(e * ne0, (e + 1) * ne0);
+    }
+    const keys = [t.name, hf, hf?.replace(/\.weight$/, '')].filter((k): k is string => !!k);
     for (const k of keys) {
       const v = this.imatrix.get(k);
       if (v) return checkedImportance(t, v, k);
@@ -308,7 +412,13 @@ export class GgufTensorSink {
     try {
       for (const t of this.missing()) {
         if (t.data) this.putPlanned(t, t.data);
-        else {
+        else if (t.parts) {
+          for (const n of t.parts) {
+            if (!this.wants(n)) continue;
+            const s = read(n);
+            this.put(n, s.data, s.shape);
+          }
+        } else {
           const s = read(t.hfName!);
           this.put(t.hfName!, s.data, s.shape);
         }
@@ -373,14 +483,14 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
     const sink = new GgufTensorSink(plan, partial, o.imatrix, log, o.threads);
     // stream in file order, releasing each shard once its last tensor is read
     const lastUse = new Map<string, string>();
-    for (const t of plan.tensors) if (t.hfName) lastUse.set(ck.shardOf(t.hfName), t.hfName);
+    const sources = plan.tensors.flatMap((t) => (t.hfName ? [t.hfName] : (t.parts ?? [])));
+    for (const n of sources) lastUse.set(ck.shardOf(n), n);
     try {
-      for (const t of plan.tensors) {
-        if (!t.hfName) continue;
-        const tensor = ck.readFloat32(t.hfName);
-        sink.put(t.hfName, tensor.data, tensor.shape);
-        const shard = ck.shardOf(t.hfName);
-        if (lastUse.get(shard) === t.hfName) ck.release(shard);
+      for (const n of sources) {
+        const tensor = ck.readFloat32(n);
+        sink.put(n, tensor.data, tensor.shape);
+        const shard = ck.shardOf(n);
+        if (lastUse.get(shard) === n) ck.release(shard);
       }
       sink.finish((n) => {
         const r = ck.readFloat32(n);

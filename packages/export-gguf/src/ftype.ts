@@ -1,6 +1,7 @@
 // File types ("Q4_K_M" …) and the per-tensor type choice of llama-quantize
 // (llama_tensor_get_type and its row-size fallback, docs/formats/gguf.md#file-type-mix), for LLaMA/Qwen (no MoE, no Falcon).
 
+import { AutoRoundError } from '@autoround/core-tensor';
 import { GGMLType, blockSizeOf, ggmlTypeName, rowFallbackOf } from '@autoround/quant-types';
 import { LlamaFileType } from './llama-ftype.js';
 
@@ -57,7 +58,16 @@ export function fileTypeNames(): string[] {
 
 /** Whether llama-quantize quantizes this tensor at all: ≥ 2-D, name ends in "weight", not a norm. */
 export function isQuantizable(name: string, ne: readonly number[]): boolean {
-  return ne.length >= 2 && name.endsWith('weight') && !name.includes('_norm.weight');
+  // a mixture of experts' router (ffn_gate_inp.weight) stays as it is, as in llama-quantize
+  return ne.length >= 2 && name.endsWith('weight') && !name.includes('_norm.weight') && !name.includes('ffn_gate_inp.weight');
+}
+
+/** The block index of "blk.N.…" (llama-quantize's layer_info for models with experts). */
+function blockOf(name: string, nLayer: number): number {
+  const m = /^blk\.(\d+)\./.exec(name);
+  const i = m ? Number(m[1]) : -1;
+  if (i < 0 || i >= nLayer) throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${name}": no layer in [0, ${nLayer}) in its name`, { subject: name });
+  return i;
 }
 
 /** use_more_bits(i, n): the first and last eighth of the layers and every third one between. */
@@ -74,6 +84,8 @@ export interface ModelShape {
   /** Whether the file holds output.weight (else token_embd doubles as the output matrix). */
   readonly hasOutput: boolean;
   readonly hasImatrix: boolean;
+  /** Experts of a mixture-of-experts model (0 or absent: dense). */
+  readonly nExpert?: number;
 }
 
 export interface TypeChoice {
@@ -113,16 +125,23 @@ export class TensorTypeSelector {
     return fallback(type, ne[0]!);
   }
 
-  /** llama_tensor_get_type for the file types of FILE_TYPES (non-MoE, non-Falcon). */
+  /**
+   * llama_tensor_get_type for the file types of FILE_TYPES (non-Falcon). Mixtures of experts (llama-quant.cpp):
+   * MXFP4_MOE files put the 3-D expert tensors in MXFP4 and every other matrix in Q8_0; ffn_down's layer is the
+   * block index of its name (ffn_down_exps and ffn_down_shexp alike) out of n_layer; with exactly 8 experts attn_v
+   * and attn_k are Q8_0 and attn_output Q5_K in Q2_K, Q3_K_S/M and Q4_K_S/M files.
+   */
   private mix(name: string, ne: readonly number[], t: GGMLType): GGMLType {
     const F = LlamaFileType;
     const f = this.fileType.ftype;
     const m = this.model;
+    const nExpert = m.nExpert ?? 0;
     if (name === 'output.weight' || (!m.hasOutput && name === 'token_embd.weight')) {
       if (f === F.MOSTLY_MXFP4_MOE) return GGMLType.Q8_0;
       if (ne[0]! % blockSizeOf(t) !== 0) return GGMLType.Q8_0;
       return t !== GGMLType.Q8_0 ? GGMLType.Q6_K : t;
     }
+    if (f === F.MOSTLY_MXFP4_MOE && nExpert > 1) return ne.length > 2 && ne[2]! > 1 ? GGMLType.MXFP4 : GGMLType.Q8_0;
     // MXFP4 files: llama.cpp puts every matrix but the 3-D expert tensors in Q8_0; a dense model's
     // block linears are MXFP4 here, its embedding Q8_0 (docs/formats/gguf.md#mxfp4-files)
     if (name === 'token_embd.weight') return f === F.MOSTLY_MXFP4_MOE ? GGMLType.Q8_0 : t;
@@ -135,10 +154,14 @@ export class TensorTypeSelector {
       else if ((f === F.MOSTLY_Q4_K_M || f === F.MOSTLY_Q5_K_M) && useMoreBits(i, this.nAttnV)) t = GGMLType.Q6_K;
       else if (f === F.MOSTLY_Q4_K_S && i < 4) t = GGMLType.Q5_K;
       if (this.is70B && (t === GGMLType.Q3_K || t === GGMLType.Q4_K)) t = GGMLType.Q5_K;
+      if (nExpert === 8) t = GGMLType.Q8_0;
       return t;
     }
+    if (nExpert === 8 && name.includes('attn_k.weight')) return GGMLType.Q8_0;
     if (name.includes('ffn_down')) {
-      const i = this.iFfnDown++;
+      const i0 = this.iFfnDown++;
+      // llama.cpp's layer_info: with experts, the block index of the name (ffn_down_exps and ffn_down_shexp share it)
+      const i = nExpert > 1 ? blockOf(name, this.nFfnDown) : i0;
       const n = this.nFfnDown;
       if (f === F.MOSTLY_Q2_K) t = GGMLType.Q3_K;
       else if (f === F.MOSTLY_Q2_K_S) {
@@ -162,6 +185,9 @@ export class TensorTypeSelector {
       return t;
     }
     if (name.includes('attn_output.weight')) {
+      if (nExpert === 8) {
+        return f === F.MOSTLY_Q2_K || f === F.MOSTLY_Q3_K_S || f === F.MOSTLY_Q3_K_M || f === F.MOSTLY_Q4_K_S || f === F.MOSTLY_Q4_K_M ? GGMLType.Q5_K : t;
+      }
       if (f === F.MOSTLY_Q2_K) t = GGMLType.Q3_K;
       else if (f === F.MOSTLY_Q3_K_M) t = GGMLType.Q4_K;
       else if (f === F.MOSTLY_Q3_K_L) t = GGMLType.Q5_K;

@@ -29,6 +29,32 @@ export function modelDims(config: HFConfig, source = 'config.json'): ModelDims {
   return { nLayer: d.layers, nEmbd: d.hidden, nHead: d.heads, nHeadKv: d.kvHeads, headDim: d.headDim, nFf: d.intermediate };
 }
 
+/** The experts of a mixture-of-experts config (Qwen-MoE: num_experts, Mixtral: num_local_experts); 0 for a dense model. */
+export function nExpertOf(config: HFConfig): number {
+  const n = config.num_experts ?? config.num_local_experts;
+  return typeof n === 'number' && n > 0 ? n : 0;
+}
+
+/**
+ * What llama.cpp's MoE graphs cannot express is an error naming the field (docs/models/moe.md#gguf): qwen3moe and
+ * qwen2moe have a sparse block in every layer (no mlp_only_layers, decoder_sparse_step 1); qwen3moe and Mixtral
+ * renormalize the top-k weights, qwen2moe does not (build_moe_ffn's norm_w, fixed per architecture).
+ */
+export function checkMoeConfig(arch: GgufArch, config: HFConfig, source = 'config.json'): void {
+  const bad = (field: string, why: string): never => {
+    throw new AutoRoundError('E_UNSUPPORTED', `${source}: ${JSON.stringify(field)} ${why}`, { subject: field });
+  };
+  if (arch !== 'qwen3moe' && arch !== 'qwen2moe' && arch !== 'llama') bad('num_experts', `: experts are not supported by the GGUF exporter for ${arch}`);
+  if (arch === 'llama') return;
+  const only = config.mlp_only_layers;
+  if (Array.isArray(only) && only.length > 0) bad('mlp_only_layers', `${JSON.stringify(only)} cannot be written to GGUF: llama.cpp's ${arch} has a sparse block in every layer`);
+  const step = config.decoder_sparse_step;
+  if (step !== undefined && step !== null && step !== 1) bad('decoder_sparse_step', `${JSON.stringify(step)} cannot be written to GGUF: llama.cpp's ${arch} has a sparse block in every layer`);
+  const norm = config.norm_topk_prob;
+  const llamaCpp = arch === 'qwen3moe';
+  if (norm !== undefined && norm !== null && norm !== llamaCpp) bad('norm_topk_prob', `${JSON.stringify(norm)} cannot be written to GGUF: llama.cpp's ${arch} ${llamaCpp ? 'always' : 'never'} renormalizes the top-k routing weights`);
+}
+
 /** Writes `<arch>.*` hyper-parameters. */
 export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFConfig, nVocab: number, source = 'config.json'): void {
   const d = modelDims(config, source);
@@ -42,13 +68,22 @@ export function writeArchMetadata(md: GgufMetadata, arch: GgufArch, config: HFCo
   md.u32(`${p}.attention.head_count_kv`, d.nHeadKv);
   md.f32(`${p}.attention.layer_norm_rms_epsilon`, typeof config.rms_norm_eps === 'number' ? config.rms_norm_eps : 1e-6);
   md.f32(`${p}.rope.freq_base`, typeof config.rope_theta === 'number' ? config.rope_theta : 10000);
+  const nExpert = nExpertOf(config);
+  if (nExpert > 0) {
+    // llama.cpp's generic keys (llama-model.cpp), then what its qwen3moe / qwen2moe loaders read; Mixtral's experts
+    // are feed_forward_length wide
+    md.u32(`${p}.expert_count`, nExpert);
+    md.u32(`${p}.expert_used_count`, need(config, 'num_experts_per_tok', source));
+    if (arch === 'qwen3moe' || arch === 'qwen2moe') md.u32(`${p}.expert_feed_forward_length`, need(config, 'moe_intermediate_size', source));
+    if (arch === 'qwen2moe') md.u32(`${p}.expert_shared_feed_forward_length`, need(config, 'shared_expert_intermediate_size', source));
+  }
   if (arch === 'llama') md.u32(`${p}.rope.dimension_count`, d.headDim);
   if (arch === 'phi3') {
     writePhi3Metadata(md, config, d, source);
     return;
   }
   if (arch === 'gemma2' || arch === 'gemma3') writeGemmaMetadata(md, arch, config, d, source);
-  if (arch === 'qwen3' || arch === 'gemma2' || arch === 'gemma3' || d.headDim !== Math.floor(d.nEmbd / d.nHead) || typeof config.head_dim === 'number') {
+  if (arch === 'qwen3' || arch === 'qwen3moe' || arch === 'gemma2' || arch === 'gemma3' || d.headDim !== Math.floor(d.nEmbd / d.nHead) || typeof config.head_dim === 'number') {
     md.u32(`${p}.attention.key_length`, d.headDim);
     md.u32(`${p}.attention.value_length`, d.headDim);
   }

@@ -29,7 +29,11 @@ export interface GgufLayerTypeOptions {
 export function ggufLayerTypes(o: GgufLayerTypeOptions): Map<string, GGMLType> {
   const { tensors } = planTensors({ config: o.config, sourceTensors: o.sourceTensors, fileType: o.fileType, hasImatrix: o.hasImatrix, ...(o.overrides ? { overrides: o.overrides } : {}) });
   const out = new Map<string, GGMLType>();
-  for (const t of tensors) if (t.hfName?.endsWith('.weight') && t.shape.length === 2) out.set(t.hfName.slice(0, -'.weight'.length), t.type);
+  for (const t of tensors) {
+    if (t.hfName?.endsWith('.weight') && t.shape.length === 2) out.set(t.hfName.slice(0, -'.weight'.length), t.type);
+    // each expert of a merged tensor takes the merged tensor's type
+    for (const n of t.parts ?? []) out.set(n.slice(0, -'.weight'.length), t.type);
+  }
   return out;
 }
 

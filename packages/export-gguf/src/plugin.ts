@@ -148,7 +148,7 @@ class GgufSession implements ExportSession {
     writeModelConfig(dir, this.ctx.config, qc);
     copySideFiles(this.ctx.sourceDir, dir);
     const weightMap: Record<string, string> = {};
-    for (const t of this.sink.plan.tensors) if (t.hfName) weightMap[t.hfName] = name;
+    for (const t of this.sink.plan.tensors) for (const n of t.hfName ? [t.hfName] : (t.parts ?? [])) weightMap[n] = name;
     writeJson(join(dir, 'model.safetensors.index.json'), { metadata: { format: 'gguf', note: `the weights are the tensors of ${name} (GGUF, read it with llama.cpp or @autoround/export-gguf)` }, weight_map: weightMap });
   }
 }

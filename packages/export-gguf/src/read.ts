@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { AutoRoundError, Tensor } from '@autoround/core-tensor';
 import type { HFConfig, WeightSource } from '@autoround/core';
 import { readGguf, readGgufTensorF32, ggufValue, type GgufFile, type GgufTensorInfo } from './gguf/reader.js';
-import { ggufValueOffset, hfTensorName, permuteHeadsFor, permuteRows, type GgufArch } from './tensor-map.js';
+import { ggufValueOffset, hfExpertNames, hfTensorName, permuteHeadsFor, permuteRows, type GgufArch } from './tensor-map.js';
 
 /** The quant_method the gguf exporter writes into the config.json beside its file. */
 export const GGUF_QUANT_METHOD = 'gguf';
@@ -26,15 +26,30 @@ export class GgufWeights implements WeightSource {
   ) {
     this.file = readGguf(path);
     const arch = ggufValue(this.file, 'general.architecture');
-    if (arch !== 'llama' && arch !== 'qwen2' && arch !== 'qwen3' && arch !== 'gemma2' && arch !== 'gemma3' && arch !== 'phi3' && arch !== 'qwen2vl') {
-      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen2vl)`, { subject: path });
+    const known = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'qwen2vl', 'qwen3moe', 'qwen2moe'];
+    if (typeof arch !== 'string' || !known.includes(arch)) {
+      throw new AutoRoundError('E_UNKNOWN_ARCH', `${path}: general.architecture ${JSON.stringify(arch)} cannot be read back (supported: ${known.join(', ')})`, { subject: path });
     }
-    this.arch = arch;
+    this.arch = arch as GgufArch;
     for (const t of this.file.tensors) {
-      const hf = hfTensorName(t.name, arch);
+      // a merged expert tensor [n_expert, out, in]: each expert is one HF tensor
+      const experts = t.ne.length === 3 ? hfExpertNames(t.name, t.ne[2]!, this.arch) : null;
+      if (experts) {
+        experts.forEach((n, e) => {
+          this.byHf.set(n, t);
+          this.expertOf.set(n, e);
+        });
+        continue;
+      }
+      const hf = hfTensorName(t.name, this.arch);
       if (hf) this.byHf.set(hf, t);
     }
   }
+
+  /** An expert's index in its merged tensor, by HF name. */
+  private readonly expertOf = new Map<string, number>();
+  /** The last merged expert tensor read (its experts are read one after the other). */
+  private merged: { name: string; data: Float32Array } | null = null;
 
   /** Hugging Face names of the tensors the file holds. */
   get names(): string[] {
@@ -69,8 +84,15 @@ export class GgufWeights implements WeightSource {
   readFloat32(name: string): Tensor<'F32'> {
     const t = this.tensorOf(name);
     if (!t) throw new AutoRoundError('E_NO_TENSOR', `${this.path}: no tensor for "${name}"`, { subject: name });
+    const e = this.expertOf.get(this.byHf.get(name) === t ? name : '');
+    if (e !== undefined) {
+      if (this.merged?.name !== t.name) this.merged = { name: t.name, data: readGgufTensorF32(this.file, t.name) };
+      const [cols, rows] = [t.ne[0]!, t.ne[1]!];
+      return Tensor.f32([rows, cols], this.merged.data.slice(e * rows * cols, (e + 1) * rows * cols));
+    }
     let data = readGgufTensorF32(this.file, t.name);
-    const shape = [...t.ne].reverse();
+    // Qwen2-MoE's shared-expert gate is llama.cpp's 1-D ffn_gate_inp_shexp; Hugging Face's is [1, hidden]
+    const shape = t.ne.length === 1 && t.name.endsWith('.ffn_gate_inp_shexp.weight') ? [1, t.ne[0]!] : [...t.ne].reverse();
     const heads = permuteHeadsFor(name, this.arch, this.headConfig());
     if (heads !== null) data = permuteRows(data, shape[0]!, shape.length > 1 ? shape[1]! : 1, heads, `${this.path}: ${t.name}`);
     // Gemma's norms are stored as w + 1; (w + 1) − 1 is exact in float32 (Sterbenz) for stored values in [1/2, 2], so the forward's 1 + w is the file's value again

@@ -3,7 +3,7 @@
 import { AutoRoundError } from '@autoround/core-tensor';
 import type { HFConfig } from '@autoround/core';
 
-export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'qwen2vl';
+export type GgufArch = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'qwen2vl' | 'qwen3moe' | 'qwen2moe';
 
 const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   LlamaForCausalLM: 'llama',
@@ -11,6 +11,10 @@ const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   MistralForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
   Qwen3ForCausalLM: 'qwen3',
+  // mixtures of experts (docs/models/moe.md#gguf): llama.cpp runs Mixtral as `llama` with expert tensors
+  Qwen3MoeForCausalLM: 'qwen3moe',
+  Qwen2MoeForCausalLM: 'qwen2moe',
+  MixtralForCausalLM: 'llama',
   Gemma2ForCausalLM: 'gemma2',
   Gemma3ForCausalLM: 'gemma3',
   Phi3ForCausalLM: 'phi3',
@@ -18,7 +22,7 @@ const HF_ARCHS: Readonly<Record<string, GgufArch>> = {
   Qwen2VLForConditionalGeneration: 'qwen2vl',
   Qwen2_5_VLForConditionalGeneration: 'qwen2vl',
 };
-const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', qwen2_vl: 'qwen2vl', qwen2_5_vl: 'qwen2vl' };
+const MODEL_TYPES: Readonly<Record<string, GgufArch>> = { llama: 'llama', mistral: 'llama', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', phi3: 'phi3', qwen2_vl: 'qwen2vl', qwen2_5_vl: 'qwen2vl', qwen3_moe: 'qwen3moe', qwen2_moe: 'qwen2moe', mixtral: 'llama' };
 
 /**
  * The text model's config of a vision-language config.json: its top-level fields overlaid with `text_config` (where
@@ -65,6 +69,14 @@ const LAYER_TENSORS: Readonly<Record<string, string>> = {
   'mlp.gate_proj.weight': 'ffn_gate.weight',
   'mlp.up_proj.weight': 'ffn_up.weight',
   'mlp.down_proj.weight': 'ffn_down.weight',
+  // a mixture of experts' router (Qwen-MoE: mlp.gate, Mixtral: block_sparse_moe.gate), which llama.cpp keeps in F32
+  'mlp.gate.weight': 'ffn_gate_inp.weight',
+  'block_sparse_moe.gate.weight': 'ffn_gate_inp.weight',
+  // Qwen2-MoE's shared expert and its sigmoid gate
+  'mlp.shared_expert.gate_proj.weight': 'ffn_gate_shexp.weight',
+  'mlp.shared_expert.up_proj.weight': 'ffn_up_shexp.weight',
+  'mlp.shared_expert.down_proj.weight': 'ffn_down_shexp.weight',
+  'mlp.shared_expert_gate.weight': 'ffn_gate_inp_shexp.weight',
 };
 /** Gemma's four norms a layer (docs/models/gemma.md#gguf): its pre-feed-forward norm is llama.cpp's ffn_norm. */
 const GEMMA_LAYER_TENSORS: Readonly<Record<string, string>> = {
@@ -116,8 +128,10 @@ export function ggufTensorName(hfName: string, arch?: GgufArch): string | null {
   if (m) {
     const suffix = layerTensors(arch)[m[2]!];
     if (suffix) return `blk.${Number(m[1])}.${suffix}`;
+    const ex = ggufExpertOf(hfName);
+    if (ex) return ex.name;
   }
-  throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Qwen2/Qwen3/Gemma 2/Gemma 3/Phi-3 tensor${arch ? ` of ${arch}` : ''})`, { subject: hfName });
+  throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" has no GGUF name (not a LLaMA/Mixtral/Qwen2/Qwen3/Qwen-MoE/Gemma 2/Gemma 3/Phi-3 tensor${arch ? ` of ${arch}` : ''})`, { subject: hfName });
 }
 
 const HF_OF_LAYER: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(LAYER_TENSORS).map(([hf, g]) => [g, hf]));
@@ -134,10 +148,34 @@ export function hfTensorName(ggufName: string, arch?: GgufArch): string | null {
   if (g) return g;
   const m = /^blk\.(\d+)\.(.+)$/.exec(ggufName);
   if (m) {
-    const suffix = (arch === 'gemma2' || arch === 'gemma3' ? HF_OF_GEMMA_LAYER : arch === 'phi3' ? HF_OF_PHI3_LAYER : HF_OF_LAYER)[m[2]!];
+    // the router: Mixtral's (arch llama) sits in block_sparse_moe, Qwen-MoE's in mlp
+    const suffix = m[2] === 'ffn_gate_inp.weight' ? (arch === 'llama' ? 'block_sparse_moe.gate.weight' : 'mlp.gate.weight') : (arch === 'gemma2' || arch === 'gemma3' ? HF_OF_GEMMA_LAYER : arch === 'phi3' ? HF_OF_PHI3_LAYER : HF_OF_LAYER)[m[2]!];
     if (suffix) return `model.layers.${Number(m[1])}.${suffix}`;
   }
   return null;
+}
+
+/** One expert's projection: Qwen-MoE's mlp.experts.E.{gate,up,down}_proj, Mixtral's block_sparse_moe.experts.E.{w1,w3,w2}. */
+const EXPERT_RE = /^model\.layers\.(\d+)\.(mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w3|w2)\.weight$/;
+const EXPERT_KIND: Readonly<Record<string, 'gate' | 'up' | 'down'>> = { gate_proj: 'gate', w1: 'gate', up_proj: 'up', w3: 'up', down_proj: 'down', w2: 'down' };
+
+/**
+ * The merged 3-D GGUF tensor an expert's projection is one slice of (llama.cpp's blk.N.ffn_{gate,up,down}_exps.weight,
+ * [n_expert, out, in] stacked in expert order) and its expert index; null for other tensors.
+ */
+export function ggufExpertOf(hfName: string): { name: string; layer: number; expert: number; module: string; proj: string } | null {
+  const m = EXPERT_RE.exec(hfName);
+  if (!m) return null;
+  return { name: `blk.${Number(m[1])}.ffn_${EXPERT_KIND[m[4]!]!}_exps.weight`, layer: Number(m[1]), expert: Number(m[3]), module: m[2]!, proj: m[4]! };
+}
+
+/** The HF names of the experts a merged GGUF tensor stacks (the inverse of ggufExpertOf); null for other tensors. */
+export function hfExpertNames(ggufName: string, nExpert: number, arch: GgufArch): string[] | null {
+  const m = /^blk\.(\d+)\.ffn_(gate|up|down)_exps\.weight$/.exec(ggufName);
+  if (!m) return null;
+  const mix = arch === 'llama';
+  const proj = mix ? { gate: 'w1', up: 'w3', down: 'w2' }[m[2] as 'gate'] : `${m[2]}_proj`;
+  return Array.from({ length: nExpert }, (_, e) => `model.layers.${Number(m[1])}.${mix ? 'block_sparse_moe' : 'mlp'}.experts.${e}.${proj}.weight`);
 }
 
 /** The layer index of a GGUF name ("blk.N.…"), −1 for tensors outside layers. */
