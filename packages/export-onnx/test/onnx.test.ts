@@ -81,7 +81,7 @@ describe('onnx format checks (before any work)', () => {
     expect(parseOnnxFormat('onnx:q2:external_data=on')).toEqual({ dtype: 'q2', accuracyLevel: 0, externalData: 'on' });
   });
 
-  it('refuses a model over 2 GiB with external_data=off when the session opens, before quantizing', () => {
+  it.skipIf(!HAS_SHARED)(needsShared('refuses a model over 2 GiB with external_data=off when the session opens, before quantizing'), () => {
     const cfg = JSON.parse(readFileSync(join(STORIES, 'config.json'), 'utf8'));
     const huge = { names: ['model.embed_tokens.weight'], info: () => ({ dtype: 'F32', shape: [600_000, 1024] }), has: () => true };
     const ctx = { format: 'onnx:q4:external_data=off', scheme: s(4, 32), layerSchemes: new Map(), config: cfg, checkpoint: huge, log: silentLogger } as unknown as ExportContext;
@@ -320,7 +320,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('stories260K float16 files through onnx
 });
 
 describe('float16 range', () => {
-  it('refuses a weight beyond float16 (it would be infinite in the file), naming --format', () => {
+  it.skipIf(!HAS_SHARED)(needsShared('refuses a weight beyond float16 (it would be infinite in the file), naming --format'), () => {
     const cfg = JSON.parse(readFileSync(join(STORIES, 'config.json'), 'utf8'));
     const ck = Checkpoint.open(STORIES);
     const float = (n: string) => {
