@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry, folderPerplexity, openModel, PerplexityBench, type Registry } from '@autoround/autoround';
 import { evalWindows } from '@autoround/eval';
-import { HAS_SHARED, TINYSTORIES, loadNodeLlamaCpp, needsShared, tempDir, type NodeLlamaCpp, writeDenseFixture } from '@autoround/testing';
+import { HAS_SHARED, TINYSTORIES, llamaCppLogProbs, loadNodeLlamaCpp, needsShared, tempDir, type NodeLlama, writeDenseFixture } from '@autoround/testing';
 import { exportGguf, readGguf } from '../src/index.js';
 
 const { nlc } = await loadNodeLlamaCpp();
@@ -16,39 +16,12 @@ const { nlc } = await loadNodeLlamaCpp();
 const SEQLEN = 64;
 const MAX_TOKENS = 640;
 
-let llama: Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
+let llama: NodeLlama;
 let registry: Registry;
 beforeAll(async () => {
   if (nlc && HAS_SHARED) llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
   registry = await createRegistry({ discover: true });
 });
-
-/** Log-probabilities llama.cpp gives each scored token of `windows` (each evaluated from an empty cache). */
-async function llamaCppLogProbs(file: string, windows: Int32Array[], seqlen: number): Promise<number[]> {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    const ctx = await model.createContext({ contextSize: seqlen, threads: 1, batchSize: seqlen });
-    try {
-      const seq = ctx.getSequence();
-      const lp: number[] = [];
-      for (const w of windows) {
-        await seq.clearHistory();
-        const opts = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
-        const out = await seq.controlledEvaluate([...w].map((t) => [t, opts]) as never);
-        for (let j = 0; j + 1 < w.length; j++) {
-          const p = out[j]?.next.probabilities?.get(w[j + 1]! as never);
-          if (p === undefined) throw new Error(`no probability for token ${w[j + 1]} at ${j}`);
-          lp.push(Math.log(p));
-        }
-      }
-      return lp;
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
 
 const results: string[] = [];
 afterAll(() => {
@@ -87,7 +60,7 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Gemma 2 / Gemma 3 / Phi-3 F32 
         const windows = evalWindows(bench.ids, { seqlen, bosTokenId: bench.tokenizer.bosTokenId!, maxTokens });
         loaded.checkpoint.close();
         const ours = folderPerplexity(registry, src, registry.kernelBackend(), text, { seqlen, maxTokens }).perplexity;
-        const lp = await llamaCppLogProbs(file, windows, seqlen);
+        const lp = await llamaCppLogProbs(llama, file, windows, seqlen);
         const theirs = Math.exp(-lp.reduce((a, b) => a + b, 0) / lp.length);
         const rel = Math.abs(theirs - ours) / ours;
         // token by token too (a random model's perplexity is near its vocabulary size whatever it computes)

@@ -11,7 +11,7 @@ import { createRegistry, folderPerplexity, openModel, PerplexityBench, type Regi
 import { Checkpoint, mulberry32 } from '@autoround/core-tensor';
 import { evalWindows } from '@autoround/eval';
 import { ggmlTypeName } from '@autoround/quant-types';
-import { HAS_SHARED, TINYSTORIES, loadNodeLlamaCpp, needsShared, tempDir, type MoeFamily, type NodeLlamaCpp, writeMoeFixture } from '@autoround/testing';
+import { HAS_SHARED, TINYSTORIES, llamaCppLogProbs, loadNodeLlamaCpp, needsShared, tempDir, type MoeFamily, type NodeLlama, writeMoeFixture } from '@autoround/testing';
 import { exportGguf, readGguf, readGgufWeights } from '../src/index.js';
 import { TensorTypeSelector, fileTypeByName } from '../src/ftype.js';
 import { planTensors } from '../src/export.js';
@@ -20,39 +20,12 @@ const { nlc } = await loadNodeLlamaCpp();
 const SEQLEN = 64;
 const MAX_TOKENS = 640;
 
-let llama: Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
+let llama: NodeLlama;
 let registry: Registry;
 beforeAll(async () => {
   if (nlc && HAS_SHARED) llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
   registry = await createRegistry({ discover: true });
 });
-
-/** Log-probabilities llama.cpp gives each scored token of `windows` (each evaluated from an empty cache). */
-async function llamaCppLogProbs(file: string, windows: Int32Array[], seqlen: number): Promise<number[]> {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    const ctx = await model.createContext({ contextSize: seqlen, threads: 1, batchSize: seqlen });
-    try {
-      const seq = ctx.getSequence();
-      const lp: number[] = [];
-      for (const w of windows) {
-        await seq.clearHistory();
-        const opts = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
-        const out = await seq.controlledEvaluate([...w].map((t) => [t, opts]) as never);
-        for (let j = 0; j + 1 < w.length; j++) {
-          const p = out[j]?.next.probabilities?.get(w[j + 1]! as never);
-          if (p === undefined) throw new Error(`no probability for token ${w[j + 1]} at ${j}`);
-          lp.push(Math.log(p));
-        }
-      }
-      return lp;
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
 
 /** Greedy continuation of `ids` (BOS included) in llama.cpp. */
 async function greedy(file: string, ids: number[], n: number): Promise<number[]> {
@@ -133,7 +106,7 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Qwen3-MoE / Mixtral / Qwen2-Mo
         const windows = evalWindows(bench.ids, { seqlen: SEQLEN, bosTokenId: bench.tokenizer.bosTokenId!, maxTokens: MAX_TOKENS });
         loaded.checkpoint.close();
         const ours = folderPerplexity(registry, src, registry.kernelBackend(), text, { seqlen: SEQLEN, maxTokens: MAX_TOKENS }).perplexity;
-        const lp = await llamaCppLogProbs(file, windows, SEQLEN);
+        const lp = await llamaCppLogProbs(llama, file, windows, SEQLEN);
         const theirs = Math.exp(-lp.reduce((x, y) => x + y, 0) / lp.length);
         const rel = Math.abs(theirs - ours) / ours;
         const m2 = openModel(registry, src);
@@ -194,7 +167,7 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Qwen3-MoE / Mixtral / Qwen2-Mo
         const windows = evalWindows(bench.ids, { seqlen: SEQLEN, bosTokenId: bench.tokenizer.bosTokenId!, maxTokens: MAX_TOKENS });
         loaded.checkpoint.close();
         const ppl = async (f: string) => {
-          const lp = await llamaCppLogProbs(f, windows, SEQLEN);
+          const lp = await llamaCppLogProbs(llama, f, windows, SEQLEN);
           return Math.exp(-lp.reduce((x, y) => x + y, 0) / lp.length);
         };
         const [pf, pq] = [await ppl(f32), await ppl(file)];

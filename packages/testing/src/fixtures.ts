@@ -117,3 +117,36 @@ export function nonFiniteMismatches(got: Record<string, ArrayLike<number> | null
     return w && nonFiniteClasses(got[key] ?? []) !== nonFiniteClasses(w);
   });
 }
+
+/** A llama.cpp instance of node-llama-cpp (CPU, prebuilt binaries). */
+export type NodeLlama = Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
+
+/**
+ * Log-probabilities llama.cpp gives each scored token of `windows` (each window evaluated from an empty
+ * cache, token j+1 scored after tokens 0…j): the per-token comparison of our GGUF files with our own eval.
+ */
+export async function llamaCppLogProbs(llama: NodeLlama, file: string, windows: readonly Int32Array[], seqlen: number): Promise<number[]> {
+  const model = await llama.loadModel({ modelPath: file });
+  try {
+    const ctx = await model.createContext({ contextSize: seqlen, threads: 1, batchSize: seqlen });
+    try {
+      const seq = ctx.getSequence();
+      const lp: number[] = [];
+      for (const w of windows) {
+        await seq.clearHistory();
+        const opts = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
+        const out = await seq.controlledEvaluate([...w].map((t) => [t, opts]) as never);
+        for (let j = 0; j + 1 < w.length; j++) {
+          const p = out[j]?.next.probabilities?.get(w[j + 1]! as never);
+          if (p === undefined) throw new Error(`no probability for token ${w[j + 1]} at ${j}`);
+          lp.push(Math.log(p));
+        }
+      }
+      return lp;
+    } finally {
+      await ctx.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}

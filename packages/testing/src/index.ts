@@ -19,11 +19,12 @@ export {
   randn,
   roundHalfEven,
   centralDifferences,
+  llamaCppLogProbs,
   loadNodeLlamaCpp,
   nonFiniteClasses,
   nonFiniteMismatches,
 } from './fixtures.js';
-export type { NodeLlamaCpp } from './fixtures.js';
+export type { NodeLlama, NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
 export { type DenseFamily, type DenseFixtureOptions, denseFixtureConfig, writeDenseFixture } from './dense-fixtures.js';
 export { gemmaReference, mistralReference, phi3Reference, readTensors64, referenceGreedy as greedyOfForward } from './dense-reference.js';
