@@ -23,6 +23,7 @@ export {
   rmsNorm,
 } from './float-ops.js';
 export { type GraphBlockConfig, type GraphBlockOptions, graphOps } from './graph-ops.js';
+export { DenseCausalLM, type DenseDims, type DenseHeadRules, embedRows, loadBlockWeights } from './dense-model.js';
 export {
   describeLlama,
   LLAMA,
@@ -38,7 +39,6 @@ export {
   llamaFamilyArchitecture,
   LlamaModel,
   type LlamaVariant,
-  loadBlockWeights,
   makeRope,
   type RopeCache,
 } from './llama/index.js';

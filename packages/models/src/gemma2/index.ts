@@ -15,7 +15,7 @@ export function gemmaFamilyArchitecture(variant: GemmaVariant): ArchitecturePlug
     name: variant.name,
     hfArchitectures: variant.hfArchitectures,
     describe: (config, file) => describeGemma(config, file, variant),
-    load: (spec, weights, backend) => new GemmaModel(spec, weights, backend, variant),
+    load: (spec, weights, backend, options) => new GemmaModel(spec, weights, backend, variant, options),
     tokenizer: loadTokenizer,
   };
 }

@@ -1,20 +1,19 @@
 import { type Graph, type Var, geluTanh } from '@autoround/core-tensor';
 import {
   AutoRoundError,
-  checkTensorShape,
   type BlockForwardOptions,
   type BlockGraphInject,
-  type BlockTunableCausalLM,
-  type DecodingCausalLM,
   type KernelBackend,
+  type LoadOptions,
   type ModelSpec,
   type WeightSource,
 } from '@autoround/core';
 import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
-import { type BlockTensors, type FloatPositions, floatOps, rmsNorm } from '../float-ops.js';
+import { type FloatPositions, floatOps } from '../float-ops.js';
 import { graphOps } from '../graph-ops.js';
-import { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from '../kv-decoder.js';
-import { loadBlockWeights, slidingWindowMask } from '../llama/model.js';
+import { type LayerAttention, windowedAttention } from '../kv-decoder.js';
+import { DenseCausalLM } from '../dense-model.js';
+import { slidingWindowMask } from '../llama/model.js';
 import { type GemmaBlockOps, gemmaBlock } from './block.js';
 import { type GemmaDims, type GemmaVariant, gemmaDims } from './dims.js';
 
@@ -43,77 +42,24 @@ interface GemmaRope {
  * final soft-cap, all float32 in memory. The block is gemmaBlock on the float32 operations (forward,
  * calibration, decoding) and on the autograd graph (tuning).
  */
-export class GemmaModel implements BlockTunableCausalLM, DecodingCausalLM, CacheDecodable {
-  readonly spec: ModelSpec;
-  readonly dims: GemmaDims;
-  readonly embed: Float32Array;
-  /** Norm weights hold 1 + w. */
-  readonly blocks: BlockTensors[];
-  readonly finalNorm: Float32Array;
-  readonly lmHead: Float32Array;
-  private readonly be: KernelBackend;
+export class GemmaModel extends DenseCausalLM<GemmaDims> {
   private readonly globalRope: GemmaRope;
   private readonly localRope: GemmaRope;
-  private readonly normalizer: number;
 
-  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: GemmaVariant) {
+  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: GemmaVariant, options: LoadOptions = {}) {
     const file = 'config.json';
-    this.spec = spec;
-    this.be = backend;
-    const d = (this.dims = gemmaDims(spec.config, file, variant));
+    const d = gemmaDims(spec.config, file, variant);
     const rope = (config: typeof spec.config): GemmaRope => {
       const inv = ropeInvFreq(config, d.headDim, file);
       return { ...ropeTables(inv, d.maxPositions, d.headDim), rotDim: inv.length * 2 };
     };
-    this.globalRope = rope({ ...spec.config, rope_theta: d.ropeTheta });
+    const globalRope = rope({ ...spec.config, rope_theta: d.ropeTheta });
     // the sliding layers' rotary embedding: rope_local_base_freq, no scaling (transformers' Gemma3 rotary_emb_local)
-    this.localRope = d.ropeLocalTheta === d.ropeTheta && !spec.config.rope_scaling ? this.globalRope : rope({ ...spec.config, rope_theta: d.ropeLocalTheta, rope_scaling: null });
-    const read = (name: string) => {
-      const t = weights.readFloat32(name);
-      checkTensorShape(spec, name, t.shape, 'model weights');
-      return t.data;
-    };
-    this.embed = read(spec.embedding);
-    this.blocks = spec.blocks.map((b) => {
-      const w = loadBlockWeights(spec, b.index, weights);
-      return { linears: w.linears, norms: new Map([...w.norms].map(([k, v]) => [k, onePlus(v)])) };
-    });
-    this.finalNorm = onePlus(read(spec.finalNorm));
-    const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
-    this.lmHead = separate ? read(spec.lmHead) : this.embed;
-    // transformers: torch.tensor(hidden_size ** 0.5, dtype=hidden_states.dtype)
-    this.normalizer = Math.fround(Math.sqrt(d.hidden));
-  }
-
-  get backend(): KernelBackend {
-    return this.be;
-  }
-  get numBlocks(): number {
-    return this.blocks.length;
-  }
-  get heads(): number {
-    return this.dims.heads;
-  }
-  get kvHeads(): number {
-    return this.dims.kvHeads;
-  }
-  get headDim(): number {
-    return this.dims.headDim;
-  }
-  get maxPositions(): number {
-    return this.dims.maxPositions;
-  }
-
-  /** Hidden states [T, hidden] for token ids: the embedding rows times √hidden. */
-  embedTokens(ids: Int32Array): Float32Array {
-    const H = this.dims.hidden;
-    const x = new Float32Array(ids.length * H);
-    for (let t = 0; t < ids.length; t++) {
-      const id = ids[t]!;
-      if (id < 0 || id >= this.dims.vocab) throw new AutoRoundError('E_TOKEN', `token id ${id} is outside the vocabulary (0..${this.dims.vocab - 1}, vocab_size in config.json): the tokenizer gives ids the embedding does not have; does tokenizer.json belong to this model?`);
-      for (let i = 0; i < H; i++) x[t * H + i] = this.embed[id * H + i]! * this.normalizer;
-    }
-    return x;
+    const localRope = d.ropeLocalTheta === d.ropeTheta && !spec.config.rope_scaling ? globalRope : rope({ ...spec.config, rope_theta: d.ropeLocalTheta, rope_scaling: null });
+    // transformers: torch.tensor(hidden_size ** 0.5, dtype=hidden_states.dtype); norms hold 1 + w
+    super(spec, d, weights, backend, options, { norm: onePlus, embedScale: Math.fround(Math.sqrt(d.hidden)), finalSoftcap: d.finalSoftcap });
+    this.globalRope = globalRope;
+    this.localRope = localRope;
   }
 
   /** Layer `index`'s rotary tables, window, score scale and soft-cap. */
@@ -129,7 +75,7 @@ export class GemmaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   }
 
   runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
-    return gemmaBlock(this.ops(index, at), this.dims, x);
+    return gemmaBlock(this.ops(index, at, this.blockOptions(index)), this.dims, x);
   }
 
   blockForward(index: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
@@ -140,7 +86,7 @@ export class GemmaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
       rope: (x, n) => applyRope(x, T, n, hd, la.cos, la.sin, la.rotDim),
       attention: (q, k, v) => windowedAttention(q, k, v, T, heads, kvHeads, hd, la),
     };
-    return gemmaBlock(this.ops(index, at, options), this.dims, x);
+    return gemmaBlock(this.ops(index, at, this.blockOptions(index, options)), this.dims, x);
   }
 
   blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
@@ -177,35 +123,5 @@ export class GemmaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
     const v = kind === 'bias' ? this.blocks[index]?.linears.get(name)?.bias : undefined;
     if (!v) throw new AutoRoundError('E_UNSUPPORTED', `block ${index} has no bias "${local}"`);
     return v;
-  }
-
-  /** Final norm, lm_head and final_logit_softcapping: logits [T, vocab]. */
-  head(x: Float32Array, T: number): Float32Array {
-    const { hidden: H, vocab, eps, finalSoftcap: c } = this.dims;
-    const h = rmsNorm(x, T, H, this.finalNorm, eps);
-    const logits = new Float32Array(T * vocab);
-    this.be.gemm(false, true, T, vocab, H, h, this.lmHead, logits);
-    if (c > 0) for (let i = 0; i < logits.length; i++) logits[i] = c * Math.tanh(logits[i]! / c);
-    return logits;
-  }
-
-  headGraph(g: Graph, h: Var): Var {
-    const { hidden: H, vocab, eps, finalSoftcap: c } = this.dims;
-    const logits = g.linear(g.rmsNorm(h, g.input(this.finalNorm, [H]), eps), g.input(this.lmHead, [vocab, H]));
-    return c > 0 ? g.softcap(logits, c) : logits;
-  }
-
-  forward(ids: Int32Array): Float32Array {
-    let x = this.embedTokens(ids);
-    for (let i = 0; i < this.blocks.length; i++) x = this.blockForward(i, x, ids.length);
-    return this.head(x, ids.length);
-  }
-
-  decoder(maxLen: number, batch: number): KvCacheDecoder {
-    return new KvCacheDecoder(this, maxLen, batch);
-  }
-
-  kvCacheBytes(positions: number): number {
-    return positions * this.dims.kvHeads * this.dims.headDim * this.blocks.length * 2 * 4;
   }
 }

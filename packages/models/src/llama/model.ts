@@ -1,13 +1,8 @@
 import type { Graph, Var } from '@autoround/core-tensor';
 import {
   AutoRoundError,
-  checkTensorShape,
-  type ActivationQdq,
   type BlockForwardOptions,
   type BlockGraphInject,
-  type BlockTunableCausalLM,
-  type CausalDecoder,
-  type DecodingCausalLM,
   type HFConfig,
   type KernelBackend,
   type LoadOptions,
@@ -15,8 +10,9 @@ import {
   type WeightSource,
 } from '@autoround/core';
 import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
-import { type BlockLinearTensors, type BlockTensors, type FloatPositions, blockAttention, floatOps, rmsNorm } from '../float-ops.js';
-import { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from '../kv-decoder.js';
+import { type BlockTensors, type FloatPositions, blockAttention, floatOps } from '../float-ops.js';
+import { KvCacheDecoder, type LayerAttention, windowedAttention } from '../kv-decoder.js';
+import { DenseCausalLM } from '../dense-model.js';
 import { type GraphBlockConfig, type GraphBlockOptions, graphOps } from '../graph-ops.js';
 import type { BlockOps } from '../block-ops.js';
 import { llamaBlock } from './block.js';
@@ -25,35 +21,6 @@ import { LLAMA, type LlamaDims, type LlamaVariant, llamaDims } from './dims.js';
 /** One decoder block's float32 weights, by module name within the block. */
 export type LlamaBlockWeights = BlockTensors;
 
-export function loadBlockWeights(spec: ModelSpec, block: number, weights: WeightSource): LlamaBlockWeights {
-  const b = spec.blocks[block]!;
-  const p = b.prefix;
-  const read = (n: string) => readChecked(spec, weights, n);
-  const norms = new Map<string, Float32Array>();
-  for (const n of b.norms ?? []) norms.set(n, read(`${p}.${n}.weight`));
-  const linears = new Map<string, BlockLinearTensors>();
-  for (const l of b.linears) {
-    const w = weights.readFloat32(`${p}.${l.name}.weight`);
-    checkTensorShape(spec, `${p}.${l.name}.weight`, w.shape, 'model weights');
-    if (w.shape[0] !== l.outFeatures || w.shape[1] !== l.inFeatures) {
-      throw new AutoRoundError('E_SHAPE', `${p}.${l.name}.weight has shape [${w.shape.join(', ')}], expected [${l.outFeatures}, ${l.inFeatures}] from config.json`, { subject: `${p}.${l.name}.weight` });
-    }
-    const shape = { inFeatures: l.inFeatures, outFeatures: l.outFeatures };
-    linears.set(l.name, l.bias ? { weight: w.data, bias: read(`${p}.${l.name}.bias`), ...shape } : { weight: w.data, ...shape });
-  }
-  return { norms, linears };
-}
-
-/**
- * A tensor as float32, checked against the shape config.json implies: a checkpoint opened by a
- * format's reader (GGUF, packed folders) is checked here, where the forward would otherwise index
- * past its data or fail deep inside a kernel.
- */
-function readChecked(spec: ModelSpec, weights: WeightSource, name: string): Float32Array {
-  const t = weights.readFloat32(name);
-  checkTensorShape(spec, name, t.shape, 'model weights');
-  return t.data;
-}
 
 /** Precomputed positional tables for a model. */
 export interface RopeCache {
@@ -116,52 +83,17 @@ export function slidingWindowMask(batch: number, T: number, window: number): Flo
   return mask;
 }
 
-/** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory. */
-export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, CacheDecodable {
-  readonly spec: ModelSpec;
-  readonly dims: LlamaDims;
+/** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory (DenseCausalLM). */
+export class LlamaModel extends DenseCausalLM<LlamaDims> {
   readonly rope: RopeCache;
-  readonly embed: Float32Array;
-  readonly blocks: LlamaBlockWeights[];
-  readonly finalNorm: Float32Array;
-  readonly lmHead: Float32Array;
-  private readonly be: KernelBackend;
-  /** Per block: the activation quantization of its linears by local name (LoadOptions.activations), if any. */
-  private readonly acts: (ActivationQdq | undefined)[];
 
   constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: LlamaVariant = LLAMA, options: LoadOptions = {}) {
     const file = 'config.json';
-    this.spec = spec;
-    this.be = backend;
-    const act = options.activations;
-    this.acts = spec.blocks.map((b) => (act ? (local: string, x: Float32Array, rows: number, inF: number) => act(`${b.prefix}.${local}`, x, rows, inF) : undefined));
-    this.dims = llamaDims(spec.config, file, variant);
-    this.rope = makeRope(spec.config, this.dims, file);
-    this.embed = readChecked(spec, weights, spec.embedding);
-    this.blocks = spec.blocks.map((b) => loadBlockWeights(spec, b.index, weights));
-    this.finalNorm = readChecked(spec, weights, spec.finalNorm);
-    const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
-    this.lmHead = separate ? readChecked(spec, weights, spec.lmHead) : this.embed;
-  }
-
-  get backend(): KernelBackend {
-    return this.be;
-  }
-
-  get heads(): number {
-    return this.dims.heads;
-  }
-
-  get kvHeads(): number {
-    return this.dims.kvHeads;
-  }
-
-  get headDim(): number {
-    return this.dims.headDim;
-  }
-
-  get maxPositions(): number {
-    return this.dims.maxPositions;
+    const dims = llamaDims(spec.config, file, variant);
+    // the config's rotary settings are checked before any weight is read
+    const rope = makeRope(spec.config, dims, file);
+    super(spec, dims, weights, backend, options);
+    this.rope = rope;
   }
 
   layerAttention(): LayerAttention {
@@ -170,32 +102,11 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   }
 
   runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
-    // the load's activation quantization applies when decoding too (docs/formats/fp-weights.md)
-    const act = this.acts[index];
-    return this.blockFn(index)(floatOps(this.be, this.blocks[index]!, this.dims.eps, at, act ? { activations: act } : {}), x);
-  }
-
-  /** Hidden states [T, hidden] for token ids. */
-  embedTokens(ids: Int32Array): Float32Array {
-    const H = this.dims.hidden;
-    const x = new Float32Array(ids.length * H);
-    for (let t = 0; t < ids.length; t++) {
-      const id = ids[t]!;
-      if (id < 0 || id >= this.dims.vocab) throw new AutoRoundError('E_TOKEN', `token id ${id} is outside the vocabulary (0..${this.dims.vocab - 1}, vocab_size in config.json): the tokenizer gives ids the embedding does not have; does tokenizer.json belong to this model?`);
-      x.set(this.embed.subarray(id * H, (id + 1) * H), t * H);
-    }
-    return x;
-  }
-
-  get numBlocks(): number {
-    return this.blocks.length;
+    return this.blockFn(index)(floatOps(this.be, this.blocks[index]!, this.dims.eps, at, this.blockOptions(index)), x);
   }
 
   blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
-    // the load's activation quantization unless the caller brings its own
-    const act = this.acts[i];
-    const o = act && !options?.activations ? { ...options, activations: act } : options;
-    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, o, this.blockFn(i));
+    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, this.blockOptions(i, options), this.blockFn(i));
   }
 
   blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
@@ -217,37 +128,8 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
     return v;
   }
 
-  /** Final norm and lm_head: logits [T, vocab]. */
-  head(x: Float32Array, T: number): Float32Array {
-    // scalar RMSNorm: the logits every perplexity and golden figure was measured with
-    const h = rmsNorm(x, T, this.dims.hidden, this.finalNorm, this.dims.eps);
-    const logits = new Float32Array(T * this.dims.vocab);
-    this.be.gemm(false, true, T, this.dims.vocab, this.dims.hidden, h, this.lmHead, logits);
-    return logits;
-  }
-
-  headGraph(g: Graph, h: Var): Var {
-    const { hidden: H, vocab } = this.dims;
-    return g.linear(g.rmsNorm(h, g.input(this.finalNorm, [H]), this.dims.eps), g.input(this.lmHead, [vocab, H]));
-  }
-
-  forward(ids: Int32Array): Float32Array {
-    let x = this.embedTokens(ids);
-    for (let i = 0; i < this.blocks.length; i++) x = this.blockForward(i, x, ids.length);
-    return this.head(x, ids.length);
-  }
-
-  /** The load's activation quantization of block `i` (by local linear name), if any. */
-  activationsOf(i: number): ActivationQdq | undefined {
-    return this.acts[i];
-  }
-
-  decoder(maxLen: number, batch: number): LlamaDecoder {
+  override decoder(maxLen: number, batch: number): LlamaDecoder {
     return new LlamaDecoder(this, maxLen, batch);
-  }
-
-  kvCacheBytes(positions: number): number {
-    return positions * this.dims.kvHeads * this.dims.headDim * this.blocks.length * 2 * 4;
   }
 }
 

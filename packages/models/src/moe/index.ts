@@ -62,7 +62,7 @@ export function moeArchitecture(variant: MoeVariant): ArchitecturePlugin {
     name: variant.name,
     hfArchitectures: variant.hfArchitectures,
     describe: (config, file) => describeMoe(config, file, variant),
-    load: (spec, weights, backend) => new MoeModel(spec, weights, backend, variant),
+    load: (spec, weights, backend, options) => new MoeModel(spec, weights, backend, variant, options),
     tokenizer: loadTokenizer,
   };
 }

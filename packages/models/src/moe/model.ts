@@ -1,4 +1,4 @@
-import type { ModelSpec, WeightSource, KernelBackend } from '@autoround/core';
+import type { KernelBackend, LoadOptions, ModelSpec, WeightSource } from '@autoround/core';
 import { checkTensorShape } from '@autoround/core';
 import type { BlockLinearTensors } from '../float-ops.js';
 import { type BlockFn, LlamaModel } from '../llama/model.js';
@@ -15,8 +15,8 @@ export class MoeModel extends LlamaModel {
   readonly moe: MoeDims;
   private readonly variant: MoeVariant;
 
-  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: MoeVariant) {
-    super(spec, weights, backend, { name: variant.name, hfArchitectures: variant.hfArchitectures, adjust: (x, c) => (variant.attention ? variant.attention(x, c) : x) });
+  constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: MoeVariant, options: LoadOptions = {}) {
+    super(spec, weights, backend, { name: variant.name, hfArchitectures: variant.hfArchitectures, adjust: (x, c) => (variant.attention ? variant.attention(x, c) : x) }, options);
     this.variant = variant;
     this.moe = moeDims(spec.config, 'config.json', variant);
     for (const b of spec.blocks) {

@@ -14,6 +14,6 @@ export const phi3Architecture: ArchitecturePlugin = {
   name: 'phi3',
   hfArchitectures: PHI3_ARCHITECTURES,
   describe: describePhi3,
-  load: (spec, weights, backend) => new Phi3Model(spec, weights, backend),
+  load: (spec, weights, backend, options) => new Phi3Model(spec, weights, backend, options),
   tokenizer: loadTokenizer,
 };

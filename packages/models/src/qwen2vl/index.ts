@@ -89,6 +89,6 @@ export const qwen2VlArchitecture: ArchitecturePlugin = {
   name: QWEN2_VL.name,
   hfArchitectures: QWEN2_VL.hfArchitectures,
   describe: (config, file) => describeLlama(qwen2VlTextConfig(config, file), file, QWEN2_VL, qwen2VlTextPrefix(config, file)),
-  load: (spec, weights, backend) => new LlamaModel(spec, weights, backend, QWEN2_VL),
+  load: (spec, weights, backend, options) => new LlamaModel(spec, weights, backend, QWEN2_VL, options),
   tokenizer: loadTokenizer,
 };
