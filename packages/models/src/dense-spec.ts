@@ -1,4 +1,4 @@
-import type { BlockSpec, ExpectedShape, HFConfig, LinearSpec, ModelSpec } from '@autoround/core';
+import type { BlockSpec, ExpectedShape, HFConfig, LinearSpec, ModelSpec, TransformerDims } from '@autoround/core';
 
 /** A size and the config.json fields it comes from, worded as a shape error names them. */
 export type SizeFrom = readonly [size: number, from: string];
@@ -86,5 +86,17 @@ export function llamaShapedLinears(hidden: number, q: number, kv: number, interm
       'mlp.up_proj': ['inter', 'hidden'],
       'mlp.down_proj': ['hidden', 'inter'],
     },
+  };
+}
+
+/** The sizes a LLaMA-shaped block's shapes name; `hd` words head_dim as config.json gives it (or derives it). */
+export function llamaShapedSizes(d: TransformerDims & { vocab: number }, hd: string): Record<string, SizeFrom> {
+  return {
+    hidden: [d.hidden, `hidden_size ${d.hidden}`],
+    q: [d.heads * d.headDim, `num_attention_heads ${d.heads} × ${hd}`],
+    kv: [d.kvHeads * d.headDim, `num_key_value_heads ${d.kvHeads} × ${hd}`],
+    inter: [d.intermediate, `intermediate_size ${d.intermediate}`],
+    vocab: [d.vocab, `vocab_size ${d.vocab}`],
+    head: [d.headDim, hd],
   };
 }

@@ -1,5 +1,5 @@
 import type { HFConfig, ModelSpec } from '@autoround/core';
-import { describeDense, llamaShapedLinears } from '../dense-spec.js';
+import { describeDense, llamaShapedLinears, llamaShapedSizes } from '../dense-spec.js';
 import { type GemmaVariant, gemmaDims } from './dims.js';
 
 /** The norms of a Gemma block, in the order the checkpoint lists them. */
@@ -15,14 +15,7 @@ export function describeGemma(config: HFConfig, file: string, variant: GemmaVari
     family: d.family,
     layers: d.layers,
     tied: d.tied,
-    sizes: {
-      hidden: [d.hidden, `hidden_size ${d.hidden}`],
-      q: [d.heads * d.headDim, `num_attention_heads ${d.heads} × head_dim ${d.headDim}`],
-      kv: [d.kvHeads * d.headDim, `num_key_value_heads ${d.kvHeads} × head_dim ${d.headDim}`],
-      inter: [d.intermediate, `intermediate_size ${d.intermediate}`],
-      vocab: [d.vocab, `vocab_size ${d.vocab}`],
-      head: [d.headDim, `head_dim ${d.headDim}`],
-    },
+    sizes: llamaShapedSizes(d, `head_dim ${d.headDim}`),
     linears,
     linearSizes,
     norms: gemmaNorms(d.qkNorm),

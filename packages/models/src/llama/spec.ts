@@ -1,5 +1,5 @@
 import type { HFConfig, ModelSpec } from '@autoround/core';
-import { describeDense, llamaShapedLinears } from '../dense-spec.js';
+import { describeDense, llamaShapedLinears, llamaShapedSizes } from '../dense-spec.js';
 import { LLAMA, type LlamaVariant, llamaDims } from './dims.js';
 
 /**
@@ -15,14 +15,7 @@ export function describeLlama(config: HFConfig, file: string, variant: LlamaVari
     family: d.family,
     layers: d.layers,
     tied: d.tied,
-    sizes: {
-      hidden: [d.hidden, `hidden_size ${d.hidden}`],
-      q: [d.heads * d.headDim, `num_attention_heads ${d.heads} × ${hd}`],
-      kv: [d.kvHeads * d.headDim, `num_key_value_heads ${d.kvHeads} × ${hd}`],
-      inter: [d.intermediate, `intermediate_size ${d.intermediate}`],
-      vocab: [d.vocab, `vocab_size ${d.vocab}`],
-      head: [d.headDim, hd],
-    },
+    sizes: llamaShapedSizes(d, hd),
     linears,
     linearSizes,
     norms: ['input_layernorm', 'post_attention_layernorm', ...(d.qkNorm ? ['self_attn.q_norm', 'self_attn.k_norm'] : [])],
