@@ -22,6 +22,29 @@ function need(t: Tensors, name: string): Float64Array {
   return v;
 }
 
+/** The sizes every reference reads from config.json (the defaults transformers' configs give). */
+function sizes(config: Config) {
+  const H = num(config, 'hidden_size', 0);
+  const nh = num(config, 'num_attention_heads', 0);
+  return {
+    H,
+    nh,
+    kvh: num(config, 'num_key_value_heads', nh),
+    hd: num(config, 'head_dim', H / nh),
+    I: num(config, 'intermediate_size', 0),
+    V: num(config, 'vocab_size', 0),
+    L: num(config, 'num_hidden_layers', 0),
+    eps: num(config, 'rms_norm_eps', 1e-6),
+  };
+}
+
+/** Embedding rows of ids [T, H] in float64, times `scale`. */
+function embed(E: Float64Array, ids: readonly number[], H: number, scale: number): Float64Array {
+  const x = new Float64Array(ids.length * H);
+  for (let i = 0; i < ids.length; i++) for (let j = 0; j < H; j++) x[i * H + j] = E[ids[i]! * H + j]! * scale;
+  return x;
+}
+
 /** y[T, out] = x[T, in] · Wᵀ */
 function matmulT(x: Float64Array, T: number, w: Float64Array, inF: number, outF: number): Float64Array {
   const y = new Float64Array(T * outF);
@@ -106,14 +129,7 @@ function defaultInvFreq(base: number, dim: number): number[] {
  */
 export function gemmaReference(config: Config, t: Tensors, ids: readonly number[]): Float64Array {
   const gemma3 = config.model_type === 'gemma3_text';
-  const H = num(config, 'hidden_size', 0);
-  const nh = num(config, 'num_attention_heads', 0);
-  const kvh = num(config, 'num_key_value_heads', nh);
-  const hd = num(config, 'head_dim', H / nh);
-  const I = num(config, 'intermediate_size', 0);
-  const V = num(config, 'vocab_size', 0);
-  const L = num(config, 'num_hidden_layers', 0);
-  const eps = num(config, 'rms_norm_eps', 1e-6);
+  const { H, nh, kvh, hd, I, V, L, eps } = sizes(config);
   const scale = num(config, 'query_pre_attn_scalar', hd) ** -0.5;
   const cap = typeof config.attn_logit_softcapping === 'number' ? config.attn_logit_softcapping : null;
   const finalCap = typeof config.final_logit_softcapping === 'number' ? config.final_logit_softcapping : null;
@@ -122,9 +138,8 @@ export function gemmaReference(config: Config, t: Tensors, ids: readonly number[
   const globalInv = defaultInvFreq(num(config, 'rope_theta', 10000), hd);
   const localInv = gemma3 ? defaultInvFreq(num(config, 'rope_local_base_freq', 10000), hd) : globalInv;
   const T = ids.length;
-  let x: Float64Array = new Float64Array(T * H);
   const E = need(t, 'model.embed_tokens.weight');
-  for (let i = 0; i < T; i++) for (let j = 0; j < H; j++) x[i * H + j] = E[ids[i]! * H + j]! * Math.sqrt(H);
+  let x = embed(E, ids, H, Math.sqrt(H));
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}`;
     const sliding = gemma3 ? (l + 1) % pattern !== 0 : l % 2 === 0;
@@ -164,14 +179,7 @@ export function gemmaReference(config: Config, t: Tensors, ids: readonly number[
  * [gate | up] → down(silu(gate)·up) → residual; final norm, lm_head.
  */
 export function phi3Reference(config: Config, t: Tensors, ids: readonly number[]): Float64Array {
-  const H = num(config, 'hidden_size', 0);
-  const nh = num(config, 'num_attention_heads', 0);
-  const kvh = num(config, 'num_key_value_heads', nh);
-  const hd = num(config, 'head_dim', H / nh);
-  const I = num(config, 'intermediate_size', 0);
-  const V = num(config, 'vocab_size', 0);
-  const L = num(config, 'num_hidden_layers', 0);
-  const eps = num(config, 'rms_norm_eps', 1e-6);
+  const { H, nh, kvh, hd, I, V, L, eps } = sizes(config);
   const dim = Math.floor(hd * num(config, 'partial_rotary_factor', 1));
   const base = num(config, 'rope_theta', 10000);
   const T = ids.length;
@@ -193,9 +201,8 @@ export function phi3Reference(config: Config, t: Tensors, ids: readonly number[]
     for (let r = 0; r < T; r++) for (let i = 0; i < w; i++) y[r * w + i] = x[r * n + from + i]!;
     return y;
   };
-  let x: Float64Array = new Float64Array(T * H);
   const E = need(t, 'model.embed_tokens.weight');
-  for (let i = 0; i < T; i++) for (let j = 0; j < H; j++) x[i * H + j] = E[ids[i]! * H + j]!;
+  let x = embed(E, ids, H, 1);
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}`;
     const qkv = matmulT(rms(x, H, need(t, `${p}.input_layernorm.weight`), eps, false), T, need(t, `${p}.self_attn.qkv_proj.weight`), H, q + 2 * kv);
@@ -221,20 +228,12 @@ export function phi3Reference(config: Config, t: Tensors, ids: readonly number[]
  * layer attending within `sliding_window` when the config sets one (modeling_mistral.py).
  */
 export function mistralReference(config: Config, t: Tensors, ids: readonly number[]): Float64Array {
-  const H = num(config, 'hidden_size', 0);
-  const nh = num(config, 'num_attention_heads', 0);
-  const kvh = num(config, 'num_key_value_heads', nh);
-  const hd = num(config, 'head_dim', H / nh);
-  const I = num(config, 'intermediate_size', 0);
-  const V = num(config, 'vocab_size', 0);
-  const L = num(config, 'num_hidden_layers', 0);
-  const eps = num(config, 'rms_norm_eps', 1e-6);
+  const { H, nh, kvh, hd, I, V, L, eps } = sizes(config);
   const inv = defaultInvFreq(num(config, 'rope_theta', 10000), hd);
   const window = typeof config.sliding_window === 'number' ? config.sliding_window : null;
   const T = ids.length;
-  let x: Float64Array = new Float64Array(T * H);
   const E = need(t, 'model.embed_tokens.weight');
-  for (let i = 0; i < T; i++) for (let j = 0; j < H; j++) x[i * H + j] = E[ids[i]! * H + j]!;
+  let x = embed(E, ids, H, 1);
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}`;
     const n = rms(x, H, need(t, `${p}.input_layernorm.weight`), eps, false);
