@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, Graph } from '@autoround/core-tensor';
 import { Registry, type HFConfig } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, gemmaReference, needsShared, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
+import { argmax, relErr, HAS_SHARED, gemmaReference, needsShared, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
 import modelsPlugin, { GemmaModel, loadTokenizer, readConfig } from '../src/index.js';
 
 // Gemma 2 and Gemma 3 (text) against an independent float64 forward written from transformers' modeling
@@ -12,22 +12,6 @@ import modelsPlugin, { GemmaModel, loadTokenizer, readConfig } from '../src/inde
 
 const be = jsBackend.create({});
 const registry = new Registry().use(modelsPlugin);
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
-}
-
-const argmax = (a: Float32Array) => {
-  let b = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
-  return b;
-};
 
 for (const family of ['gemma2', 'gemma3'] as const) {
   describe.skipIf(!HAS_SHARED)(needsShared(`${family} fixture against the float64 reference`), () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, Graph } from '@autoround/core-tensor';
 import { Registry, type HFConfig } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, mistralReference, needsShared, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
+import { relErr, HAS_SHARED, mistralReference, needsShared, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
 import modelsPlugin, { describeLlama, LlamaModel, loadTokenizer, readConfig } from '../src/index.js';
 
 // Mistral's sliding window (docs/models/sliding-window.md), ignored before: the forward, decoding and the
@@ -11,16 +11,6 @@ import modelsPlugin, { describeLlama, LlamaModel, loadTokenizer, readConfig } fr
 
 const be = jsBackend.create({});
 const registry = new Registry().use(modelsPlugin);
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
-}
 
 describe.skipIf(!HAS_SHARED)(needsShared('Mistral sliding window against the float64 reference'), () => {
   const { dir, cleanup } = tempDir('mistral-');

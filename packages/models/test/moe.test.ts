@@ -2,18 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Graph, Checkpoint } from '@autoround/core-tensor';
 import { Registry } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, MoeReference, type MoeFamily, needsShared, tempDir, thrown, writeMoeFixture } from '@autoround/testing';
+import { argmax, HAS_SHARED, MoeReference, type MoeFamily, needsShared, tempDir, thrown, writeMoeFixture } from '@autoround/testing';
 import { architectureOf, loadTokenizer, modelsPlugin, MoeModel, readConfig, routeTokens } from '../src/index.js';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const be = jsBackend.create({});
-
-function argmax(a: ArrayLike<number>, off = 0, n = a.length): number {
-  let b = 0;
-  for (let i = 1; i < n; i++) if (a[off + i]! > a[off + b]!) b = i;
-  return b;
-}
 
 const CASES: readonly { family: MoeFamily; arch: string; options: Record<string, unknown> }[] = [
   // block 1 dense (mlp_only_layers) to cover Qwen's placement of the sparse blocks

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoint, Graph } from '@autoround/core-tensor';
 import { Registry, type HFConfig } from '@autoround/core';
 import { jsBackend } from '@autoround/kernels-cpu';
-import { HAS_SHARED, needsShared, phi3Reference, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
+import { argmax, relErr, HAS_SHARED, needsShared, phi3Reference, readTensors64, greedyOfForward, tempDir, thrown, writeDenseFixture } from '@autoround/testing';
 import modelsPlugin, { loadTokenizer, Phi3Model, readConfig } from '../src/index.js';
 
 // Phi-3 against an independent float64 forward written from transformers' modeling_phi3.py
@@ -11,22 +11,6 @@ import modelsPlugin, { loadTokenizer, Phi3Model, readConfig } from '../src/index
 
 const be = jsBackend.create({});
 const registry = new Registry().use(modelsPlugin);
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    scale = Math.max(scale, Math.abs(want[i]!));
-    worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  }
-  return worst / scale;
-}
-
-const argmax = (a: Float32Array) => {
-  let b = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
-  return b;
-};
 
 describe.skipIf(!HAS_SHARED)(needsShared('phi3 fixture against the float64 reference'), () => {
   const { dir, cleanup } = tempDir('phi3-');

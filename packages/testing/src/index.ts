@@ -26,6 +26,7 @@ export {
 } from './fixtures.js';
 export type { NodeLlama, NodeLlamaCpp } from './fixtures.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
+export { argmax, relErr } from './compare.js';
 export { type DenseFamily, type DenseFixtureOptions, denseFixtureConfig, writeDenseFixture } from './dense-fixtures.js';
 export { gemmaReference, mistralReference, phi3Reference, readTensors64, referenceGreedy as greedyOfForward } from './dense-reference.js';
 export { ReferenceLlama, referenceGreedy } from './reference-llama.js';
