@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRegistry, folderPerplexity, openModel, PerplexityBench, type Registry } from '@autoround/autoround';
 import { evalWindows } from '@autoround/eval';
-import { HAS_SHARED, TINYSTORIES, llamaCppLogProbs, loadNodeLlamaCpp, needsShared, tempDir, type NodeLlama, writeDenseFixture } from '@autoround/testing';
+import { HAS_SHARED, TINYSTORIES, llamaCppLogProbs, loadNodeLlamaCpp, worstLogProbGap, needsShared, tempDir, type NodeLlama, writeDenseFixture } from '@autoround/testing';
 import { exportGguf, readGguf } from '../src/index.js';
 
 const { nlc } = await loadNodeLlamaCpp();
@@ -65,20 +65,7 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Gemma 2 / Gemma 3 / Phi-3 F32 
         const rel = Math.abs(theirs - ours) / ours;
         // token by token too (a random model's perplexity is near its vocabulary size whatever it computes)
         const lm = registry.architecture(loaded.spec.architecture, src).load(loaded.spec, openModel(registry, src).checkpoint, registry.kernelBackend());
-        let worst = 0;
-        let k = 0;
-        for (const w of windows) {
-          const logits = lm.forward(w);
-          const V = lm.spec.vocabSize;
-          for (let j = 0; j + 1 < w.length; j++, k++) {
-            const row = logits.subarray(j * V, (j + 1) * V);
-            let mx = -Infinity;
-            for (const v of row) mx = Math.max(mx, v);
-            let sum = 0;
-            for (const v of row) sum += Math.exp(v - mx);
-            worst = Math.max(worst, Math.abs(row[w[j + 1]!]! - mx - Math.log(sum) - lp[k]!));
-          }
-        }
+        const { worst } = worstLogProbGap((ids) => lm.forward(ids), lm.spec.vocabSize, windows, lp);
         results.push(`${family}: ours ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)} (${(rel * 100).toFixed(4)}%), ${windows.length} windows of ${seqlen}; max |Δ log p| per token ${worst.toExponential(2)}`);
         expect(rel).toBeLessThan(1e-3);
         expect(worst).toBeLessThan(1e-2);

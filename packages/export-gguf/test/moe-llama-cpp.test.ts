@@ -11,7 +11,7 @@ import { createRegistry, folderPerplexity, openModel, PerplexityBench, type Regi
 import { Checkpoint, mulberry32 } from '@autoround/core-tensor';
 import { evalWindows } from '@autoround/eval';
 import { ggmlTypeName } from '@autoround/quant-types';
-import { HAS_SHARED, TINYSTORIES, llamaCppLogProbs, loadNodeLlamaCpp, needsShared, tempDir, type MoeFamily, type NodeLlama, writeMoeFixture } from '@autoround/testing';
+import { HAS_SHARED, TINYSTORIES, llamaCppLogProbs, loadNodeLlamaCpp, needsShared, tempDir, type MoeFamily, type NodeLlama, worstLogProbGap, writeMoeFixture } from '@autoround/testing';
 import { exportGguf, readGguf, readGgufWeights } from '../src/index.js';
 import { TensorTypeSelector, fileTypeByName } from '../src/ftype.js';
 import { planTensors } from '../src/export.js';
@@ -111,20 +111,7 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared('Qwen3-MoE / Mixtral / Qwen2-Mo
         const rel = Math.abs(theirs - ours) / ours;
         const m2 = openModel(registry, src);
         const lm = registry.architecture(m2.spec.architecture, src).load(m2.spec, m2.checkpoint, registry.kernelBackend());
-        let worst = 0;
-        let k = 0;
-        for (const w of windows) {
-          const logits = lm.forward(w);
-          const V = lm.spec.vocabSize;
-          for (let j = 0; j + 1 < w.length; j++, k++) {
-            const row = logits.subarray(j * V, (j + 1) * V);
-            let mx = -Infinity;
-            for (const v of row) mx = Math.max(mx, v);
-            let sum = 0;
-            for (const v of row) sum += Math.exp(v - mx);
-            worst = Math.max(worst, Math.abs(row[w[j + 1]!]! - mx - Math.log(sum) - lp[k]!));
-          }
-        }
+        const { worst, tokens: k } = worstLogProbGap((ids) => lm.forward(ids), lm.spec.vocabSize, windows, lp);
         m2.checkpoint.close();
         expect(k).toBe(lp.length);
         results.push(`${family} F32: ours ${ours.toFixed(4)}, llama.cpp ${theirs.toFixed(4)} (${(rel * 100).toFixed(4)}%), ${windows.length} windows of ${SEQLEN}; max |Δ log p| per token ${worst.toExponential(2)}`);

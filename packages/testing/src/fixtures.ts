@@ -150,3 +150,24 @@ export async function llamaCppLogProbs(llama: NodeLlama, file: string, windows: 
     await model.dispose();
   }
 }
+
+/**
+ * The largest |our log p − llama.cpp's| over every scored token of `windows` (token j+1 after 0…j, in
+ * llamaCppLogProbs' order), our log p from `forward`'s logits [T, vocab] by a float64 log-softmax.
+ */
+export function worstLogProbGap(forward: (ids: Int32Array) => Float32Array, vocab: number, windows: readonly Int32Array[], theirs: readonly number[]): { worst: number; tokens: number } {
+  let worst = 0;
+  let k = 0;
+  for (const w of windows) {
+    const logits = forward(w);
+    for (let j = 0; j + 1 < w.length; j++, k++) {
+      const row = logits.subarray(j * vocab, (j + 1) * vocab);
+      let mx = -Infinity;
+      for (const v of row) mx = Math.max(mx, v);
+      let sum = 0;
+      for (const v of row) sum += Math.exp(v - mx);
+      worst = Math.max(worst, Math.abs(row[w[j + 1]!]! - mx - Math.log(sum) - theirs[k]!));
+    }
+  }
+  return { worst, tokens: k };
+}

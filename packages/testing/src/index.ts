@@ -20,6 +20,7 @@ export {
   roundHalfEven,
   centralDifferences,
   llamaCppLogProbs,
+  worstLogProbGap,
   loadNodeLlamaCpp,
   nonFiniteClasses,
   nonFiniteMismatches,
