@@ -23,7 +23,8 @@ describe('resolveOptions', () => {
     expect(resolveOptions(['gguf:q3_k_s,gguf:q3_k_m', 'W4A16 w4a16', 'gguf:Q3_K_L']).map((o) => o.name)).toEqual(['GGUF:Q3_K_S', 'W4A16']);
     expect(() => resolveOptions(['W2A16,W4A16_MIXED'])).toThrow(/"mixed" preset/);
     expect(() => resolveOptions(['W2A16,W5'])).toThrow(/--options W5: unknown scheme/);
-    expect(() => resolveOptions(['MXFP4'])).toThrow(/act_bits 4/);
+    // options that quantize activations are scored with the activation term
+    expect(resolveOptions(['MXFP4,NVFP4,FP8_STATIC']).map((o) => o.name)).toEqual(['MXFP4', 'NVFP4', 'FP8_STATIC']);
     expect(() => resolveOptions([' , '])).toThrow(/--options is empty/);
   });
 });
@@ -91,4 +92,17 @@ describe.skipIf(!HAS_SHARED)('AutoScheme in a run', () => {
       cleanup();
     }
   }, 300_000);
+
+  it(needsShared('stories260K: options that quantize activations (MXFP4, MXFP8) are scored with the activation term and planned'), async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const log = memoryLogger();
+      await run(dir, 6, 'MXFP4,MXFP8', {}, log).quantizeAndSave(join(dir, 'out'), { format: 'fake' });
+      const plan = JSON.parse(readFileSync(join(dir, 'out', 'autoscheme_plan.json'), 'utf8')) as { layers: { option: string; score: number }[] };
+      expect(new Set(plan.layers.map((r) => r.option))).toEqual(new Set(['MXFP4', 'MXFP8']));
+      expect(log.lines.some((l) => /^AutoScheme: scored MXFP4 /.test(l))).toBe(true);
+    } finally {
+      cleanup();
+    }
+  }, 120_000);
 });
