@@ -230,15 +230,22 @@ export type ScoreReduction = 'gradient' | 'batch';
 
 /**
  * The delta-loss score of every layer `sm.qdq` quantizes, with the quantized model's loss: the weight term
- * under `reduction`, plus, for layers whose inputs `sm.actQdq` quantizes, the activation term summed over the
- * batches (each batch has its own activations, so there is no mean-gradient form of it).
+ * under `reduction`, plus, for layers whose inputs `sm.actQdq` quantizes, the activation term. As the original's
+ * scoring wrapper, the activation term is the *mean* over batches of Σ|∂L/∂x̂ ⊙ (x − x̂)| (its total_act_score /
+ * act_cnt) while the weight term is summed over them (docs/autoscheme.md#scores).
  */
 export async function deltaLossScores(sm: ScoringModel, data: ScoringData, reduction: ScoreReduction = 'gradient'): Promise<ScoreResult> {
   const scores = new Map<string, number>();
   const add = (layer: string, v: number) => scores.set(layer, (scores.get(layer) ?? 0) + v);
+  const act = new Map<string, { sum: number; batches: number }>();
+  const actSink: ActivationSink = (layer, term) => {
+    const a = act.get(layer) ?? { sum: 0, batches: 0 };
+    act.set(layer, { sum: a.sum + term, batches: a.batches + 1 });
+  };
   const { loss, activationFloats } =
     reduction === 'gradient'
-      ? await lossGradients(sm, data, (layer, grad, w, q) => add(layer, deltaLoss(grad, w, q)), undefined, add)
-      : await lossGradients(sm, data, () => undefined, (layer, grad, w, q) => add(layer, deltaLoss(grad, w, q)), add);
+      ? await lossGradients(sm, data, (layer, grad, w, q) => add(layer, deltaLoss(grad, w, q)), undefined, actSink)
+      : await lossGradients(sm, data, () => undefined, (layer, grad, w, q) => add(layer, deltaLoss(grad, w, q)), actSink);
+  for (const [layer, a] of act) add(layer, a.sum / a.batches);
   return { loss, scores, activationFloats };
 }
