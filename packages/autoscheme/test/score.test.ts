@@ -125,9 +125,10 @@ describe.skipIf(!HAS_SHARED)('delta-loss scoring', () => {
       expect(Math.abs(scored.loss - meanLoss(shifted(h), data))).toBeLessThan(1e-5);
       expect(Math.abs(term - Math.abs(fd))).toBeLessThan(0.05 * Math.abs(fd) + 2e-6);
       if (Math.abs(fd) > 1e-5) checked++;
-      // the term is a mean over batches (the original's act_cnt): the same sample twice in two batches gives the same term
+      // the term is a mean over batches (the original's act_cnt), of gradients of each batch's share of the mean loss:
+      // the same sample in two batches halves each batch's gradient, so the mean is half (a sum would keep it whole)
       const twice = await deltaLossScores(shifted(h), { samples: [data.samples[0]!, data.samples[0]!], batchSize: 1 }, 'batch');
-      expect(twice.scores.get(layer)!).toBeCloseTo(term, 6);
+      expect(twice.scores.get(layer)!).toBeCloseTo(term / 2, 7);
       expect(base).toBeGreaterThan(0);
     }
     expect(checked).toBeGreaterThanOrEqual(3);
