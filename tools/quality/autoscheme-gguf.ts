@@ -1,9 +1,9 @@
 // AutoScheme with GGUF options against our byte-identical stand-in for llama.cpp's Q3_K_M (docs/formats/gguf.md,
 // ADR 0015/0016), plain and with an importance matrix, on llama-256 (issue #17, docs/autoscheme.md#figures).
-// The target average bits are the Q3_K_M file's own mix counted as AutoScheme counts bits (every 2-D weight:
-// the blocks' linears, output and token_embd); the AutoScheme file pins output and token_embd to the reference's
-// types (user --layer_config entries: fixed, counted) and is written with --format gguf:q5_k_m, whose own type (Q5_K) is
-// none of the options, so that every planned layer gets exactly its chosen type (and --iters 0 runs optimized RTN,
+// The target is the Q3_K_M file's own bits per weight over every 2-D weight (the blocks' linears, output and
+// token_embd), which all-GGUF options are counted in (the GGUF count); the AutoScheme file pins output and token_embd
+// to the types llama.cpp's rule gives them in the reference (user --layer_config entries: fixed, counted) and is written with --format gguf:q5_k_m (gguf:q8_0 when q5_k is an
+// option), whose own type is none of the options, so that every planned layer gets exactly its chosen type (and --iters 0 runs optimized RTN,
 // llama.cpp's quantizers with the importance matrix, for a k-quant file). Each file is read back from the
 // .gguf and scored on wiki.test.raw as the GGUF quality table (windows of BOS + 255 tokens, 100,000 tokens).
 //   npm run autoscheme-gguf -- [--options gguf:q2_k_s,gguf:q3_k_s,gguf:q4_k_s,gguf:q6_k] [--verbose]
@@ -64,7 +64,7 @@ try {
       autoScheme: { avgBits: (rb.bits + 0.5) / rb.numel, options: [options], cacheDir: join(work, 'cache') },
     });
     const asDir = join(work, `autoscheme-${method}`);
-    await as.quantizeAndSave(asDir, { format: 'gguf:q5_k_m' });
+    await as.quantizeAndSave(asDir, { format: /q5_k/i.test(options) ? 'gguf:q8_0' : 'gguf:q5_k_m' });
     const seconds = (Date.now() - t0) / 1000;
     const ab = fileBits(asDir);
     const registry = await ref.registry();
