@@ -2,8 +2,9 @@
 // ADR 0015/0016), plain and with an importance matrix, on llama-256 (issue #17, docs/autoscheme.md#figures).
 // The target is the Q3_K_M file's own bits per weight over every 2-D weight (the blocks' linears, output and
 // token_embd), which all-GGUF options are counted in (the GGUF count); the AutoScheme file pins output and token_embd
-// to the types llama.cpp's rule gives them in the reference (user --layer_config entries: fixed, counted) and is written with --format gguf:q5_k_m (gguf:q8_0 when q5_k is an
-// option), whose own type is none of the options, so that every planned layer gets exactly its chosen type (and --iters 0 runs optimized RTN,
+// to the types llama.cpp's rule gives them in the reference (user --layer_config entries: fixed, counted) and is written with --format gguf:q5_k_m (gguf:q4_0 when q5_k is an
+// option; a file type whose quantizer takes the importance matrix, or --iters 0 would not collect one), whose own type is
+// none of the options, so that every planned layer gets exactly its chosen type (and --iters 0 runs optimized RTN,
 // llama.cpp's quantizers with the importance matrix, for a k-quant file). Each file is read back from the
 // .gguf and scored on wiki.test.raw as the GGUF quality table (windows of BOS + 255 tokens, 100,000 tokens).
 //   npm run autoscheme-gguf -- [--options gguf:q2_k_s,gguf:q3_k_s,gguf:q4_k_s,gguf:q6_k] [--verbose]
@@ -64,7 +65,7 @@ try {
       autoScheme: { avgBits: (rb.bits + 0.5) / rb.numel, options: [options], cacheDir: join(work, 'cache') },
     });
     const asDir = join(work, `autoscheme-${method}`);
-    await as.quantizeAndSave(asDir, { format: /q5_k/i.test(options) ? 'gguf:q8_0' : 'gguf:q5_k_m' });
+    await as.quantizeAndSave(asDir, { format: /q5_k/i.test(options) ? 'gguf:q4_0' : 'gguf:q5_k_m' });
     const seconds = (Date.now() - t0) / 1000;
     const ab = fileBits(asDir);
     const registry = await ref.registry();
