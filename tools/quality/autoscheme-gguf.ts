@@ -1,8 +1,9 @@
 // AutoScheme with GGUF options against our byte-identical stand-in for llama.cpp's Q3_K_M (docs/formats/gguf.md,
 // ADR 0015/0016), plain and with an importance matrix, on llama-256 (issue #17, docs/autoscheme.md#figures).
-// The target average bits are the Q3_K_M file's own mix counted as AutoScheme counts bits (every 2-D weight:
-// the blocks' linears, output and token_embd); the AutoScheme file pins output and token_embd to the reference's
-// types (user --layer_config entries: fixed, counted) and is written with --format gguf:q5_k_m, whose own type (Q5_K) is
+// The target is the Q3_K_M file's own bits per weight over every 2-D weight (the blocks' linears, output and
+// token_embd), which all-GGUF options are counted in (the GGUF count); the AutoScheme file pins output and token_embd
+// to the types llama.cpp's rule gives them in the reference (user --layer_config entries: fixed, counted) and is written with --format gguf:q5_k_m (gguf:q4_0 when q5_k is an
+// option; a file type whose quantizer takes the importance matrix, or --iters 0 would not collect one), whose own type is
 // none of the options, so that every planned layer gets exactly its chosen type (and --iters 0 runs optimized RTN,
 // llama.cpp's quantizers with the importance matrix, for a k-quant file). Each file is read back from the
 // .gguf and scored on wiki.test.raw as the GGUF quality table (windows of BOS + 255 tokens, 100,000 tokens).
@@ -26,9 +27,10 @@ const log = process.argv.includes('--verbose') ? createLogger('info') : silentLo
 const TYPE_SCHEME: Record<string, string> = { Q2_K: 'GGUF:Q2_K_S', Q3_K: 'GGUF:Q3_K_S', Q4_K: 'GGUF:Q4_K_S', Q5_K: 'GGUF:Q5_K_S', Q6_K: 'GGUF:Q6_K', Q8_0: 'GGUF:Q8_0', Q4_0: 'GGUF:Q4_0', Q5_0: 'GGUF:Q5_0' };
 
 /** The 2-D weights of a GGUF folder: AutoScheme's bit count, the file's bits, and the types of output and token_embd. */
-function fileBits(dir: string): { counted: number; file: number; types: Map<string, string> } {
+function fileBits(dir: string): { counted: number; file: number; bits: number; numel: number; types: Map<string, string> } {
   const f = readGguf(ggufFileOf(dir, readConfig(dir)));
   let counted = 0;
+  let gguf = 0;
   let bytes = 0;
   let numel = 0;
   const types = new Map<string, string>();
@@ -39,10 +41,12 @@ function fileBits(dir: string): { counted: number; file: number; types: Map<stri
     const scheme = TYPE_SCHEME[type];
     if (!scheme) throw new Error(`${t.name}: type ${type} has no scheme here`);
     counted += layerBits(presetScheme(scheme), t.ne[1]!, t.ne[0]!);
+    gguf += layerBits(presetScheme(scheme), t.ne[1]!, t.ne[0]!, false, 'gguf');
     bytes += t.nbytes;
     numel += t.ne[0]! * t.ne[1]!;
   }
-  return { counted: counted / numel, file: (bytes * 8) / numel, types };
+  if (gguf !== bytes * 8) throw new Error(`${dir}: the GGUF block count (${gguf}) is not the file's ${bytes * 8} bits`);
+  return { counted: counted / numel, file: (bytes * 8) / numel, bits: bytes * 8, numel, types };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'as-gguf-'));
@@ -58,10 +62,10 @@ try {
     const as = new AutoRound(model, {
       ...common,
       layerConfig: { lm_head: TYPE_SCHEME[rb.types.get('output.weight')!]!, embed_tokens: TYPE_SCHEME[rb.types.get('token_embd.weight')!]! },
-      autoScheme: { avgBits: rb.counted, options: [options], cacheDir: join(work, 'cache') },
+      autoScheme: { avgBits: (rb.bits + 0.5) / rb.numel, options: [options], cacheDir: join(work, 'cache') },
     });
     const asDir = join(work, `autoscheme-${method}`);
-    await as.quantizeAndSave(asDir, { format: 'gguf:q5_k_m' });
+    await as.quantizeAndSave(asDir, { format: /q5_k/i.test(options) ? 'gguf:q4_0' : 'gguf:q5_k_m' });
     const seconds = (Date.now() - t0) / 1000;
     const ab = fileBits(asDir);
     const registry = await ref.registry();
@@ -75,7 +79,7 @@ try {
     console.error(rows.slice(-2).join('\n'));
   }
   console.log(`\nllama-256 GGUF, options ${options}: perplexity of the .gguf read back, wiki.test.raw (BOS + 255, 100,000 tokens)`);
-  console.log('| file | bits (AutoScheme count) | bits per weight (file, 2-D weights) | perplexity | mix, time |\n|---|---:|---:|---:|---|');
+  console.log('| file | bits (original count) | bits per weight (file, 2-D weights) | perplexity | mix, time |\n|---|---:|---:|---:|---|');
   for (const r of rows) console.log(r);
 } finally {
   rmSync(work, { recursive: true, force: true });

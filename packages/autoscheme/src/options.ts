@@ -1,5 +1,5 @@
 // The --options list of AutoScheme: preset names resolved to schemes, duplicates (two names of one scheme)
-// dropped, "mixed" recipes and what this package cannot score refused (docs/autoscheme.md#options).
+// dropped, "mixed" recipes refused (docs/autoscheme.md#options).
 
 import { AutoRoundError, type AutoSchemeRequest, PRESET_SCHEMES, presetScheme, type QuantScheme, schemeEquals } from '@autoround/core';
 
@@ -34,9 +34,6 @@ export function resolveOptions(options: readonly string[]): SchemeOption[] {
       throw new AutoRoundError('E_UNKNOWN_SCHEME', `--options ${given}: unknown scheme; known: ${Object.keys(PRESET_SCHEMES).filter((k) => !/MIXED/.test(k)).join(', ')}`, { subject: '--options' });
     }
     const scheme = presetScheme(key);
-    if (scheme.act_bits < 16) {
-      throw new AutoRoundError('E_UNSUPPORTED', `--options ${given}: options that quantize activations (act_bits ${scheme.act_bits}) are not scored yet (the delta-loss activation term is not implemented); use weight-only options`, { subject: '--options' });
-    }
     if (out.some((o) => schemeEquals(o.scheme, scheme))) continue;
     out.push({ name: key, given, scheme });
   }

@@ -12,7 +12,8 @@ import {
   type SchemePlanRow,
 } from '@autoround/core';
 import { layerQuantType, rtnQuantize } from '@autoround/algo-rtn';
-import { layerBits } from './bits.js';
+import { type BitCount, layerBits } from './bits.js';
+import { ggmlTypeOfScheme, needsActivationMax, quantizeActivation, quantizesActivations } from '@autoround/quant-types';
 import { cacheKey, defaultCacheDir, modelDigest, readCache, tokensDigest, writeCache } from './cache.js';
 import { solveKnapsack } from './knapsack.js';
 import { type SchemeOption, validateRequest } from './options.js';
@@ -43,9 +44,16 @@ export function rtnQdq(name: string, scheme: QuantScheme, w: Float32Array, out: 
   return rtnQuantize(w, out, inF, scheme, type === null ? undefined : { type, imatrix: imatrix ?? null }).qdq;
 }
 
-/** Σx²/tokens of every block linear's input in the float model (llama-imatrix's vector), keyed by full name. */
-function importanceVectors(sm: Pick<ScoringModel, 'model' | 'spec'>, samples: readonly Int32Array[], layers: ReadonlySet<string>): Map<string, Float32Array> {
+/** What scoring needs of each planned layer's float input: Σx²/tokens (llama-imatrix's vector) and max |x|. */
+interface InputStats {
+  readonly imatrix: Map<string, Float32Array>;
+  readonly absMax: Map<string, number>;
+}
+
+/** Input statistics of every block linear in `layers` over the float model's forward of the samples (full names). */
+function inputStats(sm: Pick<ScoringModel, 'model' | 'spec'>, samples: readonly Int32Array[], layers: ReadonlySet<string>): InputStats {
   const sums = new Map<string, Float64Array>();
+  const absMax = new Map<string, number>();
   let tokens = 0;
   let xs = samples.map((ids) => sm.model.embedTokens(ids));
   for (const s of samples) tokens += s.length;
@@ -58,12 +66,20 @@ function importanceVectors(sm: Pick<ScoringModel, 'model' | 'spec'>, samples: re
           if (!layers.has(name)) return;
           let acc = sums.get(name);
           if (!acc) sums.set(name, (acc = new Float64Array(inF)));
-          for (let r = 0; r < rows; r++) for (let j = 0; j < inF; j++) acc[j]! += a[r * inF + j]! ** 2;
+          let m = absMax.get(name) ?? 0;
+          for (let r = 0; r < rows; r++) {
+            for (let j = 0; j < inF; j++) {
+              const v = a[r * inF + j]!;
+              acc[j]! += v * v;
+              if (Math.abs(v) > m) m = Math.abs(v);
+            }
+          }
+          absMax.set(name, m);
         },
       }),
     );
   }
-  return new Map([...sums].map(([k, v]) => [k, Float32Array.from(v, (x) => x / tokens)]));
+  return { imatrix: new Map([...sums].map(([k, v]) => [k, Float32Array.from(v, (x) => x / tokens)])), absMax };
 }
 
 function shapesOf(ctx: SchemePlanContext): Map<string, LayerShape> {
@@ -73,6 +89,15 @@ function shapesOf(ctx: SchemePlanContext): Map<string, LayerShape> {
   m.set(ctx.spec.lmHead.replace(/\.weight$/, ''), outside);
   m.set(ctx.spec.embedding.replace(/\.weight$/, ''), outside);
   return m;
+}
+
+/**
+ * Which bit count the budget is met in (docs/autoscheme.md#bit-cost): the GGUF block types' storage bits
+ * when every option is a GGUF type (the mix is a .gguf file, whose size is what a target means), else the
+ * original's compute_layer_bits.
+ */
+export function bitCountOf(options: readonly SchemeOption[]): BitCount {
+  return options.every((o) => o.name.startsWith('GGUF:') && ggmlTypeOfScheme(o.scheme, true) !== null) ? 'gguf' : 'autoround';
 }
 
 /** The head rule for lm_head and the embedding (docs/autoscheme.md#head-and-embedding): fixed before the knapsack. */
@@ -94,6 +119,8 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
     if (why) throw new AutoRoundError('E_FORMAT', `--options ${o.given}: ${why}`, { subject: '--options' });
   }
   const ignore = request.ignoreScaleZpBits ?? false;
+  const count = bitCountOf(options);
+  const bits = (s: QuantScheme, n: string) => layerBits(s, shape(n).out, shape(n).inF, ignore, count);
   const shapes = shapesOf(ctx);
   const shape = (n: string) => {
     const s = shapes.get(n);
@@ -108,14 +135,14 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
   if (planned.length === 0) throw new AutoRoundError('E_BAD_FLAG', '--avg_bits: no layer is left for AutoScheme to plan (every quantized layer is fixed by --layer_config)', { subject: '--avg_bits' });
   const totalParams = quantized.reduce((a, [n]) => a + shape(n).out * shape(n).inF, 0);
   const budget = Math.floor(totalParams * request.avgBits);
-  const fixedBits = fixed.reduce((a, [n, s]) => a + layerBits(s, shape(n).out, shape(n).inF, ignore), 0);
+  const fixedBits = fixed.reduce((a, [n, s]) => a + bits(s, n), 0);
   const headPicks = headLayers.map((n) => ({ n, o: headOption(options, n === ctx.spec.embedding.replace(/\.weight$/, ''), request.avgBits) }));
-  const headBits = headPicks.reduce((a, { n, o }) => a + layerBits(o.scheme, shape(n).out, shape(n).inF, ignore), 0);
+  const headBits = headPicks.reduce((a, { n, o }) => a + bits(o.scheme, n), 0);
   const units = unitsOf(ctx.spec, planned, request.sharedLayers ?? []);
-  const unitCost = (u: { layers: readonly string[] }, o: SchemeOption) => u.layers.reduce((a, n) => a + layerBits(o.scheme, shape(n).out, shape(n).inF, ignore), 0);
+  const unitCost = (u: { layers: readonly string[] }, o: SchemeOption) => u.layers.reduce((a, n) => a + bits(o.scheme, n), 0);
   const minBits = fixedBits + headBits + units.reduce((a, u) => a + Math.min(...options.map((o) => unitCost(u, o))), 0);
   const maxBits = fixedBits + headBits + units.reduce((a, u) => a + Math.max(...options.map((o) => unitCost(u, o))), 0);
-  const counted = ignore ? 'weight bits only (--ignore_scale_zp_bits)' : 'scale and zero-point bits included';
+  const counted = ignore ? 'weight bits only (--ignore_scale_zp_bits)' : count === 'gguf' ? 'GGUF block sizes' : 'scale and zero-point bits included';
   if (budget < minBits || totalParams * request.avgBits > maxBits) {
     throw new AutoRoundError(
       'E_BAD_FLAG',
@@ -133,7 +160,7 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
   if (samples.length === 0) throw new AutoRoundError('E_NO_DATASET', `AutoScheme: the dataset gave no sample of ${seqlen} tokens`, { subject: '--avg_bits' });
   const cacheDir = request.cacheDir === false ? undefined : (request.cacheDir ?? defaultCacheDir());
   const baseKey = {
-    v: 1,
+    v: 2,
     reduction: SCORE_REDUCTION,
     model: modelDigest(ctx.checkpoint.dir, [...ctx.checkpoint.namesByShard().keys()]),
     data: tokensDigest(samples),
@@ -142,8 +169,11 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
   };
   const plannedSet = new Set(planned);
   const fixedMap = new Map(fixed);
-  const needImatrix = options.some((o) => layerQuantType({}, '', o.scheme) !== null);
-  let imatrix: Map<string, Float32Array> | undefined;
+  // GGUF options are scored with the importance matrix (imatrix RTN), options with static activation scales with
+  // each input's calibrated maximum; both come from one float forward over the scoring samples
+  const needStats = options.some((o) => layerQuantType({}, '', o.scheme) !== null || needsActivationMax(o.scheme)) || fixed.some(([, f]) => needsActivationMax(f));
+  let stats: InputStats | undefined;
+  const acting = options.some((o) => quantizesActivations(o.scheme)) || fixed.some(([, f]) => quantizesActivations(f));
   const scores = new Map<SchemeOption, Map<string, number>>();
   const losses = new Map<SchemeOption, number>();
   for (const o of options) {
@@ -156,17 +186,26 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
       continue;
     }
     const t1 = Date.now();
-    if (needImatrix && !imatrix && layerQuantType({}, '', o.scheme) !== null) imatrix = importanceVectors({ model, spec: ctx.spec }, samples, plannedSet);
+    if (needStats && !stats) stats = inputStats({ model, spec: ctx.spec }, samples, new Set([...plannedSet, ...fixedMap.keys()]));
+    const schemeOf = (n: string) => (plannedSet.has(n) ? o.scheme : fixedMap.get(n));
     const sm: ScoringModel = {
       model,
       spec: ctx.spec,
       backend: ctx.backend,
       weight: (n) => ctx.checkpoint.readFloat32(`${n}.weight`).data,
       qdq: (n, w, out, inF) => {
-        if (plannedSet.has(n)) return rtnQdq(n, o.scheme, w, out, inF, imatrix?.get(n));
+        if (plannedSet.has(n)) return rtnQdq(n, o.scheme, w, out, inF, stats?.imatrix.get(n));
         const f = fixedMap.get(n);
         return f ? rtnQdq(n, f, w, out, inF) : undefined;
       },
+      ...(acting
+        ? {
+            actQdq: (n: string, x: Float32Array, rows: number, inF: number) => {
+              const s = schemeOf(n);
+              return s && quantizesActivations(s) ? quantizeActivation(x, rows, inF, s, stats?.absMax.get(n)) : undefined;
+            },
+          }
+        : {}),
     };
     const r = await deltaLossScores(sm, { samples, batchSize }, SCORE_REDUCTION);
     const s = new Map([...r.scores].filter(([n]) => plannedSet.has(n)));
@@ -191,7 +230,7 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
   });
   for (const { n, o } of headPicks) {
     layerConfig[exactPattern(n)] = o.name;
-    rows.push({ unit: n, layers: [n], option: o.name, params: shape(n).out * shape(n).inF, bits: layerBits(o.scheme, shape(n).out, shape(n).inF, ignore), score: Number.NaN });
+    rows.push({ unit: n, layers: [n], option: o.name, params: shape(n).out * shape(n).inF, bits: bits(o.scheme, n), score: Number.NaN });
   }
   const usedBits = fixedBits + headBits + solved.cost;
   const achievedBits = usedBits / totalParams;
@@ -202,6 +241,7 @@ export async function planAutoScheme(ctx: SchemePlanContext): Promise<SchemePlan
     achieved_bits: achievedBits,
     options: options.map((o) => o.name),
     ignore_scale_zp_bits: ignore,
+    bit_count: count,
     shared_layers: request.sharedLayers ?? null,
     nsamples: samples.length,
     seqlen,

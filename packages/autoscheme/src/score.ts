@@ -15,6 +15,11 @@ export interface ScoringModel {
   weight(layer: string): Float32Array;
   /** The quantized-dequantized weight a layer has in this pass, or undefined to keep it in float. */
   qdq(layer: string, weight: Float32Array, out: number, inF: number): Float32Array | undefined;
+  /**
+   * The QDQ of a layer's input x [rows, in] when its scheme quantizes activations (act_bits ≤ 8), or undefined
+   * to keep x: the forward uses it, and the score adds the activation term Σ |∂L/∂x̂ ⊙ (x − x̂)| (spec §10).
+   */
+  actQdq?(layer: string, x: Float32Array, rows: number, inF: number): Float32Array | undefined;
 }
 
 export interface ScoringData {
@@ -35,6 +40,16 @@ export interface ScoreResult {
 
 /** Called with each quantized layer's gradient of the mean loss, its float weight and its QDQ weight. */
 export type GradientSink = (layer: string, grad: Float32Array, weight: Float32Array, qdq: Float32Array) => void;
+
+/** Called per batch with a layer's activation term Σ |∂L/∂x̂ ⊙ (x − x̂)| (layers whose inputs are quantized). */
+export type ActivationSink = (layer: string, term: number) => void;
+
+/** The forward's activation hook of block `block` (local names), from the scorer's per-layer QDQ. */
+function blockActivations(sm: ScoringModel, prefix: string): ((local: string, x: Float32Array, rows: number, inF: number) => Float32Array) | undefined {
+  const f = sm.actQdq;
+  if (!f) return undefined;
+  return (local, x, rows, inF) => f(`${prefix}.${local}`, x, rows, inF) ?? x;
+}
 
 function sampleLength(data: ScoringData): number {
   const T = data.samples[0]?.length ?? 0;
@@ -79,7 +94,8 @@ function forwardAll(sm: ScoringModel, data: ScoringData, T: number, keep: boolea
     if (keep) acts.push(xs);
     const bw = blockWeights(sm, i);
     const weights = new Map([...bw].map(([k, v]) => [k, v.q]));
-    xs = xs.map((x) => sm.model.blockForward(i, x, T, { weights }));
+    const activations = blockActivations(sm, sm.spec.blocks[i]!.prefix);
+    xs = xs.map((x) => sm.model.blockForward(i, x, T, activations ? { weights, activations } : { weights }));
   }
   acts.push(xs);
   return acts;
@@ -117,7 +133,7 @@ export function meanLoss(sm: ScoringModel, data: ScoringData): number {
  * Forward and backward of the mean LM loss over the samples, block by block; each quantized layer's
  * gradient (∂L/∂Ŵ, summed over the batches of the mean) goes to `sink` once its block is done.
  */
-export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: GradientSink, batchSink?: GradientSink): Promise<{ loss: number; activationFloats: number }> {
+export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: GradientSink, batchSink?: GradientSink, actSink?: ActivationSink): Promise<{ loss: number; activationFloats: number }> {
   const T = sampleLength(data);
   const H = sm.spec.hiddenSize;
   const n = data.samples.length;
@@ -151,6 +167,9 @@ export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: G
       g.reset();
       const x = g.leaf(concat(xs.slice(s, e)), [(e - s) * T, H]);
       const leaves = new Map<string, Var>();
+      // each quantized input: the straight-through QDQ node (its gradient is ∂L/∂x̂) and its float input
+      const inputs: { local: string; x: Var; xq: Var }[] = [];
+      const prefix = sm.spec.blocks[i]!.prefix;
       const y = sm.model.blockGraph(
         g,
         x,
@@ -163,6 +182,17 @@ export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: G
             leaves.set(local, v);
             return v;
           },
+          ...(sm.actQdq
+            ? {
+                input: (gr: Graph, local: string, xin: Var) => {
+                  const q = sm.actQdq!(`${prefix}.${local}`, xin.data, xin.shape[0]!, xin.shape[1]!);
+                  if (!q) return undefined;
+                  const xq = gr.straightThrough(xin, (_xd, out) => out.set(q));
+                  inputs.push({ local, x: xin, xq });
+                  return xq;
+                },
+              }
+            : {}),
         },
         e - s,
         T,
@@ -175,6 +205,7 @@ export async function lossGradients(sm: ScoringModel, data: ScoringData, sink: G
         for (let j = 0; j < acc.length; j++) acc[j]! += gv[j]!;
         if (batchSink) batchSink(bw.get(local)!.name, gv, bw.get(local)!.w, bw.get(local)!.q);
       }
+      if (actSink) for (const a of inputs) actSink(`${prefix}.${a.local}`, a.xq.grad ? deltaLoss(a.xq.grad, a.x.data, a.xq.data) : 0);
       for (let k = s; k < e; k++) down.push(x.grad!.slice((k - s) * T * H, (k - s + 1) * T * H));
     }
     for (const [local, v] of bw) sink(v.name, grads.get(local)!, v.w, v.q);
@@ -197,12 +228,24 @@ export function deltaLoss(grad: Float32Array, w: Float32Array, q: Float32Array):
  */
 export type ScoreReduction = 'gradient' | 'batch';
 
-/** The delta-loss score of every layer `sm.qdq` quantizes, with the quantized model's loss. */
+/**
+ * The delta-loss score of every layer `sm.qdq` quantizes, with the quantized model's loss: the weight term
+ * under `reduction`, plus, for layers whose inputs `sm.actQdq` quantizes, the activation term. As the original's
+ * scoring wrapper, the activation term is the *mean* over batches of Σ|∂L/∂x̂ ⊙ (x − x̂)| (its total_act_score /
+ * act_cnt) while the weight term is summed over them (docs/autoscheme.md#scores).
+ */
 export async function deltaLossScores(sm: ScoringModel, data: ScoringData, reduction: ScoreReduction = 'gradient'): Promise<ScoreResult> {
   const scores = new Map<string, number>();
+  const add = (layer: string, v: number) => scores.set(layer, (scores.get(layer) ?? 0) + v);
+  const act = new Map<string, { sum: number; batches: number }>();
+  const actSink: ActivationSink = (layer, term) => {
+    const a = act.get(layer) ?? { sum: 0, batches: 0 };
+    act.set(layer, { sum: a.sum + term, batches: a.batches + 1 });
+  };
   const { loss, activationFloats } =
     reduction === 'gradient'
-      ? await lossGradients(sm, data, (layer, grad, w, q) => scores.set(layer, deltaLoss(grad, w, q)))
-      : await lossGradients(sm, data, () => undefined, (layer, grad, w, q) => scores.set(layer, (scores.get(layer) ?? 0) + deltaLoss(grad, w, q)));
+      ? await lossGradients(sm, data, (layer, grad, w, q) => add(layer, deltaLoss(grad, w, q)), undefined, actSink)
+      : await lossGradients(sm, data, () => undefined, (layer, grad, w, q) => add(layer, deltaLoss(grad, w, q)), actSink);
+  for (const [layer, a] of act) add(layer, a.sum / a.batches);
   return { loss, scores, activationFloats };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { presetScheme } from '@autoround/core';
 import { mulberry32 } from '@autoround/testing';
-import { layerBits, solveKnapsack, type Choice } from '../src/index.js';
+import { bitCountOf, ggufBits, layerBits, resolveOptions, solveKnapsack, type Choice } from '../src/index.js';
 
 /** Every combination of choices, the least loss within the budget (float64 sums, in unit order). */
 function bruteForce(units: Choice[][], budget: number): number | undefined {
@@ -80,5 +80,33 @@ describe('layerBits (the original compute_layer_bits)', () => {
     expect(layerBits(presetScheme('GGUF:Q2_K_S'), 1, 256)).toBe(512 + 128 + 64);
     // MXFP4: 8-bit shared scales, no zero point
     expect(layerBits(presetScheme('MXFP4'), 1, 64)).toBe(4 * 64 + 2 * 8);
+  });
+});
+
+describe('the GGUF count (block types\' storage bits)', () => {
+  it('charges each GGUF option its block size, with llama-quantize\'s row fallback, and only for all-GGUF option lists', () => {
+    // bytes per 256-weight block · 8 / 256, independent of the quant-types table: 84, 110, 144, 176, 210 bytes
+    const perWeight = (name: string, inF = 256) => ggufBits(presetScheme(name), 3, inF)! / (3 * inF);
+    expect(perWeight('GGUF:Q2_K_S')).toBe(2.625);
+    expect(perWeight('GGUF:Q3_K_S')).toBe(3.4375);
+    expect(perWeight('GGUF:Q4_K_S')).toBe(4.5);
+    expect(perWeight('GGUF:Q5_K_S')).toBe(5.5);
+    expect(perWeight('GGUF:Q6_K')).toBe(6.5625);
+    // Q8_0: 34 bytes per 32; Q4_0: 18 per 32
+    expect(perWeight('GGUF:Q8_0')).toBe(8.5);
+    expect(perWeight('GGUF:Q4_0')).toBe(4.5);
+    // a row of 896 (3.5 blocks of 256): Q4_K falls back to Q5_0 (22 bytes per 32), Q6_K to Q8_0
+    expect(perWeight('GGUF:Q4_K_S', 896)).toBe(5.5);
+    expect(perWeight('GGUF:Q6_K', 896)).toBe(8.5);
+    expect(ggufBits(presetScheme('W4A16'), 3, 256)).toBeNull();
+    expect(layerBits(presetScheme('GGUF:Q3_K_S'), 2, 512, false, 'gguf')).toBe(2 * 2 * 110 * 8);
+    // the original's count stays the default, and --ignore_scale_zp_bits wins over either
+    expect(layerBits(presetScheme('GGUF:Q3_K_S'), 1, 256)).toBe(3 * 256 + 16 * 6 * 2 + 64);
+    expect(layerBits(presetScheme('GGUF:Q3_K_S'), 1, 256, true, 'gguf')).toBe(3 * 256);
+    // a non-GGUF scheme in a GGUF count (a fixed layer) keeps the original's
+    expect(layerBits(presetScheme('W4A16'), 256, 768, false, 'gguf')).toBe(layerBits(presetScheme('W4A16'), 256, 768));
+    expect(bitCountOf(resolveOptions(['gguf:q2_k_s,gguf:q4_k_s,gguf:q6_k']))).toBe('gguf');
+    expect(bitCountOf(resolveOptions(['W2A16,W4A16']))).toBe('autoround');
+    expect(bitCountOf(resolveOptions(['gguf:q2_k_s,W4A16']))).toBe('autoround');
   });
 });

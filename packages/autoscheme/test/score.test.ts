@@ -89,6 +89,51 @@ describe.skipIf(!HAS_SHARED)('delta-loss scoring', () => {
     }
   }, 120_000);
 
+  it(needsShared('stories260K: the activation term is |∂L/∂x̂ · (x − x̂)|, ∂L/∂x̂ against central differences of the mean loss'), async () => {
+    const m = open(STORIES);
+    const sm0 = fixedQdq(m, new Map());
+    // one sample: the forward and the graph see the same rows, and one entry is shifted once
+    const T = 24;
+    const data = { samples: randomSamples(1, T, m.model.spec.vocabSize, 11), batchSize: 1 };
+    const base = meanLoss(sm0, data);
+    let checked = 0;
+    for (const [layer, row, col] of [
+      ['model.layers.1.mlp.down_proj', T - 3, 5],
+      ['model.layers.3.self_attn.o_proj', 4, 7],
+      ['model.layers.0.mlp.gate_proj', 6, 3],
+      ['model.layers.2.self_attn.q_proj', 9, 10],
+    ] as const) {
+      // x̂ = x + δ at one entry of one layer's input: the term is |g·δ|, g = ∂L/∂x̂ at that entry
+      const shifted = (d: number): ScoringModel => ({
+        ...sm0,
+        actQdq: (n, x, rows, inF) => {
+          if (n !== layer) return undefined;
+          const y = x.slice();
+          y[row * inF + col]! += d;
+          return y;
+        },
+      });
+      const terms = new Map<string, number>();
+      await lossGradients(shifted(0), data, () => undefined, undefined, (n, t) => terms.set(n, (terms.get(n) ?? 0) + t));
+      expect([...terms.keys()]).toEqual([layer]);
+      expect(terms.get(layer)).toBe(0);
+      const h = 0.05;
+      const scored = await deltaLossScores(shifted(h), data, 'batch');
+      // with no weight quantized, the score is the activation term alone
+      const term = scored.scores.get(layer)!;
+      const fd = (meanLoss(shifted(h), data) - meanLoss(shifted(-h), data)) / 2;
+      expect(Math.abs(scored.loss - meanLoss(shifted(h), data))).toBeLessThan(1e-5);
+      expect(Math.abs(term - Math.abs(fd))).toBeLessThan(0.05 * Math.abs(fd) + 2e-6);
+      if (Math.abs(fd) > 1e-5) checked++;
+      // the term is a mean over batches (the original's act_cnt), of gradients of each batch's share of the mean loss:
+      // the same sample in two batches halves each batch's gradient, so the mean is half (a sum would keep it whole)
+      const twice = await deltaLossScores(shifted(h), { samples: [data.samples[0]!, data.samples[0]!], batchSize: 1 }, 'batch');
+      expect(twice.scores.get(layer)!).toBeCloseTo(term / 2, 7);
+      expect(base).toBeGreaterThan(0);
+    }
+    expect(checked).toBeGreaterThanOrEqual(3);
+  }, 120_000);
+
   it(needsShared('llama-256: the scores order layers as quantizing each one alone changes the loss (rank correlation)'), async () => {
     const m = open(LLAMA256);
     const scheme = presetScheme('W2A16');

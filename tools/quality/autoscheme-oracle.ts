@@ -1,0 +1,90 @@
+// The oracle for AutoScheme's W2/W4 @ 3 bits on llama-256 (issue #17, docs/autoscheme.md#w2w4-oracle): the loss
+// change of quantizing each layer alone (plain RTN) is *measured* on wikitext-2 test windows (the evaluation text
+// itself, BOS + 255 tokens), then the exact knapsack picks the W2/W4 assignment of least summed measured change
+// under a budget, and that assignment's real loss (every layer quantized at once) is measured too. If even this
+// plan, which knows the test text, loses to uniform W3, no W2/W4 plan at that budget found by scores can win.
+// With --measure c4 the changes are measured on AutoScheme's scoring data instead (the first 256 tokens of C4 sample
+// records, --windows of them), and --eval full scores the plans on the whole perplexity text (100,215 tokens): a
+// zeroth-order plan that never saw the test text.
+//   npm run autoscheme-oracle -- [--windows 40] [--measure wiki|c4] [--eval windows|full] [--options W2A16,W4A16] [--budgets 3,3.1484]
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Checkpoint } from '@autoround/core-tensor';
+import { fullName, isBlockTunable, presetScheme, readConfig } from '@autoround/core';
+import { nativeBackend } from '@autoround/kernels-cpu';
+import { llamaArchitecture } from '@autoround/models';
+import { layerBits, meanLoss, rtnQdq, solveKnapsack, type ScoringModel } from '@autoround/autoscheme';
+
+const SHARED = resolve(import.meta.dirname, '../../../shared');
+const arg = (k: string, d: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1]! : d);
+const dir = join(SHARED, 'models/llama-256');
+const nWindows = Number(arg('windows', '40'));
+const options = arg('options', 'W2A16,W4A16').split(',');
+const budgets = arg('budgets', '3,3.1484').split(',').map(Number);
+const uniform = [...new Set([...options, 'W3A16'])];
+
+const backend = nativeBackend.create({ threads: 2 });
+const spec = llamaArchitecture.describe(readConfig(dir), `${dir}/config.json`);
+const ckpt = Checkpoint.open(dir);
+const model = llamaArchitecture.load(spec, ckpt, backend);
+if (!isBlockTunable(model)) throw new Error('llama-256 is not block-tunable');
+const layers = spec.blocks.flatMap((b) => b.linears.map((l) => ({ name: fullName(b, l), out: l.outFeatures, inF: l.inFeatures })));
+const weights = new Map(layers.map((l) => [l.name, ckpt.readFloat32(`${l.name}.weight`).data]));
+const qdqs = new Map(uniform.map((o) => [o, new Map(layers.map((l) => [l.name, rtnQdq(l.name, presetScheme(o), weights.get(l.name)!, l.out, l.inF)]))]));
+
+// wikitext-2 test windows as the perplexity table cuts them: BOS + 255 tokens each
+const tok = llamaArchitecture.tokenizer!(dir);
+const ids = tok.encode(readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8'), { addSpecialTokens: false });
+const bos = tok.bosTokenId ?? 1;
+const wikiWindows = (n: number) => Array.from({ length: n }, (_, w) => Int32Array.from([bos, ...ids.slice(w * 255, (w + 1) * 255)]));
+const c4Windows = (n: number) => {
+  const out: Int32Array[] = [];
+  for (const line of readFileSync(join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl'), 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const t = tok.encode((JSON.parse(line) as { text: string }).text);
+    if (t.length >= 256) out.push(Int32Array.from(t.slice(0, 256)));
+    if (out.length === n) break;
+  }
+  return out;
+};
+const measure = arg('measure', 'wiki');
+const samples = measure === 'c4' ? c4Windows(nWindows) : wikiWindows(nWindows);
+const data = { samples, batchSize: 1 };
+const evalData = arg('eval', 'windows') === 'full' ? { samples: wikiWindows(Math.floor(ids.length / 255) > 393 ? 393 : Math.floor(ids.length / 255)), batchSize: 1 } : data;
+const sm = (q: ReadonlyMap<string, Float32Array>): ScoringModel => ({ model, spec, backend, weight: (n) => weights.get(n)!, qdq: (n) => q.get(n) });
+const loss = (q: ReadonlyMap<string, Float32Array>) => meanLoss(sm(q), data);
+const evalLoss = (q: ReadonlyMap<string, Float32Array>) => (evalData === data ? loss(q) : meanLoss(sm(q), evalData));
+
+const t0 = Date.now();
+const base = loss(new Map());
+const total = layers.reduce((a, l) => a + l.out * l.inF, 0);
+const bitsOf = (o: string) => layers.reduce((a, l) => a + layerBits(presetScheme(o), l.out, l.inF), 0) / total;
+console.log(`llama-256, changes measured on ${nWindows} ${measure === 'c4' ? 'C4 sample windows of 256 tokens' : 'wikitext-2 test windows of BOS + 255 tokens'}; fp32 loss ${base.toFixed(5)}; plans scored on ${evalData.samples.length} wikitext-2 test windows`);
+const evalBase = evalData === data ? base : evalLoss(new Map());
+if (evalData !== data) console.log(`fp32 on the evaluation windows: loss ${evalBase.toFixed(5)} (perplexity ${Math.exp(evalBase).toFixed(4)})`);
+const uniformLoss = new Map<string, number>();
+for (const o of uniform) {
+  if (evalData !== data && o !== 'W3A16') continue;
+  uniformLoss.set(o, evalLoss(qdqs.get(o)!));
+  console.log(`uniform ${o}: ${bitsOf(o).toFixed(4)} bits, loss ${uniformLoss.get(o)!.toFixed(5)} (perplexity ${Math.exp(uniformLoss.get(o)!).toFixed(4)})`);
+}
+// the measured loss change of each layer quantized alone
+const delta = new Map<string, Map<string, number>>();
+for (const o of uniform) {
+  const d = new Map<string, number>();
+  for (const l of layers) d.set(l.name, loss(new Map([[l.name, qdqs.get(o)!.get(l.name)!]])) - base);
+  delta.set(o, d);
+  const sum = [...d.values()].reduce((a, b) => a + b, 0);
+  console.log(`${o}: Σ of the 28 layers' measured changes ${sum.toFixed(5)}${evalData === data ? `; all at once ${(uniformLoss.get(o)! - base).toFixed(5)}` : ''}`);
+}
+console.log('\nlayer | ' + uniform.map((o) => `Δ ${o}`).join(' | ') + '\n---|' + uniform.map(() => '---:').join('|'));
+for (const l of layers) console.log(`${l.name.replace('model.layers.', '')} | ` + uniform.map((o) => delta.get(o)!.get(l.name)!.toFixed(5)).join(' | '));
+for (const b of budgets) {
+  const choices = layers.map((l) => options.map((o) => ({ cost: layerBits(presetScheme(o), l.out, l.inF), loss: delta.get(o)!.get(l.name)! })));
+  const r = solveKnapsack(choices, Math.floor(total * b));
+  const q = new Map(layers.map((l, i) => [l.name, qdqs.get(options[r.picks[i]!]!)!.get(l.name)!]));
+  const real = evalLoss(q);
+  const count = options.map((o, k) => `${r.picks.filter((p) => p === k).length}×${o}`).join(' ');
+  console.log(`\noracle ${options.join('/')} @ ${b}: ${(r.cost / total).toFixed(4)} bits (${count}); Σ measured changes ${r.loss.toFixed(5)} (uniform W3A16's Σ ${[...delta.get('W3A16')!.values()].reduce((a, x) => a + x, 0).toFixed(5)}); real loss ${real.toFixed(5)} (perplexity ${Math.exp(real).toFixed(4)}) vs uniform W3A16 ${uniformLoss.get('W3A16')!.toFixed(5)} (${Math.exp(uniformLoss.get('W3A16')!).toFixed(4)})`);
+}
+console.log(`\n${((Date.now() - t0) / 1000).toFixed(0)} s`);
