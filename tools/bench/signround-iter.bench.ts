@@ -10,7 +10,7 @@
 import { loadavg } from 'node:os';
 import { pairedFraction } from './paired-ceiling.js';
 import { Graph, type KernelBackend } from '@autoround/core-tensor';
-import { QdqParams, qdqVar } from '@autoround/algo-signround';
+import { QdqParams, qdqVar, signStep } from '@autoround/algo-signround';
 import { type BlockTensors, llamaBlockGraph } from '@autoround/models';
 import { describeBackend, native, nativeBackend, nativeLoadError, setKernelLogger } from '@autoround/kernels-cpu';
 
@@ -24,6 +24,8 @@ const iters = opt('iters', 2);
 const bits = opt('bits', 4);
 const group = opt('group', 128);
 const doBaseline = opt('baseline', 1) !== 0;
+// --profile 1: per-phase and per-kernel seconds of each timed iteration (docs/perf/signround-iteration.md)
+const doProfile = opt('profile', 0) !== 0;
 const hidden = 1024, inter = 3072, H = 16, KV = 8, D = 128;
 
 if (!native) {
@@ -97,20 +99,53 @@ const target = randArr(B * T * hidden, 2);
 const layers = [...linears.values()];
 const params = layers.flatMap((l) => l.quant!.params());
 
+// Profile: seconds per phase of the iteration and per kernel (summed over the timed iterations).
+const prof = new Map<string, number>();
+const addProf = (k: string, s: number) => prof.set(k, (prof.get(k) ?? 0) + s);
+let phase = '';
+const mark = (() => {
+  let t = 0;
+  return (next: string) => {
+    const now = performance.now();
+    if (doProfile && phase) addProf(`phase ${phase}`, (now - t) / 1000);
+    phase = next;
+    t = now;
+  };
+})();
+
+/** The backend with every kernel timed into prof under "<phase> <kernel>" (gemm by transposes). */
+function profiled(be: KernelBackend): KernelBackend {
+  const out: Record<string, unknown> = { name: be.name, threads: be.threads };
+  for (const key of Object.keys(be) as (keyof KernelBackend)[]) {
+    const f = be[key];
+    if (typeof f !== 'function') continue;
+    out[key] = (...a: unknown[]) => {
+      const t0 = performance.now();
+      const r = (f as (...a: unknown[]) => unknown).apply(be, a);
+      const label = key === 'gemm' ? `gemm ${a[0] ? 'T' : 'N'}${a[1] ? 'T' : 'N'}` : key;
+      addProf(`${phase} ${label}`, (performance.now() - t0) / 1000);
+      return r;
+    };
+  }
+  return out as unknown as KernelBackend;
+}
+
 function iteration(g: Graph, it: number): number {
+  mark('zero-grad');
   for (const p of params) p.zeroGrad();
   g.reset();
+  mark('forward');
   const y = llamaBlockGraph(g, g.input(x, [B * T, hidden]), dims, w, { cos, sin, rotDim: D }, inject, B, T);
+  mark('loss');
   const l = g.mse(y, target);
   const loss = l.data[0]!;
+  mark('backward');
   g.backward(g.scale(l, 1000));
+  mark('step');
   const lr = 5e-3 * (1 - it / 200);
-  for (const p of params) {
-    const d = p.data;
-    const gr = p.grad;
-    for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i]! - lr * (gr[i]! > 0 ? 1 : gr[i]! < 0 ? -1 : 0));
-  }
+  for (const p of params) signStep(p.data, p.grad, lr, g.backend);
   for (const l of layers) l.quant.clampMinMax(0, 1);
+  mark('');
   return loss;
 }
 
@@ -125,6 +160,7 @@ const work = 3 * (linFlops + attFlops);
 function time(be: KernelBackend, n: number, label: string): { s: number; cpu: number; loss: number; paired: number } {
   const g = new Graph(be);
   iteration(g, 0); // warm-up (arena, scratch)
+  prof.clear();
   let best = Infinity, bestCpu = Infinity, loss = 0, i = 0;
   const paired = pairedFraction({
     call: () => {
@@ -148,9 +184,11 @@ function time(be: KernelBackend, n: number, label: string): { s: number; cpu: nu
   return { s: best, cpu: bestCpu, loss, paired: paired.median };
 }
 
-const be = nativeBackend.create({});
-console.log(`signround-iter: block hidden ${hidden}, intermediate ${inter}, ${H}/${KV} heads of ${D}, batch ${B} × seqlen ${T}, W${bits}G${group} asym on ${describeBackend(be)}; ${(work / 1e9).toFixed(1)} GFLOP per iteration`);
+const be0 = nativeBackend.create({});
+const be = doProfile ? profiled(be0) : be0;
+console.log(`signround-iter: block hidden ${hidden}, intermediate ${inter}, ${H}/${KV} heads of ${D}, batch ${B} × seqlen ${T}, W${bits}G${group} asym on ${describeBackend(be0)}; ${(work / 1e9).toFixed(1)} GFLOP per iteration`);
 const fused = time(be, iters, 'fused');
+if (doProfile) printProfile(iters);
 let base: { s: number } | null = null;
 if (doBaseline) {
   const plain: KernelBackend = { name: be.name, threads: be.threads, gemm: be.gemm.bind(be) };
@@ -164,7 +202,7 @@ console.log(
   JSON.stringify({
     bench: 'signround-iter',
     shape: { batch: B, seqlen: T, hidden, intermediate: inter, heads: H, kv_heads: KV, head_dim: D, bits, group },
-    backend: describeBackend(be),
+    backend: describeBackend(be0),
     seconds: +fused.s.toFixed(4),
     gflop_per_iter: +(work / 1e9).toFixed(2),
     gflops: +gflops.toFixed(2),
@@ -178,3 +216,25 @@ console.log(
     ratio: +fused.paired.toFixed(4),
   }),
 );
+
+/** The profile table (per iteration): each phase, its kernels, and the rest of it (JavaScript). */
+function printProfile(n: number): void {
+  const rows: [string, number][] = [];
+  let total = 0;
+  for (const ph of ['zero-grad', 'forward', 'loss', 'backward', 'step']) {
+    const s = (prof.get(`phase ${ph}`) ?? 0) / n;
+    total += s;
+    let inKernels = 0;
+    const ks = [...prof].filter(([k]) => k.startsWith(`${ph} `)).sort((a, b) => b[1] - a[1]);
+    rows.push([ph, s]);
+    for (const [k, v] of ks) {
+      rows.push([`  ${k.slice(ph.length + 1)}`, v / n]);
+      inKernels += v / n;
+    }
+    if (ks.length) rows.push(['  (JavaScript, rest)', s - inKernels]);
+  }
+  console.log(`signround-iter profile (seconds per iteration, mean of ${n}):`);
+  console.log('| phase / kernel | s | share |\n| --- | ---: | ---: |');
+  for (const [k, v] of rows) console.log(`| ${k} | ${v.toFixed(4)} | ${((100 * v) / total).toFixed(1)}% |`);
+  console.log(`| total | ${total.toFixed(4)} | 100% |`);
+}

@@ -94,6 +94,19 @@ export interface KernelBackend {
    */
   ropeForward?(x: Float32Array, out: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, shape: RopeShape): void;
   ropeBackward?(gOut: Float32Array, gx: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, shape: RopeShape): void;
+  /** Optional y = a + b over y's length (float32 sums; Graph.add's loop). */
+  addInto?(a: Float32Array, b: Float32Array, y: Float32Array): void;
+  /** Optional g += src over g's length (a gradient accumulation of the graph). */
+  accumulate?(g: Float32Array, src: Float32Array): void;
+  /**
+   * Optional Graph.mse loop without dropTop, rows of d: forward returns Σ e² summed in double in element order
+   * (e = p − t, or f32(p·m) − f32(t·m) with a per-row mask m); backward adds c·e (c·m·e with a mask, rows with
+   * m = 0 skipped) into gp. Both bit for bit as the TypeScript loop.
+   */
+  mseForward?(pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number): number;
+  mseBackward?(pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number, c: number, gp: Float32Array): void;
+  /** Optional sign step data ← f32(data ∓ lr) where grad ≷ 0 (algo-signround's signStep, bit for bit). */
+  signStep?(data: Float32Array, grad: Float32Array, lr: number): void;
 }
 
 /** Heads of a fused RoPE call (see KernelBackend.ropeForward). */

@@ -13,6 +13,11 @@
 #include "gemm_native.h"
 #include "qdq.h"
 
+namespace srfused {
+// signround_fused.cc: addInto, accumulate, mse, signStep.
+void register_exports(Napi::Env env, Napi::Object exports);
+}  // namespace srfused
+
 namespace {
 
 struct Call {
@@ -425,6 +430,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cblasGemm", Napi::Function::New(env, CblasGemm, "cblasGemm"));
 #endif
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
+  srfused::register_exports(env, exports);
   return exports;
 }
 

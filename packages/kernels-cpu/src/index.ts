@@ -116,6 +116,20 @@ function nativeElementwise(addon: NativeAddon, t: number): Partial<KernelBackend
   return out;
 }
 
+/** The memory-bound loops of a SignRound iteration (native/signround_fused.cc), where the addon has them. */
+function nativeSignRoundLoops(addon: NativeAddon, t: number): Partial<KernelBackend> {
+  const { addInto, accumulate, mse, signStep } = addon;
+  const out: Partial<KernelBackend> = {};
+  if (addInto) out.addInto = (a, b, y) => addInto.call(addon, a, b, y, t);
+  if (accumulate) out.accumulate = (g, src) => accumulate.call(addon, g, src, t);
+  if (mse) {
+    out.mseForward = (p, tg, m, d) => mse.call(addon, false, p, tg, m, d, 0, null, t)!;
+    out.mseBackward = (p, tg, m, d, c, gp) => void mse.call(addon, true, p, tg, m, d, c, gp, t);
+  }
+  if (signStep) out.signStep = (data, grad, lr) => signStep.call(addon, data, grad, lr, t);
+  return out;
+}
+
 function nativeQdq(q: NonNullable<NativeAddon['qdq']>, t: number): Pick<KernelBackend, 'qdqForward' | 'qdqBackward'> {
   const dims = (l: QdqElementLayout): number[] => [l.rows, l.cols, l.groupSize, l.groupsPerRow, l.numScales, l.qmax];
   return {
@@ -158,6 +172,7 @@ export const nativeBackend: KernelBackendFactory = {
       ...(addon.attention && fused ? nativeAttention(addon.attention.bind(addon), t) : {}),
       ...(addon.qdq && fused ? nativeQdq(addon.qdq.bind(addon), t) : {}),
       ...(fused ? nativeElementwise(addon, t) : {}),
+      ...(fused ? nativeSignRoundLoops(addon, t) : {}),
     });
   },
 };

@@ -47,6 +47,14 @@ export interface NativeAddon {
   ): void;
   /** rotate_half RoPE (KernelBackend.ropeForward/Backward); dims = [heads, headDim, rotaryDim]. */
   rope?(backward: boolean, src: Float32Array, dst: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, dims: number[], threads: number): void;
+  /** y = a + b over y's length (KernelBackend.addInto). */
+  addInto?(a: Float32Array, b: Float32Array, y: Float32Array, threads: number): void;
+  /** g += src over g's length (KernelBackend.accumulate). */
+  accumulate?(g: Float32Array, src: Float32Array, threads: number): void;
+  /** Graph.mse's loops (KernelBackend.mseForward/mseBackward): forward returns Σe², backward adds c·e into gp. */
+  mse?(backward: boolean, pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number, c: number, gp: Float32Array | null, threads: number): number | undefined;
+  /** The sign step (KernelBackend.signStep). */
+  signStep?(data: Float32Array, grad: Float32Array, lr: number, threads: number): void;
   /**
    * `threads` threads running independent FMAs of `isa` for about `seconds`: GFLOP/s of them all per
    * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).

@@ -222,6 +222,7 @@ export class Graph {
       return;
     }
     const g = r._grad;
+    if (this.backend.accumulate) return this.backend.accumulate(g, src);
     for (let i = 0; i < g.length; i++) g[i]! += src[i]!;
   }
 
@@ -287,7 +288,8 @@ export class Graph {
     const ad = a.data;
     const bd = b.data;
     const yd = y.data;
-    for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! + bd[i]!;
+    if (this.backend.addInto) this.backend.addInto(ad, bd, yd);
+    else for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! + bd[i]!;
     this.record(y, () => {
       if (a.requiresGrad) this.accumulate(a, y._grad!);
       if (b.requiresGrad) this.accumulate(b, y._grad!);
@@ -654,6 +656,13 @@ export class Graph {
     const fr = Math.fround;
     // the elementwise differences (after the mask), kept when outliers are dropped
     const diff = drop > 0 ? this.scratch.get('mse.diff', pred.size) : null;
+    const be = this.backend;
+    if (!diff && be.mseForward && be.mseBackward) {
+      // the same loops in the backend (KernelBackend.mseForward)
+      y.data[0] = be.mseForward(pd, target, mask ?? null, d) / denom;
+      this.record(y, () => be.mseBackward!(pd, target, mask ?? null, d, (2 * y._grad![0]!) / denom, this.gradZeroed(pred)));
+      return y;
+    }
     let acc = 0;
     for (let r = 0; r < rows; r++) {
       const o = r * d;
