@@ -344,6 +344,12 @@ int threads_arg(const Napi::Value& v) {
   return t < 1 ? 1 : t;
 }
 
+// Optional trailing argument of the element backwards: bit i set = the i-th gradient buffer is fresh (its
+// contents are ignored and it receives 0 + value, as a zero-filled one would).
+int fresh_arg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].ToNumber().Int32Value() : 0;
+}
+
 Napi::Value Fail(Napi::Env env, const char* msg) {
   Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
   return env.Undefined();
@@ -360,7 +366,8 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   if (ok && bwd) ok = opt_f32(info[4], n, &gg) && opt_f32(info[5], n, &gu);
   if (!ok) return Fail(env, "swiglu: an array has the wrong type or too few elements");
   const int t = threads_arg(info[6]);
-  if (bwd) elementwise::swiglu_backward(g, u, o, gg, gu, (long)n, t);
+  const int fresh = fresh_arg(info, 7);
+  if (bwd) elementwise::swiglu_backward(g, u, o, gg, gu, (long)n, t, fresh & 1, fresh & 2);
   else elementwise::swiglu_forward(g, u, o, (long)n, t);
   return env.Undefined();
 }
@@ -380,7 +387,7 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   if (ok && bwd) ok = opt_f32(info[5], n, &gx) && opt_f32(info[6], d, &gw);
   if (!ok) return Fail(env, "rmsNorm: an array has the wrong type or too few elements");
   const int t = threads_arg(info[9]);
-  if (bwd) elementwise::rmsnorm_backward(x, w, rstd, o, gx, gw, (long)rows, (long)d, t);
+  if (bwd) elementwise::rmsnorm_backward(x, w, rstd, o, gx, gw, (long)rows, (long)d, t, fresh_arg(info, 10) & 1);
   else elementwise::rmsnorm_forward(x, w, o, rstd, (long)rows, (long)d, info[8].ToNumber().DoubleValue(), t);
   return env.Undefined();
 }
@@ -408,7 +415,8 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   const int32_t* p = (const int32_t*)pos;
   for (long r = 0; r < (long)rows; r++)
     if (p[r] < 0 || p[r] >= positions) return Fail(env, "rope: a position is outside the cos/sin tables");
-  elementwise::rope(info[0].ToBoolean().Value(), src, dst, cs, sn, p, (long)rows, heads, hd, rot, threads_arg(info[7]));
+  const bool bwd = info[0].ToBoolean().Value();
+  elementwise::rope(bwd, src, dst, cs, sn, p, (long)rows, heads, hd, rot, threads_arg(info[7]), bwd && (fresh_arg(info, 8) & 1));
   return env.Undefined();
 }
 

@@ -27,26 +27,27 @@ inline void swiglu_forward(const float* __restrict g, const float* __restrict u,
 }
 
 inline void swiglu_backward(const float* __restrict g, const float* __restrict u, const float* __restrict gy,
-                            float* __restrict gg, float* __restrict gu, long a, long b) {
+                            float* __restrict gg, float* __restrict gu, bool fresh_g, bool fresh_u, long a, long b) {
+  // fresh: the gradient buffer holds garbage and takes 0 + value (as a zero-filled one would, −0 becoming +0)
   if (gg && gu) {
     for (long i = a; i < b; i++) {
       const double x = g[i];
       const double s = 1 / (1 + fast_exp(-x));
       const double dy = gy[i];
-      gg[i] = (float)((double)gg[i] + dy * (double)u[i] * s * (1 + x * (1 - s)));
-      gu[i] = (float)((double)gu[i] + dy * x * s);
+      gg[i] = (float)((fresh_g ? 0.0 : (double)gg[i]) + dy * (double)u[i] * s * (1 + x * (1 - s)));
+      gu[i] = (float)((fresh_u ? 0.0 : (double)gu[i]) + dy * x * s);
     }
   } else if (gg) {
     for (long i = a; i < b; i++) {
       const double x = g[i];
       const double s = 1 / (1 + fast_exp(-x));
-      gg[i] = (float)((double)gg[i] + (double)gy[i] * (double)u[i] * s * (1 + x * (1 - s)));
+      gg[i] = (float)((fresh_g ? 0.0 : (double)gg[i]) + (double)gy[i] * (double)u[i] * s * (1 + x * (1 - s)));
     }
   } else {
     for (long i = a; i < b; i++) {
       const double x = g[i];
       const double s = 1 / (1 + fast_exp(-x));
-      gu[i] = (float)((double)gu[i] + (double)gy[i] * x * s);
+      gu[i] = (float)((fresh_u ? 0.0 : (double)gu[i]) + (double)gy[i] * x * s);
     }
   }
 }
@@ -67,7 +68,7 @@ inline void rmsnorm_forward(const float* __restrict x, const float* __restrict w
 }
 
 inline void rmsnorm_backward_x(const float* __restrict x, const float* __restrict w, const float* __restrict rstd,
-                               const float* __restrict gy, float* __restrict gx, long d, long a, long b) {
+                               const float* __restrict gy, float* __restrict gx, bool fresh, long d, long a, long b) {
   for (long r = a; r < b; r++) {
     const long o = r * d;
     const double rs = rstd[r];
@@ -75,7 +76,7 @@ inline void rmsnorm_backward_x(const float* __restrict x, const float* __restric
     for (long i = 0; i < d; i++) dot += (double)gy[o + i] * (double)w[i] * (double)x[o + i];
     const double c = (rs * rs * rs * dot) / (double)d;
     for (long i = 0; i < d; i++)
-      gx[o + i] = (float)((double)gx[o + i] + (rs * (double)gy[o + i] * (double)w[i] - (double)x[o + i] * c));
+      gx[o + i] = (float)((fresh ? 0.0 : (double)gx[o + i]) + (rs * (double)gy[o + i] * (double)w[i] - (double)x[o + i] * c));
   }
 }
 
@@ -89,8 +90,8 @@ inline void rmsnorm_backward_w(const float* __restrict x, const float* __restric
 }
 
 inline void rope(bool backward, const float* __restrict src, float* __restrict dst, const float* __restrict cos,
-                 const float* __restrict sin, const int32_t* __restrict pos, long heads, long hd, long rot, long a,
-                 long b) {
+                 const float* __restrict sin, const int32_t* __restrict pos, long heads, long hd, long rot, bool fresh,
+                 long a, long b) {
   const long half = rot / 2;
   for (long n = a; n < b; n++) {
     const float* c = cos + (long)pos[n] * hd;
@@ -107,10 +108,10 @@ inline void rope(bool backward, const float* __restrict src, float* __restrict d
       } else {
         for (long i = 0; i < half; i++) {
           const double g1 = src[o + i], g2 = src[o + half + i];
-          dst[o + i] = (float)((double)dst[o + i] + (g1 * (double)c[i] + g2 * (double)s[half + i]));
-          dst[o + half + i] = (float)((double)dst[o + half + i] + (g2 * (double)c[half + i] - g1 * (double)s[i]));
+          dst[o + i] = (float)((fresh ? 0.0 : (double)dst[o + i]) + (g1 * (double)c[i] + g2 * (double)s[half + i]));
+          dst[o + half + i] = (float)((fresh ? 0.0 : (double)dst[o + half + i]) + (g2 * (double)c[half + i] - g1 * (double)s[i]));
         }
-        for (long i = rot; i < hd; i++) dst[o + i] = (float)((double)dst[o + i] + (double)src[o + i]);
+        for (long i = rot; i < hd; i++) dst[o + i] = (float)((fresh ? 0.0 : (double)dst[o + i]) + (double)src[o + i]);
       }
     }
   }

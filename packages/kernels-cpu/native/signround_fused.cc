@@ -71,19 +71,23 @@ double mse_forward(const float* p, const float* t, const float* mask, long rows,
 }
 
 void mse_backward(const float* __restrict p, const float* __restrict t, const float* __restrict mask, long rows,
-                  long d, double c, float* __restrict gp, int threads) {
+                  long d, double c, float* __restrict gp, int threads, bool fresh) {
   split(rows, threads > 1 ? threads : 1, [&](long a, long b) {
     for (long r = a; r < b; r++) {
       const long o = r * d;
       if (mask) {
         const double m = mask[r];
-        if (m == 0) continue;
+        if (m == 0) {
+          if (fresh)
+            for (long i = 0; i < d; i++) gp[o + i] = 0;
+          continue;
+        }
         const double cm = c * m;
         for (long i = 0; i < d; i++)
-          gp[o + i] = (float)((double)gp[o + i] +
+          gp[o + i] = (float)((fresh ? 0.0 : (double)gp[o + i]) +
                               cm * ((double)(float)((double)p[o + i] * m) - (double)(float)((double)t[o + i] * m)));
       } else {
-        for (long i = 0; i < d; i++) gp[o + i] = (float)((double)gp[o + i] + c * ((double)p[o + i] - (double)t[o + i]));
+        for (long i = 0; i < d; i++) gp[o + i] = (float)((fresh ? 0.0 : (double)gp[o + i]) + c * ((double)p[o + i] - (double)t[o + i]));
       }
     }
   });
@@ -91,10 +95,11 @@ void mse_backward(const float* __restrict p, const float* __restrict t, const fl
 
 void sign_step(float* __restrict data, const float* __restrict grad, long n, double lr, int threads) {
   split(n, threads, [&](long s, long e) {
+    // branch free: x − lr·σ with σ ∈ {−1, 0, 1} is exactly x − lr, x + lr or x (x − 0 keeps −0 and NaN)
     for (long i = s; i < e; i++) {
       const float g = grad[i];
-      const double x = data[i];
-      data[i] = g > 0 ? (float)(x - lr) : g < 0 ? (float)(x + lr) : data[i];
+      const double sg = (double)(g > 0) - (double)(g < 0);
+      data[i] = (float)((double)data[i] - lr * sg);
     }
   });
 }
@@ -151,7 +156,8 @@ Napi::Value Accumulate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// mse(backward, pred, target, mask|null, d, c, gp|null, threads): forward returns Σe²; backward adds c·e into gp.
+// mse(backward, pred, target, mask|null, d, c, gp|null, threads, fresh?): forward returns Σe²; backward adds c·e into
+// gp (fresh = 1: gp's contents are ignored).
 Napi::Value Mse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 8) return Fail(env, "mse: expected 8 arguments");
@@ -164,7 +170,8 @@ Napi::Value Mse(const Napi::CallbackInfo& info) {
   if (!(f32(info[1], n, &p) && f32(info[2], n, &t) && f32(info[3], rows, &m, true) && (!bwd || f32(info[6], n, &gp))))
     return Fail(env, "mse: an array has the wrong type or too few elements");
   if (!bwd) return Napi::Number::New(env, mse_forward(p, t, m, (long)rows, (long)d));
-  mse_backward(p, t, m, (long)rows, (long)d, info[5].ToNumber().DoubleValue(), gp, threads_of(info[7]));
+  const bool fresh = info.Length() > 8 && info[8].IsNumber() && (info[8].ToNumber().Int32Value() & 1);
+  mse_backward(p, t, m, (long)rows, (long)d, info[5].ToNumber().DoubleValue(), gp, threads_of(info[7]), fresh);
   return env.Undefined();
 }
 

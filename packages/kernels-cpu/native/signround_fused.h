@@ -14,8 +14,9 @@ void accumulate(float* g, const float* src, long n, int threads);
 // Σ e² in double in element order, e = p − t, or with a per-row mask m (rows of d) e = f32(p·m) − f32(t·m).
 double mse_forward(const float* p, const float* t, const float* mask, long rows, long d);
 // gp += c·e (e as in mse_forward, times m once more with a mask: cm = c·m; rows with m = 0 are skipped).
+// fresh: gp's contents are ignored (it receives 0 + value; rows with m = 0 get 0).
 void mse_backward(const float* p, const float* t, const float* mask, long rows, long d, double c, float* gp,
-                  int threads);
+                  int threads, bool fresh = false);
 // data ← f32(data − lr) where grad > 0, f32(data + lr) where grad < 0 (sign(0) = sign(NaN) = 0).
 void sign_step(float* data, const float* grad, long n, double lr, int threads);
 

@@ -102,16 +102,16 @@ function nativeElementwise(addon: NativeAddon, t: number): Partial<KernelBackend
   const out: Partial<KernelBackend> = {};
   if (swiglu) {
     out.swigluForward = (g, u, o) => swiglu.call(addon, false, g, u, o, null, null, t);
-    out.swigluBackward = (g, u, gy, gg, gu) => swiglu.call(addon, true, g, u, gy, gg, gu, t);
+    out.swigluBackward = (g, u, gy, gg, gu, fresh = 0) => swiglu.call(addon, true, g, u, gy, gg, gu, t, fresh);
   }
   if (rmsNorm) {
     out.rmsNormForward = (x, w, o, rstd, eps) => rmsNorm.call(addon, false, x, w, o, rstd, null, null, x.length / w.length, eps, t);
-    out.rmsNormBackward = (x, w, rstd, gy, gx, gw) => rmsNorm.call(addon, true, x, w, gy, rstd, gx, gw, x.length / w.length, 0, t);
+    out.rmsNormBackward = (x, w, rstd, gy, gx, gw, fresh = 0) => rmsNorm.call(addon, true, x, w, gy, rstd, gx, gw, x.length / w.length, 0, t, fresh);
   }
   if (rope) {
     const dims = (s: RopeShape) => [s.numHeads, s.headDim, s.rotaryDim];
     out.ropeForward = (x, o, cos, sin, pos, s) => rope.call(addon, false, x, o, cos, sin, pos, dims(s), t);
-    out.ropeBackward = (gy, gx, cos, sin, pos, s) => rope.call(addon, true, gy, gx, cos, sin, pos, dims(s), t);
+    out.ropeBackward = (gy, gx, cos, sin, pos, s, fresh = 0) => rope.call(addon, true, gy, gx, cos, sin, pos, dims(s), t, fresh);
   }
   return out;
 }
@@ -124,9 +124,12 @@ function nativeSignRoundLoops(addon: NativeAddon, t: number): Partial<KernelBack
   if (accumulate) out.accumulate = (g, src) => accumulate.call(addon, g, src, t);
   if (mse) {
     out.mseForward = (p, tg, m, d) => mse.call(addon, false, p, tg, m, d, 0, null, t)!;
-    out.mseBackward = (p, tg, m, d, c, gp) => void mse.call(addon, true, p, tg, m, d, c, gp, t);
+    out.mseBackward = (p, tg, m, d, c, gp, fresh = 0) => void mse.call(addon, true, p, tg, m, d, c, gp, t, fresh);
   }
   if (signStep) out.signStep = (data, grad, lr) => signStep.call(addon, data, grad, lr, t);
+  // the element backwards take their `fresh` mask only when every one of them does (this addon's signround_fused.cc
+  // came with it in the element kernels and mse alike)
+  if (mse && addon.swiglu && addon.rmsNorm && addon.rope) (out as { freshGradients?: boolean }).freshGradients = true;
   return out;
 }
 
