@@ -55,6 +55,8 @@ export interface KernelBackend {
     gk: Float32Array | null,
     gv: Float32Array | null,
     shape: AttentionShape,
+    /** With freshGradients: bit 1/2/4 = gq/gk/gv is fresh (see freshGradients). */
+    fresh?: number,
   ): void;
   /**
    * Optional element loop of the weight QDQ, all groups at once (group r covers columns
@@ -106,7 +108,7 @@ export interface KernelBackend {
   mseForward?(pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number): number;
   mseBackward?(pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number, c: number, gp: Float32Array, fresh?: number): void;
   /**
-   * True when the element backwards above (swigluBackward, rmsNormBackward's gx, ropeBackward, mseBackward) honour
+   * True when attentionBackward and the element backwards above (swigluBackward, rmsNormBackward's gx, ropeBackward, mseBackward) honour
    * their trailing `fresh` mask: bit i set means the i-th gradient buffer argument holds garbage and receives
    * 0 + value, the bits a zero-filled buffer would hold after the accumulation; the graph then skips the fill
    * (one pass less over each gradient). Backends without it get zero-filled buffers.

@@ -66,6 +66,13 @@ describe.skipIf(!hasNative)('native fused attention vs TypeScript', () => {
       const gk1 = rand(k.length, rng(8));
       attentionBackward(be1, q, k, v, out1, gOut, lse1, null, gk1, null, o, new Scratch());
       expect(gk1).toEqual(a.gk);
+      // fresh gradient buffers (garbage in, overwritten) give the bits of zero-filled ones (dead rows included)
+      const zeroed = [q, k, v].map((x) => new Float32Array(x.length));
+      attentionBackward(be1, q, k, v, out1, gOut, lse1, zeroed[0]!, zeroed[1]!, zeroed[2]!, o, new Scratch());
+      const garbage = [q, k, v].map((x, i) => rand(x.length, rng(20 + i), -1e3, 1e3));
+      garbage[0]![0] = NaN;
+      attentionBackward(be1, q, k, v, out1, gOut, lse1, garbage[0]!, garbage[1]!, garbage[2]!, o, new Scratch(), 7);
+      garbage.forEach((gr, i) => expect(gr, ['gq', 'gk', 'gv'][i]).toEqual(zeroed[i]));
     });
   }
 });

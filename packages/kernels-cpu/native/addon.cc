@@ -25,6 +25,12 @@ struct Call {
   int threads;
 };
 
+// Optional trailing argument of the attention and element backwards: bit i set = the i-th gradient buffer is fresh (its
+// contents are ignored and it receives 0 + value, as a zero-filled one would).
+int fresh_arg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].ToNumber().Int32Value() : 0;
+}
+
 bool is_f32(const Napi::Value& v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
 }
@@ -262,6 +268,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   a.scale = (float)info[12].ToNumber().DoubleValue();
   int threads = info[13].IsUndefined() ? gemm::hardware_threads() : info[13].ToNumber().Int32Value();
   if (threads < 1) threads = 1;
+  a.fresh = bwd ? fresh_arg(info, 15) : 0;
   if (bwd) attn::backward(a, threads);
   else attn::forward(a, threads);
   return env.Undefined();
@@ -342,12 +349,6 @@ bool count_arg(const Napi::Value& v, double* out) {
 int threads_arg(const Napi::Value& v) {
   const int t = v.ToNumber().Int32Value();
   return t < 1 ? 1 : t;
-}
-
-// Optional trailing argument of the element backwards: bit i set = the i-th gradient buffer is fresh (its
-// contents are ignored and it receives 0 + value, as a zero-filled one would).
-int fresh_arg(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() > i && info[i].IsNumber() ? info[i].ToNumber().Int32Value() : 0;
 }
 
 Napi::Value Fail(Napi::Env env, const char* msg) {

@@ -91,8 +91,8 @@ function nativeAttention(
     attentionForward(q, k, v, out, lse, s) {
       att(q, k, v, out, lse, null, null, null, null, s.mask ?? null, dims(s), s.causal, s.scale, t, false);
     },
-    attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, s) {
-      att(q, k, v, out, lse, gOut, gq, gk, gv, s.mask ?? null, dims(s), s.causal, s.scale, t, true);
+    attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, s, fresh = 0) {
+      att(q, k, v, out, lse, gOut, gq, gk, gv, s.mask ?? null, dims(s), s.causal, s.scale, t, true, fresh);
     },
   };
 }
@@ -129,7 +129,7 @@ function nativeSignRoundLoops(addon: NativeAddon, t: number): Partial<KernelBack
   if (signStep) out.signStep = (data, grad, lr) => signStep.call(addon, data, grad, lr, t);
   // the element backwards take their `fresh` mask only when every one of them does (this addon's signround_fused.cc
   // came with it in the element kernels and mse alike)
-  if (mse && addon.swiglu && addon.rmsNorm && addon.rope) (out as { freshGradients?: boolean }).freshGradients = true;
+  if (mse && addon.swiglu && addon.rmsNorm && addon.rope && addon.attention) (out as { freshGradients?: boolean }).freshGradients = true;
   return out;
 }
 

@@ -27,7 +27,7 @@ export interface NativeAddon {
   attention?(
     q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
     gOut: Float32Array | null, gq: Float32Array | null, gk: Float32Array | null, gv: Float32Array | null,
-    mask: Float32Array | null, dims: number[], causal: boolean, scale: number, threads: number, backward: boolean,
+    mask: Float32Array | null, dims: number[], causal: boolean, scale: number, threads: number, backward: boolean, fresh?: number,
   ): void;
   /**
    * QDQ element loops over all groups (see KernelBackend.qdqForward/qdqBackward): forward writes out and

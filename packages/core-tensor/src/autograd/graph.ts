@@ -2,7 +2,7 @@ import type { KernelBackend } from '../kernels.js';
 import { AutoRoundError } from '../errors.js';
 import { numelOf } from '../dtype.js';
 import { Arena, Scratch } from './arena.js';
-import { type AttentionOptions, attentionBackward, attentionForward, resolveAttention } from './attention.js';
+import { type AttentionOptions, attentionBackward, attentionBackwardFused, attentionForward, resolveAttention } from './attention.js';
 import { fastExp } from './fast-math.js';
 
 // Module-local binding: transpilers that turn ESM imports into getters (tsx, vite-node)
@@ -486,20 +486,13 @@ export class Graph {
     const lse = this.dataArena.take(B * H * T);
     attentionForward(this.backend, q.data, k.data, v.data, y.data, lse, o, this.scratch);
     this.record(y, () => {
-      attentionBackward(
-        this.backend,
-        q.data,
-        k.data,
-        v.data,
-        y.data,
-        y._grad!,
-        lse,
-        q.requiresGrad ? this.gradZeroed(q) : null,
-        k.requiresGrad ? this.gradZeroed(k) : null,
-        v.requiresGrad ? this.gradZeroed(v) : null,
-        o,
-        this.scratch,
-      );
+      // the backend's kernel writes fresh gradient buffers itself; the TypeScript tiles add into zeroed ones
+      const fused = attentionBackwardFused(this.backend, o);
+      const grad = (x: Var, bit: number): [Float32Array | null, number] => (!x.requiresGrad ? [null, 0] : fused ? this.gradFresh(x, bit) : [this.gradZeroed(x), 0]);
+      const [gq, fq] = grad(q, 1);
+      const [gk, fk] = grad(k, 2);
+      const [gv, fv] = grad(v, 4);
+      attentionBackward(this.backend, q.data, k.data, v.data, y.data, y._grad!, lse, gq, gk, gv, o, this.scratch, fq | fk | fv);
     });
     return y;
   }
