@@ -100,16 +100,29 @@ const layers = [...linears.values()];
 const params = layers.flatMap((l) => l.quant!.params());
 
 // Profile: seconds per phase of the iteration and per kernel (summed over the timed iterations).
+// Wall seconds and process CPU seconds (all threads; steadier than wall time on a loaded machine).
 const prof = new Map<string, number>();
-const addProf = (k: string, s: number) => prof.set(k, (prof.get(k) ?? 0) + s);
+const profCpu = new Map<string, number>();
+const addProf = (k: string, s: number, cpu: number) => {
+  prof.set(k, (prof.get(k) ?? 0) + s);
+  profCpu.set(k, (profCpu.get(k) ?? 0) + cpu);
+};
+const cpuNow = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1e6;
+};
 let phase = '';
 const mark = (() => {
   let t = 0;
+  let c = 0;
   return (next: string) => {
+    if (!doProfile) return;
     const now = performance.now();
-    if (doProfile && phase) addProf(`phase ${phase}`, (now - t) / 1000);
+    const cn = cpuNow();
+    if (phase) addProf(`phase ${phase}`, (now - t) / 1000, cn - c);
     phase = next;
     t = now;
+    c = cn;
   };
 })();
 
@@ -120,10 +133,11 @@ function profiled(be: KernelBackend): KernelBackend {
     const f = be[key];
     if (typeof f !== 'function') continue;
     out[key] = (...a: unknown[]) => {
+      const c0 = cpuNow();
       const t0 = performance.now();
       const r = (f as (...a: unknown[]) => unknown).apply(be, a);
       const label = key === 'gemm' ? `gemm ${a[0] ? 'T' : 'N'}${a[1] ? 'T' : 'N'}` : key;
-      addProf(`${phase} ${label}`, (performance.now() - t0) / 1000);
+      addProf(`${phase} ${label}`, (performance.now() - t0) / 1000, cpuNow() - c0);
       return r;
     };
   }
@@ -161,6 +175,7 @@ function time(be: KernelBackend, n: number, label: string): { s: number; cpu: nu
   const g = new Graph(be);
   iteration(g, 0); // warm-up (arena, scratch)
   prof.clear();
+  profCpu.clear();
   let best = Infinity, bestCpu = Infinity, loss = 0, i = 0;
   const paired = pairedFraction({
     call: () => {
@@ -219,22 +234,29 @@ console.log(
 
 /** The profile table (per iteration): each phase, its kernels, and the rest of it (JavaScript). */
 function printProfile(n: number): void {
-  const rows: [string, number][] = [];
+  const rows: [string, number, number][] = [];
   let total = 0;
+  let totalCpu = 0;
   for (const ph of ['zero-grad', 'forward', 'loss', 'backward', 'step']) {
     const s = (prof.get(`phase ${ph}`) ?? 0) / n;
+    const c = (profCpu.get(`phase ${ph}`) ?? 0) / n;
     total += s;
+    totalCpu += c;
     let inKernels = 0;
+    let inKernelsCpu = 0;
     const ks = [...prof].filter(([k]) => k.startsWith(`${ph} `)).sort((a, b) => b[1] - a[1]);
-    rows.push([ph, s]);
+    rows.push([ph, s, c]);
     for (const [k, v] of ks) {
-      rows.push([`  ${k.slice(ph.length + 1)}`, v / n]);
+      const kc = profCpu.get(k)! / n;
+      rows.push([`  ${k.slice(ph.length + 1)}`, v / n, kc]);
       inKernels += v / n;
+      inKernelsCpu += kc;
     }
-    if (ks.length) rows.push(['  (JavaScript, rest)', s - inKernels]);
+    if (ks.length) rows.push(['  (JavaScript, rest)', s - inKernels, c - inKernelsCpu]);
   }
-  console.log(`signround-iter profile (seconds per iteration, mean of ${n}):`);
-  console.log('| phase / kernel | s | share |\n| --- | ---: | ---: |');
-  for (const [k, v] of rows) console.log(`| ${k} | ${v.toFixed(4)} | ${((100 * v) / total).toFixed(1)}% |`);
-  console.log(`| total | ${total.toFixed(4)} | 100% |`);
+  console.log(`signround-iter profile (per iteration, mean of ${n}; CPU = process CPU seconds, all threads):`);
+  console.log('| phase / kernel | wall s | share | CPU s | share |\n| --- | ---: | ---: | ---: | ---: |');
+  const pct = (v: number, t: number) => `${((100 * v) / t).toFixed(1)}%`;
+  for (const [k, v, c] of rows) console.log(`| ${k} | ${v.toFixed(4)} | ${pct(v, total)} | ${c.toFixed(4)} | ${pct(c, totalCpu)} |`);
+  console.log(`| total | ${total.toFixed(4)} | 100% | ${totalCpu.toFixed(4)} | 100% |`);
 }
