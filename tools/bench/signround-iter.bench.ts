@@ -1,4 +1,4 @@
-// npm run bench -- signround-iter [--batch B] [--seqlen T] [--iters N] [--bits 4] [--group 128] [--baseline 0|1]
+// npm run bench -- signround-iter [--batch B] [--seqlen T] [--iters N] [--bits 4] [--group 128] [--baseline 0|1] [--profile 0|1]
 // One SignRound iteration on a decoder block shaped like Qwen3-0.6B (hidden 1024, intermediate 3072,
 // 16 query / 8 KV heads of dim 128, q/k norms) with random weights, batch 8 × seqlen 512 by default:
 // QDQ of all seven weights (V/alpha/beta), forward, MSE, backward (STE to V/alpha/beta), the sign step.
