@@ -1,4 +1,4 @@
-// npm run bench -- signround-iter [--batch B] [--seqlen T] [--iters N] [--bits 4] [--group 128] [--baseline 0|1]
+// npm run bench -- signround-iter [--batch B] [--seqlen T] [--iters N] [--bits 4] [--group 128] [--baseline 0|1] [--profile 0|1]
 // One SignRound iteration on a decoder block shaped like Qwen3-0.6B (hidden 1024, intermediate 3072,
 // 16 query / 8 KV heads of dim 128, q/k norms) with random weights, batch 8 × seqlen 512 by default:
 // QDQ of all seven weights (V/alpha/beta), forward, MSE, backward (STE to V/alpha/beta), the sign step.
@@ -10,7 +10,7 @@
 import { loadavg } from 'node:os';
 import { pairedFraction } from './paired-ceiling.js';
 import { Graph, type KernelBackend } from '@autoround/core-tensor';
-import { QdqParams, qdqVar } from '@autoround/algo-signround';
+import { QdqParams, qdqVar, signStep } from '@autoround/algo-signround';
 import { type BlockTensors, llamaBlockGraph } from '@autoround/models';
 import { describeBackend, native, nativeBackend, nativeLoadError, setKernelLogger } from '@autoround/kernels-cpu';
 
@@ -24,6 +24,8 @@ const iters = opt('iters', 2);
 const bits = opt('bits', 4);
 const group = opt('group', 128);
 const doBaseline = opt('baseline', 1) !== 0;
+// --profile 1: per-phase and per-kernel seconds of each timed iteration (docs/perf/signround-iteration.md)
+const doProfile = opt('profile', 0) !== 0;
 const hidden = 1024, inter = 3072, H = 16, KV = 8, D = 128;
 
 if (!native) {
@@ -97,20 +99,67 @@ const target = randArr(B * T * hidden, 2);
 const layers = [...linears.values()];
 const params = layers.flatMap((l) => l.quant!.params());
 
+// Profile: seconds per phase of the iteration and per kernel (summed over the timed iterations).
+// Wall seconds and process CPU seconds (all threads; steadier than wall time on a loaded machine).
+const prof = new Map<string, number>();
+const profCpu = new Map<string, number>();
+const addProf = (k: string, s: number, cpu: number) => {
+  prof.set(k, (prof.get(k) ?? 0) + s);
+  profCpu.set(k, (profCpu.get(k) ?? 0) + cpu);
+};
+const cpuNow = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1e6;
+};
+let phase = '';
+const mark = (() => {
+  let t = 0;
+  let c = 0;
+  return (next: string) => {
+    if (!doProfile) return;
+    const now = performance.now();
+    const cn = cpuNow();
+    if (phase) addProf(`phase ${phase}`, (now - t) / 1000, cn - c);
+    phase = next;
+    t = now;
+    c = cn;
+  };
+})();
+
+/** The backend with every kernel timed into prof under "<phase> <kernel>" (gemm by transposes). */
+function profiled(be: KernelBackend): KernelBackend {
+  const out: Record<string, unknown> = { name: be.name, threads: be.threads };
+  for (const key of Object.keys(be) as (keyof KernelBackend)[]) {
+    const f = be[key];
+    if (typeof f !== 'function') continue;
+    out[key] = (...a: unknown[]) => {
+      const c0 = cpuNow();
+      const t0 = performance.now();
+      const r = (f as (...a: unknown[]) => unknown).apply(be, a);
+      const label = key === 'gemm' ? `gemm ${a[0] ? 'T' : 'N'}${a[1] ? 'T' : 'N'}` : key;
+      addProf(`${phase} ${label}`, (performance.now() - t0) / 1000, cpuNow() - c0);
+      return r;
+    };
+  }
+  return out as unknown as KernelBackend;
+}
+
 function iteration(g: Graph, it: number): number {
+  mark('zero-grad');
   for (const p of params) p.zeroGrad();
   g.reset();
+  mark('forward');
   const y = llamaBlockGraph(g, g.input(x, [B * T, hidden]), dims, w, { cos, sin, rotDim: D }, inject, B, T);
+  mark('loss');
   const l = g.mse(y, target);
   const loss = l.data[0]!;
+  mark('backward');
   g.backward(g.scale(l, 1000));
+  mark('step');
   const lr = 5e-3 * (1 - it / 200);
-  for (const p of params) {
-    const d = p.data;
-    const gr = p.grad;
-    for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i]! - lr * (gr[i]! > 0 ? 1 : gr[i]! < 0 ? -1 : 0));
-  }
+  for (const p of params) signStep(p.data, p.grad, lr, g.backend);
   for (const l of layers) l.quant.clampMinMax(0, 1);
+  mark('');
   return loss;
 }
 
@@ -125,6 +174,8 @@ const work = 3 * (linFlops + attFlops);
 function time(be: KernelBackend, n: number, label: string): { s: number; cpu: number; loss: number; paired: number } {
   const g = new Graph(be);
   iteration(g, 0); // warm-up (arena, scratch)
+  prof.clear();
+  profCpu.clear();
   let best = Infinity, bestCpu = Infinity, loss = 0, i = 0;
   const paired = pairedFraction({
     call: () => {
@@ -148,9 +199,11 @@ function time(be: KernelBackend, n: number, label: string): { s: number; cpu: nu
   return { s: best, cpu: bestCpu, loss, paired: paired.median };
 }
 
-const be = nativeBackend.create({});
-console.log(`signround-iter: block hidden ${hidden}, intermediate ${inter}, ${H}/${KV} heads of ${D}, batch ${B} × seqlen ${T}, W${bits}G${group} asym on ${describeBackend(be)}; ${(work / 1e9).toFixed(1)} GFLOP per iteration`);
+const be0 = nativeBackend.create({});
+const be = doProfile ? profiled(be0) : be0;
+console.log(`signround-iter: block hidden ${hidden}, intermediate ${inter}, ${H}/${KV} heads of ${D}, batch ${B} × seqlen ${T}, W${bits}G${group} asym on ${describeBackend(be0)}; ${(work / 1e9).toFixed(1)} GFLOP per iteration`);
 const fused = time(be, iters, 'fused');
+if (doProfile) printProfile(iters);
 let base: { s: number } | null = null;
 if (doBaseline) {
   const plain: KernelBackend = { name: be.name, threads: be.threads, gemm: be.gemm.bind(be) };
@@ -164,7 +217,7 @@ console.log(
   JSON.stringify({
     bench: 'signround-iter',
     shape: { batch: B, seqlen: T, hidden, intermediate: inter, heads: H, kv_heads: KV, head_dim: D, bits, group },
-    backend: describeBackend(be),
+    backend: describeBackend(be0),
     seconds: +fused.s.toFixed(4),
     gflop_per_iter: +(work / 1e9).toFixed(2),
     gflops: +gflops.toFixed(2),
@@ -178,3 +231,32 @@ console.log(
     ratio: +fused.paired.toFixed(4),
   }),
 );
+
+/** The profile table (per iteration): each phase, its kernels, and the rest of it (JavaScript). */
+function printProfile(n: number): void {
+  const rows: [string, number, number][] = [];
+  let total = 0;
+  let totalCpu = 0;
+  for (const ph of ['zero-grad', 'forward', 'loss', 'backward', 'step']) {
+    const s = (prof.get(`phase ${ph}`) ?? 0) / n;
+    const c = (profCpu.get(`phase ${ph}`) ?? 0) / n;
+    total += s;
+    totalCpu += c;
+    let inKernels = 0;
+    let inKernelsCpu = 0;
+    const ks = [...prof].filter(([k]) => k.startsWith(`${ph} `)).sort((a, b) => b[1] - a[1]);
+    rows.push([ph, s, c]);
+    for (const [k, v] of ks) {
+      const kc = profCpu.get(k)! / n;
+      rows.push([`  ${k.slice(ph.length + 1)}`, v / n, kc]);
+      inKernels += v / n;
+      inKernelsCpu += kc;
+    }
+    if (ks.length) rows.push(['  (JavaScript, rest)', s - inKernels, c - inKernelsCpu]);
+  }
+  console.log(`signround-iter profile (per iteration, mean of ${n}; CPU = process CPU seconds, all threads):`);
+  console.log('| phase / kernel | wall s | share | CPU s | share |\n| --- | ---: | ---: | ---: | ---: |');
+  const pct = (v: number, t: number) => `${((100 * v) / t).toFixed(1)}%`;
+  for (const [k, v, c] of rows) console.log(`| ${k} | ${v.toFixed(4)} | ${pct(v, total)} | ${c.toFixed(4)} | ${pct(c, totalCpu)} |`);
+  console.log(`| total | ${total.toFixed(4)} | 100% | ${totalCpu.toFixed(4)} | 100% |`);
+}

@@ -4,7 +4,7 @@
 // loop built on them, over the int (quantizers/int.ts) and GGUF frozen-scale (quantizers/gguf.ts) quantizers.
 
 import { createHash } from 'node:crypto';
-import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type BlockTunableCausalLM, type CheckpointValue, PyRandom, fmt, isBlockTunable, periodicYield, type QuantizeSession } from '@autoround/core';
+import { ADAM_DEFAULT_LR, AutoRoundError, type BlockSpec, type BlockTunableCausalLM, type CheckpointValue, type KernelBackend, PyRandom, fmt, isBlockTunable, periodicYield, type QuantizeSession } from '@autoround/core';
 import { blockwiseModel, calibrationSamples } from './blockwise.js';
 import { type BlockNormBias, emitNormBias } from './norm-bias.js';
 import { signRoundOptionDeclarations } from './options.js';
@@ -347,16 +347,20 @@ export async function runTuningLoop(problem: BlockProblem, p: TuningStep): Promi
  */
 export class SignSgd implements BlockOptimizer {
   private readonly bufs = new Map<Float32Array, Float32Array>();
-  constructor(private readonly momentum: number) {
+  /** `backend`: its signStep kernel runs the step where it has one (the same bits, threaded). */
+  constructor(
+    private readonly momentum: number,
+    private readonly backend?: KernelBackend,
+  ) {
     if (!(momentum >= 0 && momentum < 1)) throw new AutoRoundError('E_BAD_FLAG', `--momentum must be in [0, 1), got ${momentum}`, { subject: '--momentum' });
   }
 
   step(data: Float32Array, grad: ArrayLike<number>, lr: number): void {
-    if (this.momentum === 0) return signStep(data, grad, lr);
+    if (this.momentum === 0) return signStep(data, grad, lr, this.backend);
     let buf = this.bufs.get(data);
     if (!buf) this.bufs.set(data, (buf = Float32Array.from(grad)));
     else for (let i = 0; i < buf.length; i++) buf[i] = Math.fround(Math.fround(this.momentum * buf[i]!) + grad[i]!);
-    signStep(data, buf, lr);
+    signStep(data, buf, lr, this.backend);
   }
 }
 
@@ -365,8 +369,8 @@ export interface BlockOptimizer {
   step(data: Float32Array, grad: ArrayLike<number>, lr: number): void;
 }
 
-export function blockOptimizer(o: SignRoundOptions): BlockOptimizer {
-  return o.enableAdam ? new AdamW() : new SignSgd(o.momentum);
+export function blockOptimizer(o: SignRoundOptions, backend?: KernelBackend): BlockOptimizer {
+  return o.enableAdam ? new AdamW() : new SignSgd(o.momentum, backend);
 }
 
 /** What the loss is multiplied by before the backward: 1000 for the sign step (docs/algorithms/signround.md#the-step), 1 for AdamRound (its lr is sized for the plain loss). */
@@ -411,8 +415,9 @@ export class AdamW {
   }
 }
 
-/** data ← data − lr·sign(grad), sign(0) = 0, in binary32. */
-export function signStep(data: Float32Array, grad: ArrayLike<number>, lr: number): void {
+/** data ← data − lr·sign(grad), sign(0) = 0, in binary32 (in the backend's signStep kernel where it has one). */
+export function signStep(data: Float32Array, grad: ArrayLike<number>, lr: number, backend?: KernelBackend): void {
+  if (backend?.signStep && grad instanceof Float32Array) return backend.signStep(data, grad, lr);
   for (let i = 0; i < data.length; i++) {
     const g = grad[i]!;
     if (g > 0) data[i] = Math.fround(data[i]! - lr);

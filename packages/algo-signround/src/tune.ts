@@ -202,7 +202,7 @@ async function tuneGroup(backend: QuantizeSession['backend'], problem: BlockProb
   // norm and bias offsets step with a 4-bit layer's rate of V (the original's lr)
   const nbLr = layerLr(problem.o, 4);
   for (const nb of normBias.values()) for (const p of normBiasParams(nb)) tensors.push({ data: p.data, grad: p.grad, lr: nbLr });
-  const opt = blockOptimizer(problem.o);
+  const opt = blockOptimizer(problem.o, backend);
   const lossScale = lossScaleOf(problem.o);
   const outlierSuppressed = layers.some((l) => l.dropsOutliers);
   const lfq = lfqTokens(problem);

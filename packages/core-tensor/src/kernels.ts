@@ -55,6 +55,8 @@ export interface KernelBackend {
     gk: Float32Array | null,
     gv: Float32Array | null,
     shape: AttentionShape,
+    /** With freshGradients: bit 1/2/4 = gq/gk/gv is fresh (see freshGradients). */
+    fresh?: number,
   ): void;
   /**
    * Optional element loop of the weight QDQ, all groups at once (group r covers columns
@@ -83,17 +85,37 @@ export interface KernelBackend {
    */
   swigluForward?(gate: Float32Array, up: Float32Array, out: Float32Array): void;
   /** Optional SwiGLU backward: accumulates into gGate / gUp (either may be null). */
-  swigluBackward?(gate: Float32Array, up: Float32Array, gOut: Float32Array, gGate: Float32Array | null, gUp: Float32Array | null): void;
+  swigluBackward?(gate: Float32Array, up: Float32Array, gOut: Float32Array, gGate: Float32Array | null, gUp: Float32Array | null, fresh?: number): void;
   /** Optional RMSNorm over rows of w.length: writes out and the per-row rstd (see Graph.rmsNorm). */
   rmsNormForward?(x: Float32Array, w: Float32Array, out: Float32Array, rstd: Float32Array, eps: number): void;
   /** Optional RMSNorm backward: accumulates into gx / gw (either may be null). */
-  rmsNormBackward?(x: Float32Array, w: Float32Array, rstd: Float32Array, gOut: Float32Array, gx: Float32Array | null, gw: Float32Array | null): void;
+  rmsNormBackward?(x: Float32Array, w: Float32Array, rstd: Float32Array, gOut: Float32Array, gx: Float32Array | null, gw: Float32Array | null, fresh?: number): void;
   /**
    * Optional rotate_half RoPE on [rows, heads·headDim] with cos/sin tables [positions, headDim] and
    * one table row per token row: forward writes out; backward accumulates the gradient into gx.
    */
   ropeForward?(x: Float32Array, out: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, shape: RopeShape): void;
-  ropeBackward?(gOut: Float32Array, gx: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, shape: RopeShape): void;
+  ropeBackward?(gOut: Float32Array, gx: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, shape: RopeShape, fresh?: number): void;
+  /** Optional y = a + b over y's length (float32 sums; Graph.add's loop). */
+  addInto?(a: Float32Array, b: Float32Array, y: Float32Array): void;
+  /** Optional g += src over g's length (a gradient accumulation of the graph). */
+  accumulate?(g: Float32Array, src: Float32Array): void;
+  /**
+   * Optional Graph.mse loop without dropTop, rows of d: forward returns Σ e² summed in double in element order
+   * (e = p − t, or f32(p·m) − f32(t·m) with a per-row mask m); backward adds c·e (c·m·e with a mask, rows with
+   * m = 0 skipped) into gp. Both bit for bit as the TypeScript loop.
+   */
+  mseForward?(pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number): number;
+  mseBackward?(pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number, c: number, gp: Float32Array, fresh?: number): void;
+  /**
+   * True when attentionBackward and the element backwards above (swigluBackward, rmsNormBackward's gx, ropeBackward, mseBackward) honour
+   * their trailing `fresh` mask: bit i set means the i-th gradient buffer argument holds garbage and receives
+   * 0 + value, the bits a zero-filled buffer would hold after the accumulation; the graph then skips the fill
+   * (one pass less over each gradient). Backends without it get zero-filled buffers.
+   */
+  readonly freshGradients?: boolean;
+  /** Optional sign step data ← f32(data ∓ lr) where grad ≷ 0 (algo-signround's signStep, bit for bit). */
+  signStep?(data: Float32Array, grad: Float32Array, lr: number): void;
 }
 
 /** Heads of a fused RoPE call (see KernelBackend.ropeForward). */

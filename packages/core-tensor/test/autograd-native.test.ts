@@ -66,6 +66,13 @@ describe.skipIf(!hasNative)('native fused attention vs TypeScript', () => {
       const gk1 = rand(k.length, rng(8));
       attentionBackward(be1, q, k, v, out1, gOut, lse1, null, gk1, null, o, new Scratch());
       expect(gk1).toEqual(a.gk);
+      // fresh gradient buffers (garbage in, overwritten) give the bits of zero-filled ones (dead rows included)
+      const zeroed = [q, k, v].map((x) => new Float32Array(x.length));
+      attentionBackward(be1, q, k, v, out1, gOut, lse1, zeroed[0]!, zeroed[1]!, zeroed[2]!, o, new Scratch());
+      const garbage = [q, k, v].map((x, i) => rand(x.length, rng(20 + i), -1e3, 1e3));
+      garbage[0]![0] = NaN;
+      attentionBackward(be1, q, k, v, out1, gOut, lse1, garbage[0]!, garbage[1]!, garbage[2]!, o, new Scratch(), 7);
+      garbage.forEach((gr, i) => expect(gr, ['gq', 'gk', 'gv'][i]).toEqual(zeroed[i]));
     });
   }
 });
@@ -115,5 +122,58 @@ describe.skipIf(!(native !== null && typeof native.swiglu === 'function'))('nati
     const nb = nativeBackend.create({ threads: 1 });
     const x = new Float32Array(8);
     expect(() => nb.ropeForward!(x, new Float32Array(8), new Float32Array(8), new Float32Array(8), Int32Array.of(1), { numHeads: 1, headDim: 8, rotaryDim: 8 })).toThrow(/outside the cos\/sin tables/);
+  });
+});
+
+describe.skipIf(!(native !== null && typeof native.mse === 'function'))('native add / accumulate / MSE / sign step vs TypeScript (bit-identical)', () => {
+  // Residual adds whose gradients accumulate (a value used three times), then the MSE with and without a
+  // per-row mask (rows with mask 0 and fractional weights), through Graph on both backends; sizes above the
+  // kernels' task grain so that they split over threads.
+  const run = (be: KernelBackend, rows: number, d: number, masked: boolean, seed: number) => {
+    const r = rng(seed);
+    const g = new Graph(be);
+    const a = g.leaf(rand(rows * d, r, -3, 3), [rows, d]);
+    const b = g.leaf(rand(rows * d, r, -3, 3), [rows, d]);
+    const target = rand(rows * d, r, -4, 4);
+    const mask = masked ? Float32Array.from({ length: rows }, (_, i) => (i % 5 === 4 ? 0 : i % 3 === 0 ? 0.37 : 1)) : undefined;
+    const s1 = g.add(a, b);
+    const s2 = g.add(s1, a);
+    const s3 = g.add(s2, s1);
+    const loss = g.mse(s3, target, mask ? { mask } : {});
+    g.backward(g.scale(loss, 1000));
+    return { loss: loss.data[0]!, out: [s3.data, a.grad!, b.grad!].map((x) => x.slice()) };
+  };
+  for (const c of [
+    { rows: 3, d: 5, masked: false },
+    { rows: 300, d: 320, masked: false },
+    { rows: 300, d: 320, masked: true },
+  ]) {
+    it(`rows ${c.rows} × ${c.d}${c.masked ? ' masked' : ''}`, () => {
+      const nb = nativeBackend.create({ threads: 2 });
+      expect(nb.mseForward && nb.addInto && nb.accumulate).toBeTruthy();
+      const x = run(nb, c.rows, c.d, c.masked, c.rows + 11);
+      const y = run(js, c.rows, c.d, c.masked, c.rows + 11);
+      expect(x.loss).toBe(y.loss);
+      ['sum', 'grad a', 'grad b'].forEach((name, i) => expect(x.out[i], name).toEqual(y.out[i]));
+    });
+  }
+  it('sign step: the TypeScript loop’s bits, zero and NaN gradients leave the value', () => {
+    const nb = nativeBackend.create({ threads: 2 });
+    const r = rng(5);
+    const n = 200_003;
+    const data = rand(n, r, -1, 1);
+    const grad = rand(n, r, -1, 1);
+    for (let i = 0; i < n; i += 97) grad[i] = 0;
+    grad[5] = NaN;
+    grad[6] = -0;
+    const want = data.slice();
+    const lr = 0.00123456789;
+    for (let i = 0; i < n; i++) {
+      const gi = grad[i]!;
+      if (gi > 0) want[i] = Math.fround(want[i]! - lr);
+      else if (gi < 0) want[i] = Math.fround(want[i]! + lr);
+    }
+    nb.signStep!(data, grad, lr);
+    expect(data).toEqual(want);
   });
 });

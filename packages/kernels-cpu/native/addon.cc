@@ -13,12 +13,23 @@
 #include "gemm_native.h"
 #include "qdq.h"
 
+namespace srfused {
+// signround_fused.cc: addInto, accumulate, mse, signStep.
+void register_exports(Napi::Env env, Napi::Object exports);
+}  // namespace srfused
+
 namespace {
 
 struct Call {
   gemm::Args args;
   int threads;
 };
+
+// Optional trailing argument of the attention and element backwards: bit i set = the i-th gradient buffer is fresh (its
+// contents are ignored and it receives 0 + value, as a zero-filled one would).
+int fresh_arg(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].ToNumber().Int32Value() : 0;
+}
 
 bool is_f32(const Napi::Value& v) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
@@ -257,6 +268,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   a.scale = (float)info[12].ToNumber().DoubleValue();
   int threads = info[13].IsUndefined() ? gemm::hardware_threads() : info[13].ToNumber().Int32Value();
   if (threads < 1) threads = 1;
+  a.fresh = bwd ? fresh_arg(info, 15) : 0;
   if (bwd) attn::backward(a, threads);
   else attn::forward(a, threads);
   return env.Undefined();
@@ -355,7 +367,8 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   if (ok && bwd) ok = opt_f32(info[4], n, &gg) && opt_f32(info[5], n, &gu);
   if (!ok) return Fail(env, "swiglu: an array has the wrong type or too few elements");
   const int t = threads_arg(info[6]);
-  if (bwd) elementwise::swiglu_backward(g, u, o, gg, gu, (long)n, t);
+  const int fresh = fresh_arg(info, 7);
+  if (bwd) elementwise::swiglu_backward(g, u, o, gg, gu, (long)n, t, fresh & 1, fresh & 2);
   else elementwise::swiglu_forward(g, u, o, (long)n, t);
   return env.Undefined();
 }
@@ -375,7 +388,7 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   if (ok && bwd) ok = opt_f32(info[5], n, &gx) && opt_f32(info[6], d, &gw);
   if (!ok) return Fail(env, "rmsNorm: an array has the wrong type or too few elements");
   const int t = threads_arg(info[9]);
-  if (bwd) elementwise::rmsnorm_backward(x, w, rstd, o, gx, gw, (long)rows, (long)d, t);
+  if (bwd) elementwise::rmsnorm_backward(x, w, rstd, o, gx, gw, (long)rows, (long)d, t, fresh_arg(info, 10) & 1);
   else elementwise::rmsnorm_forward(x, w, o, rstd, (long)rows, (long)d, info[8].ToNumber().DoubleValue(), t);
   return env.Undefined();
 }
@@ -403,7 +416,8 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   const int32_t* p = (const int32_t*)pos;
   for (long r = 0; r < (long)rows; r++)
     if (p[r] < 0 || p[r] >= positions) return Fail(env, "rope: a position is outside the cos/sin tables");
-  elementwise::rope(info[0].ToBoolean().Value(), src, dst, cs, sn, p, (long)rows, heads, hd, rot, threads_arg(info[7]));
+  const bool bwd = info[0].ToBoolean().Value();
+  elementwise::rope(bwd, src, dst, cs, sn, p, (long)rows, heads, hd, rot, threads_arg(info[7]), bwd && (fresh_arg(info, 8) & 1));
   return env.Undefined();
 }
 
@@ -425,6 +439,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cblasGemm", Napi::Function::New(env, CblasGemm, "cblasGemm"));
 #endif
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
+  srfused::register_exports(env, exports);
   return exports;
 }
 

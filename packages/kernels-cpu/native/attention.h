@@ -13,6 +13,9 @@ struct AttnArgs {
   float* lse;              // [B, H, T]
   const float* gout;       // backward only
   float *gq, *gk, *gv;     // backward: accumulated into, any may be null
+  // backward: bit 1/2/4 = gq/gk/gv is fresh: its contents are ignored and it receives 0 + value (a dead row 0),
+  // the bits a zero-filled buffer would hold
+  int fresh = 0;
 };
 
 void forward(const AttnArgs& a, int threads);

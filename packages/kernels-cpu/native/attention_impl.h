@@ -273,24 +273,38 @@ static void backward_task(const AttnArgs& a, long task) {
       }
       if (a.gq) {
         rows_times_b(dP, Tp, Kp, Dp, lmax, diag, dQ);
+        const bool fresh = a.fresh & 1;
         for (int r = 0; r < nr; r++) {
-          if (dead[r]) continue;  // 0·K[j] would carry a NaN key into a row without gradient
           float* g = a.gq + (row0 + i0 + r) * qs + h * D;
+          if (dead[r]) {  // 0·K[j] would carry a NaN key into a row without gradient
+            if (fresh) std::fill(g, g + D, 0.f);
+            continue;
+          }
           const float* x = dQ + (size_t)r * Dp;
-          for (int d = 0; d < D; d++) g[d] += a.scale * x[d];
+          if (fresh)
+            for (int d = 0; d < D; d++) g[d] = 0.f + a.scale * x[d];
+          else
+            for (int d = 0; d < D; d++) g[d] += a.scale * x[d];
         }
       }
       if (a.gk) acc_pt_x(dP, Tp, Qp, Dp, lmax, diag, dK);
     }
   }
+  const float gk0 = 0.f, gv0 = 0.f;
   for (int j = 0; j < T; j++) {
     if (a.gk) {
       float* g = a.gk + (row0 + j) * ks + kh * D;
-      for (int d = 0; d < D; d++) g[d] += a.scale * dK[(size_t)j * Dp + d];
+      if (a.fresh & 2)
+        for (int d = 0; d < D; d++) g[d] = gk0 + a.scale * dK[(size_t)j * Dp + d];
+      else
+        for (int d = 0; d < D; d++) g[d] += a.scale * dK[(size_t)j * Dp + d];
     }
     if (a.gv) {
       float* g = a.gv + (row0 + j) * ks + kh * D;
-      for (int d = 0; d < D; d++) g[d] += dV[(size_t)j * Dp + d];
+      if (a.fresh & 4)
+        for (int d = 0; d < D; d++) g[d] = gv0 + dV[(size_t)j * Dp + d];
+      else
+        for (int d = 0; d < D; d++) g[d] += dV[(size_t)j * Dp + d];
     }
   }
 }

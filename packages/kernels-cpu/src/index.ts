@@ -91,8 +91,8 @@ function nativeAttention(
     attentionForward(q, k, v, out, lse, s) {
       att(q, k, v, out, lse, null, null, null, null, s.mask ?? null, dims(s), s.causal, s.scale, t, false);
     },
-    attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, s) {
-      att(q, k, v, out, lse, gOut, gq, gk, gv, s.mask ?? null, dims(s), s.causal, s.scale, t, true);
+    attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, s, fresh = 0) {
+      att(q, k, v, out, lse, gOut, gq, gk, gv, s.mask ?? null, dims(s), s.causal, s.scale, t, true, fresh);
     },
   };
 }
@@ -102,17 +102,34 @@ function nativeElementwise(addon: NativeAddon, t: number): Partial<KernelBackend
   const out: Partial<KernelBackend> = {};
   if (swiglu) {
     out.swigluForward = (g, u, o) => swiglu.call(addon, false, g, u, o, null, null, t);
-    out.swigluBackward = (g, u, gy, gg, gu) => swiglu.call(addon, true, g, u, gy, gg, gu, t);
+    out.swigluBackward = (g, u, gy, gg, gu, fresh = 0) => swiglu.call(addon, true, g, u, gy, gg, gu, t, fresh);
   }
   if (rmsNorm) {
     out.rmsNormForward = (x, w, o, rstd, eps) => rmsNorm.call(addon, false, x, w, o, rstd, null, null, x.length / w.length, eps, t);
-    out.rmsNormBackward = (x, w, rstd, gy, gx, gw) => rmsNorm.call(addon, true, x, w, gy, rstd, gx, gw, x.length / w.length, 0, t);
+    out.rmsNormBackward = (x, w, rstd, gy, gx, gw, fresh = 0) => rmsNorm.call(addon, true, x, w, gy, rstd, gx, gw, x.length / w.length, 0, t, fresh);
   }
   if (rope) {
     const dims = (s: RopeShape) => [s.numHeads, s.headDim, s.rotaryDim];
     out.ropeForward = (x, o, cos, sin, pos, s) => rope.call(addon, false, x, o, cos, sin, pos, dims(s), t);
-    out.ropeBackward = (gy, gx, cos, sin, pos, s) => rope.call(addon, true, gy, gx, cos, sin, pos, dims(s), t);
+    out.ropeBackward = (gy, gx, cos, sin, pos, s, fresh = 0) => rope.call(addon, true, gy, gx, cos, sin, pos, dims(s), t, fresh);
   }
+  return out;
+}
+
+/** The memory-bound loops of a SignRound iteration (native/signround_fused.cc), where the addon has them. */
+function nativeSignRoundLoops(addon: NativeAddon, t: number): Partial<KernelBackend> {
+  const { addInto, accumulate, mse, signStep } = addon;
+  const out: Partial<KernelBackend> = {};
+  if (addInto) out.addInto = (a, b, y) => addInto.call(addon, a, b, y, t);
+  if (accumulate) out.accumulate = (g, src) => accumulate.call(addon, g, src, t);
+  if (mse) {
+    out.mseForward = (p, tg, m, d) => mse.call(addon, false, p, tg, m, d, 0, null, t)!;
+    out.mseBackward = (p, tg, m, d, c, gp, fresh = 0) => void mse.call(addon, true, p, tg, m, d, c, gp, t, fresh);
+  }
+  if (signStep) out.signStep = (data, grad, lr) => signStep.call(addon, data, grad, lr, t);
+  // the element backwards take their `fresh` mask only when every one of them does (this addon's signround_fused.cc
+  // came with it in the element kernels and mse alike)
+  if (mse && addon.swiglu && addon.rmsNorm && addon.rope && addon.attention) (out as { freshGradients?: boolean }).freshGradients = true;
   return out;
 }
 
@@ -158,6 +175,7 @@ export const nativeBackend: KernelBackendFactory = {
       ...(addon.attention && fused ? nativeAttention(addon.attention.bind(addon), t) : {}),
       ...(addon.qdq && fused ? nativeQdq(addon.qdq.bind(addon), t) : {}),
       ...(fused ? nativeElementwise(addon, t) : {}),
+      ...(fused ? nativeSignRoundLoops(addon, t) : {}),
     });
   },
 };

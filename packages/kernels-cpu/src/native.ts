@@ -27,7 +27,7 @@ export interface NativeAddon {
   attention?(
     q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, lse: Float32Array,
     gOut: Float32Array | null, gq: Float32Array | null, gk: Float32Array | null, gv: Float32Array | null,
-    mask: Float32Array | null, dims: number[], causal: boolean, scale: number, threads: number, backward: boolean,
+    mask: Float32Array | null, dims: number[], causal: boolean, scale: number, threads: number, backward: boolean, fresh?: number,
   ): void;
   /**
    * QDQ element loops over all groups (see KernelBackend.qdqForward/qdqBackward): forward writes out and
@@ -39,14 +39,22 @@ export interface NativeAddon {
     outOrGw: Float32Array, dV: Float32Array | null, acc: Float64Array | null, dims: number[], threads: number,
   ): void;
   /** SwiGLU element loop (KernelBackend.swigluForward/Backward): forward writes outOrGy; backward reads it as gOut. */
-  swiglu?(backward: boolean, gate: Float32Array, up: Float32Array, outOrGy: Float32Array, gGate: Float32Array | null, gUp: Float32Array | null, threads: number): void;
+  swiglu?(backward: boolean, gate: Float32Array, up: Float32Array, outOrGy: Float32Array, gGate: Float32Array | null, gUp: Float32Array | null, threads: number, fresh?: number): void;
   /** RMSNorm rows (KernelBackend.rmsNormForward/Backward); eps is read by the forward only. */
   rmsNorm?(
     backward: boolean, x: Float32Array, w: Float32Array, outOrGy: Float32Array, rstd: Float32Array,
-    gx: Float32Array | null, gw: Float32Array | null, rows: number, eps: number, threads: number,
+    gx: Float32Array | null, gw: Float32Array | null, rows: number, eps: number, threads: number, fresh?: number,
   ): void;
   /** rotate_half RoPE (KernelBackend.ropeForward/Backward); dims = [heads, headDim, rotaryDim]. */
-  rope?(backward: boolean, src: Float32Array, dst: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, dims: number[], threads: number): void;
+  rope?(backward: boolean, src: Float32Array, dst: Float32Array, cos: Float32Array, sin: Float32Array, positions: Int32Array, dims: number[], threads: number, fresh?: number): void;
+  /** y = a + b over y's length (KernelBackend.addInto). */
+  addInto?(a: Float32Array, b: Float32Array, y: Float32Array, threads: number): void;
+  /** g += src over g's length (KernelBackend.accumulate). */
+  accumulate?(g: Float32Array, src: Float32Array, threads: number): void;
+  /** Graph.mse's loops (KernelBackend.mseForward/mseBackward): forward returns Σe², backward adds c·e into gp. */
+  mse?(backward: boolean, pred: Float32Array, target: Float32Array, mask: Float32Array | null, d: number, c: number, gp: Float32Array | null, threads: number, fresh?: number): number | undefined;
+  /** The sign step (KernelBackend.signStep). */
+  signStep?(data: Float32Array, grad: Float32Array, lr: number, threads: number): void;
   /**
    * `threads` threads running independent FMAs of `isa` for about `seconds`: GFLOP/s of them all per
    * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).

@@ -317,6 +317,14 @@ function groupBackward(
   acc[3] = sumAll;
 }
 
+/** The per-group sums of the fused backward, one buffer per QdqParams reused every iteration (every slot is written each call). */
+const groupSumBuffers = new WeakMap<QdqParams, Float64Array>();
+function groupSums(p: QdqParams): Float64Array {
+  let b = groupSumBuffers.get(p);
+  if (!b) groupSumBuffers.set(p, (b = new Float64Array(4 * p.layout.numScales)));
+  return b;
+}
+
 /**
  * Backward of qdqForward: gW = dL/dW_qdq [out, in]; adds into p.v.grad, p.alpha.grad and
  * p.beta.grad (those whose Param requires grad).
@@ -339,7 +347,7 @@ export function qdqBackward(weight: Float32Array, p: QdqParams, saved: QdqSaved,
   let accAll: Float64Array | null = null;
   if (be?.qdqBackward) {
     if (!needScale && !dV) return;
-    accAll = needScale ? new Float64Array(4 * numScales) : null;
+    accAll = needScale ? groupSums(p) : null;
     be.qdqBackward(elementLayout(p), weight, gW, saved.code, saved.scale, saved.zp, dV, accAll);
     if (!needScale) return;
   }

@@ -2,6 +2,7 @@ import type { AttentionShape, KernelBackend } from '../kernels.js';
 import type { Scratch } from './arena.js';
 import { fastExp } from './fast-math.js';
 import { firstNonFiniteF32 } from '../finite.js';
+import { AutoRoundError } from '../errors.js';
 
 // Module-local binding: transpilers that turn ESM imports into getters (tsx, vite-node)
 // would otherwise put a property lookup in every hot-loop call.
@@ -221,6 +222,11 @@ export function attentionForward(
  * dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − rowsum(dO∘O)), dQ = scale·dS·K, dK += scale·dSᵀ·Q.
  * Gradients are accumulated into gq/gk/gv (any may be null when not needed).
  */
+/** Whether attentionBackward runs the backend's kernel (which may take fresh gradient buffers) for these options. */
+export function attentionBackwardFused(be: KernelBackend, o: ResolvedAttention): boolean {
+  return be.attentionBackward !== undefined && o.softcap === undefined;
+}
+
 export function attentionBackward(
   be: KernelBackend,
   q: Float32Array,
@@ -234,11 +240,13 @@ export function attentionBackward(
   gv: Float32Array | null,
   o: ResolvedAttention,
   scratch: Scratch,
+  fresh = 0,
 ): void {
-  if (be.attentionBackward && o.softcap === undefined) {
-    be.attentionBackward(q, k, v, out, gOut, lse, gq, gk, gv, shapeOf(o));
+  if (attentionBackwardFused(be, o)) {
+    be.attentionBackward!(q, k, v, out, gOut, lse, gq, gk, gv, shapeOf(o), fresh);
     return;
   }
+  if (fresh !== 0) throw new AutoRoundError('E_UNSUPPORTED', 'attentionBackward: fresh gradient buffers need the backend kernel', { subject: 'attention' });
   const { B, T, H, KV, D, causal, mask, scale, bq, softcap } = o;
   const { nrep, qs, ks, Qp, Kp, Vp, S: P } = headTiles(o, scratch);
   const dP = scratch.get('att.dp', bq * T);

@@ -2,7 +2,7 @@ import type { KernelBackend } from '../kernels.js';
 import { AutoRoundError } from '../errors.js';
 import { numelOf } from '../dtype.js';
 import { Arena, Scratch } from './arena.js';
-import { type AttentionOptions, attentionBackward, attentionForward, resolveAttention } from './attention.js';
+import { type AttentionOptions, attentionBackward, attentionBackwardFused, attentionForward, resolveAttention } from './attention.js';
 import { fastExp } from './fast-math.js';
 
 // Module-local binding: transpilers that turn ESM imports into getters (tsx, vite-node)
@@ -213,16 +213,41 @@ export class Graph {
     return [r._grad, 1];
   }
 
-  /** v.grad += src (a copy on first use). */
-  private accumulate(v: Var, src: Float32Array): void {
+  /**
+   * The gradient buffer of v for a backend kernel with a `fresh` mask (KernelBackend.freshGradients): on first use
+   * an uninitialised buffer and `bit`, which the kernel then overwrites with 0 + value; else the buffer and 0.
+   * Backends without freshGradients get it zero-filled (and 0).
+   */
+  private gradFresh(v: Var, bit: number): [Float32Array, number] {
+    if (!this.backend.freshGradients) return [this.gradZeroed(v), 0];
     const r = v.root;
     if (r._grad === null) {
       r._grad = this.gradArena.take(r.size);
+      return [r._grad, bit];
+    }
+    return [r._grad, 0];
+  }
+
+  /**
+   * v.grad += src (a copy on first use). With `adopt`, a first use takes src itself as v's gradient: src must be
+   * a finished gradient of the tape that nothing writes or reads afterwards (an add's output gradient, whose
+   * backward is running). Returns whether it did.
+   */
+  private accumulate(v: Var, src: Float32Array, adopt = false): boolean {
+    const r = v.root;
+    if (r._grad === null && adopt && src.length === r.size) {
+      r._grad = src;
+      return true;
+    }
+    if (r._grad === null) {
+      r._grad = this.gradArena.take(r.size);
       r._grad.set(src);
-      return;
+      return false;
     }
     const g = r._grad;
-    for (let i = 0; i < g.length; i++) g[i]! += src[i]!;
+    if (this.backend.accumulate) this.backend.accumulate(g, src);
+    else for (let i = 0; i < g.length; i++) g[i]! += src[i]!;
+    return false;
   }
 
   private sameShape(op: string, a: Var, b: Var): void {
@@ -287,10 +312,12 @@ export class Graph {
     const ad = a.data;
     const bd = b.data;
     const yd = y.data;
-    for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! + bd[i]!;
+    if (this.backend.addInto) this.backend.addInto(ad, bd, yd);
+    else for (let i = 0; i < yd.length; i++) yd[i] = ad[i]! + bd[i]!;
     this.record(y, () => {
-      if (a.requiresGrad) this.accumulate(a, y._grad!);
-      if (b.requiresGrad) this.accumulate(b, y._grad!);
+      // y's gradient is final here and read by nobody after this step: one operand may adopt it (no copy)
+      const adopted = a.requiresGrad && this.accumulate(a, y._grad!, true);
+      if (b.requiresGrad) this.accumulate(b, y._grad!, !adopted);
     });
     return y;
   }
@@ -344,7 +371,10 @@ export class Graph {
     const be = this.backend;
     if (be.rmsNormForward && be.rmsNormBackward) {
       be.rmsNormForward(xd, wd, yd, rstd, eps);
-      this.record(y, () => be.rmsNormBackward!(xd, wd, rstd, y._grad!, x.requiresGrad ? this.gradZeroed(x) : null, w.requiresGrad ? this.gradZeroed(w) : null));
+      this.record(y, () => {
+        const [gx, fresh] = x.requiresGrad ? this.gradFresh(x, 1) : [null, 0];
+        be.rmsNormBackward!(xd, wd, rstd, y._grad!, gx, w.requiresGrad ? this.gradZeroed(w) : null, fresh);
+      });
       return y;
     }
     for (let r = 0; r < rows; r++) {
@@ -401,7 +431,10 @@ export class Graph {
     if (be.ropeForward && be.ropeBackward) {
       const shape = { numHeads: H, headDim: D, rotaryDim: rot };
       be.ropeForward(xd, yd, cos, sin, pos, shape);
-      this.record(y, () => be.ropeBackward!(y._grad!, this.gradZeroed(x), cos, sin, pos, shape));
+      this.record(y, () => {
+        const [gx, fresh] = this.gradFresh(x, 1);
+        be.ropeBackward!(y._grad!, gx, cos, sin, pos, shape, fresh);
+      });
       return y;
     }
     for (let n = 0; n < rows; n++) {
@@ -453,20 +486,13 @@ export class Graph {
     const lse = this.dataArena.take(B * H * T);
     attentionForward(this.backend, q.data, k.data, v.data, y.data, lse, o, this.scratch);
     this.record(y, () => {
-      attentionBackward(
-        this.backend,
-        q.data,
-        k.data,
-        v.data,
-        y.data,
-        y._grad!,
-        lse,
-        q.requiresGrad ? this.gradZeroed(q) : null,
-        k.requiresGrad ? this.gradZeroed(k) : null,
-        v.requiresGrad ? this.gradZeroed(v) : null,
-        o,
-        this.scratch,
-      );
+      // the backend's kernel writes fresh gradient buffers itself; the TypeScript tiles add into zeroed ones
+      const fused = attentionBackwardFused(this.backend, o);
+      const grad = (x: Var, bit: number): [Float32Array | null, number] => (!x.requiresGrad ? [null, 0] : fused ? this.gradFresh(x, bit) : [this.gradZeroed(x), 0]);
+      const [gq, fq] = grad(q, 1);
+      const [gk, fk] = grad(k, 2);
+      const [gv, fv] = grad(v, 4);
+      attentionBackward(this.backend, q.data, k.data, v.data, y.data, y._grad!, lse, gq, gk, gv, o, this.scratch, fq | fk | fv);
     });
     return y;
   }
@@ -500,9 +526,11 @@ export class Graph {
     const be = this.backend;
     if (be.swigluForward && be.swigluBackward) {
       be.swigluForward(gd, ud, yd);
-      this.record(y, () =>
-        be.swigluBackward!(gd, ud, y._grad!, gate.requiresGrad ? this.gradZeroed(gate) : null, up.requiresGrad ? this.gradZeroed(up) : null),
-      );
+      this.record(y, () => {
+        const [gg, fg] = gate.requiresGrad ? this.gradFresh(gate, 1) : [null, 0];
+        const [gu, fu] = up.requiresGrad ? this.gradFresh(up, 2) : [null, 0];
+        be.swigluBackward!(gd, ud, y._grad!, gg, gu, fg | fu);
+      });
       return y;
     }
     for (let i = 0; i < yd.length; i++) yd[i] = fr(gd[i]! / (1 + exp(-gd[i]!))) * ud[i]!;
@@ -654,6 +682,16 @@ export class Graph {
     const fr = Math.fround;
     // the elementwise differences (after the mask), kept when outliers are dropped
     const diff = drop > 0 ? this.scratch.get('mse.diff', pred.size) : null;
+    const be = this.backend;
+    if (!diff && be.mseForward && be.mseBackward) {
+      // the same loops in the backend (KernelBackend.mseForward)
+      y.data[0] = be.mseForward(pd, target, mask ?? null, d) / denom;
+      this.record(y, () => {
+        const [gp, fresh] = this.gradFresh(pred, 1);
+        be.mseBackward!(pd, target, mask ?? null, d, (2 * y._grad![0]!) / denom, gp, fresh);
+      });
+      return y;
+    }
     let acc = 0;
     for (let r = 0; r < rows; r++) {
       const o = r * d;
