@@ -53,6 +53,17 @@ export interface NativeAddon {
    */
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
   /**
+   * GGML block quantizers (native/ggml_quants.cc: llama.cpp's quantize_row_*_ref / _impl, byte for byte):
+   * quantizes src (whole rows of ne0 floats) of ggml type `type` into out (rows × row bytes), imatrix
+   * (ne0 weights, or null) applying to every row as in ggml_quantize_chunk; rows spread over `threads`
+   * threads of the native pool. Throws a TypeError naming the bad argument.
+   */
+  ggmlQuantize?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): void;
+  /** ggmlQuantize on a libuv worker thread: the caller may read or write meanwhile (src/out must not change until it settles). */
+  ggmlQuantizeAsync?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): Promise<void>;
+  /** Whether ggmlQuantize takes ggml type `type`. */
+  ggmlQuantizeSupports?(type: number): boolean;
+  /**
    * Only in the benchmark build (benchAddonPath, `npm run build:native:bench`), never in the shipped addon:
    * loads a system CBLAS (e.g. libopenblas.so.0) with dlopen, to be timed
    * beside our kernels as a reference. Throws with the loader's message when it cannot. `core` and

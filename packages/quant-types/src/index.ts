@@ -32,7 +32,12 @@ export {
   packLevels,
   quantizeQ4_K,
   quantizeRows,
+  quantBackendOf,
+  type QuantBackendName,
+  nativeQuantizer,
+  setNativeQuantizers,
   setWasmKernel,
+  wasmKernelLoaded,
 } from './quants/index.js';
 export {
   ggmlTypeOfScheme,

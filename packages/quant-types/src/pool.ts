@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { AutoRoundError } from '@autoround/core-tensor';
 import { codecOf, rowBytes } from './table.js';
 import { quantizeRows } from './quants/index.js';
+import { nativeQuantizer } from './quants/backend.js';
 
 export interface PoolJob {
   readonly type: number;
@@ -72,6 +73,8 @@ export class QuantPool {
   /** quantizeRows, spread over the pool. */
   quantizeRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null): Uint8Array {
     const c = codecOf(type);
+    // the native quantizers bring their own threads: no worker is started for them
+    if (nativeQuantizer(type)) return quantizeRows(type, data, ne0, imatrix, this.threads);
     if (this.threads <= 1 || data.length < MIN_PARALLEL_ELEMENTS || ne0 % c.blockSize !== 0) return quantizeRows(type, data, ne0, imatrix);
     if (!this.started) this.start();
     const nrows = data.length / ne0;
