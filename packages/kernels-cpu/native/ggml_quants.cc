@@ -406,6 +406,8 @@ static inline int nearest_int(float fval) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
+#include "ggml_quants_simd.h"
+
 static float make_qx_quants(int n, int nmax, const float * GGML_RESTRICT x, int8_t * GGML_RESTRICT L, int rmse_type,
         const float * GGML_RESTRICT qw) {
     float max = 0;
@@ -684,9 +686,17 @@ void quantize_row_q2_K_ref(const float * GGML_RESTRICT x, block_q2_K * GGML_REST
     for (int i = 0; i < nb; i++) {
         float max_scale = 0; // as we are deducting the min, scales are always positive
         float max_min = 0;
+#ifdef GGMLQ_HAVE_AVX2_KERNELS
+        const bool simd = cpu_has_avx2();
+        if (simd) q2k_search_avx2(x, L, scales, mins);
+#else
+        const bool simd = false;
+#endif
         for (int j = 0; j < QK_K/16; ++j) {
+            if (!simd) {
             for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16*j + l]);
             scales[j] = make_qkx2_quants(16, 3, x + 16*j, weights, L + 16*j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+            }
             float scale = scales[j];
             if (scale > max_scale) {
                 max_scale = scale;
@@ -1168,13 +1178,21 @@ void quantize_row_q4_K_ref(const float * GGML_RESTRICT x, block_q4_K * GGML_REST
     for (int i = 0; i < nb; i++) {
         float max_scale = 0; // as we are deducting the min, scales are always positive
         float max_min = 0;
+#ifdef GGMLQ_HAVE_AVX2_KERNELS
+        const bool simd = cpu_has_avx2();
+        if (simd) k45_search_avx2(x, 15, -1.f, 0.1f, 20, L, scales, mins);
+#else
+        const bool simd = false;
+#endif
         for (int j = 0; j < QK_K/32; ++j) {
+            if (!simd) {
             //scales[j] = make_qkx1_quants(32, 15, x + 32*j, L + 32*j, &mins[j], 9, 0.5f);
             float sum_x2 = 0;
             for (int l = 0; l < 32; ++l) sum_x2 += x[32*j + l] * x[32*j + l];
             float av_x = sqrtf(sum_x2/32);
             for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32*j + l]);
             scales[j] = make_qkx2_quants(32, 15, x + 32*j, weights, L + 32*j, &mins[j], Laux, -1.f, 0.1f, 20, false);
+            }
             float scale = scales[j];
             if (scale > max_scale) {
                 max_scale = scale;
@@ -1332,13 +1350,21 @@ void quantize_row_q5_K_ref(const float * GGML_RESTRICT x, block_q5_K * GGML_REST
     for (int i = 0; i < nb; i++) {
         float max_scale = 0; // as we are deducting the min, scales are always positive
         float max_min = 0;
+#ifdef GGMLQ_HAVE_AVX2_KERNELS
+        const bool simd = cpu_has_avx2();
+        if (simd) k45_search_avx2(x, 31, -0.5f, 0.1f, 15, L, scales, mins);
+#else
+        const bool simd = false;
+#endif
         for (int j = 0; j < QK_K/32; ++j) {
+            if (!simd) {
             //scales[j] = make_qkx1_quants(32, 31, x + 32*j, L + 32*j, &mins[j], 9, 0.5f);
             float sum_x2 = 0;
             for (int l = 0; l < 32; ++l) sum_x2 += x[32*j + l] * x[32*j + l];
             float av_x = sqrtf(sum_x2/32);
             for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32*j + l]);
             scales[j] = make_qkx2_quants(32, 31, x + 32*j, weights, L + 32*j, &mins[j], Laux, -0.5f, 0.1f, 15, false);
+            }
             float scale = scales[j];
             if (scale > max_scale) {
                 max_scale = scale;
@@ -1530,9 +1556,15 @@ void quantize_row_q6_K_ref(const float * GGML_RESTRICT x, block_q6_K * GGML_REST
         float max_scale = 0;
         float max_abs_scale = 0;
 
+#ifdef GGMLQ_HAVE_AVX2_KERNELS
+        const bool simd = cpu_has_avx2();
+        if (simd) q6k_search_avx2(x, L, scales);
+#else
+        const bool simd = false;
+#endif
         for (int ib = 0; ib < QK_K/16; ++ib) {
 
-            const float scale = make_qx_quants(16, 32, x + 16*ib, L + 16*ib, 1, NULL);
+            const float scale = simd ? scales[ib] : make_qx_quants(16, 32, x + 16*ib, L + 16*ib, 1, NULL);
             scales[ib] = scale;
 
             const float abs_scale = fabsf(scale);
