@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <thread>
 #include <string>
 
 #include "attention.h"
@@ -493,6 +495,47 @@ Napi::Value GgmlQuantizeAsync(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// ggmlQuantizeStart(type, src, ne0, imatrix|null, out, threads) → job; ggmlQuantizeWait(job): the same work on a
+// native thread that the caller joins later, synchronously. The exporter writes tensor i (and the caller
+// reads tensor i+1) while tensor i+1 (i) is quantized, without returning to the event loop.
+struct QuantJob {
+  QuantCall call;
+  std::thread thread;
+  const char* error = nullptr;
+  bool joined = false;
+  Napi::ObjectReference src, im, out;
+  void join() {
+    if (!joined) {
+      thread.join();
+      joined = true;
+    }
+  }
+  ~QuantJob() { join(); }  // a job dropped without ggmlQuantizeWait still finishes before its arrays are let go
+};
+
+Napi::Value GgmlQuantizeStart(const Napi::CallbackInfo& info) {
+  QuantCall c;
+  if (!parse_quant(info, "ggmlQuantizeStart", c)) return info.Env().Undefined();
+  auto* job = new QuantJob();
+  job->call = c;
+  job->src = Napi::Persistent(info[1].As<Napi::Object>());
+  if (info[3].IsObject()) job->im = Napi::Persistent(info[3].As<Napi::Object>());
+  job->out = Napi::Persistent(info[4].As<Napi::Object>());
+  job->thread = std::thread([job] {
+    const QuantCall& q = job->call;
+    job->error = ggmlq::quantize(q.type, q.src, q.dst, q.nrows, q.ne0, q.imatrix, q.threads);
+  });
+  return Napi::External<QuantJob>::New(info.Env(), job, [](Napi::Env, QuantJob* j) { delete j; });
+}
+
+Napi::Value GgmlQuantizeWait(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) return Fail(info.Env(), "ggmlQuantizeWait: expected a job from ggmlQuantizeStart");
+  QuantJob* job = info[0].As<Napi::External<QuantJob>>().Data();
+  job->join();
+  if (job->error) return Fail(info.Env(), job->error);
+  return info.Env().Undefined();
+}
+
 Napi::Value GgmlQuantizeSupports(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), info.Length() > 0 && ggmlq::supports(info[0].ToNumber().Int32Value()));
 }
@@ -517,6 +560,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("ggmlQuantize", Napi::Function::New(env, GgmlQuantize, "ggmlQuantize"));
   exports.Set("ggmlQuantizeAsync", Napi::Function::New(env, GgmlQuantizeAsync, "ggmlQuantizeAsync"));
+  exports.Set("ggmlQuantizeStart", Napi::Function::New(env, GgmlQuantizeStart, "ggmlQuantizeStart"));
+  exports.Set("ggmlQuantizeWait", Napi::Function::New(env, GgmlQuantizeWait, "ggmlQuantizeWait"));
   exports.Set("ggmlQuantizeSupports", Napi::Function::New(env, GgmlQuantizeSupports, "ggmlQuantizeSupports"));
   return exports;
 }

@@ -5,10 +5,11 @@
 //
 // Bit identity rests on three things: (1) every float operation is a binary32 operation, in the C
 // code's order (C and C++ share the usual arithmetic conversions, so the copied expressions mean
-// the same); (2) nothing is contracted into an FMA: this file is compiled for baseline x86-64 (no
-// FMA instruction exists to contract to; the #error below keeps it so) and with -ffp-contract=off
-// where the build allows; (3) no -ffast-math. The SIMD kernels (ggml_quants_simd.h) run the same
-// per-element operations lane-parallel across independent sub-blocks, never reassociating a sum.
+// the same); (2) nothing is contracted into an FMA: this file is compiled for baseline x86-64, where
+// no FMA instruction exists to contract to (the #error below keeps it so), and the AVX2 kernels'
+// target attribute does not include FMA; (3) no -ffast-math. The SIMD kernels (ggml_quants_simd.h)
+// run the same per-element operations lane-parallel across independent sub-blocks, never
+// reassociating a sum.
 #include "ggml_quants.h"
 
 #include <assert.h>
@@ -159,6 +160,8 @@ enum ggml_type_id { GGML_TYPE_Q4_0 = 2, GGML_TYPE_Q4_1 = 3, GGML_TYPE_Q5_0 = 6, 
 size_t ggml_row_size(int type, int64_t n) { return ggmlq::row_bytes(type, n); }
 
 #define GROUP_MAX_EPS 1e-15f
+
+#include "ggml_quants_simd.h"
 void quantize_row_q4_0_ref(const float * GGML_RESTRICT x, block_q4_0 * GGML_RESTRICT y, int64_t k) {
     static const int qk = QK4_0;
 
@@ -326,7 +329,17 @@ void quantize_row_q8_0_ref(const float * GGML_RESTRICT x, block_q8_0 * GGML_REST
     assert(k % QK8_0 == 0);
     const int nb = k / QK8_0;
 
+#ifdef GGMLQ_HAVE_AVX2_KERNELS
+    const bool simd = cpu_has_avx2();
+#endif
     for (int i = 0; i < nb; i++) {
+#ifdef GGMLQ_HAVE_AVX2_KERNELS
+        float dv;
+        if (simd && q8_0_block_avx2(x + i*QK8_0, dv, y[i].qs)) {
+            y[i].d = GGML_FP32_TO_FP16(dv);
+            continue;
+        }
+#endif
         float amax = 0.0f; // absolute max
 
         for (int j = 0; j < QK8_0; j++) {
@@ -405,8 +418,6 @@ static inline int nearest_int(float fval) {
     int i; memcpy(&i, &val, sizeof(int));
     return (i & 0x007fffff) - 0x00400000;
 }
-
-#include "ggml_quants_simd.h"
 
 static float make_qx_quants(int n, int nmax, const float * GGML_RESTRICT x, int8_t * GGML_RESTRICT L, int rmse_type,
         const float * GGML_RESTRICT qw) {

@@ -221,6 +221,40 @@ GGMLQ_AVX2 void q6k_search_avx2(const float* x, int8_t* L, float* scales) {
   }
 }
 
+// quantize_row_q8_0_ref for one block of 32 with all values finite (the caller checks): amax is then the
+// true maximum whatever the order, roundf is emulated exactly (truncate, then away from zero at |frac| ≥ ½),
+// and the levels fit int8 as the scalar conversion gives them. Returns false (nothing written) otherwise.
+GGMLQ_AVX2 bool q8_0_block_avx2(const float* x, float& d_out, int8_t* qs) {
+  const __m256 fmax = _mm256_set1_ps(FLT_MAX);
+  __m256 v[4], a = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    v[k] = _mm256_loadu_ps(x + 8 * k);
+    const __m256 ak = abs8(v[k]);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(ak, fmax, _CMP_NLE_UQ));  // > FLT_MAX or NaN
+    a = _mm256_max_ps(a, ak);
+  }
+  if (_mm256_movemask_ps(bad)) return false;
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  const float amax = _mm_cvtss_f32(m);
+  const float d = amax / ((1 << 7) - 1);
+  const float id = d ? 1.0f / d : 0.0f;
+  d_out = d;
+  const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.f);
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  __m256i q[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m256 x0 = _mm256_mul_ps(v[k], vid);
+    const __m256 t = _mm256_round_ps(x0, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 away = _mm256_and_ps(_mm256_cmp_ps(abs8(_mm256_sub_ps(x0, t)), half, _CMP_GE_OQ), _mm256_or_ps(one, _mm256_and_ps(x0, sign)));
+    q[k] = _mm256_cvttps_epi32(_mm256_add_ps(t, away));
+  }
+  const __m256i p16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256((__m256i*)qs, _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  return true;
+}
+
 #else
 inline bool cpu_has_avx2() { return false; }
 #endif

@@ -61,6 +61,13 @@ export interface NativeAddon {
   ggmlQuantize?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): void;
   /** ggmlQuantize on a libuv worker thread: the caller may read or write meanwhile (src/out must not change until it settles). */
   ggmlQuantizeAsync?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): Promise<void>;
+  /**
+   * ggmlQuantize on a native thread, joined by ggmlQuantizeWait (synchronously, no event loop needed): the
+   * caller reads or writes meanwhile. src/imatrix/out must not change until the wait returns.
+   */
+  ggmlQuantizeStart?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): NativeQuantJob;
+  /** Waits for a job of ggmlQuantizeStart; throws its error. Waiting again returns at once. */
+  ggmlQuantizeWait?(job: NativeQuantJob): void;
   /** Whether ggmlQuantize takes ggml type `type`. */
   ggmlQuantizeSupports?(type: number): boolean;
   /**
@@ -75,6 +82,9 @@ export interface NativeAddon {
 }
 
 export type NativeIsa = 'avx512' | 'avx2' | 'generic';
+
+/** An opaque handle of a quantization running on a native thread (ggmlQuantizeStart). */
+export type NativeQuantJob = { readonly __nativeQuantJob: unique symbol };
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where the addon is looked for: AUTOROUND_NATIVE_ADDON, then the package's build/ folder (from src/ and dist/ alike). */

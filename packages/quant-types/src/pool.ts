@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { AutoRoundError } from '@autoround/core-tensor';
 import { codecOf, rowBytes } from './table.js';
 import { quantizeRows } from './quants/index.js';
-import { nativeQuantizer } from './quants/backend.js';
+import { type PendingRows, nativeQuantizer, startNativeRows } from './quants/backend.js';
 
 export interface PoolJob {
   readonly type: number;
@@ -115,6 +115,21 @@ export class QuantPool {
       }
     }
     return new Uint8Array(output, 0, nrows * rb).slice();
+  }
+
+  /**
+   * quantizeRows that returns before the work is done where the native quantizers take `type` (they run
+   * on a native thread meanwhile: the exporter writes the previous tensor, its caller reads the next);
+   * elsewhere the rows are quantized here and wait() just hands them over.
+   */
+  startRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null): PendingRows {
+    const c = codecOf(type);
+    if (ne0 % c.blockSize === 0 && data.length % ne0 === 0 && (!imatrix || imatrix.length === ne0)) {
+      const job = startNativeRows(type, data, ne0, c.usesImatrix ? imatrix ?? null : null, (data.length / ne0) * rowBytes(type, ne0), this.threads);
+      if (job) return job;
+    }
+    const bytes = this.quantizeRows(type, data, ne0, imatrix);
+    return { wait: () => bytes };
   }
 
   /** Workers that have started and warmed up. */

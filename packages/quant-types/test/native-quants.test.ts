@@ -73,6 +73,17 @@ describe.skipIf(!built)('native GGML quantizers equal the TypeScript codecs byte
     });
   }
 
+  // (not NaN: llama.cpp's MAX chain drops a NaN from amax, which the native code does too and the TypeScript codec does not)
+  it('Q8_0: blocks with ±inf, huge and subnormal values (the vector path hands non-finite blocks to the scalar code)', () => {
+    const x = gaussian(32 * 8, 9);
+    x[3] = Infinity;
+    x[40] = -Infinity;
+    x[100] = 3.4e38;
+    x[130] = -1e-45;
+    const want = reference(GGMLType.Q8_0, x, 256, null);
+    expect(Buffer.from(quantizeRows(GGMLType.Q8_0, x, 256)).equals(want)).toBe(true);
+  });
+
   it('splits a large tensor over the pool (many chunks) with the same bytes, and QuantPool uses it', () => {
     const type = GGMLType.Q4_K;
     const ne0 = 1024;

@@ -34,3 +34,30 @@ export function quantBackendOf(type: number): QuantBackendName {
   if (nativeQuantizer(type)) return 'native';
   return wasmKernelLoaded() ? 'wasm' : 'typescript';
 }
+
+/** Rows being quantized: wait() returns their bytes (and rethrows the quantizer's error). */
+export interface PendingRows {
+  wait(): Uint8Array;
+}
+
+/**
+ * Starts the native quantizer on a native thread and returns at once (null where quantizeRows would not use
+ * the addon for `type`): the caller reads or writes meanwhile, then wait()s, synchronously. `data` and
+ * `imatrix` must not change until then. Arguments as quantizeRows, already checked by the caller.
+ */
+export function startNativeRows(type: number, data: Float32Array, ne0: number, imatrix: Float32Array | null, outBytes: number, threads: number): PendingRows | null {
+  if (!nativeQuantizer(type) || !native?.ggmlQuantizeStart || !native.ggmlQuantizeWait || data.length === 0) return null;
+  const out = new Uint8Array(outBytes);
+  const job = native.ggmlQuantizeStart(type, data, ne0, imatrix, out, threads);
+  const wait = native.ggmlQuantizeWait;
+  let done = false;
+  return {
+    wait() {
+      if (!done) {
+        wait(job);
+        done = true;
+      }
+      return out;
+    },
+  };
+}
