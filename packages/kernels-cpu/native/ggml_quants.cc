@@ -1008,8 +1008,14 @@ void quantize_row_q3_K_ref(const float * GGML_RESTRICT x, block_q3_K * GGML_REST
 
         float max_scale = 0;
         float amax = 0;
+#ifdef GGMLQ_HAVE_AVX2_KERNELS
+        const bool simd = cpu_has_avx2();
+        if (simd) q3k_search_avx2(x, L, scales);
+#else
+        const bool simd = false;
+#endif
         for (int j = 0; j < QK_K/16; ++j) {
-            scales[j] = make_q3_quants(16, 4, x + 16*j, L + 16*j, true);
+            if (!simd) scales[j] = make_q3_quants(16, 4, x + 16*j, L + 16*j, true);
             float scale = fabsf(scales[j]);
             if (scale > amax) {
                 amax = scale; max_scale = scales[j];

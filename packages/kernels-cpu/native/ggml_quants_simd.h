@@ -173,6 +173,69 @@ GGMLQ_AVX2 void make_qx_quants_rmse1_x8(int n, int nmax, const float* X, int32_t
   _mm256_storeu_ps(scale_out, sel8(scale, zero, allzero));
 }
 
+// make_q3_quants(n, nmax, x, L, do_rmse = true) over 8 lanes: levels L + nmax. A lane whose pass
+// changed nothing is at a fixed point (the next pass would make the same decisions), so running the
+// passes until no lane changes (at most 5) equals the scalar per-lane early exit.
+GGMLQ_AVX2 void make_q3_quants_rmse_x8(int n, int nmax, const float* X, int32_t* L, float* scale_out) {
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i lo = _mm256_set1_epi32(-nmax), hi = _mm256_set1_epi32(nmax - 1);
+  __m256 max = zero, amax = zero;
+  for (int i = 0; i < n; ++i) {
+    const __m256 xi = _mm256_loadu_ps(X + 8 * i);
+    const __m256 ax = abs8(xi);
+    const __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+    amax = sel8(amax, ax, gt);
+    max = sel8(max, xi, gt);
+  }
+  const __m256 allzero = _mm256_cmp_ps(amax, _mm256_set1_ps(GROUP_MAX_EPS), _CMP_LT_OQ);
+  const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max);
+  __m256 sumlx = zero, suml2 = zero;
+  for (int i = 0; i < n; ++i) {
+    const __m256 xi = _mm256_loadu_ps(X + 8 * i);
+    const __m256i l = _mm256_max_epi32(lo, _mm256_min_epi32(hi, nearest_int8(_mm256_mul_ps(iscale, xi))));
+    _mm256_storeu_si256((__m256i*)(L + 8 * i), l);
+    const __m256 w = _mm256_mul_ps(xi, xi);
+    const __m256 lf = _mm256_cvtepi32_ps(l);
+    sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w, xi), lf));
+    suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+  }
+  for (int itry = 0; itry < 5; ++itry) {
+    __m256 changed = zero;
+    for (int i = 0; i < n; ++i) {
+      const __m256 xi = _mm256_loadu_ps(X + 8 * i);
+      const __m256 w = _mm256_mul_ps(xi, xi);
+      const __m256i li = _mm256_loadu_si256((const __m256i*)(L + 8 * i));
+      const __m256 lf = _mm256_cvtepi32_ps(li);
+      const __m256 wx = _mm256_mul_ps(w, xi);
+      __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, lf));
+      const __m256 c1 = _mm256_cmp_ps(slx, zero, _CMP_GT_OQ);
+      if (_mm256_movemask_ps(c1) == 0) continue;
+      __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+      const __m256i nl = _mm256_max_epi32(lo, _mm256_min_epi32(hi, nearest_int8(_mm256_div_ps(_mm256_mul_ps(xi, sl2), slx))));
+      const __m256 c2 = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(nl, li)), c1);
+      if (_mm256_movemask_ps(c2) == 0) continue;
+      const __m256 nf = _mm256_cvtepi32_ps(nl);
+      slx = _mm256_add_ps(slx, _mm256_mul_ps(wx, nf));
+      sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+      const __m256 better = _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(slx, slx), suml2), _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), sl2), _CMP_GT_OQ);
+      const __m256 upd = _mm256_and_ps(c2, _mm256_and_ps(_mm256_cmp_ps(sl2, zero, _CMP_GT_OQ), better));
+      _mm256_storeu_si256((__m256i*)(L + 8 * i), seli8(li, nl, upd));
+      sumlx = sel8(sumlx, slx, upd);
+      suml2 = sel8(suml2, sl2, upd);
+      changed = _mm256_or_ps(changed, upd);
+    }
+    if (_mm256_movemask_ps(changed) == 0) break;
+  }
+  const __m256i off = _mm256_set1_epi32(nmax);
+  for (int i = 0; i < n; ++i) {
+    const __m256i li = _mm256_add_epi32(_mm256_loadu_si256((const __m256i*)(L + 8 * i)), off);
+    _mm256_storeu_si256((__m256i*)(L + 8 * i), seli8(li, _mm256_setzero_si256(), allzero));
+  }
+  const __m256 scale = sel8(_mm256_div_ps(sumlx, suml2), zero, _mm256_cmp_ps(suml2, zero, _CMP_LE_OQ));
+  // suml2 > 0 ? sumlx/suml2 : 0 (a NaN suml2 gives 0 in the scalar code too)
+  _mm256_storeu_ps(scale_out, sel8(sel8(scale, zero, _mm256_cmp_ps(suml2, suml2, _CMP_UNORD_Q)), zero, allzero));
+}
+
 // The sub-block searches of the K-quant reference functions, 8 sub-blocks at a time.
 // Q4_K / Q5_K: 8 sub-blocks of 32, weights av_x + |x| with av_x = sqrt(Σx²/32).
 GGMLQ_AVX2 void k45_search_avx2(const float* x, int nmax, float rmin, float rdelta, int nstep, uint8_t* L, float* scales, float* mins) {
@@ -253,6 +316,20 @@ GGMLQ_AVX2 bool q8_0_block_avx2(const float* x, float& d_out, int8_t* qs) {
   const __m256i p16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
   _mm256_storeu_si256((__m256i*)qs, _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
   return true;
+}
+
+// Q3_K: 16 sub-blocks of 16, make_q3_quants(16, 4, …, true).
+GGMLQ_AVX2 void q3k_search_avx2(const float* x, int8_t* L, float* scales) {
+  alignas(32) float X[16 * 8];
+  alignas(32) int32_t LL[16 * 8];
+  for (int half = 0; half < 2; ++half) {
+    const float* xb = x + 128 * half;
+    for (int j = 0; j < 8; ++j)
+      for (int i = 0; i < 16; ++i) X[8 * i + j] = xb[16 * j + i];
+    make_q3_quants_rmse_x8(16, 4, X, LL, scales + 8 * half);
+    for (int j = 0; j < 8; ++j)
+      for (int i = 0; i < 16; ++i) L[128 * half + 16 * j + i] = (int8_t)LL[8 * i + j];
+  }
 }
 
 #else
