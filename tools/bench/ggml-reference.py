@@ -7,7 +7,8 @@ quantize, write the bytes to OUT (tensor after tensor), like llama-quantize's lo
 
 usage: ggml-reference.py LIB THREADS JOBS OUT
 JOBS: one tensor per line: TYPE_ID N_PER_ROW NROWS SRC_FILE SRC_OFFSET
-Prints one JSON line: {"quantize_s": seconds inside ggml_quantize_chunk (wall), "total_s": read + quantize + write}.
+Prints one JSON line: {"quantize_s": seconds inside ggml_quantize_chunk (wall), "total_s": read + quantize + write,
+"quantize_cpu_s": CPU seconds of all threads during the quantize calls, "total_cpu_s": the same for the whole loop}.
 """
 import ctypes
 import json
@@ -65,12 +66,17 @@ def quantize(type_id, src, n_per_row, nrows):
 
 
 t_total = time.perf_counter()
+c_total = time.process_time()  # CPU time of every thread of this process
 t_quant = 0.0
+c_quant = 0.0
 with open(out_path, "wb") as out:
     for type_id, n_per_row, nrows, src_file, off in jobs:
         src = np.fromfile(src_file, dtype=np.float32, count=n_per_row * nrows, offset=off)
         t0 = time.perf_counter()
+        c0 = time.process_time()
         dst = quantize(type_id, src, n_per_row, nrows)
         t_quant += time.perf_counter() - t0
+        c_quant += time.process_time() - c0
         out.write(dst.tobytes())
-print(json.dumps({"quantize_s": t_quant, "total_s": time.perf_counter() - t_total}))
+print(json.dumps({"quantize_s": t_quant, "total_s": time.perf_counter() - t_total,
+                  "quantize_cpu_s": c_quant, "total_cpu_s": time.process_time() - c_total}))

@@ -121,6 +121,8 @@ interface PhaseResult {
   fileBytes?: number;
   tensors?: number;
   backend?: string;
+  /** CPU seconds of every thread of the phase's process over the timed part (robust to a loaded machine). */
+  cpuSeconds?: number;
 }
 
 const DEFAULT_TYPES = 'Q4_K_M,Q6_K,Q3_K_M,Q2_K,Q8_0';
@@ -151,6 +153,8 @@ function readAt(fd: number, pos: number, n: number): Buffer {
 interface LlamaResult {
   quantize_s: number;
   total_s: number;
+  quantize_cpu_s: number;
+  total_cpu_s: number;
   identical: boolean;
   firstDiff: string | null;
 }
@@ -174,7 +178,7 @@ function llamaReference(lib: string, f32Path: string, oursPath: string, threads:
   const outFile = join(root, 'llama-out.bin');
   writeFileSync(jobsFile, jobs.map((j) => j.line).join('\n') + '\n');
   const out = execFileSync('python3', [join(repoRoot, 'tools/bench/ggml-reference.py'), lib, String(threads), jobsFile, outFile], { encoding: 'utf8' });
-  const r = JSON.parse(out.trim().split('\n').pop()!) as { quantize_s: number; total_s: number };
+  const r = JSON.parse(out.trim().split('\n').pop()!) as Omit<LlamaResult, 'identical' | 'firstDiff'>;
   // compare tensor by tensor: the reference file holds the tensors' bytes back to back
   const fa = openSync(oursPath, 'r');
   const fb = openSync(outFile, 'r');
@@ -198,12 +202,14 @@ function llamaReference(lib: string, f32Path: string, oursPath: string, threads:
     closeSync(fb);
     rmSync(outFile, { force: true });
   }
-  return { quantize_s: r.quantize_s, total_s: r.total_s, identical: firstDiff === null, firstDiff };
+  return { ...r, identical: firstDiff === null, firstDiff };
 }
 
 /** Child-process side: run one phase and print its figures as JSON. */
 async function runPhase(phase: string, dir: string): Promise<void> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  let exportCpu: number | undefined;
   let bytes = 0;
   let fileBytes: number | undefined;
   let tensors: number | undefined;
@@ -216,15 +222,19 @@ async function runPhase(phase: string, dir: string): Promise<void> {
     const ours = readGguf(arg('ours', ''));
     const byName = new Map(f32.tensors.map((t) => [t.name, t]));
     let q = 0;
+    let cpu = 0;
     for (const t of quantizedTensors(ours)) {
       const x = readGgufTensorF32(f32, byName.get(t.name)!.name);
       const t1 = performance.now();
+      const c1 = process.cpuUsage();
       quantizeRows(t.type, x, t.ne[0]!, null, threads);
+      const c2 = process.cpuUsage(c1);
       q += performance.now() - t1;
+      cpu += (c2.user + c2.system) / 1e6;
       bytes += x.byteLength;
       backend ??= quantBackendOf(t.type);
     }
-    process.stdout.write(`PHASE ${JSON.stringify({ seconds: q / 1000, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024, backend })}\n`);
+    process.stdout.write(`PHASE ${JSON.stringify({ seconds: q / 1000, cpuSeconds: cpu, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024, backend })}\n`);
     return;
   }
   if (phase === 'read') {
@@ -239,6 +249,8 @@ async function runPhase(phase: string, dir: string): Promise<void> {
     const threads = Number(arg('threads', String(availableParallelism())));
     const r = await exportGguf({ modelDir: dir, outFile: out, fileType: arg('ftype', 'Q4_K_M'), threads });
     exportSeconds = (performance.now() - t0) / 1000; // the export alone (not the checks below)
+    const c = process.cpuUsage(cpu0);
+    exportCpu = (c.user + c.system) / 1e6;
     const ck = Checkpoint.open(dir);
     for (const n of ck.names) bytes += ck.info(n).end - ck.info(n).begin;
     ck.close();
@@ -247,7 +259,7 @@ async function runPhase(phase: string, dir: string): Promise<void> {
     void r;
   }
   const seconds = exportSeconds ?? (performance.now() - t0) / 1000;
-  const res: PhaseResult = { seconds, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024, fileBytes, tensors, backend };
+  const res: PhaseResult = { seconds, cpuSeconds: exportCpu, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024, fileBytes, tensors, backend };
   process.stdout.write(`PHASE ${JSON.stringify(res)}\n`);
 }
 
@@ -305,16 +317,26 @@ async function main(): Promise<void> {
       };
       if (lib) {
         const q = phase('quantize', dir, ['--f32', f32Path, '--ours', out]);
-        console.log(`  our quantizers alone (${q.backend}): ${q.seconds.toFixed(2)} s`);
+        console.log(`  export CPU time (all threads): ${exp.cpuSeconds!.toFixed(2)} s`);
+        console.log(`  our quantizers alone (${q.backend}): ${q.seconds.toFixed(2)} s, ${q.cpuSeconds!.toFixed(2)} CPU s`);
         const ll = llamaReference(lib, f32Path, out, threads, root);
-        console.log(`  llama.cpp ggml_quantize_chunk: ${ll.quantize_s.toFixed(2)} s (${ll.total_s.toFixed(2)} s with reading and writing); bytes ${ll.identical ? 'identical' : `DIFFER at ${ll.firstDiff}`}`);
+        console.log(
+          `  llama.cpp ggml_quantize_chunk: ${ll.quantize_s.toFixed(2)} s, ${ll.quantize_cpu_s.toFixed(2)} CPU s (with reading and writing ${ll.total_s.toFixed(2)} s, ${ll.total_cpu_s.toFixed(2)} CPU s); bytes ${ll.identical ? 'identical' : `DIFFER at ${ll.firstDiff}`}`,
+        );
+        const r3 = (v: number) => Number(v.toFixed(3));
         Object.assign(result, {
           backend: q.backend,
-          quantize_s: Number(q.seconds.toFixed(2)),
-          llama_quantize_s: Number(ll.quantize_s.toFixed(2)),
-          llama_total_s: Number(ll.total_s.toFixed(2)),
-          vs_llama: Number((exp.seconds / ll.quantize_s).toFixed(3)),
-          quantize_vs_llama: Number((q.seconds / ll.quantize_s).toFixed(3)),
+          export_cpu_s: r3(exp.cpuSeconds!),
+          quantize_s: r3(q.seconds),
+          quantize_cpu_s: r3(q.cpuSeconds!),
+          llama_quantize_s: r3(ll.quantize_s),
+          llama_quantize_cpu_s: r3(ll.quantize_cpu_s),
+          llama_total_s: r3(ll.total_s),
+          llama_total_cpu_s: r3(ll.total_cpu_s),
+          // our whole export against llama.cpp's quantization alone: wall clock, and CPU seconds (robust to load)
+          vs_llama: r3(exp.seconds / ll.quantize_s),
+          vs_llama_cpu: r3(exp.cpuSeconds! / ll.quantize_cpu_s),
+          quantize_vs_llama_cpu: r3(q.cpuSeconds! / ll.quantize_cpu_s),
           identical: ll.identical,
         });
       }
