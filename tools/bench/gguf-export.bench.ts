@@ -12,7 +12,9 @@
 //             tensors (our exporter's F32 GGUF of the checkpoint: same names, permutations, rows), each
 //             to the type our file gave it; its bytes are compared with our file's tensor data.
 // Prints MB/s of input weights and peak RSS and ends with one JSON line per file type; vs_llama is
-// our export seconds ÷ llama.cpp's quantize seconds (≤ 1: ours is at least as fast). The temp folder
+// our export seconds ÷ llama.cpp's quantize seconds (≤ 1: ours is at least as fast), vs_llama_total the same
+// against llama.cpp reading + quantizing + writing, and *_cpu the same in CPU seconds of all threads (what
+// to compare on a loaded machine, where wall clock mostly measures the scheduler). The temp folder
 // is deleted afterwards. docs/perf/gguf-export.md has the method and the figures.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -336,6 +338,9 @@ async function main(): Promise<void> {
           // our whole export against llama.cpp's quantization alone: wall clock, and CPU seconds (robust to load)
           vs_llama: r3(exp.seconds / ll.quantize_s),
           vs_llama_cpu: r3(exp.cpuSeconds! / ll.quantize_cpu_s),
+          // against llama.cpp reading, quantizing and writing, as llama-quantize does
+          vs_llama_total: r3(exp.seconds / ll.total_s),
+          vs_llama_total_cpu: r3(exp.cpuSeconds! / ll.total_cpu_s),
           quantize_vs_llama_cpu: r3(q.cpuSeconds! / ll.quantize_cpu_s),
           identical: ll.identical,
         });

@@ -1,6 +1,7 @@
 // Planning (names, types, metadata) and writing a GGUF file from Hugging Face float weights.
 
 import { renameSync, rmSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { AutoRoundError, Checkpoint } from '@autoround/core-tensor';
 import type { HFConfig, Logger } from '@autoround/core';
@@ -526,9 +527,22 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
     const lastUse = new Map<string, string>();
     const sources = plan.tensors.flatMap((t) => (t.hfName ? [t.hfName] : (t.parts ?? [])));
     for (const n of sources) lastUse.set(ck.shardOf(n), n);
+    // float32 tensors are read into two buffers used in turn, not a fresh one each: allocating and
+    // faulting in a new buffer per tensor was most of the reading's CPU time (docs/perf/gguf-export.md).
+    // Two, because the sink may still be quantizing the previous tensor from the other one; it has
+    // finished with it once put() returns (the sink keeps one piece in flight).
+    const f32 = (n: string) => ck.info(n).dtype === 'F32' && endianness() === 'LE';
+    const arenaBytes = Math.max(0, ...sources.filter(f32).map((n) => ck.info(n).end - ck.info(n).begin));
+    const arenas = arenaBytes > 0 ? [new Uint8Array(arenaBytes), new Uint8Array(arenaBytes)] : [];
+    let turn = 0;
+    const read = (n: string): { data: Float32Array; shape: readonly number[] } => {
+      if (!f32(n)) return ck.readFloat32(n);
+      const b = ck.readBytes(n, arenas[turn++ & 1]);
+      return { data: new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), shape: ck.info(n).shape };
+    };
     try {
       for (const n of sources) {
-        const tensor = ck.readFloat32(n);
+        const tensor = read(n);
         sink.put(n, tensor.data, tensor.shape);
         const shard = ck.shardOf(n);
         if (lastUse.get(shard) === n) ck.release(shard);
