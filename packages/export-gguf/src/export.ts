@@ -1,11 +1,12 @@
 // Planning (names, types, metadata) and writing a GGUF file from Hugging Face float weights.
 
 import { renameSync, rmSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { AutoRoundError, Checkpoint } from '@autoround/core-tensor';
 import type { HFConfig, Logger } from '@autoround/core';
 import { readConfig, silentLogger } from '@autoround/core';
-import { GGMLType, QuantPool, ggmlTypeName, rowBytes } from '@autoround/quant-types';
+import { GGMLType, type PendingRows, QuantPool, ggmlTypeName, rowBytes } from '@autoround/quant-types';
 import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelector, type FileType } from './ftype.js';
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
@@ -254,6 +255,13 @@ export class GgufTensorSink {
   /** Merged expert tensors being filled: their bytes and which experts arrived. */
   private readonly filling = new Map<string, { bytes: Uint8Array; got: boolean[]; left: number }>();
   private readonly pool: QuantPool;
+  /**
+   * The piece being quantized (on native threads) while the caller goes on: it is written by the next
+   * put/putQuantized/finish, which first starts their own quantization. So the file is written in the
+   * same order as before, tensor i's bytes go out while tensor i+1 is quantized, and the caller reads
+   * tensor i+1 while tensor i is (docs/perf/gguf-export.md#overlap).
+   */
+  private pending: { name: string; whole: boolean; rows: PendingRows } | null = null;
 
   constructor(
     readonly plan: GgufPlan,
@@ -262,6 +270,11 @@ export class GgufTensorSink {
     private readonly log: Logger = silentLogger,
     /** Threads for quantization (the calling one included); default AUTOROUND_THREADS or all cores. */
     threads?: number,
+    /**
+     * Let put() return while its tensor is still being quantized (written by the next call): only for
+     * callers that never change an array after handing it to put() (exportGguf reads each tensor afresh).
+     */
+    private readonly overlap = false,
   ) {
     this.writer = new GgufWriter(path, plan.metadata, plan.tensors);
     for (const t of plan.tensors) {
@@ -315,6 +328,7 @@ export class GgufTensorSink {
     f.bytes.set(bytes, e * each);
     f.got[e] = true;
     if (--f.left === 0) {
+      this.flush();
       this.writer.writeTensor(t.name, f.bytes);
       this.filling.delete(t.name);
       this.done.add(t.name);
@@ -360,6 +374,7 @@ export class GgufTensorSink {
     }
     if (t.valueOffset !== undefined) throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" is stored as w + ${t.valueOffset} and cannot take quantized bytes`, { subject: hfName });
     const data = t.permuteHeads !== null ? reversePermuteRowBytes(bytes, rows, rb, t.permuteHeads, hfName) : bytes;
+    this.flush();
     this.writer.writeTensor(t.name, data);
     this.done.add(t.name);
     this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${data.length} bytes (from the algorithm)`);
@@ -377,10 +392,29 @@ export class GgufTensorSink {
     const qw = imatrix !== undefined && imatrix !== null && isQuantizedType(t.type) ? checkedImportance(t, imatrix) : this.importance(t);
     const rows = x.length / ne0;
     const piece = Math.max(1, Math.floor(TARGET_PIECE_ELEMENTS / ne0));
-    if (rows <= piece) this.writer.writeTensor(t.name, this.pool.quantizeRows(t.type, x, ne0, qw));
-    else for (let r = 0; r < rows; r += piece) this.writer.writeTensorPart(t.name, this.pool.quantizeRows(t.type, x.subarray(r * ne0, Math.min(rows, r + piece) * ne0), ne0, qw));
+    for (let r = 0; r < rows; r += piece) {
+      const job = this.pool.startRows(t.type, rows <= piece ? x : x.subarray(r * ne0, Math.min(rows, r + piece) * ne0), ne0, qw);
+      this.flush();
+      this.pending = { name: t.name, whole: rows <= piece, rows: job };
+      if (!this.overlap) this.flush();
+    }
     this.done.add(t.name);
     this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rowBytes(t.type, ne0) * rows} bytes`);
+  }
+
+  /** Writes the piece still being quantized, if any (waiting for it). */
+  private flush(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    let bytes: Uint8Array;
+    try {
+      bytes = p.rows.wait();
+    } catch (e) {
+      throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${p.name}": quantization failed: ${(e as Error).message}`, { subject: p.name, cause: e });
+    }
+    if (p.whole) this.writer.writeTensor(p.name, bytes);
+    else this.writer.writeTensorPart(p.name, bytes);
   }
 
   /** The importance vector of a tensor (of one expert of a merged tensor: by the expert's HF name, `hf`). */
@@ -423,9 +457,10 @@ export class GgufTensorSink {
           this.put(t.hfName!, s.data, s.shape);
         }
       }
+      this.flush();
       this.writer.close();
     } catch (e) {
-      this.writer.abort();
+      this.abort();
       throw e;
     } finally {
       this.pool.close();
@@ -433,6 +468,13 @@ export class GgufTensorSink {
   }
 
   abort(): void {
+    // let a running native quantization finish before the file goes (its error, if any, is moot now)
+    try {
+      this.pending?.rows.wait();
+    } catch {
+      // the abort's cause is reported by the caller
+    }
+    this.pending = null;
     this.pool.close();
     this.writer.abort();
   }
@@ -480,14 +522,27 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
       log,
     });
     const partial = `${o.outFile}.partial`;
-    const sink = new GgufTensorSink(plan, partial, o.imatrix, log, o.threads);
+    const sink = new GgufTensorSink(plan, partial, o.imatrix, log, o.threads, true);
     // stream in file order, releasing each shard once its last tensor is read
     const lastUse = new Map<string, string>();
     const sources = plan.tensors.flatMap((t) => (t.hfName ? [t.hfName] : (t.parts ?? [])));
     for (const n of sources) lastUse.set(ck.shardOf(n), n);
+    // float32 tensors are read into two buffers used in turn, not a fresh one each: allocating and
+    // faulting in a new buffer per tensor was most of the reading's CPU time (docs/perf/gguf-export.md).
+    // Two, because the sink may still be quantizing the previous tensor from the other one; it has
+    // finished with it once put() returns (the sink keeps one piece in flight).
+    const f32 = (n: string) => ck.info(n).dtype === 'F32' && endianness() === 'LE';
+    const arenaBytes = Math.max(0, ...sources.filter(f32).map((n) => ck.info(n).end - ck.info(n).begin));
+    const arenas = arenaBytes > 0 ? [new Uint8Array(arenaBytes), new Uint8Array(arenaBytes)] : [];
+    let turn = 0;
+    const read = (n: string): { data: Float32Array; shape: readonly number[] } => {
+      if (!f32(n)) return ck.readFloat32(n);
+      const b = ck.readBytes(n, arenas[turn++ & 1]);
+      return { data: new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), shape: ck.info(n).shape };
+    };
     try {
       for (const n of sources) {
-        const tensor = ck.readFloat32(n);
+        const tensor = read(n);
         sink.put(n, tensor.data, tensor.shape);
         const shard = ck.shardOf(n);
         if (lastUse.get(shard) === n) ck.release(shard);

@@ -1,7 +1,10 @@
 // N-API binding (node-addon-api, C++ exceptions off): gemm, gemmAsync, ISA control, FMA ceiling.
 #include <napi.h>
 
+#include <cmath>
 #include <cstring>
+#include <memory>
+#include <thread>
 #include <string>
 
 #include "attention.h"
@@ -11,6 +14,7 @@
 #endif
 #include "elementwise.h"
 #include "gemm_native.h"
+#include "ggml_quants.h"
 #include "qdq.h"
 
 namespace srfused {
@@ -421,6 +425,135 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- GGML block quantizers (ggml_quants.cc)
+
+struct QuantCall {
+  int type;
+  const float* src;
+  void* dst;
+  int64_t nrows, ne0;
+  const float* imatrix;
+  int threads;
+};
+
+// Reads (type, src, ne0, imatrix|null, out, threads); on a bad argument throws and returns false.
+bool parse_quant(const Napi::CallbackInfo& info, const char* name, QuantCall& c) {
+  Napi::Env env = info.Env();
+  auto fail = [&](const std::string& m) {
+    Napi::TypeError::New(env, std::string(name) + ": " + m).ThrowAsJavaScriptException();
+    return false;
+  };
+  if (info.Length() < 6) return fail("expected (type, src, ne0, imatrix, out, threads)");
+  c.type = info[0].ToNumber().Int32Value();
+  if (!ggmlq::supports(c.type)) return fail("ggml type " + std::to_string(c.type) + " has no native quantizer");
+  double ne0;
+  if (!count_arg(info[2], &ne0) || ne0 < 1) return fail("ne0 must be a positive integer");
+  if (!is_f32(info[1])) return fail("src must be a Float32Array");
+  Napi::TypedArray src = info[1].As<Napi::TypedArray>();
+  const double n = (double)src.ElementLength();
+  if (std::fmod(n, ne0) != 0) return fail("src is not whole rows of ne0");
+  c.ne0 = (int64_t)ne0;
+  c.nrows = (int64_t)(n / ne0);
+  const size_t rb = ggmlq::row_bytes(c.type, c.ne0);
+  if (rb == 0) return fail("ne0 is not a multiple of the block size");
+  float* im;
+  if (!opt_f32(info[3], ne0, &im)) return fail("imatrix must be null or a Float32Array of ne0 weights");
+  void* out;
+  if (!typed_len(info[4], napi_uint8_array, (double)rb * (double)c.nrows, &out)) return fail("out must be a Uint8Array of rows x rowBytes bytes");
+  c.src = (const float*)((uint8_t*)src.ArrayBuffer().Data() + src.ByteOffset());
+  c.imatrix = im;
+  c.dst = out;
+  c.threads = threads_arg(info[5]);
+  return true;
+}
+
+// ggmlQuantize(type, src, ne0, imatrix|null, out, threads): quantizes on the calling thread (and the pool).
+Napi::Value GgmlQuantize(const Napi::CallbackInfo& info) {
+  QuantCall c;
+  if (!parse_quant(info, "ggmlQuantize", c)) return info.Env().Undefined();
+  const char* err = ggmlq::quantize(c.type, c.src, c.dst, c.nrows, c.ne0, c.imatrix, c.threads);
+  if (err) return Fail(info.Env(), err);
+  return info.Env().Undefined();
+}
+
+// The same on a libuv worker thread (which drives the pool), keeping src, imatrix and out alive: the
+// exporter quantizes the next tensor while the current one is written.
+class QuantWorker : public Napi::AsyncWorker {
+ public:
+  QuantWorker(Napi::Env env, const QuantCall& c, const Napi::CallbackInfo& info)
+      : Napi::AsyncWorker(env, "autoround:ggmlQuantize"), c_(c), deferred_(Napi::Promise::Deferred::New(env)) {
+    src_ = Napi::Persistent(info[1].As<Napi::Object>());
+    if (info[3].IsObject()) im_ = Napi::Persistent(info[3].As<Napi::Object>());
+    out_ = Napi::Persistent(info[4].As<Napi::Object>());
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    const char* err = ggmlq::quantize(c_.type, c_.src, c_.dst, c_.nrows, c_.ne0, c_.imatrix, c_.threads);
+    if (err) SetError(err);
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  QuantCall c_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference src_, im_, out_;
+};
+
+Napi::Value GgmlQuantizeAsync(const Napi::CallbackInfo& info) {
+  QuantCall c;
+  if (!parse_quant(info, "ggmlQuantizeAsync", c)) return info.Env().Undefined();
+  auto* w = new QuantWorker(info.Env(), c, info);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ggmlQuantizeStart(type, src, ne0, imatrix|null, out, threads) → job; ggmlQuantizeWait(job): the same work on a
+// native thread that the caller joins later, synchronously. The exporter writes tensor i (and the caller
+// reads tensor i+1) while tensor i+1 (i) is quantized, without returning to the event loop.
+struct QuantJob {
+  QuantCall call;
+  std::thread thread;
+  const char* error = nullptr;
+  bool joined = false;
+  Napi::ObjectReference src, im, out;
+  void join() {
+    if (!joined) {
+      thread.join();
+      joined = true;
+    }
+  }
+  ~QuantJob() { join(); }  // a job dropped without ggmlQuantizeWait still finishes before its arrays are let go
+};
+
+Napi::Value GgmlQuantizeStart(const Napi::CallbackInfo& info) {
+  QuantCall c;
+  if (!parse_quant(info, "ggmlQuantizeStart", c)) return info.Env().Undefined();
+  auto* job = new QuantJob();
+  job->call = c;
+  job->src = Napi::Persistent(info[1].As<Napi::Object>());
+  if (info[3].IsObject()) job->im = Napi::Persistent(info[3].As<Napi::Object>());
+  job->out = Napi::Persistent(info[4].As<Napi::Object>());
+  job->thread = std::thread([job] {
+    const QuantCall& q = job->call;
+    job->error = ggmlq::quantize(q.type, q.src, q.dst, q.nrows, q.ne0, q.imatrix, q.threads);
+  });
+  return Napi::External<QuantJob>::New(info.Env(), job, [](Napi::Env, QuantJob* j) { delete j; });
+}
+
+Napi::Value GgmlQuantizeWait(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) return Fail(info.Env(), "ggmlQuantizeWait: expected a job from ggmlQuantizeStart");
+  QuantJob* job = info[0].As<Napi::External<QuantJob>>().Data();
+  job->join();
+  if (job->error) return Fail(info.Env(), job->error);
+  return info.Env().Undefined();
+}
+
+Napi::Value GgmlQuantizeSupports(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), info.Length() > 0 && ggmlq::supports(info[0].ToNumber().Int32Value()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("gemmAsync", Napi::Function::New(env, GemmAsync, "gemmAsync"));
@@ -440,6 +573,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #endif
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   srfused::register_exports(env, exports);
+  exports.Set("ggmlQuantize", Napi::Function::New(env, GgmlQuantize, "ggmlQuantize"));
+  exports.Set("ggmlQuantizeAsync", Napi::Function::New(env, GgmlQuantizeAsync, "ggmlQuantizeAsync"));
+  exports.Set("ggmlQuantizeStart", Napi::Function::New(env, GgmlQuantizeStart, "ggmlQuantizeStart"));
+  exports.Set("ggmlQuantizeWait", Napi::Function::New(env, GgmlQuantizeWait, "ggmlQuantizeWait"));
+  exports.Set("ggmlQuantizeSupports", Napi::Function::New(env, GgmlQuantizeSupports, "ggmlQuantizeSupports"));
   return exports;
 }
 

@@ -9,7 +9,7 @@ import { wasm, wasmLoadError } from './wasm.js';
 
 export { jsGemm, checkGemmArgs };
 export { native, nativeLoadError, loadNativeAddon, nativeAddonCandidates, benchAddonPath } from './native.js';
-export type { NativeAddon, NativeIsa } from './native.js';
+export type { NativeAddon, NativeIsa, NativeQuantJob } from './native.js';
 export { wasm, wasmLoadError, loadWasmGemm, WasmGemm, wasmFile } from './wasm.js';
 
 /** A backend of this package: KernelBackend plus what it runs on. */

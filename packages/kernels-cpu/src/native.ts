@@ -61,6 +61,24 @@ export interface NativeAddon {
    */
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
   /**
+   * GGML block quantizers (native/ggml_quants.cc: llama.cpp's quantize_row_*_ref / _impl, byte for byte):
+   * quantizes src (whole rows of ne0 floats) of ggml type `type` into out (rows × row bytes), imatrix
+   * (ne0 weights, or null) applying to every row as in ggml_quantize_chunk; rows spread over `threads`
+   * threads of the native pool. Throws a TypeError naming the bad argument.
+   */
+  ggmlQuantize?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): void;
+  /** ggmlQuantize on a libuv worker thread: the caller may read or write meanwhile (src/out must not change until it settles). */
+  ggmlQuantizeAsync?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): Promise<void>;
+  /**
+   * ggmlQuantize on a native thread, joined by ggmlQuantizeWait (synchronously, no event loop needed): the
+   * caller reads or writes meanwhile. src/imatrix/out must not change until the wait returns.
+   */
+  ggmlQuantizeStart?(type: number, src: Float32Array, ne0: number, imatrix: Float32Array | null, out: Uint8Array, threads: number): NativeQuantJob;
+  /** Waits for a job of ggmlQuantizeStart; throws its error. Waiting again returns at once. */
+  ggmlQuantizeWait?(job: NativeQuantJob): void;
+  /** Whether ggmlQuantize takes ggml type `type`. */
+  ggmlQuantizeSupports?(type: number): boolean;
+  /**
    * Only in the benchmark build (benchAddonPath, `npm run build:native:bench`), never in the shipped addon:
    * loads a system CBLAS (e.g. libopenblas.so.0) with dlopen, to be timed
    * beside our kernels as a reference. Throws with the loader's message when it cannot. `core` and
@@ -72,6 +90,9 @@ export interface NativeAddon {
 }
 
 export type NativeIsa = 'avx512' | 'avx2' | 'generic';
+
+/** An opaque handle of a quantization running on a native thread (ggmlQuantizeStart). */
+export type NativeQuantJob = { readonly __nativeQuantJob: unique symbol };
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Where the addon is looked for: AUTOROUND_NATIVE_ADDON, then the package's build/ folder (from src/ and dist/ alike). */

@@ -32,7 +32,12 @@ export {
   packLevels,
   quantizeQ4_K,
   quantizeRows,
+  quantBackendOf,
+  type QuantBackendName,
+  nativeQuantizer,
+  setNativeQuantizers,
   setWasmKernel,
+  wasmKernelLoaded,
 } from './quants/index.js';
 export {
   ggmlTypeOfScheme,
@@ -80,4 +85,5 @@ export { fpSearchCandidates, hasFpOptRtn, quantizeFpOptRtn, searchFpScale } from
 export { activationScheme, checkActivationScheme, fp8InputScale, needsActivationMax, quantizeActivation, quantizesActivations } from './fp/activation.js';
 export { handleImatrixZeros, quantizeIntOptRtn, searchRatio, searchSteps } from './int/opt-rtn.js';
 export { QuantPool, defaultThreads, type PoolJob } from './pool.js';
+export { type PendingRows, startNativeRows } from './quants/backend.js';
 export { activationsOf, type StoredActivation, storedActivationQdq } from './fp/stored-activation.js';

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { AutoRoundError } from '@autoround/core-tensor';
 import { codecOf, rowBytes } from './table.js';
 import { quantizeRows } from './quants/index.js';
+import { type PendingRows, nativeQuantizer, startNativeRows } from './quants/backend.js';
 
 export interface PoolJob {
   readonly type: number;
@@ -72,6 +73,8 @@ export class QuantPool {
   /** quantizeRows, spread over the pool. */
   quantizeRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null): Uint8Array {
     const c = codecOf(type);
+    // the native quantizers bring their own threads: no worker is started for them
+    if (nativeQuantizer(type)) return quantizeRows(type, data, ne0, imatrix, this.threads);
     if (this.threads <= 1 || data.length < MIN_PARALLEL_ELEMENTS || ne0 % c.blockSize !== 0) return quantizeRows(type, data, ne0, imatrix);
     if (!this.started) this.start();
     const nrows = data.length / ne0;
@@ -112,6 +115,21 @@ export class QuantPool {
       }
     }
     return new Uint8Array(output, 0, nrows * rb).slice();
+  }
+
+  /**
+   * quantizeRows that returns before the work is done where the native quantizers take `type` (they run
+   * on a native thread meanwhile: the exporter writes the previous tensor, its caller reads the next);
+   * elsewhere the rows are quantized here and wait() just hands them over.
+   */
+  startRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null): PendingRows {
+    const c = codecOf(type);
+    if (ne0 % c.blockSize === 0 && data.length % ne0 === 0 && (!imatrix || imatrix.length === ne0)) {
+      const job = startNativeRows(type, data, ne0, c.usesImatrix ? imatrix ?? null : null, (data.length / ne0) * rowBytes(type, ne0), this.threads);
+      if (job) return job;
+    }
+    const bytes = this.quantizeRows(type, data, ne0, imatrix);
+    return { wait: () => bytes };
   }
 
   /** Workers that have started and warmed up. */

@@ -1,8 +1,12 @@
 // Worker side of QuantPool: grabs chunks of rows from a shared counter and quantizes them.
 import { parentPort, workerData } from 'node:worker_threads';
-import { quantizeRows } from './quants/index.js';
+import { quantizeRows, setNativeQuantizers } from './quants/index.js';
 import { QUANT_TYPES } from './table.js';
 import type { PoolJob } from './pool.js';
+
+// Workers serve the WebAssembly/TypeScript codecs only: the pool hands native types to the addon, which
+// has its own threads (and a worker terminated inside a native call would take the process down).
+setNativeQuantizers(false);
 
 const CTL_NEXT = 0;
 const CTL_DONE = 1;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GGMLType, quantTypeOf, dequantizeRows, ggmlTypeByName, quantizeRows, rowBytes } from '../src/index.js';
+import { GGMLType, quantTypeOf, dequantizeRows, ggmlTypeByName, nativeQuantizer, quantizeRows, rowBytes, setNativeQuantizers } from '../src/index.js';
 import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
 import { mulberry32 as rng } from '@autoround/testing';
 
@@ -194,9 +194,18 @@ describe.skipIf(!oracle)('byte for byte equal to llama.cpp ggml_quantize_chunk (
   for (const name of names) {
     it(`${name}: reference path and imatrix path`, () => {
       const type = ggmlTypeByName(name)!;
-      for (const j of jobs.filter((j) => j.type === type)) {
-        const ours = quantizeRows(type, j.x, j.ne0, j.imatrix ?? null);
-        expect(firstDiff(ours, results.get(j)!), `${name} ne0 ${j.ne0}${j.imatrix ? ' imatrix' : ''}`).toBe(-1);
+      // every backend that has the type: the TypeScript/WebAssembly codecs, and the native addon when built
+      const backends = nativeQuantizer(type) ? ['native', 'typescript'] : ['typescript'];
+      try {
+        for (const backend of backends) {
+          setNativeQuantizers(backend === 'native');
+          for (const j of jobs.filter((j) => j.type === type)) {
+            const ours = quantizeRows(type, j.x, j.ne0, j.imatrix ?? null);
+            expect(firstDiff(ours, results.get(j)!), `${name} ${backend} ne0 ${j.ne0}${j.imatrix ? ' imatrix' : ''}`).toBe(-1);
+          }
+        }
+      } finally {
+        setNativeQuantizers(true);
       }
     });
   }
@@ -212,6 +221,8 @@ describe('QuantPool', () => {
     const { QuantPool } = await import('../src/pool.js');
     const x = gaussian(256 * 1030, 9); // just above the size that goes parallel
     const im = new Float32Array(256).map((_, i) => 1 + (i % 5));
+    // the worker threads serve the WebAssembly/TypeScript codecs: the native quantizers (own threads) are off here
+    setNativeQuantizers(false);
     const want = new Map(['Q5_0', 'Q6_K'].map((n) => [n, [Buffer.from(quantizeRows(ggmlTypeByName(n)!, x, 256)), Buffer.from(quantizeRows(ggmlTypeByName(n)!, x, 256, im))]]));
     const pool = new QuantPool(2);
     try {
@@ -224,7 +235,15 @@ describe('QuantPool', () => {
         expect(Buffer.from(pool.quantizeRows(type, x, 256)).equals(plain!)).toBe(true);
         expect(Buffer.from(pool.quantizeRows(type, x, 256, im)).equals(withIm!)).toBe(true);
       }
+      // and through the native quantizers' own threads, where the addon is built
+      setNativeQuantizers(true);
+      for (const [name, [plain, withIm]] of want) {
+        const type = ggmlTypeByName(name)!;
+        expect(Buffer.from(pool.quantizeRows(type, x, 256)).equals(plain!)).toBe(true);
+        expect(Buffer.from(pool.quantizeRows(type, x, 256, im)).equals(withIm!)).toBe(true);
+      }
     } finally {
+      setNativeQuantizers(true);
       pool.close();
     }
   });
@@ -234,6 +253,7 @@ describe('the WebAssembly kernel', () => {
   it('gives the same bytes as the TypeScript searches (make_qkx2/qkx3/qx_quants users, both paths)', async () => {
     const { setWasmKernel } = await import('../src/index.js');
     const x = new Float32Array([...gaussian(256 * 64, 21), ...awkward(256, 22), ...gaussian(256 * 4, 23, 1e-30)]);
+    setNativeQuantizers(false);
     try {
       const im = new Float32Array(256).map((_, i) => ((i * 7919) % 13) / 3);
       for (const name of ['Q2_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q3_K', 'Q4_0', 'Q5_0', 'Q4_1', 'Q5_1']) {
@@ -248,6 +268,7 @@ describe('the WebAssembly kernel', () => {
       }
     } finally {
       setWasmKernel(true);
+      setNativeQuantizers(true);
     }
   });
 });

@@ -534,6 +534,11 @@ function wasmKernel(): Kernel | null {
   return kernel;
 }
 
+/** Whether the searches run on the WebAssembly kernel (enabled and loadable). */
+export function wasmKernelLoaded(): boolean {
+  return wasmKernel() !== null;
+}
+
 /** Puts x[xo … xo+n) (n ≤ 32) and its weights, x² where null, into the kernel's memory. */
 function putInputs(k: Kernel, n: number, x: Float32Array, xo: number, weights: Float32Array | null, wo: number): void {
   const f32 = k.f32;
