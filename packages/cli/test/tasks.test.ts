@@ -1,6 +1,6 @@
 // `auto-round eval --tasks` and `--tasks` after quantizing (docs/eval/tasks.md): the table, the JSON, the
-// llama.cpp protocol's running lines, bad input; and on a real LLaMA (stories260K) the prefix-sharing scorer
-// (KV cache, rewound per choice) against whole-sequence forwards.
+// llama.cpp protocol's running lines, bad input; and on a real LLaMA (stories260K) the packed scorer (several
+// documents per forward, --eval_bs) and the KV-cache one (rewound per choice) against whole-sequence forwards.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AutoRound, silentLogger, tokenizerOf } from '@autoround/autoround';
@@ -92,23 +92,27 @@ describe.skipIf(!HAS_SHARED)(needsShared('eval --tasks on stories260K'), () => {
     expect(json(r.out).results[0]!.n).toBe(3);
   });
 
-  it('the prefix computed once (KV cache, rewound per choice) scores as whole-sequence forwards do', async () => {
+  it('packed documents (any --eval_bs), the KV cache rewound per choice and whole-sequence forwards give the same scores', async () => {
     const ar = new AutoRound(STORIES, { log: silentLogger, iters: 0 });
     const model = await ar.load();
     const registry = await ar.registry();
     const lm = registry.architecture(model.spec.architecture, model.dir).load(model.spec, model.checkpoint, await ar.backend());
     const tok = tokenizerOf(registry, model);
-    const scores = async (noPrefixSharing: boolean) => {
+    const scores = async (o: { noPrefixSharing?: boolean; noPacking?: boolean; batchSize?: number }) => {
       const s: number[][] = [];
       for (const protocol of ['harness', 'llama.cpp'] as const) {
-        await runTasks(lm, tok, [{ name: 'hellaswag', path: hsTxt }, ...(protocol === 'harness' ? [{ name: 'piqa', path: piqa }] : [])], { protocol, noPrefixSharing, onScores: (_t, _i, x) => s.push([...x]) });
+        await runTasks(lm, tok, [{ name: 'hellaswag', path: hsTxt }, ...(protocol === 'harness' ? [{ name: 'piqa', path: piqa }] : [])], { protocol, ...o, onScores: (_t, _i, x) => s.push([...x]) });
       }
       return s.flat();
     };
-    const shared = await scores(false);
-    const whole = await scores(true);
-    expect(shared).toHaveLength(2 * 4 + 3 * 2 + 2 * 4);
-    shared.forEach((x, i) => expect(Math.abs(x - whole[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(x))));
+    const whole = await scores({ noPrefixSharing: true });
+    expect(whole).toHaveLength(2 * 4 + 3 * 2 + 2 * 4);
+    // documents one at a time through the KV cache, and packed forwards of 1, 2 and (default) all documents
+    for (const o of [{ noPacking: true }, { batchSize: 1 }, { batchSize: 2 }, {}]) {
+      const got = await scores(o);
+      expect(got).toHaveLength(whole.length);
+      got.forEach((x, i) => expect(Math.abs(x - whole[i]!), JSON.stringify(o)).toBeLessThan(1e-4 * Math.max(1, Math.abs(x))));
+    }
     model.checkpoint.close();
   });
 });

@@ -12,11 +12,13 @@ import {
   type KernelBackend,
   type LoadOptions,
   type ModelSpec,
+  type PackedSequences,
+  type PackingCausalLM,
   type WeightSource,
 } from '@autoround/core';
 import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
 import { type BlockLinearTensors, type BlockTensors, type FloatPositions, blockAttention, floatOps, rmsNorm } from '../float-ops.js';
-import { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from '../kv-decoder.js';
+import { type CacheDecodable, KvCacheDecoder, type LayerAttention, packedForward, windowedAttention } from '../kv-decoder.js';
 import { type GraphBlockConfig, type GraphBlockOptions, graphOps } from '../graph-ops.js';
 import type { BlockOps } from '../block-ops.js';
 import { llamaBlock } from './block.js';
@@ -117,7 +119,7 @@ export function slidingWindowMask(batch: number, T: number, window: number): Flo
 }
 
 /** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory. */
-export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, CacheDecodable {
+export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, PackingCausalLM, CacheDecodable {
   readonly spec: ModelSpec;
   readonly dims: LlamaDims;
   readonly rope: RopeCache;
@@ -235,6 +237,11 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
     let x = this.embedTokens(ids);
     for (let i = 0; i < this.blocks.length; i++) x = this.blockForward(i, x, ids.length);
     return this.head(x, ids.length);
+  }
+
+  /** Packed sequences sharing prefixes in one pass (packedForward). */
+  forwardPacked(p: PackedSequences): Float32Array {
+    return packedForward(this, p);
   }
 
   /** The load's activation quantization of block `i` (by local linear name), if any. */
