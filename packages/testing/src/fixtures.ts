@@ -150,3 +150,17 @@ export async function llamaCppLogProbs(llama: NodeLlama, file: string, windows: 
     await model.dispose();
   }
 }
+
+/**
+ * llama.cpp's mean log-probability of each sequence's tokens from index `from` on (llama-perplexity
+ * --hellaswag's score of an ending), from llamaCppLogProbs: the reference the llama.cpp task protocol is checked against.
+ */
+export async function llamaCppMeanLogProbs(llama: NodeLlama, file: string, requests: readonly { tokens: Int32Array; from: number }[]): Promise<number[]> {
+  const lp = await llamaCppLogProbs(llama, file, requests.map((r) => r.tokens), Math.max(...requests.map((r) => r.tokens.length)));
+  let at = 0;
+  return requests.map((r) => {
+    const scored = lp.slice(at + r.from - 1, at + r.tokens.length - 1);
+    at += r.tokens.length - 1;
+    return scored.reduce((a, b) => a + b, 0) / scored.length;
+  });
+}

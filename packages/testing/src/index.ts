@@ -20,6 +20,7 @@ export {
   roundHalfEven,
   centralDifferences,
   llamaCppLogProbs,
+  llamaCppMeanLogProbs,
   loadNodeLlamaCpp,
   nonFiniteClasses,
   nonFiniteMismatches,
