@@ -42,6 +42,35 @@ export function pooledStderr(parts: readonly { n: number; stderr: number | undef
   return Math.sqrt(v / total);
 }
 
+/**
+ * lm-evaluation-harness's bootstrap_stderr(f, xs, iters) (lm_eval/api/metrics.py), the stderr it reports for
+ * perplexity: `iters` resamples of xs with replacement in chunks of 1,000, chunk i drawn by
+ * `random.Random(i).choices(xs, k=len(xs))` (each draw xs[floor(random() · n)]), and the sample standard
+ * deviation of f over all resamples. The seeds are the harness's, so the figure is its figure (to float rounding).
+ */
+export function bootstrapStderr(f: (sample: Float64Array) => number, xs: readonly number[], iters = 100_000): number {
+  const n = xs.length;
+  const chunk = Math.min(1000, iters);
+  const values: number[] = [];
+  const sample = new Float64Array(n);
+  for (let i = 0; i < Math.floor(iters / chunk); i++) {
+    const rnd = new PyRandom(i);
+    for (let c = 0; c < chunk; c++) {
+      for (let j = 0; j < n; j++) sample[j] = xs[Math.floor(rnd.random() * n)]!;
+      values.push(f(sample));
+    }
+  }
+  const mu = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, x) => a + (x - mu) * (x - mu), 0) / (values.length - 1));
+}
+
+/** The harness's perplexity of log-likelihoods: exp(−mean). */
+export function perplexityOf(lls: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < lls.length; i++) sum += lls[i]!;
+  return Math.exp(-sum / lls.length);
+}
+
 /** First index of the largest value (numpy's argmax). */
 function argmax(xs: readonly number[]): number {
   let best = 0;
@@ -223,9 +252,10 @@ function harnessMetrics(task: TaskDef, scores: readonly DocScore[]): TaskMetric[
     else if (m === 'acc') out.push(metric(task.name, 'acc', acc));
     else if (m === 'acc_norm') out.push(metric(task.name, 'acc_norm', scores.map((s) => (argmax(s.lls.map((l, j) => l / s.instance.lengths![j]!)) === s.instance.gold ? 1 : 0))));
     else {
-      // perplexity of the target word: exp of minus the mean log-likelihood; the harness bootstraps its stderr (not reported here)
+      // perplexity of the target word: exp of minus the mean log-likelihood, its stderr bootstrapped as the harness does
       const ll = scores.map((s) => s.lls[0]!);
-      out.push({ task: task.name, metric: 'perplexity', value: Math.exp(-meanStderr(ll).mean), n: ll.length });
+      const value = perplexityOf(ll);
+      out.push(ll.length < 2 ? { task: task.name, metric: 'perplexity', value, n: ll.length } : { task: task.name, metric: 'perplexity', value, stderr: bootstrapStderr(perplexityOf, ll), n: ll.length });
     }
   }
   return out;
