@@ -117,7 +117,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('eval --tasks on stories260K'), () => {
   });
 });
 
-// about 75 s on the loaded 2-core machine: with the slow tests (AUTOROUND_SLOW_TESTS=1), as export-gguf's llama.cpp ones
+// 20–75 s on the shared 2-core machine (load 10–20): with the slow tests (AUTOROUND_SLOW_TESTS=1), as export-gguf's llama.cpp ones
 describe.skipIf(!HAS_SHARED || process.env.AUTOROUND_SLOW_TESTS !== '1')(needsShared('llama.cpp protocol against node-llama-cpp (random draw)'), () => {
   it('--limit 6 on the whole HellaSwag file draws the tasks llama-perplexity draws and scores them as llama.cpp does on the GGUF file', async () => {
     const { nlc } = await loadNodeLlamaCpp();
