@@ -92,7 +92,7 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('string', 'tasks', 'accuracy tasks after quantizing (of the first output) or with `eval`, comma-separated: hellaswag, lambada_openai, piqa, winogrande, arc_easy, arc_challenge, boolq, openbookqa, mmlu; NAME:PATH reads a local .jsonl/.json/.parquet (the hub\'s schema) or llama.cpp HellaSwag .txt (docs/eval/tasks.md)'),
   F('int', 'limit', 'with --tasks: score the first N documents of each task (llama.cpp protocol: N drawn at random, as llama-perplexity --hellaswag-tasks N)'),
   F('int', 'num_fewshot', 'with --tasks: few-shot examples before each document (default 0)'),
-  F('int', 'eval_bs', 'accepted for compatibility (task scoring shares each document\'s prefix through the KV cache instead of padded batches)', { ignored: 'prefix sharing instead' }),
+  F('int', 'eval_bs', 'documents --tasks scores in one packed forward (default 32; the scores do not depend on it)'),
   F('string', 'tasks_output', 'with --tasks: also write the results as JSON to this file'),
   F('bool', 'quant_nontext_module', 'also quantize the vision tower of a vision-language model', { sets: { key: 'quant_nontext_module', value: true }, unsupported: 'quantizing the vision tower is not implemented yet: the text model is quantized and the vision tower and projector are copied unchanged (docs/vlm.md)' }),
 ]);

@@ -307,7 +307,10 @@ function taskArgs(a: ParsedArgs, registry: Registry): { specs: TaskSpec[]; optio
     throw new AutoRoundError('E_BAD_FLAG', `--eval_protocol must be harness or llama.cpp, got "${protocol}"`, { subject: '--eval_protocol' });
   }
   const seed = num(a, 'seed');
+  const bs = num(a, 'eval_bs');
+  if (bs !== undefined && bs < 1) throw new AutoRoundError('E_BAD_FLAG', `--eval_bs must be an integer ≥ 1, got ${bs}`, { subject: '--eval_bs' });
   const options: TaskRunOptions = {
+    ...(bs !== undefined ? { batchSize: bs } : {}),
     ...(limit !== undefined ? { limit } : {}),
     ...(fewshot !== undefined ? { numFewshot: fewshot } : {}),
     ...(seed !== undefined ? { seed } : {}),

@@ -1,11 +1,11 @@
 // `auto-round eval --tasks` and `--tasks` after quantizing (docs/eval/tasks.md): the table, the JSON, the
-// llama.cpp protocol's running lines, bad input; and on a real LLaMA (stories260K) the prefix-sharing scorer
-// (KV cache, rewound per choice) against whole-sequence forwards.
-import { readFileSync, writeFileSync } from 'node:fs';
+// llama.cpp protocol's running lines, bad input; and on a real LLaMA (stories260K) the packed scorer (several
+// documents per forward, --eval_bs) and the KV-cache one (rewound per choice) against whole-sequence forwards.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AutoRound, silentLogger, tokenizerOf } from '@autoround/autoround';
-import { runTasks } from '@autoround/eval-tasks';
-import { HAS_SHARED, STORIES, needsShared, tempDir } from '@autoround/testing';
+import { AutoRound, createRegistry, folderTasks, openModel, silentLogger, tokenizerOf, type TaskRunOptions } from '@autoround/autoround';
+import { commonPrefix, llamaCppLine, parseLlamaCppHellaswag, runTasks, selectLlamaCppTasks } from '@autoround/eval-tasks';
+import { HAS_SHARED, SHARED, STORIES, llamaCppMeanLogProbs, loadNodeLlamaCpp, needsShared, tempDir } from '@autoround/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
@@ -92,23 +92,60 @@ describe.skipIf(!HAS_SHARED)(needsShared('eval --tasks on stories260K'), () => {
     expect(json(r.out).results[0]!.n).toBe(3);
   });
 
-  it('the prefix computed once (KV cache, rewound per choice) scores as whole-sequence forwards do', async () => {
+  it('packed documents (any --eval_bs), the KV cache rewound per choice and whole-sequence forwards give the same scores', async () => {
     const ar = new AutoRound(STORIES, { log: silentLogger, iters: 0 });
     const model = await ar.load();
     const registry = await ar.registry();
     const lm = registry.architecture(model.spec.architecture, model.dir).load(model.spec, model.checkpoint, await ar.backend());
     const tok = tokenizerOf(registry, model);
-    const scores = async (noPrefixSharing: boolean) => {
+    const scores = async (o: { noPrefixSharing?: boolean; noPacking?: boolean; batchSize?: number }) => {
       const s: number[][] = [];
       for (const protocol of ['harness', 'llama.cpp'] as const) {
-        await runTasks(lm, tok, [{ name: 'hellaswag', path: hsTxt }, ...(protocol === 'harness' ? [{ name: 'piqa', path: piqa }] : [])], { protocol, noPrefixSharing, onScores: (_t, _i, x) => s.push([...x]) });
+        await runTasks(lm, tok, [{ name: 'hellaswag', path: hsTxt }, ...(protocol === 'harness' ? [{ name: 'piqa', path: piqa }] : [])], { protocol, ...o, onScores: (_t, _i, x) => s.push([...x]) });
       }
       return s.flat();
     };
-    const shared = await scores(false);
-    const whole = await scores(true);
-    expect(shared).toHaveLength(2 * 4 + 3 * 2 + 2 * 4);
-    shared.forEach((x, i) => expect(Math.abs(x - whole[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(x))));
+    const whole = await scores({ noPrefixSharing: true });
+    expect(whole).toHaveLength(2 * 4 + 3 * 2 + 2 * 4);
+    // documents one at a time through the KV cache, and packed forwards of 1, 2 and (default) all documents
+    for (const o of [{ noPacking: true }, { batchSize: 1 }, { batchSize: 2 }, {}]) {
+      const got = await scores(o);
+      expect(got).toHaveLength(whole.length);
+      got.forEach((x, i) => expect(Math.abs(x - whole[i]!), JSON.stringify(o)).toBeLessThan(1e-4 * Math.max(1, Math.abs(x))));
+    }
     model.checkpoint.close();
   });
+});
+
+// 20–75 s on the shared 2-core machine (load 10–20): with the slow tests (AUTOROUND_SLOW_TESTS=1), as export-gguf's llama.cpp ones
+describe.skipIf(!HAS_SHARED || process.env.AUTOROUND_SLOW_TESTS !== '1')(needsShared('llama.cpp protocol against node-llama-cpp (random draw)'), () => {
+  it('--limit 6 on the whole HellaSwag file draws the tasks llama-perplexity draws and scores them as llama.cpp does on the GGUF file', async () => {
+    const { nlc } = await loadNodeLlamaCpp();
+    if (!nlc) return; // node-llama-cpp is an optional dev dependency
+    const out = join(work.dir, 'gguf');
+    const q = await runCli(['--model', STORIES, '--iters', '0', '--format', 'gguf:f32', '--output_dir', out, '--skip_sanity_check']);
+    expect(q.code, q.err).toBe(0);
+    const file = join(SHARED, 'datasets/eval/hellaswag_val_full.txt');
+    const registry = await createRegistry({ discover: true });
+    const model = openModel(registry, out);
+    const ours: number[][] = [];
+    const res = await folderTasks(registry, model, registry.kernelBackend({ threads: 1 }), [{ name: 'hellaswag', path: file }], { protocol: 'llama.cpp', limit: 6, onScores: (_t: string, _i: number, x: readonly number[]) => ours.push([...x]) } as TaskRunOptions);
+    const tasks = selectLlamaCppTasks(parseLlamaCppHellaswag(readFileSync(file, 'utf8'), file), 6);
+    // libstdc++'s Lemire draw: the first task is 10,042 · (std::mt19937(1)'s first output, 1791095845) >> 32
+    expect(tasks[0]).toEqual(parseLlamaCppHellaswag(readFileSync(file, 'utf8'), file)[Number((1791095845n * 10042n) >> 32n)]);
+    const tok = tokenizerOf(registry, model);
+    const seqs = tasks.map((t) => t.endings.map((e) => Int32Array.from(tok.encode(`${t.context} ${e}`, { addSpecialTokens: true }))));
+    const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
+    const gguf = join(out, readdirSync(out).find((f) => f.endsWith('.gguf'))!);
+    const theirs = await llamaCppMeanLogProbs(llama, gguf, seqs.flatMap((four) => four.map((tokens) => ({ tokens, from: commonPrefix(four) }))));
+    let correct = 0;
+    ours.forEach((m, i) => {
+      const t = theirs.slice(4 * i, 4 * i + 4);
+      m.forEach((x, j) => expect(Math.abs(x - t[j]!)).toBeLessThan(2e-3));
+      expect(m.indexOf(Math.max(...m))).toBe(t.indexOf(Math.max(...t)));
+      if (t.indexOf(Math.max(...t)) === tasks[i]!.gold) correct++;
+    });
+    expect(res.log!.at(-1)).toBe(llamaCppLine(6, correct));
+    model.checkpoint.close();
+  }, 120_000);
 });

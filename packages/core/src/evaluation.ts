@@ -103,6 +103,8 @@ export interface TaskRunOptions {
   seed?: number;
   /** "harness" (lm-evaluation-harness, the default) or "llama.cpp" (llama-perplexity --hellaswag). */
   protocol?: 'harness' | 'llama.cpp';
+  /** Documents scored together in one packed forward (`--eval_bs`); results do not depend on it. */
+  batchSize?: number;
   /** Called after each document with documents done and the task's total. */
   onProgress?: (task: string, done: number, total: number) => void;
 }

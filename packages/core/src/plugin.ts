@@ -136,6 +136,29 @@ export interface DecodingCausalLM extends CausalLM {
   kvCacheBytes(positions: number): number;
 }
 
+/**
+ * Several token sequences packed into one forward pass, sharing prefixes as a tree: each row is one token,
+ * `parents[r]` the row holding the token before it in its sequence (−1 where a sequence starts, else < r).
+ * A row sits at position (its number of ancestors) and attends to itself and its ancestors only, so a
+ * document's context is one chain of rows and each choice a branch off it (task scoring, docs/eval/tasks.md).
+ */
+export interface PackedSequences {
+  readonly tokens: Int32Array;
+  readonly parents: Int32Array;
+  /** Rows whose logits are wanted, in this order (every row when absent). */
+  readonly outputs?: Int32Array;
+}
+
+/** A causal LM that runs packed sequences (PackedSequences) as one batch of rows through its linears. */
+export interface PackingCausalLM extends CausalLM {
+  /** Logits [outputs.length (else rows), vocab]: row r's are those after the sequence ending at r. */
+  forwardPacked(p: PackedSequences): Float32Array;
+}
+
+export function isPacking(m: CausalLM): m is PackingCausalLM {
+  return typeof (m as Partial<PackingCausalLM>).forwardPacked === 'function';
+}
+
 export function isDecoding(m: CausalLM): m is DecodingCausalLM {
   const d = m as Partial<DecodingCausalLM>;
   return typeof d.decoder === 'function' && typeof d.kvCacheBytes === 'function';

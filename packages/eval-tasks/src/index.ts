@@ -1,7 +1,7 @@
 import { definePlugin, type TaskEvaluatorPlugin } from '@autoround/core';
 import { parseTasks, runTasks, TASK_NAMES } from './run.js';
 
-export { encodePair, meanStderr, parseTasks, pooledStderr, pySample, runTasks, TASK_NAMES, type RunTasksOptions } from './run.js';
+export { bootstrapStderr, encodePair, meanStderr, perplexityOf, parseTasks, pooledStderr, pySample, runTasks, TASK_NAMES, type RunTasksOptions } from './run.js';
 export { commonPrefix, Scorer, type ScoreRequest, type ScoreResult } from './score.js';
 export { hellaswagPreprocess, MMLU_SUBJECTS, pyCapitalize, TASKS, type Doc, type Instance, type Metric, type TaskDef } from './tasks.js';
 export { llamaCppLine, Mt19937, parseLlamaCppHellaswag, selectLlamaCppTasks, uniformBelow, type LlamaCppHellaswagTask } from './llamacpp.js';

@@ -42,6 +42,35 @@ export function pooledStderr(parts: readonly { n: number; stderr: number | undef
   return Math.sqrt(v / total);
 }
 
+/**
+ * lm-evaluation-harness's bootstrap_stderr(f, xs, iters) (lm_eval/api/metrics.py), the stderr it reports for
+ * perplexity: `iters` resamples of xs with replacement in chunks of 1,000, chunk i drawn by
+ * `random.Random(i).choices(xs, k=len(xs))` (each draw xs[floor(random() · n)]), and the sample standard
+ * deviation of f over all resamples. The seeds are the harness's, so the figure is its figure (to float rounding).
+ */
+export function bootstrapStderr(f: (sample: Float64Array) => number, xs: readonly number[], iters = 100_000): number {
+  const n = xs.length;
+  const chunk = Math.min(1000, iters);
+  const values: number[] = [];
+  const sample = new Float64Array(n);
+  for (let i = 0; i < Math.floor(iters / chunk); i++) {
+    const rnd = new PyRandom(i);
+    for (let c = 0; c < chunk; c++) {
+      for (let j = 0; j < n; j++) sample[j] = xs[Math.floor(rnd.random() * n)]!;
+      values.push(f(sample));
+    }
+  }
+  const mu = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, x) => a + (x - mu) * (x - mu), 0) / (values.length - 1));
+}
+
+/** The harness's perplexity of log-likelihoods: exp(−mean). */
+export function perplexityOf(lls: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < lls.length; i++) sum += lls[i]!;
+  return Math.exp(-sum / lls.length);
+}
+
 /** First index of the largest value (numpy's argmax). */
 function argmax(xs: readonly number[]): number {
   let best = 0;
@@ -112,6 +141,8 @@ export interface RunTasksOptions extends TaskRunOptions {
   hub?: HubOptions;
   /** Run each sequence whole instead of sharing prefixes (the reference path of the tests). */
   noPrefixSharing?: boolean;
+  /** Score one document at a time through the decoder's KV cache instead of packed forwards (a reference path). */
+  noPacking?: boolean;
   /** Called with each document's per-choice log-likelihoods (harness protocol) or mean log-probabilities (llama.cpp). */
   onScores?: (task: string, index: number, scores: readonly number[]) => void;
 }
@@ -140,10 +171,19 @@ async function loadDocs(task: TaskDef, spec: TaskSpec, hub: HubOptions | undefin
   return loaded;
 }
 
+/** Documents per packed forward when `--eval_bs` is not given: large enough that the linears are long products. */
+export const DEFAULT_TASK_BATCH = 32;
+
+function batchSize(options: TaskRunOptions): number {
+  const b = options.batchSize ?? DEFAULT_TASK_BATCH;
+  if (!Number.isInteger(b) || b < 1) throw new AutoRoundError('E_BAD_FLAG', `--eval_bs must be an integer ≥ 1, got ${b}`, { subject: '--eval_bs' });
+  return b;
+}
+
 /** Runs the tasks; the scoring time gives documents per second. */
 export async function runTasks(model: CausalLM, tokenizer: TextTokenizer, specs: readonly TaskSpec[], options: RunTasksOptions = {}): Promise<TaskRunResult> {
   const maxLength = Math.min(Number(model.spec.config.max_position_embeddings ?? 2048), 2048);
-  const scorer = new Scorer(model, maxLength, !options.noPrefixSharing);
+  const scorer = new Scorer(model, maxLength, !options.noPrefixSharing, !options.noPacking);
   const metrics: TaskMetric[] = [];
   const log: string[] = [];
   let seconds = 0;
@@ -212,9 +252,10 @@ function harnessMetrics(task: TaskDef, scores: readonly DocScore[]): TaskMetric[
     else if (m === 'acc') out.push(metric(task.name, 'acc', acc));
     else if (m === 'acc_norm') out.push(metric(task.name, 'acc_norm', scores.map((s) => (argmax(s.lls.map((l, j) => l / s.instance.lengths![j]!)) === s.instance.gold ? 1 : 0))));
     else {
-      // perplexity of the target word: exp of minus the mean log-likelihood; the harness bootstraps its stderr (not reported here)
+      // perplexity of the target word: exp of minus the mean log-likelihood, its stderr bootstrapped as the harness does
       const ll = scores.map((s) => s.lls[0]!);
-      out.push({ task: task.name, metric: 'perplexity', value: Math.exp(-meanStderr(ll).mean), n: ll.length });
+      const value = perplexityOf(ll);
+      out.push(ll.length < 2 ? { task: task.name, metric: 'perplexity', value, n: ll.length } : { task: task.name, metric: 'perplexity', value, stderr: bootstrapStderr(perplexityOf, ll), n: ll.length });
     }
   }
   return out;
@@ -229,6 +270,18 @@ async function harnessTask(scorer: Scorer, tokenizer: TextTokenizer, loaded: Loa
   if (k > 0) shots = sameSplit ? loaded.docs : (await readHubSplit(task, task.hub.fewshotSplit!, options.hub)).docs;
   const rnd = new PyRandom(options.seed ?? 1234);
   const out: DocScore[] = [];
+  const batch = batchSize(options);
+  let pending: { requests: ScoreRequest[]; instance: Instance; doc: Doc }[] = [];
+  const flush = () => {
+    const results = scorer.groups(pending.map((p) => p.requests));
+    pending.forEach((p, j) => {
+      const i = out.length;
+      out.push({ lls: results[j]!.map((r) => r.logprob), greedy: results[j]!.map((r) => r.greedy), instance: p.instance, doc: p.doc });
+      options.onScores?.(task.name, i, out[i]!.lls);
+      options.onProgress?.(task.name, i + 1, n);
+    });
+    pending = [];
+  };
   for (let i = 0; i < n; i++) {
     const doc = loaded.docs[i]!;
     const instance = withWhere(loaded.where(i), () => task.instance(doc));
@@ -249,11 +302,10 @@ async function harnessTask(scorer: Scorer, tokenizer: TextTokenizer, loaded: Loa
       if (!ctxCache.has(trimmed)) ctxCache.set(trimmed, tokenizer.encode(trimmed, { addSpecialTokens: false }));
       return fit(encodePair(tokenizer, context, instance.continuations[j]!, trimmed === '' ? undefined : ctxCache.get(trimmed)), scorer.maxLength);
     });
-    const results = scorer.group(requests);
-    out.push({ lls: results.map((r) => r.logprob), greedy: results.map((r) => r.greedy), instance, doc });
-    options.onScores?.(task.name, i, out[i]!.lls);
-    options.onProgress?.(task.name, i + 1, n);
+    pending.push({ requests, instance, doc });
+    if (pending.length >= batch) flush();
   }
+  if (pending.length) flush();
   return out;
 }
 
@@ -271,18 +323,24 @@ function llamaCppHellaswag(scorer: Scorer, tokenizer: TextTokenizer, loaded: Loa
   let correct = 0;
   const hits: number[] = [];
   const lines: string[] = [];
-  selected.forEach((t, i) => {
-    const seqs = t.endings.map((e) => Int32Array.from(tokenizer.encode(`${t.context} ${e}`, { addSpecialTokens: true })));
-    const cp = commonPrefix(seqs);
-    if (cp < 1 || seqs.some((s) => s.length <= cp)) throw new AutoRoundError('E_EVAL', `hellaswag task ${i + 1}: an ending adds no token after the prefix the four share`, { subject: '--tasks' });
-    const res = scorer.group(seqs.map((tokens) => ({ tokens, from: cp })));
-    const means = res.map((r) => r.logprob / r.count);
-    options.onScores?.(task.name, i, means);
-    const hit = argmax(means) === t.gold ? 1 : 0;
-    correct += hit;
-    hits.push(hit);
-    lines.push(llamaCppLine(i + 1, correct));
-    options.onProgress?.(task.name, i + 1, selected.length);
-  });
+  const batch = batchSize(options);
+  for (let i0 = 0; i0 < selected.length; i0 += batch) {
+    const docs = selected.slice(i0, i0 + batch).map((t, j) => {
+      const seqs = t.endings.map((e) => Int32Array.from(tokenizer.encode(`${t.context} ${e}`, { addSpecialTokens: true })));
+      const cp = commonPrefix(seqs);
+      if (cp < 1 || seqs.some((s) => s.length <= cp)) throw new AutoRoundError('E_EVAL', `hellaswag task ${i0 + j + 1}: an ending adds no token after the prefix the four share`, { subject: '--tasks' });
+      return seqs.map((tokens) => ({ tokens, from: cp }));
+    });
+    scorer.groups(docs).forEach((res, j) => {
+      const i = i0 + j;
+      const means = res.map((r) => r.logprob / r.count);
+      options.onScores?.(task.name, i, means);
+      const hit = argmax(means) === selected[i]!.gold ? 1 : 0;
+      correct += hit;
+      hits.push(hit);
+      lines.push(llamaCppLine(i + 1, correct));
+      options.onProgress?.(task.name, i + 1, selected.length);
+    });
+  }
   return { correct, n: selected.length, hits, lines };
 }

@@ -1,8 +1,10 @@
 // Log-likelihood of token continuations, the one computation every task reduces to (docs/eval/tasks.md,
 // "Scoring"). The choices of a document share a prefix (the context, often more): with a decoder that
 // can rewind (CausalDecoder.rewind) the prefix is run once and each choice continues from its cache;
-// any other CausalLM runs each sequence whole. Both give the same log-probabilities up to float rounding.
-import { AutoRoundError, type CausalDecoder, type CausalLM, type DecodingCausalLM } from '@autoround/core';
+// any other CausalLM runs each sequence whole. A model that packs sequences (PackingCausalLM) scores several
+// documents in one forward instead: each document's shared prefix once and its choices as branches off it
+// (Scorer.groups). All give the same log-probabilities up to float rounding.
+import { AutoRoundError, type CausalDecoder, type CausalLM, type DecodingCausalLM, isPacking } from '@autoround/core';
 
 /** One sequence to score: its tokens (BOS included where the protocol adds one) and the first scored index (≥ 1). */
 export interface ScoreRequest {
@@ -61,6 +63,8 @@ export class Scorer {
     readonly maxLength: number,
     /** false: run each sequence whole (the reference path the prefix-sharing one is tested against). */
     readonly sharePrefix = true,
+    /** false: one document at a time through the decoder's cache even where the model packs (a reference path). */
+    readonly pack = true,
   ) {}
 
   private decoder(len: number): CausalDecoder | undefined {
@@ -72,25 +76,76 @@ export class Scorer {
     return this.dec.rewind ? this.dec : undefined;
   }
 
-  /** Scores sequences that usually share a prefix (one document's choices). */
-  group(requests: readonly ScoreRequest[]): ScoreResult[] {
-    const V = this.model.spec.vocabSize;
+  private check(requests: readonly ScoreRequest[]): void {
     for (const r of requests) {
       if (!(r.from >= 1 && r.from <= r.tokens.length)) throw new AutoRoundError('E_EVAL', `a scored sequence needs at least one token before the scored ones (from ${r.from}, length ${r.tokens.length})`);
       if (r.tokens.length - 1 > this.maxLength) throw new AutoRoundError('E_SEQLEN', `a task sequence of ${r.tokens.length - 1} input tokens is longer than the model's ${this.maxLength}`);
     }
-    const score = (r: ScoreRequest, logitsRow: (t: number) => [Float32Array, number]): ScoreResult => {
-      let logprob = 0;
-      let greedy = true;
-      for (let t = r.from; t < r.tokens.length; t++) {
-        const [a, o] = logitsRow(t - 1);
-        const { lse, argmax } = rowStats(a, o, V);
-        const tok = r.tokens[t]!;
-        logprob += a[o + tok]! - lse;
-        if (argmax !== tok) greedy = false;
+  }
+
+  /**
+   * Scores several documents' groups of sequences (as `group` does each). A packing model runs them as
+   * one forward: per document the prefix its sequences share, then each sequence's rest as a branch.
+   */
+  groups(docs: readonly (readonly ScoreRequest[])[]): ScoreResult[][] {
+    const model = this.model;
+    if (!this.sharePrefix || !this.pack || !isPacking(model)) return docs.map((d) => this.group(d));
+    const tokens: number[] = [];
+    const parents: number[] = [];
+    const outputs: number[] = [];
+    // per request: where each input position's logits land among the outputs
+    const plans = docs.map((requests) => {
+      this.check(requests);
+      const minInput = Math.min(...requests.map((r) => r.tokens.length - 1));
+      const p = Math.min(commonPrefix(requests.map((r) => r.tokens)), minInput);
+      const first = requests[0]!;
+      const prefix0 = tokens.length;
+      for (let t = 0; t < p; t++) {
+        tokens.push(first.tokens[t]!);
+        parents.push(t === 0 ? -1 : prefix0 + t - 1);
       }
-      return { logprob, count: r.tokens.length - r.from, greedy };
-    };
+      // the prefix rows scored by any request, listed once
+      const lo = Math.min(...requests.map((r) => r.from - 1));
+      const prefixOut = outputs.length;
+      for (let t = lo; t < p; t++) outputs.push(prefix0 + t);
+      return requests.map((r) => {
+        const rest0 = tokens.length;
+        for (let t = p; t < r.tokens.length - 1; t++) {
+          tokens.push(r.tokens[t]!);
+          parents.push(t === 0 ? -1 : t === p ? prefix0 + p - 1 : tokens.length - 2);
+        }
+        const restOut = outputs.length;
+        for (let t = Math.max(p, r.from - 1); t < r.tokens.length - 1; t++) outputs.push(rest0 + t - p);
+        // logits of input position t: a prefix row (t < p) or a row of this request's branch
+        return (t: number) => (t < p ? prefixOut + t - lo : restOut + t - Math.max(p, r.from - 1));
+      });
+    });
+    if (!tokens.length) return docs.map((d) => d.map((r) => this.score(r, () => [new Float32Array(0), 0])));
+    this.positions += tokens.length;
+    const logits = model.forwardPacked({ tokens: Int32Array.from(tokens), parents: Int32Array.from(parents), outputs: Int32Array.from(outputs) });
+    const V = model.spec.vocabSize;
+    return docs.map((requests, d) => requests.map((r, j) => this.score(r, (t) => [logits, plans[d]![j]!(t) * V])));
+  }
+
+  private score(r: ScoreRequest, logitsRow: (t: number) => [Float32Array, number]): ScoreResult {
+    const V = this.model.spec.vocabSize;
+    let logprob = 0;
+    let greedy = true;
+    for (let t = r.from; t < r.tokens.length; t++) {
+      const [a, o] = logitsRow(t - 1);
+      const { lse, argmax } = rowStats(a, o, V);
+      const tok = r.tokens[t]!;
+      logprob += a[o + tok]! - lse;
+      if (argmax !== tok) greedy = false;
+    }
+    return { logprob, count: r.tokens.length - r.from, greedy };
+  }
+
+  /** Scores sequences that usually share a prefix (one document's choices). */
+  group(requests: readonly ScoreRequest[]): ScoreResult[] {
+    const V = this.model.spec.vocabSize;
+    this.check(requests);
+    const score = (r: ScoreRequest, logitsRow: (t: number) => [Float32Array, number]): ScoreResult => this.score(r, logitsRow);
     const longest = Math.max(...requests.map((r) => r.tokens.length - 1));
     const dec = this.decoder(longest);
     if (!dec) {

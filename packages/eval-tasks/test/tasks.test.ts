@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { CausalDecoder, CausalLM, ModelSpec, TaskMetric, TextTokenizer } from '@autoround/core';
 import { xorshiftRandom } from '@autoround/testing';
 import { describe, expect, it } from 'vitest';
-import { runTasks } from '../src/index.js';
+import { bootstrapStderr, perplexityOf, runTasks } from '../src/index.js';
 
 const FIXTURES = join(fileURLToPath(new URL('.', import.meta.url)), 'fixtures');
 const V = 101;
@@ -204,5 +204,15 @@ describe('task prompts and scoring against hand-computed log-likelihoods', () =>
     expectLls(m1.lls.slice(0, 2), oneShotLls);
     // subjects with one question have no other example: 1-shot equals 0-shot there
     expect(m1['mmlu_stem/acc']!.value).toBe(mean([oneShot[0]!, oneShot[1]!, hits[4]!]));
+  });
+});
+
+describe("LAMBADA perplexity's stderr: the harness's bootstrap", () => {
+  it('equals lm_eval.api.metrics.bootstrap_stderr(perplexity, xs, iters) as CPython 3.11 computes it', () => {
+    // python3: random.Random(i).choices per chunk i of 1,000 (the harness's code, copied into a script)
+    const xs = [-2.5, -0.75, -4.0, -1.25, -3.0];
+    expect(bootstrapStderr(perplexityOf, xs, 2000)).toBeCloseTo(6.48375494258137, 12);
+    expect(bootstrapStderr(perplexityOf, xs)).toBeCloseTo(6.351636047323448, 11);
+    expect(perplexityOf(xs)).toBeCloseTo(Math.exp(2.3), 14);
   });
 });

@@ -60,7 +60,7 @@ export {
 export { GEMMA3, gemma3Architecture } from './gemma3/index.js';
 export { describePhi3, phi3Architecture, phi3Block, type Phi3BlockOps, type Phi3BlockShape, phi3Dims, type Phi3Dims, Phi3Model } from './phi3/index.js';
 export { longRope, type LongRope } from './rope.js';
-export { type CacheDecodable, KvCacheDecoder, type LayerAttention, windowedAttention } from './kv-decoder.js';
+export { type CacheDecodable, KvCacheDecoder, type LayerAttention, packedForward, windowedAttention } from './kv-decoder.js';
 export { QWEN2_VL, qwen2VlArchitecture, qwen2VlTextConfig, qwen2VlTextPrefix } from './qwen2vl/index.js';
 export {
   describeMoe,

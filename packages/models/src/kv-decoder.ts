@@ -1,4 +1,4 @@
-import { AutoRoundError, type CausalDecoder, type KernelBackend } from '@autoround/core';
+import { AutoRoundError, type CausalDecoder, type KernelBackend, type PackedSequences } from '@autoround/core';
 import { type FloatPositions, decodeAttention } from './float-ops.js';
 import { applyRope } from './rope.js';
 
@@ -138,4 +138,91 @@ export function windowedAttention(q: Float32Array, k: Float32Array, v: Float32Ar
     decodeAttention(q.subarray(t * row, (t + 1) * row), k, v, out.subarray(t * row, (t + 1) * row), t, heads, heads / kvHeads, hd, kvHeads * hd, la.scale, scores, from, la.softcap);
   }
   return out;
+}
+
+/**
+ * Packed sequences (PackedSequences: rows sharing prefixes as a tree) through the blocks in one pass: every
+ * linear is one product over all rows, each row is rotated at its own position, and attention is the
+ * backend's fused kernel once per group of rows that attend among themselves, with an additive mask that
+ * keeps a row to its ancestors (the scalar loop where the backend has none, or the layer caps its logits).
+ * Task scoring packs each document's context once and its choices as branches (docs/eval/tasks.md, "Speed").
+ */
+export function packedForward(m: CacheDecodable, p: PackedSequences): Float32Array {
+  const { tokens, parents } = p;
+  const R = tokens.length;
+  if (R === 0 || parents.length !== R) throw new AutoRoundError('E_BAD_FLAG', `packed sequences: ${R} tokens and ${parents.length} parents`);
+  const pos = new Int32Array(R);
+  const root = new Int32Array(R);
+  for (let r = 0; r < R; r++) {
+    const q = parents[r]!;
+    if (!Number.isInteger(q) || q < -1 || q >= r) throw new AutoRoundError('E_BAD_FLAG', `packed sequences: row ${r}'s parent ${q} is not an earlier row`);
+    pos[r] = q < 0 ? 0 : pos[q]! + 1;
+    root[r] = q < 0 ? r : root[q]!;
+  }
+  // groups: contiguous row ranges no chain leaves (r starts one where every later row's chain starts at r or after)
+  const starts: number[] = [];
+  let minRoot = R;
+  for (let r = R - 1; r >= 0; r--) {
+    minRoot = Math.min(minRoot, root[r]!);
+    if (minRoot === r) starts.push(r);
+  }
+  starts.reverse();
+  starts.push(R);
+  let end = 0;
+  for (let r = 0; r < R; r++) end = Math.max(end, pos[r]! + 1);
+  if (end > m.maxPositions) throw new AutoRoundError('E_SEQLEN', `a packed sequence of ${end} positions exceeds max_position_embeddings ${m.maxPositions}`);
+  // the additive masks (0 on a row's ancestors and itself, −∞ elsewhere), one [T, T] per group
+  const masks = starts.slice(0, -1).map((g0, i) => {
+    const T = starts[i + 1]! - g0;
+    const mask = new Float32Array(T * T).fill(-Infinity);
+    for (let r = 0; r < T; r++) for (let a = g0 + r; a >= g0; a = parents[a]!) mask[r * T + a - g0] = 0;
+    return mask;
+  });
+  const { heads, kvHeads, headDim: hd, backend: be } = m;
+  const kvw = kvHeads * hd;
+  let x = m.embedTokens(tokens);
+  for (let b = 0; b < m.numBlocks; b++) {
+    const la = m.layerAttention(b, end);
+    if (end > la.window) throw new AutoRoundError('E_UNSUPPORTED', `packed sequences of ${end} positions exceed the sliding window of ${la.window}`);
+    const rope = (x: Float32Array, n: number) => {
+      for (let r = 0; r < R; r++) applyRope(x.subarray(r * n * hd, (r + 1) * n * hd), 1, n, hd, la.cos, la.sin, la.rotDim, pos[r]!);
+    };
+    const attention = (q: Float32Array, k: Float32Array, v: Float32Array): Float32Array => {
+      const out = new Float32Array(R * heads * hd);
+      for (let g = 0; g + 1 < starts.length; g++) {
+        const g0 = starts[g]!;
+        const T = starts[g + 1]! - g0;
+        const rows = (a: Float32Array, w: number) => a.subarray(g0 * w, (g0 + T) * w);
+        const og = rows(out, heads * hd);
+        if (be.attentionForward && la.softcap === 0) {
+          be.attentionForward(rows(q, heads * hd), rows(k, kvw), rows(v, kvw), og, new Float32Array(heads * T), { batch: 1, seqLen: T, numHeads: heads, numKvHeads: kvHeads, headDim: hd, causal: true, scale: la.scale, mask: masks[g]! });
+          continue;
+        }
+        // each row over its own chain, gathered into a contiguous cache in position order
+        const kc = new Float32Array(T * kvw);
+        const vc = new Float32Array(T * kvw);
+        const scores = new Float64Array(T);
+        for (let r = 0; r < T; r++) {
+          let t = pos[g0 + r]!;
+          for (let a = g0 + r; a >= g0; a = parents[a]!, t--) {
+            kc.set(k.subarray(a * kvw, (a + 1) * kvw), t * kvw);
+            vc.set(v.subarray(a * kvw, (a + 1) * kvw), t * kvw);
+          }
+          decodeAttention(q.subarray((g0 + r) * heads * hd, (g0 + r + 1) * heads * hd), kc, vc, og.subarray(r * heads * hd, (r + 1) * heads * hd), pos[g0 + r]!, heads, heads / kvHeads, hd, kvw, la.scale, scores, 0, la.softcap);
+        }
+      }
+      return out;
+    };
+    x = m.runBlock(b, x, { rope, attention });
+  }
+  const outs = p.outputs;
+  if (!outs) return m.head(x, R);
+  // the head on the wanted rows only: the logits of a large vocabulary over every row would not fit
+  const H = x.length / R;
+  const h = new Float32Array(outs.length * H);
+  outs.forEach((r, i) => {
+    if (!(r >= 0 && r < R)) throw new AutoRoundError('E_BAD_FLAG', `packed sequences: output row ${r} is not one of the ${R} rows`);
+    h.set(x.subarray(r * H, (r + 1) * H), i * H);
+  });
+  return m.head(h, outs.length);
 }

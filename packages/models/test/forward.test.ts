@@ -124,3 +124,30 @@ describe.skipIf(!HAS_SHARED)(needsShared('KV-cache prefill'), () => {
     expect(pre.position).toBe(5);
   });
 });
+
+describe.skipIf(!HAS_SHARED)(needsShared('packed sequences (shared prefixes)'), () => {
+  it('a prefix with branches, two documents in one pass, gives each whole sequence\'s forward logits (js and native attention)', async () => {
+    const { nativeBackend } = await import('@autoround/kernels-cpu');
+    const backends = [be, ...(nativeBackend.available() ? [nativeBackend.create({ threads: 1 })] : [])];
+    for (const backend of backends) {
+      const model = new LlamaModel(describeLlama(readConfig(STORIES), STORIES), Checkpoint.open(STORIES), backend);
+      // document 1: prefix [1, 403, 407] with branches [261, 378] and [29]; document 2: [1, 300] with branches [5] and [6, 7, 8]
+      const tokens = Int32Array.of(1, 403, 407, 261, 378, 29, 1, 300, 5, 6, 7, 8);
+      const parents = Int32Array.of(-1, 0, 1, 2, 3, 2, -1, 6, 7, 7, 9, 10);
+      const seqs = [[1, 403, 407, 261, 378], [1, 403, 407, 29], [1, 300, 5], [1, 300, 6, 7, 8]];
+      // the rows of each sequence among the packed ones
+      const rowsOf = [[0, 1, 2, 3, 4], [0, 1, 2, 5], [6, 7, 8], [6, 7, 9, 10, 11]];
+      const all = model.forwardPacked({ tokens, parents });
+      const outputs = Int32Array.of(11, 2, 5);
+      const some = model.forwardPacked({ tokens, parents, outputs });
+      seqs.forEach((s, i) => {
+        const want = model.forward(Int32Array.from(s));
+        rowsOf[i]!.forEach((row, t) => {
+          for (let v = 0; v < 512; v++) expect(Math.abs(all[row * 512 + v]! - want[t * 512 + v]!)).toBeLessThan(1e-4);
+        });
+      });
+      outputs.forEach((row, i) => expect(Array.from(some.subarray(i * 512, (i + 1) * 512))).toEqual(Array.from(all.subarray(row * 512, (row + 1) * 512))));
+      expect(() => model.forwardPacked({ tokens: Int32Array.of(1, 2), parents: Int32Array.of(-1, 1) })).toThrow(/row 1's parent 1 is not an earlier row/);
+    }
+  });
+});

@@ -123,20 +123,23 @@ export type NodeLlama = Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
 
 /**
  * Log-probabilities llama.cpp gives each scored token of `windows` (each window evaluated from an empty
- * cache, token j+1 scored after tokens 0…j): the per-token comparison of our GGUF files with our own eval.
+ * cache, token j+1 scored after tokens 0…j, for j + 1 from `scoredFrom[i]` on, default 1): the per-token comparison
+ * of our GGUF files with our own eval.
  */
-export async function llamaCppLogProbs(llama: NodeLlama, file: string, windows: readonly Int32Array[], seqlen: number): Promise<number[]> {
+export async function llamaCppLogProbs(llama: NodeLlama, file: string, windows: readonly Int32Array[], seqlen: number, scoredFrom?: readonly number[]): Promise<number[]> {
   const model = await llama.loadModel({ modelPath: file });
   try {
     const ctx = await model.createContext({ contextSize: seqlen, threads: 1, batchSize: seqlen });
     try {
       const seq = ctx.getSequence();
       const lp: number[] = [];
-      for (const w of windows) {
+      for (const [wi, w] of windows.entries()) {
         await seq.clearHistory();
         const opts = { generateNext: { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } } };
-        const out = await seq.controlledEvaluate([...w].map((t) => [t, opts]) as never);
-        for (let j = 0; j + 1 < w.length; j++) {
+        // probabilities only where a token is scored: each is a map over the whole vocabulary
+        const from = scoredFrom?.[wi] ?? 1;
+        const out = await seq.controlledEvaluate([...w].map((t, j) => (j + 1 >= from ? [t, opts] : t)) as never);
+        for (let j = from - 1; j + 1 < w.length; j++) {
           const p = out[j]?.next.probabilities?.get(w[j + 1]! as never);
           if (p === undefined) throw new Error(`no probability for token ${w[j + 1]} at ${j}`);
           lp.push(Math.log(p));
@@ -170,4 +173,18 @@ export function worstLogProbGap(forward: (ids: Int32Array) => Float32Array, voca
     }
   }
   return { worst, tokens: k };
+}
+
+/**
+ * llama.cpp's mean log-probability of each sequence's tokens from index `from` on (llama-perplexity
+ * --hellaswag's score of an ending), from llamaCppLogProbs: the reference the llama.cpp task protocol is checked against.
+ */
+export async function llamaCppMeanLogProbs(llama: NodeLlama, file: string, requests: readonly { tokens: Int32Array; from: number }[]): Promise<number[]> {
+  const lp = await llamaCppLogProbs(llama, file, requests.map((r) => r.tokens), Math.max(...requests.map((r) => r.tokens.length)), requests.map((r) => r.from));
+  let at = 0;
+  return requests.map((r) => {
+    const scored = lp.slice(at, at + r.tokens.length - r.from);
+    at += r.tokens.length - r.from;
+    return scored.reduce((a, b) => a + b, 0) / scored.length;
+  });
 }

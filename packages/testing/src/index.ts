@@ -21,6 +21,7 @@ export {
   centralDifferences,
   llamaCppLogProbs,
   worstLogProbGap,
+  llamaCppMeanLogProbs,
   loadNodeLlamaCpp,
   nonFiniteClasses,
   nonFiniteMismatches,

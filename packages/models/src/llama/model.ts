@@ -7,11 +7,13 @@ import {
   type KernelBackend,
   type LoadOptions,
   type ModelSpec,
+  type PackedSequences,
+  type PackingCausalLM,
   type WeightSource,
 } from '@autoround/core';
 import { applyRope, ropeInvFreq, ropeTables } from '../rope.js';
 import { type BlockTensors, type FloatPositions, blockAttention, floatOps } from '../float-ops.js';
-import { KvCacheDecoder, type LayerAttention, windowedAttention } from '../kv-decoder.js';
+import { KvCacheDecoder, type LayerAttention, packedForward, windowedAttention } from '../kv-decoder.js';
 import { DenseCausalLM } from '../dense-model.js';
 import { type GraphBlockConfig, type GraphBlockOptions, graphOps } from '../graph-ops.js';
 import type { BlockOps } from '../block-ops.js';
@@ -84,7 +86,7 @@ export function slidingWindowMask(batch: number, T: number, window: number): Flo
 }
 
 /** A loaded LLaMA-family model: embeddings, blocks, final norm and head, all float32 in memory (DenseCausalLM). */
-export class LlamaModel extends DenseCausalLM<LlamaDims> {
+export class LlamaModel extends DenseCausalLM<LlamaDims> implements PackingCausalLM {
   readonly rope: RopeCache;
 
   constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: LlamaVariant = LLAMA, options: LoadOptions = {}) {
@@ -126,6 +128,11 @@ export class LlamaModel extends DenseCausalLM<LlamaDims> {
     const v = kind === 'weight' ? b?.norms.get(name) : kind === 'bias' ? b?.linears.get(name)?.bias : undefined;
     if (!v) throw new AutoRoundError('E_UNSUPPORTED', `block ${index} has no norm weight or bias "${local}"`);
     return v;
+  }
+
+  /** Packed sequences sharing prefixes in one pass (packedForward). */
+  forwardPacked(p: PackedSequences): Float32Array {
+    return packedForward(this, p);
   }
 
   override decoder(maxLen: number, batch: number): LlamaDecoder {
