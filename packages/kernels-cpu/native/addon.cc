@@ -13,6 +13,9 @@
 #include "gemm_native.h"
 #include "qdq.h"
 
+// fp_qdq.cc: the floating-point QDQ (fpQdq, fpQdqBackward)
+void fpqdq_register(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 struct Call {
@@ -425,6 +428,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cblasGemm", Napi::Function::New(env, CblasGemm, "cblasGemm"));
 #endif
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
+  fpqdq_register(env, exports);
   return exports;
 }
 

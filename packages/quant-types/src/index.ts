@@ -60,6 +60,7 @@ export {
   type FpFormat,
   fpFormatByName,
   fpGeometry,
+  fpKernelDims,
   fpQdqValues,
   fpGroupShape,
   type FpTrace,
