@@ -4,11 +4,11 @@
 // for bit (NaN with NaN, −0 with −0) on random weights salted with awkward values: zero groups, exact ties on the
 // element grids, subnormals, outliers, infinities and NaN at every position of a group.
 import { describe, expect, it } from 'vitest';
-import { type QuantScheme, presetScheme } from '@autoround/core';
+import { type QuantScheme, type QuantizedWeight, presetScheme } from '@autoround/core';
 import { type FpQdqKernel, Graph, fpQdqKernel, setFpQdqKernel } from '@autoround/core-tensor';
 import { xorshiftRandom, randn } from '@autoround/testing';
 import { FpParams, fpQdqVar } from '../src/index.js';
-import { type QuantizedWeight, type FpQdqTuning, fpQdqValues, newFpTrace, quantizeFp, fpGroupShape } from '@autoround/quant-types';
+import { type FpQdqTuning, fpGroupShape, fpQdqValues, newFpTrace, quantizeFp } from '@autoround/quant-types';
 import { jsBackend, native, nativeFpQdqKernel } from '@autoround/kernels-cpu';
 
 const kernel: FpQdqKernel | null = native ? nativeFpQdqKernel(native, 2) : null;
