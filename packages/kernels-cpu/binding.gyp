@@ -11,7 +11,7 @@
   "targets": [
     {
       "target_name": "autoround_kernels",
-      "sources": ["native/addon.cc", "native/gemm_native.cc", "native/attention.cc", "native/qdq.cc", "native/elementwise.cc", "native/signround_fused.cc", "native/ggml_quants.cc"]
+      "sources": ["native/addon.cc", "native/gemm_native.cc", "native/attention.cc", "native/qdq.cc", "native/elementwise.cc", "native/signround_fused.cc", "native/ggml_quants.cc", "native/fp_qdq.cc"]
     }
   ],
   "conditions": [
@@ -19,7 +19,7 @@
       "targets": [
         {
           "target_name": "autoround_kernels_bench",
-          "sources": ["native/addon.cc", "native/gemm_native.cc", "native/attention.cc", "native/qdq.cc", "native/elementwise.cc", "native/signround_fused.cc", "native/ggml_quants.cc", "native/cblas_ref.cc"],
+          "sources": ["native/addon.cc", "native/gemm_native.cc", "native/attention.cc", "native/qdq.cc", "native/elementwise.cc", "native/signround_fused.cc", "native/ggml_quants.cc", "native/fp_qdq.cc", "native/cblas_ref.cc"],
           "defines": ["AUTOROUND_CBLAS_REF"],
           "conditions": [["OS=='linux'", { "libraries": ["-ldl"] }]]
         }

@@ -1,12 +1,16 @@
 // npm run bench -- qdq [--rows 1024] [--cols 1024] [--reps 3] [--iter 1] [--batch 4] [--seqlen 256]
 // 1. Quantize–dequantize throughput (elements per second) of every weight type against the int QDQ in the same
 //    run (quantizeInt, W4 g128 and g32), and of the activation QDQ (docs/algorithms/fp-qdq.md).
+//    Each floating-point row twice: the TypeScript loops and the native kernel (kernels-cpu fp_qdq.cc).
 // 2. One SignRound iteration (QDQ of the seven weights, forward, MSE, backward, sign step) on a small LLaMA block
-//    with int W4 g128 weights, then with MXFP4 weights and MXFP4 activations: the time ratio.
+//    with int W4 g128 weights, then with MXFP4 weights and MXFP4 activations (TypeScript, then native fp QDQ):
+//    the time ratios. Activations go through algo-rtn's activationQdqOf, as in the tuning loop (q/k/v and gate/up
+//    share one QDQ of their common input). docs/perf/fp-qdq.md.
 import { loadavg } from 'node:os';
-import { Graph, type KernelBackend, type Var } from '@autoround/core-tensor';
+import { Graph, type KernelBackend, type Var, fpQdqKernel, setFpQdqKernel } from '@autoround/core-tensor';
 import { presetScheme, resolveScheme, type QuantScheme } from '@autoround/core';
 import { FpParams, QdqParams, fpQdqVar, qdqVar } from '@autoround/algo-signround';
+import { activationQdqOf } from '@autoround/algo-rtn';
 import { quantizeActivation, quantizeFp, quantizeInt } from '@autoround/quant-types';
 import { type BlockTensors, llamaBlockGraph } from '@autoround/models';
 import { nativeBackend, native } from '@autoround/kernels-cpu';
@@ -40,10 +44,21 @@ function rate(f: () => void): number {
 console.log(`qdq: ${rows}x${cols} weight, best of ${reps}; load average ${load()}`);
 const w = randArr(rows * cols, 0.1);
 const intRate = rate(() => quantizeInt(w, rows, cols, resolveScheme('W4A16')));
-console.log(`| type | Melem/s | vs int W4 g128 |\n|---|---:|---:|`);
-const row = (label: string, r: number) => console.log(`| ${label} | ${(r / 1e6).toFixed(1)} | ${(r / intRate).toFixed(2)} |`);
-row('int W4 g128 (quantizeInt)', intRate);
-row('int W4 g32', rate(() => quantizeInt(w, rows, cols, resolveScheme('W4A16', { group_size: 32 }))));
+// the native fp kernel registered by kernels-cpu (null without the addon: both columns are the TypeScript loops)
+const nativeFp = fpQdqKernel();
+/** [TypeScript, native] rates of f. */
+function rates(f: () => void): [number, number] {
+  setFpQdqKernel(null);
+  const ts = rate(f);
+  setFpQdqKernel(nativeFp);
+  return [ts, rate(f)];
+}
+console.log(`native fp QDQ kernel: ${nativeFp ? 'yes' : 'no (addon missing: both columns are TypeScript)'}`);
+console.log(`| type | Melem/s TypeScript | Melem/s native | native vs int W4 g128 |\n|---|---:|---:|---:|`);
+const row = (label: string, [ts, nat]: [number, number]) => console.log(`| ${label} | ${(ts / 1e6).toFixed(1)} | ${(nat / 1e6).toFixed(1)} | ${(nat / intRate).toFixed(2)} |`);
+row('int W4 g128 (quantizeInt)', [intRate, intRate]);
+const int32 = rate(() => quantizeInt(w, rows, cols, resolveScheme('W4A16', { group_size: 32 })));
+row('int W4 g32', [int32, int32]);
 const types: [string, QuantScheme][] = [
   ['mx_fp4 (MXFP4)', presetScheme('MXFP4')],
   ['mx_fp4 rceil', { ...presetScheme('MXFP4'), data_type: 'mx_fp_rceil' }],
@@ -56,9 +71,9 @@ const types: [string, QuantScheme][] = [
   ['fp8 e4m3 per channel (FP8_STATIC)', presetScheme('FP8_STATIC')],
   ['fp8 e4m3 128x128 (FP8_BLOCK)', presetScheme('FP8_BLOCK')],
 ];
-for (const [label, s] of types) row(label, rate(() => quantizeFp(w, rows, cols, s)));
+for (const [label, s] of types) row(label, rates(() => quantizeFp(w, rows, cols, s)));
 for (const [label, s, m] of [['activations MXFP4 (dynamic)', presetScheme('MXFP4'), undefined], ['activations NVFP4 (static gs)', presetScheme('NVFP4'), 3], ['activations FP8_STATIC', presetScheme('FP8_STATIC'), 3], ['activations INT8 per token', presetScheme('INT8'), undefined]] as const) {
-  row(label, rate(() => quantizeActivation(w, rows, cols, s, m)));
+  row(label, rates(() => quantizeActivation(w, rows, cols, s, m)));
 }
 
 // ---- one SignRound iteration -------------------------------------------------------------------------------
@@ -102,10 +117,11 @@ function intSetup(): Tuned {
 function mxSetup(): Tuned {
   const s = presetScheme('MXFP4');
   const fp = new Map(shapes.map(([n, o, i]) => [n, new FpParams(s, o, i, true)]));
+  const act = activationQdqOf(new Map(shapes.map(([n]) => [n, { scheme: s, actMax: undefined }])))!;
   return {
     tensors: [...fp.values()].flatMap((p) => [{ data: p.v, grad: p.vGrad }, { data: p.beta!, grad: p.betaGrad! }]),
     weight: (g, l) => fpQdqVar(g, weights.get(l)!, fp.get(l)!),
-    input: (g, _l, v) => g.straightThrough(v, (xd, out) => out.set(quantizeActivation(xd, v.shape[0]!, v.shape[1]!, s))),
+    input: (g, l, v) => g.straightThrough(v, (xd, out) => out.set(act(l, xd, v.shape[0]!, v.shape[1]!))),
   };
 }
 function iterate(t: Tuned, label: string): number {
@@ -128,5 +144,11 @@ function iterate(t: Tuned, label: string): number {
 }
 console.log(`\nSignRound iteration: LLaMA block hidden ${hidden}, ffn ${inter}, ${H}/${KV} heads of ${D}, batch ${B} × ${T}`);
 const tInt = iterate(intSetup(), 'int W4 g128');
-const tMx = iterate(mxSetup(), 'MXFP4 W4A4');
-console.log(`| iteration | best s | vs int |\n|---|---:|---:|\n| int W4 g128 (weights) | ${tInt.toFixed(3)} | 1.00 |\n| MXFP4 weights + MXFP4 activations | ${tMx.toFixed(3)} | ${(tMx / tInt).toFixed(2)} |`);
+setFpQdqKernel(null);
+const tMxTs = iterate(mxSetup(), 'MXFP4 W4A4 (TypeScript fp QDQ)');
+setFpQdqKernel(nativeFp);
+const tMx = iterate(mxSetup(), 'MXFP4 W4A4 (native fp QDQ)');
+console.log(`| iteration | best s | vs int |\n|---|---:|---:|\n| int W4 g128 (weights) | ${tInt.toFixed(3)} | 1.00 |`);
+console.log(`| MXFP4 weights + MXFP4 activations, TypeScript fp QDQ | ${tMxTs.toFixed(3)} | ${(tMxTs / tInt).toFixed(2)} |`);
+console.log(`| MXFP4 weights + MXFP4 activations, native fp QDQ | ${tMx.toFixed(3)} | ${(tMx / tInt).toFixed(2)} |`);
+console.log(`load average at the end: ${load()}`);

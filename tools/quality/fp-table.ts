@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
 import signround from '@autoround/algo-signround';
+import { fpQdqKernel } from '@autoround/core-tensor';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
@@ -63,7 +64,7 @@ try {
         bench = new PerplexityBench(await ar.registry(), await ar.load(), await ar.backend(), preset.evalText(), { seqlen, ...(preset.maxTokens ? { maxTokens: preset.maxTokens } : {}) });
         const r = bench.run((await ar.load()).checkpoint);
         rows.push({ scheme: 'fp32', method: '-', ppl: r.perplexity, seconds: 0 });
-        console.error(`fp32 ${r.perplexity.toFixed(4)} (${r.tokens} tokens)`);
+        console.error(`fp32 ${r.perplexity.toFixed(4)} (${r.tokens} tokens); native fp QDQ kernel: ${fpQdqKernel() ? 'yes' : 'no'}`);
       }
       const ppl = bench.runQuantized(res.qdq, res.tensors).perplexity;
       rows.push({ scheme, method, ppl, seconds });

@@ -38,12 +38,12 @@ export function ctSchemeOf(format: string, g: CtGroupJson, key: string): QuantSc
   const w = g.weights;
   if (!w || typeof w.num_bits !== 'number') throw new AutoRoundError('E_FORMAT', `compressed-tensors config: quantization_config.config_groups.${key}.weights has no num_bits`, { subject: `quantization_config.config_groups.${key}` });
   const float = w.type === 'float';
-  const dataType = !float ? 'int' : format.startsWith('nvfp4') ? 'nv_fp' : format.startsWith('mxfp') ? 'mx_fp' : 'fp';
+  const dataType = !float ? 'int' : format === 'nvfp4-e5m3-pack-quantized' ? 'nvfp4_v2' : format.startsWith('nvfp4') ? 'nv_fp' : format.startsWith('mxfp') ? 'mx_fp' : 'fp';
   const a = g.input_activations;
   let act: Partial<QuantScheme> = { act_bits: 16 };
   if (a) {
     const aFloat = a.type === 'float';
-    const actType = !aFloat ? 'int' : dataType === 'nv_fp' ? (a.dynamic === 'local' ? 'nv_fp4_with_static_gs' : 'nv_fp') : dataType === 'mx_fp' ? 'mx_fp' : 'fp';
+    const actType = !aFloat ? 'int' : dataType === 'nv_fp' ? (a.dynamic === 'local' ? 'nv_fp4_with_static_gs' : 'nv_fp') : dataType === 'nvfp4_v2' ? 'nvfp4_v2' : dataType === 'mx_fp' ? 'mx_fp' : 'fp';
     act = { act_bits: a.num_bits, act_data_type: actType, act_group_size: ctGroupSize(a), act_sym: a.symmetric ?? true, act_dynamic: a.dynamic !== false };
   }
   return completeScheme({ bits: w.num_bits, group_size: ctGroupSize(w), sym: w.symmetric ?? true, data_type: dataType, ...act });

@@ -23,6 +23,8 @@ export function ctFormatOf(s: QuantScheme): string | null {
   if (!t) return null;
   const name = t.format.name;
   if (name === 'nv_fp4') return 'nvfp4-pack-quantized';
+  // the original's NVFP4_E5M3 (nvfp4_v2): UE5M3 group scales, no global scale (spec formats.md §1b, §4)
+  if (name === 'nv_fp4_e5m3') return 'nvfp4-e5m3-pack-quantized';
   if (name === 'mx_fp4') return 'mxfp4-pack-quantized';
   if (name === 'mx_fp8_e4m3') return 'mxfp8-quantized';
   if (name === 'fp8_e4m3') return 'float-quantized';
@@ -43,7 +45,7 @@ function ctActivationProblem(label: string, s: QuantScheme): string | null {
 /** Why compressed-tensors pack-quantized cannot store `scheme` as this exporter writes it (null when it can). */
 export function llmcSchemeProblem(label: string, scheme: QuantScheme): string | null {
   if (scheme.bits < 16 && isFpScheme(scheme)) {
-    if (ctFormatOf(scheme) === null) return `${label} writes NVFP4, MXFP4, MXFP8 and FP8 (e4m3) floating-point schemes, not data_type "${scheme.data_type}" with ${scheme.bits} bits${fpLayoutProblem(scheme) ? '' : ' (use auto_round)'}; use fake for others`;
+    if (ctFormatOf(scheme) === null) return `${label} writes NVFP4, NVFP4_E5M3, MXFP4, MXFP8 and FP8 (e4m3) floating-point schemes (the original's compressed-tensors formats; MXINT4 has none), not data_type "${scheme.data_type}" with ${scheme.bits} bits${fpLayoutProblem(scheme) ? '' : ' (use auto_round)'}; use fake for others`;
     return ctActivationProblem(label, scheme);
   }
   if (scheme.data_type === 'int' && scheme.bits === 8 && scheme.act_bits < 16) return ctActivationProblem(label, scheme);
@@ -209,7 +211,7 @@ interface CtConfigJson {
 }
 
 /** The formats this reader knows (docs/formats/fp-formats.md#compressed-tensors). */
-const CT_FORMATS = ['pack-quantized', 'int-quantized', 'nvfp4-pack-quantized', 'mxfp4-pack-quantized', 'mxfp8-quantized', 'float-quantized'];
+const CT_FORMATS = ['pack-quantized', 'int-quantized', 'nvfp4-pack-quantized', 'nvfp4-e5m3-pack-quantized', 'mxfp4-pack-quantized', 'mxfp8-quantized', 'float-quantized'];
 
 /**
  * Resolves a layer's weight args from config_groups as compressed-tensors and vLLM match targets:
@@ -290,7 +292,7 @@ export const llmCompressorExporter: ExporterPlugin = {
   description: 'llm-compressor / compressed-tensors format (quant_method "compressed-tensors", pack-quantized, W4A16/W8A16); loads in vLLM, SGLang, transformers',
   check(scheme, format) {
     const f = format.trim().toLowerCase();
-    if (f.includes(':')) return `unknown llm_compressor variant "${format}" (the scheme decides the compressed-tensors format: pack-quantized, int-quantized, nvfp4-pack-quantized, mxfp4-pack-quantized, mxfp8-quantized, float-quantized)`;
+    if (f.includes(':')) return `unknown llm_compressor variant "${format}" (the scheme decides the compressed-tensors format: pack-quantized, int-quantized, nvfp4-pack-quantized, nvfp4-e5m3-pack-quantized, mxfp4-pack-quantized, mxfp8-quantized, float-quantized)`;
     return llmcSchemeProblem('llm_compressor', scheme);
   },
   open(ctx) {

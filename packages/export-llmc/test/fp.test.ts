@@ -22,7 +22,7 @@ import {
   writeDemoModel,
 } from '@autoround/autoround';
 import { quantizeInt, fp8InputScale, fusedGlobalScales, needsActivationMax, nvGlobalScale, quantizeActivation, quantizeFp, fpDataTypeOf } from '@autoround/quant-types';
-import { llmCompressorExporter, packFpLayer } from '@autoround/export-llmc';
+import { ctFormatOf, llmCompressorExporter, packFpLayer } from '@autoround/export-llmc';
 import signround from '@autoround/algo-signround';
 import { decodeFpLayer, readSafetensors } from '@autoround/testing/formats';
 import { HAS_SHARED, STORIES, TINYSTORIES, needsShared, tempDir, mulberry32 } from '@autoround/testing';
@@ -117,7 +117,7 @@ describe.skipIf(!HAS_SHARED)(needsShared('stories260K: floating-point schemes wr
     ['NVFP4', ['auto_round', 'llm_compressor', 'fake']],
     ['MXFP8', ['auto_round', 'llm_compressor']],
     ['MXINT4', ['auto_round']],
-    ['NVFP4_E5M3', ['auto_round']],
+    ['NVFP4_E5M3', ['auto_round', 'llm_compressor']],
     ['FPW8A16', ['auto_round', 'llm_compressor']],
     ['FP8_STATIC', ['auto_round', 'llm_compressor', 'fake']],
     ['INT8', ['llm_compressor', 'fake']],
@@ -174,6 +174,10 @@ describe('formats that cannot hold a floating-point scheme say so, naming the fl
     expect(llmCompressorExporter.check(presetScheme('MXFP4_RCEIL'), 'llm_compressor')).toMatch(/mx_fp_rceil.*no compressed-tensors setting/);
     expect(llmCompressorExporter.check({ ...presetScheme('MXFP4'), act_data_type: 'fp', act_bits: 8 }, 'llm_compressor')).toMatch(/activations of the weights' type/);
     expect(llmCompressorExporter.check(presetScheme('NVFP4'), 'llm_compressor')).toBeNull();
+    // NVFP4_E5M3 has the original's nvfp4-e5m3-pack-quantized; MXINT4 has no compressed-tensors format
+    expect(llmCompressorExporter.check(presetScheme('NVFP4_E5M3'), 'llm_compressor')).toBeNull();
+    expect(ctFormatOf(presetScheme('NVFP4_E5M3'))).toBe('nvfp4-e5m3-pack-quantized');
+    expect(ctFormatOf(presetScheme('MXINT4'))).toBeNull();
     expect(llmCompressorExporter.check(presetScheme('INT8'), 'llm_compressor')).toBeNull();
     expect(llmCompressorExporter.check(completeScheme({ bits: 4, group_size: 32, data_type: 'mx_fp', act_bits: 16 }), 'llm_compressor')).toBeNull();
   });

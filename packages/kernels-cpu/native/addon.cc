@@ -21,6 +21,8 @@ namespace srfused {
 // signround_fused.cc: addInto, accumulate, mse, signStep.
 void register_exports(Napi::Env env, Napi::Object exports);
 }  // namespace srfused
+// fp_qdq.cc: the floating-point QDQ (fpQdq, fpQdqBackward)
+void fpqdq_register(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -578,6 +580,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ggmlQuantizeStart", Napi::Function::New(env, GgmlQuantizeStart, "ggmlQuantizeStart"));
   exports.Set("ggmlQuantizeWait", Napi::Function::New(env, GgmlQuantizeWait, "ggmlQuantizeWait"));
   exports.Set("ggmlQuantizeSupports", Napi::Function::New(env, GgmlQuantizeSupports, "ggmlQuantizeSupports"));
+  fpqdq_register(env, exports);
   return exports;
 }
 

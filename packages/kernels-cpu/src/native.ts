@@ -38,6 +38,17 @@ export interface NativeAddon {
     backward: boolean, weight: Float32Array, v: Float32Array | null, scale: Float32Array, zp: Float32Array, code: Int16Array,
     outOrGw: Float32Array, dV: Float32Array | null, acc: Float64Array | null, dims: number[], threads: number,
   ): void;
+  /** Floating-point QDQ element loops (fp_qdq.cc; see core-tensor's FpQdqKernel.forward), with a thread count. */
+  fpQdq?(
+    params: readonly number[], dims: readonly number[], weight: Float32Array, v: Float32Array | null, maxScale: Float32Array | null,
+    initScale: Float32Array | null, out: Float32Array, codes: Uint8Array | null, scales: Float32Array, scaleCodes: Uint8Array | null,
+    trace: readonly Float32Array[] | null, threads: number,
+  ): void;
+  /** Its straight-through backward (FpQdqKernel.backward). */
+  fpQdqBackward?(
+    dims: readonly number[], weight: Float32Array, gy: Float32Array, q: Float32Array, dx: Float32Array, vScale: Float32Array,
+    p: Float32Array, u: Float32Array, vGrad: Float32Array | null, betaGrad: Float32Array | null, threads: number,
+  ): void;
   /** SwiGLU element loop (KernelBackend.swigluForward/Backward): forward writes outOrGy; backward reads it as gOut. */
   swiglu?(backward: boolean, gate: Float32Array, up: Float32Array, outOrGy: Float32Array, gGate: Float32Array | null, gUp: Float32Array | null, threads: number, fresh?: number): void;
   /** RMSNorm rows (KernelBackend.rmsNormForward/Backward); eps is read by the forward only. */

@@ -65,6 +65,7 @@ export {
   type FpFormat,
   fpFormatByName,
   fpGeometry,
+  fpKernelDims,
   fpQdqValues,
   fpGroupShape,
   type FpTrace,

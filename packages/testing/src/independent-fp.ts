@@ -64,10 +64,11 @@ function f32s(t: { bytes: Buffer }): Float32Array {
  * The QDQ weight [out, in] of `layer` from its tensors: `weight_packed` (two 4-bit codes per byte, the first
  * element in the low nibble) or `weight` (float8 bytes), `weight_scale` (E8M0 bytes 2^(b − 127), UE5M3 bytes,
  * E4M3 bytes with `weight_global_scale`, float32, or float16 for int8 `weight`s of W8A8), in groups along the row, per row, per tensor or in 2-D blocks.
- * `qc` is the folder's quantization_config: its data_type (auto_round) tells mx_int4 and NVFP4_E5M3 apart.
+ * `qc` is the folder's quantization_config: its data_type (auto_round) or compressed-tensors format
+ * (nvfp4-e5m3-pack-quantized) tells mx_int4 and NVFP4_E5M3 apart.
  */
-export function decodeFpLayer(t: Tensors, layer: string, qc: { data_type?: string; extra_config?: Record<string, { data_type?: string }> }): Float32Array {
-  const dataType = qc.extra_config?.[layer]?.data_type ?? qc.data_type ?? '';
+export function decodeFpLayer(t: Tensors, layer: string, qc: { data_type?: string; format?: string; extra_config?: Record<string, { data_type?: string }> }): Float32Array {
+  const dataType = qc.extra_config?.[layer]?.data_type ?? qc.data_type ?? (qc.format === 'nvfp4-e5m3-pack-quantized' ? 'nvfp4_v2' : '');
   const packed = t.get(`${layer}.weight_packed`);
   const wt = packed ?? t.get(`${layer}.weight`);
   const st = t.get(`${layer}.weight_scale`);

@@ -1,10 +1,10 @@
 // The floating-point layers of SignRound (MX, NVFP4, FP8; docs/algorithms/fp-qdq.md#gradients): per quantized linear
 // the rounding offsets V and max_scale (β) of the original's fp QDQ, on the one tuning loop (tune.ts). The value is
 // quant-types' quantizeFp itself (bit for bit what is exported); the backward applies its straight-through trace.
-import type { Graph, Var } from '@autoround/core-tensor';
+import { type Graph, type Var, fpQdqKernel } from '@autoround/core-tensor';
 import { AutoRoundError, type QuantScheme, type QuantizedWeight } from '@autoround/core';
 import { fpTuning } from '@autoround/algo-rtn';
-import { type FpQdqTuning, type FpTrace, fpGeometry, type GroupGeometry, quantizeFp, searchFpScale, hasFpOptRtn } from '@autoround/quant-types';
+import { type FpQdqTuning, type FpTrace, fpDataTypeOfScheme, fpGeometry, fpKernelDims, type GroupGeometry, quantizeFp, searchFpScale, hasFpOptRtn } from '@autoround/quant-types';
 import { imatrixPerSequence } from '../gguf.js';
 import { layerLr } from '../loop.js';
 import { withActivationRanges } from '../fp.js';
@@ -58,6 +58,13 @@ export function fpQdqVar(g: Graph, weight: Float32Array, p: FpParams): Var {
     },
     backward(gy, trace) {
       const { vGrad, betaGrad } = p;
+      const kernel = fpQdqKernel();
+      const dims = kernel ? fpKernelDims(p.scheme, fpDataTypeOfScheme(p.scheme).format, out, inF) : null;
+      if (kernel && dims) {
+        // the loop below in native code, bit for bit (kernels-cpu fp_qdq.cc)
+        kernel.backward(dims, weight, gy, trace.q, trace.dx, trace.vScale, trace.p, trace.u, vGrad, betaGrad);
+        return;
+      }
       const idx = new Int32Array(geo.slots);
       const { q, dx } = trace;
       for (let grp = 0; grp < geo.nGroups; grp++) {

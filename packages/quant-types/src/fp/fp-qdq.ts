@@ -2,7 +2,7 @@
 // torch code computes them (docs/algorithms/fp-qdq.md): every intermediate is rounded to float32 in the
 // original's order, elements round half to even on their grid, FP8 casts are core-tensor's exact codecs.
 import { AutoRoundError, type FpElement, type FpScaleFormat, type QuantScheme, type QuantizedWeight } from '@autoround/core';
-import { f32ToF8E4M3Bits, f32ToF8E5M2Bits, f8E4M3BitsToF32, f8E5M2BitsToF32, roundHalfEven } from '@autoround/core-tensor';
+import { f32ToF8E4M3Bits, f32ToF8E5M2Bits, f8E4M3BitsToF32, f8E5M2BitsToF32, fpQdqKernel, roundHalfEven } from '@autoround/core-tensor';
 import type { IntQdqTuning } from '../int/int-qdq.js';
 
 const f = Math.fround;
@@ -329,6 +329,25 @@ export function ue5m3Value(b: number): number {
 const FP8_MIN_SCALE_E4M3 = f(1 / (448 * 512));
 const FP8_MIN_SCALE_E5M2 = f(1 / (57344 * 512));
 
+// ---- the native kernel (core-tensor's FpQdqKernel; kernels-cpu's fp_qdq.cc) ------------------------------------
+
+const FAMILY_CODE = { mx: 0, nv: 1, fp8: 2 } as const;
+const ELEMENT_CODE: Record<FpElement, number> = { e2m1: 0, e2m3: 1, e3m2: 2, e4m3: 3, e5m2: 4, int4: 5, int8: 6 };
+
+/**
+ * [rows, cols, groupSize] of a weight's groups as the native kernel tiles them (contiguous groups along rows; per
+ * tensor: one row of out·in), or null where the TypeScript loop runs (2-D FP8 blocks, empty weights).
+ */
+export function fpKernelDims(s: QuantScheme, format: FpFormat, out: number, inF: number): [number, number, number] | null {
+  if (s.group_shape || out * inF === 0) return null;
+  if (s.group_size === 0 && format.family === 'fp8') return [1, out * inF, out * inF];
+  return [out, inF, s.group_size <= 0 || inF < s.group_size ? inF : s.group_size];
+}
+
+function kernelParams(format: FpFormat, rceil: boolean, globalScale: number | undefined, tensorMax: number | undefined): number[] {
+  return [FAMILY_CODE[format.family], ELEMENT_CODE[format.element], format.ebits, format.mbits, format.emax, format.maxNorm, rceil ? 1 : 0, format.scaleFormat === 'ue5m3' ? 1 : 0, globalScale ?? 1, tensorMax !== undefined ? 1 : 0, tensorMax ?? 0];
+}
+
 // ---- the QDQ -------------------------------------------------------------------------------------------------
 
 export interface GroupGeometry {
@@ -447,136 +466,144 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
   let globalScale: number | undefined;
   if (format.family === 'nv') globalScale = format.scaleFormat === 'ue5m3' ? 1 : (tuning.globalScale ?? nvGlobalScale(absMax(weight)));
   const el = format.element;
-  // the element indices of a group, in slot order (groups tile the weight: slot k is the k-th element)
-  const idx = new Int32Array(geo.slots);
-  for (let g = 0; g < geo.nGroups; g++) {
-    let mx = 0;
-    if (tuning.tensorMax !== undefined) mx = f(tuning.tensorMax);
-    else
-      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
-        const a = Math.abs(weight[idx[k]!]!);
-        if (!(a <= mx)) mx = a;
-      }
-    // MX: max·init_scale·max_scale; NVFP4 and FP8: max·max_scale(·init_scale), the original's orders
-    if (format.family === 'mx') {
-      if (initScale) mx = f(mx * initScale[g]!);
-      if (maxScale) mx = f(mx * maxScale[g]!);
-    } else {
-      if (maxScale) mx = f(mx * maxScale[g]!);
-      if (initScale) mx = f(mx * initScale[g]!);
-    }
-    const vOff = g * geo.slots;
-    if (format.family === 'mx') {
-      const e = mxSharedExp(mx, format, rceil);
-      const scale = 2 ** e;
-      scales[g] = scale;
-      scaleCodes![g] = e + 127;
-      if (trace) {
-        // shared_exp = floor_ste(log2(max·β)) − emax: d scale / dβ = scale/β inside the ±127 clamp, 0 for a zero maximum
-        const raw = mx === 0 ? 0 : rceil ? Math.ceil(f(Math.log2(f(mx / format.maxNorm)))) : Math.floor(f(Math.log2(mx))) - format.emax;
-        const inside = mx !== 0 && raw >= -127 && raw <= 127;
-        const dsdb = inside && maxScale && maxScale[g]! !== 0 ? scale / maxScale[g]! : 0;
-        trace.vScale[g] = scale;
-        trace.p[g] = dsdb;
-        trace.u[g] = -dsdb / scale;
-      }
-      const minExp = 2 - 2 ** (format.ebits - 1);
-      const e2m1 = el === 'e2m1';
-      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
-        const i = idx[k]!;
-        const slot = k;
-        let x = f(weight[i]! / scale);
-        if (v) x = f(x + v[vOff + slot]!);
-        let inRange = true;
-        if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
-        else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
-        // E2M1: the NVFP4 cast is the same rounding (half to even on the grid), without a log2 per element
-        const q = e2m1 ? castToFp4(x) : quantElement(x, format.ebits, format.mbits, format.maxNorm);
-        if (withCodes) codes[i] = encodeElement(q, el);
-        qdq[i] = f(q * scale);
-        if (trace) {
-          trace.q[i] = q;
-          // the original's element rounding under autograd: its private exponent follows x (floor_ste of log2|x|), so
-          // d q/dx = q/x where that exponent is not clipped at the smallest, else 1; 0 at x = 0 (sign(0))
-          let d = 0;
-          if (inRange && x !== 0) d = format.ebits !== 0 && floorLog2F32(Math.abs(x)) >= minExp ? q / x : 1;
-          trace.dx[i] = d;
+  const kernel = fpQdqKernel();
+  const dims = kernel ? fpKernelDims(scheme, format, out, inF) : null;
+  if (kernel && dims) {
+    // the same loops in native code, bit for bit (kernels-cpu fp_qdq.cc; docs/perf/fp-qdq.md)
+    kernel.forward(kernelParams(format, rceil, globalScale, tuning.tensorMax), dims, weight, v ?? null, maxScale ?? null, initScale ?? null, qdq,
+      withCodes || format.family === 'fp8' ? codes : null, scales, scaleCodes ?? null, trace ? [trace.q, trace.dx, trace.vScale, trace.p, trace.u] : null);
+  } else {
+    // the element indices of a group, in slot order (groups tile the weight: slot k is the k-th element)
+    const idx = new Int32Array(geo.slots);
+    for (let g = 0; g < geo.nGroups; g++) {
+      let mx = 0;
+      if (tuning.tensorMax !== undefined) mx = f(tuning.tensorMax);
+      else
+        for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+          const a = Math.abs(weight[idx[k]!]!);
+          if (!(a <= mx)) mx = a;
         }
-      }
-    } else if (format.family === 'nv') {
-      const gsc = globalScale!;
-      let s = f(gsc * f(mx * recip(6)));
-      let sc: number;
-      if (format.scaleFormat === 'e4m3') {
-        if (s > 448) s = 448;
-        else if (s < -448) s = -448;
-        sc = f32ToF8E4M3Bits(s);
-        s = f8E4M3BitsToF32(sc);
+      // MX: max·init_scale·max_scale; NVFP4 and FP8: max·max_scale(·init_scale), the original's orders
+      if (format.family === 'mx') {
+        if (initScale) mx = f(mx * initScale[g]!);
+        if (maxScale) mx = f(mx * maxScale[g]!);
       } else {
-        if (s > 114688) s = 114688;
-        else if (!(s >= 0)) s = 0;
-        sc = ue5m3Bits(s);
-        s = ue5m3Value(sc);
+        if (maxScale) mx = f(mx * maxScale[g]!);
+        if (initScale) mx = f(mx * initScale[g]!);
       }
-      scales[g] = s;
-      scaleCodes![g] = sc;
-      const outScale = recip(f(s * recip(gsc)));
-      const back = recip(outScale);
-      if (trace) {
-        // s = cast_ste(gs·max·β/6) (inside the clamp), o = 1/(s·(1/gs)), W_qdq = q·(1/o)
-        const raw = f(gsc * f(mx * recip(6)));
-        const lim = format.scaleFormat === 'e4m3' ? 448 : 114688;
-        const dsdb = maxScale && Math.abs(raw) <= lim && (format.scaleFormat === 'e4m3' || raw >= 0) ? (gsc * mxBeforeBeta(mx, maxScale[g])) / 6 : 0;
-        const rg = recip(gsc);
-        const dodb = s !== 0 ? (-1 / (s * s * rg)) * dsdb : 0;
-        trace.vScale[g] = back;
-        trace.p[g] = -back * back * dodb;
-        trace.u[g] = back * dodb;
-      }
-      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
-        const i = idx[k]!;
-        const slot = k;
-        let x = f(weight[i]! * outScale);
-        if (v) x = f(x + v[vOff + slot]!);
-        let inRange = true;
-        if (x > 6) (x = 6), (inRange = false);
-        else if (x < -6) (x = -6), (inRange = false);
-        const q = castToFp4(x);
-        if (withCodes) codes[i] = encodeElement(q, 'e2m1');
-        qdq[i] = f(q * back);
+      const vOff = g * geo.slots;
+      if (format.family === 'mx') {
+        const e = mxSharedExp(mx, format, rceil);
+        const scale = 2 ** e;
+        scales[g] = scale;
+        scaleCodes![g] = e + 127;
         if (trace) {
-          trace.q[i] = q;
-          trace.dx[i] = inRange && x !== 0 ? 1 : 0;
+          // shared_exp = floor_ste(log2(max·β)) − emax: d scale / dβ = scale/β inside the ±127 clamp, 0 for a zero maximum
+          const raw = mx === 0 ? 0 : rceil ? Math.ceil(f(Math.log2(f(mx / format.maxNorm)))) : Math.floor(f(Math.log2(mx))) - format.emax;
+          const inside = mx !== 0 && raw >= -127 && raw <= 127;
+          const dsdb = inside && maxScale && maxScale[g]! !== 0 ? scale / maxScale[g]! : 0;
+          trace.vScale[g] = scale;
+          trace.p[g] = dsdb;
+          trace.u[g] = -dsdb / scale;
         }
-      }
-    } else {
-      const e4 = el === 'e4m3';
-      let scale = f(mx / format.maxNorm);
-      const minScale = e4 ? FP8_MIN_SCALE_E4M3 : FP8_MIN_SCALE_E5M2;
-      if (!(scale >= minScale)) scale = Number.isNaN(scale) ? scale : minScale;
-      scales[g] = scale;
-      if (trace) {
-        // scale = max(max·β/maxNorm, minimum): d scale/dβ = max/maxNorm above the minimum
-        const dsdb = maxScale && scale !== minScale ? mxBeforeBeta(mx, maxScale[g]) / format.maxNorm : 0;
-        trace.vScale[g] = scale;
-        trace.p[g] = dsdb;
-        trace.u[g] = -dsdb / scale;
-      }
-      for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
-        const i = idx[k]!;
-        const slot = k;
-        let x = f(weight[i]! / scale);
-        if (v) x = f(x + v[vOff + slot]!);
-        let inRange = true;
-        if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
-        else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
-        const b = e4 ? f32ToF8E4M3Bits(x) : f32ToF8E5M2Bits(x);
-        codes[i] = b;
-        const q = e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b);
-        qdq[i] = f(q * scale);
+        const minExp = 2 - 2 ** (format.ebits - 1);
+        const e2m1 = el === 'e2m1';
+        for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+          const i = idx[k]!;
+          const slot = k;
+          let x = f(weight[i]! / scale);
+          if (v) x = f(x + v[vOff + slot]!);
+          let inRange = true;
+          if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
+          else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
+          // E2M1: the NVFP4 cast is the same rounding (half to even on the grid), without a log2 per element
+          const q = e2m1 ? castToFp4(x) : quantElement(x, format.ebits, format.mbits, format.maxNorm);
+          if (withCodes) codes[i] = encodeElement(q, el);
+          qdq[i] = f(q * scale);
+          if (trace) {
+            trace.q[i] = q;
+            // the original's element rounding under autograd: its private exponent follows x (floor_ste of log2|x|), so
+            // d q/dx = q/x where that exponent is not clipped at the smallest, else 1; 0 at x = 0 (sign(0))
+            let d = 0;
+            if (inRange && x !== 0) d = format.ebits !== 0 && floorLog2F32(Math.abs(x)) >= minExp ? q / x : 1;
+            trace.dx[i] = d;
+          }
+        }
+      } else if (format.family === 'nv') {
+        const gsc = globalScale!;
+        let s = f(gsc * f(mx * recip(6)));
+        let sc: number;
+        if (format.scaleFormat === 'e4m3') {
+          if (s > 448) s = 448;
+          else if (s < -448) s = -448;
+          sc = f32ToF8E4M3Bits(s);
+          s = f8E4M3BitsToF32(sc);
+        } else {
+          if (s > 114688) s = 114688;
+          else if (!(s >= 0)) s = 0;
+          sc = ue5m3Bits(s);
+          s = ue5m3Value(sc);
+        }
+        scales[g] = s;
+        scaleCodes![g] = sc;
+        const outScale = recip(f(s * recip(gsc)));
+        const back = recip(outScale);
         if (trace) {
-          trace.q[i] = q;
-          trace.dx[i] = inRange ? 1 : 0;
+          // s = cast_ste(gs·max·β/6) (inside the clamp), o = 1/(s·(1/gs)), W_qdq = q·(1/o)
+          const raw = f(gsc * f(mx * recip(6)));
+          const lim = format.scaleFormat === 'e4m3' ? 448 : 114688;
+          const dsdb = maxScale && Math.abs(raw) <= lim && (format.scaleFormat === 'e4m3' || raw >= 0) ? (gsc * mxBeforeBeta(mx, maxScale[g])) / 6 : 0;
+          const rg = recip(gsc);
+          const dodb = s !== 0 ? (-1 / (s * s * rg)) * dsdb : 0;
+          trace.vScale[g] = back;
+          trace.p[g] = -back * back * dodb;
+          trace.u[g] = back * dodb;
+        }
+        for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+          const i = idx[k]!;
+          const slot = k;
+          let x = f(weight[i]! * outScale);
+          if (v) x = f(x + v[vOff + slot]!);
+          let inRange = true;
+          if (x > 6) (x = 6), (inRange = false);
+          else if (x < -6) (x = -6), (inRange = false);
+          const q = castToFp4(x);
+          if (withCodes) codes[i] = encodeElement(q, 'e2m1');
+          qdq[i] = f(q * back);
+          if (trace) {
+            trace.q[i] = q;
+            trace.dx[i] = inRange && x !== 0 ? 1 : 0;
+          }
+        }
+      } else {
+        const e4 = el === 'e4m3';
+        let scale = f(mx / format.maxNorm);
+        const minScale = e4 ? FP8_MIN_SCALE_E4M3 : FP8_MIN_SCALE_E5M2;
+        if (!(scale >= minScale)) scale = Number.isNaN(scale) ? scale : minScale;
+        scales[g] = scale;
+        if (trace) {
+          // scale = max(max·β/maxNorm, minimum): d scale/dβ = max/maxNorm above the minimum
+          const dsdb = maxScale && scale !== minScale ? mxBeforeBeta(mx, maxScale[g]) / format.maxNorm : 0;
+          trace.vScale[g] = scale;
+          trace.p[g] = dsdb;
+          trace.u[g] = -dsdb / scale;
+        }
+        for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
+          const i = idx[k]!;
+          const slot = k;
+          let x = f(weight[i]! / scale);
+          if (v) x = f(x + v[vOff + slot]!);
+          let inRange = true;
+          if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
+          else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
+          const b = e4 ? f32ToF8E4M3Bits(x) : f32ToF8E5M2Bits(x);
+          codes[i] = b;
+          const q = e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b);
+          qdq[i] = f(q * scale);
+          if (trace) {
+            trace.q[i] = q;
+            trace.dx[i] = inRange ? 1 : 0;
+          }
         }
       }
     }
@@ -641,6 +668,15 @@ export function fusedGlobalScales(weights: ReadonlyMap<string, Float32Array>): M
 export function fpQdqValues(x: Float32Array, rows: number, cols: number, scheme: QuantScheme, opts: { globalScale?: number; tensorMax?: number } = {}): Float32Array {
   const { format, rceil } = fpDataTypeOfScheme(scheme, '--act_data_type');
   if (scheme.group_shape) return quantizeFp(x, rows, cols, scheme, opts).qdq;
+  const kernel = fpQdqKernel();
+  const dims = kernel ? fpKernelDims(scheme, format, rows, cols) : null;
+  if (kernel && dims) {
+    const y = new Float32Array(x.length);
+    const gsc = format.family === 'nv' && format.scaleFormat === 'e4m3' ? (opts.globalScale ?? nvGlobalScale(absMax(x))) : 1;
+    const scales = new Float32Array(dims[0] * Math.ceil(dims[1] / dims[2]));
+    kernel.forward(kernelParams(format, rceil, gsc, opts.tensorMax), dims, x, null, null, null, y, null, scales, null, null);
+    return y;
+  }
   const out = new Float32Array(x.length);
   const perTensor = scheme.group_size === 0 && format.family === 'fp8';
   const gs = perTensor ? rows * cols : scheme.group_size <= 0 || cols < scheme.group_size ? cols : scheme.group_size;
