@@ -122,12 +122,18 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   readonly dims: LlamaDims;
   readonly rope: RopeCache;
   readonly embed: Float32Array;
-  readonly blocks: LlamaBlockWeights[];
+  /**
+   * Each block's weights; with LoadOptions.lazyBlocks a block is read when it first runs and dropped by
+   * releaseBlock (undefined until then), otherwise all are read at load.
+   */
+  readonly blocks: (LlamaBlockWeights | undefined)[];
   readonly finalNorm: Float32Array;
   readonly lmHead: Float32Array;
   private readonly be: KernelBackend;
   /** Per block: the activation quantization of its linears by local name (LoadOptions.activations), if any. */
   private readonly acts: (ActivationQdq | undefined)[];
+  /** The source a lazily loaded model reads its blocks from (LoadOptions.lazyBlocks), else null. */
+  private readonly lazySource: WeightSource | null;
 
   constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: LlamaVariant = LLAMA, options: LoadOptions = {}) {
     const file = 'config.json';
@@ -138,7 +144,8 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
     this.dims = llamaDims(spec.config, file, variant);
     this.rope = makeRope(spec.config, this.dims, file);
     this.embed = readChecked(spec, weights, spec.embedding);
-    this.blocks = spec.blocks.map((b) => loadBlockWeights(spec, b.index, weights));
+    this.lazySource = options.lazyBlocks ? weights : null;
+    this.blocks = spec.blocks.map((b) => (options.lazyBlocks ? undefined : loadBlockWeights(spec, b.index, weights)));
     this.finalNorm = readChecked(spec, weights, spec.finalNorm);
     const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
     this.lmHead = separate ? readChecked(spec, weights, spec.lmHead) : this.embed;
@@ -172,7 +179,7 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
     // the load's activation quantization applies when decoding too (docs/formats/fp-weights.md)
     const act = this.acts[index];
-    return this.blockFn(index)(floatOps(this.be, this.blocks[index]!, this.dims.eps, at, act ? { activations: act } : {}), x);
+    return this.blockFn(index)(floatOps(this.be, this.block(index), this.dims.eps, at, act ? { activations: act } : {}), x);
   }
 
   /** Hidden states [T, hidden] for token ids. */
@@ -191,15 +198,31 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
     return this.blocks.length;
   }
 
+  /** Block `i`'s weights, read now if the model loads its blocks lazily. */
+  block(i: number): LlamaBlockWeights {
+    const b = this.blocks[i];
+    if (b) return b;
+    if (!this.lazySource || i < 0 || i >= this.blocks.length) throw new AutoRoundError('E_UNSUPPORTED', `the model has no block ${i} (${this.blocks.length} blocks)`);
+    return (this.blocks[i] = loadBlockWeights(this.spec, i, this.lazySource));
+  }
+
+  /**
+   * Drops block `i`'s weights when the model loads its blocks lazily (a block-by-block algorithm done with it:
+   * docs/perf/whole-model.md#peak-rss); it is read again if it runs later. A model loaded whole keeps them.
+   */
+  releaseBlock(i: number): void {
+    if (this.lazySource) this.blocks[i] = undefined;
+  }
+
   blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
     // the load's activation quantization unless the caller brings its own
     const act = this.acts[i];
     const o = act && !options?.activations ? { ...options, activations: act } : options;
-    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, o, this.blockFn(i));
+    return llamaBlockForward(this.be, this.dims, this.block(i), this.rope, x, T, o, this.blockFn(i));
   }
 
   blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
-    return llamaBlockGraph(g, x, this.dims, this.blocks[index]!, this.rope, inject, batch, T, undefined, this.blockFn(index));
+    return llamaBlockGraph(g, x, this.dims, this.block(index), this.rope, inject, batch, T, undefined, this.blockFn(index));
   }
 
   /** Block `index` over injected operations: forward, tuning and decoding all run it (a subclass's block, src/moe/). */
@@ -209,7 +232,7 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   }
 
   blockVector(index: number, local: string): Float32Array {
-    const b = this.blocks[index];
+    const b = index >= 0 && index < this.blocks.length ? this.block(index) : undefined;
     const dot = local.lastIndexOf('.');
     const [name, kind] = [local.slice(0, dot), local.slice(dot + 1)];
     const v = kind === 'weight' ? b?.norms.get(name) : kind === 'bias' ? b?.linears.get(name)?.bias : undefined;

@@ -1,0 +1,217 @@
+// npm run bench -- whole-model [--blocks N] [--seqlen 512,2048] [--iters 10,4] [--nsamples 128] [--phases rtn,gguf,signround] [--type q4_k_m] [--threads N] [--keep]
+//
+// Issue #20, item 3 (docs/perf/whole-model.md): a Qwen2.5-0.5B-shaped checkpoint (24 blocks, hidden 896,
+// intermediate 4864, 14/2 heads, vocab 151936, tied embeddings, q/k/v biases, bf16, one ~1 GB shard, random
+// weights of σ 0.02; @autoround/testing's writeQwen25Shaped) is generated in a temp folder and quantized by the
+// CLI's own entry point (`main`, from the TypeScript sources, as `auto-round` would run it), each phase in a
+// child process so that its peak RSS is its own:
+//   baseline   the CLI on a 2-block toy of the same family: the runtime's own RSS (Node, modules, native addon);
+//   rtn        `auto-round --iters 0 --disable_opt_rtn --format auto_round` on the whole model;
+//   gguf       `auto-round --iters 0 --disable_opt_rtn --format gguf:q4_k_m` on the whole model;
+//   signround  `auto-round --iters I --nsamples 128 --seqlen S` on the whole model, stopped after block N by the
+//              test hook AUTOROUND_TEST_EXIT_AFTER_BLOCK (it kills the run right after block N's resume state is
+//              saved); each block's time from its log lines, split into tuning (the block line's seconds, which
+//              scale with iterations) and the rest (forward passes, exporting, saving), projected to 24 blocks
+//              with the default recipe's 200 iterations and auto-round-light's 50 (same batch 8, nsamples 128:
+//              the same work per iteration).
+// Peak RSS is the child's VmHWM (polled, and read by the child itself when it exits normally). For SignRound the
+// bench prints the memory formula of docs/perf/whole-model.md#peak-rss next to the measured peak. Ends with one
+// JSON line per result; the temp folder is deleted afterwards.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { QWEN25_05B, writeQwen25Shaped, writeQwen25ShapedCalibration } from '@autoround/testing';
+
+const arg = (name: string, def: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : def;
+};
+const list = (s: string) => s.split(',').map((x) => Number(x.trim()));
+const MB = 1e6;
+const MiB = 1048576;
+
+/** Child side: run the CLI's main in this process, then report seconds and peak RSS. */
+async function child(): Promise<void> {
+  const sep = process.argv.indexOf('--');
+  const [recipe, ...argv] = process.argv.slice(sep + 1);
+  const { main } = await import('@autoround/cli');
+  const t0 = performance.now();
+  const rc = await main(argv, recipe);
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`PHASE ${JSON.stringify({ rc, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  process.exitCode = rc;
+}
+
+interface Line {
+  t: number;
+  text: string;
+}
+interface PhaseRun {
+  seconds: number;
+  peakMiB: number;
+  lines: Line[];
+  killed: boolean;
+}
+
+/** VmHWM of a live process in MiB (Linux), or 0. */
+function hwm(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs `recipe argv…` in a child; every output line is timestamped on arrival (seconds from the start). */
+function phase(name: string, recipe: string, argv: string[], env: Record<string, string> = {}): Promise<PhaseRun> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const c = spawn(process.execPath, [...process.execArgv, self, '--child', '--', recipe, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: Line[] = [];
+    let peak = 0;
+    const poll = setInterval(() => (peak = Math.max(peak, hwm(c.pid!))), 100);
+    const take = (buf: { s: string }) => (d: Buffer) => {
+      const t = (performance.now() - t0) / 1000;
+      buf.s += d.toString('utf8');
+      let k;
+      while ((k = buf.s.indexOf('\n')) >= 0) {
+        const text = buf.s.slice(0, k).replace(/\r/g, '');
+        buf.s = buf.s.slice(k + 1);
+        lines.push({ t, text });
+        if (process.argv.includes('--log')) console.log(`    [${name} ${t.toFixed(1)}s] ${text}`);
+      }
+    };
+    c.stdout.on('data', take({ s: '' }));
+    c.stderr.on('data', take({ s: '' }));
+    c.on('error', reject);
+    c.on('exit', (code, signal) => {
+      clearInterval(poll);
+      const seconds = (performance.now() - t0) / 1000;
+      const rep = lines.find((l) => l.text.startsWith('PHASE '));
+      const own = rep ? (JSON.parse(rep.text.slice(6)) as { rc: number; maxRssMiB: number }) : null;
+      const killed = signal === 'SIGKILL';
+      if (!killed && (code !== 0 || !own || own.rc !== 0)) {
+        reject(new Error(`whole-model: phase ${name} failed (exit ${code ?? signal}):\n${lines.slice(-30).map((l) => l.text).join('\n')}`));
+        return;
+      }
+      resolve({ seconds, peakMiB: Math.max(peak, own?.maxRssMiB ?? 0), lines, killed });
+    });
+  });
+}
+
+/** The arrival time of the first line matching `re`, or undefined. */
+const when = (lines: Line[], re: RegExp): number | undefined => lines.find((l) => re.test(l.text))?.t;
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--child')) return child();
+  const blocks = Number(arg('blocks', '1'));
+  const seqlens = list(arg('seqlen', '512,2048'));
+  const itersList = list(arg('iters', '10,4'));
+  const nsamples = Number(arg('nsamples', '128'));
+  const phases = new Set(arg('phases', 'rtn,gguf,signround').split(','));
+  const type = arg('type', 'q4_k_m');
+  const threads = arg('threads', String(availableParallelism()));
+  const L = QWEN25_05B.layers;
+  if (!(blocks >= 1 && blocks < L)) throw new Error(`whole-model: --blocks must be 1 … ${L - 1}, got ${blocks}`);
+  const root = mkdtempSync(join(tmpdir(), 'whole-model-bench-'));
+  const results: Record<string, unknown>[] = [];
+  const load0 = loadavg();
+  console.log(`whole-model: ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}, ${threads} thread(s), load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
+  try {
+    const model = join(root, 'model');
+    const tg = performance.now();
+    const gen = writeQwen25Shaped(model);
+    const maxSeq = Math.max(...seqlens);
+    // a quarter more lines than samples: the loader drops none (each is longer than seqlen), the margin is for safety
+    writeQwen25ShapedCalibration(join(root, 'calib.jsonl'), Math.ceil(nsamples * 1.25), maxSeq);
+    console.log(`generated a Qwen2.5-0.5B-shaped bf16 checkpoint: ${(gen.params / 1e6).toFixed(1)} M parameters, ${(gen.bytes / MB).toFixed(0)} MB, in ${((performance.now() - tg) / 1000).toFixed(1)} s`);
+    const toy = join(root, 'toy');
+    writeQwen25Shaped(toy, { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 1024 });
+    const common = ['--threads', threads, '--skip_sanity_check'];
+    const base = await phase('baseline', 'auto-round', ['--model', toy, '--iters', '0', '--disable_opt_rtn', '--format', 'auto_round', '--output_dir', join(root, 'out-toy'), ...common]);
+    console.log(`runtime baseline (the CLI on a 2-block toy): peak RSS ${base.peakMiB.toFixed(0)} MiB`);
+    const inputMB = gen.bytes / MB;
+
+    for (const [key, fmt] of [['rtn', 'auto_round'], ['gguf', `gguf:${type}`]] as const) {
+      if (!phases.has(key)) continue;
+      const out = join(root, `out-${key}`);
+      const r = await phase(key, 'auto-round', ['--model', model, '--iters', '0', '--disable_opt_rtn', '--format', fmt, '--output_dir', out, ...common]);
+      rmSync(out, { recursive: true, force: true });
+      console.log(`RTN → ${fmt}: ${r.seconds.toFixed(1)} s, ${(inputMB / r.seconds).toFixed(1)} MB/s of input weights (bf16), peak RSS ${r.peakMiB.toFixed(0)} MiB`);
+      results.push({ bench: 'whole-model', case: `rtn-${fmt}`, input_mb: Math.round(inputMB), seconds: +r.seconds.toFixed(2), mb_per_s: +(inputMB / r.seconds).toFixed(1), peak_rss_mib: Math.round(r.peakMiB), baseline_rss_mib: Math.round(base.peakMiB), ratio: +(r.peakMiB / base.peakMiB).toFixed(2) });
+    }
+
+    if (phases.has('signround')) {
+      const H = QWEN25_05B.hidden;
+      for (let k = 0; k < seqlens.length; k++) {
+        const S = seqlens[k]!;
+        const I = itersList[Math.min(k, itersList.length - 1)]!;
+        const out = join(root, `out-sr-${S}`);
+        const r = await phase(`signround-${S}`, 'auto-round', ['--model', model, '--iters', String(I), '--nsamples', String(nsamples), '--seqlen', String(S), '--dataset', join(root, 'calib.jsonl'), '--format', 'auto_round', '--output_dir', out, ...common], { AUTOROUND_TEST_EXIT_AFTER_BLOCK: String(blocks) });
+        rmSync(out, { recursive: true, force: true });
+        rmSync(join(root, `.out-sr-${S}.resume`), { recursive: true, force: true });
+        if (!r.killed) throw new Error(`whole-model: the SignRound run at seqlen ${S} finished instead of stopping after block ${blocks}`);
+        // the loop's start: SignRound's line on its cached inputs (after loading the model and embedding the samples)
+        const start = when(r.lines, /^SignRound: .*cached/);
+        if (start === undefined) throw new Error(`whole-model: no "SignRound: … cached" line in the log of seqlen ${S}`);
+        const saves: number[] = [];
+        const tune: number[] = [];
+        for (let b = 1; b <= blocks; b++) {
+          const s = when(r.lines, new RegExp(`^saved the progress after block ${b}\\b`));
+          const m = r.lines.map((l) => new RegExp(`^block ${b}/${L}: .*?, ([\\d.]+) it/s, ([\\d.]+) s`).exec(l.text)).find(Boolean);
+          if (s === undefined || !m) throw new Error(`whole-model: block ${b}'s lines are missing at seqlen ${S}`);
+          saves.push(s);
+          tune.push(Number(m[2]));
+        }
+        const perBlock = (saves[blocks - 1]! - start) / blocks;
+        const tunePerBlock = tune.reduce((a, b) => a + b, 0) / blocks;
+        const rest = perBlock - tunePerBlock;
+        const perIter = tunePerBlock / I;
+        const project = (iters: number) => start + L * (rest + perIter * iters);
+        const cacheMiB = (nsamples * S * H * 4) / MiB;
+        console.log(
+          `SignRound seqlen ${S}, ${nsamples} samples, ${I} iterations, ${blocks} block(s) measured: setup ${start.toFixed(1)} s, per block ${perBlock.toFixed(1)} s ` +
+            `(tuning ${tunePerBlock.toFixed(1)} s = ${perIter.toFixed(2)} s/iteration, rest ${rest.toFixed(1)} s), peak RSS ${r.peakMiB.toFixed(0)} MiB`,
+        );
+        for (const [recipe, iters] of [['auto-round-light', 50], ['auto-round', 200]] as const) {
+          const s = project(iters);
+          console.log(`  projected ${recipe} (${iters} iterations), ${L} blocks: ${s.toFixed(0)} s (${(s / 3600).toFixed(2)} h)`);
+          results.push({ bench: 'whole-model', case: `signround-${recipe}`, seqlen: S, nsamples, measured_iters: I, measured_blocks: blocks, setup_s: +start.toFixed(1), block_rest_s: +rest.toFixed(2), s_per_iter: +perIter.toFixed(3), projected_s: Math.round(s), peak_rss_mib: Math.round(r.peakMiB), cache_stream_mib: Math.round(cacheMiB), ratio: +(s / (start + L * perBlock)).toFixed(2) });
+        }
+        const f = formula(base.peakMiB, S, nsamples);
+        console.log(`  peak RSS formula: ${f.text} = ${f.mib.toFixed(0)} MiB; measured ${r.peakMiB.toFixed(0)} MiB (${r.peakMiB <= f.mib ? 'within' : 'ABOVE'})`);
+        results.push({ bench: 'whole-model', case: 'signround-rss', seqlen: S, nsamples, measured_rss_mib: Math.round(r.peakMiB), formula_rss_mib: Math.round(f.mib), ratio: +(r.peakMiB / f.mib).toFixed(3) });
+      }
+    }
+    const load1 = loadavg();
+    console.log(`load average at the end ${load1.map((x) => x.toFixed(2)).join(' ')}`);
+    for (const r of results) console.log(JSON.stringify({ ...r, load_average: +load0[0]!.toFixed(2) }));
+  } finally {
+    if (process.argv.includes('--keep')) console.log(`kept ${root}`);
+    else rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The peak RSS SignRound may take (docs/perf/whole-model.md#peak-rss), MiB: the runtime baseline, the model's
+ * resident weights, the block working set and the cached calibration streams.
+ */
+function formula(baselineMiB: number, S: number, nsamples: number): { mib: number; text: string } {
+  const { hidden: H, intermediate: I, heads, kvHeads, vocab: V } = QWEN25_05B;
+  const hd = H / heads;
+  const blockParams = H * H * 2 + 2 * H * kvHeads * hd + 3 * H * I;
+  const stream = (nsamples * S * H * 4) / MiB;
+  const embed = (V * H * 4) / MiB;
+  void blockParams;
+  void I;
+  return { mib: baselineMiB + embed + 2 * stream, text: `baseline ${baselineMiB.toFixed(0)} + embedding ${embed.toFixed(0)} + 2 streams × ${stream.toFixed(0)}` };
+}
+
+void existsSync;
+void mkdirSync;
+await main();
