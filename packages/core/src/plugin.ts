@@ -58,8 +58,8 @@ export interface BlockForwardOptions {
 export interface LoadOptions {
   activations?: ActivationQdq;
   /**
-   * Read each block's weights when it first runs, and drop them on `releaseBlock`, instead of reading every
-   * block at load: a block-by-block algorithm then holds one block's weights, not the model's
+   * Read each block's weights when it first runs, and drop them on `releaseBlock` (the embeddings likewise, on
+   * `releaseEmbeddings`), instead of reading everything at load: a block-by-block algorithm then holds one block's weights, not the model's
    * (docs/perf/whole-model.md#peak-rss). The weight source must stay open while the model is used. An
    * architecture without lazy loading reads everything at load, as before.
    */
@@ -75,6 +75,8 @@ export interface BlockwiseCausalLM extends CausalLM {
   blockForward(index: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array;
   /** Drops block `index`'s weights if the model was loaded with `lazyBlocks` (read again should it run later). */
   releaseBlock?(index: number): void;
+  /** Drops the token embedding (and a separate lm_head) if the model was loaded with `lazyBlocks` (read again when next used). */
+  releaseEmbeddings?(): void;
 }
 
 export function isBlockwise(m: CausalLM): m is BlockwiseCausalLM {

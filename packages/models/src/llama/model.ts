@@ -121,19 +121,21 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
   readonly spec: ModelSpec;
   readonly dims: LlamaDims;
   readonly rope: RopeCache;
-  readonly embed: Float32Array;
   /**
    * Each block's weights; with LoadOptions.lazyBlocks a block is read when it first runs and dropped by
    * releaseBlock (undefined until then), otherwise all are read at load.
    */
   readonly blocks: (LlamaBlockWeights | undefined)[];
   readonly finalNorm: Float32Array;
-  readonly lmHead: Float32Array;
   private readonly be: KernelBackend;
   /** Per block: the activation quantization of its linears by local name (LoadOptions.activations), if any. */
   private readonly acts: (ActivationQdq | undefined)[];
   /** The source a lazily loaded model reads its blocks from (LoadOptions.lazyBlocks), else null. */
   private readonly lazySource: WeightSource | null;
+  private readonly source: WeightSource;
+  private readonly separateHead: boolean;
+  private embedData: Float32Array | undefined;
+  private headData: Float32Array | undefined;
 
   constructor(spec: ModelSpec, weights: WeightSource, backend: KernelBackend, variant: LlamaVariant = LLAMA, options: LoadOptions = {}) {
     const file = 'config.json';
@@ -143,12 +145,32 @@ export class LlamaModel implements BlockTunableCausalLM, DecodingCausalLM, Cache
     this.acts = spec.blocks.map((b) => (act ? (local: string, x: Float32Array, rows: number, inF: number) => act(`${b.prefix}.${local}`, x, rows, inF) : undefined));
     this.dims = llamaDims(spec.config, file, variant);
     this.rope = makeRope(spec.config, this.dims, file);
-    this.embed = readChecked(spec, weights, spec.embedding);
     this.lazySource = options.lazyBlocks ? weights : null;
+    this.source = weights;
+    // loaded whole: read in the order of before lazy loading (the first bad tensor is the one named)
+    if (!options.lazyBlocks) this.embedData = readChecked(spec, weights, spec.embedding);
     this.blocks = spec.blocks.map((b) => (options.lazyBlocks ? undefined : loadBlockWeights(spec, b.index, weights)));
     this.finalNorm = readChecked(spec, weights, spec.finalNorm);
-    const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
-    this.lmHead = separate ? readChecked(spec, weights, spec.lmHead) : this.embed;
+    this.separateHead = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
+    if (!options.lazyBlocks && this.separateHead) this.headData = readChecked(spec, weights, spec.lmHead);
+  }
+
+  /** The token embedding [vocab, hidden] (read when first needed if the model loads lazily). */
+  get embed(): Float32Array {
+    return (this.embedData ??= readChecked(this.spec, this.source, this.spec.embedding));
+  }
+
+  /** The output projection [vocab, hidden]: the embedding when tied. */
+  get lmHead(): Float32Array {
+    return this.separateHead ? (this.headData ??= readChecked(this.spec, this.source, this.spec.lmHead)) : this.embed;
+  }
+
+  /**
+   * Drops the embedding (and a separate lm_head) when the model loads lazily: block-by-block tuning needs them only
+   * to embed the calibration samples (docs/perf/whole-model.md#peak-rss); they are read again if used later.
+   */
+  releaseEmbeddings(): void {
+    if (this.lazySource) this.embedData = this.headData = undefined;
   }
 
   get backend(): KernelBackend {
