@@ -51,13 +51,28 @@ async function child(): Promise<void> {
 
 interface Line {
   t: number;
+  /** CPU seconds (user + system) of the child when the line arrived. */
+  cpu: number;
   text: string;
 }
 interface PhaseRun {
   seconds: number;
+  /** CPU seconds of the child (its last reading before it exited). */
+  cpu: number;
   peakMiB: number;
   lines: Line[];
   killed: boolean;
+}
+
+/** User + system CPU seconds of a live process (Linux /proc, clock ticks of 1/100 s), or NaN. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** VmHWM of a live process in MiB (Linux), or 0. */
@@ -78,15 +93,22 @@ function phase(name: string, recipe: string, argv: string[], env: Record<string,
     const c = spawn(process.execPath, [...process.execArgv, self, '--child', '--', recipe, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: Line[] = [];
     let peak = 0;
-    const poll = setInterval(() => (peak = Math.max(peak, hwm(c.pid!))), 100);
+    let cpu = 0;
+    const poll = setInterval(() => {
+      peak = Math.max(peak, hwm(c.pid!));
+      const u = cpuSeconds(c.pid!);
+      if (u >= cpu) cpu = u;
+    }, 100);
     const take = (buf: { s: string }) => (d: Buffer) => {
       const t = (performance.now() - t0) / 1000;
+      const u = cpuSeconds(c.pid!);
+      if (u >= cpu) cpu = u;
       buf.s += d.toString('utf8');
       let k;
       while ((k = buf.s.indexOf('\n')) >= 0) {
         const text = buf.s.slice(0, k).replace(/\r/g, '');
         buf.s = buf.s.slice(k + 1);
-        lines.push({ t, text });
+        lines.push({ t, cpu, text });
         if (process.argv.includes('--log')) console.log(`    [${name} ${t.toFixed(1)}s] ${text}`);
       }
     };
@@ -103,13 +125,13 @@ function phase(name: string, recipe: string, argv: string[], env: Record<string,
         reject(new Error(`whole-model: phase ${name} failed (exit ${code ?? signal}):\n${lines.slice(-30).map((l) => l.text).join('\n')}`));
         return;
       }
-      resolve({ seconds, peakMiB: Math.max(peak, own?.maxRssMiB ?? 0), lines, killed });
+      resolve({ seconds, cpu, peakMiB: Math.max(peak, own?.maxRssMiB ?? 0), lines, killed });
     });
   });
 }
 
-/** The arrival time of the first line matching `re`, or undefined. */
-const when = (lines: Line[], re: RegExp): number | undefined => lines.find((l) => re.test(l.text))?.t;
+/** The first line matching `re`, or undefined. */
+const lineOf = (lines: Line[], re: RegExp): Line | undefined => lines.find((l) => re.test(l.text));
 
 async function main(): Promise<void> {
   if (process.argv.includes('--child')) return child();
@@ -155,8 +177,8 @@ async function main(): Promise<void> {
       const out = join(root, `out-${key}`);
       const r = await phase(key, 'auto-round', ['--model', model, '--iters', '0', '--disable_opt_rtn', '--format', fmt, '--output_dir', out, ...common]);
       rmSync(out, { recursive: true, force: true });
-      console.log(`RTN → ${fmt}: ${r.seconds.toFixed(1)} s, ${(inputMB / r.seconds).toFixed(1)} MB/s of input weights (bf16), peak RSS ${r.peakMiB.toFixed(0)} MiB`);
-      results.push({ bench: 'whole-model', case: `rtn-${fmt}`, input_mb: Math.round(inputMB), seconds: +r.seconds.toFixed(2), mb_per_s: +(inputMB / r.seconds).toFixed(1), peak_rss_mib: Math.round(r.peakMiB), baseline_rss_mib: Math.round(base.peakMiB), ratio: +(r.peakMiB / base.peakMiB).toFixed(2) });
+      console.log(`RTN → ${fmt}: ${r.seconds.toFixed(1)} s (${r.cpu.toFixed(1)} CPU-s), ${(inputMB / r.seconds).toFixed(1)} MB/s of input weights (bf16), peak RSS ${r.peakMiB.toFixed(0)} MiB`);
+      results.push({ bench: 'whole-model', case: `rtn-${fmt}`, input_mb: Math.round(inputMB), seconds: +r.seconds.toFixed(2), cpu_s: +r.cpu.toFixed(1), mb_per_s: +(inputMB / r.seconds).toFixed(1), peak_rss_mib: Math.round(r.peakMiB), baseline_rss_mib: Math.round(base.peakMiB), ratio: +(r.peakMiB / base.peakMiB).toFixed(2) });
     }
 
     if (phases.has('signround')) {
@@ -170,32 +192,40 @@ async function main(): Promise<void> {
         rmSync(join(root, `.out-sr-${S}.resume`), { recursive: true, force: true });
         if (!r.killed) throw new Error(`whole-model: the SignRound run at seqlen ${S} finished instead of stopping after block ${blocks}`);
         // the loop's start: SignRound's line on its cached inputs (after loading the model and embedding the samples)
-        const start = when(r.lines, /^SignRound: .*cached/);
-        if (start === undefined) throw new Error(`whole-model: no "SignRound: … cached" line in the log of seqlen ${S}`);
-        let end = start;
+        const first = lineOf(r.lines, /^SignRound: .*cached/);
+        if (!first) throw new Error(`whole-model: no "SignRound: … cached" line in the log of seqlen ${S}`);
+        let last = first;
         let tuneSum = 0;
         for (let b = 1; b <= blocks; b++) {
-          const s = when(r.lines, new RegExp(`^saved the progress after block ${b}\\b`));
+          const s = lineOf(r.lines, new RegExp(`^saved the progress after block ${b}\\b`));
           const m = r.lines.map((l) => new RegExp(`^block ${b}/${L}: .*?, ([\\d.]+) it/s, ([\\d.]+) s`).exec(l.text)).find(Boolean);
-          if (s === undefined || !m) throw new Error(`whole-model: block ${b}'s lines are missing at seqlen ${S}`);
-          end = s;
+          if (!s || !m) throw new Error(`whole-model: block ${b}'s lines are missing at seqlen ${S}`);
+          last = s;
           tuneSum += Number(m[2]);
         }
-        const perBlock = (end - start) / blocks;
+        // wall seconds, and CPU seconds (user + system of the run: what a loaded machine does not inflate); the
+        // tuning share of a block's CPU time is taken to be its share of the wall time
+        const perBlock = (last.t - first.t) / blocks;
+        const perBlockCpu = (last.cpu - first.cpu) / blocks;
         const tunePerBlock = tuneSum / blocks;
+        const share = tunePerBlock / perBlock;
         // the rest of a block (its forward passes over every sample, saving both streams, exporting) grows with the
         // samples; an iteration's work does not (batch 8 of them)
-        const rest = ((perBlock - tunePerBlock) * RECIPE_NSAMPLES) / n;
+        const scaleN = RECIPE_NSAMPLES / n;
+        const rest = (perBlock - tunePerBlock) * scaleN;
+        const restCpu = perBlockCpu * (1 - share) * scaleN;
         const perIter = tunePerBlock / I;
-        const project = (iters: number) => start + L * (rest + perIter * iters);
+        const perIterCpu = (perBlockCpu * share) / I;
         console.log(
-          `SignRound seqlen ${S}, ${n} samples, ${I} iterations, ${blocks} block(s) measured: setup ${start.toFixed(1)} s, per block ${perBlock.toFixed(1)} s ` +
-            `(tuning ${tunePerBlock.toFixed(1)} s = ${perIter.toFixed(2)} s/iteration; the rest ${(perBlock - tunePerBlock).toFixed(1)} s, ${rest.toFixed(1)} s at ${RECIPE_NSAMPLES} samples), peak RSS ${r.peakMiB.toFixed(0)} MiB`,
+          `SignRound seqlen ${S}, ${n} samples, ${I} iterations, ${blocks} block(s) measured: setup ${first.t.toFixed(1)} s (${first.cpu.toFixed(1)} CPU-s), ` +
+            `per block ${perBlock.toFixed(1)} s (${perBlockCpu.toFixed(1)} CPU-s): tuning ${tunePerBlock.toFixed(1)} s = ${perIter.toFixed(2)} s (${perIterCpu.toFixed(2)} CPU-s) per iteration; ` +
+            `the rest ${(perBlock - tunePerBlock).toFixed(1)} s, ${rest.toFixed(1)} s (${restCpu.toFixed(1)} CPU-s) at ${RECIPE_NSAMPLES} samples; peak RSS ${r.peakMiB.toFixed(0)} MiB`,
         );
         for (const [recipe, iters] of [['auto-round-light', 50], ['auto-round', 200]] as const) {
-          const s = project(iters);
-          console.log(`  projected ${recipe} (${iters} iterations, ${RECIPE_NSAMPLES} samples of ${S} tokens), ${L} blocks: ${s.toFixed(0)} s (${(s / 3600).toFixed(2)} h)`);
-          results.push({ bench: 'whole-model', case: `signround ${recipe}`, seqlen: S, measured_nsamples: n, measured_iters: I, measured_blocks: blocks, setup_s: +start.toFixed(1), block_rest_s: +rest.toFixed(2), s_per_iter: +perIter.toFixed(3), projected_s: Math.round(s), ratio: +(s / 3600).toFixed(3) });
+          const wall = first.t + L * (rest + perIter * iters);
+          const cpu = first.cpu + L * (restCpu + perIterCpu * iters);
+          console.log(`  projected ${recipe} (${iters} iterations, ${RECIPE_NSAMPLES} samples of ${S} tokens), ${L} blocks: ${wall.toFixed(0)} s wall here (${(wall / 3600).toFixed(2)} h), ${cpu.toFixed(0)} CPU-s (${(cpu / 3600).toFixed(2)} CPU-h)`);
+          results.push({ bench: 'whole-model', case: `signround ${recipe}`, seqlen: S, measured_nsamples: n, measured_iters: I, measured_blocks: blocks, setup_s: +first.t.toFixed(1), setup_cpu_s: +first.cpu.toFixed(1), block_rest_s: +rest.toFixed(2), block_rest_cpu_s: +restCpu.toFixed(2), s_per_iter: +perIter.toFixed(3), cpu_s_per_iter: +perIterCpu.toFixed(3), projected_s: Math.round(wall), projected_cpu_s: Math.round(cpu), ratio: +(cpu / wall).toFixed(3) });
         }
         const f = rssFormula(base.peakMiB, S, n);
         const full = rssFormula(base.peakMiB, S, RECIPE_NSAMPLES);
