@@ -1,10 +1,10 @@
-import { AutoRoundError, type BlockSpec, type BlockwiseCausalLM, type LinearSpec, type QuantScheme, type QuantizeSession, fullName, isBlockwise } from '@autoround/core';
+import { AutoRoundError, type BlockSpec, type BlockwiseCausalLM, type LinearSpec, type LoadOptions, type QuantScheme, type QuantizeSession, fullName, isBlockwise } from '@autoround/core';
 import { assertFinite as checkFinite, emitOutsideBlocks } from '@autoround/algo-rtn';
 
 /** The runtime model as a block-by-block runner, or a clear error for architectures that are not. */
-export function blockwiseModel(session: QuantizeSession): BlockwiseCausalLM {
+export function blockwiseModel(session: QuantizeSession, options?: LoadOptions): BlockwiseCausalLM {
   if (!session.loadModel) throw new AutoRoundError('E_UNSUPPORTED', 'this host cannot load the model for calibration');
-  const m = session.loadModel();
+  const m = options ? session.loadModel(undefined, options) : session.loadModel();
   if (!isBlockwise(m)) throw new AutoRoundError('E_UNSUPPORTED', `${session.spec.architecture} cannot run block by block, which calibration needs`);
   return m;
 }

@@ -176,7 +176,7 @@ export interface TuningRun {
  * must find identical. The optimizers, the norm/bias offsets and the tuned parameters live within
  * one group; the ETA clock and log lines are not part of the result.
  */
-export function checkpointLoop(session: QuantizeSession, run: TuningRun, lastBlock: number, fpIn: readonly Float32Array[], qIn: readonly Float32Array[]): void {
+export function checkpointLoop(session: QuantizeSession, run: Omit<TuningRun, 'fpIn' | 'qIn'>, lastBlock: number, fpIn: readonly Float32Array[], qIn: readonly Float32Array[]): void {
   if (!session.saveResumeState) return;
   const state: CheckpointValue = {
     kind: run.kind,
@@ -232,7 +232,8 @@ export async function prepareTuning(session: QuantizeSession, kind: string): Pro
   if (o.iters <= 0) throw new AutoRoundError('E_BAD_FLAG', 'SignRound needs --iters > 0', { subject: '--iters' });
   if (!Number.isInteger(o.nblocks) || o.nblocks < 1) throw new AutoRoundError('E_BAD_FLAG', `--nblocks must be an integer ≥ 1, got ${o.nblocks}`, { subject: '--nblocks' });
   const samples = await calibrationSamples(session);
-  const model = blockwiseModel(session);
+  // one block's weights at a time, read as the loop reaches it (docs/perf/whole-model.md#peak-rss)
+  const model = blockwiseModel(session, { lazyBlocks: true });
   if (!isBlockTunable(model)) throw new AutoRoundError('E_UNSUPPORTED', `SignRound tuning needs a model whose blocks run on the autograd graph; ${session.spec.architecture} does not offer that`);
   const T = samples[0]!.length;
   if (samples.some((s) => s.length !== T)) throw new AutoRoundError('E_NO_DATASET', 'calibration samples must all have the same length');

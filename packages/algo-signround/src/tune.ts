@@ -298,14 +298,35 @@ function settleOnCalibration(
  * the emitted layers, the next group's inputs (the quantized group's outputs with enable_quanted_input) and the
  * checkpoint of a resumable run.
  */
+/**
+ * The outputs of `f` on every sample of `stream`, as a new array; each input leaves `stream` (an empty array in its
+ * place) once its output exists, so that the inputs and the outputs together take one stream and one sample, not two
+ * streams. `stream` must not be read afterwards; an input array also held elsewhere (the full-precision stream at
+ * block 0) stays alive there.
+ */
+function forwardStream(stream: Float32Array[], f: (x: Float32Array) => Float32Array): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let s = 0; s < stream.length; s++) {
+    out.push(f(stream[s]!));
+    stream[s] = EMPTY;
+  }
+  return out;
+}
+const EMPTY = new Float32Array(0);
+
 export async function runSignRound(session: QuantizeSession, quantizer: TunableQuantizer): Promise<void> {
-  const run = await prepareTuning(session, quantizer.kind);
+  // the two input streams leave the run object, which would otherwise keep the first block's inputs alive to the end
+  // eslint-disable-next-line prefer-const
+  let { fpIn, qIn, ...run } = await prepareTuning(session, quantizer.kind);
   const { o, model, T, sampler, samples } = run;
+  // the samples are embedded: the embedding (545 MB at Qwen2.5-0.5B's vocabulary) is read again only if a loss needs the head
+  model.releaseEmbeddings?.();
   quantizer.start?.(session, o);
-  let fpIn = run.fpIn;
-  let qIn = run.qIn;
   const t0 = Date.now();
   const blocks = session.spec.blocks;
+  // what the loop holds besides one block (docs/perf/whole-model.md#peak-rss); the whole-model bench also times the loop from this line
+  const streamMiB = (samples.length * T * model.spec.hiddenSize * 4) / 1048576;
+  session.log.info(`SignRound: ${samples.length} calibration samples × ${T} tokens cached, ${streamMiB.toFixed(0)} MiB per stream of block inputs; ${blocks.length - run.first} blocks to tune`);
   for (let first = run.first; first < blocks.length; first += o.nblocks) {
     await yieldToEventLoop();
     const group = blocks.slice(first, first + o.nblocks);
@@ -318,6 +339,10 @@ export async function runSignRound(session: QuantizeSession, quantizer: TunableQ
     // full-precision outputs with the activation sums of its linears on their full-precision inputs
     // (docs/algorithms/gguf-tuning.md#importance-matrix-on-full-precision-inputs)
     let refOut = fpIn;
+    // past this point the full-precision inputs are not needed: only qIn and refOut stay (docs/perf/whole-model.md#peak-rss).
+    // They are consumed as the outputs are made unless they are also qIn (block 0, or without enable_quanted_input).
+    let consumable = fpIn !== qIn;
+    fpIn = [];
     for (const block of group) {
       const linears = [...quantizedLinears(session, block)];
       // a mixture-of-experts block counts the tokens routed to each expert (its linears' input rows)
@@ -327,7 +352,9 @@ export async function runSignRound(session: QuantizeSession, quantizer: TunableQ
       const collects = quantizer.collectsActivations(o) || calibratesActivations;
       const activations = collects || routed ? blockActivationSums(session, block) : null;
       const sequences = refOut.length;
-      refOut = refOut.map((x) => model.blockForward(block.index, x, T, activations?.hook));
+      const step = (x: Float32Array) => model.blockForward(block.index, x, T, activations?.hook);
+      refOut = consumable ? forwardStream(refOut, step) : refOut.map(step);
+      consumable = true;
       for (const r of refOut) checkFinite(r, `full-precision output of block ${block.index}`);
       const act = activationQdqOf(new Map(linears.map((x) => [x.l.name, { scheme: x.scheme, ...actRange(x.scheme, activations?.sums.get(x.l.name)) }])));
       if (act) acts.set(block.index, act);
@@ -375,9 +402,10 @@ export async function runSignRound(session: QuantizeSession, quantizer: TunableQ
     }
     finishGroup(session, model, group, t0, o, result, normBias);
     // the next group's inputs: the quantized outputs of this group (enable_quanted_input) or the FP reference
-    qIn = o.enableQuantedInput ? qIn.map((x) => forward(x, fixed)) : refOut;
+    qIn = o.enableQuantedInput ? forwardStream(qIn, (x) => forward(x, fixed)) : refOut;
     for (const x of qIn) checkFinite(x, `output of quantized block ${last}`);
     fpIn = refOut;
+    for (const b of group) model.releaseBlock?.(b.index);
     // resumable runs: everything the next group starts from, once this group's results are emitted
     checkpointLoop(session, run, last, fpIn, qIn);
   }

@@ -15,6 +15,7 @@ import {
   type QuantizedWeight,
   type QuantizeSession,
   type Registry,
+  type LoadOptions,
   type WeightSource,
   checkTensorShape,
   formatBase,
@@ -208,7 +209,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
         backend: run.backend,
         log,
         ...(run.calibration ? { calibration: run.calibration } : {}),
-        loadModel: (weights?: WeightSource) => registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights ?? model.checkpoint, run.backend),
+        loadModel: (weights?: WeightSource, options?: LoadOptions) => registry.architecture(model.spec.architecture, model.dir).load(model.spec, weights ?? model.checkpoint, run.backend, options),
         emit(layer, q) {
           if (!run.layerSchemes.get(layer)) throw new Error(`algorithm emitted layer ${layer}, which is not to be quantized`);
           // what the algorithm made from finite inputs (a diverged tuning, a scale beyond the scale dtype)

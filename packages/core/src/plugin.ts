@@ -57,6 +57,13 @@ export interface BlockForwardOptions {
 /** Options of a model load: activation quantization of every quantized linear (keyed by full layer name). */
 export interface LoadOptions {
   activations?: ActivationQdq;
+  /**
+   * Read each block's weights when it first runs, and drop them on `releaseBlock` (the embeddings likewise, on
+   * `releaseEmbeddings`), instead of reading everything at load: a block-by-block algorithm then holds one block's weights, not the model's
+   * (docs/perf/whole-model.md#peak-rss). The weight source must stay open while the model is used. An
+   * architecture without lazy loading reads everything at load, as before.
+   */
+  lazyBlocks?: boolean;
 }
 
 /** A causal LM that can also be run block by block, as block-wise quantization does. */
@@ -66,6 +73,10 @@ export interface BlockwiseCausalLM extends CausalLM {
   embedTokens(ids: Int32Array): Float32Array;
   /** One decoder block on x [T, hidden]; returns a new [T, hidden] array. */
   blockForward(index: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array;
+  /** Drops block `index`'s weights if the model was loaded with `lazyBlocks` (read again should it run later). */
+  releaseBlock?(index: number): void;
+  /** Drops the token embedding (and a separate lm_head) if the model was loaded with `lazyBlocks` (read again when next used). */
+  releaseEmbeddings?(): void;
 }
 
 export function isBlockwise(m: CausalLM): m is BlockwiseCausalLM {
@@ -214,7 +225,7 @@ export interface QuantizeSession {
   /** Tokenized calibration samples, when the host has a dataset (algorithms that need one call this). */
   calibration?(): Promise<Int32Array[]>;
   /** Loads the runtime model (for algorithms that run forward passes). */
-  loadModel?(weights?: WeightSource): CausalLM;
+  loadModel?(weights?: WeightSource, options?: LoadOptions): CausalLM;
   /** Hands a finished layer to every exporter. Call once per quantized layer. */
   emit(layerName: string, q: QuantizedWeight): void;
   /**

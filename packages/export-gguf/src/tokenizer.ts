@@ -119,7 +119,9 @@ export function buildVocab(tj: TokenizerJson, arch: GgufArch, config: HFConfig, 
     if (a.special) special.add(a.id);
     else userDefined.add(a.id);
   }
-  const maxId = Math.max(-1, ...byId.keys());
+  // a loop, not Math.max(...ids): a spread of Qwen2's 151,936 ids overflows the call stack
+  let maxId = -1;
+  for (const id of byId.keys()) if (id > maxId) maxId = id;
   if (maxId + 1 > nVocab) {
     throw new AutoRoundError('E_BAD_TOKENIZER', `${source}: the tokenizer has ${maxId + 1} tokens but the model's embedding has only ${nVocab} rows`, { subject: source });
   }

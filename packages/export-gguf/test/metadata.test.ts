@@ -213,4 +213,16 @@ describe('vocabulary variants', () => {
     expect(() => buildVocab(tj as never, 'llama', {}, 4, 'tokenizer.json')).toThrow(/6 tokens but the model's embedding has only 4 rows/);
     expect(() => buildVocab({ model: { type: 'WordPiece' } } as never, 'llama', {}, 4, 'x/tokenizer.json')).toThrow(/x\/tokenizer\.json: tokenizer model type "WordPiece"/);
   });
+
+  it('a BPE vocabulary of Qwen2.5\'s size (151,936 ids) is written (the largest id was once found by a spread that overflowed the stack)', async () => {
+    const { buildVocab } = await import('../src/index.js');
+    const n = 151936;
+    const vocab: Record<string, number> = {};
+    for (let i = 0; i < n - 1; i++) vocab[`t${i}`] = i;
+    const tj = { model: { type: 'BPE', vocab, merges: ['t 1'] }, added_tokens: [{ id: n - 1, content: '<|endoftext|>', special: true }] };
+    const v = buildVocab(tj as never, 'qwen2', {}, n, 'tokenizer.json');
+    expect(v.tokens).toHaveLength(n);
+    expect(v.tokens[n - 1]).toBe('<|endoftext|>');
+    expect(() => buildVocab(tj as never, 'qwen2', {}, n - 1, 'tokenizer.json')).toThrow(/151936 tokens but the model's embedding has only 151935 rows/);
+  });
 });

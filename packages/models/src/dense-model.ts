@@ -81,15 +81,24 @@ export function embedRows(embed: Float32Array, ids: Int32Array, hidden: number, 
  * (layerAttention) and which of its vectors are tunable (blockVector).
  */
 export abstract class DenseCausalLM<D extends DenseDims> implements BlockTunableCausalLM, DecodingCausalLM, CacheDecodable {
-  readonly embed: Float32Array;
-  readonly blocks: BlockTensors[];
+  /**
+   * Each block's weights; with LoadOptions.lazyBlocks a block is read when it first runs and dropped by
+   * releaseBlock (undefined until then), otherwise all are read at load. Read them through block(i).
+   */
+  readonly blocks: (BlockTensors | undefined)[];
   readonly finalNorm: Float32Array;
-  readonly lmHead: Float32Array;
   protected readonly be: KernelBackend;
   /** Per block: the activation quantization of its linears by local name (LoadOptions.activations), if any. */
   protected readonly acts: (ActivationQdq | undefined)[];
   private readonly embedScale: number | undefined;
   private readonly finalSoftcap: number;
+  private readonly norm: ((w: Float32Array) => Float32Array) | undefined;
+  /** Where the weights are read from: at load, or as they are needed when the model loads lazily. */
+  private readonly source: WeightSource;
+  private readonly lazy: boolean;
+  private readonly separateHead: boolean;
+  private embedData: Float32Array | undefined;
+  private headData: Float32Array | undefined;
 
   protected constructor(
     readonly spec: ModelSpec,
@@ -102,18 +111,72 @@ export abstract class DenseCausalLM<D extends DenseDims> implements BlockTunable
     this.be = backend;
     const act = options.activations;
     this.acts = spec.blocks.map((b) => (act ? (local: string, x: Float32Array, rows: number, inF: number) => act(`${b.prefix}.${local}`, x, rows, inF) : undefined));
-    this.embed = readChecked(spec, weights, spec.embedding);
-    const norm = rules.norm;
-    this.blocks = spec.blocks.map((b) => {
-      const w = loadBlockWeights(spec, b.index, weights);
-      return norm ? { linears: w.linears, norms: new Map([...w.norms].map(([k, v]) => [k, norm(v)])) } : w;
-    });
+    this.source = weights;
+    this.lazy = options.lazyBlocks === true;
+    this.norm = rules.norm;
+    // loaded whole: read in checkpoint order (the first bad tensor is the one an error names)
+    if (!this.lazy) this.embedData = readChecked(spec, weights, spec.embedding);
+    this.blocks = spec.blocks.map((b) => (this.lazy ? undefined : this.readBlock(b.index, weights)));
     const finalNorm = readChecked(spec, weights, spec.finalNorm);
-    this.finalNorm = norm ? norm(finalNorm) : finalNorm;
-    const separate = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
-    this.lmHead = separate ? readChecked(spec, weights, spec.lmHead) : this.embed;
+    this.finalNorm = this.norm ? this.norm(finalNorm) : finalNorm;
+    this.separateHead = weights.has(spec.lmHead) && (!spec.tiedEmbeddings || weights.separateOutput === true);
+    if (!this.lazy && this.separateHead) this.headData = readChecked(spec, weights, spec.lmHead);
     this.embedScale = rules.embedScale;
     this.finalSoftcap = rules.finalSoftcap ?? 0;
+  }
+
+  /** The token embedding [vocab, hidden] (read when first needed if the model loads lazily). */
+  get embed(): Float32Array {
+    return (this.embedData ??= readChecked(this.spec, this.source, this.spec.embedding));
+  }
+
+  /** The output projection [vocab, hidden]: the embedding when tied. */
+  get lmHead(): Float32Array {
+    return this.separateHead ? (this.headData ??= readChecked(this.spec, this.source, this.spec.lmHead)) : this.embed;
+  }
+
+  /** Block `index`'s weights from `weights`, norms as the architecture keeps them (rules.norm). */
+  private readBlock(index: number, weights: WeightSource): BlockTensors {
+    const w = loadBlockWeights(this.spec, index, weights);
+    const norm = this.norm;
+    return norm ? { linears: w.linears, norms: new Map([...w.norms].map(([k, v]) => [k, norm(v)])) } : w;
+  }
+
+  /**
+   * Block `index` read when the model loads lazily. An architecture with more tensors per block (a mixture-of-experts
+   * router) adds them here and to the blocks read at load, after its constructor's super call (src/moe/model.ts).
+   */
+  protected loadBlock(index: number, weights: WeightSource): BlockTensors {
+    return this.readBlock(index, weights);
+  }
+
+  /** Block `i`'s weights, read now if the model loads its blocks lazily. */
+  block(i: number): BlockTensors {
+    const b = this.blocks[i];
+    if (b) return b;
+    if (!this.lazy || !Number.isInteger(i) || i < 0 || i >= this.blocks.length) throw new AutoRoundError('E_UNSUPPORTED', `the model has no block ${i} (${this.blocks.length} blocks)`);
+    return (this.blocks[i] = this.loadBlock(i, this.source));
+  }
+
+  /** Block `i`'s weights, or undefined when the model has no block `i`. */
+  protected blockIfAny(i: number): BlockTensors | undefined {
+    return Number.isInteger(i) && i >= 0 && i < this.blocks.length ? this.block(i) : undefined;
+  }
+
+  /**
+   * Drops block `i`'s weights when the model loads its blocks lazily (a block-by-block algorithm done with it:
+   * docs/perf/whole-model.md#peak-rss); it is read again if it runs later. A model loaded whole keeps them.
+   */
+  releaseBlock(i: number): void {
+    if (this.lazy) this.blocks[i] = undefined;
+  }
+
+  /**
+   * Drops the embedding (and a separate lm_head) when the model loads lazily: block-by-block tuning needs them only
+   * to embed the calibration samples (docs/perf/whole-model.md#peak-rss); they are read again if used later.
+   */
+  releaseEmbeddings(): void {
+    if (this.lazy) this.embedData = this.headData = undefined;
   }
 
   get backend(): KernelBackend {

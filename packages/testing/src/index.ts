@@ -37,3 +37,5 @@ export { writeQwen2VlFixture } from './qwen2vl-fixture.js';
 export type { Qwen2VlFixtureOptions } from './qwen2vl-fixture.js';
 export { type MoeFamily, type MoeFixtureOptions, writeMoeFixture } from './moe-fixture.js';
 export { MoeReference } from './moe-reference.js';
+export { QWEN25_05B, qwen25ShapedTokenizer, writeQwen25Shaped, writeQwen25ShapedCalibration } from './qwen25-shaped.js';
+export type { Qwen25ShapedOptions, Qwen25ShapedResult } from './qwen25-shaped.js';

@@ -71,7 +71,7 @@ export class GemmaModel extends DenseCausalLM<GemmaDims> {
   }
 
   private ops(index: number, at: FloatPositions, options?: BlockForwardOptions): GemmaBlockOps<Float32Array> {
-    return { ...floatOps(this.be, this.blocks[index]!, this.dims.eps, at, options), geglu: gegluRaw };
+    return { ...floatOps(this.be, this.block(index), this.dims.eps, at, options), geglu: gegluRaw };
   }
 
   runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
@@ -93,7 +93,7 @@ export class GemmaModel extends DenseCausalLM<GemmaDims> {
     const d = this.dims;
     const la = this.layerAttention(index);
     const cfg = { heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim, eps: d.eps, cos: la.cos, sin: la.sin, rotDim: la.rotDim };
-    const base = graphOps(g, this.blocks[index]!, cfg, inject, batch, T);
+    const base = graphOps(g, this.block(index), cfg, inject, batch, T);
     const mask = T > la.window ? slidingWindowMask(batch, T, la.window) : undefined;
     const ops: GemmaBlockOps<Var> = {
       ...base,
@@ -116,11 +116,11 @@ export class GemmaModel extends DenseCausalLM<GemmaDims> {
   blockVector(index: number, local: string): Float32Array {
     const dot = local.lastIndexOf('.');
     const [name, kind] = [local.slice(0, dot), local.slice(dot + 1)];
-    if (kind === 'weight' && this.blocks[index]?.norms.has(name)) {
+    if (kind === 'weight' && this.blockIfAny(index)?.norms.has(name)) {
       // the block holds 1 + w; a tuned vector would be written back as the checkpoint's w
       throw new AutoRoundError('E_UNSUPPORTED', `norm tuning (--enable_norm_bias_tuning) is not supported for ${this.dims.family}: its norms multiply by 1 + ${local}`, { subject: local });
     }
-    const v = kind === 'bias' ? this.blocks[index]?.linears.get(name)?.bias : undefined;
+    const v = kind === 'bias' ? this.blockIfAny(index)?.linears.get(name)?.bias : undefined;
     if (!v) throw new AutoRoundError('E_UNSUPPORTED', `block ${index} has no bias "${local}"`);
     return v;
   }

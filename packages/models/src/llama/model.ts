@@ -104,15 +104,15 @@ export class LlamaModel extends DenseCausalLM<LlamaDims> implements PackingCausa
   }
 
   runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
-    return this.blockFn(index)(floatOps(this.be, this.blocks[index]!, this.dims.eps, at, this.blockOptions(index)), x);
+    return this.blockFn(index)(floatOps(this.be, this.block(index), this.dims.eps, at, this.blockOptions(index)), x);
   }
 
   blockForward(i: number, x: Float32Array, T: number, options?: BlockForwardOptions): Float32Array {
-    return llamaBlockForward(this.be, this.dims, this.blocks[i]!, this.rope, x, T, this.blockOptions(i, options), this.blockFn(i));
+    return llamaBlockForward(this.be, this.dims, this.block(i), this.rope, x, T, this.blockOptions(i, options), this.blockFn(i));
   }
 
   blockGraph(g: Graph, x: Var, index: number, inject: BlockGraphInject, batch: number, T: number): Var {
-    return llamaBlockGraph(g, x, this.dims, this.blocks[index]!, this.rope, inject, batch, T, undefined, this.blockFn(index));
+    return llamaBlockGraph(g, x, this.dims, this.block(index), this.rope, inject, batch, T, undefined, this.blockFn(index));
   }
 
   /** Block `index` over injected operations: forward, tuning and decoding all run it (a subclass's block, src/moe/). */
@@ -122,7 +122,7 @@ export class LlamaModel extends DenseCausalLM<LlamaDims> implements PackingCausa
   }
 
   blockVector(index: number, local: string): Float32Array {
-    const b = this.blocks[index];
+    const b = this.blockIfAny(index);
     const dot = local.lastIndexOf('.');
     const [name, kind] = [local.slice(0, dot), local.slice(dot + 1)];
     const v = kind === 'weight' ? b?.norms.get(name) : kind === 'bias' ? b?.linears.get(name)?.bias : undefined;

@@ -1,6 +1,6 @@
 import type { KernelBackend, LoadOptions, ModelSpec, WeightSource } from '@autoround/core';
 import { checkTensorShape } from '@autoround/core';
-import type { BlockLinearTensors } from '../float-ops.js';
+import type { BlockLinearTensors, BlockTensors } from '../float-ops.js';
 import { type BlockFn, LlamaModel } from '../llama/model.js';
 import { moeBlock, moeBlockShape } from './block.js';
 import { type MoeDims, type MoeVariant, moeDims } from './dims.js';
@@ -19,18 +19,28 @@ export class MoeModel extends LlamaModel {
     super(spec, weights, backend, { name: variant.name, hfArchitectures: variant.hfArchitectures, adjust: (x, c) => (variant.attention ? variant.attention(x, c) : x) }, options);
     this.variant = variant;
     this.moe = moeDims(spec.config, 'config.json', variant);
-    for (const b of spec.blocks) {
-      if (!this.moe.sparse[b.index]) continue;
-      const own = this.blocks[b.index]!;
-      const linears = new Map<string, BlockLinearTensors>(own.linears);
-      for (const r of moeRouterNames(this.moe, variant)) {
-        const name = `${b.prefix}.${r}.weight`;
-        const t = weights.readFloat32(name);
-        checkTensorShape(spec, name, t.shape, 'model weights');
-        linears.set(r, { weight: t.data, inFeatures: t.shape[1]!, outFeatures: t.shape[0]! });
-      }
-      this.blocks[b.index] = { norms: own.norms, linears };
+    // blocks read at load get their routers here; lazily read ones in loadBlock
+    this.blocks.forEach((own, i) => {
+      if (own) this.blocks[i] = this.withRouters(i, own, weights);
+    });
+  }
+
+  protected override loadBlock(index: number, weights: WeightSource): BlockTensors {
+    return this.withRouters(index, super.loadBlock(index, weights), weights);
+  }
+
+  /** A sparse block's tensors with its routers (and Qwen2-MoE's shared-expert gate) beside its linears. */
+  private withRouters(index: number, own: BlockTensors, weights: WeightSource): BlockTensors {
+    if (!this.moe.sparse[index]) return own;
+    const prefix = this.spec.blocks[index]!.prefix;
+    const linears = new Map<string, BlockLinearTensors>(own.linears);
+    for (const r of moeRouterNames(this.moe, this.variant)) {
+      const name = `${prefix}.${r}.weight`;
+      const t = weights.readFloat32(name);
+      checkTensorShape(this.spec, name, t.shape, 'model weights');
+      linears.set(r, { weight: t.data, inFeatures: t.shape[1]!, outFeatures: t.shape[0]! });
     }
+    return { norms: own.norms, linears };
   }
 
   override blockFn(index: number): BlockFn {

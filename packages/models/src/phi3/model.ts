@@ -55,7 +55,7 @@ export class Phi3Model extends DenseCausalLM<Phi3Dims> {
   }
 
   private ops(index: number, at: FloatPositions, options?: BlockForwardOptions): Phi3BlockOps<Float32Array> {
-    return { ...floatOps(this.be, this.blocks[index]!, this.dims.eps, at, options), columns: columnsRaw };
+    return { ...floatOps(this.be, this.block(index), this.dims.eps, at, options), columns: columnsRaw };
   }
 
   runBlock(index: number, x: Float32Array, at: FloatPositions): Float32Array {
@@ -78,12 +78,12 @@ export class Phi3Model extends DenseCausalLM<Phi3Dims> {
     const la = this.layerAttention(index, T);
     const cfg = { heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim, eps: d.eps, cos: la.cos, sin: la.sin, rotDim: la.rotDim };
     const opts = T > la.window ? { attentionMask: slidingWindowMask(batch, T, la.window) } : {};
-    const ops: Phi3BlockOps<Var> = { ...graphOps(g, this.blocks[index]!, cfg, inject, batch, T, opts), columns: (v, _n, from, width) => g.columns(v, from, width) };
+    const ops: Phi3BlockOps<Var> = { ...graphOps(g, this.block(index), cfg, inject, batch, T, opts), columns: (v, _n, from, width) => g.columns(v, from, width) };
     return phi3Block(ops, d, x);
   }
 
   blockVector(index: number, local: string): Float32Array {
-    const b = this.blocks[index];
+    const b = this.blockIfAny(index);
     const dot = local.lastIndexOf('.');
     const [name, kind] = [local.slice(0, dot), local.slice(dot + 1)];
     const v = kind === 'weight' ? b?.norms.get(name) : undefined;
