@@ -349,6 +349,9 @@ export class GgufTensorSink {
     if (this.done.has(t.name)) throw new AutoRoundError('E_DUPLICATE', `${this.path}: tensor "${t.name}" written twice`, { subject: t.name });
     const ne0 = t.ne[0]!;
     const qw = imatrix !== undefined && imatrix !== null && isQuantizedType(t.type) ? checkedImportance(t, imatrix, hfName) : this.importance(t, hfName);
+    // the piece in flight first: its source may be the read buffer the caller fills next (exportGguf's two
+    // buffers), and an expert is quantized here, synchronously, on the same native threads
+    this.flush();
     this.putExpert(t, hfName, this.pool.quantizeRows(t.type, data, ne0, qw));
   }
 
