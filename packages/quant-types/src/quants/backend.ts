@@ -9,7 +9,14 @@
 // and QuantPool.quantizeRows (several) both ask here, so plain RTN, optimized RTN, the tuned GGUF
 // path and the exporter all take the same route.
 
-import { native } from '@autoround/kernels-cpu/native';
+import type { NativeAddon } from '@autoround/kernels-cpu/native';
+
+// kernels-cpu is an optional peer: a host installed without it (the host-only pack check, tools/pack/host-only.mjs)
+// quantizes with the WebAssembly/TypeScript codecs; with it, its addon (when built) does the work.
+const native: NativeAddon | null = await import('@autoround/kernels-cpu/native').then(
+  (m) => m.native,
+  () => null,
+);
 import { wasmKernelLoaded } from './search.js';
 
 export type QuantBackendName = 'native' | 'wasm' | 'typescript';
