@@ -3,17 +3,11 @@
 // random and awkward rows, on one thread and several. (Against llama.cpp itself: quants.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { mulberry32 as rng } from '@autoround/testing';
+import { gaussian } from './gaussian.js';
 import { GGMLType, QuantPool, ggmlTypeByName, nativeQuantizer, quantBackendOf, quantizeRows, rowBytes, setNativeQuantizers } from '../src/index.js';
 
 const TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4'];
 const built = nativeQuantizer(GGMLType.Q4_K) !== null;
-
-function gaussian(n: number, seed: number, sigma = 1 / 16): Float32Array {
-  const r = rng(seed);
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = sigma * Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());
-  return x;
-}
 
 /** Rows of ne0 with the cases that take the searches' rare branches. */
 function awkward(ne0: number, seed: number): Float32Array {

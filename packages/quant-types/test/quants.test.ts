@@ -7,16 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, quantTypeOf, dequantizeRows, ggmlTypeByName, nativeQuantizer, quantizeRows, rowBytes, setNativeQuantizers } from '../src/index.js';
 import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
 import { mulberry32 as rng } from '@autoround/testing';
+import { gaussian } from './gaussian.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
-
-function gaussian(n: number, seed: number, sigma = 1 / 16): Float32Array {
-  const r = rng(seed);
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = sigma * Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());
-  return x;
-}
 
 /** Rows with the awkward cases: zeros, constants, outliers, one-sided, tiny values. */
 function awkward(ne0: number, seed: number): Float32Array {
