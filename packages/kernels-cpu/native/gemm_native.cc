@@ -230,13 +230,18 @@ struct SpinBarrier {
 // done (the JS thread and libuv workers running gemmAsync may call gemm() at the same time).
 PackBuffers shared_b;
 std::mutex team_mu;
-// Largest B (floats, padded) packed whole for a team: 3 Mi floats = 12 MiB. Every row chunk then
-// streams all of B from L3, against the panel-by-panel scheme's barriers and A blocks larger than L2.
-// Alternating both in one process at load 1-1.6 (median of 6 paired runs, 2 threads): whole packing
-// wins on the Qwen3 block shapes with 4096 rows (4096x3072x1024 NN +14%, TT +22%, NT +17%;
-// 4096x2048x1024 NN +19%; 4096x1024x3072 NN +26%), is even at 1024x3072x1024 and 2048x3072x1024, and
-// loses once B is 16 MiB (1024x1024x4096 TN -7%, 3072x1024x4096 TN -5%), where panels stay.
-std::atomic<idx> g_max_packed_b{(idx)3 << 20};
+// Largest B (floats, padded) packed whole for a team: 32 Mi floats = 128 MiB (the pack buffer, kept
+// for the next call, is at most that: one copy of the largest B). Every row chunk then streams all of
+// B from L3 or memory, against the panel-by-panel scheme's two barriers per B panel.
+// History: at 12 MiB (2026-11-27, alternating both schemes in one process at load 1-1.6, 2 threads)
+// whole packing won on the 4096-row Qwen3 block shapes (+14% to +26%) and lost 5-7% on the weight
+// gradients once B was 16 MiB (1024x1024x4096 TN, 3072x1024x4096 TN). But this 2-core host always
+// carries other jobs, and there a member descheduled at a barrier stalls the other, which spins: in
+// the SignRound iteration at load 5-6 (docs/perf/signround-iteration.md, "Weight gradients without
+// barriers") the TN products took 1.9 CPU s per iteration panel by panel and 0.8 packed whole, at
+// half the wall time. Both schemes give the same bits (each C element sums the same k slices in the
+// same order), so this is a speed choice only.
+std::atomic<idx> g_max_packed_b{(idx)32 << 20};
 
 std::atomic<int> g_isa{-1};
 

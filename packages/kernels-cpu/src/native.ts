@@ -16,7 +16,7 @@ export interface NativeAddon {
   hardwareThreads(): number;
   /**
    * For tests and tuning: the size of B (floats) above which threads pack B panel by panel, meeting at
-   * barriers, instead of packing it whole once (default 1 Mi = 4 MiB). Returns the previous value; -1 only reads.
+   * barriers, instead of packing it whole once (default 32 Mi = 128 MiB). Returns the previous value; -1 only reads.
    */
   setMaxPackedB(floats: number): number;
   /**

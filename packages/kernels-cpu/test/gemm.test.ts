@@ -229,6 +229,43 @@ describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
     }
   });
 
+  it('packs a weight-gradient-sized B (over 12 MiB) whole by default, with the bits of the panel-by-panel scheme', () => {
+    // k = 4100 tokens (11 slices of k, the last partial), B 4100 x 1000 = 16.4 MB: above the 12 MiB the
+    // whole-B scheme used to stop at, below its 128 MiB limit; beta 0.5 so the first slice's C update shows.
+    const r = rng(12);
+    const [m, n, k] = [620, 1000, 4100];
+    const a = randomArray(k * m, r);
+    const b = randomArray(k * n, r);
+    const c0 = randomArray(m * n, r);
+    const be = nativeBackend.create({ threads: 2 });
+    const limit = native!.setMaxPackedB(-1);
+    expect(limit).toBeGreaterThanOrEqual(k * 1024);
+    const run = (maxPackedB: number) => {
+      native!.setMaxPackedB(maxPackedB);
+      const c = c0.slice();
+      try {
+        be.gemm(true, false, m, n, k, a, b, c, 0.75, 0.5);
+      } finally {
+        native!.setMaxPackedB(limit);
+      }
+      return c;
+    };
+    const whole = run(limit);
+    const panels = run(0);
+    expect(firstDifference(whole, panels)).toBe(-1);
+    // a float64 check of 300 sampled elements (the whole reference would take half a minute here)
+    for (let s = 0; s < 300; s++) {
+      const i = Math.floor(r() * m), j = Math.floor(r() * n);
+      let sum = 0, mag = 0;
+      for (let p = 0; p < k; p++) {
+        sum += a[p * m + i]! * b[p * n + j]!;
+        mag += Math.abs(a[p * m + i]! * b[p * n + j]!);
+      }
+      const want = 0.75 * sum + 0.5 * c0[i * n + j]!;
+      expect(Math.abs(whole[i * n + j]! - want)).toBeLessThanOrEqual(2 * (k + 2) * EPS * (0.75 * mag + Math.abs(0.5 * c0[i * n + j]!)));
+    }
+  });
+
   it('defaults to one thread per core', () => {
     expect(nativeBackend.create({}).threads).toBe(native!.hardwareThreads());
   });
