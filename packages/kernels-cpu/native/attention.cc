@@ -15,7 +15,9 @@ namespace attn {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")
 #define ATTN_NS avx512
+#define ATTN_REGISTER_BLOCKED 1
 #include "attention_impl.h"
+#undef ATTN_REGISTER_BLOCKED
 #undef ATTN_NS
 #pragma GCC pop_options
 #pragma GCC push_options
