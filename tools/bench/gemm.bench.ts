@@ -1,4 +1,4 @@
-// npm run bench -- gemm [--backends native,wasm,js] [--shapes all|square|blocks] [--trans NN,NT,TN,TT] [--threads N]
+// npm run bench -- gemm [--backends native,wasm,js] [--shapes all|square|blocks|grads] [--trans NN,NT,TN,TT] [--threads N]
 //                       [--reference auto|none|PATH]
 // GEMM throughput of each kernel backend against the machine's FMA ceiling measured in this run
 // (AVX-512 FMAs on every core, as `npm run bench -- ceiling`). Shapes: 1024^3 and the Qwen3-0.6B
@@ -61,8 +61,18 @@ interface Shape {
   k: number;
 }
 const shapes: Shape[] = [];
-if (shapeSet !== 'blocks') shapes.push({ label: 'square', m: 1024, n: 1024, k: 1024 });
-if (shapeSet !== 'square') {
+if (shapeSet === 'grads') {
+  // the same projections' weight gradients, dW [out, in] = dYᵀ·X over the 4096 tokens (k = 4096; TN in
+  // the SignRound backward, so run with --trans TN): B = X is 16-48 MB, the sizes the whole-B limit decides
+  shapes.push(
+    { label: 'q_proj grad', m: 2048, n: 1024, k: 4096 },
+    { label: 'k_proj,v_proj grad', m: 1024, n: 1024, k: 4096 },
+    { label: 'o_proj grad', m: 1024, n: 2048, k: 4096 },
+    { label: 'gate_proj,up_proj grad', m: 3072, n: 1024, k: 4096 },
+    { label: 'down_proj grad', m: 1024, n: 3072, k: 4096 },
+  );
+} else if (shapeSet !== 'blocks') shapes.push({ label: 'square', m: 1024, n: 1024, k: 1024 });
+if (shapeSet !== 'square' && shapeSet !== 'grads') {
   shapes.push(
     { label: 'q_proj', m: 4096, n: 2048, k: 1024 },
     { label: 'k_proj,v_proj', m: 4096, n: 1024, k: 1024 },
