@@ -1,7 +1,7 @@
 // AutoScheme's quality figures (issue #17, docs/autoscheme.md#figures): llama-256 calibrated on the C4 sample and
 // scored on wikitext-2 test as in the SignRound table; uniform schemes against AutoScheme mixes at several budgets.
 //   npm run autoscheme-table -- [--method rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
-//                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR]
+//                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR] [--seed 42]
 // rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn). "bits" is the average as AutoScheme counts it
 // (scale and zero-point bits included), for the uniform rows too.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,7 +32,7 @@ try {
   for (const r of runs) {
     const t0 = Date.now();
     const ar = new AutoRound(model, {
-      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed: 42, batchSize: 8, iters, disableOptRtn: method === 'rtn',
+      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed: Number(arg('seed', '42')), batchSize: 8, iters, disableOptRtn: method === 'rtn',
       ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir } } : {}),
       log: verbose ? createLogger('info') : silentLogger,
       skipSanityCheck: true,

@@ -94,6 +94,7 @@ export const HOST_FLAGS: ReadonlyMap<string, FlagSpec> = new Map<string, FlagSpe
   F('int', 'num_fewshot', 'with --tasks: few-shot examples before each document (default 0)'),
   F('int', 'eval_bs', 'documents --tasks scores in one packed forward (default 32; the scores do not depend on it)'),
   F('string', 'tasks_output', 'with --tasks: also write the results as JSON to this file'),
+  F('bool', 'log_samples', 'with --tasks_output FILE.json: also write each document\'s scores and 0/1 metrics to FILE.samples.jsonl (for paired comparisons of two models)', { sets: { key: 'log_samples', value: true } }),
   F('bool', 'quant_nontext_module', 'also quantize the vision tower of a vision-language model', { sets: { key: 'quant_nontext_module', value: true }, unsupported: 'quantizing the vision tower is not implemented yet: the text model is quantized and the vision tower and projector are copied unchanged (docs/vlm.md)' }),
 ]);
 

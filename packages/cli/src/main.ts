@@ -292,7 +292,7 @@ function taskArgs(a: ParsedArgs, registry: Registry): { specs: TaskSpec[]; optio
   const value = str(a, 'tasks');
   if (value === undefined) {
     // (--eval_protocol is not among them: it also selects llama.cpp's perplexity protocol)
-    for (const f of ['limit', 'num_fewshot', 'tasks_output']) {
+    for (const f of ['limit', 'num_fewshot', 'tasks_output', 'log_samples']) {
       if (a.values.has(f)) throw new AutoRoundError('E_BAD_FLAG', `--${f} goes with --tasks`, { subject: `--${f}` });
     }
     return undefined;
@@ -308,6 +308,8 @@ function taskArgs(a: ParsedArgs, registry: Registry): { specs: TaskSpec[]; optio
   }
   const seed = num(a, 'seed');
   const bs = num(a, 'eval_bs');
+  const logSamples = bool(a, 'log_samples') === true;
+  if (logSamples && str(a, 'tasks_output') === undefined) throw new AutoRoundError('E_BAD_FLAG', '--log_samples writes beside --tasks_output FILE.json: give --tasks_output too', { subject: '--log_samples' });
   if (bs !== undefined && bs < 1) throw new AutoRoundError('E_BAD_FLAG', `--eval_bs must be an integer ≥ 1, got ${bs}`, { subject: '--eval_bs' });
   const options: TaskRunOptions = {
     ...(bs !== undefined ? { batchSize: bs } : {}),
@@ -315,8 +317,14 @@ function taskArgs(a: ParsedArgs, registry: Registry): { specs: TaskSpec[]; optio
     ...(fewshot !== undefined ? { numFewshot: fewshot } : {}),
     ...(seed !== undefined ? { seed } : {}),
     ...(protocol === 'llama.cpp' ? { protocol: 'llama.cpp' as const } : {}),
+    ...(logSamples ? { samples: true } : {}),
   };
   return { specs, options };
+}
+
+/** Where --log_samples writes: FILE.json → FILE.samples.jsonl (any other name gets .samples.jsonl appended). */
+export function samplesPath(tasksOutput: string): string {
+  return `${tasksOutput.replace(/\.json$/i, '')}.samples.jsonl`;
 }
 
 /** Runs the tasks on a model folder; prints the table (task, metric, value, stderr) and the JSON line, and writes --tasks_output. */
@@ -356,10 +364,18 @@ async function printTasks(io: CliIO, a: ParsedArgs, registry: Registry, dir: str
   io.out(JSON.stringify(json));
   const file = str(a, 'tasks_output');
   if (file !== undefined) {
-    try {
-      writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
-    } catch (e) {
-      throw new AutoRoundError('E_WRITE', `--tasks_output: cannot write ${describeSystemError(e, file) ?? `${file}: ${(e as Error).message}`}`, { subject: '--tasks_output', cause: e });
+    const write = (path: string, text: string) => {
+      try {
+        writeFileSync(path, text);
+      } catch (e) {
+        throw new AutoRoundError('E_WRITE', `--tasks_output: cannot write ${describeSystemError(e, path) ?? `${path}: ${(e as Error).message}`}`, { subject: '--tasks_output', cause: e });
+      }
+    };
+    write(file, JSON.stringify(json, null, 2) + '\n');
+    if (res.samples) {
+      const samplesFile = samplesPath(file);
+      write(samplesFile, res.samples.map((s) => JSON.stringify(s)).join('\n') + '\n');
+      io.err(`  ${res.samples.length} document scores written to ${samplesFile}`);
     }
   }
 }

@@ -57,13 +57,16 @@ describe('bad --tasks input (no model read)', () => {
     expect(l.err).toContain('--limit goes with --tasks');
     const p = await runCli(['eval', '--model', '/nonexistent', '--tasks', 'piqa', '--eval_protocol', 'vllm']);
     expect(p.err).toContain('--eval_protocol must be harness or llama.cpp');
+    const s = await runCli(['eval', '--model', '/nonexistent', '--tasks', 'piqa', '--log_samples']);
+    expect(s.code).toBe(1);
+    expect(s.err).toContain('--log_samples writes beside --tasks_output FILE.json: give --tasks_output too');
   });
 });
 
 describe.skipIf(!HAS_SHARED)(needsShared('eval --tasks on stories260K'), () => {
   it('eval prints the table and the JSON line and writes --tasks_output', async () => {
     const outFile = join(work.dir, 'res.json');
-    const r = await runCli(['eval', '--model', STORIES, '--tasks', `piqa:${piqa},hellaswag:${hsTxt}`, '--tasks_output', outFile]);
+    const r = await runCli(['eval', '--model', STORIES, '--tasks', `piqa:${piqa},hellaswag:${hsTxt}`, '--tasks_output', outFile, '--log_samples']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/task\s+metric\s+value\s+stderr/);
     expect(r.out).toMatch(/piqa\s+acc_norm\s+\d\.\d{4}\s+\d\.\d{4}/);
@@ -72,6 +75,13 @@ describe.skipIf(!HAS_SHARED)(needsShared('eval --tasks on stories260K'), () => {
     expect(j.results.map((m) => `${m.task}/${m.metric}/${m.n}`)).toEqual(['piqa/acc/3', 'piqa/acc_norm/3', 'hellaswag/acc/2', 'hellaswag/acc_norm/2']);
     expect(j.documents).toBe(5);
     expect(JSON.parse(readFileSync(outFile, 'utf8'))).toEqual(j);
+    // --log_samples: res.samples.jsonl, one line per document, whose 0/1 metrics average to the table's values
+    const samples = readFileSync(join(work.dir, 'res.samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { task: string; doc_id: number; metrics: Record<string, number> });
+    expect(samples.map((x) => `${x.task}/${x.doc_id}`)).toEqual(['piqa/0', 'piqa/1', 'piqa/2', 'hellaswag/0', 'hellaswag/1']);
+    for (const m of j.results) {
+      const xs = samples.filter((x) => x.task === m.task).map((x) => x.metrics[m.metric]!);
+      expect(xs.reduce((a, b) => a + b, 0) / xs.length).toBeCloseTo(m.value, 12);
+    }
   });
 
   it('--eval_protocol llama.cpp prints llama-perplexity\'s running lines', async () => {

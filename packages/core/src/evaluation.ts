@@ -107,6 +107,8 @@ export interface TaskRunOptions {
   batchSize?: number;
   /** Called after each document with documents done and the task's total. */
   onProgress?: (task: string, done: number, total: number) => void;
+  /** Keep each document's scores and per-document metrics in the result (`--log_samples`), for paired comparisons. */
+  samples?: boolean;
 }
 
 /** One reported figure of a task (a row of the results table). */
@@ -120,8 +122,24 @@ export interface TaskMetric {
   readonly n: number;
 }
 
+/**
+ * One scored document (`--log_samples`, as lm-evaluation-harness's samples file): its index in the task's file, the
+ * gold choice, the per-choice scores (log-likelihoods; llama.cpp protocol: mean log-probabilities) and the document's
+ * 0/1 value of each accuracy metric. Two runs on the same documents compare document by document (a paired difference).
+ */
+export interface TaskSample {
+  readonly task: string;
+  readonly doc_id: number;
+  readonly target: number;
+  readonly scores: readonly number[];
+  /** metric → 0 or 1 (acc, acc_norm; LAMBADA's acc is the greedy match of the target). */
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
 export interface TaskRunResult {
   readonly metrics: TaskMetric[];
+  /** Present when `samples` was asked for. */
+  readonly samples?: TaskSample[];
   readonly documents: number;
   readonly seconds: number;
   /** Documents per second of scoring (tokenizing and data loading excluded). */

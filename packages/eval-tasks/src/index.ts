@@ -6,6 +6,7 @@ export { commonPrefix, Scorer, type ScoreRequest, type ScoreResult } from './sco
 export { hellaswagPreprocess, MMLU_SUBJECTS, pyCapitalize, TASKS, type Doc, type Instance, type Metric, type TaskDef } from './tasks.js';
 export { llamaCppLine, Mt19937, parseLlamaCppHellaswag, selectLlamaCppTasks, uniformBelow, type LlamaCppHellaswagTask } from './llamacpp.js';
 export { readTaskFile, type LoadedDocs } from './data.js';
+export { binomialHalfCdf, pairedDifferences, parseSamples, type PairedDifference } from './paired.js';
 
 /** `auto-round eval --tasks` as the host finds it: through the registry (docs/eval/tasks.md). */
 export const taskEvaluator: TaskEvaluatorPlugin = {

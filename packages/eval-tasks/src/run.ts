@@ -1,6 +1,6 @@
 // Runs tasks on a model: documents → contexts and continuations (tasks.ts) → token sequences as the protocol
 // tokenizes them → log-likelihoods (score.ts) → metrics with their standard errors (docs/eval/tasks.md).
-import { AutoRoundError, type CausalLM, PyRandom, type TaskMetric, type TaskRunOptions, type TaskRunResult, type TaskSpec, type TextTokenizer } from '@autoround/core';
+import { AutoRoundError, type CausalLM, PyRandom, type TaskMetric, type TaskRunOptions, type TaskRunResult, type TaskSample, type TaskSpec, type TextTokenizer } from '@autoround/core';
 import { isAutoRoundError } from '@autoround/core-tensor';
 import type { HubOptions } from '@autoround/hub';
 import { type LoadedDocs, readHubSplit, readTaskFile } from './data.js';
@@ -186,6 +186,7 @@ export async function runTasks(model: CausalLM, tokenizer: TextTokenizer, specs:
   const scorer = new Scorer(model, maxLength, !options.noPrefixSharing, !options.noPacking);
   const metrics: TaskMetric[] = [];
   const log: string[] = [];
+  const samples: TaskSample[] | undefined = options.samples ? [] : undefined;
   let seconds = 0;
   let documents = 0;
   for (const spec of specs) {
@@ -201,6 +202,7 @@ export async function runTasks(model: CausalLM, tokenizer: TextTokenizer, specs:
       documents += r.n;
       metrics.push({ task: task.name, metric: 'acc_norm', value: r.correct / r.n, stderr: meanStderr(r.hits).stderr, n: r.n } as TaskMetric);
       log.push('task\tacc_norm\t95% confidence interval', ...r.lines);
+      samples?.push(...r.samples);
       continue;
     }
     const t0 = performance.now();
@@ -208,8 +210,16 @@ export async function runTasks(model: CausalLM, tokenizer: TextTokenizer, specs:
     seconds += (performance.now() - t0) / 1000;
     documents += scores.length;
     metrics.push(...harnessMetrics(task, scores));
+    if (samples) {
+      const per = docMetrics(task, scores);
+      scores.forEach((s, i) => {
+        const m: Record<string, number> = {};
+        for (const [name, xs] of Object.entries(per)) m[name] = xs[i]!;
+        samples.push({ task: task.name, doc_id: i, target: s.instance.gold, scores: s.lls, metrics: m });
+      });
+    }
   }
-  return { metrics, documents, seconds, tasksPerSecond: seconds > 0 ? documents / seconds : 0, ...(log.length ? { log } : {}) };
+  return { metrics, documents, seconds, tasksPerSecond: seconds > 0 ? documents / seconds : 0, ...(log.length ? { log } : {}), ...(samples ? { samples } : {}) };
 }
 
 function metric(task: string, name: string, xs: readonly number[]): TaskMetric {
@@ -217,9 +227,22 @@ function metric(task: string, name: string, xs: readonly number[]): TaskMetric {
   return stderr === undefined ? { task, metric: name, value: mean, n: xs.length } : { task, metric: name, value: mean, stderr, n: xs.length };
 }
 
+/**
+ * Each document's 0/1 value of the task's accuracy metrics: acc (the highest log-likelihood is the gold choice;
+ * LAMBADA: the greedy continuation is the target) and acc_norm (log-likelihood over the choice's length).
+ */
+function docMetrics(task: TaskDef, scores: readonly DocScore[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  const acc = task.name === 'lambada_openai' ? scores.map((s) => (s.greedy[0] ? 1 : 0)) : scores.map((s) => (argmax(s.lls) === s.instance.gold ? 1 : 0));
+  if (task.name === 'mmlu' || task.metrics.includes('acc')) out.acc = acc;
+  if (task.metrics.includes('acc_norm')) out.acc_norm = scores.map((s) => (argmax(s.lls.map((l, j) => l / s.instance.lengths![j]!)) === s.instance.gold ? 1 : 0));
+  return out;
+}
+
 /** The task's metrics; MMLU's also per category and overall, pooled over subjects as the harness groups them. */
 function harnessMetrics(task: TaskDef, scores: readonly DocScore[]): TaskMetric[] {
-  const acc = scores.map((s) => (argmax(s.lls) === s.instance.gold ? 1 : 0));
+  const per = docMetrics(task, scores);
+  const acc = per.acc!;
   const out: TaskMetric[] = [];
   if (task.name === 'mmlu') {
     const bySubject = new Map<string, number[]>();
@@ -248,9 +271,7 @@ function harnessMetrics(task: TaskDef, scores: readonly DocScore[]): TaskMetric[
     return out;
   }
   for (const m of task.metrics) {
-    if (m === 'acc' && task.name === 'lambada_openai') out.push(metric(task.name, 'acc', scores.map((s) => (s.greedy[0] ? 1 : 0))));
-    else if (m === 'acc') out.push(metric(task.name, 'acc', acc));
-    else if (m === 'acc_norm') out.push(metric(task.name, 'acc_norm', scores.map((s) => (argmax(s.lls.map((l, j) => l / s.instance.lengths![j]!)) === s.instance.gold ? 1 : 0))));
+    if (m === 'acc' || m === 'acc_norm') out.push(metric(task.name, m, per[m]!));
     else {
       // perplexity of the target word: exp of minus the mean log-likelihood, its stderr bootstrapped as the harness does
       const ll = scores.map((s) => s.lls[0]!);
@@ -310,7 +331,7 @@ async function harnessTask(scorer: Scorer, tokenizer: TextTokenizer, loaded: Loa
 }
 
 /** llama-perplexity --hellaswag: BOS + context + " " + ending; the mean log-probability after the shared prefix. */
-function llamaCppHellaswag(scorer: Scorer, tokenizer: TextTokenizer, loaded: LoadedDocs, task: TaskDef, options: RunTasksOptions): { correct: number; n: number; hits: number[]; lines: string[] } {
+function llamaCppHellaswag(scorer: Scorer, tokenizer: TextTokenizer, loaded: LoadedDocs, task: TaskDef, options: RunTasksOptions): { correct: number; n: number; hits: number[]; lines: string[]; samples: TaskSample[] } {
   const all: LlamaCppHellaswagTask[] =
     loaded.llamaCpp ??
     loaded.docs.map((d, i) => {
@@ -319,10 +340,13 @@ function llamaCppHellaswag(scorer: Scorer, tokenizer: TextTokenizer, loaded: Loa
       if (endings.length !== 4) throw new AutoRoundError('E_DATASET_RECORD', `${loaded.where(i)}: llama.cpp's HellaSwag protocol needs 4 endings, got ${endings.length}`, { subject: 'endings' });
       return { context: inst.contexts[0]!, gold: inst.gold, endings: endings as [string, string, string, string] };
     });
-  const selected = selectLlamaCppTasks(all, options.limit);
+  // the draw over indices (the same draw as over the tasks) so that each sample names its line in the file
+  const order = selectLlamaCppTasks([...all.keys()], options.limit);
+  const selected = order.map((i) => all[i]!);
   let correct = 0;
   const hits: number[] = [];
   const lines: string[] = [];
+  const samples: TaskSample[] = [];
   const batch = batchSize(options);
   for (let i0 = 0; i0 < selected.length; i0 += batch) {
     const docs = selected.slice(i0, i0 + batch).map((t, j) => {
@@ -338,9 +362,10 @@ function llamaCppHellaswag(scorer: Scorer, tokenizer: TextTokenizer, loaded: Loa
       const hit = argmax(means) === selected[i]!.gold ? 1 : 0;
       correct += hit;
       hits.push(hit);
+      if (options.samples) samples.push({ task: task.name, doc_id: order[i]!, target: selected[i]!.gold, scores: means, metrics: { acc_norm: hit } });
       lines.push(llamaCppLine(i + 1, correct));
       options.onProgress?.(task.name, i + 1, selected.length);
     });
   }
-  return { correct, n: selected.length, hits, lines };
+  return { correct, n: selected.length, hits, lines, samples };
 }

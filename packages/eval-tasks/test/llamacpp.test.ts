@@ -101,4 +101,23 @@ describe('the score, by hand on a tiny model', () => {
     expect(r.log![0]).toBe('task\tacc_norm\t95% confidence interval');
     expect(r.log![2]).toBe(llamaCppLine(2, hits[0]! + hits[1]!));
   });
+
+  it('--log_samples: each drawn task names its line in the file (the draw of --limit) with its four means and its hit', async () => {
+    const contexts = ['A cat naps. it', 'A bird sings. it', 'The sun sets. it', 'A fish swims. it', 'The car stops. it', 'A kid laughs. it'];
+    const tasks = contexts.map((context, i) => ({ context, endings: ['purrs.', 'flies off.', 'glows red.', 'dives.'] as const, gold: i % 4 }));
+    const file = join(dir, 'hs6.txt');
+    writeFileSync(file, tasks.map((t) => [t.context, String(t.gold), ...t.endings].join('\n')).join('\n') + '\n');
+    const got: number[][] = [];
+    const r = await runTasks(model, tokenizer, [{ name: 'hellaswag', path: file }], { protocol: 'llama.cpp', limit: 4, samples: true, onScores: (_t, i, s) => (got[i] = [...s]) });
+    const order = selectLlamaCppTasks([...tasks.keys()], 4);
+    expect(r.samples!.map((s) => s.doc_id)).toEqual(order);
+    r.samples!.forEach((s, i) => {
+      expect(s.target).toBe(tasks[order[i]!]!.gold);
+      expect(s.scores).toEqual(got[i]);
+      expect(s.metrics.acc_norm).toBe(got[i]!.indexOf(Math.max(...got[i]!)) === s.target ? 1 : 0);
+    });
+    expect(r.samples!.reduce((a, s) => a + s.metrics.acc_norm!, 0) / 4).toBe(r.metrics[0]!.value);
+    // without the option the result carries none
+    expect((await runTasks(model, tokenizer, [{ name: 'hellaswag', path: file }], { protocol: 'llama.cpp', limit: 4 })).samples).toBeUndefined();
+  });
 });

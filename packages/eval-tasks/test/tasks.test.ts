@@ -216,3 +216,26 @@ describe("LAMBADA perplexity's stderr: the harness's bootstrap", () => {
     expect(perplexityOf(xs)).toBeCloseTo(Math.exp(2.3), 14);
   });
 });
+
+describe('--log_samples', () => {
+  it("every document's scores, gold and 0/1 metrics; their means are the reported metrics", async () => {
+    const names = ['hellaswag', 'lambada_openai', 'winogrande', 'mmlu'];
+    const lls: Record<string, number[][]> = {};
+    const r = await runTasks(fakeModel(true), tokenizer, names.map((name) => ({ name, path: join(FIXTURES, `${name}.jsonl`) })), {
+      samples: true,
+      onScores: (t, i, s) => ((lls[t] ??= [])[i] = [...s]),
+    });
+    for (const name of names) {
+      const samples = r.samples!.filter((s) => s.task === name);
+      expect(samples.map((s) => s.doc_id)).toEqual([...samples.keys()]);
+      samples.forEach((s, i) => expect(s.scores).toEqual(lls[name]![i]));
+      for (const m of r.metrics.filter((x) => x.task === name && x.metric !== 'perplexity')) {
+        expect(mean(samples.map((s) => s.metrics[m.metric]!)), `${name}/${m.metric}`).toBeCloseTo(m.value, 12);
+      }
+      // acc is the argmax of the log-likelihoods (LAMBADA: its greedy match, which the scores alone do not give)
+      if (name !== 'lambada_openai') samples.forEach((s) => expect(s.metrics.acc).toBe(argmax([...s.scores]) === s.target ? 1 : 0));
+    }
+    expect(r.samples!.find((s) => s.task === 'hellaswag')!.metrics).toHaveProperty('acc_norm');
+  });
+});
+

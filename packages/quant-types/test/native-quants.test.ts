@@ -3,34 +3,11 @@
 // random and awkward rows, on one thread and several. (Against llama.cpp itself: quants.test.ts.)
 import { describe, expect, it } from 'vitest';
 import { mulberry32 as rng } from '@autoround/testing';
-import { gaussian } from './gaussian.js';
+import { awkward, gaussian } from './rows.js';
 import { GGMLType, QuantPool, ggmlTypeByName, nativeQuantizer, quantBackendOf, quantizeRows, rowBytes, setNativeQuantizers } from '../src/index.js';
 
 const TYPES = ['Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'MXFP4'];
 const built = nativeQuantizer(GGMLType.Q4_K) !== null;
-
-/** Rows of ne0 with the cases that take the searches' rare branches. */
-function awkward(ne0: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const rows = [
-    new Float32Array(ne0),
-    new Float32Array(ne0).fill(0.25),
-    new Float32Array(ne0).fill(-3),
-    gaussian(ne0, seed + 1).map((v, i) => (i % 37 === 0 ? v * 50 : v)),
-    gaussian(ne0, seed + 2).map(Math.abs),
-    gaussian(ne0, seed + 3).map((v) => -Math.abs(v)),
-    gaussian(ne0, seed + 4, 1e-20),
-    gaussian(ne0, seed + 5, 1e-7),
-    gaussian(ne0, seed + 6).map((v, i) => (Math.floor(i / 16) % 3 === 0 ? 0 : v)),
-    gaussian(ne0, seed + 7).map((v) => Math.round(v * 64) / 64),
-    new Float32Array(ne0).map(() => (r() < 0.5 ? -1 : 1) * 0.01),
-    gaussian(ne0, seed + 8, 1e4),
-    new Float32Array(ne0).map((_, i) => (i % 32 === 5 ? 1 : 0)),
-  ];
-  const out = new Float32Array(rows.length * ne0);
-  rows.forEach((row, i) => out.set(row, i * ne0));
-  return out;
-}
 
 /** quantizeRows on the TypeScript/WebAssembly codecs (the native quantizers off). */
 function reference(type: number, x: Float32Array, ne0: number, im: Float32Array | null): Buffer {

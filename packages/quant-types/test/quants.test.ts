@@ -7,30 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, quantTypeOf, dequantizeRows, ggmlTypeByName, nativeQuantizer, quantizeRows, rowBytes, setNativeQuantizers } from '../src/index.js';
 import { independentDequantize, SPEC_TYPES } from './independent-dequant.js';
 import { mulberry32 as rng } from '@autoround/testing';
-import { gaussian } from './gaussian.js';
+import { awkward, gaussian } from './rows.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '../../..');
-
-/** Rows with the awkward cases: zeros, constants, outliers, one-sided, tiny values. */
-function awkward(ne0: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const rows = [
-    new Float32Array(ne0),
-    new Float32Array(ne0).fill(0.25),
-    new Float32Array(ne0).fill(-3),
-    gaussian(ne0, seed + 1).map((v, i) => (i % 37 === 0 ? v * 50 : v)),
-    gaussian(ne0, seed + 2).map(Math.abs),
-    gaussian(ne0, seed + 3).map((v) => -Math.abs(v)),
-    gaussian(ne0, seed + 4, 1e-20),
-    gaussian(ne0, seed + 5).map((v, i) => (Math.floor(i / 16) % 3 === 0 ? 0 : v)),
-    gaussian(ne0, seed + 6).map((v) => Math.round(v * 64) / 64),
-    new Float32Array(ne0).map(() => (r() < 0.5 ? -1 : 1) * 0.01),
-  ];
-  const out = new Float32Array(rows.length * ne0);
-  rows.forEach((row, i) => out.set(row, i * ne0));
-  return out;
-}
 
 const QUANT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K'];
 
