@@ -211,9 +211,11 @@ static void pack_p(const float* X, size_t row0, int T, int Tp, int stride, int c
 
 static inline int round_up(int x, int r) { return (x + r - 1) / r * r; }
 
-static void forward_task(const AttnArgs& a, long task) {
+// Task = `per` consecutive query heads of one batch row (per divides H / KV, so they share one KV head):
+// K and V are packed once for all of them. Each head's rows are computed exactly as on their own.
+static void forward_task(const AttnArgs& a, long task, int per) {
   const int T = a.T, H = a.H, KV = a.KV, D = a.D;
-  const int b = (int)(task / H), h = (int)(task % H), kh = h / (H / KV);
+  const int b = (int)(task / (H / per)), h0 = (int)(task % (H / per)) * per, kh = h0 / (H / KV);
   const int qs = H * D, ks = KV * D;
   const int Tp = round_up(T, W), Dp = round_up(D, W);
   Buf& B = buf();
@@ -225,6 +227,7 @@ static void forward_task(const AttnArgs& a, long task) {
   const size_t row0 = (size_t)b * T;
   pack_t(a.k, row0, T, Tp, ks, kh * D, D, KT);
   pack_p(a.v, row0, T, Tp, ks, kh * D, D, Dp, Vp);
+  for (int h = h0; h < h0 + per; h++)
   for (int i0 = 0; i0 < T; i0 += R) {
     const int nr = std::min(R, T - i0);
     for (int r = 0; r < R; r++) {
