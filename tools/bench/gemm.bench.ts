@@ -61,26 +61,20 @@ interface Shape {
   k: number;
 }
 const shapes: Shape[] = [];
+// a Qwen3-0.6B-shaped block's projections over 4096 tokens: [tokens, out] = X[tokens, in] · Wᵀ
+const BLOCK: Shape[] = [
+  { label: 'q_proj', m: 4096, n: 2048, k: 1024 },
+  { label: 'k_proj,v_proj', m: 4096, n: 1024, k: 1024 },
+  { label: 'o_proj', m: 4096, n: 1024, k: 2048 },
+  { label: 'gate_proj,up_proj', m: 4096, n: 3072, k: 1024 },
+  { label: 'down_proj', m: 4096, n: 1024, k: 3072 },
+];
 if (shapeSet === 'grads') {
   // the same projections' weight gradients, dW [out, in] = dYᵀ·X over the 4096 tokens (k = 4096; TN in
   // the SignRound backward, so run with --trans TN): B = X is 16-48 MB, the sizes the whole-B limit decides
-  shapes.push(
-    { label: 'q_proj grad', m: 2048, n: 1024, k: 4096 },
-    { label: 'k_proj,v_proj grad', m: 1024, n: 1024, k: 4096 },
-    { label: 'o_proj grad', m: 1024, n: 2048, k: 4096 },
-    { label: 'gate_proj,up_proj grad', m: 3072, n: 1024, k: 4096 },
-    { label: 'down_proj grad', m: 1024, n: 3072, k: 4096 },
-  );
+  shapes.push(...BLOCK.map((s) => ({ label: `${s.label} grad`, m: s.n, n: s.k, k: s.m })));
 } else if (shapeSet !== 'blocks') shapes.push({ label: 'square', m: 1024, n: 1024, k: 1024 });
-if (shapeSet !== 'square' && shapeSet !== 'grads') {
-  shapes.push(
-    { label: 'q_proj', m: 4096, n: 2048, k: 1024 },
-    { label: 'k_proj,v_proj', m: 4096, n: 1024, k: 1024 },
-    { label: 'o_proj', m: 4096, n: 1024, k: 2048 },
-    { label: 'gate_proj,up_proj', m: 4096, n: 3072, k: 1024 },
-    { label: 'down_proj', m: 4096, n: 1024, k: 3072 },
-  );
-}
+if (shapeSet !== 'square' && shapeSet !== 'grads') shapes.push(...BLOCK);
 
 setKernelLogger(null);
 /** What a case times: one of our backends, or the reference CBLAS. */
