@@ -15,6 +15,7 @@
 #include "elementwise.h"
 #include "gemm_native.h"
 #include "ggml_quants.h"
+#include "napi_args.h"
 #include "qdq.h"
 
 namespace srfused {
@@ -138,33 +139,45 @@ Napi::Value CblasGemm(const Napi::CallbackInfo& info) {
 
 #endif
 
-// Runs the GEMM on a libuv worker thread (which then drives the pool), keeping a, b and c alive.
-class GemmWorker : public Napi::AsyncWorker {
+// An AsyncWorker whose end settles a promise: resolved with undefined, or rejected with the error Execute() set.
+// A subclass holds its arguments (and references keeping their buffers alive) and does the work in Execute().
+class PromiseWorker : public Napi::AsyncWorker {
  public:
-  GemmWorker(Napi::Env env, const Call& call, const Napi::CallbackInfo& info)
-      : Napi::AsyncWorker(env, "autoround:gemm"), call_(call), deferred_(Napi::Promise::Deferred::New(env)) {
-    a_ = Napi::Persistent(info[5].As<Napi::Object>());
-    b_ = Napi::Persistent(info[6].As<Napi::Object>());
-    c_ = Napi::Persistent(info[7].As<Napi::Object>());
+  // Queues the worker and returns its promise (the worker deletes itself when done).
+  Napi::Promise Start() {
+    Napi::Promise p = deferred_.Promise();
+    Queue();
+    return p;
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { gemm::gemm(call_.args, call_.threads); }
+
+ protected:
+  PromiseWorker(Napi::Env env, const char* name) : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
   void OnOK() override { deferred_.Resolve(Env().Undefined()); }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  Call call_;
   Napi::Promise::Deferred deferred_;
+};
+
+// Runs the GEMM on a libuv worker thread (which then drives the pool), keeping a, b and c alive.
+class GemmWorker : public PromiseWorker {
+ public:
+  GemmWorker(Napi::Env env, const Call& call, const Napi::CallbackInfo& info) : PromiseWorker(env, "autoround:gemm"), call_(call) {
+    a_ = Napi::Persistent(info[5].As<Napi::Object>());
+    b_ = Napi::Persistent(info[6].As<Napi::Object>());
+    c_ = Napi::Persistent(info[7].As<Napi::Object>());
+  }
+  void Execute() override { gemm::gemm(call_.args, call_.threads); }
+
+ private:
+  Call call_;
   Napi::ObjectReference a_, b_, c_;
 };
 
 Napi::Value GemmAsync(const Napi::CallbackInfo& info) {
   Call call;
   if (!parse(info, call)) return info.Env().Undefined();
-  auto* w = new GemmWorker(info.Env(), call, info);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return (new GemmWorker(info.Env(), call, info))->Start();
 }
 
 bool isa_from(const std::string& s, gemm::Isa& out) {
@@ -280,13 +293,10 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-bool typed_len(const Napi::Value& v, napi_typedarray_type t, double need, void** data) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != t) return false;
-  Napi::TypedArray a = v.As<Napi::TypedArray>();
-  if ((double)a.ElementLength() < need) return false;
-  *data = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-  return true;
-}
+using napi_args::f32;
+using napi_args::fail;
+using napi_args::thread_count;
+using napi_args::typed;
 
 // qdq(backward, weight, V, scale, zp, code, outOrGw, dV|null, acc|null, [rows, cols, gs, gpr, numScales, qmax], threads)
 Napi::Value Qdq(const Napi::CallbackInfo& info) {
@@ -312,18 +322,17 @@ Napi::Value Qdq(const Napi::CallbackInfo& info) {
   }
   const double n = (double)l.rows * l.cols, ns = (double)l.num_scales, nv = ns * l.gs;
   void *w, *v = nullptr, *sc, *zp, *code, *og, *dv = nullptr, *acc = nullptr;
-  bool ok = typed_len(info[1], napi_float32_array, n, &w) && typed_len(info[3], napi_float32_array, ns, &sc) &&
-            typed_len(info[4], napi_float32_array, ns, &zp) && typed_len(info[5], napi_int16_array, n, &code) &&
-            typed_len(info[6], napi_float32_array, n, &og);
-  if (ok && !bwd) ok = typed_len(info[2], napi_float32_array, nv, &v);
-  if (ok && bwd && !info[7].IsNull() && !info[7].IsUndefined()) ok = typed_len(info[7], napi_float32_array, nv, &dv);
-  if (ok && bwd && !info[8].IsNull() && !info[8].IsUndefined()) ok = typed_len(info[8], napi_float64_array, 4 * ns, &acc);
+  bool ok = typed(info[1], napi_float32_array, n, &w) && typed(info[3], napi_float32_array, ns, &sc) &&
+            typed(info[4], napi_float32_array, ns, &zp) && typed(info[5], napi_int16_array, n, &code) &&
+            typed(info[6], napi_float32_array, n, &og);
+  if (ok && !bwd) ok = typed(info[2], napi_float32_array, nv, &v);
+  if (ok && bwd && !info[7].IsNull() && !info[7].IsUndefined()) ok = typed(info[7], napi_float32_array, nv, &dv);
+  if (ok && bwd && !info[8].IsNull() && !info[8].IsUndefined()) ok = typed(info[8], napi_float64_array, 4 * ns, &acc);
   if (!ok) {
     Napi::TypeError::New(env, "qdq: an array has the wrong type or too few elements").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int threads = info[10].ToNumber().Int32Value();
-  if (threads < 1) threads = 1;
+  const int threads = thread_count(info[10]);
   if (bwd)
     qdq::backward(l, (const float*)w, (const float*)og, (const int16_t*)code, (const float*)sc, (const float*)zp, (float*)dv,
                   (double*)acc, threads);
@@ -333,18 +342,6 @@ Napi::Value Qdq(const Napi::CallbackInfo& info) {
 }
 
 
-// An optional Float32Array argument: null/undefined → nullptr; otherwise it must hold `need` floats.
-bool opt_f32(const Napi::Value& v, double need, float** out) {
-  if (v.IsNull() || v.IsUndefined()) {
-    *out = nullptr;
-    return true;
-  }
-  void* p;
-  if (!typed_len(v, napi_float32_array, need, &p)) return false;
-  *out = (float*)p;
-  return true;
-}
-
 bool count_arg(const Napi::Value& v, double* out) {
   const double x = v.ToNumber().DoubleValue();
   if (!(x >= 0 && x == (double)(long)x) || x > 1e15) return false;
@@ -352,27 +349,17 @@ bool count_arg(const Napi::Value& v, double* out) {
   return true;
 }
 
-int threads_arg(const Napi::Value& v) {
-  const int t = v.ToNumber().Int32Value();
-  return t < 1 ? 1 : t;
-}
-
-Napi::Value Fail(Napi::Env env, const char* msg) {
-  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 // swiglu(backward, gate, up, outOrGy, gGate|null, gUp|null, threads)
 Napi::Value Swiglu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 7 || !info[1].IsTypedArray()) return Fail(env, "swiglu: expected 7 arguments");
+  if (info.Length() < 7 || !info[1].IsTypedArray()) return fail(env, "swiglu: expected 7 arguments");
   const bool bwd = info[0].ToBoolean().Value();
   const double n = info[1].As<Napi::TypedArray>().ElementLength();
   float *g, *u, *o, *gg = nullptr, *gu = nullptr;
-  bool ok = opt_f32(info[1], n, &g) && g && opt_f32(info[2], n, &u) && u && opt_f32(info[3], n, &o) && o;
-  if (ok && bwd) ok = opt_f32(info[4], n, &gg) && opt_f32(info[5], n, &gu);
-  if (!ok) return Fail(env, "swiglu: an array has the wrong type or too few elements");
-  const int t = threads_arg(info[6]);
+  bool ok = f32(info[1], n, &g, true) && g && f32(info[2], n, &u, true) && u && f32(info[3], n, &o, true) && o;
+  if (ok && bwd) ok = f32(info[4], n, &gg, true) && f32(info[5], n, &gu, true);
+  if (!ok) return fail(env, "swiglu: an array has the wrong type or too few elements");
+  const int t = thread_count(info[6]);
   const int fresh = fresh_arg(info, 7);
   if (bwd) elementwise::swiglu_backward(g, u, o, gg, gu, (long)n, t, fresh & 1, fresh & 2);
   else elementwise::swiglu_forward(g, u, o, (long)n, t);
@@ -382,18 +369,18 @@ Napi::Value Swiglu(const Napi::CallbackInfo& info) {
 // rmsNorm(backward, x, w, outOrGy, rstd, gx|null, gw|null, rows, eps, threads)
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 10 || !info[2].IsTypedArray()) return Fail(env, "rmsNorm: expected 10 arguments");
+  if (info.Length() < 10 || !info[2].IsTypedArray()) return fail(env, "rmsNorm: expected 10 arguments");
   const bool bwd = info[0].ToBoolean().Value();
   const double d = info[2].As<Napi::TypedArray>().ElementLength();
   double rows;
-  if (!count_arg(info[7], &rows) || d < 1) return Fail(env, "rmsNorm: rows must be a non-negative integer and w non-empty");
+  if (!count_arg(info[7], &rows) || d < 1) return fail(env, "rmsNorm: rows must be a non-negative integer and w non-empty");
   const double n = rows * d;
   float *x, *w, *o, *rstd, *gx = nullptr, *gw = nullptr;
-  bool ok = opt_f32(info[1], n, &x) && x && opt_f32(info[2], d, &w) && w && opt_f32(info[3], n, &o) && o &&
-            opt_f32(info[4], rows, &rstd) && rstd;
-  if (ok && bwd) ok = opt_f32(info[5], n, &gx) && opt_f32(info[6], d, &gw);
-  if (!ok) return Fail(env, "rmsNorm: an array has the wrong type or too few elements");
-  const int t = threads_arg(info[9]);
+  bool ok = f32(info[1], n, &x, true) && x && f32(info[2], d, &w, true) && w && f32(info[3], n, &o, true) && o &&
+            f32(info[4], rows, &rstd, true) && rstd;
+  if (ok && bwd) ok = f32(info[5], n, &gx, true) && f32(info[6], d, &gw, true);
+  if (!ok) return fail(env, "rmsNorm: an array has the wrong type or too few elements");
+  const int t = thread_count(info[9]);
   if (bwd) elementwise::rmsnorm_backward(x, w, rstd, o, gx, gw, (long)rows, (long)d, t, fresh_arg(info, 10) & 1);
   else elementwise::rmsnorm_forward(x, w, o, rstd, (long)rows, (long)d, info[8].ToNumber().DoubleValue(), t);
   return env.Undefined();
@@ -403,27 +390,27 @@ Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
 Napi::Value Rope(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 8 || !info[6].IsArray() || !info[5].IsTypedArray() || !info[3].IsTypedArray())
-    return Fail(env, "rope: expected 8 arguments");
+    return fail(env, "rope: expected 8 arguments");
   Napi::Array dims = info[6].As<Napi::Array>();
   double dm[3];
   for (uint32_t i = 0; i < 3; i++)
-    if (!count_arg(dims.Get(i), &dm[i])) return Fail(env, "rope: dims must be non-negative integers");
+    if (!count_arg(dims.Get(i), &dm[i])) return fail(env, "rope: dims must be non-negative integers");
   const long heads = (long)dm[0], hd = (long)dm[1], rot = (long)dm[2];
-  if (hd < 1 || rot % 2 != 0 || rot > hd) return Fail(env, "rope: inconsistent dims");
+  if (hd < 1 || rot % 2 != 0 || rot > hd) return fail(env, "rope: inconsistent dims");
   const double rows = info[5].As<Napi::TypedArray>().ElementLength();
   const double n = rows * heads * hd;
   const double table = info[3].As<Napi::TypedArray>().ElementLength();
   void* pos;
   float *src, *dst, *cs, *sn;
-  bool ok = typed_len(info[5], napi_int32_array, rows, &pos) && opt_f32(info[1], n, &src) && src &&
-            opt_f32(info[2], n, &dst) && dst && opt_f32(info[3], table, &cs) && cs && opt_f32(info[4], table, &sn) && sn;
-  if (!ok) return Fail(env, "rope: an array has the wrong type or too few elements");
+  bool ok = typed(info[5], napi_int32_array, rows, &pos) && f32(info[1], n, &src, true) && src &&
+            f32(info[2], n, &dst, true) && dst && f32(info[3], table, &cs, true) && cs && f32(info[4], table, &sn, true) && sn;
+  if (!ok) return fail(env, "rope: an array has the wrong type or too few elements");
   const long positions = (long)table / hd;
   const int32_t* p = (const int32_t*)pos;
   for (long r = 0; r < (long)rows; r++)
-    if (p[r] < 0 || p[r] >= positions) return Fail(env, "rope: a position is outside the cos/sin tables");
+    if (p[r] < 0 || p[r] >= positions) return fail(env, "rope: a position is outside the cos/sin tables");
   const bool bwd = info[0].ToBoolean().Value();
-  elementwise::rope(bwd, src, dst, cs, sn, p, (long)rows, heads, hd, rot, threads_arg(info[7]), bwd && (fresh_arg(info, 8) & 1));
+  elementwise::rope(bwd, src, dst, cs, sn, p, (long)rows, heads, hd, rot, thread_count(info[7]), bwd && (fresh_arg(info, 8) & 1));
   return env.Undefined();
 }
 
@@ -459,13 +446,13 @@ bool parse_quant(const Napi::CallbackInfo& info, const char* name, QuantCall& c)
   const size_t rb = ggmlq::row_bytes(c.type, c.ne0);
   if (rb == 0) return fail("ne0 is not a multiple of the block size");
   float* im;
-  if (!opt_f32(info[3], ne0, &im)) return fail("imatrix must be null or a Float32Array of ne0 weights");
+  if (!f32(info[3], ne0, &im, true)) return fail("imatrix must be null or a Float32Array of ne0 weights");
   void* out;
-  if (!typed_len(info[4], napi_uint8_array, (double)rb * (double)c.nrows, &out)) return fail("out must be a Uint8Array of rows x rowBytes bytes");
+  if (!typed(info[4], napi_uint8_array, (double)rb * (double)c.nrows, &out)) return fail("out must be a Uint8Array of rows x rowBytes bytes");
   c.src = (const float*)((uint8_t*)src.ArrayBuffer().Data() + src.ByteOffset());
   c.imatrix = im;
   c.dst = out;
-  c.threads = threads_arg(info[5]);
+  c.threads = thread_count(info[5]);
   return true;
 }
 
@@ -474,41 +461,33 @@ Napi::Value GgmlQuantize(const Napi::CallbackInfo& info) {
   QuantCall c;
   if (!parse_quant(info, "ggmlQuantize", c)) return info.Env().Undefined();
   const char* err = ggmlq::quantize(c.type, c.src, c.dst, c.nrows, c.ne0, c.imatrix, c.threads);
-  if (err) return Fail(info.Env(), err);
+  if (err) return fail(info.Env(), err);
   return info.Env().Undefined();
 }
 
 // The same on a libuv worker thread (which drives the pool), keeping src, imatrix and out alive: the
 // exporter quantizes the next tensor while the current one is written.
-class QuantWorker : public Napi::AsyncWorker {
+class QuantWorker : public PromiseWorker {
  public:
-  QuantWorker(Napi::Env env, const QuantCall& c, const Napi::CallbackInfo& info)
-      : Napi::AsyncWorker(env, "autoround:ggmlQuantize"), c_(c), deferred_(Napi::Promise::Deferred::New(env)) {
+  QuantWorker(Napi::Env env, const QuantCall& c, const Napi::CallbackInfo& info) : PromiseWorker(env, "autoround:ggmlQuantize"), c_(c) {
     src_ = Napi::Persistent(info[1].As<Napi::Object>());
     if (info[3].IsObject()) im_ = Napi::Persistent(info[3].As<Napi::Object>());
     out_ = Napi::Persistent(info[4].As<Napi::Object>());
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     const char* err = ggmlq::quantize(c_.type, c_.src, c_.dst, c_.nrows, c_.ne0, c_.imatrix, c_.threads);
     if (err) SetError(err);
   }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   QuantCall c_;
-  Napi::Promise::Deferred deferred_;
   Napi::ObjectReference src_, im_, out_;
 };
 
 Napi::Value GgmlQuantizeAsync(const Napi::CallbackInfo& info) {
   QuantCall c;
   if (!parse_quant(info, "ggmlQuantizeAsync", c)) return info.Env().Undefined();
-  auto* w = new QuantWorker(info.Env(), c, info);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return (new QuantWorker(info.Env(), c, info))->Start();
 }
 
 // ggmlQuantizeStart(type, src, ne0, imatrix|null, out, threads) → job; ggmlQuantizeWait(job): the same work on a
@@ -545,10 +524,10 @@ Napi::Value GgmlQuantizeStart(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GgmlQuantizeWait(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) return Fail(info.Env(), "ggmlQuantizeWait: expected a job from ggmlQuantizeStart");
+  if (info.Length() < 1 || !info[0].IsExternal()) return fail(info.Env(), "ggmlQuantizeWait: expected a job from ggmlQuantizeStart");
   QuantJob* job = info[0].As<Napi::External<QuantJob>>().Data();
   job->join();
-  if (job->error) return Fail(info.Env(), job->error);
+  if (job->error) return fail(info.Env(), job->error);
   return info.Env().Undefined();
 }
 

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "gemm_native.h"
+#include "napi_args.h"
 
 namespace fpq {
 namespace {
@@ -441,23 +442,10 @@ void backward(long rows, long cols, long gs, const float* w, const float* gy, co
 
 // ---- N-API ----------------------------------------------------------------------------------------------------
 
-Napi::Value fail(Napi::Env env, const std::string& msg) {
-  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
+using napi_args::fail;
 
 // A typed array of type t with at least `need` elements, or (optional) null/undefined → nullptr.
-bool arr(const Napi::Value& v, napi_typedarray_type t, double need, bool optional, void** out) {
-  if (v.IsNull() || v.IsUndefined()) {
-    *out = nullptr;
-    return optional;
-  }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != t) return false;
-  Napi::TypedArray a = v.As<Napi::TypedArray>();
-  if ((double)a.ElementLength() < need) return false;
-  *out = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-  return true;
-}
+constexpr auto arr = napi_args::typed_or_null;
 
 bool dims3(const Napi::Value& v, long* rows, long* cols, long* gs) {
   if (!v.IsArray()) return false;
@@ -504,8 +492,7 @@ Napi::Value FpQdq(const Napi::CallbackInfo& info) {
       if (!arr(t.Get(i), napi_float32_array, i < 2 ? n : ng, false, &tp[i])) return fail(env, "fpQdq: a trace array has the wrong type or too few elements");
     io.tq = (float*)tp[0], io.tdx = (float*)tp[1], io.tvs = (float*)tp[2], io.tp = (float*)tp[3], io.tu = (float*)tp[4];
   }
-  int threads = info[11].ToNumber().Int32Value();
-  if (threads < 1) threads = 1;
+  const int threads = napi_args::thread_count(info[11]);
   forward(P, io, threads);
   return env.Undefined();
 }
@@ -525,8 +512,7 @@ Napi::Value FpQdqBackward(const Napi::CallbackInfo& info) {
                   arr(info[7], napi_float32_array, ng, false, &u) && arr(info[8], napi_float32_array, ng * gs, true, &vg) &&
                   arr(info[9], napi_float32_array, ng, true, &bg);
   if (!ok) return fail(env, "fpQdqBackward: an array has the wrong type or too few elements");
-  int threads = info[10].ToNumber().Int32Value();
-  if (threads < 1) threads = 1;
+  const int threads = napi_args::thread_count(info[10]);
   backward(rows, cols, gs, (const float*)w, (const float*)gy, (const float*)q, (const float*)dx, (const float*)vs, (const float*)p,
            (const float*)u, (float*)vg, (float*)bg, threads);
   return env.Undefined();

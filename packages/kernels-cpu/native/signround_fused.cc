@@ -11,6 +11,7 @@
 #include <napi.h>
 
 #include "gemm_native.h"
+#include "napi_args.h"
 
 namespace srfused {
 
@@ -108,51 +109,30 @@ void sign_step(float* __restrict data, const float* __restrict grad, long n, dou
 
 namespace {
 
-bool f32(const Napi::Value& v, double need, float** out, bool optional = false) {
-  if (optional && (v.IsNull() || v.IsUndefined())) {
-    *out = nullptr;
-    return true;
-  }
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) return false;
-  Napi::TypedArray a = v.As<Napi::TypedArray>();
-  if ((double)a.ElementLength() < need) return false;
-  *out = reinterpret_cast<float*>(static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset());
-  return true;
-}
-
-double len(const Napi::Value& v) {
-  return v.IsTypedArray() ? (double)v.As<Napi::TypedArray>().ElementLength() : -1;
-}
-
-int threads_of(const Napi::Value& v) {
-  const int t = v.ToNumber().Int32Value();
-  return t < 1 ? 1 : t;
-}
-
-Napi::Value Fail(Napi::Env env, const char* msg) {
-  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
-  return env.Undefined();
-}
+using napi_args::f32;
+using napi_args::fail;
+using napi_args::length;
+using napi_args::thread_count;
 
 // addInto(a, b, y, threads): y = a + b over y's length.
 Napi::Value Add(const Napi::CallbackInfo& info) {
-  if (info.Length() < 4) return Fail(info.Env(), "addInto: expected (a, b, y, threads)");
-  const double n = len(info[2]);
+  if (info.Length() < 4) return fail(info.Env(), "addInto: expected (a, b, y, threads)");
+  const double n = length(info[2]);
   float *a, *b, *y;
   if (!(n >= 0 && f32(info[0], n, &a) && f32(info[1], n, &b) && f32(info[2], n, &y)))
-    return Fail(info.Env(), "addInto: a, b and y must be Float32Arrays of at least y's length");
-  add(a, b, y, (long)n, threads_of(info[3]));
+    return fail(info.Env(), "addInto: a, b and y must be Float32Arrays of at least y's length");
+  add(a, b, y, (long)n, thread_count(info[3]));
   return info.Env().Undefined();
 }
 
 // accumulate(g, src, threads): g += src over g's length.
 Napi::Value Accumulate(const Napi::CallbackInfo& info) {
-  if (info.Length() < 3) return Fail(info.Env(), "accumulate: expected (g, src, threads)");
-  const double n = len(info[0]);
+  if (info.Length() < 3) return fail(info.Env(), "accumulate: expected (g, src, threads)");
+  const double n = length(info[0]);
   float *g, *s;
   if (!(n >= 0 && f32(info[0], n, &g) && f32(info[1], n, &s)))
-    return Fail(info.Env(), "accumulate: g and src must be Float32Arrays of at least g's length");
-  accumulate(g, s, (long)n, threads_of(info[2]));
+    return fail(info.Env(), "accumulate: g and src must be Float32Arrays of at least g's length");
+  accumulate(g, s, (long)n, thread_count(info[2]));
   return info.Env().Undefined();
 }
 
@@ -160,29 +140,29 @@ Napi::Value Accumulate(const Napi::CallbackInfo& info) {
 // gp (fresh = 1: gp's contents are ignored).
 Napi::Value Mse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 8) return Fail(env, "mse: expected 8 arguments");
+  if (info.Length() < 8) return fail(env, "mse: expected 8 arguments");
   const bool bwd = info[0].ToBoolean().Value();
-  const double n = len(info[1]);
+  const double n = length(info[1]);
   const double d = info[4].ToNumber().DoubleValue();
-  if (!(n >= 0 && d >= 1 && d == (double)(long)d && (long)n % (long)d == 0)) return Fail(env, "mse: pred must hold whole rows of d");
+  if (!(n >= 0 && d >= 1 && d == (double)(long)d && (long)n % (long)d == 0)) return fail(env, "mse: pred must hold whole rows of d");
   const double rows = n / d;
   float *p, *t, *m, *gp = nullptr;
   if (!(f32(info[1], n, &p) && f32(info[2], n, &t) && f32(info[3], rows, &m, true) && (!bwd || f32(info[6], n, &gp))))
-    return Fail(env, "mse: an array has the wrong type or too few elements");
+    return fail(env, "mse: an array has the wrong type or too few elements");
   if (!bwd) return Napi::Number::New(env, mse_forward(p, t, m, (long)rows, (long)d));
   const bool fresh = info.Length() > 8 && info[8].IsNumber() && (info[8].ToNumber().Int32Value() & 1);
-  mse_backward(p, t, m, (long)rows, (long)d, info[5].ToNumber().DoubleValue(), gp, threads_of(info[7]), fresh);
+  mse_backward(p, t, m, (long)rows, (long)d, info[5].ToNumber().DoubleValue(), gp, thread_count(info[7]), fresh);
   return env.Undefined();
 }
 
 // signStep(data, grad, lr, threads).
 Napi::Value SignStep(const Napi::CallbackInfo& info) {
-  if (info.Length() < 4) return Fail(info.Env(), "signStep: expected (data, grad, lr, threads)");
-  const double n = len(info[0]);
+  if (info.Length() < 4) return fail(info.Env(), "signStep: expected (data, grad, lr, threads)");
+  const double n = length(info[0]);
   float *d, *g;
   if (!(n >= 0 && f32(info[0], n, &d) && f32(info[1], n, &g)))
-    return Fail(info.Env(), "signStep: data and grad must be Float32Arrays of at least data's length");
-  sign_step(d, g, (long)n, info[2].ToNumber().DoubleValue(), threads_of(info[3]));
+    return fail(info.Env(), "signStep: data and grad must be Float32Arrays of at least data's length");
+  sign_step(d, g, (long)n, info[2].ToNumber().DoubleValue(), thread_count(info[3]));
   return info.Env().Undefined();
 }
 
