@@ -1,6 +1,7 @@
 // The native GGML quantizers (kernels-cpu's addon, native/ggml_quants.cc) against the TypeScript
 // codecs, the reference: the same bytes for every type, with and without an importance vector, on
 // random and awkward rows, on one thread and several. (Against llama.cpp itself: quants.test.ts.)
+import { native } from '@autoround/kernels-cpu/native';
 import { describe, expect, it } from 'vitest';
 import { mulberry32 as rng } from '@autoround/testing';
 import { awkward, gaussian } from './rows.js';
@@ -68,6 +69,24 @@ describe.skipIf(!built)('native GGML quantizers equal the TypeScript codecs byte
     } finally {
       pool.close();
     }
+  });
+
+  it("the addon's other entry points (ggmlQuantizeAsync, ggmlQuantizeStart/Wait) give the same bytes as ggmlQuantize", async () => {
+    const type = GGMLType.Q4_K;
+    const ne0 = 512;
+    const x = new Float32Array([...gaussian(ne0 * 6, 21), ...awkward(ne0, 22)]);
+    const im = new Float32Array(ne0).map((_, i) => 1 + (i % 7));
+    const size = rowBytes(type, ne0) * (x.length / ne0);
+    const want = new Uint8Array(size);
+    native!.ggmlQuantize!(type, x, ne0, im, want, 2);
+    const viaAsync = new Uint8Array(size);
+    await native!.ggmlQuantizeAsync!(type, x, ne0, im, viaAsync, 2);
+    expect(Buffer.from(viaAsync).equals(Buffer.from(want))).toBe(true);
+    const viaJob = new Uint8Array(size);
+    native!.ggmlQuantizeWait!(native!.ggmlQuantizeStart!(type, x, ne0, im, viaJob, 2));
+    expect(Buffer.from(viaJob).equals(Buffer.from(want))).toBe(true);
+    // a bad argument is refused before any work is queued, naming the entry point
+    expect(() => native!.ggmlQuantizeAsync!(type, x, 100, null, viaAsync, 1)).toThrow(/^ggmlQuantizeAsync: /);
   });
 
   it('rejects bad arguments with a message naming them', () => {
