@@ -209,9 +209,9 @@ export async function runTasks(model: CausalLM, tokenizer: TextTokenizer, specs:
     const scores = await harnessTask(scorer, tokenizer, loaded, task, spec, options);
     seconds += (performance.now() - t0) / 1000;
     documents += scores.length;
-    metrics.push(...harnessMetrics(task, scores));
+    const per = docMetrics(task, scores);
+    metrics.push(...harnessMetrics(task, scores, per));
     if (samples) {
-      const per = docMetrics(task, scores);
       scores.forEach((s, i) => {
         const m: Record<string, number> = {};
         for (const [name, xs] of Object.entries(per)) m[name] = xs[i]!;
@@ -234,14 +234,13 @@ function metric(task: string, name: string, xs: readonly number[]): TaskMetric {
 function docMetrics(task: TaskDef, scores: readonly DocScore[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   const acc = task.name === 'lambada_openai' ? scores.map((s) => (s.greedy[0] ? 1 : 0)) : scores.map((s) => (argmax(s.lls) === s.instance.gold ? 1 : 0));
-  if (task.name === 'mmlu' || task.metrics.includes('acc')) out.acc = acc;
+  if (task.metrics.includes('acc')) out.acc = acc;
   if (task.metrics.includes('acc_norm')) out.acc_norm = scores.map((s) => (argmax(s.lls.map((l, j) => l / s.instance.lengths![j]!)) === s.instance.gold ? 1 : 0));
   return out;
 }
 
-/** The task's metrics; MMLU's also per category and overall, pooled over subjects as the harness groups them. */
-function harnessMetrics(task: TaskDef, scores: readonly DocScore[]): TaskMetric[] {
-  const per = docMetrics(task, scores);
+/** The task's metrics from its documents' 0/1 values (docMetrics); MMLU's also per category and overall, pooled over subjects as the harness groups them. */
+function harnessMetrics(task: TaskDef, scores: readonly DocScore[], per: Record<string, number[]>): TaskMetric[] {
   const acc = per.acc!;
   const out: TaskMetric[] = [];
   if (task.name === 'mmlu') {
