@@ -1,7 +1,10 @@
 // AutoScheme's quality figures (issue #17, docs/autoscheme.md#figures): llama-256 calibrated on the C4 sample and
 // scored on wikitext-2 test as in the SignRound table; uniform schemes against AutoScheme mixes at several budgets.
 //   npm run autoscheme-table -- [--method rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
-//                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR] [--seed 42]
+//                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR] [--seed 42] [--kl]
+// --kl also reports each run's KL divergence from the float model over the same windows (one pass, both models):
+// above ~3.5 bits the tuned runs' perplexities are within seed noise of fp32, and the KL still orders them.
+// Each row also ends up as one JSON line on stdout (for averaging seeds).
 // rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn). "bits" is the average as AutoScheme counts it
 // (scale and zero-point bits included), for the uniform rows too.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,7 +28,8 @@ const verbose = process.argv.includes('--verbose');
 const work = mkdtempSync(join(tmpdir(), 'as-table-'));
 // scores are cached per option, keyed by model, data and option: a --cache folder reuses them across invocations
 const cacheDir = arg('cache') ?? join(work, 'cache');
-const rows: { run: string; bits: number; ppl: number; seconds: number }[] = [];
+const withKl = process.argv.includes('--kl');
+const rows: { run: string; bits: number; ppl: number; kld?: number; sameTop?: number; seconds: number }[] = [];
 let bench: PerplexityBench | undefined;
 try {
   const runs = [...uniform.map((u) => ({ run: `uniform ${u}`, scheme: u, auto: undefined as number | undefined })), ...budgets.map((b) => ({ run: `AutoScheme ${options} @ ${b}`, scheme: 'W4A16', auto: b }))];
@@ -52,14 +56,20 @@ try {
       bits += layerBits(q.scheme, l.outFeatures, l.inFeatures);
       params += l.outFeatures * l.inFeatures;
     }
-    const ppl = bench.runQuantized(res.qdq, res.tensors).perplexity;
-    rows.push({ run: r.run, bits: bits / params, ppl, seconds });
-    console.error(`${r.run}: ${(bits / params).toFixed(4)} bits, ppl ${ppl.toFixed(4)} (${seconds.toFixed(1)} s)`);
+    const kl = withKl ? bench.compareQuantized(res.qdq, res.tensors) : undefined;
+    const ppl = kl ? kl.perplexity : bench.runQuantized(res.qdq, res.tensors).perplexity;
+    rows.push({ run: r.run, bits: bits / params, ppl, ...(kl ? { kld: kl.kld, sameTop: kl.sameTop } : {}), seconds });
+    console.error(`${r.run}: ${(bits / params).toFixed(4)} bits, ppl ${ppl.toFixed(4)}${kl ? `, KL ${kl.kld.toFixed(6)}` : ''} (${seconds.toFixed(1)} s)`);
     rmSync(join(work, 'out'), { recursive: true, force: true });
   }
   console.log(`\nllama-256, ${method}${iters ? ` iters ${iters}` : ''}: perplexity on wiki.test.raw (windows of BOS + 255 tokens, ${maxTokens} tokens)`);
-  console.log('| run | avg bits | perplexity | s |\n|---|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.run} | ${r.bits.toFixed(4)} | ${r.ppl.toFixed(4)} | ${r.seconds.toFixed(1)} |`);
+  console.log(`| run | avg bits | perplexity |${withKl ? ' KL (nats/token) | same top |' : ''} s |\n|---|---:|---:|${withKl ? '---:|---:|' : ''}---:|`);
+  for (const r of rows) {
+    const kl = r.kld !== undefined ? ` ${r.kld.toFixed(6)} | ${r.sameTop!.toFixed(4)} |` : withKl ? ' | |' : '';
+    console.log(`| ${r.run} | ${r.bits.toFixed(4)} | ${r.ppl.toFixed(4)} |${kl} ${r.seconds.toFixed(1)} |`);
+  }
+  const seed = Number(arg('seed', '42'));
+  for (const r of rows) console.log(JSON.stringify({ method, iters, seed, ...r }));
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
