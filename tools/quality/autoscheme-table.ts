@@ -1,11 +1,13 @@
 // AutoScheme's quality figures (issue #17, docs/autoscheme.md#figures): llama-256 calibrated on the C4 sample and
 // scored on wikitext-2 test as in the SignRound table; uniform schemes against AutoScheme mixes at several budgets.
-//   npm run autoscheme-table -- [--method rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
+//   npm run autoscheme-table -- [--method rtn|opt-rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
 //                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR] [--seed 42] [--kl]
 // --kl also reports each run's KL divergence from the float model over the same windows (one pass, both models):
 // above ~3.5 bits the tuned runs' perplexities are within seed noise of fp32, and the KL still orders them.
+// --score_dataset FILE scores on another dataset than the C4 calibration sample (AutoScheme's `dataset`);
+// --ignore_scale_zp_bits counts weight bits only (then W2/W4 @ 3 has uniform W3's bits exactly).
 // Each row also ends up as one JSON line on stdout (for averaging seeds).
-// rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn). "bits" is the average as AutoScheme counts it
+// rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn), opt-rtn the optimized RTN (--iters 0). "bits" is the average as AutoScheme counts it
 // (scale and zero-point bits included), for the uniform rows too.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,9 +22,10 @@ const dataset = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
 const evalText = readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8');
 const maxTokens = Math.ceil(100_000 / 255) * 255;
 const method = arg('method', 'rtn')!;
-const iters = method === 'rtn' ? 0 : Number(arg('iters', '200'));
+if (!['rtn', 'opt-rtn', 'signround'].includes(method)) throw new Error(`--method ${method}: rtn, opt-rtn or signround`);
+const iters = method === 'signround' ? Number(arg('iters', '200')) : 0;
 const options = arg('options', 'W2A16,W4A16')!;
-const budgets = arg('avg_bits', '3')!.split(',').map(Number);
+const budgets = arg('avg_bits', '3')!.split(',').filter(Boolean).map(Number);
 const uniform = (arg('uniform', 'W3A16') ?? '').split(',').filter(Boolean);
 const verbose = process.argv.includes('--verbose');
 const work = mkdtempSync(join(tmpdir(), 'as-table-'));
@@ -37,7 +40,7 @@ try {
     const t0 = Date.now();
     const ar = new AutoRound(model, {
       scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed: Number(arg('seed', '42')), batchSize: 8, iters, disableOptRtn: method === 'rtn',
-      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir } } : {}),
+      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(arg('score_dataset') ? { dataset: arg('score_dataset') } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
       log: verbose ? createLogger('info') : silentLogger,
       skipSanityCheck: true,
     });
