@@ -4,16 +4,18 @@
 //                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR] [--seed 42] [--kl]
 // --kl also reports each run's KL divergence from the float model over the same windows (one pass, both models):
 // above ~3.5 bits the tuned runs' perplexities are within seed noise of fp32, and the KL still orders them.
-// --score_dataset FILE scores on another dataset than the C4 calibration sample (AutoScheme's `dataset`);
+// --score_dataset FILE scores on another dataset than the C4 calibration sample (AutoScheme's `dataset`); the value
+// wikitext-tail is wiki.test.raw past the evaluated tokens (in-domain text the perplexity never reads);
 // --ignore_scale_zp_bits counts weight bits only (then W2/W4 @ 3 has uniform W3's bits exactly).
 // Each row also ends up as one JSON line on stdout (for averaging seeds).
 // rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn), opt-rtn the optimized RTN (--iters 0). "bits" is the average as AutoScheme counts it
 // (scale and zero-point bits included), for the uniform rows too.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
 import { layerBits } from '@autoround/autoscheme';
+import { loadTokenizer } from '@autoround/models';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
@@ -32,6 +34,23 @@ const work = mkdtempSync(join(tmpdir(), 'as-table-'));
 // scores are cached per option, keyed by model, data and option: a --cache folder reuses them across invocations
 const cacheDir = arg('cache') ?? join(work, 'cache');
 const withKl = process.argv.includes('--kl');
+
+/** wiki.test.raw from the first line boundary (checked every 200 lines) past 110,000 tokens, one article per JSON line. */
+function wikitextTail(): string {
+  const tok = loadTokenizer(model);
+  const lines = evalText.split('\n');
+  let chars = 0;
+  for (let i = 0; i < lines.length; i++) {
+    chars += lines[i]!.length + 1;
+    if (i % 200 === 0 && tok.encode(evalText.slice(0, chars)).length > 110_000) break;
+  }
+  if (tok.encode(evalText.slice(0, chars)).length <= maxTokens) throw new Error('wikitext-tail would overlap the evaluated tokens');
+  const articles = evalText.slice(chars).split(/\n(?= = [^=])/).filter((p) => p.trim().length > 0);
+  const file = join(work, 'wikitext-tail.jsonl');
+  writeFileSync(file, articles.map((text) => JSON.stringify({ text })).join('\n') + '\n');
+  return file;
+}
+const scoreDataset = arg('score_dataset') === 'wikitext-tail' ? wikitextTail() : arg('score_dataset');
 const rows: { run: string; bits: number; ppl: number; kld?: number; sameTop?: number; seconds: number }[] = [];
 let bench: PerplexityBench | undefined;
 try {
@@ -40,7 +59,7 @@ try {
     const t0 = Date.now();
     const ar = new AutoRound(model, {
       scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed: Number(arg('seed', '42')), batchSize: 8, iters, disableOptRtn: method === 'rtn',
-      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(arg('score_dataset') ? { dataset: arg('score_dataset') } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
+      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(scoreDataset ? { dataset: scoreDataset } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
       log: verbose ? createLogger('info') : silentLogger,
       skipSanityCheck: true,
     });
