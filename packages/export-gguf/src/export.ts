@@ -291,6 +291,13 @@ export class GgufTensorSink {
    */
   private readonly pieces = [new Float32Array(0), new Float32Array(0)];
   private turn = 0;
+  /**
+   * The two buffers the native quantizers write a piece's bytes into, in turn (the piece in flight fills one while
+   * the other's bytes are written out): a fresh buffer per piece would only be freed at the garbage collector's
+   * leisure, and a big tensor's pieces would pile up to its whole quantized size in RSS first.
+   */
+  private readonly outputs = [new Uint8Array(0), new Uint8Array(0)];
+  private outTurn = 0;
   /** Called with each piece buffer's size in elements when it is (re)allocated: for tests of the memory bound. */
   onPieceBuffer?: (elements: number) => void;
 
@@ -460,6 +467,7 @@ export class GgufTensorSink {
     const qw = imatrix !== undefined && imatrix !== null && isQuantizedType(t.type) ? checkedImportance(t, imatrix) : this.importance(t);
     const piece = Math.max(1, Math.floor(PIECE_ELEMENTS / ne0));
     const whole = rows <= piece;
+    const rb = rowBytes(t.type, ne0);
     for (let r = 0; r < rows; r += piece) {
       const r1 = Math.min(rows, r + piece);
       let x: Float32Array;
@@ -480,14 +488,21 @@ export class GgufTensorSink {
         if (heads !== null && perm === null) x.set(reversePermuteRows(x, x.length, 1, heads, subject));
         if (off !== undefined) for (let i = 0; i < x.length; i++) x[i] = x[i]! + off;
       }
-      const job = this.pool.startRows(t.type, x, ne0, qw);
+      const job = this.pool.startRows(t.type, x, ne0, qw, this.outputBuffer((r1 - r) * rb));
       this.flush();
       this.pending = { name: t.name, whole, rows: job };
     }
     // a piece quantized from the caller's array must be done before put returns, unless the caller allowed otherwise
     if (direct && !this.overlap) this.flush();
     this.done.add(t.name);
-    this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rowBytes(t.type, ne0) * rows} bytes`);
+    this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rb * rows} bytes`);
+  }
+
+  /** The next of the two output buffers, `n` bytes (the other may be filled by the piece being quantized). */
+  private outputBuffer(n: number): Uint8Array {
+    const k = this.outTurn++ & 1;
+    if (this.outputs[k]!.length < n) this.outputs[k] = new Uint8Array(n);
+    return this.outputs[k]!.subarray(0, n);
   }
 
   /** The next of the two piece buffers, `n` elements (the other may hold the piece being quantized). */

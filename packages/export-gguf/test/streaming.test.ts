@@ -94,3 +94,71 @@ describe('row-chunked GGUF export', () => {
     }
   });
 });
+
+/**
+ * A child process (its own RSS) exports a bf16 checkpoint whose embedding is 65,536 × 1024 (128 MiB in bf16, 256
+ * MiB in float32) and reports how far its peak RSS rose above the RSS before the export. `mode` 'export':
+ * exportGguf; 'session': the plugin fed one tensor at a time as the host does (the host holds the bf16 tensor).
+ */
+function peakGrowthMiB(modelDir: string, mode: 'export' | 'session'): number {
+  const script = `
+    import { mkdirSync, readFileSync } from 'node:fs';
+    import { join } from 'node:path';
+    import { Checkpoint } from '@autoround/core-tensor';
+    import { memoryLogger, presetScheme, readConfig } from '@autoround/core';
+    import { exportGguf, ggufExporter } from '@autoround/export-gguf';
+    const [dir, mode] = [${JSON.stringify(modelDir)}, ${JSON.stringify(mode)}];
+    const out = join(dir, 'out-' + mode);
+    mkdirSync(out, { recursive: true });
+    globalThis.gc?.();
+    const rss0 = process.memoryUsage().rss;
+    if (mode === 'export') await exportGguf({ modelDir: dir, outFile: join(out, 'm.gguf'), fileType: 'Q8_0', threads: 1 });
+    else {
+      const config = readConfig(dir);
+      const checkpoint = Checkpoint.open(dir);
+      const s = ggufExporter.open({ format: 'gguf:q8_0', dir: out, sourceDir: dir, spec: { architecture: config.architectures[0] }, config, checkpoint, scheme: presetScheme('GGUF:Q8_0'), layerSchemes: new Map(), quantArgs: {}, maxShardBytes: 5e9, log: memoryLogger() });
+      for (const n of checkpoint.names) s.writeTensor(n, checkpoint.read(n));
+      await s.finish();
+    }
+    // VmHWM, the peak of this process image: getrusage's maxRSS keeps the parent's peak across fork and exec
+    const hwm = Number(/VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+    console.log('GROWTH ' + (hwm - rss0) / 1048576);
+  `;
+  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8', timeout: 120_000 });
+  const m = /GROWTH (\S+)/.exec(r.stdout);
+  if (!m) throw new Error(`the ${mode} child failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return Number(m[1]);
+}
+
+describe('row-chunked GGUF export: memory', () => {
+  it.skipIf(process.platform !== 'linux')('neither exportGguf nor the plugin holds a float32 copy of a big bf16 embedding', () => {
+    const small = join(tmp, 'qwen2-small');
+    const m = writeSynthModel(small, { kind: 'qwen2', hidden: 1024, heads: 8, kvHeads: 2, headDim: 128, inter: 256, layers: 1, vocab: 64, tied: true }, 3);
+    const dir = join(tmp, 'qwen2-big-embd');
+    const V = 65536;
+    const H = 1024;
+    const ck = Checkpoint.open(small);
+    const tensors = new Map([...m].map(([n, d]) => [n, { shape: ck.info(n).shape, data: d }] as const));
+    ck.close();
+    // the big embedding as bf16 bits straight away (a float32 copy here would not matter, the child is measured)
+    const embd = new Float32Array(V * H);
+    let seed = 12345;
+    for (let i = 0; i < embd.length; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) | 0;
+      embd[i] = ((seed >>> 8) / 2 ** 24 - 0.5) * 0.04;
+    }
+    tensors.set('model.embed_tokens.weight', { shape: [V, H], data: embd });
+    writeAs(small, dir, 'BF16', tensors);
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, vocab_size: V }));
+    const bf16MiB = (V * H * 2) / 1048576;
+    const f32MiB = (V * H * 4) / 1048576;
+    // exportGguf reads pieces from the file: neither the bf16 tensor nor a float32 copy (before: both, 384 MiB)
+    const exp = peakGrowthMiB(dir, 'export');
+    expect(exp, `exportGguf: peak RSS growth ${exp.toFixed(0)} MiB`).toBeLessThan(bf16MiB / 2);
+    // the session: the host's bf16 tensor, plus pieces (before: plus the float32 copy, 384 MiB in all)
+    const ses = peakGrowthMiB(dir, 'session');
+    expect(ses, `gguf session: peak RSS growth ${ses.toFixed(0)} MiB`).toBeLessThan(bf16MiB + f32MiB / 2);
+    console.log(`peak RSS growth: exportGguf ${exp.toFixed(0)} MiB, gguf session ${ses.toFixed(0)} MiB (bf16 embedding ${bf16MiB} MiB, float32 ${f32MiB} MiB)`);
+  }, 120_000);
+});
