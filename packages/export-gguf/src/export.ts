@@ -265,7 +265,7 @@ export function tensorRows(t: Tensor): RowReader {
 
 /**
  * Receives source tensors in any order and writes each one's GGUF data at its place in the file.
- * Memory: two float32 pieces of PIECE_ELEMENTS and one piece's quantized bytes (plus what the caller holds: the
+ * Memory: two float32 pieces of PIECE_ELEMENTS and two pieces' quantized bytes (plus what the caller holds: the
  * tensor it put, or nothing where it hands a RowReader over the file); an expert being converted, and the merged
  * expert tensor being filled.
  */
@@ -298,8 +298,6 @@ export class GgufTensorSink {
    */
   private readonly outputs = [new Uint8Array(0), new Uint8Array(0)];
   private outTurn = 0;
-  /** Called with each piece buffer's size in elements when it is (re)allocated: for tests of the memory bound. */
-  onPieceBuffer?: (elements: number) => void;
 
   constructor(
     readonly plan: GgufPlan,
@@ -381,6 +379,7 @@ export class GgufTensorSink {
    */
   put(hfName: string, data: Float32Array, shape: readonly number[], imatrix?: Float32Array | null): void {
     const t = this.plannedOrThrow(hfName, shape);
+    if (data.length !== numelOf(shape)) throw new AutoRoundError('E_SHAPE', `tensor "${hfName}": ${data.length} values for shape [${shape.join(', ')}]`, { subject: hfName });
     if (!t.parts) {
       this.putPlanned(t, { f32: data }, imatrix);
       return;
@@ -396,8 +395,8 @@ export class GgufTensorSink {
 
   /**
    * put() for a tensor of any float dtype (bf16, f16, f32 …): its rows are widened to float32 a piece at a time
-   * into the sink's buffers, never as a whole float32 copy. `t` must not change until the next call (the last
-   * piece may still be quantizing from the sink's buffer, not from `t`, so in fact only until put returns).
+   * into the sink's buffers, never as a whole float32 copy. `t` may change once putTensor returns (a float32 `t`
+   * is put() as it is: with `overlap`, not before the next call).
    */
   putTensor(hfName: string, t: Tensor, imatrix?: Float32Array | null): void {
     if (t.dtype === 'F32') {
@@ -509,10 +508,7 @@ export class GgufTensorSink {
   private pieceBuffer(n: number): Float32Array {
     const k = this.turn++ & 1;
     let b = this.pieces[k]!;
-    if (b.length < n) {
-      this.pieces[k] = b = new Float32Array(n);
-      this.onPieceBuffer?.(n);
-    }
+    if (b.length < n) this.pieces[k] = b = new Float32Array(n);
     return b.subarray(0, n);
   }
 
