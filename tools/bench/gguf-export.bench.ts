@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { Checkpoint, ShardedSafetensorsWriter } from '@autoround/core-tensor';
 import { exportGguf, type GgufFile, readGguf, readGgufTensorF32 } from '@autoround/export-gguf';
 import { GGMLType, quantBackendOf, quantizeRows } from '@autoround/quant-types';
+import { peakRssMiB } from './peak-rss.js';
 
 const HIDDEN = 2048;
 const INTER = 5632;
@@ -236,7 +237,7 @@ async function runPhase(phase: string, dir: string): Promise<void> {
       bytes += x.byteLength;
       backend ??= quantBackendOf(t.type);
     }
-    process.stdout.write(`PHASE ${JSON.stringify({ seconds: q / 1000, cpuSeconds: cpu, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024, backend })}\n`);
+    process.stdout.write(`PHASE ${JSON.stringify({ seconds: q / 1000, cpuSeconds: cpu, bytes, maxRssMB: peakRssMiB(), backend })}\n`);
     return;
   }
   if (phase === 'read') {
@@ -261,7 +262,7 @@ async function runPhase(phase: string, dir: string): Promise<void> {
     void r;
   }
   const seconds = exportSeconds ?? (performance.now() - t0) / 1000;
-  const res: PhaseResult = { seconds, cpuSeconds: exportCpu, bytes, maxRssMB: process.resourceUsage().maxRSS / 1024, fileBytes, tensors, backend };
+  const res: PhaseResult = { seconds, cpuSeconds: exportCpu, bytes, maxRssMB: peakRssMiB(), fileBytes, tensors, backend };
   process.stdout.write(`PHASE ${JSON.stringify(res)}\n`);
 }
 

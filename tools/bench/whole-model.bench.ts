@@ -24,6 +24,7 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QWEN25_05B, writeQwen25Shaped, writeQwen25ShapedCalibration } from '@autoround/testing';
+import { peakRssMiB } from './peak-rss.js';
 
 const arg = (name: string, def: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,7 +46,7 @@ async function child(): Promise<void> {
   const t0 = performance.now();
   const rc = await main(argv, recipe);
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`PHASE ${JSON.stringify({ rc, seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+  process.stdout.write(`PHASE ${JSON.stringify({ rc, seconds, maxRssMiB: peakRssMiB() })}\n`);
   process.exitCode = rc;
 }
 

@@ -10,43 +10,57 @@ import {
   f8E5M2BitsToF32,
 } from './float-codecs.js';
 
-/** Widens any numeric array to float32 (exactly for every float dtype we read). */
+/** Widens any numeric array to float32 (exactly for every float dtype we read); F32 data is returned as it is. */
 export function toFloat32<D extends DType>(dtype: D, data: ArrayOf<D>): Float32Array {
-  const n = data.length;
   if (dtype === 'F32') return data as Float32Array;
-  const out = new Float32Array(n);
+  return toFloat32Into(dtype, data, new Float32Array(data.length));
+}
+
+/**
+ * toFloat32 into `out` (its first data.length values; F32 data is copied): streaming readers widen a tensor
+ * piece by piece into one reused buffer instead of holding a float32 copy of it whole (the GGUF exporter,
+ * docs/perf/whole-model.md). Returns the filled part of `out`.
+ */
+export function toFloat32Into<D extends DType>(dtype: D, data: ArrayOf<D>, out: Float32Array): Float32Array {
+  const n = data.length;
+  if (out.length < n) throw new RangeError(`toFloat32Into: ${n} ${dtype} values do not fit a buffer of ${out.length}`);
+  const dst = out.length === n ? out : out.subarray(0, n);
   switch (dtype) {
+    case 'F32': {
+      dst.set(data as Float32Array);
+      return dst;
+    }
     case 'F16': {
       const a = data as Uint16Array;
-      for (let i = 0; i < n; i++) out[i] = f16BitsToF32(a[i]!);
-      return out;
+      for (let i = 0; i < n; i++) dst[i] = f16BitsToF32(a[i]!);
+      return dst;
     }
     case 'BF16': {
       const a = data as Uint16Array;
-      const o = new Uint32Array(out.buffer);
+      const o = new Uint32Array(dst.buffer, dst.byteOffset, n);
       for (let i = 0; i < n; i++) o[i] = a[i]! << 16;
-      return out;
+      return dst;
     }
     case 'F8_E4M3': {
       const a = data as Uint8Array;
-      for (let i = 0; i < n; i++) out[i] = f8E4M3BitsToF32(a[i]!);
-      return out;
+      for (let i = 0; i < n; i++) dst[i] = f8E4M3BitsToF32(a[i]!);
+      return dst;
     }
     case 'F8_E5M2': {
       const a = data as Uint8Array;
-      for (let i = 0; i < n; i++) out[i] = f8E5M2BitsToF32(a[i]!);
-      return out;
+      for (let i = 0; i < n; i++) dst[i] = f8E5M2BitsToF32(a[i]!);
+      return dst;
     }
     case 'I64':
     case 'U64': {
       const a = data as BigInt64Array;
-      for (let i = 0; i < n; i++) out[i] = Number(a[i]!);
-      return out;
+      for (let i = 0; i < n; i++) dst[i] = Number(a[i]!);
+      return dst;
     }
     default: {
       const a = data as unknown as ArrayLike<number>;
-      for (let i = 0; i < n; i++) out[i] = a[i]!;
-      return out;
+      for (let i = 0; i < n; i++) dst[i] = a[i]!;
+      return dst;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AutoRoundError, Checkpoint, SafetensorsFile, ShardedSafetensorsWriter, encodeSafetensorsHeader, parseByteSize } from '../src/index.js';
+import { AutoRoundError, Checkpoint, SafetensorsFile, ShardedSafetensorsWriter, encodeSafetensorsHeader, parseByteSize, toFloat32Into, viewBytes } from '../src/index.js';
 import { tempDir } from '@autoround/testing';
 
 let cleanups: (() => void)[] = [];
@@ -63,6 +63,30 @@ describe('safetensors reader', () => {
     expect([...s.readFloat32('h').data]).toEqual([1, -2]);
     expect([...s.readFloat32('b').data]).toEqual([1, 3]);
     expect([...(s.read('i').data as BigInt64Array)]).toEqual([5n, -7n]);
+    s.close();
+  });
+
+  it('reads a range of rows (the innermost dimension) and widens it into a reused buffer', () => {
+    const dir = tmp();
+    const f = join(dir, 'r.safetensors');
+    // BF16 [2, 3, 2]: 6 rows of 2; values 0 … 11 (exact in bf16)
+    const bf16 = new Uint16Array(12).map((_, i) => new Uint16Array(new Float32Array([i]).buffer)[1]!);
+    writeRaw(f, { t: { dtype: 'BF16', shape: [2, 3, 2], data_offsets: [0, 24] } }, Buffer.from(bf16.buffer));
+    const s = SafetensorsFile.open(f);
+    const into = new Uint8Array(16);
+    const b = s.readRowBytes('t', 2, 5, into);
+    expect(b.buffer).toBe(into.buffer);
+    expect(b.byteLength).toBe(12);
+    // widened into the middle of a larger buffer (a subarray with an offset), the rest untouched
+    const out = new Float32Array(10).fill(-1);
+    const got = toFloat32Into('BF16', viewBytes('BF16', b), out.subarray(2));
+    expect(got.length).toBe(6);
+    expect([...out]).toEqual([-1, -1, 4, 5, 6, 7, 8, 9, -1, -1]);
+    expect([...toFloat32Into('F32', new Float32Array([1.5, 2]), new Float32Array(2))]).toEqual([1.5, 2]);
+    expect(() => toFloat32Into('BF16', viewBytes('BF16', b), new Float32Array(5))).toThrow(/6 BF16 values do not fit a buffer of 5/);
+    expect([...viewBytes('BF16', s.readRowBytes('t', 0, 6))]).toEqual([...bf16]);
+    expect(() => s.readRowBytes('t', 4, 7)).toThrow(/rows 4…7 of tensor "t", which has 6/);
+    expect(() => s.readRowBytes('t', 3, 2)).toThrow(/rows 3…2/);
     s.close();
   });
 

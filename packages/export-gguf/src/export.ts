@@ -1,9 +1,8 @@
 // Planning (names, types, metadata) and writing a GGUF file from Hugging Face float weights.
 
 import { renameSync, rmSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { AutoRoundError, Checkpoint } from '@autoround/core-tensor';
+import { AutoRoundError, Checkpoint, DTYPE_BYTES, type Tensor, bytesOf, numelOf, toFloat32Into, viewBytes } from '@autoround/core-tensor';
 import type { HFConfig, Logger } from '@autoround/core';
 import { readConfig, silentLogger } from '@autoround/core';
 import { GGMLType, type PendingRows, QuantPool, ggmlTypeName, rowBytes } from '@autoround/quant-types';
@@ -11,7 +10,7 @@ import { fallback, fileTypeByName, fileTypeNames, isQuantizable, TensorTypeSelec
 import { GgufMetadata } from './gguf/metadata.js';
 import { GgufWriter } from './gguf/writer.js';
 import { checkMoeConfig, GGML_QNT_VERSION, llama3RopeFactors, longRopeFactors, modelDims, nExpertOf, writeArchMetadata } from './hparams.js';
-import { compareGgufOrder, ggufArchOf, ggufExpertOf, ggufTensorName, ggufTextConfig, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, type GgufArch } from './tensor-map.js';
+import { compareGgufOrder, ggufArchOf, ggufExpertOf, ggufTensorName, ggufTextConfig, ggufValueOffset, permuteHeadsFor, reversePermuteRowBytes, reversePermuteRows, reversePermuteSourceRows, type GgufArch } from './tensor-map.js';
 import { writeTokenizerMetadata } from './tokenizer.js';
 
 /**
@@ -239,12 +238,36 @@ function checkedImportance(t: PlannedTensor, v: Float32Array, key: string = t.hf
   return v;
 }
 
-/** Rows quantized per piece written, so a big tensor's quantized copy never sits in memory whole. */
-const TARGET_PIECE_ELEMENTS = 1 << 22;
+/**
+ * Elements per piece a tensor is widened, quantized and written in (whole rows; one row where a row is longer).
+ * A piece's float32 rows sit in one of two reused buffers of the sink (4 MiB each) and its quantized bytes are
+ * written as soon as they are done, so no tensor, however big (a 151,936 × 896 embedding: 519 MiB in float32), is
+ * ever held whole in float32 or quantized (docs/perf/whole-model.md#gguf-peak). 2^20 elements are 16 of the native
+ * quantizers' 64 Ki-element tasks, enough to keep their threads busy; the per-piece start and join cost
+ * microseconds.
+ */
+export const PIECE_ELEMENTS = 1 << 20;
+
+/**
+ * Fills `out` ((r1 − r0) rows, float32) with the source rows [r0, r1) of a tensor in the Hugging Face order, a row
+ * being its innermost dimension (GGML's rows; a 1-D tensor is one row): a source that widens rows piece by piece
+ * (from memory or from the file) so that the sink never needs the tensor whole in float32.
+ */
+export type RowReader = (r0: number, r1: number, out: Float32Array) => void;
+
+/** A RowReader over a tensor in memory (any float dtype): each piece's rows widened into the sink's buffer. */
+export function tensorRows(t: Tensor): RowReader {
+  const per = t.shape.length > 0 ? t.shape[t.shape.length - 1]! : 1;
+  return (r0, r1, out) => {
+    toFloat32Into(t.dtype, t.data.subarray(r0 * per, r1 * per), out);
+  };
+}
 
 /**
  * Receives source tensors in any order and writes each one's GGUF data at its place in the file.
- * Memory: the tensor being converted.
+ * Memory: two float32 pieces of PIECE_ELEMENTS and two pieces' quantized bytes (plus what the caller holds: the
+ * tensor it put, or nothing where it hands a RowReader over the file); an expert being converted, and the merged
+ * expert tensor being filled.
  */
 export class GgufTensorSink {
   readonly writer: GgufWriter;
@@ -262,6 +285,19 @@ export class GgufTensorSink {
    * tensor i+1 while tensor i is (docs/perf/gguf-export.md#overlap).
    */
   private pending: { name: string; whole: boolean; rows: PendingRows } | null = null;
+  /**
+   * The two float32 piece buffers, used in turn: the piece in flight is quantized from one while the next is
+   * widened into the other (the one before it has been written by then). Grown to the largest piece, never freed.
+   */
+  private readonly pieces = [new Float32Array(0), new Float32Array(0)];
+  private turn = 0;
+  /**
+   * The two buffers the native quantizers write a piece's bytes into, in turn (the piece in flight fills one while
+   * the other's bytes are written out): a fresh buffer per piece would only be freed at the garbage collector's
+   * leisure, and a big tensor's pieces would pile up to its whole quantized size in RSS first.
+   */
+  private readonly outputs = [new Uint8Array(0), new Uint8Array(0)];
+  private outTurn = 0;
 
   constructor(
     readonly plan: GgufPlan,
@@ -271,8 +307,9 @@ export class GgufTensorSink {
     /** Threads for quantization (the calling one included); default AUTOROUND_THREADS or all cores. */
     threads?: number,
     /**
-     * Let put() return while its tensor is still being quantized (written by the next call): only for
-     * callers that never change an array after handing it to put() (exportGguf reads each tensor afresh).
+     * Let put() of a float32 array return while its last piece is still being quantized from that array (written by
+     * the next call): only for callers that never change an array after handing it to put(). Pieces widened into
+     * the sink's own buffers (putTensor of bf16/f16, putRows, Q/K rows, offset norms) always overlap.
      */
     private readonly overlap = false,
   ) {
@@ -342,8 +379,9 @@ export class GgufTensorSink {
    */
   put(hfName: string, data: Float32Array, shape: readonly number[], imatrix?: Float32Array | null): void {
     const t = this.plannedOrThrow(hfName, shape);
+    if (data.length !== numelOf(shape)) throw new AutoRoundError('E_SHAPE', `tensor "${hfName}": ${data.length} values for shape [${shape.join(', ')}]`, { subject: hfName });
     if (!t.parts) {
-      this.putPlanned(t, data, imatrix);
+      this.putPlanned(t, { f32: data }, imatrix);
       return;
     }
     if (this.done.has(t.name)) throw new AutoRoundError('E_DUPLICATE', `${this.path}: tensor "${t.name}" written twice`, { subject: t.name });
@@ -353,6 +391,32 @@ export class GgufTensorSink {
     // buffers), and an expert is quantized here, synchronously, on the same native threads
     this.flush();
     this.putExpert(t, hfName, this.pool.quantizeRows(t.type, data, ne0, qw));
+  }
+
+  /**
+   * put() for a tensor of any float dtype (bf16, f16, f32 …): its rows are widened to float32 a piece at a time
+   * into the sink's buffers, never as a whole float32 copy. `t` may change once putTensor returns (a float32 `t`
+   * is put() as it is: with `overlap`, not before the next call).
+   */
+  putTensor(hfName: string, t: Tensor, imatrix?: Float32Array | null): void {
+    if (t.dtype === 'F32') {
+      this.put(hfName, t.data as Float32Array, t.shape, imatrix);
+      return;
+    }
+    const p = this.plannedOrThrow(hfName, t.shape);
+    // an expert is one [out, in] slice of its merged tensor, quantized whole (it is layer-sized)
+    if (p.parts) this.put(hfName, t.toFloat32().data, t.shape, imatrix);
+    else this.putPlanned(p, { read: tensorRows(t) }, imatrix);
+  }
+
+  /**
+   * put() from a RowReader (e.g. rows read from the checkpoint file as they are needed, exportGguf): only one
+   * piece of the tensor exists in float32 at a time. Not for the experts of a merged tensor (put or putTensor).
+   */
+  putRows(hfName: string, shape: readonly number[], read: RowReader, imatrix?: Float32Array | null): void {
+    const t = this.plannedOrThrow(hfName, shape);
+    if (t.parts) throw new AutoRoundError('E_GGUF_TENSOR', `tensor "${hfName}" is an expert of the merged "${t.name}": hand it whole (put or putTensor)`, { subject: hfName });
+    this.putPlanned(t, { read }, imatrix);
   }
 
   /**
@@ -383,26 +447,69 @@ export class GgufTensorSink {
     this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${data.length} bytes (from the algorithm)`);
   }
 
-  private putPlanned(t: PlannedTensor, data: Float32Array, imatrix?: Float32Array | null): void {
+  /**
+   * Quantizes and writes a tensor piece by piece: each piece's rows are widened (Q/K rows gathered in the GGUF
+   * order, Gemma's norms offset) into one of the two piece buffers, or, for float32 rows in memory that need
+   * neither, quantized where they are. Piece i+1 is started before piece i is written.
+   */
+  private putPlanned(t: PlannedTensor, src: { f32: Float32Array } | { read: RowReader }, imatrix?: Float32Array | null): void {
     if (this.done.has(t.name)) throw new AutoRoundError('E_DUPLICATE', `${this.path}: tensor "${t.name}" written twice`, { subject: t.name });
-    let x = data;
     const ne0 = t.ne[0]!;
-    if (t.permuteHeads !== null) x = reversePermuteRows(x, t.shape[0]!, t.shape.length > 1 ? t.shape[1]! : 1, t.permuteHeads, t.hfName ?? t.name);
-    if (t.valueOffset !== undefined) {
-      const off = t.valueOffset;
-      x = Float32Array.from(x, (v) => v + off);
-    }
+    const rows = numelOf(t.shape) / ne0;
+    const subject = t.hfName ?? t.name;
+    const heads = t.permuteHeads;
+    // the Q/K permutation moves whole rows of a weight (gathered per piece), the elements of a bias (one row)
+    const perm = heads !== null && t.shape.length === 2 ? reversePermuteSourceRows(rows, heads, subject) : null;
+    const off = t.valueOffset;
+    const direct = 'f32' in src && heads === null && off === undefined ? src.f32 : null;
+    const read: RowReader = 'read' in src ? src.read : (r0, r1, out) => out.set(src.f32.subarray(r0 * ne0, r1 * ne0));
     const qw = imatrix !== undefined && imatrix !== null && isQuantizedType(t.type) ? checkedImportance(t, imatrix) : this.importance(t);
-    const rows = x.length / ne0;
-    const piece = Math.max(1, Math.floor(TARGET_PIECE_ELEMENTS / ne0));
+    const piece = Math.max(1, Math.floor(PIECE_ELEMENTS / ne0));
+    const whole = rows <= piece;
+    const rb = rowBytes(t.type, ne0);
     for (let r = 0; r < rows; r += piece) {
-      const job = this.pool.startRows(t.type, rows <= piece ? x : x.subarray(r * ne0, Math.min(rows, r + piece) * ne0), ne0, qw);
+      const r1 = Math.min(rows, r + piece);
+      let x: Float32Array;
+      if (direct) x = whole ? direct : direct.subarray(r * ne0, r1 * ne0);
+      else {
+        x = this.pieceBuffer((r1 - r) * ne0);
+        if (perm === null) read(r, r1, x);
+        else {
+          // gather: runs of consecutive source rows read at once (the permutation interleaves two halves of each head)
+          for (let o = r; o < r1; ) {
+            const s0 = perm(o);
+            let n = 1;
+            while (o + n < r1 && perm(o + n) === s0 + n) n++;
+            read(s0, s0 + n, x.subarray((o - r) * ne0, (o - r + n) * ne0));
+            o += n;
+          }
+        }
+        if (heads !== null && perm === null) x.set(reversePermuteRows(x, x.length, 1, heads, subject));
+        if (off !== undefined) for (let i = 0; i < x.length; i++) x[i] = x[i]! + off;
+      }
+      const job = this.pool.startRows(t.type, x, ne0, qw, this.outputBuffer((r1 - r) * rb));
       this.flush();
-      this.pending = { name: t.name, whole: rows <= piece, rows: job };
-      if (!this.overlap) this.flush();
+      this.pending = { name: t.name, whole, rows: job };
     }
+    // a piece quantized from the caller's array must be done before put returns, unless the caller allowed otherwise
+    if (direct && !this.overlap) this.flush();
     this.done.add(t.name);
-    this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rowBytes(t.type, ne0) * rows} bytes`);
+    this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rb * rows} bytes`);
+  }
+
+  /** The next of the two output buffers, `n` bytes (the other may be filled by the piece being quantized). */
+  private outputBuffer(n: number): Uint8Array {
+    const k = this.outTurn++ & 1;
+    if (this.outputs[k]!.length < n) this.outputs[k] = new Uint8Array(n);
+    return this.outputs[k]!.subarray(0, n);
+  }
+
+  /** The next of the two piece buffers, `n` elements (the other may hold the piece being quantized). */
+  private pieceBuffer(n: number): Float32Array {
+    const k = this.turn++ & 1;
+    let b = this.pieces[k]!;
+    if (b.length < n) this.pieces[k] = b = new Float32Array(n);
+    return b.subarray(0, n);
   }
 
   /** Writes the piece still being quantized, if any (waiting for it). */
@@ -444,21 +551,17 @@ export class GgufTensorSink {
     return null;
   }
 
-  /** Writes the generated tensors (rope_freqs) and the ones `read` supplies, then closes the file. */
-  finish(read: (hfName: string) => { data: Float32Array; shape: readonly number[] }): void {
+  /**
+   * Writes the generated tensors (rope_freqs) and the ones `read` supplies (any float dtype, widened a piece at a
+   * time), then closes the file.
+   */
+  finish(read: (hfName: string) => Tensor): void {
     try {
       for (const t of this.missing()) {
-        if (t.data) this.putPlanned(t, t.data);
+        if (t.data) this.putPlanned(t, { f32: t.data });
         else if (t.parts) {
-          for (const n of t.parts) {
-            if (!this.wants(n)) continue;
-            const s = read(n);
-            this.put(n, s.data, s.shape);
-          }
-        } else {
-          const s = read(t.hfName!);
-          this.put(t.hfName!, s.data, s.shape);
-        }
+          for (const n of t.parts) if (this.wants(n)) this.putTensor(n, read(n));
+        } else this.putTensor(t.hfName!, read(t.hfName!));
       }
       this.flush();
       this.writer.close();
@@ -530,30 +633,31 @@ export async function exportGguf(o: ExportGgufOptions): Promise<ExportGgufResult
     const lastUse = new Map<string, string>();
     const sources = plan.tensors.flatMap((t) => (t.hfName ? [t.hfName] : (t.parts ?? [])));
     for (const n of sources) lastUse.set(ck.shardOf(n), n);
-    // float32 tensors are read into two buffers used in turn, not a fresh one each: allocating and
-    // faulting in a new buffer per tensor was most of the reading's CPU time (docs/perf/gguf-export.md).
-    // Two, because the sink may still be quantizing the previous tensor from the other one; it has
-    // finished with it once put() returns (the sink keeps one piece in flight).
-    const f32 = (n: string) => ck.info(n).dtype === 'F32' && endianness() === 'LE';
-    const arenaBytes = Math.max(0, ...sources.filter(f32).map((n) => ck.info(n).end - ck.info(n).begin));
-    const arenas = arenaBytes > 0 ? [new Uint8Array(arenaBytes), new Uint8Array(arenaBytes)] : [];
-    let turn = 0;
-    const read = (n: string): { data: Float32Array; shape: readonly number[] } => {
-      if (!f32(n)) return ck.readFloat32(n);
-      const b = ck.readBytes(n, arenas[turn++ & 1]);
-      return { data: new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), shape: ck.info(n).shape };
+    // each tensor is read from the file a piece of rows at a time, straight into the sink's piece buffer (float32)
+    // or into one reused byte buffer widened from there (bf16, f16): no tensor is ever in memory whole, and
+    // reading piece i+1 overlaps quantizing piece i (docs/perf/whole-model.md#gguf-peak). An expert is read whole
+    // (one [out, in] slice of its merged tensor).
+    let raw = new Uint8Array(0);
+    const fileRows = (n: string): RowReader => {
+      const dtype = ck.info(n).dtype;
+      return (r0, r1, out) => {
+        if (dtype === 'F32') {
+          ck.readRowBytes(n, r0, r1, bytesOf(out));
+          return;
+        }
+        const need = out.length * DTYPE_BYTES[dtype];
+        if (raw.byteLength < need) raw = new Uint8Array(need);
+        toFloat32Into(dtype, viewBytes(dtype, ck.readRowBytes(n, r0, r1, raw)), out);
+      };
     };
     try {
       for (const n of sources) {
-        const tensor = read(n);
-        sink.put(n, tensor.data, tensor.shape);
+        if (sink.planned(n)?.parts) sink.putTensor(n, ck.read(n));
+        else sink.putRows(n, ck.info(n).shape, fileRows(n));
         const shard = ck.shardOf(n);
         if (lastUse.get(shard) === n) ck.release(shard);
       }
-      sink.finish((n) => {
-        const r = ck.readFloat32(n);
-        return { data: r.data, shape: r.shape };
-      });
+      sink.finish((n) => ck.read(n));
     } catch (e) {
       sink.abort();
       throw e;

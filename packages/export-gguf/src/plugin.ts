@@ -108,8 +108,7 @@ class GgufSession implements ExportSession {
       return;
     }
     if (g) this.ctx.log.warn(`gguf: ${layerName} was quantized to ${g.typeName}, the ${this.fileType.name} file stores ${ggmlTypeName(t.type)}: quantizing it again from the float weight`);
-    const w = this.ctx.checkpoint.readFloat32(hf);
-    this.sink.put(hf, w.data, w.shape, im);
+    this.sink.putTensor(hf, this.ctx.checkpoint.read(hf), im);
     this.requantized++;
   }
 
@@ -118,16 +117,13 @@ class GgufSession implements ExportSession {
       this.ctx.log.debug(`gguf: ${name} is not written to GGUF`);
       return;
     }
-    const f = t.toFloat32();
-    this.sink.put(name, f.data, f.shape);
+    // widened a piece of rows at a time: a float32 copy of the embedding would be most of the export's memory
+    this.sink.putTensor(name, t);
   }
 
   finish(): void {
     const ck = this.ctx.checkpoint;
-    this.sink.finish((n) => {
-      const r = ck.readFloat32(n);
-      return { data: r.data, shape: r.shape };
-    });
+    this.sink.finish((n) => ck.read(n));
     if (this.fromAlgorithm + this.requantized > 0) {
       this.ctx.log.info(`gguf: ${this.fromAlgorithm} layers written as the algorithm quantized them, ${this.requantized} quantized from float weights; ${this.withImatrix} with an importance matrix`);
     }

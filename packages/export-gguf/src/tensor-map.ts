@@ -217,21 +217,9 @@ export function permuteHeadsFor(hfName: string, arch: GgufArch, config: HFConfig
  * old row h·hd + hd/2 + i. `cols` = 1 for a bias.
  */
 export function reversePermuteRows(data: Float32Array, rows: number, cols: number, nHead: number, name = 'tensor'): Float32Array {
-  if (rows % nHead !== 0 || (rows / nHead) % 2 !== 0) {
-    throw new AutoRoundError('E_GGUF_TENSOR', `${name}: ${rows} rows cannot be split into ${nHead} heads of even size for the Q/K permutation`, { subject: name });
-  }
-  const hd = rows / nHead;
-  const half = hd / 2;
+  const src = reversePermuteSourceRows(rows, nHead, name);
   const out = new Float32Array(data.length);
-  for (let h = 0; h < nHead; h++) {
-    for (let i = 0; i < half; i++) {
-      const src0 = (h * hd + i) * cols;
-      const src1 = (h * hd + half + i) * cols;
-      const dst0 = (h * hd + 2 * i) * cols;
-      out.set(data.subarray(src0, src0 + cols), dst0);
-      out.set(data.subarray(src1, src1 + cols), dst0 + cols);
-    }
-  }
+  for (let o = 0; o < rows; o++) out.set(data.subarray(src(o) * cols, (src(o) + 1) * cols), o * cols);
   return out;
 }
 
@@ -243,22 +231,27 @@ function checkHeads(rows: number, nHead: number, name: string): number {
 }
 
 /**
+ * The Q/K reverse permutation as a row map: GGUF row o holds Hugging Face row src(o) (GGUF row h·hd + 2i ← HF row
+ * h·hd + i, h·hd + 2i + 1 ← h·hd + hd/2 + i). The one definition of the permutation: reversePermuteRows,
+ * reversePermuteRowBytes and the exporter's row-chunked reads (which gather a piece's rows from the source) use it.
+ */
+export function reversePermuteSourceRows(rows: number, nHead: number, name = 'tensor'): (o: number) => number {
+  const hd = checkHeads(rows, nHead, name);
+  const half = hd / 2;
+  return (o) => {
+    const j = o % hd;
+    return o - j + (j & 1 ? half + (j >> 1) : j >> 1);
+  };
+}
+
+/**
  * The reverse permutation applied to whole rows of raw bytes (`rowBytes` each): quantized rows are
  * independent, so a row-permuted tensor quantizes to the row-permuted bytes.
  */
 export function reversePermuteRowBytes(data: Uint8Array, rows: number, rowBytes: number, nHead: number, name = 'tensor'): Uint8Array {
-  const hd = checkHeads(rows, nHead, name);
-  const half = hd / 2;
+  const src = reversePermuteSourceRows(rows, nHead, name);
   const out = new Uint8Array(data.length);
-  for (let h = 0; h < nHead; h++) {
-    for (let i = 0; i < half; i++) {
-      const src0 = (h * hd + i) * rowBytes;
-      const src1 = (h * hd + half + i) * rowBytes;
-      const dst0 = (h * hd + 2 * i) * rowBytes;
-      out.set(data.subarray(src0, src0 + rowBytes), dst0);
-      out.set(data.subarray(src1, src1 + rowBytes), dst0 + rowBytes);
-    }
-  }
+  for (let o = 0; o < rows; o++) out.set(data.subarray(src(o) * rowBytes, (src(o) + 1) * rowBytes), o * rowBytes);
   return out;
 }
 

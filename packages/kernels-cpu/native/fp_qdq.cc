@@ -254,6 +254,31 @@ inline double mx_before_beta(double mx, double beta) { return beta == 0 ? mx : m
 const double FP8_MIN_E4M3 = (double)(float)(1.0 / (448.0 * 512));
 const double FP8_MIN_E5M2 = (double)(float)(1.0 / (57344.0 * 512));
 
+// The element loop of every family (quant-types' fpElements): x = w / sc (NV: w · sc, its reciprocal scale), + V,
+// clamped to ±M (inRange false where clamped), rounded on the element grid by round(x, code) (which also gives the
+// element's bits, asked for only where codes are written), W_qdq = q · back, and the straight-through trace
+// (d q / d x from dx(x, q, inRange)). A template, so each family's loop compiles as before, without indirection.
+template <class Round, class Dx>
+inline void elements(const Io& io, long base, long n, const float* w, const float* v, float* out, uint8_t* codes, bool divide, double sc, double M,
+                     double back, Round round, Dx dx) {
+  const bool trace = io.tq != nullptr;
+  for (long k = 0; k < n; k++) {
+    double x = divide ? f((double)w[k] / sc) : f((double)w[k] * sc);
+    if (v) x = f(x + (double)v[k]);
+    bool inRange = true;
+    if (x > M) x = M, inRange = false;
+    else if (x < -M) x = -M, inRange = false;
+    uint8_t code = 0;
+    const double q = round(x, codes ? &code : nullptr);
+    if (codes) codes[k] = code;
+    out[k] = (float)(q * back);
+    if (trace) {
+      io.tq[base + k] = (float)q;
+      io.tdx[base + k] = (float)dx(x, q, inRange);
+    }
+  }
+}
+
 void group(const Params& P, const Io& io, long g) {
   const long per = (P.cols + P.gs - 1) / P.gs;
   const long row = g / per, c0 = (g % per) * P.gs;
@@ -299,22 +324,17 @@ void group(const Params& P, const Io& io, long g) {
     }
     const double minExp = 2 - std::ldexp(1.0, P.ebits - 1);
     const bool e2m1 = P.elem == E2M1;
-    for (long k = 0; k < n; k++) {
-      double x = f((double)w[k] / scale);
-      if (v) x = f(x + (double)v[k]);
-      bool inRange = true;
-      if (x > M) x = M, inRange = false;
-      else if (x < -M) x = -M, inRange = false;
-      const double q = e2m1 ? cast_to_fp4(x) : quant_element(x, P.ebits, P.mbits, M);
-      if (codes) codes[k] = encode(q, P.elem);
-      out[k] = (float)(q * scale);
-      if (trace) {
-        io.tq[base + k] = (float)q;
-        double d = 0;
-        if (inRange && x != 0) d = P.ebits != 0 && floor_log2_f32(std::fabs(x)) >= minExp ? q / x : 1;
-        io.tdx[base + k] = (float)d;
-      }
-    }
+    elements(
+        io, base, n, w, v, out, codes, true, scale, M, scale,
+        [&](double x, uint8_t* code) {
+          const double q = e2m1 ? cast_to_fp4(x) : quant_element(x, P.ebits, P.mbits, M);
+          if (code) *code = encode(q, P.elem);
+          return q;
+        },
+        [&](double x, double q, bool inRange) {
+          if (!inRange || x == 0) return 0.0;
+          return P.ebits != 0 && floor_log2_f32(std::fabs(x)) >= minExp ? q / x : 1.0;
+        });
   } else if (P.family == NV) {
     const double gsc = P.globalScale;
     double s = f(gsc * f(mx * recip(6)));
@@ -344,20 +364,14 @@ void group(const Params& P, const Io& io, long g) {
       io.tp[g] = (float)(-back * back * dodb);
       io.tu[g] = (float)(back * dodb);
     }
-    for (long k = 0; k < n; k++) {
-      double x = f((double)w[k] * outScale);
-      if (v) x = f(x + (double)v[k]);
-      bool inRange = true;
-      if (x > 6) x = 6, inRange = false;
-      else if (x < -6) x = -6, inRange = false;
-      const double q = cast_to_fp4(x);
-      if (codes) codes[k] = encode(q, E2M1);
-      out[k] = (float)(q * back);
-      if (trace) {
-        io.tq[base + k] = (float)q;
-        io.tdx[base + k] = inRange && x != 0 ? 1.f : 0.f;
-      }
-    }
+    elements(
+        io, base, n, w, v, out, codes, false, outScale, 6, back,
+        [](double x, uint8_t* code) {
+          const double q = cast_to_fp4(x);
+          if (code) *code = encode(q, E2M1);
+          return q;
+        },
+        [](double x, double, bool inRange) { return inRange && x != 0 ? 1.0 : 0.0; });
   } else {
     const bool e4 = P.elem == E4M3;
     double scale = f(mx / M);
@@ -370,21 +384,14 @@ void group(const Params& P, const Io& io, long g) {
       io.tp[g] = (float)dsdb;
       io.tu[g] = (float)(-dsdb / scale);
     }
-    for (long k = 0; k < n; k++) {
-      double x = f((double)w[k] / scale);
-      if (v) x = f(x + (double)v[k]);
-      bool inRange = true;
-      if (x > M) x = M, inRange = false;
-      else if (x < -M) x = -M, inRange = false;
-      const int b = e4 ? f8e4m3_bits(x) : f8e5m2_bits(x);
-      if (codes) codes[k] = (uint8_t)b;
-      const double q = e4 ? f8e4m3_value(b) : f8e5m2_value(b);
-      out[k] = (float)(q * scale);
-      if (trace) {
-        io.tq[base + k] = (float)q;
-        io.tdx[base + k] = inRange ? 1.f : 0.f;
-      }
-    }
+    elements(
+        io, base, n, w, v, out, codes, true, scale, M, scale,
+        [&](double x, uint8_t* code) {
+          const int b = e4 ? f8e4m3_bits(x) : f8e5m2_bits(x);
+          if (code) *code = (uint8_t)b;
+          return e4 ? f8e4m3_value(b) : f8e5m2_value(b);
+        },
+        [](double, double, bool inRange) { return inRange ? 1.0 : 0.0; });
   }
 }
 

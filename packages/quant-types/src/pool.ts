@@ -120,12 +120,14 @@ export class QuantPool {
   /**
    * quantizeRows that returns before the work is done where the native quantizers take `type` (they run
    * on a native thread meanwhile: the exporter writes the previous tensor, its caller reads the next);
-   * elsewhere the rows are quantized here and wait() just hands them over.
+   * elsewhere the rows are quantized here and wait() just hands them over. `into`: a buffer the native quantizer
+   * writes the bytes into (startNativeRows), if it is big enough; the other paths return fresh bytes.
    */
-  startRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null): PendingRows {
+  startRows(type: number, data: Float32Array, ne0: number, imatrix?: Float32Array | null, into?: Uint8Array): PendingRows {
     const c = codecOf(type);
     if (ne0 % c.blockSize === 0 && data.length % ne0 === 0 && (!imatrix || imatrix.length === ne0)) {
-      const job = startNativeRows(type, data, ne0, c.usesImatrix ? imatrix ?? null : null, (data.length / ne0) * rowBytes(type, ne0), this.threads);
+      const outBytes = (data.length / ne0) * rowBytes(type, ne0);
+      const job = startNativeRows(type, data, ne0, c.usesImatrix ? imatrix ?? null : null, outBytes, this.threads, into && into.byteLength >= outBytes ? into : undefined);
       if (job) return job;
     }
     const bytes = this.quantizeRows(type, data, ne0, imatrix);

@@ -116,6 +116,11 @@ export class Checkpoint {
     return this.locate(name).readBytes(name, into);
   }
 
+  /** Raw bytes of rows [r0, r1) of a tensor (SafetensorsFile.readRowBytes). */
+  readRowBytes(name: string, r0: number, r1: number, into?: Uint8Array): Uint8Array {
+    return this.locate(name).readRowBytes(name, r0, r1, into);
+  }
+
   /**
    * Every tensor, shard by shard in file order, read into one reused buffer: each yielded
    * tensor is valid only until the next step (copy what you keep). Memory stays at the largest

@@ -85,6 +85,20 @@ export class SafetensorsFile {
     return this.readRange(i.begin, i.end - i.begin, into);
   }
 
+  /**
+   * Raw bytes of rows [r0, r1) of one tensor, a row being its innermost dimension (a 0-/1-D tensor is one row), in
+   * a fresh buffer or in `into`: a big tensor is streamed a few rows at a time instead of read whole.
+   */
+  readRowBytes(name: string, r0: number, r1: number, into?: Uint8Array): Uint8Array {
+    const i = this.info(name);
+    const rows = i.shape.length > 1 ? numelOf(i.shape) / i.shape[i.shape.length - 1]! : 1;
+    if (!(Number.isInteger(r0) && Number.isInteger(r1) && 0 <= r0 && r0 <= r1 && r1 <= rows)) {
+      throw new RangeError(`${this.path}: rows ${r0}…${r1} of tensor "${name}", which has ${rows}`);
+    }
+    const rowBytes = (i.end - i.begin) / rows;
+    return this.readRange(i.begin + r0 * rowBytes, (r1 - r0) * rowBytes, into);
+  }
+
   read(name: string): Tensor {
     const i = this.info(name);
     return Tensor.fromBytes(i.dtype, i.shape, this.readBytes(name));

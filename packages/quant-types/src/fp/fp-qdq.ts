@@ -446,6 +446,54 @@ export function absMax(x: Float32Array): number {
 }
 
 /**
+ * The element loop of every family (kernels-cpu's fp_qdq.cc `elements` is the same): for the n elements of a group
+ * (indices idx, V slots from vOff), x = w / sc (NV: w · sc, its reciprocal scale), + V, clamped to ±M, rounded on the
+ * family's element grid, W_qdq = q · back in float32, the code where `codes` is given, and the straight-through
+ * trace. The family is a branch per element, not a callback: one call site per family keeps the loop inlined.
+ */
+function fpElements(format: FpFormat, weight: Float32Array, idx: Int32Array, n: number, v: Float32Array | undefined, vOff: number, sc: number, back: number, qdq: Float32Array, codes: Uint8Array | null, trace: FpTrace | undefined): void {
+  // the family as booleans, tested per element
+  const nv = format.family === 'nv';
+  const fp8 = format.family === 'fp8';
+  const mx = format.family === 'mx';
+  const el = format.element;
+  const M = nv ? 6 : format.maxNorm;
+  const e2m1 = el === 'e2m1';
+  const e4 = el === 'e4m3';
+  const minExp = 2 - 2 ** (format.ebits - 1);
+  for (let k = 0; k < n; k++) {
+    const i = idx[k]!;
+    let x = nv ? f(weight[i]! * sc) : f(weight[i]! / sc);
+    if (v) x = f(x + v[vOff + k]!);
+    let inRange = true;
+    if (x > M) (x = M), (inRange = false);
+    else if (x < -M) (x = -M), (inRange = false);
+    let q: number;
+    if (fp8) {
+      // the element's bits are the rounding itself
+      const b = e4 ? f32ToF8E4M3Bits(x) : f32ToF8E5M2Bits(x);
+      if (codes) codes[i] = b;
+      q = e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b);
+    } else {
+      // E2M1 (NVFP4, MXFP4): the NVFP4 cast is the same rounding (half to even on the grid), without a log2 per element
+      q = e2m1 ? castToFp4(x) : quantElement(x, format.ebits, format.mbits, M);
+      if (codes) codes[i] = encodeElement(q, el);
+    }
+    qdq[i] = f(q * back);
+    if (trace) {
+      trace.q[i] = q;
+      let d: number;
+      if (fp8) d = inRange ? 1 : 0;
+      else if (!inRange || x === 0) d = 0;
+      // MX: the original's element rounding under autograd: its private exponent follows x (floor_ste of log2|x|), so
+      // d q/dx = q/x where that exponent is not clipped at the smallest, else 1; NVFP4's cast passes the gradient
+      else d = mx && format.ebits !== 0 && floorLog2F32(Math.abs(x)) >= minExp ? q / x : 1;
+      trace.dx[i] = d;
+    }
+  }
+}
+
+/**
  * Quantize–dequantize of a weight [out, in] under a floating-point scheme, with SignRound's values if given;
  * the codes and scales an exporter writes (QuantizedWeight's floating-point fields).
  */
@@ -506,29 +554,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
           trace.p[g] = dsdb;
           trace.u[g] = -dsdb / scale;
         }
-        const minExp = 2 - 2 ** (format.ebits - 1);
-        const e2m1 = el === 'e2m1';
-        for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
-          const i = idx[k]!;
-          const slot = k;
-          let x = f(weight[i]! / scale);
-          if (v) x = f(x + v[vOff + slot]!);
-          let inRange = true;
-          if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
-          else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
-          // E2M1: the NVFP4 cast is the same rounding (half to even on the grid), without a log2 per element
-          const q = e2m1 ? castToFp4(x) : quantElement(x, format.ebits, format.mbits, format.maxNorm);
-          if (withCodes) codes[i] = encodeElement(q, el);
-          qdq[i] = f(q * scale);
-          if (trace) {
-            trace.q[i] = q;
-            // the original's element rounding under autograd: its private exponent follows x (floor_ste of log2|x|), so
-            // d q/dx = q/x where that exponent is not clipped at the smallest, else 1; 0 at x = 0 (sign(0))
-            let d = 0;
-            if (inRange && x !== 0) d = format.ebits !== 0 && floorLog2F32(Math.abs(x)) >= minExp ? q / x : 1;
-            trace.dx[i] = d;
-          }
-        }
+        fpElements(format, weight, idx, geo.fill(g, idx), v, vOff, scale, scale, qdq, withCodes ? codes : null, trace);
       } else if (format.family === 'nv') {
         const gsc = globalScale!;
         let s = f(gsc * f(mx * recip(6)));
@@ -559,22 +585,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
           trace.p[g] = -back * back * dodb;
           trace.u[g] = back * dodb;
         }
-        for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
-          const i = idx[k]!;
-          const slot = k;
-          let x = f(weight[i]! * outScale);
-          if (v) x = f(x + v[vOff + slot]!);
-          let inRange = true;
-          if (x > 6) (x = 6), (inRange = false);
-          else if (x < -6) (x = -6), (inRange = false);
-          const q = castToFp4(x);
-          if (withCodes) codes[i] = encodeElement(q, 'e2m1');
-          qdq[i] = f(q * back);
-          if (trace) {
-            trace.q[i] = q;
-            trace.dx[i] = inRange && x !== 0 ? 1 : 0;
-          }
-        }
+        fpElements(format, weight, idx, geo.fill(g, idx), v, vOff, outScale, back, qdq, withCodes ? codes : null, trace);
       } else {
         const e4 = el === 'e4m3';
         let scale = f(mx / format.maxNorm);
@@ -588,23 +599,7 @@ export function quantizeFp(weight: Float32Array, out: number, inF: number, schem
           trace.p[g] = dsdb;
           trace.u[g] = -dsdb / scale;
         }
-        for (let k = 0, n = geo.fill(g, idx); k < n; k++) {
-          const i = idx[k]!;
-          const slot = k;
-          let x = f(weight[i]! / scale);
-          if (v) x = f(x + v[vOff + slot]!);
-          let inRange = true;
-          if (x > format.maxNorm) (x = format.maxNorm), (inRange = false);
-          else if (x < -format.maxNorm) (x = -format.maxNorm), (inRange = false);
-          const b = e4 ? f32ToF8E4M3Bits(x) : f32ToF8E5M2Bits(x);
-          codes[i] = b;
-          const q = e4 ? f8E4M3BitsToF32(b) : f8E5M2BitsToF32(b);
-          qdq[i] = f(q * scale);
-          if (trace) {
-            trace.q[i] = q;
-            trace.dx[i] = inRange ? 1 : 0;
-          }
-        }
+        fpElements(format, weight, idx, geo.fill(g, idx), v, vOff, scale, scale, qdq, codes, trace);
       }
     }
   }

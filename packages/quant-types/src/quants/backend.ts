@@ -50,11 +50,14 @@ export interface PendingRows {
 /**
  * Starts the native quantizer on a native thread and returns at once (null where quantizeRows would not use
  * the addon for `type`): the caller reads or writes meanwhile, then wait()s, synchronously. `data` and
- * `imatrix` must not change until then. Arguments as quantizeRows, already checked by the caller.
+ * `imatrix` must not change until then. Arguments as quantizeRows, already checked by the caller. The bytes go
+ * into `into` (its first outBytes) when given, so that a streaming caller reuses one buffer instead of leaving a
+ * fresh one per piece to the garbage collector; it must not be touched until wait() returns.
  */
-export function startNativeRows(type: number, data: Float32Array, ne0: number, imatrix: Float32Array | null, outBytes: number, threads: number): PendingRows | null {
+export function startNativeRows(type: number, data: Float32Array, ne0: number, imatrix: Float32Array | null, outBytes: number, threads: number, into?: Uint8Array): PendingRows | null {
   if (!nativeQuantizer(type) || !native?.ggmlQuantizeStart || !native.ggmlQuantizeWait || data.length === 0) return null;
-  const out = new Uint8Array(outBytes);
+  if (into && into.byteLength < outBytes) throw new RangeError(`startNativeRows: ${outBytes} bytes do not fit a buffer of ${into.byteLength}`);
+  const out = into ? into.subarray(0, outBytes) : new Uint8Array(outBytes);
   const job = native.ggmlQuantizeStart(type, data, ne0, imatrix, out, threads);
   const wait = native.ggmlQuantizeWait;
   let done = false;
