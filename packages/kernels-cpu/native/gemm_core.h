@@ -245,20 +245,23 @@ static void gemm_team(const Args& g, const Ops& ops, const Blocking& bl, idx i0,
 }
 
 // All of op(B) packed at once, panel after panel in (pc, jc) order: the panel at (pc, jc) starts at
-// Bp + pc * npad + jc * kc (npad = n rounded up to NR). Member `id` of `size` packs every size-th
-// micro-panel, so a team shares the work.
+// Bp + pc * npad + jc * kc (npad = n rounded up to NR). Member `id` of `size` packs the id-th of
+// `size` runs of whole micro-panels of every panel, in one pack_b call, so that a packer reading
+// B row by row reads runs of rows, not 32-float pieces (docs/perf/signround-iteration.md, "Round 4").
 static inline idx round_up(idx x, idx r) { return (x + r - 1) / r * r; }
 static inline idx pack_b_all_floats(const Args& g, int NR) { return g.k * round_up(g.n, NR); }
 static void pack_b_all(const Args& g, const Ops& ops, const Blocking& bl, float* Bp, int id, int size) {
   const int NR = ops.nr;
   const idx npad = round_up(g.n, NR);
-  idx q = 0;
   for (idx pc = 0; pc < g.k; pc += bl.kc) {
     const idx kc = (g.k - pc < bl.kc) ? (g.k - pc) : bl.kc;
     for (idx jc = 0; jc < g.n; jc += bl.nc) {
       const idx nc = (g.n - jc < bl.nc) ? (g.n - jc) : bl.nc;
-      for (idx jr = 0; jr < nc; jr += NR, q++)
-        if (q % size == id) ops.pack_b(g, pc, jc + jr, kc, (nc - jr < NR) ? nc - jr : NR, Bp + pc * npad + (jc + jr) * kc);
+      const idx panels = (nc + NR - 1) / NR;
+      const idx q0 = panels * id / size, q1 = panels * (id + 1) / size;
+      if (q1 <= q0) continue;
+      const idx j0 = q0 * NR, j1 = q1 * NR < nc ? q1 * NR : nc;
+      ops.pack_b(g, pc, jc + j0, kc, j1 - j0, Bp + pc * npad + (jc + j0) * kc);
     }
   }
 }
