@@ -174,33 +174,51 @@ struct Team {
   }
 };
 
-// C[i0:i0+mc, j0:j0+nc] (+)= packed A block (mc x kc) · packed B panel (kc x nc): the ir/jr loops
-// around the micro-kernel. Partial tiles go through a stack tile.
-static void compute_block(const Args& g, const Ops& ops, idx i0, idx mc, idx j0, idx nc, idx kc, float beta,
-                          const float* Ap, const float* Bp) {
-  const int MR = ops.mr, NR = ops.nr;
+// One MR x NR tile of C (+)= micro-panel ap · micro-panel bp; a partial tile goes through a stack tile.
+static GEMM_INLINE void compute_tile(const Args& g, const Ops& ops, idx i, idx mr, idx j, idx nr, idx kc, float beta,
+                                     const float* ap, const float* bp) {
+  float* c = g.c + i * g.ldc + j;
+  if (mr == ops.mr && nr == ops.nr) {
+    ops.kern(kc, ap, bp, c, g.ldc, beta);
+    return;
+  }
   alignas(64) float tile[16 * 64];  // MR * NR <= 1024
-  for (idx ir = 0; ir < mc; ir += MR) {
-    const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
-    const float* ap = Ap + ir * kc;
+  const int NR = ops.nr;
+  ops.kern(kc, ap, bp, tile, NR, 0.0f);
+  for (idx r = 0; r < mr; r++) {
+    float* ci = c + r * g.ldc;
+    const float* ti = tile + r * NR;
+    if (beta == 0.0f)
+      for (idx q = 0; q < nr; q++) ci[q] = ti[q];
+    else
+      for (idx q = 0; q < nr; q++) ci[q] = ti[q] + beta * ci[q];
+  }
+}
+
+// C[i0:i0+mc, j0:j0+nc] (+)= packed A block (mc x kc) · packed B panel (kc x nc): the ir/jr loops
+// around the micro-kernel. Every tile gets the same operations in either loop order.
+// b_outer false (ir outer): an A micro-panel meets every B micro-panel of the panel, which the team
+// packed into L2 just before. b_outer true (jr outer): a B micro-panel meets every A micro-panel of
+// the block in a row. When B is packed whole (gemm_rows_packed_b) each row chunk reads it from L3 or
+// memory, and with ir outer the chunk's first A micro-panel streamed the whole panel from there at
+// the kernel's pace (~9 bytes a cycle); jr outer reads each B micro-panel from memory once and then
+// from L2, while the block's A (at most 16 micro-panels, 344 KiB) stays in L2.
+// docs/perf/signround-iteration.md, "Round 4".
+static void compute_block(const Args& g, const Ops& ops, idx i0, idx mc, idx j0, idx nc, idx kc, float beta,
+                          const float* Ap, const float* Bp, bool b_outer = false) {
+  const int MR = ops.mr, NR = ops.nr;
+  if (b_outer) {
     for (idx jr = 0; jr < nc; jr += NR) {
       const idx nr = (nc - jr < NR) ? (nc - jr) : NR;
-      const float* bp = Bp + jr * kc;
-      float* c = g.c + (i0 + ir) * g.ldc + (j0 + jr);
-      if (mr == MR && nr == NR) {
-        ops.kern(kc, ap, bp, c, g.ldc, beta);
-      } else {
-        ops.kern(kc, ap, bp, tile, NR, 0.0f);
-        for (idx i = 0; i < mr; i++) {
-          float* ci = c + i * g.ldc;
-          const float* ti = tile + i * NR;
-          if (beta == 0.0f)
-            for (idx j = 0; j < nr; j++) ci[j] = ti[j];
-          else
-            for (idx j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
-        }
-      }
+      for (idx ir = 0; ir < mc; ir += MR)
+        compute_tile(g, ops, i0 + ir, (mc - ir < MR) ? (mc - ir) : MR, j0 + jr, nr, kc, beta, Ap + ir * kc, Bp + jr * kc);
     }
+    return;
+  }
+  for (idx ir = 0; ir < mc; ir += MR) {
+    const idx mr = (mc - ir < MR) ? (mc - ir) : MR;
+    for (idx jr = 0; jr < nc; jr += NR)
+      compute_tile(g, ops, i0 + ir, mr, j0 + jr, (nc - jr < NR) ? (nc - jr) : NR, kc, beta, Ap + ir * kc, Bp + jr * kc);
   }
 }
 
@@ -245,20 +263,23 @@ static void gemm_team(const Args& g, const Ops& ops, const Blocking& bl, idx i0,
 }
 
 // All of op(B) packed at once, panel after panel in (pc, jc) order: the panel at (pc, jc) starts at
-// Bp + pc * npad + jc * kc (npad = n rounded up to NR). Member `id` of `size` packs every size-th
-// micro-panel, so a team shares the work.
+// Bp + pc * npad + jc * kc (npad = n rounded up to NR). Member `id` of `size` packs the id-th of
+// `size` runs of whole micro-panels of every panel, in one pack_b call, so that a packer reading
+// B row by row reads runs of rows, not 32-float pieces (docs/perf/signround-iteration.md, "Round 4").
 static inline idx round_up(idx x, idx r) { return (x + r - 1) / r * r; }
 static inline idx pack_b_all_floats(const Args& g, int NR) { return g.k * round_up(g.n, NR); }
 static void pack_b_all(const Args& g, const Ops& ops, const Blocking& bl, float* Bp, int id, int size) {
   const int NR = ops.nr;
   const idx npad = round_up(g.n, NR);
-  idx q = 0;
   for (idx pc = 0; pc < g.k; pc += bl.kc) {
     const idx kc = (g.k - pc < bl.kc) ? (g.k - pc) : bl.kc;
     for (idx jc = 0; jc < g.n; jc += bl.nc) {
       const idx nc = (g.n - jc < bl.nc) ? (g.n - jc) : bl.nc;
-      for (idx jr = 0; jr < nc; jr += NR, q++)
-        if (q % size == id) ops.pack_b(g, pc, jc + jr, kc, (nc - jr < NR) ? nc - jr : NR, Bp + pc * npad + (jc + jr) * kc);
+      const idx panels = (nc + NR - 1) / NR;
+      const idx q0 = panels * id / size, q1 = panels * (id + 1) / size;
+      if (q1 <= q0) continue;
+      const idx j0 = q0 * NR, j1 = q1 * NR < nc ? q1 * NR : nc;
+      ops.pack_b(g, pc, jc + j0, kc, j1 - j0, Bp + pc * npad + (jc + j0) * kc);
     }
   }
 }
@@ -274,7 +295,7 @@ static void gemm_rows_packed_b(const Args& g, const Ops& ops, const Blocking& bl
     ops.pack_a(g, i0, pc, m, kc, Ap);
     for (idx jc = 0; jc < g.n; jc += bl.nc) {
       const idx nc = (g.n - jc < bl.nc) ? (g.n - jc) : bl.nc;
-      compute_block(g, ops, i0, m, jc, nc, kc, beta, Ap, Bp + pc * npad + jc * kc);
+      compute_block(g, ops, i0, m, jc, nc, kc, beta, Ap, Bp + pc * npad + jc * kc, true);
     }
   }
 }

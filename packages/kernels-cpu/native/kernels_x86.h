@@ -14,6 +14,18 @@ namespace gemm {
 constexpr int AVX512_MR = 14;
 constexpr int AVX512_NR = 32;
 
+// Prefetch the `lines` cache lines of each of the `rows` rows of a C tile.
+template <int rows, int lines, int hint>
+GEMM_INLINE void prefetch_tile(const float* C, idx ldc) {
+  const char* c = (const char*)C;
+  const idx stride = ldc * (idx)sizeof(float);
+  for (int r = 0; r < rows; r++) {
+    for (int l = 0; l < lines; l++) _mm_prefetch(c + 64 * l, (_mm_hint)hint);
+    __asm__("" : "+r"(c));
+    c += stride;
+  }
+}
+
 __attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(idx kc, const float* A,
                                                                               const float* B, float* C,
                                                                               idx ldc, float beta) {
@@ -24,7 +36,17 @@ __attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(i
     c0[r] = _mm512_setzero_ps();
     c1[r] = _mm512_setzero_ps();
   }
+  // The C tile is read at the end, after kc steps (~5,000 cycles at kc 384); at the block's shapes it
+  // has left L2 since the previous k slice, and those 28 line loads stalled the end of every call.
+  // Fetch it to L2 now and to L1 CPF steps before the end (the B stream evicts L1 in between).
+  // docs/perf/signround-iteration.md, "Round 4". The row pointer is walked through an empty asm so
+  // that the compiler keeps no per-row address live into the loop: the loop uses 31 of the 32 zmm
+  // registers, and an extra live value made GCC spill a B vector to the stack (0.62 of the speed).
+  constexpr idx CPF = 24;
+  prefetch_tile<MR, 2, _MM_HINT_T1>(C, ldc);
+  const idx c_at = kc > CPF ? kc - CPF : -1;
   for (idx p = 0; p < kc; p++) {
+    if (p == c_at) prefetch_tile<MR, 2, _MM_HINT_T0>(C, ldc);
     const __m512 b0 = _mm512_load_ps(B);
     const __m512 b1 = _mm512_load_ps(B + 16);
     // both cache lines of the B row eight steps ahead (prefetching one of the two left every other
@@ -83,64 +105,97 @@ __attribute__((target("avx512f"), always_inline)) static inline void transpose16
   }
 }
 
+// Packing a transposed operand reads one stored row after another, each a new page: fetch the row
+// this many rows ahead, every line of the `n` floats used.
+constexpr idx ROWS_AHEAD = 4;
+GEMM_INLINE void prefetch_row(const float* row, idx n) {
+  const char* q = (const char*)row;
+  const idx bytes = n * (idx)sizeof(float);
+  if (bytes <= 0) return;
+  for (idx b = 0; b < bytes; b += 64) _mm_prefetch(q + b, _MM_HINT_T0);
+  _mm_prefetch(q + bytes - 1, _MM_HINT_T0);
+}
+
 __attribute__((target("avx512f"))) static void pack_a_avx512(const Args& g, idx i0, idx p0, idx mc, idx kc, float* Ap) {
   constexpr int MR = AVX512_MR;
   constexpr __mmask16 mask = (__mmask16)((1u << MR) - 1);
   const __m512 va = _mm512_set1_ps(g.alpha);
+  if (g.ta) {
+    // stored [k, m]: each stored row's mc values are read once, front to back, and dealt out to the
+    // micro-panels, with the row ROWS_AHEAD below fetched meanwhile. Packing micro-panel by
+    // micro-panel walked kc rows 4-12 KiB apart for 56 bytes each, a new page every access, which
+    // no hardware prefetcher follows: 6-7% of a weight gradient's time with n = 1024, 3% now
+    // (docs/perf/signround-iteration.md, "Round 4"; row by row without the prefetch was no faster).
+    const idx full = mc / MR * MR;
+    const float* src = g.a + p0 * g.lda + i0;
+    for (idx p = 0; p < kc; p++) {
+      const float* s = src + p * g.lda;
+      if (p + ROWS_AHEAD < kc) prefetch_row(s + ROWS_AHEAD * g.lda, full);
+      float* d = Ap + p * MR;
+      for (idx ir = 0; ir < full; ir += MR)
+        _mm512_mask_storeu_ps(d + ir * kc, mask, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(mask, s + ir)));
+    }
+    if (full < mc) pack_a_generic<MR>(g, i0 + full, p0, mc - full, kc, Ap + full * kc);
+    return;
+  }
   for (idx ir = 0; ir < mc; ir += MR) {
     float* dst = Ap + ir * kc;
     if (mc - ir < MR) {
       pack_a_generic<MR>(g, i0 + ir, p0, mc - ir, kc, dst);
       continue;
     }
-    if (g.ta) {
-      const float* src = g.a + p0 * g.lda + (i0 + ir);
-      for (idx p = 0; p < kc; p++)
-        _mm512_mask_storeu_ps(dst + p * MR, mask, _mm512_mul_ps(va, _mm512_maskz_loadu_ps(mask, src + p * g.lda)));
-    } else {
-      const float* src = g.a + (i0 + ir) * g.lda + p0;
-      idx p = 0;
-      for (; p + 16 <= kc; p += 16) {
-        __m512 r[16];
-        for (int i = 0; i < MR; i++) r[i] = _mm512_loadu_ps(src + i * g.lda + p);
-        for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_ps();
-        transpose16(r);
-        for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, mask, _mm512_mul_ps(va, r[q]));
-      }
-      for (; p < kc; p++)
-        for (int i = 0; i < MR; i++) dst[p * MR + i] = g.alpha * src[i * g.lda + p];
+    // stored [m, k]: 16 x 16 transposes (14 rows and two of zeros)
+    const float* src = g.a + (i0 + ir) * g.lda + p0;
+    idx p = 0;
+    for (; p + 16 <= kc; p += 16) {
+      __m512 r[16];
+      for (int i = 0; i < MR; i++) r[i] = _mm512_loadu_ps(src + i * g.lda + p);
+      for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_ps();
+      transpose16(r);
+      for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, mask, _mm512_mul_ps(va, r[q]));
     }
+    for (; p < kc; p++)
+      for (int i = 0; i < MR; i++) dst[p * MR + i] = g.alpha * src[i * g.lda + p];
   }
 }
 
 __attribute__((target("avx512f"))) static void pack_b_avx512(const Args& g, idx p0, idx j0, idx kc, idx nc, float* Bp) {
   constexpr int NR = AVX512_NR;
+  if (!g.tb) {
+    // stored [k, n]: row by row with the row ROWS_AHEAD below fetched, as pack_a_avx512 does for ta
+    const idx full = nc / NR * NR;
+    const float* src = g.b + p0 * g.ldb + j0;
+    for (idx p = 0; p < kc; p++) {
+      const float* s = src + p * g.ldb;
+      if (p + ROWS_AHEAD < kc) prefetch_row(s + ROWS_AHEAD * g.ldb, full);
+      float* d = Bp + p * NR;
+      for (idx jr = 0; jr < full; jr += NR) {
+        _mm512_store_ps(d + jr * kc, _mm512_loadu_ps(s + jr));
+        _mm512_store_ps(d + jr * kc + 16, _mm512_loadu_ps(s + jr + 16));
+      }
+    }
+    if (full < nc) pack_b_generic<NR>(g, p0, j0 + full, kc, nc - full, Bp + full * kc);
+    return;
+  }
   for (idx jr = 0; jr < nc; jr += NR) {
     float* dst = Bp + jr * kc;
     if (nc - jr < NR) {
       pack_b_generic<NR>(g, p0, j0 + jr, kc, nc - jr, dst);
       continue;
     }
-    if (!g.tb) {
-      const float* src = g.b + p0 * g.ldb + (j0 + jr);
-      for (idx p = 0; p < kc; p++) {
-        _mm512_store_ps(dst + p * NR, _mm512_loadu_ps(src + p * g.ldb));
-        _mm512_store_ps(dst + p * NR + 16, _mm512_loadu_ps(src + p * g.ldb + 16));
+    // stored [n, k]: 16 x 16 transposes
+    const float* src = g.b + (j0 + jr) * g.ldb + p0;
+    idx p = 0;
+    for (; p + 16 <= kc; p += 16) {
+      for (int h = 0; h < 2; h++) {
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (16 * h + i) * g.ldb + p);
+        transpose16(r);
+        for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (p + q) * NR + 16 * h, r[q]);
       }
-    } else {
-      const float* src = g.b + (j0 + jr) * g.ldb + p0;
-      idx p = 0;
-      for (; p + 16 <= kc; p += 16) {
-        for (int h = 0; h < 2; h++) {
-          __m512 r[16];
-          for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (16 * h + i) * g.ldb + p);
-          transpose16(r);
-          for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (p + q) * NR + 16 * h, r[q]);
-        }
-      }
-      for (; p < kc; p++)
-        for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * g.ldb + p];
     }
+    for (; p < kc; p++)
+      for (int j = 0; j < NR; j++) dst[p * NR + j] = src[j * g.ldb + p];
   }
 }
 
