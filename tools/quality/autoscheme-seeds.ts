@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 
 interface Row { run: string; seed: number; bits: number; ppl: number; kld?: number }
 const files = process.argv.slice(2);
-if (files.length === 0) throw new Error('usage: npm run autoscheme-seeds -- FILE...  (autoscheme-table outputs)');
+if (files.length === 0) {
+  console.error('usage: npm run autoscheme-seeds -- FILE...  (autoscheme-table outputs)');
+  process.exit(1);
+}
 const runs = new Map<string, Row[]>();
 for (const f of files) {
   for (const line of readFileSync(f, 'utf8').split('\n')) {
@@ -17,7 +20,7 @@ for (const f of files) {
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 // sample standard deviation of one run; the mean's standard error is sd / √n
 const sd = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
-const fmt = (xs: number[], digits: number) => `${mean(xs).toFixed(digits)} ± ${sd(xs).toFixed(digits)}`;
+const fmt = (xs: number[], digits: number) => (xs.length < 2 ? mean(xs).toFixed(digits) : `${mean(xs).toFixed(digits)} ± ${sd(xs).toFixed(digits)}`);
 console.log('| run | bits | seeds | perplexity mean ± sd | KL mean ± sd |\n|---|---:|---|---:|---:|');
 for (const [run, rows] of runs) {
   const kl = rows.map((r) => r.kld).filter((x): x is number => x !== undefined);
