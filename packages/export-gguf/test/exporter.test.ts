@@ -2,12 +2,11 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Checkpoint } from '@autoround/core-tensor';
-import { Registry, memoryLogger, presetScheme, type ExportContext, type ModelSpec } from '@autoround/core';
+import { Registry, presetScheme } from '@autoround/core';
 import { readConfig } from '@autoround/core';
 import plugin, { exportGguf, ggufExporter, readGguf } from '../src/index.js';
 import { ggmlTypeName } from '@autoround/quant-types';
-import { writeSynthModel } from './fixtures.js';
+import { exportContext, writeSynthModel } from './fixtures.js';
 import { HAS_SHARED, STORIES } from '@autoround/testing';
 
 const stories = STORIES;
@@ -30,28 +29,11 @@ describe('the gguf exporter plugin', () => {
     expect(ggufExporter.check(s, 'gguf')).toMatch(/name the GGUF type, e\.g\. gguf:q4_k_m/);
   });
 
-  function context(modelDir: string, outDir: string, format: string): ExportContext & { log: ReturnType<typeof memoryLogger> } {
-    const config = readConfig(modelDir);
-    return {
-      format,
-      dir: outDir,
-      sourceDir: modelDir,
-      spec: { architecture: config.architectures![0]! } as unknown as ModelSpec,
-      config,
-      checkpoint: Checkpoint.open(modelDir),
-      scheme: presetScheme('GGUF:Q4_K_M'),
-      layerSchemes: new Map(),
-      quantArgs: {},
-      maxShardBytes: 5e9,
-      log: memoryLogger(),
-    };
-  }
-
   it('a session fed by the host writes the same bytes as exportGguf; missing tensors come from the checkpoint', async () => {
     const dir = join(tmp, 'qwen3');
     writeSynthModel(dir, { kind: 'qwen3', hidden: 256, heads: 2, kvHeads: 1, headDim: 128, inter: 512, layers: 2, vocab: 320, tied: true });
     const out = join(tmp, 'out');
-    const ctx = context(dir, out, 'gguf:q4_k_m');
+    const ctx = exportContext(dir, out, 'gguf:q4_k_m');
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
     const session = ggufExporter.open(ctx);
@@ -90,7 +72,7 @@ describe('the gguf exporter plugin', () => {
   it.skipIf(!haveStories)('stories260K Q4_K_M: the fallbacks are logged and the output name is <model>-<TYPE>.gguf', async () => {
     const out = join(tmp, 'stories-out');
     mkdirSync(out, { recursive: true });
-    const ctx = context(stories, out, 'gguf:q4_k_m');
+    const ctx = exportContext(stories, out, 'gguf:q4_k_m');
     const s = ggufExporter.open(ctx);
     await s.finish();
     ctx.checkpoint.close();

@@ -1,10 +1,29 @@
 // Small synthetic Hugging Face checkpoints (random weights) for Qwen2, Qwen3 and Llama-3-style models.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ShardedSafetensorsWriter } from '@autoround/core-tensor';
+import { Checkpoint, ShardedSafetensorsWriter } from '@autoround/core-tensor';
+import { memoryLogger, presetScheme, readConfig, type ExportContext, type ModelSpec } from '@autoround/core';
 import { mulberry32 as rng, randn } from '@autoround/testing';
 
 export { rng, randn };
+
+/** The context the host hands the GGUF exporter for a model folder (a Q4_K_M run unless `format` says otherwise). */
+export function exportContext(modelDir: string, outDir: string, format: string, quantArgs: Record<string, unknown> = {}): ExportContext & { log: ReturnType<typeof memoryLogger> } {
+  const config = readConfig(modelDir);
+  return {
+    format,
+    dir: outDir,
+    sourceDir: modelDir,
+    spec: { architecture: config.architectures![0]! } as unknown as ModelSpec,
+    config,
+    checkpoint: Checkpoint.open(modelDir),
+    scheme: presetScheme('GGUF:Q4_K_M'),
+    layerSchemes: new Map(),
+    quantArgs,
+    maxShardBytes: 5e9,
+    log: memoryLogger(),
+  };
+}
 
 /** GPT-2's bytes_to_unicode: the printable stand-in of every byte. */
 export function byteToUnicode(): string[] {

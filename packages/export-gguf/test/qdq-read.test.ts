@@ -3,36 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint } from '@autoround/core-tensor';
-import { memoryLogger, presetScheme, type ExportContext, type ModelSpec } from '@autoround/core';
+import { presetScheme } from '@autoround/core';
 import { exportGguf, ggufExporter, ggufLayerTypes, readGgufWeights } from '../src/index.js';
 import { planGguf } from '../src/export.js';
 import { GGMLType, ggufQuantizedWeight } from '@autoround/quant-types';
 import { readConfig } from '@autoround/core';
 import { permuteRows, reversePermuteRowBytes, reversePermuteRows } from '../src/tensor-map.js';
-import { randn, rng, writeSynthModel } from './fixtures.js';
+import { exportContext, randn, rng, writeSynthModel } from './fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-qdq-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const llamaDir = join(tmp, 'llama3');
 const weights = writeSynthModel(llamaDir, { kind: 'llama3', hidden: 256, heads: 4, kvHeads: 2, headDim: 64, inter: 512, layers: 2, vocab: 300, tied: false });
-
-function context(modelDir: string, outDir: string, format: string, quantArgs: Record<string, unknown> = {}): ExportContext & { log: ReturnType<typeof memoryLogger> } {
-  const config = readConfig(modelDir);
-  return {
-    format,
-    dir: outDir,
-    sourceDir: modelDir,
-    spec: { architecture: config.architectures![0]! } as unknown as ModelSpec,
-    config,
-    checkpoint: Checkpoint.open(modelDir),
-    scheme: presetScheme('GGUF:Q4_K_M'),
-    layerSchemes: new Map(),
-    quantArgs,
-    maxShardBytes: 5e9,
-    log: memoryLogger(),
-  };
-}
 
 describe('GGUF types as QDQ', () => {
   it('ggufLayerTypes makes the choices the exporter plans (mix and fallbacks)', () => {
@@ -69,7 +52,7 @@ describe('the gguf session with algorithm results', () => {
     const types = ggufLayerTypes({ config: cfg, sourceTensors, fileType: 'Q4_K_M', hasImatrix: false });
     const out = join(tmp, 'alg');
     mkdirSync(out, { recursive: true });
-    const ctx = context(llamaDir, out, 'gguf:q4_k_m');
+    const ctx = exportContext(llamaDir, out, 'gguf:q4_k_m');
     const s = ggufExporter.open(ctx);
     for (const n of ctx.checkpoint.names) if (!linears.some((l) => n === `${l}.weight`)) s.writeTensor(n, ctx.checkpoint.read(n));
     for (const l of linears) {
@@ -89,7 +72,7 @@ describe('the gguf session with algorithm results', () => {
     const types = ggufLayerTypes({ config: cfg, sourceTensors, fileType: 'Q3_K_M', hasImatrix: true });
     const out = join(tmp, 'alg-im');
     mkdirSync(out, { recursive: true });
-    const ctx = context(llamaDir, out, 'gguf:q3_k_m', { iters: 0, nsamples: 8 });
+    const ctx = exportContext(llamaDir, out, 'gguf:q3_k_m', { iters: 0, nsamples: 8 });
     const s = ggufExporter.open(ctx);
     const im = new Map<string, Float32Array>();
     for (const l of linears) {
@@ -112,7 +95,7 @@ describe('the gguf session with algorithm results', () => {
   it('reads a written folder back as HF float weights: detect, read, Q/K order and shapes', async () => {
     const out = join(tmp, 'f32');
     mkdirSync(out, { recursive: true });
-    const ctx = context(llamaDir, out, 'gguf:f32');
+    const ctx = exportContext(llamaDir, out, 'gguf:f32');
     const s = ggufExporter.open(ctx);
     await s.finish();
     ctx.checkpoint.close();

@@ -7,11 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Checkpoint, type DType, ShardedSafetensorsWriter, fromFloat32, toFloat32 } from '@autoround/core-tensor';
-import { memoryLogger, presetScheme, readConfig, type ExportContext, type ModelSpec } from '@autoround/core';
 import { quantizeRows } from '@autoround/quant-types';
 import { exportGguf, ggufExporter, ggufTensorName, readGguf, reversePermuteRows } from '../src/index.js';
 import { PIECE_ELEMENTS } from '../src/export.js';
-import { writeSynthModel } from './fixtures.js';
+import { exportContext, writeSynthModel } from './fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gguf-streaming-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -25,23 +24,6 @@ function writeAs(from: string, dir: string, dtype: DType, tensors: ReadonlyMap<s
   const w = new ShardedSafetensorsWriter(dir);
   for (const [n, t] of tensors) w.add(n, dtype, t.shape, fromFloat32(dtype, t.data));
   w.close();
-}
-
-function context(modelDir: string, outDir: string, format: string): ExportContext {
-  const config = readConfig(modelDir);
-  return {
-    format,
-    dir: outDir,
-    sourceDir: modelDir,
-    spec: { architecture: config.architectures![0]! } as unknown as ModelSpec,
-    config,
-    checkpoint: Checkpoint.open(modelDir),
-    scheme: presetScheme('GGUF:Q4_K_M'),
-    layerSchemes: new Map(),
-    quantArgs: {},
-    maxShardBytes: 5e9,
-    log: memoryLogger(),
-  };
 }
 
 describe('row-chunked GGUF export', () => {
@@ -85,7 +67,7 @@ describe('row-chunked GGUF export', () => {
       // the plugin path: the host hands each tensor as it is stored (bf16/f16), in its own order
       const out = join(tmp, `session-${dtype}`);
       mkdirSync(out, { recursive: true });
-      const ctx = context(asLow, out, 'gguf:q4_k_m');
+      const ctx = exportContext(asLow, out, 'gguf:q4_k_m');
       const session = ggufExporter.open(ctx);
       for (const n of ctx.checkpoint.names.reverse()) session.writeTensor(n, ctx.checkpoint.read(n));
       await session.finish();
