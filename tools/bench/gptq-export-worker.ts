@@ -5,6 +5,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readSync, statSync, writeF
 import { join } from 'node:path';
 import { AutoRound, silentLogger } from '@autoround/autoround';
 import { ShardedSafetensorsWriter, f32ToBf16Bits } from '@autoround/core-tensor';
+import { peakRssMiB } from './peak-rss.js';
 
 const [mode, src, out, shardBytes, ...dims] = process.argv.slice(2) as [string, string, string, string, ...string[]];
 
@@ -116,6 +117,6 @@ process.stdout.write(
     sourceBytes,
     outBytes: shards.reduce((a, b) => a + b, 0),
     largestOutShard: Math.max(0, ...shards),
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    maxRssBytes: peakRssMiB() * 2 ** 20,
   }) + '\n',
 );

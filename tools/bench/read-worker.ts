@@ -2,6 +2,7 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Checkpoint } from '@autoround/core-tensor';
+import { peakRssMiB } from './peak-rss.js';
 
 const [mode, dir] = process.argv.slice(2) as [string, string];
 const t0 = process.hrtime.bigint();
@@ -32,4 +33,4 @@ if (mode === 'plain') {
   ck.close();
 }
 const sec = Number(process.hrtime.bigint() - t0) / 1e9;
-process.stdout.write(JSON.stringify({ mode, sec, bytes, checksum, maxRssBytes: process.resourceUsage().maxRSS * 1024 }) + '\n');
+process.stdout.write(JSON.stringify({ mode, sec, bytes, checksum, maxRssBytes: peakRssMiB() * 2 ** 20 }) + '\n');

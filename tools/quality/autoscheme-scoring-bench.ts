@@ -12,6 +12,7 @@ import { nativeBackend } from '@autoround/kernels-cpu';
 import { llamaArchitecture, qwen3Architecture } from '@autoround/models';
 import { deltaLossScores, rtnQdq } from '@autoround/autoscheme';
 import { mulberry32, xorshiftRandom } from '@autoround/testing';
+import { peakRssMiB } from '../bench/peak-rss.js';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1]! : d);
@@ -40,7 +41,7 @@ try {
     { samples, batchSize: 1 },
   );
   const seconds = (performance.now() - t0) / 1000;
-  const peak = process.resourceUsage().maxRSS * 1024;
+  const peak = peakRssMiB() * 2 ** 20;
   const params = spec.blocks.reduce((a, b) => a + b.linears.reduce((c, l) => c + l.outFeatures * l.inFeatures, 0), 0);
   const out = {
     bench: 'autoscheme-scoring', model: which, blocks: spec.blocks.length, nsamples, seqlen, option: arg('option', 'W4A16'), seconds: +seconds.toFixed(1),
