@@ -8,7 +8,6 @@ template <int BPF>
 static void compute_block_jr(const Args& g, const Ops& ops, idx i0, idx mc, idx j0, idx nc, idx kc, float beta,
                           const float* Ap, const float* Bp) {
   const int MR = ops.mr, NR = ops.nr;
-  alignas(64) float tile[16 * 64];
   const idx mpanels = (mc + MR - 1) / MR;
   const idx bytes = (idx)NR * kc * 4;  // one B micro-panel
   const idx per = ((bytes / 64 + mpanels - 1) / mpanels) * 64;  // bytes of the next one per call
@@ -24,20 +23,7 @@ static void compute_block_jr(const Args& g, const Ops& ops, idx i0, idx mc, idx 
       if (BPF && has_next) {
         for (idx b = 0; b < per && q < bytes; b += 64, q += 64) _mm_prefetch(next + q, BPF == 1 ? _MM_HINT_T1 : _MM_HINT_T2);
       }
-      float* c = g.c + (i0 + ir) * g.ldc + (j0 + jr);
-      if (mr == MR && nr == NR) {
-        ops.kern(kc, ap, bp, c, g.ldc, beta);
-      } else {
-        ops.kern(kc, ap, bp, tile, NR, 0.0f);
-        for (idx i = 0; i < mr; i++) {
-          float* ci = c + i * g.ldc;
-          const float* ti = tile + i * NR;
-          if (beta == 0.0f)
-            for (idx j = 0; j < nr; j++) ci[j] = ti[j];
-          else
-            for (idx j = 0; j < nr; j++) ci[j] = ti[j] + beta * ci[j];
-        }
-      }
+      compute_tile(g, ops, i0 + ir, mr, j0 + jr, nr, kc, beta, ap, bp);
     }
   }
 }
