@@ -17,18 +17,14 @@
 #include STR(OLD_DIR/gemm_native.h)
 #undef gemm
 #include "../../../packages/kernels-cpu/native/gemm_native.h"
+#include "gemm-ab-shapes.h"
 static double pcpu() { timespec ts; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 static double wall() { timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 int main(int argc, char** argv) {
-  struct S { const char* n; bool ta, tb; long m, n_, k; };
-  std::vector<S> sh = {
-    {"sq NN", 0, 0, 1024, 1024, 1024}, {"sq NT", 0, 1, 1024, 1024, 1024}, {"sq TN", 1, 0, 1024, 1024, 1024}, {"sq TT", 1, 1, 1024, 1024, 1024},
-    {"NT q", 0, 1, 4096, 2048, 1024}, {"NT kv", 0, 1, 4096, 1024, 1024}, {"NT o", 0, 1, 4096, 1024, 2048},
-    {"NT gu", 0, 1, 4096, 3072, 1024}, {"NT d", 0, 1, 4096, 1024, 3072},
-    {"NN q", 0, 0, 4096, 1024, 2048}, {"NN o", 0, 0, 4096, 2048, 1024}, {"NN gu", 0, 0, 4096, 1024, 3072}, {"NN d", 0, 0, 4096, 3072, 1024},
-    {"TN q", 1, 0, 2048, 1024, 4096}, {"TN kv", 1, 0, 1024, 1024, 4096}, {"TN o", 1, 0, 1024, 2048, 4096},
-    {"TN gu", 1, 0, 3072, 1024, 4096}, {"TN d", 1, 0, 1024, 3072, 4096},
-  };
+  // the four transposes of 1024^3, then the block's shapes
+  std::vector<AbShape> sh = {{"sq NN", 0, 0, 1024, 1024, 1024}, {"sq NT", 0, 1, 1024, 1024, 1024}, {"sq TN", 1, 0, 1024, 1024, 1024}, {"sq TT", 1, 1, 1024, 1024, 1024}};
+  sh.insert(sh.end(), BLOCK_SHAPES.begin(), BLOCK_SHAPES.end());
+
   int rounds = argc > 1 ? atoi(argv[1]) : 7;
   const char* only = argc > 2 ? argv[2] : "";
   int th = argc > 3 ? atoi(argv[3]) : 2;

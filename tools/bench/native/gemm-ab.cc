@@ -18,6 +18,7 @@
 #undef gemm
 #include "../../../packages/kernels-cpu/native/kernels_x86.h"
 #include "gemm-ab-jr.h"
+#include "gemm-ab-shapes.h"
 #include <string>
 static double cpu_now() { timespec ts; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 static float* aalloc(size_t n) { float* p = (float*)aligned_alloc(2 << 20, ((n * 4 + (2 << 20) - 1) >> 21) << 21); for (size_t i = 0; i < n; i++) p[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f; return p; }
@@ -29,18 +30,10 @@ static double run(const NS_Args& g, const NS_Ops& ops, const NS_Bl& bl, float* B
   return cpu_now() - t0;
 }
 int main(int argc, char** argv) {
-  struct S { const char* n; bool ta, tb; long m, n_, k; };
-  std::vector<S> sh = {
-    {"NT q", 0, 1, 4096, 2048, 1024}, {"NT kv", 0, 1, 4096, 1024, 1024}, {"NT o", 0, 1, 4096, 1024, 2048},
-    {"NT gu", 0, 1, 4096, 3072, 1024}, {"NT d", 0, 1, 4096, 1024, 3072},
-    {"NN q", 0, 0, 4096, 1024, 2048}, {"NN o", 0, 0, 4096, 2048, 1024}, {"NN gu", 0, 0, 4096, 1024, 3072}, {"NN d", 0, 0, 4096, 3072, 1024},
-    {"TN q", 1, 0, 2048, 1024, 4096}, {"TN kv", 1, 0, 1024, 1024, 4096}, {"TN o", 1, 0, 1024, 2048, 4096},
-    {"TN gu", 1, 0, 3072, 1024, 4096}, {"TN d", 1, 0, 1024, 3072, 4096},
-  };
+  const std::vector<AbShape>& sh = BLOCK_SHAPES;
+
   int rounds = argc > 1 ? atoi(argv[1]) : 5;
   const char* only = argc > 2 ? argv[2] : "";
-  int variant = argc > 3 ? atoi(argv[3]) : 0;  // 0: new as built; 1: jr outer; 2: jr outer + next B to L2 (T1); 3: T2
-  auto rows_new = variant == 0 ? gemm::gemm_rows_packed_b : variant == 1 ? gemm::rows_jr<0> : variant == 2 ? gemm::rows_jr<1> : gemm::rows_jr<2>;
   float* A = aalloc(4096 * 3072); float* B = aalloc(4096 * 3072); float* C = aalloc(4096 * 3072);
   float* Bp = aalloc(4096 * 3072 + 4096 * 32); float* Ap = aalloc(224 * 384 + 64);
   gemm_old::Ops oo{14, 32, gemm_old::kernel_avx512, gemm_old::pack_a_avx512, gemm_old::pack_b_avx512};
