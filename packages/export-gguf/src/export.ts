@@ -263,6 +263,22 @@ export function tensorRows(t: Tensor): RowReader {
   };
 }
 
+/** Two buffers used in turn, each grown to the largest request and never freed (the sink's pieces in flight). */
+class BufferPair<T extends Float32Array | Uint8Array> {
+  private readonly buffers: T[];
+  private turn = 0;
+  constructor(private readonly make: (n: number) => T) {
+    this.buffers = [make(0), make(0)];
+  }
+
+  /** The next buffer, its first `n` elements (the other one may still be in use). */
+  next(n: number): T {
+    const k = this.turn++ & 1;
+    if (this.buffers[k]!.length < n) this.buffers[k] = this.make(n);
+    return this.buffers[k]!.subarray(0, n) as T;
+  }
+}
+
 /**
  * Receives source tensors in any order and writes each one's GGUF data at its place in the file.
  * Memory: two float32 pieces of PIECE_ELEMENTS and two pieces' quantized bytes (plus what the caller holds: the
@@ -286,18 +302,16 @@ export class GgufTensorSink {
    */
   private pending: { name: string; whole: boolean; rows: PendingRows } | null = null;
   /**
-   * The two float32 piece buffers, used in turn: the piece in flight is quantized from one while the next is
-   * widened into the other (the one before it has been written by then). Grown to the largest piece, never freed.
+   * The float32 piece buffers: the piece in flight is quantized from one while the next is widened into the other
+   * (the one before it has been written by then).
    */
-  private readonly pieces = [new Float32Array(0), new Float32Array(0)];
-  private turn = 0;
+  private readonly pieces = new BufferPair((n) => new Float32Array(n));
   /**
-   * The two buffers the native quantizers write a piece's bytes into, in turn (the piece in flight fills one while
-   * the other's bytes are written out): a fresh buffer per piece would only be freed at the garbage collector's
-   * leisure, and a big tensor's pieces would pile up to its whole quantized size in RSS first.
+   * The buffers the native quantizers write a piece's bytes into (the piece in flight fills one while the other's
+   * bytes are written out): a fresh buffer per piece would only be freed at the garbage collector's leisure, and a
+   * big tensor's pieces would pile up to its whole quantized size in RSS first.
    */
-  private readonly outputs = [new Uint8Array(0), new Uint8Array(0)];
-  private outTurn = 0;
+  private readonly outputs = new BufferPair((n) => new Uint8Array(n));
 
   constructor(
     readonly plan: GgufPlan,
@@ -472,7 +486,7 @@ export class GgufTensorSink {
       let x: Float32Array;
       if (direct) x = whole ? direct : direct.subarray(r * ne0, r1 * ne0);
       else {
-        x = this.pieceBuffer((r1 - r) * ne0);
+        x = this.pieces.next((r1 - r) * ne0);
         if (perm === null) read(r, r1, x);
         else {
           // gather: runs of consecutive source rows read at once (the permutation interleaves two halves of each head)
@@ -487,7 +501,7 @@ export class GgufTensorSink {
         if (heads !== null && perm === null) x.set(reversePermuteRows(x, x.length, 1, heads, subject));
         if (off !== undefined) for (let i = 0; i < x.length; i++) x[i] = x[i]! + off;
       }
-      const job = this.pool.startRows(t.type, x, ne0, qw, this.outputBuffer((r1 - r) * rb));
+      const job = this.pool.startRows(t.type, x, ne0, qw, this.outputs.next((r1 - r) * rb));
       this.flush();
       this.pending = { name: t.name, whole, rows: job };
     }
@@ -495,21 +509,6 @@ export class GgufTensorSink {
     if (direct && !this.overlap) this.flush();
     this.done.add(t.name);
     this.log.debug(`${t.name}: ${ggmlTypeName(t.type)} [${t.ne.join(', ')}] ${rb * rows} bytes`);
-  }
-
-  /** The next of the two output buffers, `n` bytes (the other may be filled by the piece being quantized). */
-  private outputBuffer(n: number): Uint8Array {
-    const k = this.outTurn++ & 1;
-    if (this.outputs[k]!.length < n) this.outputs[k] = new Uint8Array(n);
-    return this.outputs[k]!.subarray(0, n);
-  }
-
-  /** The next of the two piece buffers, `n` elements (the other may hold the piece being quantized). */
-  private pieceBuffer(n: number): Float32Array {
-    const k = this.turn++ & 1;
-    let b = this.pieces[k]!;
-    if (b.length < n) this.pieces[k] = b = new Float32Array(n);
-    return b.subarray(0, n);
   }
 
   /** Writes the piece still being quantized, if any (waiting for it). */
