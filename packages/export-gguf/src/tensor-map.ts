@@ -217,10 +217,7 @@ export function permuteHeadsFor(hfName: string, arch: GgufArch, config: HFConfig
  * old row h·hd + hd/2 + i. `cols` = 1 for a bias.
  */
 export function reversePermuteRows(data: Float32Array, rows: number, cols: number, nHead: number, name = 'tensor'): Float32Array {
-  const src = reversePermuteSourceRows(rows, nHead, name);
-  const out = new Float32Array(data.length);
-  for (let o = 0; o < rows; o++) out.set(data.subarray(src(o) * cols, (src(o) + 1) * cols), o * cols);
-  return out;
+  return gatherRows(data, new Float32Array(data.length), rows, cols, reversePermuteSourceRows(rows, nHead, name));
 }
 
 function checkHeads(rows: number, nHead: number, name: string): number {
@@ -249,9 +246,15 @@ export function reversePermuteSourceRows(rows: number, nHead: number, name = 'te
  * independent, so a row-permuted tensor quantizes to the row-permuted bytes.
  */
 export function reversePermuteRowBytes(data: Uint8Array, rows: number, rowBytes: number, nHead: number, name = 'tensor'): Uint8Array {
-  const src = reversePermuteSourceRows(rows, nHead, name);
-  const out = new Uint8Array(data.length);
-  for (let o = 0; o < rows; o++) out.set(data.subarray(src(o) * rowBytes, (src(o) + 1) * rowBytes), o * rowBytes);
+  return gatherRows(data, new Uint8Array(data.length), rows, rowBytes, reversePermuteSourceRows(rows, nHead, name));
+}
+
+/** out's row o (`width` values) = data's row src(o). */
+function gatherRows<T extends Float32Array | Uint8Array>(data: T, out: T, rows: number, width: number, src: (o: number) => number): T {
+  for (let o = 0; o < rows; o++) {
+    const s = src(o);
+    out.set(data.subarray(s * width, (s + 1) * width), o * width);
+  }
   return out;
 }
 
