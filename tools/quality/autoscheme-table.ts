@@ -8,8 +8,8 @@
 // wikitext-tail is wiki.test.raw past the evaluated tokens (in-domain text the perplexity never reads);
 // --ignore_scale_zp_bits counts weight bits only (then W2/W4 @ 3 has uniform W3's bits exactly).
 // Each row also ends up as one JSON line on stdout (for averaging seeds).
-// rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn), opt-rtn the optimized RTN (--iters 0). "bits" is the average as AutoScheme counts it
-// (scale and zero-point bits included), for the uniform rows too.
+// rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn), opt-rtn the optimized RTN (--iters 0). "bits" is the
+// average as AutoScheme counts it (scale and zero-point bits included), for the uniform rows too.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +34,7 @@ const work = mkdtempSync(join(tmpdir(), 'as-table-'));
 // scores are cached per option, keyed by model, data and option: a --cache folder reuses them across invocations
 const cacheDir = arg('cache') ?? join(work, 'cache');
 const withKl = process.argv.includes('--kl');
+const seed = Number(arg('seed', '42'));
 
 /** wiki.test.raw from the first line boundary (checked every 200 lines) past 110,000 tokens, one article per JSON line. */
 function wikitextTail(): string {
@@ -50,15 +51,15 @@ function wikitextTail(): string {
   writeFileSync(file, articles.map((text) => JSON.stringify({ text })).join('\n') + '\n');
   return file;
 }
-const scoreDataset = arg('score_dataset') === 'wikitext-tail' ? wikitextTail() : arg('score_dataset');
 const rows: { run: string; bits: number; ppl: number; kld?: number; sameTop?: number; seconds: number }[] = [];
 let bench: PerplexityBench | undefined;
 try {
+  const scoreDataset = arg('score_dataset') === 'wikitext-tail' ? wikitextTail() : arg('score_dataset');
   const runs = [...uniform.map((u) => ({ run: `uniform ${u}`, scheme: u, auto: undefined as number | undefined })), ...budgets.map((b) => ({ run: `AutoScheme ${options} @ ${b}`, scheme: 'W4A16', auto: b }))];
   for (const r of runs) {
     const t0 = Date.now();
     const ar = new AutoRound(model, {
-      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed: Number(arg('seed', '42')), batchSize: 8, iters, disableOptRtn: method === 'rtn',
+      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed, batchSize: 8, iters, disableOptRtn: method === 'rtn',
       ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(scoreDataset ? { dataset: scoreDataset } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
       log: verbose ? createLogger('info') : silentLogger,
       skipSanityCheck: true,
@@ -90,7 +91,6 @@ try {
     const kl = r.kld !== undefined ? ` ${r.kld.toFixed(6)} | ${r.sameTop!.toFixed(4)} |` : withKl ? ' | |' : '';
     console.log(`| ${r.run} | ${r.bits.toFixed(4)} | ${r.ppl.toFixed(4)} |${kl} ${r.seconds.toFixed(1)} |`);
   }
-  const seed = Number(arg('seed', '42'));
   for (const r of rows) console.log(JSON.stringify({ method, iters, seed, ...r }));
 } finally {
   rmSync(work, { recursive: true, force: true });
