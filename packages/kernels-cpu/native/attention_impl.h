@@ -53,6 +53,7 @@ static inline void rows_times_bt(const float* A, int D, const float* BT, int Tp,
   int j0 = 0;
 #ifdef ATTN_REGISTER_BLOCKED
   for (; j0 + 3 * W <= ncols; j0 += 3 * W) rows_times_bt_nb<3>(A, D, BT, Tp, j0, S);
+  for (; j0 + 2 * W <= ncols; j0 += 2 * W) rows_times_bt_nb<2>(A, D, BT, Tp, j0, S);
 #endif
   for (; j0 < ncols; j0 += W) rows_times_bt_nb<1>(A, D, BT, Tp, j0, S);
 }
@@ -94,6 +95,7 @@ static inline void rows_times_b(const float* P, int Tp, const float* Bp, int Dp,
   int d0 = 0;
 #ifdef ATTN_REGISTER_BLOCKED
   for (; d0 + 3 * W <= Dp; d0 += 3 * W) rows_times_b_nb<3>(P, Tp, Bp, Dp, nj, full, diag, d0, O);
+  for (; d0 + 2 * W <= Dp; d0 += 2 * W) rows_times_b_nb<2>(P, Tp, Bp, Dp, nj, full, diag, d0, O);
 #endif
   for (; d0 < Dp; d0 += W) rows_times_b_nb<1>(P, Tp, Bp, Dp, nj, full, diag, d0, O);
 }
@@ -102,6 +104,7 @@ static inline void rows_times_b(const float* P, int Tp, const float* Bp, int Dp,
 // rows_times_b); X is R×Dp, G is nj×Dp. Every G[j][d] adds its terms in ascending r, one fused
 // multiply-add each, whatever the loop order around it (so the blocked variant below has the bits of
 // the plain one).
+template <int RR>
 static inline void acc_pt_x_plain(const float* P, int Tp, const float* X, int Dp, int j0, int nj, int diag, int d0,
                                   float* G) {
   for (int j = j0; j < nj; j++) {
@@ -109,7 +112,7 @@ static inline void acc_pt_x_plain(const float* P, int Tp, const float* X, int Dp
     const int r0 = j < diag ? 0 : j - diag;
     for (int d = d0; d < Dp; d += W) {
       v16 a = ld(g + d);
-      for (int r = r0; r < R; r++) a += P[(size_t)r * Tp + j] * ld(X + r * Dp + d);
+      for (int r = r0; r < RR; r++) a += P[(size_t)r * Tp + j] * ld(X + r * Dp + d);
       st(g + d, a);
     }
   }
@@ -121,6 +124,7 @@ static inline void acc_pt_x_plain(const float* P, int Tp, const float* X, int Dp
 // shape (batch 8 x 512, 16/8 heads of 128, causal) the backward took 0.63x the CPU time of the plain
 // loop (JB x NV = 2x8: 0.79x, 4x8: 0.70x, 6x4: 0.67x, 8x2: 0.68x; docs/perf/signround-iteration.md),
 // 0.55x with the tiled pack_t below.
+template <int RR>
 static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int nj, int diag, float* G) {
   constexpr int NV = 4, JB = 4;
   int d0 = 0;
@@ -132,7 +136,7 @@ static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int 
       v16 a[JB][NV];
       for (int u = 0; u < JB; u++)
         for (int v = 0; v < NV; v++) a[u][v] = ld(g0 + (size_t)u * Dp + v * W);
-      for (int r = 0; r < R; r++) {
+      for (int r = 0; r < RR; r++) {
         float p[JB];
         for (int u = 0; u < JB; u++) p[u] = P[(size_t)r * Tp + j + u];
         const float* x = X + r * Dp + d0;
@@ -150,7 +154,7 @@ static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int 
       const int r0 = j < diag ? 0 : j - diag;
       v16 a[NV];
       for (int v = 0; v < NV; v++) a[v] = ld(g + v * W);
-      for (int r = r0; r < R; r++) {
+      for (int r = r0; r < RR; r++) {
         const float p = P[(size_t)r * Tp + j];
         const float* x = X + r * Dp + d0;
         for (int v = 0; v < NV; v++) a[v] += p * ld(x + v * W);
@@ -158,11 +162,12 @@ static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int 
       for (int v = 0; v < NV; v++) st(g + v * W, a[v]);
     }
   }
-  if (d0 < Dp) acc_pt_x_plain(P, Tp, X, Dp, 0, nj, diag, d0, G);
+  if (d0 < Dp) acc_pt_x_plain<RR>(P, Tp, X, Dp, 0, nj, diag, d0, G);
 }
 #else
+template <int RR>
 static inline void acc_pt_x(const float* P, int Tp, const float* X, int Dp, int nj, int diag, float* G) {
-  acc_pt_x_plain(P, Tp, X, Dp, 0, nj, diag, 0, G);
+  acc_pt_x_plain<RR>(P, Tp, X, Dp, 0, nj, diag, 0, G);
 }
 #endif
 
@@ -211,6 +216,23 @@ static void pack_p(const float* X, size_t row0, int T, int Tp, int stride, int c
 
 static inline int round_up(int x, int r) { return (x + r - 1) / r * r; }
 
+// max over s[0..n) of the values that are not NaN (−∞ if none), as the scalar `mx = s[j] > mx ? s[j] : mx`
+// gives: W lanes each take that running maximum over their columns, then the lanes are combined the same way.
+// Only the choice between equal values can differ (+0 against −0), and no result depends on it: s − (±0) and
+// the log-sum-exp's ±0 + log(sum) give the same bits either way.
+static inline float row_max(const float* s, int n) {
+  v16 m = (v16){} - INFINITY;
+  int j = 0;
+  for (; j + W <= n; j += W) {
+    const v16 x = ld(s + j);
+    m = x > m ? x : m;
+  }
+  float mx = -INFINITY;
+  for (int l = 0; l < W; l++) mx = m[l] > mx ? m[l] : mx;
+  for (; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+  return mx;
+}
+
 // Task = `per` consecutive query heads of one batch row (per divides H / KV, so they share one KV head):
 // K and V are packed once for all of them. Each head's rows are computed exactly as on their own.
 static void forward_task(const AttnArgs& a, long task, int per) {
@@ -238,6 +260,7 @@ static void forward_task(const AttnArgs& a, long task, int per) {
     const int nc = round_up(lmax, W);
     rows_times_bt(Q, D, KT, Tp, nc, S);
     bool dead[R];
+    float mxs[R];
     for (int r = 0; r < R; r++) {
       float* s = S + (size_t)r * Tp;
       const int t = i0 + r;
@@ -254,7 +277,7 @@ static void forward_task(const AttnArgs& a, long task, int per) {
       } else {
         for (int j = 0; j < lim; j++) s[j] = s[j] * a.scale;
       }
-      for (int j = 0; j < lim; j++) mx = s[j] > mx ? s[j] : mx;
+      mx = row_max(s, lim);
       // The maximum skips NaN: a row with a NaN beside numbers turns NaN through exp(NaN − max) below,
       // but a row of NaN only would look masked out (zeros). Checked here, off the vectorized loop.
       if (mx == -INFINITY)
@@ -270,16 +293,23 @@ static void forward_task(const AttnArgs& a, long task, int per) {
         dead[r] = true;
         continue;
       }
-      float sum = 0.f;
-      for (int j = 0; j < lim; j++) {
-        const float e = fexp(s[j] - mx);
-        s[j] = e;
-        sum += e;
-      }
-      const float inv = 1.f / sum;
-      for (int j = 0; j < lim; j++) s[j] *= inv;
+      for (int j = 0; j < lim; j++) s[j] = fexp(s[j] - mx);
       for (int j = lim; j < nc; j++) s[j] = 0.f;
-      *l = mx + std::log(sum);
+      mxs[r] = mx;
+    }
+    // Each row's sum adds its exponentials in column order, as one loop per row would; the tile's rows are
+    // interleaved so that their R dependency chains overlap (one chain ran at the add's latency). Columns past a
+    // row's limit hold +0 and leave its sum's bits alone (a sum of values >= +0 starting at +0 is never −0).
+    float sums[R] = {};
+    for (int j = 0; j < nc; j++)
+      for (int r = 0; r < R; r++) sums[r] += S[(size_t)r * Tp + j];
+    for (int r = 0; r < nr; r++) {
+      if (dead[r]) continue;
+      float* s = S + (size_t)r * Tp;
+      const int lim = a.causal ? i0 + r + 1 : T;
+      const float inv = 1.f / sums[r];
+      for (int j = 0; j < lim; j++) s[j] *= inv;
+      a.lse[((size_t)b * H + h) * T + i0 + r] = mxs[r] + std::log(sums[r]);
     }
     rows_times_b(S, Tp, Vp, Dp, lmax, a.causal ? i0 : lmax, O);
     for (int r = 0; r < nr; r++) {
@@ -297,17 +327,22 @@ static void backward_task(const AttnArgs& a, long task) {
   const int qs = H * D, ks = KV * D;
   const int Tp = round_up(T, W), Dp = round_up(D, W);
   const bool needS = a.gq || a.gk;
+  // Tiles of RB = 2R query rows: dK and dV rows are loaded and stored once per RB query rows in acc_pt_x (each
+  // of their elements still adds its terms one FMA at a time in ascending query row, as with R-row tiles: the
+  // same bits); the products into P, dP and dQ run on R-row halves (their register tiles hold R rows).
+  // On the bench's shape this took 0.xx the CPU time (docs/perf/signround-iteration.md, "QDQ and attention loops").
+  constexpr int RB = 2 * R;
   Buf& B = buf();
   float* KT = sized(B.kt, (size_t)D * Tp);
   float* Kp = sized(B.kp, (size_t)Tp * Dp);
   float* VT = sized(B.vt, (size_t)D * Tp);
-  float* Q = sized(B.q, (size_t)R * D);
-  float* Qp = sized(B.qp, (size_t)R * Dp);
-  float* dO = sized(B.dop, (size_t)R * D);
-  float* dOp = sized(B.dopd, (size_t)R * Dp);
-  float* P = sized(B.p, (size_t)R * Tp);
-  float* dP = sized(B.dp, (size_t)R * Tp);
-  float* dQ = sized(B.o, (size_t)R * Dp);
+  float* Q = sized(B.q, (size_t)RB * D);
+  float* Qp = sized(B.qp, (size_t)RB * Dp);
+  float* dO = sized(B.dop, (size_t)RB * D);
+  float* dOp = sized(B.dopd, (size_t)RB * Dp);
+  float* P = sized(B.p, (size_t)RB * Tp);
+  float* dP = sized(B.dp, (size_t)RB * Tp);
+  float* dQ = sized(B.o, (size_t)RB * Dp);
   float* dK = sized(B.dk, (size_t)Tp * Dp);
   float* dV = sized(B.dv, (size_t)Tp * Dp);
   const size_t row0 = (size_t)b * T;
@@ -316,14 +351,14 @@ static void backward_task(const AttnArgs& a, long task) {
   pack_t(a.v, row0, T, Tp, ks, kh * D, D, VT);
   std::fill(dK, dK + (size_t)Tp * Dp, 0.f);
   std::fill(dV, dV + (size_t)Tp * Dp, 0.f);
-  std::fill(Qp, Qp + (size_t)R * Dp, 0.f);
-  std::fill(dOp, dOp + (size_t)R * Dp, 0.f);
-  float Dv[R];
+  std::fill(Qp, Qp + (size_t)RB * Dp, 0.f);
+  std::fill(dOp, dOp + (size_t)RB * Dp, 0.f);
+  float Dv[RB];
   for (int rep = 0; rep < nrep; rep++) {
     const int h = kh * nrep + rep;
-    for (int i0 = 0; i0 < T; i0 += R) {
-      const int nr = std::min(R, T - i0);
-      for (int r = 0; r < R; r++) {
+    for (int i0 = 0; i0 < T; i0 += RB) {
+      const int nr = std::min(RB, T - i0);
+      for (int r = 0; r < RB; r++) {
         if (r < nr) {
           const size_t o = (row0 + i0 + r) * qs + h * D;
           std::memcpy(Q + r * D, a.q + o, sizeof(float) * D);
@@ -344,9 +379,9 @@ static void backward_task(const AttnArgs& a, long task) {
       const int lmax = a.causal ? i0 + nr : T;
       const int nc = round_up(lmax, W);
       const int diag = a.causal ? i0 : lmax;
-      rows_times_bt(Q, D, KT, Tp, nc, P);
-      bool dead[R];
-      for (int r = 0; r < R; r++) {
+      for (int hh = 0; hh < RB; hh += R) rows_times_bt(Q + hh * D, D, KT, Tp, nc, P + (size_t)hh * Tp);
+      bool dead[RB];
+      for (int r = 0; r < RB; r++) {
         float* p = P + (size_t)r * Tp;
         const int t = i0 + r;
         const float l = r < nr ? a.lse[((size_t)b * H + h) * T + t] : -INFINITY;
@@ -368,10 +403,10 @@ static void backward_task(const AttnArgs& a, long task) {
         }
         for (int j = lim; j < nc; j++) p[j] = 0.f;
       }
-      if (a.gv) acc_pt_x(P, Tp, dOp, Dp, lmax, diag, dV);
+      if (a.gv) acc_pt_x<RB>(P, Tp, dOp, Dp, lmax, diag, dV);
       if (!needS) continue;
-      rows_times_bt(dO, D, VT, Tp, nc, dP);
-      for (int r = 0; r < R; r++) {
+      for (int hh = 0; hh < RB; hh += R) rows_times_bt(dO + hh * D, D, VT, Tp, nc, dP + (size_t)hh * Tp);
+      for (int r = 0; r < RB; r++) {
         float* dp = dP + (size_t)r * Tp;
         const float* p = P + (size_t)r * Tp;
         const float dl = Dv[r];
@@ -380,7 +415,7 @@ static void backward_task(const AttnArgs& a, long task) {
         std::fill(dp + lim, dp + nc, 0.f);
       }
       if (a.gq) {
-        rows_times_b(dP, Tp, Kp, Dp, lmax, diag, dQ);
+        for (int hh = 0; hh < RB; hh += R) rows_times_b(dP + (size_t)hh * Tp, Tp, Kp, Dp, lmax, diag + hh, dQ + (size_t)hh * Dp);
         const bool fresh = a.fresh & 1;
         for (int r = 0; r < nr; r++) {
           float* g = a.gq + (row0 + i0 + r) * qs + h * D;
@@ -395,7 +430,7 @@ static void backward_task(const AttnArgs& a, long task) {
             for (int d = 0; d < D; d++) g[d] += a.scale * x[d];
         }
       }
-      if (a.gk) acc_pt_x(dP, Tp, Qp, Dp, lmax, diag, dK);
+      if (a.gk) acc_pt_x<RB>(dP, Tp, Qp, Dp, lmax, diag, dK);
     }
   }
   const float gk0 = 0.f, gv0 = 0.f;

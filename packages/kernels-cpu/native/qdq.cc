@@ -1,12 +1,54 @@
-// Compiled for baseline x86-64 on purpose (no FMA to contract into): the results must match the
-// TypeScript loops bit for bit. See qdq.h.
+// The loops must match the TypeScript bit for bit (see qdq.h): no fused multiply-add contraction, no
+// reassociation. They are compiled for AVX-512 and AVX2 (rounding with vrndscale/vround instead of a libm call
+// per element: the baseline build took ~2.4 ns per element, docs/perf/signround-iteration.md, "QDQ and attention
+// loops") and baseline x86-64, dispatched on the GEMM's ISA so setIsa() governs them too.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 #include "qdq.h"
 
 #include <cmath>
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#endif
 
 #include "gemm_native.h"
 
 namespace qdq {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,sse4.1,prefer-vector-width=512")
+#define QDQ_NS avx512
+#define QDQ_AVX512 1
+#include "qdq_impl.h"
+#undef QDQ_AVX512
+#undef QDQ_NS
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,sse4.1")
+#define QDQ_NS avx2
+#include "qdq_impl.h"
+#undef QDQ_NS
+#pragma GCC pop_options
+#define HAVE_X86_VARIANTS 1
+#endif
+#define QDQ_NS generic
+#include "qdq_impl.h"
+#undef QDQ_NS
+
+#ifdef HAVE_X86_VARIANTS
+#define DISPATCH(call)                           \
+  switch (gemm::current_isa()) {                 \
+    case gemm::Isa::Avx512: avx512::call; break; \
+    case gemm::Isa::Avx2: avx2::call; break;     \
+    default: generic::call; break;               \
+  }
+#else
+#define DISPATCH(call) generic::call;
+#endif
 
 namespace {
 inline void group_span(const Layout& l, long r, long& w0, long& v0, long& n) {
@@ -32,23 +74,7 @@ void forward(const Layout& l, const float* w, const float* v, const float* scale
     for (long r = t * ch; r < r1; r++) {
       long w0, v0, n;
       group_span(l, r, w0, v0, n);
-      const float s = scale[r];
-      const double z = zp[r];
-      for (long c = 0; c < n; c++) {
-        const float q = w[w0 + c] / s;
-        const float u = q + v[v0 + c];
-        double x = std::nearbyint((double)u) + z;
-        int code_v;
-        if (x != x) code_v = 0;  // NaN: JS `NaN | 0`
-        else {
-          if (x < -1) x = -1;
-          else if (x > hi) x = hi;
-          code_v = (int)x;
-        }
-        code[w0 + c] = (int16_t)code_v;
-        const int cl = code_v < 0 ? 0 : code_v > l.qmax ? l.qmax : code_v;
-        out[w0 + c] = (float)((double)s * ((double)cl - z));
-      }
+      DISPATCH(forward_group(w + w0, v + v0, scale[r], zp[r], hi, l.qmax, n, out + w0, code + w0))
     }
   });
 }
@@ -66,32 +92,10 @@ void backward(const Layout& l, const float* w, const float* gw, const int16_t* c
       group_span(l, r, w0, v0, n);
       const double s = scale[r];
       if (!acc) {
-        for (long c = 0; c < n; c++) {
-          const int q = code[w0 + c];
-          if (q >= 0 && q <= qmax) dv[v0 + c] = (float)((double)dv[v0 + c] + (double)gw[w0 + c] * s);
-        }
+        DISPATCH(backward_dv_group(gw + w0, code + w0, s, qmax, n, dv + v0))
         continue;
       }
-      const double z = zp[r];
-      double o = 0, divw = 0, sum_in = 0, sum_all = 0;
-      for (long c = 0; c < n; c++) {
-        const double g = gw[w0 + c];
-        const int q = code[w0 + c];
-        const double dq = g * s;
-        sum_all += dq;
-        if (q >= 0 && q <= qmax) {
-          o += g * ((double)q - z);
-          sum_in += dq;
-          divw += dq * (double)w[w0 + c];
-          if (dv) dv[v0 + c] = (float)((double)dv[v0 + c] + dq);
-        } else {
-          o += g * ((double)(q < 0 ? 0 : qmax) - z);
-        }
-      }
-      acc[4 * r] = o;
-      acc[4 * r + 1] = divw;
-      acc[4 * r + 2] = sum_in;
-      acc[4 * r + 3] = sum_all;
+      DISPATCH(backward_sums_group(w + w0, gw + w0, code + w0, s, zp[r], qmax, n, dv ? dv + v0 : nullptr, acc + 4 * r))
     }
   });
 }
