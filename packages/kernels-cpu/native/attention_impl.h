@@ -29,18 +29,21 @@ static inline float fexp(float x) {
   return p * s;
 }
 
-// S[r][j] = Σ_d A[r][d]·BT[d][j] for r < R, j < ncols (multiple of W); A is R×D, BT is D×Tp. NB
-// column vectors at a time share each broadcast of A[r][d] (R·NB accumulators: NB = 3 with AVX-512's 32
-// registers, 1 elsewhere); every S[r][j] adds its terms in ascending d whatever NB, so the blocking does
-// not change a bit. With rows_times_b's NB = 3 the bench-shape forward took 0.88x the CPU time.
+// S[r][j] = Σ_d A[r][d]·BT(d, j) for r < R, j < ncols (multiple of W); A is R×D, BT is packed by pack_t in
+// strips of W columns (strip j / W holds D rows of W values), so each vector column streams D·W contiguous floats
+// (rows Tp floats apart put all D lines of a column in two L1 sets). NB column vectors at a time share each
+// broadcast of A[r][d] (R·NB accumulators: NB = 3 with AVX-512's 32 registers, 1 elsewhere); every S[r][j] adds
+// its terms in ascending d whatever NB or layout, so neither changes a bit. With rows_times_b's NB = 3 the
+// bench-shape forward took 0.88x the CPU time.
 template <int NB>
-static inline void rows_times_bt_nb(const float* A, int D, const float* BT, int Tp, int j0, float* S) {
+static inline void rows_times_bt_nb(const float* A, int D, const float* BT, int j0, float* S, int Tp) {
   v16 acc[R][NB];
   for (int r = 0; r < R; r++)
     for (int c = 0; c < NB; c++) acc[r][c] = (v16){};
+  const float* strip = BT + (size_t)(j0 / W) * D * W;
   for (int d = 0; d < D; d++) {
     v16 b[NB];
-    for (int c = 0; c < NB; c++) b[c] = ld(BT + (size_t)d * Tp + j0 + c * W);
+    for (int c = 0; c < NB; c++) b[c] = ld(strip + (size_t)c * D * W + (size_t)d * W);
     for (int r = 0; r < R; r++) {
       const float x = A[r * D + d];
       for (int c = 0; c < NB; c++) acc[r][c] += x * b[c];
@@ -52,10 +55,10 @@ static inline void rows_times_bt_nb(const float* A, int D, const float* BT, int 
 static inline void rows_times_bt(const float* A, int D, const float* BT, int Tp, int ncols, float* S) {
   int j0 = 0;
 #ifdef ATTN_REGISTER_BLOCKED
-  for (; j0 + 3 * W <= ncols; j0 += 3 * W) rows_times_bt_nb<3>(A, D, BT, Tp, j0, S);
-  for (; j0 + 2 * W <= ncols; j0 += 2 * W) rows_times_bt_nb<2>(A, D, BT, Tp, j0, S);
+  for (; j0 + 3 * W <= ncols; j0 += 3 * W) rows_times_bt_nb<3>(A, D, BT, j0, S, Tp);
+  for (; j0 + 2 * W <= ncols; j0 += 2 * W) rows_times_bt_nb<2>(A, D, BT, j0, S, Tp);
 #endif
-  for (; j0 < ncols; j0 += W) rows_times_bt_nb<1>(A, D, BT, Tp, j0, S);
+  for (; j0 < ncols; j0 += W) rows_times_bt_nb<1>(A, D, BT, j0, S, Tp);
 }
 
 // O[r][:] = Σ_j P[r][j]·Bp[j][:] for r < R over j < nj, and for j ≥ diag only while j ≤ diag + r: the
@@ -183,28 +186,31 @@ static inline float* sized(std::vector<float>& v, size_t n) {
   return v.data();
 }
 
-// KT[d][j] = X[row0 + j][col + d] (zero padded to Tp columns); XP[j][d] likewise, rows padded to Dp.
-// pack_t goes through 16 x 16 tiles on the stack: read 16 floats of 16 rows, write 16 floats of 16 rows
-// of KT (a store per element at a stride of Tp floats was ~10% of the backward); only the padding is
-// zero-filled. A copy either way: the packed values are the same.
+// KT(d, j) = X[row0 + j][col + d], zero padded to Tp columns, in strips of W columns: KT + (j / W)·D·W + d·W +
+// j % W (rows_times_bt's layout); XP[j][d] likewise, rows padded to Dp. pack_t goes through W x W tiles on the
+// stack: read W floats of W rows, write W floats of W rows of KT (a store per element at a stride of Tp floats was
+// ~10% of the backward); only the padding is zero-filled. A copy either way: the packed values are the same.
 static void pack_t(const float* X, size_t row0, int T, int Tp, int stride, int col, int D, float* KT) {
-  constexpr int TB = 16;
   int j0 = 0;
-  for (; j0 + TB <= T; j0 += TB)
-    for (int d0 = 0; d0 < D; d0 += TB) {
-      const int dn = std::min(TB, D - d0);
-      float t[TB][TB];
-      for (int jj = 0; jj < TB; jj++) {
+  for (; j0 + W <= T; j0 += W) {
+    float* strip = KT + (size_t)(j0 / W) * D * W;
+    for (int d0 = 0; d0 < D; d0 += W) {
+      const int dn = std::min(W, D - d0);
+      float t[W][W];
+      for (int jj = 0; jj < W; jj++) {
         const float* x = X + (row0 + j0 + jj) * stride + col + d0;
         for (int dd = 0; dd < dn; dd++) t[dd][jj] = x[dd];
       }
-      for (int dd = 0; dd < dn; dd++) std::memcpy(KT + (size_t)(d0 + dd) * Tp + j0, t[dd], sizeof(float) * TB);
+      for (int dd = 0; dd < dn; dd++) std::memcpy(strip + (size_t)(d0 + dd) * W, t[dd], sizeof(float) * W);
     }
-  for (int j = j0; j < T; j++) {
-    const float* x = X + (row0 + j) * stride + col;
-    for (int d = 0; d < D; d++) KT[(size_t)d * Tp + j] = x[d];
   }
-  for (int d = 0; d < D; d++) std::fill(KT + (size_t)d * Tp + T, KT + (size_t)(d + 1) * Tp, 0.f);
+  if (j0 < Tp) {  // the last, partial strip: its rows, then zeros in the padding columns
+    float* strip = KT + (size_t)(j0 / W) * D * W;
+    for (int d = 0; d < D; d++) {
+      for (int j = j0; j < T; j++) strip[(size_t)d * W + (j - j0)] = X[(row0 + j) * stride + col + d];
+      std::fill(strip + (size_t)d * W + (T - j0), strip + (size_t)(d + 1) * W, 0.f);
+    }
+  }
 }
 static void pack_p(const float* X, size_t row0, int T, int Tp, int stride, int col, int D, int Dp, float* XP) {
   for (int j = 0; j < T; j++) {
