@@ -336,7 +336,8 @@ static void backward_task(const AttnArgs& a, long task) {
   // Tiles of RB = 2R query rows: dK and dV rows are loaded and stored once per RB query rows in acc_pt_x (each
   // of their elements still adds its terms one FMA at a time in ascending query row, as with R-row tiles: the
   // same bits); the products into P, dP and dQ run on R-row halves (their register tiles hold R rows).
-  // On the bench's shape this took 0.xx the CPU time (docs/perf/signround-iteration.md, "QDQ and attention loops").
+  // With pack_t's strips, the bench shape's backward took 0.85x the CPU time (docs/perf/signround-iteration.md,
+  // "QDQ and attention loops").
   constexpr int RB = 2 * R;
   Buf& B = buf();
   float* KT = sized(B.kt, (size_t)D * Tp);
