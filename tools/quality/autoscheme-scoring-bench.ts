@@ -2,6 +2,8 @@
 // Qwen3-0.6B-shaped block stack (hidden 1024, intermediate 3072, 16 query / 8 KV heads of 128, q/k norms, random
 // weights, a 512-token vocabulary) and on llama-256 (issue #17, docs/autoscheme.md#figures).
 //   npm run autoscheme-scoring-bench -- [--model qwen3|llama256] [--blocks 4] [--nsamples 4] [--seqlen 256] [--option W4A16]
+//                                       [--vocab 512] [--threads N]
+// (--blocks 28 --vocab 151936: a whole Qwen3-0.6B, its real vocabulary and tied embeddings.)
 // Peak memory is the process's maximum resident set (the float model, the block inputs, one block's graph).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -21,11 +23,13 @@ const blocks = Number(arg('blocks', '4'));
 const nsamples = Number(arg('nsamples', '4'));
 const seqlen = Number(arg('seqlen', '256'));
 const scheme = presetScheme(arg('option', 'W4A16'));
+const vocab = Number(arg('vocab', '512'));
+const threads = arg('threads', '');
 const work = mkdtempSync(join(tmpdir(), 'as-bench-'));
 try {
-  const dir = which === 'qwen3' ? writeQwen3(join(work, 'model'), blocks) : join(SHARED, 'models/llama-256');
+  const dir = which === 'qwen3' ? writeQwen3(join(work, 'model'), blocks, vocab) : join(SHARED, 'models/llama-256');
   const arch = which === 'qwen3' ? qwen3Architecture : llamaArchitecture;
-  const backend = nativeBackend.create({});
+  const backend = nativeBackend.create(threads ? { threads: Number(threads) } : {});
   const spec = arch.describe(readConfig(dir), join(dir, 'config.json'));
   const ckpt = Checkpoint.open(dir);
   const model = arch.load(spec, ckpt, backend);
@@ -44,7 +48,7 @@ try {
   const peak = peakRssMiB() * 2 ** 20;
   const params = spec.blocks.reduce((a, b) => a + b.linears.reduce((c, l) => c + l.outFeatures * l.inFeatures, 0), 0);
   const out = {
-    bench: 'autoscheme-scoring', model: which, blocks: spec.blocks.length, nsamples, seqlen, option: arg('option', 'W4A16'), seconds: +seconds.toFixed(1),
+    bench: 'autoscheme-scoring', model: which, blocks: spec.blocks.length, vocab: spec.vocabSize, nsamples, seqlen, option: arg('option', 'W4A16'), seconds: +seconds.toFixed(1),
     seconds_per_block_per_1k_tokens: +(seconds / spec.blocks.length / ((nsamples * seqlen) / 1000)).toFixed(2),
     linear_params_mib: +((params * 4) / 2 ** 20).toFixed(1), rss_after_load_mib: +(rssLoaded / 2 ** 20).toFixed(0), peak_rss_mib: +(peak / 2 ** 20).toFixed(0),
     block_inputs_mib: +((res.activationFloats * 4) / 2 ** 20).toFixed(1), threads: backend.threads, load_average: [+load0.toFixed(1), +loadavg()[0]!.toFixed(1)],
@@ -54,9 +58,9 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-/** A Qwen3-0.6B-shaped checkpoint of `n` blocks (random weights, tied embeddings, the llama-256 vocabulary size). */
-function writeQwen3(dir: string, n: number): string {
-  const [H, I, HEADS, KV, HD, V] = [1024, 3072, 16, 8, 128, 512];
+/** A Qwen3-0.6B-shaped checkpoint of `n` blocks (random weights, tied embeddings, a vocabulary of V tokens). */
+function writeQwen3(dir: string, n: number, V: number): string {
+  const [H, I, HEADS, KV, HD] = [1024, 3072, 16, 8, 128];
   const rand = xorshiftRandom(7);
   const fill = (k: number, scale = 0.035) => Float32Array.from({ length: k }, () => (rand() + rand() + rand() + rand() - 2) * scale);
   const ones = (k: number) => new Float32Array(k).fill(1);
