@@ -101,6 +101,13 @@ export interface KernelBackend {
   /** Optional g += src over g's length (a gradient accumulation of the graph). */
   accumulate?(g: Float32Array, src: Float32Array): void;
   /**
+   * Optional: a zero-filled float32 buffer of n elements laid out as the backend's kernels read best; the graph
+   * takes its values and gradients from it. The native backend's start on a 64-byte boundary (a cache line, an
+   * AVX-512 vector), which Node's large ArrayBuffers do not: they may be views into a larger ArrayBuffer, so
+   * never assume `byteOffset === 0`.
+   */
+  allocate?(n: number): Float32Array;
+  /**
    * Optional Graph.mse loop without dropTop, rows of d: forward returns Σ e² summed in double in element order
    * (e = p − t, or f32(p·m) − f32(t·m) with a per-row mask m); backward adds c·e (c·m·e with a mask, rows with
    * m = 0 skipped) into gp. Both bit for bit as the TypeScript loop.

@@ -209,6 +209,20 @@ Napi::Value HardwareThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), gemm::hardware_threads());
 }
 
+// alignOffset(arrayBuffer, alignment): the bytes from the buffer's first byte to the next multiple of `alignment` (a
+// power of two) in memory. Node's large ArrayBuffers start 16 bytes into a page (the allocator's header), so a
+// float32 view of them is not 64-byte aligned; kernels read whole cache lines and 64-byte vectors (the native
+// backend's `allocate`, docs/perf/signround-iteration.md, "Aligned buffers").
+Napi::Value AlignOffset(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArrayBuffer() || !info[1].IsNumber())
+    return napi_args::fail(env, "alignOffset: expected (ArrayBuffer, alignment)");
+  const int64_t al = info[1].As<Napi::Number>().Int64Value();
+  if (al <= 0 || (al & (al - 1)) != 0) return napi_args::fail(env, "alignOffset: the alignment must be a power of two");
+  const uintptr_t p = reinterpret_cast<uintptr_t>(info[0].As<Napi::ArrayBuffer>().Data());
+  return Napi::Number::New(env, (double)((uintptr_t)(al - (int64_t)(p % (uintptr_t)al)) % (uintptr_t)al));
+}
+
 Napi::Value FmaCeiling(const Napi::CallbackInfo& info) {
   gemm::Isa isa = gemm::detect_isa();
   if (info.Length() > 0 && info[0].IsString() && !isa_from(info[0].As<Napi::String>().Utf8Value(), isa)) {
@@ -543,6 +557,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
   exports.Set("fmaCeiling", Napi::Function::New(env, FmaCeiling, "fmaCeiling"));
+  exports.Set("alignOffset", Napi::Function::New(env, AlignOffset, "alignOffset"));
   exports.Set("setMaxPackedB", Napi::Function::New(env, SetMaxPackedB, "setMaxPackedB"));
   exports.Set("qdq", Napi::Function::New(env, Qdq, "qdq"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));

@@ -71,6 +71,8 @@ export interface NativeAddon {
    * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
    */
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
+  /** The bytes from the buffer's start to the next multiple of `alignment` (a power of two) in memory. */
+  alignOffset?(buffer: ArrayBuffer, alignment: number): number;
   /**
    * GGML block quantizers (native/ggml_quants.cc: llama.cpp's quantize_row_*_ref / _impl, byte for byte):
    * quantizes src (whole rows of ne0 floats) of ggml type `type` into out (rows × row bytes), imatrix
