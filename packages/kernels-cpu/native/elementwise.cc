@@ -45,6 +45,7 @@ const double* const kPow2 = kPow2Table.v;
 #define ELEM_NS generic
 #include "elementwise_impl.h"
 #undef ELEM_NS
+#include "isa_dispatch.h"
 
 namespace {
 
@@ -66,48 +67,38 @@ void split(long n, long grain, int threads, F fn) {
 
 constexpr long kGrain = 32768;
 
-#ifdef HAVE_X86_VARIANTS
-#define DISPATCH(call)                                   \
-  switch (gemm::current_isa()) {                         \
-    case gemm::Isa::Avx512: avx512::call; break;         \
-    case gemm::Isa::Avx2: avx2::call; break;             \
-    default: generic::call; break;                       \
-  }
-#else
-#define DISPATCH(call) generic::call;
-#endif
 
 }  // namespace
 
 void swiglu_forward(const float* g, const float* u, float* out, long n, int threads) {
-  split(n, kGrain, threads, [&](long a, long b) { DISPATCH(swiglu_forward(g, u, out, a, b)) });
+  split(n, kGrain, threads, [&](long a, long b) { ISA_DISPATCH(swiglu_forward(g, u, out, a, b)) });
 }
 
 void swiglu_backward(const float* g, const float* u, const float* gy, float* gg, float* gu, long n, int threads,
                      bool fresh_g, bool fresh_u) {
   if (!gg && !gu) return;
-  split(n, kGrain, threads, [&](long a, long b) { DISPATCH(swiglu_backward(g, u, gy, gg, gu, fresh_g, fresh_u, a, b)) });
+  split(n, kGrain, threads, [&](long a, long b) { ISA_DISPATCH(swiglu_backward(g, u, gy, gg, gu, fresh_g, fresh_u, a, b)) });
 }
 
 void rmsnorm_forward(const float* x, const float* w, float* out, float* rstd, long rows, long d, double eps,
                      int threads) {
   split(rows, kGrain / (d > 0 ? d : 1) + 1, threads,
-        [&](long a, long b) { DISPATCH(rmsnorm_forward(x, w, out, rstd, d, eps, a, b)) });
+        [&](long a, long b) { ISA_DISPATCH(rmsnorm_forward(x, w, out, rstd, d, eps, a, b)) });
 }
 
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* gy, float* gx, float* gw,
                       long rows, long d, int threads, bool fresh_x) {
   if (gx)
     split(rows, kGrain / (d > 0 ? d : 1) + 1, threads,
-          [&](long a, long b) { DISPATCH(rmsnorm_backward_x(x, w, rstd, gy, gx, fresh_x, d, a, b)) });
+          [&](long a, long b) { ISA_DISPATCH(rmsnorm_backward_x(x, w, rstd, gy, gx, fresh_x, d, a, b)) });
   // Columns in parallel, rows in order within each: the same sums as the row-major TypeScript loop.
-  if (gw) split(d, 16, threads, [&](long a, long b) { DISPATCH(rmsnorm_backward_w(x, rstd, gy, gw, rows, d, a, b)) });
+  if (gw) split(d, 16, threads, [&](long a, long b) { ISA_DISPATCH(rmsnorm_backward_w(x, rstd, gy, gw, rows, d, a, b)) });
 }
 
 void rope(bool backward, const float* src, float* dst, const float* cos, const float* sin, const int32_t* pos,
           long rows, long heads, long hd, long rot, int threads, bool fresh) {
   split(rows, kGrain / (heads * hd > 0 ? heads * hd : 1) + 1, threads,
-        [&](long a, long b) { DISPATCH(rope(backward, src, dst, cos, sin, pos, heads, hd, rot, fresh, a, b)) });
+        [&](long a, long b) { ISA_DISPATCH(rope(backward, src, dst, cos, sin, pos, heads, hd, rot, fresh, a, b)) });
 }
 
 }  // namespace elementwise

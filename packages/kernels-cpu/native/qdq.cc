@@ -38,17 +38,8 @@ namespace qdq {
 #define QDQ_NS generic
 #include "qdq_impl.h"
 #undef QDQ_NS
+#include "isa_dispatch.h"
 
-#ifdef HAVE_X86_VARIANTS
-#define DISPATCH(call)                           \
-  switch (gemm::current_isa()) {                 \
-    case gemm::Isa::Avx512: avx512::call; break; \
-    case gemm::Isa::Avx2: avx2::call; break;     \
-    default: generic::call; break;               \
-  }
-#else
-#define DISPATCH(call) generic::call;
-#endif
 
 namespace {
 inline void group_span(const Layout& l, long r, long& w0, long& v0, long& n) {
@@ -74,7 +65,7 @@ void forward(const Layout& l, const float* w, const float* v, const float* scale
     for (long r = t * ch; r < r1; r++) {
       long w0, v0, n;
       group_span(l, r, w0, v0, n);
-      DISPATCH(forward_group(w + w0, v + v0, scale[r], zp[r], hi, l.qmax, n, out + w0, code + w0))
+      ISA_DISPATCH(forward_group(w + w0, v + v0, scale[r], zp[r], hi, l.qmax, n, out + w0, code + w0))
     }
   });
 }
@@ -92,10 +83,10 @@ void backward(const Layout& l, const float* w, const float* gw, const int16_t* c
       group_span(l, r, w0, v0, n);
       const double s = scale[r];
       if (!acc) {
-        DISPATCH(backward_dv_group(gw + w0, code + w0, s, qmax, n, dv + v0))
+        ISA_DISPATCH(backward_dv_group(gw + w0, code + w0, s, qmax, n, dv + v0))
         continue;
       }
-      DISPATCH(backward_sums_group(w + w0, gw + w0, code + w0, s, zp[r], qmax, n, dv ? dv + v0 : nullptr, acc + 4 * r))
+      ISA_DISPATCH(backward_sums_group(w + w0, gw + w0, code + w0, s, zp[r], qmax, n, dv ? dv + v0 : nullptr, acc + 4 * r))
     }
   });
 }
