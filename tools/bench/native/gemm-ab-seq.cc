@@ -7,9 +7,10 @@
 // time per call kind, summed over rounds. Objects as in gemm-bitcheck.cc, then:
 //   g++ -O3 -DOLD_DIR=$OLD -c tools/bench/native/gemm-ab-seq.cc -o /tmp/abs.o
 //   g++ /tmp/abs.o /tmp/old_gemm.o /tmp/new_gemm.o -o /tmp/gemm-ab-seq -lpthread
-//   /tmp/gemm-ab-seq 5 2 4    # rounds, threads, operands' offset from a cache line in floats
+//   /tmp/gemm-ab-seq 5 2 4 1  # rounds, threads, operands' offset from a cache line in floats, cold B
 // docs/perf/signround-iteration.md, "Round 5".
 #include <time.h>
+#include <sys/prctl.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   const int rounds = argc > 1 ? atoi(argv[1]) : 5;
   const int th = argc > 2 ? atoi(argv[2]) : 2;
   if (argc > 3) g_off = atol(argv[3]);
+  if (argc > 5 && atoi(argv[5])) prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);  // 4 KiB pages only
   const long T = 4096, H = 1024, Q = 2048, KV = 1024, I = 3072;
   struct Lin { const char* n; long out, in; };
   const Lin lins[] = {{"q", Q, H}, {"k", KV, H}, {"v", KV, H}, {"o", H, Q}, {"gate", I, H}, {"up", I, H}, {"down", H, I}};
@@ -52,9 +54,16 @@ int main(int argc, char** argv) {
   }
   double cpu[2][3] = {{0}}, wl[2][3] = {{0}}, fl[3] = {0};
   auto kind = [](const char* k) { return k[0] == 'N' ? (k[1] == 'T' ? 0 : 1) : 2; };
+  // cold (argv[4] = 1): as in the iteration, only A (x or the upstream gradient) was just written; B (the
+  // weights, quantized at the start of the iteration, or the input saved by the forward pass) was written
+  // long before, and 64 MiB of other work (attention, element loops) ran in between.
+  const int cold = argc > 4 ? atoi(argv[4]) : 0;
+  const size_t other_n = (size_t)16 << 20;
+  float* other = alloc(other_n);
   auto run = [&](int v, const Call& c, unsigned seed) {
+    if (cold) write(other, other_n, seed + 7);
     write(c.a, (size_t)c.m * c.k, seed);
-    write(c.b, (size_t)c.k * c.n, seed + 1);
+    if (!cold) write(c.b, (size_t)c.k * c.n, seed + 1);
     const long lda = c.ta ? c.m : c.k, ldb = c.tb ? c.k : c.n;
     const double c0 = pcpu(), w0 = wall();
     if (v == 0) gemm_old::gemm_old(gemm_old::Args{c.ta, c.tb, c.m, c.n, c.k, c.a, lda, c.b, ldb, c.c, c.n, 1.0f, c.beta}, th);
