@@ -26,6 +26,12 @@ export interface KernelBackend {
   readonly threads: number;
   gemm(...args: GemmArgs): void;
   /**
+   * Optional: a zero-filled Float32Array of n values laid out the way this backend's kernels read fastest
+   * (the native backend starts it on a 64-byte cache line). Graph allocates its value and gradient
+   * buffers through it; without it they are plain `new Float32Array(n)`. Only speed depends on it.
+   */
+  allocFloat32?(n: number): Float32Array;
+  /**
    * Optional: the same product computed off the JavaScript thread (a native worker), resolving
    * when c holds the result. a, b and c must not be touched until then. Backends without it
    * compute on the calling thread through gemm.

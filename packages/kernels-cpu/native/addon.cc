@@ -205,6 +205,16 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), gemm::set_isa(isa));
 }
 
+// alignOffset(f32): how many floats from the view's start to the next 64-byte boundary (0-15).
+Napi::Value AlignOffset(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    Napi::TypeError::New(info.Env(), "alignOffset: expected a Float32Array").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const unsigned long addr = (unsigned long)info[0].As<Napi::Float32Array>().Data();
+  return Napi::Number::New(info.Env(), (double)(((64 - (addr & 63)) & 63) / sizeof(float)));
+}
+
 Napi::Value HardwareThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), gemm::hardware_threads());
 }
@@ -542,6 +552,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("detectIsa", Napi::Function::New(env, DetectIsa, "detectIsa"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   exports.Set("hardwareThreads", Napi::Function::New(env, HardwareThreads, "hardwareThreads"));
+  exports.Set("alignOffset", Napi::Function::New(env, AlignOffset, "alignOffset"));
   exports.Set("fmaCeiling", Napi::Function::New(env, FmaCeiling, "fmaCeiling"));
   exports.Set("setMaxPackedB", Napi::Function::New(env, SetMaxPackedB, "setMaxPackedB"));
   exports.Set("qdq", Napi::Function::New(env, Qdq, "qdq"));

@@ -14,6 +14,8 @@ export interface NativeAddon {
   /** Selects the micro-kernel for later calls (process-wide); false when the CPU lacks it. */
   setIsa(isa: NativeIsa): boolean;
   hardwareThreads(): number;
+  /** Floats from the start of `a` to the next 64-byte boundary (0-15); absent from addons built before it. */
+  alignOffset?(a: Float32Array): number;
   /**
    * For tests and tuning: the size of B (floats) above which threads pack B panel by panel, meeting at
    * barriers, instead of packing it whole once (default 32 Mi = 128 MiB). Returns the previous value; -1 only reads.

@@ -107,8 +107,8 @@ function shapeError(op: string, msg: string): AutoRoundError {
  */
 export class Graph {
   readonly backend: KernelBackend;
-  private readonly dataArena = new Arena();
-  private readonly gradArena = new Arena();
+  private readonly dataArena: Arena;
+  private readonly gradArena: Arena;
   private readonly codeArena = new Arena<Int16Array>((n) => new Int16Array(n));
   private readonly scratch = new Scratch();
   private readonly tapeOut: Var[] = [];
@@ -119,6 +119,10 @@ export class Graph {
 
   constructor(backend: KernelBackend) {
     this.backend = backend;
+    // the backend's own layout for the large value and gradient buffers (KernelBackend.allocFloat32)
+    const make = backend.allocFloat32 ? (n: number) => backend.allocFloat32!(n) : undefined;
+    this.dataArena = new Arena(make);
+    this.gradArena = new Arena(make);
   }
 
   /** Forgets the tape and recycles every buffer handed out since the last reset. */
