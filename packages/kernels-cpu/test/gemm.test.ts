@@ -207,6 +207,20 @@ for (const t of targets) {
 }
 
 describe.skipIf(!nativeBackend.available())('native backend specifics', () => {
+  it('allocFloat32 hands out zeroed views that start on a 64-byte line', () => {
+    const be = nativeBackend.create({});
+    for (const n of [1, 5, 16, 1000, 1 << 22]) {
+      const a = be.allocFloat32!(n);
+      expect(a.length).toBe(n);
+      expect(native!.alignOffset!(a)).toBe(0);
+      expect(a.every((v) => v === 0)).toBe(true);
+    }
+    // the probe itself: a view one float past an aligned start is 15 floats short of the next line
+    const a = be.allocFloat32!(64);
+    expect(native!.alignOffset!(a.subarray(1))).toBe(15);
+    expect(() => (native!.alignOffset as (x: unknown) => number)(new Float64Array(4))).toThrow(/alignOffset: expected a Float32Array/);
+  });
+
   it('thread count changes nothing in the result (each C tile is summed in the same order)', () => {
     const r = rng(11);
     const [m, n, k] = [301, 257, 411];
