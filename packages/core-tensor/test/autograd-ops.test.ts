@@ -434,6 +434,31 @@ describe('Graph mechanics', () => {
     expect(() => g.backward(y)).toThrow(/does not depend/);
   });
 
+  it("takes its value and gradient buffers from the backend's allocate, with the same results", () => {
+    const sizes: number[] = [];
+    const counting: KernelBackend = {
+      ...backend,
+      allocate: (n) => {
+        sizes.push(n);
+        // a view that does not start at its buffer's first byte, as the native backend's aligned ones
+        return new Float32Array(n + 3).subarray(3, 3 + n);
+      },
+    };
+    const run = (be: KernelBackend) => {
+      const p = new Param([4, 3], Float32Array.from([1, -2, 3, 0.5, 0.25, -1, 2, 2, -3, 1, 0, 4]));
+      const g = new Graph(be);
+      const y = g.linear(g.input(Float32Array.from([1, 2, 3, -1, 0.5, 2]), [2, 3]), g.param(p));
+      const out = Float32Array.from(y.data);
+      g.backward(g.mse(y, new Float32Array(8)));
+      return [out, Float32Array.from(p.grad)];
+    };
+    const [y0, g0] = run(backend);
+    const [y1, g1] = run(counting);
+    expect(sizes).toContain(8); // the linear's output [2, 4]
+    expect(Array.from(y1!)).toEqual(Array.from(y0!));
+    expect(Array.from(g1!)).toEqual(Array.from(g0!));
+  });
+
   it('rejects mismatched shapes with an AutoRoundError naming the op', () => {
     const g = new Graph(backend);
     const x = g.input(new Float32Array(6), [2, 3]);

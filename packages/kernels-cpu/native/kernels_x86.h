@@ -14,19 +14,21 @@ namespace gemm {
 constexpr int AVX512_MR = 14;
 constexpr int AVX512_NR = 32;
 
-// Prefetch the `lines` cache lines of each of the `rows` rows of a C tile.
+// Prefetch the `lines` cache lines of each of the `rows` rows of a C tile (2: aligned rows of 32 floats,
+// 3: the same rows starting inside a line, whose last float is in the third).
 template <int rows, int lines, int hint>
 GEMM_INLINE void prefetch_tile(const float* C, idx ldc) {
   const char* c = (const char*)C;
   const idx stride = ldc * (idx)sizeof(float);
   for (int r = 0; r < rows; r++) {
-    for (int l = 0; l < lines; l++) _mm_prefetch(c + 64 * l, (_mm_hint)hint);
+    for (int l = 0; l < lines; l++) _mm_prefetch(c + (l < 2 ? 64 * l : 127), (_mm_hint)hint);
     __asm__("" : "+r"(c));
     c += stride;
   }
 }
 
-__attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(idx kc, const float* A,
+template <int CL>
+__attribute__((target("avx512f,avx512vl,fma,avx2"), always_inline)) static inline void kernel_avx512_body(idx kc, const float* A,
                                                                               const float* B, float* C,
                                                                               idx ldc, float beta) {
   constexpr int MR = AVX512_MR;
@@ -43,10 +45,10 @@ __attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(i
   // that the compiler keeps no per-row address live into the loop: the loop uses 31 of the 32 zmm
   // registers, and an extra live value made GCC spill a B vector to the stack (0.62 of the speed).
   constexpr idx CPF = 24;
-  prefetch_tile<MR, 2, _MM_HINT_T1>(C, ldc);
+  prefetch_tile<MR, CL, _MM_HINT_T1>(C, ldc);
   const idx c_at = kc > CPF ? kc - CPF : -1;
   for (idx p = 0; p < kc; p++) {
-    if (p == c_at) prefetch_tile<MR, 2, _MM_HINT_T0>(C, ldc);
+    if (p == c_at) prefetch_tile<MR, CL, _MM_HINT_T0>(C, ldc);
     const __m512 b0 = _mm512_load_ps(B);
     const __m512 b1 = _mm512_load_ps(B + 16);
     // both cache lines of the B row eight steps ahead (prefetching one of the two left every other
@@ -78,6 +80,18 @@ __attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(i
   }
 }
 
+// A row of the C tile (32 floats) spans two cache lines when C is 64-byte aligned and three otherwise.
+// The iteration's operands are Node ArrayBuffers, which glibc's calloc puts 16 bytes into a page (mmap'ed
+// chunks), so there every row's third line was not fetched ahead and stalled the C update: +2-3% on the
+// block's products with the third line fetched (docs/perf/signround-iteration.md, "Round 5"). Both
+// versions run the same arithmetic.
+__attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(idx kc, const float* A, const float* B,
+                                                                              float* C, idx ldc, float beta) {
+  if (((unsigned long)C & 63) == 0)
+    kernel_avx512_body<2>(kc, A, B, C, ldc, beta);
+  else
+    kernel_avx512_body<3>(kc, A, B, C, ldc, beta);
+}
 // ---- AVX-512 packing: 16x16 in-register transposes for the strided cases ----------------------
 __attribute__((target("avx512f"), always_inline)) static inline void transpose16(__m512 r[16]) {
   __m512 t[16];
