@@ -131,7 +131,11 @@ function profiled(be: KernelBackend): KernelBackend {
   const out: Record<string, unknown> = { name: be.name, threads: be.threads };
   for (const key of Object.keys(be) as (keyof KernelBackend)[]) {
     const f = be[key];
-    if (typeof f !== 'function') continue;
+    // flags such as freshGradients too: without them the graph zero-fills gradient buffers the real run does not
+    if (typeof f !== 'function') {
+      out[key] = f;
+      continue;
+    }
     out[key] = (...a: unknown[]) => {
       const c0 = cpuNow();
       const t0 = performance.now();
