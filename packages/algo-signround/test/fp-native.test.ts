@@ -10,6 +10,7 @@ import { xorshiftRandom, randn } from '@autoround/testing';
 import { FpParams, fpQdqVar } from '../src/index.js';
 import { type FpQdqTuning, fpGroupShape, fpQdqValues, newFpTrace, quantizeFp } from '@autoround/quant-types';
 import { jsBackend, native, nativeFpQdqKernel } from '@autoround/kernels-cpu';
+import { expectSame } from './bitwise.js';
 
 const kernel: FpQdqKernel | null = native ? nativeFpQdqKernel(native, 2) : null;
 
@@ -24,22 +25,6 @@ function both<T>(f: () => T): [T, T] {
   } finally {
     setFpQdqKernel(prev);
   }
-}
-
-/** Index of the first element that differs (bit for bit, any NaN equal to any NaN), or -1. */
-function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return -2;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i]) && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
-  return -1;
-}
-
-function expectSame(what: string, a: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined): void {
-  if (a === undefined || b === undefined) {
-    expect(b === undefined, `${what}: present in one only`).toBe(a === undefined);
-    return;
-  }
-  const i = firstDiff(a, b);
-  expect(i, `${what}: first difference at ${i} (ts ${a[i]}, native ${b[i]})`).toBe(-1);
 }
 
 function expectSameWeight(what: string, a: QuantizedWeight, b: QuantizedWeight): void {

@@ -3,6 +3,7 @@
 // (kernels-cpu's fp_qdq.cc registers itself when its addon loads), else in TypeScript. Held on globalThis under a
 // registry symbol so that every copy of this module in a process (source and dist builds side by side) sees the
 // same kernel. A kernel must match the TypeScript loops bit for bit.
+import { processWide } from './process-wide.js';
 
 /**
  * Element loops of the fp QDQ over groups that tile a [rows, cols] array row by row (group g: row ⌊g/per⌋,
@@ -42,18 +43,14 @@ export interface FpQdqKernel {
   ): void;
 }
 
-const KEY = Symbol.for('@autoround/core-tensor/fp-qdq-kernel');
-type Holder = { [KEY]?: FpQdqKernel | null };
+const slot = processWide<FpQdqKernel>('@autoround/core-tensor/fp-qdq-kernel');
 
 /** Registers (or with null removes) the native fp QDQ kernel; returns the one it replaces. */
 export function setFpQdqKernel(kernel: FpQdqKernel | null): FpQdqKernel | null {
-  const h = globalThis as Holder;
-  const prev = h[KEY] ?? null;
-  h[KEY] = kernel;
-  return prev;
+  return slot.set(kernel);
 }
 
 /** The registered native fp QDQ kernel, or null (the TypeScript loops run). */
 export function fpQdqKernel(): FpQdqKernel | null {
-  return (globalThis as Holder)[KEY] ?? null;
+  return slot.get();
 }

@@ -12,5 +12,6 @@ export * from './safetensors/writer.js';
 export * from './safetensors/checkpoint.js';
 export * from './kernels.js';
 export * from './fp-qdq-kernel.js';
+export * from './int-rtn-kernel.js';
 export * from './autograd/index.js';
 export { mulberry32 } from './random.js';

@@ -356,6 +356,57 @@ Napi::Value Qdq(const Napi::CallbackInfo& info) {
 }
 
 
+// rtn dims [rows, cols, gs]: positive integers; groups = rows · ⌈cols / gs⌉. False when they are not.
+struct RtnDims {
+  long rows, cols, gs;
+  double groups;
+};
+bool rtn_dims(const Napi::Value& dv, RtnDims& r) {
+  if (!dv.IsArray() || dv.As<Napi::Array>().Length() != 3) return false;
+  Napi::Array a = dv.As<Napi::Array>();
+  double d[3];
+  for (uint32_t i = 0; i < 3; i++) {
+    d[i] = a.Get(i).ToNumber().DoubleValue();
+    if (!(d[i] >= 1 && d[i] == (double)(long)d[i]) || d[i] > 1e15) return false;
+  }
+  r = {(long)d[0], (long)d[1], (long)d[2], d[0] * std::ceil(d[1] / d[2])};
+  return true;
+}
+
+// intRtnMinMax(w, [rows, cols, gs], mn, mx, threads) and intRtnElements(w, v|null, [rows, cols, gs], scale, zp (f64),
+// maxq, sym, codes (u8), qdq, threads): quant-types' quantizeInt loops (qdq.h).
+Napi::Value IntRtnMinMax(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RtnDims d;
+  if (info.Length() < 5) return napi_args::fail(env, "intRtnMinMax: expected 5 arguments");
+  if (!rtn_dims(info[1], d)) return napi_args::fail(env, "intRtnMinMax: dims must be [rows, cols, groupSize], positive integers");
+  void *w, *mn, *mx;
+  if (!typed(info[0], napi_float32_array, (double)d.rows * d.cols, &w) || !typed(info[2], napi_float32_array, d.groups, &mn) ||
+      !typed(info[3], napi_float32_array, d.groups, &mx))
+    return napi_args::fail(env, "intRtnMinMax: an array has the wrong type or too few elements");
+  qdq::rtn_minmax((const float*)w, d.rows, d.cols, d.gs, (float*)mn, (float*)mx, thread_count(info[4]));
+  return env.Undefined();
+}
+
+Napi::Value IntRtnElements(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RtnDims d;
+  if (info.Length() < 10) return napi_args::fail(env, "intRtnElements: expected 10 arguments");
+  if (!rtn_dims(info[2], d)) return napi_args::fail(env, "intRtnElements: dims must be [rows, cols, groupSize], positive integers");
+  const double n = (double)d.rows * d.cols, maxq = info[5].ToNumber().DoubleValue();
+  if (!(maxq >= 1 && maxq <= 255 && maxq == (double)(long)maxq))
+    return napi_args::fail(env, "intRtnElements: maxq must be an integer in [1, 255] (8-bit codes)");
+  void *w, *v = nullptr, *sc, *zp, *codes, *out;
+  bool ok = typed(info[0], napi_float32_array, n, &w) && typed(info[3], napi_float32_array, d.groups, &sc) &&
+            typed(info[4], napi_float64_array, d.groups, &zp) && typed(info[7], napi_uint8_array, n, &codes) &&
+            typed(info[8], napi_float32_array, n, &out);
+  if (ok && !info[1].IsNull() && !info[1].IsUndefined()) ok = typed(info[1], napi_float32_array, d.groups * d.gs, &v);
+  if (!ok) return napi_args::fail(env, "intRtnElements: an array has the wrong type or too few elements");
+  qdq::rtn_elements((const float*)w, (const float*)v, d.rows, d.cols, d.gs, (const float*)sc, (const double*)zp, maxq,
+                    info[6].ToBoolean().Value(), (uint8_t*)codes, (float*)out, thread_count(info[9]));
+  return env.Undefined();
+}
+
 bool count_arg(const Napi::Value& v, double* out) {
   const double x = v.ToNumber().DoubleValue();
   if (!(x >= 0 && x == (double)(long)x) || x > 1e15) return false;
@@ -560,6 +611,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("alignOffset", Napi::Function::New(env, AlignOffset, "alignOffset"));
   exports.Set("setMaxPackedB", Napi::Function::New(env, SetMaxPackedB, "setMaxPackedB"));
   exports.Set("qdq", Napi::Function::New(env, Qdq, "qdq"));
+  exports.Set("intRtnMinMax", Napi::Function::New(env, IntRtnMinMax, "intRtnMinMax"));
+  exports.Set("intRtnElements", Napi::Function::New(env, IntRtnElements, "intRtnElements"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("swiglu", Napi::Function::New(env, Swiglu, "swiglu"));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));

@@ -91,4 +91,31 @@ void backward(const Layout& l, const float* w, const float* gw, const int16_t* c
   });
 }
 
+namespace {
+// The group loops of the RTN calls: enough groups per task to amortise scheduling (as chunk() above).
+template <typename F>
+void rtn_groups(long rows, long cols, long gs, int threads, F fn) {
+  const long gpr = (cols + gs - 1) / gs, groups = rows * gpr;
+  const long per = 16384 / gs > 0 ? 16384 / gs : 1;
+  gemm::parallel_for(threads, (groups + per - 1) / per, [&](long t) {
+    const long g1 = (t + 1) * per < groups ? (t + 1) * per : groups;
+    for (long g = t * per; g < g1; g++) {
+      const long c0 = (g % gpr) * gs;
+      fn(g, (g / gpr) * cols + c0, cols - c0 < gs ? cols - c0 : gs);
+    }
+  });
+}
+}  // namespace
+
+void rtn_minmax(const float* w, long rows, long cols, long gs, float* mn, float* mx, int threads) {
+  rtn_groups(rows, cols, gs, threads, [&](long g, long w0, long n) { ISA_DISPATCH(rtn_minmax(w + w0, n, mn + g, mx + g)) });
+}
+
+void rtn_elements(const float* w, const float* v, long rows, long cols, long gs, const float* scale, const double* zp,
+                  double maxq, bool sym, uint8_t* codes, float* qdq, int threads) {
+  rtn_groups(rows, cols, gs, threads, [&](long g, long w0, long n) {
+    ISA_DISPATCH(rtn_elements(w + w0, v ? v + g * gs : nullptr, scale[g], zp[g], maxq, sym, n, codes + w0, qdq + w0))
+  });
+}
+
 }  // namespace qdq

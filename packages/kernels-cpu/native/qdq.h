@@ -21,4 +21,11 @@ void forward(const Layout& l, const float* w, const float* v, const float* scale
 void backward(const Layout& l, const float* w, const float* gw, const int16_t* code, const float* scale,
               const float* zp, float* dv, double* acc, int threads);
 
+// quant-types' quantizeInt (RTN, optionally with SignRound's V): groups tile [rows, cols] row by row, gs columns each
+// (the last one of a row may be shorter); V slots g·gs + k. rtn_minmax: mn[g], mx[g] = min/max(0, the group's W).
+// rtn_elements: codes and qdq from the group's scale and zero point (docs/algorithms/qdq.md).
+void rtn_minmax(const float* w, long rows, long cols, long gs, float* mn, float* mx, int threads);
+void rtn_elements(const float* w, const float* v, long rows, long cols, long gs, const float* scale, const double* zp,
+                  double maxq, bool sym, uint8_t* codes, float* qdq, int threads);
+
 }  // namespace qdq

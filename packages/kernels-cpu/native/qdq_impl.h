@@ -1,6 +1,7 @@
 // Group loops of qdq.cc, included once per instruction set inside namespace QDQ_NS (see there). No include
 // guard on purpose. Every expression is the TypeScript's, in its order: the ISA only changes how many
 // elements one instruction handles (IEEE results do not depend on the vector width; no FMA contraction).
+#include <cstdint>
 namespace QDQ_NS {
 
 // Expected included from qdq.cc with <immintrin.h> when QDQ_AVX512 is defined.
@@ -93,6 +94,65 @@ inline void backward_sums_group(const float* __restrict w, const float* __restri
   acc[1] = divw;
   acc[2] = sum_in;
   acc[3] = sum_all;
+}
+
+
+// ---- RTN of quant-types' quantizeInt: the group's min and max (from 0), and its element loop given scale and zp.
+
+typedef float rtn_v16 __attribute__((vector_size(64)));
+typedef float rtn_v16u __attribute__((vector_size(64), aligned(4)));
+
+// mn = min(0, w…), mx = max(0, w…) as `if (w < mn) mn = w; if (w > mx) mx = w` gives: 16 lanes each keep that running
+// value, then the lanes are combined the same way. NaN is skipped (its comparisons are false); between +0 and −0 the
+// first one stays, and every lane starts at +0 as the loop does, so a −0 never replaces it either way.
+inline void rtn_minmax(const float* __restrict w, long n, float* mn_out, float* mx_out) {
+  rtn_v16 vmn = (rtn_v16){}, vmx = (rtn_v16){};
+  long c = 0;
+  for (; c + 16 <= n; c += 16) {
+    const rtn_v16 x = *(const rtn_v16u*)(w + c);
+    vmn = x < vmn ? x : vmn;
+    vmx = x > vmx ? x : vmx;
+  }
+  float mn = 0.f, mx = 0.f;
+  for (int l = 0; l < 16; l++) {
+    mn = vmn[l] < mn ? vmn[l] : mn;
+    mx = vmx[l] > mx ? vmx[l] : mx;
+  }
+  for (; c < n; c++) {
+    mn = w[c] < mn ? w[c] : mn;
+    mx = w[c] > mx ? w[c] : mx;
+  }
+  *mn_out = mn;
+  *mx_out = mx;
+}
+
+// asym: code = clamp(rne(float(W/s [+ V])) + zp, 0, maxq), qdq = float(s·(code − zp)) with the clamped value in
+// double (NaN stays NaN and its code is 0, as a Uint8Array stores NaN). sym: q = clamp(rne(…), −maxq, maxq − 1),
+// code = q + maxq, qdq = float(s·q).
+inline void rtn_elements(const float* __restrict w, const float* __restrict v, float s, double zp, double maxq, bool sym,
+                         long n, uint8_t* __restrict codes, float* __restrict qdq) {
+  const double sd = s;
+  if (!sym) {
+    for (long c = 0; c < n; c++) {
+      float x = w[c] / s;
+      if (v) x = x + v[c];
+      double q = std::nearbyint((double)x) + zp;
+      q = q < 0 ? 0 : q;
+      q = q > maxq ? maxq : q;
+      codes[c] = q != q ? 0 : (uint8_t)(int)q;
+      qdq[c] = (float)(sd * (q - zp));
+    }
+    return;
+  }
+  for (long c = 0; c < n; c++) {
+    float x = w[c] / s;
+    if (v) x = x + v[c];
+    double q = std::nearbyint((double)x);
+    q = q < -maxq ? -maxq : q;
+    q = q > maxq - 1 ? maxq - 1 : q;
+    codes[c] = q != q ? 0 : (uint8_t)(int)(q + maxq);
+    qdq[c] = (float)(sd * q);
+  }
 }
 
 }  // namespace QDQ_NS

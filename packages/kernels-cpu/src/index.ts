@@ -7,15 +7,18 @@ import { native, nativeLoadError } from './native.js';
 import type { NativeAddon } from './native.js';
 import { wasm, wasmLoadError } from './wasm.js';
 import { registerNativeFpQdq } from './fp-qdq.js';
+import { registerNativeIntRtn } from './int-rtn.js';
 
 export { jsGemm, checkGemmArgs };
 export { native, nativeLoadError, loadNativeAddon, nativeAddonCandidates, benchAddonPath } from './native.js';
 export type { NativeAddon, NativeIsa, NativeQuantJob } from './native.js';
 export { wasm, wasmLoadError, loadWasmGemm, WasmGemm, wasmFile } from './wasm.js';
 export { nativeFpQdqKernel, registerNativeFpQdq } from './fp-qdq.js';
+export { nativeIntRtnKernel, registerNativeIntRtn } from './int-rtn.js';
 
 // the floating-point QDQ of quant-types runs natively wherever this package is loaded (docs/perf/fp-qdq.md)
 registerNativeFpQdq(native, native?.hardwareThreads() ?? 1);
+registerNativeIntRtn(native, native?.hardwareThreads() ?? 1);
 
 /** A backend of this package: KernelBackend plus what it runs on. */
 export interface CpuKernelBackend extends KernelBackend {
@@ -163,7 +166,10 @@ export const nativeBackend: KernelBackendFactory = {
     const addon = native;
     const t = Math.max(1, Math.floor(threads ?? addon.hardwareThreads()));
     const fused = process.env.AUTOROUND_NATIVE_FUSED !== '0';
-    if (fused) registerNativeFpQdq(addon, t);
+    if (fused) {
+      registerNativeFpQdq(addon, t);
+      registerNativeIntRtn(addon, t);
+    }
     return announce({
       name: 'native',
       threads: t,

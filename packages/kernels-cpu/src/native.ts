@@ -71,6 +71,20 @@ export interface NativeAddon {
    * wall-clock second, and per CPU-second they ran (one core's rate; robust to other load on the machine).
    */
   fmaCeiling(isa: 'avx512' | 'avx2', threads: number, seconds: number): { gflops: number; cpuGflops: number };
+  /** quant-types' quantizeInt loops (IntRtnKernel.minMax / elements; dims [rows, cols, groupSize]). */
+  intRtnMinMax?(w: Float32Array, dims: number[], mn: Float32Array, mx: Float32Array, threads: number): void;
+  intRtnElements?(
+    w: Float32Array,
+    v: Float32Array | null,
+    dims: number[],
+    scale: Float32Array,
+    zp: Float64Array,
+    maxq: number,
+    sym: boolean,
+    codes: Uint8Array,
+    qdq: Float32Array,
+    threads: number,
+  ): void;
   /** The bytes from the buffer's start to the next multiple of `alignment` (a power of two) in memory. */
   alignOffset?(buffer: ArrayBuffer, alignment: number): number;
   /**

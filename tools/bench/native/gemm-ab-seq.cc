@@ -15,14 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
-#define STR2(x) #x
-#define STR(x) STR2(x)
-#define gemm gemm_old
-#include STR(OLD_DIR/gemm_native.h)
-#undef gemm
-#include "../../../packages/kernels-cpu/native/gemm_native.h"
-static double pcpu() { timespec ts; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
-static double wall() { timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
+#include "gemm-ab-old-new.h"
 struct Call { const char* kind; bool ta, tb; long m, n, k; float beta; float *a, *b, *c; };
 // Node's ArrayBuffers come from calloc; one of this size is mmap'ed by glibc and starts 16 bytes into a
 // page, so the iteration's operands are 16 bytes past a cache line (argv[3] = 4 floats; 0 aligned).

@@ -11,15 +11,8 @@
 #include <cstring>
 #include <vector>
 #include <algorithm>
-#define STR2(x) #x
-#define STR(x) STR2(x)
-#define gemm gemm_old
-#include STR(OLD_DIR/gemm_native.h)
-#undef gemm
-#include "../../../packages/kernels-cpu/native/gemm_native.h"
+#include "gemm-ab-old-new.h"
 #include "gemm-ab-shapes.h"
-static double pcpu() { timespec ts; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
-static double wall() { timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 int main(int argc, char** argv) {
   // the four transposes of 1024^3, then the block's shapes
   std::vector<AbShape> sh = {{"sq NN", 0, 0, 1024, 1024, 1024}, {"sq NT", 0, 1, 1024, 1024, 1024}, {"sq TN", 1, 0, 1024, 1024, 1024}, {"sq TT", 1, 1, 1024, 1024, 1024}};

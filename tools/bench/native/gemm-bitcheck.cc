@@ -13,12 +13,7 @@
 #include <cstring>
 #include <cstdint>
 #include <vector>
-#define STR2(x) #x
-#define STR(x) STR2(x)
-#define gemm gemm_old
-#include STR(OLD_DIR/gemm_native.h)
-#undef gemm
-#include "../../../packages/kernels-cpu/native/gemm_native.h"
+#include "gemm-ab-old-new.h"
 static uint64_t fnv(const float* p, size_t n, uint64_t h) { const unsigned char* b = (const unsigned char*)p; for (size_t i = 0; i < n * 4; i++) { h ^= b[i]; h *= 1099511628211ull; } return h; }
 int main(int argc, char** argv) {
   int big = argc > 1 ? atoi(argv[1]) : 0;

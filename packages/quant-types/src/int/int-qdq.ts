@@ -1,5 +1,5 @@
 import { AutoRoundError, type QuantScheme, type QuantizedWeight, effectiveGroupSize, scaleDtypeOf } from '@autoround/core';
-import { castScale, roundHalfEven, scaleThreshold } from '@autoround/core-tensor';
+import { castScale, intRtnKernel, roundHalfEven, scaleThreshold } from '@autoround/core-tensor';
 
 const f = Math.fround;
 
@@ -42,6 +42,14 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
     throw new AutoRoundError('E_UNSUPPORTED', `quantizeInt: initScale needs a symmetric scheme and one value per group (${nScales}), got ${initScale.length}`);
   }
   const padded = perTensor ? out * inF : gs;
+  // The element loops run natively where kernels-cpu registered them (the same bits; the per-group scale and zero
+  // point stay here). The native groups tile [kRows, kCols] by kGs: per-tensor is one row of one group.
+  const kernel = bits <= 8 ? intRtnKernel() : null; // the native codes are 8-bit, as this function's
+  const [kRows, kCols, kGs] = perTensor ? [1, out * inF, out * inF] : [out, inF, gs];
+  const mins = kernel ? new Float32Array(nScales) : null;
+  const maxs = kernel ? new Float32Array(nScales) : null;
+  const zps = kernel ? new Float64Array(nScales) : null;
+  if (kernel && nScales > 0) kernel.minMax(weight, kRows, kCols, kGs, mins!, maxs!);
 
   for (let g = 0; g < nScales; g++) {
     // element range of group g, in weight coordinates
@@ -51,10 +59,15 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
     const base = perTensor ? 0 : row * inF + col0;
     let mn = 0;
     let mx = 0;
-    for (let i = 0; i < len; i++) {
-      const w = weight[base + i]!;
-      if (w < mn) mn = w;
-      if (w > mx) mx = w;
+    if (kernel) {
+      mn = mins![g]!;
+      mx = maxs![g]!;
+    } else {
+      for (let i = 0; i < len; i++) {
+        const w = weight[base + i]!;
+        if (w < mn) mn = w;
+        if (w > mx) mx = w;
+      }
     }
     if (minScale) mn = f(mn * minScale[g]!);
     if (maxScale) mx = f(mx * maxScale[g]!);
@@ -66,6 +79,10 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
       const zp = roundHalfEven(f(-mn / s));
       scales[g] = s;
       zeros[g] = zp;
+      if (zps) {
+        zps[g] = zp;
+        continue;
+      }
       for (let i = 0; i < len; i++) {
         let x = f(weight[base + i]! / s);
         if (v) x = f(x + v[vOff + i]!);
@@ -86,6 +103,7 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
       } else if (s < thresh) s = thresh;
       scales[g] = s;
       zeros[g] = maxq;
+      if (zps) continue;
       for (let i = 0; i < len; i++) {
         let x = f(weight[base + i]! / s);
         if (v) x = f(x + v[vOff + i]!);
@@ -96,6 +114,9 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
         qdq[base + i] = f(s * q);
       }
     }
+  }
+  if (kernel && nScales > 0) {
+    kernel.elements(weight, v ?? null, kRows, kCols, kGs, scales, zps!, scheme.sym ? 2 ** (bits - 1) : 2 ** bits - 1, scheme.sym, codes, qdq);
   }
   if (perTensor) {
     // exporters expect per-row groups; a per-tensor scale is the same scale on every row
