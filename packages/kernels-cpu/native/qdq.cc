@@ -40,81 +40,58 @@ namespace qdq {
 #undef QDQ_NS
 #include "isa_dispatch.h"
 
-
 namespace {
-inline void group_span(const Layout& l, long r, long& w0, long& v0, long& n) {
-  const long c0 = (r % l.gpr) * l.gs;
-  w0 = (r / l.gpr) * l.cols + c0;
-  v0 = r * l.gs;
-  n = l.cols - c0 < l.gs ? l.cols - c0 : l.gs;
+// fn(r, w0, v0, n) for every group r of the layout: its first weight w0, its first V slot v0 and its length n. Tasks of
+// enough groups to amortise scheduling (16,384 elements), enough tasks to balance.
+template <typename F>
+void each_group(const Layout& l, int threads, F fn) {
+  const long per = 16384 / (l.gs > 0 ? l.gs : 1), ch = per < 1 ? 1 : per;
+  gemm::parallel_for(threads, (l.num_scales + ch - 1) / ch, [&](long t) {
+    const long r1 = (t + 1) * ch < l.num_scales ? (t + 1) * ch : l.num_scales;
+    for (long r = t * ch; r < r1; r++) {
+      const long c0 = (r % l.gpr) * l.gs;
+      fn(r, (r / l.gpr) * l.cols + c0, r * l.gs, l.cols - c0 < l.gs ? l.cols - c0 : l.gs);
+    }
+  });
 }
-// Groups per task: enough work per task to amortise scheduling, enough tasks to balance.
-inline long chunk(const Layout& l) {
-  const long per = 16384 / (l.gs > 0 ? l.gs : 1);
-  return per < 1 ? 1 : per;
+// The layout of rows x cols in groups of gs columns (the RTN calls carry no qmax).
+Layout rtn_layout(long rows, long cols, long gs) {
+  const long gpr = (cols + gs - 1) / gs;
+  return {rows, cols, gs, gpr, rows * gpr, 0};
 }
 }  // namespace
 
 void forward(const Layout& l, const float* w, const float* v, const float* scale, const float* zp, float* out,
              int16_t* code, int threads) {
-  const long ch = chunk(l);
-  const long tasks = (l.num_scales + ch - 1) / ch;
   const double hi = l.qmax + 1;
-  gemm::parallel_for(threads, tasks, [&](long t) {
-    const long r1 = (t + 1) * ch < l.num_scales ? (t + 1) * ch : l.num_scales;
-    for (long r = t * ch; r < r1; r++) {
-      long w0, v0, n;
-      group_span(l, r, w0, v0, n);
-      ISA_DISPATCH(forward_group(w + w0, v + v0, scale[r], zp[r], hi, l.qmax, n, out + w0, code + w0))
-    }
+  each_group(l, threads, [&](long r, long w0, long v0, long n) {
+    ISA_DISPATCH(forward_group(w + w0, v + v0, scale[r], zp[r], hi, l.qmax, n, out + w0, code + w0))
   });
 }
 
 void backward(const Layout& l, const float* w, const float* gw, const int16_t* code, const float* scale,
               const float* zp, float* dv, double* acc, int threads) {
   if (!acc && !dv) return;
-  const long ch = chunk(l);
-  const long tasks = (l.num_scales + ch - 1) / ch;
   const int qmax = l.qmax;
-  gemm::parallel_for(threads, tasks, [&](long t) {
-    const long r1 = (t + 1) * ch < l.num_scales ? (t + 1) * ch : l.num_scales;
-    for (long r = t * ch; r < r1; r++) {
-      long w0, v0, n;
-      group_span(l, r, w0, v0, n);
-      const double s = scale[r];
-      if (!acc) {
-        ISA_DISPATCH(backward_dv_group(gw + w0, code + w0, s, qmax, n, dv + v0))
-        continue;
-      }
+  each_group(l, threads, [&](long r, long w0, long v0, long n) {
+    const double s = scale[r];
+    if (!acc) {
+      ISA_DISPATCH(backward_dv_group(gw + w0, code + w0, s, qmax, n, dv + v0))
+    } else {
       ISA_DISPATCH(backward_sums_group(w + w0, gw + w0, code + w0, s, zp[r], qmax, n, dv ? dv + v0 : nullptr, acc + 4 * r))
     }
   });
 }
 
-namespace {
-// The group loops of the RTN calls: enough groups per task to amortise scheduling (as chunk() above).
-template <typename F>
-void rtn_groups(long rows, long cols, long gs, int threads, F fn) {
-  const long gpr = (cols + gs - 1) / gs, groups = rows * gpr;
-  const long per = 16384 / gs > 0 ? 16384 / gs : 1;
-  gemm::parallel_for(threads, (groups + per - 1) / per, [&](long t) {
-    const long g1 = (t + 1) * per < groups ? (t + 1) * per : groups;
-    for (long g = t * per; g < g1; g++) {
-      const long c0 = (g % gpr) * gs;
-      fn(g, (g / gpr) * cols + c0, cols - c0 < gs ? cols - c0 : gs);
-    }
-  });
-}
-}  // namespace
-
 void rtn_minmax(const float* w, long rows, long cols, long gs, float* mn, float* mx, int threads) {
-  rtn_groups(rows, cols, gs, threads, [&](long g, long w0, long n) { ISA_DISPATCH(rtn_minmax(w + w0, n, mn + g, mx + g)) });
+  each_group(rtn_layout(rows, cols, gs), threads,
+             [&](long g, long w0, long, long n) { ISA_DISPATCH(rtn_minmax(w + w0, n, mn + g, mx + g)) });
 }
 
 void rtn_elements(const float* w, const float* v, long rows, long cols, long gs, const float* scale, const double* zp,
                   double maxq, bool sym, uint8_t* codes, float* qdq, int threads) {
-  rtn_groups(rows, cols, gs, threads, [&](long g, long w0, long n) {
-    ISA_DISPATCH(rtn_elements(w + w0, v ? v + g * gs : nullptr, scale[g], zp[g], maxq, sym, n, codes + w0, qdq + w0))
+  each_group(rtn_layout(rows, cols, gs), threads, [&](long g, long w0, long v0, long n) {
+    ISA_DISPATCH(rtn_elements(w + w0, v ? v + v0 : nullptr, scale[g], zp[g], maxq, sym, n, codes + w0, qdq + w0))
   });
 }
 

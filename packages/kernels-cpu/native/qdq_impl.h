@@ -96,7 +96,6 @@ inline void backward_sums_group(const float* __restrict w, const float* __restri
   acc[3] = sum_all;
 }
 
-
 // ---- RTN of quant-types' quantizeInt: the group's min and max (from 0), and its element loop given scale and zp.
 
 typedef float rtn_v16 __attribute__((vector_size(64)));
