@@ -1,5 +1,22 @@
-// Bit-for-bit comparison of two arrays for the native-against-TypeScript tests (NaN equal to any NaN, −0 distinct from +0).
+// The native-against-TypeScript tests' helpers: run a computation with and without a process-wide native kernel, and
+// compare two arrays bit for bit (NaN equal to any NaN, −0 distinct from +0).
 import { expect } from 'vitest';
+
+/**
+ * Runs f with the TypeScript loops (the slot emptied), then with `kernel` registered; restores what was registered.
+ * `get`/`set` are a process-wide kernel slot's accessors (e.g. fpQdqKernel / setFpQdqKernel).
+ */
+export function tsThenNative<K, T>(get: () => K | null, set: (k: K | null) => unknown, kernel: K | null, f: () => T): [T, T] {
+  const prev = get();
+  try {
+    set(null);
+    const ts = f();
+    set(kernel);
+    return [ts, f()];
+  } finally {
+    set(prev);
+  }
+}
 
 /** Index of the first element that differs (bit for bit, any NaN equal to any NaN), or -1. */
 export function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -10,22 +10,12 @@ import { xorshiftRandom, randn } from '@autoround/testing';
 import { FpParams, fpQdqVar } from '../src/index.js';
 import { type FpQdqTuning, fpGroupShape, fpQdqValues, newFpTrace, quantizeFp } from '@autoround/quant-types';
 import { jsBackend, native, nativeFpQdqKernel } from '@autoround/kernels-cpu';
-import { expectSame } from './bitwise.js';
+import { expectSame, tsThenNative } from './bitwise.js';
 
 const kernel: FpQdqKernel | null = native ? nativeFpQdqKernel(native, 2) : null;
 
-/** Runs f with the TypeScript loops, then with the native kernel (restoring what was registered). */
-function both<T>(f: () => T): [T, T] {
-  const prev = fpQdqKernel();
-  try {
-    setFpQdqKernel(null);
-    const ts = f();
-    setFpQdqKernel(kernel);
-    return [ts, f()];
-  } finally {
-    setFpQdqKernel(prev);
-  }
-}
+/** Runs f with the TypeScript loops, then with the native kernel. */
+const both = <T>(f: () => T): [T, T] => tsThenNative(fpQdqKernel, setFpQdqKernel, kernel, f);
 
 function expectSameWeight(what: string, a: QuantizedWeight, b: QuantizedWeight): void {
   expectSame(`${what} qdq`, a.qdq, b.qdq);

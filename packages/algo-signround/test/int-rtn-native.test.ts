@@ -6,26 +6,16 @@
 // scales, with and without SignRound's V, min/max scales and initScale.
 import { describe, expect, it } from 'vitest';
 import { type QuantScheme, presetScheme } from '@autoround/core';
-import { type IntRtnKernel, intRtnKernel, setIntRtnKernel } from '@autoround/core-tensor';
+import { type IntRtnKernel, type ScaleDType, intRtnKernel, setIntRtnKernel } from '@autoround/core-tensor';
 import { xorshiftRandom } from '@autoround/testing';
 import { type IntQdqTuning, quantizeInt } from '@autoround/quant-types';
 import { native, nativeIntRtnKernel } from '@autoround/kernels-cpu';
-import { expectSame } from './bitwise.js';
+import { expectSame, tsThenNative } from './bitwise.js';
 
 const kernel: IntRtnKernel | null = native ? nativeIntRtnKernel(native, 2) : null;
 
-/** Runs f with the TypeScript loops, then with the native ones (restoring what was registered). */
-function both<T>(f: () => T): [T, T] {
-  const prev = intRtnKernel();
-  try {
-    setIntRtnKernel(null);
-    const ts = f();
-    setIntRtnKernel(kernel);
-    return [ts, f()];
-  } finally {
-    setIntRtnKernel(prev);
-  }
-}
+/** Runs f with the TypeScript loops, then with the native ones. */
+const both = <T>(f: () => T): [T, T] => tsThenNative(intRtnKernel, setIntRtnKernel, kernel, f);
 
 function awkward(rows: number, cols: number, seed: number): Float32Array {
   const r = xorshiftRandom(seed);
@@ -40,7 +30,7 @@ function awkward(rows: number, cols: number, seed: number): Float32Array {
   return w;
 }
 
-const scheme = (bits: number, group_size: number, sym: boolean, scale_dtype?: string): QuantScheme => ({
+const scheme = (bits: number, group_size: number, sym: boolean, scale_dtype?: ScaleDType): QuantScheme => ({
   ...presetScheme('W4A16'),
   bits,
   group_size,
@@ -56,7 +46,7 @@ describe.skipIf(!kernel)('native RTN loops against quantizeInt in TypeScript', (
         for (const bits of [2, 3, 4, 8]) {
           it(`${rows}x${cols} W${bits} g${gs} ${sym ? 'sym' : 'asym'}`, () => {
             const w = awkward(rows, cols, cols * 31 + bits * 7 + (sym ? 1 : 0) + gs);
-            for (const sd of [undefined, 'bf16', 'fp32']) {
+            for (const sd of [undefined, 'bf16', 'fp32'] as const) {
               const sc = scheme(bits, gs, sym, sd);
               const [a, b] = both(() => quantizeInt(w, rows, cols, sc));
               expectSame('qdq', a.qdq, b.qdq);
