@@ -81,10 +81,10 @@ __attribute__((target("avx512f,avx512vl,fma,avx2"), always_inline)) static inlin
 }
 
 // A row of the C tile (32 floats) spans two cache lines when C is 64-byte aligned and three otherwise.
-// The iteration's operands are Node ArrayBuffers, which glibc's calloc puts 16 bytes into a page (mmap'ed
-// chunks), so there every row's third line was not fetched ahead and stalled the C update: +2-3% on the
-// block's products with the third line fetched (docs/perf/signround-iteration.md, "Round 5"). Both
-// versions run the same arithmetic.
+// Node's own ArrayBuffers start 16 bytes into a page (glibc's mmap'ed chunks), so a caller's C there had each
+// row's third line not fetched ahead, stalling the C update: +2-3% on the block's products with it fetched
+// (docs/perf/signround-iteration.md, "Round 5"). The autograd's buffers are aligned now (KernelBackend.allocate);
+// this covers every other caller. Both versions run the same arithmetic.
 __attribute__((target("avx512f,avx512vl,fma,avx2"))) static void kernel_avx512(idx kc, const float* A, const float* B,
                                                                               float* C, idx ldc, float beta) {
   if (((unsigned long)C & 63) == 0)
