@@ -16,9 +16,15 @@ export { wasm, wasmLoadError, loadWasmGemm, WasmGemm, wasmFile } from './wasm.js
 export { nativeFpQdqKernel, registerNativeFpQdq } from './fp-qdq.js';
 export { nativeIntRtnKernel, registerNativeIntRtn } from './int-rtn.js';
 
-// the floating-point QDQ of quant-types runs natively wherever this package is loaded (docs/perf/fp-qdq.md)
-registerNativeFpQdq(native, native?.hardwareThreads() ?? 1);
-registerNativeIntRtn(native, native?.hardwareThreads() ?? 1);
+/**
+ * quant-types' fp QDQ and int RTN loops run natively wherever this package is loaded (docs/perf/fp-qdq.md,
+ * docs/perf/whole-model.md "Native RTN loops"), on the threads of the latest native backend created.
+ */
+function registerQuantKernels(addon: NativeAddon | null, threads: number): void {
+  registerNativeFpQdq(addon, threads);
+  registerNativeIntRtn(addon, threads);
+}
+registerQuantKernels(native, native?.hardwareThreads() ?? 1);
 
 /** A backend of this package: KernelBackend plus what it runs on. */
 export interface CpuKernelBackend extends KernelBackend {
@@ -166,10 +172,7 @@ export const nativeBackend: KernelBackendFactory = {
     const addon = native;
     const t = Math.max(1, Math.floor(threads ?? addon.hardwareThreads()));
     const fused = process.env.AUTOROUND_NATIVE_FUSED !== '0';
-    if (fused) {
-      registerNativeFpQdq(addon, t);
-      registerNativeIntRtn(addon, t);
-    }
+    if (fused) registerQuantKernels(addon, t);
     return announce({
       name: 'native',
       threads: t,
