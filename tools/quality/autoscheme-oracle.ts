@@ -6,12 +6,22 @@
 // With --measure c4 the changes are measured on AutoScheme's scoring data instead (the first 256 tokens of C4 sample
 // records, --windows of them), and --eval full scores the plans on the whole perplexity text (100,215 tokens): a
 // zeroth-order plan that never saw the test text.
-//   npm run autoscheme-oracle -- [--windows 40] [--measure wiki|c4] [--eval windows|full] [--options W2A16,W4A16] [--budgets 3,3.1484]
+// --joint replaces the summed per-layer changes by the *joint* loss: from every layer at the dearest option, the
+// layer whose demotion raises the measured loss of the whole mix least per bit saved is demoted, until the budget
+// holds; then single moves and pairwise swaps that lower the joint loss within the budget are made until none does.
+// That plan knows every interaction between layers on the measurement data, which no additive score can.
+// --eval c4-heldout scores the plans on 393 C4 sample records (first 256 tokens) that none of the runs calibrates
+// or scores on (the 128 SignRound calibration samples of seed 42, which include AutoScheme's 16, are left out):
+// the calibration domain, unseen text.
+// --plan F1,F2 measures the plans in autoscheme_plan.json files (written beside an export) the same two ways: on
+// the measurement data and on the evaluation data.
+//   npm run autoscheme-oracle -- [--windows 40] [--measure wiki|c4] [--eval windows|full] [--options W2A16,W4A16] [--budgets 3,3.1484] [--joint] [--plan F,...]
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Checkpoint } from '@autoround/core-tensor';
 import { fullName, isBlockTunable, presetScheme, readConfig } from '@autoround/core';
 import { nativeBackend } from '@autoround/kernels-cpu';
+import { loadCalibration } from '@autoround/calib-datasets';
 import { llamaArchitecture } from '@autoround/models';
 import { layerBits, meanLoss, rtnQdq, solveKnapsack, type ScoringModel } from '@autoround/autoscheme';
 
@@ -47,10 +57,27 @@ const c4Windows = (n: number) => {
   }
   return out;
 };
+// C4 records none of the runs reads: not among the 128 calibration samples (seed 42) that SignRound tunes on and
+// whose first 16 AutoScheme scores on
+const c4Heldout = async (n: number) => {
+  const c4 = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
+  const seen = new Set((await loadCalibration(c4, tok, { nsamples: 128, seqlen: 256, seed: 42 })).map((s) => s.join(',')));
+  const all = c4Windows(1480);
+  const out = all.filter((w) => !seen.has(w.join(','))).slice(-n);
+  if (all.length - out.length < seen.size || out.length < n) throw new Error(`c4-heldout: ${all.length} records of 256 tokens, ${seen.size} seen, ${out.length} left`);
+  return out;
+};
 const measure = arg('measure', 'wiki');
 const samples = measure === 'c4' ? c4Windows(nWindows) : wikiWindows(nWindows);
+
+const evalMode = arg('eval', 'windows');
 const data = { samples, batchSize: 1 };
-const evalData = arg('eval', 'windows') === 'full' ? { samples: wikiWindows(Math.floor(ids.length / 255) > 393 ? 393 : Math.floor(ids.length / 255)), batchSize: 1 } : data;
+const evalData = evalMode === 'full' ? { samples: wikiWindows(Math.floor(ids.length / 255) > 393 ? 393 : Math.floor(ids.length / 255)), batchSize: 1 } : evalMode === 'c4-heldout' ? { samples: await c4Heldout(393), batchSize: 1 } : data;
+if (evalMode === 'c4-heldout') {
+  const measured = new Set(samples.map((w) => w.join(',')));
+  const shared = evalData.samples.filter((w) => measured.has(w.join(','))).length;
+  if (shared > 0) throw new Error(`${shared} evaluation windows are also measurement windows: fewer --windows`);
+}
 const sm = (q: ReadonlyMap<string, Float32Array>): ScoringModel => ({ model, spec, backend, weight: (n) => weights.get(n)!, qdq: (n) => q.get(n) });
 const loss = (q: ReadonlyMap<string, Float32Array>) => meanLoss(sm(q), data);
 const evalLoss = (q: ReadonlyMap<string, Float32Array>) => (evalData === data ? loss(q) : meanLoss(sm(q), evalData));
@@ -59,7 +86,7 @@ const t0 = Date.now();
 const base = loss(new Map());
 const total = layers.reduce((a, l) => a + l.out * l.inF, 0);
 const bitsOf = (o: string) => layers.reduce((a, l) => a + layerBits(presetScheme(o), l.out, l.inF), 0) / total;
-console.log(`llama-256, changes measured on ${nWindows} ${measure === 'c4' ? 'C4 sample windows of 256 tokens' : 'wikitext-2 test windows of BOS + 255 tokens'}; fp32 loss ${base.toFixed(5)}; plans scored on ${evalData.samples.length} wikitext-2 test windows`);
+console.log(`llama-256, changes measured on ${nWindows} ${measure === 'c4' ? 'C4 sample windows of 256 tokens' : 'wikitext-2 test windows of BOS + 255 tokens'}; fp32 loss ${base.toFixed(5)}; plans scored on ${evalData === data ? 'the same windows' : `${evalData.samples.length} ${evalMode === 'c4-heldout' ? 'held-out C4 windows of 256 tokens' : 'wikitext-2 test windows'}`}`);
 const evalBase = evalData === data ? base : evalLoss(new Map());
 if (evalData !== data) console.log(`fp32 on the evaluation windows: loss ${evalBase.toFixed(5)} (perplexity ${Math.exp(evalBase).toFixed(4)})`);
 const uniformLoss = new Map<string, number>();
@@ -67,6 +94,18 @@ for (const o of uniform) {
   if (evalData !== data && o !== 'W3A16') continue;
   uniformLoss.set(o, evalLoss(qdqs.get(o)!));
   console.log(`uniform ${o}: ${bitsOf(o).toFixed(4)} bits, loss ${uniformLoss.get(o)!.toFixed(5)} (perplexity ${Math.exp(uniformLoss.get(o)!).toFixed(4)})`);
+}
+for (const file of arg('plan', '').split(',').filter(Boolean)) {
+  const plan = JSON.parse(readFileSync(file, 'utf8')) as { achieved_bits: number; layers: { layers: string[]; option: string }[] };
+  const pick = new Map(plan.layers.flatMap((u) => u.layers.map((n) => [n, u.option] as const)));
+  const q = new Map(layers.map((l) => {
+    const o = pick.get(l.name);
+    if (!o) throw new Error(`${file}: no option for ${l.name}`);
+    return [l.name, qdqs.get(o)?.get(l.name) ?? rtnQdq(l.name, presetScheme(o), weights.get(l.name)!, l.out, l.inF)] as const;
+  }));
+  const onMeasure = loss(q);
+  const onEval = evalData === data ? onMeasure : evalLoss(q);
+  console.log(`plan ${file}: ${plan.achieved_bits.toFixed(4)} bits; loss on the measurement data ${onMeasure.toFixed(5)}${evalData === data ? '' : `, on the evaluation data ${onEval.toFixed(5)} (perplexity ${Math.exp(onEval).toFixed(4)})`}`);
 }
 // the measured loss change of each layer quantized alone
 const delta = new Map<string, Map<string, number>>();
@@ -86,5 +125,67 @@ for (const b of budgets) {
   const real = evalLoss(q);
   const count = options.map((o, k) => `${r.picks.filter((p) => p === k).length}×${o}`).join(' ');
   console.log(`\noracle ${options.join('/')} @ ${b}: ${(r.cost / total).toFixed(4)} bits (${count}); Σ measured changes ${r.loss.toFixed(5)} (uniform W3A16's Σ ${[...delta.get('W3A16')!.values()].reduce((a, x) => a + x, 0).toFixed(5)}); real loss ${real.toFixed(5)} (perplexity ${Math.exp(real).toFixed(4)}) vs uniform W3A16 ${uniformLoss.get('W3A16')!.toFixed(5)} (${Math.exp(uniformLoss.get('W3A16')!).toFixed(4)})`);
+}
+if (process.argv.includes('--joint')) {
+  const cost = (o: number, l: (typeof layers)[number]) => layerBits(presetScheme(options[o]!), l.out, l.inF);
+  const mix = (picks: number[]) => new Map(layers.map((l, i) => [l.name, qdqs.get(options[picks[i]!]!)!.get(l.name)!]));
+  const costOf = (picks: number[]) => layers.reduce((a, l, i) => a + cost(picks[i]!, l), 0);
+  let evals = 0;
+  const jointLoss = (picks: number[]) => (evals++, loss(mix(picks)));
+  const w3OnMeasure = loss(qdqs.get('W3A16')!);
+  console.log(`\nuniform W3A16 on the measurement data: loss ${w3OnMeasure.toFixed(5)}`);
+  const dearest = options.reduce((best, o, k) => (layerBits(presetScheme(o), 1, 128) > layerBits(presetScheme(options[best]!), 1, 128) ? k : best), 0);
+  for (const b of budgets) {
+    const P = Math.floor(total * b);
+    const picks = layers.map(() => dearest);
+    let cur = jointLoss(picks);
+    // greedy: the cheapest loss per bit saved, one step down at a time (options sorted by cost per layer)
+    while (costOf(picks) > P) {
+      let best: { i: number; o: number; rate: number; loss: number } | undefined;
+      for (let i = 0; i < layers.length; i++) {
+        for (let o = 0; o < options.length; o++) {
+          const saved = cost(picks[i]!, layers[i]!) - cost(o, layers[i]!);
+          if (saved <= 0) continue;
+          const trial = picks.slice();
+          trial[i] = o;
+          const l = jointLoss(trial);
+          const rate = (l - cur) / saved;
+          if (!best || rate < best.rate) best = { i, o, rate, loss: l };
+        }
+      }
+      picks[best!.i] = best!.o;
+      cur = best!.loss;
+    }
+    const greedyLoss = cur;
+    // local search: any single change or swap of two layers' options that stays within the budget and lowers the loss
+    // (sweeps go on from where the last improvement was made; they end after a whole sweep without one)
+    for (let improved = true; improved; ) {
+      improved = false;
+      for (let i = 0; i < layers.length; i++) {
+        for (let j = i; j < layers.length; j++) {
+          for (let oi = 0; oi < options.length; oi++) {
+            for (let oj = 0; oj < options.length; oj++) {
+              if (i === j && oi !== oj) continue;
+              if (oi === picks[i] && oj === picks[j]) continue;
+              const trial = picks.slice();
+              trial[i] = oi;
+              trial[j] = oj;
+              if (costOf(trial) > P) continue;
+              const l = jointLoss(trial);
+              if (l < cur - 1e-7) {
+                picks.splice(0, picks.length, ...trial);
+                cur = l;
+                improved = true;
+              }
+            }
+          }
+        }
+      }
+    }
+    const real = evalLoss(mix(picks));
+    const count = options.map((o, k) => `${picks.filter((p) => p === k).length}×${o}`).join(' ');
+    console.log(`\njoint ${options.join('/')} @ ${b}: ${(costOf(picks) / total).toFixed(4)} bits (${count}); measured joint loss ${greedyLoss.toFixed(5)} greedy, ${cur.toFixed(5)} after swaps (${evals} evaluations); real loss ${real.toFixed(5)} (perplexity ${Math.exp(real).toFixed(4)}) vs uniform W3A16 ${uniformLoss.get('W3A16')!.toFixed(5)} (${Math.exp(uniformLoss.get('W3A16')!).toFixed(4)})`);
+    console.log(`  plan: ${layers.map((l, i) => `${l.name.replace('model.layers.', '').replace(/self_attn\.|mlp\./, '')}=${options[picks[i]!]!.replace('A16', '')}`).join(' ')}`);
+  }
 }
 console.log(`\n${((Date.now() - t0) / 1000).toFixed(0)} s`);
