@@ -7,10 +7,14 @@
 // --score_dataset FILE scores on another dataset than the C4 calibration sample (AutoScheme's `dataset`); the value
 // wikitext-tail is wiki.test.raw past the evaluated tokens (in-domain text the perplexity never reads);
 // --ignore_scale_zp_bits counts weight bits only (then W2/W4 @ 3 has uniform W3's bits exactly).
+// --eval_tokens N|all evaluates on N tokens of wiki.test.raw instead of the SignRound table's 100,215 (all: the whole
+// test file), for figures whose differences are as small as the text's own sampling noise.
+// --score_nsamples N scores on N samples instead of AutoScheme's default 16 (AutoScheme's `nsamples`); --save_plans DIR
+// keeps each AutoScheme run's autoscheme_plan.json as DIR/plan-<avg_bits>.json (for npm run autoscheme-oracle -- --plan).
 // Each row also ends up as one JSON line on stdout (for averaging seeds).
 // rtn is plain round-to-nearest (--iters 0 --disable_opt_rtn), opt-rtn the optimized RTN (--iters 0). "bits" is the
 // average as AutoScheme counts it (scale and zero-point bits included), for the uniform rows too.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
@@ -22,7 +26,9 @@ const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? proces
 const model = join(SHARED, 'models/llama-256');
 const dataset = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
 const evalText = readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8');
-const maxTokens = Math.ceil(100_000 / 255) * 255;
+const evalTokensArg = arg('eval_tokens', String(Math.ceil(100_000 / 255) * 255))!;
+const maxTokens = evalTokensArg === 'all' ? undefined : Number(evalTokensArg);
+if (maxTokens !== undefined && !(maxTokens >= 255)) throw new Error(`--eval_tokens ${evalTokensArg}: a number of tokens (at least 255) or all`);
 const method = arg('method', 'rtn')!;
 if (!['rtn', 'opt-rtn', 'signround'].includes(method)) throw new Error(`--method ${method}: rtn, opt-rtn or signround`);
 const iters = method === 'signround' ? Number(arg('iters', '200')) : 0;
@@ -45,7 +51,7 @@ function wikitextTail(): string {
     chars += lines[i]!.length + 1;
     if (i % 200 === 0 && tok.encode(evalText.slice(0, chars)).length > 110_000) break;
   }
-  if (tok.encode(evalText.slice(0, chars)).length <= maxTokens) throw new Error('wikitext-tail would overlap the evaluated tokens');
+  if (maxTokens === undefined || tok.encode(evalText.slice(0, chars)).length <= maxTokens) throw new Error('wikitext-tail would overlap the evaluated tokens');
   const articles = evalText.slice(chars).split(/\n(?= = [^=])/).filter((p) => p.trim().length > 0);
   const file = join(work, 'wikitext-tail.jsonl');
   writeFileSync(file, articles.map((text) => JSON.stringify({ text })).join('\n') + '\n');
@@ -60,7 +66,7 @@ try {
     const t0 = Date.now();
     const ar = new AutoRound(model, {
       scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed, batchSize: 8, iters, disableOptRtn: method === 'rtn',
-      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(scoreDataset ? { dataset: scoreDataset } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
+      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(scoreDataset ? { dataset: scoreDataset } : {}), ...(arg('score_nsamples') ? { nsamples: Number(arg('score_nsamples')) } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
       log: verbose ? createLogger('info') : silentLogger,
       skipSanityCheck: true,
     });
@@ -68,7 +74,7 @@ try {
     const seconds = (Date.now() - t0) / 1000;
     const loaded = await ar.load();
     if (!bench) {
-      bench = new PerplexityBench(await ar.registry(), loaded, await ar.backend(), evalText, { seqlen: 256, maxTokens });
+      bench = new PerplexityBench(await ar.registry(), loaded, await ar.backend(), evalText, { seqlen: 256, ...(maxTokens !== undefined ? { maxTokens } : {}) });
       rows.push({ run: 'fp32', bits: 32, ppl: bench.run(loaded.checkpoint).perplexity, seconds: 0 });
     }
     let bits = 0;
@@ -83,9 +89,14 @@ try {
     const ppl = kl ? kl.perplexity : bench.runQuantized(res.qdq, res.tensors).perplexity;
     rows.push({ run: r.run, bits: bits / params, ppl, ...(kl ? { kld: kl.kld, sameTop: kl.sameTop } : {}), seconds });
     console.error(`${r.run}: ${(bits / params).toFixed(4)} bits, ppl ${ppl.toFixed(4)}${kl ? `, KL ${kl.kld.toFixed(6)}` : ''} (${seconds.toFixed(1)} s)`);
+    const plans = arg('save_plans');
+    if (plans && r.auto !== undefined) {
+      mkdirSync(plans, { recursive: true });
+      copyFileSync(join(work, 'out', 'autoscheme_plan.json'), join(plans, `plan-${r.auto}.json`));
+    }
     rmSync(join(work, 'out'), { recursive: true, force: true });
   }
-  console.log(`\nllama-256, ${method}${iters ? ` iters ${iters}` : ''}: perplexity on wiki.test.raw (windows of BOS + 255 tokens, ${maxTokens} tokens)`);
+  console.log(`\nllama-256, ${method}${iters ? ` iters ${iters}` : ''}: perplexity on wiki.test.raw (windows of BOS + 255 tokens, ${maxTokens ?? 'all'} tokens)`);
   console.log(`| run | avg bits | perplexity |${withKl ? ' KL (nats/token) | same top |' : ''} s |\n|---|---:|---:|${withKl ? '---:|---:|' : ''}---:|`);
   for (const r of rows) {
     const kl = r.kld !== undefined ? ` ${r.kld.toFixed(6)} | ${r.sameTop!.toFixed(4)} |` : withKl ? ' | |' : '';
