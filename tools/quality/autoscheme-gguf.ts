@@ -7,7 +7,10 @@
 // none of the options, so that every planned layer gets exactly its chosen type (and --iters 0 runs optimized RTN,
 // llama.cpp's quantizers with the importance matrix, for a k-quant file). Each file is read back from the
 // .gguf and scored on wiki.test.raw as the GGUF quality table (windows of BOS + 255 tokens, 100,000 tokens).
-//   npm run autoscheme-gguf -- [--options gguf:q2_k_s,gguf:q3_k_s,gguf:q4_k_s,gguf:q6_k] [--verbose]
+// --llamacpp also has llama.cpp itself score each written .gguf (node-llama-cpp 3.21.1, llama-perplexity's loop:
+// docs/perplexity-llama-cpp.md) with -c 256 over the first 390 chunks (99,840 tokens, 49,530 of them scored), and
+// our evaluator with the same protocol beside it.
+//   npm run autoscheme-gguf -- [--options gguf:q2_k_s,gguf:q3_k_s,gguf:q4_k_s,gguf:q6_k] [--llamacpp] [--verbose]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +19,7 @@ import { layerBits } from '@autoround/autoscheme';
 import { presetScheme, readConfig } from '@autoround/core';
 import { ggufFileOf, readGguf } from '@autoround/export-gguf';
 import { ggmlTypeName } from '@autoround/quant-types';
+import { llamaCppPerplexity, loadNodeLlamaCpp, type NodeLlama } from '@autoround/testing';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1]! : d);
@@ -49,6 +53,16 @@ function fileBits(dir: string): { counted: number; file: number; bits: number; n
   return { counted: counted / numel, file: (bytes * 8) / numel, bits: bytes * 8, numel, types };
 }
 
+/** llama.cpp's own perplexity of a folder's .gguf (--llamacpp), -c 256, the first 390 chunks. */
+const LLAMA_CTX = 256;
+const LLAMA_CHUNKS = 390;
+let llama: NodeLlama | undefined;
+if (process.argv.includes('--llamacpp')) {
+  const { nlc, why } = await loadNodeLlamaCpp();
+  if (!nlc) throw new Error(`--llamacpp needs node-llama-cpp: ${why}`);
+  llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
+}
+
 const work = mkdtempSync(join(tmpdir(), 'as-gguf-'));
 const rows: string[] = [];
 try {
@@ -73,13 +87,25 @@ try {
     const ppl = (dir: string) => folderPerplexity(registry, dir, backend, text, { seqlen: 256, maxTokens: 100_000 }).perplexity;
     const pr = ppl(refDir);
     const pa = ppl(asDir);
+    // llama.cpp on the written file, and our evaluator with llama.cpp's protocol on the same file and chunks
+    const lcpp = async (dir: string) => {
+      if (!llama) return '';
+      const file = ggufFileOf(dir, readConfig(dir));
+      const theirs = await llamaCppPerplexity(llama, file, text, LLAMA_CTX, { maxChunks: LLAMA_CHUNKS });
+      const ours = folderPerplexity(registry, dir, backend, text, { seqlen: LLAMA_CTX, protocol: 'llama.cpp', maxTokens: LLAMA_CHUNKS * (LLAMA_CTX - LLAMA_CTX / 2 - 1) });
+      if (ours.windows !== theirs.chunks || ours.tokens !== theirs.count) throw new Error(`${file}: llama.cpp scored ${theirs.chunks} chunks / ${theirs.count} tokens, ours ${ours.windows} / ${ours.tokens}`);
+      return ` ${theirs.perplexity.toFixed(4)} | ${ours.perplexity.toFixed(4)} |`;
+    };
+    const lr = await lcpp(refDir);
+    const la = await lcpp(asDir);
     const mix = [...ab.types.values()].reduce((m, t) => m.set(t, (m.get(t) ?? 0) + 1), new Map<string, number>());
-    rows.push(`| Q3_K_M ${method} | ${rb.counted.toFixed(4)} | ${rb.file.toFixed(4)} | ${pr.toFixed(4)} | |`);
-    rows.push(`| AutoScheme ${method} | ${ab.counted.toFixed(4)} | ${ab.file.toFixed(4)} | ${pa.toFixed(4)} | ${[...mix].map(([t, n]) => `${n}×${t}`).join(' ')}; ${seconds.toFixed(1)} s |`);
+    rows.push(`| Q3_K_M ${method} | ${rb.counted.toFixed(4)} | ${rb.file.toFixed(4)} | ${pr.toFixed(4)} |${lr} |`);
+    rows.push(`| AutoScheme ${method} | ${ab.counted.toFixed(4)} | ${ab.file.toFixed(4)} | ${pa.toFixed(4)} |${la} ${[...mix].map(([t, n]) => `${n}×${t}`).join(' ')}; ${seconds.toFixed(1)} s |`);
     console.error(rows.slice(-2).join('\n'));
   }
   console.log(`\nllama-256 GGUF, options ${options}: perplexity of the .gguf read back, wiki.test.raw (BOS + 255, 100,000 tokens)`);
-  console.log('| file | bits (original count) | bits per weight (file, 2-D weights) | perplexity | mix, time |\n|---|---:|---:|---:|---|');
+  const lhead = llama ? ` llama.cpp, -c ${LLAMA_CTX}, ${LLAMA_CHUNKS} chunks | ours, llama.cpp's protocol |` : '';
+  console.log(`| file | bits (original count) | bits per weight (file, 2-D weights) | perplexity |${lhead} mix, time |\n|---|---:|---:|---:|${llama ? '---:|---:|' : ''}---|`);
   for (const r of rows) console.log(r);
 } finally {
   rmSync(work, { recursive: true, force: true });

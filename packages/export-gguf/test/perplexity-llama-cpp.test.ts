@@ -1,14 +1,14 @@
 // `auto-round eval --eval_protocol llama.cpp` (docs/perplexity-llama-cpp.md): our perplexity of the safetensors
 // folder equals what llama.cpp computes on our F32 GGUF export. No llama-perplexity binary is installed, so its
-// procedure (tools/perplexity/perplexity.cpp, `perplexity()`) is written out here over node-llama-cpp's evaluation
-// API: the whole text tokenized by llama.cpp with BOS in front, chunks of n_ctx from an empty cache, BOS replacing
-// each chunk's first token, the second half of each chunk scored from llama.cpp's next-token probabilities.
+// procedure (tools/perplexity/perplexity.cpp, `perplexity()`) is written out over node-llama-cpp's evaluation API
+// (@autoround/testing's llamaCppPerplexity: the whole text tokenized by llama.cpp with BOS in front, chunks of n_ctx
+// from an empty cache, BOS replacing each chunk's first token, the second half of each chunk scored).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoRound, folderPerplexity, silentLogger, tokenizerOf, openModel, type Registry, type KernelBackend } from '@autoround/autoround';
 import gguf, { exportGguf } from '../src/index.js';
-import { HAS_SHARED, LLAMA256, SHARED, STORIES, loadNodeLlamaCpp, needsShared, tempDir, type NodeLlamaCpp } from '@autoround/testing';
+import { HAS_SHARED, LLAMA256, SHARED, STORIES, llamaCppPerplexity, loadNodeLlamaCpp, needsShared, tempDir, type NodeLlama } from '@autoround/testing';
 
 const work = tempDir();
 afterAll(() => work.cleanup());
@@ -18,50 +18,10 @@ const WIKI = join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw');
 const CHARS = 8_000;
 const N_CTX = 256;
 
-let llama: Awaited<ReturnType<NodeLlamaCpp['getLlama']>>;
+let llama: NodeLlama;
 beforeAll(async () => {
   if (nlc && HAS_SHARED) llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
 });
-
-/** llama-perplexity's loop, over node-llama-cpp: tokens, chunks, scored count and perplexity. */
-async function llamaCppPerplexity(file: string, text: string, nCtx: number): Promise<{ tokens: number[]; chunks: number; count: number; ppl: number }> {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    // common_tokenize(ctx, text, add_special = true): BOS (the vocabulary adds it) and the text's tokens
-    expect(model.tokens.shouldPrependBosToken).toBe(true);
-    const bos = Number(model.tokens.bos);
-    const tokens = [bos, ...[...model.tokenize(text)].map(Number)];
-    expect(tokens.length).toBeGreaterThanOrEqual(2 * nCtx);
-    const nChunk = Math.floor(tokens.length / nCtx);
-    const first = Math.floor(nCtx / 2);
-    const ctx = await model.createContext({ contextSize: nCtx, batchSize: nCtx, threads: 2 });
-    try {
-      const seq = ctx.getSequence();
-      let nll = 0;
-      let count = 0;
-      for (let i = 0; i < nChunk; i++) {
-        await seq.clearHistory(); // llama_memory_clear
-        const start = i * nCtx;
-        const batch = tokens.slice(start, start + nCtx);
-        batch[0] = bos; // "add BOS token for the first batch of each chunk"
-        // logits are requested for positions ≥ first; position j predicts token j + 1, for j < nCtx − 1
-        const input = batch.map((t, j) => (j >= first && j < nCtx - 1 ? [t, { generateNext: { probabilities: true } }] : t));
-        const out = await seq.controlledEvaluate(input as never);
-        for (let j = first; j < nCtx - 1; j++) {
-          const p = out[j]?.next.probabilities?.get(tokens[start + j + 1]! as never);
-          expect(p, `chunk ${i} position ${j}`).toBeGreaterThan(0);
-          nll -= Math.log(p!);
-          count++;
-        }
-      }
-      return { tokens, chunks: nChunk, count, ppl: Math.exp(nll / count) };
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
 
 const report: string[] = [];
 afterAll(() => {
@@ -82,7 +42,7 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared(`eval --eval_protocol llama.cpp
       const text = readFileSync(WIKI, 'utf8').slice(0, CHARS);
       const file = join(work.dir, `${name}-F32.gguf`);
       await exportGguf({ modelDir: dir, outFile: file, fileType: 'F32' });
-      const want = await llamaCppPerplexity(file, text, N_CTX);
+      const want = await llamaCppPerplexity(llama, file, text, N_CTX);
       // our tokenization of the whole text, BOS in front, is llama.cpp's
       const model = openModel(registry, dir);
       const tok = tokenizerOf(registry, model);
@@ -91,12 +51,12 @@ describe.skipIf(!HAS_SHARED || !nlc)(needsShared(`eval --eval_protocol llama.cpp
       const got = folderPerplexity(registry, dir, backend, text, { seqlen: N_CTX, protocol: 'llama.cpp' });
       expect(got.windows).toBe(want.chunks);
       expect(got.tokens).toBe(want.count);
-      const rel = Math.abs(got.perplexity - want.ppl) / want.ppl;
+      const rel = Math.abs(got.perplexity - want.perplexity) / want.perplexity;
       expect(rel).toBeLessThan(1e-3);
       // and the protocol differs from our windows' (the second half only, with context): not the same number
       const windows = folderPerplexity(registry, dir, backend, text, { seqlen: N_CTX });
       expect(Math.abs(windows.perplexity - got.perplexity) / got.perplexity).toBeGreaterThan(1e-3);
-      report.push(`${name}: llama.cpp ${want.ppl.toFixed(6)} (${want.chunks} chunks, ${want.count} tokens), ours ${got.perplexity.toFixed(6)}, relative difference ${rel.toExponential(2)}; windows protocol ${windows.perplexity.toFixed(4)}`);
+      report.push(`${name}: llama.cpp ${want.perplexity.toFixed(6)} (${want.chunks} chunks, ${want.count} tokens), ours ${got.perplexity.toFixed(6)}, relative difference ${rel.toExponential(2)}; windows protocol ${windows.perplexity.toFixed(4)}`);
     }, 300_000);
   }
 });

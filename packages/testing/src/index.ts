@@ -27,6 +27,7 @@ export {
   nonFiniteMismatches,
 } from './fixtures.js';
 export type { NodeLlama, NodeLlamaCpp } from './fixtures.js';
+export { llamaCppPerplexity, type LlamaCppPerplexity } from './llama-cpp-perplexity.js';
 export { referenceGemm, referenceBackend } from './reference-gemm.js';
 export { argmax, relErr } from './compare.js';
 export { type DenseFamily, type DenseFixtureOptions, denseFixtureConfig, writeDenseFixture } from './dense-fixtures.js';
