@@ -42,6 +42,8 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
     throw new AutoRoundError('E_UNSUPPORTED', `quantizeInt: initScale needs a symmetric scheme and one value per group (${nScales}), got ${initScale.length}`);
   }
   const padded = perTensor ? out * inF : gs;
+  // the largest code (asym) or the magnitude of the most negative level (sym, full range)
+  const maxq = scheme.sym ? 2 ** (bits - 1) : 2 ** bits - 1;
   // The element loops run natively where kernels-cpu registered them (the same bits; the per-group scale and zero
   // point stay here). The native groups tile [kRows, kCols] by kGs: per-tensor is one row of one group.
   const kernel = bits <= 8 ? intRtnKernel() : null; // the native codes are 8-bit, as this function's
@@ -73,7 +75,6 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
     if (maxScale) mx = f(mx * maxScale[g]!);
     const vOff = g * padded;
     if (!scheme.sym) {
-      const maxq = 2 ** bits - 1;
       let s = castScale(f(f(mx - mn) / maxq), sdt);
       if (s < thresh) s = thresh;
       const zp = roundHalfEven(f(-mn / s));
@@ -93,7 +94,6 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
         qdq[base + i] = f(s * (q - zp));
       }
     } else {
-      const maxq = 2 ** (bits - 1);
       const a = -mn;
       const b = mx;
       const maxV = b < a ? a : -b;
@@ -116,7 +116,7 @@ export function quantizeInt(weight: Float32Array, out: number, inF: number, sche
     }
   }
   if (kernel && nScales > 0) {
-    kernel.elements(weight, v ?? null, kRows, kCols, kGs, scales, zps!, scheme.sym ? 2 ** (bits - 1) : 2 ** bits - 1, scheme.sym, codes, qdq);
+    kernel.elements(weight, v ?? null, kRows, kCols, kGs, scales, zps!, maxq, scheme.sym, codes, qdq);
   }
   if (perTensor) {
     // exporters expect per-row groups; a per-tensor scale is the same scale on every row
