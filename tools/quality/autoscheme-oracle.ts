@@ -63,9 +63,10 @@ const c4Heldout = async (n: number) => {
   const c4 = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
   const seen = new Set((await loadCalibration(c4, tok, { nsamples: 128, seqlen: 256, seed: 42 })).map((s) => s.join(',')));
   const all = c4Windows(1480);
-  const out = all.filter((w) => !seen.has(w.join(','))).slice(-n);
-  if (all.length - out.length < seen.size || out.length < n) throw new Error(`c4-heldout: ${all.length} records of 256 tokens, ${seen.size} seen, ${out.length} left`);
-  return out;
+  const unseen = all.filter((w) => !seen.has(w.join(',')));
+  // every calibration sample must be found among the records (else the samples are cut differently and nothing is held out)
+  if (all.length - unseen.length !== seen.size || unseen.length < n) throw new Error(`c4-heldout: ${all.length} records of 256 tokens, ${seen.size} calibration samples, ${all.length - unseen.length} of them found, ${unseen.length} left`);
+  return unseen.slice(-n);
 };
 const measure = arg('measure', 'wiki');
 const samples = measure === 'c4' ? c4Windows(nWindows) : wikiWindows(nWindows);
