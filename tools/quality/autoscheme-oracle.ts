@@ -21,9 +21,9 @@ import { join, resolve } from 'node:path';
 import { Checkpoint } from '@autoround/core-tensor';
 import { fullName, isBlockTunable, presetScheme, readConfig } from '@autoround/core';
 import { nativeBackend } from '@autoround/kernels-cpu';
-import { loadCalibration } from '@autoround/calib-datasets';
 import { llamaArchitecture } from '@autoround/models';
 import { layerBits, meanLoss, rtnQdq, solveKnapsack, type ScoringModel } from '@autoround/autoscheme';
+import { C4_SAMPLE, c4HeldoutRecords } from './c4-heldout.js';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1]! : d);
@@ -49,7 +49,7 @@ const bos = tok.bosTokenId ?? 1;
 const wikiWindows = (n: number) => Array.from({ length: n }, (_, w) => Int32Array.from([bos, ...ids.slice(w * 255, (w + 1) * 255)]));
 const c4Windows = (n: number) => {
   const out: Int32Array[] = [];
-  for (const line of readFileSync(join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl'), 'utf8').split('\n')) {
+  for (const line of readFileSync(C4_SAMPLE, 'utf8').split('\n')) {
     if (!line.trim()) continue;
     const t = tok.encode((JSON.parse(line) as { text: string }).text);
     if (t.length >= 256) out.push(Int32Array.from(t.slice(0, 256)));
@@ -57,16 +57,11 @@ const c4Windows = (n: number) => {
   }
   return out;
 };
-// C4 records none of the runs reads: not among the 128 calibration samples (seed 42) that SignRound tunes on and
-// whose first 16 AutoScheme scores on
+// the last n held-out C4 records of at least 256 tokens, cut to their first 256 (c4-heldout.ts)
 const c4Heldout = async (n: number) => {
-  const c4 = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
-  const seen = new Set((await loadCalibration(c4, tok, { nsamples: 128, seqlen: 256, seed: 42 })).map((s) => s.join(',')));
-  const all = c4Windows(1480);
-  const unseen = all.filter((w) => !seen.has(w.join(',')));
-  // every calibration sample must be found among the records (else the samples are cut differently and nothing is held out)
-  if (all.length - unseen.length !== seen.size || unseen.length < n) throw new Error(`c4-heldout: ${all.length} records of 256 tokens, ${seen.size} calibration samples, ${all.length - unseen.length} of them found, ${unseen.length} left`);
-  return unseen.slice(-n);
+  const windows = (await c4HeldoutRecords(tok)).filter((r) => r.ids.length >= 256).map((r) => Int32Array.from(r.ids.slice(0, 256)));
+  if (windows.length < n) throw new Error(`c4-heldout: ${windows.length} held-out records of 256 tokens, ${n} wanted`);
+  return windows.slice(-n);
 };
 const measure = arg('measure', 'wiki');
 const samples = measure === 'c4' ? c4Windows(nWindows) : wikiWindows(nWindows);

@@ -1,5 +1,7 @@
 // Averages `npm run autoscheme-table` runs over seeds (docs/autoscheme.md#seeds): each file holds the JSON lines that
 // autoscheme-table prints, one per row; rows of the same run name are pooled across files.
+// Each AutoScheme row also gets the uniform schemes' line at its bits: the straight line between the means of the two
+// uniform rows whose bits enclose it, and the row's mean minus that line (negative: below it, as issue #17 asks).
 //   npm run autoscheme-seeds -- curve-42.txt curve-1.txt curve-2.txt
 import { readFileSync } from 'node:fs';
 
@@ -21,8 +23,21 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 // sample standard deviation of one run; the mean's standard error is sd / √n
 const sd = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const fmt = (xs: number[], digits: number) => (xs.length < 2 ? mean(xs).toFixed(digits) : `${mean(xs).toFixed(digits)} ± ${sd(xs).toFixed(digits)}`);
-console.log('| run | bits | seeds | perplexity mean ± sd | KL mean ± sd |\n|---|---:|---|---:|---:|');
+const uniformPoints = [...runs].filter(([run]) => run.startsWith('uniform ')).map(([, rows]) => ({ bits: mean(rows.map((r) => r.bits)), ppl: mean(rows.map((r) => r.ppl)) })).sort((a, b) => a.bits - b.bits);
+/** The uniform line's perplexity at `bits`, between the two enclosing uniform points; undefined outside them. */
+function uniformLine(bits: number): number | undefined {
+  for (let i = 1; i < uniformPoints.length; i++) {
+    const a = uniformPoints[i - 1]!;
+    const b = uniformPoints[i]!;
+    if (bits >= a.bits && bits <= b.bits) return a.ppl + ((bits - a.bits) / (b.bits - a.bits)) * (b.ppl - a.ppl);
+  }
+  return undefined;
+}
+console.log('| run | bits | seeds | perplexity mean ± sd | KL mean ± sd | uniform line | mean − line |\n|---|---:|---|---:|---:|---:|---:|');
 for (const [run, rows] of runs) {
   const kl = rows.map((r) => r.kld).filter((x): x is number => x !== undefined);
-  console.log(`| ${run} | ${mean(rows.map((r) => r.bits)).toFixed(4)} | ${rows.map((r) => r.seed).join(', ')} | ${fmt(rows.map((r) => r.ppl), 4)} | ${kl.length ? fmt(kl, 6) : ''} |`);
+  const bits = mean(rows.map((r) => r.bits));
+  const line = run.startsWith('AutoScheme') ? uniformLine(bits) : undefined;
+  const vs = line !== undefined ? ` ${line.toFixed(4)} | ${(mean(rows.map((r) => r.ppl)) - line).toFixed(4)} |` : ' | |';
+  console.log(`| ${run} | ${bits.toFixed(4)} | ${[...new Set(rows.map((r) => r.seed))].join(', ')} | ${fmt(rows.map((r) => r.ppl), 4)} | ${kl.length ? fmt(kl, 6) : ''} |${vs}`);
 }

@@ -2,6 +2,7 @@
 // scored on wikitext-2 test as in the SignRound table; uniform schemes against AutoScheme mixes at several budgets.
 //   npm run autoscheme-table -- [--method rtn|opt-rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
 //                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR] [--seed 42] [--kl]
+//                               [--eval_text wikitext|c4-heldout] [--eval_tokens N|all] [--threads N]
 // --kl also reports each run's KL divergence from the float model over the same windows (one pass, both models):
 // above ~3.5 bits the tuned runs' perplexities are within seed noise of fp32, and the KL still orders them.
 // --score_dataset FILE scores on another dataset than the C4 calibration sample (AutoScheme's `dataset`); the value
@@ -9,6 +10,8 @@
 // --ignore_scale_zp_bits counts weight bits only (then W2/W4 @ 3 has uniform W3's bits exactly).
 // --eval_tokens N|all evaluates on N tokens of wiki.test.raw instead of the SignRound table's 100,215 (all: the whole
 // test file), for figures whose differences are as small as the text's own sampling noise.
+// --eval_text c4-heldout evaluates on the C4 sample records that neither SignRound's calibration nor AutoScheme's
+// scoring reads (c4-heldout.ts), joined by blank lines and cut into the same windows: the calibration domain, unseen.
 // --score_nsamples N scores on N samples instead of AutoScheme's default 16 (AutoScheme's `nsamples`); --save_plans DIR
 // keeps each AutoScheme run's autoscheme_plan.json as DIR/plan-<avg_bits>.json (for npm run autoscheme-oracle -- --plan).
 // Each row also ends up as one JSON line on stdout (for averaging seeds).
@@ -20,12 +23,16 @@ import { join, resolve } from 'node:path';
 import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
 import { layerBits } from '@autoround/autoscheme';
 import { loadTokenizer } from '@autoround/models';
+import { c4HeldoutRecords } from './c4-heldout.js';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
 const model = join(SHARED, 'models/llama-256');
 const dataset = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
-const evalText = readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8');
+const wikiText = readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8');
+const evalTextArg = arg('eval_text', 'wikitext')!;
+if (!['wikitext', 'c4-heldout'].includes(evalTextArg)) throw new Error(`--eval_text ${evalTextArg}: wikitext or c4-heldout`);
+const evalText = evalTextArg === 'wikitext' ? wikiText : (await c4HeldoutRecords(loadTokenizer(model))).map((r) => r.text).join('\n\n');
 const evalTokensArg = arg('eval_tokens', String(Math.ceil(100_000 / 255) * 255))!;
 const maxTokens = evalTokensArg === 'all' ? undefined : Number(evalTokensArg);
 if (maxTokens !== undefined && !(maxTokens >= 255)) throw new Error(`--eval_tokens ${evalTokensArg}: a number of tokens (at least 255) or all`);
@@ -45,6 +52,7 @@ const seed = Number(arg('seed', '42'));
 /** wiki.test.raw from the first line boundary (checked every 200 lines) past 110,000 tokens, one article per JSON line. */
 function wikitextTail(): string {
   const tok = loadTokenizer(model);
+  if (evalTextArg !== 'wikitext') throw new Error('--score_dataset wikitext-tail is for --eval_text wikitext');
   const lines = evalText.split('\n');
   let chars = 0;
   for (let i = 0; i < lines.length; i++) {
@@ -65,7 +73,7 @@ try {
   for (const r of runs) {
     const t0 = Date.now();
     const ar = new AutoRound(model, {
-      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed, batchSize: 8, iters, disableOptRtn: method === 'rtn',
+      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed, batchSize: 8, iters, disableOptRtn: method === 'rtn', ...(arg('threads') ? { threads: Number(arg('threads')) } : {}),
       ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(scoreDataset ? { dataset: scoreDataset } : {}), ...(arg('score_nsamples') ? { nsamples: Number(arg('score_nsamples')) } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
       log: verbose ? createLogger('info') : silentLogger,
       skipSanityCheck: true,
@@ -96,13 +104,13 @@ try {
     }
     rmSync(join(work, 'out'), { recursive: true, force: true });
   }
-  console.log(`\nllama-256, ${method}${iters ? ` iters ${iters}` : ''}: perplexity on wiki.test.raw (windows of BOS + 255 tokens, ${maxTokens ?? 'all'} tokens)`);
+  console.log(`\nllama-256, ${method}${iters ? ` iters ${iters}` : ''}: perplexity on ${evalTextArg === 'wikitext' ? 'wiki.test.raw' : 'the held-out C4 records'} (windows of BOS + 255 tokens, ${maxTokens ?? 'all'} tokens)`);
   console.log(`| run | avg bits | perplexity |${withKl ? ' KL (nats/token) | same top |' : ''} s |\n|---|---:|---:|${withKl ? '---:|---:|' : ''}---:|`);
   for (const r of rows) {
     const kl = r.kld !== undefined ? ` ${r.kld.toFixed(6)} | ${r.sameTop!.toFixed(4)} |` : withKl ? ' | |' : '';
     console.log(`| ${r.run} | ${r.bits.toFixed(4)} | ${r.ppl.toFixed(4)} |${kl} ${r.seconds.toFixed(1)} |`);
   }
-  for (const r of rows) console.log(JSON.stringify({ method, iters, seed, ...r }));
+  for (const r of rows) console.log(JSON.stringify({ method, iters, seed, evalText: evalTextArg, ...r }));
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
