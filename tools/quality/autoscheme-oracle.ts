@@ -23,7 +23,7 @@ import { fullName, isBlockTunable, presetScheme, readConfig } from '@autoround/c
 import { nativeBackend } from '@autoround/kernels-cpu';
 import { llamaArchitecture } from '@autoround/models';
 import { layerBits, meanLoss, rtnQdq, solveKnapsack, type ScoringModel } from '@autoround/autoscheme';
-import { C4_SAMPLE, c4HeldoutRecords } from './c4-heldout.js';
+import { c4HeldoutRecords, c4Records } from './c4-heldout.js';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1]! : d);
@@ -47,16 +47,8 @@ const tok = llamaArchitecture.tokenizer!(dir);
 const ids = tok.encode(readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8'), { addSpecialTokens: false });
 const bos = tok.bosTokenId ?? 1;
 const wikiWindows = (n: number) => Array.from({ length: n }, (_, w) => Int32Array.from([bos, ...ids.slice(w * 255, (w + 1) * 255)]));
-const c4Windows = (n: number) => {
-  const out: Int32Array[] = [];
-  for (const line of readFileSync(C4_SAMPLE, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const t = tok.encode((JSON.parse(line) as { text: string }).text);
-    if (t.length >= 256) out.push(Int32Array.from(t.slice(0, 256)));
-    if (out.length === n) break;
-  }
-  return out;
-};
+// the first 256 tokens of the first n C4 sample records that have them
+const c4Windows = (n: number) => c4Records(tok).filter((r) => r.ids.length >= 256).slice(0, n).map((r) => Int32Array.from(r.ids.slice(0, 256)));
 // the last n held-out C4 records of at least 256 tokens, cut to their first 256 (c4-heldout.ts)
 const c4Heldout = async (n: number) => {
   const windows = (await c4HeldoutRecords(tok)).filter((r) => r.ids.length >= 256).map((r) => Int32Array.from(r.ids.slice(0, 256)));

@@ -2,7 +2,7 @@
 // scored on wikitext-2 test as in the SignRound table; uniform schemes against AutoScheme mixes at several budgets.
 //   npm run autoscheme-table -- [--method rtn|opt-rtn|signround] [--iters 200] [--options W2A16,W4A16] [--avg_bits 3]
 //                               [--uniform W3A16] [--nsamples 128] [--seqlen 256] [--cache DIR] [--seed 42] [--kl]
-//                               [--eval_text wikitext|c4-heldout] [--eval_tokens N|all] [--threads N]
+//                               [--eval_text wikitext|c4-heldout] [--heldout_seeds 42,1,2] [--eval_tokens N|all] [--threads N]
 // --kl also reports each run's KL divergence from the float model over the same windows (one pass, both models):
 // above ~3.5 bits the tuned runs' perplexities are within seed noise of fp32, and the KL still orders them.
 // --score_dataset FILE scores on another dataset than the C4 calibration sample (AutoScheme's `dataset`); the value
@@ -12,6 +12,8 @@
 // test file), for figures whose differences are as small as the text's own sampling noise.
 // --eval_text c4-heldout evaluates on the C4 sample records that neither SignRound's calibration nor AutoScheme's
 // scoring reads (c4-heldout.ts), joined by blank lines and cut into the same windows: the calibration domain, unseen.
+// The records are held out from the draws of every seed in --heldout_seeds (default: --seed; give the same list to
+// the runs of every seed, 42,1,2, so that they all score the same text, which none of them calibrates on).
 // --score_nsamples N scores on N samples instead of AutoScheme's default 16 (AutoScheme's `nsamples`); --save_plans DIR
 // keeps each AutoScheme run's autoscheme_plan.json as DIR/plan-<avg_bits>.json (for npm run autoscheme-oracle -- --plan).
 // Each row also ends up as one JSON line on stdout (for averaging seeds).
@@ -23,16 +25,27 @@ import { join, resolve } from 'node:path';
 import { AutoRound, PerplexityBench, createLogger, silentLogger } from '@autoround/autoround';
 import { layerBits } from '@autoround/autoscheme';
 import { loadTokenizer } from '@autoround/models';
-import { c4HeldoutRecords } from './c4-heldout.js';
+import { C4_SAMPLE, c4HeldoutRecords } from './c4-heldout.js';
 
 const SHARED = resolve(import.meta.dirname, '../../../shared');
 const arg = (k: string, d?: string) => (process.argv.includes(`--${k}`) ? process.argv[process.argv.indexOf(`--${k}`) + 1] : d);
 const model = join(SHARED, 'models/llama-256');
-const dataset = join(SHARED, 'datasets/calibration/c4_sample_1480.text.jsonl');
-const wikiText = readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8');
+const dataset = C4_SAMPLE;
+const seed = Number(arg('seed', '42'));
+const nsamples = Number(arg('nsamples', '128'));
+const seqlen = Number(arg('seqlen', '256'));
+const scoreNsamples = arg('score_nsamples') ? Number(arg('score_nsamples')) : undefined;
 const evalTextArg = arg('eval_text', 'wikitext')!;
 if (!['wikitext', 'c4-heldout'].includes(evalTextArg)) throw new Error(`--eval_text ${evalTextArg}: wikitext or c4-heldout`);
-const evalText = evalTextArg === 'wikitext' ? wikiText : (await c4HeldoutRecords(loadTokenizer(model))).map((r) => r.text).join('\n\n');
+/** The held-out C4 text: no record that SignRound's calibration or AutoScheme's scoring draws with any of the seeds. */
+async function c4HeldoutText(): Promise<string> {
+  const seeds = (arg('heldout_seeds') ?? String(seed)).split(',').map(Number);
+  if (!seeds.includes(seed)) throw new Error(`--heldout_seeds ${seeds.join(',')} leaves out the run's own --seed ${seed}`);
+  // AutoScheme draws its scoring samples (default 16) with the run's seed from the same file
+  const draws = seeds.flatMap((s) => [{ nsamples, seqlen, seed: s }, { nsamples: scoreNsamples ?? 16, seqlen, seed: s }]);
+  return (await c4HeldoutRecords(loadTokenizer(model), draws)).map((r) => r.text).join('\n\n');
+}
+const evalText = evalTextArg === 'wikitext' ? readFileSync(join(SHARED, 'datasets/wikitext-2-raw/wiki.test.raw'), 'utf8') : await c4HeldoutText();
 const evalTokensArg = arg('eval_tokens', String(Math.ceil(100_000 / 255) * 255))!;
 const maxTokens = evalTokensArg === 'all' ? undefined : Number(evalTokensArg);
 if (maxTokens !== undefined && !(maxTokens >= 255)) throw new Error(`--eval_tokens ${evalTokensArg}: a number of tokens (at least 255) or all`);
@@ -47,12 +60,11 @@ const work = mkdtempSync(join(tmpdir(), 'as-table-'));
 // scores are cached per option, keyed by model, data and option: a --cache folder reuses them across invocations
 const cacheDir = arg('cache') ?? join(work, 'cache');
 const withKl = process.argv.includes('--kl');
-const seed = Number(arg('seed', '42'));
 
 /** wiki.test.raw from the first line boundary (checked every 200 lines) past 110,000 tokens, one article per JSON line. */
 function wikitextTail(): string {
-  const tok = loadTokenizer(model);
   if (evalTextArg !== 'wikitext') throw new Error('--score_dataset wikitext-tail is for --eval_text wikitext');
+  const tok = loadTokenizer(model);
   const lines = evalText.split('\n');
   let chars = 0;
   for (let i = 0; i < lines.length; i++) {
@@ -73,8 +85,8 @@ try {
   for (const r of runs) {
     const t0 = Date.now();
     const ar = new AutoRound(model, {
-      scheme: r.scheme, dataset, nsamples: Number(arg('nsamples', '128')), seqlen: Number(arg('seqlen', '256')), seed, batchSize: 8, iters, disableOptRtn: method === 'rtn', ...(arg('threads') ? { threads: Number(arg('threads')) } : {}),
-      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(scoreDataset ? { dataset: scoreDataset } : {}), ...(arg('score_nsamples') ? { nsamples: Number(arg('score_nsamples')) } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
+      scheme: r.scheme, dataset, nsamples, seqlen, seed, batchSize: 8, iters, disableOptRtn: method === 'rtn', ...(arg('threads') ? { threads: Number(arg('threads')) } : {}),
+      ...(r.auto !== undefined ? { autoScheme: { avgBits: r.auto, options: [options], cacheDir, ...(scoreDataset ? { dataset: scoreDataset } : {}), ...(scoreNsamples !== undefined ? { nsamples: scoreNsamples } : {}), ...(process.argv.includes('--ignore_scale_zp_bits') ? { ignoreScaleZpBits: true } : {}) } } : {}),
       log: verbose ? createLogger('info') : silentLogger,
       skipSanityCheck: true,
     });
